@@ -1,0 +1,105 @@
+"""What every runner takes and gives back.
+
+A runner is a function ``run(ctx: RunContext) -> RunResult``. It never touches the
+portal's models or Celery: the job engine (migrations_ops.jobs) builds the context from a
+Job row and stores the result; ``manage.py runner`` builds it from command-line flags.
+Runners write progress through ``ctx.log`` and check ``ctx.cancelled()`` between steps.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from migrations_ops import pgtools
+
+logger = logging.getLogger(__name__)
+
+LogFn = Callable[[str, str], None]  # (stream, text); stream is stdout, stderr, info or error
+
+
+def _log_to_logger(stream: str, text: str) -> None:
+    logger.info("[%s] %s", stream, text)
+
+
+@dataclass
+class RunContext:
+    # The project's supabase/ folder (migrations/, tests/, rollbacks/...), and the
+    # repository root that holds it (commands run there; fixture paths are relative to it).
+    supabase_dir: Path | None = None
+    repo_dir: Path | None = None
+    # The target database (staging, production), when the runner needs one.
+    database_url: str | None = None
+    target_name: str = "target"
+    # Server for scratch databases; None means pgtools.scratch_server_url().
+    scratch_url: str | None = None
+    # SQL files loaded first into every scratch database (roles, auth schema...).
+    fixtures: list[Path] = field(default_factory=list)
+    schemas: list[str] = field(default_factory=lambda: ["app", "public"])
+    # Runner-specific settings (commands, secret names, environment names, timeouts...).
+    options: dict[str, Any] = field(default_factory=dict)
+    log: LogFn = _log_to_logger
+    cancelled: Callable[[], bool] = lambda: False
+    # Called with a scratch database's name before it is created and after it is dropped,
+    # so the reaper can drop what a killed worker left behind.
+    scratch_created: Callable[[str], None] = lambda name: None
+    scratch_dropped: Callable[[str], None] = lambda name: None
+
+    def info(self, text: str) -> None:
+        self.log("info", text)
+
+    def error(self, text: str) -> None:
+        self.log("error", text)
+
+    def check_cancelled(self) -> None:
+        if self.cancelled():
+            raise JobCancelled("cancelled on request")
+
+    def scratch_server(self) -> str:
+        return self.scratch_url or pgtools.scratch_server_url()
+
+
+@dataclass
+class RunResult:
+    ok: bool
+    summary: str  # one line a person reads first: "3 pending migrations apply cleanly"
+    data: dict[str, Any] = field(default_factory=dict)  # structured, JSON-serialisable
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "summary": self.summary, "data": self.data}
+
+
+class RunnerError(Exception):
+    """A failure the user can act on; its message says what happened and what to do."""
+
+
+class JobCancelled(Exception):
+    pass
+
+
+def connect_target(
+    url: str | None, name: str, *, timeout: int = 10, autocommit: bool = True
+) -> psycopg.Connection:
+    """Connect to a target within ``timeout`` seconds, or fail with a message naming it.
+
+    "could not connect to staging (db.example.com:5432): connection refused"
+    """
+    if not url:
+        raise RunnerError(
+            f"no database URL for {name}: set the environment variable named in the "
+            "project's settings on the worker"
+        )
+    try:
+        return psycopg.connect(url, connect_timeout=timeout, autocommit=autocommit)
+    except psycopg.OperationalError as e:
+        reason = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        # libpq's message may echo the URL; strip anything that looks like a password.
+        reason = reason.replace(url, "<url>")
+        raise RunnerError(
+            f"could not connect to {name} ({pgtools.describe_server(url)}): {reason}"
+        ) from None

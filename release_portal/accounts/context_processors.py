@@ -1,0 +1,55 @@
+from typing import Any
+
+from django.http import HttpRequest
+from django.utils.functional import SimpleLazyObject
+
+from release_portal.accounts.roles import Role, roles_by_project
+
+
+def _my_projects(user: Any) -> list[dict[str, Any]]:
+    from migrations_ops.models import Project
+
+    roles = roles_by_project(user)
+    projects = Project.objects.filter(pk__in=roles).only("pk", "name", "slug")
+    return [
+        {
+            "project": p,
+            "roles": [r.label for r in Role if r in roles[p.pk]],
+        }
+        for p in projects
+    ]
+
+
+def navigation(request: HttpRequest) -> dict[str, Any]:
+    """The signed-in person's projects and roles for the page shell (lazy: no query unless used)."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    return {"my_projects": SimpleLazyObject(lambda: _my_projects(user))}
+
+
+# Main navigation, in order. Pages join it as they exist (a name that does not resolve
+# yet is left out), so the shell never links to a page that is not there.
+NAV = [
+    ("Releases", "release_list"),
+    ("Backups", "backup_list"),
+    ("Audit log", "audit_log"),
+    ("Runbooks", "runbook_list"),
+]
+
+
+def nav_items(request: HttpRequest) -> dict[str, Any]:
+    from django.urls import NoReverseMatch, reverse
+
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    current = getattr(getattr(request, "resolver_match", None), "url_name", None)
+    items = []
+    for label, name in NAV:
+        try:
+            url = reverse(name)
+        except NoReverseMatch:
+            continue
+        items.append({"label": label, "url": url, "current": name == current})
+    return {"nav_items": items}

@@ -1,0 +1,31 @@
+from django.conf import settings
+from django.db import models
+
+from release_portal.accounts.roles import Role
+
+
+class Membership(models.Model):
+    """A person's role in one project. Several roles per person and project are allowed."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    project = models.ForeignKey(
+        "migrations_ops.Project", on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=32, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "project", "role"], name="membership_one_role_once"
+            ),
+        ]
+        # The project's members page lists by project; roles_by_project() reads by user
+        # (served by the unique constraint's index, which starts with user).
+        indexes = [models.Index(fields=["project", "role"], name="membership_by_project")]
+        ordering = ["project", "user__username", "role"]
+
+    def __str__(self) -> str:
+        return f"{self.user} is {self.get_role_display()} in {self.project}"

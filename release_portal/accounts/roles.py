@@ -1,0 +1,127 @@
+"""Who may do what, declared once.
+
+Views, the API and templates all ask ``can(user, action, project)``; object rules
+(the owning role of a checklist step, the release owner's sign-off) sit beside it in
+``checklists.rules`` and build on the same role lookup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from django.db import models
+
+if TYPE_CHECKING:
+    from migrations_ops.models import Project
+
+
+class Role(models.TextChoices):
+    PLATFORM_LEAD = "platform_lead", "Platform lead"
+    RELEASE_ENGINEER = "release_engineer", "Release engineer"
+    QA_LEAD = "qa_lead", "QA lead"
+    SRE = "sre", "SRE / on-call"
+    AUDITOR = "auditor", "Auditor"
+
+
+class Action(StrEnum):
+    VIEW = "view"  # read the project's releases, jobs, backups and change log
+    MANAGE_MEMBERS = "manage_members"
+    MANAGE_PROJECT = "manage_project"  # settings, targets, tokens, freeze windows, webhooks
+    PUBLISH_RUNBOOK = "publish_runbook"
+    CREATE_RELEASE = "create_release"
+    EDIT_RELEASE = "edit_release"  # upload migrations, move to a new commit, cancel
+    RUN_CHECKS = "run_checks"  # pre-flight, dry-run and RLS jobs
+    DEPLOY = "deploy"  # apply jobs and deployment records
+    MANAGE_BACKUPS = "manage_backups"  # capture, verify, delete backups; snapshot refs
+    DOWNLOAD_BACKUP = "download_backup"
+    MANAGE_ROLLBACKS = "manage_rollbacks"  # rollback plans and rehearsals
+    MANAGE_INCIDENTS = "manage_incidents"
+    EXPORT_AUDIT = "export_audit"
+    BREAK_GLASS = "break_glass"
+
+
+_ALL = frozenset(Role)
+_LEAD = Role.PLATFORM_LEAD
+_RE = Role.RELEASE_ENGINEER
+_QA = Role.QA_LEAD
+_SRE = Role.SRE
+_AUD = Role.AUDITOR
+
+ALLOWED: dict[Action, frozenset[Role]] = {
+    Action.VIEW: _ALL,
+    Action.MANAGE_MEMBERS: frozenset({_LEAD}),
+    Action.MANAGE_PROJECT: frozenset({_LEAD}),
+    Action.PUBLISH_RUNBOOK: frozenset({_LEAD}),
+    Action.CREATE_RELEASE: frozenset({_LEAD, _RE}),
+    Action.EDIT_RELEASE: frozenset({_LEAD, _RE}),
+    Action.RUN_CHECKS: frozenset({_LEAD, _RE, _QA}),
+    Action.DEPLOY: frozenset({_LEAD, _RE, _SRE}),
+    Action.MANAGE_BACKUPS: frozenset({_LEAD, _SRE}),
+    Action.DOWNLOAD_BACKUP: frozenset({_LEAD, _SRE}),
+    Action.MANAGE_ROLLBACKS: frozenset({_LEAD, _SRE}),
+    Action.MANAGE_INCIDENTS: frozenset({_LEAD, _SRE}),
+    Action.EXPORT_AUDIT: frozenset({_LEAD, _AUD}),
+    Action.BREAK_GLASS: frozenset({_LEAD}),
+}
+assert set(ALLOWED) == set(Action), "every action needs its roles"
+
+
+def _project_id(project: Project | int) -> int:
+    return project if isinstance(project, int) else project.pk
+
+
+def roles_by_project(user: Any) -> dict[int, frozenset[Role]]:
+    """All of a user's roles, one query per request (cached on the user object)."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return {}
+    cached = getattr(user, "_portal_roles", None)
+    if cached is None:
+        from release_portal.accounts.models import Membership
+
+        found: dict[int, set[Role]] = {}
+        for project_id, role in Membership.objects.filter(user=user).values_list(
+            "project_id", "role"
+        ):
+            found.setdefault(project_id, set()).add(Role(role))
+        cached = {pid: frozenset(roles) for pid, roles in found.items()}
+        user._portal_roles = cached
+    return cached
+
+
+def roles_in(user: Any, project: Project | int) -> frozenset[Role]:
+    return roles_by_project(user).get(_project_id(project), frozenset())
+
+
+def has_role(user: Any, project: Project | int, roles: Iterable[Role]) -> bool:
+    return bool(roles_in(user, project) & frozenset(roles))
+
+
+def can(user: Any, action: Action | str, project: Project | int) -> bool:
+    """The one permission check: may ``user`` do ``action`` in ``project``?"""
+    return has_role(user, project, ALLOWED[Action(action)])
+
+
+def visible_project_ids(user: Any) -> list[int]:
+    return sorted(roles_by_project(user))
+
+
+def forget_roles(user: Any) -> None:
+    """Drop the per-request cache after memberships change."""
+    if hasattr(user, "_portal_roles"):
+        del user._portal_roles
+
+
+class ProjectAccess:
+    """What a user may do in one project, for templates: ``{% if access.may.deploy %}``."""
+
+    def __init__(self, user: Any, project: Project) -> None:
+        self.user = user
+        self.project = project
+        self.roles = roles_in(user, project)
+        self.may = {action.value: bool(self.roles & ALLOWED[action]) for action in Action}
+
+    @property
+    def role_labels(self) -> list[str]:
+        return [role.label for role in Role if role in self.roles]

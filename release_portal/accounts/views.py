@@ -1,0 +1,60 @@
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from release_portal.accounts.access import get_project_for_user
+from release_portal.accounts.forms import InviteForm
+from release_portal.accounts.models import Membership
+from release_portal.accounts.roles import Action, ProjectAccess
+from release_portal.accounts.services import member_invite, membership_remove
+
+
+@require_http_methods(["GET", "POST"])
+def project_members(request: HttpRequest, slug: str) -> HttpResponse:
+    project = get_project_for_user(request.user, slug, Action.MANAGE_MEMBERS)
+    form = InviteForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            member_invite(
+                project=project,
+                email=form.cleaned_data["email"],
+                role=form.cleaned_data["role"],
+                invited_by=request.user,
+                base_url=request.build_absolute_uri("/"),
+            )
+        except ValidationError as e:
+            form.add_error("email", e)
+        else:
+            messages.success(request, f"Invited {form.cleaned_data['email']}.")
+            return redirect("project_members", slug=project.slug)
+    members = (
+        Membership.objects.filter(project=project)
+        .select_related("user")
+        .order_by("user__username", "role")
+    )
+    return render(
+        request,
+        "accounts/members.html",
+        {
+            "project": project,
+            "access": ProjectAccess(request.user, project),
+            "members": members,
+            "form": form,
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+@require_POST
+def membership_delete(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    project = get_project_for_user(request.user, slug, Action.MANAGE_MEMBERS)
+    membership = get_object_or_404(Membership, pk=pk, project=project)
+    try:
+        membership_remove(membership=membership, removed_by=request.user)
+    except ValidationError as e:
+        messages.error(request, " ".join(e.messages))
+    else:
+        messages.success(request, f"Removed {membership.user} as {membership.get_role_display()}.")
+    return redirect("project_members", slug=project.slug)

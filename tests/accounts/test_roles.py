@@ -1,0 +1,31 @@
+import pytest
+
+from release_portal.accounts.roles import ALLOWED, Action, Role, can, roles_in
+
+
+@pytest.mark.parametrize("action", list(Action))
+def test_can_follows_the_declared_table(personas, project, action):
+    for key, user in personas.items():
+        if key == "outsider":
+            assert not can(user, action, project)
+            continue
+        assert can(user, action, project) == (Role(key) in ALLOWED[action])
+
+
+def test_roles_are_per_project(personas, project, other_project):
+    outsider = personas["outsider"]
+    assert roles_in(outsider, other_project) == {Role.PLATFORM_LEAD}
+    assert roles_in(outsider, project) == frozenset()
+
+
+def test_the_auditor_may_only_read_and_export(personas, project):
+    auditor = personas["auditor"]
+    allowed = {a for a in Action if can(auditor, a, project)}
+    assert allowed == {Action.VIEW, Action.EXPORT_AUDIT}
+
+
+def test_roles_are_looked_up_once_per_request(personas, project, django_assert_num_queries):
+    user = personas["qa_lead"]
+    with django_assert_num_queries(1):
+        for action in Action:
+            can(user, action, project)

@@ -1,0 +1,216 @@
+"""The change log: chained, append-only, and every kind of tampering caught."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import IntegrityError, connection, transaction
+from django.db.utils import DatabaseError
+
+from release_portal.audit.models import AuditChainHead, AuditEvent
+from release_portal.audit.services import Actor, audit_record, audit_record_now
+from release_portal.audit.verify import audit_verify
+
+
+def write_events(n: int) -> list[AuditEvent]:
+    events = []
+    for i in range(n):
+        events.append(
+            audit_record_now(
+                actor=Actor("user", 7, "nia"), action="test.event", data={"i": i, "note": "é"}
+            )
+        )
+    return events
+
+
+def drop_trigger() -> None:
+    # What someone with superuser access could do before tampering.
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_event_append_only")
+
+
+@pytest.mark.django_db
+def test_events_chain_and_verify():
+    events = write_events(5)
+    assert [e.seq for e in events] == [1, 2, 3, 4, 5]
+    assert events[1].prev_hash == events[0].hash
+    result = audit_verify()
+    assert result.ok, result.problem
+    assert result.checked == 5
+    assert result.head_hash == events[-1].hash
+    assert AuditChainHead.objects.get().seq == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_recording_outside_a_transaction_is_refused():
+    with pytest.raises(RuntimeError, match="inside the transaction"):
+        audit_record(actor=None, action="x")
+    assert not AuditEvent.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("statement", ["UPDATE audit_auditevent SET action = 'x'",
+                                       "DELETE FROM audit_auditevent",
+                                       "TRUNCATE audit_auditevent"])  # fmt: skip
+def test_the_trigger_refuses_changes(statement):
+    write_events(2)
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(statement)
+    assert AuditEvent.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_a_changed_event_is_caught():
+    write_events(4)
+    drop_trigger()
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE audit_auditevent SET data = '{\"i\": 99}' WHERE seq = 3")
+    result = audit_verify()
+    assert not result.ok
+    assert result.seq == 3
+    assert "changed" in result.problem
+
+
+@pytest.mark.django_db
+def test_a_deleted_event_is_caught():
+    write_events(4)
+    drop_trigger()
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM audit_auditevent WHERE seq = 2")
+    result = audit_verify()
+    assert not result.ok
+    assert result.seq == 2
+    assert "missing" in result.problem
+
+
+@pytest.mark.django_db
+def test_an_inserted_event_is_caught():
+    events = write_events(3)
+    drop_trigger()
+    with connection.cursor() as cursor:
+        # Shift events 2..3 up and slip a forged one in as #2, linked to #1.
+        cursor.execute("UPDATE audit_auditevent SET seq = seq + 10 WHERE seq >= 2")
+        cursor.execute("UPDATE audit_auditevent SET seq = seq - 9 WHERE seq >= 12")
+        forged = AuditEvent(
+            seq=2, at=events[1].at, actor_kind="user", actor_id=1, actor_name="mallory",
+            action="test.event", data={}, prev_hash=events[0].hash, hash="f" * 64,
+        )  # fmt: skip
+        forged.save()
+    result = audit_verify()
+    assert not result.ok
+    assert result.seq == 2
+
+
+@pytest.mark.django_db
+def test_reordered_events_are_caught():
+    write_events(3)
+    drop_trigger()
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE audit_auditevent SET seq = 100 WHERE seq = 2")
+        cursor.execute("UPDATE audit_auditevent SET seq = 2 WHERE seq = 3")
+        cursor.execute("UPDATE audit_auditevent SET seq = 3 WHERE seq = 100")
+    result = audit_verify()
+    assert not result.ok
+    assert result.seq == 2
+    assert "does not link" in result.problem
+
+
+@pytest.mark.django_db
+def test_removing_the_newest_events_is_caught_by_the_head():
+    write_events(4)
+    drop_trigger()
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM audit_auditevent WHERE seq = 4")
+    result = audit_verify()
+    assert not result.ok
+    assert "removed" in result.problem
+
+
+@pytest.mark.django_db
+def test_removing_the_newest_events_and_the_head_is_caught_by_a_copied_head():
+    events = write_events(4)
+    copied_head = events[-1].hash  # as printed in an earlier release report
+    drop_trigger()
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM audit_auditevent WHERE seq = 4")
+        cursor.execute("UPDATE audit_auditchainhead SET seq = 3, hash = %s", [events[2].hash])
+    assert audit_verify().ok  # internally consistent...
+    result = audit_verify(expect_head=copied_head)
+    assert not result.ok  # ...but not against the copy
+    assert "not in the chain" in result.problem
+
+
+@pytest.mark.django_db
+def test_a_rebuilt_chain_without_the_key_is_caught():
+    write_events(2)
+    drop_trigger()
+    import hashlib
+
+    with connection.cursor() as cursor:
+        # Someone with database access recomputes plain sha256 links: no key, no match.
+        cursor.execute("SELECT seq, hash FROM audit_auditevent ORDER BY seq")
+        rows = cursor.fetchall()
+        fake = hashlib.sha256(b"x").hexdigest()
+        cursor.execute("UPDATE audit_auditevent SET hash = %s WHERE seq = %s", [fake, rows[0][0]])
+        cursor.execute(
+            "UPDATE audit_auditevent SET prev_hash = %s WHERE seq = %s", [fake, rows[1][0]]
+        )
+    result = audit_verify()
+    assert not result.ok
+    assert result.seq == 1
+
+
+@pytest.mark.django_db
+def test_audit_verify_command_exits_non_zero_on_tampering(capsys):
+    write_events(2)
+    call_command("audit_verify")
+    assert "OK: 2 events verified" in capsys.readouterr().out
+    drop_trigger()
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE audit_auditevent SET actor_name = 'eve' WHERE seq = 1")
+    with pytest.raises(CommandError, match="event #1 was changed"):
+        call_command("audit_verify")
+
+
+@pytest.mark.django_db
+def test_seq_is_unique_at_the_database_level():
+    events = write_events(1)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        AuditEvent.objects.create(
+            seq=events[0].seq, at=events[0].at, actor_kind="system", actor_name="x",
+            action="x", prev_hash="0" * 64, hash="0" * 64,
+        )  # fmt: skip
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_writers_never_fork_the_chain():
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(10):
+                audit_record_now(
+                    actor=Actor.system(f"writer{n}"), action="test.race", data={"i": i}
+                )
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert AuditEvent.objects.count() == 40
+    result = audit_verify()
+    assert result.ok, result.problem
+    assert result.checked == 40

@@ -1,0 +1,81 @@
+"""Personas and shared fixtures.
+
+``project`` is the project everyone below works in; ``outsider`` is a platform lead of
+another project, who must see none of this one (404s, never 403s).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from release_portal.accounts.roles import Role
+from tests.factories import PASSWORD, MembershipFactory, ProjectFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Real hashing costs ~0.3 s a password; tests create dozens of users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def password() -> str:
+    return PASSWORD
+
+
+@pytest.fixture
+def project(db):
+    return ProjectFactory(name="Ibimina", slug="ibimina")
+
+
+@pytest.fixture
+def other_project(db):
+    return ProjectFactory(name="Other team", slug="other-team")
+
+
+def _member(project, username: str, role: Role):
+    user = UserFactory(username=username)
+    MembershipFactory(user=user, project=project, role=role)
+    return user
+
+
+@pytest.fixture
+def platform_lead(project):
+    return _member(project, "lead", Role.PLATFORM_LEAD)
+
+
+@pytest.fixture
+def release_engineer(project):
+    return _member(project, "releng", Role.RELEASE_ENGINEER)
+
+
+@pytest.fixture
+def qa_lead(project):
+    return _member(project, "qa", Role.QA_LEAD)
+
+
+@pytest.fixture
+def sre(project):
+    return _member(project, "sre", Role.SRE)
+
+
+@pytest.fixture
+def auditor(project):
+    return _member(project, "auditor", Role.AUDITOR)
+
+
+@pytest.fixture
+def outsider(other_project):
+    return _member(other_project, "outsider", Role.PLATFORM_LEAD)
+
+
+@pytest.fixture
+def personas(platform_lead, release_engineer, qa_lead, sre, auditor, outsider):
+    return {
+        "platform_lead": platform_lead,
+        "release_engineer": release_engineer,
+        "qa_lead": qa_lead,
+        "sre": sre,
+        "auditor": auditor,
+        "outsider": outsider,
+    }

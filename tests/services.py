@@ -1,0 +1,96 @@
+"""Which PostgreSQL and Redis the tests use, decided before Django's settings load.
+
+Loaded as a pytest plugin (``-p tests.services`` in pyproject.toml):
+
+- ``DATABASE_URL`` when set;
+- else the PostgreSQL at 127.0.0.1:5432 when it answers;
+- else the embedded server from the wheel (DATABASE_URL left unset).
+
+Redis tests use ``REDIS_URL`` (default ``redis://127.0.0.1:6379/0``). With
+``REQUIRE_SERVICES=1`` (CI) there is no fallback: the system PostgreSQL and Redis must
+answer, and a test that would skip for lack of one fails instead.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from urllib.parse import urlsplit
+
+import pytest
+
+SYSTEM_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES", "") in {"1", "true", "yes"}
+
+
+def reachable(host: str, port: int, timeout: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _url_reachable(url: str, default_port: int) -> bool:
+    parts = urlsplit(url)
+    if not parts.hostname:  # a Unix socket: trust it, the connection will tell
+        return True
+    return reachable(parts.hostname, parts.port or default_port)
+
+
+def _choose_database() -> str:
+    if os.environ.get("DATABASE_URL"):
+        return "DATABASE_URL"
+    if REQUIRE_SERVICES or reachable("127.0.0.1", 5432):
+        os.environ["DATABASE_URL"] = SYSTEM_DATABASE_URL
+        return "system PostgreSQL at 127.0.0.1:5432"
+    return "embedded PostgreSQL (.local/pg)"
+
+
+DATABASE_CHOICE = _choose_database()
+os.environ.setdefault("REDIS_URL", DEFAULT_REDIS_URL)
+# Tests run with production-like settings: DEBUG off, but plain HTTP (the test client).
+os.environ.setdefault("DEBUG", "0")
+os.environ.setdefault("HTTPS", "0")
+os.environ.setdefault("SECRET_KEY", "test-secret-key-" + "x" * 40)
+os.environ.setdefault("AUDIT_HMAC_KEY", "test-audit-hmac-key-" + "y" * 30)
+# Tasks sent by services during tests go nowhere unless a test starts a real worker on
+# its own broker; a running `make run` worker must never pick up test jobs.
+os.environ.setdefault("CELERY_BROKER_URL", "memory://")
+os.environ.setdefault("PORTAL_DATA_DIR", ".local/test")
+# No collectstatic before tests: serve static files without the manifest.
+os.environ.setdefault("STATIC_MANIFEST", "0")
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return [
+        f"database: {DATABASE_CHOICE}",
+        f"redis: {os.environ['REDIS_URL']} (REQUIRE_SERVICES={int(REQUIRE_SERVICES)})",
+    ]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not REQUIRE_SERVICES:
+        return
+    url = os.environ["DATABASE_URL"]
+    if not _url_reachable(url, 5432):
+        raise pytest.UsageError(f"REQUIRE_SERVICES=1 but PostgreSQL at {url} does not answer.")
+    if not _url_reachable(os.environ["REDIS_URL"], 6379):
+        raise pytest.UsageError(
+            f"REQUIRE_SERVICES=1 but Redis at {os.environ['REDIS_URL']} does not answer."
+        )
+
+
+def need(service: str, ok: bool, why: str) -> None:
+    """Skip (or, with REQUIRE_SERVICES=1, fail) a test whose service is missing."""
+    if ok:
+        return
+    message = f"{service} is not reachable: {why}"
+    if REQUIRE_SERVICES:
+        pytest.fail(message + " (REQUIRE_SERVICES=1: missing services fail the run)")
+    pytest.skip(message)
+
+
+def redis_available() -> bool:
+    return _url_reachable(os.environ["REDIS_URL"], 6379)

@@ -1,0 +1,111 @@
+"""Settings from the environment, the deploy check and the embedded server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from release_portal import embedded
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PRODUCTION_ENV = {
+    "DATABASE_URL": "postgresql://portal:secret@db.example.com:5432/portal",
+    "CELERY_BROKER_URL": "redis://redis.example.com:6379/0",
+    "SECRET_KEY": "k3y-" + "a8Zq1Xw9" * 8,
+    "AUDIT_HMAC_KEY": "h" * 64,
+    "ALLOWED_HOSTS": "releases.example.com",
+    "DEBUG": "0",
+    "EMAIL_HOST": "smtp.example.com",
+}
+
+
+def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if k not in PRODUCTION_ENV and k != "HTTPS"}
+    clean.update(env)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_it_passes_check_deploy_with_production_values():
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_it_fails_check_deploy_when_https_is_turned_off():
+    # The same check must be able to fail: plain HTTP in production is a warning.
+    result = manage(
+        "check", "--deploy", "--fail-level", "WARNING", env={**PRODUCTION_ENV, "HTTPS": "0"}
+    )
+    assert result.returncode != 0
+    assert "SECURE_SSL_REDIRECT" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"DATABASE_URL": "sqlite:///db.sqlite3"}, "must be a PostgreSQL URL"),
+        ({"SECRET_KEY": ""}, "SECRET_KEY must be set"),
+        ({"AUDIT_HMAC_KEY": ""}, "AUDIT_HMAC_KEY must be set"),
+        ({"DEBUG": "maybe"}, "DEBUG must be 1/0"),
+        ({"PORT": "eighty"}, "PORT must be a whole number"),
+    ],
+)
+def test_it_refuses_bad_settings_with_a_clear_message(env, message):
+    result = manage("check", env={**PRODUCTION_ENV, **env})
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_it_uses_the_filesystem_broker_when_none_is_configured(tmp_path):
+    env = {"PORTAL_DATA_DIR": str(tmp_path), "DEBUG": "1"}
+    result = manage(
+        "shell", "--no-imports", "-c",
+        "from django.conf import settings; print(settings.CELERY_BROKER_URL); "
+        "print(settings.CELERY_BROKER_TRANSPORT_OPTIONS['data_folder_in'])",
+        env={**env, "CELERY_BROKER_URL": "", "DATABASE_URL": PRODUCTION_ENV["DATABASE_URL"]},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.split()
+    assert lines[0] == "filesystem://"
+    assert lines[1] == str(tmp_path / "broker" / "queue")
+
+
+def test_it_starts_an_embedded_server_and_reuses_it(tmp_path):
+    # A throwaway embedded server of our own: never the shared ones.
+    pgdata = tmp_path / "pg"
+    try:
+        url = embedded.server_url(pgdata)
+        with psycopg.connect(url) as conn:
+            first_pid = conn.execute("SELECT pg_backend_pid()").fetchone()
+            version = conn.execute("SHOW server_version_num").fetchone()[0]
+        assert int(version) >= 180000
+        postmaster = (pgdata / "postmaster.pid").read_text().split()[0]
+        # A second call (the next `make run`) finds the same server running.
+        assert embedded.server_url(pgdata) == url
+        assert (pgdata / "postmaster.pid").read_text().split()[0] == postmaster
+        embedded.ensure_database(pgdata, "portal_x")
+        with psycopg.connect(embedded.server_url(pgdata, "portal_x")) as conn:
+            assert conn.execute("SELECT current_database()").fetchone()[0] == "portal_x"
+        assert first_pid
+    finally:
+        embedded.stop(pgdata)
+    assert not (pgdata / "postmaster.pid").exists()
+
+
+def test_the_embedded_wheel_ships_the_client_tools():
+    for tool in ("psql", "pg_dump", "pg_restore", "pg_ctl"):
+        assert (embedded.bin_dir() / tool).exists(), tool
