@@ -1,21 +1,27 @@
-"""Job bodies. Each module exposes ``run(ctx: RunContext) -> RunResult``; see base.py.
+"""Job bodies: ``migrations_ops.runners.<kind>`` exposes ``run(ctx: RunContext) -> RunResult``.
 
-``RUNNERS`` maps a job kind to its module path, imported on use.
+See base.py for the contract. A runner never touches the portal's models or Celery.
 """
 
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable
 
 from migrations_ops.runners.base import RunContext, RunResult
 
-RUNNERS: dict[str, str] = {}
+_KIND = re.compile(r"^[a-z][a-z_]*$")
 
 
 def get_runner(kind: str) -> Callable[[RunContext], RunResult]:
+    if not _KIND.match(kind) or kind == "base":
+        raise KeyError(f"no runner for job kind {kind!r}")
     try:
-        module = RUNNERS[kind]
-    except KeyError:
-        raise KeyError(f"no runner for job kind {kind!r}") from None
-    return importlib.import_module(module).run  # type: ignore[no-any-return]
+        module = importlib.import_module(f"migrations_ops.runners.{kind}")
+    except ModuleNotFoundError as e:
+        if e.name == f"migrations_ops.runners.{kind}":
+            raise KeyError(f"no runner for job kind {kind!r}") from None
+        raise
+    runner: Callable[[RunContext], RunResult] = module.run
+    return runner

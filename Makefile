@@ -1,0 +1,57 @@
+# Release Portal. `make run` starts the portal with demo data; `make test` runs every test.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check --quiet
+PYTEST_ARGS ?=
+
+.PHONY: help run test lint bench clean venv install install-dev stop-db
+
+help:
+	@echo "make run    start web, Celery worker and beat with demo data (Ctrl-C stops all)"
+	@echo "make test   run the whole test suite"
+	@echo "make lint   ruff check, ruff format --check, mypy"
+	@echo "make bench  run the benchmarks in tests/bench (ratios measured side by side)"
+	@echo "make clean  stop the embedded database and remove .venv and .local"
+
+$(PY):
+	@py=$$(scripts/find-python) && echo "Creating $(VENV) with $$py" && "$$py" -m venv $(VENV)
+	@$(PIP) install --upgrade pip
+
+# Stamps: a second `make run` skips the install unless pyproject.toml changed.
+$(VENV)/.installed-run: pyproject.toml | $(PY)
+	@echo "Installing Release Portal into $(VENV)..."
+	@$(PIP) install -e .
+	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(PY)
+	@echo "Installing Release Portal with its test tools into $(VENV)..."
+	@$(PIP) install -e '.[dev]'
+	@touch $@ $(VENV)/.installed-run
+
+install: $(VENV)/.installed-run
+install-dev: $(VENV)/.installed-dev
+
+run: install
+	@$(PY) manage.py migrate --noinput -v 0
+	@$(PY) manage.py demo_load
+	@exec $(PY) manage.py portal_run
+
+test: install-dev
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
+bench: install-dev
+	$(PY) tests/bench/run.py
+
+stop-db:
+	@if [ -x $(PY) ]; then $(PY) -c "import sys; from pathlib import Path; from release_portal import embedded; embedded.stop(Path('.local/pg')) and print('Stopped the embedded PostgreSQL.')"; fi
+
+clean: stop-db
+	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache *.egg-info
