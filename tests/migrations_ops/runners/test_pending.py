@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -31,7 +33,7 @@ B_SQL = "create function f() returns int language sql as $$ select 1; $$;\n"
 B_STATEMENTS = ["create function f() returns int language sql as $$ select 1; $$"]
 
 
-def _ctx(folder, url, **kwargs):
+def _ctx(folder: Path, url: str | None, **kwargs: Any) -> tuple[RunContext, list[tuple[str, str]]]:
     lines: list[tuple[str, str]] = []
     ctx = RunContext(
         supabase_dir=folder,
