@@ -2,7 +2,8 @@
 
 Pure functions other parts of the portal share (the ``order`` and ``pending`` runners,
 release ingestion, the apply job). Each rule below was read in the CLI's Go source
-(github.com/supabase/cli, the v2 ``pkg/migration`` code; file @ commit read):
+(github.com/supabase/cli, the v2 ``pkg/migration`` code; "file @ commit" as read, the
+commits were not mapped to release tags):
 
 - ``pkg/migration/file.go`` @078ef54c: ``migrateFilePattern = ^([0-9]+)_(.*)\\.sql$``;
   group 1 is the version, group 2 the name (stored in the history row's ``name``).
@@ -29,7 +30,8 @@ release ingestion, the apply job). Each rule below was read in the CLI's Go sour
   text``; it reads ``version, coalesce(name, ''), statements``. The dashboard (Supabase
   Studio, supabase/supabase ``apps/studio/data/sql/utils/migrations.ts`` @0629559c) adds
   ``created_by text`` and ``idempotency_key text unique`` and records a whole query as one
-  statement; tables made by early CLI versions have only ``version``.
+  statement under ``to_char(current_timestamp, 'YYYYMMDDHHMISS')`` (a 12-hour clock);
+  tables made by early CLI versions have only ``version``.
 - ``internal/utils/misc.go`` @00a64348: ``supabase migration new`` names files with
   ``time.Now().UTC().Format("20060102150405")``: 14-digit UTC ``YYYYMMDDHHMMSS``. The CLI
   never checks this: any run of digits is a version.
@@ -39,8 +41,9 @@ versions as integers, and only to draw its table. Comparing as numbers elsewhere
 call ``202402010000_x.sql`` (12 digits) older than an applied ``20240101000000`` although
 the CLI, comparing strings, applies it as an ordinary pending file.
 
-Not followed: some newer CLI revisions also read folder migrations
-(``<version>_<name>/migration.sql``); the portal reports folders as skipped.
+Not followed: some newer CLI revisions (``pkg/migration/apply.go`` @034ff093 calls
+``ParseVersion``) also read folder migrations (``<version>_<name>/migration.sql``); the
+portal reports folders as skipped.
 """
 
 from __future__ import annotations
