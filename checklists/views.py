@@ -12,7 +12,7 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -41,6 +41,7 @@ from checklists.services import (
 )
 from checklists.signoffs import signoff_give
 from release_portal.accounts.roles import Action, ProjectAccess, visible_project_ids
+from release_portal.http import HtmxHttpRequest
 
 PAGE_SIZE = 25
 
@@ -52,7 +53,7 @@ def _error_text(error: Exception) -> str:
 
 
 @require_GET
-def release_list(request: HttpRequest) -> HttpResponse:
+def release_list(request: HtmxHttpRequest) -> HttpResponse:
     form = ReleaseFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
     queryset = selectors.releases_for_user(
@@ -85,7 +86,7 @@ def _can_create_anywhere(user: Any) -> bool:
 
 
 @require_http_methods(["GET", "POST"])
-def release_new(request: HttpRequest) -> HttpResponse:
+def release_new(request: HtmxHttpRequest) -> HttpResponse:
     if not _can_create_anywhere(request.user):
         raise PermissionDenied("Only platform leads and release engineers create releases.")
     form = ReleaseForm(request.POST or None, user=request.user)
@@ -109,12 +110,12 @@ def release_new(request: HttpRequest) -> HttpResponse:
     return render(request, "checklists/release_new.html", {"form": form}, status=status)
 
 
-def _page_context(request: HttpRequest, release: Release) -> dict[str, Any]:
+def _page_context(request: HtmxHttpRequest, release: Release) -> dict[str, Any]:
     data = selectors.release_page(release)
     access = ProjectAccess(request.user, release.project)
     for section in data.sections:
         for item in section.items:
-            item.may_tick = rules.can_tick(request.user, item)
+            item.may_tick = rules.can_tick(request.user, item)  # type: ignore[attr-defined]
     return {
         "release": release,
         "page": data,
@@ -123,39 +124,34 @@ def _page_context(request: HttpRequest, release: Release) -> dict[str, Any]:
         "upload_form": MigrationsUploadForm(),
         "signoff_form": SignOffForm(),
         "can_sign": {
-            kind: rules.can_sign_as(request.user, release, kind)
-            for kind in data.required_signoffs
+            kind: rules.can_sign_as(request.user, release, kind) for kind in data.required_signoffs
         },
     }
 
 
 @require_GET
-def release_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def release_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     release = get_release_for_user(request.user, pk)
     return render(request, "checklists/release_detail.html", _page_context(request, release))
 
 
 def _item_response(
-    request: HttpRequest, release_pk: int, item_pk: int, *, error: str = "", status: int = 200
+    request: HtmxHttpRequest, release_pk: int, item_pk: int, *, error: str = "", status: int = 200
 ) -> HttpResponse:
     """The htmx answer: the item again, plus out-of-band header and sign-off panel."""
     release = get_release_for_user(request.user, release_pk)
     context = _page_context(request, release)
-    item = next(
-        i for s in context["page"].sections for i in s.items if i.pk == item_pk
-    )
+    item = next(i for s in context["page"].sections for i in s.items if i.pk == item_pk)
     context.update({"item": item, "item_error": error, "oob": True})
     return render(request, "checklists/release_detail.html#item_update", context, status=status)
 
 
-def _item_action(request: HttpRequest, pk: int, item_pk: int, action: str) -> HttpResponse:
+def _item_action(request: HtmxHttpRequest, pk: int, item_pk: int, action: str) -> HttpResponse:
     release = get_release_for_user(request.user, pk)
     item = get_object_or_404(ChecklistItem, pk=item_pk, release=release)
-    form: TickForm | ReasonForm
-    if action == "tick":
-        form = TickForm(request.POST, request.FILES)
-    else:
-        form = ReasonForm(request.POST)
+    form: TickForm | ReasonForm = (
+        TickForm(request.POST, request.FILES) if action == "tick" else ReasonForm(request.POST)
+    )
     error = ""
     if not form.is_valid():
         error = "; ".join(f"{e}" for errs in form.errors.values() for e in errs)
@@ -194,22 +190,22 @@ def _item_action(request: HttpRequest, pk: int, item_pk: int, action: str) -> Ht
 
 
 @require_POST
-def item_tick(request: HttpRequest, pk: int, item_pk: int) -> HttpResponse:
+def item_tick(request: HtmxHttpRequest, pk: int, item_pk: int) -> HttpResponse:
     return _item_action(request, pk, item_pk, "tick")
 
 
 @require_POST
-def item_untick(request: HttpRequest, pk: int, item_pk: int) -> HttpResponse:
+def item_untick(request: HtmxHttpRequest, pk: int, item_pk: int) -> HttpResponse:
     return _item_action(request, pk, item_pk, "untick")
 
 
 @require_POST
-def item_not_applicable(request: HttpRequest, pk: int, item_pk: int) -> HttpResponse:
+def item_not_applicable(request: HtmxHttpRequest, pk: int, item_pk: int) -> HttpResponse:
     return _item_action(request, pk, item_pk, "not_applicable")
 
 
 @require_POST
-def release_signoff(request: HttpRequest, pk: int) -> HttpResponse:
+def release_signoff(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     release = get_release_for_user(request.user, pk)
     form = SignOffForm(request.POST)
     if not form.is_valid():
@@ -228,12 +224,12 @@ def release_signoff(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def release_migrations(request: HttpRequest, pk: int) -> HttpResponse:
+def release_migrations(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     release = get_release_for_user(request.user, pk, Action.EDIT_RELEASE)
     form = MigrationsUploadForm(request.POST, request.FILES)
     if not form.is_valid():
         for error in form.non_field_errors() or [str(e) for e in form.errors.values()]:
-            messages.error(request, error)
+            messages.error(request, str(error))
         return redirect("release_detail", pk=pk)
     data = form.cleaned_data
     try:
@@ -262,7 +258,7 @@ def release_migrations(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-def migration_file(request: HttpRequest, pk: int, file_pk: int) -> HttpResponse:
+def migration_file(request: HtmxHttpRequest, pk: int, file_pk: int) -> HttpResponse:
     release = get_release_for_user(request.user, pk)
     migration = get_object_or_404(release.migration_files, pk=file_pk)
     return render(
@@ -271,7 +267,7 @@ def migration_file(request: HttpRequest, pk: int, file_pk: int) -> HttpResponse:
 
 
 @require_POST
-def release_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
+def release_cancel_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     release = get_release_for_user(request.user, pk, Action.EDIT_RELEASE)
     form = CancelForm(request.POST)
     if not form.is_valid():

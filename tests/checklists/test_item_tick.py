@@ -123,9 +123,12 @@ def test_two_people_ticking_at_once_write_one_tick(project, release_engineer, pl
 
     published_runbook(project)
     release = release_create(
-        project=project, title="t", owner=platform_lead, commit_sha="c" * 40,
+        project=project,
+        title="t",
+        owner=platform_lead,
+        commit_sha="c" * 40,
         created_by=platform_lead,
-    )  # fmt: skip
+    )
     target = item(release, "confirm-migrations-order")
     outcomes: list[str] = []
     barrier = threading.Barrier(2)

@@ -17,9 +17,11 @@ def test_it_stores_each_migration_file_with_its_hash_and_down_script(
     release, release_engineer, fmt
 ):
     result = release_upload_archive(
-        release=release, data=supabase_archive(DEMO_MIGRATIONS, fmt=fmt),
-        filename=f"supabase.{fmt}", actor=release_engineer,
-    )  # fmt: skip
+        release=release,
+        data=supabase_archive(DEMO_MIGRATIONS, fmt=fmt),
+        filename=f"supabase.{fmt}",
+        actor=release_engineer,
+    )
     files = list(release.migration_files.order_by("version"))
     assert [f.filename for f in files] == [
         "20250101000000_create_app.sql",
@@ -115,9 +117,11 @@ def test_bad_archives_get_a_clear_message_and_store_nothing(
 def test_an_archive_over_50_mb_is_refused_before_reading(release, release_engineer):
     with pytest.raises(BundleError, match="the limit is 50 MB"):
         release_upload_archive(
-            release=release, data=b"x" * (50 * 1024 * 1024 + 1), filename="big.zip",
+            release=release,
+            data=b"x" * (50 * 1024 * 1024 + 1),
+            filename="big.zip",
             actor=release_engineer,
-        )  # fmt: skip
+        )
     assert release.migration_files.count() == 0
 
 
@@ -147,9 +151,11 @@ def test_the_same_upload_again_changes_nothing(release_with_files, release_engin
     release = release_with_files
     digest = release.digest
     result = release_upload_archive(
-        release=release, data=supabase_archive(DEMO_MIGRATIONS), filename="s.zip",
+        release=release,
+        data=supabase_archive(DEMO_MIGRATIONS),
+        filename="s.zip",
         actor=release_engineer,
-    )  # fmt: skip
+    )
     assert not result.changed_anything
     release.refresh_from_db()
     assert release.digest == digest
@@ -159,9 +165,12 @@ def test_moving_to_a_new_commit_changes_the_content_digest(release_with_files, r
     release = release_with_files
     before = release.content_digest
     release_upload_archive(
-        release=release, data=supabase_archive(DEMO_MIGRATIONS), filename="s.zip",
-        actor=release_engineer, commit_sha="b" * 40,
-    )  # fmt: skip
+        release=release,
+        data=supabase_archive(DEMO_MIGRATIONS),
+        filename="s.zip",
+        actor=release_engineer,
+        commit_sha="b" * 40,
+    )
     release.refresh_from_db()
     assert release.commit_sha == "b" * 40
     assert release.content_digest != before

@@ -11,9 +11,12 @@ def test_it_pins_the_latest_published_runbook_with_one_item_per_step(
 ):
     newer = published_runbook(project, number=2)
     release = release_create(
-        project=project, title="  Members  ", owner=platform_lead,
-        commit_sha="ABCDEF0123" * 4, created_by=release_engineer,
-    )  # fmt: skip
+        project=project,
+        title="  Members  ",
+        owner=platform_lead,
+        commit_sha="ABCDEF0123" * 4,
+        created_by=release_engineer,
+    )
     assert release.runbook_version == newer
     assert release.title == "Members"
     assert release.commit_sha == "abcdef0123" * 4
@@ -30,9 +33,12 @@ def test_it_pins_the_latest_published_runbook_with_one_item_per_step(
 def test_it_refuses_a_commit_sha_that_is_not_40_hex(project, runbook, platform_lead, sha):
     with pytest.raises(ChecklistError, match="not a commit SHA"):
         release_create(
-            project=project, title="x", owner=platform_lead, commit_sha=sha,
+            project=project,
+            title="x",
+            owner=platform_lead,
+            commit_sha=sha,
             created_by=platform_lead,
-        )  # fmt: skip
+        )
     assert not Release.objects.exists()
     assert not AuditEvent.objects.exists()
 
@@ -40,15 +46,21 @@ def test_it_refuses_a_commit_sha_that_is_not_40_hex(project, runbook, platform_l
 def test_it_needs_a_published_runbook(project, platform_lead):
     with pytest.raises(ChecklistError, match="no published runbook"):
         release_create(
-            project=project, title="x", owner=platform_lead, commit_sha="a" * 40,
+            project=project,
+            title="x",
+            owner=platform_lead,
+            commit_sha="a" * 40,
             created_by=platform_lead,
-        )  # fmt: skip
+        )
 
 
 def test_the_owner_must_be_a_member(project, runbook, platform_lead):
     stranger = UserFactory(username="stranger")
     with pytest.raises(ChecklistError, match="not a member"):
         release_create(
-            project=project, title="x", owner=stranger, commit_sha="a" * 40,
+            project=project,
+            title="x",
+            owner=stranger,
+            commit_sha="a" * 40,
             created_by=platform_lead,
-        )  # fmt: skip
+        )

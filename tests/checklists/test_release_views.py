@@ -193,10 +193,15 @@ def test_only_release_engineers_and_leads_upload(client, personas, release, role
 
 def test_creating_a_release_through_the_page(client, personas, project, runbook):
     client.force_login(personas["release_engineer"])
-    response = client.post(reverse("release_new"), {
-        "project": project.pk, "title": "<script>alert(1)</script>", "owner": personas["platform_lead"].pk,
-        "commit_sha": "e" * 40,
-    })  # fmt: skip
+    response = client.post(
+        reverse("release_new"),
+        {
+            "project": project.pk,
+            "title": "<script>alert(1)</script>",
+            "owner": personas["platform_lead"].pk,
+            "commit_sha": "e" * 40,
+        },
+    )
     release = Release.objects.get()
     assert response["Location"] == detail(release)
     html = client.get(detail(release)).content.decode()
@@ -206,9 +211,15 @@ def test_creating_a_release_through_the_page(client, personas, project, runbook)
 
 def test_a_bad_sha_on_the_form_stores_nothing(client, personas, project, runbook):
     client.force_login(personas["release_engineer"])
-    response = client.post(reverse("release_new"), {
-        "project": project.pk, "title": "x", "owner": personas["platform_lead"].pk, "commit_sha": "main",
-    })  # fmt: skip
+    response = client.post(
+        reverse("release_new"),
+        {
+            "project": project.pk,
+            "title": "x",
+            "owner": personas["platform_lead"].pk,
+            "commit_sha": "main",
+        },
+    )
     assert response.status_code == 400
     assert "not a commit SHA" in response.content.decode()
     assert not Release.objects.exists()
@@ -222,9 +233,15 @@ def test_other_roles_cannot_create_releases(client, personas, project, runbook, 
 
 def test_a_lead_of_another_project_cannot_create_here(client, personas, project, runbook):
     client.force_login(personas["outsider"])
-    response = client.post(reverse("release_new"), {
-        "project": project.pk, "title": "x", "owner": personas["outsider"].pk, "commit_sha": "e" * 40,
-    })  # fmt: skip
+    response = client.post(
+        reverse("release_new"),
+        {
+            "project": project.pk,
+            "title": "x",
+            "owner": personas["outsider"].pk,
+            "commit_sha": "e" * 40,
+        },
+    )
     assert response.status_code == 400  # not a choice they have
     assert not Release.objects.exists()
 
@@ -254,9 +271,15 @@ def test_the_release_list_filters_and_shows_only_visible_releases(
 def test_the_release_page_issues_a_constant_number_of_queries(
     client, personas, project, runbook, platform_lead, django_assert_max_num_queries
 ):
-    version = published_runbook(project, number=2, steps=[
-        (f"Section {i // 10}", f"step-{i}", f"Step {i}", "qa_lead", ["job:rls"], False, False) for i in range(39)
-    ] + [("Sign", "owner-signoff", "Owner sign-off", "release_owner", [], False, True)])  # fmt: skip
+    version = published_runbook(
+        project,
+        number=2,
+        steps=[
+            (f"Section {i // 10}", f"step-{i}", f"Step {i}", "qa_lead", ["job:rls"], False, False)
+            for i in range(39)
+        ]
+        + [("Sign", "owner-signoff", "Owner sign-off", "release_owner", [], False, True)],
+    )
     release = release_create(
         project=project,
         title="Big",
@@ -266,10 +289,17 @@ def test_the_release_page_issues_a_constant_number_of_queries(
     )
     assert release.runbook_version == version and release.items.count() == 40
     MigrationFile.objects.bulk_create(
-        MigrationFile(release=release, filename=f"2025{i:010d}_m.sql", version=f"2025{i:010d}", name="m",
-                      sha256="0" * 64, size=10, sql="select 1;")
+        MigrationFile(
+            release=release,
+            filename=f"2025{i:010d}_m.sql",
+            version=f"2025{i:010d}",
+            name="m",
+            sha256="0" * 64,
+            size=10,
+            sql="select 1;",
+        )
         for i in range(500)
-    )  # fmt: skip
+    )
     client.force_login(personas["qa_lead"])
     # session, user, release, roles, items, evidence, files, sign-offs, timeline and the
     # navigation's projects: 10, whatever the number of items or files.
