@@ -15,7 +15,7 @@ for path in sorted(pathlib.Path("supabase").rglob("*.sql")):
         problems.append(f"{path}: no newline at the end")
     if "\t" in decoded:
         problems.append(f"{path}: tab characters")
-    print(f"checked {path}")
+    sys.stdout.write(f"checked {path}\n")
 for problem in problems:
-    print(problem, file=sys.stderr)
+    sys.stderr.write(problem + "\n")
 sys.exit(1 if problems else 0)
