@@ -34,12 +34,13 @@ def machine() -> str:
         mem = f", {kb // 1024 // 1024} GiB RAM"
     except (OSError, ValueError, IndexError):
         pass
-    return f"{cpu}, {os.cpu_count()} CPUs{mem}, Python {platform.python_version()}, {platform.system()} {platform.release()}"
+    system = f"{platform.system()} {platform.release()}"
+    return f"{cpu}, {os.cpu_count()} CPUs{mem}, Python {platform.python_version()}, {system}"
 
 
 def fmt(value: float | None) -> str:
     if value is None:
-        return "–"
+        return "-"
     if value >= 100:
         return f"{value:,.0f}"
     return f"{value:.3g}"
@@ -67,7 +68,8 @@ def main() -> int:
     header = "| benchmark | ours | baseline | ratio | unit | note |\n|---|---:|---:|---:|---|---|\n"
     body = "".join(
         f"| {r['name']} | {fmt(r['ours'])} | {fmt(r['baseline'])} | "
-        f"{(fmt(r['ratio']) + 'x') if r['ratio'] is not None else '–'} | {r['unit']} | {r.get('note', '')} |\n"
+        f"{(fmt(r['ratio']) + 'x') if r['ratio'] is not None else '-'} | {r['unit']} | "
+        f"{r.get('note', '')} |\n"
         for r in rows
     )
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
