@@ -15,5 +15,6 @@ urlpatterns = [
         name="membership_delete",
     ),
     path("audit/", include("release_portal.audit.urls")),
+    path("", include("checklists.urls_reports")),
     path("admin/", admin.site.urls),
 ]
