@@ -20,6 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from checklists.models import ChecklistItem, Evidence, Release, SignOff
+from release_portal.accounts.roles import Action, can
 from release_portal.audit.links import absolute, job_page, release_page
 from release_portal.audit.selectors import ChainHead, audit_head
 from release_portal.audit.services import audit_record
@@ -232,6 +233,12 @@ def release_report_markdown(
         "",
     ]
     return "\n".join(lines)
+
+
+def evidence_pack_allowed(user: Any, release: Release) -> bool:
+    """The evidence pack carries job output and uploaded files wholesale: it is for those
+    who may export the change log (platform lead, auditor) and the release's owner."""
+    return can(user, Action.EXPORT_AUDIT, release.project_id) or release.owner_id == user.pk
 
 
 @transaction.atomic

@@ -9,8 +9,11 @@ from django.views.decorators.http import require_GET
 
 from checklists import evidence_pack
 from checklists.access import get_release_for_user
-from checklists.reports import release_download_record, release_report_markdown
-from release_portal.accounts.roles import Action, can
+from checklists.reports import (
+    evidence_pack_allowed,
+    release_download_record,
+    release_report_markdown,
+)
 
 
 @require_GET
@@ -27,14 +30,9 @@ def release_report(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_GET
 def release_evidence_pack(request: HttpRequest, pk: int) -> HttpResponseBase:
-    """The evidence pack (zip). For those who may export the change log (platform lead,
-    auditor) and for the release's owner, who answers for it; not for every member, as
-    it carries job output and uploaded files wholesale."""
+    """The evidence pack (zip), for platform leads, auditors and the release's owner."""
     release = get_release_for_user(request.user, pk)
-    if not (
-        can(request.user, Action.EXPORT_AUDIT, release.project_id)
-        or release.owner_id == request.user.pk
-    ):
+    if not evidence_pack_allowed(request.user, release):
         raise PermissionDenied(
             "The evidence pack is for platform leads, auditors and the release owner."
         )

@@ -52,3 +52,28 @@ def test_it_records_the_download_and_names_it_as_the_head(client, personas, rele
 def test_it_needs_a_get(client, personas, release):
     client.force_login(personas["auditor"])
     assert client.post(url(release)).status_code == 405
+
+
+@pytest.mark.parametrize(
+    ("role", "pack"),
+    [("platform_lead", True), ("auditor", True), ("release_engineer", True),
+     ("qa_lead", False), ("sre", False)],
+)  # fmt: skip
+def test_the_download_links_follow_the_same_rules_as_the_views(
+    client, personas, release, role, pack
+):
+    from django.template.loader import render_to_string
+
+    from release_portal.accounts.roles import ProjectAccess
+
+    user = personas[role]
+    html = render_to_string(
+        "checklists/reports/downloads.html",
+        {"release": release, "access": ProjectAccess(user, release.project), "user": user},
+    )
+    assert f'href="{url(release)}"' in html
+    pack_url = reverse("release_evidence_pack", args=[release.pk])
+    assert (f'href="{pack_url}"' in html) is pack
+    client.force_login(user)
+    assert client.get(pack_url).status_code == (200 if pack else 403)
+    assert f'href="{reverse("audit_log")}?release={release.pk}"' in html
