@@ -15,5 +15,7 @@ urlpatterns = [
         name="membership_delete",
     ),
     path("", include("checklists.urls")),
+    path("audit/", include("release_portal.audit.urls")),
+    path("", include("checklists.urls_reports")),
     path("admin/", admin.site.urls),
 ]
