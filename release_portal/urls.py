@@ -14,5 +14,6 @@ urlpatterns = [
         account_views.membership_delete,
         name="membership_delete",
     ),
+    path("", include("checklists.runbooks.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -31,6 +31,6 @@ def published(draft, platform_lead):
     return runbook_publish(version=draft, user=platform_lead, notes="First version in the portal.")
 
 
-def edited(text: str, old: str, new: str) -> bytes:
+def edited(text: str, old: str, new: str) -> str:
     assert old in text, f"fixture text not found: {old!r}"
-    return text.replace(old, new).encode()
+    return text.replace(old, new)
