@@ -15,5 +15,6 @@ urlpatterns = [
         name="membership_delete",
     ),
     path("", include("checklists.runbooks.urls")),
+    path("", include("migrations_ops.urls_settings")),
     path("admin/", admin.site.urls),
 ]
