@@ -29,14 +29,18 @@ class RunbookUploadForm(forms.Form):
         return upload.read()
 
 
+EVIDENCE_HELP = (
+    "Evidence kinds are separated by commas: job:<kind> (a portal job), ci:<name> (a CI "
+    "report), link, file, runbook_lint, backup, snapshot_ref, rollback_plan. Known: "
+    + ", ".join(KNOWN_EVIDENCE_KINDS)
+    + "."
+)
+
+
 class RunbookStepForm(forms.Form):
     owner = forms.ChoiceField(choices=StepOwner.choices)
-    evidence_kinds = forms.CharField(
-        required=False,
-        max_length=400,
-        help_text="Separated by commas, e.g. job:dry_run, ci:staging_apply, link. Known: "
-        + ", ".join(KNOWN_EVIDENCE_KINDS),
-    )
+    # The kinds are explained once above the steps table (EVIDENCE_HELP), not per row.
+    evidence_kinds = forms.CharField(required=False, max_length=400)
     requires_evidence = forms.BooleanField(required=False)
 
     def clean_evidence_kinds(self) -> list[str]:

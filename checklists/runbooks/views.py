@@ -18,7 +18,12 @@ from django_htmx.middleware import HtmxDetails
 from checklists.models import RunbookStep, RunbookVersion
 from checklists.runbooks import selectors
 from checklists.runbooks.diff import diff_steps, source_diff
-from checklists.runbooks.forms import RunbookPublishForm, RunbookStepForm, RunbookUploadForm
+from checklists.runbooks.forms import (
+    EVIDENCE_HELP,
+    RunbookPublishForm,
+    RunbookStepForm,
+    RunbookUploadForm,
+)
 from checklists.runbooks.lint import counts
 from checklists.runbooks.render import render_inline, render_markdown
 from checklists.runbooks.services import (
@@ -98,6 +103,7 @@ def runbook_list(request: HttpRequest) -> HttpResponse:
     for version in versions:
         version.lint_counts = counts(version.lint_findings)  # type: ignore[attr-defined]
     uploadable = [p for p in projects if can(request.user, Action.PUBLISH_RUNBOOK, p)]
+    manageable = [p for p in projects if can(request.user, Action.MANAGE_PROJECT, p)]
     return render(
         request,
         "checklists/runbooks/list.html",
@@ -106,6 +112,7 @@ def runbook_list(request: HttpRequest) -> HttpResponse:
             "chosen": chosen,
             "versions": versions,
             "uploadable": uploadable,
+            "manageable": manageable,
         },
     )
 
@@ -159,6 +166,7 @@ def _detail(
             "findings": _findings(findings),
             "lint_counts": counts(findings),
             "published": selectors.latest_published_version(project),
+            "evidence_help": EVIDENCE_HELP,
         },
         status=status,
     )

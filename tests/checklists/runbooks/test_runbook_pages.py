@@ -36,6 +36,8 @@ def test_it_lists_the_projects_runbooks_for_every_member(client, personas, draft
     assert "Database Migration Runbook" in html
     assert 'href="/runbooks/"' in html  # the shell's nav shows "Runbooks"
     assert (upload_url(draft.project) in html) == (role == "platform_lead")
+    settings_url = reverse("project_settings", args=[draft.project.slug])
+    assert (settings_url in html) == (role == "platform_lead")
     assert inline_code(html) == []
 
 
