@@ -6,6 +6,7 @@ import socket
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from migrations_ops import pgtools
@@ -197,3 +198,18 @@ def test_the_page_never_shows_a_targets_url(client, personas, project, staging, 
     html = client.get(url("project_settings", project)).content.decode()
     assert ENV in html and f"{ENV} is set" in html
     assert PASSWORD not in html and "db.internal" not in html
+
+
+def test_test_connection_needs_the_csrf_token_htmx_sends(personas, project, staging, monkeypatch):
+    monkeypatch.setenv(ENV, with_password(pgtools.portal_server_url()))
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(personas["platform_lead"])
+    page = browser.get(url("project_settings", project)).content.decode()
+    assert 'hx-headers=\'{"X-CSRFToken": "' in page  # base.html gives htmx the token
+    test_url = url("target_test", project, staging)
+    assert f'hx-post="{test_url}"' in page and f'action="{test_url}"' in page
+    assert browser.post(test_url, headers={"HX-Request": "true"}).status_code == 403
+    token = browser.cookies["csrftoken"].value
+    response = browser.post(test_url, headers={"HX-Request": "true", "X-CSRFToken": token})
+    assert response.status_code == 200
+    assert 'data-ok="true"' in response.content.decode()
