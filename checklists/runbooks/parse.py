@@ -186,7 +186,7 @@ def _is_change_log(title: str) -> bool:
     return "change log" in title.lower() or "changelog" in title.lower()
 
 
-def _history_from_table(rows: list[tuple[int, list[str]]], section_line: int) -> list[dict]:
+def _history_from_table(rows: list[tuple[int, list[str]]]) -> list[dict]:
     header_line, header = rows[0]
     names = [h.lower().replace("(utc)", "").strip() for h in header]
     index: dict[str, int] = {}
@@ -223,7 +223,7 @@ def _check_change_log_section(tokens: list[Token], start: int, end: int, title_l
         t = tokens[i]
         if t.type == "table_open":
             rows, _ = _table_rows(tokens, i)
-            return _history_from_table(rows, title_line)
+            return _history_from_table(rows)
     for i in range(start, end):
         t = tokens[i]
         if t.type == "inline" and "|" in t.content:
