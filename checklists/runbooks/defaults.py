@@ -10,10 +10,15 @@ publishing. The rules read the runbook's own words (see §1 "Scope & Roles"):
   anything else (CI results) → release engineer.
 - evidence kinds: specific phrases map to the jobs the portal runs and the CI reports it
   receives (see ``EVIDENCE_RULES``).
-- requires_evidence: True when the portal can produce or receive the evidence itself (a
-  ``job:`` or ``ci:`` kind, a backup, a rollback plan, the runbook lint). Steps whose only
-  evidence is a link or a file (smoke tests, security checks) are judgement calls: the
-  evidence is welcome but not required. Sign-offs never need evidence: the sign-off is it.
+- requires_evidence: True when the step is a gate the runbook relies on and its evidence
+  always exists in a working setup: the portal's own order, dry-run, pending, fixtures and
+  RLS jobs, the CI reports §4 says block production (staging apply, RLS docker suite), a
+  backup and a rollback plan. False where the evidence may not exist for every project
+  or would block every release of a version: check commands (they need a full checkout,
+  which upload-only projects lack), secrets (the runbook means GitHub's, which only CI
+  sees), the runbook lint (its errors can only be fixed in a later version, and a release
+  never changes version), links and files (judgement calls), and sign-offs (the sign-off
+  is the evidence). A platform lead changes any of this per step before publishing.
 """
 
 from __future__ import annotations
@@ -38,8 +43,20 @@ EVIDENCE_RULES: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
     ((r"smoke tests", r"security checks"), ("link", "file")),
     ((r"runbook review",), ("runbook_lint",)),
 ]
-# Evidence the portal runs or receives itself, so it can be required.
-_MACHINE_KINDS = ("job:", "ci:", "backup", "rollback_plan", "runbook_lint")
+# Evidence that makes a step a gate (see requires_evidence above).
+GATING_KINDS = frozenset(
+    {
+        "job:order",
+        "job:dry_run",
+        "job:pending",
+        "job:fixtures",
+        "job:rls",
+        "ci:staging_apply",
+        "ci:rls_docker",
+        "backup",
+        "rollback_plan",
+    }
+)
 EVIDENCE_KIND_PATTERN = re.compile(
     r"^(job:[a-z_]+|ci:[a-z_]+|link|file|runbook_lint|backup|snapshot_ref|rollback_plan)$"
 )
@@ -116,7 +133,7 @@ def evidence_for(text: str) -> list[str]:
 def requires_evidence_for(kinds: list[str], is_signoff: bool) -> bool:
     if is_signoff:
         return False
-    return any(k.startswith(_MACHINE_KINDS) for k in kinds)
+    return any(k in GATING_KINDS for k in kinds)
 
 
 def step_defaults(section: str, text: str) -> dict[str, Any]:
