@@ -127,7 +127,10 @@ class Release(models.Model):
         RunbookVersion, on_delete=models.PROTECT, related_name="releases"
     )
     state = models.CharField(max_length=12, choices=State.choices, default=State.DRAFT)
-    # sha256 over commit, migration file hashes and non-sign-off items (see digest.py).
+    # sha256 over the commit and the migration files: what jobs and CI ran against.
+    content_digest = models.CharField(max_length=64, blank=True)
+    # sha256 over the content digest and the state and evidence of every item except the
+    # sign-off items: what a sign-off approves (see digest.py).
     digest = models.CharField(max_length=64, blank=True)
     migrations_source = models.CharField(
         max_length=10, choices=MigrationsSource.choices, default=MigrationsSource.NONE, blank=True
@@ -256,8 +259,8 @@ class Evidence(models.Model):
     file_sha256 = models.CharField(max_length=64, blank=True)
     summary = models.CharField(max_length=500, blank=True)
     commit_sha = models.CharField(max_length=40, blank=True)
-    # The release digest this evidence was produced for: evidence for an older digest
-    # makes its item stale.
+    # The release's content digest (commit + files) this evidence was produced for:
+    # evidence for older content makes its item stale.
     digest = models.CharField(max_length=64, blank=True)
     data = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(
@@ -289,6 +292,8 @@ class SignOff(models.Model):
     signed_at = models.DateTimeField()
     stale_at = models.DateTimeField(null=True, blank=True)
     stale_reason = models.CharField(max_length=300, blank=True)
+    # What was signed (files with hashes, item states): the banner diffs against it.
+    snapshot = models.JSONField(default=dict)
 
     class Meta:
         constraints = [

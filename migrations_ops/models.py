@@ -189,7 +189,8 @@ class Job(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_by_name = models.CharField(max_length=200, blank=True)
-    # The release digest when the job was created: its evidence belongs to that digest.
+    # The release's content digest (commit + files) when the job was created: its
+    # evidence belongs to that content.
     release_digest = models.CharField(max_length=64, blank=True)
     # Scratch databases the job created and has not dropped yet (the reaper drops them).
     scratch_databases = ArrayField(models.CharField(max_length=63), default=list, blank=True)

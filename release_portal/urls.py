@@ -14,6 +14,7 @@ urlpatterns = [
         account_views.membership_delete,
         name="membership_delete",
     ),
+    path("", include("checklists.urls")),
     path("", include("checklists.runbooks.urls")),
     path("", include("migrations_ops.urls_settings")),
     path("admin/", admin.site.urls),
