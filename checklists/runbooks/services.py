@@ -14,6 +14,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from checklists.models import RunbookStep, RunbookVersion, SignOff, StepOwner
+from checklists.runbooks.default import default_runbook_source
 from checklists.runbooks.defaults import EVIDENCE_KIND_PATTERN
 from checklists.runbooks.lint import counts, lint_runbook
 from checklists.runbooks.parse import RunbookImportError, parse_runbook_bytes
@@ -24,6 +25,7 @@ __all__ = [
     "RunbookError",
     "RunbookImportError",
     "runbook_discard",
+    "runbook_ensure_default",
     "runbook_import",
     "runbook_publish",
     "runbook_step_update",
@@ -203,3 +205,24 @@ def runbook_discard(*, version: RunbookVersion, user: Any) -> None:
         actor=user, action="runbook.discard", obj=version, project=version.project_id, data=data
     )
     version.delete()
+
+
+@transaction.atomic
+def runbook_ensure_default(*, project: Project, user: Any = None) -> RunbookVersion:
+    """The project's latest published version; the shipped runbook becomes v1 if there is none.
+
+    Safe to call again (the demo loader does on every start): it imports nothing when a
+    published version exists.
+    """
+    Project.objects.select_for_update().get(pk=project.pk)
+    current = (
+        RunbookVersion.objects.filter(project=project, status=RunbookVersion.Status.PUBLISHED)
+        .order_by("-number")
+        .first()
+    )
+    if current is not None:
+        return current
+    version = runbook_import(project=project, source_bytes=default_runbook_source(), user=user)
+    return runbook_publish(
+        version=version, user=user, notes="The portal's shipped runbook, imported as a start."
+    )
