@@ -120,7 +120,7 @@ class ProjectSettingsForm(forms.Form):
     )
     required_secret_names = forms.CharField(
         required=False,
-        widget=forms.Textarea(attrs={"rows": 3}),
+        widget=forms.Textarea(attrs={"rows": 5}),
         help_text="Secret names the secrets check expects to be set (names only).",
     )
     dry_run_with_data = forms.BooleanField(
