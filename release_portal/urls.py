@@ -17,5 +17,7 @@ urlpatterns = [
     path("", include("checklists.urls")),
     path("audit/", include("release_portal.audit.urls")),
     path("", include("checklists.urls_reports")),
+    path("", include("checklists.runbooks.urls")),
+    path("", include("migrations_ops.urls_settings")),
     path("admin/", admin.site.urls),
 ]
