@@ -41,11 +41,9 @@ def _when(at: Any) -> str:
 
 
 def _latest_published(project: Any) -> RunbookVersion:
-    version = (
-        RunbookVersion.objects.filter(project=project, status=RunbookVersion.Status.PUBLISHED)
-        .order_by("-number")
-        .first()
-    )
+    from checklists.runbooks.selectors import latest_published_version
+
+    version = latest_published_version(project)
     if version is None:
         raise ChecklistError(
             f"{project} has no published runbook yet: a platform lead imports and publishes "
