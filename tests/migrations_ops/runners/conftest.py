@@ -23,6 +23,8 @@ DO $$ BEGIN CREATE ROLE {anon} NOLOGIN; EXCEPTION WHEN duplicate_object THEN NUL
 DO $$ BEGIN CREATE ROLE {authenticated} NOLOGIN;
 EXCEPTION WHEN duplicate_object THEN NULL; END $$;
 CREATE SCHEMA IF NOT EXISTS auth;
+CREATE SCHEMA IF NOT EXISTS extensions;
+GRANT USAGE ON SCHEMA auth, extensions TO {anon}, {authenticated};
 CREATE TABLE IF NOT EXISTS auth.users (id uuid PRIMARY KEY, email text);
 CREATE OR REPLACE FUNCTION auth.uid() RETURNS uuid LANGUAGE sql STABLE AS $$
   SELECT nullif(current_setting('request.jwt.claim.sub', true), '')::uuid
