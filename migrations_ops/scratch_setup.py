@@ -74,6 +74,19 @@ def server_major(conn: psycopg.Connection) -> int:
     return conn.info.server_version // 10000
 
 
+def version_note(
+    *, target_name: str, target_version: str, target_major: int, major: int
+) -> str | None:
+    """A warning when the scratch server's major version is not the target's."""
+    if target_major == major:
+        return None
+    return (
+        f"the scratch server runs PostgreSQL {major} but {target_name} runs "
+        f"{target_version}: what depends on the server version (syntax, defaults, how "
+        "definitions read back) may differ for real"
+    )
+
+
 def run_sql_files(
     *, url: str, files: Sequence[Path], major: int, log: LogFn, what: str, timeout: float = 300
 ) -> None:

@@ -91,11 +91,14 @@ def _build_and_compare(
     notes: list[str],
 ) -> dict[str, Any]:
     major = scratch_setup.server_major(conn)
-    if major != target.major:
-        notes.append(
-            f"the scratch server runs PostgreSQL {major} but {ctx.target_name} runs "
-            f"{target.server_version}: some definitions may read differently for that reason"
-        )
+    note = scratch_setup.version_note(
+        target_name=ctx.target_name,
+        target_version=target.server_version,
+        target_major=target.major,
+        major=major,
+    )
+    if note:
+        notes.insert(0, note)
     fixtures = scratch_setup.resolve(ctx.fixtures, ctx.repo_dir)
     scratch_setup.load_fixtures(
         url=url, server_url=ctx.scratch_server(), fixtures=fixtures, major=major, log=ctx.log

@@ -152,13 +152,15 @@ def _rehearse(
     notes: list[str] = data["notes"]
     major = scratch_setup.server_major(conn)
     data["scratch"] = {"server_version": conn.info.parameter_status("server_version")}
-    if target is not None and target.major != major:
-        notes.insert(
-            0,
-            f"the scratch server runs PostgreSQL {major} but {ctx.target_name} runs "
-            f"{target.server_version}: a statement that depends on the version may behave "
-            "differently for real",
+    if target is not None:
+        note = scratch_setup.version_note(
+            target_name=ctx.target_name,
+            target_version=target.server_version,
+            target_major=target.major,
+            major=major,
         )
+        if note:
+            notes.insert(0, note)
     fixtures = scratch_setup.resolve(ctx.fixtures, ctx.repo_dir)
     scratch_setup.load_fixtures(
         url=url, server_url=ctx.scratch_server(), fixtures=fixtures, major=major, log=ctx.log

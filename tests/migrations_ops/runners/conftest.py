@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from migrations_ops import scratch
+from migrations_ops import pgtools, scratch
 from migrations_ops.apply import MigrationFile, apply_files
 from migrations_ops.runners.base import RunContext
 
@@ -38,16 +38,24 @@ class Roles:
     authenticated: str
 
 
-@pytest.fixture(scope="session")
-def roles() -> Iterator[Roles]:
+def _unique_roles() -> Iterator[Roles]:
     tag = uuid.uuid4().hex[:8]
     made = Roles(anon=f"rp_test_anon_{tag}", authenticated=f"rp_test_authenticated_{tag}")
     yield made
-    from migrations_ops import pgtools
-
     with psycopg.connect(pgtools.scratch_server_url(), autocommit=True) as conn:
         for role in (made.anon, made.authenticated):
             conn.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
+@pytest.fixture(scope="session")
+def roles() -> Iterator[Roles]:
+    yield from _unique_roles()
+
+
+@pytest.fixture
+def new_roles() -> Iterator[Roles]:
+    """Roles no database on the server has yet: the first jobs to run create them."""
+    yield from _unique_roles()
 
 
 @dataclass

@@ -12,9 +12,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from migrations_ops import pgtools
+from migrations_ops import pgtools, scratch_setup
 from migrations_ops.runners import dry_run
 from migrations_ops.runners.base import JobCancelled
+from tests.migrations_ops.runners.conftest import Project
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -144,7 +145,13 @@ def test_it_drops_the_scratch_database_when_cancelled(repo, staging):
     assert repo.created and repo.dropped == repo.created and repo.leftovers() == []
 
 
-def test_it_runs_two_dry_runs_side_by_side_with_the_same_role_fixtures(repo, staging, tmp_path):
+def test_it_runs_two_dry_runs_side_by_side_with_the_same_role_fixtures(
+    staging, tmp_path, new_roles
+):
+    # Both jobs create the same, new roles at the same moment: the fixture is idempotent
+    # and load_fixtures serialises fixture loading on the server.
+    repo = Project(root=tmp_path, roles=new_roles)
+    repo.fixture()
     repo.migration("20240101000000", "init", INIT)
     repo.migration("20240102000000", "invoices", ADD_INVOICES)
     results: list = []
@@ -189,3 +196,18 @@ def test_it_exits_1_with_json_through_manage_py_runner(repo, staging):
     assert result["ok"] is False
     assert result["data"]["first_failure"]["file"] == "20240102000000_broken.sql"
     assert result["data"]["first_failure"]["sqlstate"] == "42703"
+
+
+def test_it_words_the_warning_when_the_scratch_server_is_another_major_version():
+    # The only PostgreSQL in the test environment is one version, so the wording is
+    # checked directly; dry_run and drift put it first in their notes.
+    note = scratch_setup.version_note(
+        target_name="staging", target_version="17.4", target_major=17, major=15
+    )
+    assert note.startswith("the scratch server runs PostgreSQL 15 but staging runs 17.4")
+    assert (
+        scratch_setup.version_note(
+            target_name="staging", target_version="15.2", target_major=15, major=15
+        )
+        is None
+    )
