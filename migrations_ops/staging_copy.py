@@ -49,6 +49,7 @@ class TargetState:
     has_history_table: bool
     extensions: list[tuple[str, str]]  # (name, schema)
     data_bytes: int  # size of the tables in the chosen schemas
+    schemas_present: list[str]  # which of the chosen schemas exist there
 
     @property
     def applied_versions(self) -> list[str]:
@@ -98,7 +99,14 @@ def read_target(conn: psycopg.Connection, *, schemas: Sequence[str]) -> TargetSt
         "WHERE n.nspname = ANY(%s) AND c.relkind IN ('r', 'p', 'm')",
         [list(schemas)],
     ).fetchone()
+    present = [
+        r[0]
+        for r in conn.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname = ANY(%s) ORDER BY 1", [list(schemas)]
+        ).fetchall()
+    ]
     return TargetState(
+        schemas_present=present,
         server_version=conn.info.parameter_status("server_version") or "",
         major=conn.info.server_version // 10000,
         history=history,

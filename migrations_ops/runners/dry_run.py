@@ -235,11 +235,17 @@ def _copy_staging(
             f"data_max_mb={max_mb:g}: only the schema was copied"
         )
         with_data = False
+    absent = [s for s in ctx.schemas if s not in target.schemas_present]
+    if absent:
+        notes.append(f"{ctx.target_name} has no schema {', '.join(absent)}: nothing to copy there")
+    staging_copy.copy_history(conn, target.history)
+    if not target.schemas_present:
+        return
     copy = staging_copy.copy_schema(
         source_url=ctx.database_url or "",
         source_major=target.major,
         target_url=url,
-        schemas=ctx.schemas,
+        schemas=target.schemas_present,
         with_data=with_data,
         log=ctx.log,
     )
@@ -250,4 +256,3 @@ def _copy_staging(
             f"restoring its schema (first: {copy.errors[0]}); add the missing roles or "
             "schemas to the fixtures"
         )
-    staging_copy.copy_history(conn, target.history)

@@ -211,3 +211,17 @@ def test_it_words_the_warning_when_the_scratch_server_is_another_major_version()
         )
         is None
     )
+
+
+def test_it_copes_with_a_schema_staging_does_not_have(repo, staging):
+    repo.migration("20240101000000", "init", INIT)
+    repo.apply_to(staging, "20240101000000")
+    repo.migration("20240102000000", "app", "create schema app;\ncreate table app.jobs (id int);")
+    ctx = repo.context(staging)
+    ctx.schemas = ["app", "public"]
+
+    result = dry_run.run(ctx)
+
+    assert result.ok, result.summary
+    assert result.data["notes"] == ["staging has no schema app: nothing to copy there"]
+    assert result.data["catalog_changes"]["tables"]["added"] == ["app.jobs"]
