@@ -44,7 +44,7 @@ from typing import Any, Literal
 
 import psycopg
 from psycopg import sql
-from psycopg.pq import TransactionStatus
+from psycopg.pq import ConnStatus, ExecStatus, TransactionStatus
 
 from migrations_ops.apply_failures import ApplyFailure, Kind, failure_from_error
 from migrations_ops.sqlsplit import (
@@ -298,9 +298,7 @@ def _run(
 ) -> None:
     """Run one statement over the extended protocol; raise _Failed on an error."""
     try:
-        # binary=True makes psycopg use the extended protocol (Parse/Bind/Execute), as the
-        # CLI's batch does, even with no parameters.
-        conn.cursor().execute(query, binary=True)
+        _execute(conn, query.as_bytes(conn) if isinstance(query, sql.Composed) else query.encode())
     except psycopg.Error as e:
         if isinstance(e, psycopg.OperationalError) and conn.closed:
             raise
@@ -309,6 +307,33 @@ def _run(
                 e, file=migration.filename, version=migration.version, statement=statement
             )
         ) from None
+
+
+def _execute(conn: psycopg.Connection, query: bytes) -> None:
+    """Parse/Bind/Execute one statement with text results, as the CLI's batch sends it.
+
+    psycopg's own execute() would use the simple protocol (which accepts two commands
+    in one string, where the CLI fails) or binary results (which fail for types without
+    a binary output function), so this goes through libpq directly.
+    """
+    pgconn = conn.pgconn
+    result = pgconn.exec_params(query, None)
+    if result.status == ExecStatus.COPY_IN:
+        # COPY ... FROM stdin has no data to read in a migration; the CLI fails too.
+        pgconn.put_copy_end(b"COPY FROM stdin cannot run in a migration file")
+        result = pgconn.get_result() or result
+        while pgconn.get_result() is not None:
+            pass
+    elif result.status == ExecStatus.COPY_OUT:
+        while pgconn.get_copy_data(0)[0] >= 0:
+            pass
+        result = pgconn.get_result() or result
+        while pgconn.get_result() is not None:
+            pass
+    if result.status in (ExecStatus.FATAL_ERROR, ExecStatus.BAD_RESPONSE):
+        if pgconn.status != ConnStatus.OK:
+            raise psycopg.OperationalError(pgconn.get_error_message(conn.info.encoding))
+        raise psycopg.errors.error_from_result(result, encoding=conn.info.encoding)
 
 
 def _insert_history(conn: psycopg.Connection, migration: MigrationFile) -> None:

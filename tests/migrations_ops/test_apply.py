@@ -240,3 +240,36 @@ def test_it_refuses_a_connection_that_is_not_in_autocommit(database):
 def test_it_refuses_a_file_name_the_cli_would_skip():
     with pytest.raises(ValueError, match=r"<version>_<name>\.sql"):
         MigrationFile.from_text("init.sql", "select 1;")
+
+
+def test_it_reads_results_as_text_like_the_cli(conn):
+    # A type without a binary output function: binary results would fail here.
+    text = """
+create type plain_text;
+create function plain_text_in(cstring) returns plain_text as 'textin' language internal
+  immutable strict;
+create function plain_text_out(plain_text) returns cstring as 'textout' language internal
+  immutable strict;
+create type plain_text (input = plain_text_in, output = plain_text_out, like = text);
+select 'x'::plain_text;
+"""
+    report = run(conn, m("1", text))
+    assert report.ok, report.first_failure and report.first_failure.describe()
+
+
+def test_it_refuses_two_commands_in_one_statement_as_the_cli_does(conn):
+    # The CLI's splitter does not know E'...' escapes: it reads \' as the end of the string,
+    # so the next ' opens one and the two ';' after it do not split. PostgreSQL then gets
+    # three commands as one prepared statement and refuses, for the CLI and here alike.
+    text = "select 0;\nselect E'it\\'s';\nselect 2;\nselect 'x';\n"
+    assert len(MigrationFile.from_text("1_x.sql", text).statements) == 2
+    failure = run(conn, m("1", text)).first_failure
+    assert (failure.sqlstate, failure.statement, failure.line) == ("42601", 2, 2)
+    assert "multiple commands" in failure.message
+
+
+def test_it_fails_copy_from_stdin_clearly_and_keeps_the_connection_usable(conn):
+    report = run(conn, m("1", "create table t (id int);\ncopy t from stdin;\n"))
+    failure = report.first_failure
+    assert failure.line == 2 and "COPY FROM stdin cannot run in a migration file" in failure.message
+    assert conn.execute("select 1").fetchone() == (1,)
