@@ -37,16 +37,22 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import psycopg
 from psycopg import sql
 from psycopg.pq import ConnStatus, ExecStatus, TransactionStatus
 
-from migrations_ops.apply_failures import ApplyFailure, Kind, failure_from_error
+from migrations_ops.apply_report import (
+    ApplyFailure,
+    ApplyReport,
+    FileResult,
+    Kind,
+    failure_from_error,
+)
 from migrations_ops.sqlsplit import (
     Statement,
     cannot_run_in_transaction,
@@ -112,66 +118,6 @@ class MigrationFile:
                 "it too. Save the file as UTF-8."
             ) from None
         return cls.from_text(path.name, text, path=path)
-
-
-@dataclass
-class FileResult:
-    filename: str
-    version: str
-    ok: bool
-    seconds: float
-    statements: int
-    mode: Literal["transaction", "own_transactions", "no_transaction"]
-    failure: ApplyFailure | None = None
-    notes: list[str] = field(default_factory=list)
-    notices: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "filename": self.filename,
-            "version": self.version,
-            "ok": self.ok,
-            "seconds": round(self.seconds, 3),
-            "statements": self.statements,
-            "mode": self.mode,
-            "failure": self.failure.as_dict() if self.failure else None,
-            "notes": self.notes,
-            "notices": self.notices,
-        }
-
-
-@dataclass
-class ApplyReport:
-    files: list[FileResult] = field(default_factory=list)
-    not_attempted: list[str] = field(default_factory=list)  # after a failure, in order
-
-    @property
-    def ok(self) -> bool:
-        return all(f.ok for f in self.files) and not self.not_attempted
-
-    @property
-    def failures(self) -> list[ApplyFailure]:
-        return [f.failure for f in self.files if f.failure]
-
-    @property
-    def first_failure(self) -> ApplyFailure | None:
-        failures = self.failures
-        return failures[0] if failures else None
-
-    @property
-    def applied(self) -> list[str]:
-        return [f.filename for f in self.files if f.ok]
-
-    def as_dict(self) -> dict[str, Any]:
-        first = self.first_failure
-        return {
-            "ok": self.ok,
-            "files": [f.as_dict() for f in self.files],
-            "applied": self.applied,
-            "not_attempted": self.not_attempted,
-            "first_failure": first.as_dict() if first else None,
-            "seconds": round(sum(f.seconds for f in self.files), 3),
-        }
 
 
 class _Failed(Exception):
@@ -417,8 +363,3 @@ def _apply_as_written(
         )
     if record_history:
         _insert_history(conn, migration)
-
-
-def load_files(paths: Sequence[Path]) -> list[MigrationFile]:
-    """Read migration files; raises ValueError naming a file that cannot be used."""
-    return [MigrationFile.from_path(p) for p in paths]

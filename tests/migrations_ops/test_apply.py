@@ -6,7 +6,7 @@ import psycopg
 import pytest
 
 from migrations_ops.apply import MigrationFile, apply_files
-from migrations_ops.apply_failures import Kind
+from migrations_ops.apply_report import Kind
 
 
 def m(version: str, text: str, name: str = "step") -> MigrationFile:

@@ -1,4 +1,4 @@
-"""What went wrong when a migration statement failed, in words a person can act on.
+"""What applying migrations produced: per-file results, and failures a person can act on.
 
 A failure is either an error in the migration, or an *environment gap*: the database it
 ran on lacks something the real target has (an extension, a role, Supabase's ``auth``
@@ -9,8 +9,8 @@ usually mean a fixture is missing, not that the migration is wrong.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
 
 import psycopg
 
@@ -194,3 +194,63 @@ def failure_from_error(
         context=diag.context,
         statement_text=statement.text[:2000] if statement else "",
     )
+
+
+@dataclass
+class FileResult:
+    filename: str
+    version: str
+    ok: bool
+    seconds: float
+    statements: int
+    mode: Literal["transaction", "own_transactions", "no_transaction"]
+    failure: ApplyFailure | None = None
+    notes: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "filename": self.filename,
+            "version": self.version,
+            "ok": self.ok,
+            "seconds": round(self.seconds, 3),
+            "statements": self.statements,
+            "mode": self.mode,
+            "failure": self.failure.as_dict() if self.failure else None,
+            "notes": self.notes,
+            "notices": self.notices,
+        }
+
+
+@dataclass
+class ApplyReport:
+    files: list[FileResult] = field(default_factory=list)
+    not_attempted: list[str] = field(default_factory=list)  # after a failure, in order
+
+    @property
+    def ok(self) -> bool:
+        return all(f.ok for f in self.files) and not self.not_attempted
+
+    @property
+    def failures(self) -> list[ApplyFailure]:
+        return [f.failure for f in self.files if f.failure]
+
+    @property
+    def first_failure(self) -> ApplyFailure | None:
+        failures = self.failures
+        return failures[0] if failures else None
+
+    @property
+    def applied(self) -> list[str]:
+        return [f.filename for f in self.files if f.ok]
+
+    def as_dict(self) -> dict[str, Any]:
+        first = self.first_failure
+        return {
+            "ok": self.ok,
+            "files": [f.as_dict() for f in self.files],
+            "applied": self.applied,
+            "not_attempted": self.not_attempted,
+            "first_failure": first.as_dict() if first else None,
+            "seconds": round(sum(f.seconds for f in self.files), 3),
+        }
