@@ -58,15 +58,19 @@ def local_migrations(supabase_dir: Path | None) -> list[MigrationFile]:
 
 
 def resolve(paths: Sequence[Path | str], base: Path | None) -> list[Path]:
-    """Paths as given, relative ones taken from ``base`` (the repository root)."""
+    """Paths as given; a relative one is looked up in ``base`` (the repository), then here."""
     out = []
     for item in paths:
         path = Path(item)
-        if not path.is_absolute() and base is not None:
-            path = base / path
-        if not path.is_file():
-            raise RunnerError(f"file not found: {path} (paths are relative to the repository)")
-        out.append(path)
+        candidates = [path] if path.is_absolute() else [base / path] if base else []
+        if not path.is_absolute():
+            candidates.append(Path.cwd() / path)
+        found = next((c for c in candidates if c.is_file()), None)
+        if found is None:
+            raise RunnerError(
+                f"file not found: {item} (relative paths are taken from the repository root)"
+            )
+        out.append(found)
     return out
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from migrations_ops import pgtools, scratch_setup
 from migrations_ops.runners import dry_run
-from migrations_ops.runners.base import JobCancelled
+from migrations_ops.runners.base import JobCancelled, RunnerError
 from tests.migrations_ops.runners.conftest import Project
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -225,3 +225,12 @@ def test_it_copes_with_a_schema_staging_does_not_have(repo, staging):
     assert result.ok, result.summary
     assert result.data["notes"] == ["staging has no schema app: nothing to copy there"]
     assert result.data["catalog_changes"]["tables"]["added"] == ["app.jobs"]
+
+
+def test_it_stops_with_the_fixture_line_and_drops_the_scratch_database(repo, staging):
+    repo.migration("20240101000000", "init", INIT)
+    repo.write("supabase/fixtures/roles.sql", "select 1;\ncreate role;\n")
+
+    with pytest.raises(RunnerError, match=r"fixture .*roles\.sql failed at line 2"):
+        dry_run.run(repo.context(staging))
+    assert repo.created and repo.leftovers() == []
