@@ -27,7 +27,7 @@ from psycopg import sql
 
 from migrations_ops import psql as psql_runner
 from migrations_ops.apply import MigrationFile
-from migrations_ops.runners.base import LogFn, RunnerError
+from migrations_ops.runners.base import LogFn, RunContext, RunnerError
 
 MIGRATION_FILE = re.compile(r"^([0-9]+)_(.*)\.sql$")
 # pg_advisory_lock key for "loading fixtures on this server" ("rpfx").
@@ -150,3 +150,18 @@ def create_extensions(conn: psycopg.Connection, extensions: Sequence[tuple[str, 
             reason = e.diag.message_primary or str(e)
             missing.append(f"extension {name} ({schema}): {reason}")
     return missing
+
+
+def load_project_fixtures(ctx: RunContext, url: str) -> int:
+    """Load ctx.fixtures into the scratch database at ``url``; returns its server's major.
+
+    Open the connection that applies migrations after this: a fixture may set database
+    defaults (``ALTER DATABASE ... SET search_path``) that only new sessions see.
+    """
+    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+        major = server_major(conn)
+    fixtures = resolve(ctx.fixtures, ctx.repo_dir)
+    load_fixtures(url=url, server_url=ctx.scratch_server(), fixtures=fixtures, major=major,
+                  log=ctx.log)  # fmt: skip
+    ctx.check_cancelled()
+    return major

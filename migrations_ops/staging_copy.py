@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from migrations_ops import pgtools
 from migrations_ops import psql as psql_runner
@@ -39,6 +40,16 @@ _HARMLESS = (
 )
 
 
+_SESSION_DEFAULTS = """
+SELECT s.setconfig FROM pg_db_role_setting s
+WHERE (s.setrole = 0
+       AND s.setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database()))
+   OR (s.setrole = (SELECT oid FROM pg_roles WHERE rolname = current_user)
+       AND s.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname = current_database())))
+ORDER BY s.setrole <> 0, s.setdatabase <> 0
+"""
+
+
 @dataclass
 class TargetState:
     """What the dry run and the drift check need to know about the target."""
@@ -50,6 +61,9 @@ class TargetState:
     extensions: list[tuple[str, str]]  # (name, schema)
     data_bytes: int  # size of the tables in the chosen schemas
     schemas_present: list[str]  # which of the chosen schemas exist there
+    # ALTER DATABASE / ALTER ROLE ... SET defaults a session on the target starts with
+    # ("search_path=...", database-wide first, then the role's): RESET ALL returns to them.
+    settings: list[str] = field(default_factory=list)
 
     @property
     def applied_versions(self) -> list[str]:
@@ -105,7 +119,11 @@ def read_target(conn: psycopg.Connection, *, schemas: Sequence[str]) -> TargetSt
             "SELECT nspname FROM pg_namespace WHERE nspname = ANY(%s) ORDER BY 1", [list(schemas)]
         ).fetchall()
     ]
+    settings = [
+        item for (config,) in conn.execute(_SESSION_DEFAULTS).fetchall() for item in (config or [])
+    ]
     return TargetState(
+        settings=settings,
         schemas_present=present,
         server_version=conn.info.parameter_status("server_version") or "",
         major=conn.info.server_version // 10000,
@@ -199,3 +217,27 @@ def copy_history(conn: psycopg.Connection, history: Sequence[HistoryRow]) -> Non
             "VALUES (%s, %s, %s)",
             list(history),
         )
+
+
+def copy_session_defaults(conn: psycopg.Connection, settings: Sequence[str]) -> list[str]:
+    """Make the target's session defaults the scratch database's; returns what failed.
+
+    Supabase puts ``extensions`` on the search_path this way, and migrations that call
+    ``uuid_generate_v4()`` unqualified rely on it. Values are set as the server parses
+    them (``set_config``) and stored with ``ALTER DATABASE ... SET ... FROM CURRENT``.
+    New sessions see them; open ones do not.
+    """
+    failed = []
+    database = sql.Identifier(conn.info.dbname)
+    for item in settings:
+        name, _, value = item.partition("=")
+        target = sql.SQL(".").join(sql.Identifier(part) for part in name.split("."))
+        try:
+            with conn.transaction():
+                conn.execute("SELECT set_config(%s, %s, false)", [name, value])
+                conn.execute(
+                    sql.SQL("ALTER DATABASE {} SET {} FROM CURRENT").format(database, target)
+                )
+        except psycopg.Error as e:
+            failed.append(f"{name}: {e.diag.message_primary or e}")
+    return failed

@@ -45,16 +45,17 @@ def run(ctx: RunContext) -> RunResult:
             f"({', '.join(remote_only[:5])}): they could not be rebuilt, so what they created "
             "shows up as drift"
         )
-    with (
-        scratch.scratch_database(
-            purpose="drift",
-            server_url=ctx.scratch_server(),
-            on_create=ctx.scratch_created,
-            on_drop=ctx.scratch_dropped,
-        ) as url,
-        psycopg.connect(url, autocommit=True, connect_timeout=10) as conn,
-    ):
-        data = _build_and_compare(ctx, conn, url, target, rebuild, actual, notes)
+    with scratch.scratch_database(
+        purpose="drift",
+        server_url=ctx.scratch_server(),
+        on_create=ctx.scratch_created,
+        on_drop=ctx.scratch_dropped,
+    ) as url:
+        major = scratch_setup.load_project_fixtures(ctx, url)
+        with psycopg.connect(url, autocommit=True, connect_timeout=10) as setup:
+            _prepare(ctx, setup, target, rebuild, major, notes)
+        with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+            data = _rebuild_and_compare(ctx, conn, rebuild, actual)
     data |= {
         "notes": notes,
         "applied": len(applied),
@@ -81,16 +82,15 @@ def run(ctx: RunContext) -> RunResult:
     return RunResult(ok=ok, summary=summary, data=data)
 
 
-def _build_and_compare(
+def _prepare(
     ctx: RunContext,
     conn: psycopg.Connection,
-    url: str,
     target: staging_copy.TargetState,
     rebuild: list[MigrationFile],
-    actual: catalog.Snapshot,
+    major: int,
     notes: list[str],
-) -> dict[str, Any]:
-    major = scratch_setup.server_major(conn)
+) -> None:
+    """What staging has that no migration made: platform extensions, session defaults."""
     note = scratch_setup.version_note(
         target_name=ctx.target_name,
         target_version=target.server_version,
@@ -99,16 +99,23 @@ def _build_and_compare(
     )
     if note:
         notes.insert(0, note)
-    fixtures = scratch_setup.resolve(ctx.fixtures, ctx.repo_dir)
-    scratch_setup.load_fixtures(
-        url=url, server_url=ctx.scratch_server(), fixtures=fixtures, major=major, log=ctx.log
-    )
     # Extensions the platform provides, not the ones a migration creates (creating those
     # first would make that migration fail here when it did not on staging).
     provided = [(n, s) for n, s in target.extensions if not _created_by(rebuild, n)]
     missing = scratch_setup.create_extensions(conn, provided)
     if missing:
         notes.append("the scratch server lacks extension(s) staging has: " + "; ".join(missing))
+    unset = staging_copy.copy_session_defaults(conn, target.settings)
+    if unset:
+        notes.append("some of staging's session defaults could not be copied: " + "; ".join(unset))
+
+
+def _rebuild_and_compare(
+    ctx: RunContext,
+    conn: psycopg.Connection,
+    rebuild: list[MigrationFile],
+    actual: catalog.Snapshot,
+) -> dict[str, Any]:
     ctx.check_cancelled()
     report = apply_files(
         conn, rebuild, log=ctx.log, stop_on_error=False, checkpoint=ctx.check_cancelled

@@ -82,16 +82,18 @@ def run(ctx: RunContext) -> RunResult:
         data["seconds"] = round(time.monotonic() - started, 3)
         return RunResult(ok=True, summary="no pending migrations: nothing to apply", data=data)
 
-    with (
-        scratch.scratch_database(
-            purpose="dry_run",
-            server_url=ctx.scratch_server(),
-            on_create=ctx.scratch_created,
-            on_drop=ctx.scratch_dropped,
-        ) as url,
-        psycopg.connect(url, autocommit=True, connect_timeout=10) as conn,
-    ):
-        result = _rehearse(ctx, conn, url, target, baseline, pending, data)
+    with scratch.scratch_database(
+        purpose="dry_run",
+        server_url=ctx.scratch_server(),
+        on_create=ctx.scratch_created,
+        on_drop=ctx.scratch_dropped,
+    ) as url:
+        with psycopg.connect(url, autocommit=True, connect_timeout=10) as setup:
+            _prepare(ctx, setup, url, target, data)
+        # A new session: it starts with the session defaults copied from staging, which
+        # is what RESET ALL returns to before each file.
+        with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+            result = _rehearse(ctx, conn, target, baseline, pending, data)
     data["seconds"] = round(time.monotonic() - started, 3)
     return result
 
@@ -140,17 +142,16 @@ def _assumed_applied(ctx: RunContext, local: list[MigrationFile]) -> set[str]:
     return set()
 
 
-def _rehearse(
+def _prepare(
     ctx: RunContext,
     conn: psycopg.Connection,
     url: str,
     target: staging_copy.TargetState | None,
-    baseline: list[MigrationFile],
-    pending: list[MigrationFile],
     data: dict[str, Any],
-) -> RunResult:
+) -> None:
+    """Fixtures, then (when staging was read) its extensions, schema, settings, history."""
     notes: list[str] = data["notes"]
-    major = scratch_setup.server_major(conn)
+    major = scratch_setup.load_project_fixtures(ctx, url)
     data["scratch"] = {"server_version": conn.info.parameter_status("server_version")}
     if target is not None:
         note = scratch_setup.version_note(
@@ -161,14 +162,19 @@ def _rehearse(
         )
         if note:
             notes.insert(0, note)
-    fixtures = scratch_setup.resolve(ctx.fixtures, ctx.repo_dir)
-    scratch_setup.load_fixtures(
-        url=url, server_url=ctx.scratch_server(), fixtures=fixtures, major=major, log=ctx.log
-    )
-    ctx.check_cancelled()
     if target is not None:
         _copy_staging(ctx, conn, url, target, data)
-    else:
+
+
+def _rehearse(
+    ctx: RunContext,
+    conn: psycopg.Connection,
+    target: staging_copy.TargetState | None,
+    baseline: list[MigrationFile],
+    pending: list[MigrationFile],
+    data: dict[str, Any],
+) -> RunResult:
+    if target is None:
         built = apply_files(conn, baseline, log=ctx.log, checkpoint=ctx.check_cancelled)
         data["baseline"] = built.as_dict()
         if not built.ok and built.first_failure:
@@ -239,6 +245,11 @@ def _copy_staging(
     if absent:
         notes.append(f"{ctx.target_name} has no schema {', '.join(absent)}: nothing to copy there")
     staging_copy.copy_history(conn, target.history)
+    unset = staging_copy.copy_session_defaults(conn, target.settings)
+    if unset:
+        notes.append(
+            f"some of {ctx.target_name}'s session defaults could not be copied: " + "; ".join(unset)
+        )
     if not target.schemas_present:
         return
     copy = staging_copy.copy_schema(

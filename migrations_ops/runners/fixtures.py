@@ -57,25 +57,18 @@ def run(ctx: RunContext) -> RunResult:
     tests_dir = ctx.supabase_dir / ctx.options.get("tests_dir", "tests")
     corpus, files = read_corpus(tests_dir)
     migrations = scratch_setup.local_migrations(ctx.supabase_dir)
-    with (
-        scratch.scratch_database(
-            purpose="fixtures",
-            server_url=ctx.scratch_server(),
-            on_create=ctx.scratch_created,
-            on_drop=ctx.scratch_dropped,
-        ) as url,
-        psycopg.connect(url, autocommit=True, connect_timeout=10) as conn,
-    ):
-        major = scratch_setup.server_major(conn)
-        fixtures = scratch_setup.resolve(ctx.fixtures, ctx.repo_dir)
-        scratch_setup.load_fixtures(
-            url=url, server_url=ctx.scratch_server(), fixtures=fixtures, major=major, log=ctx.log
-        )
-        ctx.check_cancelled()
-        applied = apply_files(
-            conn, migrations, log=ctx.log, stop_on_error=False, checkpoint=ctx.check_cancelled
-        )
-        schema = catalog.snapshot(conn, schemas=ctx.schemas)
+    with scratch.scratch_database(
+        purpose="fixtures",
+        server_url=ctx.scratch_server(),
+        on_create=ctx.scratch_created,
+        on_drop=ctx.scratch_dropped,
+    ) as url:
+        scratch_setup.load_project_fixtures(ctx, url)
+        with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+            applied = apply_files(
+                conn, migrations, log=ctx.log, stop_on_error=False, checkpoint=ctx.check_cancelled
+            )
+            schema = catalog.snapshot(conn, schemas=ctx.schemas)
     data = compare(
         schema,
         corpus,

@@ -73,34 +73,27 @@ def run(ctx: RunContext) -> RunResult:
     if not files:
         raise RunnerError(f"no test files (*.sql, *.pg) under {tests_dir}")
     migrations = scratch_setup.local_migrations(ctx.supabase_dir)
-    with (
-        scratch.scratch_database(
-            purpose="rls",
-            server_url=ctx.scratch_server(),
-            on_create=ctx.scratch_created,
-            on_drop=ctx.scratch_dropped,
-        ) as url,
-        psycopg.connect(url, autocommit=True, connect_timeout=10) as conn,
-    ):
-        notes: list[str] = []
-        major = scratch_setup.server_major(conn)
-        fixtures = scratch_setup.resolve(ctx.fixtures, ctx.repo_dir)
-        scratch_setup.load_fixtures(
-            url=url, server_url=ctx.scratch_server(), fixtures=fixtures, major=major, log=ctx.log
-        )
-        ctx.check_cancelled()
-        applied = apply_files(
-            conn, migrations, log=ctx.log, stop_on_error=False, checkpoint=ctx.check_cancelled
-        )
-        if not applied.ok:
-            failures = applied.failures
-            notes.append(
-                f"{len(failures)} migration(s) could not be applied (first: "
-                f"{failures[0].describe()}); the tests ran on what could be applied"
+    with scratch.scratch_database(
+        purpose="rls",
+        server_url=ctx.scratch_server(),
+        on_create=ctx.scratch_created,
+        on_drop=ctx.scratch_dropped,
+    ) as url:
+        major = scratch_setup.load_project_fixtures(ctx, url)
+        with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+            notes: list[str] = []
+            applied = apply_files(
+                conn, migrations, log=ctx.log, stop_on_error=False, checkpoint=ctx.check_cancelled
             )
-        notes += _load_seeds(ctx, url, major)
-        pgtap = _enable_pgtap(conn, files, major, notes)
-        results = _run_tests(ctx, url, major, tests_dir, files, pgtap)
+            if not applied.ok:
+                failures = applied.failures
+                notes.append(
+                    f"{len(failures)} migration(s) could not be applied (first: "
+                    f"{failures[0].describe()}); the tests ran on what could be applied"
+                )
+            notes += _load_seeds(ctx, url, major)
+            pgtap = _enable_pgtap(conn, files, major, notes)
+            results = _run_tests(ctx, url, major, tests_dir, files, pgtap)
     failed = [r for r in results if not r["ok"]]
     assertions = sum(len(r["assertions"]) for r in results)
     data: dict[str, Any] = {

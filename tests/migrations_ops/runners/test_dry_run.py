@@ -234,3 +234,18 @@ def test_it_stops_with_the_fixture_line_and_drops_the_scratch_database(repo, sta
     with pytest.raises(RunnerError, match=r"fixture .*roles\.sql failed at line 2"):
         dry_run.run(repo.context(staging))
     assert repo.created and repo.leftovers() == []
+
+
+def test_it_gives_the_scratch_database_staging_s_search_path(repo, staging):
+    # Supabase puts extensions on the search_path; a migration using citext unqualified
+    # works there, so it must work in the rehearsal too.
+    with psycopg.connect(staging, autocommit=True) as conn:
+        conn.execute("create schema extensions; create extension citext schema extensions")
+        name = conn.info.dbname
+        conn.execute(f'alter database "{name}" set search_path = "$user", public, extensions')
+    repo.migration("20240101000000", "emails", "create table public.emails (address citext);")
+
+    result = dry_run.run(repo.context(staging))
+
+    assert result.ok, result.summary
+    assert result.data["catalog_changes"]["tables"]["added"] == ["public.emails"]
