@@ -134,3 +134,9 @@ def test_it_still_runs_the_tests_when_a_migration_fails_and_says_so(project_with
     assert not result.ok
     assert "could not be applied" in result.data["notes"][0]
     assert "20240102000000_broken.sql" in result.data["notes"][0]
+
+
+def test_it_says_how_to_install_pgtap_for_the_scratch_server_s_version():
+    hint = rls.pgtap_install_hint(15)
+    assert "apt-get install postgresql-15-pgtap" in hint
+    assert "embedded PostgreSQL" in hint
