@@ -1,8 +1,9 @@
 """Read a target (staging) without changing it, and copy its schema into a scratch database.
 
-Reading: the session is made read-only (``default_transaction_read_only``) before the
-first query, so a bug here could not write even if it tried; ``pg_dump`` reads in a
-read-only transaction of its own.
+Reading: every query runs in a ``READ ONLY`` transaction (``open_target``), so a bug
+here could not write even if it tried; ``pg_dump`` reads in a read-only transaction of
+its own. Nothing is ``SET`` for the session: through a transaction-mode pooler a session
+setting would outlive this job on a server connection other clients then use.
 
 Copying: ``pg_dump --schema-only --no-owner --no-privileges`` of the chosen schemas (with
 rows too when asked and small enough), by a pg_dump whose major version is at least the
@@ -30,7 +31,7 @@ from psycopg import sql
 from migrations_ops import pgtools
 from migrations_ops import psql as psql_runner
 from migrations_ops.apply import create_history_table
-from migrations_ops.runners.base import LogFn, RunnerError
+from migrations_ops.runners.base import LogFn, RunnerError, connect_target
 
 HistoryRow = tuple[str, str | None, list[str] | None]
 _HARMLESS = (
@@ -70,13 +71,25 @@ class TargetState:
         return [version for version, _, _ in self.history]
 
 
-def make_read_only(conn: psycopg.Connection) -> None:
-    conn.execute("SET default_transaction_read_only = on")
+def open_target(url: str | None, name: str) -> psycopg.Connection:
+    """A connection to the target whose every transaction is READ ONLY."""
+    conn = connect_target(url, name, autocommit=False)
+    conn.read_only = True
+    return conn
 
 
 def read_target(conn: psycopg.Connection, *, schemas: Sequence[str]) -> TargetState:
-    """Read version, migration history, extensions and data size; changes nothing."""
-    make_read_only(conn)
+    """Read version, migration history, extensions and data size; changes nothing.
+
+    ``conn`` comes from ``open_target``; the read-only transaction is closed at the end.
+    """
+    try:
+        return _read_target(conn, schemas)
+    finally:
+        conn.rollback()
+
+
+def _read_target(conn: psycopg.Connection, schemas: Sequence[str]) -> TargetState:
     has_history = bool(
         conn.execute(
             "SELECT to_regclass('supabase_migrations.schema_migrations') IS NOT NULL"
@@ -161,7 +174,6 @@ def copy_schema(
         raise RunnerError(str(e)) from None
     psql = _psql_beside(pg_dump)
     env = pgtools.libpq_env(source_url)
-    env["PGOPTIONS"] = (env.get("PGOPTIONS", "") + " -c default_transaction_read_only=on").strip()
     args = [pg_dump.path, "--no-owner", "--no-privileges", "--format=plain"]
     if not with_data:
         args.append("--schema-only")

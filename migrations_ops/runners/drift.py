@@ -1,6 +1,6 @@
 """Job ``drift``: the runbook's "no unexpected drift" check on staging.
 
-Promise: **never changes staging.** Staging is read in a read-only session.
+Promise: **never changes staging.** Staging is read in read-only transactions.
 
 Builds a scratch database from the migrations staging's own history says are applied
 (project fixtures first, then staging's extensions where the scratch server has them,
@@ -26,13 +26,13 @@ import psycopg
 
 from migrations_ops import catalog, scratch, scratch_setup, staging_copy
 from migrations_ops.apply import MigrationFile, apply_files
-from migrations_ops.runners.base import RunContext, RunResult, connect_target
+from migrations_ops.runners.base import RunContext, RunResult
 
 
 def run(ctx: RunContext) -> RunResult:
     started = time.monotonic()
     local = scratch_setup.local_migrations(ctx.supabase_dir)
-    with connect_target(ctx.database_url, ctx.target_name) as staging:
+    with staging_copy.open_target(ctx.database_url, ctx.target_name) as staging:
         target = staging_copy.read_target(staging, schemas=ctx.schemas)
         actual = catalog.snapshot(staging, schemas=ctx.schemas)
     applied = set(target.applied_versions)

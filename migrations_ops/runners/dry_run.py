@@ -1,6 +1,6 @@
 """Job ``dry_run``: would the pending migrations apply on staging exactly as they will for real?
 
-Promise: **never changes staging.** Staging is only read, in a read-only session
+Promise: **never changes staging.** Staging is only read, in read-only transactions
 (history, version, extensions) and by ``pg_dump``; everything is applied to a scratch
 database on the scratch server, which is dropped afterwards whatever happens (success,
 failure, cancel).
@@ -40,7 +40,7 @@ import psycopg
 
 from migrations_ops import catalog, scratch, scratch_setup, staging_copy
 from migrations_ops.apply import MigrationFile, apply_files
-from migrations_ops.runners.base import RunContext, RunnerError, RunResult, connect_target
+from migrations_ops.runners.base import RunContext, RunnerError, RunResult
 
 DEFAULT_DATA_MAX_MB = 50
 
@@ -101,7 +101,7 @@ def run(ctx: RunContext) -> RunResult:
 def _read_staging(ctx: RunContext) -> tuple[staging_copy.TargetState | None, str | None]:
     """Staging's state, or None and why it could not be read."""
     try:
-        with connect_target(ctx.database_url, ctx.target_name) as conn:
+        with staging_copy.open_target(ctx.database_url, ctx.target_name) as conn:
             return staging_copy.read_target(conn, schemas=ctx.schemas), None
     except RunnerError as e:
         return None, str(e)

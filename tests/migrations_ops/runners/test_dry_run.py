@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from migrations_ops import pgtools, scratch_setup
+from migrations_ops import pgtools, scratch_setup, staging_copy
 from migrations_ops.runners import dry_run
 from migrations_ops.runners.base import JobCancelled, RunnerError
 from tests.migrations_ops.runners.conftest import Project
@@ -249,3 +249,11 @@ def test_it_gives_the_scratch_database_staging_s_search_path(repo, staging):
 
     assert result.ok, result.summary
     assert result.data["catalog_changes"]["tables"]["added"] == ["public.emails"]
+
+
+def test_it_reads_staging_through_read_only_transactions(staging):
+    with staging_copy.open_target(staging, "staging") as conn:
+        state = staging_copy.read_target(conn, schemas=["public"])
+        assert state.history == [] and state.schemas_present == ["public"]
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            conn.execute("create table public.should_not_exist (id int)")
