@@ -90,16 +90,15 @@ class ApplyFailure:
 
 
 _QUOTED = re.compile(r'"([^"]+)"')
+_FUNCTION = re.compile(r"^function ([^\s(]+)\(")
 _INLINE_BLOCK_LINE = re.compile(r"inline_code_block line (\d+)")
 _DOLLAR_OPEN = re.compile(r"\$(?:[A-Za-z_][A-Za-z_0-9]*)?\$")
 
 
-def _schema_of(message: str) -> str | None:
-    """The schema of the first quoted, schema-qualified name in a message."""
-    found = _QUOTED.search(message)
-    if not found or "." not in found.group(1):
-        return None
-    return found.group(1).split(".", 1)[0]
+def _object_name(message: str) -> str:
+    """The object an error message is about: its first quoted name, or the function."""
+    found = _QUOTED.search(message) or _FUNCTION.search(message)
+    return found.group(1) if found else ""
 
 
 def classify(sqlstate: str | None, message: str) -> tuple[str, str]:
@@ -115,20 +114,26 @@ def classify(sqlstate: str | None, message: str) -> tuple[str, str]:
             "the role does not exist on this server; create it in a fixture (roles belong "
             "to the whole server, so write it idempotently)"
         )
-    if sqlstate in ("3F000", "42P01", "42883", "42704"):
-        schema = _QUOTED.search(message)
-        name = schema.group(1) if schema else ""
-        if sqlstate == "3F000" and name in SUPABASE_SCHEMAS:
-            return Kind.ENVIRONMENT_GAP, (
-                f"schema {name} is created by Supabase, not by the migrations; add a "
-                "fixture that creates the parts the migrations use"
-            )
-        qualified = _schema_of(message)
-        if qualified in SUPABASE_SCHEMAS:
-            return Kind.ENVIRONMENT_GAP, (
-                f"{name} belongs to Supabase's {qualified} schema; add a fixture that "
-                "creates it on the scratch server"
-            )
+    name = _object_name(message)
+    schema = name.split(".", 1)[0] if "." in name else None
+    if sqlstate == "3F000" and name in SUPABASE_SCHEMAS:
+        return Kind.ENVIRONMENT_GAP, (
+            f"schema {name} is created by Supabase, not by the migrations; add a fixture "
+            "that creates the parts the migrations use"
+        )
+    if sqlstate in ("42P01", "42883", "42704") and schema in SUPABASE_SCHEMAS:
+        return Kind.ENVIRONMENT_GAP, (
+            f"{name} belongs to Supabase's {schema} schema; add a fixture that creates it "
+            "on the scratch server"
+        )
+    if sqlstate in ("42704", "42883") and name and schema is None:
+        # The CLI prints a similar hint for 42704 (legacyFormatExecBatchError).
+        what = "type" if msg.startswith("type ") else "function"
+        return Kind.MIGRATION_ERROR, (
+            f"this {what} may live in a schema that is not on the search_path (Supabase "
+            f"keeps extensions in the extensions schema): schema-qualify it, e.g. "
+            f"extensions.{name}, or enable the extension that provides it"
+        )
     if sqlstate == "25001":
         return Kind.CANNOT_RUN_IN_TRANSACTION, (
             "this statement cannot run inside a transaction block, and the Supabase CLI "

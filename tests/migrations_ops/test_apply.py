@@ -273,3 +273,22 @@ def test_it_fails_copy_from_stdin_clearly_and_keeps_the_connection_usable(conn):
     failure = report.first_failure
     assert failure.line == 2 and "COPY FROM stdin cannot run in a migration file" in failure.message
     assert conn.execute("select 1").fetchone() == (1,)
+
+
+def test_it_calls_a_missing_auth_function_an_environment_gap(conn):
+    conn.execute("create schema auth")
+    failure = run(conn, m("1", "select auth.uid();")).first_failure
+    assert (failure.sqlstate, failure.environment_gap) == ("42883", True)
+    assert "Supabase's auth schema" in failure.advice
+
+
+def test_it_suggests_schema_qualifying_an_extension_type(conn):
+    failure = run(conn, m("1", "create table emails (address citext);")).first_failure
+    assert (failure.sqlstate, failure.environment_gap) == ("42704", False)
+    assert "extensions.citext" in failure.advice
+
+
+def test_it_suggests_schema_qualifying_an_extension_function(conn):
+    conn.execute("create schema extensions")
+    failure = run(conn, m("1", "select uuid_generate_v4();")).first_failure
+    assert failure.sqlstate == "42883" and "extensions.uuid_generate_v4" in failure.advice
