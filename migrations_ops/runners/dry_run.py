@@ -59,6 +59,7 @@ def run(ctx: RunContext) -> RunResult:
             "server_version": target.server_version,
             "applied": len(applied),
             "history_table": target.has_history_table,
+            "remote_only": sorted(applied - {m.version for m in local}),
         }
         baseline: list[MigrationFile] = []
     else:
@@ -80,7 +81,10 @@ def run(ctx: RunContext) -> RunResult:
     }
     if not pending:
         data["seconds"] = round(time.monotonic() - started, 3)
-        return RunResult(ok=True, summary="no pending migrations: nothing to apply", data=data)
+        summary = "no pending migrations: nothing to apply"
+        if target is None:
+            summary = f"{ctx.target_name} unreadable, built from migrations: {summary}"
+        return RunResult(ok=not staging_data.get("remote_only"), summary=summary, data=data)
 
     with scratch.scratch_database(
         purpose="dry_run",
@@ -216,7 +220,13 @@ def _rehearse(
         summary = f"{len(pending)} pending migration(s) apply cleanly on {basis} ({took})"
     if target is None:
         summary = f"{ctx.target_name} unreadable, built from migrations: {summary}"
-    return RunResult(ok=report.ok, summary=summary, data=data)
+    remote_only = data["staging"].get("remote_only") or []
+    if remote_only:
+        summary += (
+            f"; but the CLI would refuse to push: {len(remote_only)} version(s) in "
+            f"{ctx.target_name}'s history have no local file"
+        )
+    return RunResult(ok=report.ok and not remote_only, summary=summary, data=data)
 
 
 def _copy_staging(

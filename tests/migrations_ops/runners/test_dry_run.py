@@ -257,3 +257,17 @@ def test_it_reads_staging_through_read_only_transactions(staging):
         assert state.history == [] and state.schemas_present == ["public"]
         with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
             conn.execute("create table public.should_not_exist (id int)")
+
+
+def test_it_fails_when_staging_has_history_the_cli_would_refuse(repo, staging):
+    repo.migration("20240101000000", "init", INIT)
+    repo.migration("20240102000000", "invoices", ADD_INVOICES)
+    repo.apply_to(staging, "20240101000000")
+    with psycopg.connect(staging, autocommit=True) as conn:
+        conn.execute("insert into supabase_migrations.schema_migrations (version) values ('1999')")
+
+    result = dry_run.run(repo.context(staging))
+
+    assert not result.ok and result.data["apply"]["ok"]
+    assert result.data["staging"]["remote_only"] == ["1999"]
+    assert "the CLI would refuse to push" in result.summary
