@@ -35,7 +35,6 @@ so a "statement" holding two commands fails here as it does there.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -60,9 +59,9 @@ from migrations_ops.sqlsplit import (
     is_transaction_control,
     split_statements,
 )
+from migrations_ops.supabase_files import parse_filename
 
 LogFn = Callable[[str, str], None]  # (stream, text), as RunContext.log
-MIGRATION_FILENAME = re.compile(r"^([0-9]+)_(.*)\.sql$")
 
 HISTORY_TABLE_DDL = (
     "SET lock_timeout = '4s'",
@@ -93,16 +92,16 @@ class MigrationFile:
 
     @classmethod
     def from_text(cls, filename: str, text: str, *, path: Path | None = None) -> MigrationFile:
-        match = MIGRATION_FILENAME.match(filename)
-        if not match:
+        parsed = parse_filename(filename)
+        if parsed is None:
             raise ValueError(
                 f"{filename}: not a migration file name; the Supabase CLI only runs files "
                 "named <version>_<name>.sql"
             )
         return cls(
             filename=filename,
-            version=match.group(1),
-            name=match.group(2),
+            version=parsed[0],
+            name=parsed[1],
             text=text,
             statements=tuple(split_statements(text)),
             path=path,

@@ -18,7 +18,6 @@ database on it shares them, and jobs run side by side. Two rules follow:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,23 +27,24 @@ from psycopg import sql
 from migrations_ops import psql as psql_runner
 from migrations_ops.apply import MigrationFile
 from migrations_ops.runners.base import LogFn, RunContext, RunnerError
+from migrations_ops.supabase_files import MigrationsFolderMissing, list_local_migrations
 
-MIGRATION_FILE = re.compile(r"^([0-9]+)_(.*)\.sql$")
 # pg_advisory_lock key for "loading fixtures on this server" ("rpfx").
 FIXTURE_LOCK_KEY = 0x72706678
 FIXTURE_LOCK_WAIT = "300s"
 
 
-# TODO: use supabase_files.list_local_migrations once merged
 def _local_migration_paths(supabase_dir: Path) -> list[Path]:
+    """The files the CLI would apply, in its order (supabase_files has its rules)."""
     folder = supabase_dir / "migrations"
-    if not folder.is_dir():
+    try:
+        files, _skipped = list_local_migrations(folder)
+    except MigrationsFolderMissing:
         raise RunnerError(
             f"no migrations folder at {folder}: point --supabase-dir (or the project's "
             "supabase folder setting) at the folder that holds migrations/"
-        )
-    found = [(m.group(1), p) for p in folder.iterdir() if (m := MIGRATION_FILE.match(p.name))]
-    return [p for _, p in sorted(found, key=lambda pair: pair[0]) if p.is_file()]
+        ) from None
+    return [f.path for f in files]
 
 
 def local_migrations(supabase_dir: Path | None) -> list[MigrationFile]:
