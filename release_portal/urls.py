@@ -15,4 +15,5 @@ urlpatterns = [
         name="membership_delete",
     ),
     path("admin/", admin.site.urls),
+    path("", include("migrations_ops.urls")),
 ]
