@@ -68,11 +68,14 @@ def attach_bundle(release: Release, files: dict[str, str] | None = None) -> Rele
 
 
 def add_log_lines(job: Job, count: int, *, text: str = "line {n}") -> None:
+    """Append ``count`` stored lines after the job's existing ones."""
     from django.utils import timezone
 
     now = timezone.now()
+    first = job.log_count + 1
     JobLogLine.objects.bulk_create(
-        JobLogLine(job=job, seq=n, at=now, text=text.format(n=n)) for n in range(1, count + 1)
+        JobLogLine(job=job, seq=n, at=now, text=text.format(n=n))
+        for n in range(first, first + count)
     )
-    job.log_count = count
+    job.log_count += count
     job.save(update_fields=["log_count"])

@@ -4,21 +4,8 @@ from django.core.exceptions import ValidationError
 from migrations_ops.jobs import job_cancel, job_retry
 from migrations_ops.jobs.lease import job_claim
 from migrations_ops.models import Job
-from migrations_ops.signals import job_finished
 from release_portal.audit.models import AuditEvent
 from tests.migrations_ops.jobs.factories import JobFactory
-
-
-@pytest.fixture
-def finished_signals():
-    seen = []
-
-    def receiver(sender, job, **kwargs):
-        seen.append((job.pk, job.state))
-
-    job_finished.connect(receiver)
-    yield seen
-    job_finished.disconnect(receiver)
 
 
 def test_it_cancels_a_queued_job_at_once(release, staging, release_engineer, finished_signals):
