@@ -74,13 +74,16 @@ def job_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def job_log(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """Lines after ``?after=<seq>`` as a fragment; status 286 once the job has ended."""
-    job = selectors.get_job_for_user(request.user, pk)  # read first: lines then hold all
+    # The job is read before its lines: when it has ended, every line is already stored.
+    job = selectors.get_job_for_user(request.user, pk, for_poll=True)
     try:
         after = max(0, int(request.GET.get("after", "0")))
     except ValueError:
         after = 0
     lines, more = selectors.log_lines_after(job, after)
     ended = not job.is_active and not more
+    if ended:  # once per page: the final answer also brings the result and the buttons
+        job = selectors.get_job_for_user(request.user, pk)
     context: dict[str, Any] = _job_context(request, job) if ended else {"job": job}
     context.update(
         lines=lines,

@@ -13,11 +13,20 @@ from release_portal.accounts.roles import roles_in
 LOG_PAGE_LINES = 1000
 
 
-def get_job_for_user(user: Any, pk: int) -> Job:
-    """Job ``pk`` if ``user`` holds a role in its project; 404 otherwise (never 403)."""
-    job = (
-        Job.objects.select_related("project", "release", "target", "retry_of").filter(pk=pk).first()
-    )
+# What a log poll needs of its job: the poll runs every second for every open job page.
+POLL_FIELDS = ("id", "project_id", "kind", "state", "cancel_requested_at")
+
+
+def get_job_for_user(user: Any, pk: int, *, for_poll: bool = False) -> Job:
+    """Job ``pk`` if ``user`` holds a role in its project; 404 otherwise (never 403).
+
+    ``for_poll`` loads only the few columns a log poll reads.
+    """
+    if for_poll:
+        queryset = Job.objects.only(*POLL_FIELDS)
+    else:
+        queryset = Job.objects.select_related("project", "release", "target", "retry_of")
+    job = queryset.filter(pk=pk).order_by().first()
     if job is None or not roles_in(user, job.project_id):
         raise Http404("No such job.")
     return job
