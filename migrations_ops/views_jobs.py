@@ -160,7 +160,11 @@ def jobs_panel_context(
 @require_GET
 def release_jobs(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     release = get_release_for_user(request.user, pk)
-    context = jobs_panel_context(request, release, limit=LIST_JOBS)
+    try:  # the panel's self-refresh asks for as many rows as it shows
+        limit = min(LIST_JOBS, max(1, int(request.GET.get("limit", LIST_JOBS))))
+    except ValueError:
+        limit = LIST_JOBS
+    context = jobs_panel_context(request, release, limit=limit)
     if request.htmx:
         return render(request, "migrations_ops/jobs_panel.html#jobs_table", context)
     return render(request, "migrations_ops/job_list.html", context)

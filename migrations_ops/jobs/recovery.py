@@ -5,7 +5,8 @@
   worker died).
 - The **reaper** takes back running jobs whose lease ran out (worker killed, machine
   gone): it drops the scratch databases the dead attempt recorded, then re-queues the
-  job while attempts remain, else fails it with the reason. It also retries dropping
+  job while attempts remain, else fails it with the reason (timed_out when it had run
+  past its hard time limit: Celery killed it, and would again). It also retries dropping
   scratch databases that an ended job could not drop itself.
 
 Both are safe to run on several machines at once: each row changes through a
@@ -26,6 +27,7 @@ from django.utils import timezone
 
 from migrations_ops import pgtools, scratch
 from migrations_ops.jobs.dispatch import record_job_end, send_after_commit
+from migrations_ops.jobs.kinds import time_limits
 from migrations_ops.models import Job, JobLogLine
 from release_portal.audit.services import Actor, audit_record
 
@@ -105,7 +107,14 @@ def _reap_one(pk: int) -> str | None:
         dropped = [n for n in recorded if n not in job.scratch_databases]
         data = {"worker": job.worker, "attempt": job.attempts, "scratch_dropped": dropped}
         job.lease_expires_at = None
-        if job.cancel_requested_at is None and job.attempts < job.max_attempts:
+        _, hard_limit = time_limits(job.kind)
+        timed_out = job.started_at is not None and (
+            timezone.now() - job.started_at >= timedelta(seconds=hard_limit)
+        )
+        if timed_out:
+            # Celery's hard time limit killed the process: running it again would too.
+            reason = f"the job ran past its time limit of {hard_limit} seconds and was killed"
+        if not timed_out and job.cancel_requested_at is None and job.attempts < job.max_attempts:
             job.state = Job.State.QUEUED
             job.worker = ""
             job.enqueued_at = timezone.now()
@@ -114,8 +123,12 @@ def _reap_one(pk: int) -> str | None:
             audit_record(actor=REAPER, action="job.requeue", obj=job, data=data)
             send_after_commit(job)
             return "requeued"
-        job.state = Job.State.CANCELLED if job.cancel_requested_at else Job.State.FAILED
-        job.ok = None if job.cancel_requested_at else False
+        if timed_out:
+            job.state, job.ok = Job.State.TIMED_OUT, False
+        elif job.cancel_requested_at:
+            job.state, job.ok = Job.State.CANCELLED, None
+        else:
+            job.state, job.ok = Job.State.FAILED, False
         job.summary = reason
         job.error = reason
         job.finished_at = timezone.now()

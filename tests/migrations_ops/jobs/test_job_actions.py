@@ -81,6 +81,12 @@ def test_with_htmx_the_panel_comes_back_with_the_new_job(
     assert html.lstrip().startswith('<section class="card" id="jobs-panel"')
     assert reverse("job_detail", kwargs={"pk": job.pk}) in html
     assert 'hx-trigger="every 2s"' in html  # a job is active: the table refreshes itself
+    refresh = client.get(
+        reverse("release_jobs", kwargs={"pk": release.pk}) + "?limit=20",
+        headers={"HX-Request": "true"},
+    )
+    assert refresh.content.decode().lstrip().startswith('<div class="table-wrap" id="jobs-table"')
+    assert "?limit=20" in refresh.content.decode()
     assert "Queued RLS tests" in html
     assert inline_code(html) == []
 

@@ -94,6 +94,21 @@ def test_the_reaper_finishes_a_dead_job_that_was_being_cancelled_as_cancelled(pr
     assert sent == []
 
 
+def test_a_job_killed_by_its_hard_time_limit_is_timed_out_not_requeued(
+    project, sent, settings, finished_signals
+):
+    settings.JOB_TIME_LIMITS = {"order": 60}
+    settings.JOB_TIME_LIMIT_GRACE_SECONDS = 10
+    job = running_job(project)
+    Job.objects.filter(pk=job.pk).update(started_at=ago(71))
+    assert jobs_reap() == {"timed_out": 1}
+    job.refresh_from_db()
+    assert job.state == Job.State.TIMED_OUT
+    assert job.summary == "the job ran past its time limit of 70 seconds and was killed"
+    assert finished_signals == [(job.pk, "timed_out")]
+    assert sent == []
+
+
 def test_the_reaper_leaves_jobs_with_a_live_lease_alone(project):
     job = job_claim(job_id=JobFactory(project=project).pk, worker="alive")
     assert jobs_reap() == {}
