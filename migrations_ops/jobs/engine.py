@@ -28,7 +28,7 @@ from migrations_ops.jobs.lease import Claim, Heartbeat, job_claim
 from migrations_ops.jobs.worklog import JobLog, redact
 from migrations_ops.models import Job
 from migrations_ops.runners.base import JobCancelled, RunnerError, RunResult
-from release_portal.audit.services import Actor
+from release_portal.audit.services import Actor, audit_record
 
 logger = logging.getLogger(__name__)
 
@@ -147,19 +147,32 @@ def _finish_with_retries(job: Job, claim: Claim, outcome: Outcome, worker: str) 
                 summary=f"internal error while recording the result: {type(e).__name__}",
                 error=outcome.summary,
             )
-            with transaction.atomic():
-                Job.objects.filter(
-                    pk=job.pk, state=Job.State.RUNNING, attempts=claim.attempt
-                ).update(
-                    state=outcome.state,
-                    ok=False,
-                    summary=outcome.summary,
-                    error=outcome.error,
-                    finished_at=Now(),
-                    lease_expires_at=None,
-                )
-            return None
+            return _finish_without_receivers(job, claim, outcome, worker)
     return None
+
+
+def _finish_without_receivers(job: Job, claim: Claim, outcome: Outcome, worker: str) -> Job | None:
+    with transaction.atomic():
+        ended = Job.objects.filter(pk=job.pk, state=Job.State.RUNNING, attempts=claim.attempt)
+        if not ended.update(
+            state=outcome.state,
+            ok=outcome.ok,
+            summary=outcome.summary,
+            error=outcome.error,
+            finished_at=Now(),
+            lease_expires_at=None,
+        ):
+            return None
+        job = Job.objects.get(pk=job.pk)
+        audit_record(
+            actor=Actor.system(f"worker {worker}"[:200]),
+            action="job.finish",
+            obj=job,
+            project=job.project_id,
+            release=job.release_id,
+            data={"kind": job.kind, "state": job.state, "ok": False, "summary": job.summary},
+        )
+    return job
 
 
 def job_execute(*, job_id: int, worker: str) -> Job | None:

@@ -12,6 +12,7 @@ from migrations_ops.jobs import kinds as job_kinds
 from migrations_ops.models import Job, JobLogLine
 from migrations_ops.signals import job_finished
 from release_portal.audit.models import AuditEvent
+from release_portal.audit.services import audit_record
 from tests.migrations_ops.jobs.sample_runner import STARTED
 
 pytestmark = pytest.mark.usefixtures("transactional_db", "sample_runner", "sent")
@@ -132,7 +133,7 @@ def test_job_finished_is_sent_inside_the_finishing_transaction(project):
 
 def test_a_failing_receiver_rolls_back_the_success(project):
     def receiver(sender, job, **kwargs):
-        AuditEvent.objects.none()  # a receiver that writes, then breaks
+        audit_record(actor=None, action="evidence.attach", obj=job)  # a write, then a crash
         raise RuntimeError("evidence could not be attached")
 
     job_finished.connect(receiver)
@@ -142,7 +143,11 @@ def test_a_failing_receiver_rolls_back_the_success(project):
         job_finished.disconnect(receiver)
     assert job.state == Job.State.FAILED
     assert job.summary == "internal error while recording the result: RuntimeError"
-    assert not AuditEvent.objects.filter(action="job.finish").exists()
+    # One event, for the failure; the success and the receiver's work were rolled back.
+    assert list(AuditEvent.objects.filter(action="job.finish").values_list("data__state")) == [
+        ("failed",)
+    ]
+    assert not AuditEvent.objects.filter(action="evidence.attach").exists()
 
 
 def test_scratch_databases_are_recorded_then_dropped(project):
