@@ -20,4 +20,5 @@ urlpatterns = [
     path("", include("checklists.runbooks.urls")),
     path("", include("migrations_ops.urls_settings")),
     path("admin/", admin.site.urls),
+    path("", include("migrations_ops.urls")),
 ]
