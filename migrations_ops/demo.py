@@ -98,8 +98,9 @@ def prepare_target_database(database: str) -> bool:
         conn.execute((DEMO_SUPABASE / "tests/fixtures/roles.sql").read_text())
         files = [MigrationFile.from_path(DEMO_SUPABASE / "migrations" / f) for f in DEMO_APPLIED]
         report = apply_files(conn, files, log=lambda stream, text: None)
-        if not report.ok:
-            raise RuntimeError(f"demo migrations failed on {database}: {report.summary}")
+        failure = report.first_failure
+        if failure is not None:
+            raise RuntimeError(f"demo migrations failed on {database}: {failure.describe()}")
         conn.execute((DEMO_SUPABASE / "tests/fixtures/seed.sql").read_text())
     return True
 

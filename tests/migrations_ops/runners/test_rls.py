@@ -154,7 +154,8 @@ def test_it_does_not_run_fixture_and_seed_files_as_tests(tmp_path):
     # Run twice, this seed would break the unique index the test checks.
     seed.write_text("create unique index on t (id);\ninsert into t values (1);\n")
     (supabase / "tests" / "t.test.sql").write_text(
-        "do $$ begin if (select count(*) from t) <> 1 then raise exception 'seeded twice'; end if; end $$;\n"
+        "do $$ begin if (select count(*) from t) <> 1 then raise exception 'seeded twice'; "
+        "end if; end $$;\n"
     )
     result = rls.run(
         RunContext(
