@@ -1,0 +1,138 @@
+"""What a database holds that a backup must reproduce: tables and their rows, settings.
+
+backup reads these inside the transaction whose snapshot pg_dump uses; restore_check reads
+them again from the restored scratch database and compares.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from migrations_ops.backup_manifest import Setting, TableCount
+
+logger = logging.getLogger(__name__)
+
+# Tables pg_dump writes for ``--schema``: ordinary and partitioned tables, not those an
+# extension created (their data is dumped only with the extension, which -n leaves out).
+_TABLES = """
+SELECT n.nspname, c.relname, c.relrowsecurity,
+       (SELECT count(*) FROM pg_catalog.pg_policy p WHERE p.polrelid = c.oid)::int
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = ANY(%s)
+  AND c.relkind IN ('r', 'p')
+  AND NOT EXISTS (
+      SELECT 1 FROM pg_catalog.pg_depend d
+      WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid
+        AND d.deptype = 'e')
+ORDER BY 1, 2
+"""
+
+_SETTINGS = """
+SELECT CASE WHEN s.setdatabase = 0 THEN 'role'
+            WHEN s.setrole = 0 THEN 'database'
+            ELSE 'role_in_database' END,
+       r.rolname,
+       cfg.item
+FROM pg_catalog.pg_db_role_setting s
+LEFT JOIN pg_catalog.pg_roles r ON r.oid = s.setrole
+CROSS JOIN LATERAL unnest(s.setconfig) WITH ORDINALITY AS cfg(item, n)
+WHERE s.setdatabase = (SELECT oid FROM pg_catalog.pg_database
+                       WHERE datname = pg_catalog.current_database())
+   OR (s.setdatabase = 0 AND s.setrole <> 0)
+ORDER BY 1, 2 NULLS FIRST, cfg.n
+"""
+
+# TODO: use supabase_files once merged (the Supabase CLI's migration file name rule).
+_MIGRATION_FILE = re.compile(r"^([0-9]+)_(.*)\.sql$")
+
+
+def missing_schemas(conn: psycopg.Connection, schemas: list[str]) -> list[str]:
+    rows = conn.execute(
+        "SELECT nspname FROM pg_catalog.pg_namespace WHERE nspname = ANY(%s)", [schemas]
+    ).fetchall()
+    found = {r[0] for r in rows}
+    return [s for s in schemas if s not in found]
+
+
+def list_tables(conn: psycopg.Connection, schemas: list[str]) -> list[TableCount]:
+    """The tables of ``schemas``, with rows still 0 (see ``count_rows``)."""
+    return [
+        TableCount(schema=s, table=t, rows=0, rls_enabled=bool(rls), policies=int(pols))
+        for s, t, rls, pols in conn.execute(_TABLES, [schemas]).fetchall()
+    ]
+
+
+def count_rows(conn: psycopg.Connection, tables: list[TableCount]) -> list[TableCount]:
+    """Exact row counts, in the connection's current transaction (and so its snapshot).
+
+    ``ONLY``: a partitioned table's rows are counted in its partitions, as pg_dump writes
+    them. Row security is off, as in pg_dump: a table whose policies would hide rows from
+    this role fails loudly instead of being under-counted.
+    """
+    conn.execute("SET LOCAL row_security = off")
+    counted = []
+    for t in tables:
+        query = sql.SQL("SELECT count(*) FROM ONLY {}.{}").format(
+            sql.Identifier(t.schema), sql.Identifier(t.table)
+        )
+        row = conn.execute(query).fetchone()
+        counted.append(
+            TableCount(
+                schema=t.schema,
+                table=t.table,
+                rows=int(row[0]) if row else 0,
+                rls_enabled=t.rls_enabled,
+                policies=t.policies,
+            )
+        )
+    return counted
+
+
+def read_settings(conn: psycopg.Connection) -> list[Setting]:
+    """Database-level and role-level settings (pg_db_role_setting) for this database."""
+    found = []
+    for scope, role, item in conn.execute(_SETTINGS).fetchall():
+        name, _, value = item.partition("=")
+        found.append(Setting(scope=scope, role=role, name=name, value=value))
+    return found
+
+
+def applied_versions(conn: psycopg.Connection) -> list[str]:
+    """Versions in supabase_migrations.schema_migrations; none when the table is absent.
+
+    Runs in a savepoint so that a refusal (no privilege) leaves the caller's transaction,
+    and its snapshot, usable.
+    TODO: use supabase_files once merged.
+    """
+    with conn.transaction():
+        exists = conn.execute(
+            "SELECT pg_catalog.to_regclass('supabase_migrations.schema_migrations')"
+        ).fetchone()
+        if not exists or exists[0] is None:
+            return []
+        rows = conn.execute(
+            "SELECT version FROM supabase_migrations.schema_migrations ORDER BY version"
+        ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def local_versions(supabase_dir: Path) -> list[str]:
+    """Versions of the migration files in ``supabase_dir/migrations`` the CLI would apply.
+
+    TODO: use supabase_files once merged.
+    """
+    folder = supabase_dir / "migrations"
+    if not folder.is_dir():
+        return []
+    versions = []
+    for path in folder.iterdir():
+        match = _MIGRATION_FILE.match(path.name)
+        if match and path.is_file():
+            versions.append(match.group(1))
+    return sorted(versions)
