@@ -68,14 +68,19 @@ def list_tables(conn: psycopg.Connection, schemas: list[str]) -> list[TableCount
     ]
 
 
-def count_rows(conn: psycopg.Connection, tables: list[TableCount]) -> list[TableCount]:
+def count_rows(
+    conn: psycopg.Connection, tables: list[TableCount], *, lock_timeout: str = "0"
+) -> list[TableCount]:
     """Exact row counts, in the connection's current transaction (and so its snapshot).
 
     ``ONLY``: a partitioned table's rows are counted in its partitions, as pg_dump writes
     them. Row security is off, as in pg_dump: a table whose policies would hide rows from
-    this role fails loudly instead of being under-counted.
+    this role fails loudly instead of being under-counted. ``lock_timeout`` bounds the wait
+    for a table another session holds exclusively (a running migration), as pg_dump's
+    --lock-wait-timeout does.
     """
     conn.execute("SET LOCAL row_security = off")
+    conn.execute("SELECT pg_catalog.set_config('lock_timeout', %s, true)", [lock_timeout])
     counted = []
     for t in tables:
         query = sql.SQL("SELECT count(*) FROM ONLY {}.{}").format(

@@ -28,7 +28,7 @@ class ToolProcesses:
         self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
         self._threads: list[threading.Thread] = []
         self._lines: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
-        self.tail: deque[str] = deque(maxlen=12)
+        self.tail: deque[tuple[str, str]] = deque(maxlen=12)
 
     def __enter__(self) -> ToolProcesses:
         return self
@@ -74,7 +74,7 @@ class ToolProcesses:
             except queue.Empty:
                 return
             if line.strip():
-                self.tail.append(f"{label}: {line.strip()}")
+                self.tail.append((label, line.strip()))
             self.ctx.log("stderr", line)
 
     def wait(self) -> list[int]:
@@ -103,7 +103,9 @@ class ToolProcesses:
 
     def failure(self, what: str, returncode: int) -> str:
         """'pg_dump failed (exit 1): <its last stderr lines>'"""
-        said = "; ".join(self.tail) or "no message"
+        several = len({label for label, _ in self.procs}) > 1
+        said = " | ".join(f"{label}: {text}" if several else text for label, text in self.tail)
+        said = said or "no message"
         if returncode < 0:
             try:
                 name = signal.Signals(-returncode).name

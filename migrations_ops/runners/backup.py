@@ -23,6 +23,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import select
 import subprocess
 import tempfile
 import time
@@ -30,7 +31,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime
 from pathlib import Path
-from typing import IO
 
 import psycopg
 
@@ -110,13 +110,14 @@ def _backup(
     )
     ctx.check_cancelled()
 
+    lock_wait = str(ctx.options.get("lock_wait_timeout", "60s"))
     args = [
         tool.path,
         f"--format={fmt}",
         f"--snapshot={snapshot}",
         "--strict-names",
         "--no-password",
-        f"--lock-wait-timeout={ctx.options.get('lock_wait_timeout', '60s')}",
+        f"--lock-wait-timeout={lock_wait}",
         *(f"--schema={_exact_pattern(s)}" for s in schemas),
     ]
     if ctx.options.get("verbose"):
@@ -125,7 +126,7 @@ def _backup(
 
     # The count runs on the exporting connection, in its snapshot, while pg_dump streams.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="backup-count") as pool:
-        counting = pool.submit(backup_inventory.count_rows, conn, tables)
+        counting = pool.submit(backup_inventory.count_rows, conn, tables, lock_timeout=lock_wait)
         try:
             digest, size = _dump_to_file(ctx, args, env, fmt, final)
         except BaseException:
@@ -256,14 +257,15 @@ def _dump_to_file(
         ) from None
     tmp = Path(tmp_name)
     try:
-        with open(fd, "wb", buffering=CHUNK) as out:
-            digest, size, head, tail = _stream(ctx, args, env, out, final.parent)
+        try:
+            digest, size, head, tail = _stream(ctx, args, env, fd, final.parent)
             _check_complete(fmt, head, tail)
             try:
-                out.flush()
-                os.fsync(out.fileno())
+                os.fsync(fd)
             except OSError as e:
                 raise _write_error(final.parent, e) from None
+        finally:
+            os.close(fd)
         _publish(tmp, final)
     except BaseException:
         _remove(tmp)
@@ -272,25 +274,35 @@ def _dump_to_file(
 
 
 def _stream(
-    ctx: RunContext, args: list[str], env: dict[str, str], out: IO[bytes], folder: Path
+    ctx: RunContext, args: list[str], env: dict[str, str], out: int, folder: Path
 ) -> tuple[str, int, bytes, bytes]:
-    """pg_dump's stdout into ``out`` with sha256 and size; its stderr into ctx.log."""
+    """pg_dump's stdout into the file ``out`` with sha256 and size; its stderr into ctx.log.
+
+    Cancel is checked while data flows and while pg_dump is silent (waiting for a lock).
+    """
     with ToolProcesses(ctx) as tools:
         proc = tools.start(args, env=env, label="pg_dump", stdout=subprocess.PIPE)
         assert proc.stdout is not None
+        source = proc.stdout.fileno()
         with contextlib.suppress(OSError, AttributeError):
-            fcntl.fcntl(proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, CHUNK)
+            fcntl.fcntl(source, fcntl.F_SETPIPE_SZ, CHUNK)
+        poller = select.poll()
+        poller.register(source, select.POLLIN | select.POLLHUP)
         sha = hashlib.sha256()
         size = 0
         head = b""
         tail = b""
-        last_check = 0.0
+        last_check = 0.0  # so the first chunk is followed by a check
         with proc.stdout:
-            while chunk := proc.stdout.read(CHUNK):
-                try:
-                    out.write(chunk)
-                except OSError as e:
-                    raise _write_error(folder, e) from None
+            while True:
+                if not poller.poll(CANCEL_CHECK_EVERY_S * 1000):
+                    tools.drain()
+                    ctx.check_cancelled()
+                    continue
+                chunk = os.read(source, CHUNK)
+                if not chunk:
+                    break
+                _write_all(out, chunk, folder)
                 sha.update(chunk)
                 size += len(chunk)
                 if len(head) < 16:
@@ -305,6 +317,15 @@ def _stream(
         if returncode != 0:
             raise RunnerError(tools.failure("pg_dump", returncode) + "; no backup was kept")
     return sha.hexdigest(), size, head, tail
+
+
+def _write_all(fd: int, data: bytes, folder: Path) -> None:
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError as e:
+        raise _write_error(folder, e) from None
 
 
 def _check_complete(fmt: DumpFormat, head: bytes, tail: bytes) -> None:
