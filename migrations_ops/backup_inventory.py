@@ -1,7 +1,7 @@
 """What a database holds that a backup must reproduce: tables and their rows, settings.
 
 backup reads these inside the transaction whose snapshot pg_dump uses; restore_check reads
-them again from the restored scratch database and compares.
+them again from the restored scratch database and compares them (``compare_*``).
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -141,3 +142,60 @@ def local_versions(supabase_dir: Path) -> list[str]:
         if match and path.is_file():
             versions.append(match.group(1))
     return sorted(versions)
+
+
+def compare_tables(expected: list[TableCount], restored: list[TableCount]) -> list[dict[str, Any]]:
+    """What differs between the manifest's tables and the restored ones."""
+    diffs: list[dict[str, Any]] = []
+    got = {t.qualified: t for t in restored}
+    want = {t.qualified: t for t in expected}
+    for name, exp in want.items():
+        res = got.get(name)
+        if res is None:
+            diffs.append(_diff("missing table", name, exp.rows, None, f"{name} was not restored"))
+            continue
+        if res.rows != exp.rows:
+            diffs.append(
+                _diff("rows", name, exp.rows, res.rows,
+                      f"{name} has {res.rows:,} rows, the manifest says {exp.rows:,}")
+            )  # fmt: skip
+        if res.rls_enabled != exp.rls_enabled:
+            state = "enabled" if res.rls_enabled else "disabled"
+            diffs.append(
+                _diff("rls", name, exp.rls_enabled, res.rls_enabled, f"{name}: RLS {state}")
+            )
+        if res.policies != exp.policies:
+            diffs.append(
+                _diff("policies", name, exp.policies, res.policies,
+                      f"{name} has {res.policies} policies, the manifest says {exp.policies}")
+            )  # fmt: skip
+    for name in got.keys() - want.keys():
+        diffs.append(_diff("extra table", name, None, got[name].rows, f"{name} not in manifest"))
+    return diffs
+
+
+def compare_settings(expected: list[Setting], restored: list[Setting]) -> list[dict[str, Any]]:
+    """Database-scoped settings of the manifest that the restored database lacks."""
+    diffs: list[dict[str, Any]] = []
+    got = {(s.scope, s.role, s.name): s.value for s in restored if s.scoped_to_database}
+    for s in expected:
+        if not s.scoped_to_database:
+            continue
+        value = got.get((s.scope, s.role, s.name))
+        if value != s.value:
+            who = f"role {s.role} in the database" if s.role else "the database"
+            diffs.append(
+                {"problem": "setting", "table": None, "expected": s.value, "restored": value,
+                 "message": f"{s.name} for {who} is {value!r}, the manifest says {s.value!r}"}
+            )  # fmt: skip
+    return diffs
+
+
+def _diff(problem: str, table: str, expected: Any, restored: Any, message: str) -> dict[str, Any]:
+    return {
+        "problem": problem,
+        "table": table,
+        "expected": expected,
+        "restored": restored,
+        "message": message,
+    }

@@ -315,7 +315,13 @@ def _stream(
                     ctx.check_cancelled()
         (returncode,) = tools.wait()
         if returncode != 0:
-            raise RunnerError(tools.failure("pg_dump", returncode) + "; no backup was kept")
+            message = tools.failure("pg_dump", returncode) + "; no backup was kept"
+            if "snapshot" in message:
+                message += (
+                    ". pg_dump could not join the backup's snapshot: connect directly or "
+                    "through a session pooler (Supabase port 5432), not a transaction pooler"
+                )
+            raise RunnerError(message)
     return sha.hexdigest(), size, head, tail
 
 

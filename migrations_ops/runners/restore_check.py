@@ -92,8 +92,8 @@ def run(ctx: RunContext) -> RunResult:
             )  # fmt: skip
         restored, settings = _read_restored(url, manifest.schemas)
 
-    differences = compare_tables(manifest.tables, restored)
-    differences += _compare_settings(manifest.settings, settings)
+    differences = backup_inventory.compare_tables(manifest.tables, restored)
+    differences += backup_inventory.compare_settings(manifest.settings, settings)
     if differences:
         summary = f"{manifest.file} restored but {len(differences)} difference(s) found: " + (
             "; ".join(d["message"] for d in differences[:5])
@@ -161,7 +161,8 @@ def _tool_at(path: Path) -> pgtools.Tool | None:
 
 def _restore_tool(manifest: BackupManifest, name: str) -> pgtools.Tool:
     """``name`` from the pg_dump's own installation, else any of its major or newer."""
-    dump_major = int(manifest.pg_dump.version.split(".")[0])
+    found = re.match(r"\d+", manifest.pg_dump.version)
+    dump_major = int(found.group()) if found else manifest.server_major
     sibling = _tool_at(Path(manifest.pg_dump.path).with_name(name))
     if sibling and sibling.major >= dump_major:
         return sibling
@@ -300,18 +301,25 @@ def _restore(
 
 def _feed(source: IO[bytes], sink: IO[bytes]) -> None:
     """Copy the script into psql, commenting out the transaction_timeout header line."""
-    with contextlib.suppress(BrokenPipeError, OSError), source, sink:
+    # Unbuffered pg_restore output reads byte by byte in readline: fine for ~30 lines.
+    with contextlib.suppress(OSError), source, sink:
         for _ in range(100):  # the fixed header pg_dump writes before the first object
             line = source.readline()
             if not line:
                 return
             if line.rstrip(b"\r\n") == _TRANSACTION_TIMEOUT:
                 line = b"-- " + line  # not on PostgreSQL before 17
-            sink.write(line)
+            _write_all(sink, line)
             if line.startswith(b"-- Name: "):
                 break
         while chunk := source.read(CHUNK):
-            sink.write(chunk)
+            _write_all(sink, chunk)
+
+
+def _write_all(sink: IO[bytes], data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[sink.write(view) or 0 :]
 
 
 def _read_restored(url: str, schemas: list[str]) -> tuple[list[TableCount], list[Setting]]:
@@ -319,62 +327,6 @@ def _read_restored(url: str, schemas: list[str]) -> tuple[list[TableCount], list
         restored = backup_inventory.count_rows(conn, backup_inventory.list_tables(conn, schemas))
         settings = backup_inventory.read_settings(conn)
     return restored, settings
-
-
-def compare_tables(expected: list[TableCount], restored: list[TableCount]) -> list[dict[str, Any]]:
-    """What differs between the manifest's tables and the restored ones."""
-    diffs: list[dict[str, Any]] = []
-    got = {t.qualified: t for t in restored}
-    want = {t.qualified: t for t in expected}
-    for name, exp in want.items():
-        res = got.get(name)
-        if res is None:
-            diffs.append(_diff("missing table", name, exp.rows, None, f"{name} was not restored"))
-            continue
-        if res.rows != exp.rows:
-            diffs.append(
-                _diff("rows", name, exp.rows, res.rows,
-                      f"{name} has {res.rows:,} rows, the manifest says {exp.rows:,}")
-            )  # fmt: skip
-        if res.rls_enabled != exp.rls_enabled:
-            state = "enabled" if res.rls_enabled else "disabled"
-            diffs.append(
-                _diff("rls", name, exp.rls_enabled, res.rls_enabled, f"{name}: RLS {state}")
-            )
-        if res.policies != exp.policies:
-            diffs.append(
-                _diff("policies", name, exp.policies, res.policies,
-                      f"{name} has {res.policies} policies, the manifest says {exp.policies}")
-            )  # fmt: skip
-    for name in got.keys() - want.keys():
-        diffs.append(_diff("extra table", name, None, got[name].rows, f"{name} not in manifest"))
-    return diffs
-
-
-def _compare_settings(expected: list[Setting], restored: list[Setting]) -> list[dict[str, Any]]:
-    diffs: list[dict[str, Any]] = []
-    got = {(s.scope, s.role, s.name): s.value for s in restored if s.scoped_to_database}
-    for s in expected:
-        if not s.scoped_to_database:
-            continue
-        value = got.get((s.scope, s.role, s.name))
-        if value != s.value:
-            who = f"role {s.role} in the database" if s.role else "the database"
-            diffs.append(
-                {"problem": "setting", "table": None, "expected": s.value, "restored": value,
-                 "message": f"{s.name} for {who} is {value!r}, the manifest says {s.value!r}"}
-            )  # fmt: skip
-    return diffs
-
-
-def _diff(problem: str, table: str, expected: Any, restored: Any, message: str) -> dict[str, Any]:
-    return {
-        "problem": problem,
-        "table": table,
-        "expected": expected,
-        "restored": restored,
-        "message": message,
-    }
 
 
 def _record(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import resource
 import signal
 import subprocess
@@ -66,6 +67,9 @@ def test_it_writes_the_dump_and_its_manifest(production, tmp_path):
     assert manifest.started_at <= manifest.finished_at
     assert manifest.verification is None and manifest.snapshot_ref is None
     assert b"CREATE POLICY profiles_owner" in content
+    # pg_dump 18 wraps plain dumps in \restrict/\unrestrict <random key>; still "complete".
+    assert re.search(rb"^\\restrict \w+$", content, re.MULTILINE)
+    assert re.search(rb"^\\unrestrict \w+\n*$", content[-200:], re.MULTILINE)
     assert b"not_backed_up" not in content  # schema "other" is not asked for
 
 
@@ -114,6 +118,22 @@ def test_it_says_when_no_pg_dump_is_new_enough(production, tmp_path, monkeypatch
     monkeypatch.setattr(pgtools, "_candidates", lambda name: [str(old)])
     out = tmp_path / "out"
     with pytest.raises(RunnerError, match=r"refuses servers newer than itself: no pg_dump of"):
+        backup.run(make_ctx(production=production, options={"out_dir": str(out)}))
+    assert list(out.iterdir()) == []
+
+
+def test_it_refuses_output_that_pg_dump_did_not_finish(production, tmp_path, monkeypatch):
+    # A pg_dump that exits 0 after half a dump (as a dying pipe or a buggy wrapper might).
+    fake = tmp_path / "pg_dump"
+    fake.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = --version ]; then echo "pg_dump (PostgreSQL) 99.0"; exit 0; fi\n'
+        "printf -- '--\\n-- PostgreSQL database dump\\n--\\n\\\\restrict abc\\nCREATE TABLE'\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setattr(pgtools, "_candidates", lambda name: [str(fake)])
+    out = tmp_path / "out"
+    with pytest.raises(RunnerError, match=r"exited without error but its output is incomplete"):
         backup.run(make_ctx(production=production, options={"out_dir": str(out)}))
     assert list(out.iterdir()) == []
 
