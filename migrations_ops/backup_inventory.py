@@ -81,6 +81,8 @@ def count_rows(
     --lock-wait-timeout does.
     """
     conn.execute("SET LOCAL row_security = off")
+    # One backend per count: no parallel workers taken from production (or from pg_dump).
+    conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
     conn.execute("SELECT pg_catalog.set_config('lock_timeout', %s, true)", [lock_timeout])
     counted = []
     for t in tables:

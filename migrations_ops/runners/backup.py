@@ -307,7 +307,7 @@ def _stream(
                 size += len(chunk)
                 if len(head) < 16:
                     head += chunk[:16]
-                tail = (tail + chunk)[-512:]
+                tail = (tail + chunk[-512:])[-512:]
                 now = time.monotonic()
                 if now - last_check >= CANCEL_CHECK_EVERY_S:
                     last_check = now
