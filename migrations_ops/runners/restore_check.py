@@ -81,8 +81,7 @@ def run(ctx: RunContext) -> RunResult:
     ) as url:
         _load_fixtures(ctx, psql, url)
         database = conninfo_to_dict(url)["dbname"]
-        _apply_settings(ctx, url, str(database), manifest.settings)
-        _make_room_for_schemas(url, manifest.schemas)
+        _prepare(ctx, url, str(database), manifest)
         ctx.check_cancelled()
         error = _restore(ctx, manifest, dump, psql, tool, url, str(database), server_major)
         if error:
@@ -194,12 +193,20 @@ def _scratch_major(server: str, manifest: BackupManifest) -> int:
     return num // 10000
 
 
+def _writable_env(url: str) -> dict[str, str]:
+    # A re-applied "ALTER DATABASE ... SET default_transaction_read_only = on" must not
+    # stop the restore (pg_dumpall writes the same override; pg_dump does not).
+    env = pgtools.libpq_env(url)
+    env["PGOPTIONS"] = (env.get("PGOPTIONS", "") + " -c default_transaction_read_only=off").strip()
+    return env
+
+
 def _psql_args(psql: pgtools.Tool) -> list[str]:
     return [psql.path, "-X", "-q", "--no-password", "-v", "ON_ERROR_STOP=1", "--single-transaction"]
 
 
 def _load_fixtures(ctx: RunContext, psql: pgtools.Tool, url: str) -> None:
-    env = pgtools.libpq_env(url)
+    env = _writable_env(url)
     for fixture in ctx.fixtures:
         path = fixture if fixture.is_absolute() or not ctx.repo_dir else ctx.repo_dir / fixture
         if not path.is_file():
@@ -214,9 +221,20 @@ def _load_fixtures(ctx: RunContext, psql: pgtools.Tool, url: str) -> None:
                 )
 
 
-def _apply_settings(ctx: RunContext, url: str, database: str, settings: list[Setting]) -> None:
+def _prepare(ctx: RunContext, url: str, database: str, manifest: BackupManifest) -> None:
+    """Make room for the dumped schemas, then re-apply the recorded settings."""
     with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
-        for setting in settings:
+        if "public" in manifest.schemas:
+            # The dump creates public itself; the scratch database's own (empty) one is
+            # in the way.
+            try:
+                conn.execute("DROP SCHEMA IF EXISTS public RESTRICT")
+            except psycopg.errors.DependentObjectsStillExist:
+                raise RunnerError(
+                    "the fixtures created objects in schema public, which the backup "
+                    "re-creates: move them to another schema"
+                ) from None
+        for setting in manifest.settings:
             if not setting.scoped_to_database:
                 ctx.info(f"not applied (server-wide): ALTER ROLE {setting.role} SET {setting.name}")
                 continue
@@ -232,20 +250,6 @@ def _apply_settings(ctx: RunContext, url: str, database: str, settings: list[Set
                 ) from None
 
 
-def _make_room_for_schemas(url: str, schemas: list[str]) -> None:
-    """Drop the scratch database's own empty ``public``, which the dump creates itself."""
-    if "public" not in schemas:
-        return
-    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
-        try:
-            conn.execute("DROP SCHEMA IF EXISTS public RESTRICT")
-        except psycopg.errors.DependentObjectsStillExist:
-            raise RunnerError(
-                "the fixtures created objects in schema public, which the backup re-creates: "
-                "move them to another schema"
-            ) from None
-
-
 def _restore(
     ctx: RunContext,
     manifest: BackupManifest,
@@ -257,7 +261,7 @@ def _restore(
     server_major: int,
 ) -> str | None:
     """Restore into ``url``; the failure message, or None."""
-    env = pgtools.libpq_env(url)
+    env = _writable_env(url)
     # Before 17 the server rejects pg_dump 17+'s "SET transaction_timeout = 0": pipe the
     # script through psql with that one header line commented out (line numbers kept).
     rewrite = server_major < 17

@@ -257,6 +257,19 @@ def test_it_matches_a_backup_taken_during_concurrent_inserts(tmp_path):
     _assert_dropped(recorder)
 
 
+def test_it_restores_a_database_whose_sessions_default_to_read_only(tmp_path):
+    with production_database(tmp_path / "prod") as prod:
+        prod.execute(f"ALTER DATABASE {prod.name} SET default_transaction_read_only = on")
+        mpath = _backup(prod, tmp_path)
+        recorder = Recorder()
+        result = _check(prod, mpath, recorder)
+
+    assert result.ok, result.summary
+    settings = {s.name: s.value for s in BackupManifest.load(mpath).settings}
+    assert settings["default_transaction_read_only"] == "on"
+    _assert_dropped(recorder)
+
+
 def test_it_refuses_a_manifest_it_cannot_read(tmp_path):
     bad = tmp_path / "x.sql.manifest.json"
     bad.write_text('{"format_version": 99}')
