@@ -268,14 +268,14 @@ def _restore(
     with ToolProcesses(ctx) as tools:
         if manifest.format == "plain" and not rewrite:
             tools.start([*_psql_args(psql), "-f", str(dump)], env=env, label="psql")
-            what = "psql"
+            what = f"restoring {dump.name} with psql"
         elif manifest.format == "custom" and not rewrite:
             tools.start(
                 [tool.path, "--no-password", "--exit-on-error", "--single-transaction",
                  f"--dbname={database}", str(dump)],
                 env=env, label="pg_restore",
             )  # fmt: skip
-            what = "pg_restore"
+            what = f"restoring {dump.name} with pg_restore"
         else:
             source: IO[bytes]
             if manifest.format == "plain":
@@ -292,9 +292,10 @@ def _restore(
             )
             assert target.stdin is not None
             tools.thread(_feed, source, target.stdin)
-            what = "the restore"
+            what = f"restoring {dump.name} (script piped into psql; line numbers are the script's)"
         codes = tools.wait()
-        failed = next((c for c in codes if c != 0), None)
+        # psql (last) says why; an upstream pg_restore then only dies of a broken pipe.
+        failed = next((c for c in reversed(codes) if c != 0), None)
         if failed is not None:
             message = tools.failure(what, failed)
             if "role" in message and "does not exist" in message:
