@@ -55,6 +55,11 @@ def run(ctx: RunContext) -> RunResult:
         manifest = BackupManifest.load(mpath)
     except ManifestError as e:
         raise RunnerError(str(e)) from None
+    if Path(manifest.file).name != manifest.file or manifest.file in ("", ".", ".."):
+        raise RunnerError(
+            f"{mpath}: the dump's file name {manifest.file!r} must be a plain name in the "
+            "manifest's folder"
+        )
     dump = mpath.parent / manifest.file
     began = time.monotonic()
 

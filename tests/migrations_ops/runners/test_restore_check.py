@@ -270,11 +270,18 @@ def test_it_restores_a_database_whose_sessions_default_to_read_only(tmp_path):
     _assert_dropped(recorder)
 
 
-def test_it_refuses_a_manifest_it_cannot_read(tmp_path):
+def test_it_refuses_a_manifest_it_cannot_read(production, tmp_path):
     bad = tmp_path / "x.sql.manifest.json"
     bad.write_text('{"format_version": 99}')
     with pytest.raises(RunnerError, match=r"manifest format 99 is newer"):
         restore_check.run(make_ctx(options={"manifest": str(bad)}))
+
+    mpath = _backup(production, tmp_path)
+    manifest = BackupManifest.load(mpath)
+    manifest.file = "../" + manifest.file
+    manifest.write(mpath)
+    with pytest.raises(RunnerError, match=r"must be a plain name in the manifest's folder"):
+        restore_check.run(make_ctx(options={"manifest": str(mpath)}))
 
 
 def _manage(*args: str) -> subprocess.CompletedProcess[str]:
