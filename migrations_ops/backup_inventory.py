@@ -105,7 +105,9 @@ def count_rows(
 def read_settings(conn: psycopg.Connection) -> list[Setting]:
     """Database-level and role-level settings (pg_db_role_setting) for this database."""
     found = []
-    for scope, role, item in conn.execute(_SETTINGS).fetchall():
+    with conn.transaction():  # a savepoint inside backup's snapshot transaction
+        rows = conn.execute(_SETTINGS).fetchall()
+    for scope, role, item in rows:
         name, _, value = item.partition("=")
         found.append(Setting(scope=scope, role=role, name=name, value=value))
     return found

@@ -99,8 +99,14 @@ def _backup(
     tool = _find_pg_dump(ctx, server_num, server_version)
     snapshot = str(_one(conn, "SELECT pg_catalog.pg_export_snapshot()"))
     tables = backup_inventory.list_tables(conn, schemas)
-    applied = backup_inventory.applied_versions(conn)
-    settings = backup_inventory.read_settings(conn)
+    try:
+        applied = backup_inventory.applied_versions(conn)
+        settings = backup_inventory.read_settings(conn)
+    except psycopg.errors.InsufficientPrivilege as e:
+        raise RunnerError(
+            f"{ctx.target_name} refused to show what the manifest records: "
+            f"{str(e).strip().splitlines()[0]}; back up as the database owner (postgres)"
+        ) from None
     pending = None
     if ctx.supabase_dir:
         pending = [v for v in backup_inventory.local_versions(ctx.supabase_dir) if v not in applied]
