@@ -40,7 +40,6 @@ from migrations_ops.backup_manifest import (
     DumpFormat,
     TableCount,
     ToolInfo,
-    fsync_folder,
     manifest_path,
     utc_now,
 )
@@ -298,6 +297,8 @@ def _stream(
         size = 0
         head = b""
         tail = b""
+        buffer = bytearray(CHUNK)  # reused: no allocation per read
+        view = memoryview(buffer)
         last_check = 0.0  # so the first chunk is followed by a check
         with proc.stdout:
             while True:
@@ -305,15 +306,16 @@ def _stream(
                     tools.drain()
                     ctx.check_cancelled()
                     continue
-                chunk = os.read(source, CHUNK)
-                if not chunk:
+                n = os.readv(source, [buffer])
+                if not n:
                     break
+                chunk = view[:n]
                 _write_all(out, chunk, folder)
                 sha.update(chunk)
-                size += len(chunk)
+                size += n
                 if len(head) < 16:
-                    head += chunk[:16]
-                tail = (tail + chunk[-512:])[-512:]
+                    head += bytes(chunk[:16])
+                tail = (tail + bytes(chunk[-512:]))[-512:]
                 now = time.monotonic()
                 if now - last_check >= CANCEL_CHECK_EVERY_S:
                     last_check = now
@@ -331,8 +333,8 @@ def _stream(
     return sha.hexdigest(), size, head, tail
 
 
-def _write_all(fd: int, data: bytes, folder: Path) -> None:
-    view = memoryview(data)
+def _write_all(fd: int, data: memoryview, folder: Path) -> None:
+    view = data
     try:
         while view:
             view = view[os.write(fd, view) :]
@@ -368,7 +370,8 @@ def _publish(tmp: Path, final: Path) -> None:
         os.replace(tmp, final)  # no hard links on this file system; checked before starting
     else:
         tmp.unlink()
-    fsync_folder(final.parent)
+    # The folder is fsynced once, after the manifest's rename (write_atomically): that
+    # makes both names durable, and a dump without its manifest is not a backup.
 
 
 def _write_error(folder: Path, e: OSError) -> RunnerError:
