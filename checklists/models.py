@@ -1,0 +1,314 @@
+"""Runbook versions and their steps; releases, checklist items, evidence and sign-offs."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.core.validators import RegexValidator
+from django.db import models
+
+from release_portal.accounts.roles import Role
+
+commit_sha_validator = RegexValidator(
+    r"^[0-9a-f]{40}$", "A commit SHA is 40 hexadecimal characters (the full `git rev-parse HEAD`)."
+)
+
+
+class StepOwner(models.TextChoices):
+    """Who ticks a step: a project role, or the person named as the release's owner."""
+
+    PLATFORM_LEAD = Role.PLATFORM_LEAD.value, Role.PLATFORM_LEAD.label
+    RELEASE_ENGINEER = Role.RELEASE_ENGINEER.value, Role.RELEASE_ENGINEER.label
+    QA_LEAD = Role.QA_LEAD.value, Role.QA_LEAD.label
+    SRE = Role.SRE.value, Role.SRE.label
+    RELEASE_OWNER = "release_owner", "Release owner"
+
+
+class RunbookVersion(models.Model):
+    """One imported copy of the runbook. A release pins one and never changes it."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        PUBLISHED = "published", "Published"
+
+    project = models.ForeignKey(
+        "migrations_ops.Project", on_delete=models.CASCADE, related_name="runbook_versions"
+    )
+    number = models.PositiveIntegerField()
+    title = models.CharField(max_length=200)
+    source = models.TextField(help_text="The markdown as imported.")
+    source_sha256 = models.CharField(max_length=64)
+    sections = models.JSONField(default=list)  # [{"title": ..., "slug": ...}] in order
+    # The runbook's §7 change-log table, one dict per row (date, by, notes), plus a row
+    # appended on publishing.
+    history = models.JSONField(default=list)
+    lint_findings = models.JSONField(default=list)
+    lint_cli_version = models.CharField(max_length=40, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    imported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    imported_at = models.DateTimeField(auto_now_add=True)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    published_at = models.DateTimeField(null=True, blank=True)
+    publish_notes = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "number"], name="runbook_version_number")
+        ]
+        ordering = ["project", "-number"]
+
+    def __str__(self) -> str:
+        return f"{self.title} v{self.number}"
+
+
+class RunbookStep(models.Model):
+    """A `- [ ]` line of the runbook: what to do, who ticks it, what counts as evidence."""
+
+    version = models.ForeignKey(RunbookVersion, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveIntegerField()
+    section = models.CharField(max_length=200)
+    # Stable across versions (derived from the text); CI reports results by this key.
+    key = models.SlugField(max_length=80)
+    text = models.TextField()
+    owner = models.CharField(max_length=20, choices=StepOwner.choices)
+    # What counts as evidence: "job:<kind>" (a job of that kind), "ci:<name>" (a CI report,
+    # e.g. ci:staging_apply, ci:rls_docker, ci:secrets, ci:pull_request), "link", "file",
+    # "runbook_lint", "backup", "snapshot_ref", "rollback_plan".
+    evidence_kinds = ArrayField(models.CharField(max_length=40), default=list, blank=True)
+    requires_evidence = models.BooleanField(default=False)
+    is_signoff = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["version", "position"], name="step_position"),
+            models.UniqueConstraint(fields=["version", "key"], name="step_key"),
+        ]
+        ordering = ["version", "position"]
+
+    def __str__(self) -> str:
+        return self.text[:80]
+
+
+class Release(models.Model):
+    """One shipment of migrations: a commit, its files, the pinned runbook's checklist."""
+
+    class State(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        PREFLIGHT = "preflight", "Pre-flight"
+        READY = "ready", "Ready for sign-off"
+        APPROVED = "approved", "Approved"
+        DEPLOYING = "deploying", "Deploying"
+        MONITORING = "monitoring", "Monitoring"
+        DEPLOYED = "deployed", "Deployed"
+        FAILED = "failed", "Failed"
+        ROLLED_BACK = "rolled_back", "Rolled back"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class MigrationsSource(models.TextChoices):
+        NONE = "", "Not yet"
+        UPLOAD = "upload", "Uploaded archive"
+        GIT = "git", "Git checkout"
+        API = "api", "Uploaded by CI"
+
+    project = models.ForeignKey(
+        "migrations_ops.Project", on_delete=models.PROTECT, related_name="releases"
+    )
+    title = models.CharField(max_length=200)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_releases"
+    )
+    commit_sha = models.CharField(max_length=40, validators=[commit_sha_validator])
+    planned_for = models.DateField(null=True, blank=True)
+    runbook_version = models.ForeignKey(
+        RunbookVersion, on_delete=models.PROTECT, related_name="releases"
+    )
+    state = models.CharField(max_length=12, choices=State.choices, default=State.DRAFT)
+    # sha256 over the commit and the migration files: what jobs and CI ran against.
+    content_digest = models.CharField(max_length=64, blank=True)
+    # sha256 over the content digest and the state and evidence of every item except the
+    # sign-off items: what a sign-off approves (see digest.py).
+    digest = models.CharField(max_length=64, blank=True)
+    migrations_source = models.CharField(
+        max_length=10, choices=MigrationsSource.choices, default=MigrationsSource.NONE, blank=True
+    )
+    migrations_uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    migrations_uploaded_at = models.DateTimeField(null=True, blank=True)
+    # The whole supabase/ folder as last ingested (tests, fixtures, seeds, rollbacks), as a
+    # tar.gz the job engine unpacks into a workspace for each job.
+    bundle = models.FileField(upload_to="bundles/%Y/%m/", blank=True)
+    bundle_sha256 = models.CharField(max_length=64, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # The release list filters by project and state, newest first.
+            models.Index(fields=["project", "state", "-created_at"], name="release_by_project"),
+            # "Awaiting you": releases a person owns.
+            models.Index(fields=["owner", "state"], name="release_by_owner"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.commit_sha[:8]})"
+
+    @property
+    def short_sha(self) -> str:
+        return self.commit_sha[:8]
+
+
+class MigrationFile(models.Model):
+    """A migration file pinned by a release, with its down script when one exists."""
+
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="migration_files")
+    filename = models.CharField(max_length=255)
+    version = models.CharField(max_length=64)
+    name = models.CharField(max_length=255)
+    sha256 = models.CharField(max_length=64)
+    size = models.PositiveIntegerField()
+    sql = models.TextField()
+    down_filename = models.CharField(max_length=255, blank=True)
+    down_sha256 = models.CharField(max_length=64, blank=True)
+    down_sql = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["release", "filename"], name="migration_file_once")
+        ]
+        ordering = ["release", "version", "filename"]
+
+    def __str__(self) -> str:
+        return self.filename
+
+
+class ChecklistItem(models.Model):
+    """A release's copy of one runbook step: its state, who ticked it and why."""
+
+    class State(models.TextChoices):
+        OPEN = "open", "Open"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        NOT_APPLICABLE = "not_applicable", "Not applicable"
+        STALE = "stale", "Stale"
+
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="items")
+    step = models.ForeignKey(RunbookStep, on_delete=models.PROTECT, related_name="items")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.OPEN)
+    done_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    done_at = models.DateTimeField(null=True, blank=True)
+    comment = models.TextField(blank=True)
+    # Bumped on every change; a form carries the revision it was rendered at, so a stale
+    # form or a second click is told "already done by X at T" instead of writing again.
+    revision = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["release", "step"], name="item_once_per_step")
+        ]
+        ordering = ["release", "step__position"]
+
+    def __str__(self) -> str:
+        return f"{self.release_id}: {self.step}"
+
+    @property
+    def is_settled(self) -> bool:
+        return self.state in {self.State.DONE, self.State.NOT_APPLICABLE}
+
+
+class Evidence(models.Model):
+    """What supports an item: a job, a CI run, a link, a file... with whether it passed."""
+
+    class Kind(models.TextChoices):
+        JOB = "job", "Job"
+        CI_RUN = "ci_run", "CI run"
+        LINK = "link", "Link"
+        FILE = "file", "File"
+        RUNBOOK_LINT = "runbook_lint", "Runbook lint"
+        BACKUP = "backup", "Backup"
+        SNAPSHOT_REF = "snapshot_ref", "Supabase snapshot"
+        ROLLBACK_PLAN = "rollback_plan", "Rollback plan"
+        PULL_REQUEST = "pull_request", "Pull request"
+        SECRETS = "secrets", "Secret names"
+
+    class Status(models.TextChoices):
+        PASSED = "passed", "Passed"
+        FAILED = "failed", "Failed"
+        INFO = "info", "Attached"
+
+    item = models.ForeignKey(ChecklistItem, on_delete=models.CASCADE, related_name="evidence")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.INFO)
+    job = models.ForeignKey(
+        "migrations_ops.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    url = models.URLField(max_length=500, blank=True)
+    file = models.FileField(upload_to="evidence/%Y/%m/", blank=True)
+    file_name = models.CharField(max_length=255, blank=True)
+    file_sha256 = models.CharField(max_length=64, blank=True)
+    summary = models.CharField(max_length=500, blank=True)
+    commit_sha = models.CharField(max_length=40, blank=True)
+    # The release's content digest (commit + files) this evidence was produced for:
+    # evidence for older content makes its item stale.
+    digest = models.CharField(max_length=64, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_by_name = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["item", "-created_at"]
+        indexes = [models.Index(fields=["item", "-created_at"], name="evidence_by_item")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.summary or self.url or self.file_name}"
+
+
+class SignOff(models.Model):
+    """A person's approval of the release as it was: the digest they signed."""
+
+    class Kind(models.TextChoices):
+        RELEASE_OWNER = "release_owner", "Release owner"
+        QA_LEAD = Role.QA_LEAD.value, Role.QA_LEAD.label
+        SRE = Role.SRE.value, Role.SRE.label
+
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="signoffs")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    digest = models.CharField(max_length=64)
+    signed_at = models.DateTimeField()
+    stale_at = models.DateTimeField(null=True, blank=True)
+    stale_reason = models.CharField(max_length=300, blank=True)
+    # What was signed (files with hashes, item states): the banner diffs against it.
+    snapshot = models.JSONField(default=dict)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["release", "user"], name="signoff_one_per_person"),
+            models.UniqueConstraint(fields=["release", "kind"], name="signoff_one_per_kind"),
+        ]
+        ordering = ["release", "signed_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} sign-off by {self.user} on {self.release_id}"
+
+    @property
+    def is_current(self) -> bool:
+        return self.stale_at is None and self.digest == self.release.digest
+
+
+# Items that count as settled for the gate and the owner's sign-off.
+SETTLED_STATES = [ChecklistItem.State.DONE, ChecklistItem.State.NOT_APPLICABLE]

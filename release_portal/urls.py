@@ -14,5 +14,11 @@ urlpatterns = [
         account_views.membership_delete,
         name="membership_delete",
     ),
+    path("", include("checklists.urls")),
+    path("audit/", include("release_portal.audit.urls")),
+    path("", include("checklists.urls_reports")),
+    path("", include("checklists.runbooks.urls")),
+    path("", include("migrations_ops.urls_settings")),
     path("admin/", admin.site.urls),
+    path("", include("migrations_ops.urls")),
 ]

@@ -16,7 +16,15 @@ logger = logging.getLogger(__name__)
 
 
 def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "dashboard.html", {})
+    """Releases in flight, and what waits for the person looking."""
+    from checklists import selectors
+
+    recent = list(selectors.releases_for_user(request.user)[:10])
+    return render(
+        request,
+        "dashboard.html",
+        {"recent": recent, "awaiting": selectors.awaiting_user(request.user)},
+    )
 
 
 def _broker_reachable() -> tuple[bool, str]:

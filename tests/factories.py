@@ -49,3 +49,70 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     user = factory.SubFactory(UserFactory)
     project = factory.SubFactory(ProjectFactory)
     role = "qa_lead"
+
+
+# --- runbooks and releases ----------------------------------------------------------------
+
+
+def published_runbook(project, number: int = 1, steps=None):
+    """The shared runbook imported and published by the real importer (steps=None), or a
+    version with the given steps: (section, key, text, owner, evidence kinds, requires
+    evidence, is sign-off)."""
+    from checklists.models import RunbookStep, RunbookVersion
+
+    if steps is None:
+        from checklists.runbooks.default import default_runbook_source
+        from checklists.runbooks.services import runbook_import, runbook_publish
+
+        draft = runbook_import(project=project, source_bytes=default_runbook_source(), user=None)
+        return runbook_publish(version=draft, user=None, notes="test fixture")
+    version = RunbookVersion.objects.create(
+        project=project, number=number, title="Database Migration Runbook", source="# Runbook",
+        source_sha256="0" * 64, status=RunbookVersion.Status.PUBLISHED,
+    )  # fmt: skip
+    RunbookStep.objects.bulk_create(
+        RunbookStep(
+            version=version,
+            position=i,
+            section=section,
+            key=key,
+            text=text,
+            owner=owner,
+            evidence_kinds=kinds,
+            requires_evidence=requires,
+            is_signoff=signoff,
+        )
+        for i, (section, key, text, owner, kinds, requires, signoff) in enumerate(steps, 1)
+    )
+    return version
+
+
+def supabase_archive(files: dict[str, str], *, fmt: str = "zip") -> bytes:
+    """An archive of a supabase/ folder: {"migrations/2025..._x.sql": "SQL", ...}."""
+    import io
+    import tarfile
+    import zipfile
+
+    buffer = io.BytesIO()
+    if fmt == "zip":
+        with zipfile.ZipFile(buffer, "w") as archive:
+            for name, text in files.items():
+                archive.writestr(f"supabase/{name}", text)
+    else:
+        with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+            for name, text in files.items():
+                data = text.encode()
+                info = tarfile.TarInfo(f"supabase/{name}")
+                info.size = len(data)
+                archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+DEMO_MIGRATIONS = {
+    "migrations/20250101000000_create_app.sql": "create schema if not exists app;\n",
+    "migrations/20250102000000_members.sql": (
+        "create table app.members (id bigint primary key, name text not null);\n"
+        "alter table app.members enable row level security;\n"
+    ),
+    "rollbacks/20250102000000_members.sql": "drop table app.members;\n",
+}

@@ -74,3 +74,45 @@ def test_the_inline_finder_can_fail():
         "onclick= handler on <div>",
         "inline <script>",
     ]
+
+
+def test_the_dashboard_lists_releases_and_what_awaits_the_qa_lead(client, personas, project):
+    from checklists.services import release_create
+    from tests.factories import published_runbook
+
+    published_runbook(project)
+    release_create(
+        project=project,
+        title="Members",
+        owner=personas["platform_lead"],
+        commit_sha="a" * 40,
+        created_by=personas["release_engineer"],
+    )
+    client.force_login(personas["qa_lead"])
+    html = client.get(reverse("dashboard")).content.decode()
+    assert "Members" in html
+    assert "RLS Docker test suite passed" in html  # a QA-owned item waits
+    assert "Confirm `supabase/migrations` order" not in html  # the release engineer's
+
+
+def test_the_release_owner_is_asked_to_sign_a_ready_release(client, personas, project):
+    from django.db import transaction
+
+    from checklists.models import ChecklistItem
+    from checklists.services import release_create, release_refresh
+    from tests.factories import published_runbook
+
+    published_runbook(project)
+    release = release_create(
+        project=project,
+        title="Ready one",
+        owner=personas["platform_lead"],
+        commit_sha="a" * 40,
+        created_by=personas["release_engineer"],
+    )
+    ChecklistItem.objects.filter(release=release, step__is_signoff=False).update(state="done")
+    with transaction.atomic():
+        release_refresh(release=release, actor=None, reason="test")
+    client.force_login(personas["platform_lead"])
+    html = client.get(reverse("dashboard")).content.decode()
+    assert "ready for your sign-off" in html

@@ -1,0 +1,271 @@
+"""Ticking checklist items and attaching evidence.
+
+Only the owning role (or a platform lead; the release owner for the sign-off step)
+ticks, unticks or marks an item not applicable. Jobs and CI reports attach evidence and
+say whether it passed; they never tick. A second click, a second person or a stale form
+is told "already done by X at T" and writes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+
+from checklists import bundles, rules
+from checklists.models import ChecklistItem, Evidence, Release
+from checklists.services import AlreadyDone, ChecklistError, _when, release_refresh
+from release_portal.audit.services import Actor, actor_of, audit_record
+
+MAX_EVIDENCE_BYTES = 20 * 1024 * 1024
+
+
+def _locked(item: ChecklistItem) -> ChecklistItem:
+    # Lock the release first, then the item: every writer takes them in this order.
+    Release.objects.select_for_update().filter(pk=item.release_id).first()
+    return (
+        ChecklistItem.objects.select_for_update(of=("self",))
+        .select_related("release", "release__project", "step", "done_by")
+        .get(pk=item.pk)
+    )
+
+
+def _check_open(item: ChecklistItem) -> None:
+    if item.release.state not in rules.OPEN_FOR_CHANGES:
+        raise ChecklistError(
+            f"The release is {item.release.get_state_display().lower()}: its checklist is closed."
+        )
+
+
+def _check_may_tick(user: Any, item: ChecklistItem) -> None:
+    if not rules.can_tick(user, item):
+        owner = item.step.get_owner_display()
+        raise PermissionDenied(f"Only the {owner} (or a platform lead) ticks this item.")
+
+
+def _check_revision(item: ChecklistItem, expected_revision: int | None) -> None:
+    if expected_revision is not None and expected_revision != item.revision:
+        who = item.done_by.get_username() if item.done_by else "someone"
+        raise AlreadyDone(
+            f"This item changed while you looked at it: it is now "
+            f"{item.get_state_display().lower()} (by {who} at {_when(item.done_at)}). "
+            "Reload to see it."
+        )
+
+
+def _has_current_passing_evidence(item: ChecklistItem) -> bool:
+    return (
+        item.evidence.filter(
+            status=Evidence.Status.PASSED, digest=item.release.content_digest
+        ).exists()
+        or item.evidence.filter(
+            kind__in=[Evidence.Kind.LINK, Evidence.Kind.FILE], digest=item.release.content_digest
+        ).exists()
+    )
+
+
+@transaction.atomic
+def item_tick(
+    *,
+    item: ChecklistItem,
+    user: Any,
+    comment: str = "",
+    expected_revision: int | None = None,
+    link: str = "",
+    upload: UploadedFile | None = None,
+) -> ChecklistItem:
+    """Mark ``item`` done, optionally attaching a link or a file as its evidence."""
+    item = _locked(item)
+    _check_may_tick(user, item)
+    _check_open(item)
+    if item.step.is_signoff:
+        raise ChecklistError("The sign-off step is ticked by signing off, below the checklist.")
+    if item.state == ChecklistItem.State.DONE:
+        who = item.done_by.get_username() if item.done_by else "someone"
+        raise AlreadyDone(f"Already done by {who} at {_when(item.done_at)}.")
+    _check_revision(item, expected_revision)
+    if link or upload:
+        _attach_manual(item=item, user=user, link=link, upload=upload)
+    if item.step.requires_evidence and not _has_current_passing_evidence(item):
+        raise ChecklistError(
+            "This step needs evidence first: a passing job or CI run for these migrations, "
+            "or a link or file attached with the tick."
+        )
+    before = item.state
+    item.state = ChecklistItem.State.DONE
+    item.done_by = user
+    item.done_at = timezone.now()
+    item.comment = comment.strip()[:5000]
+    item.revision += 1
+    item.save()
+    audit_record(
+        actor=user,
+        action="item.tick",
+        obj=item,
+        release=item.release,
+        data={"step": item.step.key, "from": before, "to": item.state, "comment": item.comment},
+    )
+    release_refresh(release=item.release, actor=user, reason=f"“{item.step.text[:60]}” ticked")
+    return item
+
+
+def _set_state(
+    *, item: ChecklistItem, user: Any, to: str, reason: str, action: str,
+    expected_revision: int | None,
+) -> ChecklistItem:  # fmt: skip
+    item = _locked(item)
+    _check_may_tick(user, item)
+    _check_open(item)
+    if item.step.is_signoff:
+        raise ChecklistError("The sign-off step follows the sign-offs; it is not set by hand.")
+    if not reason.strip():
+        raise ChecklistError("Give a reason: it goes into the change log.")
+    if item.state == to:
+        who = item.done_by.get_username() if item.done_by else "someone"
+        raise AlreadyDone(
+            f"Already {item.get_state_display().lower()} (by {who} at {_when(item.done_at)})."
+        )
+    _check_revision(item, expected_revision)
+    before = item.state
+    item.state = to
+    item.done_by = user if to == ChecklistItem.State.NOT_APPLICABLE else None
+    item.done_at = timezone.now() if to == ChecklistItem.State.NOT_APPLICABLE else None
+    item.comment = reason.strip()[:5000]
+    item.revision += 1
+    item.save()
+    audit_record(
+        actor=user,
+        action=action,
+        obj=item,
+        release=item.release,
+        data={"step": item.step.key, "from": before, "to": to, "reason": item.comment},
+    )
+    release_refresh(release=item.release, actor=user, reason=f"“{item.step.text[:60]}” {action}")
+    return item
+
+
+def item_untick(
+    *, item: ChecklistItem, user: Any, reason: str, expected_revision: int | None = None
+) -> ChecklistItem:
+    return _set_state(
+        item=item, user=user, to=ChecklistItem.State.OPEN, reason=reason, action="item.untick",
+        expected_revision=expected_revision,
+    )  # fmt: skip
+
+
+def item_mark_not_applicable(
+    *, item: ChecklistItem, user: Any, reason: str, expected_revision: int | None = None
+) -> ChecklistItem:
+    return _set_state(
+        item=item, user=user, to=ChecklistItem.State.NOT_APPLICABLE, reason=reason,
+        action="item.not_applicable", expected_revision=expected_revision,
+    )  # fmt: skip
+
+
+def _attach_manual(
+    *, item: ChecklistItem, user: Any, link: str, upload: UploadedFile | None
+) -> None:
+    if link:
+        evidence_add(item=item, actor=user, kind=Evidence.Kind.LINK, url=link, summary=link[:200])
+    if upload is not None:
+        if upload.size and upload.size > MAX_EVIDENCE_BYTES:
+            raise ChecklistError(
+                f"{upload.name} is larger than {MAX_EVIDENCE_BYTES // (1024 * 1024)} MB."
+            )
+        data = upload.read()
+        upload.seek(0)
+        evidence_add(
+            item=item, actor=user, kind=Evidence.Kind.FILE, upload=upload,
+            summary=(upload.name or "file")[:200], file_sha256=bundles.sha256_hex(data),
+        )  # fmt: skip
+
+
+def evidence_add(
+    *,
+    item: ChecklistItem,
+    actor: Any,
+    kind: str,
+    status: str = Evidence.Status.INFO,
+    summary: str = "",
+    url: str = "",
+    upload: UploadedFile | None = None,
+    file_sha256: str = "",
+    job: Any = None,
+    commit_sha: str = "",
+    content_digest: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> Evidence:
+    """Attach evidence to ``item`` (in the caller's transaction), audited; never ticks."""
+    who = actor_of(actor)
+    evidence = Evidence(
+        item=item,
+        kind=kind,
+        status=status,
+        summary=summary[:500],
+        url=url,
+        job=job,
+        commit_sha=commit_sha,
+        digest=item.release.content_digest if content_digest is None else content_digest,
+        data=data or {},
+        created_by=actor if who.kind == "user" else None,
+        created_by_name=who.name,
+        file_sha256=file_sha256,
+    )
+    if upload is not None:
+        evidence.file_name = (upload.name or "file")[:255]
+        evidence.file.save(evidence.file_name, upload, save=False)
+    evidence.save()
+    audit_record(
+        actor=actor,
+        action="evidence.add",
+        obj=evidence,
+        release=item.release,
+        data={
+            "step": item.step.key,
+            "kind": kind,
+            "status": status,
+            "summary": evidence.summary,
+            "url": url,
+            "job": getattr(job, "pk", None),
+            "file_sha256": file_sha256,
+        },
+    )
+    return evidence
+
+
+def items_for_evidence(release: Release, evidence_kind: str) -> list[ChecklistItem]:
+    """The release's items whose step names ``evidence_kind`` (e.g. "job:rls", "ci:secrets")."""
+    return list(
+        release.items.select_related("step", "release")
+        .filter(step__evidence_kinds__contains=[evidence_kind])
+        .order_by("step__position")
+    )
+
+
+@transaction.atomic
+def evidence_from_job(*, job: Any) -> list[Evidence]:
+    """A finished job becomes evidence for every item whose step names its kind."""
+    if job.release_id is None or job.state not in ("succeeded", "failed"):
+        return []
+    release = Release.objects.select_for_update().get(pk=job.release_id)
+    attached = []
+    for item in items_for_evidence(release, f"job:{job.kind}"):
+        attached.append(
+            evidence_add(
+                item=item,
+                actor=Actor.system(f"job #{job.pk}"),
+                kind=Evidence.Kind.JOB,
+                status=Evidence.Status.PASSED
+                if job.state == "succeeded"
+                else Evidence.Status.FAILED,
+                summary=job.summary or job.get_kind_display(),
+                job=job,
+                content_digest=job.release_digest,
+            )
+        )
+    # Even with nothing attached, a job that ran moves a draft release into pre-flight.
+    release_refresh(release=release, actor=None, reason=f"new evidence from job #{job.pk}")
+    return attached

@@ -1,0 +1,125 @@
+"""Sign-offs: a person approves the release exactly as it is (its digest).
+
+The release owner signs last, when every other item is done or not applicable and the
+other required sign-offs are current. Signing asks for the password again (step-up).
+Any later change to what the digest covers makes every sign-off stale (see
+services.release_refresh), and the person signs again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from checklists import digest, rules
+from checklists.models import ChecklistItem, Release, SignOff
+from checklists.services import AlreadyDone, ChecklistError, _when, release_refresh
+from release_portal.audit.services import audit_record, audit_record_now
+
+
+def open_items(release: Release) -> list[ChecklistItem]:
+    return [
+        i
+        for i in release.items.select_related("step").order_by("step__position")
+        if not i.step.is_signoff and not i.is_settled
+    ]
+
+
+def signoff_give(*, release: Release, user: Any, kind: str, password: str) -> SignOff:
+    """Record ``user``'s sign-off of the release's current digest, after a password check."""
+    if kind in SignOff.Kind.values and not rules.can_sign_as(user, release, kind):
+        raise PermissionDenied("You cannot give this sign-off.")
+    if not user.check_password(password or ""):
+        # Recorded in its own transaction: the refusal must stay in the log.
+        audit_record_now(
+            actor=user, action="signoff.password_refused", obj=release, data={"kind": kind}
+        )
+        raise ChecklistError("That password is not right: signing needs your password again.")
+    return _signoff_give(release=release, user=user, kind=kind)
+
+
+@transaction.atomic
+def _signoff_give(*, release: Release, user: Any, kind: str) -> SignOff:
+    release = Release.objects.select_for_update().select_related("project").get(pk=release.pk)
+    if kind not in SignOff.Kind.values:
+        raise ChecklistError(f"Unknown sign-off {kind!r}.")
+    if not rules.can_sign_as(user, release, kind):
+        if kind == SignOff.Kind.RELEASE_OWNER:
+            raise PermissionDenied(f"Only the release owner ({release.owner}) gives this sign-off.")
+        raise PermissionDenied(f"Only a {SignOff.Kind(kind).label} gives this sign-off.")
+    if release.state not in rules.OPEN_FOR_CHANGES:
+        raise ChecklistError(
+            f"The release is {release.get_state_display().lower()}: too late to sign."
+        )
+    required = rules.signoff_kinds_required(release)
+    if kind not in required:
+        raise ChecklistError(
+            f"This project does not ask for a {SignOff.Kind(kind).label} sign-off."
+        )
+    waiting = open_items(release)
+    if waiting:
+        names = "; ".join(f"“{i.step.text[:60]}”" for i in waiting[:3])
+        raise ChecklistError(
+            f"{len(waiting)} item(s) are not done or not applicable yet: {names}"
+            + ("…" if len(waiting) > 3 else "")
+        )
+    if kind == SignOff.Kind.RELEASE_OWNER:
+        current = {
+            s.kind for s in release.signoffs.filter(stale_at__isnull=True, digest=release.digest)
+        }
+        missing = [k for k in required if k != kind and k not in current]
+        if missing:
+            labels = ", ".join(SignOff.Kind(k).label for k in missing)
+            raise ChecklistError(f"The owner signs last: waiting for the {labels} sign-off.")
+        if release.project.uploader_may_not_sign and release.migrations_uploaded_by_id == user.pk:
+            raise ChecklistError(
+                "You uploaded these migrations, and this project asks someone else to give "
+                "the final sign-off: a platform lead can name another owner."
+            )
+    existing = release.signoffs.filter(user=user).first()
+    if existing and existing.stale_at is None and existing.digest == release.digest:
+        raise AlreadyDone(f"Already signed by you at {_when(existing.signed_at)}.")
+    if existing and existing.kind != kind:
+        raise ChecklistError(
+            f"You already signed this release as {existing.get_kind_display()}: one person "
+            "gives at most one sign-off per release."
+        )
+    snapshot = digest.release_snapshot(release)
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            signoff, _ = SignOff.objects.update_or_create(
+                release=release, kind=kind,
+                defaults={"user": user, "digest": release.digest, "signed_at": now,
+                          "stale_at": None, "stale_reason": "", "snapshot": snapshot},
+            )  # fmt: skip
+    except IntegrityError:
+        raise ChecklistError(
+            "One person gives at most one sign-off per release, and each kind once."
+        ) from None
+    audit_record(
+        actor=user,
+        action="signoff.give",
+        obj=signoff,
+        release=release,
+        data={"kind": kind, "digest": release.digest},
+    )
+    if kind == SignOff.Kind.RELEASE_OWNER:
+        for item in release.items.filter(step__is_signoff=True).exclude(
+            state=ChecklistItem.State.DONE
+        ):
+            item.state = ChecklistItem.State.DONE
+            item.done_by = user
+            item.done_at = now
+            item.revision += 1
+            item.save()
+    release_refresh(release=release, actor=user, reason="sign-off given")
+    return signoff
+
+
+def signoff_changes(signoff: SignOff) -> dict[str, list[str]]:
+    """What changed since ``signoff`` was given (for the stale banner)."""
+    return digest.snapshot_changes(signoff.snapshot, digest.release_snapshot(signoff.release))

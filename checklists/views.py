@@ -1,0 +1,285 @@
+"""Release pages: list, create, the release page, ticking, sign-off, migrations upload.
+
+Every action is a plain form POST that works without JavaScript (redirect back with a
+message); with htmx the response is the changed fragment, plus out-of-band updates of
+the parts of the page that depend on it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from checklists import items as item_services
+from checklists import rules, selectors
+from checklists.access import get_release_for_user
+from checklists.bundles import BundleError
+from checklists.forms import (
+    CancelForm,
+    MigrationsUploadForm,
+    ReasonForm,
+    ReleaseFilterForm,
+    ReleaseForm,
+    SignOffForm,
+    TickForm,
+)
+from checklists.models import ChecklistItem, Release
+from checklists.services import (
+    AlreadyDone,
+    ChecklistError,
+    release_cancel,
+    release_create,
+    release_read_git,
+    release_upload_archive,
+)
+from checklists.signoffs import signoff_give
+from migrations_ops.views_jobs import jobs_panel_context
+from release_portal.accounts.roles import Action, ProjectAccess, visible_project_ids
+from release_portal.http import HtmxHttpRequest
+
+PAGE_SIZE = 25
+
+
+def _error_text(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        return " ".join(error.messages)
+    return str(error)
+
+
+@require_GET
+def release_list(request: HtmxHttpRequest) -> HttpResponse:
+    form = ReleaseFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    queryset = selectors.releases_for_user(
+        request.user,
+        project=filters.get("project", ""),
+        state=filters.get("state", ""),
+        owner=filters.get("owner", ""),
+    )
+    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    from migrations_ops.models import Project
+
+    context = {
+        "form": form,
+        "page": page,
+        "projects": Project.objects.filter(pk__in=visible_project_ids(request.user)),
+        "states": Release.State.choices,
+        "query": request.GET.urlencode(),
+        "can_create": _can_create_anywhere(request.user),
+    }
+    template = "checklists/release_list.html"
+    if request.htmx:
+        template += "#release_table"
+    return render(request, template, context)
+
+
+def _can_create_anywhere(user: Any) -> bool:
+    from release_portal.accounts.roles import ALLOWED, roles_by_project
+
+    return any(r & ALLOWED[Action.CREATE_RELEASE] for r in roles_by_project(user).values())
+
+
+@require_http_methods(["GET", "POST"])
+def release_new(request: HtmxHttpRequest) -> HttpResponse:
+    if not _can_create_anywhere(request.user):
+        raise PermissionDenied("Only platform leads and release engineers create releases.")
+    form = ReleaseForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            release = release_create(
+                project=data["project"],
+                title=data["title"],
+                owner=data["owner"],
+                commit_sha=data["commit_sha"],
+                planned_for=data["planned_for"],
+                created_by=request.user,
+            )
+        except ChecklistError as e:
+            form.add_error(None, _error_text(e))
+        else:
+            messages.success(request, "Release created. Next: upload its migrations.")
+            return redirect("release_detail", pk=release.pk)
+    status = 400 if form.errors else 200
+    return render(request, "checklists/release_new.html", {"form": form}, status=status)
+
+
+def _page_context(request: HtmxHttpRequest, release: Release) -> dict[str, Any]:
+    data = selectors.release_page(release)
+    access = ProjectAccess(request.user, release.project)
+    for section in data.sections:
+        for item in section.items:
+            item.may_tick = rules.can_tick(request.user, item)  # type: ignore[attr-defined]
+    return {
+        "release": release,
+        "page": data,
+        "access": access,
+        "open_for_changes": release.state in rules.OPEN_FOR_CHANGES,
+        "upload_form": MigrationsUploadForm(),
+        "signoff_form": SignOffForm(),
+        "can_sign": {
+            kind: rules.can_sign_as(request.user, release, kind) for kind in data.required_signoffs
+        },
+    }
+
+
+@require_GET
+def release_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    release = get_release_for_user(request.user, pk)
+    context = _page_context(request, release)
+    context.update(jobs_panel_context(request, release))
+    return render(request, "checklists/release_detail.html", context)
+
+
+def _item_response(
+    request: HtmxHttpRequest, release_pk: int, item_pk: int, *, error: str = "", status: int = 200
+) -> HttpResponse:
+    """The htmx answer: the item again, plus out-of-band header and sign-off panel."""
+    release = get_release_for_user(request.user, release_pk)
+    context = _page_context(request, release)
+    item = next(i for s in context["page"].sections for i in s.items if i.pk == item_pk)
+    context.update({"item": item, "item_error": error, "oob": True})
+    return render(request, "checklists/release_detail.html#item_update", context, status=status)
+
+
+def _item_action(request: HtmxHttpRequest, pk: int, item_pk: int, action: str) -> HttpResponse:
+    release = get_release_for_user(request.user, pk)
+    item = get_object_or_404(ChecklistItem, pk=item_pk, release=release)
+    form: TickForm | ReasonForm = (
+        TickForm(request.POST, request.FILES) if action == "tick" else ReasonForm(request.POST)
+    )
+    error = ""
+    if not form.is_valid():
+        error = "; ".join(f"{e}" for errs in form.errors.values() for e in errs)
+    else:
+        data = form.cleaned_data
+        try:
+            if action == "tick":
+                item_services.item_tick(
+                    item=item, user=request.user, comment=data["comment"],
+                    expected_revision=data["revision"], link=data["link"],
+                    upload=data["file"],
+                )  # fmt: skip
+                done = "Ticked"
+            elif action == "untick":
+                item_services.item_untick(
+                    item=item, user=request.user, reason=data["reason"],
+                    expected_revision=data["revision"],
+                )  # fmt: skip
+                done = "Reopened"
+            else:
+                item_services.item_mark_not_applicable(
+                    item=item, user=request.user, reason=data["reason"],
+                    expected_revision=data["revision"],
+                )  # fmt: skip
+                done = "Marked not applicable"
+        except (AlreadyDone, ChecklistError) as e:
+            error = _error_text(e)
+        else:
+            if not request.htmx:
+                messages.success(request, f"{done}: {item.step.text[:80]}")
+    if request.htmx:
+        return _item_response(request, pk, item_pk, error=error)
+    if error:
+        messages.error(request, error)
+    return redirect(reverse("release_detail", kwargs={"pk": pk}) + f"#item-{item_pk}")
+
+
+@require_POST
+def item_tick(request: HtmxHttpRequest, pk: int, item_pk: int) -> HttpResponse:
+    return _item_action(request, pk, item_pk, "tick")
+
+
+@require_POST
+def item_untick(request: HtmxHttpRequest, pk: int, item_pk: int) -> HttpResponse:
+    return _item_action(request, pk, item_pk, "untick")
+
+
+@require_POST
+def item_not_applicable(request: HtmxHttpRequest, pk: int, item_pk: int) -> HttpResponse:
+    return _item_action(request, pk, item_pk, "not_applicable")
+
+
+@require_POST
+def release_signoff(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    release = get_release_for_user(request.user, pk)
+    form = SignOffForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose the sign-off and enter your password.")
+    else:
+        try:
+            signoff_give(
+                release=release, user=request.user, kind=form.cleaned_data["kind"],
+                password=form.cleaned_data["password"],
+            )  # fmt: skip
+        except (AlreadyDone, ChecklistError) as e:
+            messages.error(request, _error_text(e))
+        else:
+            messages.success(request, "Signed off. The digest you approved is recorded.")
+    return redirect(reverse("release_detail", kwargs={"pk": pk}) + "#signoffs")
+
+
+@require_POST
+def release_migrations(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    release = get_release_for_user(request.user, pk, Action.EDIT_RELEASE)
+    form = MigrationsUploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        for error in form.non_field_errors() or [str(e) for e in form.errors.values()]:
+            messages.error(request, str(error))
+        return redirect("release_detail", pk=pk)
+    data = form.cleaned_data
+    try:
+        if data["from_git"]:
+            result = release_read_git(
+                release=release, actor=request.user, commit_sha=data["commit_sha"] or None
+            )
+        else:
+            upload = data["archive"]
+            result = release_upload_archive(
+                release=release, data=upload.read(), filename=upload.name or "archive",
+                actor=request.user, commit_sha=data["commit_sha"] or None,
+            )  # fmt: skip
+    except (BundleError, ChecklistError) as e:
+        messages.error(request, f"Nothing was stored: {_error_text(e)}")
+        return redirect("release_detail", pk=pk)
+    parts = [f"{len(result.added)} added", f"{len(result.removed)} removed",
+             f"{len(result.changed)} changed"]  # fmt: skip
+    text = "Migrations stored (" + ", ".join(parts) + ")."
+    if result.skipped:
+        text += f" The Supabase CLI would skip: {', '.join(result.skipped[:5])}."
+    if result.refresh.stale_signoffs:
+        text += f" {result.refresh.stale_signoffs} sign-off(s) are now stale."
+    messages.success(request, text)
+    return redirect("release_detail", pk=pk)
+
+
+@require_GET
+def migration_file(request: HtmxHttpRequest, pk: int, file_pk: int) -> HttpResponse:
+    release = get_release_for_user(request.user, pk)
+    migration = get_object_or_404(release.migration_files, pk=file_pk)
+    return render(
+        request, "checklists/migration_file.html", {"release": release, "file": migration}
+    )
+
+
+@require_POST
+def release_cancel_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    release = get_release_for_user(request.user, pk, Action.EDIT_RELEASE)
+    form = CancelForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Say why the release is cancelled.")
+        return redirect("release_detail", pk=pk)
+    try:
+        release_cancel(release=release, user=request.user, reason=form.cleaned_data["reason"])
+    except ChecklistError as e:
+        messages.error(request, _error_text(e))
+    else:
+        messages.success(request, "Release cancelled.")
+    return redirect("release_detail", pk=pk)

@@ -1,0 +1,29 @@
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from migrations_ops import demo
+
+
+class Command(BaseCommand):
+    help = "Load the demo (users for each role, a project, targets); safe to run again."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--force", action="store_true", help="Load even with DEBUG off (never in production)."
+        )
+
+    def handle(self, *args, **options):
+        if not settings.DEBUG and not options["force"]:
+            self.stdout.write("demo_load skipped: DEBUG is off (this looks like production).")
+            return
+        for database in demo.DEMO_TARGET_DATABASES.values():
+            if demo.ensure_database(database):
+                self.stdout.write(f"Created the demo database {database}.")
+        loaded = demo.demo_users_and_project()
+        from checklists.runbooks.services import runbook_ensure_default
+
+        version = runbook_ensure_default(project=loaded["project"], user=None)
+        self.stdout.write(f"Runbook: {version.title} v{version.number} (published).")
+        self.stdout.write(
+            f"Demo ready: project {loaded['project'].slug!r} with {len(loaded['users'])} people."
+        )

@@ -1,0 +1,311 @@
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from checklists.models import ChecklistItem, MigrationFile, Release, RunbookStep, SignOff
+from checklists.services import release_create
+from release_portal.audit.models import AuditEvent
+from tests.checklists.conftest import item
+from tests.factories import DEMO_MIGRATIONS, PASSWORD, published_runbook, supabase_archive
+from tests.html import inline_code
+
+ROLES = ["platform_lead", "release_engineer", "qa_lead", "sre", "auditor"]
+
+
+def detail(release):
+    return reverse("release_detail", kwargs={"pk": release.pk})
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_member_reads_the_release_page(client, personas, release_with_files, role):
+    client.force_login(personas[role])
+    response = client.get(detail(release_with_files))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Members table" in html
+    assert "20250102000000_members.sql" in html
+    assert "Confirm <code>" not in html  # step text is escaped, not rendered as markdown
+    assert inline_code(html) == []
+
+
+def test_another_projects_member_gets_404_everywhere(client, personas, release_with_files):
+    client.force_login(personas["outsider"])
+    release = release_with_files
+    target = item(release, "run-pnpm-lint-typecheck-test")
+    f = release.migration_files.first()
+    for method, url in [
+        ("get", detail(release)),
+        ("get", reverse("migration_file", kwargs={"pk": release.pk, "file_pk": f.pk})),
+        ("post", reverse("item_tick", kwargs={"pk": release.pk, "item_pk": target.pk})),
+        ("post", reverse("item_untick", kwargs={"pk": release.pk, "item_pk": target.pk})),
+        ("post", reverse("release_signoff", kwargs={"pk": release.pk})),
+        ("post", reverse("release_migrations", kwargs={"pk": release.pk})),
+        ("post", reverse("release_cancel", kwargs={"pk": release.pk})),
+    ]:
+        assert getattr(client, method)(url, {"revision": 0, "reason": "x"}).status_code == 404, url
+
+
+def test_an_item_of_another_release_is_404_through_this_one(
+    client, personas, release_with_files, project, platform_lead
+):
+    other = release_create(
+        project=project,
+        title="Other",
+        owner=platform_lead,
+        commit_sha="d" * 40,
+        created_by=platform_lead,
+    )
+    foreign = item(other, "run-pnpm-lint-typecheck-test")
+    client.force_login(personas["release_engineer"])
+    url = reverse("item_tick", kwargs={"pk": release_with_files.pk, "item_pk": foreign.pk})
+    assert client.post(url, {"revision": 0}).status_code == 404
+    assert item(other, "run-pnpm-lint-typecheck-test").state == "open"
+
+
+def test_the_auditor_sees_no_buttons(client, personas, release_with_files):
+    client.force_login(personas["auditor"])
+    html = client.get(detail(release_with_files)).content.decode()
+    assert ">Tick<" not in html
+    assert "Store migrations" not in html
+    assert "Sign off" not in html
+    assert "Cancel release" not in html
+
+
+def test_the_qa_lead_sees_tick_buttons_only_on_their_items(client, personas, release_with_files):
+    client.force_login(personas["qa_lead"])
+    html = client.get(detail(release_with_files)).content.decode()
+    rls = item(release_with_files, "rls-docker-test-suite-passed")
+    order = item(release_with_files, "run-pnpm-lint-typecheck-test")
+    assert reverse("item_tick", kwargs={"pk": release_with_files.pk, "item_pk": rls.pk}) in html
+    assert (
+        reverse("item_tick", kwargs={"pk": release_with_files.pk, "item_pk": order.pk}) not in html
+    )
+
+
+def test_ticking_with_htmx_returns_the_item_and_oob_panels(client, personas, release_with_files):
+    client.force_login(personas["release_engineer"])
+    target = item(release_with_files, "run-pnpm-lint-typecheck-test")
+    url = reverse("item_tick", kwargs={"pk": release_with_files.pk, "item_pk": target.pk})
+    response = client.post(
+        url, {"revision": target.revision, "comment": "<b>ok</b>"}, headers={"HX-Request": "true"}
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html.lstrip().startswith(f'<li id="item-{target.pk}"')
+    assert 'id="release-state"' in html and 'hx-swap-oob="true"' in html
+    assert 'id="signoffs"' in html
+    assert "&lt;b&gt;ok&lt;/b&gt;" in html
+    assert item(release_with_files, "run-pnpm-lint-typecheck-test").state == "done"
+
+
+def test_a_double_click_with_htmx_shows_already_done(client, personas, release_with_files):
+    client.force_login(personas["release_engineer"])
+    target = item(release_with_files, "run-pnpm-lint-typecheck-test")
+    url = reverse("item_tick", kwargs={"pk": release_with_files.pk, "item_pk": target.pk})
+    client.post(url, {"revision": target.revision}, headers={"HX-Request": "true"})
+    response = client.post(url, {"revision": target.revision}, headers={"HX-Request": "true"})
+    assert "Already done by releng" in response.content.decode()
+    assert AuditEvent.objects.filter(action="item.tick").count() == 1
+
+
+def test_ticking_without_javascript_redirects_back(client, personas, release_with_files):
+    client.force_login(personas["release_engineer"])
+    target = item(release_with_files, "run-pnpm-lint-typecheck-test")
+    url = reverse("item_tick", kwargs={"pk": release_with_files.pk, "item_pk": target.pk})
+    response = client.post(url, {"revision": target.revision})
+    assert response.status_code == 302
+    assert response["Location"].endswith(f"#item-{target.pk}")
+    page = client.get(response["Location"]).content.decode()
+    assert "Ticked:" in page
+
+
+def test_ticking_someone_elses_item_is_403(client, personas, release_with_files):
+    client.force_login(personas["auditor"])
+    target = item(release_with_files, "run-pnpm-lint-typecheck-test")
+    url = reverse("item_tick", kwargs={"pk": release_with_files.pk, "item_pk": target.pk})
+    assert client.post(url, {"revision": 0}).status_code == 403
+    assert client.post(url, {"revision": 0}, headers={"HX-Request": "true"}).status_code == 403
+
+
+def test_evidence_file_upload_with_the_tick(client, personas, release_with_files):
+    client.force_login(personas["qa_lead"])
+    target = item(release_with_files, "rls-docker-test-suite-passed")
+    url = reverse("item_tick", kwargs={"pk": release_with_files.pk, "item_pk": target.pk})
+    upload = SimpleUploadedFile("rls-report.txt", b"all 42 RLS tests passed")
+    client.post(url, {"revision": target.revision, "file": upload})
+    target.refresh_from_db()
+    assert target.state == "done"
+    evidence = target.evidence.get()
+    assert evidence.kind == "file"
+    assert evidence.file_name == "rls-report.txt"
+    assert len(evidence.file_sha256) == 64
+
+
+def test_csrf_is_enforced_on_ticks(personas, release_with_files):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(personas["release_engineer"])
+    target = item(release_with_files, "run-pnpm-lint-typecheck-test")
+    url = reverse("item_tick", kwargs={"pk": release_with_files.pk, "item_pk": target.pk})
+    assert client.post(url, {"revision": 0}, headers={"HX-Request": "true"}).status_code == 403
+    assert item(release_with_files, "run-pnpm-lint-typecheck-test").state == "open"
+
+
+def test_signing_through_the_page(client, personas, release_with_files, platform_lead):
+    for i in release_with_files.items.filter(step__is_signoff=False):
+        ChecklistItem.objects.filter(pk=i.pk).update(state="not_applicable")
+    client.force_login(platform_lead)
+    html = client.get(detail(release_with_files)).content.decode()
+    assert "Sign off" in html
+    url = reverse("release_signoff", kwargs={"pk": release_with_files.pk})
+    response = client.post(url, {"kind": "release_owner", "password": "wrong"}, follow=True)
+    assert "password is not right" in response.content.decode()
+    assert not SignOff.objects.exists()
+    client.post(url, {"kind": "release_owner", "password": PASSWORD})
+    assert SignOff.objects.get().user == platform_lead
+
+
+def test_uploading_migrations_through_the_page(client, personas, release):
+    client.force_login(personas["release_engineer"])
+    url = reverse("release_migrations", kwargs={"pk": release.pk})
+    archive = SimpleUploadedFile("supabase.zip", supabase_archive(DEMO_MIGRATIONS))
+    response = client.post(url, {"archive": archive}, follow=True)
+    assert "Migrations stored (2 added" in response.content.decode()
+    assert release.migration_files.count() == 2
+
+
+def test_a_bad_upload_says_nothing_was_stored(client, personas, release):
+    client.force_login(personas["release_engineer"])
+    url = reverse("release_migrations", kwargs={"pk": release.pk})
+    response = client.post(url, {"archive": SimpleUploadedFile("x.zip", b"nope")}, follow=True)
+    assert "Nothing was stored: x.zip is not a zip or tar.gz" in response.content.decode()
+
+
+@pytest.mark.parametrize("role", ["qa_lead", "sre", "auditor"])
+def test_only_release_engineers_and_leads_upload(client, personas, release, role):
+    client.force_login(personas[role])
+    url = reverse("release_migrations", kwargs={"pk": release.pk})
+    archive = SimpleUploadedFile("supabase.zip", supabase_archive(DEMO_MIGRATIONS))
+    assert client.post(url, {"archive": archive}).status_code == 403
+    assert release.migration_files.count() == 0
+
+
+def test_creating_a_release_through_the_page(client, personas, project, runbook):
+    client.force_login(personas["release_engineer"])
+    response = client.post(
+        reverse("release_new"),
+        {
+            "project": project.pk,
+            "title": "<script>alert(1)</script>",
+            "owner": personas["platform_lead"].pk,
+            "commit_sha": "e" * 40,
+        },
+    )
+    release = Release.objects.get()
+    assert response["Location"] == detail(release)
+    html = client.get(detail(release)).content.decode()
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_a_bad_sha_on_the_form_stores_nothing(client, personas, project, runbook):
+    client.force_login(personas["release_engineer"])
+    response = client.post(
+        reverse("release_new"),
+        {
+            "project": project.pk,
+            "title": "x",
+            "owner": personas["platform_lead"].pk,
+            "commit_sha": "main",
+        },
+    )
+    assert response.status_code == 400
+    assert "not a commit SHA" in response.content.decode()
+    assert not Release.objects.exists()
+
+
+@pytest.mark.parametrize("role", ["qa_lead", "sre", "auditor"])
+def test_other_roles_cannot_create_releases(client, personas, project, runbook, role):
+    client.force_login(personas[role])
+    assert client.get(reverse("release_new")).status_code == 403
+
+
+def test_a_lead_of_another_project_cannot_create_here(client, personas, project, runbook):
+    client.force_login(personas["outsider"])
+    response = client.post(
+        reverse("release_new"),
+        {
+            "project": project.pk,
+            "title": "x",
+            "owner": personas["outsider"].pk,
+            "commit_sha": "e" * 40,
+        },
+    )
+    assert response.status_code == 400  # not a choice they have
+    assert not Release.objects.exists()
+
+
+def test_the_release_list_filters_and_shows_only_visible_releases(
+    client, personas, release_with_files, other_project, outsider
+):
+    published_runbook(other_project)
+    release_create(
+        project=other_project,
+        title="Hidden",
+        owner=outsider,
+        commit_sha="f" * 40,
+        created_by=outsider,
+    )
+    client.force_login(personas["qa_lead"])
+    html = client.get(reverse("release_list")).content.decode()
+    assert "Members table" in html and "Hidden" not in html
+    html = client.get(reverse("release_list"), {"state": "deployed"}).content.decode()
+    assert "Members table" not in html and "No releases match" in html
+    fragment = client.get(
+        reverse("release_list"), {"owner": "lead"}, headers={"HX-Request": "true"}
+    )
+    assert fragment.content.decode().lstrip().startswith('<div id="release-table">')
+
+
+def test_the_release_page_issues_a_constant_number_of_queries(
+    client, personas, project, runbook, platform_lead, django_assert_max_num_queries
+):
+    version = published_runbook(
+        project,
+        number=2,
+        steps=[
+            (f"Section {i // 10}", f"step-{i}", f"Step {i}", "qa_lead", ["job:rls"], False, False)
+            for i in range(39)
+        ]
+        + [("Sign", "owner-signoff", "Owner sign-off", "release_owner", [], False, True)],
+    )
+    release = release_create(
+        project=project,
+        title="Big",
+        owner=platform_lead,
+        commit_sha="a" * 40,
+        created_by=platform_lead,
+    )
+    assert release.runbook_version == version and release.items.count() == 40
+    MigrationFile.objects.bulk_create(
+        MigrationFile(
+            release=release,
+            filename=f"2025{i:010d}_m.sql",
+            version=f"2025{i:010d}",
+            name="m",
+            sha256="0" * 64,
+            size=10,
+            sql="select 1;",
+        )
+        for i in range(500)
+    )
+    client.force_login(personas["qa_lead"])
+    # session, user, release, roles, items, evidence, files, sign-offs, timeline, the
+    # navigation's projects, and the jobs panel (its jobs and the targets for its form):
+    # 12, whatever the number of items or files.
+    with django_assert_max_num_queries(12):
+        response = client.get(detail(release))
+    assert response.status_code == 200
+    assert response.content.decode().count('class="item item-') == 40
+    assert RunbookStep.objects.filter(version=version).count() == 40

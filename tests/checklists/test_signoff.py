@@ -1,0 +1,186 @@
+import pytest
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+
+from checklists.items import item_mark_not_applicable, item_tick, item_untick
+from checklists.models import ChecklistItem, SignOff
+from checklists.services import AlreadyDone, ChecklistError, release_upload_archive
+from checklists.signoffs import signoff_changes, signoff_give
+from release_portal.audit.models import AuditEvent
+from tests.checklists.conftest import item
+from tests.factories import DEMO_MIGRATIONS, PASSWORD, supabase_archive
+
+
+def settle_everything(release, lead):
+    for i in release.items.select_related("step").filter(step__is_signoff=False):
+        item_mark_not_applicable(item=i, user=lead, reason="demo")
+
+
+def test_the_owner_signs_when_everything_is_settled(release_with_files, platform_lead):
+    release = release_with_files
+    settle_everything(release, platform_lead)
+    release.refresh_from_db()
+    assert release.state == "ready"
+    signoff = signoff_give(
+        release=release, user=platform_lead, kind="release_owner", password=PASSWORD
+    )
+    release.refresh_from_db()
+    assert signoff.digest == release.digest
+    assert release.state == "approved"
+    assert item(release, "release-owner-sign-off-name").state == "done"
+    assert AuditEvent.objects.filter(action="signoff.give").count() == 1
+
+
+def test_the_owner_cannot_sign_with_open_items(release_with_files, platform_lead):
+    with pytest.raises(ChecklistError, match="not done or not applicable"):
+        signoff_give(
+            release=release_with_files, user=platform_lead, kind="release_owner", password=PASSWORD
+        )
+    assert not SignOff.objects.exists()
+
+
+def test_signing_asks_for_the_password_again(release_with_files, platform_lead):
+    settle_everything(release_with_files, platform_lead)
+    with pytest.raises(ChecklistError, match="password is not right"):
+        signoff_give(
+            release=release_with_files, user=platform_lead, kind="release_owner", password="nope"
+        )
+    assert not SignOff.objects.exists()
+    # The refusal stays in the change log.
+    assert AuditEvent.objects.filter(action="signoff.password_refused").count() == 1
+
+
+@pytest.mark.parametrize("role", ["release_engineer", "qa_lead", "sre", "auditor", "outsider"])
+def test_only_the_release_owner_gives_the_final_signoff(
+    release_with_files, personas, platform_lead, role
+):
+    settle_everything(release_with_files, platform_lead)
+    with pytest.raises(PermissionDenied):
+        signoff_give(
+            release=release_with_files, user=personas[role], kind="release_owner", password=PASSWORD
+        )
+
+
+def test_a_change_after_signing_makes_the_signoff_stale(
+    release_with_files, platform_lead, release_engineer
+):
+    release = release_with_files
+    settle_everything(release, platform_lead)
+    signoff_give(release=release, user=platform_lead, kind="release_owner", password=PASSWORD)
+    files = dict(DEMO_MIGRATIONS)
+    files["migrations/20250102000000_members.sql"] += "create index on app.members (name);\n"
+    release_upload_archive(
+        release=release, data=supabase_archive(files), filename="s.zip", actor=release_engineer
+    )
+    release.refresh_from_db()
+    signoff = SignOff.objects.get()
+    assert signoff.stale_at is not None
+    assert "migrations changed" in signoff.stale_reason
+    assert not signoff.is_current
+    assert release.state == "ready"
+    assert item(release, "release-owner-sign-off-name").state == "stale"
+    changes = signoff_changes(signoff)
+    assert changes["files"] == ["changed 20250102000000_members.sql"]
+    assert AuditEvent.objects.filter(action="signoff.stale").count() == 1
+    # Signing again records the new digest on the same row.
+    again = signoff_give(
+        release=release, user=platform_lead, kind="release_owner", password=PASSWORD
+    )
+    assert again.pk == signoff.pk and again.stale_at is None
+    release.refresh_from_db()
+    assert release.state == "approved"
+
+
+def test_unticking_an_item_after_signing_makes_it_stale(release_with_files, platform_lead):
+    release = release_with_files
+    settle_everything(release, platform_lead)
+    signoff_give(release=release, user=platform_lead, kind="release_owner", password=PASSWORD)
+    item_untick(
+        item=item(release, "verify-secrets-supabase-access-token"),
+        user=platform_lead,
+        reason="secret rotated",
+    )
+    signoff = SignOff.objects.get()
+    assert signoff.stale_at is not None
+    assert any(
+        "verify" in c.lower() or "secrets" in c.lower() for c in signoff_changes(signoff)["items"]
+    )
+
+
+def test_signing_twice_says_so(release_with_files, platform_lead):
+    settle_everything(release_with_files, platform_lead)
+    signoff_give(
+        release=release_with_files, user=platform_lead, kind="release_owner", password=PASSWORD
+    )
+    with pytest.raises((AlreadyDone, ChecklistError)):
+        signoff_give(
+            release=release_with_files, user=platform_lead, kind="release_owner", password=PASSWORD
+        )
+    assert SignOff.objects.count() == 1
+
+
+def test_required_qa_and_sre_signoffs_come_first(
+    release_with_files, platform_lead, qa_lead, sre, project
+):
+    project.require_qa_signoff = project.require_sre_signoff = True
+    project.save()
+    release = release_with_files
+    settle_everything(release, platform_lead)
+    with pytest.raises(ChecklistError, match="waiting for the QA lead, SRE / on-call sign-off"):
+        signoff_give(release=release, user=platform_lead, kind="release_owner", password=PASSWORD)
+    signoff_give(release=release, user=qa_lead, kind="qa_lead", password=PASSWORD)
+    signoff_give(release=release, user=sre, kind="sre", password=PASSWORD)
+    signoff_give(release=release, user=platform_lead, kind="release_owner", password=PASSWORD)
+    release.refresh_from_db()
+    assert release.state == "approved"
+    assert SignOff.objects.count() == 3
+
+
+def test_the_uploader_may_be_barred_from_the_final_signoff(release, platform_lead, project):
+    project.uploader_may_not_sign = True
+    project.save()
+    release_upload_archive(
+        release=release,
+        data=supabase_archive(DEMO_MIGRATIONS),
+        filename="s.zip",
+        actor=platform_lead,
+    )
+    settle_everything(release, platform_lead)
+    with pytest.raises(ChecklistError, match="uploaded these migrations"):
+        signoff_give(release=release, user=platform_lead, kind="release_owner", password=PASSWORD)
+
+
+def test_one_person_gives_at_most_one_signoff_per_release_in_the_database(
+    release_with_files, platform_lead
+):
+    SignOff.objects.create(
+        release=release_with_files,
+        user=platform_lead,
+        kind="qa_lead",
+        digest="x",
+        signed_at="2026-01-01T00:00Z",
+    )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        SignOff.objects.create(
+            release=release_with_files,
+            user=platform_lead,
+            kind="sre",
+            digest="x",
+            signed_at="2026-01-01T00:00Z",
+        )
+
+
+def test_items_state_counts_for_the_digest_but_signoff_items_do_not(
+    release_with_files, platform_lead
+):
+    release = release_with_files
+    before = release.digest
+    ChecklistItem.objects.filter(release=release, step__is_signoff=True).update(state="done")
+    from checklists.services import release_refresh
+
+    with transaction.atomic():
+        release_refresh(release=release, actor=None, reason="test")
+    assert release.digest == before
+    item_tick(item=item(release, "run-pnpm-lint-typecheck-test"), user=platform_lead)
+    release.refresh_from_db()
+    assert release.digest != before
