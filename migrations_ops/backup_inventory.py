@@ -7,13 +7,13 @@ them again from the restored scratch database and compares them (``compare_*``).
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
+from migrations_ops import supabase_files
 from migrations_ops.backup_manifest import Setting, TableCount
 
 logger = logging.getLogger(__name__)
@@ -48,9 +48,6 @@ WHERE s.setdatabase = (SELECT oid FROM pg_catalog.pg_database
    OR (s.setdatabase = 0 AND s.setrole <> 0)
 ORDER BY 1, 2 NULLS FIRST, cfg.n
 """
-
-# TODO: use supabase_files once merged (the Supabase CLI's migration file name rule).
-_MIGRATION_FILE = re.compile(r"^([0-9]+)_(.*)\.sql$")
 
 
 def missing_schemas(conn: psycopg.Connection, schemas: list[str]) -> list[str]:
@@ -114,38 +111,24 @@ def read_settings(conn: psycopg.Connection) -> list[Setting]:
 
 
 def applied_versions(conn: psycopg.Connection) -> list[str]:
-    """Versions in supabase_migrations.schema_migrations; none when the table is absent.
+    """Versions in supabase_migrations.schema_migrations (none when the table is absent).
 
     Runs in a savepoint so that a refusal (no privilege) leaves the caller's transaction,
     and its snapshot, usable.
-    TODO: use supabase_files once merged.
     """
     with conn.transaction():
-        exists = conn.execute(
-            "SELECT pg_catalog.to_regclass('supabase_migrations.schema_migrations')"
-        ).fetchone()
-        if not exists or exists[0] is None:
-            return []
-        rows = conn.execute(
-            "SELECT version FROM supabase_migrations.schema_migrations ORDER BY version"
-        ).fetchall()
-    return [str(r[0]) for r in rows]
+        history = supabase_files.read_remote_history(conn)
+    return [r.version for r in history]
 
 
-def local_versions(supabase_dir: Path) -> list[str]:
-    """Versions of the migration files in ``supabase_dir/migrations`` the CLI would apply.
+def pending_versions(supabase_dir: Path, applied: list[str]) -> list[str]:
+    """Versions of the local migration files (the CLI's rules and order) not in ``applied``.
 
-    TODO: use supabase_files once merged.
+    Raises supabase_files.MigrationsFolderMissing when ``supabase_dir/migrations`` is absent.
     """
-    folder = supabase_dir / "migrations"
-    if not folder.is_dir():
-        return []
-    versions = []
-    for path in folder.iterdir():
-        match = _MIGRATION_FILE.match(path.name)
-        if match and path.is_file():
-            versions.append(match.group(1))
-    return sorted(versions)
+    local, _skipped = supabase_files.list_local_migrations(supabase_dir / "migrations")
+    done = set(applied)
+    return [m.version for m in local if m.version not in done]
 
 
 def compare_tables(expected: list[TableCount], restored: list[TableCount]) -> list[dict[str, Any]]:

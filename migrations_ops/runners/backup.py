@@ -34,7 +34,7 @@ from pathlib import Path
 
 import psycopg
 
-from migrations_ops import backup_inventory, pgtools
+from migrations_ops import backup_inventory, pgtools, supabase_files
 from migrations_ops.backup_manifest import (
     BackupManifest,
     DumpFormat,
@@ -108,7 +108,10 @@ def _backup(
         ) from None
     pending = None
     if ctx.supabase_dir:
-        pending = [v for v in backup_inventory.local_versions(ctx.supabase_dir) if v not in applied]
+        try:
+            pending = backup_inventory.pending_versions(ctx.supabase_dir, applied)
+        except supabase_files.MigrationsFolderMissing as e:
+            ctx.error(f"{e}: the manifest records no pending migrations")
     ctx.info(
         f"backing up {', '.join(schemas)} of {ctx.target_name} (PostgreSQL {server_version}) "
         f"with pg_dump {tool.version} in snapshot {snapshot}: {len(tables)} tables"

@@ -90,6 +90,22 @@ def test_it_records_the_settings_pg_dump_leaves_out(production, tmp_path):
     ]
 
 
+def test_it_says_when_the_migrations_folder_is_missing(production, tmp_path):
+    recorder = Recorder()
+    ctx = make_ctx(
+        production=production,
+        recorder=recorder,
+        supabase_dir=tmp_path / "nowhere",
+        options={"out_dir": str(tmp_path / "out")},
+    )
+    result = backup.run(ctx)
+    assert result.ok
+    assert result.data["applied_versions"] == APPLIED
+    assert result.data["pending_versions"] is None  # unknown, not "none pending"
+    assert ("error", f"no migrations folder at {tmp_path / 'nowhere' / 'migrations'}: "
+            "the manifest records no pending migrations") in recorder.lines  # fmt: skip
+
+
 def test_it_names_a_schema_that_does_not_exist(production, tmp_path):
     ctx = make_ctx(
         production=production, schemas=["app", "billing"], options={"out_dir": str(tmp_path)}
