@@ -46,6 +46,7 @@ import psycopg  # noqa: E402
 from migrations_ops import pgtools, scratch  # noqa: E402
 from migrations_ops.runners import backup, restore_check  # noqa: E402
 from migrations_ops.runners.base import RunContext  # noqa: E402
+from tests.bench.common import report  # noqa: E402
 
 SCHEMA = """
 CREATE SCHEMA app;
@@ -92,6 +93,7 @@ def main() -> int:
     server = pgtools.scratch_server_url()
     work = Path(tempfile.mkdtemp(prefix="rp_bench_backup_"))
     results: list[tuple[str, str, list[float], list[float], str]] = []
+    total = 0
     try:
         with scratch.scratch_database(purpose="bench_source", server_url=server) as source:
             print(f"Filling the source database ({args.rows:,} events)...", flush=True)
@@ -133,6 +135,14 @@ def main() -> int:
         print(
             f"{fmt:<8}{step:<34}{med_raw:>8.2f}{med_ours:>11.2f}{med_ours / med_raw:>7.2f}"
             f"{min(raw):>8.2f}{min(ours):>11.2f}{min(ours) / min(raw):>7.2f}  {size}"
+        )
+    for fmt, step, raw, ours, size in results:  # for `make bench` (tests/bench/run.py)
+        report(
+            step.replace(" vs ", f" ({fmt}) vs ", 1),
+            statistics.median(ours),
+            statistics.median(raw),
+            "s",
+            f"{total:,} rows, {size} dump, median of {args.rounds}",
         )
     leftovers = [n for n in scratch.list_scratch_databases(server) if "bench" in n]
     if leftovers:
