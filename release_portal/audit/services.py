@@ -122,3 +122,23 @@ def audit_record(
 def audit_record_now(**kwargs: Any) -> AuditEvent:
     """For callers with no transaction of their own (a login, a download)."""
     return audit_record(**kwargs)
+
+
+@transaction.atomic
+def audit_export_record(
+    *, actor: Any, fmt: str, filters: dict[str, Any], project_ids: list[int]
+) -> list[AuditEvent]:
+    """Record an export of the change log before it streams: one ``audit.export`` event
+    per project it covers, so each project's own log shows who took its events away.
+
+    The row count is only known once the download ends; the export's last line states it.
+    """
+    return [
+        audit_record(
+            actor=actor,
+            action="audit.export",
+            project=project_id,
+            data={"format": fmt, "filter": filters, "projects": project_ids},
+        )
+        for project_id in project_ids
+    ]

@@ -1,0 +1,215 @@
+"""The evidence pack: one zip an auditor can keep, holding everything the release rests on.
+
+Layout (``release-portal-evidence-pack/1``):
+
+- ``report.md``: the release report (see checklists/reports.py);
+- ``audit.jsonl``: the release's change-log events, every stored field, hashes included,
+  one JSON object a line, oldest first;
+- ``audit-verify.json``: the whole chain verified now (``chain``), the head, and for each
+  of the release's events whether its hash matches its content, whether it links to the
+  event before it, and whether it lies inside the verified part of the chain;
+- ``jobs/<id>-<kind>.log`` (log lines, ``<UTC time> [stream] text``) and
+  ``jobs/<id>-<kind>.json`` (state, timing, summary and result) for each of its jobs;
+- ``backups/<dump>.manifest.json``: see the BackupManifest hook below;
+- ``evidence/<evidence id>-<file name>``: files uploaded as evidence;
+- ``contents.json``, written last: each file's size and sha256, and what was missing.
+
+The zip is written to a spooled temporary file (memory up to ``SPOOL_BYTES``, then disk)
+and every large part is copied in chunks, so memory stays bounded whatever the logs weigh.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import tempfile
+import zipfile
+from collections.abc import Iterable, Iterator
+from typing import IO, Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.utils import timezone
+from django.utils.text import get_valid_filename
+
+from checklists.models import Evidence, Release
+from checklists.reports import release_report_markdown
+from migrations_ops.models import Job, JobLogLine
+from release_portal.audit.chain import canonical_time, event_hash
+from release_portal.audit.exports import event_dicts, jsonl_event_lines
+from release_portal.audit.models import GENESIS_HASH, AuditEvent
+from release_portal.audit.selectors import audit_head, release_events
+from release_portal.audit.services import hmac_key
+from release_portal.audit.verify import audit_verify
+
+FORMAT = "release-portal-evidence-pack/1"
+SPOOL_BYTES = 8 * 1024 * 1024
+COPY_CHUNK = 256 * 1024
+
+
+class _PackWriter:
+    """Adds files to the zip while noting each one's size and sha256 for contents.json."""
+
+    def __init__(self, archive: zipfile.ZipFile) -> None:
+        self.archive = archive
+        self.files: list[dict[str, Any]] = []
+        self.missing: list[dict[str, str]] = []
+
+    def add(self, name: str, chunks: Iterable[bytes]) -> None:
+        digest, size = hashlib.sha256(), 0
+        with self.archive.open(name, "w", force_zip64=True) as out:
+            for chunk in chunks:
+                out.write(chunk)
+                digest.update(chunk)
+                size += len(chunk)
+        self.files.append({"name": name, "size": size, "sha256": digest.hexdigest()})
+
+    def add_json(self, name: str, obj: Any) -> None:
+        self.add(name, [_json(obj)])
+
+
+def _json(obj: Any) -> bytes:
+    text = json.dumps(obj, cls=DjangoJSONEncoder, ensure_ascii=False, indent=2, sort_keys=True)
+    return (text + "\n").encode()
+
+
+# --- audit-verify.json -----------------------------------------------------------------
+
+
+def release_chain_check(release: Release) -> dict[str, Any]:
+    """Verify the whole chain now, then place each of the release's events in it."""
+    result = audit_verify()
+    head = audit_head()
+    key = hmac_key()
+    events = list(event_dicts(release_events(release)))
+    wanted = {e["seq"] - 1 for e in events if e["seq"] > 1}
+    previous = dict(AuditEvent.objects.filter(seq__in=wanted).values_list("seq", "hash"))
+    previous[0] = GENESIS_HASH
+    checks = []
+    for event in events:
+        checks.append(
+            {
+                "seq": event["seq"],
+                "action": event["action"],
+                "hash": event["hash"],
+                "hash_matches_content": hmac.compare_digest(event_hash(key, event), event["hash"]),
+                "links_to_previous": previous.get(event["seq"] - 1) == event["prev_hash"],
+                "inside_verified_chain": event["seq"] <= result.head_seq,
+            }
+        )
+    return {
+        "format": FORMAT,
+        "verified_at": canonical_time(timezone.now()),
+        "chain": result.as_dict(),
+        "head": head.as_dict(),
+        "release": {"id": release.pk, "project_id": release.project_id},
+        "release_events": {
+            "count": len(checks),
+            "all_linked": all(
+                c["hash_matches_content"] and c["links_to_previous"] and c["inside_verified_chain"]
+                for c in checks
+            ),
+            "events": checks,
+        },
+    }
+
+
+# --- jobs ----------------------------------------------------------------------------------
+
+
+def _job_log(job: Job) -> Iterator[bytes]:
+    lines = (
+        JobLogLine.objects.filter(job=job)
+        .order_by("seq")
+        .values_list("at", "stream", "text")
+        .iterator(chunk_size=2000)
+    )
+    batch: list[str] = []
+    for at, stream, text in lines:
+        batch.append(f"{canonical_time(at)} [{stream}] {text}\n")
+        if len(batch) >= 500:
+            yield "".join(batch).encode()
+            batch.clear()
+    yield "".join(batch).encode()
+
+
+def _job_record(job: Job) -> dict[str, Any]:
+    fields = ["id", "kind", "state", "ok", "summary", "error", "attempts", "worker",
+              "created_by_name", "release_digest", "params", "result", "log_count",
+              "log_truncated", "created_at", "started_at", "finished_at"]  # fmt: skip
+    record = {name: getattr(job, name) for name in fields}
+    record["target"] = job.target.name if job.target_id and job.target else None
+    return record
+
+
+# --- HOOK: backup manifests --------------------------------------------------------------
+# migrations_ops has no BackupManifest model yet. When it lands, yield one
+# ("backups/<dump file name>.manifest.json", <the manifest's JSON bytes>) per manifest of
+# the release here, for example:
+#
+#     for manifest in BackupManifest.objects.filter(release=release).order_by("pk"):
+#         name = Path(manifest.file_path).name
+#         yield f"backups/{name}.manifest.json", manifest_json_bytes(manifest)
+#
+# The pack, its contents.json and the tests' zip listing pick them up; nothing else changes.
+def backup_manifest_files(release: Release) -> Iterator[tuple[str, bytes]]:
+    return iter(())
+
+
+# --- uploaded evidence -------------------------------------------------------------------
+
+
+def _file_chunks(handle: IO[bytes]) -> Iterator[bytes]:
+    while chunk := handle.read(COPY_CHUNK):
+        yield chunk
+
+
+def _evidence_files(release: Release, pack: _PackWriter) -> None:
+    uploads = Evidence.objects.filter(item__release=release).exclude(file="").order_by("pk")
+    for evidence in uploads:
+        base = evidence.file_name or (evidence.file.name or "").rsplit("/", 1)[-1]
+        name = f"evidence/{evidence.pk}-{get_valid_filename(base) or 'file'}"
+        try:
+            with evidence.file.open("rb") as handle:
+                pack.add(name, _file_chunks(handle))
+        except FileNotFoundError:
+            pack.missing.append({"name": name, "why": "the uploaded file is no longer stored"})
+
+
+# --- the pack ---------------------------------------------------------------------------------
+
+
+def evidence_pack_write(release: Release, out: IO[bytes], *, base_url: str | None = None) -> None:
+    """Write the release's evidence pack as a zip into ``out`` (see the module docstring)."""
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        pack = _PackWriter(archive)
+        pack.add("report.md", [release_report_markdown(release, base_url=base_url).encode()])
+        pack.add("audit.jsonl", jsonl_event_lines(release_events(release)))
+        pack.add_json("audit-verify.json", release_chain_check(release))
+        jobs = (
+            Job.objects.filter(release=release, project_id=release.project_id)
+            .select_related("target")
+            .order_by("pk")
+        )
+        for job in jobs:
+            pack.add(f"jobs/{job.pk}-{job.kind}.log", _job_log(job))
+            pack.add_json(f"jobs/{job.pk}-{job.kind}.json", _job_record(job))
+        for name, data in backup_manifest_files(release):
+            pack.add(name, [data])
+        _evidence_files(release, pack)
+        contents = {
+            "format": FORMAT,
+            "release": release.pk,
+            "written_at": canonical_time(timezone.now()),
+            "files": pack.files,
+            "missing": pack.missing,
+        }
+        archive.writestr("contents.json", _json(contents))
+
+
+def evidence_pack_spooled(release: Release, *, base_url: str | None = None) -> IO[bytes]:
+    """The pack in a spooled temporary file, rewound, for a response to stream."""
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - the response closes it
+    evidence_pack_write(release, spool, base_url=base_url)
+    spool.seek(0)
+    return spool

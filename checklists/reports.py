@@ -1,0 +1,248 @@
+"""The release report: the checklist as Markdown, ready for release notes or a ticket.
+
+The runbook's §6 asks teams to "update the checklist state in the release notes or issue
+tracker"; this is that update, written by the portal instead of copied by hand. Text
+people typed (titles, comments, summaries, names, file names) is flattened to one line
+and its Markdown punctuation escaped, so it reads as typed and never adds a heading, a
+link, a table column or HTML to the document. Step texts come from the published runbook
+and keep their inline Markdown (code spans).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from django.db import transaction
+from django.utils import timezone
+
+from checklists.models import ChecklistItem, Evidence, Release, SignOff
+from release_portal.accounts.roles import Action, can
+from release_portal.audit.links import absolute, job_page, release_page
+from release_portal.audit.selectors import ChainHead, audit_head
+from release_portal.audit.services import audit_record
+
+# Punctuation that can start inline structure (emphasis, code, links, HTML, tables,
+# strike-through, entities) anywhere in a line. CommonMark lets any of it be escaped.
+_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]<>|~&])")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+# --- Markdown pieces ------------------------------------------------------------------
+
+
+def one_line(text: Any) -> str:
+    """Line breaks become " / ": a comment's second line must not start a new block."""
+    lines = [line.strip() for line in _CONTROL.sub(" ", str(text or "")).splitlines()]
+    return " / ".join(line for line in lines if line)
+
+
+def md_text(text: Any) -> str:
+    """User text as literal Markdown: one line, structure-making punctuation escaped."""
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", one_line(text))
+
+
+def md_code(text: Any) -> str:
+    """A code span that holds any text, backticks included."""
+    body = one_line(text)
+    longest = max((len(run) for run in re.findall(r"`+", body)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if body.startswith("`") or body.endswith("`") else ""
+    return f"{fence}{pad}{body}{pad}{fence}"
+
+
+def md_link(label: str, url: str) -> str:
+    """``[label](url)`` for http(s) URLs; anything else is shown as code, not followed."""
+    if urlsplit(url).scheme not in {"http", "https"}:
+        return f"{md_text(label)}: {md_code(url)}"
+    # Characters that would end the link destination or the line are percent-encoded.
+    safe = quote(one_line(url), safe="/:?#@!$&'*+,;=%-._~[]")
+    return f"[{md_text(label)}]({safe})"
+
+
+def md_time(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment else "unknown time"
+
+
+def _size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB"):
+        if size < 1024 or unit == "MB":
+            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"  # pragma: no cover - the loop always returns
+
+
+def _who(user: Any) -> str:
+    return md_text(user.get_username()) if user is not None else "someone no longer here"
+
+
+# --- the report -------------------------------------------------------------------------
+
+
+def _evidence_line(evidence: Evidence, release: Release, base_url: str | None) -> str:
+    parts = [f"{evidence.get_kind_display()}: **{evidence.get_status_display().lower()}**"]
+    if evidence.job_id:
+        kind = evidence.job.get_kind_display() if evidence.job else "job"
+        parts.append(md_link(f"job #{evidence.job_id} ({kind})", _job_url(evidence, base_url)))
+    if evidence.summary:
+        parts.append(md_text(evidence.summary))
+    if evidence.url:
+        parts.append(md_link("CI run" if evidence.kind == "ci_run" else "link", evidence.url))
+    if evidence.file_name or evidence.file:
+        name = evidence.file_name or (evidence.file.name or "").rsplit("/", 1)[-1]
+        sha = f" sha256 {md_code(evidence.file_sha256[:12])}" if evidence.file_sha256 else ""
+        parts.append(f"file {md_code(name)}{sha}")
+    if evidence.commit_sha and evidence.commit_sha != release.commit_sha:
+        parts.append(f"for commit {md_code(evidence.commit_sha[:12])}")
+    if evidence.digest and release.digest and evidence.digest != release.digest:
+        parts.append("*for an older digest*")
+    by = md_text(evidence.created_by_name) if evidence.created_by_name else "the portal"
+    parts.append(f"{by}, {md_time(evidence.created_at)}")
+    return "  - Evidence: " + " — ".join(parts)
+
+
+def _job_url(evidence: Evidence, base_url: str | None) -> str:
+    return absolute(job_page(evidence.job_id or 0), base_url)
+
+
+def _item_line(item: ChecklistItem) -> str:
+    text = " ".join(item.step.text.split())
+    who = f"{_who(item.done_by)}, {md_time(item.done_at)}"
+    state = ChecklistItem.State
+    if item.state == state.DONE:
+        return f"- [x] {text} — done by {who}"
+    if item.state == state.NOT_APPLICABLE:
+        reason = md_text(item.comment) if item.comment else "no reason given"
+        return f"- [x] {text} — **n/a**: {reason} ({who})"
+    if item.state == state.STALE:
+        return (
+            f"- [ ] {text} — **stale**: was done by {who}; needs doing again for the current digest"
+        )
+    if item.state == state.FAILED:
+        return f"- [ ] {text} — **failed** ({who})"
+    return f"- [ ] {text} — open ({item.step.get_owner_display()})"
+
+
+def _checklist(release: Release, base_url: str | None) -> list[str]:
+    items = list(
+        ChecklistItem.objects.filter(release=release)
+        .select_related("step", "done_by")
+        .order_by("step__position")
+    )
+    evidence_by_item: dict[int, list[Evidence]] = defaultdict(list)
+    evidence = (
+        Evidence.objects.filter(item__release=release)
+        .select_related("job")
+        .defer("job__result", "job__params", "job__error", "data")
+        .order_by("item_id", "created_at", "pk")
+    )
+    for row in evidence:
+        evidence_by_item[row.item_id].append(row)
+    settled = sum(1 for item in items if item.is_settled)
+    out = ["## Checklist", "", f"{settled} of {len(items)} items settled.", ""]
+    section = None
+    for item in items:
+        if item.step.section != section:
+            if section is not None:
+                out.append("")
+            section = item.step.section
+            out += [f"### {md_text(section) or 'Checklist'}", ""]
+        out.append(_item_line(item))
+        out += [_evidence_line(e, release, base_url) for e in evidence_by_item[item.pk]]
+        if item.comment and item.state != ChecklistItem.State.NOT_APPLICABLE:
+            out.append(f"  - Comment: {md_text(item.comment)}")
+    if not items:
+        out.append("The release has no checklist items yet.")
+    return [*out, ""]
+
+
+def _migration_files(release: Release) -> list[str]:
+    files = release.migration_files.defer("sql", "down_sql").order_by("version", "filename")
+    out = ["## Migration files", ""]
+    rows = [
+        f"| {md_code(f.filename)} | {md_code(f.sha256[:12])} | {_size(f.size)} | "
+        f"{md_code(f.down_filename) if f.down_filename else 'none'} |"
+        for f in files
+    ]
+    if not rows:
+        return [*out, "No migration files pinned yet.", ""]
+    return [*out, "| File | sha256 | Size | Down script |", "|---|---|---|---|", *rows, ""]
+
+
+def _signoffs(release: Release) -> list[str]:
+    signoffs = SignOff.objects.filter(release=release).select_related("user").order_by("signed_at")
+    out = ["## Sign-offs", ""]
+    rows = []
+    for s in signoffs:
+        current = s.stale_at is None and s.digest == release.digest
+        status = "current" if current else "**stale**"
+        if not current and s.stale_reason:
+            status += f": {md_text(s.stale_reason)}"
+        rows.append(
+            f"| {s.get_kind_display()} | {_who(s.user)} | {md_time(s.signed_at)} | "
+            f"{md_code(s.digest[:12])} | {status} |"
+        )
+    if not rows:
+        return [*out, "No sign-offs yet.", ""]
+    return [*out, "| Sign-off | Who | When | Digest | Status |", "|---|---|---|---|---|", *rows, ""]
+
+
+def release_report_markdown(
+    release: Release, *, base_url: str | None = None, head: ChainHead | None = None
+) -> str:
+    """The release as a Markdown document: facts, checklist by runbook section with evidence
+    and comments, migration files, sign-offs, digest, and the change-log head right now.
+
+    ``base_url`` (e.g. ``https://releases.example.com/``) makes page links absolute.
+    """
+    head = head or audit_head()
+    version = release.runbook_version
+    project = release.project
+    now = timezone.now()
+    digest = md_code(release.digest) if release.digest else "not computed yet"
+    facts = [
+        f"- **Release:** {md_link(f'#{release.pk}', absolute(release_page(release.pk), base_url))}"
+        if base_url
+        else f"- **Release:** #{release.pk}",
+        f"- **Project:** {md_text(project.name)} ({md_code(project.slug)})",
+        f"- **Commit:** {md_code(release.commit_sha)}",
+        f"- **Owner:** {_who(release.owner)}",
+        f"- **State:** {release.get_state_display()}",
+        f"- **Runbook:** {md_text(version.title)} v{version.number} "
+        f"(sha256 {md_code(version.source_sha256[:12])})",
+        f"- **Release digest:** {digest}",
+        f"- **Report written:** {md_time(now)}",
+    ]
+    if release.planned_for:
+        facts.insert(5, f"- **Planned for:** {release.planned_for.isoformat()}")
+    lines = [f"# Release report: {md_text(release.title)}", "", *facts, ""]
+    lines += _checklist(release, base_url)
+    lines += _migration_files(release)
+    lines += _signoffs(release)
+    lines += [
+        "## Change log",
+        "",
+        f"- Head at report time: #{head.seq} {md_code(head.hash)}",
+        "- Anyone can check later that no event up to here was changed or removed: "
+        f"`manage.py audit_verify --expect-head {head.hash}`, or paste the hash into "
+        '"Verify chain" on the change-log page.',
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def evidence_pack_allowed(user: Any, release: Release) -> bool:
+    """The evidence pack carries job output and uploaded files wholesale: it is for those
+    who may export the change log (platform lead, auditor) and the release's owner."""
+    return can(user, Action.EXPORT_AUDIT, release.project_id) or release.owner_id == user.pk
+
+
+@transaction.atomic
+def release_download_record(*, release: Release, actor: Any, action: str, **data: Any) -> None:
+    """Record that someone took a copy of the release away (``release.report``,
+    ``release.evidence_pack``), before it is built, so the copy's head includes it."""
+    audit_record(actor=actor, action=action, obj=release, data=data)

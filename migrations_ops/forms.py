@@ -1,0 +1,252 @@
+"""Forms for a project's settings page: the project's job settings and its targets."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import PurePosixPath
+from typing import Any
+
+from django import forms
+from django.core.validators import validate_slug
+
+from migrations_ops.models import Project, Target
+
+ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
+# Commands run as argv lists, without a shell: these would reach the program literally.
+SHELL_METACHARACTERS = ";|&$`<>"
+MAX_COMMANDS = 20
+
+
+def _lines(raw: str) -> list[str]:
+    return [line.strip() for line in raw.splitlines() if line.strip()]
+
+
+def _items(raw: str) -> list[str]:
+    """Names separated by commas, spaces or new lines."""
+    return [item for item in re.split(r"[,\s]+", raw.strip()) if item]
+
+
+def env_names(raw: str, what: str) -> list[str]:
+    names: list[str] = []
+    for name in _items(raw):
+        if not ENV_NAME.match(name):
+            raise forms.ValidationError(
+                f"“{name}” is not an environment variable name: use capitals, digits and _ "
+                f"(e.g. STAGING_DATABASE_URL), not a value. These are the {what}' names; their "
+                "values stay in the environment and are never stored here."
+            )
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def relative_path(raw: str, what: str) -> str:
+    path = raw.strip()
+    if not path:
+        raise forms.ValidationError(f"Give the {what}.")
+    parts = PurePosixPath(path).parts
+    if path.startswith(("/", "~")) or "\\" in path or ".." in parts or "\x00" in path:
+        raise forms.ValidationError(
+            f"“{path}”: the {what} is a path inside the repository, like supabase/tests; "
+            "no leading /, ~ or .. ."
+        )
+    return path.rstrip("/")
+
+
+def check_commands(raw: str) -> list[list[str]]:
+    commands: list[list[str]] = []
+    for number, line in enumerate(raw.splitlines(), start=1):
+        if not line.strip():
+            continue
+        bad = sorted({c for c in line if c in SHELL_METACHARACTERS})
+        if bad:
+            shown = " ".join(f"“{c}”" for c in bad)
+            raise forms.ValidationError(
+                f"Line {number}: {shown} is a shell metacharacter. Check commands run without "
+                "a shell, as a list of arguments, so it would reach the program literally. "
+                "Write one command per line (e.g. pnpm run lint), and put anything more "
+                "complex in a package.json script."
+            )
+        try:
+            argv = shlex.split(line)
+        except ValueError as e:
+            raise forms.ValidationError(f"Line {number}: {e} (check the quotes).") from None
+        commands.append(argv)
+    if len(commands) > MAX_COMMANDS:
+        raise forms.ValidationError(f"At most {MAX_COMMANDS} check commands.")
+    return commands
+
+
+class ProjectSettingsForm(forms.Form):
+    migrations_source = forms.ChoiceField(choices=Project.MigrationsSource.choices)
+    repo_path = forms.CharField(
+        required=False,
+        max_length=500,
+        label="Repository path",
+        help_text="Absolute path of the git checkout on the portal's machine (git source "
+        "only). Each release reads its own commit from it.",
+    )
+    supabase_dir = forms.CharField(max_length=200, label="Supabase folder")
+    schemas = forms.CharField(
+        max_length=1000, help_text="Schemas to back up and compare, separated by commas."
+    )
+    fixture_files = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="One SQL file per line, relative to the repository root, loaded first into "
+        "every scratch database (Supabase roles, auth schema...).",
+    )
+    seed_files = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="One SQL file per line, relative to the repository root.",
+    )
+    rollbacks_dir = forms.CharField(max_length=200, label="Rollbacks folder")
+    check_commands = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text="One command per line, run in the checkout without a shell (e.g. pnpm run lint).",
+    )
+    command_env_names = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label="Environment passed to commands",
+        help_text="Names of environment variables the commands may see (names only).",
+    )
+    command_timeout_seconds = forms.IntegerField(
+        min_value=10, max_value=86400, label="Command timeout (seconds)"
+    )
+    required_secret_names = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text="Secret names the secrets check expects to be set (names only).",
+    )
+    dry_run_with_data = forms.BooleanField(
+        required=False, label="Dry run with a copy of staging's data (not just its schema)"
+    )
+    dry_run_data_max_mb = forms.IntegerField(
+        min_value=1, max_value=10240, label="Largest data copy for a dry run (MB)"
+    )
+    require_qa_signoff = forms.BooleanField(required=False, label="Require the QA lead's sign-off")
+    require_sre_signoff = forms.BooleanField(required=False, label="Require the SRE's sign-off")
+    uploader_may_not_sign = forms.BooleanField(
+        required=False,
+        label="The person who uploaded the migrations may not give the final sign-off",
+    )
+
+    LIST_FIELDS = ("fixture_files", "seed_files", "command_env_names", "required_secret_names")
+
+    @classmethod
+    def initial_for(cls, project: Project) -> dict[str, Any]:
+        return {
+            "migrations_source": project.migrations_source,
+            "repo_path": project.repo_path,
+            "supabase_dir": project.supabase_dir,
+            "schemas": ", ".join(project.schemas),
+            "fixture_files": "\n".join(project.fixture_files),
+            "seed_files": "\n".join(project.seed_files),
+            "rollbacks_dir": project.rollbacks_dir,
+            "check_commands": "\n".join(shlex.join(c) for c in project.check_commands or []),
+            "command_env_names": "\n".join(project.command_env_names),
+            "command_timeout_seconds": project.command_timeout_seconds,
+            "required_secret_names": "\n".join(project.required_secret_names),
+            "dry_run_with_data": project.dry_run_with_data,
+            "dry_run_data_max_mb": project.dry_run_data_max_mb,
+            "require_qa_signoff": project.require_qa_signoff,
+            "require_sre_signoff": project.require_sre_signoff,
+            "uploader_may_not_sign": project.uploader_may_not_sign,
+        }
+
+    def clean_repo_path(self) -> str:
+        path = self.cleaned_data["repo_path"].strip()
+        if path and not path.startswith("/"):
+            raise forms.ValidationError("Give the checkout's absolute path (starting with /).")
+        return path
+
+    def clean_supabase_dir(self) -> str:
+        return relative_path(self.cleaned_data["supabase_dir"], "Supabase folder")
+
+    def clean_rollbacks_dir(self) -> str:
+        return relative_path(self.cleaned_data["rollbacks_dir"], "rollbacks folder")
+
+    def clean_schemas(self) -> list[str]:
+        schemas = []
+        for name in _items(self.cleaned_data["schemas"]):
+            if not SCHEMA_NAME.match(name):
+                raise forms.ValidationError(f"“{name}” is not a schema name.")
+            if name not in schemas:
+                schemas.append(name)
+        if not schemas:
+            raise forms.ValidationError("Name at least one schema (e.g. public).")
+        return schemas
+
+    def clean_fixture_files(self) -> list[str]:
+        return [
+            relative_path(p, "fixture file") for p in _lines(self.cleaned_data["fixture_files"])
+        ]
+
+    def clean_seed_files(self) -> list[str]:
+        return [relative_path(p, "seed file") for p in _lines(self.cleaned_data["seed_files"])]
+
+    def clean_check_commands(self) -> list[list[str]]:
+        return check_commands(self.cleaned_data["check_commands"])
+
+    def clean_command_env_names(self) -> list[str]:
+        return env_names(self.cleaned_data["command_env_names"], "variables")
+
+    def clean_required_secret_names(self) -> list[str]:
+        return env_names(self.cleaned_data["required_secret_names"], "secrets")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("migrations_source") == Project.MigrationsSource.GIT and not data.get(
+            "repo_path"
+        ):
+            self.add_error("repo_path", "The git source needs the checkout's path.")
+        return data
+
+
+class TargetForm(forms.Form):
+    name = forms.CharField(
+        max_length=40, validators=[validate_slug], help_text="e.g. staging, production"
+    )
+    kind = forms.ChoiceField(choices=Target.Kind.choices)
+    url_env_var = forms.CharField(
+        max_length=100,
+        label="Environment variable holding the URL",
+        help_text="Its NAME, e.g. STAGING_DATABASE_URL. The URL itself is never stored or shown.",
+    )
+
+    def __init__(self, *args: Any, project: Project, target: Target | None = None, **kw: Any):
+        super().__init__(*args, **kw)
+        self.project = project
+        self.target = target
+
+    def clean_url_env_var(self) -> str:
+        value = self.cleaned_data["url_env_var"].strip()
+        if "://" in value or "@" in value:
+            # Never echo a URL (it may hold a password) back into the page.
+            data = dict(self.data.items())
+            data[self.add_prefix("url_env_var")] = ""
+            self.data = data
+            raise forms.ValidationError(
+                "That looks like a URL: give the NAME of the environment variable that holds "
+                "it (e.g. STAGING_DATABASE_URL), never the URL itself."
+            )
+        if not ENV_NAME.match(value):
+            raise forms.ValidationError(
+                "That is not an environment variable name: use capitals, digits and _ "
+                "(e.g. STAGING_DATABASE_URL)."
+            )
+        return value
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"]
+        others = Target.objects.filter(project=self.project, name=name)
+        if self.target is not None:
+            others = others.exclude(pk=self.target.pk)
+        if others.exists():
+            raise forms.ValidationError(f"This project already has a target named {name}.")
+        return name

@@ -1,0 +1,182 @@
+"""Changes to a project's settings and targets, each audited with before and after.
+
+Only names are recorded (paths, schema names, environment variable names): the values
+of those variables never reach the portal's database or its change log.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import psycopg
+from django.db import transaction
+
+from migrations_ops import pgtools
+from migrations_ops.models import Job, Project, Target
+from migrations_ops.runners.base import RunnerError, connect_target
+from release_portal.audit.services import audit_record, audit_record_now
+
+logger = logging.getLogger(__name__)
+
+SETTINGS_FIELDS = (
+    "migrations_source",
+    "repo_path",
+    "supabase_dir",
+    "schemas",
+    "fixture_files",
+    "seed_files",
+    "rollbacks_dir",
+    "check_commands",
+    "command_env_names",
+    "command_timeout_seconds",
+    "required_secret_names",
+    "dry_run_with_data",
+    "dry_run_data_max_mb",
+    "require_qa_signoff",
+    "require_sre_signoff",
+    "uploader_may_not_sign",
+)
+TARGET_FIELDS = ("name", "kind", "url_env_var")
+CONNECT_TIMEOUT = 10
+
+
+class TargetError(Exception):
+    """A target change that cannot be made; the message says why."""
+
+
+def _changes(obj: Any, values: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    changed = {}
+    for name in fields:
+        if name in values and getattr(obj, name) != values[name]:
+            changed[name] = {"before": getattr(obj, name), "after": values[name]}
+    return changed
+
+
+@transaction.atomic
+def project_settings_update(*, project: Project, values: dict[str, Any], user: Any) -> list[str]:
+    """Save the changed settings; returns the names of the fields that changed."""
+    project = Project.objects.select_for_update().get(pk=project.pk)
+    changed = _changes(project, values, SETTINGS_FIELDS)
+    if not changed:
+        return []
+    for name, change in changed.items():
+        setattr(project, name, change["after"])
+    project.save(update_fields=list(changed))
+    audit_record(
+        actor=user, action="project.settings_update", obj=project, data={"changed": changed}
+    )
+    return list(changed)
+
+
+@transaction.atomic
+def target_create(*, project: Project, name: str, kind: str, url_env_var: str, user: Any) -> Target:
+    """Add a database the project deploys to, named by the variable that holds its URL."""
+    target = Target.objects.create(project=project, name=name, kind=kind, url_env_var=url_env_var)
+    audit_record(
+        actor=user,
+        action="target.create",
+        obj=target,
+        project=project,
+        data={"name": name, "kind": kind, "url_env_var": url_env_var},
+    )
+    return target
+
+
+@transaction.atomic
+def target_update(*, target: Target, name: str, kind: str, url_env_var: str, user: Any) -> Target:
+    target = Target.objects.select_for_update().get(pk=target.pk)
+    changed = _changes(
+        target, {"name": name, "kind": kind, "url_env_var": url_env_var}, TARGET_FIELDS
+    )
+    if not changed:
+        return target
+    for field, change in changed.items():
+        setattr(target, field, change["after"])
+    target.save(update_fields=list(changed))
+    audit_record(
+        actor=user, action="target.update", obj=target, project=target.project_id,
+        data={"changed": changed},
+    )  # fmt: skip
+    return target
+
+
+@transaction.atomic
+def target_delete(*, target: Target, user: Any) -> None:
+    """Remove a target no job has used (jobs keep pointing at theirs)."""
+    target = Target.objects.select_for_update().get(pk=target.pk)
+    if Job.objects.filter(target=target).exists():
+        raise TargetError(
+            f"{target.name} has jobs in its history, so it stays. Point its environment "
+            "variable elsewhere, or add a new target."
+        )
+    audit_record(
+        actor=user, action="target.delete", obj=target, project=target.project_id,
+        data={"name": target.name, "kind": target.kind, "url_env_var": target.url_env_var},
+    )  # fmt: skip
+    target.delete()
+
+
+@dataclass(frozen=True)
+class ConnectionTest:
+    ok: bool
+    message: str
+    server_version: str = ""
+
+
+def _scrub(message: str, url: str) -> str:
+    """Whatever libpq said, without the URL or its password."""
+    parts = urlsplit(url)
+    message = message.replace(url, "<url>")
+    for secret in {parts.password, unquote(parts.password or "")}:
+        if secret:
+            message = message.replace(secret, "***")
+    return message
+
+
+def target_connection_test(*, target: Target, user: Any) -> ConnectionTest:
+    """Connect to the target within 10 s and report the server version; changes nothing.
+
+    The URL is read from the environment variable named on the target, in this (web)
+    process's environment; neither it nor its password ever appears in the result.
+    """
+    url = target.database_url()
+    if url is None:
+        result = ConnectionTest(
+            False,
+            f"could not connect to {target.name}: {target.url_env_var} is not set in the "
+            "portal's environment (set it where the portal and its workers run).",
+        )
+    else:
+        try:
+            conn = connect_target(url, target.name, timeout=CONNECT_TIMEOUT)
+        except RunnerError as e:
+            result = ConnectionTest(False, _scrub(str(e), url))
+        except (psycopg.Error, ValueError) as e:  # a malformed URL, before any connection
+            reason = _scrub(str(e).strip().splitlines()[-1] if str(e).strip() else "", url)
+            reason = reason or type(e).__name__
+            result = ConnectionTest(
+                False,
+                f"could not connect to {target.name}: the URL in {target.url_env_var} is not "
+                f"a valid PostgreSQL URL ({reason}).",
+            )
+        else:
+            with conn:
+                row = conn.execute("SHOW server_version").fetchone()
+            version = str(row[0]) if row else "unknown"
+            result = ConnectionTest(
+                True,
+                f"Connected to {target.name} ({pgtools.describe_server(url)}): "
+                f"PostgreSQL {version}.",
+                version,
+            )
+    audit_record_now(
+        actor=user,
+        action="target.test_connection",
+        obj=target,
+        project=target.project_id,
+        data={"ok": result.ok, "url_env_var": target.url_env_var},
+    )
+    return result

@@ -1,0 +1,140 @@
+"""A project's settings page: job settings and targets. Platform leads only.
+
+Other projects are 404s (``get_project_for_user``); members without MANAGE_PROJECT get
+403. The "Test connection" button posts a form; with htmx only its result is swapped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.middleware import HtmxDetails
+
+from migrations_ops.forms import ProjectSettingsForm, TargetForm
+from migrations_ops.models import Project, Target
+from migrations_ops.services_settings import (
+    ConnectionTest,
+    TargetError,
+    project_settings_update,
+    target_connection_test,
+    target_create,
+    target_delete,
+    target_update,
+)
+from release_portal.accounts.access import get_project_for_user
+from release_portal.accounts.roles import Action
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+TEMPLATE = "migrations_ops/settings.html"
+
+
+def _target_form(project: Project, target: Target, data: Any = None) -> TargetForm:
+    initial = {"name": target.name, "kind": target.kind, "url_env_var": target.url_env_var}
+    return TargetForm(
+        data, project=project, target=target, initial=initial, auto_id=f"target-{target.pk}-%s"
+    )
+
+
+def _page(
+    request: HttpRequest,
+    project: Project,
+    *,
+    form: ProjectSettingsForm | None = None,
+    new_target: TargetForm | None = None,
+    bound: dict[int, TargetForm] | None = None,
+    results: dict[int, ConnectionTest] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    bound, results = bound or {}, results or {}
+    targets = list(Target.objects.filter(project=project).order_by("kind", "name"))
+    rows = [
+        {
+            "target": t,
+            "form": bound.get(t.pk) or _target_form(project, t),
+            "is_set": t.database_url() is not None,
+            "result": results.get(t.pk),
+        }
+        for t in targets
+    ]
+    return render(
+        request,
+        TEMPLATE,
+        {
+            "project": project,
+            "form": form or ProjectSettingsForm(initial=ProjectSettingsForm.initial_for(project)),
+            "rows": rows,
+            "new_target": new_target
+            or TargetForm(project=project, auto_id="new-target-%s", initial={"kind": "staging"}),
+        },
+        status=status,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def project_settings(request: HttpRequest, slug: str) -> HttpResponse:
+    project = get_project_for_user(request.user, slug, Action.MANAGE_PROJECT)
+    if request.method != "POST":
+        return _page(request, project)
+    form = ProjectSettingsForm(request.POST)
+    if not form.is_valid():
+        return _page(request, project, form=form, status=400)
+    changed = project_settings_update(project=project, values=form.cleaned_data, user=request.user)
+    if changed:
+        messages.success(request, f"Saved: {', '.join(f.replace('_', ' ') for f in changed)}.")
+    else:
+        messages.info(request, "Nothing changed.")
+    return redirect("project_settings", slug=project.slug)
+
+
+@require_POST
+def target_new(request: HttpRequest, slug: str) -> HttpResponse:
+    project = get_project_for_user(request.user, slug, Action.MANAGE_PROJECT)
+    form = TargetForm(request.POST, project=project, auto_id="new-target-%s")
+    if not form.is_valid():
+        return _page(request, project, new_target=form, status=400)
+    target = target_create(project=project, user=request.user, **form.cleaned_data)
+    messages.success(request, f"Added the target {target.name}.")
+    return redirect("project_settings", slug=project.slug)
+
+
+@require_POST
+def target_edit(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    project = get_project_for_user(request.user, slug, Action.MANAGE_PROJECT)
+    target = get_object_or_404(Target, pk=pk, project=project)
+    form = _target_form(project, target, request.POST)
+    if not form.is_valid():
+        return _page(request, project, bound={target.pk: form}, status=400)
+    target = target_update(target=target, user=request.user, **form.cleaned_data)
+    messages.success(request, f"Saved the target {target.name}.")
+    return redirect("project_settings", slug=project.slug)
+
+
+@require_POST
+def target_remove(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    project = get_project_for_user(request.user, slug, Action.MANAGE_PROJECT)
+    target = get_object_or_404(Target, pk=pk, project=project)
+    try:
+        target_delete(target=target, user=request.user)
+    except TargetError as e:
+        messages.error(request, str(e))
+    else:
+        messages.success(request, f"Removed the target {target.name}.")
+    return redirect("project_settings", slug=project.slug)
+
+
+@require_POST
+def target_test(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse:
+    project = get_project_for_user(request.user, slug, Action.MANAGE_PROJECT)
+    target = get_object_or_404(Target, pk=pk, project=project)
+    result = target_connection_test(target=target, user=request.user)
+    if request.htmx:
+        return render(request, f"{TEMPLATE}#test_result", {"target": target, "result": result})
+    return _page(request, project, results={target.pk: result})

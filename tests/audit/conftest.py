@@ -1,0 +1,56 @@
+"""Writing change-log events for page and export tests: always through ``audit_record``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.db import connection, transaction
+
+from release_portal.audit.models import AuditEvent
+from release_portal.audit.services import Actor, audit_record
+
+
+def record(
+    action: str = "item.tick",
+    *,
+    project: Any = None,
+    release: Any = None,
+    actor: str = "nia",
+    kind: str = "user",
+    data: dict | None = None,
+    obj: Any = None,
+) -> AuditEvent:
+    with transaction.atomic():
+        return audit_record(
+            actor=Actor(kind, 7 if kind == "user" else None, actor),
+            action=action,
+            obj=obj,
+            project=project,
+            release=release,
+            data=data,
+        )
+
+
+def disable_append_only_trigger() -> None:
+    # What someone with superuser access could do before tampering; rolled back with the test.
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_event_append_only")
+
+
+@pytest.fixture
+def events(project, other_project):
+    """Three events in the project, two in another project, one in no project."""
+    tick = {"state": {"from": "open", "to": "done"}}
+    return {
+        "ours": [
+            record("member.add", project=project, actor="lead", data={"role": "qa_lead"}),
+            record("item.tick", project=project, actor="qa", data=tick),
+            record("job.enqueue", project=project, actor="ci-token", kind="token"),
+        ],
+        "theirs": [
+            record("member.add", project=other_project, actor="outsider"),
+            record("item.tick", project=other_project, actor="outsider"),
+        ],
+        "nobody": [record("system.start", actor="portal", kind="system")],
+    }  # fmt: skip

@@ -1,0 +1,256 @@
+"""The change-log page: who sees what, filters, keyset pages, escaping and its query count."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from release_portal.audit.models import AuditChainHead
+from tests.audit.conftest import record
+from tests.checklists.reports.factories import ReleaseFactory
+from tests.factories import MembershipFactory
+from tests.html import inline_code
+
+URL = reverse("audit_log")
+MEMBER_ROLES = ["platform_lead", "release_engineer", "qa_lead", "sre", "auditor"]
+
+
+def seqs(html: str) -> list[int]:
+    return [int(s) for s in re.findall(r'<td data-label="#" class="num">(\d+)</td>', html)]
+
+
+def get(client, user, **params):
+    client.force_login(user)
+    return client.get(URL, params)
+
+
+@pytest.mark.parametrize("role", MEMBER_ROLES)
+def test_it_shows_every_member_their_projects_events_only(client, personas, events, role):
+    response = get(client, personas[role])
+    assert response.status_code == 200
+    assert seqs(response.content.decode()) == [e.seq for e in reversed(events["ours"])]
+
+
+def test_it_shows_the_outsider_only_their_own_projects_events(client, personas, events):
+    html = get(client, personas["outsider"]).content.decode()
+    assert seqs(html) == [e.seq for e in reversed(events["theirs"])]
+    assert "Ibimina" not in html
+
+
+def test_it_shows_events_without_a_project_to_nobody(client, personas, events, django_user_model):
+    loner = django_user_model.objects.create_user("loner", password="x-very-long-pass")
+    assert seqs(get(client, loner).content.decode()) == []
+    assert events["nobody"][0].seq not in seqs(
+        get(client, personas["platform_lead"]).content.decode()
+    )
+
+
+def test_it_sends_anonymous_visitors_to_sign_in(client, events):
+    response = client.get(URL)
+    assert response.status_code == 302
+    assert reverse("login") in response["Location"]
+
+
+def test_it_is_in_the_navigation_with_the_head_hash(client, personas, events):
+    html = get(client, personas["qa_lead"]).content.decode()
+    assert f'href="{URL}" aria-current="page">Audit log' in html
+    head = AuditChainHead.objects.get()
+    assert head.hash in html and f"#{head.seq}" in html
+
+
+def test_it_filters_by_project_release_actor_and_action_prefix(
+    client, personas, project, other_project
+):
+    lead = personas["platform_lead"]
+    MembershipFactory(user=lead, project=other_project, role="auditor")
+    release = ReleaseFactory(project=project, owner=lead)
+    tick = record("item.tick", release=release, actor="qa")
+    untick = record("item.untick", release=release, actor="Nia")
+    signoff = record("signoff.give", release=release, actor="lead")
+    loose = record("item.tick", project=project, actor="qa")
+    elsewhere = record("item.tick", project=other_project, actor="qa")
+
+    assert seqs(get(client, lead).content.decode()) == [
+        elsewhere.seq, loose.seq, signoff.seq, untick.seq, tick.seq
+    ]  # fmt: skip
+    assert seqs(get(client, lead, project=other_project.pk).content.decode()) == [elsewhere.seq]
+    assert seqs(get(client, lead, release=release.pk).content.decode()) == [
+        signoff.seq, untick.seq, tick.seq
+    ]  # fmt: skip
+    assert seqs(get(client, lead, actor="NIA").content.decode()) == [untick.seq]
+    assert seqs(get(client, lead, action="item.").content.decode()) == [
+        elsewhere.seq, loose.seq, untick.seq, tick.seq
+    ]  # fmt: skip
+    assert seqs(get(client, lead, action="item.tick", project=project.pk).content.decode()) == [
+        loose.seq, tick.seq
+    ]  # fmt: skip
+
+
+def test_it_filters_by_utc_date_range(client, personas, project, monkeypatch):
+    def at(day: int, hour: int):
+        moment = datetime(2026, 3, day, hour, 0, tzinfo=UTC)
+        monkeypatch.setattr(timezone, "now", lambda: moment)
+        return record("item.tick", project=project)
+
+    early, first, last, late = at(1, 23), at(2, 0), at(3, 23), at(4, 0)
+    monkeypatch.undo()
+    html = get(client, personas["auditor"], since="2026-03-02", until="2026-03-03").content
+    assert seqs(html.decode()) == [last.seq, first.seq]
+    assert seqs(get(client, personas["auditor"], since="2026-03-04").content.decode()) == [late.seq]
+    assert seqs(get(client, personas["auditor"], until="2026-03-01").content.decode()) == [
+        early.seq
+    ]
+    backwards = get(client, personas["auditor"], since="2026-03-04", until="2026-03-01")
+    assert backwards.status_code == 400
+    assert "end date comes before the start date" in backwards.content.decode()
+
+
+def walk(client, user, start_params, link_rel):
+    """Follow a pager link (rel=next: older, rel=prev: newer) until it disappears."""
+    client.force_login(user)
+    pages, url = [], URL + start_params
+    while url:
+        html = client.get(url).content.decode()
+        pages.append(seqs(html))
+        found = re.search(rf'rel="{link_rel}" href="([^"]+)"', html)
+        url = found.group(1).replace("&amp;", "&") if found else None
+    return pages
+
+
+def test_it_pages_by_seq_without_duplicates_or_gaps(client, personas, project, other_project):
+    ours = []
+    for i in range(123):
+        ours.append(record("item.tick", project=project, data={"i": i}).seq)
+        if i % 10 == 0:
+            record("item.tick", project=other_project)  # interleaved, never shown
+    pages = walk(client, personas["auditor"], "", "next")
+    assert [len(p) for p in pages] == [50, 50, 23]
+    assert [s for page in pages for s in page] == sorted(ours, reverse=True)
+    # And back up again from the oldest page, by the "newer" links.
+    back = walk(client, personas["auditor"], f"?before={pages[-1][-1] + 1}", "prev")
+    assert [s for page in reversed(back) for s in page] == sorted(ours, reverse=True)
+
+
+def test_it_pages_within_a_filter(client, personas, project):
+    wanted = [record("item.tick", project=project).seq for _ in range(60)]
+    for _ in range(5):
+        record("job.enqueue", project=project)
+    pages = walk(client, personas["auditor"], "?action=item.", "next")
+    assert [len(p) for p in pages] == [50, 10]
+    assert [s for page in pages for s in page] == sorted(wanted, reverse=True)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"before": "abc"}, {"before": "-5"}, {"before": str(2**70)}, {"after": "1e9"},
+     {"before": "5", "after": "2"}, {"release": "99999999999999999999999"}, {"project": "999"}],
+)  # fmt: skip
+def test_it_refuses_tampered_paging_and_filters_without_showing_events(
+    client, personas, events, params
+):
+    response = get(client, personas["qa_lead"], **params)
+    assert response.status_code == 400
+    assert seqs(response.content.decode()) == []
+    assert "Check the filter" in response.content.decode()
+
+
+def test_it_never_pages_into_another_projects_events(client, personas, events):
+    theirs = events["theirs"][-1].seq
+    html = get(client, personas["qa_lead"], before=theirs + 1).content.decode()
+    assert theirs not in seqs(html)
+    assert seqs(html) == [e.seq for e in reversed(events["ours"])]
+
+
+def test_it_escapes_user_text_and_keeps_the_csp(client, personas, project):
+    record(
+        "item.<script>alert(1)</script>",
+        project=project,
+        actor="<img src=x onerror=alert(2)>",
+        data={"comment": "<script>alert(3)</script>", "before": {"note": "<b>x</b>"}, "after": {}},
+    )
+    html = get(client, personas["qa_lead"]).content.decode()
+    assert "<script>alert" not in html and "<img src=x" not in html and "<b>x</b>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&lt;script&gt;alert(3)&lt;/script&gt;" in html
+    assert inline_code(html) == []
+
+
+def test_it_shows_data_as_before_and_after_in_a_collapsible_block(client, personas, project):
+    record(
+        "item.tick",
+        project=project,
+        data={"before": {"state": "open", "by": None}, "after": {"state": "done", "by": "qa"}},
+    )
+    record("release.move", project=project, data={"state": {"from": "draft", "to": "preflight"}})
+    html = get(client, personas["qa_lead"]).content.decode()
+    assert html.count("<details>") == 2
+    assert '<tr class="diff-chg">\n                    <th scope="row">state</th>' in html
+    assert '<summary class="small">state: draft → preflight</summary>' in html
+    assert '<td class="mono">open</td><td class="mono">done</td>' in html
+
+
+def test_it_links_events_to_their_release(client, personas, project):
+    release = ReleaseFactory(project=project, owner=personas["platform_lead"], title="Ledger v2")
+    record("release.create", release=release)
+    html = get(client, personas["qa_lead"]).content.decode()
+    assert f'href="/releases/{release.pk}/">Release #{release.pk}</a>' in html
+    assert "Ledger v2" in html
+
+
+def test_it_answers_htmx_with_the_events_fragment(client, personas, events):
+    client.force_login(personas["qa_lead"])
+    response = client.get(URL, {"action": "item."}, headers={"HX-Request": "true"})
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert html.lstrip().startswith('<section class="card" id="audit-events"')
+    assert "<html" not in html
+    assert seqs(html) == [events["ours"][1].seq]
+    # A history restore (back button with htmx's cache off) needs the whole page.
+    restore = client.get(URL, headers={"HX-Request": "true", "HX-History-Restore-Request": "true"})
+    assert "<html" in restore.content.decode()
+
+
+def test_the_filter_form_works_with_and_without_javascript(client, personas, events):
+    html = get(client, personas["qa_lead"]).content.decode()
+    assert f'<form method="get" action="{URL}" class="filters" hx-get="{URL}"' in html
+    assert 'hx-push-url="true"' in html
+
+
+@pytest.mark.parametrize("role", ["platform_lead", "auditor"])
+def test_it_offers_exports_and_the_chain_check_to_leads_and_auditors(
+    client, personas, events, role
+):
+    html = get(client, personas[role]).content.decode()
+    assert "Export CSV" in html and "Export JSON Lines" in html and "Verify chain" in html
+
+
+@pytest.mark.parametrize("role", ["release_engineer", "qa_lead", "sre"])
+def test_it_offers_no_exports_or_chain_check_to_other_roles(client, personas, events, role):
+    html = get(client, personas[role]).content.decode()
+    assert "Export CSV" not in html and "Verify chain" not in html
+
+
+def test_it_carries_the_filter_into_the_export_links(client, personas, events, project):
+    html = get(client, personas["auditor"], action="item.", before=99).content.decode()
+    assert f'href="{reverse("audit_export_csv")}?action=item.">Export CSV' in html
+
+
+@pytest.mark.parametrize("rows", [3, 60])
+def test_it_pins_its_query_count_whatever_the_rows(
+    client, personas, project, django_assert_max_num_queries, rows
+):
+    lead = personas["platform_lead"]
+    releases = [ReleaseFactory(project=project, owner=lead) for _ in range(3)]
+    for i in range(rows):
+        record("item.tick", release=releases[i % 3], data={"i": i})
+    client.force_login(lead)
+    # session, user, memberships (roles, cached per request), projects for the filter,
+    # chain head, one page of events, titles of the releases on the page, and the menu's
+    # projects in the shell: 8, whatever the number of rows or releases.
+    with django_assert_max_num_queries(8):
+        response = client.get(URL)
+    assert len(seqs(response.content.decode())) == min(rows, 50)

@@ -1,0 +1,162 @@
+"""/releases/<id>/evidence.zip: who may take it, and everything it must hold."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+
+import pytest
+from django.db import connection
+from django.http import StreamingHttpResponse
+from django.urls import reverse
+
+from checklists.evidence_pack import backup_manifest_files
+from release_portal.audit.models import AuditEvent
+from tests.audit.conftest import disable_append_only_trigger, record
+
+
+def url(release) -> str:
+    return reverse("release_evidence_pack", args=[release.pk])
+
+
+def download(client, user, release):
+    client.force_login(user)
+    return client.get(url(release))
+
+
+def open_pack(response):
+    assert isinstance(response, StreamingHttpResponse)
+    data = b"".join(response.streaming_content)
+    return zipfile.ZipFile(io.BytesIO(data))
+
+
+@pytest.mark.parametrize("role", ["platform_lead", "auditor", "release_engineer"])
+def test_it_gives_the_pack_to_leads_auditors_and_the_release_owner(client, personas, release, role):
+    # The release engineer here is the release's owner.
+    response = download(client, personas[role], release)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/zip"
+    assert f'filename="release-{release.pk}-evidence.zip"' in response["Content-Disposition"]
+    assert open_pack(response).testzip() is None
+
+
+@pytest.mark.parametrize("role", ["qa_lead", "sre"])
+def test_it_refuses_the_pack_to_other_roles(client, personas, release, role):
+    assert download(client, personas[role], release).status_code == 403
+    assert not AuditEvent.objects.filter(action="release.evidence_pack").exists()
+
+
+def test_it_refuses_a_release_engineer_who_does_not_own_the_release(
+    client, personas, release, platform_lead, django_user_model
+):
+    release.owner = platform_lead
+    release.save()
+    assert download(client, personas["release_engineer"], release).status_code == 403
+
+
+def test_it_hides_the_release_from_another_project(client, personas, release):
+    assert download(client, personas["outsider"], release).status_code == 404
+
+
+def test_it_holds_the_report_the_events_the_jobs_and_the_files(client, personas, release):
+    pack = open_pack(download(client, personas["auditor"], release))
+    job = release.jobs.get()
+    upload = release.items.get(step__position=3).evidence.get(kind="file")
+    assert sorted(pack.namelist()) == sorted([
+        "report.md", "audit.jsonl", "audit-verify.json",
+        f"jobs/{job.pk}-order.log", f"jobs/{job.pk}-order.json",
+        f"evidence/{upload.pk}-smoke_notes.txt", "contents.json",
+    ])  # fmt: skip
+    report = pack.read("report.md").decode()
+    assert report.startswith("# Release report: Ledger: add savings groups")
+    assert pack.read(f"evidence/{upload.pk}-smoke_notes.txt") == b"all smoke tests passed\n"
+    log = pack.read(f"jobs/{job.pk}-order.log").decode().splitlines()
+    assert log == [f"2026-03-02T09:15:00.000000Z [stdout] checked file {n}" for n in (1, 2, 3)]
+    job_json = json.loads(pack.read(f"jobs/{job.pk}-order.json"))
+    assert job_json["state"] == "succeeded" and job_json["result"] == job.result
+    assert job_json["summary"] == "14 files in UTC order"
+
+
+def test_its_audit_events_match_the_database_hash_for_hash(client, personas, release, project):
+    record("item.tick", project=project)  # the project's, but not the release's
+    pack = open_pack(download(client, personas["auditor"], release))
+    lines = [json.loads(line) for line in pack.read("audit.jsonl").decode().splitlines()]
+    stored = AuditEvent.objects.filter(release_id=release.pk).order_by("seq")
+    assert [(e["seq"], e["hash"], e["prev_hash"]) for e in lines] == [
+        (e.seq, e.hash, e.prev_hash) for e in stored
+    ]
+    assert [e["action"] for e in lines] == ["release.create", "item.tick", "release.evidence_pack"]
+    assert lines[-1]["actor_name"] == "auditor" and lines[-1]["data"]["format"].startswith(
+        "release-portal-evidence-pack/"
+    )
+    assert set(lines[0]) >= {"at", "actor_kind", "actor_id", "object_type", "data", "project_id"}
+
+
+def test_its_verify_result_is_ok_and_places_each_event_in_the_chain(client, personas, release):
+    pack = open_pack(download(client, personas["platform_lead"], release))
+    verify = json.loads(pack.read("audit-verify.json"))
+    newest = AuditEvent.objects.order_by("-seq").first()
+    assert verify["chain"]["ok"] is True and verify["chain"]["problem"] == ""
+    assert verify["head"] == {"seq": newest.seq, "hash": newest.hash}
+    assert verify["chain"]["checked"] == AuditEvent.objects.count()
+    events = verify["release_events"]
+    assert events["count"] == 3 and events["all_linked"] is True
+    assert all(
+        e["hash_matches_content"] and e["links_to_previous"] and e["inside_verified_chain"]
+        for e in events["events"]
+    )
+
+
+def test_its_verify_result_shows_tampering(client, personas, release):
+    first = AuditEvent.objects.filter(release_id=release.pk).order_by("seq").first()
+    disable_append_only_trigger()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE audit_auditevent SET data = '{\"forged\": true}' WHERE seq = %s", [first.seq]
+        )
+    pack = open_pack(download(client, personas["auditor"], release))
+    verify = json.loads(pack.read("audit-verify.json"))
+    assert verify["chain"]["ok"] is False and verify["chain"]["seq"] == first.seq
+    assert verify["release_events"]["all_linked"] is False
+    forged = verify["release_events"]["events"][0]
+    assert forged["hash_matches_content"] is False and forged["inside_verified_chain"] is False
+
+
+def test_its_contents_list_every_file_with_its_sha256(client, personas, release):
+    pack = open_pack(download(client, personas["auditor"], release))
+    contents = json.loads(pack.read("contents.json"))
+    assert contents["format"] == "release-portal-evidence-pack/1"
+    assert contents["missing"] == []
+    names = set(pack.namelist()) - {"contents.json"}
+    assert {f["name"] for f in contents["files"]} == names
+    for entry in contents["files"]:
+        data = pack.read(entry["name"])
+        assert (len(data), hashlib.sha256(data).hexdigest()) == (entry["size"], entry["sha256"])
+
+
+def test_it_notes_an_uploaded_file_that_is_gone(client, personas, release):
+    upload = release.items.get(step__position=3).evidence.get(kind="file")
+    upload.file.storage.delete(upload.file.name)
+    pack = open_pack(download(client, personas["auditor"], release))
+    contents = json.loads(pack.read("contents.json"))
+    assert contents["missing"] == [
+        {"name": f"evidence/{upload.pk}-smoke_notes.txt",
+         "why": "the uploaded file is no longer stored"}
+    ]  # fmt: skip
+
+
+def test_it_is_audited(client, personas, release):
+    download(client, personas["release_engineer"], release)
+    event = AuditEvent.objects.get(action="release.evidence_pack")
+    assert (event.actor_name, event.release_id, event.object_type) == (
+        "releng",
+        release.pk,
+        "Release",
+    )
+
+
+def test_there_are_no_backup_manifests_until_the_model_exists(release):
+    # The hook in checklists/evidence_pack.py: no stub files in the pack.
+    assert list(backup_manifest_files(release)) == []
