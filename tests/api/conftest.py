@@ -107,7 +107,7 @@ def targets(project):
 
 
 @pytest.fixture
-def release(project, runbook, platform_lead, release_engineer):
+def release(project, runbook, platform_lead, release_engineer, targets):
     return release_create(
         project=project, title="Members table", owner=platform_lead, commit_sha=SHA,
         created_by=release_engineer,
