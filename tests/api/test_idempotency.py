@@ -74,10 +74,9 @@ def test_it_forgets_answers_after_a_day(api, release_with_files):
 
 
 def test_it_replays_a_created_release_and_a_started_deployment(api, project, approved_release):
-    created = api.post(url(f"/projects/{project.slug}/releases"),
-                       {"title": "X", "commit_sha": "e" * 40, "owner": "lead"}, headers=KEY)  # fmt: skip
-    again = api.post(url(f"/projects/{project.slug}/releases"),
-                     {"title": "X", "commit_sha": "e" * 40, "owner": "lead"}, headers=KEY)  # fmt: skip
+    new = {"title": "X", "commit_sha": "e" * 40, "owner": "lead"}
+    created = api.post(url(f"/projects/{project.slug}/releases"), new, headers=KEY)
+    again = api.post(url(f"/projects/{project.slug}/releases"), new, headers=KEY)
     assert again.status_code == 201 and again.json() == created.json()
     assert Release.objects.filter(commit_sha="e" * 40).count() == 1
     body = {"target": "production", "status": "started", "digest": approved_release.digest}
