@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 from ninja import Path, Query, Schema
 from pydantic import ConfigDict, Field, StringConstraints
 
+from migrations_ops.models import Job
+
 Sha = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{40}$")]
 Url = Annotated[str, StringConstraints(pattern=r"^https?://[^\s\x00]+$", max_length=500)]
 # An environment variable name: a value pasted by mistake ("X=..." or a token) never fits.
@@ -294,7 +296,7 @@ class GateOut(Schema):
 
 
 class JobIn(In):
-    kind: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,16}$")]
+    kind: Job.Kind
     target: TargetName | None = None
 
 
