@@ -13,6 +13,7 @@ from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.schemas import BaseSchema
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     negative_data_rejection,
@@ -34,8 +35,9 @@ CHECKS = [
     negative_data_rejection,
 ]
 
-schema = schemathesis.openapi.from_dict(ninja_api.get_openapi_schema(path_prefix="/api/"))
-schema.app = get_wsgi_application()
+loaded = schemathesis.openapi.from_dict(ninja_api.get_openapi_schema(path_prefix="/api/"))
+loaded.app = get_wsgi_application()
+schema: BaseSchema = loaded
 try:
     import migrations_ops.jobs.services  # noqa: F401
 except ImportError:  # the jobs engine is not merged yet: its endpoint cannot run
