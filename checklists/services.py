@@ -22,10 +22,9 @@ from checklists.models import (
     Release,
     RunbookVersion,
 )
+from migrations_ops.supabase_files import parse_filename
 from release_portal.accounts.roles import Action, can, roles_in
 from release_portal.audit.services import actor_of, audit_record
-
-MIGRATION_FILE = re.compile(r"^([0-9]+)_(.*)\.sql$")  # the Supabase CLI's pattern
 
 
 class ChecklistError(ValidationError):
@@ -41,11 +40,9 @@ def _when(at: Any) -> str:
 
 
 def _latest_published(project: Any) -> RunbookVersion:
-    version = (
-        RunbookVersion.objects.filter(project=project, status=RunbookVersion.Status.PUBLISHED)
-        .order_by("-number")
-        .first()
-    )
+    from checklists.runbooks.selectors import latest_published_version
+
+    version = latest_published_version(project)
     if version is None:
         raise ChecklistError(
             f"{project} has no published runbook yet: a platform lead imports and publishes "
@@ -273,17 +270,17 @@ def _migration_rows(
     downs: dict[str, bundles.BundleFile] = {}
     for f in files:
         if f.path.startswith(rollbacks_prefix) and f.path.endswith(".sql"):
-            match = MIGRATION_FILE.match(f.path.rsplit("/", 1)[-1])
-            if match:
-                downs.setdefault(match.group(1), f)
+            parsed = parse_filename(f.path.rsplit("/", 1)[-1])
+            if parsed:
+                downs.setdefault(parsed[0], f)
     rows: list[MigrationFile] = []
     skipped: list[str] = []
     for f in files:
         folder, _, name = f.path.rpartition("/")
         if folder != "supabase/migrations":
             continue
-        match = MIGRATION_FILE.match(name)
-        if not match:
+        parsed = parse_filename(name)
+        if parsed is None:
             skipped.append(name)
             continue
         try:
@@ -292,13 +289,13 @@ def _migration_rows(
             raise ChecklistError(f"{name} is not UTF-8 text; nothing was stored") from None
         if "\x00" in sql:
             raise ChecklistError(f"{name} holds NUL bytes; nothing was stored")
-        down = downs.get(match.group(1))
+        down = downs.get(parsed[0])
         down_sql = down.data.decode("utf-8", errors="replace") if down else ""
         rows.append(
             MigrationFile(
                 filename=name,
-                version=match.group(1),
-                name=match.group(2),
+                version=parsed[0],
+                name=parsed[1],
                 sha256=bundles.sha256_hex(f.data),
                 size=len(f.data),
                 sql=sql,

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.core.validators import RegexValidator
 from django.db import models
+from django.utils import timezone
 
 DEFAULT_CHECK_COMMANDS = [
     ["pnpm", "run", "lint"],
@@ -157,6 +159,10 @@ class Job(models.Model):
     ACTIVE_STATES = (State.QUEUED, State.RUNNING)
     FINAL_STATES = (State.SUCCEEDED, State.FAILED, State.CANCELLED, State.TIMED_OUT)
 
+    # Not stored: set by job_enqueue when it returned a job that was already queued or
+    # running instead of creating one ("already running: job #N").
+    already_active: bool = False
+
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="jobs")
     release = models.ForeignKey(
         "checklists.Release", null=True, blank=True, on_delete=models.PROTECT, related_name="jobs"
@@ -225,6 +231,14 @@ class Job(models.Model):
     @property
     def is_active(self) -> bool:
         return self.state in self.ACTIVE_STATES
+
+    @property
+    def duration(self) -> timedelta | None:
+        """Run time of the last attempt (so far, while it runs)."""
+        if self.started_at is None:
+            return None
+        end = self.finished_at or (timezone.now() if self.state == self.State.RUNNING else None)
+        return end - self.started_at if end else None
 
 
 class JobLogLine(models.Model):

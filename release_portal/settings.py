@@ -216,13 +216,88 @@ elif CELERY_BROKER_URL.startswith("redis"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 4 * 3600}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
+# A message is acknowledged after the task returns, and each worker process takes one at
+# a time, so a long dry run never sits on messages other workers could take.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A broker blip must not cancel a running job: the Job row and its lease decide.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+# Two queues: `checks` (pre-flight, dry runs, RLS) and `backups` (backups, restore checks,
+# apply, rollback, rehearsals), so a three-hour backup never delays a pre-flight. Each
+# job message names its queue (migrations_ops.jobs.kinds.queue_for); beat's tasks go to
+# `checks`. A worker takes both unless started with `-Q backups` (or `-Q checks`).
 CELERY_TASK_DEFAULT_QUEUE = "checks"
+CELERY_TASK_QUEUES = {
+    "checks": {"exchange": "checks", "routing_key": "checks"},
+    "backups": {"exchange": "backups", "routing_key": "backups"},
+}
+CELERY_TASK_ROUTES = {
+    "migrations_ops.tasks.run_job": {"queue": "checks"},
+    "migrations_ops.tasks.jobs_sweep": {"queue": "checks"},
+    "migrations_ops.tasks.jobs_reap": {"queue": "checks"},
+}
+# A web request must not hang on a broker that is down: two quick retries, then the
+# message is given up (the job row stays queued and the sweep sends it later).
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+
+# --- jobs ---------------------------------------------------------------------------------
+
+# A running job holds a lease it renews every third of this; the reaper takes back jobs
+# whose lease ran out (worker killed, machine gone) and re-queues or fails them.
+JOB_LEASE_SECONDS = env_int("JOB_LEASE_SECONDS", 60)
+# The sweep re-sends queued jobs whose message was sent longer ago than this (lost, or the
+# broker was down, or the filesystem broker lost it with a worker).
+JOB_SWEEP_AFTER_SECONDS = env_int("JOB_SWEEP_AFTER_SECONDS", 120)
+JOB_SWEEP_EVERY_SECONDS = env_int("JOB_SWEEP_EVERY_SECONDS", 30)
+JOB_REAP_EVERY_SECONDS = env_int("JOB_REAP_EVERY_SECONDS", 15)
+# Stored output per job; beyond it a marker says how many lines were not stored.
+JOB_LOG_MAX_LINES = env_int("JOB_LOG_MAX_LINES", 10_000)
+JOB_LOG_MAX_BYTES = env_int("JOB_LOG_MAX_BYTES", 2 * 1024 * 1024)
+# Soft time limit per kind, in seconds: the job ends as timed_out. The hard limit (soft +
+# grace) kills the worker process; the reaper then finishes the job.
+JOB_DEFAULT_TIME_LIMIT = env_int("JOB_DEFAULT_TIME_LIMIT", 30 * 60)
+JOB_TIME_LIMIT_GRACE_SECONDS = 60
+JOB_TIME_LIMITS: dict[str, int] = {
+    "order": 5 * 60,
+    "pending": 5 * 60,
+    "drift": 10 * 60,
+    "secrets": 60,
+    "commands": 60 * 60,
+    "dry_run": 30 * 60,
+    "rls": 30 * 60,
+    "fixtures": 30 * 60,
+    "backup": 3 * 3600,
+    "restore_check": 3 * 3600,
+    "apply": 60 * 60,
+    "rollback": 60 * 60,
+    "rehearsal": 3 * 3600,
+}
+# {kind: "dotted.module"} with a run(ctx) function, used instead of
+# migrations_ops.runners.<kind>. Empty in production; tests point kinds at test runners.
+JOB_RUNNER_MODULES: dict[str, str] = {}
+
+CELERY_BEAT_SCHEDULE = {
+    "jobs-sweep": {
+        "task": "migrations_ops.tasks.jobs_sweep",
+        "schedule": float(JOB_SWEEP_EVERY_SECONDS),
+        # With no worker running, beat's messages must not pile up in the broker.
+        "options": {"expires": float(JOB_SWEEP_EVERY_SECONDS)},
+    },
+    "jobs-reap": {
+        "task": "migrations_ops.tasks.jobs_reap",
+        "schedule": float(JOB_REAP_EVERY_SECONDS),
+        "options": {"expires": float(JOB_REAP_EVERY_SECONDS)},
+    },
+}
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 # --- auth ------------------------------------------------------------------------------

@@ -26,4 +26,5 @@ urlpatterns = [
     path("api/", api_module.urls()),
     path("api/<path:rest>", api_views.not_found),
     path("admin/", admin.site.urls),
+    path("", include("migrations_ops.urls")),
 ]

@@ -53,132 +53,19 @@ class MembershipFactory(factory.django.DjangoModelFactory):
 
 # --- runbooks and releases ----------------------------------------------------------------
 
-# The shared runbook's 13 steps (§3 pre-flight and §6 checklist), as the importer reads them:
-# (section, key, text, owner, evidence kinds, requires evidence, is sign-off)
-RUNBOOK_STEPS = [
-    (
-        "3. Pre-flight Checks",
-        "confirm-migrations-order",
-        "Confirm `supabase/migrations` order is chronological and filenames use UTC timestamps.",
-        "release_engineer",
-        ["job:order"],
-        False,
-        False,
-    ),
-    (
-        "3. Pre-flight Checks",
-        "run-lint-typecheck-tests",
-        "Run `pnpm run lint`, `pnpm run typecheck`, `pnpm run test:unit`, `pnpm run test:auth`, and `pnpm run test:rls` locally.",
-        "release_engineer",
-        ["job:commands"],
-        False,
-        False,
-    ),
-    (
-        "3. Pre-flight Checks",
-        "validate-staged-migration",
-        "Validate staged migration by running `supabase migration up --linked --include-all --dry-run` against staging.",
-        "release_engineer",
-        ["job:dry_run"],
-        False,
-        False,
-    ),
-    (
-        "3. Pre-flight Checks",
-        "ensure-rls-fixtures",
-        "Ensure RLS fixtures (`supabase/tests/fixtures/*`) match expected policies.",
-        "qa_lead",
-        ["job:fixtures"],
-        True,
-        False,
-    ),
-    (
-        "3. Pre-flight Checks",
-        "review-pending-migrations",
-        "Review Supabase dashboard for pending or failed migrations.",
-        "release_engineer",
-        ["job:pending"],
-        False,
-        False,
-    ),
-    (
-        "3. Pre-flight Checks",
-        "verify-secrets",
-        "Verify secrets (`SUPABASE_ACCESS_TOKEN`, `SUPABASE_STAGING_PROJECT_REF`, backups credentials) are present in GitHub.",
-        "release_engineer",
-        ["job:secrets", "ci:secrets"],
-        False,
-        False,
-    ),
-    (
-        "6. Runbook Checklist (Per Release)",
-        "staging-migrations-applied",
-        "Staging migrations applied successfully (CI job green).",
-        "release_engineer",
-        ["ci:staging_apply"],
-        False,
-        False,
-    ),
-    (
-        "6. Runbook Checklist (Per Release)",
-        "rls-docker-suite-passed",
-        "RLS Docker test suite passed on the merge commit.",
-        "qa_lead",
-        ["ci:rls_docker", "job:rls"],
-        True,
-        False,
-    ),
-    (
-        "6. Runbook Checklist (Per Release)",
-        "manual-backup-captured",
-        "Manual Supabase backup captured and logged.",
-        "sre",
-        ["backup", "snapshot_ref"],
-        False,
-        False,
-    ),
-    (
-        "6. Runbook Checklist (Per Release)",
-        "rollback-commands-prepared",
-        "Rollback commands prepared (timestamp verified, `migration down` or restore path documented).",
-        "sre",
-        ["rollback_plan"],
-        False,
-        False,
-    ),
-    (
-        "6. Runbook Checklist (Per Release)",
-        "smoke-and-security-checks",
-        "Application smoke tests and security checks completed post-staging.",
-        "qa_lead",
-        ["link", "file"],
-        False,
-        False,
-    ),
-    (
-        "6. Runbook Checklist (Per Release)",
-        "runbook-review-completed",
-        "Runbook review completed (no steps outdated, docs updated if necessary).",
-        "platform_lead",
-        ["runbook_lint"],
-        False,
-        False,
-    ),
-    (
-        "6. Runbook Checklist (Per Release)",
-        "release-owner-signoff",
-        "Release owner sign-off: `@<name>`",
-        "release_owner",
-        [],
-        False,
-        True,
-    ),
-]
 
-
-def published_runbook(project, number: int = 1, steps=RUNBOOK_STEPS):
+def published_runbook(project, number: int = 1, steps=None):
+    """The shared runbook imported and published by the real importer (steps=None), or a
+    version with the given steps: (section, key, text, owner, evidence kinds, requires
+    evidence, is sign-off)."""
     from checklists.models import RunbookStep, RunbookVersion
 
+    if steps is None:
+        from checklists.runbooks.default import default_runbook_source
+        from checklists.runbooks.services import runbook_import, runbook_publish
+
+        draft = runbook_import(project=project, source_bytes=default_runbook_source(), user=None)
+        return runbook_publish(version=draft, user=None, notes="test fixture")
     version = RunbookVersion.objects.create(
         project=project, number=number, title="Database Migration Runbook", source="# Runbook",
         source_sha256="0" * 64, status=RunbookVersion.Status.PUBLISHED,

@@ -18,6 +18,7 @@ from checklists.runbooks.default import default_runbook_source
 from checklists.runbooks.defaults import EVIDENCE_KIND_PATTERN
 from checklists.runbooks.lint import counts, lint_runbook
 from checklists.runbooks.parse import RunbookImportError, parse_runbook_bytes
+from checklists.runbooks.selectors import latest_published_version
 from migrations_ops.models import Project
 from release_portal.audit.services import audit_record
 
@@ -215,11 +216,7 @@ def runbook_ensure_default(*, project: Project, user: Any = None) -> RunbookVers
     published version exists.
     """
     Project.objects.select_for_update().get(pk=project.pk)
-    current = (
-        RunbookVersion.objects.filter(project=project, status=RunbookVersion.Status.PUBLISHED)
-        .order_by("-number")
-        .first()
-    )
+    current = latest_published_version(project)
     if current is not None:
         return current
     version = runbook_import(project=project, source_bytes=default_runbook_source(), user=user)

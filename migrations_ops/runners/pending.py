@@ -31,21 +31,14 @@ from typing import Any
 from migrations_ops import supabase_files as sf
 from migrations_ops.runners.base import RunContext, RunnerError, RunResult
 from migrations_ops.runners.order import load_local_migrations, load_target_history
+from migrations_ops.sqlsplit import split_statements
 
 _DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$")
 
 
 def file_statements(sql_text: str) -> list[str]:
-    """SQLSPLIT HOOK: the statements the CLI would record for this file text.
-
-    The CLI records ``parser.SplitAndTrim`` (pkg/parser/token.go): the text split on ``;``
-    outside quotes and comments, each piece with trailing ``;`` and surrounding whitespace
-    removed. Until ``migrations_ops.sqlsplit`` lands this returns the whole text as one
-    piece; ``statements_digest`` joins and normalises both sides, so the comparison holds
-    either way. Replace the body with the sqlsplit call (then per-statement differences can
-    be reported) and keep the signature.
-    """
-    return [sql_text]
+    """The statements the CLI records for this file text (``parser.SplitAndTrim``)."""
+    return [statement.text for statement in split_statements(sql_text)]
 
 
 def normalised_sql(text: str) -> str:

@@ -18,7 +18,7 @@ from tests.checklists.conftest import item
 
 def test_the_owning_role_ticks_its_item(release_with_files, release_engineer):
     done = item_tick(
-        item=item(release_with_files, "confirm-migrations-order"),
+        item=item(release_with_files, "run-pnpm-lint-typecheck-test"),
         user=release_engineer,
         comment="order checked",
     )
@@ -26,25 +26,25 @@ def test_the_owning_role_ticks_its_item(release_with_files, release_engineer):
     assert done.done_by == release_engineer
     assert done.comment == "order checked"
     event = AuditEvent.objects.get(action="item.tick")
-    assert event.data["step"] == "confirm-migrations-order"
+    assert event.data["step"] == "run-pnpm-lint-typecheck-test"
     assert event.release_id == release_with_files.pk
 
 
 @pytest.mark.parametrize("role", ["qa_lead", "sre", "auditor", "outsider"])
 def test_other_roles_may_not_tick_a_release_engineers_item(release_with_files, personas, role):
-    target = item(release_with_files, "confirm-migrations-order")
+    target = item(release_with_files, "run-pnpm-lint-typecheck-test")
     with pytest.raises(PermissionDenied):
         item_tick(item=target, user=personas[role])
-    assert item(release_with_files, "confirm-migrations-order").state == "open"
+    assert item(release_with_files, "run-pnpm-lint-typecheck-test").state == "open"
 
 
 def test_a_platform_lead_may_tick_any_item(release_with_files, platform_lead):
-    target = item(release_with_files, "manual-backup-captured")
+    target = item(release_with_files, "application-smoke-tests-security-checks")
     assert item_tick(item=target, user=platform_lead).state == "done"
 
 
 def test_a_second_tick_says_who_did_it_and_writes_nothing(release_with_files, release_engineer):
-    target = item(release_with_files, "confirm-migrations-order")
+    target = item(release_with_files, "run-pnpm-lint-typecheck-test")
     item_tick(item=target, user=release_engineer)
     with pytest.raises(AlreadyDone, match="Already done by releng at"):
         item_tick(item=target, user=release_engineer)
@@ -52,7 +52,7 @@ def test_a_second_tick_says_who_did_it_and_writes_nothing(release_with_files, re
 
 
 def test_a_stale_form_is_refused(release_with_files, release_engineer, platform_lead):
-    target = item(release_with_files, "verify-secrets")
+    target = item(release_with_files, "verify-secrets-supabase-access-token")
     rendered_at = target.revision
     item_mark_not_applicable(item=target, user=platform_lead, reason="no secrets needed")
     with pytest.raises(AlreadyDone, match="changed while you looked"):
@@ -60,7 +60,7 @@ def test_a_stale_form_is_refused(release_with_files, release_engineer, platform_
 
 
 def test_rls_items_need_passing_evidence_for_these_migrations(release_with_files, qa_lead):
-    target = item(release_with_files, "rls-docker-suite-passed")
+    target = item(release_with_files, "rls-docker-test-suite-passed")
     with pytest.raises(ChecklistError, match="needs evidence"):
         item_tick(item=target, user=qa_lead)
     # Evidence for other migrations does not count.
@@ -79,7 +79,7 @@ def test_rls_items_need_passing_evidence_for_these_migrations(release_with_files
 
 
 def test_a_link_attached_with_the_tick_counts_as_evidence(release_with_files, qa_lead):
-    target = item(release_with_files, "rls-docker-suite-passed")
+    target = item(release_with_files, "rls-docker-test-suite-passed")
     item_tick(item=target, user=qa_lead, link="https://ci.example.com/runs/42")
     evidence = Evidence.objects.get(item=target)
     assert evidence.kind == "link"
@@ -88,14 +88,14 @@ def test_a_link_attached_with_the_tick_counts_as_evidence(release_with_files, qa
 
 
 def test_untick_and_not_applicable_need_a_reason(release_with_files, release_engineer):
-    target = item(release_with_files, "confirm-migrations-order")
+    target = item(release_with_files, "run-pnpm-lint-typecheck-test")
     item_tick(item=target, user=release_engineer)
     with pytest.raises(ChecklistError, match="reason"):
         item_untick(item=target, user=release_engineer, reason="  ")
     item_untick(item=target, user=release_engineer, reason="ticked the wrong one")
-    assert item(release_with_files, "confirm-migrations-order").state == "open"
+    assert item(release_with_files, "run-pnpm-lint-typecheck-test").state == "open"
     item_mark_not_applicable(item=target, user=release_engineer, reason="no migrations folder")
-    assert item(release_with_files, "confirm-migrations-order").state == "not_applicable"
+    assert item(release_with_files, "run-pnpm-lint-typecheck-test").state == "not_applicable"
     actions = list(
         AuditEvent.objects.filter(action__startswith="item.").values_list("action", flat=True)
     )
@@ -103,17 +103,17 @@ def test_untick_and_not_applicable_need_a_reason(release_with_files, release_eng
 
 
 def test_evidence_never_ticks(release_with_files):
-    target = item(release_with_files, "confirm-migrations-order")
+    target = item(release_with_files, "run-pnpm-lint-typecheck-test")
     from django.db import transaction
 
     with transaction.atomic():
         evidence_add(item=target, actor=None, kind="job", status="passed", summary="ok")
-    assert item(release_with_files, "confirm-migrations-order").state == "open"
+    assert item(release_with_files, "run-pnpm-lint-typecheck-test").state == "open"
 
 
 def test_the_signoff_step_is_not_ticked_by_hand(release_with_files, platform_lead):
     with pytest.raises(ChecklistError, match="signing off"):
-        item_tick(item=item(release_with_files, "release-owner-signoff"), user=platform_lead)
+        item_tick(item=item(release_with_files, "release-owner-sign-off-name"), user=platform_lead)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -129,7 +129,7 @@ def test_two_people_ticking_at_once_write_one_tick(project, release_engineer, pl
         commit_sha="c" * 40,
         created_by=platform_lead,
     )
-    target = item(release, "confirm-migrations-order")
+    target = item(release, "run-pnpm-lint-typecheck-test")
     outcomes: list[str] = []
     barrier = threading.Barrier(2)
 

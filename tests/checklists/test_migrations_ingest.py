@@ -127,12 +127,12 @@ def test_an_archive_over_50_mb_is_refused_before_reading(release, release_engine
 
 def test_changed_migrations_make_evidence_based_items_stale(release_with_files, release_engineer):
     release = release_with_files
-    order = item(release, "confirm-migrations-order")
+    order = item(release, "confirm-supabase-migrations-order-chronological")
     Evidence.objects.create(
         item=order, kind="job", status="passed", digest=release.content_digest, summary="ok"
     )
     ChecklistItem.objects.filter(pk=order.pk).update(state="done", done_by=release_engineer)
-    manual = item(release, "manual-backup-captured")
+    manual = item(release, "manual-supabase-backup-captured-logged")
     ChecklistItem.objects.filter(pk=manual.pk).update(state="done")
     files = dict(DEMO_MIGRATIONS)
     files["migrations/20250103000000_more.sql"] = "alter table app.members add column x int;"
@@ -141,9 +141,9 @@ def test_changed_migrations_make_evidence_based_items_stale(release_with_files, 
     )
     assert result.added == ["20250103000000_more.sql"]
     assert result.refresh.stale_items == 1
-    assert item(release, "confirm-migrations-order").state == "stale"
+    assert item(release, "confirm-supabase-migrations-order-chronological").state == "stale"
     # An item with no evidence tied to the files stays done.
-    assert item(release, "manual-backup-captured").state == "done"
+    assert item(release, "manual-supabase-backup-captured-logged").state == "done"
     assert AuditEvent.objects.filter(action="item.stale").count() == 1
 
 

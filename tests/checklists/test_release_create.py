@@ -31,6 +31,7 @@ def test_it_pins_the_latest_published_runbook_with_one_item_per_step(
 
 @pytest.mark.parametrize("sha", ["abc", "g" * 40, "a" * 39, "a" * 41, "", "a" * 38 + " x"])
 def test_it_refuses_a_commit_sha_that_is_not_40_hex(project, runbook, platform_lead, sha):
+    events = AuditEvent.objects.count()
     with pytest.raises(ChecklistError, match="not a commit SHA"):
         release_create(
             project=project,
@@ -40,7 +41,7 @@ def test_it_refuses_a_commit_sha_that_is_not_40_hex(project, runbook, platform_l
             created_by=platform_lead,
         )
     assert not Release.objects.exists()
-    assert not AuditEvent.objects.exists()
+    assert AuditEvent.objects.count() == events
 
 
 def test_it_needs_a_published_runbook(project, platform_lead):

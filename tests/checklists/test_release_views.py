@@ -31,7 +31,7 @@ def test_every_member_reads_the_release_page(client, personas, release_with_file
 def test_another_projects_member_gets_404_everywhere(client, personas, release_with_files):
     client.force_login(personas["outsider"])
     release = release_with_files
-    target = item(release, "confirm-migrations-order")
+    target = item(release, "run-pnpm-lint-typecheck-test")
     f = release.migration_files.first()
     for method, url in [
         ("get", detail(release)),
@@ -55,11 +55,11 @@ def test_an_item_of_another_release_is_404_through_this_one(
         commit_sha="d" * 40,
         created_by=platform_lead,
     )
-    foreign = item(other, "confirm-migrations-order")
+    foreign = item(other, "run-pnpm-lint-typecheck-test")
     client.force_login(personas["release_engineer"])
     url = reverse("item_tick", kwargs={"pk": release_with_files.pk, "item_pk": foreign.pk})
     assert client.post(url, {"revision": 0}).status_code == 404
-    assert item(other, "confirm-migrations-order").state == "open"
+    assert item(other, "run-pnpm-lint-typecheck-test").state == "open"
 
 
 def test_the_auditor_sees_no_buttons(client, personas, release_with_files):
@@ -74,8 +74,8 @@ def test_the_auditor_sees_no_buttons(client, personas, release_with_files):
 def test_the_qa_lead_sees_tick_buttons_only_on_their_items(client, personas, release_with_files):
     client.force_login(personas["qa_lead"])
     html = client.get(detail(release_with_files)).content.decode()
-    rls = item(release_with_files, "rls-docker-suite-passed")
-    order = item(release_with_files, "confirm-migrations-order")
+    rls = item(release_with_files, "rls-docker-test-suite-passed")
+    order = item(release_with_files, "run-pnpm-lint-typecheck-test")
     assert reverse("item_tick", kwargs={"pk": release_with_files.pk, "item_pk": rls.pk}) in html
     assert (
         reverse("item_tick", kwargs={"pk": release_with_files.pk, "item_pk": order.pk}) not in html
@@ -84,7 +84,7 @@ def test_the_qa_lead_sees_tick_buttons_only_on_their_items(client, personas, rel
 
 def test_ticking_with_htmx_returns_the_item_and_oob_panels(client, personas, release_with_files):
     client.force_login(personas["release_engineer"])
-    target = item(release_with_files, "confirm-migrations-order")
+    target = item(release_with_files, "run-pnpm-lint-typecheck-test")
     url = reverse("item_tick", kwargs={"pk": release_with_files.pk, "item_pk": target.pk})
     response = client.post(
         url, {"revision": target.revision, "comment": "<b>ok</b>"}, headers={"HX-Request": "true"}
@@ -95,12 +95,12 @@ def test_ticking_with_htmx_returns_the_item_and_oob_panels(client, personas, rel
     assert 'id="release-state"' in html and 'hx-swap-oob="true"' in html
     assert 'id="signoffs"' in html
     assert "&lt;b&gt;ok&lt;/b&gt;" in html
-    assert item(release_with_files, "confirm-migrations-order").state == "done"
+    assert item(release_with_files, "run-pnpm-lint-typecheck-test").state == "done"
 
 
 def test_a_double_click_with_htmx_shows_already_done(client, personas, release_with_files):
     client.force_login(personas["release_engineer"])
-    target = item(release_with_files, "confirm-migrations-order")
+    target = item(release_with_files, "run-pnpm-lint-typecheck-test")
     url = reverse("item_tick", kwargs={"pk": release_with_files.pk, "item_pk": target.pk})
     client.post(url, {"revision": target.revision}, headers={"HX-Request": "true"})
     response = client.post(url, {"revision": target.revision}, headers={"HX-Request": "true"})
@@ -110,7 +110,7 @@ def test_a_double_click_with_htmx_shows_already_done(client, personas, release_w
 
 def test_ticking_without_javascript_redirects_back(client, personas, release_with_files):
     client.force_login(personas["release_engineer"])
-    target = item(release_with_files, "confirm-migrations-order")
+    target = item(release_with_files, "run-pnpm-lint-typecheck-test")
     url = reverse("item_tick", kwargs={"pk": release_with_files.pk, "item_pk": target.pk})
     response = client.post(url, {"revision": target.revision})
     assert response.status_code == 302
@@ -121,7 +121,7 @@ def test_ticking_without_javascript_redirects_back(client, personas, release_wit
 
 def test_ticking_someone_elses_item_is_403(client, personas, release_with_files):
     client.force_login(personas["auditor"])
-    target = item(release_with_files, "confirm-migrations-order")
+    target = item(release_with_files, "run-pnpm-lint-typecheck-test")
     url = reverse("item_tick", kwargs={"pk": release_with_files.pk, "item_pk": target.pk})
     assert client.post(url, {"revision": 0}).status_code == 403
     assert client.post(url, {"revision": 0}, headers={"HX-Request": "true"}).status_code == 403
@@ -129,7 +129,7 @@ def test_ticking_someone_elses_item_is_403(client, personas, release_with_files)
 
 def test_evidence_file_upload_with_the_tick(client, personas, release_with_files):
     client.force_login(personas["qa_lead"])
-    target = item(release_with_files, "rls-docker-suite-passed")
+    target = item(release_with_files, "rls-docker-test-suite-passed")
     url = reverse("item_tick", kwargs={"pk": release_with_files.pk, "item_pk": target.pk})
     upload = SimpleUploadedFile("rls-report.txt", b"all 42 RLS tests passed")
     client.post(url, {"revision": target.revision, "file": upload})
@@ -146,10 +146,10 @@ def test_csrf_is_enforced_on_ticks(personas, release_with_files):
 
     client = Client(enforce_csrf_checks=True)
     client.force_login(personas["release_engineer"])
-    target = item(release_with_files, "confirm-migrations-order")
+    target = item(release_with_files, "run-pnpm-lint-typecheck-test")
     url = reverse("item_tick", kwargs={"pk": release_with_files.pk, "item_pk": target.pk})
     assert client.post(url, {"revision": 0}, headers={"HX-Request": "true"}).status_code == 403
-    assert item(release_with_files, "confirm-migrations-order").state == "open"
+    assert item(release_with_files, "run-pnpm-lint-typecheck-test").state == "open"
 
 
 def test_signing_through_the_page(client, personas, release_with_files, platform_lead):

@@ -27,7 +27,7 @@ def test_the_owner_signs_when_everything_is_settled(release_with_files, platform
     release.refresh_from_db()
     assert signoff.digest == release.digest
     assert release.state == "approved"
-    assert item(release, "release-owner-signoff").state == "done"
+    assert item(release, "release-owner-sign-off-name").state == "done"
     assert AuditEvent.objects.filter(action="signoff.give").count() == 1
 
 
@@ -78,7 +78,7 @@ def test_a_change_after_signing_makes_the_signoff_stale(
     assert "migrations changed" in signoff.stale_reason
     assert not signoff.is_current
     assert release.state == "ready"
-    assert item(release, "release-owner-signoff").state == "stale"
+    assert item(release, "release-owner-sign-off-name").state == "stale"
     changes = signoff_changes(signoff)
     assert changes["files"] == ["changed 20250102000000_members.sql"]
     assert AuditEvent.objects.filter(action="signoff.stale").count() == 1
@@ -95,7 +95,11 @@ def test_unticking_an_item_after_signing_makes_it_stale(release_with_files, plat
     release = release_with_files
     settle_everything(release, platform_lead)
     signoff_give(release=release, user=platform_lead, kind="release_owner", password=PASSWORD)
-    item_untick(item=item(release, "verify-secrets"), user=platform_lead, reason="secret rotated")
+    item_untick(
+        item=item(release, "verify-secrets-supabase-access-token"),
+        user=platform_lead,
+        reason="secret rotated",
+    )
     signoff = SignOff.objects.get()
     assert signoff.stale_at is not None
     assert any(
@@ -177,6 +181,6 @@ def test_items_state_counts_for_the_digest_but_signoff_items_do_not(
     with transaction.atomic():
         release_refresh(release=release, actor=None, reason="test")
     assert release.digest == before
-    item_tick(item=item(release, "confirm-migrations-order"), user=platform_lead)
+    item_tick(item=item(release, "run-pnpm-lint-typecheck-test"), user=platform_lead)
     release.refresh_from_db()
     assert release.digest != before

@@ -20,6 +20,10 @@ class Command(BaseCommand):
             if demo.ensure_database(database):
                 self.stdout.write(f"Created the demo database {database}.")
         loaded = demo.demo_users_and_project()
+        from checklists.runbooks.services import runbook_ensure_default
+
+        version = runbook_ensure_default(project=loaded["project"], user=None)
+        self.stdout.write(f"Runbook: {version.title} v{version.number} (published).")
         self.stdout.write(
             f"Demo ready: project {loaded['project'].slug!r} with {len(loaded['users'])} people."
         )

@@ -1,0 +1,66 @@
+"""A job's structured result, shaped for reading: tables, lists and key/value pairs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_ROWS = 200
+
+
+@dataclass
+class ResultField:
+    label: str
+    text: str | None = None  # a scalar
+    items: list[str] = field(default_factory=list)  # a list of scalars
+    pairs: list[tuple[str, str]] = field(default_factory=list)  # a flat object
+    headers: list[str] = field(default_factory=list)  # a list of objects, as a table
+    rows: list[list[str]] = field(default_factory=list)
+    more: int = 0  # rows not shown
+    raw: str | None = None  # anything deeper, as indented JSON
+
+
+def _label(key: str) -> str:
+    return key.replace("_", " ").capitalize()
+
+
+def _scalar(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict | list):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+def present_field(key: str, value: Any) -> ResultField:
+    out = ResultField(label=_label(key))
+    if _is_scalar(value):
+        out.text = _scalar(value)
+    elif isinstance(value, list) and all(_is_scalar(v) for v in value):
+        out.items = [_scalar(v) for v in value[:MAX_ROWS]]
+        out.more = max(0, len(value) - MAX_ROWS)
+        if not value:
+            out.text = "none"
+    elif isinstance(value, list) and all(isinstance(v, dict) for v in value):
+        headers: list[str] = []
+        for row in value[:MAX_ROWS]:
+            headers += [k for k in row if k not in headers]
+        out.headers = [_label(h) for h in headers]
+        out.rows = [[_scalar(row.get(h)) for h in headers] for row in value[:MAX_ROWS]]
+        out.more = max(0, len(value) - MAX_ROWS)
+    elif isinstance(value, dict) and all(_is_scalar(v) for v in value.values()):
+        out.pairs = [(_label(str(k)), _scalar(v)) for k, v in value.items()]
+    else:
+        out.raw = json.dumps(value, indent=2, default=str)
+    return out
+
+
+def present_result(result: dict[str, Any] | None) -> list[ResultField]:
+    return [present_field(str(k), v) for k, v in (result or {}).items()]

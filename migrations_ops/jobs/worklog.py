@@ -1,0 +1,149 @@
+"""A running job's output, stored as JobLogLines the job page polls for.
+
+Lines are buffered and written in small batches (every quarter second, or sooner when
+many arrive), each batch in one transaction that first checks the worker still holds
+the job: a worker whose lease was taken over can never write into the new attempt's log.
+Stored output is capped per job; past the cap lines are counted, not stored, and a
+marker line says how many were dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+
+from migrations_ops.models import Job, JobLogLine
+
+logger = logging.getLogger(__name__)
+
+MAX_LINE_CHARS = 8000
+FLUSH_EVERY_SECONDS = 0.25
+FLUSH_AT_LINES = 200
+
+# CSI sequences (colours, cursor moves), OSC sequences (titles, links) and other escapes.
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+# Control characters other than tab; NUL cannot be stored in PostgreSQL text at all.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_STREAMS = frozenset(JobLogLine.Stream.values)
+
+
+def clean_line(text: str) -> str:
+    """The line as a person should read it: no terminal escapes, no control characters."""
+    text = _ANSI.sub("", text)
+    text = _CONTROL.sub("", text)
+    if len(text) > MAX_LINE_CHARS:
+        text = text[:MAX_LINE_CHARS] + f" [line cut at {MAX_LINE_CHARS} characters]"
+    return text
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    for secret in secrets:
+        if secret and secret in text:
+            text = text.replace(secret, "[redacted]")
+    return text
+
+
+def truncation_marker(dropped: int) -> str:
+    return f"[output truncated: {dropped} more lines not stored]"
+
+
+class LostClaim(Exception):
+    """The job is no longer this worker's (the reaper took it back)."""
+
+
+class JobLog:
+    """Writes one attempt's output. Thread-safe: the heartbeat thread flushes it too."""
+
+    def __init__(self, job: Job, *, attempt: int, secrets: Iterable[str] = ()) -> None:
+        self.job_id = job.pk
+        self.attempt = attempt
+        self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+        self.max_lines = settings.JOB_LOG_MAX_LINES
+        self.max_bytes = settings.JOB_LOG_MAX_BYTES
+        self.count = job.log_count  # lines stored so far, by earlier attempts too
+        self.bytes = job.log_bytes
+        self.truncated = job.log_truncated
+        self.dropped = 0
+        self.lost = False
+        self._buffer: list[JobLogLine] = []
+        self._dirty = False
+        self._last_flush = time.monotonic()
+        self._lock = threading.RLock()
+
+    def write(self, stream: str, text: str) -> None:
+        """Append ``text`` (one or more lines) to the log: the runner's ``ctx.log``."""
+        if stream not in _STREAMS:
+            stream = JobLogLine.Stream.STDOUT
+        now = timezone.now()
+        with self._lock:
+            if self.lost:
+                return
+            for raw in str(text).splitlines() or [""]:
+                self._append(stream, redact(clean_line(raw), self.secrets), now)
+            due = time.monotonic() - self._last_flush >= FLUSH_EVERY_SECONDS
+            if due or len(self._buffer) >= FLUSH_AT_LINES:
+                self.flush()
+
+    def _append(self, stream: str, line: str, at: datetime, *, force: bool = False) -> None:
+        size = len(line.encode())
+        # One line is kept back for the truncation marker; once a line is dropped, all
+        # later ones are too, so the stored log never has a hole in the middle.
+        full = self.count + 1 >= self.max_lines or self.bytes + size > self.max_bytes
+        if (full or self.dropped) and not force:
+            self.dropped += 1
+            if not self.truncated:
+                self.truncated = self._dirty = True
+            return
+        self.count += 1
+        self.bytes += size
+        self._dirty = True
+        self._buffer.append(
+            JobLogLine(job_id=self.job_id, seq=self.count, at=at, stream=stream, text=line)
+        )
+
+    def flush(self) -> None:
+        """Store buffered lines; a database error keeps them for the next try."""
+        with self._lock:
+            self._last_flush = time.monotonic()
+            if self.lost or not self._dirty:
+                return
+            try:
+                with transaction.atomic():
+                    still_ours = Job.objects.filter(
+                        pk=self.job_id, state=Job.State.RUNNING, attempts=self.attempt
+                    ).update(
+                        log_count=self.count, log_bytes=self.bytes, log_truncated=self.truncated
+                    )
+                    if not still_ours:
+                        raise LostClaim
+                    JobLogLine.objects.bulk_create(self._buffer)
+            except LostClaim:
+                self.lost = True
+                self._buffer.clear()
+                return
+            except DatabaseError:
+                logger.warning("job %s: could not store log lines; will retry", self.job_id)
+                connection.close_if_unusable_or_obsolete()
+                return
+            self._buffer.clear()
+            self._dirty = False
+
+    def flush_if_stale(self) -> None:
+        if self._buffer and time.monotonic() - self._last_flush >= FLUSH_EVERY_SECONDS:
+            self.flush()
+
+    def close(self) -> None:
+        """Add the truncation marker if lines were dropped, and store everything."""
+        with self._lock:
+            if self.dropped and not self.lost:
+                self._append("info", truncation_marker(self.dropped), timezone.now(), force=True)
+                self.dropped = 0
+            self.flush()

@@ -1,0 +1,279 @@
+"""Job ``dry_run``: would the pending migrations apply on staging exactly as they will for real?
+
+Promise: **never changes staging.** Staging is only read, in read-only transactions
+(history, version, extensions) and by ``pg_dump``; everything is applied to a scratch
+database on the scratch server, which is dropped afterwards whatever happens (success,
+failure, cancel).
+
+Steps:
+
+1. Read staging: its server version, its ``supabase_migrations.schema_migrations``
+   history and extensions. Pending = local migration files whose version is not in
+   the history.
+2. Build a scratch database: the project's fixtures (roles, ``auth``...), staging's
+   extensions where the scratch server has them, staging's current schema for
+   ``ctx.schemas`` via pg_dump (rows too with ``options["with_data"]`` when the tables
+   are under ``options["data_max_mb"]``, default 50), and staging's history rows.
+3. Apply the pending files there with ``apply.apply_files``, as the Supabase CLI would:
+   version order, ``RESET ALL``, one transaction per file with its history row.
+4. Report per file (time, ok), the first failure (file, statement, line, SQLSTATE,
+   message, environment gap or migration error) and what the migrations change in the
+   catalog (tables, columns, functions, policies, tables without RLS).
+
+When staging cannot be read (no URL, down), the scratch database is built from the
+local migrations instead: those listed in ``options["applied_versions"]``, or all but
+``options["pending_versions"]``, or none; the first note of the report says so. When
+the scratch server's major version differs from staging's, a note says that too.
+
+Options: ``with_data``, ``data_max_mb``, ``lock_timeout`` (default "10s"),
+``non_transactional`` ("fail", default, or "standalone" as Supabase CLI >= 2.109 runs
+them), ``applied_versions``, ``pending_versions``, ``exposed_schemas`` (default
+["public"]).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import psycopg
+
+from migrations_ops import catalog, scratch, scratch_setup, staging_copy
+from migrations_ops.apply import MigrationFile, apply_files
+from migrations_ops.runners.base import RunContext, RunnerError, RunResult
+
+DEFAULT_DATA_MAX_MB = 50
+
+
+def run(ctx: RunContext) -> RunResult:
+    started = time.monotonic()
+    local = scratch_setup.local_migrations(ctx.supabase_dir)
+    notes: list[str] = []
+    target, unreadable = _read_staging(ctx)
+    staging_data: dict[str, Any] = {"read": target is not None, "reason": unreadable}
+    if target is not None:
+        applied = set(target.applied_versions)
+        pending = [m for m in local if m.version not in applied]
+        notes += _history_notes(ctx, target, local, pending)
+        staging_data |= {
+            "server_version": target.server_version,
+            "applied": len(applied),
+            "history_table": target.has_history_table,
+            "remote_only": sorted(applied - {m.version for m in local}),
+        }
+        baseline: list[MigrationFile] = []
+    else:
+        assumed = _assumed_applied(ctx, local)
+        baseline = [m for m in local if m.version in assumed]
+        pending = [m for m in local if m.version not in assumed]
+        notes.insert(
+            0,
+            f"{ctx.target_name} could not be read ({unreadable}), so this dry run did NOT "
+            f"use its schema: the scratch database was built from the {len(baseline)} local "
+            "migration(s) assumed applied. It shows whether the pending files apply on top "
+            f"of the migrations, not on top of {ctx.target_name} as it is.",
+        )
+    data: dict[str, Any] = {
+        "notes": notes,
+        "basis": ctx.target_name if target is not None else "local_migrations",
+        "staging": staging_data,
+        "pending": [m.filename for m in pending],
+    }
+    if not pending:
+        data["seconds"] = round(time.monotonic() - started, 3)
+        summary = "no pending migrations: nothing to apply"
+        if target is None:
+            summary = f"{ctx.target_name} unreadable, built from migrations: {summary}"
+        return RunResult(ok=not staging_data.get("remote_only"), summary=summary, data=data)
+
+    with scratch.scratch_database(
+        purpose="dry_run",
+        server_url=ctx.scratch_server(),
+        on_create=ctx.scratch_created,
+        on_drop=ctx.scratch_dropped,
+    ) as url:
+        with psycopg.connect(url, autocommit=True, connect_timeout=10) as setup:
+            _prepare(ctx, setup, url, target, data)
+        # A new session: it starts with the session defaults copied from staging, which
+        # is what RESET ALL returns to before each file.
+        with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+            result = _rehearse(ctx, conn, target, baseline, pending, data)
+    data["seconds"] = round(time.monotonic() - started, 3)
+    return result
+
+
+def _read_staging(ctx: RunContext) -> tuple[staging_copy.TargetState | None, str | None]:
+    """Staging's state, or None and why it could not be read."""
+    try:
+        with staging_copy.open_target(ctx.database_url, ctx.target_name) as conn:
+            return staging_copy.read_target(conn, schemas=ctx.schemas), None
+    except RunnerError as e:
+        return None, str(e)
+    except psycopg.Error as e:
+        return None, f"reading {ctx.target_name} failed: {str(e).strip().splitlines()[0]}"
+
+
+def _history_notes(
+    ctx: RunContext,
+    target: staging_copy.TargetState,
+    local: list[MigrationFile],
+    pending: list[MigrationFile],
+) -> list[str]:
+    notes = []
+    applied = target.applied_versions
+    remote_only = sorted(set(applied) - {m.version for m in local})
+    if remote_only:
+        notes.append(
+            f"{ctx.target_name}'s history has {len(remote_only)} version(s) with no local "
+            f"file ({', '.join(remote_only[:5])}): the CLI refuses to push until they are "
+            "fetched or repaired (supabase migration repair)"
+        )
+    if applied and any(m.version < max(applied) for m in pending):
+        notes.append(
+            "some pending migrations are older than the newest applied one: the CLI applies "
+            "them only with --include-all (as the runbook's command does)"
+        )
+    return notes
+
+
+def _assumed_applied(ctx: RunContext, local: list[MigrationFile]) -> set[str]:
+    applied = ctx.options.get("applied_versions")
+    if applied is not None:
+        return {str(v) for v in applied}
+    pending = ctx.options.get("pending_versions")
+    if pending is not None:
+        return {m.version for m in local} - {str(v) for v in pending}
+    return set()
+
+
+def _prepare(
+    ctx: RunContext,
+    conn: psycopg.Connection,
+    url: str,
+    target: staging_copy.TargetState | None,
+    data: dict[str, Any],
+) -> None:
+    """Fixtures, then (when staging was read) its extensions, schema, settings, history."""
+    notes: list[str] = data["notes"]
+    major = scratch_setup.load_project_fixtures(ctx, url)
+    data["scratch"] = {"server_version": conn.info.parameter_status("server_version")}
+    if target is not None:
+        note = scratch_setup.version_note(
+            target_name=ctx.target_name,
+            target_version=target.server_version,
+            target_major=target.major,
+            major=major,
+        )
+        if note:
+            notes.insert(0, note)
+    if target is not None:
+        _copy_staging(ctx, conn, url, target, data)
+
+
+def _rehearse(
+    ctx: RunContext,
+    conn: psycopg.Connection,
+    target: staging_copy.TargetState | None,
+    baseline: list[MigrationFile],
+    pending: list[MigrationFile],
+    data: dict[str, Any],
+) -> RunResult:
+    if target is None:
+        built = apply_files(conn, baseline, log=ctx.log, checkpoint=ctx.check_cancelled)
+        data["baseline"] = built.as_dict()
+        if not built.ok and built.first_failure:
+            failure = built.first_failure
+            return RunResult(
+                ok=False,
+                summary=f"could not rebuild the applied migrations: {failure.describe()}",
+                data=data,
+            )
+    ctx.check_cancelled()
+    before = catalog.snapshot(conn, schemas=ctx.schemas)
+    report = apply_files(
+        conn,
+        pending,
+        log=ctx.log,
+        lock_timeout=ctx.options.get("lock_timeout", "10s"),
+        non_transactional=ctx.options.get("non_transactional", "fail"),
+        checkpoint=ctx.check_cancelled,
+    )
+    after = catalog.snapshot(conn, schemas=ctx.schemas)
+    changes = catalog.diff(before, after)
+    exposed = list(ctx.options.get("exposed_schemas", ["public"]))
+    without_rls = after.tables_without_rls(exposed)
+    first = report.first_failure
+    data |= {
+        "apply": report.as_dict(),
+        "first_failure": first.as_dict() if first else None,
+        "catalog_changes": changes.as_dict(),
+        "catalog_summary": changes.lines(),
+        "tables_without_rls": without_rls,
+        "new_tables_without_rls": [t for t in without_rls if t in changes["tables"].added],
+    }
+    seconds = sum(f.seconds for f in report.files)
+    basis = "a copy of " + ctx.target_name if target is not None else "the local migrations"
+    if first is not None:
+        summary = f"dry run failed on {basis}: {first.describe()}"
+    else:
+        took = f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
+        summary = f"{len(pending)} pending migration(s) apply cleanly on {basis} ({took})"
+    if target is None:
+        summary = f"{ctx.target_name} unreadable, built from migrations: {summary}"
+    remote_only = data["staging"].get("remote_only") or []
+    if remote_only:
+        summary += (
+            f"; but the CLI would refuse to push: {len(remote_only)} version(s) in "
+            f"{ctx.target_name}'s history have no local file"
+        )
+    return RunResult(ok=report.ok and not remote_only, summary=summary, data=data)
+
+
+def _copy_staging(
+    ctx: RunContext,
+    conn: psycopg.Connection,
+    url: str,
+    target: staging_copy.TargetState,
+    data: dict[str, Any],
+) -> None:
+    notes: list[str] = data["notes"]
+    missing = scratch_setup.create_extensions(conn, target.extensions)
+    if missing:
+        notes.append(
+            f"the scratch server lacks {len(missing)} extension(s) {ctx.target_name} has; "
+            "statements using them will fail as environment gaps: " + "; ".join(missing)
+        )
+    with_data = bool(ctx.options.get("with_data", False))
+    max_mb = float(ctx.options.get("data_max_mb", DEFAULT_DATA_MAX_MB))
+    if with_data and target.data_bytes > max_mb * 1024 * 1024:
+        notes.append(
+            f"{ctx.target_name}'s tables hold {target.data_bytes / 1048576:.0f} MB, over "
+            f"data_max_mb={max_mb:g}: only the schema was copied"
+        )
+        with_data = False
+    absent = [s for s in ctx.schemas if s not in target.schemas_present]
+    if absent:
+        notes.append(f"{ctx.target_name} has no schema {', '.join(absent)}: nothing to copy there")
+    staging_copy.copy_history(conn, target.history)
+    unset = staging_copy.copy_session_defaults(conn, target.settings)
+    if unset:
+        notes.append(
+            f"some of {ctx.target_name}'s session defaults could not be copied: " + "; ".join(unset)
+        )
+    if not target.schemas_present:
+        return
+    copy = staging_copy.copy_schema(
+        source_url=ctx.database_url or "",
+        source_major=target.major,
+        target_url=url,
+        schemas=target.schemas_present,
+        with_data=with_data,
+        log=ctx.log,
+    )
+    data["copy"] = copy.as_dict()
+    if copy.errors:
+        notes.append(
+            f"the copy of {ctx.target_name} is incomplete: {len(copy.errors)} error(s) while "
+            f"restoring its schema (first: {copy.errors[0]}); add the missing roles or "
+            "schemas to the fixtures"
+        )

@@ -1,0 +1,255 @@
+"""Read a target (staging) without changing it, and copy its schema into a scratch database.
+
+Reading: every query runs in a ``READ ONLY`` transaction (``open_target``), so a bug
+here could not write even if it tried; ``pg_dump`` reads in a read-only transaction of
+its own. Nothing is ``SET`` for the session: through a transaction-mode pooler a session
+setting would outlive this job on a server connection other clients then use.
+
+Copying: ``pg_dump --schema-only --no-owner --no-privileges`` of the chosen schemas (with
+rows too when asked and small enough), by a pg_dump whose major version is at least the
+target's, restored with the psql of the same installation (recent pg_dump writes
+``\\restrict`` lines that older psql rejects). ``pg_dump --schema`` leaves extensions
+out, so the target's extensions are created first where the scratch server has them.
+Restore errors that only mean "the scratch server is older" (a ``SET`` of a setting it
+does not know) or "already there" (``CREATE SCHEMA public``) are dropped; the others are
+returned for the report.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from migrations_ops import pgtools
+from migrations_ops import psql as psql_runner
+from migrations_ops.apply import create_history_table
+from migrations_ops.runners.base import LogFn, RunnerError, connect_target
+
+HistoryRow = tuple[str, str | None, list[str] | None]
+_HARMLESS = (
+    re.compile(r"unrecognized configuration parameter"),
+    re.compile(r'^schema "[^"]+" already exists'),
+    re.compile(r"^extension \"[^\"]+\" already exists"),
+)
+
+
+_SESSION_DEFAULTS = """
+SELECT s.setconfig FROM pg_db_role_setting s
+WHERE (s.setrole = 0
+       AND s.setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database()))
+   OR (s.setrole = (SELECT oid FROM pg_roles WHERE rolname = current_user)
+       AND s.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname = current_database())))
+ORDER BY s.setrole <> 0, s.setdatabase <> 0
+"""
+
+
+@dataclass
+class TargetState:
+    """What the dry run and the drift check need to know about the target."""
+
+    server_version: str
+    major: int
+    history: list[HistoryRow]
+    has_history_table: bool
+    extensions: list[tuple[str, str]]  # (name, schema)
+    data_bytes: int  # size of the tables in the chosen schemas
+    schemas_present: list[str]  # which of the chosen schemas exist there
+    # ALTER DATABASE / ALTER ROLE ... SET defaults a session on the target starts with
+    # ("search_path=...", database-wide first, then the role's): RESET ALL returns to them.
+    settings: list[str] = field(default_factory=list)
+
+    @property
+    def applied_versions(self) -> list[str]:
+        return [version for version, _, _ in self.history]
+
+
+def open_target(url: str | None, name: str) -> psycopg.Connection:
+    """A connection to the target whose every transaction is READ ONLY."""
+    conn = connect_target(url, name, autocommit=False)
+    conn.read_only = True
+    return conn
+
+
+def read_target(conn: psycopg.Connection, *, schemas: Sequence[str]) -> TargetState:
+    """Read version, migration history, extensions and data size; changes nothing.
+
+    ``conn`` comes from ``open_target``; the read-only transaction is closed at the end.
+    """
+    try:
+        return _read_target(conn, schemas)
+    finally:
+        conn.rollback()
+
+
+def _read_target(conn: psycopg.Connection, schemas: Sequence[str]) -> TargetState:
+    has_history = bool(
+        conn.execute(
+            "SELECT to_regclass('supabase_migrations.schema_migrations') IS NOT NULL"
+        ).fetchone()[0]  # type: ignore[index]
+    )
+    history: list[HistoryRow] = []
+    if has_history:
+        columns = {
+            r[0]
+            for r in conn.execute(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = 'supabase_migrations' AND table_name = 'schema_migrations'"
+            ).fetchall()
+        }
+        name = "name" if "name" in columns else "NULL::text"
+        statements = "statements" if "statements" in columns else "NULL::text[]"
+        history = [
+            (r[0], r[1], r[2])
+            for r in conn.execute(
+                f"SELECT version, {name}, {statements} "  # noqa: S608 (column names from a fixed set)
+                "FROM supabase_migrations.schema_migrations ORDER BY version"
+            ).fetchall()
+        ]
+    extensions = [
+        (r[0], r[1])
+        for r in conn.execute(
+            "SELECT e.extname, n.nspname FROM pg_extension e "
+            "JOIN pg_namespace n ON n.oid = e.extnamespace ORDER BY 1"
+        ).fetchall()
+    ]
+    size = conn.execute(
+        "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = ANY(%s) AND c.relkind IN ('r', 'p', 'm')",
+        [list(schemas)],
+    ).fetchone()
+    present = [
+        r[0]
+        for r in conn.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname = ANY(%s) ORDER BY 1", [list(schemas)]
+        ).fetchall()
+    ]
+    settings = [
+        item for (config,) in conn.execute(_SESSION_DEFAULTS).fetchall() for item in (config or [])
+    ]
+    return TargetState(
+        settings=settings,
+        schemas_present=present,
+        server_version=conn.info.parameter_status("server_version") or "",
+        major=conn.info.server_version // 10000,
+        history=history,
+        has_history_table=has_history,
+        extensions=extensions,
+        data_bytes=int(size[0]) if size else 0,
+    )
+
+
+@dataclass
+class CopyResult:
+    pg_dump: str  # path and version of the pg_dump used
+    with_data: bool
+    errors: list[str] = field(default_factory=list)  # restore errors worth reporting
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"pg_dump": self.pg_dump, "with_data": self.with_data, "errors": self.errors}
+
+
+def copy_schema(
+    *,
+    source_url: str,
+    source_major: int,
+    target_url: str,
+    schemas: Sequence[str],
+    with_data: bool,
+    log: LogFn,
+    timeout: float = 600,
+) -> CopyResult:
+    """Dump ``schemas`` from the source and restore them into the (scratch) target."""
+    try:
+        pg_dump = pgtools.find_tool("pg_dump", source_major)
+    except pgtools.ToolNotFound as e:
+        raise RunnerError(str(e)) from None
+    psql = _psql_beside(pg_dump)
+    env = pgtools.libpq_env(source_url)
+    args = [pg_dump.path, "--no-owner", "--no-privileges", "--format=plain"]
+    if not with_data:
+        args.append("--schema-only")
+    for schema in schemas:
+        args += ["--schema", schema]
+    kind = "schema and data" if with_data else "schema"
+    log(
+        "info", f"Copying the target's {kind} ({', '.join(schemas)}) with pg_dump {pg_dump.version}"
+    )
+    with tempfile.TemporaryDirectory(prefix="rp_dump_") as folder:
+        dump = Path(folder) / "target.sql"
+        try:
+            done = subprocess.run(
+                [*args, "--file", str(dump)],
+                env=env,
+                capture_output=True,
+                text=True,
+                errors="replace",
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise RunnerError(
+                f"pg_dump of the target did not finish within {timeout:.0f} s"
+            ) from None
+        if done.returncode != 0:
+            reason = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "no output"
+            raise RunnerError(f"pg_dump of the target failed: {reason}")
+        run = psql_runner.run_file(
+            url=target_url, path=dump, psql=psql, timeout=timeout, on_error_stop=False
+        )
+    errors = [
+        m.message for m in run.errors if not any(pattern.search(m.message) for pattern in _HARMLESS)
+    ]
+    return CopyResult(pg_dump=f"{pg_dump.path} ({pg_dump.version})", with_data=with_data,
+                      errors=errors)  # fmt: skip
+
+
+def _psql_beside(pg_dump: pgtools.Tool) -> pgtools.Tool:
+    """The psql of the same installation as ``pg_dump``."""
+    candidate = Path(pg_dump.path).with_name("psql")
+    if candidate.exists():
+        return pgtools.Tool(str(candidate), pg_dump.major, pg_dump.version)
+    return pgtools.find_tool("psql", pg_dump.major)
+
+
+def copy_history(conn: psycopg.Connection, history: Sequence[HistoryRow]) -> None:
+    """Recreate the CLI's history table in the scratch database with the target's rows."""
+    create_history_table(conn)
+    with conn.transaction(), conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO supabase_migrations.schema_migrations(version, name, statements) "
+            "VALUES (%s, %s, %s)",
+            list(history),
+        )
+
+
+def copy_session_defaults(conn: psycopg.Connection, settings: Sequence[str]) -> list[str]:
+    """Make the target's session defaults the scratch database's; returns what failed.
+
+    Supabase puts ``extensions`` on the search_path this way, and migrations that call
+    ``uuid_generate_v4()`` unqualified rely on it. Values are set as the server parses
+    them (``set_config``) and stored with ``ALTER DATABASE ... SET ... FROM CURRENT``.
+    New sessions see them; open ones do not.
+    """
+    failed = []
+    database = sql.Identifier(conn.info.dbname)
+    for item in settings:
+        name, _, value = item.partition("=")
+        target = sql.SQL(".").join(sql.Identifier(part) for part in name.split("."))
+        try:
+            with conn.transaction():
+                conn.execute("SELECT set_config(%s, %s, false)", [name, value])
+                conn.execute(
+                    sql.SQL("ALTER DATABASE {} SET {} FROM CURRENT").format(database, target)
+                )
+        except psycopg.Error as e:
+            failed.append(f"{name}: {e.diag.message_primary or e}")
+    return failed

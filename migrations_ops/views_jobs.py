@@ -1,0 +1,239 @@
+"""Job pages: a job with its live log, a release's jobs, and starting, cancelling, retrying.
+
+Any member of the job's project may read a job and its log (others get 404); starting,
+cancelling and retrying need the role the job's kind asks for (403 otherwise).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.middleware import HtmxDetails
+
+from checklists.access import get_release_for_user
+from migrations_ops.jobs import selectors
+from migrations_ops.jobs.forms import JobStartForm
+from migrations_ops.jobs.kinds import GATED_KINDS, action_for
+from migrations_ops.jobs.present import present_result
+from migrations_ops.jobs.services import (
+    job_cancel,
+    job_enqueue,
+    job_retry,
+    preflight_start,
+    staging_target,
+)
+from migrations_ops.models import Job
+from release_portal.accounts.access import require
+from release_portal.accounts.roles import Action, ProjectAccess, can
+
+PANEL_JOBS = 20
+LIST_JOBS = 500
+HTTP_STOP_POLLING = 286  # htmx stops polling on this status (and still swaps the answer)
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+GATED_MESSAGE = (
+    "apply and rollback jobs start from the release's deploy and rollback pages, "
+    "which check the release gate first"
+)
+
+
+def _job_context(request: HtmxHttpRequest, job: Job) -> dict[str, Any]:
+    access = ProjectAccess(request.user, job.project)
+    may_act = can(request.user, action_for(job.kind), job.project)
+    return {
+        "job": job,
+        "access": access,
+        "may_cancel": may_act and job.is_active and job.cancel_requested_at is None,
+        "may_retry": may_act and not job.is_active and job.kind not in GATED_KINDS,
+        "result_fields": present_result(job.result),
+    }
+
+
+@require_GET
+def job_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    job = selectors.get_job_for_user(request.user, pk)
+    lines, _ = selectors.log_lines_after(job, 0, limit=job.log_count + 10)
+    context = _job_context(request, job)
+    context.update(
+        lines=lines, last_seq=lines[-1]["seq"] if lines else 0, polling=job.is_active, oob=False
+    )
+    return render(request, "migrations_ops/job_detail.html", context)
+
+
+@require_GET
+def job_log(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Lines after ``?after=<seq>`` as a fragment; status 286 once the job has ended."""
+    # The job is read before its lines: when it has ended, every line is already stored.
+    job = selectors.get_job_for_user(request.user, pk, for_poll=True)
+    try:
+        after = max(0, int(request.GET.get("after", "0")))
+    except ValueError:
+        after = 0
+    lines, more = selectors.log_lines_after(job, after)
+    ended = not job.is_active and not more
+    if ended:  # once per page: the final answer also brings the result and the buttons
+        job = selectors.get_job_for_user(request.user, pk)
+    context: dict[str, Any] = _job_context(request, job) if ended else {"job": job}
+    context.update(
+        lines=lines,
+        last_seq=lines[-1]["seq"] if lines else after,
+        polling=not ended,
+        ended=ended,
+        oob=True,
+    )
+    response = render(request, "migrations_ops/job_detail.html#log_poll", context)
+    if ended:
+        response.status_code = HTTP_STOP_POLLING
+    return response
+
+
+def _require_job_action(request: HtmxHttpRequest, job: Job) -> None:
+    require(request.user, action_for(job.kind), job.project)
+
+
+@require_POST
+def job_cancel_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    job = selectors.get_job_for_user(request.user, pk)
+    _require_job_action(request, job)
+    try:
+        job = job_cancel(job=job, user=request.user)
+    except ValidationError as e:
+        messages.error(request, " ".join(e.messages))
+    else:
+        if job.is_active:
+            messages.info(request, f"Cancel requested: {job} stops at its next check.")
+        else:
+            messages.success(request, f"{job} was cancelled.")
+    return redirect("job_detail", pk=job.pk)
+
+
+@require_POST
+def job_retry_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    job = selectors.get_job_for_user(request.user, pk)
+    _require_job_action(request, job)
+    if job.kind in GATED_KINDS:
+        raise PermissionDenied(GATED_MESSAGE)
+    try:
+        new = job_retry(job=job, user=request.user)
+    except ValidationError as e:
+        messages.error(request, " ".join(e.messages))
+        return redirect("job_detail", pk=job.pk)
+    if new.already_active:
+        messages.info(request, f"already running: job #{new.pk}")
+    else:
+        messages.success(request, f"Queued {new} again (retry of #{job.pk}).")
+    return redirect("job_detail", pk=new.pk)
+
+
+def jobs_panel_context(
+    request: HtmxHttpRequest,
+    release: Any,
+    *,
+    form: JobStartForm | None = None,
+    limit: int = PANEL_JOBS,
+) -> dict[str, Any]:
+    """What ``migrations_ops/jobs_panel.html#jobs_panel`` needs; the release page merges it."""
+    jobs = selectors.release_jobs(release, limit=limit)
+    form = form or JobStartForm(project=release.project, user=request.user)
+    return {
+        "release": release,
+        "panel_jobs": jobs,
+        "panel_has_active": any(job.is_active for job in jobs),
+        "panel_limit": limit,
+        "start_form": form,
+        "may_preflight": can(request.user, Action.RUN_CHECKS, release.project),
+        "panel_next": request.get_full_path() if request.method == "GET" else "",
+    }
+
+
+@require_GET
+def release_jobs(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    release = get_release_for_user(request.user, pk)
+    try:  # the panel's self-refresh asks for as many rows as it shows
+        limit = min(LIST_JOBS, max(1, int(request.GET.get("limit", LIST_JOBS))))
+    except ValueError:
+        limit = LIST_JOBS
+    context = jobs_panel_context(request, release, limit=limit)
+    if request.htmx:
+        return render(request, "migrations_ops/jobs_panel.html#jobs_table", context)
+    return render(request, "migrations_ops/job_list.html", context)
+
+
+def _after_start(
+    request: HtmxHttpRequest,
+    release: Any,
+    message: str,
+    level: int,
+    form: JobStartForm | None = None,
+) -> HttpResponse:
+    if request.htmx:
+        context = jobs_panel_context(request, release, form=form)
+        context.update(panel_notice=message, panel_notice_level=messages.DEFAULT_TAGS[level])
+        status = 400 if form is not None and form.errors else 200
+        return render(request, "migrations_ops/jobs_panel.html#jobs_panel", context, status=status)
+    messages.add_message(request, level, message)
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(target)
+    return redirect(reverse("release_jobs", kwargs={"pk": release.pk}))
+
+
+def _started_message(jobs: list[Job]) -> tuple[str, int]:
+    new = [job for job in jobs if not job.already_active]
+    running = [f"#{job.pk}" for job in jobs if job.already_active]
+    parts = []
+    if new:
+        parts.append(f"Queued {', '.join(str(job) for job in new)}.")
+    if running:
+        parts.append(f"already running: job {', '.join(running)}")
+    return " ".join(parts), messages.SUCCESS if new else messages.INFO
+
+
+@require_POST
+def release_job_start(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    release = get_release_for_user(request.user, pk)
+    form = JobStartForm(request.POST, project=release.project, user=request.user)
+    if not form.may_start_any:
+        raise PermissionDenied("Your roles in this project do not allow starting jobs.")
+    if not form.is_valid():
+        if request.POST.get("kind") in GATED_KINDS:
+            raise PermissionDenied(GATED_MESSAGE)
+        if request.POST.get("kind") in Job.Kind.values:  # a kind this person may not start
+            require(request.user, action_for(request.POST["kind"]), release.project)
+        return _after_start(request, release, "Choose a job to run.", messages.ERROR, form)
+    kind = form.cleaned_data["kind"]
+    try:
+        target = form.cleaned_data["target"] or staging_target(release.project)
+        job = job_enqueue(
+            kind=kind,
+            project=release.project,
+            release=release,
+            target=target,
+            created_by=request.user,
+        )
+    except ValidationError as e:
+        return _after_start(request, release, " ".join(e.messages), messages.ERROR)
+    return _after_start(request, release, *_started_message([job]))
+
+
+@require_POST
+def release_preflight(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    release = get_release_for_user(request.user, pk, Action.RUN_CHECKS)
+    try:
+        jobs = preflight_start(release=release, user=request.user)
+    except ValidationError as e:
+        return _after_start(request, release, " ".join(e.messages), messages.ERROR)
+    return _after_start(request, release, *_started_message(jobs))
