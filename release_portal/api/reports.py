@@ -31,8 +31,8 @@ class CommitMismatch(ChecklistError):
 
 @dataclass
 class Report:
-    evidence: Evidence
-    item: ChecklistItem
+    evidence: list[Evidence]
+    items: list[ChecklistItem]
     refresh: Refresh
     missing: list[str] = field(default_factory=list)
 
@@ -51,25 +51,33 @@ def _locked_open(release: Release) -> Release:
     return release
 
 
-def _item(release: Release, step: str, accepts: str) -> ChecklistItem:
-    """The release's item for step ``step``, if that step takes ``accepts`` ("ci:" or "ci:x")."""
+def _items(release: Release, step: str, accepts: str) -> list[ChecklistItem]:
+    """The items ``step`` names: a step key, or an evidence kind such as "ci:staging_apply"
+    (every step that takes it). Only steps that take ``accepts`` ("ci:" = any CI report)."""
+
+    def takes(item: ChecklistItem) -> bool:
+        kinds = item.step.evidence_kinds
+        return any(k == accepts or (accepts.endswith(":") and k.startswith(accepts)) for k in kinds)
+
     items = list(release.items.select_related("step", "release").order_by("step__position"))
-    valid = [
-        i.step.key
-        for i in items
-        if any(k == accepts or (accepts.endswith(":") and k.startswith(accepts))
-               for k in i.step.evidence_kinds)
-    ]  # fmt: skip
-    match = next((i for i in items if i.step.key == step), None)
-    if match is None or match.step.key not in valid:
-        what = "no step" if match is None else "a step that does not take this report"
+    valid = [i for i in items if takes(i)]
+    if step.startswith("ci:"):
+        found = [i for i in valid if step in i.step.evidence_kinds]
+    else:
+        found = [i for i in valid if i.step.key == step]
+    if not found:
+        known = any(i.step.key == step for i in items)
+        what = "a step that does not take this report" if known else "no step"
+        keys = [i.step.key for i in valid]
         raise StepNotFound(
             f"{step[:80]!r} is {what} in this release's runbook (v{release.runbook_version.number})"
-            f": report to one of {', '.join(valid) or '(none: the runbook names no such step)'}.",
-            valid,
+            f": report to one of {', '.join(keys) or '(none: the runbook names no such step)'}, "
+            "or name the evidence kind (e.g. ci:staging_apply).",
+            keys,
         )
-    match.release = release
-    return match
+    for item in found:
+        item.release = release
+    return found
 
 
 @transaction.atomic
@@ -86,19 +94,26 @@ def ci_run_report(
             f"{release.commit_sha[:12]}: report results of the release's commit, or move the "
             "release first (upload its migrations with the new commit_sha)."
         )
-    item = _item(release, step, "ci:")
+    items = _items(release, step, "ci:")
     passed = status == Evidence.Status.PASSED
-    evidence = evidence_add(
-        item=item, actor=actor, kind=Evidence.Kind.CI_RUN,
-        status=Evidence.Status.PASSED if passed else Evidence.Status.FAILED,
-        summary=summary or f"CI run {'passed' if passed else 'failed'} on {sha[:12]}",
-        url=run_url, commit_sha=sha,
-    )  # fmt: skip
+    evidence = [
+        evidence_add(
+            item=item,
+            actor=actor,
+            kind=Evidence.Kind.CI_RUN,
+            status=Evidence.Status.PASSED if passed else Evidence.Status.FAILED,
+            summary=summary or f"CI run {'passed' if passed else 'failed'} on {sha[:12]}",
+            url=run_url,
+            commit_sha=sha,
+        )
+        for item in items
+    ]
     refresh = release_refresh(
-        release=release, actor=actor, reason=f"CI reported {status} for “{item.step.text[:60]}”"
+        release=release, actor=actor, reason=f"CI reported {status} for “{items[0].step.text[:60]}”"
     )
-    item.refresh_from_db(fields=["state"])
-    return Report(evidence, item, refresh)
+    for item in items:
+        item.refresh_from_db(fields=["state"])
+    return Report(evidence, items, refresh)
 
 
 @transaction.atomic
@@ -107,7 +122,7 @@ def ci_secrets_report(
 ) -> Report:
     """Which secret NAMES are set in CI. Values are never accepted, stored or echoed."""
     release = _locked_open(release)
-    item = _item(release, step, "ci:secrets")
+    items = _items(release, step, "ci:secrets")
     reported = sorted(dict.fromkeys(n.strip() for n in names if n.strip()))
     required = list(release.project.required_secret_names)
     missing = [n for n in required if n not in reported]
@@ -115,16 +130,26 @@ def ci_secrets_report(
     summary = f"{len(required) - len(missing)} of {len(required)} required secrets are set"
     if missing:
         summary += f"; missing: {', '.join(missing)}"
-    evidence = evidence_add(
-        item=item, actor=actor, kind=Evidence.Kind.SECRETS, status=status,
-        summary=summary, url=run_url,
-        data={"names": reported, "required": required, "missing": missing},
-    )  # fmt: skip
+    evidence = [
+        evidence_add(
+            item=item,
+            actor=actor,
+            kind=Evidence.Kind.SECRETS,
+            status=status,
+            summary=summary,
+            url=run_url,
+            data={"names": reported, "required": required, "missing": missing},
+        )
+        for item in items
+    ]
     refresh = release_refresh(
-        release=release, actor=actor, reason=f"CI reported secret names for “{item.step.text[:60]}”"
+        release=release,
+        actor=actor,
+        reason=f"CI reported secret names for “{items[0].step.text[:60]}”",
     )
-    item.refresh_from_db(fields=["state"])
-    return Report(evidence, item, refresh, missing)
+    for item in items:
+        item.refresh_from_db(fields=["state"])
+    return Report(evidence, items, refresh, missing)
 
 
 @dataclass

@@ -187,7 +187,9 @@ class MigrationsOut(Schema):
 
 
 class CiRunIn(In):
-    step: StepKey = Field(description="The runbook step's key, e.g. staging-migrations-applied.")
+    step: StepKey = Field(
+        description="A runbook step's key, or the evidence kind its steps take (ci:staging_apply)."
+    )
     kind: Literal["ci_run"]
     status: Literal["passed", "failed"]
     run_url: Url
@@ -196,7 +198,7 @@ class CiRunIn(In):
 
 
 class SecretsIn(In):
-    step: StepKey = Field(description="The runbook step's key, e.g. verify-secrets.")
+    step: StepKey = Field(description="A runbook step's key, or ci:secrets.")
     kind: Literal["secrets"]
     names: Annotated[list[EnvName], Field(max_length=200)] = Field(
         description="Names of the secrets that are set in CI. Names only: never values."
@@ -211,6 +213,7 @@ class EvidenceReportOut(Schema):
     release: int
     step: str
     item_state: str
+    steps: list[str] = Field(description="Every step whose item got the evidence.")
     evidence: EvidenceOut
     missing_names: list[str] = Field(
         default_factory=list, description="Required secret names CI did not report."

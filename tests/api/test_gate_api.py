@@ -33,7 +33,7 @@ def test_it_lists_every_open_item_with_its_step_and_owner(api, release_with_file
     assert body["open"] is False
     assert body["error"].startswith("The gate is closed: 12 checklist item(s) are not done")
     first = body["missing_items"][0]
-    assert first["step"] == "confirm-migrations-order"
+    assert first["step"] == "confirm-supabase-migrations-order-chronological"
     assert first["owner"] == "release_engineer"
     assert first["text"].startswith("Confirm `supabase/migrations` order")
     assert len(body["missing_items"]) == 12
@@ -45,10 +45,10 @@ def test_it_lists_every_open_item_with_its_step_and_owner(api, release_with_file
 def test_it_names_the_one_item_left(api, approved_release, platform_lead):
     from checklists.items import item_untick
 
-    item = approved_release.items.get(step__key="smoke-and-security-checks")
+    item = approved_release.items.get(step__key="application-smoke-tests-security-checks")
     item_untick(item=item, user=platform_lead, reason="smoke tests must run again")
     body = gate(api, approved_release).json()
-    assert [i["step"] for i in body["missing_items"]] == ["smoke-and-security-checks"]
+    assert [i["step"] for i in body["missing_items"]] == ["application-smoke-tests-security-checks"]
     assert [s["kind"] for s in body["stale_signoffs"]] == ["release_owner"]
 
 

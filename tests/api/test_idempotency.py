@@ -12,7 +12,7 @@ from tests.api.conftest import SHA, url
 
 KEY = {"Idempotency-Key": "3f0c2f8e-run-42"}
 RUN = {
-    "step": "staging-migrations-applied", "kind": "ci_run", "status": "passed",
+    "step": "staging-migrations-applied-successfully-ci", "kind": "ci_run", "status": "passed",
     "run_url": "https://ci.example.com/runs/42", "commit_sha": SHA,
 }  # fmt: skip
 

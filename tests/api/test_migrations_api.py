@@ -43,7 +43,7 @@ def test_it_counts_the_signoffs_a_new_upload_makes_stale(api, approved_release):
     body = response.json()
     assert body["added"] == ["20250103000000_more.sql"]
     assert body["stale_signoffs"] == 1
-    assert body["stale_items"] == 2  # items ticked on evidence for the old files
+    assert body["stale_items"] == 8  # the items ticked on evidence for the old files
     assert body["state"] == "preflight"
 
 

@@ -105,8 +105,8 @@ def test_it_lists_and_reads_releases_with_the_read_scope(api_for, project, relea
     assert read.status_code == 200
     body = read.json()
     assert [i["step"] for i in body["items"]][:2] == [
-        "confirm-migrations-order",
-        "run-lint-typecheck-tests",
+        "confirm-supabase-migrations-order-chronological",
+        "run-pnpm-lint-typecheck-test",
     ]
     assert {f["filename"] for f in body["files"]} == {
         "20250101000000_create_app.sql",
@@ -129,7 +129,7 @@ def test_it_hides_releases_of_other_projects(api_for, release, other_project, ou
         assert response.status_code == 404, path
         assert "No release" in response.json()["error"]
     assert foreign.post(url(f"/releases/{release.pk}/evidence"), {
-        "step": "staging-migrations-applied", "kind": "ci_run", "status": "passed",
+        "step": "staging-migrations-applied-successfully-ci", "kind": "ci_run", "status": "passed",
         "run_url": "https://ci.example.com/1", "commit_sha": SHA,
     }).status_code == 404  # fmt: skip
 

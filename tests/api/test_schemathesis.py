@@ -38,10 +38,6 @@ CHECKS = [
 loaded = schemathesis.openapi.from_dict(ninja_api.get_openapi_schema(path_prefix="/api/"))
 loaded.app = get_wsgi_application()
 schema: BaseSchema = loaded
-try:
-    import migrations_ops.jobs.services  # noqa: F401
-except ImportError:  # the jobs engine is not merged yet: its endpoint cannot run
-    schema = schema.exclude(path="/api/releases/{release_id}/jobs", method="POST")
 
 
 @pytest.fixture

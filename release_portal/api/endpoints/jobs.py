@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from ninja import Router, Status
 
 from checklists.gate import gate_status
+from migrations_ops.jobs.services import job_enqueue
 from migrations_ops.models import Job, JobLogLine, Target
 from release_portal.api import presenters
 from release_portal.api.auth import job_for, release_for, require_scope, target_for
@@ -30,12 +31,6 @@ router = Router(tags=["jobs"])
 # Jobs that change a target database need the deploy scope; checks need report.
 DEPLOY_KINDS = frozenset({Job.Kind.APPLY, Job.Kind.ROLLBACK})
 LOG_PAGE = 500
-
-
-def _enqueue(**kwargs: Any) -> Job:
-    from migrations_ops.jobs.services import job_enqueue
-
-    return job_enqueue(**kwargs)
 
 
 @router.post(
@@ -61,7 +56,7 @@ def start_job(request: HttpRequest, payload: JobIn, release_id: ReleaseId) -> An
                     presenters.gate(release, gate),
                 )  # fmt: skip
         try:
-            job = _enqueue(
+            job = job_enqueue(
                 kind=payload.kind, project=release.project, release=release, target=target,
                 created_by=token,
             )  # fmt: skip

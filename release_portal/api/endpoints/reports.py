@@ -149,6 +149,8 @@ def _report_errors(e: ChecklistError) -> ApiError:
 )
 def report_evidence(request: HttpRequest, payload: EvidenceIn, release_id: ReleaseId) -> Any:
     """Attaches evidence to the item of runbook step `step` (it never ticks the item).
+    `step` is a step key (see the release's items) or an evidence kind such as
+    `ci:staging_apply`, `ci:rls_docker` or `ci:secrets`: every step that takes it.
 
     - `kind: "ci_run"`: `status` passed/failed, `run_url`, and the `commit_sha` the run
       tested, which must be the release's commit (else **409**).
@@ -179,9 +181,10 @@ def report_evidence(request: HttpRequest, payload: EvidenceIn, release_id: Relea
         release.refresh_from_db()
         return 201, {
             "release": release.pk,
-            "step": report.item.step.key,
-            "item_state": report.item.state,
-            "evidence": presenters.evidence(report.evidence, release.content_digest),
+            "step": report.items[0].step.key,
+            "item_state": report.items[0].state,
+            "steps": [i.step.key for i in report.items],
+            "evidence": presenters.evidence(report.evidence[0], release.content_digest),
             "missing_names": report.missing,
             "stale_signoffs": report.refresh.stale_signoffs,
             "digest": release.digest,
