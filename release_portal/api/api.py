@@ -12,7 +12,7 @@ from functools import wraps
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import URLPattern, URLResolver
 from ninja import NinjaAPI
 
@@ -53,6 +53,22 @@ def _body_limit(request: HttpRequest) -> int:
     return int(settings.API_MAX_BODY_BYTES)
 
 
+def _json_error(response: HttpResponse) -> HttpResponse:
+    """django-ninja's own 404 (the API root) and 405 answers, as JSON like every other error."""
+    if response.status_code == 404:
+        return JsonResponse({"error": "Not found: see /api/docs.", "detail": None}, status=404)
+    allowed = [m.strip() for m in response.get("Allow", "").split(",") if m.strip()]
+    json = JsonResponse(
+        {
+            "error": f"Method not allowed here: use {', '.join(allowed)}.",
+            "detail": {"allowed": allowed},
+        },
+        status=405,
+    )
+    json["Allow"] = response.get("Allow", "")
+    return json
+
+
 def _guarded(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """Refuse oversized bodies before anything reads them; mark replays."""
 
@@ -71,7 +87,12 @@ def _guarded(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
                 },
                 status=413,
             )
-        response = view(request, *args, **kwargs)
+        try:
+            response = view(request, *args, **kwargs)
+        except Http404:  # django-ninja's API root raises it
+            response = HttpResponse(status=404)
+        if response.status_code in (404, 405) and "json" not in response.get("Content-Type", ""):
+            response = _json_error(response)
         if getattr(request, "idempotent_replay", False):
             response["Idempotent-Replayed"] = "true"
         return response

@@ -22,6 +22,14 @@ def test_it_answers_json_404_for_unknown_api_paths(client):
     response = client.get("/api/nothing/here")
     assert response.status_code == 404
     assert response.json()["error"].startswith("No API endpoint at /api/nothing/here")
+    assert client.get("/api/").json()["error"].startswith("Not found")
+
+
+def test_it_answers_json_405_with_the_allowed_methods(client):
+    response = client.delete("/api/releases/1/gate")
+    assert response.status_code == 405
+    assert response.json()["detail"] == {"allowed": ["GET"]}
+    assert response["Allow"] == "GET"
 
 
 def test_it_serves_the_openapi_schema_without_a_token(client):
