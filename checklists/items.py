@@ -266,6 +266,6 @@ def evidence_from_job(*, job: Any) -> list[Evidence]:
                 content_digest=job.release_digest,
             )
         )
-    if attached:
-        release_refresh(release=release, actor=None, reason=f"new evidence from job #{job.pk}")
+    # Even with nothing attached, a job that ran moves a draft release into pre-flight.
+    release_refresh(release=release, actor=None, reason=f"new evidence from job #{job.pk}")
     return attached

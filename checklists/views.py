@@ -40,6 +40,7 @@ from checklists.services import (
     release_upload_archive,
 )
 from checklists.signoffs import signoff_give
+from migrations_ops.views_jobs import jobs_panel_context
 from release_portal.accounts.roles import Action, ProjectAccess, visible_project_ids
 from release_portal.http import HtmxHttpRequest
 
@@ -132,7 +133,9 @@ def _page_context(request: HtmxHttpRequest, release: Release) -> dict[str, Any]:
 @require_GET
 def release_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     release = get_release_for_user(request.user, pk)
-    return render(request, "checklists/release_detail.html", _page_context(request, release))
+    context = _page_context(request, release)
+    context.update(jobs_panel_context(request, release))
+    return render(request, "checklists/release_detail.html", context)
 
 
 def _item_response(

@@ -10,12 +10,11 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.middleware import HtmxDetails
 
 from checklists.access import get_release_for_user
 from migrations_ops.jobs import selectors
@@ -32,14 +31,11 @@ from migrations_ops.jobs.services import (
 from migrations_ops.models import Job
 from release_portal.accounts.access import require
 from release_portal.accounts.roles import Action, ProjectAccess, can
+from release_portal.http import HtmxHttpRequest
 
 PANEL_JOBS = 20
 LIST_JOBS = 500
 HTTP_STOP_POLLING = 286  # htmx stops polling on this status (and still swaps the answer)
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
 
 
 GATED_MESSAGE = (
@@ -166,7 +162,12 @@ def release_jobs(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         limit = LIST_JOBS
     context = jobs_panel_context(request, release, limit=limit)
     if request.htmx:
-        return render(request, "migrations_ops/jobs_panel.html#jobs_table", context)
+        response = render(request, "migrations_ops/jobs_panel.html#jobs_table", context)
+        if not context["panel_has_active"]:
+            # The last job just ended: pages showing the release refresh what jobs change
+            # (evidence on the checklist, the release's state).
+            response["HX-Trigger"] = "release-jobs-settled"
+        return response
     return render(request, "migrations_ops/job_list.html", context)
 
 

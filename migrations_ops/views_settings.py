@@ -12,7 +12,6 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
-from django_htmx.middleware import HtmxDetails
 
 from migrations_ops.forms import ProjectSettingsForm, TargetForm
 from migrations_ops.models import Project, Target
@@ -27,11 +26,7 @@ from migrations_ops.services_settings import (
 )
 from release_portal.accounts.access import get_project_for_user
 from release_portal.accounts.roles import Action
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
-
+from release_portal.http import HtmxHttpRequest
 
 TEMPLATE = "migrations_ops/settings.html"
 

@@ -13,7 +13,6 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.middleware import HtmxDetails
 
 from checklists.models import RunbookStep, RunbookVersion
 from checklists.runbooks import selectors
@@ -37,11 +36,7 @@ from checklists.runbooks.services import (
 from migrations_ops.models import Project
 from release_portal.accounts.access import get_project_for_user
 from release_portal.accounts.roles import Action, ProjectAccess, can, visible_project_ids
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
-
+from release_portal.http import HtmxHttpRequest
 
 TEMPLATE = "checklists/runbooks/version.html"
 

@@ -14,7 +14,6 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.middleware import HtmxDetails
 
 from release_portal.accounts.roles import Action, can, visible_project_ids
 from release_portal.audit import exports
@@ -28,12 +27,9 @@ from release_portal.audit.selectors import (
 )
 from release_portal.audit.services import audit_export_record
 from release_portal.audit.verify import audit_verify
+from release_portal.http import HtmxHttpRequest
 
 HASH_RE = re.compile(r"^[0-9a-f]{64}$")
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
 
 
 def _my_projects(user: Any) -> list[Any]:

@@ -35,6 +35,7 @@ class ReleaseFactory(factory.django.DjangoModelFactory):
     commit_sha = factory.Sequence(lambda n: f"{n:040x}")
     runbook_version = factory.LazyAttribute(lambda r: RunbookVersionFactory(project=r.project))
     digest = factory.Sequence(lambda n: f"{n:064x}")
+    content_digest = factory.Sequence(lambda n: f"{n + 1:064x}")
 
 
 class StagingFactory(factory.django.DjangoModelFactory):
