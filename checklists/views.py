@@ -21,6 +21,7 @@ from checklists import items as item_services
 from checklists import rules, selectors
 from checklists.access import get_release_for_user
 from checklists.bundles import BundleError
+from checklists.gate import gate_status, open_followups
 from checklists.forms import (
     CancelForm,
     MigrationsUploadForm,
@@ -135,6 +136,7 @@ def release_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     release = get_release_for_user(request.user, pk)
     context = _page_context(request, release)
     context.update(jobs_panel_context(request, release))
+    context.update(gate=gate_status(release), followups=open_followups(release))
     return render(request, "checklists/release_detail.html", context)
 
 
