@@ -21,7 +21,6 @@ from checklists import items as item_services
 from checklists import rules, selectors
 from checklists.access import get_release_for_user
 from checklists.bundles import BundleError
-from checklists.gate import gate_status, open_followups
 from checklists.forms import (
     CancelForm,
     MigrationsUploadForm,
@@ -31,6 +30,7 @@ from checklists.forms import (
     SignOffForm,
     TickForm,
 )
+from checklists.gate import gate_status, open_followups
 from checklists.models import ChecklistItem, Release
 from checklists.services import (
     AlreadyDone,
