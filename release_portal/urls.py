@@ -21,4 +21,7 @@ urlpatterns = [
     path("", include("migrations_ops.urls_settings")),
     path("admin/", admin.site.urls),
     path("", include("migrations_ops.urls")),
+    path("", include("migrations_ops.backups.urls")),
+    path("", include("migrations_ops.rollback.urls")),
+    path("", include("migrations_ops.incidents.urls")),
 ]
