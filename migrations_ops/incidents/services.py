@@ -24,7 +24,11 @@ from checklists.models import Release
 from checklists.services import AlreadyDone, release_transition
 from migrations_ops.jobs.services import job_enqueue
 from migrations_ops.models import Incident, IncidentEntry, Job, RollbackPlan, Target
-from migrations_ops.rollback.services import read_target_history, rollback_plan_save
+from migrations_ops.rollback.services import (
+    read_target_history,
+    release_migrations,
+    rollback_plan_save,
+)
 from release_portal.accounts.roles import Action, can
 from release_portal.audit.services import Actor, actor_of, audit_record
 
@@ -166,7 +170,7 @@ def _record_assessment(
     *, incident: Incident, user: Any, history: list[str] | None, problem: str, error_text: str
 ) -> Incident:
     incident = _locked(incident)
-    ours = set(incident.release.migration_files.values_list("version", flat=True))
+    ours = {m.version for m in release_migrations(incident.release, incident.target)}
     if error_text.strip():
         incident.error_text = error_text.strip()[:20000]
     if history is None:

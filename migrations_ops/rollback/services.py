@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from checklists.items import evidence_add, items_for_evidence
-from checklists.models import Evidence, Release
+from checklists.models import Evidence, MigrationFile, Release
 from checklists.services import release_refresh
 from migrations_ops import supabase_files
 from migrations_ops.backups.storage import LocalStorage, storage_for
@@ -53,13 +53,35 @@ def read_target_history(target: Target) -> list[str]:
         raise RollbackError(f"could not read {target.name}'s migration history: {e}") from None
 
 
-def release_migrations(release: Release) -> list[ReleaseMigration]:
+def release_migrations(release: Release, target: Target) -> list[ReleaseMigration]:
+    """The migrations this release brings to ``target``: its files minus those already there.
+
+    A release's bundle holds the whole migrations folder, old files included. What was on
+    the target before the release is read from the oldest backup taken for this release
+    there (its manifest's applied versions, kept even once the files are deleted); without
+    one, from the files of the project's earlier releases; else every file counts.
+    """
+    files = list(release.migration_files.order_by("version"))
+    first = (
+        BackupManifest.objects.filter(release=release, target=target)
+        .order_by("started_at", "pk")
+        .first()
+    )
+    if first is not None:
+        before = set(first.applied_versions)
+    else:
+        before = set(
+            MigrationFile.objects.filter(
+                release__project=release.project_id, release__created_at__lt=release.created_at
+            ).values_list("version", flat=True)
+        )
     return [
         ReleaseMigration(
             version=m.version, filename=m.filename, down_filename=m.down_filename,
             down_sql=m.down_sql,
         )
-        for m in release.migration_files.order_by("version")
+        for m in files
+        if m.version not in before
     ]  # fmt: skip
 
 
@@ -90,7 +112,7 @@ def plan_for(
     *, release: Release, target: Target, applied: list[str], backup_id: int | None = None
 ) -> tuple[Plan, list[BackupManifest]]:
     """The plan for ``applied`` and the backups that may serve it (the chosen one first)."""
-    migrations = release_migrations(release)
+    migrations = release_migrations(release, target)
     ours = {m.version for m in migrations}
     undo = [v for v in applied if v in ours]
     backups = verified_backups(target)
@@ -183,7 +205,11 @@ def rehearsal_start(*, plan: RollbackPlan, user: Any) -> Job:
     """Queue a rehearsal of ``plan`` on a scratch database restored from its backup."""
     _require(user, Action.MANAGE_ROLLBACKS, plan.project_id, "Only SREs and platform leads "
              "rehearse rollbacks.")  # fmt: skip
-    plan = RollbackPlan.objects.select_for_update().select_related("backup").get(pk=plan.pk)
+    plan = (
+        RollbackPlan.objects.select_for_update(of=("self",))
+        .select_related("backup")
+        .get(pk=plan.pk)
+    )
     if plan.backup is None or plan.backup.is_deleted:
         raise RollbackError(
             "A rehearsal starts from a verified backup taken before the release: capture one, "
