@@ -125,7 +125,10 @@ def test_it_rolls_back_the_target_holding_its_deploy_lock(production, release, t
 def test_it_stops_at_a_failing_down_script_with_its_line(
     production, sre_project, target, sre, platform_lead
 ):
-    bad = "alter table app.accounts drop column phone;\n\nalter table app.accounts\n  drop column telephone;\n"
+    bad = (
+        "alter table app.accounts drop column phone;\n\n"
+        "alter table app.accounts\n  drop column telephone;\n"
+    )
     files = {**FILES, "rollbacks/20250104000000_account_phone.sql": bad}
     release = make_release(sre_project, platform_lead, files)
     _verified_backup(release, target, sre)
