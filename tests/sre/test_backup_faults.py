@@ -71,7 +71,7 @@ def test_it_keeps_no_partial_file_when_pg_dump_is_killed(
     fake = tmp_path / "fakebin"
     fake.mkdir()
     (fake / "pg_dump").write_text(FAKE_PG_DUMP)
-    os.chmod(fake / "pg_dump", 0o755)
+    os.chmod(fake / "pg_dump", 0o700)
     monkeypatch.setenv("PG_BIN_DIR", str(fake))
     job = _capture_fails(release, target, sre, backup_dir)
     assert "pg_dump was killed (SIGKILL)" in job.summary
