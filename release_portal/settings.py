@@ -114,6 +114,7 @@ INSTALLED_APPS = [
     "axes",
     "release_portal.accounts",
     "release_portal.audit",
+    "release_portal.api",
     "migrations_ops",
     "checklists",
 ]
@@ -307,6 +308,11 @@ if BACKUP_STORAGE == "s3" and not BACKUP_S3_BUCKET:
 MAINTENANCE_WEBHOOK_TIMEOUT_SECONDS = env_int("MAINTENANCE_WEBHOOK_TIMEOUT_SECONDS", 5)
 
 CELERY_BEAT_SCHEDULE = {
+    "api-idempotency-purge": {
+        "task": "release_portal.api.tasks.idempotency_purge",
+        "schedule": 3600.0,
+        "options": {"expires": 3600.0},
+    },
     "jobs-sweep": {
         "task": "migrations_ops.tasks.jobs_sweep",
         "schedule": float(JOB_SWEEP_EVERY_SECONDS),
@@ -394,6 +400,11 @@ WHITENOISE_USE_FINDERS = DEBUG
 MEDIA_ROOT = DATA_DIR / "media"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+# The JSON API for CI (/api/): the largest request body it reads, and the largest
+# migrations bundle upload (zip or tar.gz of the supabase/ folder). Larger ones get 413.
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1024 * 1024)
+API_MAX_UPLOAD_BYTES = env_int("API_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
 
 # --- security -------------------------------------------------------------------------
 
