@@ -20,7 +20,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from checklists import rules
-from checklists.models import Release
+from checklists.deploys import deployment_finish, deployment_start
+from checklists.models import Deployment, Release
 from checklists.services import AlreadyDone, release_transition
 from migrations_ops.jobs.services import job_enqueue
 from migrations_ops.models import Incident, IncidentEntry, Job, RollbackPlan, Target
@@ -31,6 +32,7 @@ from migrations_ops.rollback.services import (
 )
 from release_portal.accounts.roles import Action, can
 from release_portal.audit.services import Actor, actor_of, audit_record
+from release_portal.notify import notify
 
 E = IncidentEntry.Kind
 
@@ -98,6 +100,8 @@ def incident_open(
     _entry(incident, user, E.OPENED,
            f"Opened ({incident.get_trigger_display().lower()}) on {target.name}: {title}",
            data={"release_state": release.state})  # fmt: skip
+    notify("incident.opened", release, {"incident": incident.pk, "title": title,
+                                        "target": target.name}, actor=user)  # fmt: skip
     return incident
 
 
@@ -233,13 +237,24 @@ def incident_rollback_start(*, incident: Incident, user: Any) -> Job:
     if not incident.maintenance_mode:
         raise IncidentError("Turn maintenance mode on first: writes must be frozen before a "
                             "rollback (runbook §5.2 step 1).")  # fmt: skip
+    active = Job.objects.filter(
+        kind=Job.Kind.ROLLBACK, release=incident.release, target=incident.target,
+        state__in=Job.ACTIVE_STATES,
+    ).first()  # fmt: skip
+    if active is not None:
+        raise AlreadyDone(f"already running: job #{active.pk}")
+    # The target's deploy lock (checklists.deploys): refused with DeployLocked while a
+    # deployment or another rollback of the target is reported started.
+    deployment = deployment_start(
+        release=incident.release, target=incident.target, actor=user,
+        kind=Deployment.Kind.ROLLBACK,
+    )  # fmt: skip
     job = job_enqueue(
         kind=Job.Kind.ROLLBACK, project=incident.project, release=incident.release,
-        target=incident.target, params={"plan_id": incident.plan.pk, "incident_id": incident.pk},
-        created_by=user,
+        target=incident.target, created_by=user,
+        params={"plan_id": incident.plan.pk, "incident_id": incident.pk,
+                "deployment_id": deployment.pk},
     )  # fmt: skip
-    if job.already_active:
-        raise AlreadyDone(f"already running: job #{job.pk}")
     _entry(incident, user, E.JOB, f"Rollback started: {job} runs plan #{incident.plan.pk}",
            job=job)  # fmt: skip
     return job
@@ -294,6 +309,8 @@ def incident_close(*, incident: Incident, user: Any, postmortem_url: str) -> Inc
     incident.closed_by_name = actor_of(user).name[:200]
     incident.save(update_fields=["state", "postmortem_url", "closed_at", "closed_by_name"])
     _entry(incident, user, E.CLOSED, f"Closed; postmortem: {url}", data={"postmortem": url})
+    notify("incident.closed", incident.release, {"incident": incident.pk, "postmortem": url},
+           actor=user)  # fmt: skip
     return incident
 
 
@@ -305,8 +322,27 @@ def incident_job_finished(*, job: Job) -> None:
         _entry(entry.incident, Actor.system(f"job #{job.pk}"), E.JOB_END,
                f"{job} {job.get_state_display().lower()}: {job.summary}", job=job,
                data={"state": job.state})  # fmt: skip
-    if job.kind == Job.Kind.ROLLBACK and job.state == Job.State.SUCCEEDED and job.release_id:
-        _release_rolled_back(job)
+    if job.kind == Job.Kind.ROLLBACK:
+        _finish_deployment(job)
+        if job.state == Job.State.SUCCEEDED and job.release_id:
+            _release_rolled_back(job)
+    if job.kind == Job.Kind.ROLLBACK and job.release is not None:
+        event = "rollback.succeeded" if job.state == Job.State.SUCCEEDED else "rollback.ended"
+        notify(event, job.release, {"job": job.pk, "state": job.state, "summary": job.summary},
+               actor=Actor.system(f"job #{job.pk}"))  # fmt: skip
+
+
+def _finish_deployment(job: Job) -> None:
+    """Free the target's deploy lock the rollback took (its Deployment record)."""
+    deployment_id = (job.params or {}).get("deployment_id")
+    deployment = Deployment.objects.filter(pk=int(deployment_id or 0), status="started").first()
+    if deployment is None:
+        return
+    ok = job.state == Job.State.SUCCEEDED
+    deployment_finish(
+        deployment=deployment, actor=Actor.system(f"job #{job.pk}"),
+        status=Deployment.Status.SUCCEEDED if ok else Deployment.Status.FAILED,
+    )  # fmt: skip
 
 
 def _release_rolled_back(job: Job) -> None:

@@ -10,8 +10,9 @@ Two locks, both PostgreSQL session advisory locks held for the whole job:
   runner uses (``rp_apply``): even two portals, or a person's tooling that honours it,
   never interleave.
 
-checklists.deploys (Deployment records with a per-target lock) can replace the first one
-once it is merged; see the report.
+A rollback started from an incident also takes checklists.deploys' lock first: a
+Deployment record (kind rollback) that refuses to start while a deployment CI reported is
+still started on the target, and that the job's end finishes (incidents.services).
 """
 
 from __future__ import annotations

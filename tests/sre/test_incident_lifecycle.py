@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 from django.core.exceptions import ValidationError
 
-from checklists.models import Release
+from checklists.models import Deployment, Release
 from migrations_ops.backups.services import backup_capture
 from migrations_ops.incidents import services as incidents
 from migrations_ops.models import Incident, IncidentEntry, Job
@@ -77,6 +77,8 @@ def test_it_walks_an_incident_from_open_to_closed(
     assert columns(production.url, "app.invoices") == []
     release.refresh_from_db()
     assert release.state == Release.State.ROLLED_BACK
+    deployment = Deployment.objects.get(kind="rollback")  # the target's deploy lock, freed
+    assert deployment.status == "succeeded" and deployment.target == target
 
     settings.JOB_RUNNER_MODULES = {"commands": SAMPLE, "rls": SAMPLE}
     checks = incidents.incident_validate(incident=incident, user=sre)
@@ -130,3 +132,25 @@ def test_it_refuses_a_second_open_incident_for_the_release(release, target, sre)
     with pytest.raises(ValidationError, match="already open"):
         incidents.incident_open(release=release, target=target, user=sre, title="B",
                                 trigger="other")  # fmt: skip
+
+
+def test_it_refuses_a_rollback_while_a_deployment_holds_the_target(
+    production, release, target, sre, platform_lead
+):
+    Release.objects.filter(pk=release.pk).update(state=Release.State.FAILED)
+    release.refresh_from_db()
+    incident = incidents.incident_open(
+        release=release, target=target, user=sre, title="Half applied", trigger="other"
+    )
+    incidents.incident_maintenance(incident=incident, user=sre, on=True)
+    run_job(backup_capture(release=release, target=target, user=sre))
+    run_job(queued(Job.Kind.RESTORE_CHECK))
+    deploy(production.url)
+    incident = incidents.incident_plan(incident=Incident.objects.get(), user=sre)
+    # CI reported a deployment of the target as started (and never finished).
+    Deployment.objects.create(release=release, target=target, digest="d" * 64,
+                              started_by_name="ci")  # fmt: skip
+
+    with pytest.raises(ValidationError, match="production is locked by deployment"):
+        incidents.incident_rollback_start(incident=incident, user=sre)
+    assert not Job.objects.filter(kind="rollback").exists()
