@@ -62,6 +62,8 @@ class CaptureForm(forms.Form):
     )
 
     def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
+        # Its own ids: the release page also holds the jobs panel's "target" field.
+        kwargs.setdefault("auto_id", "capture-%s")
         super().__init__(*args, **kwargs)
         targets = Target.objects.filter(project=project).order_by("name")
         self.fields["target"].queryset = targets  # type: ignore[attr-defined]

@@ -94,6 +94,8 @@ def _plan_options(job: Job) -> tuple[dict[str, Any], BackupManifest | None]:
         "steps": plan.steps,
         "last_good_version": plan.last_good_version,
         "verified_target_version": plan.verified_target_version,
+        "applied_versions": plan.applied_versions,
+        "release_versions": sorted({v for step in plan.steps for v in step.get("reverts", [])}),
     }
     backup = plan.backup
     if backup is not None and backup.is_deleted:

@@ -206,7 +206,10 @@ def build_plan(
     applied = sorted(set(applied_versions))
     by_version = {m.version: m for m in release_migrations}
     ours = set(by_version)
-    undo = sorted((v for v in applied if v in ours), reverse=True)
+    # Every migration of the release, newest first: those applied now, and those the
+    # deployment will apply. The runbook prepares the rollback *before* production apply;
+    # at run time the rollback job skips steps whose version is not applied.
+    undo = sorted(ours, reverse=True)
     others = [v for v in applied if v not in ours]
     plan = Plan(
         target_name=target_name,
@@ -219,12 +222,16 @@ def build_plan(
         backup_id=backup.id if backup else None,
     )
     if not undo:
-        plan.warnings.append(
-            f"none of the release's migrations is applied on {target_name}: there is nothing "
-            "to roll back"
-        )
+        plan.warnings.append("the release has no migrations: there is nothing to roll back")
         return plan
-    newer = [v for v in others if v > undo[-1]]
+    pending = [v for v in undo if v not in applied]
+    if pending and len(pending) == len(undo):
+        plan.warnings.append(
+            f"prepared before deployment: {target_name} has none of the release's "
+            f"{len(undo)} migration(s) yet; the rollback undoes those that are applied when "
+            "it runs"
+        )
+    newer = [v for v in others if v > min(undo)]
     if newer:
         plan.warnings.append(
             f"{target_name} has migrations from elsewhere newer than this release's: "

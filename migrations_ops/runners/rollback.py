@@ -33,6 +33,21 @@ def _history(conn: Any) -> list[str]:
     return [r.version for r in supabase_files.read_remote_history(conn)]
 
 
+def _steps_for(
+    steps: list[dict[str, Any]], applied: set[str], ctx: RunContext
+) -> list[dict[str, Any]]:
+    """The plan's steps for what is applied now; the rest is logged as skipped."""
+    chosen = []
+    for step in steps:
+        reverts = [v for v in step.get("reverts", []) if v in applied]
+        if not reverts:
+            ctx.info(f"skipping {step.get('kind')} step for {', '.join(step.get('reverts', []))}: "
+                     "not applied")  # fmt: skip
+            continue
+        chosen.append({**step, "reverts": reverts})
+    return chosen
+
+
 def run(ctx: RunContext) -> RunResult:
     plan: dict[str, Any] = ctx.options.get("plan") or {}
     steps = list(plan.get("steps") or [])
@@ -43,13 +58,34 @@ def run(ctx: RunContext) -> RunResult:
     with connect_target(ctx.database_url, ctx.target_name) as lock_conn:
         target_database_lock(lock_conn, ctx.target_name)
         before = _history(lock_conn)
-        expected = plan.get("verified_target_version") or None
         newest = before[-1] if before else None
-        if expected != newest:
+        ours = set(plan.get("release_versions") or [])
+        # Outside the release, the history must be as it was when the plan was made: the
+        # release's own versions may be applied since (the deploy) or only partly (a
+        # deploy that failed midway).
+        expected_outside = sorted(v for v in plan.get("applied_versions") or [] if v not in ours)
+        outside = sorted(v for v in before if v not in ours)
+        if ours and expected_outside != outside:
+            raise RunnerError(
+                f"{ctx.target_name}'s migration history outside this release changed since "
+                f"the plan was made (now {', '.join(outside[-3:]) or 'none'}; then "
+                f"{', '.join(expected_outside[-3:]) or 'none'}). Make a new plan (it reads "
+                "the history again), then run it"
+            )
+        if not ours and (plan.get("verified_target_version") or None) != newest:
             raise RunnerError(
                 f"{ctx.target_name}'s newest applied migration is {newest or 'none'}, but the "
-                f"plan was made when it was {expected or 'none'}: the database changed since. "
-                "Make a new plan (it reads the history again), then run it"
+                f"plan was made when it was {plan.get('verified_target_version') or 'none'}: "
+                "make a new plan, then run it"
+            )
+        applied_now = set(before)
+        steps = _steps_for(steps, applied_now, ctx)
+        if not steps:
+            return RunResult(
+                ok=True,
+                summary=f"nothing to roll back: none of the release's migrations is applied on "
+                f"{ctx.target_name}",
+                data={"plan_id": plan.get("plan_id"), "history_before": before, "steps": []},
             )
         ctx.info(
             f"rolling back {ctx.target_name} from {newest} to {plan.get('last_good_version')}: "

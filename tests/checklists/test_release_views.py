@@ -356,3 +356,13 @@ def test_reopening_and_not_applicable_work_outside_a_test_transaction(client, pr
     assert client.post(reopen, {"revision": target.revision, "reason": "wrong"}).status_code == 302
     target.refresh_from_db()
     assert target.state == "open"
+
+
+def test_the_release_page_has_no_duplicate_ids(client, personas, release_with_files):
+    import re as regex
+
+    client.force_login(personas["platform_lead"])
+    html = client.get(detail(release_with_files)).content.decode()
+    ids = regex.findall(r'\sid="([^"]+)"', html)
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    assert duplicates == []

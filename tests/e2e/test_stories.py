@@ -67,17 +67,25 @@ def worker(tmp_path, staging):
 
 def release_with_demo(project, owner, by) -> Release:
     release = release_create(
-        project=project, title="Add member phone numbers", owner=owner,
-        commit_sha="4f2c9e1b7a3d5f60c8e2a9b14d7e3f5a6c1b2d90", created_by=by,
-    )  # fmt: skip
+        project=project,
+        title="Add member phone numbers",
+        owner=owner,
+        commit_sha="4f2c9e1b7a3d5f60c8e2a9b14d7e3f5a6c1b2d90",
+        created_by=by,
+    )
     release_upload_archive(release=release, data=world.demo_zip(), filename="s.zip", actor=by)
     release.refresh_from_db()
     return release
 
 
 def run_now(release, kind, user):
-    job = job_enqueue(kind=kind, project=release.project, release=release,
-                      target=release.project.targets.get(), created_by=user)  # fmt: skip
+    job = job_enqueue(
+        kind=kind,
+        project=release.project,
+        release=release,
+        target=release.project.targets.get(),
+        created_by=user,
+    )
     return job_execute(job_id=job.pk, worker="e2e")
 
 
@@ -108,8 +116,11 @@ def test_the_release_engineer_creates_a_release_and_watches_preflight(
     screenshot(page, "story-preflight-dry-run")
     page.get_by_role("link", name="Add member phone numbers").click()
     release = Release.objects.get()
-    wait_for(lambda: not release.jobs.filter(state__in=["queued", "running"]).exists(),
-             timeout=90, what="every pre-flight job to end")  # fmt: skip
+    wait_for(
+        lambda: not release.jobs.filter(state__in=["queued", "running"]).exists(),
+        timeout=90,
+        what="every pre-flight job to end",
+    )
     page.reload()
     assert page.locator("#jobs-panel .badge-failed").count() == 0, page.locator(
         "#jobs-panel"
@@ -140,8 +151,11 @@ def test_the_qa_lead_ticks_the_rls_items_with_the_rls_job_as_evidence(
         # htmx swaps the item in place: no reload.
         page.locator("li.item-done", has_text=text).wait_for()
     assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
-    assert set(ChecklistItem.objects.filter(release=release, step__key__in=RLS_ITEMS)
-               .values_list("state", flat=True)) == {"done"}  # fmt: skip
+    assert set(
+        ChecklistItem.objects.filter(release=release, step__key__in=RLS_ITEMS).values_list(
+            "state", flat=True
+        )
+    ) == {"done"}
     screenshot(page, "story-qa-ticks-rls")
     assert page.csp.violations == []
 
@@ -181,10 +195,11 @@ def test_a_changed_migration_makes_the_signoff_stale(
     signoff_give(release=release, user=lead, kind="release_owner", password=PASSWORD)
     login(page, live_server, "releng", PASSWORD)
     page.goto(f"{live_server.url}/releases/{release.pk}/")
-    changed = world.demo_zip(extra={
-        "supabase/migrations/20250201090000_add_member_phone.sql":
-            "alter table app.members add column phone text not null default '';\n",
-    })  # fmt: skip
+    changed = world.demo_zip(
+        extra={
+            "supabase/migrations/20250201090000_add_member_phone.sql": "alter table app.members add column phone text not null default '';\n",
+        }
+    )
     page.get_by_text("Upload again or move to a new commit").click()
     page.set_input_files("input[name=archive]", world.write_zip(tmp_path, "v2.zip", changed))
     page.get_by_role("button", name="Store migrations").click()
@@ -201,8 +216,11 @@ def test_a_changed_migration_makes_the_signoff_stale(
 def test_the_auditor_reviews_and_exports_the_change_log(page, live_server, demo_project, personas):
     lead = personas["platform_lead"]
     release = release_with_demo(demo_project, lead, personas["release_engineer"])
-    item_mark_not_applicable(item=release.items.filter(step__is_signoff=False).first(), user=lead,
-                             reason="<script>alert('x')</script> not needed")  # fmt: skip
+    item_mark_not_applicable(
+        item=release.items.filter(step__is_signoff=False).first(),
+        user=lead,
+        reason="<script>alert('x')</script> not needed",
+    )
     login(page, live_server, "auditor", PASSWORD)
     page.goto(f"{live_server.url}/releases/{release.pk}/")
     assert page.get_by_role("button", name="Tick").count() == 0
@@ -222,3 +240,80 @@ def test_the_auditor_reviews_and_exports_the_change_log(page, live_server, demo_
     assert "release.create" in actions and "item.not_applicable" in actions
     assert rows[-1]["record"] == "head"
     assert page.csp.violations == []
+
+
+@pytest.fixture
+def production(monkeypatch):
+    with world.staging_database() as url:
+        monkeypatch.setenv("E2E_PRODUCTION_DATABASE_URL", url)
+        yield url
+
+
+def test_the_sre_captures_and_verifies_a_backup_and_prepares_the_rollback_plan(
+    page, live_server, demo_project, personas, production, tmp_path, settings, staging
+):
+    from migrations_ops.models import BackupManifest, Target
+
+    prod = Target.objects.create(
+        project=demo_project,
+        name="production",
+        kind="production",
+        url_env_var="E2E_PRODUCTION_DATABASE_URL",
+    )
+    settings.BACKUP_DIR = tmp_path / "backups"
+    server = RedisServer().start()
+    worker = Worker(
+        broker_url=server.url,
+        database_name=connection.settings_dict["NAME"],
+        log_path=tmp_path / "worker.log",
+        concurrency=2,
+        env={
+            "DJANGO_SETTINGS_MODULE": "tests.e2e.worker_settings",
+            world.STAGING_ENV: staging,
+            "E2E_PRODUCTION_DATABASE_URL": production,
+            "BACKUP_DIR": str(tmp_path / "backups"),
+        },
+    )
+    release = release_with_demo(
+        demo_project, personas["platform_lead"], personas["release_engineer"]
+    )
+    try:
+        with celery_broker(server.url):
+            worker.start()
+            login(page, live_server, "sre", PASSWORD)
+            page.goto(f"{live_server.url}/releases/{release.pk}/")
+            panel = page.locator("#backups-panel")
+            panel.get_by_label("Target").select_option(value=str(prod.pk))
+            panel.get_by_label("Supabase dashboard backup (optional)").fill(
+                "manual-2026-11-27-0900"
+            )
+            panel.get_by_role("button", name="Capture backup").click()
+            # The panel refreshes itself until the restore check has passed.
+            page.locator("#backups-panel .badge-passed").wait_for(timeout=90_000)
+            backup = BackupManifest.objects.get()
+            assert (
+                backup.verify_state == "passed" and backup.snapshot_ref == "manual-2026-11-27-0900"
+            )
+            screenshot(page, "story-sre-backup-verified")
+            page.get_by_role("link", name="Prepare a rollback plan").click()
+            page.get_by_label("Target").select_option(value=str(prod.pk))
+            page.get_by_role("button", name="Work out the plan").click()
+            try:
+                page.get_by_text(
+                    "migration repair --status reverted 20250201090000"
+                ).first.wait_for()
+            except Exception:
+                screenshot(page, "debug-sre")
+                raise
+            page.get_by_role("button", name=re.compile("Save plan")).click()
+            page.get_by_text("20250201090000").first.wait_for()
+            screenshot(page, "story-sre-rollback-plan")
+            page.goto(f"{live_server.url}/releases/{release.pk}/")
+            backup_item = page.locator("li.item", has_text="Manual Supabase backup captured")
+            backup_item.locator(".badge-passed").first.wait_for()
+            plan_item = page.locator("li.item", has_text="Rollback commands prepared")
+            plan_item.get_by_text("Rollback plan").first.wait_for()
+            assert page.csp.violations == []
+    finally:
+        worker.stop()
+        server.stop()

@@ -88,9 +88,14 @@ def test_it_cannot_plan_a_restore_without_a_verified_backup():
     assert plan.problems and "no verified backup" in plan.problems[0]
 
 
-def test_it_has_nothing_to_do_when_the_release_is_not_applied():
+def test_it_is_prepared_before_deployment_for_every_migration_of_the_release():
+    # The runbook prepares the rollback before production apply: the plan undoes all of
+    # the release's migrations, and the rollback job skips those not applied when it runs.
     plan = _plan(_migrations(), applied=APPLIED[:2])
-    assert plan.steps == [] and "nothing to roll back" in plan.warnings[0]
+    assert [v for step in plan.steps for v in step["reverts"]] == plan.undo_versions
+    assert plan.undo_versions == sorted(plan.release_versions, reverse=True)
+    assert plan.last_good_version == APPLIED[1]
+    assert "prepared before deployment" in plan.warnings[0]
 
 
 def test_it_warns_about_newer_migrations_from_elsewhere():

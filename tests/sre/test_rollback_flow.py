@@ -165,5 +165,26 @@ def test_it_refuses_a_plan_made_for_another_state_of_the_target(production, rele
                     params={"plan_id": plan.pk}, created_by=sre)
     )  # fmt: skip
     assert job.state == Job.State.FAILED
-    assert "the database changed since" in job.summary
+    assert "history outside this release changed" in job.summary
     assert "phone" in columns(production.url, "app.accounts")
+
+
+def test_a_plan_prepared_before_deployment_rolls_back_a_deploy_that_failed_midway(
+    production, release, target, sre
+):
+    # The runbook's order: backup, rollback plan, then production apply. Here the deploy
+    # applies only the first of the release's two migrations before it fails.
+    _verified_backup(release, target, sre)
+    plan = rollback_plan_save(release=release, target=target, user=sre)
+    assert plan.verified_target_version == "20250102000000"
+    deploy(production.url, versions=["20250103000000"])
+    from migrations_ops.jobs import job_enqueue
+
+    job = run_job(
+        job_enqueue(kind="rollback", project=target.project, release=release, target=target,
+                    params={"plan_id": plan.pk}, created_by=sre)
+    )  # fmt: skip
+    assert job.state == Job.State.SUCCEEDED, job.summary
+    assert history(production.url) == ["20250101000000", "20250102000000"]
+    log = "\n".join(job.log_lines.values_list("text", flat=True))
+    assert "skipping" in log and "20250104000000" in log
