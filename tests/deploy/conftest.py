@@ -1,0 +1,87 @@
+"""Deploying: throwaway "staging" and "production" databases, approved releases, targets.
+
+Targets name environment variables that the fixtures point at scratch databases on the
+test PostgreSQL server; the databases are dropped after each test.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.db import transaction
+
+from checklists.items import item_mark_not_applicable
+from checklists.signoffs import signoff_give
+from migrations_ops import deploy_apply
+from migrations_ops.jobs import dispatch
+from tests.checklists.conftest import release, release_with_files, runbook  # noqa: F401
+from tests.deploy.gate_fake import fake_gate_status, real_gate_exists
+from tests.factories import PASSWORD, TargetFactory
+from tests.migrations_ops.conftest import make_database, server_url  # noqa: F401
+
+STAGING_ENV = "DEPLOY_TEST_STAGING_URL"
+PRODUCTION_ENV = "DEPLOY_TEST_PRODUCTION_URL"
+
+
+@pytest.fixture(autouse=True)
+def _media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture(autouse=True)
+def _gate(monkeypatch):
+    """The real gate selector when it exists, else the marked test stand-in."""
+    if not real_gate_exists():
+        monkeypatch.setattr(deploy_apply, "gate_status", fake_gate_status)
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """Job messages "sent" to Celery: (job_id, kind, queue)."""
+    calls: list[tuple[int, str, str]] = []
+    monkeypatch.setattr(
+        dispatch, "job_send", lambda *, job_id, kind, queue: calls.append((job_id, kind, queue))
+    )
+    return calls
+
+
+@pytest.fixture
+def staging_db(make_database, monkeypatch) -> str:  # noqa: F811
+    url = make_database("staging")
+    monkeypatch.setenv(STAGING_ENV, url)
+    return url
+
+
+@pytest.fixture
+def production_db(make_database, monkeypatch) -> str:  # noqa: F811
+    url = make_database("production")
+    monkeypatch.setenv(PRODUCTION_ENV, url)
+    return url
+
+
+@pytest.fixture
+def staging_target(project):
+    return TargetFactory(project=project, name="staging", kind="staging", url_env_var=STAGING_ENV)
+
+
+@pytest.fixture
+def production_target(project):
+    return TargetFactory(
+        project=project, name="production", kind="production", url_env_var=PRODUCTION_ENV
+    )
+
+
+def approve(release, owner) -> None:  # noqa: F811
+    """Settle every checklist item and give the owner's sign-off: the gate opens."""
+    for each in release.items.select_related("step").filter(step__is_signoff=False):
+        with transaction.atomic():
+            item_mark_not_applicable(item=each, user=owner, reason="test: not part of this release")
+    release.refresh_from_db()
+    signoff_give(release=release, user=owner, kind="release_owner", password=PASSWORD)
+    release.refresh_from_db()
+    assert release.state == "approved"
+
+
+@pytest.fixture
+def approved_release(release_with_files, platform_lead):  # noqa: F811
+    approve(release_with_files, platform_lead)
+    return release_with_files
