@@ -19,6 +19,8 @@ urlpatterns = [
     path("", include("checklists.urls_reports")),
     path("", include("checklists.runbooks.urls")),
     path("", include("migrations_ops.urls_settings")),
+    path("", include("release_portal.webhooks.urls")),
+    path("", include("migrations_ops.monitoring.urls")),
     path("admin/", admin.site.urls),
     path("", include("migrations_ops.urls")),
 ]

@@ -85,3 +85,27 @@ def approve(release, owner) -> None:  # noqa: F811
 def approved_release(release_with_files, platform_lead):  # noqa: F811
     approve(release_with_files, platform_lead)
     return release_with_files
+
+
+@pytest.fixture
+def receiver(settings):
+    """A real HTTP receiver on 127.0.0.1 (loopback allowed for the test)."""
+    from tests.deploy.receiver import serve
+
+    settings.WEBHOOK_ALLOW_LOOPBACK = True
+    yield from serve()
+
+
+@pytest.fixture
+def webhook_sent(monkeypatch):
+    """Webhook messages handed to Celery: (message_id, countdown)."""
+    from release_portal.webhooks import delivery, sinks
+
+    calls: list[tuple[int, float | None]] = []
+
+    def record(message_id, *, countdown=None):
+        calls.append((message_id, countdown))
+
+    monkeypatch.setattr(sinks, "send_message", record)
+    monkeypatch.setattr(delivery, "send_message", record)
+    return calls
