@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlsplit
 
 import psycopg
 from psycopg import sql
+from psycopg.pq import ExecStatus
 
 from migrations_ops.sqlsplit import split_statements
 
@@ -70,8 +71,6 @@ class Reading:
 def _number(value: Any) -> float:
     if value is None:
         raise ValueError("the query returned NULL, not a number")
-    if isinstance(value, bool):
-        return float(value)
     try:
         return float(value)
     except (TypeError, ValueError):
@@ -94,6 +93,17 @@ def _first_line(error: BaseException) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
+def _extended_query(conn: psycopg.Connection, query_sql: str) -> Any:
+    """The first column of the first row, over the extended protocol (one statement only)."""
+    result = conn.pgconn.exec_params(query_sql.encode(), None)
+    if result.status in (ExecStatus.FATAL_ERROR, ExecStatus.BAD_RESPONSE):
+        raise psycopg.errors.error_from_result(result, encoding=conn.info.encoding)
+    if result.status != ExecStatus.TUPLES_OK or result.ntuples == 0 or result.nfields == 0:
+        raise ValueError("the query returned no row")
+    value = result.get_value(0, 0)
+    return None if value is None else value.decode(conn.info.encoding, errors="replace")
+
+
 def read_one(conn: psycopg.Connection, query_sql: str, *, timeout_ms: int) -> float:
     """One query's number, in a READ ONLY transaction that is always rolled back."""
     conn.execute("BEGIN READ ONLY")
@@ -102,10 +112,7 @@ def read_one(conn: psycopg.Connection, query_sql: str, *, timeout_ms: int) -> fl
             sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(int(timeout_ms)))
         )
         conn.execute("SET LOCAL lock_timeout = 1000")
-        row = conn.execute(query_sql.encode(), prepare=True).fetchone()
-        if row is None:
-            raise ValueError("the query returned no row")
-        return _number(row[0])
+        return _number(_extended_query(conn, query_sql))
     finally:
         if not conn.closed:
             conn.execute("ROLLBACK")
@@ -120,9 +127,7 @@ def read_all(
             Reading(qid, error=f"no database URL for {target} on this worker") for qid, _ in queries
         ]
     try:
-        conn = psycopg.connect(
-            url, autocommit=True, connect_timeout=CONNECT_TIMEOUT, prepare_threshold=None
-        )
+        conn = psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
     except psycopg.Error as e:
         message = f"could not connect to {target}: {redact(_first_line(e), url)}"
         return [Reading(qid, error=message[:500]) for qid, _ in queries]

@@ -306,7 +306,7 @@ def record_samples(
 def _last_raw(window: MonitoringWindow) -> dict[int, float]:
     rows = (
         HealthSample.objects.filter(window=window, raw__isnull=False)
-        .order_by("query_id", "-at")
+        .order_by("query_id", "-at", "-pk")
         .distinct("query_id")
         .values_list("query_id", "raw")
     )

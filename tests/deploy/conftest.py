@@ -109,3 +109,24 @@ def webhook_sent(monkeypatch):
     monkeypatch.setattr(sinks, "send_message", record)
     monkeypatch.setattr(delivery, "send_message", record)
     return calls
+
+
+@pytest.fixture
+def deploying_release(approved_release):
+    """An approved release whose production deployment has started."""
+    from checklists.services import release_transition
+
+    with transaction.atomic():
+        release_transition(release=approved_release, to="deploying", actor=None, reason="test")
+    approved_release.refresh_from_db()
+    return approved_release
+
+
+@pytest.fixture
+def window(deploying_release, production_target, production_db, platform_lead):
+    """A running monitoring window on a real throwaway production database."""
+    from migrations_ops.monitoring.services import monitoring_start
+
+    made = monitoring_start(release=deploying_release, target=production_target, user=platform_lead)
+    deploying_release.refresh_from_db()
+    return made
