@@ -312,3 +312,12 @@ class SignOff(models.Model):
 
 # Items that count as settled for the gate and the owner's sign-off.
 SETTLED_STATES = [ChecklistItem.State.DONE, ChecklistItem.State.NOT_APPLICABLE]
+
+
+# Deployments, freeze windows, break-glass overrides and peer reviews live beside these.
+from checklists.models_deploys import (  # noqa: E402, F401
+    Deployment,
+    FreezeWindow,
+    GateOverride,
+    PeerReview,
+)

@@ -162,7 +162,12 @@ def release_jobs(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         limit = LIST_JOBS
     context = jobs_panel_context(request, release, limit=limit)
     if request.htmx:
-        return render(request, "migrations_ops/jobs_panel.html#jobs_table", context)
+        response = render(request, "migrations_ops/jobs_panel.html#jobs_table", context)
+        if not context["panel_has_active"]:
+            # The last job just ended: pages showing the release refresh what jobs change
+            # (evidence on the checklist, the release's state).
+            response["HX-Trigger"] = "release-jobs-settled"
+        return response
     return render(request, "migrations_ops/job_list.html", context)
 
 

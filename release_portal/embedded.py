@@ -81,4 +81,29 @@ def stop(pgdata: Path) -> bool:
         text=True,
         check=False,
     )
-    return result.returncode == 0
+    if result.returncode == 0:
+        return True
+    # pg_ctl could not do it (e.g. the folder became unreadable for the server's user):
+    # ask the postmaster itself, as pg_ctl would, with a fast shutdown.
+    logger.warning("pg_ctl stop failed (%s); signalling the postmaster", result.stderr.strip())
+    return _signal_postmaster(pid_file)
+
+
+def _signal_postmaster(pid_file: Path, timeout: float = 30.0) -> bool:
+    import signal
+    import time
+
+    try:
+        pid = int(pid_file.read_text().split()[0])
+        os.kill(pid, signal.SIGINT)  # fast shutdown
+    except (OSError, ValueError, IndexError):
+        return False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            pid_file.unlink(missing_ok=True)
+            return True
+        time.sleep(0.1)
+    return False

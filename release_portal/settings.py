@@ -114,6 +114,7 @@ INSTALLED_APPS = [
     "axes",
     "release_portal.accounts",
     "release_portal.audit",
+    "release_portal.api",
     "migrations_ops",
     "checklists",
     "migrations_ops.monitoring",
@@ -407,6 +408,11 @@ WHITENOISE_USE_FINDERS = DEBUG
 MEDIA_ROOT = DATA_DIR / "media"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+# The JSON API for CI (/api/): the largest request body it reads, and the largest
+# migrations bundle upload (zip or tar.gz of the supabase/ folder). Larger ones get 413.
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1024 * 1024)
+API_MAX_UPLOAD_BYTES = env_int("API_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
 
 # --- security -------------------------------------------------------------------------
 

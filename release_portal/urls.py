@@ -3,6 +3,8 @@ from django.urls import include, path
 
 from release_portal import views
 from release_portal.accounts import views as account_views
+from release_portal.api import api as api_module
+from release_portal.api import views as api_views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -21,6 +23,10 @@ urlpatterns = [
     path("", include("migrations_ops.urls_settings")),
     path("", include("release_portal.webhooks.urls")),
     path("", include("migrations_ops.monitoring.urls")),
+    path("", include("release_portal.api.urls")),
+    path("api/docs", api_views.docs, name="api_docs"),
+    path("api/", api_module.urls()),
+    path("api/<path:rest>", api_views.not_found),
     path("admin/", admin.site.urls),
     path("", include("migrations_ops.urls")),
 ]

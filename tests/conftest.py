@@ -79,3 +79,26 @@ def personas(platform_lead, release_engineer, qa_lead, sre, auditor, outsider):
         "auditor": auditor,
         "outsider": outsider,
     }
+
+
+@pytest.fixture
+def throwaway_pgdata():
+    """A folder for a throwaway embedded server, stopped and removed afterwards.
+
+    Not under pytest's tmp_path: pytest keeps that tree private to root (0700), and as
+    root the wheel runs the server as its own user, who must reach the folder.
+    """
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from release_portal import embedded
+
+    folder = Path(tempfile.mkdtemp(prefix="rp_pg_"))  # short: the socket lives inside
+    folder.chmod(0o755)
+    pgdata = folder / "pg"
+    try:
+        yield pgdata
+    finally:
+        embedded.stop(pgdata)
+        shutil.rmtree(folder, ignore_errors=True)

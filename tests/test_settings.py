@@ -84,9 +84,9 @@ def test_it_uses_the_filesystem_broker_when_none_is_configured(tmp_path):
     assert lines[1] == str(tmp_path / "broker" / "queue")
 
 
-def test_it_starts_an_embedded_server_and_reuses_it(tmp_path):
+def test_it_starts_an_embedded_server_and_reuses_it(throwaway_pgdata):
     # A throwaway embedded server of our own: never the shared ones.
-    pgdata = tmp_path / "pg"
+    pgdata = throwaway_pgdata
     try:
         url = embedded.server_url(pgdata)
         with psycopg.connect(url) as conn:

@@ -70,6 +70,13 @@ def run(ctx: RunContext) -> RunResult:
         raise RunnerError("no supabase folder given: the rls job runs supabase/tests")
     tests_dir = ctx.supabase_dir / ctx.options.get("tests_dir", "tests")
     files = find_test_files(tests_dir)
+    # Fixture and seed files often live under supabase/tests/ too; they are loaded before
+    # the tests (once), not run again as tests.
+    loaded = {p.resolve() for p in ctx.fixtures}
+    base = ctx.repo_dir or ctx.supabase_dir.parent
+    loaded |= {(base / s).resolve() for s in ctx.options.get("seed_files", [])}
+    skipped = [f for f in files if f.resolve() in loaded]
+    files = [f for f in files if f.resolve() not in loaded]
     if not files:
         raise RunnerError(f"no test files (*.sql, *.pg) under {tests_dir}")
     migrations = scratch_setup.local_migrations(ctx.supabase_dir)
@@ -81,7 +88,11 @@ def run(ctx: RunContext) -> RunResult:
     ) as url:
         major = scratch_setup.load_project_fixtures(ctx, url)
         with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
-            notes: list[str] = []
+            notes: list[str] = [
+                f"{f.relative_to(tests_dir).as_posix()} is a fixture or seed file: loaded "
+                "first, not run as a test"
+                for f in skipped
+            ]
             applied = apply_files(
                 conn, migrations, log=ctx.log, stop_on_error=False, checkpoint=ctx.check_cancelled
             )

@@ -309,3 +309,20 @@ def test_the_release_page_issues_a_constant_number_of_queries(
     assert response.status_code == 200
     assert response.content.decode().count('class="item item-') == 40
     assert RunbookStep.objects.filter(version=version).count() == 40
+
+
+def test_the_checklist_reloads_itself_when_the_last_job_ends(client, personas, release_with_files):
+    from migrations_ops.models import Job
+
+    client.force_login(personas["qa_lead"])
+    html = client.get(detail(release_with_files)).content.decode()
+    assert 'hx-trigger="release-jobs-settled from:body"' in html
+    url = reverse("release_jobs", kwargs={"pk": release_with_files.pk})
+    job = Job.objects.create(
+        project=release_with_files.project, release=release_with_files, kind="order"
+    )
+    busy = client.get(url, headers={"HX-Request": "true"})
+    assert "HX-Trigger" not in busy
+    Job.objects.filter(pk=job.pk).update(state="succeeded")
+    done = client.get(url, headers={"HX-Request": "true"})
+    assert done["HX-Trigger"] == "release-jobs-settled"

@@ -19,11 +19,17 @@ class Command(BaseCommand):
         for database in demo.DEMO_TARGET_DATABASES.values():
             if demo.ensure_database(database):
                 self.stdout.write(f"Created the demo database {database}.")
+            if demo.prepare_target_database(database):
+                self.stdout.write(f"Applied the demo's first two migrations to {database}.")
         loaded = demo.demo_users_and_project()
+        demo.demo_project_settings(loaded["project"])
         from checklists.runbooks.services import runbook_ensure_default
 
         version = runbook_ensure_default(project=loaded["project"], user=None)
         self.stdout.write(f"Runbook: {version.title} v{version.number} (published).")
+        release = demo.demo_release(loaded["project"], loaded["users"])
+        release.refresh_from_db()
+        self.stdout.write(f"Release: {release.title} ({release.get_state_display()}).")
         self.stdout.write(
             f"Demo ready: project {loaded['project'].slug!r} with {len(loaded['users'])} people."
         )

@@ -140,3 +140,30 @@ def test_it_says_how_to_install_pgtap_for_the_scratch_server_s_version():
     hint = rls.pgtap_install_hint(15)
     assert "apt-get install postgresql-15-pgtap" in hint
     assert "embedded PostgreSQL" in hint
+
+
+def test_it_does_not_run_fixture_and_seed_files_as_tests(tmp_path):
+    from migrations_ops.runners import rls
+    from migrations_ops.runners.base import RunContext
+
+    supabase = tmp_path / "supabase"
+    (supabase / "migrations").mkdir(parents=True)
+    (supabase / "migrations" / "20250101000000_t.sql").write_text("create table t (id int);\n")
+    (supabase / "tests" / "fixtures").mkdir(parents=True)
+    seed = supabase / "tests" / "fixtures" / "seed.sql"
+    # Run twice, this seed would break the unique index the test checks.
+    seed.write_text("create unique index on t (id);\ninsert into t values (1);\n")
+    (supabase / "tests" / "t.test.sql").write_text(
+        "do $$ begin if (select count(*) from t) <> 1 then raise exception 'seeded twice'; "
+        "end if; end $$;\n"
+    )
+    result = rls.run(
+        RunContext(
+            supabase_dir=supabase,
+            repo_dir=tmp_path,
+            options={"seed_files": ["supabase/tests/fixtures/seed.sql"]},
+        )
+    )
+    assert result.ok, result.summary
+    assert [f["file"] for f in result.data["files"]] == ["t.test.sql"]
+    assert any("seed.sql is a fixture or seed file" in n for n in result.data["notes"])

@@ -1,0 +1,198 @@
+"""The release gate: may production deploy this release now?
+
+``gate_status`` is a pure selector shared by the release page and the API. The gate is
+open when
+
+- every checklist item (except the sign-off step) is done or not applicable,
+- every sign-off the project requires is current (given for the release's digest), so
+  the release is approved,
+- and no freeze window of the project covers the moment;
+
+or when a platform lead broke the glass (an unresolved, unexpired GateOverride given for
+exactly the release's current digest), which opens it whatever is missing, as long as
+the release can still deploy at all. The answer always lists what is missing, so a
+break-glass deployment shows what it skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.utils import timezone
+
+from checklists import rules
+from checklists.models import (
+    FreezeWindow,
+    GateOverride,
+    PeerReview,
+    Release,
+    SignOff,
+)
+
+# States from which a deployment may start: approved, or (break-glass only) any state
+# before it, or failed (a second attempt after a failed deployment).
+DEPLOYABLE_WITH_OVERRIDE = {*rules.PRE_DEPLOY, Release.State.FAILED}
+
+
+@dataclass
+class GateResult:
+    open: bool
+    digest: str
+    state: str
+    missing_items: list[dict[str, Any]] = field(default_factory=list)
+    missing_signoffs: list[dict[str, Any]] = field(default_factory=list)
+    stale_signoffs: list[dict[str, Any]] = field(default_factory=list)
+    freeze: dict[str, Any] | None = None
+    override: dict[str, Any] | None = None
+    # Why the release's state alone keeps the gate shut ("" when it does not).
+    state_problem: str = ""
+    peer_review: dict[str, Any] | None = None
+
+    @property
+    def reasons(self) -> list[str]:
+        """What keeps the gate shut, in sentences (empty when it is open on its own merits)."""
+        out = []
+        if self.state_problem:
+            out.append(self.state_problem)
+        if self.missing_items:
+            out.append(f"{len(self.missing_items)} checklist item(s) are not done")
+        if self.missing_signoffs:
+            kinds = ", ".join(s["label"] for s in self.missing_signoffs)
+            out.append(f"sign-off missing: {kinds}")
+        if self.stale_signoffs:
+            kinds = ", ".join(s["label"] for s in self.stale_signoffs)
+            out.append(f"sign-off stale, to be given again: {kinds}")
+        if self.freeze:
+            out.append(f"freeze window until {self.freeze['ends_at']}: {self.freeze['reason']}")
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["reasons"] = self.reasons
+        return data
+
+
+def _when(at: datetime | None) -> str | None:
+    return at.isoformat() if at else None
+
+
+def active_freeze(project_id: int, at: datetime | None = None) -> FreezeWindow | None:
+    at = at or timezone.now()
+    return (
+        FreezeWindow.objects.filter(project_id=project_id, starts_at__lte=at, ends_at__gt=at)
+        .order_by("ends_at")
+        .last()
+    )
+
+
+def active_override(release: Release, at: datetime | None = None) -> GateOverride | None:
+    """The break-glass override that opens the gate for the release as it is now."""
+    at = at or timezone.now()
+    return (
+        GateOverride.objects.filter(
+            release=release, resolved_at__isnull=True, expires_at__gt=at, digest=release.digest
+        )
+        .select_related("created_by")
+        .order_by("-created_at")
+        .first()
+    )
+
+
+def _state_problem(release: Release, overridden: bool) -> str:
+    if release.state == Release.State.APPROVED:
+        return ""
+    if overridden and release.state in DEPLOYABLE_WITH_OVERRIDE:
+        return ""
+    if release.state in rules.PRE_DEPLOY:
+        return ""  # explained by the missing items and sign-offs
+    return f"the release is {release.get_state_display().lower()}: it cannot start a deployment"
+
+
+def gate_status(release: Release, *, at: datetime | None = None) -> GateResult:
+    """The gate's answer for ``release`` now (or at ``at``), in a handful of queries."""
+    at = at or timezone.now()
+    items = list(release.items.select_related("step").order_by("step__position"))
+    missing_items = [
+        {
+            "item": i.pk,
+            "step": i.step.key,
+            "text": i.step.text,
+            "section": i.step.section,
+            "owner": i.step.owner,
+            "owner_label": i.step.get_owner_display(),
+            "state": i.state,
+        }
+        for i in items
+        if not i.step.is_signoff and not i.is_settled
+    ]
+    required = rules.signoff_kinds_required(release)
+    signoffs = {s.kind: s for s in release.signoffs.select_related("user")}
+    missing_signoffs, stale_signoffs = [], []
+    for kind in required:
+        label = SignOff.Kind(kind).label
+        signoff = signoffs.get(kind)
+        if signoff is None:
+            who = release.owner.get_username() if kind == SignOff.Kind.RELEASE_OWNER else ""
+            missing_signoffs.append({"kind": kind, "label": label, "who": who})
+        elif signoff.stale_at is not None or signoff.digest != release.digest:
+            stale_signoffs.append(
+                {
+                    "kind": kind,
+                    "label": label,
+                    "who": signoff.user.get_username(),
+                    "signed_at": _when(signoff.signed_at),
+                    "stale_since": _when(signoff.stale_at),
+                    "why": signoff.stale_reason,
+                }
+            )
+    freeze = active_freeze(release.project_id, at)
+    override = active_override(release, at)
+    state_problem = _state_problem(release, override is not None)
+    checklist_ok = not (missing_items or missing_signoffs or stale_signoffs)
+    on_merit = checklist_ok and release.state == Release.State.APPROVED and freeze is None
+    review = PeerReview.objects.filter(release=release).order_by("-reported_at").first()
+    return GateResult(
+        open=on_merit or (override is not None and not state_problem),
+        digest=release.digest,
+        state=release.state,
+        missing_items=missing_items,
+        missing_signoffs=missing_signoffs,
+        stale_signoffs=stale_signoffs,
+        freeze=None
+        if freeze is None
+        else {
+            "id": freeze.pk,
+            "starts_at": _when(freeze.starts_at),
+            "ends_at": _when(freeze.ends_at),
+            "reason": freeze.reason,
+        },
+        override=None
+        if override is None
+        else {
+            "id": override.pk,
+            "by": override.created_by.get_username(),
+            "at": _when(override.created_at),
+            "expires_at": _when(override.expires_at),
+            "reason": override.reason,
+        },
+        state_problem=state_problem,
+        peer_review=None
+        if review is None
+        else {
+            "url": review.url,
+            "approvals": review.approvals,
+            "template_checklist_complete": review.template_checklist_complete,
+            "complete": review.is_complete,
+        },
+    )
+
+
+def open_followups(release: Release) -> list[GateOverride]:
+    """Break-glass overrides of the release that no lead has resolved yet."""
+    return list(
+        GateOverride.objects.filter(release=release, resolved_at__isnull=True)
+        .select_related("created_by")
+        .order_by("created_at")
+    )

@@ -1,0 +1,95 @@
+"""Jobs: start one for a release, follow its status and log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest
+from ninja import Router, Status
+
+from checklists.gate import gate_status
+from migrations_ops.jobs.services import job_enqueue
+from migrations_ops.models import Job, JobLogLine, Target
+from release_portal.api import presenters
+from release_portal.api.auth import job_for, release_for, require_scope, target_for
+from release_portal.api.errors import ApiError
+from release_portal.api.idempotency import run_once
+from release_portal.api.schemas import (
+    ERRORS,
+    ErrorOut,
+    JobId,
+    JobIn,
+    JobLogOut,
+    JobOut,
+    LogAfter,
+    ReleaseId,
+)
+
+router = Router(tags=["jobs"])
+
+# Jobs that change a target database need the deploy scope; checks need report.
+DEPLOY_KINDS = frozenset({Job.Kind.APPLY, Job.Kind.ROLLBACK})
+LOG_PAGE = 500
+
+
+@router.post(
+    "/releases/{release_id}/jobs",
+    response={200: JobOut, 201: JobOut, ERRORS: ErrorOut},
+    summary="Start a job for the release (a check, or apply/rollback)",
+)
+def start_job(request: HttpRequest, payload: JobIn, release_id: ReleaseId) -> Any:
+    """**201** with the queued job; **200** with the job already queued or running of the
+    same kind and target (nothing is started twice). Scope: `report` for checks
+    (order, dry_run, rls, ...), `deploy` for `apply` and `rollback`. Applying to a
+    production target needs the gate open."""
+    token = require_scope(request, "deploy" if payload.kind in DEPLOY_KINDS else "report")
+    release = release_for(token, release_id)
+    target = target_for(token, payload.target) if payload.target else None
+
+    def run() -> tuple[int, Any]:
+        if payload.kind == Job.Kind.APPLY and target and target.kind == Target.Kind.PRODUCTION:
+            gate = gate_status(release)
+            if not gate.open:
+                raise ApiError(
+                    409, "The gate is closed: production is not applied to.",
+                    presenters.gate(release, gate),
+                )  # fmt: skip
+        try:
+            job = job_enqueue(
+                kind=payload.kind, project=release.project, release=release, target=target,
+                created_by=token,
+            )  # fmt: skip
+        except ValidationError as e:
+            raise ApiError(422, " ".join(e.messages)) from None
+        status = 200 if getattr(job, "already_active", False) else 201
+        return status, presenters.job(job)
+
+    return Status(*run_once(request, payload.model_dump(mode="json"), run))
+
+
+@router.get(
+    "/jobs/{job_id}",
+    response={200: JobLogOut, ERRORS: ErrorOut},
+    summary="A job's state and its log lines after a sequence number",
+)
+def read_job(
+    request: HttpRequest,
+    job_id: JobId,
+    after: LogAfter = 0,
+) -> Any:
+    """Poll with `?after=<next_after>` until `done`. Scope: `read`."""
+    token = require_scope(request, "read")
+    job = job_for(token, job_id)
+    lines = list(JobLogLine.objects.filter(job=job, seq__gt=after).order_by("seq")[:LOG_PAGE])
+    return Status(
+        200,
+        {
+            "job": presenters.job(job),
+            "lines": [
+                {"seq": ln.seq, "at": ln.at, "stream": ln.stream, "text": ln.text} for ln in lines
+            ],
+            "next_after": lines[-1].seq if lines else after,
+            "done": job.state in Job.FINAL_STATES and len(lines) < LOG_PAGE,
+        },
+    )

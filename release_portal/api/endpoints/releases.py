@@ -1,0 +1,114 @@
+"""Releases: create one for a commit (idempotent), list, read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.http import HttpRequest
+from ninja import Router, Status
+
+from checklists.models import Release
+from checklists.services import ChecklistError, release_create
+from migrations_ops.models import Project
+from release_portal.accounts.roles import roles_in
+from release_portal.api import presenters
+from release_portal.api.auth import project_for, release_for, require_scope
+from release_portal.api.errors import ApiError
+from release_portal.api.idempotency import run_once
+from release_portal.api.schemas import (
+    ERRORS,
+    ErrorOut,
+    Limit,
+    ReleaseCreateIn,
+    ReleaseId,
+    ReleaseOut,
+    ReleaseSummaryOut,
+    Sha,
+)
+
+router = Router(tags=["releases"])
+
+
+@router.post(
+    "/projects/{slug}/releases",
+    response={200: ReleaseSummaryOut, 201: ReleaseSummaryOut, ERRORS: ErrorOut},
+    summary="Create the release of a commit (idempotent on project and commit)",
+)
+def create_release(request: HttpRequest, slug: str, payload: ReleaseCreateIn) -> Any:
+    """The release for `commit_sha`: **201** when created, **200** with the existing one
+    when the project already has a (not cancelled) release of that commit.
+
+    Scope: `report` or `deploy`. The new release pins the latest published runbook."""
+    token = require_scope(request, "report", "deploy")
+    project = project_for(token, slug)
+    sha = payload.commit_sha.lower()
+    if not payload.title.strip():
+        raise ApiError(422, "Give the release a title.")
+
+    def run() -> tuple[int, Any]:
+        # One writer per project at a time, so two CI runs of one commit make one release.
+        Project.objects.select_for_update().filter(pk=project.pk).first()
+        existing = (
+            Release.objects.select_related("project", "owner")
+            .filter(project=project, commit_sha=sha)
+            .exclude(state=Release.State.CANCELLED)
+            .order_by("-created_at")
+            .first()
+        )
+        if existing is not None:
+            return 200, presenters.release_summary(existing)
+        owner = get_user_model().objects.filter(username=payload.owner, is_active=True).first()
+        if owner is None or not roles_in(owner, project):
+            raise ApiError(
+                422,
+                f"The owner {payload.owner[:60]!r} is not a member of {project.slug}: name a "
+                "platform lead or release engineer of the project by username.",
+            )
+        try:
+            release = release_create(
+                project=project, title=payload.title, owner=owner, commit_sha=sha,
+                created_by=token, planned_for=payload.planned_for,
+            )  # fmt: skip
+        except ChecklistError as e:
+            raise ApiError(409, " ".join(e.messages)) from None
+        return 201, presenters.release_summary(release, created=True)
+
+    return Status(*run_once(request, payload.model_dump(mode="json"), run))
+
+
+@router.get(
+    "/projects/{slug}/releases",
+    response={200: list[ReleaseSummaryOut], ERRORS: ErrorOut},
+    summary="List the project's releases, newest first",
+)
+def list_releases(
+    request: HttpRequest,
+    slug: str,
+    state: Release.State | None = None,
+    commit_sha: Sha | None = None,
+    limit: Limit = 50,
+) -> Any:
+    """Scope: `read`. Filter by `state` or `commit_sha`; at most `limit` (≤ 200)."""
+    token = require_scope(request, "read")
+    project = project_for(token, slug)
+    queryset = Release.objects.filter(project=project).select_related("project", "owner")
+    if state:
+        queryset = queryset.filter(state=state)
+    if commit_sha:
+        queryset = queryset.filter(commit_sha=commit_sha.lower())
+    return Status(
+        200,
+        [presenters.release_summary(r) for r in queryset.order_by("-created_at", "-pk")[:limit]],
+    )
+
+
+@router.get(
+    "/releases/{release_id}",
+    response={200: ReleaseOut, ERRORS: ErrorOut},
+    summary="Read a release: items, evidence, sign-offs, files, jobs, deployments",
+)
+def read_release(request: HttpRequest, release_id: ReleaseId) -> Any:
+    """Scope: `read`. Sign-offs say whether they are `current` (given for today's digest)."""
+    token = require_scope(request, "read")
+    return Status(200, presenters.release_detail(release_for(token, release_id)))

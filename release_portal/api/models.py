@@ -1,0 +1,93 @@
+"""API tokens for CI, and the answers kept for Idempotency-Key retries."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+
+from release_portal.audit.services import Actor
+
+
+class Scope(models.TextChoices):
+    READ = "read", "Read releases, jobs and the gate"
+    REPORT = "report", "Report CI results, upload migrations, create releases, start checks"
+    DEPLOY = "deploy", "Record deployments, ask the gate, start apply jobs"
+
+
+class ApiToken(models.Model):
+    """A project's credential for CI: ``rp_<key_id>_<secret>``; only the secret's hash is kept.
+
+    The secret is 256 random bits, so a plain sha256 is enough (no slow hash needed: it
+    cannot be guessed); it is compared in constant time. The key id finds the row.
+    """
+
+    project = models.ForeignKey(
+        "migrations_ops.Project", on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=80)
+    key_id = models.CharField(max_length=16, unique=True)
+    secret_sha256 = models.CharField(max_length=64)
+    scopes = ArrayField(models.CharField(max_length=10, choices=Scope.choices))
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["project", "-created_at"]
+        constraints = [
+            # Names identify tokens in the change log: unique among a project's live tokens.
+            models.UniqueConstraint(
+                fields=["project", "name"],
+                condition=models.Q(revoked_at__isnull=True),
+                name="api_token_name_per_project",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"token:{self.name}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    @property
+    def display_prefix(self) -> str:
+        return f"rp_{self.key_id}_…"
+
+    def as_actor(self) -> Actor:
+        return Actor("token", self.pk, f"token:{self.name}")
+
+    def has_scope(self, *scopes: str) -> bool:
+        return any(s in self.scopes for s in scopes)
+
+
+class IdempotencyRecord(models.Model):
+    """The first successful answer to a POST sent with an ``Idempotency-Key`` (kept 24 h)."""
+
+    token = models.ForeignKey(ApiToken, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=200)
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=500)
+    request_sha256 = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(default=0)  # 0 while the first one runs
+    body = models.JSONField(default=dict)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["token", "key"], name="idempotency_key_once"),
+        ]
+        indexes = [
+            # Purging answers older than 24 hours.
+            models.Index(fields=["created_at"], name="idempotency_by_age"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} [{self.key}]"

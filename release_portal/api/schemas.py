@@ -1,0 +1,347 @@
+"""Request and response bodies. Requests forbid unknown fields (a typo is a 422, not ignored)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from ninja import Path, Query, Schema
+from pydantic import ConfigDict, Field, StringConstraints
+
+from migrations_ops.models import Job
+
+Sha = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{40}$")]
+Url = Annotated[str, StringConstraints(pattern=r"^https?://[^\s\x00]+$", max_length=500)]
+# An environment variable name: a value pasted by mistake ("X=..." or a token) never fits.
+EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=100)]
+StepKey = Annotated[str, StringConstraints(min_length=1, max_length=80)]
+# PostgreSQL text cannot hold NUL: refuse it with a 422 rather than fail at the database.
+NoNul = r"^[^\x00]*$"
+Title = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NoNul)]
+Summary = Annotated[str, StringConstraints(max_length=500, pattern=NoNul)]
+Username = Annotated[str, StringConstraints(pattern=r"^[\w.@+-]{1,150}$")]
+TargetName = Annotated[str, StringConstraints(pattern=r"^[-a-zA-Z0-9_]{1,40}$")]
+MAX_ID = 2**63 - 1
+# Path and query parameters, bounded so no value reaches the database unchecked.
+ReleaseId = Annotated[int, Path(ge=1, le=MAX_ID)]
+DeploymentId = Annotated[int, Path(ge=1, le=MAX_ID)]
+JobId = Annotated[int, Path(ge=1, le=MAX_ID)]
+LogAfter = Annotated[int, Query(ge=0, le=2**31 - 1, description="Lines with seq above this.")]
+Limit = Annotated[int, Query(ge=1, le=200)]
+MoveToSha = Annotated[Sha | None, Query(description="Move the release to this commit too.")]
+
+
+class In(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorOut(Schema):
+    error: str
+    detail: Any = None
+
+
+# --- releases -----------------------------------------------------------------------------
+
+
+class ReleaseCreateIn(In):
+    title: Title
+    commit_sha: Sha
+    owner: Username = Field(description="Username of the release owner, a member of the project.")
+    planned_for: date | None = None
+
+
+class ReleaseSummaryOut(Schema):
+    id: int
+    project: str
+    title: str
+    state: str
+    commit_sha: str
+    owner: str
+    planned_for: date | None
+    digest: str
+    content_digest: str
+    created_at: datetime
+    created: bool = Field(False, description="True when this request created the release.")
+
+
+class EvidenceOut(Schema):
+    id: int
+    kind: str
+    status: str
+    url: str
+    summary: str
+    commit_sha: str
+    current: bool = Field(description="Produced for the release's current commit and files.")
+    created_by: str
+    created_at: datetime
+
+
+class ItemOut(Schema):
+    id: int
+    step: str
+    section: str
+    text: str
+    owner: str
+    state: str
+    done_by: str | None
+    done_at: datetime | None
+    evidence: list[EvidenceOut]
+
+
+class SignOffOut(Schema):
+    kind: str
+    user: str
+    digest: str
+    signed_at: datetime
+    current: bool
+    stale_at: datetime | None
+    stale_reason: str
+
+
+class FileOut(Schema):
+    filename: str
+    version: str
+    sha256: str
+    size: int
+    down_filename: str
+
+
+class JobSummaryOut(Schema):
+    id: int
+    kind: str
+    state: str
+    target: str | None
+    created_at: datetime
+    finished_at: datetime | None
+    ok: bool | None
+    summary: str
+
+
+class DeploymentOut(Schema):
+    id: int
+    release: int
+    target: str
+    target_kind: str
+    kind: str
+    status: str
+    digest: str
+    break_glass: int | None
+    run_url: str
+    log_url: str
+    started_by: str
+    started_at: datetime
+    finished_by: str
+    finished_at: datetime | None
+    release_state: str
+    hint: str | None = None
+
+
+class PeerReviewOut(Schema):
+    url: str
+    approvals: int
+    template_checklist_complete: bool
+    complete: bool
+    reported_by: str
+    reported_at: datetime
+
+
+class FollowUpOut(Schema):
+    id: int
+    by: str
+    at: datetime
+    reason: str
+    expires_at: datetime
+    resolved_at: datetime | None
+    resolved_by: str | None
+    resolution_note: str
+
+
+class ReleaseOut(ReleaseSummaryOut):
+    runbook_version: int
+    required_signoffs: list[str]
+    items: list[ItemOut]
+    signoffs: list[SignOffOut]
+    files: list[FileOut]
+    jobs: list[JobSummaryOut]
+    deployments: list[DeploymentOut]
+    peer_review: PeerReviewOut | None
+    break_glass: list[FollowUpOut]
+
+
+# --- migrations and evidence ----------------------------------------------------------------
+
+
+class MigrationsOut(Schema):
+    release: int
+    commit_sha: str
+    files: int
+    added: list[str]
+    removed: list[str]
+    changed: list[str]
+    skipped: list[str] = Field(description="Files the Supabase CLI would skip.")
+    stale_signoffs: int
+    stale_items: int
+    digest: str
+    content_digest: str
+    state: str
+
+
+class CiRunIn(In):
+    step: StepKey = Field(
+        description="A runbook step's key, or the evidence kind its steps take (ci:staging_apply)."
+    )
+    kind: Literal["ci_run"]
+    status: Literal["passed", "failed"]
+    run_url: Url
+    commit_sha: Sha
+    summary: Summary = ""
+
+
+class SecretsIn(In):
+    step: StepKey = Field(description="A runbook step's key, or ci:secrets.")
+    kind: Literal["secrets"]
+    names: Annotated[list[EnvName], Field(max_length=200)] = Field(
+        description="Names of the secrets that are set in CI. Names only: never values."
+    )
+    run_url: Url | None = None
+
+
+EvidenceIn = Annotated[CiRunIn | SecretsIn, Field(discriminator="kind")]
+
+
+class EvidenceReportOut(Schema):
+    release: int
+    step: str
+    item_state: str
+    steps: list[str] = Field(description="Every step whose item got the evidence.")
+    evidence: EvidenceOut
+    missing_names: list[str] = Field(
+        default_factory=list, description="Required secret names CI did not report."
+    )
+    stale_signoffs: int
+    digest: str
+    state: str
+
+
+class PullRequestIn(In):
+    url: Url
+    approvals: Annotated[int, Field(ge=0, le=1000)]
+    template_checklist_complete: bool
+
+
+class PullRequestOut(Schema):
+    release: int
+    peer_review: PeerReviewOut
+    attached_to: list[str] = Field(description="Steps whose items got the PR as evidence.")
+
+
+# --- gate ---------------------------------------------------------------------------------
+
+
+class GateItemOut(Schema):
+    item: int
+    step: str
+    text: str
+    section: str
+    owner: str
+    owner_label: str
+    state: str
+
+
+class GateSignOffOut(Schema):
+    kind: str
+    label: str
+    who: str
+    signed_at: str | None = None
+    stale_since: str | None = None
+    why: str | None = None
+
+
+class GateFreezeOut(Schema):
+    id: int
+    starts_at: str
+    ends_at: str
+    reason: str
+
+
+class GateOverrideOut(Schema):
+    id: int
+    by: str
+    at: str
+    expires_at: str
+    reason: str
+
+
+class GatePeerReviewOut(Schema):
+    url: str
+    approvals: int
+    template_checklist_complete: bool
+    complete: bool
+
+
+class GateOut(Schema):
+    release: int
+    open: bool
+    digest: str
+    state: str
+    error: str | None = Field(description="Why the gate is closed (null when open).")
+    reasons: list[str]
+    missing_items: list[GateItemOut]
+    missing_signoffs: list[GateSignOffOut]
+    stale_signoffs: list[GateSignOffOut]
+    freeze: GateFreezeOut | None
+    override: GateOverrideOut | None
+    state_problem: str
+    peer_review: GatePeerReviewOut | None
+
+
+# --- jobs ---------------------------------------------------------------------------------
+
+
+class JobIn(In):
+    kind: Job.Kind
+    target: TargetName | None = None
+
+
+class JobOut(JobSummaryOut):
+    release: int | None
+    started_at: datetime | None
+    error: str
+    log_count: int
+    already_active: bool = False
+
+
+class LogLineOut(Schema):
+    seq: int
+    at: datetime
+    stream: str
+    text: str
+
+
+class JobLogOut(Schema):
+    job: JobOut
+    lines: list[LogLineOut]
+    next_after: int = Field(description="Pass as ?after= to get the lines after these.")
+    done: bool
+
+
+# --- deployments --------------------------------------------------------------------------
+
+
+class DeploymentStartIn(In):
+    target: TargetName
+    status: Literal["started"]
+    kind: Literal["deploy", "rollback"] = "deploy"
+    digest: Annotated[str, StringConstraints(pattern=r"^([0-9a-f]{64})?$")] = Field(
+        "", description="The digest the gate answered; required for production."
+    )
+    run_url: Url | None = None
+
+
+class DeploymentFinishIn(In):
+    status: Literal["succeeded", "failed"]
+    log_url: Url | None = None
+
+
+# The error statuses every operation may answer (the gate answers 409 with GateOut).
+ERRORS = frozenset({400, 401, 403, 404, 409, 413, 422})

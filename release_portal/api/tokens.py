@@ -1,0 +1,117 @@
+"""API tokens: create (the value is shown once), revoke, and recognise a presented token."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from release_portal.accounts.roles import Action, can
+from release_portal.api.models import ApiToken, Scope
+from release_portal.audit.services import audit_record
+
+TOKEN_PATTERN = re.compile(r"^rp_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
+# last_used_at is a hint for people tidying tokens, not a log: one write a minute at most.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+class TokenError(ValidationError):
+    pass
+
+
+@dataclass(frozen=True)
+class NewToken:
+    token: ApiToken
+    value: str  # shown once, never stored
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@transaction.atomic
+def token_create(*, project: Any, name: str, scopes: list[str], user: Any) -> NewToken:
+    """A new token for ``project``: 256 random bits, only their sha256 stored."""
+    if not can(user, Action.MANAGE_PROJECT, project):
+        raise PermissionDenied("Only platform leads create API tokens.")
+    name = name.strip()
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,79}", name):
+        raise TokenError(
+            "Name the token with letters, digits, spaces, dots, dashes or underscores "
+            "(e.g. github-actions-main); it names CI in the change log."
+        )
+    chosen = sorted(set(scopes))
+    if not chosen or any(s not in Scope.values for s in chosen):
+        raise TokenError("Choose at least one scope: read, report or deploy.")
+    key_id = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    try:
+        with transaction.atomic():
+            token = ApiToken.objects.create(
+                project=project, name=name, key_id=key_id, secret_sha256=_digest(secret),
+                scopes=chosen, created_by=user,
+            )  # fmt: skip
+    except IntegrityError:
+        raise TokenError(f"{project} already has a live token named {name!r}.") from None
+    audit_record(
+        actor=user,
+        action="api_token.create",
+        obj=token,
+        project=project,
+        data={"name": name, "scopes": chosen, "key_id": key_id},
+    )
+    return NewToken(token=token, value=f"rp_{key_id}_{secret}")
+
+
+@transaction.atomic
+def token_revoke(*, token: ApiToken, user: Any) -> ApiToken:
+    """Revoke ``token``: every later request with it gets 401."""
+    if not can(user, Action.MANAGE_PROJECT, token.project_id):
+        raise PermissionDenied("Only platform leads revoke API tokens.")
+    token = ApiToken.objects.select_for_update().get(pk=token.pk)
+    if token.revoked_at is not None:
+        raise TokenError(f"The token {token.name!r} is already revoked.")
+    token.revoked_at = timezone.now()
+    token.revoked_by = user
+    token.save(update_fields=["revoked_at", "revoked_by"])
+    audit_record(
+        actor=user,
+        action="api_token.revoke",
+        obj=token,
+        project=token.project_id,
+        data={"name": token.name, "key_id": token.key_id},
+    )
+    return token
+
+
+def token_authenticate(value: str) -> ApiToken | None:
+    """The live token ``value`` names, or None. Records when it was last used."""
+    match = TOKEN_PATTERN.match((value or "").strip())
+    if match is None:
+        return None
+    key_id, secret = match.groups()
+    token = (
+        ApiToken.objects.select_related("project")
+        .filter(key_id=key_id, revoked_at__isnull=True)
+        .first()
+    )
+    # Compare even when no row was found, so timing says nothing about key ids.
+    expected = token.secret_sha256 if token else "0" * 64
+    if not hmac.compare_digest(expected, _digest(secret)) or token is None:
+        return None
+    now = timezone.now()
+    if token.last_used_at is None or token.last_used_at < now - LAST_USED_RESOLUTION:
+        ApiToken.objects.filter(pk=token.pk).filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_RESOLUTION)
+        ).update(last_used_at=now)
+        token.last_used_at = now
+    return token

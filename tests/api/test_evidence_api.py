@@ -1,0 +1,165 @@
+"""CI results, secret names and the pull request, reported as evidence."""
+
+import json
+
+import pytest
+
+from checklists.models import Evidence, PeerReview
+from release_portal.audit.models import AuditEvent
+from tests.api.conftest import SHA, url
+
+RUN = {
+    "step": "staging-migrations-applied-successfully-ci",
+    "kind": "ci_run",
+    "status": "passed",
+    "run_url": "https://github.com/acme/app/actions/runs/1",
+    "commit_sha": SHA,
+}
+
+
+def evidence_url(release):
+    return url(f"/releases/{release.pk}/evidence")
+
+
+def test_it_attaches_a_ci_result_to_the_steps_item_without_ticking_it(api, release_with_files):
+    response = api.post(evidence_url(release_with_files), RUN)
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["step"] == "staging-migrations-applied-successfully-ci"
+    assert body["item_state"] == "open"
+    assert body["evidence"]["kind"] == "ci_run"
+    assert body["evidence"]["status"] == "passed"
+    assert body["evidence"]["current"] is True
+    evidence = Evidence.objects.get()
+    assert evidence.item.step.key == "staging-migrations-applied-successfully-ci"
+    assert evidence.url == RUN["run_url"]
+    assert evidence.created_by_name == f"token:{api.token.name}"
+    event = AuditEvent.objects.get(action="evidence.add")
+    assert (event.actor_kind, event.actor_name) == ("token", f"token:{api.token.name}")
+
+
+def test_it_records_a_failed_run_as_failed_evidence(api, release_with_files):
+    response = api.post(evidence_url(release_with_files), {**RUN, "status": "failed"})
+    assert response.status_code == 201
+    assert Evidence.objects.get().status == "failed"
+
+
+def test_it_refuses_a_result_for_another_commit(api, release_with_files):
+    response = api.post(evidence_url(release_with_files), {**RUN, "commit_sha": "f" * 40})
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert "ffffffffffff" in error and "aaaaaaaaaaaa" in error
+    assert "move the release" in error
+    assert not Evidence.objects.exists()
+
+
+def test_it_lists_the_valid_steps_for_an_unknown_step(api, release_with_files):
+    response = api.post(evidence_url(release_with_files), {**RUN, "step": "deploy-to-mars"})
+    assert response.status_code == 422
+    assert response.json()["detail"]["valid_steps"] == [
+        "verify-secrets-supabase-access-token",
+        "staging-migrations-applied-successfully-ci",
+        "rls-docker-test-suite-passed",
+    ]
+
+
+def test_it_refuses_a_ci_result_for_a_step_that_takes_none(api, release_with_files):
+    response = api.post(
+        evidence_url(release_with_files), {**RUN, "step": "release-owner-sign-off-name"}
+    )
+    assert response.status_code == 422
+    assert "does not take this report" in response.json()["error"]
+    assert not Evidence.objects.exists()
+
+
+def test_it_makes_signoffs_stale_when_evidence_arrives(api, approved_release):
+    response = api.post(
+        evidence_url(approved_release), {**RUN, "step": "rls-docker-test-suite-passed"}
+    )
+    assert response.status_code == 201
+    assert response.json()["stale_signoffs"] == 1
+    assert response.json()["state"] == "ready"
+
+
+def test_it_takes_secret_names_and_says_which_are_missing(api, release_with_files):
+    response = api.post(evidence_url(release_with_files), {
+        "step": "verify-secrets-supabase-access-token", "kind": "secrets",
+        "names": ["SUPABASE_ACCESS_TOKEN", "SUPABASE_STAGING_PROJECT_REF"],
+    })  # fmt: skip
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["missing_names"] == ["BACKUP_S3_ACCESS_KEY_ID", "BACKUP_S3_SECRET_ACCESS_KEY"]
+    assert body["evidence"]["status"] == "failed"
+    evidence = Evidence.objects.get()
+    assert evidence.kind == "secrets"
+    assert evidence.data["names"] == ["SUPABASE_ACCESS_TOKEN", "SUPABASE_STAGING_PROJECT_REF"]
+
+
+SECRET = "sbp_0123456789abcdefSECRETVALUE"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"names": ["SUPABASE_ACCESS_TOKEN"], "values": {"SUPABASE_ACCESS_TOKEN": SECRET}},
+        {"names": [f"SUPABASE_ACCESS_TOKEN={SECRET}"]},
+        {"names": [SECRET + " "]},
+        {"names": {"SUPABASE_ACCESS_TOKEN": SECRET}},
+    ],
+)
+def test_it_refuses_secret_values_and_never_echoes_or_stores_them(api, release_with_files, body):
+    response = api.post(
+        evidence_url(release_with_files),
+        {"step": "verify-secrets-supabase-access-token", "kind": "secrets", **body},
+    )
+    assert response.status_code == 422
+    assert SECRET not in response.content.decode()
+    assert not Evidence.objects.exists()
+    assert not any(SECRET in json.dumps(e.data) for e in AuditEvent.objects.all())
+
+
+def test_it_needs_the_report_scope_for_evidence(api_for, release_with_files):
+    for scopes in [("read",), ("deploy",)]:
+        assert api_for(*scopes).post(evidence_url(release_with_files), RUN).status_code == 403
+    assert not Evidence.objects.exists()
+
+
+def test_it_records_the_pull_request_as_peer_review(api, release_with_files):
+    response = api.post(url(f"/releases/{release_with_files.pk}/pull-request"), {
+        "url": "https://github.com/acme/app/pull/7", "approvals": 2,
+        "template_checklist_complete": True,
+    })  # fmt: skip
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["peer_review"]["complete"] is True
+    assert body["attached_to"] == []  # the default runbook names no ci:pull_request step
+    review = PeerReview.objects.get()
+    assert review.reported_by_name == f"token:{api.token.name}"
+    assert AuditEvent.objects.filter(action="release.pull_request").count() == 1
+    read = api.get(url(f"/releases/{release_with_files.pk}")).json()
+    assert read["peer_review"]["url"] == "https://github.com/acme/app/pull/7"
+
+
+def test_it_attaches_the_pull_request_to_a_step_that_asks_for_it(api, release_with_files):
+    from checklists.models import RunbookStep
+
+    RunbookStep.objects.filter(key="runbook-review-completed-no-steps").update(
+        evidence_kinds=["runbook_lint", "ci:pull_request"]
+    )
+    response = api.post(url(f"/releases/{release_with_files.pk}/pull-request"), {
+        "url": "https://github.com/acme/app/pull/7", "approvals": 0,
+        "template_checklist_complete": True,
+    })  # fmt: skip
+    assert response.json()["attached_to"] == ["runbook-review-completed-no-steps"]
+    evidence = Evidence.objects.get(kind="pull_request")
+    assert evidence.status == "failed"  # no approval yet
+
+
+def test_it_finds_the_step_by_the_evidence_kind_it_takes(api, release_with_files):
+    body = {**RUN, "step": "ci:rls_docker"}
+    response = api.post(evidence_url(release_with_files), body)
+    assert response.status_code == 201, response.content
+    assert response.json()["steps"] == ["rls-docker-test-suite-passed"]
+    assert Evidence.objects.get().item.step.key == "rls-docker-test-suite-passed"
+    unknown = api.post(evidence_url(release_with_files), {**RUN, "step": "ci:nothing"})
+    assert unknown.status_code == 422

@@ -1,0 +1,176 @@
+"""The gate: 200 with the approved digest, or 409 with what is missing."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from checklists.deploys import gate_break_glass, gate_override_resolve
+from checklists.models import FreezeWindow, GateOverride
+from checklists.services import release_upload_archive
+from tests.api.conftest import url
+from tests.factories import DEMO_MIGRATIONS, PASSWORD, supabase_archive
+
+
+def gate(api, release):
+    return api.get(url(f"/releases/{release.pk}/gate"))
+
+
+def test_it_opens_for_an_approved_release_with_its_digest(api, approved_release):
+    response = gate(api, approved_release)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["open"] is True
+    assert body["digest"] == approved_release.digest
+    assert body["error"] is None
+    assert body["missing_items"] == [] and body["missing_signoffs"] == []
+
+
+def test_it_lists_every_open_item_with_its_step_and_owner(api, release_with_files):
+    response = gate(api, release_with_files)
+    assert response.status_code == 409
+    body = response.json()
+    assert body["open"] is False
+    assert body["error"].startswith("The gate is closed: 12 checklist item(s) are not done")
+    first = body["missing_items"][0]
+    assert first["step"] == "confirm-supabase-migrations-order-chronological"
+    assert first["owner"] == "release_engineer"
+    assert first["text"].startswith("Confirm `supabase/migrations` order")
+    assert len(body["missing_items"]) == 12
+    assert body["missing_signoffs"] == [{"kind": "release_owner", "label": "Release owner",
+                                         "who": "lead", "signed_at": None, "stale_since": None,
+                                         "why": None}]  # fmt: skip
+
+
+def test_it_names_the_one_item_left(api, approved_release, platform_lead):
+    from checklists.items import item_untick
+
+    item = approved_release.items.get(step__key="application-smoke-tests-security-checks")
+    item_untick(item=item, user=platform_lead, reason="smoke tests must run again")
+    body = gate(api, approved_release).json()
+    assert [i["step"] for i in body["missing_items"]] == ["application-smoke-tests-security-checks"]
+    assert [s["kind"] for s in body["stale_signoffs"]] == ["release_owner"]
+
+
+def test_it_waits_for_a_missing_signoff(api, release_with_files, platform_lead):
+    from tests.api.conftest import settle_checklist
+
+    settle_checklist(release_with_files, platform_lead)
+    response = gate(api, release_with_files)
+    assert response.status_code == 409
+    body = response.json()
+    assert body["missing_items"] == []
+    assert [s["kind"] for s in body["missing_signoffs"]] == ["release_owner"]
+    assert body["state"] == "ready"
+
+
+def test_it_closes_when_a_reupload_makes_the_signoff_stale(api, approved_release, release_engineer):
+    files = {**DEMO_MIGRATIONS, "migrations/20250103000000_more.sql": "select 1;\n"}
+    release_upload_archive(
+        release=approved_release, data=supabase_archive(files), filename="s.zip",
+        actor=release_engineer,
+    )  # fmt: skip
+    response = gate(api, approved_release)
+    assert response.status_code == 409
+    stale = response.json()["stale_signoffs"]
+    assert [(s["kind"], s["who"]) for s in stale] == [("release_owner", "lead")]
+    assert "migrations changed" in stale[0]["why"]
+
+
+def test_it_closes_during_a_freeze_window(api, approved_release, project):
+    now = timezone.now()
+    FreezeWindow.objects.create(
+        project=project, starts_at=now - timedelta(hours=1), ends_at=now + timedelta(hours=1),
+        reason="Black Friday",
+    )  # fmt: skip
+    response = gate(api, approved_release)
+    assert response.status_code == 409
+    body = response.json()
+    assert body["freeze"]["reason"] == "Black Friday"
+    assert "Black Friday" in body["error"]
+    assert body["missing_items"] == [] and body["stale_signoffs"] == []
+
+
+def test_it_ignores_freeze_windows_that_are_over_or_elsewhere(
+    api, approved_release, project, other_project
+):
+    now = timezone.now()
+    FreezeWindow.objects.create(
+        project=project, starts_at=now - timedelta(hours=3), ends_at=now - timedelta(hours=1),
+        reason="over",
+    )  # fmt: skip
+    FreezeWindow.objects.create(
+        project=other_project, starts_at=now - timedelta(hours=1), ends_at=now + timedelta(hours=1),
+        reason="elsewhere",
+    )  # fmt: skip
+    assert gate(api, approved_release).status_code == 200
+
+
+def test_it_opens_by_break_glass_and_closes_when_resolved(api, release_with_files, platform_lead):
+    override = gate_break_glass(
+        release=release_with_files, user=platform_lead, reason="Hotfix for the login outage",
+        password=PASSWORD,
+    )  # fmt: skip
+    response = gate(api, release_with_files)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["override"]["by"] == "lead"
+    assert body["override"]["reason"] == "Hotfix for the login outage"
+    assert len(body["missing_items"]) == 12  # still listed: the deployment skips them
+    gate_override_resolve(override=override, user=platform_lead, note="Checked the hotfix after")
+    assert gate(api, release_with_files).status_code == 409
+
+
+def test_it_ignores_an_expired_break_glass(api, release_with_files, platform_lead):
+    gate_break_glass(
+        release=release_with_files, user=platform_lead, reason="Hotfix for the login outage",
+        password=PASSWORD,
+    )  # fmt: skip
+    GateOverride.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert gate(api, release_with_files).status_code == 409
+
+
+def test_it_ignores_a_break_glass_given_for_another_digest(
+    api, release_with_files, platform_lead, release_engineer
+):
+    gate_break_glass(
+        release=release_with_files, user=platform_lead, reason="Hotfix for the login outage",
+        password=PASSWORD,
+    )  # fmt: skip
+    files = {**DEMO_MIGRATIONS, "migrations/20250103000000_more.sql": "select 1;\n"}
+    release_upload_archive(
+        release=release_with_files, data=supabase_archive(files), filename="s.zip",
+        actor=release_engineer,
+    )  # fmt: skip
+    assert gate(api, release_with_files).status_code == 409
+
+
+def test_it_opens_a_freeze_by_break_glass(api, approved_release, project, platform_lead):
+    now = timezone.now()
+    FreezeWindow.objects.create(
+        project=project, starts_at=now, ends_at=now + timedelta(hours=1), reason="launch",
+    )  # fmt: skip
+    gate_break_glass(
+        release=approved_release, user=platform_lead, reason="Security fix cannot wait",
+        password=PASSWORD,
+    )  # fmt: skip
+    body = gate(api, approved_release).json()
+    assert body["open"] is True and body["freeze"]["reason"] == "launch"
+
+
+def test_it_stays_closed_for_a_cancelled_release_even_with_nothing_missing(
+    api, release_with_files, platform_lead
+):
+    from checklists.services import release_cancel
+
+    release_cancel(release=release_with_files, user=platform_lead, reason="superseded")
+    body = gate(api, release_with_files).json()
+    assert body["open"] is False
+    assert "cancelled" in body["state_problem"]
+
+
+@pytest.mark.parametrize(
+    "scopes,status", [(("read",), 200), (("deploy",), 200), (("report",), 403)]
+)
+def test_it_answers_read_and_deploy_tokens(api_for, approved_release, scopes, status):
+    assert gate(api_for(*scopes), approved_release).status_code == status

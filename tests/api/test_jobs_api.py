@@ -1,0 +1,90 @@
+"""Starting jobs and following their log through the API."""
+
+import pytest
+from django.utils import timezone
+
+from migrations_ops.models import Job, JobLogLine
+from release_portal.audit.models import AuditEvent
+from tests.api.conftest import url
+
+
+def jobs_url(release):
+    return url(f"/releases/{release.pk}/jobs")
+
+
+def test_it_queues_a_check_under_the_tokens_name(
+    api, release_with_files, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks() as sent:
+        response = api.post(jobs_url(release_with_files), {"kind": "order", "target": "staging"})
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert (body["kind"], body["state"], body["target"]) == ("order", "queued", "staging")
+    job = Job.objects.get()
+    assert job.created_by is None and job.created_by_name == f"token:{api.token.name}"
+    assert AuditEvent.objects.get(action="job.enqueue").actor_kind == "token"
+    assert len(sent) == 1  # the message goes out after commit
+    again = api.post(jobs_url(release_with_files), {"kind": "order", "target": "staging"})
+    assert again.status_code == 200 and again.json()["id"] == job.pk
+    assert again.json()["already_active"] is True
+    assert Job.objects.count() == 1
+
+
+def test_it_refuses_unknown_kinds_and_targets(api, release_with_files):
+    assert api.post(jobs_url(release_with_files), {"kind": "mine_bitcoin"}).status_code == 422
+    assert (
+        api.post(jobs_url(release_with_files), {"kind": "order", "target": "mars"}).status_code
+        == 404
+    )
+    assert not Job.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "scopes,kind,status",
+    [
+        (("report",), "order", 201),
+        (("deploy",), "order", 403),
+        (("report",), "apply", 403),
+        (("deploy",), "rollback", 201),
+    ],
+)
+def test_it_needs_report_for_checks_and_deploy_for_changes(
+    api_for, release_with_files, scopes, kind, status
+):
+    response = api_for(*scopes).post(
+        jobs_url(release_with_files), {"kind": kind, "target": "staging"}
+    )
+    assert response.status_code == status, response.content
+
+
+def test_it_refuses_to_apply_to_production_while_the_gate_is_closed(api, release_with_files):
+    response = api.post(jobs_url(release_with_files), {"kind": "apply", "target": "production"})
+    assert response.status_code == 409
+    assert response.json()["detail"]["open"] is False
+    assert not Job.objects.exists()
+
+
+def test_it_reads_a_jobs_log_after_a_sequence_number(api_for, project, release_with_files, targets):
+    job = Job.objects.create(
+        project=project, release=release_with_files, target=targets["staging"], kind="order",
+        state="succeeded",
+    )  # fmt: skip
+    now = timezone.now()
+    JobLogLine.objects.bulk_create(
+        JobLogLine(job=job, seq=n, at=now, text=f"line {n}") for n in range(1, 4)
+    )
+    api = api_for("read")
+    body = api.get(url(f"/jobs/{job.pk}"), after=1).json()
+    assert [line["seq"] for line in body["lines"]] == [2, 3]
+    assert body["next_after"] == 3 and body["done"] is True
+    assert api.get(url(f"/jobs/{job.pk}"), after=3).json()["lines"] == []
+    assert api_for("report").get(url(f"/jobs/{job.pk}")).status_code == 403
+
+
+def test_it_hides_jobs_of_other_projects(
+    api_for, project, other_project, outsider, release_with_files
+):
+    job = Job.objects.create(project=project, release=release_with_files, kind="order")
+    foreign = api_for("read", "report", project=other_project, lead=outsider)
+    assert foreign.get(url(f"/jobs/{job.pk}")).status_code == 404
+    assert foreign.post(jobs_url(release_with_files), {"kind": "order"}).status_code == 404
