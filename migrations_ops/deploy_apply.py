@@ -14,6 +14,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from checklists.gate import GateResult, gate_status
 from migrations_ops.jobs.services import job_enqueue
 from migrations_ops.models import Job, Target
 from release_portal.accounts.roles import Action, can
@@ -31,15 +32,8 @@ class GateClosedForApply(ValidationError):
         )
 
 
-def gate_status(release: Any) -> Any:
-    """The gate selector (``checklists.gate.gate_status``): ``.open``, ``.digest``, ``.reasons``."""
-    from checklists.gate import gate_status as selector
-
-    return selector(release)
-
-
-def _gate_reasons(gate: Any) -> list[str]:
-    return [str(r) for r in getattr(gate, "reasons", None) or []]
+def _gate_reasons(gate: GateResult) -> list[str]:
+    return list(gate.reasons) or [f"the release is {gate.state}"]
 
 
 def apply_start(*, release: Any, target: Target, user: Any, include_all: bool = False) -> Job:

@@ -1,10 +1,9 @@
 """The events a webhook can subscribe to, and one hook function per event for its source.
 
 Each hook runs inside the transaction of the change it announces. It goes through
-``release_portal.notify.notify`` when that hub exists (change-log event, then every
-registered sink after commit: ours queues the webhook messages); for an event without a
-release, or before the hub exists, it records the same ``notify.<event>`` audit event
-and queues the messages after commit itself.
+``release_portal.notify.notify`` (change-log event, then every registered sink after
+commit: ours queues the webhook messages); for an event without a release it records the
+same ``notify.<event>`` audit event and queues the messages after commit itself.
 
 Who calls what:
 - ``job_failed``: connected here to ``migrations_ops.signals.job_finished`` (receivers.py);
@@ -25,6 +24,7 @@ from typing import Any
 from django.db import transaction
 
 from release_portal.audit.services import audit_record
+from release_portal.notify import notify
 
 logger = logging.getLogger(__name__)
 
@@ -47,14 +47,6 @@ def event_label(event: str) -> str:
     return EVENTS.get(event, "Test message" if event == PING else event)
 
 
-def _notify_hub() -> Any:
-    try:
-        from release_portal.notify import notify
-    except ImportError:
-        return None
-    return notify
-
-
 def announce(
     event: str,
     *,
@@ -64,29 +56,28 @@ def announce(
     actor: Any = None,
 ) -> None:
     """Record ``event`` in the change log and deliver it to the project's webhooks after
-    commit. ``data`` must hold no secret values."""
+    commit. ``data`` must hold no secret values.
+
+    With a release this is ``notify(event, release, data)``: its sinks (ours among them)
+    run after commit. Without one (a project's job), the same audit event is written here
+    and the project's webhooks are queued after commit.
+    """
     data = dict(data or {})
-    notify = _notify_hub()
-    if release is not None and notify is not None:
+    if release is not None:
         notify(event, release, data, actor=actor)
         return
-    project = project if project is not None else getattr(release, "project", None)
-    audit_record(
-        actor=actor, action=f"notify.{event}", obj=release or project, project=project, data=data
-    )
+    audit_record(actor=actor, action=f"notify.{event}", obj=project, project=project, data=data)
     from release_portal.webhooks.sinks import queue_event
 
     project_id = project if isinstance(project, int) or project is None else project.pk
     project_name = str(project or "")
-    release_id = getattr(release, "pk", None)
-    release_name = str(release or "")
     transaction.on_commit(
         lambda: queue_event(
             event=event,
             project_id=project_id,
             project=project_name,
-            release_id=release_id,
-            release=release_name,
+            release_id=None,
+            release="",
             data=data,
         ),
         robust=True,

@@ -1,9 +1,9 @@
 """From a notification to queued webhook messages.
 
-``deliver_event`` is the sink registered with ``release_portal.notify`` (when that hub
-exists): it receives each notification after the announcing transaction committed, and
-queues one message per enabled webhook of the project subscribed to the event. Each
-message is sent to Celery after its own transaction commits.
+``deliver_event`` is the sink registered with ``release_portal.notify``: it receives
+each notification after the announcing transaction committed, and queues one message per
+enabled webhook of the project subscribed to the event. Each message is sent to Celery
+after its own transaction commits.
 """
 
 from __future__ import annotations
@@ -88,11 +88,8 @@ def deliver_event(notification: Any) -> None:
     )
 
 
-def register() -> bool:
-    """Add ``deliver_event`` to the notify hub's sinks, if the hub exists."""
-    try:
-        from release_portal.notify import register_sink
-    except ImportError:
-        return False
+def register() -> None:
+    """Add ``deliver_event`` to the notify hub's sinks (once)."""
+    from release_portal.notify import register_sink
+
     register_sink(deliver_event)
-    return True

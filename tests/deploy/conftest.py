@@ -11,10 +11,8 @@ from django.db import transaction
 
 from checklists.items import item_mark_not_applicable
 from checklists.signoffs import signoff_give
-from migrations_ops import deploy_apply
 from migrations_ops.jobs import dispatch
 from tests.checklists.conftest import release, release_with_files, runbook  # noqa: F401
-from tests.deploy.gate_fake import fake_gate_status, real_gate_exists
 from tests.factories import PASSWORD, TargetFactory
 from tests.migrations_ops.conftest import make_database, server_url  # noqa: F401
 
@@ -25,13 +23,6 @@ PRODUCTION_ENV = "DEPLOY_TEST_PRODUCTION_URL"
 @pytest.fixture(autouse=True)
 def _media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
-
-
-@pytest.fixture(autouse=True)
-def _gate(monkeypatch):
-    """The real gate selector when it exists, else the marked test stand-in."""
-    if not real_gate_exists():
-        monkeypatch.setattr(deploy_apply, "gate_status", fake_gate_status)
 
 
 @pytest.fixture
