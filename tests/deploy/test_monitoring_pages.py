@@ -80,6 +80,7 @@ def test_the_panel_offers_closing_to_sres_and_leads_only(rf, window, personas):
 
 def test_an_sre_closes_the_window_early_with_a_reason(client, window, sre):
     client.force_login(sre)
+    assert "Close the window early" in client.get(panel(window.release), **HTMX).content.decode()
     response = client.post(close(window), {"reason": "error rates flat, dashboards green"})
     assert response.status_code == 302
     assert response["Location"] == reverse("release_detail", args=[window.release.pk])
