@@ -195,12 +195,15 @@ def monitoring_tick(*, now: datetime | None = None) -> TickReport:
 def window_end(*, window_id: int, now: datetime | None = None) -> bool:
     """End a window whose time is up (or whose release left monitoring); True if it ended.
 
-    Clean: the release becomes deployed. Alerted: it stays monitoring for a person.
+    Clean: the release becomes deployed. Alerted: it stays monitoring for a person. A
+    window in which an enabled health query was never read, or whose last reading was an
+    error (production unreachable, a broken query), did not watch anything: it ends
+    alerted, not clean.
     """
     now = now or timezone.now()
     release_id = MonitoringWindow.objects.values_list("release_id", flat=True).get(pk=window_id)
     release = _locked_release(release_id)
-    window = MonitoringWindow.objects.select_for_update().get(pk=window_id)
+    window = MonitoringWindow.objects.select_for_update().select_related("target").get(pk=window_id)
     if window.ended_at is not None:
         return False
     before = window.state
@@ -210,7 +213,12 @@ def window_end(*, window_id: int, now: datetime | None = None) -> bool:
         window.state = W.CLOSED_EARLY
         window.reason = f"the release left monitoring ({release.get_state_display().lower()})"
     elif window.state == W.OPEN:
-        window.state = W.CLEAN
+        unread = _unread_queries(window)
+        if unread:
+            window.state = W.ALERTED
+            window.reason = "never read, or failing at the end: " + ", ".join(unread)
+        else:
+            window.state = W.CLEAN
     window.save(update_fields=["ended_at", "state", "reason"])
     audit_record(
         actor=SYSTEM,
@@ -219,12 +227,42 @@ def window_end(*, window_id: int, now: datetime | None = None) -> bool:
         release=release,
         data={"from": before, "to": window.state, "release_state": release.state},
     )
+    if before == W.OPEN and window.state == W.ALERTED:
+        events.monitoring_alert(
+            release=release,
+            actor=SYSTEM,
+            data={
+                "summary": f"post-deploy monitoring of {release} on {window.target.name} "
+                f"ended without readings: {window.reason}",
+                "window": window.pk,
+                "target": window.target.name,
+                "incident_url": incident_url(release),
+            },
+        )
     if window.state == W.CLEAN and release.state == S.MONITORING:
         release_transition(
             release=release, to=S.DEPLOYED, actor=SYSTEM,
             reason=f"post-deploy monitoring ended clean after {_minutes(window)} minutes",
         )  # fmt: skip
     return True
+
+
+def _unread_queries(window: MonitoringWindow) -> list[str]:
+    """Enabled queries with no value in the window, or whose last reading failed."""
+    last: dict[int, HealthSample] = {}
+    for sample in HealthSample.objects.filter(window=window).order_by("at", "pk"):
+        last[sample.query_id] = sample
+    valued = set(
+        HealthSample.objects.filter(window=window, value__isnull=False).values_list(
+            "query_id", flat=True
+        )
+    )
+    queries = HealthQuery.objects.filter(project_id=window.target.project_id, enabled=True)
+    return [
+        q.name
+        for q in queries.order_by("pk")
+        if q.pk not in valued or (q.pk in last and last[q.pk].error)
+    ]
 
 
 def _minutes(window: MonitoringWindow) -> int:

@@ -147,6 +147,24 @@ def test_an_alerted_window_ends_without_deploying_the_release(window, waiting_lo
     assert window.release.state == "monitoring"
 
 
+def test_a_window_that_could_not_read_production_does_not_end_clean(
+    window, monkeypatch, webhook_sent
+):
+    from tests.deploy.conftest import PRODUCTION_ENV
+
+    monkeypatch.delenv(PRODUCTION_ENV)
+    tick(window, after=timedelta(minutes=1))
+    (sample,) = samples(window, LOCKS)
+    assert sample.value is None and sample.error == "no database URL for production on this worker"
+    assert not AuditEvent.objects.filter(action="monitoring.alert").exists()  # errors alone
+    tick(window, after=timedelta(minutes=31))
+    window.refresh_from_db()
+    window.release.refresh_from_db()
+    assert window.state == "alerted" and window.release.state == "monitoring"
+    assert window.reason.startswith("never read, or failing at the end: " + LOCKS)
+    assert AuditEvent.objects.filter(action="notify.monitoring.alert").count() == 1
+
+
 def test_closing_early_with_a_reason_deploys_the_release(window, sre):
     services.monitoring_close(window=window, user=sre, reason="dashboards green, traffic normal")
     window.refresh_from_db()
