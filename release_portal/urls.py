@@ -23,6 +23,7 @@ urlpatterns = [
     path("", include("migrations_ops.urls_settings")),
     path("", include("release_portal.webhooks.urls")),
     path("", include("migrations_ops.monitoring.urls")),
+    path("", include("migrations_ops.urls_deploy")),
     path("", include("release_portal.api.urls")),
     path("api/docs", api_views.docs, name="api_docs"),
     path("api/", api_module.urls()),
