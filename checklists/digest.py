@@ -84,8 +84,11 @@ def digest_of_snapshot(snapshot: dict[str, Any]) -> str:
 
 
 def snapshot_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[str]]:
-    """What changed between a signed snapshot and now, in words a person reads."""
-    changes: dict[str, list[str]] = {"commit": [], "files": [], "items": []}
+    """What changed between a signed snapshot and now, in words a person reads.
+
+    Always the three keys commit, files and checklist (a list each, maybe empty).
+    """
+    changes: dict[str, list[str]] = {"commit": [], "files": [], "checklist": []}
     if before.get("commit") != after.get("commit"):
         changes["commit"].append(
             f"commit {str(before.get('commit', ''))[:12]} → {str(after.get('commit', ''))[:12]}"
@@ -107,7 +110,7 @@ def snapshot_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str,
         if was is None:
             continue
         if was["state"] != item["state"]:
-            changes["items"].append(f"“{item['text']}”: {was['state']} → {item['state']}")
+            changes["checklist"].append(f"“{item['text']}”: {was['state']} → {item['state']}")
         elif was["evidence"] != item["evidence"]:
-            changes["items"].append(f"“{item['text']}”: evidence changed")
-    return {k: v for k, v in changes.items() if v}
+            changes["checklist"].append(f"“{item['text']}”: evidence changed")
+    return changes

@@ -112,6 +112,7 @@ def item_tick(
     return item
 
 
+@transaction.atomic
 def _set_state(
     *, item: ChecklistItem, user: Any, to: str, reason: str, action: str,
     expected_revision: int | None,

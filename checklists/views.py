@@ -30,6 +30,7 @@ from checklists.forms import (
     SignOffForm,
     TickForm,
 )
+from checklists.gate import gate_status, open_followups
 from checklists.models import ChecklistItem, Release
 from checklists.services import (
     AlreadyDone,
@@ -135,6 +136,7 @@ def release_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     release = get_release_for_user(request.user, pk)
     context = _page_context(request, release)
     context.update(jobs_panel_context(request, release))
+    context.update(gate=gate_status(release), followups=open_followups(release))
     return render(request, "checklists/release_detail.html", context)
 
 

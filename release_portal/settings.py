@@ -288,6 +288,11 @@ JOB_TIME_LIMITS: dict[str, int] = {
 JOB_RUNNER_MODULES: dict[str, str] = {}
 
 CELERY_BEAT_SCHEDULE = {
+    "api-idempotency-purge": {
+        "task": "release_portal.api.tasks.idempotency_purge",
+        "schedule": 3600.0,
+        "options": {"expires": 3600.0},
+    },
     "jobs-sweep": {
         "task": "migrations_ops.tasks.jobs_sweep",
         "schedule": float(JOB_SWEEP_EVERY_SECONDS),

@@ -302,9 +302,10 @@ def test_the_release_page_issues_a_constant_number_of_queries(
     )
     client.force_login(personas["qa_lead"])
     # session, user, release, roles, items, evidence, files, sign-offs, timeline, the
-    # navigation's projects, and the jobs panel (its jobs and the targets for its form):
-    # 12, whatever the number of items or files.
-    with django_assert_max_num_queries(12):
+    # navigation's projects (10); the jobs panel: its jobs and the targets for its form (2);
+    # the gate: items, sign-offs, freeze window, break-glass, pull request, follow-ups (6).
+    # 18, whatever the number of items or files.
+    with django_assert_max_num_queries(18):
         response = client.get(detail(release))
     assert response.status_code == 200
     assert response.content.decode().count('class="item item-') == 40
@@ -317,6 +318,9 @@ def test_the_checklist_reloads_itself_when_the_last_job_ends(client, personas, r
     client.force_login(personas["qa_lead"])
     html = client.get(detail(release_with_files)).content.decode()
     assert 'hx-trigger="release-jobs-settled from:body"' in html
+    # The checklist itself carries no hx-select: its item forms would inherit it.
+    section = html.split('id="checklist"', 1)[1].split(">", 1)[0]
+    assert "hx-select" not in section
     url = reverse("release_jobs", kwargs={"pk": release_with_files.pk})
     job = Job.objects.create(
         project=release_with_files.project, release=release_with_files, kind="order"
@@ -326,3 +330,28 @@ def test_the_checklist_reloads_itself_when_the_last_job_ends(client, personas, r
     Job.objects.filter(pk=job.pk).update(state="succeeded")
     done = client.get(url, headers={"HX-Request": "true"})
     assert done["HX-Trigger"] == "release-jobs-settled"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reopening_and_not_applicable_work_outside_a_test_transaction(client, project, personas):
+    # Views run in autocommit: each service must open its own transaction.
+    published_runbook(project)
+    release = release_create(
+        project=project,
+        title="t",
+        owner=personas["platform_lead"],
+        commit_sha="c" * 40,
+        created_by=personas["platform_lead"],
+    )
+    client.force_login(personas["release_engineer"])
+    target = item(release, "run-pnpm-lint-typecheck-test")
+    na = reverse("item_not_applicable", kwargs={"pk": release.pk, "item_pk": target.pk})
+    assert (
+        client.post(na, {"revision": target.revision, "reason": "no app code"}).status_code == 302
+    )
+    target.refresh_from_db()
+    assert target.state == "not_applicable"
+    reopen = reverse("item_untick", kwargs={"pk": release.pk, "item_pk": target.pk})
+    assert client.post(reopen, {"revision": target.revision, "reason": "wrong"}).status_code == 302
+    target.refresh_from_db()
+    assert target.state == "open"

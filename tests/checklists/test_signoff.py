@@ -103,7 +103,8 @@ def test_unticking_an_item_after_signing_makes_it_stale(release_with_files, plat
     signoff = SignOff.objects.get()
     assert signoff.stale_at is not None
     assert any(
-        "verify" in c.lower() or "secrets" in c.lower() for c in signoff_changes(signoff)["items"]
+        "verify" in c.lower() or "secrets" in c.lower()
+        for c in signoff_changes(signoff)["checklist"]
     )
 
 

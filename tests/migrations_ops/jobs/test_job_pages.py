@@ -105,6 +105,8 @@ def test_the_log_endpoint_says_286_once_the_job_has_ended(client, auditor, job):
     assert "hx-trigger" not in html  # the new poller does not poll
     assert 'class="badge badge-failed" hx-swap-oob="true"' in html
     assert 'id="job-outcome"' in html and "1 file failed" in html
+    # The facts beside the result (finished at, attempts) are swapped in too.
+    assert 'id="job-facts" aria-label="About this job" hx-swap-oob="true"' in html
 
 
 def test_a_long_log_is_sent_in_pages_and_never_again(client, auditor, job):

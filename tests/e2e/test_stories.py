@@ -1,0 +1,224 @@
+"""User stories in a real browser: live server, real Celery worker, real PostgreSQL.
+
+Each story saves screenshots in tests/e2e/screenshots/ (the best go into the README).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+
+import pytest
+import requests
+from django.db import connection
+
+from checklists.items import item_mark_not_applicable
+from checklists.models import ChecklistItem, Release, SignOff
+from checklists.services import release_create, release_upload_archive
+from migrations_ops.jobs.engine import job_execute
+from migrations_ops.jobs.services import job_enqueue
+from release_portal.api.tokens import token_create
+from tests.e2e import world
+from tests.e2e.conftest import login, screenshot
+from tests.factories import PASSWORD, published_runbook
+from tests.migrations_ops.jobs.processes import RedisServer, Worker, celery_broker, wait_for
+from tests.services import need, redis_available
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+RLS_ITEMS = ["ensure-rls-fixtures-supabase-tests", "rls-docker-test-suite-passed"]
+
+
+@pytest.fixture
+def staging(monkeypatch):
+    with world.staging_database() as url:
+        monkeypatch.setenv(world.STAGING_ENV, url)
+        yield url
+
+
+@pytest.fixture
+def demo_project(project, staging, personas):
+    world.configure_project(project)
+    published_runbook(project)
+    return project
+
+
+@pytest.fixture
+def worker(tmp_path, staging):
+    """A real `celery worker` on a throwaway Redis, reading the test database."""
+    need("redis-server", redis_available(), "the stories start their own redis-server")
+    server = RedisServer().start()
+    log = tmp_path / "worker.log"
+    worker = Worker(
+        broker_url=server.url,
+        database_name=connection.settings_dict["NAME"],
+        log_path=log,
+        concurrency=2,
+        env={"DJANGO_SETTINGS_MODULE": "tests.e2e.worker_settings", world.STAGING_ENV: staging},
+    )
+    try:
+        with celery_broker(server.url):
+            worker.start()
+            yield worker
+    finally:
+        worker.stop()
+        server.stop()
+
+
+def release_with_demo(project, owner, by) -> Release:
+    release = release_create(
+        project=project, title="Add member phone numbers", owner=owner,
+        commit_sha="4f2c9e1b7a3d5f60c8e2a9b14d7e3f5a6c1b2d90", created_by=by,
+    )  # fmt: skip
+    release_upload_archive(release=release, data=world.demo_zip(), filename="s.zip", actor=by)
+    release.refresh_from_db()
+    return release
+
+
+def run_now(release, kind, user):
+    job = job_enqueue(kind=kind, project=release.project, release=release,
+                      target=release.project.targets.get(), created_by=user)  # fmt: skip
+    return job_execute(job_id=job.pk, worker="e2e")
+
+
+def test_the_release_engineer_creates_a_release_and_watches_preflight(
+    page, live_server, demo_project, worker, tmp_path
+):
+    login(page, live_server, "releng", PASSWORD)
+    page.get_by_role("link", name="Releases", exact=True).click()
+    page.get_by_role("link", name="New release", exact=True).click()
+    page.get_by_label("Title").fill("Add member phone numbers")
+    page.get_by_label("Owner").select_option(label="lead")
+    page.get_by_label("Commit SHA").fill("4f2c9e1b7a3d5f60c8e2a9b14d7e3f5a6c1b2d90")
+    page.get_by_role("button", name="Create release").click()
+    page.get_by_text("Release created").wait_for()
+    page.set_input_files(
+        "input[name=archive]", world.write_zip(tmp_path, "supabase.zip", world.demo_zip())
+    )
+    page.get_by_role("button", name="Store migrations").click()
+    page.get_by_text("Migrations stored (3 added").wait_for()
+    page.get_by_role("button", name="Run pre-flight").click()
+    page.get_by_text("Queued Migration order").wait_for()
+    # Open the dry run and watch its output arrive, then the badge turn green.
+    page.locator("#jobs-panel").get_by_role("link", name=re.compile("Dry run on staging")).click()
+    page.locator("#job-log").get_by_text("Applying migration 20250201090000").wait_for(
+        timeout=60_000
+    )
+    page.locator("#job-status", has_text="Succeeded").wait_for(timeout=60_000)
+    screenshot(page, "story-preflight-dry-run")
+    page.get_by_role("link", name="Add member phone numbers").click()
+    release = Release.objects.get()
+    wait_for(lambda: not release.jobs.filter(state__in=["queued", "running"]).exists(),
+             timeout=90, what="every pre-flight job to end")  # fmt: skip
+    page.reload()
+    assert page.locator("#jobs-panel .badge-failed").count() == 0, page.locator(
+        "#jobs-panel"
+    ).inner_text()
+    assert release.jobs.filter(state="succeeded").count() == 8
+    # Each result is evidence on its item; nobody ticked anything.
+    order = page.locator("li.item", has_text="order is chronological")
+    order.get_by_text("Passed").wait_for()
+    assert ChecklistItem.objects.filter(release=release, state="done").count() == 0
+    screenshot(page, "story-preflight-release")
+    assert page.csp.violations == []
+
+
+def test_the_qa_lead_ticks_the_rls_items_with_the_rls_job_as_evidence(
+    page, live_server, demo_project, personas
+):
+    release = release_with_demo(
+        demo_project, personas["platform_lead"], personas["release_engineer"]
+    )
+    for kind in ("fixtures", "rls"):
+        assert run_now(release, kind, personas["qa_lead"]).state == "succeeded"
+    login(page, live_server, "qa", PASSWORD)
+    page.goto(f"{live_server.url}/releases/{release.pk}/")
+    for text in ("RLS fixtures", "RLS Docker test suite"):
+        item = page.locator("li.item", has_text=text)
+        item.get_by_text("Passed").wait_for()
+        item.get_by_role("button", name="Tick").click()
+        # htmx swaps the item in place: no reload.
+        page.locator("li.item-done", has_text=text).wait_for()
+    assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
+    assert set(ChecklistItem.objects.filter(release=release, step__key__in=RLS_ITEMS)
+               .values_list("state", flat=True)) == {"done"}  # fmt: skip
+    screenshot(page, "story-qa-ticks-rls")
+    assert page.csp.violations == []
+
+
+def test_the_owner_signs_off_and_the_ci_gate_opens(page, live_server, demo_project, personas):
+    lead = personas["platform_lead"]
+    release = release_with_demo(demo_project, lead, personas["release_engineer"])
+    for item in release.items.filter(step__is_signoff=False):
+        item_mark_not_applicable(item=item, user=lead, reason="story: settled elsewhere")
+    token = token_create(project=demo_project, name="github-actions", scopes=["read"], user=lead)
+    gate_url = f"{live_server.url}/api/releases/{release.pk}/gate"
+    headers = {"Authorization": f"Bearer {token.value}"}
+    assert requests.get(gate_url, headers=headers, timeout=10).status_code == 409
+    login(page, live_server, "lead", PASSWORD)
+    page.goto(f"{live_server.url}/releases/{release.pk}/")
+    page.get_by_label(re.compile("Your password")).fill(PASSWORD)
+    page.get_by_role("button", name="Sign off").click()
+    page.get_by_text("Signed off").wait_for()
+    page.locator("#release-state", has_text="Approved").wait_for()
+    answer = requests.get(gate_url, headers=headers, timeout=10)
+    assert answer.status_code == 200
+    release.refresh_from_db()
+    assert answer.json()["digest"] == release.digest
+    screenshot(page, "story-owner-signs-off")
+    assert page.csp.violations == []
+
+
+def test_a_changed_migration_makes_the_signoff_stale(
+    page, live_server, demo_project, personas, tmp_path
+):
+    lead = personas["platform_lead"]
+    release = release_with_demo(demo_project, lead, personas["release_engineer"])
+    for item in release.items.filter(step__is_signoff=False):
+        item_mark_not_applicable(item=item, user=lead, reason="story")
+    from checklists.signoffs import signoff_give
+
+    signoff_give(release=release, user=lead, kind="release_owner", password=PASSWORD)
+    login(page, live_server, "releng", PASSWORD)
+    page.goto(f"{live_server.url}/releases/{release.pk}/")
+    changed = world.demo_zip(extra={
+        "supabase/migrations/20250201090000_add_member_phone.sql":
+            "alter table app.members add column phone text not null default '';\n",
+    })  # fmt: skip
+    page.get_by_text("Upload again or move to a new commit").click()
+    page.set_input_files("input[name=archive]", world.write_zip(tmp_path, "v2.zip", changed))
+    page.get_by_role("button", name="Store migrations").click()
+    banner = page.locator(".banner-warn")
+    banner.get_by_text("sign-off by lead is stale").wait_for()
+    assert "changed 20250201090000_add_member_phone.sql" in banner.inner_text()
+    assert "('files'" not in banner.inner_text()
+    assert page.locator("#release-state").inner_text() != "Approved"
+    assert SignOff.objects.get().stale_at is not None
+    screenshot(page, "story-signoff-stale")
+    assert page.csp.violations == []
+
+
+def test_the_auditor_reviews_and_exports_the_change_log(page, live_server, demo_project, personas):
+    lead = personas["platform_lead"]
+    release = release_with_demo(demo_project, lead, personas["release_engineer"])
+    item_mark_not_applicable(item=release.items.filter(step__is_signoff=False).first(), user=lead,
+                             reason="<script>alert('x')</script> not needed")  # fmt: skip
+    login(page, live_server, "auditor", PASSWORD)
+    page.goto(f"{live_server.url}/releases/{release.pk}/")
+    assert page.get_by_role("button", name="Tick").count() == 0
+    assert page.get_by_role("button", name="Sign off").count() == 0
+    page.get_by_role("link", name="Audit log").click()
+    page.get_by_label("Release #").fill(str(release.pk))
+    page.get_by_role("button", name="Filter").click()
+    page.get_by_text("item.not_applicable").first.wait_for()
+    assert page.evaluate("window.__xss === undefined")
+    screenshot(page, "story-auditor-change-log")
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Export CSV").click()
+    path = download_info.value.path()
+    with open(path, encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    actions = [row["action"] for row in rows if row["record"] == "event"]
+    assert "release.create" in actions and "item.not_applicable" in actions
+    assert rows[-1]["record"] == "head"
+    assert page.csp.violations == []

@@ -1,0 +1,311 @@
+"""Every URL, every persona: anonymous, each role, and a member of another project.
+
+The table below is the single statement of who may reach what. A URL missing from it
+fails ``test_every_url_is_in_the_matrix``; each row is then requested as every persona.
+
+Answers: ``OK`` means the request got through the permission checks (any status but
+401/403/404 and not a redirect to the login page: a form may still answer 400), ``LOGIN``
+a redirect to the login page, and 403/404/401 themselves. Objects of another project
+always answer 404.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from release_portal.accounts.roles import Role
+
+OK, LOGIN = "ok", "login"
+PERSONAS = [
+    "anonymous",
+    "platform_lead",
+    "release_engineer",
+    "qa_lead",
+    "sre",
+    "auditor",
+    "outsider",
+]
+ROLES = PERSONAS[1:6]
+
+
+def everyone(answer: Any) -> dict[str, Any]:
+    return dict.fromkeys(PERSONAS, answer)
+
+
+def members(*allowed: str, outsider: Any = 404) -> dict[str, Any]:
+    """A project page or action: the allowed roles get through, other roles 403."""
+    allowed_roles = set(allowed or ROLES)
+    answers = {"anonymous": LOGIN, "outsider": outsider}
+    answers.update({r: OK if r in allowed_roles else 403 for r in ROLES})
+    return answers
+
+
+def signed_in(*allowed: str, outsider: Any = OK) -> dict[str, Any]:
+    """A page across projects: anyone signed in, or only some roles (403 for others)."""
+    return members(*allowed, outsider=outsider)
+
+
+LEAD = "platform_lead"
+RE = "release_engineer"
+QA = "qa_lead"
+SRE = "sre"
+AUD = "auditor"
+
+
+@dataclass
+class Row:
+    method: str
+    kwargs: Callable[[dict[str, Any]], dict[str, Any]]
+    expect: dict[str, Any]
+    data: Callable[[dict[str, Any]], dict[str, Any]] = field(default=lambda w: {})
+    query: str = ""
+
+
+def r(w: dict[str, Any]) -> dict[str, Any]:
+    return {"pk": w["release"].pk}
+
+
+def p(w: dict[str, Any]) -> dict[str, Any]:
+    return {"slug": w["project"].slug}
+
+
+def none(w: dict[str, Any]) -> dict[str, Any]:
+    return {}
+
+
+MATRIX: dict[str, Row] = {
+    # --- public ----------------------------------------------------------------------
+    "healthz": Row("GET", none, everyone(OK)),
+    "login": Row("GET", none, everyone(OK)),
+    "password_reset": Row("GET", none, everyone(OK)),
+    "password_reset_done": Row("GET", none, everyone(OK)),
+    "password_reset_confirm": Row("GET", lambda w: {"uidb64": "MQ", "token": "x-y"}, everyone(OK)),
+    "password_reset_complete": Row("GET", none, everyone(OK)),
+    "api_docs": Row("GET", none, everyone(OK)),
+    "api:openapi-json": Row("GET", none, everyone(OK)),
+    # --- signed in, across projects ---------------------------------------------------
+    "logout": Row("POST", none, everyone(LOGIN)),  # back to the login page
+    "password_change": Row("GET", none, signed_in()),
+    "password_change_done": Row("GET", none, signed_in()),
+    "dashboard": Row("GET", none, signed_in()),
+    "release_list": Row("GET", none, signed_in()),
+    "release_new": Row("GET", none, signed_in(LEAD, RE)),
+    "audit_log": Row("GET", none, signed_in()),
+    "audit_verify": Row("POST", none, signed_in(LEAD, AUD)),
+    "audit_export_csv": Row("GET", none, signed_in(LEAD, AUD)),
+    "audit_export_jsonl": Row("GET", none, signed_in(LEAD, AUD)),
+    "runbook_list": Row("GET", none, signed_in()),
+    # --- members and settings ----------------------------------------------------------
+    "project_members": Row("GET", p, members(LEAD)),
+    "membership_delete": Row(
+        "POST", lambda w: {**p(w), "pk": w["sre_membership"].pk}, members(LEAD)
+    ),
+    "project_settings": Row("GET", p, members(LEAD)),
+    "target_new": Row("POST", p, members(LEAD)),
+    "target_edit": Row("POST", lambda w: {**p(w), "pk": w["target"].pk}, members(LEAD)),
+    "target_remove": Row("POST", lambda w: {**p(w), "pk": w["target"].pk}, members(LEAD)),
+    "target_test": Row("POST", lambda w: {**p(w), "pk": w["target"].pk}, members(LEAD)),
+    "project_tokens": Row("GET", p, members(LEAD)),
+    "token_revoke": Row("POST", lambda w: {**p(w), "pk": w["token"].pk}, members(LEAD)),
+    "freeze_windows": Row("GET", p, members(LEAD)),
+    "freeze_window_delete": Row("POST", lambda w: {**p(w), "pk": w["freeze"].pk}, members(LEAD)),
+    # --- runbooks ---------------------------------------------------------------------
+    "runbook_upload": Row("GET", p, members(LEAD)),
+    "runbook_detail": Row("GET", lambda w: {**p(w), "number": 1}, members()),
+    "runbook_compare": Row("GET", lambda w: {**p(w), "number": 2}, members()),
+    "runbook_publish": Row(
+        "POST", lambda w: {**p(w), "number": 2}, members(LEAD), data=lambda w: {"notes": "ok"}
+    ),
+    "runbook_discard": Row("POST", lambda w: {**p(w), "number": 2}, members(LEAD)),
+    "runbook_step_edit": Row(
+        "POST", lambda w: {**p(w), "number": 2, "pk": w["draft_step"].pk}, members(LEAD)
+    ),
+    # --- releases ---------------------------------------------------------------------
+    "release_detail": Row("GET", r, members()),
+    "migration_file": Row("GET", lambda w: {**r(w), "file_pk": w["file"].pk}, members()),
+    "release_migrations": Row("POST", r, members(LEAD, RE)),
+    "release_cancel": Row("POST", r, members(LEAD, RE), data=lambda w: {"reason": "x"}),
+    # The QA lead's item: its role and platform leads tick it.
+    "item_tick": Row(
+        "POST",
+        lambda w: {**r(w), "item_pk": w["qa_item"].pk},
+        members(LEAD, QA),
+        data=lambda w: {"revision": 0},
+    ),
+    "item_untick": Row(
+        "POST",
+        lambda w: {**r(w), "item_pk": w["qa_item"].pk},
+        members(LEAD, QA),
+        data=lambda w: {"revision": 0, "reason": "x"},
+    ),
+    "item_not_applicable": Row(
+        "POST",
+        lambda w: {**r(w), "item_pk": w["qa_item"].pk},
+        members(LEAD, QA),
+        data=lambda w: {"revision": 0, "reason": "x"},
+    ),
+    # The release owner (the platform lead here) signs.
+    "release_signoff": Row(
+        "POST", r, members(LEAD), data=lambda w: {"kind": "release_owner", "password": "x"}
+    ),
+    "release_report": Row("GET", r, members()),
+    # Platform leads, auditors and the release's owner (the lead here).
+    "release_evidence_pack": Row("GET", r, members(LEAD, AUD)),
+    "release_gate": Row("GET", r, members()),
+    "break_glass": Row("POST", r, members(LEAD)),
+    "gate_override_resolve": Row(
+        "POST",
+        lambda w: {**r(w), "override_pk": w["override"].pk},
+        members(LEAD),
+        data=lambda w: {"note": "done"},
+    ),
+    # --- jobs ---------------------------------------------------------------------------
+    "release_jobs": Row("GET", r, members()),
+    "release_job_start": Row("POST", r, members(LEAD, RE, QA), data=lambda w: {"kind": "order"}),
+    "release_preflight": Row("POST", r, members(LEAD, RE, QA)),
+    "job_detail": Row("GET", lambda w: {"pk": w["job"].pk}, members()),
+    "job_log": Row("GET", lambda w: {"pk": w["job"].pk}, members()),
+    "job_cancel": Row("POST", lambda w: {"pk": w["job"].pk}, members(LEAD, RE, QA)),
+    "job_retry": Row("POST", lambda w: {"pk": w["finished_job"].pk}, members(LEAD, RE, QA)),
+    # --- the API: bearer tokens only, so a browser session gets 401 everywhere ----------
+    "api:create_release": Row("POST", p, everyone(401)),
+    "api:list_releases": Row("GET", p, everyone(401)),
+    "api:read_release": Row("GET", lambda w: {"release_id": w["release"].pk}, everyone(401)),
+    "api:upload_migrations": Row("POST", lambda w: {"release_id": w["release"].pk}, everyone(401)),
+    "api:report_evidence": Row("POST", lambda w: {"release_id": w["release"].pk}, everyone(401)),
+    "api:report_pull_request": Row(
+        "POST", lambda w: {"release_id": w["release"].pk}, everyone(401)
+    ),
+    "api:release_gate": Row("GET", lambda w: {"release_id": w["release"].pk}, everyone(401)),
+    "api:start_deployment": Row("POST", lambda w: {"release_id": w["release"].pk}, everyone(401)),
+    "api:finish_deployment": Row(
+        "PATCH", lambda w: {"release_id": w["release"].pk, "deployment_id": 1}, everyone(401)
+    ),
+    "api:finish_deployment_post": Row(
+        "POST", lambda w: {"release_id": w["release"].pk, "deployment_id": 1}, everyone(401)
+    ),
+    "api:start_job": Row("POST", lambda w: {"release_id": w["release"].pk}, everyone(401)),
+    "api:read_job": Row("GET", lambda w: {"job_id": w["job"].pk}, everyone(401)),
+    "api:api-root": Row("GET", none, everyone(404)),
+}
+
+
+def url_names() -> set[str]:
+    names: set[str] = set()
+
+    def walk(patterns: list[Any], namespace: str | None) -> None:
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                if pattern.namespace == "admin":
+                    continue  # Django's admin: staff only, guarded by Django itself
+                walk(pattern.url_patterns, pattern.namespace or namespace)
+            elif isinstance(pattern, URLPattern) and pattern.name:
+                names.add(f"{namespace}:{pattern.name}" if namespace else pattern.name)
+
+    walk(get_resolver().url_patterns, None)
+    return names
+
+
+def test_every_url_is_in_the_matrix():
+    missing = sorted(url_names() - set(MATRIX))
+    assert missing == [], f"add these URLs to the permission matrix: {missing}"
+    stale = sorted(set(MATRIX) - url_names())
+    assert stale == [], f"these rows name URLs that no longer exist: {stale}"
+
+
+@pytest.fixture
+def world(project, other_project, personas, django_capture_on_commit_callbacks):
+    from django.db import transaction
+    from django.utils import timezone
+
+    from checklists.deploys import freeze_window_create
+    from checklists.models import ChecklistItem, GateOverride
+    from checklists.runbooks.default import default_runbook_source
+    from checklists.runbooks.services import runbook_import
+    from checklists.services import release_create, release_upload_archive
+    from migrations_ops.models import Job, Target
+    from release_portal.accounts.models import Membership
+    from release_portal.api.tokens import token_create
+    from tests.factories import DEMO_MIGRATIONS, published_runbook, supabase_archive
+
+    lead = personas["platform_lead"]
+    published_runbook(project)
+    draft = runbook_import(project=project, source_bytes=default_runbook_source(), user=lead)
+    release = release_create(
+        project=project, title="Matrix", owner=lead, commit_sha="a" * 40, created_by=lead
+    )
+    release_upload_archive(
+        release=release, data=supabase_archive(DEMO_MIGRATIONS), filename="s.zip", actor=lead
+    )
+    target = Target.objects.create(
+        project=project, name="staging", kind="staging", url_env_var="MATRIX_STAGING_URL"
+    )
+    job = Job.objects.create(project=project, release=release, kind="order", target=target)
+    finished = Job.objects.create(
+        project=project, release=release, kind="pending", target=target, state="failed"
+    )
+    with transaction.atomic():
+        freeze = freeze_window_create(
+            project=project,
+            starts_at=timezone.now() + timezone.timedelta(days=30),
+            ends_at=timezone.now() + timezone.timedelta(days=31),
+            reason="holidays",
+            user=lead,
+        )
+    override = GateOverride.objects.create(
+        release=release,
+        digest=release.digest,
+        reason="matrix break-glass",
+        created_by=lead,
+        expires_at=timezone.now() + timezone.timedelta(hours=1),
+    )
+    return {
+        "project": project,
+        "release": release,
+        "target": target,
+        "job": job,
+        "finished_job": finished,
+        "file": release.migration_files.first(),
+        "qa_item": ChecklistItem.objects.get(
+            release=release, step__key="application-smoke-tests-security-checks"
+        ),
+        "draft_step": draft.steps.first(),
+        "sre_membership": Membership.objects.get(user=personas["sre"], role=Role.SRE),
+        "token": token_create(project=project, name="matrix", scopes=["read"], user=lead).token,
+        "freeze": freeze,
+        "override": override,
+    }
+
+
+def classify(response: Any) -> Any:
+    status = response.status_code
+    if status in (301, 302) and "/accounts/login/" in response.get("Location", ""):
+        return LOGIN
+    if status in (401, 403, 404):
+        return status
+    return OK
+
+
+@pytest.mark.parametrize("name", sorted(MATRIX))
+def test_each_persona_gets_the_expected_answer(client, personas, world, name):
+    row = MATRIX[name]
+    url = reverse(name, kwargs=row.kwargs(world)) + row.query
+    # Refusals first: a persona that is let through may change what the next one sees.
+    order = sorted(PERSONAS, key=lambda persona: row.expect[persona] == OK)
+    got = {}
+    for persona in order:
+        client.logout()
+        if persona != "anonymous":
+            client.force_login(personas[persona])
+        response = getattr(client, row.method.lower())(
+            url,
+            data=row.data(world),
+            **({"content_type": "application/json"} if row.method == "PATCH" else {}),
+        )
+        got[persona] = classify(response)
+    assert got == row.expect
