@@ -7,8 +7,9 @@ from __future__ import annotations
 import psycopg
 import pytest
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 
-from checklists.models import Release
+from checklists.items import item_untick
 from migrations_ops.deploy_apply import GateClosedForApply, apply_start
 from migrations_ops.jobs import job_enqueue, job_execute
 from migrations_ops.models import Job
@@ -73,8 +74,10 @@ def test_it_refuses_production_when_the_release_changed_after_approval(
     approved_release, production_target, production_db, platform_lead
 ):
     job = apply_start(release=approved_release, target=production_target, user=platform_lead)
-    # The release changes while the job waits for a worker (a new digest).
-    Release.objects.filter(pk=approved_release.pk).update(digest="f" * 64)
+    # While the job waits for a worker, someone reopens a checklist item: a new digest.
+    item = approved_release.items.filter(step__is_signoff=False).first()
+    with transaction.atomic():
+        item_untick(item=item, user=platform_lead, reason="the smoke tests were not run")
     job = run(job)
     assert job.state == "failed"
     assert "the release changed after the gate approved it" in job.summary
