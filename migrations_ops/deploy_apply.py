@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from checklists.gate import GateResult, gate_status
+from checklists.models import Release
 from migrations_ops.jobs.services import job_enqueue
 from migrations_ops.models import Job, Target
 from release_portal.accounts.roles import Action, can
@@ -59,8 +60,6 @@ def apply_start(*, release: Any, target: Target, user: Any, include_all: bool = 
 
 @transaction.atomic
 def _apply_start(*, release: Any, target: Target, user: Any, include_all: bool) -> Job:
-    from checklists.models import Release
-
     who = actor_of(user)
     if who.kind == "user" and not can(user, Action.DEPLOY, release.project_id):
         raise PermissionDenied("Your roles do not allow applying migrations.")
@@ -81,6 +80,8 @@ def _apply_start(*, release: Any, target: Target, user: Any, include_all: bool) 
             "gate_checked": True,
             "approved_digest": gate.digest,
             "gate_checked_at": timezone.now().isoformat(),
+            # A break-glass override opened it: say so in the job and its audit event.
+            "break_glass": (gate.override or {}).get("id"),
         }
     job = job_enqueue(
         kind=Job.Kind.APPLY,
@@ -101,6 +102,7 @@ def _apply_start(*, release: Any, target: Target, user: Any, include_all: bool) 
                 "target_kind": target.kind,
                 "approved_digest": params.get("approved_digest", ""),
                 "include_all": bool(include_all),
+                "break_glass": params.get("break_glass"),
             },
         )
     return job

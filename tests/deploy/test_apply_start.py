@@ -116,3 +116,19 @@ def test_it_refuses_people_who_may_not_deploy(
 def test_it_lets_deployers_start_it(release_with_files, staging_target, personas, role):
     job = apply_start(release=release_with_files, target=staging_target, user=personas[role])
     assert job.state == "queued" and job.created_by == personas[role]
+
+
+@pytest.mark.django_db
+def test_a_break_glass_override_opens_production_and_is_recorded(
+    release_with_files, production_target, platform_lead, password
+):
+    from checklists.deploys import gate_break_glass
+
+    override = gate_break_glass(
+        release=release_with_files, user=platform_lead, reason="prod is down", password=password
+    )
+    job = apply_start(release=release_with_files, target=production_target, user=platform_lead)
+    assert job.params["break_glass"] == override.pk
+    assert job.params["approved_digest"] == release_with_files.digest
+    event = AuditEvent.objects.get(action="apply.start")
+    assert event.data["break_glass"] == override.pk
