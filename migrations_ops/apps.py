@@ -4,3 +4,7 @@ from django.apps import AppConfig
 class MigrationsOpsConfig(AppConfig):
     name = "migrations_ops"
     verbose_name = "Projects, jobs and backups"
+
+    def ready(self) -> None:
+        # Backups, restore checks, rehearsals and incidents hear of finished jobs.
+        from migrations_ops.backups import receivers  # noqa: F401

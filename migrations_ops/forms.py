@@ -135,6 +135,14 @@ class ProjectSettingsForm(forms.Form):
         required=False,
         label="The person who uploaded the migrations may not give the final sign-off",
     )
+    maintenance_webhook_url = forms.URLField(
+        required=False,
+        max_length=500,
+        assume_scheme="https",
+        label="Maintenance-mode webhook",
+        help_text='Optional. Incidents POST {"maintenance_mode": true} or false here to flip '
+        "the app's maintenance_mode flag; a failure is shown on the incident, never blocking.",
+    )
 
     LIST_FIELDS = ("fixture_files", "seed_files", "command_env_names", "required_secret_names")
 
@@ -157,6 +165,7 @@ class ProjectSettingsForm(forms.Form):
             "require_qa_signoff": project.require_qa_signoff,
             "require_sre_signoff": project.require_sre_signoff,
             "uploader_may_not_sign": project.uploader_may_not_sign,
+            "maintenance_webhook_url": project.maintenance_webhook_url,
         }
 
     def clean_repo_path(self) -> str:

@@ -85,6 +85,12 @@ class Project(models.Model):
         default=False,
         help_text="The person who uploaded the migrations may not give the final sign-off.",
     )
+    maintenance_webhook_url = models.URLField(
+        max_length=500,
+        blank=True,
+        help_text='Optional: incidents POST {"maintenance_mode": true/false} here to flip the '
+        "app's maintenance_mode flag (runbook §5.2 step 1). Failures are shown, never blocking.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -262,3 +268,23 @@ class JobLogLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job_id}:{self.seq} {self.text[:60]}"
+
+
+# Backups, rollback plans and incidents live in their own module (runbook §5).
+from migrations_ops.models_sre import (  # noqa: E402
+    BackupManifest,
+    Incident,
+    IncidentEntry,
+    RollbackPlan,
+)
+
+__all__ = [
+    "BackupManifest",
+    "Incident",
+    "IncidentEntry",
+    "Job",
+    "JobLogLine",
+    "Project",
+    "RollbackPlan",
+    "Target",
+]

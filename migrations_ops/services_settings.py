@@ -38,6 +38,7 @@ SETTINGS_FIELDS = (
     "require_qa_signoff",
     "require_sre_signoff",
     "uploader_may_not_sign",
+    "maintenance_webhook_url",
 )
 TARGET_FIELDS = ("name", "kind", "url_env_var")
 CONNECT_TIMEOUT = 10

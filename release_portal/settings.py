@@ -287,6 +287,28 @@ JOB_TIME_LIMITS: dict[str, int] = {
 # migrations_ops.runners.<kind>. Empty in production; tests point kinds at test runners.
 JOB_RUNNER_MODULES: dict[str, str] = {}
 
+# --- backups ----------------------------------------------------------------------------
+
+# Where backup dumps and their manifests are kept: "local" (a folder, BACKUP_DIR) or "s3"
+# (a bucket, for workers on several machines: the worker writes locally, uploads the dump
+# and manifest, and re-checks the sha256 of what landed). S3 credentials come from the
+# standard AWS variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,
+# AWS_PROFILE...), read by boto3 itself; they are never stored by the portal.
+BACKUP_STORAGE = env_str("BACKUP_STORAGE", "local").lower()
+if BACKUP_STORAGE not in {"local", "s3"}:
+    raise ImproperlyConfigured(f"BACKUP_STORAGE must be local or s3, not {BACKUP_STORAGE!r}")
+BACKUP_DIR = Path(env_str("BACKUP_DIR") or str(DATA_DIR / "backups"))
+if not BACKUP_DIR.is_absolute():
+    BACKUP_DIR = BASE_DIR / BACKUP_DIR
+BACKUP_S3_BUCKET = env_str("BACKUP_S3_BUCKET")
+BACKUP_S3_ENDPOINT_URL = env_str("BACKUP_S3_ENDPOINT_URL")  # MinIO, R2, Supabase storage...
+BACKUP_S3_REGION = env_str("BACKUP_S3_REGION")
+BACKUP_S3_PREFIX = env_str("BACKUP_S3_PREFIX", "backups/")
+if BACKUP_STORAGE == "s3" and not BACKUP_S3_BUCKET:
+    raise ImproperlyConfigured("BACKUP_STORAGE=s3 needs BACKUP_S3_BUCKET (the bucket's name).")
+# How long an incident waits for the project's maintenance-mode webhook to answer.
+MAINTENANCE_WEBHOOK_TIMEOUT_SECONDS = env_int("MAINTENANCE_WEBHOOK_TIMEOUT_SECONDS", 5)
+
 CELERY_BEAT_SCHEDULE = {
     "api-idempotency-purge": {
         "task": "release_portal.api.tasks.idempotency_purge",

@@ -30,4 +30,7 @@ urlpatterns = [
     path("api/<path:rest>", api_views.not_found),
     path("admin/", admin.site.urls),
     path("", include("migrations_ops.urls")),
+    path("", include("migrations_ops.backups.urls")),
+    path("", include("migrations_ops.rollback.urls")),
+    path("", include("migrations_ops.incidents.urls")),
 ]

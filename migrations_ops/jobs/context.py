@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from checklists.bundles import BundleError, release_workspace
+from migrations_ops.backups.job_files import sre_job_options
 from migrations_ops.models import Job, Project
 from migrations_ops.runners.base import RunContext, RunnerError
 
@@ -121,6 +122,9 @@ def job_run_context(
         else:
             supabase_dir = None
         target = job.target
+        options = merged_options(job, root)
+        # Backup files, the rollback plan and the target's deploy lock (held until the end).
+        options.update(stack.enter_context(sre_job_options(job)))
         yield RunContext(
             supabase_dir=supabase_dir,
             repo_dir=root,
@@ -128,7 +132,7 @@ def job_run_context(
             target_name=target.name if target else "target",
             fixtures=[_resolve_under(root, f, "fixture file") for f in project.fixture_files],
             schemas=list(project.schemas),
-            options=merged_options(job, root),
+            options=options,
             log=log,
             cancelled=cancelled,
             scratch_created=scratch_created,

@@ -1,0 +1,61 @@
+"""``backups/CHANGELOG.md`` (runbook §5.1 step 3), regenerated from the portal's records.
+
+The text comes from the database (each backup row keeps its manifest, with the
+verification and the snapshot reference written back into it) through
+``backup_changelog.render_changelog``. It is rewritten into the storage after every backup
+and restore check (``<project>/CHANGELOG.md`` beside the project's backups) and served
+fresh from the backups page.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+
+from migrations_ops.backup_changelog import ChangelogEntry, render_changelog
+from migrations_ops.backup_manifest import BackupManifest as ManifestFile
+from migrations_ops.backup_manifest import ManifestError
+from migrations_ops.backups.storage import StorageError, current_storage
+from migrations_ops.models import BackupManifest, Project
+
+logger = logging.getLogger(__name__)
+
+FILE_NAME = "CHANGELOG.md"
+
+
+def changelog_key(project: Project) -> str:
+    return f"{project.slug}/{FILE_NAME}"
+
+
+def changelog_text(project: Project) -> str:
+    """The change log of ``project``'s backups that still exist, newest first."""
+    rows = (
+        BackupManifest.objects.filter(project=project, deleted_at__isnull=True)
+        .select_related("release")
+        .order_by("-finished_at", "-pk")
+    )
+    entries = []
+    for row in rows:
+        try:
+            manifest = ManifestFile.from_dict(row.manifest)
+        except ManifestError:
+            logger.warning("backup %s: its stored manifest is unreadable; left out", row.pk)
+            continue
+        release = f"#{row.release_id} {row.release.title}" if row.release else None
+        entries.append(ChangelogEntry(manifest=manifest, release=release))
+    return render_changelog(entries)
+
+
+def changelog_write(project_id: int) -> None:
+    """Rewrite the project's CHANGELOG.md in the backup storage (errors are logged)."""
+    project = Project.objects.get(pk=project_id)
+    try:
+        current_storage().write_text(changelog_key(project), changelog_text(project))
+    except StorageError:
+        logger.exception("could not write the backups change log of %s", project.slug)
+
+
+def changelog_after_commit(project_id: int) -> None:
+    # A file write, never inside the transaction: a failure must not undo the record.
+    transaction.on_commit(lambda: changelog_write(project_id), robust=True)

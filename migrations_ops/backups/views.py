@@ -1,0 +1,222 @@
+"""Backups pages: the list (per target, filtered), a backup's detail, and the actions.
+
+Everyone in the project reads; SREs and platform leads act (403 otherwise); other
+projects are 404. Every action is a plain form POST; with htmx from the release page the
+backups panel is swapped instead of redirecting.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+
+from checklists.access import get_release_for_user
+from migrations_ops.backup_changelog import size_text
+from migrations_ops.backups import selectors, services
+from migrations_ops.backups.changelog import changelog_text
+from migrations_ops.backups.forms import BackupFilterForm, CaptureForm, SnapshotForm
+from migrations_ops.models import BackupManifest, RollbackPlan
+from release_portal.accounts.access import get_project_for_user, require
+from release_portal.accounts.roles import Action, ProjectAccess, can, visible_project_ids
+from release_portal.http import HtmxHttpRequest
+
+PAGE_SIZE = 25
+PANEL = "migrations_ops/backups/release_panel.html#backups_panel"
+
+
+@require_GET
+def backup_list(request: HtmxHttpRequest) -> HttpResponse:
+    form = BackupFilterForm(request.GET or None, project_ids=visible_project_ids(request.user))
+    rows = selectors.backups_for_user(request.user, form.filters())
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    backups = list(page.object_list)
+    protected = selectors.protected_ids(backups)
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "form": form,
+        "page": page,
+        "rows": [{"backup": b, "protected": b.pk in protected} for b in backups],
+        "query": query.urlencode(),
+    }
+    if request.htmx:
+        return render(request, "migrations_ops/backups/list.html#backup_rows", context)
+    return render(request, "migrations_ops/backups/list.html", context)
+
+
+@require_GET
+def backup_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    backup = selectors.get_backup_for_user(request.user, pk)
+    return render(request, "migrations_ops/backups/detail.html", _detail_context(request, backup))
+
+
+def _detail_context(request: HtmxHttpRequest, backup: BackupManifest, **extra: Any) -> dict:
+    access = ProjectAccess(request.user, backup.project)
+    return {
+        "backup": backup,
+        "access": access,
+        "size": size_text(backup.size),
+        "protected": selectors.protected_reason(backup),
+        "snapshot_form": extra.pop("snapshot_form", None) or SnapshotForm(),
+        "plans": RollbackPlan.objects.filter(backup=backup).select_related("release")[:20],
+        **extra,
+    }
+
+
+@require_GET
+def backup_download(request: HtmxHttpRequest, pk: int) -> HttpResponseBase:
+    backup = selectors.get_backup_for_user(request.user, pk)
+    require(request.user, Action.DOWNLOAD_BACKUP, backup.project)
+    try:
+        chunks, size, name = services.backup_download(
+            backup=backup, user=request.user, manifest=request.GET.get("manifest") == "1"
+        )
+    except ValidationError as e:
+        messages.error(request, " ".join(e.messages))
+        return redirect("backup_detail", pk=backup.pk)
+    response = StreamingHttpResponse(chunks, content_type="application/octet-stream")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    response["Content-Length"] = str(size)
+    response["X-Content-SHA256"] = backup.sha256 if not name.endswith(".json") else ""
+    return response
+
+
+def _back(request: HtmxHttpRequest, default: str) -> HttpResponse:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(target)
+    return redirect(default)
+
+
+def _answer(
+    request: HtmxHttpRequest, backup: BackupManifest, text: str, level: int, status: int = 200
+) -> HttpResponse:
+    """The panel (htmx from the release page) or a redirect with a message."""
+    if request.htmx and request.POST.get("panel") and backup.release is not None:
+        context = backups_panel_context(request, backup.release)
+        context.update(panel_notice=text, panel_notice_level=messages.DEFAULT_TAGS[level])
+        return render(request, PANEL, context, status=status)
+    messages.add_message(request, level, text)
+    return _back(request, reverse("backup_detail", kwargs={"pk": backup.pk}))
+
+
+@require_POST
+def backup_verify_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    backup = selectors.get_backup_for_user(request.user, pk)
+    require(request.user, Action.MANAGE_BACKUPS, backup.project)
+    try:
+        job = services.backup_verify(backup=backup, user=request.user)
+    except ValidationError as e:
+        return _answer(request, backup, " ".join(e.messages), messages.ERROR, 400)
+    if job.already_active:
+        return _answer(request, backup, f"already running: job #{job.pk}", messages.INFO)
+    return _answer(request, backup, f"Queued {job}: the backup is restored and compared again.",
+                   messages.SUCCESS)  # fmt: skip
+
+
+@require_POST
+def backup_delete_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    backup = selectors.get_backup_for_user(request.user, pk)
+    require(request.user, Action.MANAGE_BACKUPS, backup.project)
+    try:
+        services.backup_delete(backup=backup, user=request.user)
+    except ValidationError as e:
+        messages.error(request, " ".join(e.messages))
+        return redirect("backup_detail", pk=backup.pk)
+    messages.success(request, f"Deleted the files of {backup.file_name}; its record stays.")
+    return redirect("backup_detail", pk=backup.pk)
+
+
+@require_POST
+def backup_snapshot_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    backup = selectors.get_backup_for_user(request.user, pk)
+    require(request.user, Action.MANAGE_BACKUPS, backup.project)
+    form = SnapshotForm(request.POST)
+    if not form.is_valid():
+        return _answer(request, backup, "Give the dashboard backup's reference.", messages.ERROR,
+                       400)  # fmt: skip
+    try:
+        services.backup_set_snapshot_ref(
+            backup=backup, user=request.user, reference=form.cleaned_data["reference"]
+        )
+    except ValidationError as e:
+        return _answer(request, backup, " ".join(e.messages), messages.ERROR, 400)
+    return _answer(request, backup, "Logged the Supabase dashboard backup with this backup.",
+                   messages.SUCCESS)  # fmt: skip
+
+
+@require_POST
+def backup_capture_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    release = get_release_for_user(request.user, pk, Action.MANAGE_BACKUPS)
+    form = CaptureForm(request.POST, project=release.project)
+    text, level, status = "", messages.SUCCESS, 200
+    if not form.is_valid():
+        text, level, status = "Choose the target to back up.", messages.ERROR, 400
+    else:
+        try:
+            job = services.backup_capture(
+                release=release, target=form.cleaned_data["target"], user=request.user,
+                snapshot_ref=form.cleaned_data["snapshot_ref"], fmt=form.cleaned_data["format"],
+            )  # fmt: skip
+        except ValidationError as e:
+            text, level, status = " ".join(e.messages), messages.ERROR, 400
+        else:
+            text = (
+                f"already running: job #{job.pk}" if job.already_active
+                else f"Queued {job}: its restore check follows when it ends."
+            )  # fmt: skip
+            level = messages.INFO if job.already_active else messages.SUCCESS
+    if request.htmx:
+        context = backups_panel_context(request, release, capture_form=form)
+        context.update(panel_notice=text, panel_notice_level=messages.DEFAULT_TAGS[level])
+        return render(request, PANEL, context, status=status)
+    messages.add_message(request, level, text)
+    return _back(request, reverse("release_detail", kwargs={"pk": release.pk}))
+
+
+@require_GET
+def backup_changelog(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    project = get_project_for_user(request.user, slug)
+    response = HttpResponse(changelog_text(project), content_type="text/markdown; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{project.slug}-backups-CHANGELOG.md"'
+    return response
+
+
+def backups_panel_context(
+    request: HtmxHttpRequest, release: Any, *, capture_form: CaptureForm | None = None
+) -> dict[str, Any]:
+    """What ``migrations_ops/backups/release_panel.html#backups_panel`` needs."""
+    backups = selectors.release_backups(release)
+    latest = backups[0] if backups else None
+    plan = RollbackPlan.objects.filter(release=release).select_related("target", "backup").first()
+    return {
+        "release": release,
+        "panel_backups": backups,
+        "panel_latest": latest,
+        "panel_active": any(b.verify_job_id and b.verify_state == "pending" for b in backups)
+        or release.jobs.filter(kind="backup", state__in=["queued", "running"]).exists(),
+        "panel_plan": plan,
+        "capture_form": capture_form or CaptureForm(project=release.project),
+        "snapshot_form": SnapshotForm(),
+        "may_manage_backups": can(request.user, Action.MANAGE_BACKUPS, release.project),
+        "may_manage_rollbacks": can(request.user, Action.MANAGE_ROLLBACKS, release.project),
+        "panel_next": request.get_full_path() if request.method == "GET" else "",
+    }
+
+
+@require_GET
+def release_backups_panel(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    release = get_release_for_user(request.user, pk)
+    if not request.htmx:
+        raise PermissionDenied("This is the release page's backups panel.")
+    return render(request, PANEL, backups_panel_context(request, release))

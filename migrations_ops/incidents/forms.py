@@ -1,0 +1,47 @@
+"""Forms for the incident pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from migrations_ops.models import Incident, Project, Target
+from migrations_ops.rollback.forms import DatedFilterForm
+
+
+class IncidentOpenForm(forms.Form):
+    target = forms.ModelChoiceField(queryset=Target.objects.none(), empty_label=None)
+    title = forms.CharField(max_length=200)
+    trigger = forms.ChoiceField(choices=Incident.Trigger.choices)
+    error_text = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 5}), label="Error (paste it)"
+    )
+
+    def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        targets = Target.objects.filter(project=project).order_by("name")
+        self.fields["target"].queryset = targets  # type: ignore[attr-defined]
+        production = targets.filter(kind=Target.Kind.PRODUCTION).first()
+        if production is not None:
+            self.fields["target"].initial = production.pk
+
+
+class AssessForm(forms.Form):
+    error_text = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}))
+
+
+class PlanChoiceForm(forms.Form):
+    plan = forms.IntegerField(required=False, min_value=1)
+
+
+class NoteForm(forms.Form):
+    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), label="Status update")
+
+
+class CloseForm(forms.Form):
+    postmortem_url = forms.CharField(max_length=500, label="Postmortem link")
+
+
+class IncidentFilterForm(DatedFilterForm):
+    STATES = list(Incident.State.choices)

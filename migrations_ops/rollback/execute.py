@@ -1,0 +1,182 @@
+"""Running a rollback plan's steps against a database: the rollback and rehearsal jobs share it.
+
+- A down script runs as the CLI's tools would run it (``apply.apply_file`` without a
+  history row: one transaction, or as written when it manages its own), then its
+  ``supabase_migrations.schema_migrations`` row is deleted, which is exactly what
+  ``supabase migration repair --status reverted <version>`` does. A failing script is
+  rolled back and its history row stays: the database is left as psql and the CLI leave
+  it, and no later step runs.
+- A restore drops the dumped schemas and restores the backup in ONE psql transaction
+  (restore_check's tools, so a pg_dump 17+ script restores into an older server too), then
+  reverts the history rows of the versions it undid.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import psycopg
+
+from migrations_ops.apply import MigrationFile, apply_file
+from migrations_ops.backup_manifest import BackupManifest as ManifestFile
+from migrations_ops.pgprocess import ToolProcesses
+from migrations_ops.rollback.plan import drop_schemas_sql
+from migrations_ops.runners import restore_check as rc
+from migrations_ops.runners.base import RunContext
+from migrations_ops.sqlsplit import split_statements
+from migrations_ops.supabase_files import HISTORY_TABLE
+
+REVERT_HISTORY = "DELETE FROM supabase_migrations.schema_migrations WHERE version = ANY(%s)"
+
+
+@dataclass
+class StepOutcome:
+    index: int
+    kind: str
+    ok: bool
+    message: str
+    reverts: list[str] = field(default_factory=list)
+    failure: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.index + 1,
+            "kind": self.kind,
+            "ok": self.ok,
+            "message": self.message,
+            "reverts": self.reverts,
+            "failure": self.failure,
+        }
+
+
+def revert_history(conn: psycopg.Connection, versions: list[str]) -> int:
+    """``supabase migration repair --status reverted <versions>``: delete their rows."""
+    exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [HISTORY_TABLE]).fetchone()
+    if not exists or not exists[0] or not versions:
+        return 0
+    with conn.transaction():
+        return conn.execute(REVERT_HISTORY, [versions]).rowcount
+
+
+def run_down_step(
+    ctx: RunContext, conn: psycopg.Connection, index: int, step: dict[str, Any]
+) -> StepOutcome:
+    version = str(step["version"])
+    filename = str(step.get("file") or f"{version}_down.sql")
+    sql = str(step.get("sql") or "")
+    migration = MigrationFile(
+        filename=filename,
+        version=version,
+        name=filename.removesuffix(".sql"),
+        text=sql,
+        statements=tuple(split_statements(sql)),
+    )
+    ctx.info(f"step {index + 1}: running down script {filename} ({step.get('loses_text', '')})")
+    result = apply_file(conn, migration, record_history=False)
+    if not result.ok:
+        failure = result.failure
+        where = failure.describe() if failure else filename
+        return StepOutcome(
+            index, "down", False,
+            f"down script {where}; it was rolled back and {version} stays in the migration "
+            "history. Fix the script (or restore from the backup) and run the rollback again",
+            failure=failure.as_dict() if failure else None,
+        )  # fmt: skip
+    revert_history(conn, [version])
+    ctx.info(f"Repaired migration history: [{version}] => reverted")
+    return StepOutcome(index, "down", True, f"{filename} ran; {version} reverted", [version])
+
+
+def run_restore_step(
+    ctx: RunContext,
+    conn: psycopg.Connection,
+    index: int,
+    step: dict[str, Any],
+    *,
+    manifest_path: Path | None,
+    url: str,
+) -> StepOutcome:
+    if manifest_path is None:
+        return StepOutcome(index, "restore", False, "the plan restores a backup but none was given")
+    manifest = ManifestFile.load(manifest_path)
+    dump = manifest_path.parent / manifest.file
+    problem = rc._check_file(ctx, dump, manifest)
+    if problem:
+        return StepOutcome(index, "restore", False, problem)
+    ctx.info(f"step {index + 1}: restoring {manifest.file} ({step.get('loses_text', '')})")
+    error = restore_backup(ctx, manifest=manifest, dump=dump, url=url, drop=True)
+    if error:
+        return StepOutcome(
+            index, "restore", False,
+            f"{error}; the restore ran in one transaction and was rolled back",
+        )  # fmt: skip
+    versions = [str(v) for v in step.get("reverts", [])]
+    revert_history(conn, versions)
+    ctx.info(f"Repaired migration history: [{', '.join(versions)}] => reverted")
+    return StepOutcome(index, "restore", True, f"restored {manifest.file}", versions)
+
+
+def run_steps(
+    ctx: RunContext, url: str, steps: list[dict[str, Any]], *, manifest_path: Path | None
+) -> list[StepOutcome]:
+    """Each step in order; stops at the first that fails (that one is the last outcome)."""
+    outcomes: list[StepOutcome] = []
+    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+        for index, step in enumerate(steps):
+            ctx.check_cancelled()
+            if step.get("kind") == "down":
+                outcome = run_down_step(ctx, conn, index, step)
+            else:
+                outcome = run_restore_step(
+                    ctx, conn, index, step, manifest_path=manifest_path, url=url
+                )
+            outcomes.append(outcome)
+            if not outcome.ok:
+                ctx.error(f"step {index + 1} failed: {outcome.message}")
+                break
+    return outcomes
+
+
+def restore_backup(
+    ctx: RunContext, *, manifest: ManifestFile, dump: Path, url: str, drop: bool
+) -> str | None:
+    """Restore ``dump`` into ``url`` in one transaction; the failure message, or None.
+
+    With ``drop`` the dumped schemas are dropped first, in the same transaction.
+    """
+    psql = rc._restore_tool(manifest, "psql")
+    tool = psql if manifest.format == "plain" else rc._restore_tool(manifest, "pg_restore")
+    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+        major = conn.info.server_version // 10000
+    env = rc._writable_env(url)
+    args = rc._psql_args(psql)
+    if drop:
+        args += ["-c", drop_schemas_sql(manifest.schemas)]
+    # Before 17 the server rejects pg_dump 17+'s "SET transaction_timeout = 0": the script
+    # is piped through with that header line commented out, as restore_check does.
+    piped = manifest.format == "custom" or major < 17
+    with ToolProcesses(ctx) as tools:
+        if not piped:
+            tools.start([*args, "-f", str(dump)], env=env, label="psql")
+        else:
+            source: IO[bytes]
+            if manifest.format == "plain":
+                source = dump.open("rb")
+            else:
+                script = tools.start(
+                    [tool.path, "--file=-", str(dump)], env=env, label="pg_restore",
+                    stdout=subprocess.PIPE,
+                )  # fmt: skip
+                assert script.stdout is not None
+                source = script.stdout
+            target = tools.start([*args, "-f", "-"], env=env, label="psql", stdin=subprocess.PIPE)
+            assert target.stdin is not None
+            tools.thread(rc._feed, source, target.stdin)
+        codes = tools.wait()
+        failed = next((c for c in reversed(codes) if c != 0), None)
+        if failed is not None:
+            return tools.failure(f"restoring {dump.name}", failed)
+    return None

@@ -1,0 +1,86 @@
+"""rollback: execute a saved rollback plan against the target, with live output.
+
+Promises:
+- Steps run in the plan's order: each down script in its own transaction, followed by
+  deleting its ``supabase_migrations.schema_migrations`` row (``supabase migration repair
+  --status reverted``), or one restore from the verified backup (dropped schemas and the
+  restore in one transaction), followed by reverting the history of what it undid.
+- The first failing step stops the run: its transaction is rolled back and the target is
+  left as psql and the CLI would leave it (earlier steps stay done); the result names the
+  file, statement, line and SQLSTATE.
+- It holds the target's deploy lock for the whole run (the job context takes the portal's
+  lock; this runner takes the apply runner's lock on the target database too), so an
+  apply and a rollback never run on one database at once.
+- Before starting, the target's newest applied version must still be the one the plan
+  was verified against: a plan made for another state of the database is refused.
+
+Options: ``plan`` (the saved plan: ``steps``, ``verified_target_version``, ``plan_id``),
+``backup_manifest`` (a local path to the manifest of the backup a restore step uses).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from migrations_ops import supabase_files
+from migrations_ops.rollback.execute import run_steps
+from migrations_ops.rollback.lock import target_database_lock
+from migrations_ops.runners.base import RunContext, RunnerError, RunResult, connect_target
+
+
+def _history(conn: Any) -> list[str]:
+    return [r.version for r in supabase_files.read_remote_history(conn)]
+
+
+def run(ctx: RunContext) -> RunResult:
+    plan: dict[str, Any] = ctx.options.get("plan") or {}
+    steps = list(plan.get("steps") or [])
+    if not steps:
+        raise RunnerError("this rollback has no plan with steps: save a rollback plan first")
+    manifest = ctx.options.get("backup_manifest")
+    manifest_path = Path(manifest) if manifest else None
+    with connect_target(ctx.database_url, ctx.target_name) as lock_conn:
+        target_database_lock(lock_conn, ctx.target_name)
+        before = _history(lock_conn)
+        expected = plan.get("verified_target_version") or None
+        newest = before[-1] if before else None
+        if expected != newest:
+            raise RunnerError(
+                f"{ctx.target_name}'s newest applied migration is {newest or 'none'}, but the "
+                f"plan was made when it was {expected or 'none'}: the database changed since. "
+                "Make a new plan (it reads the history again), then run it"
+            )
+        ctx.info(
+            f"rolling back {ctx.target_name} from {newest} to {plan.get('last_good_version')}: "
+            f"{len(steps)} step(s)"
+        )
+        assert ctx.database_url is not None
+        outcomes = run_steps(ctx, ctx.database_url, steps, manifest_path=manifest_path)
+        after = _history(lock_conn)
+    done = [o for o in outcomes if o.ok]
+    data = {
+        "plan_id": plan.get("plan_id"),
+        "steps": [o.as_dict() for o in outcomes],
+        "history_before": before,
+        "history_after": after,
+        "newest_applied_after": after[-1] if after else None,
+    }
+    if len(done) == len(steps):
+        return RunResult(
+            ok=True,
+            summary=(
+                f"rolled back {ctx.target_name}: {len(steps)} step(s) done, newest applied "
+                f"migration now {after[-1] if after else 'none'}"
+            ),
+            data=data,
+        )
+    failed = outcomes[-1]
+    return RunResult(
+        ok=False,
+        summary=(
+            f"rollback of {ctx.target_name} failed at step {failed.index + 1} of {len(steps)}: "
+            f"{failed.message}; {len(done)} step(s) before it stay done"
+        ),
+        data=data,
+    )

@@ -1,0 +1,169 @@
+"""Plans from the live history, rehearsals on a scratch copy with data, rollbacks for real."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from checklists.items import items_for_evidence
+from checklists.models import Evidence
+from migrations_ops.backups.services import backup_capture
+from migrations_ops.models import Job, RollbackPlan
+from migrations_ops.rollback.lock import target_lock
+from migrations_ops.rollback.services import rehearsal_start, rollback_plan_save
+from tests.sre.conftest import FILES, columns, deploy, history, make_release, queued, run_job
+
+pytestmark = pytest.mark.usefixtures("transactional_db", "sent")
+
+
+def _verified_backup(release, target, sre):
+    run_job(backup_capture(release=release, target=target, user=sre))
+    check = run_job(queued(Job.Kind.RESTORE_CHECK))
+    assert check.state == Job.State.SUCCEEDED, check.summary
+
+
+def test_it_rehearses_a_plan_of_down_scripts_and_passes_the_evidence(
+    production, release, target, sre
+):
+    _verified_backup(release, target, sre)
+    deploy(production.url)
+    plan = rollback_plan_save(release=release, target=target, user=sre)
+    assert plan.last_good_version == "20250102000000"
+    assert plan.verified_target_version == "20250104000000"
+    assert [s["kind"] for s in plan.steps] == ["down", "down"]
+    assert [s["version"] for s in plan.steps] == ["20250104000000", "20250103000000"]
+    assert plan.steps[0]["loses_text"] == "destroys data in column app.accounts.phone"
+    assert plan.steps[1]["loses_text"] == "destroys data in table app.invoices"
+    item = items_for_evidence(release, "rollback_plan")[0]
+    assert item.evidence.get().status == Evidence.Status.INFO
+
+    job = run_job(rehearsal_start(plan=plan, user=sre))
+    assert job.state == Job.State.SUCCEEDED, job.summary
+    assert job.result["differences"] == {}
+    assert job.result["history_after"] == ["20250101000000", "20250102000000"]
+    assert "app.invoices" in str(job.result["migrations_changed"])
+    assert job.scratch_databases == []  # dropped
+    plan.refresh_from_db()
+    assert plan.rehearsal_state == RollbackPlan.Rehearsal.PASSED
+    newest = item.evidence.order_by("-created_at").first()
+    assert newest.status == Evidence.Status.PASSED
+    assert "phone" in columns(production.url, "app.accounts")  # the target was not touched
+
+
+def test_it_fails_a_rehearsal_whose_down_script_leaves_the_schema_different(
+    production, sre_project, target, sre, platform_lead
+):
+    files = {**FILES, "rollbacks/20250104000000_account_phone.sql": "select 1;\n"}
+    release = make_release(sre_project, platform_lead, files)
+    _verified_backup(release, target, sre)
+    deploy(production.url, files)
+    plan = rollback_plan_save(release=release, target=target, user=sre)
+
+    job = run_job(rehearsal_start(plan=plan, user=sre))
+    assert job.state == Job.State.FAILED
+    assert "app.accounts" in job.summary and "schema differs" in job.summary
+    plan.refresh_from_db()
+    assert plan.rehearsal_state == RollbackPlan.Rehearsal.FAILED
+
+
+def test_it_plans_a_restore_where_a_down_script_is_missing_and_rehearses_it(
+    production, sre_project, target, sre, platform_lead
+):
+    files = {k: v for k, v in FILES.items() if k != "rollbacks/20250103000000_invoices.sql"}
+    release = make_release(sre_project, platform_lead, files)
+    _verified_backup(release, target, sre)
+    deploy(production.url, files)
+    plan = rollback_plan_save(release=release, target=target, user=sre)
+    assert [s["kind"] for s in plan.steps] == ["down", "restore"]
+    restore = plan.steps[1]
+    assert restore["reverts"] == ["20250103000000"]
+    assert restore["loses_text"].startswith("writes since ")
+    assert plan.backup is not None and restore["file"] == plan.backup.file_name
+    assert any(c.startswith('psql "$DB_URL"') and "DROP SCHEMA" in c for c in restore["commands"])
+    assert restore["commands"][-1] == (
+        'supabase migration repair --status reverted 20250103000000 --db-url "$DB_URL"'
+    )
+
+    job = run_job(rehearsal_start(plan=plan, user=sre))
+    assert job.state == Job.State.SUCCEEDED, job.summary
+
+
+def test_it_rolls_back_the_target_holding_its_deploy_lock(production, release, target, sre):
+    _verified_backup(release, target, sre)
+    deploy(production.url)
+    production.execute("insert into app.invoices values (1000, 1, 5)")
+    plan = rollback_plan_save(release=release, target=target, user=sre)
+    params = {"plan_id": plan.pk}
+
+    with target_lock(target.pk, target_name=target.name):
+        from migrations_ops.jobs import job_enqueue
+
+        locked = run_job(
+            job_enqueue(kind="rollback", project=target.project, release=release, target=target,
+                        params=params, created_by=sre)
+        )  # fmt: skip
+    assert locked.state == Job.State.FAILED
+    assert "production is locked" in locked.summary
+    assert history(production.url)[-1] == "20250104000000"  # nothing ran
+
+    from migrations_ops.jobs import job_enqueue
+
+    job = run_job(
+        job_enqueue(kind="rollback", project=target.project, release=release, target=target,
+                    params=params, created_by=sre)
+    )  # fmt: skip
+    assert job.state == Job.State.SUCCEEDED, job.summary
+    assert history(production.url) == ["20250101000000", "20250102000000"]
+    assert "phone" not in columns(production.url, "app.accounts")
+    assert columns(production.url, "app.invoices") == []
+    assert production.count("app.orders") == 4000  # untouched
+    assert "Repaired migration history: [20250104000000] => reverted" in "\n".join(
+        job.log_lines.values_list("text", flat=True)
+    )
+
+
+def test_it_stops_at_a_failing_down_script_with_its_line(
+    production, sre_project, target, sre, platform_lead
+):
+    bad = (
+        "alter table app.accounts drop column phone;\n\n"
+        "alter table app.accounts\n  drop column telephone;\n"
+    )
+    files = {**FILES, "rollbacks/20250104000000_account_phone.sql": bad}
+    release = make_release(sre_project, platform_lead, files)
+    _verified_backup(release, target, sre)
+    deploy(production.url, files)
+    plan = rollback_plan_save(release=release, target=target, user=sre)
+    from migrations_ops.jobs import job_enqueue
+
+    job = run_job(
+        job_enqueue(kind="rollback", project=target.project, release=release, target=target,
+                    params={"plan_id": plan.pk}, created_by=sre)
+    )  # fmt: skip
+    assert job.state == Job.State.FAILED
+    assert "20250104000000_account_phone.sql line 3 (statement 2)" in job.summary
+    assert "telephone" in job.summary and "42703" in job.summary
+    assert "step 1 of 2" in job.summary
+    # As psql -1 and the CLI leave it: the script rolled back, history and data kept.
+    assert history(production.url)[-2:] == ["20250103000000", "20250104000000"]
+    assert "phone" in columns(production.url, "app.accounts")
+    with psycopg.connect(production.url) as conn:
+        assert conn.execute("select count(*) from app.invoices").fetchone()[0] == 25
+
+
+def test_it_refuses_a_plan_made_for_another_state_of_the_target(production, release, target, sre):
+    _verified_backup(release, target, sre)
+    deploy(production.url)
+    plan = rollback_plan_save(release=release, target=target, user=sre)
+    production.execute(
+        "insert into supabase_migrations.schema_migrations (version) values ('20250105000000')"
+    )
+    from migrations_ops.jobs import job_enqueue
+
+    job = run_job(
+        job_enqueue(kind="rollback", project=target.project, release=release, target=target,
+                    params={"plan_id": plan.pk}, created_by=sre)
+    )  # fmt: skip
+    assert job.state == Job.State.FAILED
+    assert "the database changed since" in job.summary
+    assert "phone" in columns(production.url, "app.accounts")
