@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
+from checklists.deploys import DeployLocked
 from checklists.items import item_untick
+from checklists.models import Deployment, Release
 from migrations_ops.deploy_apply import GateClosedForApply, apply_start
 from migrations_ops.jobs import job_enqueue, job_execute
 from migrations_ops.models import Job
+from migrations_ops.monitoring.models import MonitoringWindow
 from release_portal.audit.models import AuditEvent
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("sent")]
@@ -65,23 +68,60 @@ def test_it_applies_to_production_when_the_gate_is_open(
     job = apply_start(release=approved_release, target=production_target, user=platform_lead)
     assert job.params["gate_checked"] is True
     assert job.params["approved_digest"] == approved_release.digest
+    # The target's deploy lock is held, and the release is deploying.
+    deployment = Deployment.objects.get(pk=job.params["deployment_id"])
+    assert (deployment.status, deployment.digest) == ("started", approved_release.digest)
+    approved_release.refresh_from_db()
+    assert approved_release.state == "deploying"
+
     job = run(job)
     assert job.state == "succeeded", job.summary
     assert versions(production_db) == ["20250101000000", "20250102000000"]
+    deployment.refresh_from_db()
+    approved_release.refresh_from_db()
+    assert deployment.status == "succeeded"
+    # The runbook's 30 minutes of post-deploy monitoring begin.
+    assert approved_release.state == "monitoring"
+    window = MonitoringWindow.objects.get(release=approved_release)
+    assert window.running and window.target == production_target
 
 
 def test_it_refuses_production_when_the_release_changed_after_approval(
     approved_release, production_target, production_db, platform_lead
 ):
     job = apply_start(release=approved_release, target=production_target, user=platform_lead)
-    # While the job waits for a worker, someone reopens a checklist item: a new digest.
-    item = approved_release.items.filter(step__is_signoff=False).first()
-    with transaction.atomic():
-        item_untick(item=item, user=platform_lead, reason="the smoke tests were not run")
+    # While the job waits for a worker the release's digest changes (late evidence).
+    Release.objects.filter(pk=approved_release.pk).update(digest="f" * 64)
     job = run(job)
     assert job.state == "failed"
     assert "the release changed after the gate approved it" in job.summary
     assert versions(production_db) == []
+    # The deployment failed: the lock is free, the release failed, nothing is monitored.
+    assert Deployment.objects.get().status == "failed"
+    approved_release.refresh_from_db()
+    assert approved_release.state == "failed"
+    assert not MonitoringWindow.objects.exists()
+
+
+def test_the_checklist_is_frozen_while_production_is_applied_to(
+    approved_release, production_target, platform_lead
+):
+    apply_start(release=approved_release, target=production_target, user=platform_lead)
+    item = approved_release.items.filter(step__is_signoff=False).first()
+    with pytest.raises(ValidationError), transaction.atomic():
+        item_untick(item=item, user=platform_lead, reason="the smoke tests were not run")
+
+
+def test_it_refuses_production_while_another_deployment_holds_it(
+    approved_release, production_target, platform_lead
+):
+    Deployment.objects.create(
+        release=approved_release, target=production_target, digest=approved_release.digest,
+        started_by_name="ci",
+    )  # fmt: skip
+    with pytest.raises(DeployLocked, match="production is locked by deployment"):
+        apply_start(release=approved_release, target=production_target, user=platform_lead)
+    assert not Job.objects.filter(kind="apply").exists()
 
 
 def test_it_refuses_a_production_apply_queued_without_the_gate_check(
