@@ -64,9 +64,13 @@ def project_monitoring(project: Project) -> ProjectMonitoring:
 
 
 def incident_url(release: Any) -> str | None:
-    """The incident page offered on alerts, when the incidents feature has it."""
+    """The incident page offered on alerts (``incident_new``), when it exists."""
     from django.urls import NoReverseMatch, reverse
 
+    try:
+        return reverse("incident_new", args=[release.pk])
+    except NoReverseMatch:
+        pass
     try:
         return reverse("incident_new") + f"?release={release.pk}"
     except NoReverseMatch:

@@ -42,20 +42,17 @@ def monitoring_panel_context(
         context["monitoring_polling"] = False
         return context
     active = window.state in (MonitoringWindow.State.OPEN, MonitoringWindow.State.ALERTED)
+    may_act = can(request.user, Action.MANAGE_INCIDENTS, release.project_id)
+    alerted = window.state == MonitoringWindow.State.ALERTED
     context.update(
         monitoring_rows=selectors.window_rows(window),
         monitoring_polling=window.running,
         monitoring_poll_seconds=POLL_SECONDS,
         monitoring_minutes_left=selectors.minutes_left(window),
-        monitoring_may_close=active
-        and release.state == Release.State.MONITORING
-        and can(request.user, Action.MANAGE_INCIDENTS, release.project_id),
+        monitoring_may_close=active and release.state == Release.State.MONITORING and may_act,
         monitoring_close_form=form or CloseWindowForm(),
-        monitoring_incident_url=(
-            services.incident_url(release)
-            if window.state == MonitoringWindow.State.ALERTED
-            else None
-        ),
+        # Offered to those who may open one (SREs, platform leads).
+        monitoring_incident_url=services.incident_url(release) if alerted and may_act else None,
     )
     return context
 

@@ -48,7 +48,7 @@ def test_the_panel_polls_while_the_window_runs(client, window, auditor):
     assert 'hx-trigger="every 5s"' in html and 'data-window-state="alerted"' in html
     assert "<polyline" in html and "<svg" in html
     assert 'data-state="bad"' in html  # the lock query's latest value is over its threshold
-    assert "Open an incident if production is affected" in html  # no incident page yet
+    assert "Open an incident if production is affected" in html  # auditors: no link
     assert "Close the window early" not in html  # auditors read only
     assert inline_code(html) == []
 
@@ -78,9 +78,16 @@ def test_the_panel_offers_closing_to_sres_and_leads_only(rf, window, personas):
         assert context["monitoring_may_close"] is may, role
 
 
+def test_an_sre_is_offered_an_incident_when_the_window_alerted(client, window, sre):
+    sampled(window, 4)
+    client.force_login(sre)
+    html = client.get(panel(window.release), **HTMX).content.decode()
+    assert f'href="/releases/{window.release.pk}/incidents/new"' in html
+    assert "Close the window early" in html
+
+
 def test_an_sre_closes_the_window_early_with_a_reason(client, window, sre):
     client.force_login(sre)
-    assert "Close the window early" in client.get(panel(window.release), **HTMX).content.decode()
     response = client.post(close(window), {"reason": "error rates flat, dashboards green"})
     assert response.status_code == 302
     assert response["Location"] == reverse("release_detail", args=[window.release.pk])

@@ -114,7 +114,7 @@ def test_a_lock_waited_on_in_production_alerts(window, waiting_lock, webhook_sen
     assert sample.value >= 1 and not sample.ok and sample.error == ""
     alert = AuditEvent.objects.get(action="monitoring.alert")
     assert alert.data["query"] == LOCKS and alert.data["value"] >= 1
-    assert alert.data["incident_url"] is None  # no incident page in this build yet
+    assert alert.data["incident_url"] == f"/releases/{window.release.pk}/incidents/new"
     message = WebhookMessage.objects.get(event="monitoring.alert")
     assert LOCKS in message.body and "production" in message.body
     # The same query crossing again in the same window does not alert twice.
