@@ -41,6 +41,7 @@ from checklists.services import (
     release_upload_archive,
 )
 from checklists.signoffs import signoff_give
+from migrations_ops.backups.views import backups_panel_context
 from migrations_ops.views_jobs import jobs_panel_context
 from release_portal.accounts.roles import Action, ProjectAccess, visible_project_ids
 from release_portal.http import HtmxHttpRequest
@@ -137,6 +138,7 @@ def release_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     context = _page_context(request, release)
     context.update(jobs_panel_context(request, release))
     context.update(gate=gate_status(release), followups=open_followups(release))
+    context.update(backups_panel_context(request, release))
     return render(request, "checklists/release_detail.html", context)
 
 

@@ -233,6 +233,34 @@ MATRIX: dict[str, Row] = {
     "webhook_rotate": Row("POST", wh, members(LEAD)),
     "webhook_ping": Row("POST", wh, members(LEAD)),
     "webhook_delete": Row("POST", wh, members(LEAD)),
+    # --- backups, rollbacks, incidents (SREs and platform leads act; everyone reads) -----
+    "backup_list": Row("GET", none, signed_in()),
+    "backup_detail": Row("GET", lambda w: {"pk": w["backup"].pk}, members()),
+    "backup_download": Row("GET", lambda w: {"pk": w["backup"].pk}, members(LEAD, SRE)),
+    "backup_verify": Row("POST", lambda w: {"pk": w["backup"].pk}, members(LEAD, SRE)),
+    "backup_delete": Row("POST", lambda w: {"pk": w["backup"].pk}, members(LEAD, SRE)),
+    "backup_snapshot": Row(
+        "POST",
+        lambda w: {"pk": w["backup"].pk},
+        members(LEAD, SRE),
+        data=lambda w: {"snapshot_ref": "manual-backup-1"},
+    ),
+    "backup_changelog": Row("GET", p, members()),
+    "backup_capture": Row("POST", r, members(LEAD, SRE)),
+    "backups_panel": Row("GET", r, members()),
+    "rollback_list": Row("GET", none, signed_in()),
+    "rollback_detail": Row("GET", lambda w: {"pk": w["plan"].pk}, members()),
+    "rollback_rehearse": Row("POST", lambda w: {"pk": w["plan"].pk}, members(LEAD, SRE)),
+    "rollback_plan_new": Row("POST", r, members(LEAD, SRE)),
+    "incident_list": Row("GET", none, signed_in()),
+    "incident_new": Row("POST", r, members(LEAD, SRE), data=lambda w: {"title": "Down"}),
+    "incident_detail": Row("GET", lambda w: {"pk": w["incident"].pk}, members()),
+    "incident_action": Row(
+        "POST",
+        lambda w: {"pk": w["incident"].pk, "action": "note"},
+        members(LEAD, SRE),
+        data=lambda w: {"text": "looking"},
+    ),
     # --- the API: bearer tokens only, so a browser session gets 401 everywhere ----------
     "api:create_release": Row("POST", p, everyone(401)),
     "api:list_releases": Row("GET", p, everyone(401)),
@@ -289,7 +317,7 @@ def world(project, other_project, personas, django_capture_on_commit_callbacks):
     from checklists.runbooks.default import default_runbook_source
     from checklists.runbooks.services import runbook_import
     from checklists.services import release_create, release_upload_archive
-    from migrations_ops.models import Job, Target
+    from migrations_ops.models import BackupManifest, Incident, Job, RollbackPlan, Target
     from release_portal.accounts.models import Membership
     from release_portal.api.tokens import token_create
     from tests.factories import DEMO_MIGRATIONS, published_runbook, supabase_archive
@@ -325,7 +353,44 @@ def world(project, other_project, personas, django_capture_on_commit_callbacks):
         created_by=lead,
         expires_at=timezone.now() + timezone.timedelta(hours=1),
     )
+    when = timezone.now()
+    backup = BackupManifest.objects.create(
+        project=project,
+        release=release,
+        target=target,
+        schemas=["app", "public"],
+        location="/nonexistent",
+        file_name="x.sql",
+        file_key="x.sql",
+        manifest_key="x.sql.manifest.json",
+        sha256="a" * 64,
+        size=8,
+        started_at=when,
+        finished_at=when,
+        verify_state="passed",
+        verified_at=when,
+    )
+    plan = RollbackPlan.objects.create(
+        project=project,
+        release=release,
+        target=target,
+        backup=backup,
+        steps=[],
+        last_good_version="20250101000000",
+        verified_target_version="20250102000000",
+    )
+    incident = Incident.objects.create(
+        project=project,
+        release=release,
+        target=target,
+        title="Checkout down",
+        trigger="monitoring_alert",
+        opened_by_name="sre",
+    )
     return {
+        "backup": backup,
+        "plan": plan,
+        "incident": incident,
         "project": project,
         "release": release,
         "target": target,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -217,6 +217,6 @@ def backups_panel_context(
 @require_GET
 def release_backups_panel(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     release = get_release_for_user(request.user, pk)
-    if not request.htmx:
-        raise PermissionDenied("This is the release page's backups panel.")
+    if not request.htmx:  # the panel lives on the release page
+        return redirect(reverse("release_detail", kwargs={"pk": release.pk}) + "#backups")
     return render(request, PANEL, backups_panel_context(request, release))
