@@ -39,10 +39,14 @@ def sampled(window, *values):
     return query
 
 
-def test_the_panel_polls_while_the_window_runs(client, window, auditor):
+def test_the_panel_polls_while_the_window_runs(
+    client, window, auditor, django_assert_max_num_queries
+):
     sampled(window, 0, 0, 2)
     client.force_login(auditor)
-    response = client.get(panel(window.release), **HTMX)
+    # session, user, roles, release, window, samples, queries (the sample count does not add)
+    with django_assert_max_num_queries(8):
+        response = client.get(panel(window.release), **HTMX)
     html = response.content.decode()
     assert response.status_code == 200
     assert 'hx-trigger="every 5s"' in html and 'data-window-state="alerted"' in html
