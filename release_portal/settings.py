@@ -117,6 +117,8 @@ INSTALLED_APPS = [
     "release_portal.api",
     "migrations_ops",
     "checklists",
+    "migrations_ops.monitoring",
+    "release_portal.webhooks",
 ]
 
 MIDDLEWARE = [
@@ -326,6 +328,39 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+# --- post-deploy monitoring and outgoing webhooks ----------------------------------------
+
+# The runbook's §2.4 window after a production deploy: the default length for a project
+# (each project can change its own), how often beat samples the health queries, and how
+# long one health query may run on the target.
+MONITORING_WINDOW_MINUTES = env_int("MONITORING_WINDOW_MINUTES", 30)
+MONITORING_SAMPLE_EVERY_SECONDS = env_int("MONITORING_SAMPLE_EVERY_SECONDS", 60)
+MONITORING_STATEMENT_TIMEOUT_MS = env_int("MONITORING_STATEMENT_TIMEOUT_MS", 5000)
+# Absolute links in webhook bodies (https://releases.example.com); paths only when unset.
+PORTAL_BASE_URL = env_str("PORTAL_BASE_URL")
+# Webhook receivers on the portal's own machine (loopback) are allowed in DEBUG and
+# embedded mode only, unless set; private networks only when set. Link-local and
+# metadata addresses are always refused.
+WEBHOOK_ALLOW_LOOPBACK = env_bool("WEBHOOK_ALLOW_LOOPBACK", DEBUG or EMBEDDED)
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", False)
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 5)
+# Seconds before each retry of a failed delivery: five attempts in all.
+WEBHOOK_RETRY_DELAYS = [10, 30, 90, 270]
+WEBHOOK_SWEEP_EVERY_SECONDS = 60
+
+CELERY_BEAT_SCHEDULE |= {
+    "monitoring-tick": {
+        "task": "migrations_ops.monitoring.tasks.monitoring_tick",
+        "schedule": float(MONITORING_SAMPLE_EVERY_SECONDS),
+        "options": {"expires": float(MONITORING_SAMPLE_EVERY_SECONDS)},
+    },
+    "webhooks-sweep": {
+        "task": "release_portal.webhooks.tasks.webhooks_sweep",
+        "schedule": float(WEBHOOK_SWEEP_EVERY_SECONDS),
+        "options": {"expires": float(WEBHOOK_SWEEP_EVERY_SECONDS)},
+    },
+}
 
 # --- auth ------------------------------------------------------------------------------
 

@@ -78,6 +78,50 @@ def none(w: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+def _monitoring_window(w: dict[str, Any]) -> Any:
+    """A running post-deploy window of the world's release on a production target."""
+    if "window" not in w:
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        from migrations_ops.models import Target
+        from migrations_ops.monitoring.models import MonitoringWindow
+
+        production = Target.objects.create(
+            project=w["project"], name="production", kind="production",
+            url_env_var="MATRIX_PRODUCTION_URL",
+        )  # fmt: skip
+        now = timezone.now()
+        w["window"] = MonitoringWindow.objects.create(
+            release=w["release"], target=production, started_at=now,
+            ends_at=now + timedelta(minutes=30),
+        )  # fmt: skip
+    return w["window"]
+
+
+def _health_query(w: dict[str, Any]) -> Any:
+    from migrations_ops.monitoring.services import project_monitoring
+
+    project_monitoring(w["project"])
+    return w["project"].health_queries.first()
+
+
+def _webhook(w: dict[str, Any]) -> Any:
+    if "webhook" not in w:
+        from release_portal.webhooks.models import Webhook
+
+        w["webhook"] = Webhook.objects.create(
+            project=w["project"], name="ops", url="https://hooks.example.com/x",
+            events=["job.failed"],
+        )  # fmt: skip
+    return w["webhook"]
+
+
+def wh(w: dict[str, Any]) -> dict[str, Any]:
+    return {**p(w), "pk": _webhook(w).pk}
+
+
 MATRIX: dict[str, Row] = {
     # --- public ----------------------------------------------------------------------
     "healthz": Row("GET", none, everyone(OK)),
@@ -172,6 +216,23 @@ MATRIX: dict[str, Row] = {
     "job_log": Row("GET", lambda w: {"pk": w["job"].pk}, members()),
     "job_cancel": Row("POST", lambda w: {"pk": w["job"].pk}, members(LEAD, RE, QA)),
     "job_retry": Row("POST", lambda w: {"pk": w["finished_job"].pk}, members(LEAD, RE, QA)),
+    # --- deploying, post-deploy monitoring and webhooks --------------------------------
+    "release_apply": Row("POST", r, members(LEAD, RE, SRE)),
+    "release_monitoring": Row("GET", r, members()),
+    "monitoring_close": Row(
+        "POST",
+        lambda w: {"pk": _monitoring_window(w).pk},
+        members(LEAD, SRE),
+        data=lambda w: {"reason": "dashboards green"},
+    ),
+    "health_queries": Row("GET", p, members(LEAD)),
+    "health_query_edit": Row("POST", lambda w: {**p(w), "pk": _health_query(w).pk}, members(LEAD)),
+    "monitoring_settings": Row("POST", p, members(LEAD)),
+    "webhooks": Row("GET", p, members(LEAD)),
+    "webhook_edit": Row("GET", wh, members(LEAD)),
+    "webhook_rotate": Row("POST", wh, members(LEAD)),
+    "webhook_ping": Row("POST", wh, members(LEAD)),
+    "webhook_delete": Row("POST", wh, members(LEAD)),
     # --- backups, rollbacks, incidents (SREs and platform leads act; everyone reads) -----
     "backup_list": Row("GET", none, signed_in()),
     "backup_detail": Row("GET", lambda w: {"pk": w["backup"].pk}, members()),

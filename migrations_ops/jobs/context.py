@@ -25,7 +25,9 @@ from migrations_ops.models import Job, Project
 from migrations_ops.runners.base import RunContext, RunnerError
 
 # Options a job's parameters may not override.
-PROTECTED_OPTIONS = frozenset({"commands", "env_names", "required"})
+PROTECTED_OPTIONS = frozenset(
+    {"commands", "env_names", "required", "target_kind", "release_digest"}
+)
 
 _SCRATCH_KINDS = {Job.Kind.DRY_RUN, Job.Kind.FIXTURES, Job.Kind.RLS, Job.Kind.REHEARSAL}
 
@@ -63,6 +65,11 @@ def project_options(job: Job, root: Path | None) -> dict[str, Any]:
         ]
     if job.kind in {Job.Kind.ROLLBACK, Job.Kind.REHEARSAL}:
         options["rollbacks_dir"] = project.rollbacks_dir
+    if job.kind in {Job.Kind.APPLY, Job.Kind.ROLLBACK}:
+        # The production guard compares what the gate approved (job params) with the
+        # release as it is when the job starts; neither value may come from params.
+        options["target_kind"] = job.target.kind if job.target else ""
+        options["release_digest"] = job.release.digest if job.release else ""
     return options
 
 

@@ -1,0 +1,155 @@
+"""Starting an apply job, and what its end means for a production deployment.
+
+``apply_start`` is the one way an ``apply`` job reaches a production database. It checks
+the release gate when the job is queued and records the digest the gate approved in the
+job's parameters; the ``apply`` runner refuses production unless that digest still
+equals the release's digest when it runs
+(``migrations_ops.runners.apply.check_production_guard``). For production it also takes
+the target's deploy lock with a Deployment record (``checklists.deploys.
+deployment_start``: the release moves to deploying), as rollbacks do.
+
+``apply_finished`` (connected to ``job_finished`` by the monitoring app) finishes that
+record when the job ends: succeeded, the release moves to monitoring and the runbook's
+post-deploy window opens (``monitoring_start``); failed, cancelled or timed out, the
+deployment failed (the release fails, and ``deploy.failed`` is notified).
+
+Staging needs no gate and no deployment record.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from checklists.deploys import deployment_finish, deployment_start
+from checklists.gate import GateResult, gate_status
+from checklists.models import Deployment, Release
+from migrations_ops.jobs.services import job_enqueue
+from migrations_ops.models import Job, Target
+from release_portal.accounts.roles import Action, can
+from release_portal.audit.services import Actor, actor_of, audit_record, audit_record_now
+
+logger = logging.getLogger(__name__)
+
+
+class GateClosedForApply(ValidationError):
+    """Production may not be applied to: the release gate is closed."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        self.reasons = reasons
+        super().__init__(
+            "The release gate is closed, so production is not applied to: "
+            + "; ".join(reasons or ["the release is not approved"])
+        )
+
+
+def _gate_reasons(gate: GateResult) -> list[str]:
+    return list(gate.reasons) or [f"the release is {gate.state}"]
+
+
+def apply_start(*, release: Any, target: Target, user: Any, include_all: bool = False) -> Job:
+    """Queue an ``apply`` job of ``release`` against ``target``.
+
+    Production: refused with GateClosedForApply unless the gate is open (the refusal is
+    audited), or with DeployLocked while another deployment holds the target; the
+    approved digest, the time of the check and the Deployment record go into the job's
+    parameters. A person needs the DEPLOY permission (an API token's scope is checked by
+    the API). Returns the queued job, or the one already queued or running
+    (``already_active``).
+    """
+    try:
+        return _apply_start(release=release, target=target, user=user, include_all=include_all)
+    except GateClosedForApply as refused:
+        audit_record_now(
+            actor=user,
+            action="apply.refused",
+            obj=release,
+            data={"target": target.name, "reasons": refused.reasons},
+        )
+        raise
+
+
+@transaction.atomic
+def _apply_start(*, release: Any, target: Target, user: Any, include_all: bool) -> Job:
+    who = actor_of(user)
+    if who.kind == "user" and not can(user, Action.DEPLOY, release.project_id):
+        raise PermissionDenied("Your roles do not allow applying migrations.")
+    release = Release.objects.select_for_update(of=("self",)).get(pk=release.pk)
+    if target.project_id != release.project_id:
+        raise ValidationError(f"The target {target.name} belongs to another project.")
+    active = Job.objects.filter(
+        kind=Job.Kind.APPLY, release=release, target=target, state__in=Job.ACTIVE_STATES
+    ).first()
+    if active is not None:
+        active.already_active = True
+        return active
+    params: dict[str, Any] = {"include_all": bool(include_all)}
+    if target.kind == Target.Kind.PRODUCTION:
+        gate = gate_status(release)
+        if not gate.open:
+            raise GateClosedForApply(_gate_reasons(gate))
+        # The target's deploy lock; moves the release to deploying (DeployLocked when
+        # another deployment or a rollback holds the target).
+        deployment = deployment_start(
+            release=release, target=target, actor=user, digest=gate.digest
+        )
+        params |= {
+            "gate_checked": True,
+            "approved_digest": gate.digest,
+            "gate_checked_at": timezone.now().isoformat(),
+            # A break-glass override opened it: say so in the job and its audit event.
+            "break_glass": (gate.override or {}).get("id"),
+            "deployment_id": deployment.pk,
+        }
+    job = job_enqueue(
+        kind=Job.Kind.APPLY,
+        project=release.project,
+        release=release,
+        target=target,
+        params=params,
+        created_by=user,
+    )
+    audit_record(
+        actor=user,
+        action="apply.start",
+        obj=release,
+        data={
+            "job": job.pk,
+            "target": target.name,
+            "target_kind": target.kind,
+            "approved_digest": params.get("approved_digest", ""),
+            "include_all": bool(include_all),
+            "break_glass": params.get("break_glass"),
+            "deployment": params.get("deployment_id"),
+        },
+    )
+    return job
+
+
+def apply_finished(*, job: Job) -> Any:
+    """Finish the Deployment a production apply job holds; on success open the monitoring
+    window (returned). Runs inside the job's finishing transaction (``job_finished``)."""
+    from migrations_ops.monitoring.services import monitoring_start
+
+    deployment_id = (job.params or {}).get("deployment_id")
+    if job.kind != Job.Kind.APPLY or not deployment_id:
+        return None
+    deployment = Deployment.objects.filter(
+        pk=int(deployment_id), status=Deployment.Status.STARTED
+    ).first()
+    if deployment is None:
+        return None  # reported finished already (by CI or a person)
+    actor = Actor.system(f"job #{job.pk}")
+    ok = job.state == Job.State.SUCCEEDED
+    deployment_finish(
+        deployment=deployment,
+        actor=actor,
+        status=Deployment.Status.SUCCEEDED if ok else Deployment.Status.FAILED,
+    )
+    if not ok or job.target is None:
+        return None
+    return monitoring_start(release=job.release, target=job.target, user=actor)

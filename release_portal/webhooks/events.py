@@ -1,0 +1,167 @@
+"""The events a webhook can subscribe to, and one hook function per event for its source.
+
+Each hook runs inside the transaction of the change it announces. It goes through
+``release_portal.notify.notify`` (change-log event, then every registered sink after
+commit: ours queues the webhook messages); for an event without a release it records the
+same ``notify.<event>`` audit event and queues the messages after commit itself.
+
+Who calls what:
+- ``job_failed``: connected here to ``migrations_ops.signals.job_finished`` (receivers.py);
+- ``monitoring_alert``: migrations_ops.monitoring when a health query crosses its threshold;
+- ``release_approved``, ``signoff_stale``: the release services (checklists) when a
+  release becomes approved and when a sign-off goes stale;
+- ``backup_verified``: the restore check that verified a backup;
+- ``incident_opened``, ``incident_closed``: the incident services;
+- ``gate.break_glass``, ``deploy.failed``, ``rollback.failed``: sent through ``notify``
+  by the deployment services; the sink picks them up, nothing to call here.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import transaction
+
+from release_portal.audit.services import audit_record
+from release_portal.notify import notify
+
+logger = logging.getLogger(__name__)
+
+EVENTS: dict[str, str] = {
+    "release.approved": "Release approved",
+    "signoff.stale": "Sign-off went stale",
+    "job.failed": "Job failed",
+    "backup.verified": "Backup verified",
+    "incident.opened": "Incident opened",
+    "incident.closed": "Incident closed",
+    "monitoring.alert": "Monitoring alert",
+    "gate.break_glass": "Gate break-glass",
+    "deploy.failed": "Deployment failed",
+    "rollback.failed": "Rollback failed",
+}
+PING = "webhook.ping"
+
+
+def event_label(event: str) -> str:
+    return EVENTS.get(event, "Test message" if event == PING else event)
+
+
+def announce(
+    event: str,
+    *,
+    release: Any = None,
+    project: Any = None,
+    data: dict[str, Any] | None = None,
+    actor: Any = None,
+) -> None:
+    """Record ``event`` in the change log and deliver it to the project's webhooks after
+    commit. ``data`` must hold no secret values.
+
+    With a release this is ``notify(event, release, data)``: its sinks (ours among them)
+    run after commit. Without one (a project's job), the same audit event is written here
+    and the project's webhooks are queued after commit.
+    """
+    data = dict(data or {})
+    if release is not None:
+        notify(event, release, data, actor=actor)
+        return
+    audit_record(actor=actor, action=f"notify.{event}", obj=project, project=project, data=data)
+    from release_portal.webhooks.sinks import queue_event
+
+    project_id = project if isinstance(project, int) or project is None else project.pk
+    project_name = str(project or "")
+    transaction.on_commit(
+        lambda: queue_event(
+            event=event,
+            project_id=project_id,
+            project=project_name,
+            release_id=None,
+            release="",
+            data=data,
+        ),
+        robust=True,
+    )
+
+
+# --- one hook per event source --------------------------------------------------------------
+
+
+def job_failed(job: Any) -> None:
+    announce(
+        "job.failed",
+        release=job.release,
+        project=job.project,
+        data={
+            "summary": f"{job.get_kind_display()} #{job.pk} {job.get_state_display().lower()}: "
+            f"{job.summary}",
+            "job": job.pk,
+            "kind": job.kind,
+            "state": job.state,
+            "target": job.target.name if job.target_id else None,
+            "path": f"/jobs/{job.pk}/",
+        },
+    )
+
+
+def release_approved(*, release: Any, actor: Any = None) -> None:
+    announce(
+        "release.approved",
+        release=release,
+        data={"summary": f"{release} is approved", "digest": release.digest},
+        actor=actor,
+    )
+
+
+def signoff_stale(*, signoff: Any, reason: str, actor: Any = None) -> None:
+    who = signoff.user.get_username() if signoff.user_id else ""
+    announce(
+        "signoff.stale",
+        release=signoff.release,
+        data={
+            "summary": f"{who}'s {signoff.get_kind_display()} sign-off went stale: {reason}",
+            "user": who,
+            "kind": signoff.kind,
+            "reason": reason,
+        },
+        actor=actor,
+    )
+
+
+def backup_verified(*, manifest: Any, result: str = "", actor: Any = None) -> None:
+    release = getattr(manifest, "release", None)
+    announce(
+        "backup.verified",
+        release=release,
+        project=getattr(manifest, "project", None) or getattr(release, "project", None),
+        data={
+            "summary": f"backup #{manifest.pk} was restored and verified {result}".strip(),
+            "backup": manifest.pk,
+            "result": result,
+        },
+        actor=actor,
+    )
+
+
+def incident_opened(*, incident: Any, actor: Any = None) -> None:
+    _incident("incident.opened", incident, "opened", actor)
+
+
+def incident_closed(*, incident: Any, actor: Any = None) -> None:
+    _incident("incident.closed", incident, "closed", actor)
+
+
+def _incident(event: str, incident: Any, what: str, actor: Any) -> None:
+    release = getattr(incident, "release", None)
+    title = getattr(incident, "title", "") or f"#{incident.pk}"
+    announce(
+        event,
+        release=release,
+        project=getattr(incident, "project", None) or getattr(release, "project", None),
+        data={"summary": f"incident {title} {what}", "incident": incident.pk},
+        actor=actor,
+    )
+
+
+def monitoring_alert(*, release: Any, data: dict[str, Any], actor: Any = None) -> None:
+    announce("monitoring.alert", release=release, data=data, actor=actor)

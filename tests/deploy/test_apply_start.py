@@ -1,0 +1,174 @@
+"""``apply_start`` and the apply job through the job engine, on real "staging" and
+"production" databases: the gate is checked when the job is queued, the digest again
+when it runs."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+
+from checklists.deploys import DeployLocked
+from checklists.items import item_untick
+from checklists.models import Deployment, Release
+from migrations_ops.deploy_apply import GateClosedForApply, apply_start
+from migrations_ops.jobs import job_enqueue, job_execute
+from migrations_ops.models import Job
+from migrations_ops.monitoring.models import MonitoringWindow
+from release_portal.audit.models import AuditEvent
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("sent")]
+
+
+def run(job) -> Job:
+    job_execute(job_id=job.pk, worker="test-worker")
+    job.refresh_from_db()
+    return job
+
+
+def versions(url):
+    with psycopg.connect(url) as conn:
+        table = conn.execute("select to_regclass('supabase_migrations.schema_migrations')")
+        if table.fetchone()[0] is None:
+            return []
+        rows = conn.execute(
+            "select version from supabase_migrations.schema_migrations order by version"
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+def test_it_applies_to_staging_without_a_gate(
+    release_with_files, staging_target, staging_db, release_engineer
+):
+    job = apply_start(release=release_with_files, target=staging_target, user=release_engineer)
+    assert job.kind == "apply" and job.queue == "backups" and job.max_attempts == 1
+    assert "approved_digest" not in job.params
+    job = run(job)
+    assert job.state == "succeeded", job.summary
+    assert job.summary == "applied 2 migration(s) to staging"
+    assert versions(staging_db) == ["20250101000000", "20250102000000"]
+    assert AuditEvent.objects.filter(action="apply.start", data__job=job.pk).exists()
+
+
+@pytest.mark.django_db
+def test_it_refuses_production_while_the_gate_is_closed(
+    release_with_files, production_target, production_db, platform_lead
+):
+    with pytest.raises(GateClosedForApply, match="gate is closed"):
+        apply_start(release=release_with_files, target=production_target, user=platform_lead)
+    assert not Job.objects.filter(kind="apply").exists()
+    assert AuditEvent.objects.filter(action="apply.refused").count() == 1
+    assert versions(production_db) == []
+
+
+def test_it_applies_to_production_when_the_gate_is_open(
+    approved_release, production_target, production_db, platform_lead
+):
+    job = apply_start(release=approved_release, target=production_target, user=platform_lead)
+    assert job.params["gate_checked"] is True
+    assert job.params["approved_digest"] == approved_release.digest
+    # The target's deploy lock is held, and the release is deploying.
+    deployment = Deployment.objects.get(pk=job.params["deployment_id"])
+    assert (deployment.status, deployment.digest) == ("started", approved_release.digest)
+    approved_release.refresh_from_db()
+    assert approved_release.state == "deploying"
+
+    job = run(job)
+    assert job.state == "succeeded", job.summary
+    assert versions(production_db) == ["20250101000000", "20250102000000"]
+    deployment.refresh_from_db()
+    approved_release.refresh_from_db()
+    assert deployment.status == "succeeded"
+    # The runbook's 30 minutes of post-deploy monitoring begin.
+    assert approved_release.state == "monitoring"
+    window = MonitoringWindow.objects.get(release=approved_release)
+    assert window.running and window.target == production_target
+
+
+def test_it_refuses_production_when_the_release_changed_after_approval(
+    approved_release, production_target, production_db, platform_lead
+):
+    job = apply_start(release=approved_release, target=production_target, user=platform_lead)
+    # While the job waits for a worker the release's digest changes (late evidence).
+    Release.objects.filter(pk=approved_release.pk).update(digest="f" * 64)
+    job = run(job)
+    assert job.state == "failed"
+    assert "the release changed after the gate approved it" in job.summary
+    assert versions(production_db) == []
+    # The deployment failed: the lock is free, the release failed, nothing is monitored.
+    assert Deployment.objects.get().status == "failed"
+    approved_release.refresh_from_db()
+    assert approved_release.state == "failed"
+    assert not MonitoringWindow.objects.exists()
+
+
+def test_the_checklist_is_frozen_while_production_is_applied_to(
+    approved_release, production_target, platform_lead
+):
+    apply_start(release=approved_release, target=production_target, user=platform_lead)
+    item = approved_release.items.filter(step__is_signoff=False).first()
+    with pytest.raises(ValidationError), transaction.atomic():
+        item_untick(item=item, user=platform_lead, reason="the smoke tests were not run")
+
+
+def test_it_refuses_production_while_another_deployment_holds_it(
+    approved_release, production_target, platform_lead
+):
+    Deployment.objects.create(
+        release=approved_release, target=production_target, digest=approved_release.digest,
+        started_by_name="ci",
+    )  # fmt: skip
+    with pytest.raises(DeployLocked, match="production is locked by deployment"):
+        apply_start(release=approved_release, target=production_target, user=platform_lead)
+    assert not Job.objects.filter(kind="apply").exists()
+
+
+def test_it_refuses_a_production_apply_queued_without_the_gate_check(
+    approved_release, production_target, production_db, platform_lead
+):
+    # As a generic enqueue would: no approved digest recorded, and parameters cannot
+    # claim the release digest or the target kind.
+    job = job_enqueue(
+        kind="apply", project=approved_release.project, release=approved_release,
+        target=production_target, created_by=platform_lead,
+        params={"gate_checked": True, "approved_digest": "0" * 64,
+                "release_digest": "0" * 64, "target_kind": "staging"},
+    )  # fmt: skip
+    job = run(job)
+    assert job.state == "failed"
+    assert "changed after the gate approved it" in job.summary
+    assert versions(production_db) == []
+
+
+@pytest.mark.django_db  # no job runs: the faster test database is enough
+@pytest.mark.parametrize("role", ["qa_lead", "auditor", "outsider"])
+def test_it_refuses_people_who_may_not_deploy(
+    release_with_files, staging_target, staging_db, personas, role
+):
+    with pytest.raises(PermissionDenied):
+        apply_start(release=release_with_files, target=staging_target, user=personas[role])
+    assert not Job.objects.filter(kind="apply").exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ["platform_lead", "release_engineer", "sre"])
+def test_it_lets_deployers_start_it(release_with_files, staging_target, personas, role):
+    job = apply_start(release=release_with_files, target=staging_target, user=personas[role])
+    assert job.state == "queued" and job.created_by == personas[role]
+
+
+@pytest.mark.django_db
+def test_a_break_glass_override_opens_production_and_is_recorded(
+    release_with_files, production_target, platform_lead, password
+):
+    from checklists.deploys import gate_break_glass
+
+    override = gate_break_glass(
+        release=release_with_files, user=platform_lead, reason="prod is down", password=password
+    )
+    job = apply_start(release=release_with_files, target=production_target, user=platform_lead)
+    assert job.params["break_glass"] == override.pk
+    assert job.params["approved_digest"] == release_with_files.digest
+    event = AuditEvent.objects.get(action="apply.start")
+    assert event.data["break_glass"] == override.pk
