@@ -197,7 +197,9 @@ def test_a_changed_migration_makes_the_signoff_stale(
     page.goto(f"{live_server.url}/releases/{release.pk}/")
     changed = world.demo_zip(
         extra={
-            "supabase/migrations/20250201090000_add_member_phone.sql": "alter table app.members add column phone text not null default '';\n",
+            "supabase/migrations/20250201090000_add_member_phone.sql": (
+                "alter table app.members add column phone text not null default '';\n"
+            ),
         }
     )
     page.get_by_text("Upload again or move to a new commit").click()
