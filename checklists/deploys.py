@@ -18,6 +18,7 @@ from checklists import rules
 from checklists.models import Deployment, FreezeWindow, GateOverride, Release
 from checklists.services import AlreadyDone, ChecklistError, _when, release_transition
 from migrations_ops.models import Target
+from release_portal.accounts.access import require_actor
 from release_portal.accounts.roles import Action, can
 from release_portal.audit.services import actor_of, audit_record, audit_record_now
 from release_portal.notify import notify
@@ -56,9 +57,7 @@ class DeployLocked(ChecklistError):
         super().__init__(text)
 
 
-def _require(user: Any, action: Action, project_id: int, text: str) -> None:
-    if actor_of(user).kind == "user" and not can(user, action, project_id):
-        raise PermissionDenied(text)
+_require = require_actor  # people need the action; tokens and jobs were checked before
 
 
 def _locked_release(release: Release) -> Release:
@@ -338,6 +337,12 @@ def deployment_finish(
         release_transition(
             release=release, to=to, actor=actor, reason=f"deployment #{deployment.pk} {status}"
         )
+        if to == S.MONITORING:
+            # The runbook's 30 minutes of post-deploy monitoring start now (a repeat call,
+            # e.g. from the apply job's own end, returns the running window).
+            from migrations_ops.monitoring.services import monitoring_start
+
+            monitoring_start(release=release, target=deployment.target, user=actor)
     if (
         production
         and deployment.kind == Deployment.Kind.ROLLBACK

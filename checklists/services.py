@@ -25,6 +25,7 @@ from checklists.models import (
 from migrations_ops.supabase_files import parse_filename
 from release_portal.accounts.roles import Action, can, roles_in
 from release_portal.audit.services import actor_of, audit_record
+from release_portal.webhooks import events
 
 
 class ChecklistError(ValidationError):
@@ -174,6 +175,7 @@ def release_refresh(*, release: Release, actor: Any, reason: str) -> Refresh:
                 release=release,
                 data={"user": signoff.user.get_username(), "kind": signoff.kind, "why": reason},
             )
+            events.signoff_stale(signoff=signoff, reason=reason, actor=actor)
             stale_signoffs += 1
         _reopen_signoff_items(release)
     release.save(update_fields=["content_digest", "digest", "updated_at"])
@@ -234,6 +236,8 @@ def release_transition(*, release: Release, to: str, actor: Any, reason: str = "
         obj=release,
         data={"from": before, "to": to, "reason": reason},
     )
+    if to == Release.State.APPROVED:
+        events.release_approved(release=release, actor=actor)
 
 
 @transaction.atomic

@@ -42,6 +42,8 @@ from checklists.services import (
 )
 from checklists.signoffs import signoff_give
 from migrations_ops.backups.views import backups_panel_context
+from migrations_ops.monitoring.views import monitoring_panel_context
+from migrations_ops.views_deploy import ApplyForm
 from migrations_ops.views_jobs import jobs_panel_context
 from release_portal.accounts.roles import Action, ProjectAccess, visible_project_ids
 from release_portal.http import HtmxHttpRequest
@@ -139,6 +141,8 @@ def release_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     context.update(jobs_panel_context(request, release))
     context.update(gate=gate_status(release), followups=open_followups(release))
     context.update(backups_panel_context(request, release))
+    context.update(monitoring_panel_context(request, release))
+    context["apply_form"] = ApplyForm(project=release.project)
     return render(request, "checklists/release_detail.html", context)
 
 

@@ -26,11 +26,15 @@ from release_portal.http import HtmxHttpRequest
 
 
 class ApplyForm(forms.Form):
-    target = forms.ModelChoiceField(queryset=Target.objects.none())
-    include_all = forms.BooleanField(required=False)
+    target = forms.ModelChoiceField(queryset=Target.objects.none(), empty_label=None)
+    include_all = forms.BooleanField(
+        required=False, label="Include files older than the newest applied (--include-all)"
+    )
 
-    def __init__(self, data: Any, *, project: Project) -> None:
-        super().__init__(data)
+    def __init__(self, data: Any = None, *, project: Project, **kwargs: Any) -> None:
+        # Its own ids: the release page holds other forms with a "target" field.
+        kwargs.setdefault("auto_id", "apply-%s")
+        super().__init__(data, **kwargs)
         field = self.fields["target"]
         assert isinstance(field, forms.ModelChoiceField)
         field.queryset = Target.objects.filter(project=project)

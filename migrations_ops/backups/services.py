@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -27,8 +27,10 @@ from migrations_ops.backups.selectors import protected_reason
 from migrations_ops.backups.storage import StorageError, current_storage, key_for, storage_for
 from migrations_ops.jobs.services import job_enqueue
 from migrations_ops.models import BackupManifest, Job, Target
-from release_portal.accounts.roles import Action, can
+from release_portal.accounts.access import require_actor
+from release_portal.accounts.roles import Action
 from release_portal.audit.services import Actor, actor_of, audit_record
+from release_portal.webhooks import events
 
 K = Job.Kind
 V = BackupManifest.Verify
@@ -38,9 +40,7 @@ class BackupError(ValidationError):
     """A backup action that cannot be done; the message says why and what to do."""
 
 
-def _require(user: Any, action: Action, project_id: int, text: str) -> None:
-    if actor_of(user).kind == "user" and not can(user, action, project_id):
-        raise PermissionDenied(text)
+_require = require_actor  # people need the action; tokens and jobs were checked before
 
 
 @transaction.atomic
@@ -163,6 +163,10 @@ def backup_record_verification(*, job: Job) -> BackupManifest | None:
     )  # fmt: skip
     if backup.release_id:
         _backup_evidence(backup, actor, ok=ok, summary=str(verification.get("summary", "")))
+    if ok:
+        events.backup_verified(
+            manifest=backup, result=str(verification.get("summary", "")), actor=actor
+        )
     _verify_next_pending(backup, actor)
     changelog_after_commit(backup.project_id)
     return backup

@@ -14,7 +14,7 @@ import urllib.request
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils import timezone
@@ -30,7 +30,8 @@ from migrations_ops.rollback.services import (
     release_migrations,
     rollback_plan_save,
 )
-from release_portal.accounts.roles import Action, can
+from release_portal.accounts.access import require_actor
+from release_portal.accounts.roles import Action
 from release_portal.audit.services import Actor, actor_of, audit_record
 from release_portal.notify import notify
 
@@ -42,8 +43,7 @@ class IncidentError(ValidationError):
 
 
 def _require(user: Any, project_id: int, action: Action = Action.MANAGE_INCIDENTS) -> None:
-    if actor_of(user).kind == "user" and not can(user, action, project_id):
-        raise PermissionDenied("Only SREs and platform leads act on incidents.")
+    require_actor(user, action, project_id, "Only SREs and platform leads act on incidents.")
 
 
 def _locked(incident: Incident) -> Incident:

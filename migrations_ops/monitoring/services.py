@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -29,7 +29,8 @@ from migrations_ops.monitoring.models import (
     MonitoringWindow,
     ProjectMonitoring,
 )
-from release_portal.accounts.roles import Action, can
+from release_portal.accounts.access import require_actor
+from release_portal.accounts.roles import Action
 from release_portal.audit.services import Actor, actor_of, audit_record
 from release_portal.webhooks import events
 
@@ -40,9 +41,7 @@ W = MonitoringWindow.State
 SYSTEM = Actor.system("monitoring")
 
 
-def _require(user: Any, action: Action, project_id: int, text: str) -> None:
-    if actor_of(user).kind == "user" and not can(user, action, project_id):
-        raise PermissionDenied(text)
+_require = require_actor  # people need the action; tokens and jobs were checked before
 
 
 def _locked_release(release_id: int) -> Release:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -29,7 +29,8 @@ from migrations_ops.rollback.plan import (
     suitable_backups,
 )
 from migrations_ops.runners.base import RunnerError, connect_target
-from release_portal.accounts.roles import Action, can
+from release_portal.accounts.access import require_actor
+from release_portal.accounts.roles import Action
 from release_portal.audit.services import Actor, actor_of, audit_record
 
 
@@ -37,9 +38,7 @@ class RollbackError(ValidationError):
     """A rollback action that cannot be done; the message says why and what to do."""
 
 
-def _require(user: Any, action: Action, project_id: int, text: str) -> None:
-    if actor_of(user).kind == "user" and not can(user, action, project_id):
-        raise PermissionDenied(text)
+_require = require_actor  # people need the action; tokens and jobs were checked before
 
 
 def read_target_history(target: Target) -> list[str]:

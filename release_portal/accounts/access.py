@@ -26,3 +26,12 @@ def get_project_for_user(user: Any, slug: str, action: Action | None = None) -> 
     if action is not None:
         require(user, action, project)
     return project
+
+
+def require_actor(actor: Any, action: Action, project: Any, text: str) -> None:
+    """Services' check: a person needs ``action``; API tokens (whose scope the API checked)
+    and the portal's own jobs pass."""
+    from release_portal.audit.services import actor_of
+
+    if actor_of(actor).kind == "user" and not can(actor, action, project):
+        raise PermissionDenied(text)

@@ -60,6 +60,11 @@ def test_it_moves_the_release_to_monitoring_on_success(api, approved_release):
     assert body["status"] == "succeeded" and body["release_state"] == "monitoring"
     assert body["hint"] is None
     assert Deployment.objects.get().log_url.endswith("/log")
+    # The runbook's post-deploy monitoring window opened on production.
+    from migrations_ops.monitoring.models import MonitoringWindow
+
+    window = MonitoringWindow.objects.get(release=approved_release)
+    assert window.target.kind == "production" and window.ended_at is None
 
 
 def test_it_moves_the_release_to_failed_and_hints_at_an_incident(

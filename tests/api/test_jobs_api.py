@@ -88,3 +88,26 @@ def test_it_hides_jobs_of_other_projects(
     foreign = api_for("read", "report", project=other_project, lead=outsider)
     assert foreign.get(url(f"/jobs/{job.pk}")).status_code == 404
     assert foreign.post(jobs_url(release_with_files), {"kind": "order"}).status_code == 404
+
+
+def test_it_applies_to_production_only_through_the_gate_and_takes_the_deploy_lock(
+    api, approved_release
+):
+    from checklists.models import Deployment
+    from migrations_ops.models import Job
+
+    response = api.post(
+        f"/api/releases/{approved_release.pk}/jobs", {"kind": "apply", "target": "production"}
+    )
+    assert response.status_code == 201, response.content
+    job = Job.objects.get(kind="apply")
+    approved_release.refresh_from_db()
+    assert job.params["approved_digest"] == approved_release.digest
+    assert approved_release.state == "deploying"
+    assert Deployment.objects.get(release=approved_release).status == "started"
+
+
+def test_it_names_the_target_of_an_apply(api, approved_release):
+    response = api.post(f"/api/releases/{approved_release.pk}/jobs", {"kind": "apply"})
+    assert response.status_code == 422
+    assert "Name the target" in response.json()["error"]

@@ -304,9 +304,10 @@ def test_the_release_page_issues_a_constant_number_of_queries(
     # session, user, release, roles, items, evidence, files, sign-offs, timeline, the
     # navigation's projects (10); the jobs panel: its jobs and the targets for its form (2);
     # the gate: items, sign-offs, freeze window, break-glass, pull request, follow-ups (6);
-    # the backups panel: latest backup, its target, the rollback plan, roles (4).
-    # 22, whatever the number of items or files.
-    with django_assert_max_num_queries(22):
+    # the backups panel: latest backup, its target, the rollback plan, roles (4); the
+    # monitoring window (1); the targets of the apply form (1).
+    # 24, whatever the number of items or files.
+    with django_assert_max_num_queries(24):
         response = client.get(detail(release))
     assert response.status_code == 200
     assert response.content.decode().count('class="item item-') == 40

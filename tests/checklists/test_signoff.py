@@ -29,6 +29,8 @@ def test_the_owner_signs_when_everything_is_settled(release_with_files, platform
     assert release.state == "approved"
     assert item(release, "release-owner-sign-off-name").state == "done"
     assert AuditEvent.objects.filter(action="signoff.give").count() == 1
+    # Webhooks hear of it (release approved), through the notification hub.
+    assert AuditEvent.objects.filter(action="notify.release.approved").count() == 1
 
 
 def test_the_owner_cannot_sign_with_open_items(release_with_files, platform_lead):
@@ -82,6 +84,7 @@ def test_a_change_after_signing_makes_the_signoff_stale(
     changes = signoff_changes(signoff)
     assert changes["files"] == ["changed 20250102000000_members.sql"]
     assert AuditEvent.objects.filter(action="signoff.stale").count() == 1
+    assert AuditEvent.objects.filter(action="notify.signoff.stale").count() == 1
     # Signing again records the new digest on the same row.
     again = signoff_give(
         release=release, user=platform_lead, kind="release_owner", password=PASSWORD

@@ -8,9 +8,11 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from ninja import Router, Status
 
+from checklists.deploys import DeployLocked
 from checklists.gate import gate_status
+from migrations_ops.deploy_apply import GateClosedForApply, apply_start
 from migrations_ops.jobs.services import job_enqueue
-from migrations_ops.models import Job, JobLogLine, Target
+from migrations_ops.models import Job, JobLogLine
 from release_portal.api import presenters
 from release_portal.api.auth import job_for, release_for, require_scope, target_for
 from release_portal.api.errors import ApiError
@@ -48,13 +50,24 @@ def start_job(request: HttpRequest, payload: JobIn, release_id: ReleaseId) -> An
     target = target_for(token, payload.target) if payload.target else None
 
     def run() -> tuple[int, Any]:
-        if payload.kind == Job.Kind.APPLY and target and target.kind == Target.Kind.PRODUCTION:
-            gate = gate_status(release)
-            if not gate.open:
+        if payload.kind == Job.Kind.APPLY:
+            if target is None:
+                raise ApiError(422, "Name the target to apply to (staging or production).")
+            try:
+                # Production: the gate must be open; the deploy lock is taken; the
+                # approved digest travels with the job.
+                job = apply_start(release=release, target=target, user=token)
+            except GateClosedForApply:
                 raise ApiError(
-                    409, "The gate is closed: production is not applied to.",
-                    presenters.gate(release, gate),
-                )  # fmt: skip
+                    409,
+                    "The gate is closed: production is not applied to.",
+                    presenters.gate(release, gate_status(release)),
+                ) from None
+            except DeployLocked as e:
+                raise ApiError(409, " ".join(e.messages)) from None
+            except ValidationError as e:
+                raise ApiError(422, " ".join(e.messages)) from None
+            return (200 if getattr(job, "already_active", False) else 201), presenters.job(job)
         try:
             job = job_enqueue(
                 kind=payload.kind, project=release.project, release=release, target=target,
