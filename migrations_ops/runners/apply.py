@@ -35,6 +35,7 @@ from typing import Any
 
 import psycopg
 
+from migrations_ops import pgtools
 from migrations_ops import supabase_files as sf
 from migrations_ops.apply import MigrationFile, apply_files
 from migrations_ops.apply_report import ApplyReport
@@ -183,6 +184,17 @@ def run(ctx: RunContext) -> RunResult:
                 + (", ".join(report.applied) or "none")
             )
             raise
+        except psycopg.OperationalError as e:
+            # The server went away (restart, crash, network): the file in flight rolled
+            # back with its transaction; the ones before it are committed and recorded.
+            reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            done = ", ".join(report.applied) or "none"
+            raise RunnerError(
+                f"lost the connection to {ctx.target_name} "
+                f"({pgtools.describe_server(ctx.database_url or '')}) while applying: {reason}. "
+                f"Applied and recorded before that: {done}; the file in flight was rolled "
+                "back. Apply again once the database is back: it continues from there."
+            ) from None
         data["apply"] = report.as_dict()
         data["applied"] = report.applied
         data["not_attempted"] = report.not_attempted

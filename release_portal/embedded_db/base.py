@@ -10,14 +10,16 @@ from typing import Any
 from release_portal import embedded
 from release_portal.db import base
 
-_ready: dict[str, str] = {}  # pgdata -> socket folder, once per process
+_checked: set[str] = set()  # folders whose portal database exists, once per process
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
     def get_connection_params(self) -> dict[str, Any]:
-        pgdata = self.settings_dict["EMBEDDED_PGDATA"]
-        if pgdata not in _ready:
-            _ready[pgdata] = embedded.socket_dir(Path(pgdata))
-            embedded.ensure_database(Path(pgdata))
-        self.settings_dict["HOST"] = _ready[pgdata]
+        pgdata = Path(self.settings_dict["EMBEDDED_PGDATA"])
+        # Cheap when the server runs; starts it again if it stopped (a restart, a crash).
+        host = embedded.socket_dir_if_running(pgdata) or embedded.socket_dir(pgdata)
+        if str(pgdata) not in _checked:
+            embedded.ensure_database(pgdata)
+            _checked.add(str(pgdata))
+        self.settings_dict["HOST"] = host
         return super().get_connection_params()
