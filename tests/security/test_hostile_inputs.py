@@ -157,7 +157,10 @@ def test_runbook_uploads(client, personas, project, text):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     client.force_login(personas["platform_lead"])
-    source = f"# Runbook {text}\n\n## Checks\n\n- [ ] Check {text}\n- [ ] Release owner sign-off: `@<name>`\n"
+    source = (
+        f"# Runbook {text}\n\n## Checks\n\n- [ ] Check {text}\n"
+        "- [ ] Release owner sign-off: `@<name>`\n"
+    )
     upload = SimpleUploadedFile("runbook.md", source.encode("utf-8", "surrogatepass"))
     response = client.post(
         reverse("runbook_upload", kwargs={"slug": project.slug}), {"file": upload}
