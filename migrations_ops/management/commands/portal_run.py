@@ -79,7 +79,8 @@ class Command(BaseCommand):
         self.stdout.write("Stopping web, worker and beat...")
         for proc in processes.values():
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
+                # The leader only: gunicorn and Celery stop their own workers gracefully.
+                proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 15
         for proc in processes.values():
             try:
