@@ -142,18 +142,31 @@ def _job_record(job: Job) -> dict[str, Any]:
     return record
 
 
-# --- HOOK: backup manifests --------------------------------------------------------------
-# migrations_ops has no BackupManifest model yet. When it lands, yield one
-# ("backups/<dump file name>.manifest.json", <the manifest's JSON bytes>) per manifest of
-# the release here, for example:
-#
-#     for manifest in BackupManifest.objects.filter(release=release).order_by("pk"):
-#         name = Path(manifest.file_path).name
-#         yield f"backups/{name}.manifest.json", manifest_json_bytes(manifest)
-#
-# The pack, its contents.json and the tests' zip listing pick them up; nothing else changes.
+# --- backup manifests ---------------------------------------------------------------------
+
+
 def backup_manifest_files(release: Release) -> Iterator[tuple[str, bytes]]:
-    return iter(())
+    """Each backup of the release: its manifest (as written beside the dump) with the
+    portal's verification and the Supabase snapshot reference the SRE logged."""
+    from migrations_ops.models import BackupManifest
+
+    for backup in BackupManifest.objects.filter(release=release).order_by("pk"):
+        record = {
+            **(backup.manifest or {}),
+            "portal": {
+                "backup_id": backup.pk,
+                "target": backup.target.name if backup.target_id else None,
+                "file": backup.file_name,
+                "sha256": backup.sha256,
+                "size": backup.size,
+                "verify_state": backup.verify_state,
+                "verified_at": backup.verified_at,
+                "verification": backup.verification,
+                "snapshot_ref": backup.snapshot_ref,
+                "deleted": backup.deleted_at is not None,
+            },
+        }
+        yield f"backups/{backup.file_name}.manifest.json", _json(record)
 
 
 # --- uploaded evidence -------------------------------------------------------------------

@@ -18,6 +18,7 @@ from django.utils import timezone
 from checklists import bundles, digest, rules
 from checklists.models import (
     ChecklistItem,
+    Evidence,
     MigrationFile,
     Release,
     RunbookVersion,
@@ -95,6 +96,7 @@ def release_create(
     ChecklistItem.objects.bulk_create(
         ChecklistItem(release=release, step=step) for step in version.steps.order_by("position")
     )
+    _attach_runbook_lint(release, version)
     _refresh_digests(release)
     release.save(update_fields=["content_digest", "digest"])
     audit_record(
@@ -110,6 +112,28 @@ def release_create(
         },
     )
     return release
+
+
+def _attach_runbook_lint(release: Release, version: RunbookVersion) -> None:
+    """The pinned version's lint result is evidence for the "runbook review" step."""
+    from checklists.items import evidence_add, items_for_evidence
+    from checklists.runbooks.selectors import runbook_lint_evidence_summary
+    from release_portal.audit.services import Actor
+
+    items = items_for_evidence(release, "runbook_lint")
+    if not items:
+        return
+    lint = runbook_lint_evidence_summary(version)
+    for item in items:
+        evidence_add(
+            item=item,
+            actor=Actor.system("runbook lint"),
+            kind=Evidence.Kind.RUNBOOK_LINT,
+            status=lint["status"],
+            summary=lint["summary"],
+            data=lint["data"],
+            content_digest="",
+        )
 
 
 # --- digests, staleness and state --------------------------------------------------------
@@ -181,9 +205,11 @@ def release_refresh(*, release: Release, actor: Any, reason: str) -> Refresh:
     release.save(update_fields=["content_digest", "digest", "updated_at"])
     _move_state(release, actor)
     return Refresh(
-        release.digest != old_digest, release.content_digest != old_content, stale_signoffs,
+        release.digest != old_digest,
+        release.content_digest != old_content,
+        stale_signoffs,
         stale_items,
-    )  # fmt: skip
+    )
 
 
 def _reopen_signoff_items(release: Release) -> None:
@@ -384,8 +410,10 @@ def release_set_migrations(
     if release.commit_sha != before_sha:
         what.append(f"moved to commit {release.commit_sha[:12]}")
     if added or removed or changed:
-        what.append(f"migrations changed ({len(added)} added, {len(removed)} removed, "
-                    f"{len(changed)} changed)")  # fmt: skip
+        what.append(
+            f"migrations changed ({len(added)} added, {len(removed)} removed, "
+            f"{len(changed)} changed)"
+        )
     refresh = release_refresh(
         release=release, actor=actor, reason="; ".join(what) or "migrations uploaded again"
     )
@@ -393,9 +421,14 @@ def release_set_migrations(
 
 
 def release_upload_archive(
-    *, release: Release, data: bytes, filename: str, actor: Any, source: str = "upload",
+    *,
+    release: Release,
+    data: bytes,
+    filename: str,
+    actor: Any,
+    source: str = "upload",
     commit_sha: str | None = None,
-) -> IngestResult:  # fmt: skip
+) -> IngestResult:
     files = bundles.read_archive(data, filename=filename)  # BundleError before any write
     return release_set_migrations(
         release=release, files=files, source=source, actor=actor, commit_sha=commit_sha
@@ -414,6 +447,9 @@ def release_read_git(
     sha = normalise_sha(commit_sha or release.commit_sha)
     files = bundles.read_git_commit(project.repo_path, sha, project.supabase_dir)
     return release_set_migrations(
-        release=release, files=files, source=Release.MigrationsSource.GIT, actor=actor,
+        release=release,
+        files=files,
+        source=Release.MigrationsSource.GIT,
+        actor=actor,
         commit_sha=sha,
-    )  # fmt: skip
+    )

@@ -65,3 +65,20 @@ def test_the_owner_must_be_a_member(project, runbook, platform_lead):
             commit_sha="a" * 40,
             created_by=platform_lead,
         )
+
+
+def test_the_runbook_lint_is_evidence_for_the_runbook_review_step(project, runbook, platform_lead):
+    release = release_create(
+        project=project,
+        title="x",
+        owner=platform_lead,
+        commit_sha="a" * 40,
+        created_by=platform_lead,
+    )
+    item = release.items.get(step__key="runbook-review-completed-no-steps")
+    evidence = item.evidence.get()
+    assert evidence.kind == "runbook_lint"
+    # The shared runbook's commands do not exist in the Supabase CLI as written.
+    assert evidence.status == "failed"
+    assert "lint" in evidence.summary and evidence.data["counts"]["error"] >= 3
+    assert item.state == "open"  # evidence never ticks

@@ -157,6 +157,38 @@ def test_it_is_audited(client, personas, release):
     )
 
 
-def test_there_are_no_backup_manifests_until_the_model_exists(release):
-    # The hook in checklists/evidence_pack.py: no stub files in the pack.
-    assert list(backup_manifest_files(release)) == []
+def test_it_holds_each_backup_manifest_with_its_verification(client, personas, release):
+    from django.utils import timezone
+
+    from migrations_ops.models import BackupManifest, Target
+
+    assert list(backup_manifest_files(release)) == []  # none yet: no empty files
+    target = Target.objects.create(
+        project=release.project, name="production", kind="production", url_env_var="PACK_PROD_URL"
+    )
+    now = timezone.now()
+    BackupManifest.objects.create(
+        project=release.project,
+        release=release,
+        target=target,
+        schemas=["app"],
+        location="/x",
+        file_name="20261127T090000Z_pre_migration.sql",
+        file_key="k",
+        manifest_key="k.manifest.json",
+        sha256="b" * 64,
+        size=10,
+        started_at=now,
+        finished_at=now,
+        verify_state="passed",
+        verified_at=now,
+        snapshot_ref="manual-1",
+        manifest={"format": 1, "sha256": "b" * 64},
+    )
+    pack = open_pack(download(client, personas["auditor"], release))
+    name = "backups/20261127T090000Z_pre_migration.sql.manifest.json"
+    assert name in pack.namelist()
+    record = json.loads(pack.read(name))
+    assert record["sha256"] == "b" * 64
+    assert record["portal"]["verify_state"] == "passed"
+    assert record["portal"]["snapshot_ref"] == "manual-1"
