@@ -201,11 +201,12 @@ SCRATCH_DATABASE_URL = env_str("SCRATCH_DATABASE_URL")
 
 # --- Celery -------------------------------------------------------------------------------
 
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or "filesystem://"
 BROKER_DIR = DATA_DIR / "broker"
 CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
-if not CELERY_BROKER_URL:
-    CELERY_BROKER_URL = "filesystem://"
+if CELERY_BROKER_URL.startswith("filesystem"):
+    # kombu's filesystem transport: messages are files under PORTAL_DATA_DIR/broker. It
+    # deletes a message when it is read, so recovery rests on the sweep and the reaper.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
