@@ -13,6 +13,7 @@ never the shared Redis.
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import sys
@@ -174,6 +175,16 @@ def main() -> None:
     print(f"{'trivial view':<44}{trivial_rps:>10.0f}{1.0:>10.2f}")
     label = "GET /jobs/<id>/log?after=990 (10 lines)"
     print(f"{label:<44}{log_rps:>10.0f}{log_rps / trivial_rps:>10.2f}")
+    for line in [
+        {"name": f"Run -> running, p50 over {JOBS} jobs",
+         "ours": statistics.median(to_running) * ms,
+         "baseline": None, "ratio": None, "unit": "ms",
+         "note": f"p99 {pct(to_running, 0.99) * ms:.1f} ms; worker on redis-server"},
+        {"name": "log poll endpoint vs trivial view (throughput)", "ours": log_rps,
+         "baseline": trivial_rps, "ratio": log_rps / trivial_rps, "unit": "req/s",
+         "note": "10 new lines per poll"},
+    ]:  # fmt: skip
+        print("BENCH " + json.dumps(line))
 
 
 if __name__ == "__main__":
