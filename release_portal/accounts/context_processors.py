@@ -33,6 +33,7 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
 NAV = [
     ("Releases", "release_list"),
     ("Backups", "backup_list"),
+    ("Incidents", "incident_list"),
     ("Audit log", "audit_log"),
     ("Runbooks", "runbook_list"),
 ]
