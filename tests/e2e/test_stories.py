@@ -300,13 +300,7 @@ def test_the_sre_captures_and_verifies_a_backup_and_prepares_the_rollback_plan(
             page.get_by_role("link", name="Prepare a rollback plan").click()
             page.get_by_label("Target").select_option(value=str(prod.pk))
             page.get_by_role("button", name="Work out the plan").click()
-            try:
-                page.get_by_text(
-                    "migration repair --status reverted 20250201090000"
-                ).first.wait_for()
-            except Exception:
-                screenshot(page, "debug-sre")
-                raise
+            page.get_by_text("migration repair --status reverted 20250201090000").first.wait_for()
             page.get_by_role("button", name=re.compile("Save plan")).click()
             page.get_by_text("20250201090000").first.wait_for()
             screenshot(page, "story-sre-rollback-plan")
