@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import psycopg
@@ -14,6 +13,7 @@ from migrations_ops.monitoring import services
 from migrations_ops.monitoring.models import HealthQuery, HealthSample, MonitoringWindow
 from release_portal.audit.models import AuditEvent
 from release_portal.webhooks.models import Webhook, WebhookMessage
+from tests.migrations_ops.jobs.processes import wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -39,11 +39,12 @@ def waiting_lock(production_db):
     holder.execute("lock table app_accounts in access exclusive mode")
     waiter.execute("set statement_timeout = '20s'")
     waiter.pgconn.send_query(b"select count(*) from app_accounts")  # waits on the lock
-    deadline = time.monotonic() + 10
     with psycopg.connect(production_db, autocommit=True) as probe:
-        while not probe.execute("select count(*) from pg_locks where not granted").fetchone()[0]:
-            assert time.monotonic() < deadline, "the second session never waited"
-            time.sleep(0.05)
+        wait_for(
+            lambda: probe.execute("select count(*) from pg_locks where not granted").fetchone()[0],
+            timeout=10,
+            what="the second session to wait on the lock",
+        )
     yield
     holder.execute("rollback")
     holder.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 
 import pytest
 from django.test import TestCase
@@ -215,12 +214,10 @@ def test_it_gives_up_on_a_receiver_that_does_not_answer_in_time(
     receiver.hold = 1.0
     hook(project, receiver.url)
     (message,) = queue(project)
-    started = time.monotonic()
     assert delivery.webhook_attempt(message_id=message.pk) == 10
     receiver.released.set()
     attempt = WebhookDelivery.objects.get()
     assert attempt.status_code is None and attempt.error == "no answer within 0.2 s"
-    assert time.monotonic() - started < 5  # bounded, not a timing claim on the receiver
 
 
 def test_the_sweep_resends_lost_messages(project, webhook_sent):
