@@ -106,6 +106,12 @@ def _tool_version(path: str) -> tuple[int, str] | None:
     return int(match.group(1)), out.strip().rsplit(" ", 1)[-1]
 
 
+def tool_at(path: str | Path) -> Tool | None:
+    """The client tool at ``path`` with its version, or None if it is not one."""
+    version = _tool_version(str(path))
+    return Tool(str(path), version[0], version[1]) if version else None
+
+
 def _candidates(name: str) -> list[str]:
     found: list[str] = []
     try:

@@ -43,7 +43,6 @@ from migrations_ops.pgprocess import ToolProcesses
 from migrations_ops.runners.base import RunContext, RunnerError, RunResult
 
 CHUNK = 1 << 20
-_VERSION = re.compile(r"\(PostgreSQL\) (\d+)(?:\.\d+)?")
 # pg_dump/pg_restore 17+ write this into every script; servers before 17 reject it.
 _TRANSACTION_TIMEOUT = b"SET transaction_timeout = 0;"
 
@@ -150,24 +149,11 @@ def _check_file(ctx: RunContext, dump: Path, manifest: BackupManifest) -> str | 
     return None
 
 
-def _tool_at(path: Path) -> pgtools.Tool | None:
-    try:
-        out = subprocess.run(
-            [str(path), "--version"], capture_output=True, text=True, timeout=10, check=False
-        ).stdout
-    except OSError:
-        return None
-    match = _VERSION.search(out)
-    if not match:
-        return None
-    return pgtools.Tool(str(path), int(match.group(1)), out.strip().rsplit(" ", 1)[-1])
-
-
 def _restore_tool(manifest: BackupManifest, name: str) -> pgtools.Tool:
     """``name`` from the pg_dump's own installation, else any of its major or newer."""
     found = re.match(r"\d+", manifest.pg_dump.version)
     dump_major = int(found.group()) if found else manifest.server_major
-    sibling = _tool_at(Path(manifest.pg_dump.path).with_name(name))
+    sibling = pgtools.tool_at(Path(manifest.pg_dump.path).with_name(name))
     if sibling and sibling.major >= dump_major:
         return sibling
     try:
@@ -204,6 +190,34 @@ def _writable_env(url: str) -> dict[str, str]:
     env = pgtools.libpq_env(url)
     env["PGOPTIONS"] = (env.get("PGOPTIONS", "") + " -c default_transaction_read_only=off").strip()
     return env
+
+
+def pipe_into_psql(
+    tools: Any,
+    *,
+    dump: Path,
+    fmt: str,
+    pg_restore: Any,
+    psql_args: list[str],
+    env: dict[str, str],
+) -> None:
+    """Stream the dump's SQL into ``psql -f -``: a plain dump as it is, a custom one through
+    ``pg_restore --file=-``. ``_feed`` comments out the header line older servers reject."""
+    source: IO[bytes]
+    if fmt == "plain":
+        source = dump.open("rb")
+    else:
+        script = tools.start(
+            [pg_restore.path, "--file=-", str(dump)],
+            env=env,
+            label="pg_restore",
+            stdout=subprocess.PIPE,
+        )
+        assert script.stdout is not None
+        source = script.stdout
+    target = tools.start([*psql_args, "-f", "-"], env=env, label="psql", stdin=subprocess.PIPE)
+    assert target.stdin is not None
+    tools.thread(_feed, source, target.stdin)
 
 
 def _psql_args(psql: pgtools.Tool) -> list[str]:
@@ -282,21 +296,8 @@ def _restore(
             )  # fmt: skip
             what = f"restoring {dump.name} with pg_restore"
         else:
-            source: IO[bytes]
-            if manifest.format == "plain":
-                source = dump.open("rb")
-            else:
-                script = tools.start(
-                    [tool.path, "--file=-", str(dump)], env=env, label="pg_restore",
-                    stdout=subprocess.PIPE,
-                )  # fmt: skip
-                assert script.stdout is not None
-                source = script.stdout
-            target = tools.start(
-                [*_psql_args(psql), "-f", "-"], env=env, label="psql", stdin=subprocess.PIPE
-            )
-            assert target.stdin is not None
-            tools.thread(_feed, source, target.stdin)
+            pipe_into_psql(tools, dump=dump, fmt=manifest.format, pg_restore=tool,
+                           psql_args=_psql_args(psql), env=env)  # fmt: skip
             what = f"restoring {dump.name} (script piped into psql; line numbers are the script's)"
         codes = tools.wait()
         # psql (last) says why; an upstream pg_restore then only dies of a broken pipe.
