@@ -13,10 +13,9 @@
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import psycopg
 
@@ -162,19 +161,8 @@ def restore_backup(
         if not piped:
             tools.start([*args, "-f", str(dump)], env=env, label="psql")
         else:
-            source: IO[bytes]
-            if manifest.format == "plain":
-                source = dump.open("rb")
-            else:
-                script = tools.start(
-                    [tool.path, "--file=-", str(dump)], env=env, label="pg_restore",
-                    stdout=subprocess.PIPE,
-                )  # fmt: skip
-                assert script.stdout is not None
-                source = script.stdout
-            target = tools.start([*args, "-f", "-"], env=env, label="psql", stdin=subprocess.PIPE)
-            assert target.stdin is not None
-            tools.thread(rc._feed, source, target.stdin)
+            rc.pipe_into_psql(tools, dump=dump, fmt=manifest.format, pg_restore=tool,
+                              psql_args=args, env=env)  # fmt: skip
         codes = tools.wait()
         failed = next((c for c in reversed(codes) if c != 0), None)
         if failed is not None:
