@@ -203,20 +203,8 @@ def gate_override_resolve(*, override: GateOverride, user: Any, note: str) -> Ga
 
 def _move(release: Release, to: str, actor: Any, reason: str, *, forced_by: Any = None) -> None:
     """Along the state machine; a break-glass start may leave a pre-approval state."""
-    if release.state == to:
-        return
-    if rules.can_transition(release.state, to) or forced_by is None:
-        release_transition(release=release, to=to, actor=actor, reason=reason)
-        return
-    before = release.state
-    release.state = to
-    release.save(update_fields=["state", "updated_at"])
-    audit_record(
-        actor=actor,
-        action="release.state",
-        obj=release,
-        data={"from": before, "to": to, "reason": reason, "break_glass": forced_by.pk},
-    )
+    forced = forced_by if not rules.can_transition(release.state, to) else None
+    release_transition(release=release, to=to, actor=actor, reason=reason, break_glass=forced)
 
 
 @transaction.atomic

@@ -245,23 +245,27 @@ def _move_state(release: Release, actor: Any) -> None:
         release_transition(release=release, to=target, actor=actor, reason="checklist changed")
 
 
-def release_transition(*, release: Release, to: str, actor: Any, reason: str = "") -> None:
-    """Move the release along an allowed edge of rules.TRANSITIONS, audited."""
+def release_transition(
+    *, release: Release, to: str, actor: Any, reason: str = "", break_glass: Any = None
+) -> None:
+    """Move the release along an allowed edge of rules.TRANSITIONS, audited.
+
+    ``break_glass`` (a GateOverride) lets a deployment start from a state before approval,
+    off the edges; the event names it.
+    """
     if release.state == to:
         return
-    if not rules.can_transition(release.state, to):
+    if not rules.can_transition(release.state, to) and break_glass is None:
         raise ChecklistError(
             f"A release cannot go from {release.get_state_display()} to {Release.State(to).label}."
         )
     before = release.state
     release.state = to
     release.save(update_fields=["state", "updated_at"])
-    audit_record(
-        actor=actor,
-        action="release.state",
-        obj=release,
-        data={"from": before, "to": to, "reason": reason},
-    )
+    data = {"from": before, "to": to, "reason": reason}
+    if break_glass is not None:
+        data["break_glass"] = break_glass.pk
+    audit_record(actor=actor, action="release.state", obj=release, data=data)
     if to == Release.State.APPROVED:
         events.release_approved(release=release, actor=actor)
 
