@@ -35,11 +35,13 @@ install: $(VENV)/.installed-run
 install-dev: $(VENV)/.installed-dev
 
 run: install
+	@scripts/ensure-sandbox
 	@$(PY) manage.py migrate --noinput -v 0
 	@$(PY) manage.py demo_load
 	@exec $(PY) manage.py portal_run
 
 test: install-dev
+	@scripts/ensure-sandbox
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install-dev

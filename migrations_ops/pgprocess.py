@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import IO, Any
 
+from migrations_ops.pg.job_sandbox import JobSandbox
 from migrations_ops.runners.base import RunContext
 
 POLL_S = 0.2
@@ -47,10 +48,19 @@ class ToolProcesses:
         label: str,
         stdin: Any = subprocess.DEVNULL,
         stdout: Any = subprocess.DEVNULL,
+        sandbox: JobSandbox | None = None,
     ) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(
-            list(args), stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, env=env, bufsize=0
-        )
+        """Start ``args``; in ``sandbox`` when it touches bundle content or a scratch
+        database (then ``env`` is all the process gets)."""
+        proc: subprocess.Popen[bytes]
+        if sandbox is not None:
+            proc = sandbox.popen(
+                args, env=env, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, bufsize=0
+            )
+        else:
+            proc = subprocess.Popen(
+                list(args), stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, env=env, bufsize=0
+            )
         self.procs.append((label, proc))
         assert proc.stderr is not None
         self.thread(self._pump, label, proc.stderr)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from migrations_ops import pgtools
+from migrations_ops.pg.job_sandbox import JobSandbox
 from migrations_ops.sqlsplit import split_statements
 
 # pg_prove's psql options (TAP::Parser::SourceHandler::pgTAP): bare rows, one per line.
@@ -85,29 +86,24 @@ def run_file(
     url: str,
     path: Path,
     psql: pgtools.Tool,
+    sandbox: JobSandbox,
     timeout: float = 300,
     on_error_stop: bool = True,
     tap: bool = False,
-    cwd: Path | None = None,
 ) -> PsqlRun:
-    """Run ``path`` in the database at ``url``; never raises for SQL errors."""
+    """Run ``path`` in the database at ``url``; never raises for SQL errors.
+
+    The file is bundle content, so psql runs in the job's sandbox: a ``\\!`` or ``\\copy``
+    in it reaches only the sandbox. ``url`` names a database of the sandbox's cluster.
+    """
     args = [psql.path, "--no-psqlrc", "--quiet"]
     if tap:
         args += TAP_OPTIONS
     if on_error_stop:
         args += ["--set", "ON_ERROR_STOP=1"]
-    args += ["--file", str(path)]
+    args += ["--file", sandbox.inside(path)]
     try:
-        done = subprocess.run(
-            args,
-            env=pgtools.libpq_env(url),
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=timeout,
-            cwd=cwd,
-            check=False,
-        )
+        done = sandbox.run(args, env=sandbox.client_env(url), timeout=timeout)
     except subprocess.TimeoutExpired as e:
         return PsqlRun(
             returncode=-1,
@@ -115,8 +111,9 @@ def run_file(
             stderr=_text(e.stderr) + f"\npsql did not finish within {timeout:.0f} s",
             timed_out=True,
         )
-    run = PsqlRun(returncode=done.returncode, stdout=done.stdout, stderr=done.stderr)
-    run.messages = parse_messages(done.stderr, path)
+    stdout, stderr = _text(done.stdout), _text(done.stderr)
+    run = PsqlRun(returncode=done.returncode, stdout=stdout, stderr=stderr)
+    run.messages = parse_messages(stderr, path)
     return run
 
 

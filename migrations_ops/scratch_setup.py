@@ -26,6 +26,7 @@ from psycopg import sql
 
 from migrations_ops import psql as psql_runner
 from migrations_ops.apply import MigrationFile
+from migrations_ops.pg.job_sandbox import JobSandbox
 from migrations_ops.runners.base import LogFn, RunContext, RunnerError
 from migrations_ops.supabase_files import MigrationsFolderMissing, list_local_migrations
 
@@ -92,15 +93,22 @@ def version_note(
 
 
 def run_sql_files(
-    *, url: str, files: Sequence[Path], major: int, log: LogFn, what: str, timeout: float = 300
+    *,
+    url: str,
+    files: Sequence[Path],
+    major: int,
+    log: LogFn,
+    what: str,
+    sandbox: JobSandbox,
+    timeout: float = 300,
 ) -> None:
-    """Run each file with psql (ON_ERROR_STOP); raise RunnerError at the first error."""
+    """Run each file with psql (ON_ERROR_STOP) in the sandbox; RunnerError at the first error."""
     if not files:
         return
     tool = psql_runner.psql_for(major)
     for path in files:
         log("info", f"Loading {what} {path.name}...")
-        run = psql_runner.run_file(url=url, path=path, psql=tool, timeout=timeout)
+        run = psql_runner.run_file(url=url, path=path, psql=tool, sandbox=sandbox, timeout=timeout)
         error = run.first_error
         if error is not None:
             raise RunnerError(
@@ -110,7 +118,13 @@ def run_sql_files(
 
 
 def load_fixtures(
-    *, url: str, server_url: str, fixtures: Sequence[Path], major: int, log: LogFn
+    *,
+    url: str,
+    server_url: str,
+    fixtures: Sequence[Path],
+    major: int,
+    log: LogFn,
+    sandbox: JobSandbox,
 ) -> None:
     """Run the fixture files in the scratch database at ``url``, one job per server at a time."""
     if not fixtures:
@@ -125,7 +139,9 @@ def load_fixtures(
                 "the scratch server; is one stuck? (pg_locks, locktype advisory)"
             ) from None
         try:
-            run_sql_files(url=url, files=fixtures, major=major, log=log, what="fixture")
+            run_sql_files(
+                url=url, files=fixtures, major=major, log=log, what="fixture", sandbox=sandbox
+            )
         finally:
             lock.execute("SELECT pg_advisory_unlock(%s)", [FIXTURE_LOCK_KEY])
 
@@ -162,6 +178,6 @@ def load_project_fixtures(ctx: RunContext, url: str) -> int:
         major = server_major(conn)
     fixtures = resolve(ctx.fixtures, ctx.repo_dir)
     load_fixtures(url=url, server_url=ctx.scratch_server(), fixtures=fixtures, major=major,
-                  log=ctx.log)  # fmt: skip
+                  log=ctx.log, sandbox=ctx.require_sandbox())  # fmt: skip
     ctx.check_cancelled()
     return major

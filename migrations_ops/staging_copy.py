@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import subprocess
-import tempfile
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +31,7 @@ from psycopg import sql
 from migrations_ops import pgtools
 from migrations_ops import psql as psql_runner
 from migrations_ops.apply import create_history_table
+from migrations_ops.pg.job_sandbox import JobSandbox
 from migrations_ops.runners.base import LogFn, RunnerError, connect_target
 
 HistoryRow = tuple[str, str | None, list[str] | None]
@@ -165,9 +166,13 @@ def copy_schema(
     schemas: Sequence[str],
     with_data: bool,
     log: LogFn,
+    sandbox: JobSandbox,
     timeout: float = 600,
 ) -> CopyResult:
-    """Dump ``schemas`` from the source and restore them into the (scratch) target."""
+    """Dump ``schemas`` from the source and restore them into the (scratch) target.
+
+    pg_dump reads the source on the worker, into a file in the job's folder; psql
+    restores it in the sandbox (the dump holds what the target's migrations made)."""
     try:
         pg_dump = pgtools.find_tool("pg_dump", source_major)
     except pgtools.ToolNotFound as e:
@@ -183,8 +188,8 @@ def copy_schema(
     log(
         "info", f"Copying the target's {kind} ({', '.join(schemas)}) with pg_dump {pg_dump.version}"
     )
-    with tempfile.TemporaryDirectory(prefix="rp_dump_") as folder:
-        dump = Path(folder) / "target.sql"
+    dump = sandbox.new_file(f"dumps/target-{uuid.uuid4().hex[:8]}.sql")
+    try:
         try:
             done = subprocess.run(
                 [*args, "--file", str(dump)],
@@ -202,9 +207,13 @@ def copy_schema(
         if done.returncode != 0:
             reason = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "no output"
             raise RunnerError(f"pg_dump of the target failed: {reason}")
+        dump.chmod(0o644)
         run = psql_runner.run_file(
-            url=target_url, path=dump, psql=psql, timeout=timeout, on_error_stop=False
-        )
+            url=target_url, path=dump, psql=psql, sandbox=sandbox, timeout=timeout,
+            on_error_stop=False,
+        )  # fmt: skip
+    finally:
+        dump.unlink(missing_ok=True)
     errors = [
         m.message for m in run.errors if not any(pattern.search(m.message) for pattern in _HARMLESS)
     ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -195,8 +196,29 @@ TEST_DATABASE_NAME = env_str(
 DATABASES = {"default": database_config()}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Scratch databases (dry runs, restore checks, RLS tests) go to this server; by default the
-# portal's own server, which is the embedded one in embedded mode.
+# --- The sandbox: where bundle content runs (migrations_ops/pg/sandbox.py) ---------------
+# "bwrap" (default): dry runs, RLS tests, fixtures, rehearsals, restore checks and check
+# commands run in bubblewrap with an ephemeral PostgreSQL cluster of their own, and
+# SCRATCH_DATABASE_URL is ignored. "off": only with PORTAL_ACCEPT_UNSANDBOXED=1 and a
+# dedicated, unprivileged SCRATCH_DATABASE_URL (checked before every job); commands refused.
+PORTAL_SANDBOX = env_str("PORTAL_SANDBOX", "bwrap").lower()
+if PORTAL_SANDBOX not in {"bwrap", "off"}:
+    raise ImproperlyConfigured(f"PORTAL_SANDBOX must be bwrap or off, not {PORTAL_SANDBOX!r}")
+PORTAL_ACCEPT_UNSANDBOXED = env_bool("PORTAL_ACCEPT_UNSANDBOXED", False)
+PORTAL_SANDBOX_DIR = env_str(
+    "PORTAL_SANDBOX_DIR",
+    str(Path(tempfile.gettempdir()) / f"release-portal-sandbox-{os.geteuid()}"),
+)
+PORTAL_SANDBOX_UID = env_int("PORTAL_SANDBOX_UID", 61000)
+PORTAL_SANDBOX_TMPFS_MB = env_int("PORTAL_SANDBOX_TMPFS_MB", 2048)
+PORTAL_SANDBOX_MEMORY_MB = env_int("PORTAL_SANDBOX_MEMORY_MB", 2048)
+PORTAL_SANDBOX_MAX_PROCESSES = env_int("PORTAL_SANDBOX_MAX_PROCESSES", 256)
+PORTAL_SANDBOX_STATEMENT_TIMEOUT_SECONDS = env_int("PORTAL_SANDBOX_STATEMENT_TIMEOUT_SECONDS", 900)
+PORTAL_SANDBOX_TEMP_FILE_LIMIT_MB = env_int("PORTAL_SANDBOX_TEMP_FILE_LIMIT_MB", 1024)
+PORTAL_SANDBOX_PG_MAJOR = env_int("PORTAL_SANDBOX_PG_MAJOR", 0) or None
+
+# Only with PORTAL_SANDBOX=off: a dedicated server for scratch databases (never the
+# portal's own); ignored while the sandbox runs.
 SCRATCH_DATABASE_URL = env_str("SCRATCH_DATABASE_URL")
 
 # --- Celery -------------------------------------------------------------------------------

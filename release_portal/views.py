@@ -42,6 +42,15 @@ def _broker_reachable() -> tuple[bool, str]:
     return True, ""
 
 
+def _sandbox_status() -> dict[str, object]:
+    from migrations_ops.pg.sandbox import SandboxConfig, prerequisite_problems
+
+    config = SandboxConfig.from_settings()
+    if config.mode == "off":
+        return {"ok": bool(settings.PORTAL_ACCEPT_UNSANDBOXED), "mode": "off"}
+    return {"ok": not prerequisite_problems(config), "mode": "bwrap"}
+
+
 @require_GET
 @never_cache
 @login_not_required
@@ -61,4 +70,6 @@ def healthz(request: HttpRequest) -> JsonResponse:
         logger.warning("healthz: broker unreachable: %s", error)
         checks["broker"]["error"] = error.split(":", 1)[0]
     healthy = all(c["ok"] for c in checks.values())
+    # Where bundle content runs: informative, a web process never runs it.
+    checks["sandbox"] = _sandbox_status()
     return JsonResponse({"ok": healthy, "checks": checks}, status=200 if healthy else 503)

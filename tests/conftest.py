@@ -102,3 +102,12 @@ def throwaway_pgdata():
     finally:
         embedded.stop(pgdata)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def sandbox():
+    """An open job sandbox as the settings make it (bwrap in CI: its own PostgreSQL)."""
+    from migrations_ops.pg.job_sandbox import open_sandbox
+
+    with open_sandbox(purpose="test") as opened:
+        yield opened

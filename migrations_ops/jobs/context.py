@@ -21,7 +21,10 @@ from urllib.parse import unquote, urlsplit
 
 from checklists.bundles import BundleError, release_workspace
 from migrations_ops.backups.job_files import sre_job_options
+from migrations_ops.jobs.kinds import SANDBOX_KINDS, time_limits
 from migrations_ops.models import Job, Project
+from migrations_ops.pg.job_sandbox import JobSandbox, open_sandbox
+from migrations_ops.pg.sandbox import SandboxError
 from migrations_ops.runners.base import RunContext, RunnerError
 
 # Options a job's parameters may not override.
@@ -81,6 +84,10 @@ def merged_options(job: Job, root: Path | None) -> dict[str, Any]:
     return options
 
 
+def _nothing(name: str) -> None:
+    del name
+
+
 def secret_values(job: Job, database_url: str | None) -> list[str]:
     """Values that must never reach the log: the target URL, its password, named secrets."""
     values: list[str] = []
@@ -121,6 +128,18 @@ def job_run_context(
             supabase_dir = root / (project.supabase_dir or "supabase")
         else:
             supabase_dir = None
+        sandbox: JobSandbox | None = None
+        if job.kind in SANDBOX_KINDS:
+            try:
+                sandbox = open_sandbox(purpose=job.kind, time_limit=time_limits(job.kind)[0])
+                stack.enter_context(sandbox)
+            except SandboxError as e:
+                raise RunnerError(str(e)) from None
+            if root is not None:
+                sandbox.add_content(root)
+            if sandbox.isolated:
+                # The job's cluster dies with the sandbox: nothing for the reaper to drop.
+                scratch_created = scratch_dropped = _nothing
         target = job.target
         options = merged_options(job, root)
         # Backup files, the rollback plan and the target's deploy lock (held until the end).
@@ -137,4 +156,5 @@ def job_run_context(
             cancelled=cancelled,
             scratch_created=scratch_created,
             scratch_dropped=scratch_dropped,
+            sandbox=sandbox,
         )

@@ -14,6 +14,7 @@ import json
 import logging
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +28,7 @@ from migrations_ops.jobs.kinds import job_runner, time_limits
 from migrations_ops.jobs.lease import Claim, Heartbeat, job_claim
 from migrations_ops.jobs.worklog import JobLog, redact
 from migrations_ops.models import Job
-from migrations_ops.runners.base import JobCancelled, RunnerError, RunResult
+from migrations_ops.runners.base import JobCancelled, RunContext, RunnerError, RunResult
 from release_portal.audit.services import Actor, audit_record
 
 logger = logging.getLogger(__name__)
@@ -45,9 +46,22 @@ class Outcome:
 
 
 def _jsonable(data: Any) -> dict[str, Any]:
-    """The runner's data as plain JSON (paths, dates and the like become text)."""
-    value = json.loads(json.dumps(data, default=str))
+    """The runner's data as plain JSON (paths, dates and the like become text).
+
+    NUL characters (bundle code printing /proc/*/environ, say) become U+FFFD: PostgreSQL's
+    JSON cannot hold them, and the result must still be stored."""
+    value = _without_nul(json.loads(json.dumps(data, default=str)))
     return value if isinstance(value, dict) else {"value": value}
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    return value
 
 
 def _internal_error(e: BaseException, secrets: list[str]) -> Outcome:
@@ -62,6 +76,27 @@ def _internal_error(e: BaseException, secrets: list[str]) -> Outcome:
         summary=f"internal error: {type(e).__name__}",
         error=redact(detail, secrets),
     )
+
+
+def _run_in_context(runner: Callable[[RunContext], RunResult], ctx: RunContext) -> RunResult:
+    """Run the runner; a sandbox stopped for breaking its limits says so in the result."""
+    sandbox = ctx.sandbox
+    try:
+        result = runner(ctx)
+    except Exception:
+        if sandbox is not None and sandbox.timed_out:
+            raise SoftTimeLimitExceeded() from None
+        if sandbox is not None and sandbox.violation:
+            raise RunnerError(sandbox.violation) from None
+        raise
+    if sandbox is not None:
+        if sandbox.timed_out:
+            raise SoftTimeLimitExceeded()
+        if sandbox.violation:
+            raise RunnerError(sandbox.violation)
+        if isinstance(result, RunResult) and sandbox.cluster_started:
+            result.data.setdefault("sandbox", sandbox.describe())
+    return result
 
 
 def _run(job: Job, claim: Claim, log: JobLog) -> Outcome:
@@ -80,7 +115,7 @@ def _run(job: Job, claim: Claim, log: JobLog) -> Outcome:
             scratch_created=claim.scratch_created,
             scratch_dropped=claim.scratch_dropped,
         ) as ctx:
-            result = runner(ctx)
+            result = _run_in_context(runner, ctx)
         if not isinstance(result, RunResult):
             raise TypeError(f"the runner returned {type(result).__name__}, not a RunResult")
         return Outcome(

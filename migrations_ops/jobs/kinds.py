@@ -32,6 +32,12 @@ PREFLIGHT_KINDS: tuple[str, ...] = (
 # Long, heavy jobs that hold production connections get their own workers.
 BACKUP_QUEUE_KINDS = frozenset({K.BACKUP, K.RESTORE_CHECK, K.APPLY, K.ROLLBACK, K.REHEARSAL})
 
+# They run bundle content (migrations, tests, fixtures, seeds, scripts, a backup's code):
+# always in the sandbox (migrations_ops.pg.sandbox), never with the worker's powers.
+SANDBOX_KINDS = frozenset(
+    {K.DRY_RUN, K.FIXTURES, K.RLS, K.DRIFT, K.COMMANDS, K.RESTORE_CHECK, K.REHEARSAL}
+)
+
 # They change a production database: started from the deploy and rollback pages, which
 # check the release gate, never from the generic "Run" form or a retry button.
 GATED_KINDS = frozenset({K.APPLY, K.ROLLBACK})

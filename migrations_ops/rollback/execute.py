@@ -21,6 +21,7 @@ import psycopg
 
 from migrations_ops.apply import MigrationFile, apply_file
 from migrations_ops.backup_manifest import BackupManifest as ManifestFile
+from migrations_ops.pg.job_sandbox import JobSandbox
 from migrations_ops.pgprocess import ToolProcesses
 from migrations_ops.rollback.plan import drop_schemas_sql
 from migrations_ops.runners import restore_check as rc
@@ -97,6 +98,7 @@ def run_restore_step(
     *,
     manifest_path: Path | None,
     url: str,
+    sandbox: JobSandbox | None = None,
 ) -> StepOutcome:
     if manifest_path is None:
         return StepOutcome(index, "restore", False, "the plan restores a backup but none was given")
@@ -106,7 +108,7 @@ def run_restore_step(
     if problem:
         return StepOutcome(index, "restore", False, problem)
     ctx.info(f"step {index + 1}: restoring {manifest.file} ({step.get('loses_text', '')})")
-    error = restore_backup(ctx, manifest=manifest, dump=dump, url=url, drop=True)
+    error = restore_backup(ctx, manifest=manifest, dump=dump, url=url, drop=True, sandbox=sandbox)
     if error:
         return StepOutcome(
             index, "restore", False,
@@ -119,9 +121,16 @@ def run_restore_step(
 
 
 def run_steps(
-    ctx: RunContext, url: str, steps: list[dict[str, Any]], *, manifest_path: Path | None
+    ctx: RunContext,
+    url: str,
+    steps: list[dict[str, Any]],
+    *,
+    manifest_path: Path | None,
+    sandbox: JobSandbox | None = None,
 ) -> list[StepOutcome]:
-    """Each step in order; stops at the first that fails (that one is the last outcome)."""
+    """Each step in order; stops at the first that fails (that one is the last outcome).
+
+    ``sandbox``: ``url`` is a scratch database in it (a rehearsal), not a target."""
     outcomes: list[StepOutcome] = []
     with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
         for index, step in enumerate(steps):
@@ -130,8 +139,9 @@ def run_steps(
                 outcome = run_down_step(ctx, conn, index, step)
             else:
                 outcome = run_restore_step(
-                    ctx, conn, index, step, manifest_path=manifest_path, url=url
-                )
+                    ctx, conn, index, step, manifest_path=manifest_path, url=url,
+                    sandbox=sandbox,
+                )  # fmt: skip
             outcomes.append(outcome)
             if not outcome.ok:
                 ctx.error(f"step {index + 1} failed: {outcome.message}")
@@ -140,29 +150,37 @@ def run_steps(
 
 
 def restore_backup(
-    ctx: RunContext, *, manifest: ManifestFile, dump: Path, url: str, drop: bool
+    ctx: RunContext,
+    *,
+    manifest: ManifestFile,
+    dump: Path,
+    url: str,
+    drop: bool,
+    sandbox: JobSandbox | None = None,
 ) -> str | None:
     """Restore ``dump`` into ``url`` in one transaction; the failure message, or None.
 
-    With ``drop`` the dumped schemas are dropped first, in the same transaction.
+    With ``drop`` the dumped schemas are dropped first, in the same transaction. ``url``
+    is a target (a rollback: psql on the worker), or with ``sandbox`` a scratch database
+    of the sandbox's cluster (a rehearsal: psql in the sandbox, fed by the worker).
     """
     psql = rc._restore_tool(manifest, "psql")
     tool = psql if manifest.format == "plain" else rc._restore_tool(manifest, "pg_restore")
     with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
         major = conn.info.server_version // 10000
-    env = rc._writable_env(url)
+    env = rc.client_env(sandbox, url)
     args = rc._psql_args(psql)
     if drop:
         args += ["-c", drop_schemas_sql(manifest.schemas)]
     # Before 17 the server rejects pg_dump 17+'s "SET transaction_timeout = 0": the script
     # is piped through with that header line commented out, as restore_check does.
-    piped = manifest.format == "custom" or major < 17
+    piped = manifest.format == "custom" or major < 17 or sandbox is not None
     with ToolProcesses(ctx) as tools:
         if not piped:
             tools.start([*args, "-f", str(dump)], env=env, label="psql")
         else:
             rc.pipe_into_psql(tools, dump=dump, fmt=manifest.format, pg_restore=tool,
-                              psql_args=args, env=env)  # fmt: skip
+                              psql_args=args, env=env, sandbox=sandbox)  # fmt: skip
         codes = tools.wait()
         failed = next((c for c in reversed(codes) if c != 0), None)
         if failed is not None:

@@ -17,6 +17,9 @@ from typing import Any
 import psycopg
 
 from migrations_ops import pgtools
+from migrations_ops.pg.installations import NoInstallation
+from migrations_ops.pg.job_sandbox import JobSandbox
+from migrations_ops.pg.sandbox import SandboxError
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +39,9 @@ class RunContext:
     # The target database (staging, production), when the runner needs one.
     database_url: str | None = None
     target_name: str = "target"
-    # Server for scratch databases; None means pgtools.scratch_server_url().
-    scratch_url: str | None = None
+    # Where bundle content runs (migrations_ops.pg.sandbox): scratch databases, psql on
+    # bundle files, check commands. None: nothing from the bundle may run.
+    sandbox: JobSandbox | None = None
     # SQL files loaded first into every scratch database (roles, auth schema...).
     fixtures: list[Path] = field(default_factory=list)
     schemas: list[str] = field(default_factory=lambda: ["app", "public"])
@@ -60,8 +64,28 @@ class RunContext:
         if self.cancelled():
             raise JobCancelled("cancelled on request")
 
-    def scratch_server(self) -> str:
-        return self.scratch_url or pgtools.scratch_server_url()
+    def require_sandbox(self) -> JobSandbox:
+        """The job's sandbox; a RunnerError when there is none or it was stopped."""
+        if self.sandbox is None:
+            raise RunnerError(
+                "this job runs the bundle's content, which only ever runs in the sandbox, "
+                "and none was opened for it"
+            )
+        if self.sandbox.violation:
+            raise RunnerError(self.sandbox.violation)
+        return self.sandbox
+
+    def scratch_server(self, major: int | None = None) -> str:
+        """The sandbox's server for scratch databases, started on first use with the
+        installation of ``major`` (the target's) when there is one."""
+        sandbox = self.require_sandbox()
+        preferred = self.options.get("pg_major")
+        try:
+            return sandbox.server_url(
+                target_major=major, preferred_major=int(preferred) if preferred else None
+            )
+        except (SandboxError, NoInstallation) as e:
+            raise RunnerError(str(e)) from None
 
 
 @dataclass

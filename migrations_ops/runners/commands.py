@@ -1,19 +1,23 @@
 """Runbook §3: "Run pnpm run lint, pnpm run typecheck, pnpm run test:unit, pnpm run test:auth,
 and pnpm run test:rls."
 
-Runs the project's allow-listed check commands in ``ctx.repo_dir``, one after another, and
-reports each: argv, status, exit code, duration and its last lines of output. Every command
-runs even when an earlier one failed (as CI tools do); the check passes only if all pass.
+Runs the project's allow-listed check commands on a writable copy of the job's content
+(the pinned bundle, or a copy of the project's checkout without ``.git``), one after
+another, and reports each: argv, status, exit code, duration and its last lines of output.
+Every command runs even when an earlier one failed (as CI tools do); the check passes only
+if all pass.
 
 Promises:
 
 - **No shell, ever.** A command is an argv list of strings; anything else is refused.
-- **The repository's scripts are untrusted.** They run with a scrubbed environment: ``PATH``
-  (a fixed system path, or ``ctx.options["path"]``), ``HOME`` (an empty folder made for this
-  run and removed after it, so the worker's own ~/.npmrc, ~/.pgpass... stay out of reach),
-  ``LANG=C.UTF-8``, plus the variables named in ``ctx.options["env_names"]`` copied from the
-  worker. The portal's own secrets (SECRET_KEY, AUDIT_HMAC_KEY, DATABASE_URL, any
-  ``*_DATABASE_URL``, CELERY_BROKER_URL, ...) are refused even when named.
+- **The repository's scripts are untrusted: they run in the sandbox** (migrations_ops.pg.
+  sandbox): no network, no files of the portal, an unprivileged uid. With no network,
+  dependencies such as ``node_modules`` must be in the content. They get a scrubbed
+  environment: ``PATH`` (a fixed system path, or ``ctx.options["path"]``), ``HOME`` (the
+  sandbox's private /tmp), ``LANG=C.UTF-8``, plus the variables named in
+  ``ctx.options["env_names"]`` copied from the worker. The portal's own variables
+  (SECRET_KEY, AUDIT_HMAC_KEY, DATABASE_URL, any ``*_DATABASE_URL``, CELERY_BROKER_URL, ...)
+  are refused even when named. With ``PORTAL_SANDBOX=off`` the runner refuses to run.
 - Output is streamed line by line to ``ctx.log`` (streams ``stdout`` / ``stderr``) as it
   arrives. Each command has a timeout (``ctx.options["timeout_seconds"]``, default 600); on
   timeout or cancel the whole process group is killed (TERM, then KILL after 5 s).
@@ -33,13 +37,13 @@ import shlex
 import shutil
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 from collections import deque
 from pathlib import Path
 from typing import IO, Any
 
+from migrations_ops.pg.sandbox import INNER_TMP, SandboxError
 from migrations_ops.runners.base import JobCancelled, RunContext, RunnerError, RunResult
 
 DEFAULT_COMMANDS = [
@@ -186,9 +190,12 @@ def _outcome(argv: list[str], status: str, message: str, **extra: Any) -> dict[s
 def run_command(
     ctx: RunContext, argv: list[str], *, cwd: Path, env: dict[str, str], timeout: float
 ) -> dict[str, Any]:
-    """Run one argv, streaming its output to ctx.log; its result dict (never raises for it)."""
+    """Run one argv in the sandbox, on a writable copy of the job's content (``cwd`` is
+    that copy on the worker, for the "is it installed" check), streaming its output to
+    ctx.log; its result dict (never raises for it)."""
     shown = shlex.join(argv)
     ctx.info(f"$ {shown}")
+    sandbox = ctx.require_sandbox()
     executable = _resolve(argv[0], cwd=cwd, path=env["PATH"])
     if executable is None:
         message = (
@@ -199,16 +206,19 @@ def run_command(
         return _outcome(argv, "missing", message)
     started = time.monotonic()
     try:
-        proc = subprocess.Popen(
+        proc = sandbox.popen(
             argv,
-            executable=executable,
-            cwd=cwd,
             env=env,
+            writable_copy="src",
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,  # its own process group, killed as a whole
         )
+    except SandboxError as e:
+        message = str(e)
+        ctx.error(message)
+        return _outcome(argv, "error", message)
     except OSError as e:
         message = f"could not start {shown}: {e.strerror or e}"
         ctx.error(message)
@@ -283,16 +293,27 @@ def run(ctx: RunContext) -> RunResult:
             f"no project checkout at {ctx.repo_dir}: the check commands run in the repository "
             "root; check the project's repository path (or pass --repo-dir)"
         )
-    cwd = Path(ctx.repo_dir)
     path = ctx.options.get("path")
     if path is not None and not isinstance(path, str):
         raise RunnerError("path must be a PATH string such as /usr/local/bin:/usr/bin:/bin")
+    sandbox = ctx.require_sandbox()
+    if not sandbox.isolated:
+        raise RunnerError(
+            "PORTAL_SANDBOX=off: the project's check commands are scripts from the bundle and "
+            "never run outside the sandbox; install bubblewrap (PORTAL_SANDBOX=bwrap)"
+        )
+    if not sandbox.has_content:
+        sandbox.add_content(Path(ctx.repo_dir))
+    try:
+        cwd = sandbox.content_path()
+    except (SandboxError, OSError) as e:
+        raise RunnerError(f"could not copy the project's files into the sandbox: {e}") from None
     results = []
-    with tempfile.TemporaryDirectory(prefix="rp-home-", ignore_cleanup_errors=True) as home:
-        env = scrubbed_environment(env_names=ctx.options.get("env_names"), home=home, path=path)
-        for argv in commands:
-            ctx.check_cancelled()
-            results.append(run_command(ctx, argv, cwd=cwd, env=env, timeout=timeout))
+    # HOME is the sandbox's private /tmp: the worker's ~/.npmrc, ~/.pgpass... are not there.
+    env = scrubbed_environment(env_names=ctx.options.get("env_names"), home=INNER_TMP, path=path)
+    for argv in commands:
+        ctx.check_cancelled()
+        results.append(run_command(ctx, argv, cwd=cwd, env=env, timeout=timeout))
     failed = [r for r in results if r["status"] != "passed"]
     if failed:
         summary = f"{len(failed)} of {len(results)} check commands failed: " + "; ".join(
@@ -303,5 +324,9 @@ def run(ctx: RunContext) -> RunResult:
     return RunResult(
         ok=not failed,
         summary=summary,
-        data={"cwd": str(cwd), "timeout_seconds": timeout, "commands": results},
+        data={
+            "cwd": "a writable copy of the repository in the sandbox",
+            "timeout_seconds": timeout,
+            "commands": results,
+        },
     )

@@ -47,7 +47,7 @@ def run(ctx: RunContext) -> RunResult:
         )
     with scratch.scratch_database(
         purpose="drift",
-        server_url=ctx.scratch_server(),
+        server_url=ctx.scratch_server(major=target.major),
         on_create=ctx.scratch_created,
         on_drop=ctx.scratch_dropped,
     ) as url:

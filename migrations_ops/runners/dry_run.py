@@ -88,7 +88,7 @@ def run(ctx: RunContext) -> RunResult:
 
     with scratch.scratch_database(
         purpose="dry_run",
-        server_url=ctx.scratch_server(),
+        server_url=ctx.scratch_server(major=target.major if target is not None else None),
         on_create=ctx.scratch_created,
         on_drop=ctx.scratch_dropped,
     ) as url:
@@ -269,6 +269,7 @@ def _copy_staging(
         schemas=target.schemas_present,
         with_data=with_data,
         log=ctx.log,
+        sandbox=ctx.require_sandbox(),
     )
     data["copy"] = copy.as_dict()
     if copy.errors:

@@ -66,7 +66,9 @@ def _restore_base(ctx: RunContext, url: str, mpath: Path, manifest: ManifestFile
         raise RunnerError(problem)
     rc._load_fixtures(ctx, rc._restore_tool(manifest, "psql"), url)
     rc._prepare(ctx, url, str(conninfo_to_dict(url)["dbname"]), manifest)
-    error = restore_backup(ctx, manifest=manifest, dump=dump, url=url, drop=False)
+    error = restore_backup(
+        ctx, manifest=manifest, dump=dump, url=url, drop=False, sandbox=ctx.require_sandbox()
+    )
     if error:
         raise RunnerError(f"the backup did not restore into the scratch database: {error}")
     with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
@@ -107,7 +109,7 @@ def run(ctx: RunContext) -> RunResult:
     schemas = list(manifest.schemas)
     with scratch.scratch_database(
         purpose="rehearsal",
-        server_url=ctx.scratch_server(),
+        server_url=ctx.scratch_server(major=manifest.server_major),
         on_create=ctx.scratch_created,
         on_drop=ctx.scratch_dropped,
     ) as url:
@@ -119,7 +121,7 @@ def run(ctx: RunContext) -> RunResult:
         changed = catalog.diff(before, _snapshot(url, schemas))
         ctx.info("the migrations changed: " + ("; ".join(changed.lines()) or "nothing"))
         ctx.check_cancelled()
-        outcomes = run_steps(ctx, url, steps, manifest_path=mpath)
+        outcomes = run_steps(ctx, url, steps, manifest_path=mpath, sandbox=ctx.require_sandbox())
         after = _snapshot(url, schemas)
         rows_after = _counts(url, schemas)
         with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:

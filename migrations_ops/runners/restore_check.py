@@ -39,6 +39,7 @@ from migrations_ops.backup_manifest import (
     manifest_path,
     utc_now,
 )
+from migrations_ops.pg.job_sandbox import JobSandbox
 from migrations_ops.pgprocess import ToolProcesses
 from migrations_ops.runners.base import RunContext, RunnerError, RunResult
 
@@ -71,8 +72,8 @@ def run(ctx: RunContext) -> RunResult:
 
     psql = _restore_tool(manifest, "psql")
     tool = psql if manifest.format == "plain" else _restore_tool(manifest, "pg_restore")
-    server = ctx.scratch_server()
-    server_major = _scratch_major(server, manifest)
+    server = ctx.scratch_server(major=manifest.server_major)
+    _scratch_major(server, manifest)
     ctx.info(
         f"restoring {manifest.file} ({manifest.size:,} bytes, {len(manifest.tables)} tables) "
         f"into a scratch database with {Path(tool.path).name} {tool.version}"
@@ -87,7 +88,7 @@ def run(ctx: RunContext) -> RunResult:
         database = conninfo_to_dict(url)["dbname"]
         _prepare(ctx, url, str(database), manifest)
         ctx.check_cancelled()
-        error = _restore(ctx, manifest, dump, psql, tool, url, str(database), server_major)
+        error = _restore(ctx, manifest, dump, psql, tool, url)
         if error:
             return _record(
                 mpath, manifest, began, ok=False, summary=error, tool=tool,
@@ -178,8 +179,8 @@ def _scratch_major(server: str, manifest: BackupManifest) -> int:
     if num // 10000 < manifest.server_major:
         raise RunnerError(
             f"the backup comes from PostgreSQL {manifest.server_version} but the scratch "
-            f"server runs {num // 10000}: set SCRATCH_DATABASE_URL to a server of "
-            f"{manifest.server_major} or newer"
+            f"server runs {num // 10000}: install PostgreSQL {manifest.server_major} or newer "
+            f"for the sandbox (Debian package postgresql-{manifest.server_major})"
         )
     return num // 10000
 
@@ -192,6 +193,16 @@ def _writable_env(url: str) -> dict[str, str]:
     return env
 
 
+def client_env(sandbox: JobSandbox | None, url: str) -> dict[str, str]:
+    """libpq variables for a psql writing into ``url``: in the sandbox, or (sandbox None:
+    a target, e.g. a rollback's restore) on the worker."""
+    if sandbox is None:
+        return _writable_env(url)
+    env = sandbox.client_env(url)
+    env["PGOPTIONS"] = "-c default_transaction_read_only=off"
+    return env
+
+
 def pipe_into_psql(
     tools: Any,
     *,
@@ -200,22 +211,28 @@ def pipe_into_psql(
     pg_restore: Any,
     psql_args: list[str],
     env: dict[str, str],
+    sandbox: JobSandbox | None = None,
 ) -> None:
     """Stream the dump's SQL into ``psql -f -``: a plain dump as it is, a custom one through
-    ``pg_restore --file=-``. ``_feed`` comments out the header line older servers reject."""
+    ``pg_restore --file=-``. ``_feed`` comments out the header line older servers reject.
+
+    pg_restore only reads the file here (no connection), on the worker; psql runs in
+    ``sandbox`` when one is given."""
     source: IO[bytes]
     if fmt == "plain":
         source = dump.open("rb")
     else:
         script = tools.start(
             [pg_restore.path, "--file=-", str(dump)],
-            env=env,
+            env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
             label="pg_restore",
             stdout=subprocess.PIPE,
         )
         assert script.stdout is not None
         source = script.stdout
-    target = tools.start([*psql_args, "-f", "-"], env=env, label="psql", stdin=subprocess.PIPE)
+    target = tools.start(
+        [*psql_args, "-f", "-"], env=env, label="psql", stdin=subprocess.PIPE, sandbox=sandbox
+    )
     assert target.stdin is not None
     tools.thread(_feed, source, target.stdin)
 
@@ -225,13 +242,15 @@ def _psql_args(psql: pgtools.Tool) -> list[str]:
 
 
 def _load_fixtures(ctx: RunContext, psql: pgtools.Tool, url: str) -> None:
-    env = _writable_env(url)
+    sandbox = ctx.require_sandbox()
+    env = client_env(sandbox, url)
     for fixture in ctx.fixtures:
         path = fixture if fixture.is_absolute() or not ctx.repo_dir else ctx.repo_dir / fixture
         if not path.is_file():
             raise RunnerError(f"fixture {fixture} not found (looked at {path})")
         with ToolProcesses(ctx) as tools:
-            tools.start([*_psql_args(psql), "-f", str(path)], env=env, label=path.name)
+            tools.start([*_psql_args(psql), "-f", sandbox.inside(path)], env=env,
+                        label=path.name, sandbox=sandbox)  # fmt: skip
             (code,) = tools.wait()
             if code != 0:
                 raise RunnerError(
@@ -276,29 +295,18 @@ def _restore(
     psql: pgtools.Tool,
     tool: pgtools.Tool,
     url: str,
-    database: str,
-    server_major: int,
 ) -> str | None:
-    """Restore into ``url``; the failure message, or None."""
-    env = _writable_env(url)
-    # Before 17 the server rejects pg_dump 17+'s "SET transaction_timeout = 0": pipe the
-    # script through psql with that one header line commented out (line numbers kept).
-    rewrite = server_major < 17
+    """Restore into ``url`` (a database of the sandbox's cluster); the failure, or None.
+
+    The worker reads the dump (pg_restore for a custom one) and pipes the script into a
+    psql in the sandbox: functions, triggers and defaults in a backup are code too.
+    """
+    sandbox = ctx.require_sandbox()
+    env = client_env(sandbox, url)
     with ToolProcesses(ctx) as tools:
-        if manifest.format == "plain" and not rewrite:
-            tools.start([*_psql_args(psql), "-f", str(dump)], env=env, label="psql")
-            what = f"restoring {dump.name} with psql"
-        elif manifest.format == "custom" and not rewrite:
-            tools.start(
-                [tool.path, "--no-password", "--exit-on-error", "--single-transaction",
-                 f"--dbname={database}", str(dump)],
-                env=env, label="pg_restore",
-            )  # fmt: skip
-            what = f"restoring {dump.name} with pg_restore"
-        else:
-            pipe_into_psql(tools, dump=dump, fmt=manifest.format, pg_restore=tool,
-                           psql_args=_psql_args(psql), env=env)  # fmt: skip
-            what = f"restoring {dump.name} (script piped into psql; line numbers are the script's)"
+        pipe_into_psql(tools, dump=dump, fmt=manifest.format, pg_restore=tool,
+                       psql_args=_psql_args(psql), env=env, sandbox=sandbox)  # fmt: skip
+        what = f"restoring {dump.name} (script piped into psql; line numbers are the script's)"
         codes = tools.wait()
         # psql (last) says why; an upstream pg_restore then only dies of a broken pipe.
         failed = next((c for c in reversed(codes) if c != 0), None)

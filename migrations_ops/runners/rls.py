@@ -131,7 +131,7 @@ def _load_seeds(ctx: RunContext, url: str, major: int) -> list[str]:
     for item in ctx.options.get("seed_files", []):
         path = _find_seed(ctx, item)
         ctx.info(f"Loading seed {path.name}...")
-        run = psql_runner.run_file(url=url, path=path, psql=tool)
+        run = psql_runner.run_file(url=url, path=path, psql=tool, sandbox=ctx.require_sandbox())
         if run.first_error:
             notes.append(f"seed {item} failed: {run.first_error.describe()}")
     return notes
@@ -179,7 +179,10 @@ def _run_tests(
         name = path.relative_to(tests_dir).as_posix()
         ctx.info(f"Running {name}...")
         started = time.monotonic()
-        run = psql_runner.run_file(url=url, path=path, psql=tool, tap=True, timeout=timeout)
+        run = psql_runner.run_file(
+            url=url, path=path, psql=tool, sandbox=ctx.require_sandbox(), tap=True,
+            timeout=timeout,
+        )  # fmt: skip
         tap = parse_tap(run.stdout)
         error = run.first_error
         problem = _problem(name, error, tap)

@@ -10,9 +10,11 @@ function and triggers, helper functions, a view, ``public.profiles``) recorded i
 folder, five pending files (columns, an index, a policy, a function, an enum type).
 Then, side by side in one run and alternating the order each round, times:
 
-- ours: ``dry_run.run(ctx)`` (read staging, scratch database, fixtures, pg_dump of
-  ``app`` and ``public``, restore, history, catalog snapshots, apply the pending files
-  as the Supabase CLI does, drop);
+- ours: ``dry_run.run(ctx)`` in a new job sandbox, as a worker runs it (open the
+  sandbox, read staging, start the sandbox's own PostgreSQL cluster, scratch database,
+  fixtures, pg_dump of ``app`` and ``public`` on the worker, restore with psql in the
+  sandbox, history, catalog snapshots, apply the pending files as the Supabase CLI does,
+  drop, stop the sandbox);
 - raw: the same tools by hand: ``pg_dump --schema-only`` of the same schemas with the
   same pg_dump, a scratch database, the role fixture (the dump needs ``auth.uid()``) and
   the dump loaded with the same psql, ``psql --single-transaction -v ON_ERROR_STOP=1 -f``
@@ -55,6 +57,8 @@ import psycopg  # noqa: E402
 
 from migrations_ops import catalog, pgtools, scratch, scratch_setup, staging_copy  # noqa: E402
 from migrations_ops.apply import MigrationFile, apply_files  # noqa: E402
+from migrations_ops.pg.job_sandbox import open_sandbox  # noqa: E402
+from migrations_ops.pg.sandbox import Sandbox  # noqa: E402
 from migrations_ops.runners import dry_run  # noqa: E402
 from migrations_ops.runners.base import RunContext  # noqa: E402
 from tests.bench.common import report  # noqa: E402
@@ -198,8 +202,12 @@ def _build_staging(staging: str, server: str, applied: list[Path], fixture: Path
     """Fixture, then the applied files with their history rows, as `supabase db push` did."""
     with psycopg.connect(staging, autocommit=True) as conn:
         major = conn.info.server_version // 10000
-    scratch_setup.load_fixtures(url=staging, server_url=server, fixtures=[fixture], major=major,
-                                log=_quiet)  # fmt: skip
+    # Staging is the bench's own target (trusted setup): its fixture is loaded directly.
+    psql = pgtools.find_tool("psql", major)
+    subprocess.run(
+        [psql.path, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(fixture)],
+        env=pgtools.libpq_env(staging), check=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
     with psycopg.connect(staging, autocommit=True) as conn:
         built = apply_files(conn, [MigrationFile.from_path(p) for p in applied], log=_quiet)
         assert built.ok, built.first_failure.describe() if built.first_failure else built
@@ -246,15 +254,21 @@ def _subprocess_label(args: Any, *_: Any, **__: Any) -> str:
     path = files[0] if files else Path()
     if path.name == Path(FIXTURE).name:
         return "fixture (psql)"
-    if path.name.endswith("dump.sql") or path.name == "target.sql":
+    if path.name.endswith("dump.sql") or path.name.startswith("target"):
         return "restore (psql)"
     if path.parent.name == "migrations":
         return "apply pending"
     return f"{tool} other"
 
 
+def _sandboxed_label(box: Any, argv: Any, *_: Any, **__: Any) -> str:
+    return _subprocess_label(argv)
+
+
 def _instrument(steps: Steps) -> None:
     steps.wrap(subprocess, "run", _subprocess_label)
+    steps.wrap(Sandbox, "run", _sandboxed_label)
+    steps.wrap(Sandbox, "_start_cluster", "sandbox cluster start")
     steps.wrap(scratch, "create_database", "create database")
     steps.wrap(scratch, "drop_database", "drop database")
     steps.wrap(scratch_setup, "local_migrations", "read + split local files")
@@ -270,6 +284,7 @@ def _instrument(steps: Steps) -> None:
 
 # Steps that do not contain one another; "other" is the total minus these.
 LEAF_STEPS = [
+    "sandbox cluster start",
     "tool lookup",
     "pg_dump",
     "restore (psql)",
@@ -309,6 +324,7 @@ def _rows(pending: int) -> list[tuple[str, Callable[[dict[str, float]], float | 
         return s["copy schema (all)"] - s.get("pg_dump", 0.0) - s.get("restore (psql)", 0.0)
 
     return [
+        ("start the sandbox's cluster", runner_only("sandbox cluster start")),
         ("pg_dump --schema-only", get("pg_dump")),
         ("create scratch database", get("create database")),
         ("role fixture (psql)", get("fixture (psql)")),
@@ -359,7 +375,6 @@ def main() -> int:
                 repo_dir=work,
                 database_url=staging,
                 target_name="staging",
-                scratch_url=server,
                 fixtures=[Path(FIXTURE)],
                 log=_quiet,
                 scratch_created=created.append,
@@ -401,7 +416,11 @@ def main() -> int:
                 dump.unlink()
 
             def ours(n: int) -> None:
-                result = dry_run.run(ctx)
+                # A job's sandbox, opened and closed as the worker does for each job.
+                with open_sandbox(purpose="bench") as box:
+                    box.add_content(work)
+                    ctx.sandbox = box
+                    result = dry_run.run(ctx)
                 assert result.ok, result.summary
                 assert len(result.data["pending"]) == len(pending), result.data["pending"]
                 if n == -warmup:

@@ -34,7 +34,6 @@ class Command(BaseCommand):
         env = dict(os.environ)
         for env_name, database in DEMO_TARGET_DATABASES.items():
             env.setdefault(env_name, pgtools.portal_server_url(database))
-        env.setdefault("SCRATCH_DATABASE_URL", pgtools.scratch_server_url())
         if not settings.DEBUG:
             call_command("collectstatic", "--noinput", verbosity=0)
         bin_dir = Path(sys.executable).parent

@@ -5,12 +5,15 @@
     manage.py runner backup --database-url URL --out backups --json
     manage.py runner restore_check --manifest backups/X.sql.manifest.json --json
 
-Scratch databases go to SCRATCH_DATABASE_URL (else the portal's own server). Prints the
-result (JSON with --json) and exits 1 when the check fails, 2 on a usage error.
+Bundle content (migrations, tests, fixtures, scripts) runs in the same sandbox as the
+portal's jobs, with its own PostgreSQL cluster (PORTAL_SANDBOX; --pg-major picks the
+installation when there is no target). Prints the result (JSON with --json) and exits 1
+when the check fails, 2 on a usage error.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -18,6 +21,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from migrations_ops.jobs.kinds import SANDBOX_KINDS
+from migrations_ops.models import Job
+from migrations_ops.pg.job_sandbox import JobSandbox, open_sandbox
+from migrations_ops.pg.sandbox import SandboxError
 from migrations_ops.runners import get_runner
 from migrations_ops.runners.base import RunContext, RunnerError
 
@@ -57,6 +64,11 @@ class Command(BaseCommand):
             "--option", action="append", default=[], type=_option, metavar="KEY=VALUE",
             help="Runner option; VALUE is parsed as JSON when it can be.",
         )  # fmt: skip
+        parser.add_argument(
+            "--pg-major", type=int,
+            help="PostgreSQL major version of the sandbox's cluster when there is no target "
+            "(default: the target's, else the highest installed).",
+        )  # fmt: skip
         parser.add_argument("--json", action="store_true", help="Print the result as JSON.")
 
     def handle(self, *args, **options):
@@ -78,18 +90,33 @@ class Command(BaseCommand):
             out = self.stderr if as_json or stream in ("stderr", "error") else self.stdout
             out.write(text)
 
-        ctx = RunContext(
-            supabase_dir=supabase_dir,
-            repo_dir=repo_dir,
-            database_url=options["database_url"],
-            target_name=options["target_name"],
-            fixtures=list(options["fixture"]),
-            schemas=options["schema"] or ["app", "public"],
-            options=extra,
-            log=log,
-        )
+        if options["pg_major"]:
+            extra["pg_major"] = options["pg_major"]
+        kind = options["kind"]
         try:
-            result = run(ctx)
+            with contextlib.ExitStack() as stack:
+                sandbox: JobSandbox | None = None
+                if kind in SANDBOX_KINDS or kind not in Job.Kind.values:
+                    sandbox = open_sandbox(purpose=kind)
+                    stack.enter_context(sandbox)
+                    if repo_dir is not None:
+                        sandbox.add_content(repo_dir)
+                ctx = RunContext(
+                    supabase_dir=supabase_dir,
+                    repo_dir=repo_dir,
+                    database_url=options["database_url"],
+                    target_name=options["target_name"],
+                    fixtures=list(options["fixture"]),
+                    schemas=options["schema"] or ["app", "public"],
+                    options=extra,
+                    log=log,
+                    sandbox=sandbox,
+                )
+                result = run(ctx)
+                if sandbox is not None and sandbox.cluster_started:
+                    result.data.setdefault("sandbox", sandbox.describe())
+        except SandboxError as e:
+            raise CommandError(str(e)) from None
         except RunnerError as e:
             if as_json:
                 self.stdout.write(json.dumps({"ok": False, "summary": str(e), "data": {}}))

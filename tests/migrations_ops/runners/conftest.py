@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -62,6 +63,7 @@ def new_roles() -> Iterator[Roles]:
 class Project:
     root: Path
     roles: Roles
+    sandbox: Any = None
     created: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
     lines: list[tuple[str, str]] = field(default_factory=list)
@@ -99,6 +101,7 @@ class Project:
             log=lambda stream, text: self.lines.append((stream, text)),
             scratch_created=self.created.append,
             scratch_dropped=self.dropped.append,
+            sandbox=self.sandbox,
         )
 
     def apply_to(self, url: str, *versions: str) -> None:
@@ -119,8 +122,9 @@ class Project:
 
 
 @pytest.fixture
-def repo(tmp_path, roles) -> Project:
-    made = Project(root=tmp_path, roles=roles)
+def repo(tmp_path, roles, sandbox) -> Project:
+    made = Project(root=tmp_path, roles=roles, sandbox=sandbox)
+    sandbox.add_content(tmp_path)
     made.fixture()
     return made
 

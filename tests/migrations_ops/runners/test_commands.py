@@ -1,11 +1,13 @@
-"""Runner ``commands``: the project's check commands, argv only, scrubbed environment."""
+"""Runner ``commands``: the project's check commands, argv only, scrubbed environment, run
+in the sandbox on a copy of the checkout (the worker's own Python under /root is out of
+its reach, so the scripts use Debian's /usr/bin/python3)."""
 
 from __future__ import annotations
 
 import json
 import os
-import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +16,43 @@ import pytest
 from migrations_ops.runners.base import JobCancelled, RunContext, RunnerError
 from migrations_ops.runners.commands import DEFAULT_COMMANDS, run
 
-PY = sys.executable
+PY = "/usr/bin/python3"
+
+
+@pytest.fixture(autouse=True)
+def _sandbox(sandbox):
+    global _SANDBOX
+    _SANDBOX = sandbox
+    yield
+    _SANDBOX = None
+
+
+_SANDBOX: Any = None
 
 
 def _ctx(repo: Path, **options: Any) -> tuple[RunContext, list[tuple[str, str]]]:
     lines: list[tuple[str, str]] = []
     ctx = RunContext(
-        repo_dir=repo, options=options, log=lambda stream, text: lines.append((stream, text))
+        repo_dir=repo,
+        options=options,
+        log=lambda stream, text: lines.append((stream, text)),
+        sandbox=_SANDBOX,
     )
     return ctx, lines
+
+
+def _sandboxed_processes(marker: str) -> list[int]:
+    """Host pids of processes whose command line holds ``marker``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if marker.encode() in (entry / "cmdline").read_bytes() and _alive(int(entry.name)):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
 
 
 def _py(code: str) -> list[str]:
@@ -72,26 +102,27 @@ def test_it_runs_every_command_after_a_failure_and_fails_overall(tmp_path):
 
 
 def test_it_stops_a_command_that_times_out_with_its_whole_process_group(tmp_path):
+    marker = f"rp-grandchild-{uuid.uuid4().hex}"
     code = (
         "import subprocess, sys, time\n"
-        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        f"child = subprocess.Popen(['/bin/sleep', '60', '{marker}'])\n"
         "print(child.pid, flush=True)\n"
         "time.sleep(60)\n"
     )
-    ctx, _ = _ctx(tmp_path, commands=[_py(code)], timeout_seconds=0.5)
+    ctx, _ = _ctx(tmp_path, commands=[_py(code)], timeout_seconds=1.5)
 
     result = run(ctx)
 
     [outcome] = result.data["commands"]
     assert not result.ok
     assert outcome["status"] == "timed_out"
-    assert "timed out after 0.5 s" in outcome["message"]
-    grandchild = int(outcome["last_lines"][0])
+    assert "timed out after 1.5 s" in outcome["message"]
+    assert outcome["last_lines"]  # the grandchild had started
     for _ in range(40):  # the signal is sent; give the kernel a moment to deliver it
-        if not _alive(grandchild):
+        if not _sandboxed_processes(marker):
             break
         time.sleep(0.05)
-    assert not _alive(grandchild)
+    assert not _sandboxed_processes(marker)
 
 
 def test_it_reports_a_missing_tool_as_a_failed_result(tmp_path):
@@ -125,11 +156,11 @@ def test_it_runs_scripts_with_a_scrubbed_environment(tmp_path, monkeypatch):
     result = run(ctx)
 
     env = json.loads(result.data["commands"][0]["last_lines"][0])
-    assert set(env) == {"PATH", "HOME", "LANG", "RP_PROJECT_TOKEN"}
+    # PWD and OLDPWD: the sandbox's shell changed into the copy of the checkout.
+    assert set(env) - {"PWD", "OLDPWD"} == {"PATH", "HOME", "LANG", "TZ", "RP_PROJECT_TOKEN"}
     assert env["RP_PROJECT_TOKEN"] == "project-value"
     assert env["LANG"] == "C.UTF-8"
-    assert env["HOME"] != os.environ.get("HOME")
-    assert not Path(env["HOME"]).exists()  # removed after the run
+    assert env["HOME"] == "/tmp"  # the sandbox's private /tmp, not the worker's home
 
 
 @pytest.mark.parametrize(
@@ -169,27 +200,43 @@ def test_it_needs_the_checkout(tmp_path):
         run(ctx)
 
 
-def test_it_runs_in_the_checkout(tmp_path):
-    ctx, _ = _ctx(tmp_path, commands=[_py("import os; print(os.getcwd())")])
+def test_it_runs_in_a_writable_copy_of_the_checkout(tmp_path):
+    (tmp_path / "package.json").write_text("{}")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "config").write_text("[remote]\nurl = https://token@example.com/x\n")
+    code = (
+        "import os; print(os.getcwd()); print(sorted(os.listdir('.'))); "
+        "open('out.txt', 'w').write('x'); print('wrote')"
+    )
+    ctx, _ = _ctx(tmp_path, commands=[_py(code)])
     result = run(ctx)
-    assert result.data["commands"][0]["last_lines"] == [str(tmp_path)]
+    assert result.data["commands"][0]["last_lines"] == ["/work", "['package.json']", "wrote"]
+    assert not (tmp_path / "out.txt").exists()  # the checkout itself is never written
 
 
 def test_it_kills_the_command_when_the_job_is_cancelled(tmp_path: Path) -> None:
     lines: list[tuple[str, str]] = []
-    code = "import os, time; print(os.getpid(), flush=True); time.sleep(60)"
+    marker = f"rp-cancelled-{uuid.uuid4().hex}"
+    code = (
+        "import subprocess; print('started', flush=True); "
+        f"subprocess.run(['/bin/sleep', '60', '{marker}'])"
+    )
     ctx = RunContext(
         repo_dir=tmp_path,
         options={"commands": [_py(code), _py("print('never')")]},
         log=lambda stream, text: lines.append((stream, text)),
         cancelled=lambda: any(stream == "stdout" for stream, _ in lines),
+        sandbox=_SANDBOX,
     )
 
     with pytest.raises(JobCancelled):
         run(ctx)
 
-    pid = int(next(text for stream, text in lines if stream == "stdout"))
-    assert not _alive(pid)
+    for _ in range(40):
+        if not _sandboxed_processes(marker):
+            break
+        time.sleep(0.05)
+    assert not _sandboxed_processes(marker)
     assert ("stdout", "never") not in lines
 
 

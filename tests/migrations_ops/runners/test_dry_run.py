@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from migrations_ops import pgtools, scratch_setup, staging_copy
+from migrations_ops.pg.job_sandbox import open_sandbox
 from migrations_ops.runners import dry_run
 from migrations_ops.runners.base import JobCancelled, RunnerError
 from tests.migrations_ops.runners.conftest import Project
@@ -148,8 +149,8 @@ def test_it_drops_the_scratch_database_when_cancelled(repo, staging):
 def test_it_runs_two_dry_runs_side_by_side_with_the_same_role_fixtures(
     staging, tmp_path, new_roles
 ):
-    # Both jobs create the same, new roles at the same moment: the fixture is idempotent
-    # and load_fixtures serialises fixture loading on the server.
+    # Both jobs create the same, new roles at the same moment, each in its own sandbox
+    # with its own cluster: neither sees the other's roles or databases.
     repo = Project(root=tmp_path, roles=new_roles)
     repo.fixture()
     repo.migration("20240101000000", "init", INIT)
@@ -159,7 +160,11 @@ def test_it_runs_two_dry_runs_side_by_side_with_the_same_role_fixtures(
 
     def one() -> None:
         try:
-            results.append(dry_run.run(repo.context(staging)))
+            with open_sandbox(purpose="test") as sandbox:
+                sandbox.add_content(tmp_path)
+                ctx = repo.context(staging)
+                ctx.sandbox = sandbox
+                results.append(dry_run.run(ctx))
         except Exception as e:  # reported below with the thread's own error
             errors.append(e)
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -43,8 +44,22 @@ def _backup(production, folder: Path, **options) -> Path:
     return Path(result.data["manifest_path"])
 
 
+_SANDBOX: Any = None
+
+
+@pytest.fixture(autouse=True)
+def _sandbox(sandbox):
+    """restore_check restores into the sandbox's own cluster (PostgreSQL of the backup's
+    major version when installed: 15 from Debian, 18 from the wheel)."""
+    global _SANDBOX
+    _SANDBOX = sandbox
+    yield
+    _SANDBOX = None
+
+
 def _check(production, manifest: Path, recorder: Recorder | None = None, **kwargs):
     ctx = make_ctx(
+        sandbox=_SANDBOX,
         fixtures=[production.role_fixture],
         recorder=recorder,
         options={"manifest": str(manifest)},
@@ -80,7 +95,7 @@ def test_it_restores_a_plain_backup_and_finds_the_same_counts(production, tmp_pa
     def cancelled():
         # While the scratch database exists, look at what was re-applied to it.
         if recorder.created and not recorder.dropped:
-            with psycopg.connect(production.url, autocommit=True) as conn:
+            with psycopg.connect(_SANDBOX.server_url(), autocommit=True) as conn:
                 seen_settings[:] = conn.execute(
                     "SELECT r.rolname, s.setconfig FROM pg_db_role_setting s "
                     "JOIN pg_database d ON d.oid = s.setdatabase "
@@ -125,13 +140,14 @@ def test_it_restores_on_a_server_of_17_or_newer_as_is(tmp_path, pg18_server, fmt
     with production_database(tmp_path / "prod", server=pg18_server) as prod:
         mpath = _backup(prod, tmp_path, format=fmt)
         recorder = Recorder()
-        result = _check(prod, mpath, recorder, scratch_url=pg18_server)
+        result = _check(prod, mpath, recorder)
 
     assert result.ok, result.summary
     manifest = BackupManifest.load(mpath)
     assert manifest.server_major == 18
     assert manifest.verification.rows_checked == 5500
     _assert_dropped(recorder, pg18_server)
+    assert result.data["sandbox"]["major"] == 18 if "sandbox" in result.data else True
 
 
 def test_it_catches_a_flipped_byte_before_restoring(production, tmp_path):
@@ -227,7 +243,12 @@ def test_it_names_a_fixture_that_fails_and_drops_the_scratch_database(production
     said = r"loading fixture .*bad_roles.sql failed \(exit 3\): psql:.*bad_roles.sql:2: ERROR"
     with pytest.raises(RunnerError, match=said):
         restore_check.run(
-            make_ctx(fixtures=[bad], recorder=recorder, options={"manifest": str(mpath)})
+            make_ctx(
+                fixtures=[bad],
+                recorder=recorder,
+                options={"manifest": str(mpath)},
+                sandbox=_SANDBOX,
+            )
         )
     _assert_dropped(recorder)
     assert BackupManifest.load(mpath).verification is None  # the backup is not at fault
@@ -274,14 +295,14 @@ def test_it_refuses_a_manifest_it_cannot_read(production, tmp_path):
     bad = tmp_path / "x.sql.manifest.json"
     bad.write_text('{"format_version": 99}')
     with pytest.raises(RunnerError, match=r"manifest format 99 is newer"):
-        restore_check.run(make_ctx(options={"manifest": str(bad)}))
+        restore_check.run(make_ctx(options={"manifest": str(bad)}, sandbox=_SANDBOX))
 
     mpath = _backup(production, tmp_path)
     manifest = BackupManifest.load(mpath)
     manifest.file = "../" + manifest.file
     manifest.write(mpath)
     with pytest.raises(RunnerError, match=r"must be a plain name in the manifest's folder"):
-        restore_check.run(make_ctx(options={"manifest": str(mpath)}))
+        restore_check.run(make_ctx(options={"manifest": str(mpath)}, sandbox=_SANDBOX))
 
 
 def _manage(*args: str) -> subprocess.CompletedProcess[str]:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import psycopg
 import pytest
 
-from migrations_ops import pgtools
+from migrations_ops.pg import installations
 from migrations_ops.runners import rls
 from tests.services import need
 
@@ -61,12 +60,6 @@ rollback;
 """
 
 
-def pgtap_available() -> bool:
-    with psycopg.connect(pgtools.scratch_server_url()) as conn:
-        return bool(conn.execute("select 1 from pg_available_extensions where name = 'pgtap'")
-                    .fetchone())  # fmt: skip
-
-
 @pytest.fixture
 def project_with_tests(repo):
     repo.migration("20240101000000", "init", INIT)
@@ -75,13 +68,22 @@ def project_with_tests(repo):
     return repo
 
 
-def test_it_runs_pgtap_files_after_a_helper_file_in_the_same_database(project_with_tests):
-    need("pgTAP", pgtap_available(), "the scratch server has no pgtap extension "
-         "(apt-get install postgresql-15-pgtap)")  # fmt: skip
+# Debian's PostgreSQL (with its postgresql-<N>-pgtap) and the wheel's 18 (pgTAP's files
+# through extension_control_path), both inside the sandbox.
+MAJORS = sorted({i.major for i in installations.installations()})
+
+
+@pytest.mark.parametrize("major", MAJORS)
+def test_it_runs_pgtap_files_after_a_helper_file_in_the_same_database(project_with_tests, major):
     repo = project_with_tests
+    cluster = repo.sandbox.cluster(preferred_major=major)
+    need("pgTAP", "pgtap" in cluster.extensions, "the sandbox's PostgreSQL has no pgtap "
+         f"extension (apt-get install postgresql-{major}-pgtap)")  # fmt: skip
     repo.write("supabase/tests/rls/accounts.test.sql", PGTAP_TEST)
 
     result = rls.run(repo.context(None, seed_files=["supabase/seed.sql"]))
+    assert result.data["sandbox"]["major"] == major if "sandbox" in result.data else True
+    assert cluster.installation.major == major
 
     assert result.ok, result.summary
     files = {f["file"]: f for f in result.data["files"]}
@@ -142,8 +144,7 @@ def test_it_says_how_to_install_pgtap_for_the_scratch_server_s_version():
     assert "embedded PostgreSQL" in hint
 
 
-def test_it_does_not_run_fixture_and_seed_files_as_tests(tmp_path):
-    from migrations_ops.runners import rls
+def test_it_does_not_run_fixture_and_seed_files_as_tests(sandbox, tmp_path):
     from migrations_ops.runners.base import RunContext
 
     supabase = tmp_path / "supabase"
@@ -162,6 +163,7 @@ def test_it_does_not_run_fixture_and_seed_files_as_tests(tmp_path):
             supabase_dir=supabase,
             repo_dir=tmp_path,
             options={"seed_files": ["supabase/tests/fixtures/seed.sql"]},
+            sandbox=sandbox,
         )
     )
     assert result.ok, result.summary

@@ -1,0 +1,891 @@
+"""The sandbox: where bundle content (migrations, tests, fixtures, seeds, scripts) runs.
+
+Bundle content comes from release engineers and CI tokens and is untrusted. Everything
+that executes it runs here, never with the portal's database, files, environment or
+network:
+
+- **bubblewrap** (``bwrap``) with every namespace unshared: no network (only a loopback
+  of its own), its own PIDs (no ``/proc`` of the host), no further user namespaces, all
+  capabilities dropped. A worker running as root first drops to a dedicated uid
+  (``setpriv --reuid``): started by root, ``bwrap --unshare-user --uid N`` would still
+  map to host root. A non-root worker relies on the user namespace alone.
+- **A filesystem view of only what the job needs**: ``/usr`` read-only (system tools,
+  libraries, Debian's PostgreSQL), the wheel's PostgreSQL folders read-only, a synthetic
+  ``/etc/passwd``, the job's folder (``/job/in``: the pinned content, dumps, read-only),
+  a private ``/tmp`` on a size-limited tmpfs. Never the portal's checkout, its data
+  folder, home, the host's ``/proc`` or the environment: every process gets an explicit
+  environment.
+- **An ephemeral PostgreSQL cluster started inside the sandbox** for the job's scratch
+  databases, from a template cluster per installation copied to a size-limited tmpfs.
+  Superuser inside it is harmless: it can reach nothing. The worker talks to it through
+  the Unix socket in the job folder with ``require_auth=scram-sha-256`` and a random
+  password set for this job: code in the sandbox can write that folder and could swap
+  the socket for a link to another server, which would then fail SCRAM's mutual check.
+  The worker never reads anything else back from the job folder.
+- **Limits**: per process ``prlimit`` (data segment, processes, file size, no core
+  dumps), tmpfs sizes, ``statement_timeout`` and ``temp_file_limit`` on the cluster, and
+  a watchdog on what the cluster writes into the job folder; every process of the
+  sandbox dies with it (PID namespace, ``--die-with-parent``).
+
+The worker reads staging or production (``pg_dump``, catalog reads) outside the sandbox
+with the target's credentials and passes only the dump in.
+
+``PORTAL_SANDBOX=off`` (a container without user namespaces) runs bundle content only
+when the operator accepts it (``PORTAL_ACCEPT_UNSANDBOXED=1``) against a dedicated,
+unprivileged scratch server (``unsandboxed.py`` checks it); the commands runner is then
+refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import functools
+import logging
+import os
+import secrets
+import shutil
+import stat
+import subprocess
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import quote
+
+import psycopg
+from psycopg import sql
+
+from migrations_ops.pg import installations
+from migrations_ops.pg.installations import Installation
+
+logger = logging.getLogger(__name__)
+
+INNER_JOB = "/job"
+INNER_IN = "/job/in"
+INNER_SOCK = "/job/sock"
+INNER_WORK = "/work"
+INNER_TMP = "/tmp"  # noqa: S108 - the sandbox's own tmpfs, seen by nothing else
+PG_PORT = 5432
+DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+_SOCKET_MAX = 100  # sun_path holds 108 bytes; libpq adds "/.s.PGSQL.5432"
+_TEMPLATE_LOCK_WAIT_S = 120
+
+
+class SandboxError(Exception):
+    """The sandbox could not do what was asked; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """How sandboxes are made; ``from_settings`` reads the portal's settings."""
+
+    mode: str = "bwrap"  # "bwrap" or "off"
+    root: Path = field(default_factory=lambda: default_root())
+    uid: int = 61000  # used when the worker runs as root
+    tmpfs_mb: int = 2048  # cluster data, and each command's /tmp and /work
+    memory_mb: int = 2048  # RLIMIT_DATA per process
+    max_processes: int = 256  # RLIMIT_NPROC
+    file_size_mb: int = 1100  # RLIMIT_FSIZE: above PostgreSQL's 1 GB segments
+    folder_limit_mb: int = 64  # what the cluster may write into the job folder
+    statement_timeout_s: int = 900
+    temp_file_limit_mb: int = 1024
+    pg_major: int | None = None  # the default installation when there is no target
+    extra_bin_dirs: tuple[Path, ...] = ()
+
+    @classmethod
+    def from_settings(cls) -> SandboxConfig:
+        from django.conf import settings
+
+        extra = tuple(Path(p) for p in [os.environ.get("PG_BIN_DIR", "")] if p)
+        return cls(
+            mode=settings.PORTAL_SANDBOX,
+            root=Path(settings.PORTAL_SANDBOX_DIR),
+            uid=settings.PORTAL_SANDBOX_UID,
+            tmpfs_mb=settings.PORTAL_SANDBOX_TMPFS_MB,
+            memory_mb=settings.PORTAL_SANDBOX_MEMORY_MB,
+            max_processes=settings.PORTAL_SANDBOX_MAX_PROCESSES,
+            statement_timeout_s=settings.PORTAL_SANDBOX_STATEMENT_TIMEOUT_SECONDS,
+            temp_file_limit_mb=settings.PORTAL_SANDBOX_TEMP_FILE_LIMIT_MB,
+            pg_major=settings.PORTAL_SANDBOX_PG_MAJOR,
+            extra_bin_dirs=extra,
+        )
+
+
+def default_root() -> Path:
+    return Path(tempfile.gettempdir()) / f"release-portal-sandbox-{os.geteuid()}"
+
+
+def running_as_root() -> bool:
+    return os.geteuid() == 0
+
+
+# -- the host folder ----------------------------------------------------------------------
+
+
+def _own_folder(path: Path, mode: int) -> Path:
+    """Create ``path`` (one level) owned by us; refuse a link or someone else's folder."""
+    with contextlib.suppress(FileExistsError):
+        path.mkdir(mode=mode)
+    info = path.lstat()
+    if not path.is_dir() or path.is_symlink() or info.st_uid != os.geteuid():
+        raise SandboxError(
+            f"the sandbox folder {path} is not a folder owned by this user: remove it or "
+            "set PORTAL_SANDBOX_DIR to a folder only the portal's workers write"
+        )
+    os.chmod(path, mode)
+    return path
+
+
+# A git checkout's .git may hold tokens (remote URLs, credential helpers).
+_NEVER_COPIED = frozenset({".git"})
+
+
+def _copy_tree(src: Path, dst: Path, exclude: frozenset[str] = frozenset()) -> int:
+    """Copy folders and regular files only (links and devices are left out); count files."""
+    copied = 0
+    dst.mkdir(mode=0o755, exist_ok=True)
+    for entry in os.scandir(src):
+        if entry.is_symlink() or entry.name in exclude:
+            continue
+        target = dst / entry.name
+        if entry.is_dir(follow_symlinks=False):
+            copied += _copy_tree(Path(entry.path), target)
+        elif entry.is_file(follow_symlinks=False):
+            shutil.copyfile(entry.path, target, follow_symlinks=False)
+            mode = entry.stat(follow_symlinks=False).st_mode
+            os.chmod(target, 0o755 if mode & 0o111 else 0o644)
+            copied += 1
+    return copied
+
+
+def _folder_size(path: Path, limit: int) -> int:
+    """Bytes under ``path`` (links not followed), stopping once past ``limit``."""
+    total = 0
+    stack = [path]
+    while stack and total <= limit:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(Path(entry.path))
+                else:
+                    total += entry.stat(follow_symlinks=False).st_blocks * 512
+            except OSError:
+                continue
+    return total
+
+
+def remove_stale_folders(root: Path) -> list[str]:
+    """Remove job folders whose sandbox is gone (a killed worker); returns their names.
+
+    A live sandbox holds an exclusive lock on its folder's ``.lock`` file.
+    """
+    removed: list[str] = []
+    jobs = root / "jobs"
+    if not jobs.is_dir():
+        return removed
+    for entry in os.scandir(jobs):
+        if not entry.is_dir(follow_symlinks=False):
+            continue
+        lock_path = Path(entry.path) / ".lock"
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_NOFOLLOW)
+        except OSError:
+            fd = -1
+        try:
+            if fd >= 0:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue
+            elif time.time() - entry.stat(follow_symlinks=False).st_mtime < 60:
+                continue  # being created right now
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed.append(entry.name)
+        finally:
+            if fd >= 0:
+                os.close(fd)
+    return removed
+
+
+# -- the cluster ---------------------------------------------------------------------------
+
+
+@dataclass
+class Cluster:
+    """A PostgreSQL cluster running inside one job's sandbox."""
+
+    installation: Installation
+    socket_dir: Path  # on the host
+    password: str
+    process: subprocess.Popen[bytes]
+    log_tail: deque[str]
+    extensions: list[str] = field(default_factory=list)
+
+    def url(self, database: str = "postgres") -> str:
+        """The worker's URL: only SCRAM with this job's password is accepted."""
+        query = f"host={quote(str(self.socket_dir))}&port={PG_PORT}&require_auth=scram-sha-256"
+        return f"postgresql://postgres:{self.password}@/{quote(database)}?{query}"
+
+    def inner_env(self, database: str) -> dict[str, str]:
+        """libpq variables for a client inside the sandbox."""
+        return {
+            "PGHOST": INNER_SOCK,
+            "PGPORT": str(PG_PORT),
+            "PGUSER": "postgres",
+            "PGPASSWORD": self.password,
+            "PGDATABASE": database,
+        }
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "postgres": self.installation.version,
+            "major": self.installation.major,
+            "source": self.installation.source,
+            "extensions": self.extensions,
+        }
+
+
+# -- the sandbox ----------------------------------------------------------------------------
+
+
+class Sandbox:
+    """One job's sandbox (see the module docstring). Use as a context manager."""
+
+    isolated = True
+
+    def __init__(
+        self, config: SandboxConfig, *, purpose: str = "job", time_limit: float | None = None
+    ) -> None:
+        self.config = config
+        # The job's time limit: a statement blocking the worker inside libpq would not see
+        # Celery's soft limit (a signal), so the sandbox stops everything itself.
+        self.time_limit = time_limit
+        self.timed_out = False
+        self.purpose = "".join(c if c.isalnum() else "_" for c in purpose.lower())[:16]
+        self.folder: Path | None = None
+        self._lock_fd = -1
+        self._cluster: Cluster | None = None
+        self._procs: list[subprocess.Popen[bytes]] = []
+        self._procs_lock = threading.Lock()
+        self._watchdog: threading.Thread | None = None
+        self._closing = threading.Event()
+        self._started = time.monotonic()
+        self.violation: str | None = None
+        self._content_root: Path | None = None
+        self._content_copied = False
+        self._copied: dict[Path, Path] = {}
+
+    # lifecycle
+
+    def __enter__(self) -> Sandbox:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def open(self) -> None:
+        check_prerequisites(self.config)
+        root = _own_folder(self.config.root, 0o755)
+        jobs = _own_folder(root / "jobs", 0o755)
+        with contextlib.suppress(OSError):
+            remove_stale_folders(root)
+        name = f"{self.purpose}-{secrets.token_hex(6)}"
+        folder = jobs / name
+        folder.mkdir(mode=0o755)
+        self.folder = folder
+        self._lock_fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        (folder / "in").mkdir(mode=0o755)
+        sock = folder / "sock"
+        sock.mkdir(mode=0o700)
+        etc = folder / "etc"
+        etc.mkdir(mode=0o755)
+        uid = self.inner_uid
+        (etc / "passwd").write_text(
+            f"root:x:0:0:root:/root:/bin/sh\nsandbox:x:{uid}:{uid}:sandbox:{INNER_TMP}:/bin/sh\n"
+            "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+        )
+        (etc / "group").write_text(f"root:x:0:\nsandbox:x:{uid}:\nnogroup:x:65534:\n")
+        for f in (etc / "passwd", etc / "group"):
+            f.chmod(0o644)
+        if running_as_root():
+            os.chown(sock, uid, uid)
+        if len(str(sock)) + len("/.s.PGSQL.5432") > _SOCKET_MAX:
+            raise SandboxError(
+                f"the sandbox folder {self.config.root} is too deep for a Unix socket path: "
+                "set PORTAL_SANDBOX_DIR to a shorter path (e.g. /var/tmp/rp-sandbox)"
+            )
+        self._started = time.monotonic()
+        self._watchdog = threading.Thread(target=self._watch, daemon=True)
+        self._watchdog.start()
+
+    def close(self) -> None:
+        self._closing.set()
+        self._kill_all()
+        if self._watchdog is not None:
+            self._watchdog.join(timeout=5)
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
+
+    @property
+    def inner_uid(self) -> int:
+        return self.config.uid if running_as_root() else os.geteuid()
+
+    def _folder(self) -> Path:
+        if self.folder is None:
+            raise SandboxError("the sandbox is not open")
+        return self.folder
+
+    # content
+
+    def add_content(self, root: Path) -> None:
+        """The job's content (repository root); copied in when first needed."""
+        self._content_root = Path(root).resolve()
+        self._content_copied = False
+
+    @property
+    def has_content(self) -> bool:
+        return self._content_root is not None
+
+    def content_path(self) -> Path:
+        """The host path of the job's content copy inside the job folder."""
+        if self._content_root is None:
+            raise SandboxError("the job has no content to run")
+        dst = self._folder() / "in" / "src"
+        if not self._content_copied:
+            _copy_tree(self._content_root, dst, exclude=_NEVER_COPIED)
+            self._content_copied = True
+        return dst
+
+    def add_tree(self, src: Path, name: str = "src") -> Path:
+        """Copy ``src`` into the job folder (read-only inside); returns its host path."""
+        dst = self._folder() / "in" / name
+        _copy_tree(src, dst)
+        return dst
+
+    def add_file(self, name: str, data: bytes) -> Path:
+        path = self._folder() / "in" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        path.chmod(0o644)
+        return path
+
+    def new_file(self, name: str) -> Path:
+        """A host path in the job folder the worker writes and the sandbox reads."""
+        path = self._folder() / "in" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def inside(self, host_path: Path | str) -> str:
+        """The sandbox's path of a file the worker put in the job folder."""
+        path = Path(host_path)
+        base = self._folder() / "in"
+        if self._content_root is not None and not path.is_relative_to(base):
+            resolved = path.resolve()
+            if resolved.is_relative_to(self._content_root):
+                path = self.content_path() / resolved.relative_to(self._content_root)
+        if not path.is_relative_to(base):
+            path = self._copy_in(path)
+        rel = path.relative_to(base)
+        return f"{INNER_IN}/{rel}" if str(rel) != "." else INNER_IN
+
+    def _copy_in(self, path: Path) -> Path:
+        """A copy of one regular file the worker chose (e.g. a fixture given on the
+        command line), so the sandbox never sees the folder it came from."""
+        if path in self._copied:
+            return self._copied[path]
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError as e:
+            raise SandboxError(f"{path.name} cannot be read: {e.strerror}") from None
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise SandboxError(f"{path.name} is not a regular file")
+            data = f.read()
+        copy = self.add_file(f"files/{len(self._copied):03d}/{path.name}", data)
+        self._copied[path] = copy
+        return copy
+
+    # processes
+
+    def _base_argv(self) -> list[str]:
+        c = self.config
+        argv: list[str] = []
+        if running_as_root():
+            argv += [
+                "setpriv", f"--reuid={c.uid}", f"--regid={c.uid}", "--clear-groups",
+                "--no-new-privs", "--inh-caps=-all",
+            ]  # fmt: skip
+        mb = 1024 * 1024
+        argv += [
+            "prlimit", f"--nproc={c.max_processes}", f"--data={c.memory_mb * mb}",
+            f"--fsize={c.file_size_mb * mb}", "--core=0", "--nofile=1024", "--",
+            "bwrap", "--unshare-all", "--unshare-user", "--disable-userns",
+            "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+            "--hostname", "sandbox",
+            "--ro-bind", "/usr", "/usr",
+            "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
+            "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/sbin", "/sbin",
+            "--proc", "/proc", "--dev", "/dev",
+            "--size", str(c.tmpfs_mb * mb), "--tmpfs", INNER_TMP,
+            "--dir", "/etc",
+        ]  # fmt: skip
+        folder = self._folder()
+        argv += ["--ro-bind", str(folder / "etc" / "passwd"), "/etc/passwd"]
+        argv += ["--ro-bind", str(folder / "etc" / "group"), "/etc/group"]
+        for name in ("ld.so.cache", "ld.so.conf", "localtime", "nsswitch.conf"):
+            if Path("/etc", name).exists():
+                argv += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
+        for name in ("ld.so.conf.d", "alternatives"):
+            if Path("/etc", name).is_dir():
+                argv += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
+        argv += ["--ro-bind", str(folder / "in"), INNER_IN]
+        for path in self._tool_binds():
+            argv += ["--ro-bind", str(path), str(path)]
+        return argv
+
+    def _tool_binds(self) -> list[Path]:
+        binds: list[Path] = []
+        for inst in installations.installations():
+            binds += [b for b in inst.binds if b not in binds]
+        for extra in self.config.extra_bin_dirs:
+            if extra.is_dir() and not str(extra).startswith("/usr/") and extra not in binds:
+                binds.append(extra)
+        return binds
+
+    def command(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: str | None = None,
+        writable_copy: str | None = None,
+        with_socket: bool = True,
+    ) -> list[str]:
+        """The host argv that runs ``argv`` inside the sandbox.
+
+        ``writable_copy`` names a tree in ``/job/in`` copied to ``/work`` (a tmpfs) first,
+        for commands that write where they run; ``cwd`` is then relative to ``/work``.
+        """
+        mb = 1024 * 1024
+        outer = self._base_argv()
+        if with_socket:
+            outer += ["--ro-bind", str(self._folder() / "sock"), INNER_SOCK]
+        inner = list(argv)
+        if writable_copy == "src":
+            self.content_path()
+        if writable_copy is not None:
+            outer += ["--size", str(self.config.tmpfs_mb * mb), "--tmpfs", INNER_WORK]
+            source = f"{INNER_IN}/{writable_copy}"
+            where = f"{INNER_WORK}/{cwd}" if cwd else INNER_WORK
+            inner = [
+                "/bin/sh", "-c", 'cp -a "$0"/. /work/ && cd "$1" && shift && exec "$@"',
+                source, where, *inner,
+            ]  # fmt: skip
+            outer += ["--chdir", "/"]
+        else:
+            outer += ["--chdir", cwd or INNER_TMP]
+        return [*outer, "--", *inner]
+
+    def environment(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The whole environment of a process in the sandbox: fixed names plus ``extra``."""
+        env = {"PATH": DEFAULT_PATH, "HOME": INNER_TMP, "LANG": "C.UTF-8", "TZ": "UTC"}
+        env.update(extra or {})
+        return env
+
+    def popen(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        writable_copy: str | None = None,
+        stdin: Any = subprocess.DEVNULL,
+        stdout: Any = subprocess.PIPE,
+        stderr: Any = subprocess.PIPE,
+        **kwargs: Any,
+    ) -> subprocess.Popen[Any]:
+        """Start ``argv`` in the sandbox; ``env`` is all it gets (plus PATH, HOME, LANG)."""
+        self._refuse_if_violated()
+        proc: subprocess.Popen[Any] = subprocess.Popen(
+            self.command(argv, cwd=cwd, writable_copy=writable_copy),
+            env=self.environment(env),
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            **kwargs,
+        )
+        with self._procs_lock:
+            self._procs = [p for p in self._procs if p.poll() is None]
+            self._procs.append(proc)
+        return proc
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        input: bytes | None = None,
+        timeout: float | None = None,
+    ) -> subprocess.CompletedProcess[bytes]:
+        """Run ``argv`` to the end; on timeout the sandboxed process tree is killed."""
+        proc = self.popen(
+            argv, env=env, cwd=cwd, stdin=subprocess.PIPE if input is not None else None
+        )
+        try:
+            out, err = proc.communicate(input=input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+            raise subprocess.TimeoutExpired(proc.args, timeout or 0, out, err) from None
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+    def _kill_all(self) -> None:
+        with self._procs_lock:
+            procs = list(self._procs)
+        if self._cluster is not None:
+            procs.append(self._cluster.process)
+        for proc in procs:
+            if proc.poll() is None:
+                with contextlib.suppress(OSError):
+                    proc.kill()
+        for proc in procs:
+            with contextlib.suppress(subprocess.TimeoutExpired, OSError):
+                proc.wait(timeout=10)
+
+    def _refuse_if_violated(self) -> None:
+        if self.violation:
+            raise SandboxError(self.violation)
+
+    # the cluster
+
+    @property
+    def cluster_started(self) -> bool:
+        return self._cluster is not None
+
+    def cluster(
+        self, *, target_major: int | None = None, preferred_major: int | None = None
+    ) -> Cluster:
+        """The job's PostgreSQL cluster, started on first use."""
+        self._refuse_if_violated()
+        if self._cluster is None:
+            inst = installations.choose(
+                target_major=target_major, preferred_major=preferred_major or self.config.pg_major
+            )
+            self._cluster = self._start_cluster(inst)
+        return self._cluster
+
+    def server_url(self, database: str = "postgres", **kwargs: Any) -> str:
+        return self.cluster(**kwargs).url(database)
+
+    def client_env(self, url: str) -> dict[str, str]:
+        """libpq variables for a client in the sandbox to reach ``url`` (a database of
+        this job's cluster, as the worker names it)."""
+        cluster = self.cluster()
+        dbname = psycopg.conninfo.conninfo_to_dict(url).get("dbname") or "postgres"
+        return cluster.inner_env(str(dbname))
+
+    def _start_cluster(self, inst: Installation) -> Cluster:
+        template = ensure_template(self.config, inst)
+        folder = self._folder()
+        mb = 1024 * 1024
+        settings = {
+            "listen_addresses": "",
+            "unix_socket_directories": INNER_SOCK,
+            "port": str(PG_PORT),
+            "fsync": "off",
+            "synchronous_commit": "off",
+            "full_page_writes": "off",
+            "max_connections": "40",
+            "shared_buffers": "32MB",
+            "max_wal_size": "256MB",
+            "logging_collector": "off",
+            "log_min_messages": "warning",
+            "statement_timeout": f"{self.config.statement_timeout_s}s",
+            "temp_file_limit": f"{self.config.temp_file_limit_mb}MB",
+            "password_encryption": "scram-sha-256",
+        }
+        ext_dir = pgtap_folder(self.config, inst)
+        binds: list[str] = []
+        if ext_dir is not None:
+            settings["extension_control_path"] = "$system:/pg/ext"
+            binds += ["--ro-bind", str(ext_dir), "/pg/ext"]
+        flags = [f"--{key}={value}" for key, value in settings.items()]
+        script = (
+            "cp -a /pg/template/. /pg/data/ && chmod 700 /pg/data && "
+            'printf "local all all trust\\n" > /pg/data/pg_hba.conf && exec "$@"'
+        )
+        argv = [
+            *self._base_argv(),
+            "--ro-bind", str(template), "/pg/template",
+            "--size", str(self.config.tmpfs_mb * mb), "--tmpfs", "/pg/data",
+            "--bind", str(folder / "sock"), INNER_SOCK,
+            *binds,
+            "--chdir", "/pg/data",
+            "--", "/bin/sh", "-c", script, "sh", inst.tool("postgres"), "-D", "/pg/data", *flags,
+        ]  # fmt: skip
+        proc = subprocess.Popen(
+            argv,
+            env=self.environment({}),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        tail: deque[str] = deque(maxlen=40)
+        assert proc.stderr is not None
+        threading.Thread(target=_pump, args=(proc.stderr, tail), daemon=True).start()
+        cluster = Cluster(
+            installation=inst,
+            socket_dir=folder / "sock",
+            password=secrets.token_hex(24),
+            process=proc,
+            log_tail=tail,
+        )
+        try:
+            _secure(cluster)
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        return cluster
+
+    # watchdog
+
+    def _watch(self) -> None:
+        """Stop everything when the job's time limit passes or the cluster writes too much
+        into the job folder (the only host folder the sandbox can write)."""
+        limit = self.config.folder_limit_mb * 1024 * 1024
+        sock = self._folder() / "sock"
+        while not self._closing.wait(0.5):
+            if self.time_limit and time.monotonic() - self._started > self.time_limit:
+                self.timed_out = True
+                self.violation = (
+                    f"the job ran past its time limit of {self.time_limit:g} s: everything "
+                    "it started in the sandbox was stopped"
+                )
+            elif self._cluster is not None and _folder_size(sock, limit) > limit:
+                self.violation = (
+                    f"the job wrote more than {self.config.folder_limit_mb} MB into its "
+                    "folder outside the database: the sandbox was stopped. A migration or "
+                    "test writing files on the server (COPY ... TO, lo_export) does this."
+                )
+            else:
+                continue
+            logger.warning("sandbox %s: %s", self.folder, self.violation)
+            self._kill_all()
+            return
+
+    def describe(self) -> dict[str, Any]:
+        """What the job ran with, for its result: mode, server version, extensions."""
+        data: dict[str, Any] = {"mode": "bwrap"}
+        if self._cluster is not None:
+            data |= self._cluster.describe()
+        return data
+
+
+def _pump(stream: IO[bytes], tail: deque[str]) -> None:
+    with stream:
+        for raw in iter(stream.readline, b""):
+            tail.append(raw.decode("utf-8", "replace").rstrip())
+
+
+def _secure(cluster: Cluster) -> None:
+    """Wait for the cluster, set this job's password and switch it to SCRAM only.
+
+    The first connection trusts the socket: nothing from the bundle has run yet, and no
+    other process can write the job's socket folder.
+    """
+    deadline = time.monotonic() + 30
+    trust = f"host={cluster.socket_dir} port={PG_PORT} user=postgres dbname=postgres"
+    while True:
+        if cluster.process.poll() is not None:
+            said = " | ".join(list(cluster.log_tail)[-5:]) or "no message"
+            raise SandboxError(f"the sandbox's PostgreSQL did not start: {said}")
+        try:
+            conn = psycopg.connect(trust, autocommit=True, connect_timeout=5)
+            break
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise SandboxError(
+                    "the sandbox's PostgreSQL did not accept connections within 30 s"
+                ) from None
+            time.sleep(0.01)
+    with conn:
+        conn.execute(
+            sql.SQL("ALTER ROLE postgres PASSWORD {}").format(sql.Literal(cluster.password))
+        )
+        conn.execute("COPY (SELECT 'local all all scram-sha-256') TO '/pg/data/pg_hba.conf'")
+        conn.execute("SELECT pg_reload_conf()")
+        cluster.extensions = [
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM pg_available_extensions ORDER BY name"
+            ).fetchall()
+        ]
+    while True:
+        try:
+            psycopg.connect(cluster.url(), connect_timeout=5).close()
+            return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise SandboxError("the sandbox's PostgreSQL did not switch to SCRAM") from None
+            time.sleep(0.005)
+
+
+# -- templates -----------------------------------------------------------------------------
+
+
+def _shared_folder(config: SandboxConfig, name: str) -> Path:
+    root = _own_folder(config.root, 0o755)
+    return _own_folder(root / name, 0o755)
+
+
+def ensure_template(config: SandboxConfig, inst: Installation) -> Path:
+    """The template cluster's data folder for ``inst``, made once (initdb in the sandbox)."""
+    templates = _shared_folder(config, "templates")
+    final = templates / inst.key
+    if (final / "PG_VERSION").is_file():
+        return final
+    lock_path = templates / f"{inst.key}.lock"
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        deadline = time.monotonic() + _TEMPLATE_LOCK_WAIT_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise SandboxError(
+                        f"waited {_TEMPLATE_LOCK_WAIT_S} s for another worker to make the "
+                        f"{inst.describe()} template cluster"
+                    ) from None
+                time.sleep(0.1)
+        if (final / "PG_VERSION").is_file():
+            return final
+        _initdb(config, inst, templates, final)
+        return final
+    finally:
+        os.close(fd)
+
+
+def _initdb(config: SandboxConfig, inst: Installation, templates: Path, final: Path) -> None:
+    work = templates / f"{inst.key}.tmp-{secrets.token_hex(4)}"
+    work.mkdir(mode=0o700)
+    uid = config.uid if running_as_root() else os.geteuid()
+    if running_as_root():
+        os.chown(work, uid, uid)
+    try:
+        with Sandbox(config, purpose="initdb") as box:
+            argv = [
+                *box._base_argv(),
+                "--bind", str(work), "/pg/template",
+                "--chdir", "/pg/template",
+                "--", inst.tool("initdb"), "-D", "/pg/template/data", "-U", "postgres",
+                "--auth=trust", "--no-sync", "--no-instructions", "-E", "UTF8",
+                "--locale=C.UTF-8", "--wal-segsize=1",
+            ]  # fmt: skip
+            done = subprocess.run(
+                argv,
+                env=box.environment({}),
+                capture_output=True,
+                timeout=300,
+                check=False,
+            )
+        if done.returncode != 0:
+            said = done.stderr.decode("utf-8", "replace").strip().splitlines()[-3:]
+            raise SandboxError(
+                f"initdb of {inst.describe()} failed in the sandbox: {' | '.join(said)}"
+            )
+        os.rename(work / "data", final)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def pgtap_folder(config: SandboxConfig, inst: Installation) -> Path | None:
+    """For an installation without pgTAP (the wheel): a folder holding Debian's pgTAP files,
+    for ``extension_control_path`` (PostgreSQL 18+). None when not needed or not possible.
+    """
+    if installations.has_extension(inst, "pgtap") or inst.major < 18:
+        return None
+    sources = installations.pgtap_sources()
+    if not sources:
+        return None
+    ext = _shared_folder(config, "ext")
+    folder = ext / "extension"
+    if not (folder / "pgtap.control").is_file():
+        tmp = ext / f"extension.tmp-{secrets.token_hex(4)}"
+        tmp.mkdir(mode=0o755)
+        for src in sources:
+            shutil.copyfile(src, tmp / src.name)
+            (tmp / src.name).chmod(0o644)
+        try:
+            os.rename(tmp, folder)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return ext
+
+
+# -- checks ----------------------------------------------------------------------------------
+
+
+def check_prerequisites(config: SandboxConfig) -> None:
+    """Raise SandboxError naming what is missing for the bwrap sandbox."""
+    problems = prerequisite_problems(config)
+    if problems:
+        raise SandboxError("the sandbox cannot run: " + "; ".join(problems))
+
+
+def prerequisite_problems(config: SandboxConfig) -> list[str]:
+    """What the bwrap sandbox lacks on this machine (empty when it can run)."""
+    return list(_problems(config.uid, os.geteuid()))
+
+
+@functools.cache
+def _problems(uid: int, euid: int) -> tuple[str, ...]:
+    problems = []
+    for tool, package in (("bwrap", "bubblewrap"), ("prlimit", "util-linux")):
+        if shutil.which(tool) is None:
+            problems.append(f"{tool} is not installed (Debian package {package})")
+    if euid == 0 and shutil.which("setpriv") is None:
+        problems.append("setpriv is not installed (Debian package util-linux)")
+    if euid == 0 and uid == 0:
+        problems.append("PORTAL_SANDBOX_UID must not be 0")
+    if not installations.installations():
+        problems.append("no PostgreSQL server installation (initdb) was found")
+    if problems:
+        return tuple(problems)
+    argv = ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns",
+            "--die-with-parent", "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin",
+            "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+            "--", "/bin/true"]  # fmt: skip
+    if euid == 0:
+        argv = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                "--no-new-privs", *argv]  # fmt: skip
+    try:
+        done = subprocess.run(
+            argv, capture_output=True, timeout=30, check=False, env={"PATH": DEFAULT_PATH}
+        )
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return (f"bwrap could not be started: {e}",)
+    if done.returncode != 0:
+        said = done.stderr.decode("utf-8", "replace").strip() or f"exit {done.returncode}"
+        return (
+            f"bwrap cannot create a sandbox here ({said}); user namespaces may be disabled "
+            "(sysctl kernel.unprivileged_userns_clone / user.max_user_namespaces)",
+        )
+    return ()

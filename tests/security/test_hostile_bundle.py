@@ -1,0 +1,217 @@
+"""The hostile-bundle corpus: a bundle that tries everything, run through every job kind that
+executes bundle content, by the real job engine, in the sandbox.
+
+Its migrations, RLS tests, fixtures, seeds and check script try: COPY TO/FROM PROGRAM,
+psql's ``\\!`` and ``\\copy`` to a path, ``lo_import``, ``pg_read_file`` of the portal's key
+files, ALTER SYSTEM, dblink and postgres_fdw to the portal's server by socket and by TCP,
+reading /proc, writing /tmp, the portal's checkout and data folder, opening a network
+connection, and sleeping past the time limit.
+
+Asserted: the portal's database (memberships, change log) is unchanged and the chain still
+verifies; no file appears outside the job's folder; no network connection arrives; no
+secret or foreign variable shows up in any output; every job ends.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from checklists.services import release_create, release_upload_archive
+from migrations_ops import pgtools, scratch
+from migrations_ops.jobs.engine import job_execute
+from migrations_ops.jobs.kinds import SANDBOX_KINDS
+from migrations_ops.jobs.services import job_enqueue
+from migrations_ops.models import Job
+from release_portal.audit.verify import audit_verify
+from tests.factories import TargetFactory, published_runbook, supabase_archive
+from tests.security.hostile import (
+    Listener,
+    check_script,
+    files_outside,
+    job_outputs,
+    portal_state,
+    psql_attacks,
+    sql_attacks,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+BASE_DIR = Path(settings.BASE_DIR)
+FOREIGN_URL = "postgresql://shop:foreign-leak-marker-41c7@db.shop.example:5432/prod"
+STAGING_PASSWORD = "staging-leak-marker-93b1"
+
+
+@pytest.fixture
+def listener() -> Iterator[Listener]:
+    made = Listener()
+    yield made
+    made.close()
+
+
+def _hostile_bundle(tok: str, port: int, portal_db: str) -> dict[str, str]:
+    in_sql = sql_attacks(tok, port, portal_db)
+    in_psql = psql_attacks(tok, port)
+    roles = (
+        "DO $$ BEGIN CREATE ROLE anon NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;\n"
+        "DO $$ BEGIN CREATE ROLE authenticated NOLOGIN; "
+        "EXCEPTION WHEN duplicate_object THEN NULL; END $$;\n"
+    )
+    return {
+        "migrations/20250101000000_hostile.sql": in_sql + "create table app_ok (id int);\n",
+        "rollbacks/20250101000000_hostile.sql": in_sql + "drop table app_ok;\n",
+        "tests/fixtures/roles.sql": roles + in_psql + in_sql,
+        "tests/fixtures/seed.sql": in_psql + in_sql,
+        "tests/rls/hostile.test.sql": in_psql + in_sql + "select 1;\n",
+        "scripts/check.sh": check_script(tok, port),
+    }
+
+
+@pytest.fixture
+def hostile(project, platform_lead, release_engineer, listener, monkeypatch):
+    """A release holding the hostile bundle, with a staging target on the shared server."""
+    tok = f"rp-pwned-{uuid.uuid4().hex[:12]}"
+    portal_db = connection.settings_dict["NAME"]
+    published_runbook(project)
+    project.fixture_files = ["supabase/tests/fixtures/roles.sql"]
+    project.seed_files = ["supabase/tests/fixtures/seed.sql"]
+    project.check_commands = [["sh", "supabase/scripts/check.sh"]]
+    project.schemas = ["public"]
+    project.save()
+    with scratch.scratch_database(
+        purpose="hostile_staging", server_url=pgtools.scratch_server_url()
+    ) as staging:
+        with_password = staging.replace("postgres@", f"postgres:{STAGING_PASSWORD}@", 1)
+        monkeypatch.setenv("HOSTILE_STAGING_DATABASE_URL", with_password)
+        monkeypatch.setenv("SHOP_PRODUCTION_DATABASE_URL", FOREIGN_URL)
+        TargetFactory(project=project, url_env_var="HOSTILE_STAGING_DATABASE_URL")
+        release = release_create(
+            project=project, title="Hostile", owner=platform_lead, commit_sha="b" * 40,
+            created_by=release_engineer,
+        )  # fmt: skip
+        release_upload_archive(
+            release=release,
+            data=supabase_archive(_hostile_bundle(tok, listener.port, portal_db)),
+            filename="hostile.zip",
+            actor=release_engineer,
+        )
+        release.refresh_from_db()
+        yield {"tok": tok, "release": release, "staging": staging}
+
+
+def test_the_hostile_bundle_reaches_nothing_of_the_portal(hostile, project, listener):
+    tok = hostile["tok"]
+    before = portal_state()
+    target = project.targets.get()
+    jobs = []
+    for kind in sorted(SANDBOX_KINDS - {Job.Kind.RESTORE_CHECK, Job.Kind.REHEARSAL}):
+        job = job_enqueue(kind=kind, project=project, release=hostile["release"], target=target)
+        job_execute(job_id=job.pk, worker="hostile-test")
+        job.refresh_from_db()
+        jobs.append(job)
+
+    # Every job ended, and really ran the hostile content in its sandbox.
+    assert all(j.state in Job.FINAL_STATES for j in jobs), [(j.kind, j.state) for j in jobs]
+    outputs = {j.kind: job_outputs(j) for j in jobs}
+    assert "script-ran" in outputs[Job.Kind.COMMANDS], outputs[Job.Kind.COMMANDS][-2000:]
+    assert "uid=61000" in outputs[Job.Kind.COMMANDS] or os.geteuid() != 0
+    dry_run = Job.objects.get(kind=Job.Kind.DRY_RUN)
+    assert dry_run.result.get("sandbox", {}).get("mode") == "bwrap", dry_run.summary
+
+    # The portal's database: memberships and change log untouched, the chain intact.
+    after = portal_state()
+    assert after["memberships"] == before["memberships"]
+    assert after["events"][: len(before["events"])] == before["events"]
+    assert audit_verify().ok
+
+    # Nothing written outside the job's folder, no connection out of the sandbox.
+    assert files_outside(tok) == []
+    assert listener.connections == 0
+
+    # No secret, and no other project's variable, in anything a job stored.
+    secrets = [
+        os.environ["SECRET_KEY"],
+        os.environ["AUDIT_HMAC_KEY"],
+        "foreign-leak-marker-41c7",
+        STAGING_PASSWORD,
+        "HOSTILE_STAGING_DATABASE_URL=",
+        "SHOP_PRODUCTION_DATABASE_URL",
+    ]
+    for kind, text in outputs.items():
+        for secret in secrets:
+            assert secret not in text, f"{secret!r} leaked into the {kind} job's output"
+
+
+def test_a_hostile_sleep_ends_with_the_jobs_time_limit(
+    hostile, project, release_engineer, settings
+):
+    """A statement blocks the worker inside libpq, where Celery's soft limit (a signal)
+    cannot reach: the sandbox stops itself at the job's time limit."""
+    settings.JOB_TIME_LIMITS = {**settings.JOB_TIME_LIMITS, "dry_run": 4}
+    bundle = {
+        "migrations/20250101000000_sleep.sql": (
+            "SET statement_timeout = 0;\nSELECT pg_sleep(3600);\n"
+        ),
+        "tests/fixtures/roles.sql": "select 1;\n",
+        "tests/fixtures/seed.sql": "select 1;\n",
+    }
+    release = hostile["release"]
+    release_upload_archive(
+        release=release, data=supabase_archive(bundle), filename="sleep.zip",
+        actor=release_engineer,
+    )  # fmt: skip
+    job = job_enqueue(kind=Job.Kind.DRY_RUN, project=project, release=release,
+                      target=project.targets.get())  # fmt: skip
+
+    job_execute(job_id=job.pk, worker="hostile-test")
+
+    job.refresh_from_db()
+    assert job.state == Job.State.TIMED_OUT, (job.state, job.summary)
+    assert "time limit of 4 seconds" in job.summary
+    # The sandbox's cluster died with the job: no backend of it is left sleeping.
+    sleeping = [
+        p for p in Path("/proc").iterdir()
+        if p.name.isdigit() and b"pg_sleep" in _read(p / "cmdline")
+    ]  # fmt: skip
+    assert sleeping == []
+    assert list(Path(settings.PORTAL_SANDBOX_DIR, "jobs").iterdir()) == []
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
+
+
+def test_the_sandbox_cannot_read_a_root_only_file(sandbox, tmp_path):
+    secret = tmp_path / "root-only"
+    secret.write_text("root-only-secret-5e1d")
+    secret.chmod(0o600)
+    # Even given the file's path, the sandbox sees neither it nor its folder.
+    done = sandbox.run(["/bin/sh", "-c", f"cat {secret} /etc/shadow; ls {tmp_path}; id -u"])
+    out = done.stdout.decode() + done.stderr.decode()
+    assert "root-only-secret-5e1d" not in out
+    assert out.strip().splitlines()[-1] != "0"  # not root inside either
+
+
+def test_the_cluster_refuses_a_worker_without_the_jobs_password(sandbox):
+    url = sandbox.server_url()
+    wrong = url.replace(sandbox.cluster().password, "not-the-password")
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(wrong, connect_timeout=5)
+    # And the worker never settles for less than SCRAM: a server that trusts everyone
+    # (e.g. a socket swapped for a link to another server) is refused.
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("COPY (SELECT 'local all all trust') TO '/pg/data/pg_hba.conf'")
+        conn.execute("SELECT pg_reload_conf()")
+    with pytest.raises(psycopg.OperationalError, match="scram-sha-256"):
+        for _ in range(50):  # the reload is asynchronous
+            psycopg.connect(url, connect_timeout=5).close()

@@ -1,0 +1,105 @@
+"""The hostile-bundle corpus (tests/security/test_hostile_bundle.py) for the SRE's jobs.
+
+A restore check and a rollback rehearsal run code from the backup (an expression index
+calls a function while it is rebuilt, and the function acts only in a scratch database)
+and from the bundle (fixtures through psql, down scripts). In the sandbox none of it
+reaches the portal: no file outside the job folder, no connection out, no secret in any
+output, the portal's database and change log untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import psycopg
+import pytest
+from django.db import connection
+
+from migrations_ops.backups.services import backup_capture
+from migrations_ops.models import Job
+from migrations_ops.rollback.services import rehearsal_start, rollback_plan_save
+from release_portal.audit.verify import audit_verify
+from tests.security.hostile import (
+    Listener,
+    files_outside,
+    job_outputs,
+    portal_state,
+    psql_attacks,
+    sql_attacks,
+)
+from tests.sre.conftest import FILES, deploy, make_release, queued, run_job
+
+pytestmark = pytest.mark.usefixtures("transactional_db", "sent")
+
+
+@pytest.fixture
+def listener():
+    made = Listener()
+    yield made
+    made.close()
+
+
+def _restore_time_attack(tok: str, port: int) -> str:
+    """A function an expression index calls: harmless on production, hostile in scratch."""
+    program = (
+        f"touch /tmp/{tok}-restore; env; "
+        f"python3 -c \"import socket; socket.create_connection(('127.0.0.1', {port}), 2)\""
+    ).replace("'", "''")
+    return f"""
+CREATE FUNCTION app.evil(i bigint) RETURNS bigint LANGUAGE plpgsql IMMUTABLE AS $f$
+BEGIN
+  IF current_database() LIKE 'rp_scratch_%' AND i = 1 THEN
+    BEGIN
+      EXECUTE 'COPY (SELECT 1) TO PROGRAM ''{program}''';
+    EXCEPTION WHEN others THEN RAISE NOTICE 'blocked: %', SQLERRM;
+    END;
+  END IF;
+  RETURN i;
+END $f$;
+CREATE INDEX accounts_evil ON app.accounts ((app.evil(id)));
+"""
+
+
+def test_restore_check_and_rehearsal_keep_hostile_content_in_the_sandbox(
+    production, sre_project, platform_lead, target, sre, listener
+):
+    tok = f"rp-pwned-{uuid.uuid4().hex[:12]}"
+    portal_db = connection.settings_dict["NAME"]
+    with psycopg.connect(production.url, autocommit=True) as conn:
+        conn.execute(_restore_time_attack(tok, listener.port).encode())
+    attacks = sql_attacks(tok, listener.port, portal_db)
+    files = dict(FILES)
+    # In a schema of their own: the backup re-creates public, so a fixture may not use it.
+    files["tests/fixtures/roles.sql"] += (
+        "CREATE SCHEMA IF NOT EXISTS evil;\nSET search_path = evil;\n"
+        + psql_attacks(tok, listener.port)
+        + attacks
+        + "RESET search_path;\n"
+    )
+    for name in [n for n in files if n.startswith("rollbacks/")]:
+        files[name] = attacks + files[name]
+    release = make_release(sre_project, platform_lead, files=files)
+    before = portal_state()
+
+    run_job(backup_capture(release=release, target=target, user=sre))
+    check = run_job(queued(Job.Kind.RESTORE_CHECK))
+    deploy(production.url)
+    plan = rollback_plan_save(release=release, target=target, user=sre)
+    rehearsal = run_job(rehearsal_start(plan=plan, user=sre))
+
+    jobs = [check, rehearsal]
+    assert check.state == Job.State.SUCCEEDED, check.summary
+    # The rehearsal may fail (the down scripts leave extensions behind): it must end.
+    assert rehearsal.state in Job.FINAL_STATES, rehearsal.summary
+    assert all(j.result["sandbox"]["mode"] == "bwrap" for j in jobs), [j.result for j in jobs]
+    after = portal_state()
+    assert after["memberships"] == before["memberships"]
+    assert after["events"][: len(before["events"])] == before["events"]
+    assert audit_verify().ok
+    assert files_outside(tok) == []
+    assert listener.connections == 0
+    for job in jobs:
+        text = job_outputs(job)
+        for secret in (os.environ["SECRET_KEY"], os.environ["AUDIT_HMAC_KEY"]):
+            assert secret not in text, f"a secret leaked into the {job.kind} job's output"
