@@ -26,7 +26,7 @@ from migrations_ops.jobs.context import job_run_context, secret_values
 from migrations_ops.jobs.dispatch import record_job_end
 from migrations_ops.jobs.kinds import job_runner, time_limits
 from migrations_ops.jobs.lease import Claim, Heartbeat, job_claim
-from migrations_ops.jobs.worklog import JobLog, redact
+from migrations_ops.jobs.worklog import JobLog, redact, redact_data
 from migrations_ops.models import Job
 from migrations_ops.runners.base import JobCancelled, RunContext, RunnerError, RunResult
 from release_portal.audit.services import Actor, audit_record
@@ -122,7 +122,8 @@ def _run(job: Job, claim: Claim, log: JobLog) -> Outcome:
             state=Job.State.SUCCEEDED if result.ok else Job.State.FAILED,
             ok=result.ok,
             summary=redact(result.summary, secrets),
-            result=_jsonable(result.data),
+            # A runner's data quotes output too (a check command's last lines).
+            result=_jsonable(redact_data(_jsonable(result.data), secrets)),
         )
     except RunnerError as e:
         message = redact(str(e), secrets)

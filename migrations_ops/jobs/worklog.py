@@ -5,6 +5,12 @@ many arrive), each batch in one transaction that first checks the worker still h
 the job: a worker whose lease was taken over can never write into the new attempt's log.
 Stored output is capped per job; past the cap lines are counted, not stored, and a
 marker line says how many were dropped.
+
+Secret values (the target's URL and password, the values of the variables a check
+command is given) are masked as ``[redacted]``: after terminal codes are stripped (so
+colour codes printed inside a value do not hide it), before a long line is cut (so half
+a value never survives the cut), and line by line for a value that spans lines. Values
+shorter than 4 characters are left alone: masking them would mask ordinary words.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import threading
 import time
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
@@ -35,20 +42,62 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _STREAMS = frozenset(JobLogLine.Stream.values)
 
 
-def clean_line(text: str) -> str:
-    """The line as a person should read it: no terminal escapes, no control characters."""
-    text = _ANSI.sub("", text)
-    text = _CONTROL.sub("", text)
+MIN_SECRET_CHARS = 4
+REDACTED = "[redacted]"
+
+
+def _strip_codes(text: str) -> str:
+    """``text`` without terminal escapes and control characters (newlines and tabs stay)."""
+    return _CONTROL.sub("", _ANSI.sub("", text))
+
+
+def _cut(text: str) -> str:
     if len(text) > MAX_LINE_CHARS:
         text = text[:MAX_LINE_CHARS] + f" [line cut at {MAX_LINE_CHARS} characters]"
     return text
 
 
+def clean_line(text: str) -> str:
+    """The line as a person should read it: no terminal escapes, no control characters."""
+    return _cut(_strip_codes(text))
+
+
+def masked_forms(secrets: Iterable[str]) -> list[str]:
+    """What to look for in output: each value, as printed after cleaning, and each of
+    its lines (the log stores a value that spans lines one line at a time); longest
+    first, so a value is masked whole before any part of it."""
+    forms: set[str] = set()
+    for secret in secrets:
+        if not secret:
+            continue
+        for form in (secret, _strip_codes(secret)):
+            forms.add(form)
+            forms.update(line.strip() for line in form.splitlines())
+    return sorted((f for f in forms if len(f) >= MIN_SECRET_CHARS), key=len, reverse=True)
+
+
 def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret masked. When a secret only shows once terminal codes
+    are stripped (``abc\x1b[0mdef``), the stripped text is returned, masked."""
+    secrets = list(secrets)
     for secret in secrets:
         if secret and secret in text:
-            text = text.replace(secret, "[redacted]")
+            text = text.replace(secret, REDACTED)
+    stripped = _strip_codes(text)
+    if stripped != text and any(secret and secret in stripped for secret in secrets):
+        return redact(stripped, secrets)
     return text
+
+
+def redact_data(data: Any, secrets: list[str]) -> Any:
+    """``data`` (JSON-like: dicts, lists, text) with every secret masked in every text."""
+    if isinstance(data, str):
+        return redact(data, secrets)
+    if isinstance(data, dict):
+        return {redact_data(k, secrets): redact_data(v, secrets) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [redact_data(v, secrets) for v in data]
+    return data
 
 
 def truncation_marker(dropped: int) -> str:
@@ -65,7 +114,7 @@ class JobLog:
     def __init__(self, job: Job, *, attempt: int, secrets: Iterable[str] = ()) -> None:
         self.job_id = job.pk
         self.attempt = attempt
-        self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+        self.secrets = masked_forms(secrets)
         self.max_lines = settings.JOB_LOG_MAX_LINES
         self.max_bytes = settings.JOB_LOG_MAX_BYTES
         self.count = job.log_count  # lines stored so far, by earlier attempts too
@@ -87,7 +136,8 @@ class JobLog:
             if self.lost:
                 return
             for raw in str(text).splitlines() or [""]:
-                self._append(stream, redact(clean_line(raw), self.secrets), now)
+                # Masked before the cut: half a value must not survive it.
+                self._append(stream, _cut(redact(_strip_codes(raw), self.secrets)), now)
             due = time.monotonic() - self._last_flush >= FLUSH_EVERY_SECONDS
             if due or len(self._buffer) >= FLUSH_AT_LINES:
                 self.flush()
