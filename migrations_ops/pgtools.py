@@ -155,26 +155,20 @@ def libpq_env(url: str) -> dict[str, str]:
     """Environment for a pg client: the URL goes in as PG* variables, never argv.
 
     Passing the password on the command line would show it in ``ps``; libpq reads
-    PGPASSWORD from the environment instead.
+    PGPASSWORD from the environment instead. Nothing else of the worker's environment
+    goes in (it holds every project's URL variables and the portal's secrets): a fixed
+    PATH, the locale and time zone (``environment.tool_environment``), and the PG*
+    variables of the URL's own parameters.
     """
     import psycopg.conninfo
 
+    from migrations_ops.pg.environment import LIBPQ_ENV, tool_environment
+
     params = psycopg.conninfo.conninfo_to_dict(url)
-    mapping = {
-        "host": "PGHOST",
-        "port": "PGPORT",
-        "user": "PGUSER",
-        "password": "PGPASSWORD",
-        "dbname": "PGDATABASE",
-        "sslmode": "PGSSLMODE",
-        "sslrootcert": "PGSSLROOTCERT",
-        "connect_timeout": "PGCONNECT_TIMEOUT",
-        "options": "PGOPTIONS",
-        "application_name": "PGAPPNAME",
-    }
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env = tool_environment()
     for key, value in params.items():
-        if key in mapping and value is not None:
-            env[mapping[key]] = str(value)
+        name = LIBPQ_ENV.get(key)
+        if name and value is not None:
+            env[name] = str(value)
     env.setdefault("PGCONNECT_TIMEOUT", "10")
     return env

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import secrets
 import tempfile
 from datetime import timedelta
@@ -57,6 +58,35 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if not raw:
         return default
     return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+_TARGET_VARS_SLUG = re.compile(r"^[-a-zA-Z0-9_]+$")
+_TARGET_VARS_PATTERN = re.compile(r"^[A-Z_*][A-Z0-9_*]*$")
+
+
+def env_target_vars(name: str) -> dict[str, list[str]] | None:
+    """``slug:NAME,PATTERN_*;slug2:...`` as {slug: [names and patterns]}; None when unset."""
+    raw = env_str(name)
+    if not raw:
+        return None
+    example = "demo:DEMO_STAGING_DATABASE_URL,DEMO_PRODUCTION_DATABASE_URL;shop:SHOP_*"
+    allowed: dict[str, list[str]] = {}
+    for entry in filter(None, (part.strip() for part in raw.split(";"))):
+        slug, colon, names = (part.strip() for part in entry.partition(":"))
+        if not colon or not _TARGET_VARS_SLUG.match(slug):
+            raise ImproperlyConfigured(
+                f"{name}: {entry[:80]!r} is not <project slug>:<VARIABLE>,<VARIABLE>... "
+                f"(e.g. {example})"
+            )
+        patterns = [p.strip() for p in names.split(",") if p.strip()]
+        for pattern in patterns:
+            if not _TARGET_VARS_PATTERN.match(pattern):
+                raise ImproperlyConfigured(
+                    f"{name}: {pattern[:80]!r} (project {slug}) is not a variable name: use "
+                    f"capitals, digits, _ and * as a wildcard (e.g. {example})"
+                )
+        allowed.setdefault(slug, []).extend(patterns)
+    return allowed
 
 
 def local_secret(name: str) -> str:
@@ -220,6 +250,38 @@ PORTAL_SANDBOX_PG_MAJOR = env_int("PORTAL_SANDBOX_PG_MAJOR", 0) or None
 # Only with PORTAL_SANDBOX=off: a dedicated server for scratch databases (never the
 # portal's own); ignored while the sandbox runs.
 SCRATCH_DATABASE_URL = env_str("SCRATCH_DATABASE_URL")
+
+# --- the portal's own variables and the targets' --------------------------------------
+
+# The portal's own configuration and secrets, as environment variable names (fnmatch
+# patterns: AWS_* is every AWS_ variable). None of them is ever handed to a project's
+# check commands or to psql / pg_dump, and no target may name one as its URL variable.
+# migrations_ops.pg.environment.is_portal_variable() is the one place that asks.
+PORTAL_OWN_VARIABLES = [
+    "DATABASE_URL",
+    "SECRET_KEY",
+    "DJANGO_SECRET_KEY",
+    "DJANGO_*",
+    "AUDIT_HMAC_KEY",
+    "AUDIT_SIGNING_KEY",
+    "AUDIT_*",
+    "SCRATCH_DATABASE_URL",
+    "CELERY_BROKER_URL",
+    "CELERY_RESULT_BACKEND",
+    "CELERY_*",
+    "REDIS_URL",
+    "EMAIL_HOST_PASSWORD",
+    "EMAIL_HOST_USER",
+    "AWS_*",  # boto3's credentials for S3 backups
+    "BACKUP_S3_*",
+    "PG*",  # libpq's own: PGPASSWORD, PGPASSFILE, PGSERVICEFILE, PGHOST...
+    "PORTAL_*",
+]
+# Which environment variables each project's targets may name, by project slug:
+# "demo:DEMO_STAGING_DATABASE_URL,DEMO_PRODUCTION_DATABASE_URL;shop:SHOP_*". Unset, a
+# target may name any variable but the portal's own and those another project's targets
+# use. Targets that break the rule are disabled (migrations_ops.target_rule).
+PORTAL_TARGET_VARS = env_target_vars("PORTAL_TARGET_VARS")
 
 # --- Celery -------------------------------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""The ORM-free PostgreSQL library the runners and the sandbox use."""

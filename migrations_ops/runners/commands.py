@@ -16,8 +16,9 @@ Promises:
   environment: ``PATH`` (a fixed system path, or ``ctx.options["path"]``), ``HOME`` (the
   sandbox's private /tmp), ``LANG=C.UTF-8``, plus the variables named in
   ``ctx.options["env_names"]`` copied from the worker. The portal's own variables
-  (SECRET_KEY, AUDIT_HMAC_KEY, DATABASE_URL, any ``*_DATABASE_URL``, CELERY_BROKER_URL, ...)
-  are refused even when named. With ``PORTAL_SANDBOX=off`` the runner refuses to run.
+  (``settings.PORTAL_OWN_VARIABLES``: SECRET_KEY, AUDIT_HMAC_KEY, DATABASE_URL,
+  CELERY_BROKER_URL, AWS_*, PG*...) and any ``*_DATABASE_URL`` are refused even when
+  named. With ``PORTAL_SANDBOX=off`` the runner refuses to run.
 - Output is streamed line by line to ``ctx.log`` (streams ``stdout`` / ``stderr``) as it
   arrives. Each command has a timeout (``ctx.options["timeout_seconds"]``, default 600); on
   timeout or cancel the whole process group is killed (TERM, then KILL after 5 s).
@@ -43,6 +44,7 @@ from collections import deque
 from pathlib import Path
 from typing import IO, Any
 
+from migrations_ops.pg.environment import is_portal_variable
 from migrations_ops.pg.sandbox import INNER_TMP, SandboxError
 from migrations_ops.runners.base import JobCancelled, RunContext, RunnerError, RunResult
 
@@ -60,29 +62,15 @@ KILL_GRACE_SECONDS = 5
 CANCEL_CHECK_SECONDS = 1.0  # ctx.cancelled() may query the portal's database
 _MAX_LINE = 64 * 1024
 
-# The portal's own configuration: never handed to a project's scripts.
-PORTAL_SECRETS = {
-    "SECRET_KEY",
-    "DJANGO_SECRET_KEY",
-    "AUDIT_HMAC_KEY",
-    "DATABASE_URL",
-    "SCRATCH_DATABASE_URL",
-    "CELERY_BROKER_URL",
-    "CELERY_RESULT_BACKEND",
-    "REDIS_URL",
-    "EMAIL_HOST_USER",
-    "EMAIL_HOST_PASSWORD",
-    "PGPASSWORD",
-    "PGPASSFILE",
-    "PGSERVICEFILE",
-}
 FIXED_NAMES = {"PATH", "HOME", "LANG"}
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _EOF = ("", "")
 
 
 def is_portal_secret(name: str) -> bool:
-    return name.upper() in PORTAL_SECRETS or name.upper().endswith("_DATABASE_URL")
+    """The portal's own variables (settings.PORTAL_OWN_VARIABLES), and any database URL:
+    a target's URL is for the worker's pg tools, never for a project's scripts."""
+    return is_portal_variable(name) or name.upper().endswith("_DATABASE_URL")
 
 
 def _commands(option: Any) -> list[list[str]]:
@@ -123,9 +111,14 @@ def scrubbed_environment(*, env_names: Any, home: str, path: str | None = None) 
         if not _NAME.match(name):
             raise RunnerError(f"{name[:40]!r} in env_names is not an environment variable name")
         if is_portal_secret(name):
+            what = (
+                "one of the portal's own variables"
+                if is_portal_variable(name)
+                else "a database URL (targets' URLs are for the worker's pg tools)"
+            )
             raise RunnerError(
-                f"{name} is the portal's own secret and is never passed to a project's scripts: "
-                "remove it from the project's env_names"
+                f"{name} is {what} and is never passed to a project's scripts: remove it "
+                "from the project's env_names"
             )
         if name in FIXED_NAMES:
             raise RunnerError(f"{name} is set by the portal: remove it from env_names")
