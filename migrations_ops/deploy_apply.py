@@ -24,6 +24,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.text import capfirst
 
 from checklists.deploys import deployment_finish, deployment_start
 from checklists.gate import GateResult, gate_status
@@ -81,6 +82,8 @@ def _apply_start(*, release: Any, target: Target, user: Any, include_all: bool) 
     release = Release.objects.select_for_update(of=("self",)).get(pk=release.pk)
     if target.project_id != release.project_id:
         raise ValidationError(f"The target {target.name} belongs to another project.")
+    if disabled := target.disabled_reason:
+        raise ValidationError(capfirst(disabled))
     active = Job.objects.filter(
         kind=Job.Kind.APPLY, release=release, target=target, state__in=Job.ACTIVE_STATES
     ).first()

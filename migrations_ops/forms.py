@@ -9,6 +9,7 @@ from typing import Any
 
 from django import forms
 from django.core.validators import validate_slug
+from django.utils.text import capfirst
 
 from migrations_ops.models import Project, Target
 
@@ -146,6 +147,10 @@ class ProjectSettingsForm(forms.Form):
 
     LIST_FIELDS = ("fixture_files", "seed_files", "command_env_names", "required_secret_names")
 
+    def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.project = project
+
     @classmethod
     def initial_for(cls, project: Project) -> dict[str, Any]:
         return {
@@ -203,7 +208,11 @@ class ProjectSettingsForm(forms.Form):
         return check_commands(self.cleaned_data["check_commands"])
 
     def clean_command_env_names(self) -> list[str]:
-        return env_names(self.cleaned_data["command_env_names"], "variables")
+        names = env_names(self.cleaned_data["command_env_names"], "variables")
+        refusals = self.project.command_variable_refusals(names)
+        if refusals:
+            raise forms.ValidationError([*refusals, "Remove it from this list."])
+        return names
 
     def clean_required_secret_names(self) -> list[str]:
         return env_names(self.cleaned_data["required_secret_names"], "secrets")
@@ -249,6 +258,11 @@ class TargetForm(forms.Form):
                 "That is not an environment variable name: use capitals, digits and _ "
                 "(e.g. STAGING_DATABASE_URL)."
             )
+        # A disabled target may keep its variable while renamed; a new one must pass.
+        if self.target is None or value != self.target.url_env_var:
+            refusal = Target.objects.refusal_for(project=self.project, variable=value)
+            if refusal is not None:
+                raise forms.ValidationError(refusal.message)
         return value
 
     def clean_name(self) -> str:
@@ -259,3 +273,35 @@ class TargetForm(forms.Form):
         if others.exists():
             raise forms.ValidationError(f"This project already has a target named {name}.")
         return name
+
+
+def field_problem(form: forms.Form, name: str, default: str) -> str:
+    """What is wrong with ``form``'s field ``name`` as one message, else ``default``."""
+    return " ".join(str(e) for e in form.errors.get(name) or []) or default
+
+
+class TargetChoiceField(forms.ModelChoiceField):
+    """One of a project's targets. A disabled one is offered with its reason beside its
+    name, and refused with the whole reason (``Target.refusal``)."""
+
+    def __init__(self, *args: Any, refuse_disabled: bool = True, **kwargs: Any) -> None:
+        kwargs.setdefault("queryset", Target.objects.none())
+        super().__init__(*args, **kwargs)
+        self.refuse_disabled = refuse_disabled
+
+    def _set_queryset(self, queryset: Any) -> None:
+        # The rule's inputs come with the targets: no query per option.
+        super()._set_queryset(None if queryset is None else queryset.with_rule())  # type: ignore[misc]
+
+    queryset = property(forms.ModelChoiceField._get_queryset, _set_queryset)  # type: ignore[attr-defined]
+
+    def label_from_instance(self, obj: Any) -> str:
+        label = super().label_from_instance(obj)
+        refusal = obj.refusal
+        return f"{label} (disabled: {refusal.short})" if refusal else label
+
+    def clean(self, value: Any) -> Any:
+        target = super().clean(value)
+        if target is not None and self.refuse_disabled and (disabled := target.disabled_reason):
+            raise forms.ValidationError(capfirst(disabled))
+        return target

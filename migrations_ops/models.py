@@ -7,7 +7,11 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.core.validators import RegexValidator
 from django.db import models
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
+
+from migrations_ops.runners.base import RunnerError
+from migrations_ops.target_rule import Refusal, command_variable_refusal, target_variable_refusal
 
 DEFAULT_CHECK_COMMANDS = [
     ["pnpm", "run", "lint"],
@@ -99,11 +103,54 @@ class Project(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def command_variable_refusals(self, names: list[str] | None = None) -> list[str]:
+        """Why some of ``names`` (by default ``command_env_names``) may not be given to
+        the check commands (``target_rule.command_variable_refusal``); empty when all may."""
+        names = self.command_env_names if names is None else names
+        named = set(
+            Target.objects.filter(url_env_var__in=names).values_list("url_env_var", flat=True)
+        )
+        refusals = (
+            command_variable_refusal(
+                project_slug=self.slug, name=name, used_by_a_target=name in named
+            )
+            for name in names
+        )
+        return [r for r in refusals if r]
+
+
+class TargetDisabled(RunnerError):
+    """A job or page wanted a target the target rule refuses; the message says why."""
+
+
+class TargetQuerySet(models.QuerySet["Target"]):
+    def with_rule(self) -> TargetQuerySet:
+        """Targets carrying what ``Target.refusal`` needs, in this one query: the project
+        (for its slug) and whether another project's target names the same variable."""
+        others = Target.objects.filter(url_env_var=OuterRef("url_env_var")).exclude(
+            project_id=OuterRef("project_id")
+        )
+        return self.select_related("project").annotate(named_by_other_project=Exists(others))
+
+    def other_projects_name(self, variable: str, project: Project) -> bool:
+        """Whether a target of another project than ``project`` names ``variable``."""
+        return self.filter(url_env_var=variable).exclude(project=project).exists()
+
+    def refusal_for(self, *, project: Project, variable: str) -> Refusal | None:
+        """What the target rule says of a target of ``project`` naming ``variable``."""
+        return target_variable_refusal(
+            project_slug=project.slug,
+            name=variable,
+            used_by_other_project=lambda: self.other_projects_name(variable, project),
+        )
+
 
 class Target(models.Model):
     """A database the project deploys to, named by the environment variable holding its URL.
 
-    The URL itself is never stored or shown: only the variable's name.
+    The URL itself is never stored or shown: only the variable's name. A target whose
+    variable the target rule refuses (``migrations_ops.target_rule``) is disabled:
+    ``refusal`` says why, and ``database_url()`` never reads the variable.
     """
 
     class Kind(models.TextChoices):
@@ -117,6 +164,8 @@ class Target(models.Model):
     url_env_var = models.CharField(max_length=100, validators=[env_var_name])
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = TargetQuerySet.as_manager()
+
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["project", "name"], name="target_name_per_project")
@@ -126,8 +175,36 @@ class Target(models.Model):
     def __str__(self) -> str:
         return f"{self.project.slug}/{self.name}"
 
+    @property
+    def refusal(self) -> Refusal | None:
+        """Why the target rule refuses this target's variable (it is disabled), or None."""
+        named: bool | None = getattr(self, "named_by_other_project", None)
+        if named is None:
+            return Target.objects.refusal_for(project=self.project, variable=self.url_env_var)
+        return target_variable_refusal(
+            project_slug=self.project.slug,
+            name=self.url_env_var,
+            used_by_other_project=lambda: named,
+        )
+
+    @property
+    def is_disabled(self) -> bool:
+        return self.refusal is not None
+
+    @property
+    def disabled_reason(self) -> str | None:
+        """ "the target production is disabled: ..." for a job or a form to refuse with."""
+        refusal = self.refusal
+        return None if refusal is None else f"the target {self.name} is disabled: {refusal}"
+
     def database_url(self) -> str | None:
-        """The URL from the environment, or None when the variable is unset."""
+        """The URL from the environment, or None when the variable is unset.
+
+        Raises TargetDisabled, without reading the variable, when the rule refuses it.
+        """
+        reason = self.disabled_reason
+        if reason is not None:
+            raise TargetDisabled(reason)
         return os.environ.get(self.url_env_var) or None
 
 
@@ -287,4 +364,5 @@ __all__ = [
     "Project",
     "RollbackPlan",
     "Target",
+    "TargetDisabled",
 ]

@@ -1,7 +1,9 @@
 """Changes to a project's settings and targets, each audited with before and after.
 
 Only names are recorded (paths, schema names, environment variable names): the values
-of those variables never reach the portal's database or its change log.
+of those variables never reach the portal's database or its change log. The variables
+a target may name and a check command may be given follow ``migrations_ops.target_rule``;
+these services refuse anything else, whichever page or command calls them.
 """
 
 from __future__ import annotations
@@ -48,6 +50,16 @@ class TargetError(Exception):
     """A target change that cannot be made; the message says why."""
 
 
+class SettingsError(Exception):
+    """A settings change that cannot be made; the message says why."""
+
+
+def _check_target_variable(project: Project, variable: str) -> None:
+    refusal = Target.objects.refusal_for(project=project, variable=variable)
+    if refusal is not None:
+        raise TargetError(refusal.message)
+
+
 def _changes(obj: Any, values: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
     changed = {}
     for name in fields:
@@ -63,6 +75,10 @@ def project_settings_update(*, project: Project, values: dict[str, Any], user: A
     changed = _changes(project, values, SETTINGS_FIELDS)
     if not changed:
         return []
+    if "command_env_names" in changed:
+        refusals = project.command_variable_refusals(changed["command_env_names"]["after"])
+        if refusals:
+            raise SettingsError(" ".join(refusals))
     for name, change in changed.items():
         setattr(project, name, change["after"])
     project.save(update_fields=list(changed))
@@ -74,7 +90,11 @@ def project_settings_update(*, project: Project, values: dict[str, Any], user: A
 
 @transaction.atomic
 def target_create(*, project: Project, name: str, kind: str, url_env_var: str, user: Any) -> Target:
-    """Add a database the project deploys to, named by the variable that holds its URL."""
+    """Add a database the project deploys to, named by the variable that holds its URL.
+
+    Refuses (TargetError) a variable the target rule does not allow the project.
+    """
+    _check_target_variable(project, url_env_var)
     target = Target.objects.create(project=project, name=name, kind=kind, url_env_var=url_env_var)
     audit_record(
         actor=user,
@@ -94,6 +114,9 @@ def target_update(*, target: Target, name: str, kind: str, url_env_var: str, use
     )
     if not changed:
         return target
+    if "url_env_var" in changed:
+        # A disabled target may still be renamed; a new variable must pass the rule.
+        _check_target_variable(target.project, url_env_var)
     for field, change in changed.items():
         setattr(target, field, change["after"])
     target.save(update_fields=list(changed))
@@ -143,8 +166,11 @@ def target_connection_test(*, target: Target, user: Any) -> ConnectionTest:
     The URL is read from the environment variable named on the target, in this (web)
     process's environment; neither it nor its password ever appears in the result.
     """
-    url = target.database_url()
-    if url is None:
+    refusal = target.refusal
+    url = None if refusal else target.database_url()
+    if refusal is not None:
+        result = ConnectionTest(False, f"Not tested: {target.disabled_reason}")
+    elif url is None:
         result = ConnectionTest(
             False,
             f"could not connect to {target.name}: {target.url_env_var} is not set in the "
@@ -178,6 +204,7 @@ def target_connection_test(*, target: Target, user: Any) -> ConnectionTest:
         action="target.test_connection",
         obj=target,
         project=target.project_id,
-        data={"ok": result.ok, "url_env_var": target.url_env_var},
+        data={"ok": result.ok, "url_env_var": target.url_env_var}
+        | ({"disabled": refusal.short} if refusal else {}),
     )
     return result

@@ -20,13 +20,14 @@ from django.views.decorators.http import require_POST
 
 from checklists.access import get_release_for_user
 from migrations_ops.deploy_apply import apply_start
+from migrations_ops.forms import TargetChoiceField, field_problem
 from migrations_ops.models import Project, Target
 from release_portal.accounts.roles import Action
 from release_portal.http import HtmxHttpRequest
 
 
 class ApplyForm(forms.Form):
-    target = forms.ModelChoiceField(queryset=Target.objects.none(), empty_label=None)
+    target = TargetChoiceField(empty_label=None)
     include_all = forms.BooleanField(
         required=False, label="Include files older than the newest applied (--include-all)"
     )
@@ -36,7 +37,7 @@ class ApplyForm(forms.Form):
         kwargs.setdefault("auto_id", "apply-%s")
         super().__init__(data, **kwargs)
         field = self.fields["target"]
-        assert isinstance(field, forms.ModelChoiceField)
+        assert isinstance(field, TargetChoiceField)
         field.queryset = Target.objects.filter(project=project)
 
 
@@ -45,7 +46,8 @@ def release_apply(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     release = get_release_for_user(request.user, pk, Action.DEPLOY)
     form = ApplyForm(request.POST, project=release.project)
     if not form.is_valid():
-        messages.error(request, "Choose one of the project's targets to apply to.")
+        problem = field_problem(form, "target", "Choose one of the project's targets to apply to.")
+        messages.error(request, problem)
         return redirect("release_detail", pk=release.pk)
     target = form.cleaned_data["target"]
     try:

@@ -17,6 +17,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from checklists.access import get_release_for_user
+from migrations_ops.forms import field_problem
 from migrations_ops.jobs import selectors
 from migrations_ops.jobs.forms import JobStartForm
 from migrations_ops.jobs.kinds import GATED_KINDS, action_for
@@ -214,7 +215,8 @@ def release_job_start(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             raise PermissionDenied(GATED_MESSAGE)
         if request.POST.get("kind") in Job.Kind.values:  # a kind this person may not start
             require(request.user, action_for(request.POST["kind"]), release.project)
-        return _after_start(request, release, "Choose a job to run.", messages.ERROR, form)
+        problem = field_problem(form, "target", "Choose a job to run.")
+        return _after_start(request, release, problem, messages.ERROR, form)
     kind = form.cleaned_data["kind"]
     try:
         target = form.cleaned_data["target"] or staging_target(release.project)

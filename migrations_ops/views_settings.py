@@ -17,6 +17,7 @@ from migrations_ops.forms import ProjectSettingsForm, TargetForm
 from migrations_ops.models import Project, Target
 from migrations_ops.services_settings import (
     ConnectionTest,
+    SettingsError,
     TargetError,
     project_settings_update,
     target_connection_test,
@@ -24,6 +25,7 @@ from migrations_ops.services_settings import (
     target_delete,
     target_update,
 )
+from migrations_ops.target_rule import allowed_patterns
 from release_portal.accounts.access import get_project_for_user
 from release_portal.accounts.roles import Action
 from release_portal.http import HtmxHttpRequest
@@ -38,6 +40,10 @@ def _target_form(project: Project, target: Target, data: Any = None) -> TargetFo
     )
 
 
+def _settings_form(project: Project) -> ProjectSettingsForm:
+    return ProjectSettingsForm(project=project, initial=ProjectSettingsForm.initial_for(project))
+
+
 def _page(
     request: HttpRequest,
     project: Project,
@@ -49,22 +55,26 @@ def _page(
     status: int = 200,
 ) -> HttpResponse:
     bound, results = bound or {}, results or {}
-    targets = list(Target.objects.filter(project=project).order_by("kind", "name"))
-    rows = [
-        {
-            "target": t,
-            "form": bound.get(t.pk) or _target_form(project, t),
-            "is_set": t.database_url() is not None,
-            "result": results.get(t.pk),
-        }
-        for t in targets
-    ]
+    targets = list(Target.objects.filter(project=project).with_rule().order_by("kind", "name"))
+    rows = []
+    for t in targets:
+        refusal = t.refusal
+        rows.append(
+            {
+                "target": t,
+                "form": bound.get(t.pk) or _target_form(project, t),
+                "refusal": refusal,
+                "is_set": refusal is None and t.database_url() is not None,
+                "result": results.get(t.pk),
+            }
+        )
     return render(
         request,
         TEMPLATE,
         {
             "project": project,
-            "form": form or ProjectSettingsForm(initial=ProjectSettingsForm.initial_for(project)),
+            "form": form or _settings_form(project),
+            "target_vars": allowed_patterns(project.slug),
             "rows": rows,
             "new_target": new_target
             or TargetForm(project=project, auto_id="new-target-%s", initial={"kind": "staging"}),
@@ -78,10 +88,16 @@ def project_settings(request: HttpRequest, slug: str) -> HttpResponse:
     project = get_project_for_user(request.user, slug, Action.MANAGE_PROJECT)
     if request.method != "POST":
         return _page(request, project)
-    form = ProjectSettingsForm(request.POST)
+    form = ProjectSettingsForm(request.POST, project=project)
     if not form.is_valid():
         return _page(request, project, form=form, status=400)
-    changed = project_settings_update(project=project, values=form.cleaned_data, user=request.user)
+    try:
+        changed = project_settings_update(
+            project=project, values=form.cleaned_data, user=request.user
+        )
+    except SettingsError as e:
+        form.add_error("command_env_names", str(e))
+        return _page(request, project, form=form, status=400)
     if changed:
         messages.success(request, f"Saved: {', '.join(f.replace('_', ' ') for f in changed)}.")
     else:
@@ -95,7 +111,11 @@ def target_new(request: HttpRequest, slug: str) -> HttpResponse:
     form = TargetForm(request.POST, project=project, auto_id="new-target-%s")
     if not form.is_valid():
         return _page(request, project, new_target=form, status=400)
-    target = target_create(project=project, user=request.user, **form.cleaned_data)
+    try:
+        target = target_create(project=project, user=request.user, **form.cleaned_data)
+    except TargetError as e:
+        form.add_error("url_env_var", str(e))
+        return _page(request, project, new_target=form, status=400)
     messages.success(request, f"Added the target {target.name}.")
     return redirect("project_settings", slug=project.slug)
 
@@ -107,7 +127,11 @@ def target_edit(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     form = _target_form(project, target, request.POST)
     if not form.is_valid():
         return _page(request, project, bound={target.pk: form}, status=400)
-    target = target_update(target=target, user=request.user, **form.cleaned_data)
+    try:
+        target = target_update(target=target, user=request.user, **form.cleaned_data)
+    except TargetError as e:
+        form.add_error("url_env_var", str(e))
+        return _page(request, project, bound={target.pk: form}, status=400)
     messages.success(request, f"Saved the target {target.name}.")
     return redirect("project_settings", slug=project.slug)
 

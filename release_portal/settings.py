@@ -71,18 +71,19 @@ def env_target_vars(name: str) -> dict[str, list[str]] | None:
         return None
     example = "demo:DEMO_STAGING_DATABASE_URL,DEMO_PRODUCTION_DATABASE_URL;shop:SHOP_*"
     allowed: dict[str, list[str]] = {}
-    for entry in filter(None, (part.strip() for part in raw.split(";"))):
+    # Errors never quote the value: a URL pasted by mistake would carry its password.
+    for number, entry in enumerate(filter(None, (p.strip() for p in raw.split(";"))), 1):
         slug, colon, names = (part.strip() for part in entry.partition(":"))
         if not colon or not _TARGET_VARS_SLUG.match(slug):
             raise ImproperlyConfigured(
-                f"{name}: {entry[:80]!r} is not <project slug>:<VARIABLE>,<VARIABLE>... "
+                f"{name}: entry {number} is not <project slug>:<VARIABLE>,<VARIABLE>... "
                 f"(e.g. {example})"
             )
         patterns = [p.strip() for p in names.split(",") if p.strip()]
-        for pattern in patterns:
+        for position, pattern in enumerate(patterns, 1):
             if not _TARGET_VARS_PATTERN.match(pattern):
                 raise ImproperlyConfigured(
-                    f"{name}: {pattern[:80]!r} (project {slug}) is not a variable name: use "
+                    f"{name}: name {position} of project {slug} is not a variable name: use "
                     f"capitals, digits, _ and * as a wildcard (e.g. {example})"
                 )
         allowed.setdefault(slug, []).extend(patterns)

@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 
 from migrations_ops.backups.selectors import BackupFilters
+from migrations_ops.forms import TargetChoiceField
 from migrations_ops.models import Project, Target
 
 STATES = [
@@ -49,7 +50,7 @@ class BackupFilterForm(forms.Form):
 
 
 class CaptureForm(forms.Form):
-    target = forms.ModelChoiceField(queryset=Target.objects.none(), empty_label=None)
+    target = TargetChoiceField(empty_label=None)
     snapshot_ref = forms.CharField(
         required=False,
         max_length=300,

@@ -23,6 +23,7 @@ from migrations_ops.backup_changelog import size_text
 from migrations_ops.backups import selectors, services
 from migrations_ops.backups.changelog import changelog_text
 from migrations_ops.backups.forms import BackupFilterForm, CaptureForm, SnapshotForm
+from migrations_ops.forms import field_problem
 from migrations_ops.models import BackupManifest, RollbackPlan
 from release_portal.accounts.access import get_project_for_user, require
 from release_portal.accounts.roles import Action, ProjectAccess, can, visible_project_ids
@@ -161,7 +162,8 @@ def backup_capture_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     form = CaptureForm(request.POST, project=release.project)
     text, level, status = "", messages.SUCCESS, 200
     if not form.is_valid():
-        text, level, status = "Choose the target to back up.", messages.ERROR, 400
+        text = field_problem(form, "target", "Choose the target to back up.")
+        level, status = messages.ERROR, 400
     else:
         try:
             job = services.backup_capture(

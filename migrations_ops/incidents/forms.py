@@ -6,12 +6,15 @@ from typing import Any
 
 from django import forms
 
+from migrations_ops.forms import TargetChoiceField
 from migrations_ops.models import Incident, Project, Target
 from migrations_ops.rollback.forms import DatedFilterForm
 
 
 class IncidentOpenForm(forms.Form):
-    target = forms.ModelChoiceField(queryset=Target.objects.none(), empty_label=None)
+    # An incident is a record: it may be opened on a disabled target (shown as such);
+    # whatever would connect to it refuses on its own.
+    target = TargetChoiceField(empty_label=None, refuse_disabled=False)
     title = forms.CharField(max_length=200)
     trigger = forms.ChoiceField(choices=Incident.Trigger.choices)
     error_text = forms.CharField(

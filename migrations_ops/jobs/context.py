@@ -55,6 +55,9 @@ def project_options(job: Job, root: Path | None) -> dict[str, Any]:
     project: Project = job.project
     options: dict[str, Any] = {}
     if job.kind == Job.Kind.COMMANDS:
+        refusals = project.command_variable_refusals()
+        if refusals:
+            raise RunnerError(" ".join([*refusals, "Remove it from the project's settings."]))
         options["commands"] = [list(c) for c in project.check_commands]
         options["env_names"] = list(project.command_env_names)
         options["timeout_seconds"] = project.command_timeout_seconds

@@ -211,6 +211,14 @@ def _finish_without_receivers(job: Job, claim: Claim, outcome: Outcome, worker: 
     return job
 
 
+def _target_url(job: Job) -> str | None:
+    """The URL to mask in the job's output. A disabled target has none: the job then
+    fails, saying why, when its context is built."""
+    if job.target is None or job.target.is_disabled:
+        return None
+    return job.target.database_url()
+
+
 def job_execute(*, job_id: int, worker: str) -> Job | None:
     """Claim and run job ``job_id``; None when there was nothing for this worker to do."""
     job = job_claim(job_id=job_id, worker=worker)
@@ -218,12 +226,7 @@ def job_execute(*, job_id: int, worker: str) -> Job | None:
         logger.info("job %s is not queued (already taken, or ended): nothing to do", job_id)
         return None
     claim = Claim(job)
-    target = job.target
-    log = JobLog(
-        job,
-        attempt=claim.attempt,
-        secrets=secret_values(job, target.database_url() if target else None),
-    )
+    log = JobLog(job, attempt=claim.attempt, secrets=secret_values(job, _target_url(job)))
     log.write(
         "info",
         f"{job.get_kind_display()} #{job.pk} started on {worker} "

@@ -6,15 +6,15 @@ from typing import Any, cast
 
 from django import forms
 
+from migrations_ops.forms import TargetChoiceField
 from migrations_ops.jobs.kinds import action_for, page_runnable_kinds
-from migrations_ops.models import Project, Target
+from migrations_ops.models import Project
 from release_portal.accounts.roles import can
 
 
 class JobStartForm(forms.Form):
     kind = forms.ChoiceField(label="Job")
-    target = forms.ModelChoiceField(
-        queryset=Target.objects.none(),
+    target = TargetChoiceField(
         required=False,
         empty_label="Staging (default)",
         help_text="The database the job reads; most checks run against staging.",

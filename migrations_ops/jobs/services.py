@@ -70,6 +70,8 @@ def job_enqueue(
         raise ValidationError("the release belongs to another project")
     if target is not None and target.project_id != project.pk:
         raise ValidationError(f"the target {target.name} belongs to another project")
+    if target is not None and (disabled := target.disabled_reason):
+        raise ValidationError(disabled)
     params = _check_params(params)
 
     existing = _active_job(kind=kind, release=release, target=target)

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from checklists.models import Release
 from checklists.services import release_transition
-from migrations_ops.models import Project, Target
+from migrations_ops.models import Project, Target, TargetDisabled
 from migrations_ops.monitoring import sampling
 from migrations_ops.monitoring.defaults import DEFAULT_QUERIES
 from migrations_ops.monitoring.models import (
@@ -291,12 +291,17 @@ def window_sample(*, window_id: int, now: datetime | None = None) -> list[tuple[
         return []
     window = MonitoringWindow.objects.select_related("target", "release").get(pk=window_id)
     queries = list(HealthQuery.objects.filter(project_id=window.target.project_id, enabled=True))
-    readings = sampling.read_all(
-        window.target.database_url(),
-        [(q.pk, q.sql) for q in queries],
-        target=window.target.name,
-        timeout_ms=settings.MONITORING_STATEMENT_TIMEOUT_MS,
-    )
+    try:
+        url = window.target.database_url()
+    except TargetDisabled as e:
+        readings = [sampling.Reading(q.pk, error=str(e)[:500]) for q in queries]
+    else:
+        readings = sampling.read_all(
+            url,
+            [(q.pk, q.sql) for q in queries],
+            target=window.target.name,
+            timeout_ms=settings.MONITORING_STATEMENT_TIMEOUT_MS,
+        )
     return record_samples(window_id=window_id, queries=queries, readings=readings, at=now)
 
 

@@ -9,11 +9,12 @@ from django import forms
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from migrations_ops.forms import TargetChoiceField
 from migrations_ops.models import Project, RollbackPlan, Target
 
 
 class PlanForm(forms.Form):
-    target = forms.ModelChoiceField(queryset=Target.objects.none(), empty_label=None)
+    target = TargetChoiceField(empty_label=None)
     backup = forms.IntegerField(
         required=False, min_value=1, widget=forms.HiddenInput, label="Backup to restore"
     )

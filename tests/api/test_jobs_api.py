@@ -111,3 +111,14 @@ def test_it_names_the_target_of_an_apply(api, approved_release):
     response = api.post(f"/api/releases/{approved_release.pk}/jobs", {"kind": "apply"})
     assert response.status_code == 422
     assert "Name the target" in response.json()["error"]
+
+
+def test_it_refuses_a_disabled_target_saying_why(api, release_with_files, settings):
+    # The operator allows this project's targets only IBIMINA_* variables.
+    settings.PORTAL_TARGET_VARS = {release_with_files.project.slug: ["IBIMINA_*"]}
+    response = api.post(jobs_url(release_with_files), {"kind": "order", "target": "staging"})
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error.startswith("the target staging is disabled: STAGING_DATABASE_URL is not among")
+    assert "ask the operator to add it to PORTAL_TARGET_VARS" in error
+    assert not Job.objects.exists()
