@@ -5,7 +5,10 @@ from migrations_ops import demo
 
 
 class Command(BaseCommand):
-    help = "Load the demo (users for each role, a project, targets); safe to run again."
+    help = (
+        "Load the demo (users for each role, a project, targets and their databases, "
+        "reached as a role of their own); safe to run again."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -16,11 +19,7 @@ class Command(BaseCommand):
         if not settings.DEBUG and not options["force"]:
             self.stdout.write("demo_load skipped: DEBUG is off (this looks like production).")
             return
-        for database in demo.DEMO_TARGET_DATABASES.values():
-            if demo.ensure_database(database):
-                self.stdout.write(f"Created the demo database {database}.")
-            if demo.prepare_target_database(database):
-                self.stdout.write(f"Applied the demo's first two migrations to {database}.")
+        demo.demo_targets_prepare(log=self.stdout.write)
         loaded = demo.demo_users_and_project()
         demo.demo_project_settings(loaded["project"])
         from checklists.runbooks.services import runbook_ensure_default

@@ -1,8 +1,9 @@
 """Start web, Celery worker and Celery beat together in the foreground; Ctrl-C stops all three.
 
 Used by `make run`. The demo's staging and production databases live on the portal's own
-server; their URLs are put into the environment of the three processes under the names
-the demo project's targets use.
+server; their URLs (as the demo role, see migrations_ops.demo) are put into the
+environment of the three processes under the names the demo project's targets use, and
+PORTAL_TARGET_VARS allows the demo project those two names.
 """
 
 from __future__ import annotations
@@ -18,8 +19,13 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from migrations_ops import pgtools
-from migrations_ops.demo import DEMO_PASSWORD, DEMO_TARGET_DATABASES, DEMO_USERS
+from migrations_ops.demo import (
+    DEMO_PASSWORD,
+    DEMO_TARGET_DATABASES,
+    DEMO_USERS,
+    demo_target_url,
+    with_demo_target_vars,
+)
 
 
 class Command(BaseCommand):
@@ -33,7 +39,8 @@ class Command(BaseCommand):
         port = options["port"]
         env = dict(os.environ)
         for env_name, database in DEMO_TARGET_DATABASES.items():
-            env.setdefault(env_name, pgtools.portal_server_url(database))
+            env.setdefault(env_name, demo_target_url(database))
+        env["PORTAL_TARGET_VARS"] = with_demo_target_vars(env.get("PORTAL_TARGET_VARS", ""))
         if not settings.DEBUG:
             call_command("collectstatic", "--noinput", verbosity=0)
         bin_dir = Path(sys.executable).parent
