@@ -127,6 +127,8 @@ class TargetQuerySet(models.QuerySet["Target"]):
     def with_rule(self) -> TargetQuerySet:
         """Targets carrying what ``Target.refusal`` needs, in this one query: the project
         (for its slug) and whether another project's target names the same variable."""
+        if "named_by_other_project" in self.query.annotations:
+            return self  # a form field copies its queryset: annotate it once
         others = Target.objects.filter(url_env_var=OuterRef("url_env_var")).exclude(
             project_id=OuterRef("project_id")
         )
