@@ -134,16 +134,18 @@ class TargetQuerySet(models.QuerySet["Target"]):
         )
         return self.select_related("project").annotate(named_by_other_project=Exists(others))
 
-    def other_projects_name(self, variable: str, project: Project) -> bool:
-        """Whether a target of another project than ``project`` names ``variable``."""
-        return self.filter(url_env_var=variable).exclude(project=project).exists()
-
     def refusal_for(self, *, project: Project, variable: str) -> Refusal | None:
-        """What the target rule says of a target of ``project`` naming ``variable``."""
+        """What the target rule says of a target of ``project`` naming ``variable``.
+
+        Asks all targets, whatever queryset it is called on (``project.targets`` too).
+        """
+
+        def named_by_other_project() -> bool:
+            others = Target.objects.filter(url_env_var=variable).exclude(project=project)
+            return others.exists()
+
         return target_variable_refusal(
-            project_slug=project.slug,
-            name=variable,
-            used_by_other_project=lambda: self.other_projects_name(variable, project),
+            project_slug=project.slug, name=variable, used_by_other_project=named_by_other_project
         )
 
 

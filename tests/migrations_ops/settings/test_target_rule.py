@@ -210,3 +210,10 @@ def test_a_malformed_portal_target_vars_stops_the_portal(monkeypatch, raw, messa
     with pytest.raises(ImproperlyConfigured, match=message) as refused:
         env_target_vars("PORTAL_TARGET_VARS")
     assert "hunter2" not in str(refused.value)
+
+
+def test_the_rule_looks_at_every_project_whichever_targets_it_is_asked_through(
+    project, other_project, production
+):
+    refusal = other_project.targets.refusal_for(project=other_project, variable=IBIMINA_PRODUCTION)
+    assert refusal is not None and refusal.short == "another project's target uses it"
