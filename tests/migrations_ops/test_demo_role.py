@@ -7,8 +7,10 @@ checkouts share), and the test database standing in for the portal's.
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -122,7 +124,7 @@ def test_setting_up_again_takes_back_any_power_it_was_given(world):
     assert role_row(world.role) == (False, False, False, [])
 
 
-def test_the_demo_jobs_work_as_the_demo_role(world, tmp_path):
+def test_the_demo_jobs_work_as_the_demo_role(world, tmp_path, sandbox):
     """Backups (pg_dump), dry runs reading staging, and applying to production."""
     backed_up = backup.run(
         RunContext(
@@ -135,13 +137,18 @@ def test_the_demo_jobs_work_as_the_demo_role(world, tmp_path):
     )
     assert backed_up.ok, backed_up.summary
 
+    repo = tmp_path / "repo"
+    shutil.copytree(demo.DEMO_SUPABASE, repo / "supabase")
+    sandbox.add_content(repo)
     tried = dry_run.run(
         RunContext(
-            supabase_dir=demo.DEMO_SUPABASE,
+            repo_dir=repo,
+            supabase_dir=repo / "supabase",
             database_url=world.url(world.staging),
             target_name="staging",
-            fixtures=[demo.DEMO_SUPABASE / "tests/fixtures/roles.sql"],
+            fixtures=[Path("supabase/tests/fixtures/roles.sql")],
             schemas=["app", "public"],
+            sandbox=sandbox,
         )
     )
     assert tried.ok, tried.summary

@@ -58,8 +58,13 @@ def test_the_list_is_the_setting(settings):
 @pytest.mark.parametrize(
     "name", ["AWS_SECRET_ACCESS_KEY", "BACKUP_S3_SECRET_ACCESS_KEY", "AUDIT_SIGNING_KEY", "PGHOST"]
 )
-def test_check_commands_are_never_given_one(tmp_path, name):
-    ctx = RunContext(repo_dir=tmp_path, options={"commands": [["true"]], "env_names": [name]})
+def test_check_commands_are_never_given_one(tmp_path, sandbox, name):
+    sandbox.add_content(tmp_path)
+    ctx = RunContext(
+        repo_dir=tmp_path,
+        options={"commands": [["/usr/bin/true"]], "env_names": [name]},
+        sandbox=sandbox,
+    )
     with pytest.raises(RunnerError, match=f"^{name} is one of the portal's own variables"):
         run_commands(ctx)
 
