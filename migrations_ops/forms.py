@@ -12,6 +12,7 @@ from django.core.validators import validate_slug
 from django.utils.text import capfirst
 
 from migrations_ops.models import Project, Target
+from migrations_ops.pg import installations
 
 ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
@@ -130,6 +131,14 @@ class ProjectSettingsForm(forms.Form):
     dry_run_data_max_mb = forms.IntegerField(
         min_value=1, max_value=10240, label="Largest data copy for a dry run (MB)"
     )
+    sandbox_pg_major = forms.TypedChoiceField(
+        required=False,
+        coerce=int,
+        empty_value=None,
+        label="PostgreSQL for jobs without a target",
+        help_text="The sandbox's cluster matches the target's version when it has one; RLS "
+        "tests and fixture checks without a target use this (default: the highest installed).",
+    )
     require_qa_signoff = forms.BooleanField(required=False, label="Require the QA lead's sign-off")
     require_sre_signoff = forms.BooleanField(required=False, label="Require the SRE's sign-off")
     uploader_may_not_sign = forms.BooleanField(
@@ -150,6 +159,12 @@ class ProjectSettingsForm(forms.Form):
     def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.project = project
+        majors = sorted({i.major for i in installations.installations()}, reverse=True)
+        field = self.fields["sandbox_pg_major"]
+        assert isinstance(field, forms.TypedChoiceField)
+        field.choices = [("", "Default (highest installed)")] + [
+            (str(m), f"PostgreSQL {m}") for m in majors
+        ]
 
     @classmethod
     def initial_for(cls, project: Project) -> dict[str, Any]:
@@ -167,6 +182,7 @@ class ProjectSettingsForm(forms.Form):
             "required_secret_names": "\n".join(project.required_secret_names),
             "dry_run_with_data": project.dry_run_with_data,
             "dry_run_data_max_mb": project.dry_run_data_max_mb,
+            "sandbox_pg_major": project.sandbox_pg_major or "",
             "require_qa_signoff": project.require_qa_signoff,
             "require_sre_signoff": project.require_sre_signoff,
             "uploader_may_not_sign": project.uploader_may_not_sign,

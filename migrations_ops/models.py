@@ -83,6 +83,13 @@ class Project(models.Model):
     )
     dry_run_with_data = models.BooleanField(default=False)
     dry_run_data_max_mb = models.PositiveIntegerField(default=50)
+    # The PostgreSQL major version of a job's sandboxed cluster when the job has no target
+    # to match (null: PORTAL_SANDBOX_PG_MAJOR, else the highest installed).
+    sandbox_pg_major = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="PostgreSQL major version for jobs without a target (e.g. RLS tests).",
+    )
     require_qa_signoff = models.BooleanField(default=False)
     require_sre_signoff = models.BooleanField(default=False)
     uploader_may_not_sign = models.BooleanField(

@@ -37,6 +37,7 @@ SETTINGS_FIELDS = (
     "required_secret_names",
     "dry_run_with_data",
     "dry_run_data_max_mb",
+    "sandbox_pg_major",
     "require_qa_signoff",
     "require_sre_signoff",
     "uploader_may_not_sign",

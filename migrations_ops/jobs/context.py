@@ -63,6 +63,8 @@ def project_options(job: Job, root: Path | None) -> dict[str, Any]:
         options["timeout_seconds"] = project.command_timeout_seconds
     if job.kind == Job.Kind.SECRETS:
         options["required"] = list(project.required_secret_names)
+    if job.kind in SANDBOX_KINDS and project.sandbox_pg_major:
+        options["pg_major"] = project.sandbox_pg_major
     if job.kind in _SCRATCH_KINDS:
         options["with_data"] = project.dry_run_with_data
         options["data_max_mb"] = project.dry_run_data_max_mb
