@@ -54,7 +54,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Self
 from urllib.parse import quote
 
 import psycopg
@@ -257,7 +257,81 @@ class Cluster:
 # -- the sandbox ----------------------------------------------------------------------------
 
 
-class Sandbox:
+class JobFolder:
+    """What both modes share: a folder for the job's files, a fixed environment, ``run``.
+
+    Subclasses give ``folder``, ``popen`` and ``HOME``; use them as context managers."""
+
+    HOME = INNER_TMP
+    folder: Path | None
+
+    def __enter__(self) -> Self:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def open(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def _in(self) -> Path:
+        if self.folder is None:
+            raise SandboxError("the sandbox is not open")
+        return self.folder / "in"
+
+    def new_file(self, name: str) -> Path:
+        """A host path in the job folder the worker writes and the sandbox reads."""
+        path = self._in() / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def add_file(self, name: str, data: bytes) -> Path:
+        path = self.new_file(name)
+        path.write_bytes(data)
+        path.chmod(0o644)
+        return path
+
+    def add_tree(self, src: Path, name: str = "src") -> Path:
+        """Copy ``src`` into the job folder (read-only inside); returns its host path."""
+        dst = self._in() / name
+        _copy_tree(src, dst)
+        return dst
+
+    def environment(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The whole environment of a process run for the job: fixed names plus ``extra``."""
+        env = {"PATH": DEFAULT_PATH, "HOME": self.HOME, "LANG": "C.UTF-8", "TZ": "UTC"}
+        env.update(extra or {})
+        return env
+
+    def popen(self, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[Any]:
+        raise NotImplementedError
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        input: bytes | None = None,
+        timeout: float | None = None,
+    ) -> subprocess.CompletedProcess[bytes]:
+        """Run ``argv`` to the end; on timeout its process tree is killed."""
+        stdin = subprocess.PIPE if input is not None else subprocess.DEVNULL
+        proc = self.popen(argv, env=env, cwd=cwd, stdin=stdin)
+        try:
+            out, err = proc.communicate(input=input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+            raise subprocess.TimeoutExpired(proc.args, timeout or 0, out, err) from None
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+class Sandbox(JobFolder):
     """One job's sandbox (see the module docstring). Use as a context manager."""
 
     isolated = True
@@ -285,13 +359,6 @@ class Sandbox:
         self._copied: dict[Path, Path] = {}
 
     # lifecycle
-
-    def __enter__(self) -> Sandbox:
-        self.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def open(self) -> None:
         check_prerequisites(self.config)
@@ -370,25 +437,6 @@ class Sandbox:
             _copy_tree(self._content_root, dst, exclude=_NEVER_COPIED)
             self._content_copied = True
         return dst
-
-    def add_tree(self, src: Path, name: str = "src") -> Path:
-        """Copy ``src`` into the job folder (read-only inside); returns its host path."""
-        dst = self._folder() / "in" / name
-        _copy_tree(src, dst)
-        return dst
-
-    def add_file(self, name: str, data: bytes) -> Path:
-        path = self._folder() / "in" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        path.chmod(0o644)
-        return path
-
-    def new_file(self, name: str) -> Path:
-        """A host path in the job folder the worker writes and the sandbox reads."""
-        path = self._folder() / "in" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return path
 
     def inside(self, host_path: Path | str) -> str:
         """The sandbox's path of a file the worker put in the job folder."""
@@ -500,12 +548,6 @@ class Sandbox:
             outer += ["--chdir", cwd or INNER_TMP]
         return [*outer, "--", *inner]
 
-    def environment(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        """The whole environment of a process in the sandbox: fixed names plus ``extra``."""
-        env = {"PATH": DEFAULT_PATH, "HOME": INNER_TMP, "LANG": "C.UTF-8", "TZ": "UTC"}
-        env.update(extra or {})
-        return env
-
     def popen(
         self,
         argv: Sequence[str],
@@ -532,27 +574,6 @@ class Sandbox:
             self._procs = [p for p in self._procs if p.poll() is None]
             self._procs.append(proc)
         return proc
-
-    def run(
-        self,
-        argv: Sequence[str],
-        *,
-        env: Mapping[str, str] | None = None,
-        cwd: str | None = None,
-        input: bytes | None = None,
-        timeout: float | None = None,
-    ) -> subprocess.CompletedProcess[bytes]:
-        """Run ``argv`` to the end; on timeout the sandboxed process tree is killed."""
-        proc = self.popen(
-            argv, env=env, cwd=cwd, stdin=subprocess.PIPE if input is not None else None
-        )
-        try:
-            out, err = proc.communicate(input=input, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate()
-            raise subprocess.TimeoutExpired(proc.args, timeout or 0, out, err) from None
-        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
     def _kill_all(self) -> None:
         with self._procs_lock:

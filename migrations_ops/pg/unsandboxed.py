@@ -27,7 +27,7 @@ from typing import Any
 
 import psycopg
 
-from migrations_ops.pg.sandbox import DEFAULT_PATH, SandboxConfig, SandboxError, _copy_tree
+from migrations_ops.pg.sandbox import JobFolder, SandboxConfig, SandboxError
 
 DANGEROUS_ROLES = (
     "pg_execute_server_program",
@@ -110,10 +110,11 @@ def scratch_server_problems(url: str, portal: PortalServer | None) -> list[str]:
     return problems
 
 
-class Unsandboxed:
+class Unsandboxed(JobFolder):
     """The sandbox's interface without isolation, for ``PORTAL_SANDBOX=off``."""
 
     isolated = False
+    HOME = "/nonexistent"
 
     def __init__(
         self,
@@ -132,13 +133,6 @@ class Unsandboxed:
         self.timed_out = False
         self._checked = False
         self._content_root: Path | None = None
-
-    def __enter__(self) -> Unsandboxed:
-        self.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def open(self) -> None:
         if not self.accepted:
@@ -167,23 +161,6 @@ class Unsandboxed:
         if self._content_root is None:
             raise SandboxError("the job has no content to run")
         return self._content_root
-
-    def new_file(self, name: str) -> Path:
-        assert self.folder is not None
-        path = self.folder / "in" / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return path
-
-    def add_file(self, name: str, data: bytes) -> Path:
-        path = self.new_file(name)
-        path.write_bytes(data)
-        return path
-
-    def add_tree(self, src: Path, name: str = "src") -> Path:
-        assert self.folder is not None
-        dst = self.folder / "in" / name
-        _copy_tree(src, dst)
-        return dst
 
     def inside(self, host_path: Path | str) -> str:
         return str(host_path)
@@ -214,11 +191,6 @@ class Unsandboxed:
 
         return pgtools.libpq_env(url)
 
-    def environment(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        env = {"PATH": DEFAULT_PATH, "HOME": "/nonexistent", "LANG": "C.UTF-8", "TZ": "UTC"}
-        env.update(extra or {})
-        return env
-
     def command(self, argv: Sequence[str], **kwargs: Any) -> list[str]:
         if kwargs.get("writable_copy") is not None:
             raise SandboxError(
@@ -243,20 +215,6 @@ class Unsandboxed:
         return subprocess.Popen(
             argv, env=self.environment(env), cwd=cwd, stdin=stdin, stdout=stdout,
             stderr=stderr, **kwargs,
-        )  # fmt: skip
-
-    def run(
-        self,
-        argv: Sequence[str],
-        *,
-        env: Mapping[str, str] | None = None,
-        cwd: str | None = None,
-        input: bytes | None = None,
-        timeout: float | None = None,
-    ) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run(
-            list(argv), env=self.environment(env), cwd=cwd, input=input,
-            capture_output=True, timeout=timeout, check=False,
         )  # fmt: skip
 
     def describe(self) -> dict[str, Any]:
