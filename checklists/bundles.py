@@ -1,8 +1,10 @@
 """Migration bundles: the supabase/ folder a release ships, from an archive or a git commit.
 
 An uploaded archive (zip or tar.gz) is read entry by entry with every path checked before
-anything is stored: no absolute paths, no `..`, no links or devices, at most
-MAX_ARCHIVE_BYTES in and MAX_UNPACKED_BYTES out. What is kept is the `supabase/` folder,
+anything is stored: no absolute paths, no `..`, no links or devices, names in UTF-8, at
+most MAX_ARCHIVE_BYTES in, and what it unpacks to bounded in size, entries and
+compression ratio before the work is done (see checklists.archives). What is kept is the
+`supabase/` folder,
 normalised into a deterministic tar.gz (the "bundle") that the job engine unpacks into a
 fresh workspace for every job.
 """
@@ -24,13 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from checklists.archives import MAX_UNPACKED_BYTES, tar_files, zip_files
+from checklists.archives import ArchiveUnreadable as ArchiveUnreadable
+from checklists.archives import BundleError as BundleError
+
 MAX_ARCHIVE_BYTES = 50 * 1024 * 1024
-MAX_UNPACKED_BYTES = 200 * 1024 * 1024
 MAX_FILES = 5000
-
-
-class BundleError(ValueError):
-    """The archive or checkout cannot be used; the message says why and what to do."""
 
 
 @dataclass(frozen=True)
@@ -99,52 +100,6 @@ def _collect(entries: Iterator[tuple[str, bytes]]) -> list[BundleFile]:
     return kept
 
 
-def _read_limited(stream: io.BufferedIOBase | None, limit: int, name: str) -> bytes:
-    if stream is None:
-        return b""
-    data = stream.read(limit + 1)
-    if len(data) > limit:
-        raise BundleError(f"{name} is larger than the unpacked limit")
-    return data
-
-
-def _zip_entries(data: bytes) -> Iterator[tuple[str, bytes]]:
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        for info in archive.infolist():
-            if info.is_dir():
-                continue
-            mode = (info.external_attr >> 16) & 0o170000
-            if mode == 0o120000:
-                raise BundleError(
-                    f"the archive entry {info.filename!r} is a symbolic link; "
-                    "links are refused, nothing was stored"
-                )
-            if info.file_size > MAX_UNPACKED_BYTES:
-                raise BundleError(f"the archive entry {info.filename!r} is too large")
-            with archive.open(info) as f:
-                yield info.filename, _read_limited(f, MAX_UNPACKED_BYTES, info.filename)  # type: ignore[arg-type]
-
-
-def _tar_entries(data: bytes) -> Iterator[tuple[str, bytes]]:
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as archive:
-        for member in archive:
-            if member.isdir():
-                continue
-            if member.issym() or member.islnk():
-                raise BundleError(
-                    f"the archive entry {member.name!r} is a link; links are refused, "
-                    "nothing was stored"
-                )
-            if not member.isfile():
-                raise BundleError(
-                    f"the archive entry {member.name!r} is not a regular file; nothing was stored"
-                )
-            if member.size > MAX_UNPACKED_BYTES:
-                raise BundleError(f"the archive entry {member.name!r} is too large")
-            f = archive.extractfile(member)
-            yield member.name, _read_limited(f, MAX_UNPACKED_BYTES, member.name)  # type: ignore[arg-type]
-
-
 def read_archive(data: bytes, *, filename: str = "archive") -> list[BundleFile]:
     """The supabase/ files in a zip or tar(.gz) archive, checked; BundleError otherwise."""
     if len(data) > MAX_ARCHIVE_BYTES:
@@ -156,16 +111,10 @@ def read_archive(data: bytes, *, filename: str = "archive") -> list[BundleFile]:
         raise BundleError(f"{filename} is empty")
     try:
         if zipfile.is_zipfile(io.BytesIO(data)):
-            return _collect(_zip_entries(data))
-        try:
-            return _collect(_tar_entries(data))
-        except tarfile.ReadError:
-            raise BundleError(
-                f"{filename} is not a zip or tar.gz archive: upload the supabase/ folder "
-                "packed with `zip -r supabase.zip supabase` or `tar czf supabase.tgz supabase`"
-            ) from None
-    except (zipfile.BadZipFile, EOFError, gzip.BadGzipFile, OSError) as e:
-        raise BundleError(f"{filename} is damaged and cannot be read ({e})") from None
+            return _collect(zip_files(data, label=filename))
+        return _collect(tar_files(data, label=filename))
+    except (zipfile.BadZipFile, EOFError, OSError) as e:
+        raise ArchiveUnreadable(f"{filename} is damaged and cannot be read ({e})") from None
 
 
 def read_git_commit(repo_path: str | Path, commit_sha: str, supabase_dir: str) -> list[BundleFile]:
@@ -191,7 +140,7 @@ def read_git_commit(repo_path: str | Path, commit_sha: str, supabase_dir: str) -
             f"not there (fetch it first): {detail}"
         )
     # A supabase/ folder kept deeper (e.g. apps/db/supabase) comes out as supabase/...
-    return _collect(_tar_entries(result.stdout))
+    return _collect(tar_files(result.stdout, label=f"git archive of {commit_sha[:12]}"))
 
 
 def build_bundle(files: list[BundleFile]) -> bytes:
@@ -212,7 +161,10 @@ def build_bundle(files: list[BundleFile]) -> bytes:
 
 def bundle_files(bundle: bytes) -> list[BundleFile]:
     """Read back a bundle this module built."""
-    return list(BundleFile(name, data) for name, data in _tar_entries(bundle))
+    return [
+        BundleFile(name, data)
+        for name, data in tar_files(bundle, label="the bundle", bound_ratio=False)
+    ]
 
 
 def sha256_hex(data: bytes) -> str:

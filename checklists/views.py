@@ -15,12 +15,13 @@ from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from checklists import items as item_services
 from checklists import rules, selectors
 from checklists.access import get_release_for_user
-from checklists.bundles import BundleError
+from checklists.bundles import MAX_ARCHIVE_BYTES, BundleError
 from checklists.forms import (
     CancelForm,
     MigrationsUploadForm,
@@ -234,9 +235,38 @@ def release_signoff(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return redirect(reverse("release_detail", kwargs={"pk": pk}) + "#signoffs")
 
 
+# The multipart framing and the form's other fields, on top of the archive itself.
+UPLOAD_FORM_SLACK_BYTES = 64 * 1024
+
+
+def _declared_body_size(request: HtmxHttpRequest) -> int:
+    try:
+        return max(0, int(request.META.get("CONTENT_LENGTH") or 0))
+    except ValueError:
+        return 0  # Django reads no body then either
+
+
+@csrf_exempt  # checked in _release_migrations: the CSRF check reads the form
 @require_POST
 def release_migrations(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Refuses an archive over the limit by its declared size, before anything (the CSRF
+    check included) reads the body; then the upload as usual."""
     release = get_release_for_user(request.user, pk, Action.EDIT_RELEASE)
+    size = _declared_body_size(request)
+    if size > MAX_ARCHIVE_BYTES + UPLOAD_FORM_SLACK_BYTES:
+        messages.error(
+            request,
+            f"Nothing was stored: the upload is {size // (1024 * 1024)} MB; an archive may be "
+            f"at most {MAX_ARCHIVE_BYTES // (1024 * 1024)} MB. Upload only the supabase/ "
+            "folder.",
+        )
+        return redirect("release_detail", pk=pk)
+    return _release_migrations(request, release)
+
+
+@csrf_protect
+def _release_migrations(request: HtmxHttpRequest, release: Release) -> HttpResponse:
+    pk = release.pk
     form = MigrationsUploadForm(request.POST, request.FILES)
     if not form.is_valid():
         for error in form.non_field_errors() or [str(e) for e in form.errors.values()]:

@@ -9,7 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
-from checklists.bundles import BundleError
+from checklists.bundles import ArchiveUnreadable, BundleError
 
 if TYPE_CHECKING:
     from ninja import NinjaAPI
@@ -67,7 +67,10 @@ def install(api: NinjaAPI) -> None:
         return respond(request, 403, str(exc) or "Forbidden.")
 
     def on_bundle(request: HttpRequest, exc: Any) -> HttpResponse:
-        return respond(request, 400, f"The archive cannot be used: {exc}")
+        # Bytes that are no archive are malformed (400); an archive whose content is
+        # refused (a limit, a name, a link) is a validation error (422).
+        status = 400 if isinstance(exc, ArchiveUnreadable) else 422
+        return respond(request, status, f"The archive cannot be used: {exc}")
 
     def on_django_validation(request: HttpRequest, exc: Any) -> HttpResponse:
         # Services' refusals (ChecklistError and the like) that an endpoint did not map:

@@ -4,6 +4,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from checklists.models import Release
+from tests import hostile_archives as hostile
 from tests.api.conftest import SHA, url
 from tests.factories import DEMO_MIGRATIONS, supabase_archive
 
@@ -95,3 +96,28 @@ def test_it_refuses_to_change_a_deploying_release(api, approved_release, targets
     assert response.status_code == 409
     assert "frozen" in response.json()["error"]
     assert Release.objects.get(pk=approved_release.pk).commit_sha == SHA
+
+
+def test_a_name_that_is_not_utf8_is_a_clear_422(api, release):
+    data = hostile.tar_with_name(b"supabase/migrations/20250103000000_caf\xe9.sql")
+    response = api.upload(upload_url(release), data, "application/gzip")
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert "20250103000000_caf\\xe9.sql' is not UTF-8 text: rename the file" in error
+    assert not release.migration_files.exists()
+
+
+def test_a_flagged_utf8_zip_name_that_is_not_utf8_is_a_clear_422(api, release):
+    name = b"supabase/migrations/20250103000000_caf\xe9\xe9.sql"
+    response = api.upload(
+        upload_url(release), hostile.zip_with_name(name, utf8_flag=True), "application/zip"
+    )
+    assert response.status_code == 422
+    assert "is not UTF-8 text" in response.json()["error"]
+
+
+def test_an_archive_over_a_limit_is_a_422_naming_the_limit(api, release):
+    response = api.upload(upload_url(release), hostile.pax_header_bomb(), "application/gzip")
+    assert response.status_code == 422
+    assert "PAX metadata header of 300 MB; the limit is 64 KB" in response.json()["error"]
+    assert not release.migration_files.exists()
