@@ -13,6 +13,7 @@ from django.utils.text import capfirst
 
 from migrations_ops.models import Project, Target
 from migrations_ops.pg import installations
+from release_portal.webhooks import outgoing
 
 ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
@@ -188,6 +189,15 @@ class ProjectSettingsForm(forms.Form):
             "uploader_may_not_sign": project.uploader_may_not_sign,
             "maintenance_webhook_url": project.maintenance_webhook_url,
         }
+
+    def clean_maintenance_webhook_url(self) -> str:
+        url = self.cleaned_data["maintenance_webhook_url"].strip()
+        if url:
+            try:
+                outgoing.check_destination(url)
+            except outgoing.Refused as refused:
+                raise forms.ValidationError(f"This URL cannot be used: {refused}.") from None
+        return url
 
     def clean_repo_path(self) -> str:
         path = self.cleaned_data["repo_path"].strip()

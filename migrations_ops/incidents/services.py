@@ -9,9 +9,9 @@ deploy lock; when it succeeds the release moves failed → rolled_back.
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
+from http import HTTPStatus
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -34,8 +34,10 @@ from release_portal.accounts.access import require_actor
 from release_portal.accounts.roles import Action
 from release_portal.audit.services import Actor, actor_of, audit_record
 from release_portal.notify import notify
+from release_portal.webhooks import outgoing
 
 E = IncidentEntry.Kind
+_STATUSES = frozenset(status.value for status in HTTPStatus)
 
 
 class IncidentError(ValidationError):
@@ -106,24 +108,28 @@ def incident_open(
 
 
 def _call_webhook(url: str, on: bool) -> tuple[bool, str]:
+    """POST the switch through the portal's outgoing guard (release_portal.webhooks.outgoing:
+    checked addresses only, no redirects). What it says names the host, never the URL:
+    its path or query is often the webhook's secret."""
     if not url:
         return True, "no maintenance webhook is configured: flip the app's flag by hand"
-    if not url.startswith(("https://", "http://")):
-        return False, f"the webhook {url} is not an http(s) URL"
+    host = urlsplit(url).hostname or "the webhook"
     body = json.dumps({"maintenance_mode": on}).encode()
-    request = urllib.request.Request(  # noqa: S310 (scheme checked above)
-        url, data=body, method="POST", headers={"Content-Type": "application/json"}
-    )
     try:
-        with urllib.request.urlopen(  # noqa: S310 (scheme checked above)
-            request, timeout=settings.MAINTENANCE_WEBHOOK_TIMEOUT_SECONDS
-        ) as answer:
-            return True, f"the webhook answered {answer.status}"
-    except urllib.error.HTTPError as e:
-        return False, f"the webhook answered {e.code} {e.reason}"
-    except (urllib.error.URLError, OSError, ValueError) as e:
-        reason = getattr(e, "reason", e)
-        return False, f"the webhook could not be reached: {reason}"
+        answer = outgoing.post(
+            url, body, {}, timeout=float(settings.MAINTENANCE_WEBHOOK_TIMEOUT_SECONDS)
+        )
+    except outgoing.Refused as refused:
+        return False, f"the webhook at {host} was refused: {refused}"
+    if answer.status is None:
+        return False, f"the webhook at {host} could not be reached: {answer.error}"
+    if 300 <= answer.status < 400:
+        return False, (
+            f"the webhook at {host} answered {answer.status} (redirects are not followed)"
+        )
+    reason = HTTPStatus(answer.status).phrase if answer.status in _STATUSES else ""
+    said = f"the webhook at {host} answered {answer.status} {reason}".rstrip()
+    return 200 <= answer.status < 300, said
 
 
 def incident_maintenance(*, incident: Incident, user: Any, on: bool) -> Incident:

@@ -32,11 +32,9 @@ def _clean(*, url: str, events: list[str], name: str) -> None:
     if unknown:
         raise ValidationError(f"Unknown events: {', '.join(unknown)}.")
     try:
-        _, host, port = outgoing.check_url(url)
-        outgoing.resolve(host, port)
+        outgoing.check_destination(url)
     except outgoing.Refused as refused:
-        if "could not resolve" not in str(refused):  # the workers may resolve it
-            raise ValidationError(f"This URL cannot be used: {refused}.") from None
+        raise ValidationError(f"This URL cannot be used: {refused}.") from None
 
 
 def _fields(webhook: Webhook) -> dict[str, Any]:

@@ -22,8 +22,9 @@ SAMPLE = "tests.migrations_ops.jobs.sample_runner"
 
 
 @pytest.fixture
-def webhook():
-    """A local app that records the maintenance_mode bodies it is sent."""
+def webhook(settings):
+    """A local app that records the maintenance_mode bodies it is sent (loopback allowed)."""
+    settings.WEBHOOK_ALLOW_LOOPBACK = True
     received = []
 
     class Handler(BaseHTTPRequestHandler):
@@ -113,7 +114,8 @@ def test_it_walks_an_incident_from_open_to_closed(
         incidents.incident_note(incident=incident, user=sre, text="late")
 
 
-def test_it_records_maintenance_mode_when_the_webhook_fails(release, target, sre):
+def test_it_records_maintenance_mode_when_the_webhook_fails(release, target, sre, settings):
+    settings.WEBHOOK_ALLOW_LOOPBACK = True
     release.project.maintenance_webhook_url = "http://127.0.0.1:9/nothing-listens"
     release.project.save()
     incident = incidents.incident_open(

@@ -120,6 +120,9 @@ def test_saving_unchanged_settings_writes_nothing(client, personas, project):
         ("supabase_dir", "/abs/supabase", "no leading /, ~ or .."),
         ("repo_path", "", "The git source needs the checkout"),
         ("command_timeout_seconds", "1", "greater than or equal to 10"),
+        ("maintenance_webhook_url", "http://169.254.169.254/latest/", "cloud metadata address"),
+        ("maintenance_webhook_url", "http://[2002:a00:1::]/x", "6to4"),
+        ("maintenance_webhook_url", "http://example.com:0/x", "port 0"),
     ],
 )
 def test_it_refuses_invalid_settings_with_a_clear_message(
