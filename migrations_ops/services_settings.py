@@ -1,7 +1,8 @@
 """Changes to a project's settings and targets, each audited with before and after.
 
 Only names are recorded (paths, schema names, environment variable names): the values
-of those variables never reach the portal's database or its change log. The variables
+of those variables never reach the portal's database or its change log. Of a webhook URL
+the change log keeps the host only (its path and query are often a secret). The variables
 a target may name and a check command may be given follow ``migrations_ops.target_rule``;
 these services refuse anything else, whichever page or command calls them.
 """
@@ -20,6 +21,7 @@ from migrations_ops import pgtools
 from migrations_ops.models import Job, Project, Target
 from migrations_ops.runners.base import RunnerError, connect_target
 from release_portal.audit.services import audit_record, audit_record_now
+from release_portal.webhooks import outgoing
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +46,8 @@ SETTINGS_FIELDS = (
     "maintenance_webhook_url",
 )
 TARGET_FIELDS = ("name", "kind", "url_env_var")
+# Settings whose value the change log shows only as its host.
+URL_FIELDS = frozenset({"maintenance_webhook_url"})
 CONNECT_TIMEOUT = 10
 
 
@@ -83,8 +87,14 @@ def project_settings_update(*, project: Project, values: dict[str, Any], user: A
     for name, change in changed.items():
         setattr(project, name, change["after"])
     project.save(update_fields=list(changed))
+    logged = {
+        name: {key: outgoing.host_of(value) for key, value in change.items()}
+        if name in URL_FIELDS
+        else change
+        for name, change in changed.items()
+    }
     audit_record(
-        actor=user, action="project.settings_update", obj=project, data={"changed": changed}
+        actor=user, action="project.settings_update", obj=project, data={"changed": logged}
     )
     return list(changed)
 

@@ -111,6 +111,15 @@ def refusal_for(ip: IPAddress) -> str | None:
     return f"{ip} is not a globally routable unicast address"
 
 
+def host_of(url: str) -> str:
+    """What the change log and the pages may say about a URL: its host. The path and query
+    of a webhook URL are often its secret (Slack's are)."""
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:
+        return ""
+
+
 def check_url(url: str) -> tuple[str, str, int]:
     """``(scheme, host, port)`` of a URL the portal may post to, else Refused."""
     parts = urlsplit(url)

@@ -1,7 +1,8 @@
 """Managing a project's webhooks: create, change, rotate the secret, delete, send a test.
 
 Keyword-only, one transaction each, audited; the secret's value never goes into the
-change log. Permission (MANAGE_PROJECT) is checked here as well as in the views.
+change log, nor does the URL beyond its host (its path and query are often a secret).
+Permission (MANAGE_PROJECT) is checked here as well as in the views.
 """
 
 from __future__ import annotations
@@ -38,9 +39,10 @@ def _clean(*, url: str, events: list[str], name: str) -> None:
 
 
 def _fields(webhook: Webhook) -> dict[str, Any]:
+    """What the change log keeps of a webhook."""
     return {
         "name": webhook.name,
-        "url": webhook.url,
+        "url_host": outgoing.host_of(webhook.url),
         "events": list(webhook.events),
         "format": webhook.format,
         "enabled": webhook.enabled,
@@ -87,7 +89,7 @@ def webhook_update(
     _require(user, webhook.project_id)
     _clean(url=url, events=events, name=name)
     webhook = Webhook.objects.select_for_update().get(pk=webhook.pk)
-    before = _fields(webhook)
+    before, before_url = _fields(webhook), webhook.url
     webhook.name, webhook.url, webhook.format, webhook.enabled = name.strip(), url, format, enabled
     webhook.events = sorted(set(events))
     try:
@@ -97,6 +99,8 @@ def webhook_update(
         raise ValidationError(f"Another webhook is named {name.strip()!r}.") from None
     after = _fields(webhook)
     changed = {k: {"from": before[k], "to": after[k]} for k in after if before[k] != after[k]}
+    if url != before_url:  # a new path on the same host is a change the log shows too
+        changed["url_host"] = {"from": before["url_host"], "to": after["url_host"]}
     if changed:
         audit_record(actor=user, action="webhook.update", obj=webhook, data=changed)
     return webhook
