@@ -17,7 +17,7 @@ from checklists import gate as gates
 from checklists import rules
 from checklists.models import Deployment, FreezeWindow, GateOverride, Release
 from checklists.services import AlreadyDone, ChecklistError, _when, release_transition
-from migrations_ops.models import Target
+from migrations_ops.models import Incident, Target
 from release_portal.accounts.access import require_actor
 from release_portal.accounts.roles import Action, can
 from release_portal.audit.services import actor_of, audit_record, audit_record_now
@@ -207,6 +207,27 @@ def _move(release: Release, to: str, actor: Any, reason: str, *, forced_by: Any 
     release_transition(release=release, to=to, actor=actor, reason=reason, break_glass=forced)
 
 
+def _require_rollback_incident(release: Release, target: Target) -> None:
+    """A rollback runs inside an incident (runbook §5.2): one open for the release on the
+    target, with maintenance mode on so that writes are frozen first."""
+    incident = (
+        Incident.objects.filter(release=release, target=target, state=Incident.State.OPEN)
+        .only("pk", "maintenance_mode")
+        .first()
+    )
+    if incident is None:
+        raise ChecklistError(
+            f"No incident is open for this release on {target.name}: a rollback runs inside "
+            "one (runbook §5.2). An SRE opens it in the portal, attaches the rollback plan "
+            "and turns maintenance mode on; then roll back."
+        )
+    if not incident.maintenance_mode:
+        raise ChecklistError(
+            f"Incident #{incident.pk}: turn maintenance mode on first: writes must be frozen "
+            "before a rollback (runbook §5.2 step 1)."
+        )
+
+
 @transaction.atomic
 def deployment_start(
     *,
@@ -219,14 +240,22 @@ def deployment_start(
 ) -> Deployment:
     """Record that a deployment (or rollback) of ``release`` to ``target`` started.
 
-    Production deployments need the gate open for exactly ``digest``. The target's deploy
-    lock (one started deployment per target, a database constraint) refuses a second
-    start with DeployLocked. Moves the release to deploying for production.
+    Production deployments need the gate open for exactly ``digest``. A rollback follows
+    the rollback job's rules wherever it is recorded from (the job, CI): the rollback
+    permission, and an open incident for the release on the target with maintenance mode
+    on. The target's deploy lock (one started deployment per target, a database
+    constraint) refuses a second start with DeployLocked. Moves the release to deploying
+    for production.
     """
     release = _locked_release(release)
-    _require(actor, Action.DEPLOY, release.project_id, "Your roles do not allow deployments.")
     if target.project_id != release.project_id:
         raise ChecklistError(f"The target {target.name} belongs to another project.")
+    if kind == Deployment.Kind.ROLLBACK:
+        _require(actor, Action.MANAGE_ROLLBACKS, release.project_id,
+                 "Only SREs and platform leads roll back.")  # fmt: skip
+        _require_rollback_incident(release, target)
+    else:
+        _require(actor, Action.DEPLOY, release.project_id, "Your roles do not allow deployments.")
     production_deploy = target.kind == Target.Kind.PRODUCTION and kind == Deployment.Kind.DEPLOY
     override = None
     if production_deploy:

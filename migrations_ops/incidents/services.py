@@ -267,6 +267,27 @@ def incident_rollback_start(*, incident: Incident, user: Any) -> Job:
 
 
 @transaction.atomic
+def rollback_start(*, release: Release, target: Target, user: Any) -> Job:
+    """The rollback job of the incident open for ``release`` on ``target`` (what CI asks
+    for): the same rules as from the incident's page. A rollback already queued or running
+    is returned with ``already_active`` instead of a second one."""
+    incident = Incident.objects.filter(release=release, target=target, state="open").first()
+    if incident is None:
+        raise IncidentError(
+            f"No incident is open for this release on {target.name}: a rollback runs inside "
+            "one (runbook §5.2). An SRE opens it in the portal, attaches the rollback plan "
+            "and turns maintenance mode on; then roll back."
+        )
+    active = Job.objects.filter(
+        kind=Job.Kind.ROLLBACK, release=release, target=target, state__in=Job.ACTIVE_STATES,
+    ).first()  # fmt: skip
+    if active is not None:
+        active.already_active = True
+        return active
+    return incident_rollback_start(incident=incident, user=user)
+
+
+@transaction.atomic
 def incident_validate(*, incident: Incident, user: Any) -> list[Job]:
     """Post-rollback validation: the project's check commands (smoke) and the RLS tests."""
     _require(user, incident.project_id)

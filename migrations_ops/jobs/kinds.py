@@ -29,8 +29,12 @@ PREFLIGHT_KINDS: tuple[str, ...] = (
     K.DRIFT,
 )
 
+# Jobs that hold production connections (a dump of production, a restore of one, a
+# change to it): an API token needs the deploy scope to start them.
+PRODUCTION_KINDS = frozenset({K.BACKUP, K.RESTORE_CHECK, K.APPLY, K.ROLLBACK, K.REHEARSAL})
+
 # Long, heavy jobs that hold production connections get their own workers.
-BACKUP_QUEUE_KINDS = frozenset({K.BACKUP, K.RESTORE_CHECK, K.APPLY, K.ROLLBACK, K.REHEARSAL})
+BACKUP_QUEUE_KINDS = PRODUCTION_KINDS
 
 # They run bundle content (migrations, tests, fixtures, seeds, scripts, a backup's code):
 # always in the sandbox (migrations_ops.pg.sandbox), never with the worker's powers.

@@ -12,7 +12,13 @@ from release_portal.audit.services import Actor
 class Scope(models.TextChoices):
     READ = "read", "Read releases, jobs and the gate"
     REPORT = "report", "Report CI results, upload migrations, create releases, start checks"
-    DEPLOY = "deploy", "Record deployments, ask the gate, start apply jobs"
+    DEPLOY = (
+        "deploy",
+        (
+            "Record deployments, ask the gate, start the jobs that hold production connections "
+            "(apply, rollback, backup, restore check, rehearsal)"
+        ),
+    )
 
 
 class ApiToken(models.Model):

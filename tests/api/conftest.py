@@ -10,7 +10,7 @@ import pytest
 from checklists.items import item_tick
 from checklists.services import release_create, release_upload_archive
 from checklists.signoffs import signoff_give
-from migrations_ops.models import Target
+from migrations_ops.models import Incident, RollbackPlan, Target
 from release_portal.api.tokens import token_create
 from tests.factories import (
     DEMO_MIGRATIONS,
@@ -147,3 +147,18 @@ def approved_release(release_with_files, platform_lead, targets):
 
 def url(path: str) -> str:
     return "/api" + path
+
+
+def open_incident(release, target, sre, *, maintenance=True, plan=True):
+    """An incident on ``release`` at ``target`` as an SRE leaves it before the rollback."""
+    incident = Incident.objects.create(
+        project=release.project, release=release, target=target, title="Checkout broke",
+        trigger="failed_deployment", maintenance_mode=maintenance, opened_by=sre,
+    )  # fmt: skip
+    if plan:
+        incident.plan = RollbackPlan.objects.create(
+            project=release.project, release=release, target=target,
+            steps=[{"kind": "down", "reverts": ["20250102000000"]}], created_by=sre,
+        )  # fmt: skip
+        incident.save(update_fields=["plan"])
+    return incident

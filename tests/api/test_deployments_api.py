@@ -1,13 +1,14 @@
 """Deployments: the gate's digest, the deploy lock, the release's state, the outcome."""
 
 import pytest
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 
-from checklists.deploys import gate_break_glass
+from checklists.deploys import deployment_start, gate_break_glass
 from checklists.models import Deployment, Release
 from checklists.services import release_create
 from release_portal.audit.models import AuditEvent
-from tests.api.conftest import url
+from tests.api.conftest import open_incident, url
 from tests.factories import PASSWORD
 
 
@@ -152,3 +153,60 @@ def test_it_answers_404_for_unknown_targets_and_deployments(api, approved_releas
 def test_it_needs_the_deploy_scope(api_for, approved_release, scopes):
     assert start(api_for(*scopes), approved_release).status_code == 403
     assert not Deployment.objects.exists()
+
+
+# --- rollbacks: the same rules as the rollback job ------------------------------------------
+
+
+def failed_release(release):
+    Release.objects.filter(pk=release.pk).update(state=Release.State.FAILED)
+    release.refresh_from_db()
+    return release
+
+
+def test_a_rollback_is_recorded_only_inside_an_open_incident(api, approved_release):
+    release = failed_release(approved_release)
+    response = start(api, release, kind="rollback", digest="")
+    assert response.status_code == 409
+    assert "No incident is open for this release on production" in response.json()["error"]
+    assert not Deployment.objects.exists()
+    assert Release.objects.get(pk=release.pk).state == "failed"
+
+
+def test_a_rollback_is_recorded_only_with_maintenance_mode_on(api, approved_release, targets, sre):
+    release = failed_release(approved_release)
+    open_incident(release, targets["production"], sre, maintenance=False)
+    response = start(api, release, kind="rollback", digest="")
+    assert response.status_code == 409
+    assert "maintenance mode on first" in response.json()["error"]
+    assert not Deployment.objects.exists()
+
+
+def test_a_recorded_rollback_takes_the_deploy_lock_and_ends_rolled_back(
+    api, approved_release, targets, sre
+):
+    release = failed_release(approved_release)
+    open_incident(release, targets["production"], sre)
+    response = start(api, release, kind="rollback", digest="")
+    assert response.status_code == 201, response.content
+    again = start(api, release, kind="rollback", digest="")
+    assert again.status_code == 409 and "locked by rollback" in again.json()["error"]
+    finish = api.patch(deployments_url(release) + f"/{response.json()['id']}",
+                       {"status": "succeeded"})  # fmt: skip
+    assert finish.status_code == 200
+    assert Release.objects.get(pk=release.pk).state == "rolled_back"
+
+
+def test_people_record_a_rollback_with_the_rollback_permission_only(
+    approved_release, targets, sre, release_engineer
+):
+    release = failed_release(approved_release)
+    open_incident(release, targets["production"], sre)
+    production = targets["production"]
+    with pytest.raises(PermissionDenied):
+        deployment_start(release=release, target=production, actor=release_engineer,
+                         kind=Deployment.Kind.ROLLBACK)  # fmt: skip
+    assert not Deployment.objects.exists()
+    started = deployment_start(release=release, target=production, actor=sre,
+                               kind=Deployment.Kind.ROLLBACK)  # fmt: skip
+    assert started.kind == "rollback" and started.status == "started"

@@ -3,9 +3,10 @@
 import pytest
 from django.utils import timezone
 
+from checklists.models import Deployment
 from migrations_ops.models import Job, JobLogLine
 from release_portal.audit.models import AuditEvent
-from tests.api.conftest import url
+from tests.api.conftest import open_incident, url
 
 
 def jobs_url(release):
@@ -45,7 +46,14 @@ def test_it_refuses_unknown_kinds_and_targets(api, release_with_files):
         (("report",), "order", 201),
         (("deploy",), "order", 403),
         (("report",), "apply", 403),
-        (("deploy",), "rollback", 201),
+        (("report",), "rollback", 403),
+        # They hold production connections (a dump of production, a restore of it).
+        (("report",), "backup", 403),
+        (("deploy",), "backup", 201),
+        (("report",), "restore_check", 403),
+        (("deploy",), "restore_check", 201),
+        (("report",), "rehearsal", 403),
+        (("deploy",), "rehearsal", 201),
     ],
 )
 def test_it_needs_report_for_checks_and_deploy_for_changes(
@@ -122,3 +130,42 @@ def test_it_refuses_a_disabled_target_saying_why(api, release_with_files, settin
     assert error.startswith("the target staging is disabled: STAGING_DATABASE_URL is not among")
     assert "ask the operator to add it to PORTAL_TARGET_VARS" in error
     assert not Job.objects.exists()
+
+
+def test_a_rollback_job_runs_only_from_an_open_incident(api, release_with_files, targets):
+    response = api.post(jobs_url(release_with_files), {"kind": "rollback", "target": "staging"})
+    assert response.status_code == 409
+    assert "No incident is open for this release on staging" in response.json()["error"]
+    assert not Job.objects.exists() and not Deployment.objects.exists()
+
+
+def test_a_rollback_job_waits_for_maintenance_mode(api, release_with_files, targets, sre):
+    open_incident(release_with_files, targets["production"], sre, maintenance=False)
+    response = api.post(jobs_url(release_with_files), {"kind": "rollback", "target": "production"})
+    assert response.status_code == 409
+    assert "maintenance mode on first" in response.json()["error"]
+    assert not Job.objects.exists() and not Deployment.objects.exists()
+
+
+def test_a_rollback_job_runs_the_incidents_plan_under_the_deploy_lock(
+    api, release_with_files, targets, sre, django_capture_on_commit_callbacks
+):
+    incident = open_incident(release_with_files, targets["production"], sre)
+    body = {"kind": "rollback", "target": "production"}
+    with django_capture_on_commit_callbacks():
+        response = api.post(jobs_url(release_with_files), body)
+    assert response.status_code == 201, response.content
+    job = Job.objects.get(kind="rollback")
+    assert job.params["plan_id"] == incident.plan_id
+    assert job.params["incident_id"] == incident.pk
+    lock = Deployment.objects.get(kind="rollback")
+    assert lock.status == "started" and job.params["deployment_id"] == lock.pk
+    again = api.post(jobs_url(release_with_files), body)
+    assert again.status_code == 200 and again.json()["id"] == job.pk
+    assert again.json()["already_active"] is True
+
+
+def test_a_rollback_job_names_its_target(api, release_with_files):
+    response = api.post(jobs_url(release_with_files), {"kind": "rollback"})
+    assert response.status_code == 422
+    assert "Name the target" in response.json()["error"]

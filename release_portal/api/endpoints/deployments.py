@@ -45,9 +45,12 @@ def start_deployment(
     """`{"target": "production", "status": "started", "digest": <the gate's digest>}`.
 
     A production deployment needs the gate open for exactly `digest` (else **409** with
-    the gate's answer in `detail`) and moves the release to `deploying`. A target has one
-    deploy lock: while a deployment or rollback of any release holds it, a second start
-    is **409**. Scope: `deploy`."""
+    the gate's answer in `detail`) and moves the release to `deploying`. A `rollback`
+    (`"kind": "rollback"`, no digest) follows the rollback job's rules: an incident open
+    for the release on the target, with maintenance mode on (else **409** saying what is
+    missing); reported succeeded on production, it moves a failed release to
+    `rolled_back`. A target has one deploy lock: while a deployment or rollback of any
+    release holds it, a second start is **409**. Scope: `deploy`."""
     token = require_scope(request, "deploy")
     release = release_for(token, release_id)
     target = target_for(token, payload.target)

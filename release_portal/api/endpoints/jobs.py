@@ -11,6 +11,8 @@ from ninja import Router, Status
 from checklists.deploys import DeployLocked
 from checklists.gate import gate_status
 from migrations_ops.deploy_apply import GateClosedForApply, apply_start
+from migrations_ops.incidents.services import rollback_start
+from migrations_ops.jobs.kinds import PRODUCTION_KINDS
 from migrations_ops.jobs.services import job_enqueue
 from migrations_ops.models import Job, JobLogLine
 from release_portal.api import presenters
@@ -30,26 +32,40 @@ from release_portal.api.schemas import (
 
 router = Router(tags=["jobs"])
 
-# Jobs that change a target database need the deploy scope; checks need report.
-DEPLOY_KINDS = frozenset({Job.Kind.APPLY, Job.Kind.ROLLBACK})
+# Jobs that hold production connections need the deploy scope; checks need report.
+DEPLOY_SCOPE_KINDS = PRODUCTION_KINDS
 LOG_PAGE = 500
 
 
 @router.post(
     "/releases/{release_id}/jobs",
     response={200: JobOut, 201: JobOut, ERRORS: ErrorOut},
-    summary="Start a job for the release (a check, or apply/rollback)",
+    summary="Start a job for the release (a check, a backup, or apply/rollback)",
 )
 def start_job(request: HttpRequest, payload: JobIn, release_id: ReleaseId) -> Any:
     """**201** with the queued job; **200** with the job already queued or running of the
-    same kind and target (nothing is started twice). Scope: `report` for checks
-    (order, dry_run, rls, ...), `deploy` for `apply` and `rollback`. Applying to a
-    production target needs the gate open."""
-    token = require_scope(request, "deploy" if payload.kind in DEPLOY_KINDS else "report")
+    same kind and target (nothing is started twice).
+
+    Scope: `report` for checks (order, dry_run, rls, ...); `deploy` for the jobs that
+    hold production connections: `apply`, `rollback`, `backup`, `restore_check` and
+    `rehearsal`. Applying to a production target needs the gate open (**409** with the
+    gate's answer otherwise) and takes the target's deploy lock. `rollback` runs the plan
+    of the incident open for the release on that target, with maintenance mode on, under
+    the deploy lock: the same rules as from the incident's page (**409** saying what is
+    missing otherwise)."""
+    token = require_scope(request, "deploy" if payload.kind in DEPLOY_SCOPE_KINDS else "report")
     release = release_for(token, release_id)
     target = target_for(token, payload.target) if payload.target else None
 
     def run() -> tuple[int, Any]:
+        if payload.kind == Job.Kind.ROLLBACK:
+            if target is None:
+                raise ApiError(422, "Name the target to roll back (staging or production).")
+            try:
+                job = rollback_start(release=release, target=target, user=token)
+            except ValidationError as e:  # no incident, no plan, maintenance off, locked
+                raise ApiError(409, " ".join(e.messages)) from None
+            return (200 if getattr(job, "already_active", False) else 201), presenters.job(job)
         if payload.kind == Job.Kind.APPLY:
             if target is None:
                 raise ApiError(422, "Name the target to apply to (staging or production).")
