@@ -1,8 +1,38 @@
-"""Typing help for views: requests carry django-htmx's details."""
+"""Typing help for views, and the client's address behind the portal's proxies."""
 
+from __future__ import annotations
+
+import ipaddress
+
+from django.conf import settings
 from django.http import HttpRequest
 from django_htmx.middleware import HtmxDetails
 
 
 class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
+
+
+def client_address(request: HttpRequest) -> str:
+    """The address of the client that sent ``request``, as far as the portal can trust it.
+
+    Behind ``PROXY_COUNT`` proxies each appends the address it received the request from
+    to ``X-Forwarded-For``, so the client is the PROXY_COUNT-th entry from the right:
+    whatever a client writes into the header itself stays further left. With fewer
+    entries than proxies, every entry came from a proxy and the leftmost is the client.
+    With ``PROXY_COUNT=0`` (the default) the header is ignored: anyone can send it.
+    An entry that is not an IP address falls back to the connection's address.
+    """
+    remote = str(request.META.get("REMOTE_ADDR") or "")
+    proxies = int(settings.PROXY_COUNT)
+    if proxies <= 0:
+        return remote
+    entries = [e.strip() for e in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    entries = [e for e in entries if e]
+    if not entries:
+        return remote
+    candidate = entries[-proxies] if len(entries) >= proxies else entries[0]
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return remote

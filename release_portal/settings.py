@@ -466,13 +466,17 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
-# Lockout after repeated failed logins (django-axes): per username and address.
+# Lockout after repeated failed logins (django-axes): per username and client address
+# together, so that failing from one address never locks the person out everywhere.
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
-AXES_IPWARE_PROXY_COUNT = env_int("PROXY_COUNT", 0)
+# Proxies in front of the portal: the client is the PROXY_COUNT-th X-Forwarded-For entry
+# from the right (release_portal.http.client_address); 0 ignores the header.
+PROXY_COUNT = env_int("PROXY_COUNT", 0)
+AXES_CLIENT_IP_CALLABLE = "release_portal.http.client_address"
 PASSWORD_RESET_TIMEOUT = 3 * 24 * 3600  # invitation links live three days
 
 # --- email --------------------------------------------------------------------------
