@@ -19,8 +19,9 @@ from checklists.models import Deployment, FreezeWindow, GateOverride, Release
 from checklists.services import AlreadyDone, ChecklistError, _when, release_transition
 from migrations_ops.models import Incident, Target
 from release_portal.accounts.access import require_actor
+from release_portal.accounts.recheck import PasswordRecheckFailed, password_recheck
 from release_portal.accounts.roles import Action, can
-from release_portal.audit.services import actor_of, audit_record, audit_record_now
+from release_portal.audit.services import actor_of, audit_record
 from release_portal.notify import notify
 
 # A break-glass override opens the gate for this long (or until resolved, or until the
@@ -118,16 +119,21 @@ def freeze_window_delete(*, window: FreezeWindow, user: Any) -> None:
 def gate_break_glass(*, release: Release, user: Any, reason: str, password: str) -> GateOverride:
     """Open the gate for the release's current digest anyway: loud, audited, followed up.
 
-    Asks for the password again (a refusal is recorded in its own transaction). The
+    Asks for the password again, with the login's lockout (release_portal.accounts.recheck;
+    a refusal is recorded in its own transaction). The
     override stays on the release as an open follow-up until a lead resolves it.
     """
     if not can(user, Action.BREAK_GLASS, release.project_id):
         raise PermissionDenied("Only platform leads may break the glass.")
     if len(reason.strip()) < 10:
         raise ChecklistError("Say why, in a sentence: the reason goes to the change log and out.")
-    if not user.check_password(password or ""):
-        audit_record_now(actor=user, action="gate.break_glass_refused", obj=release, data={})
-        raise ChecklistError("That password is not right: breaking the glass needs it again.")
+    try:
+        password_recheck(
+            user=user, password=password, purpose="break_glass", doing="breaking the glass",
+            refused_action="gate.break_glass_refused", obj=release,
+        )  # fmt: skip
+    except PasswordRecheckFailed as e:
+        raise ChecklistError(e.messages[0]) from None
     return _break_glass(release=release, user=user, reason=reason.strip())
 
 

@@ -17,7 +17,8 @@ from django.utils import timezone
 from checklists import digest, rules
 from checklists.models import ChecklistItem, Release, SignOff
 from checklists.services import AlreadyDone, ChecklistError, _when, release_refresh
-from release_portal.audit.services import audit_record, audit_record_now
+from release_portal.accounts.recheck import PasswordRecheckFailed, password_recheck
+from release_portal.audit.services import audit_record
 
 
 def open_items(release: Release) -> list[ChecklistItem]:
@@ -32,12 +33,14 @@ def signoff_give(*, release: Release, user: Any, kind: str, password: str) -> Si
     """Record ``user``'s sign-off of the release's current digest, after a password check."""
     if kind in SignOff.Kind.values and not rules.can_sign_as(user, release, kind):
         raise PermissionDenied("You cannot give this sign-off.")
-    if not user.check_password(password or ""):
-        # Recorded in its own transaction: the refusal must stay in the log.
-        audit_record_now(
-            actor=user, action="signoff.password_refused", obj=release, data={"kind": kind}
-        )
-        raise ChecklistError("That password is not right: signing needs your password again.")
+    try:
+        # A wrong password is recorded in its own transaction: it stays in the log.
+        password_recheck(
+            user=user, password=password, purpose="signoff", doing="signing",
+            refused_action="signoff.password_refused", obj=release, data={"kind": kind},
+        )  # fmt: skip
+    except PasswordRecheckFailed as e:
+        raise ChecklistError(e.messages[0]) from None
     return _signoff_give(release=release, user=user, kind=kind)
 
 

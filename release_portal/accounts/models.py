@@ -29,3 +29,19 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} is {self.get_role_display()} in {self.project}"
+
+
+class PasswordRecheckFailure(models.Model):
+    """One wrong password given where the portal asks for it again (a sign-off,
+    break-glass); release_portal.accounts.recheck counts them for the lockout."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    at = models.DateTimeField()
+    purpose = models.CharField(max_length=40)
+
+    class Meta:
+        # The lockout counts a person's failures within the last minutes.
+        indexes = [models.Index(fields=["user", "at"], name="recheck_failures_by_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user} gave a wrong password for {self.purpose} at {self.at}"
