@@ -5,7 +5,10 @@ claim (a duplicate message finds it claimed and does nothing); everything the ru
 says is stored as log lines, capped; the job ends in exactly one final state with its
 result, audit event and ``job_finished`` signal in one transaction; a runner's error
 never escapes to Celery (the row says what happened). A worker that lost its lease
-writes nothing more.
+writes nothing more. An attempt cut off from the portal's own database (the connection
+dropped while the runner, the heartbeat or the finish used it) is not the job's failure:
+it is handed back to the reaper as if its worker had died, which re-queues it while the
+kind has attempts left.
 """
 
 from __future__ import annotations
@@ -18,8 +21,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 from celery.exceptions import SoftTimeLimitExceeded
-from django.db import DatabaseError, close_old_connections, transaction
+from django.db import (
+    DatabaseError,
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+    connection,
+    transaction,
+)
 from django.db.models.functions import Now
 
 from migrations_ops.jobs.context import job_run_context, secret_values
@@ -34,6 +45,44 @@ from release_portal.audit.services import Actor, audit_record
 logger = logging.getLogger(__name__)
 
 FINISH_RETRIES = (0.5, 1.0, 2.0, 4.0)
+LOST_PORTAL = "the worker lost its connection to the portal's database"
+# SQLSTATEs of a connection that went away: class 08 (connection exception), and the
+# server ending it (terminated by an administrator, crash, shutdown). An error without a
+# SQLSTATE never reached the server: the client found the connection gone.
+_LOST_CONNECTION_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+
+
+def portal_database_answers() -> bool:
+    """Whether the portal's database answers now (on a fresh connection if need be)."""
+    try:
+        close_old_connections()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except (DatabaseError, InterfaceError):
+        return False
+    return True
+
+
+def _connection_went_away(error: BaseException) -> bool:
+    sqlstate = getattr(error, "sqlstate", None)
+    return sqlstate is None or sqlstate.startswith(_LOST_CONNECTION_SQLSTATES)
+
+
+def portal_outage(error: BaseException) -> bool:
+    """Whether ``error`` is the portal's database going away rather than the job failing.
+
+    Django's InterfaceError, and its OperationalError for a connection that went away,
+    come from the portal's database (the only one Django connects to); a deadlock or a
+    timeout there is not an outage. A bare psycopg error may come from a target a runner
+    talks to: it counts only when the portal's database does not answer either.
+    """
+    if isinstance(error, InterfaceError):
+        return True
+    if isinstance(error, OperationalError):
+        return _connection_went_away(error.__cause__ or error)
+    if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError):
+        return _connection_went_away(error) and not portal_database_answers()
+    return False
 
 
 @dataclass
@@ -43,6 +92,7 @@ class Outcome:
     ok: bool | None = None
     result: dict[str, Any] = field(default_factory=dict)
     error: str = ""
+    portal_lost: bool = False  # cut off from the portal's database: for the reaper
 
 
 def _jsonable(data: Any) -> dict[str, Any]:
@@ -138,6 +188,9 @@ def _run(job: Job, claim: Claim, log: JobLog) -> Outcome:
         log.write("error", message)
         return Outcome(state=Job.State.TIMED_OUT, ok=False, summary=message, error=message)
     except Exception as e:
+        if portal_outage(e):
+            logger.warning("job %s: %s (%s)", job.pk, LOST_PORTAL, type(e).__name__)
+            return Outcome(state=Job.State.RUNNING, summary=LOST_PORTAL, portal_lost=True)
         outcome = _internal_error(e, secrets)
         log.write("error", outcome.summary)
         log.write("error", outcome.error)
@@ -163,13 +216,18 @@ def job_finish(*, job_id: int, attempt: int, outcome: Outcome, worker: str) -> J
     return job
 
 
-def _finish_with_retries(job: Job, claim: Claim, outcome: Outcome, worker: str) -> Job | None:
+def _finish_with_retries(
+    job: Job, claim: Claim, log: JobLog, outcome: Outcome, worker: str
+) -> Job | None:
     for pause in (*FINISH_RETRIES, None):
         try:
             return job_finish(job_id=job.pk, attempt=claim.attempt, outcome=outcome, worker=worker)
-        except DatabaseError:
+        except (DatabaseError, InterfaceError):
             if pause is None:
-                raise
+                # The result is lost with the connection: the attempt goes back like a
+                # dead worker's (a job that had succeeded runs again; nothing half-recorded).
+                _hand_back(job, claim, log)
+                return None
             logger.warning("job %s: could not record the result; retrying", job.pk)
             close_old_connections()
             time.sleep(pause)
@@ -219,6 +277,24 @@ def _target_url(job: Job) -> str | None:
     return job.target.database_url()
 
 
+def _hand_back(job: Job, claim: Claim, log: JobLog) -> None:
+    """Leave the attempt to the reaper as if its worker had died: it drops the attempt's
+    scratch databases and re-queues the job while the kind has attempts left, else fails
+    it saying why. When the database answers again the lease ends at once (and the reason
+    is kept for the reaper); otherwise it runs out by itself."""
+    logger.warning("job %s: %s; left for the reaper", job.pk, LOST_PORTAL)
+    close_old_connections()
+    why = f"{LOST_PORTAL} (attempt {claim.attempt})"
+    log.write("error", why)
+    log.close()
+    try:
+        Job.objects.filter(pk=job.pk, state=Job.State.RUNNING, attempts=claim.attempt).update(
+            lease_expires_at=Now(), error=why
+        )
+    except (DatabaseError, InterfaceError):
+        logger.warning("job %s: the database is still away; the lease will run out", job.pk)
+
+
 def job_execute(*, job_id: int, worker: str) -> Job | None:
     """Claim and run job ``job_id``; None when there was nothing for this worker to do."""
     job = job_claim(job_id=job_id, worker=worker)
@@ -241,6 +317,9 @@ def job_execute(*, job_id: int, worker: str) -> Job | None:
     if claim.lost or log.lost:
         logger.warning("job %s: another worker or the reaper took it over; result dropped", job_id)
         return None
+    if outcome.portal_lost:
+        _hand_back(job, claim, log)
+        return None
     log.write("info", f"finished: {outcome.state}: {outcome.summary}")
     log.close()
-    return _finish_with_retries(job, claim, outcome, worker)
+    return _finish_with_retries(job, claim, log, outcome, worker)

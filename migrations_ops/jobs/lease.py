@@ -16,7 +16,7 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, connection, connections, transaction
+from django.db import DatabaseError, InterfaceError, connection, connections, transaction
 from django.db.models import F
 from django.db.models.functions import Now
 
@@ -148,7 +148,8 @@ class Heartbeat(threading.Thread):
                                 "job %s: lease lost to another worker", self.claim.job_id
                             )
                             return
-                except DatabaseError:
+                except (DatabaseError, InterfaceError):
+                    # The portal's database away: retry; the lease runs out if it stays away.
                     logger.warning("job %s: heartbeat failed; retrying", self.claim.job_id)
                     connection.close_if_unusable_or_obsolete()
         finally:

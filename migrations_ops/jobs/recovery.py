@@ -4,10 +4,11 @@
   (the broker was down, lost it, or the filesystem broker deleted it on read and the
   worker died).
 - The **reaper** takes back running jobs whose lease ran out (worker killed, machine
-  gone): it drops the scratch databases the dead attempt recorded, then re-queues the
-  job while attempts remain, else fails it with the reason (timed_out when it had run
-  past its hard time limit: Celery killed it, and would again). It also retries dropping
-  scratch databases that an ended job could not drop itself.
+  gone, or cut off from the portal's database: such a worker ends its lease at once when
+  it can, saying why): it drops the scratch databases the dead attempt recorded, then
+  re-queues the job while attempts remain, else fails it with the reason (timed_out when
+  it had run past its hard time limit: Celery killed it, and would again). It also
+  retries dropping scratch databases that an ended job could not drop itself.
 
 Both are safe to run on several machines at once: each row changes through a
 conditional UPDATE or under a row lock taken with SKIP LOCKED.
@@ -101,7 +102,8 @@ def _reap_one(pk: int) -> str | None:
             return None
         assert job.lease_expires_at is not None
         expired = job.lease_expires_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-        reason = f"the worker stopped responding (lease expired at {expired})"
+        # A worker cut off from the database handed the attempt back saying why.
+        reason = job.error or f"the worker stopped responding (lease expired at {expired})"
         recorded = list(job.scratch_databases)
         job.scratch_databases = drop_scratch_databases(recorded)
         dropped = [n for n in recorded if n not in job.scratch_databases]
@@ -117,6 +119,7 @@ def _reap_one(pk: int) -> str | None:
         if not timed_out and job.cancel_requested_at is None and job.attempts < job.max_attempts:
             job.state = Job.State.QUEUED
             job.worker = ""
+            job.error = ""
             job.enqueued_at = timezone.now()
             _append_log_line(job, f"{reason}; queued again (attempt {job.attempts + 1} next)")
             job.save()

@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, InterfaceError, connection, transaction
 from django.utils import timezone
 
 from migrations_ops.models import Job, JobLogLine
@@ -179,7 +179,7 @@ class JobLog:
                 self.lost = True
                 self._buffer.clear()
                 return
-            except DatabaseError:
+            except (DatabaseError, InterfaceError):
                 logger.warning("job %s: could not store log lines; will retry", self.job_id)
                 connection.close_if_unusable_or_obsolete()
                 return

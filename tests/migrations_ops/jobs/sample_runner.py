@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import psycopg
 from celery.exceptions import SoftTimeLimitExceeded
 
 from migrations_ops import scratch
@@ -43,6 +44,9 @@ def run(ctx: RunContext) -> RunResult:
         raise SoftTimeLimitExceeded()
     if options.get("crash"):
         raise ValueError(f"boom while talking to {ctx.database_url}")
+    if options.get("target_outage"):
+        # What a target that went away mid-job says, when a runner does not catch it.
+        raise psycopg.OperationalError("server closed the connection unexpectedly")
     if options.get("fail"):
         raise RunnerError(options["fail"])
     if options.get("scratch"):
