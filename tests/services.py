@@ -14,7 +14,9 @@ answer, and a test that would skip for lack of one fails instead.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import uuid
 from urllib.parse import urlsplit
 
 import pytest
@@ -61,6 +63,13 @@ os.environ.setdefault("CELERY_BROKER_URL", "memory://")
 os.environ.setdefault("PORTAL_DATA_DIR", ".local/test")
 # No collectstatic before tests: serve static files without the manifest.
 os.environ.setdefault("STATIC_MANIFEST", "0")
+# Server-wide names (roles) and the sandbox's folder are this run's own, so that runs of
+# other checkouts on the same machine never drop or clean up what this one uses. Worker
+# processes the tests start inherit both.
+os.environ.setdefault("RP_TEST_RUN_TAG", uuid.uuid4().hex[:8])
+SANDBOX_DIR = os.environ.setdefault(
+    "PORTAL_SANDBOX_DIR", f"/tmp/rp-sb-test-{os.environ['RP_TEST_RUN_TAG']}"
+)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -68,6 +77,15 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"database: {DATABASE_CHOICE}",
         f"redis: {os.environ['REDIS_URL']} (REQUIRE_SERVICES={int(REQUIRE_SERVICES)})",
     ]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # Only the run that made the folder removes it (its workers' runs are subprocesses).
+    if os.environ.get("RP_TEST_SANDBOX_OWNER") == str(os.getpid()):
+        shutil.rmtree(SANDBOX_DIR, ignore_errors=True)
+
+
+os.environ.setdefault("RP_TEST_SANDBOX_OWNER", str(os.getpid()))
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

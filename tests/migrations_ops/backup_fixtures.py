@@ -21,17 +21,19 @@ from psycopg.conninfo import conninfo_to_dict
 from migrations_ops import pgtools, scratch
 from migrations_ops.runners.base import RunContext
 
-ROLE = "rp_backup_app_user"
+# Roles are server-wide: a name of this test run's own, so that another checkout's run on
+# the same server never drops it under this one (tests/services.py sets the tag).
+ROLE = f"rp_backup_app_user_{os.environ['RP_TEST_RUN_TAG']}"
 
 ROLE_FIXTURE = """
 DO $$
 BEGIN
-  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rp_backup_app_user') THEN
-    CREATE ROLE rp_backup_app_user NOLOGIN;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$ROLE') THEN
+    CREATE ROLE $ROLE NOLOGIN;
   END IF;
 END
 $$;
-"""
+""".replace("$ROLE", ROLE)
 
 SCHEMA = """
 CREATE SCHEMA app;
@@ -43,10 +45,10 @@ CREATE TABLE app.orders (
 CREATE TABLE app.empty_audit (id bigserial PRIMARY KEY, at timestamptz);
 CREATE TABLE public.profiles (id bigint PRIMARY KEY, owner text NOT NULL, bio text);
 ALTER TABLE public.profiles ENABLE ROW LEVEL SECURITY;
-CREATE POLICY profiles_owner ON public.profiles FOR SELECT TO rp_backup_app_user
+CREATE POLICY profiles_owner ON public.profiles FOR SELECT TO $ROLE
   USING (owner = current_user);
-GRANT USAGE ON SCHEMA app TO rp_backup_app_user;
-GRANT SELECT ON public.profiles TO rp_backup_app_user;
+GRANT USAGE ON SCHEMA app TO $ROLE;
+GRANT SELECT ON public.profiles TO $ROLE;
 INSERT INTO app.accounts (id, name) SELECT g, 'account ' || g FROM generate_series(1, 500) g;
 INSERT INTO app.orders (account_id, amount, note)
   SELECT 1 + g % 500, g * 1.5, repeat('note ', 30) || g FROM generate_series(1, 4000) g;
@@ -60,7 +62,7 @@ CREATE TABLE supabase_migrations.schema_migrations (
   version text PRIMARY KEY, statements text[], name text);
 INSERT INTO supabase_migrations.schema_migrations (version, name)
   VALUES ('20250101000000', 'init'), ('20250102000000', 'orders');
-"""
+""".replace("$ROLE", ROLE)
 
 APPLIED = ["20250101000000", "20250102000000"]
 PENDING = ["20250103000000"]
