@@ -53,7 +53,9 @@ def test_a_disk_filler_runs_out_of_its_tmpfs_not_the_hosts_disk(small):
     assert "No space left on device" in out
     assert "rc=0" not in out
     # dd says how much it wrote before the tmpfs (64 MB, memory) was full.
-    written = int(re.search(r"(\d+) bytes", out).group(1))  # type: ignore[union-attr]
+    found = re.search(r"(\d+) bytes", out)
+    assert found is not None, out
+    written = int(found.group(1))
     assert written <= 64 * 1024 * 1024
 
 
