@@ -320,7 +320,7 @@ def _count(
         value = _run(conn, exact)
         if value is not None:
             return LossCount(value, "exact", seconds=time.monotonic() - started)
-        note = "the exact count timed out"
+        note = "the exact count gave up (statement or lock timeout)"
     else:
         note = (
             f"{relation.name} holds about {estimated:,} rows, "
