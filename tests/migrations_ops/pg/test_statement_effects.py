@@ -77,7 +77,8 @@ HAZARDS = {
     "drop_index_not_concurrently": "drop index accounts_name",
     "reindex_not_concurrently": "reindex table accounts",
     "alter_column_type_rewrites": "alter table accounts alter column balance type numeric",
-    "add_column_rewrites": "alter table accounts add column at timestamptz default clock_timestamp()",
+    "add_column_rewrites": "alter table accounts add column at timestamptz "
+    "default clock_timestamp()",
     "add_column_not_null_without_default": "alter table accounts add column code text not null",
     "add_constraint_without_not_valid": "alter table accounts add constraint c check (balance > 0)",
     "set_not_null_scans": "alter table accounts alter column note set not null",
@@ -157,7 +158,7 @@ def test_a_table_created_by_an_earlier_file_existed_before_the_next_one():
             MigrationFile.from_text("20240102000000_b.sql", "create index i on fresh (id);"),
         ]
     )
-    first, second = release_risk.Resolver(facts()).resolve(files)
+    _, second = release_risk.Resolver(facts()).resolve(files)
     assert second.locks == {"public.fresh": LockMode.SHARE}
     assert second.hazards == []  # but it is not on the target: no clients, no rows
 
