@@ -96,7 +96,7 @@ STATEMENTS = [
     "drop trigger child_touch on child",
     "comment on table child is 'kids'",
     "comment on column child.n is 'count'",
-    "create view v2 as select child.n, parent.v from child join parent on parent.id = child.parent_id",
+    "create view v2 as select child.n, parent.v from child join parent on parent.id = parent_id",
     "create or replace view parents as select id, v, amount from parent",
     "create table t2 (id int references parent (id))",
     "create table t3 (like child)",
