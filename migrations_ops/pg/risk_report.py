@@ -49,10 +49,13 @@ def build(
     scratch copy held ("" when it held the target's rows), for the measured times.
     """
     limits = thresholds or risk_rules.Thresholds()
+    last = {item.file: item.effect.index for item in resolved}
     statements = []
     for item in resolved:
         observed = recorder.observation(item.file, item.effect.index) if recorder else None
-        statement = _statement(item, facts, counts, observed, hold_warn_seconds, copy_rows)
+        # Only statements followed by others in their file can keep a lock for them.
+        warn = hold_warn_seconds if item.effect.index < last[item.file] else None
+        statement = _statement(item, facts, counts, observed, warn, copy_rows)
         _second_opinion(statement, item, squawk)
         statement["risk"], statement["risk_reasons"] = risk_rules.statement_level(statement, limits)
         statements.append(statement)
@@ -71,7 +74,7 @@ def _statement(
     facts: TargetFacts,
     counts: dict[int, LossCount],
     observed: StatementObservation | None,
-    hold_warn_seconds: float,
+    hold_warn_seconds: float | None,
     copy_rows: str,
 ) -> dict[str, Any]:
     effect = item.effect
@@ -162,6 +165,7 @@ def _statement(
     }
     if (
         observed is not None
+        and hold_warn_seconds is not None
         and held is not None
         and lock is not None
         and lock.blocks_writes
