@@ -171,14 +171,14 @@ def observe(url: str, text: str) -> tuple[LockMode | None, dict[str, LockMode], 
         psycopg.connect(url, autocommit=True) as conn,
         psycopg.connect(url, autocommit=True) as watcher,
     ):
-        relations = dict(
+        relations: dict[int, str] = dict(
             conn.execute(
                 "select c.oid, n.nspname || '.' || c.relname from pg_class c "
                 "join pg_namespace n on n.oid = c.relnamespace "
                 "where c.relkind in ('r', 'p', 'v', 'm', 'f') and n.nspname in ('public', 'app')"
             ).fetchall()
         )
-        files = dict(
+        files: dict[int, int] = dict(
             conn.execute(
                 "select oid, relfilenode from pg_class where oid = any(%s)", [list(relations)]
             ).fetchall()
@@ -191,7 +191,7 @@ def observe(url: str, text: str) -> tuple[LockMode | None, dict[str, LockMode], 
                 "and granted",
                 [conn.info.backend_pid],
             ).fetchall()
-            after = dict(
+            after: dict[int, int] = dict(
                 conn.execute(
                     "select oid, relfilenode from pg_class where oid = any(%s)", [list(relations)]
                 ).fetchall()

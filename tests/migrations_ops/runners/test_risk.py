@@ -33,13 +33,13 @@ create table public.events (
 );
 """
 ROWS = 30_000
-DATA = f"""
+DATA = """
 insert into public.accounts (name, note)
 select case when i % 10 = 0 then 'a rather long name ' || i else 'n' || i end,
        case when i % 3 = 0 then null else 'note' end
-from generate_series(1, {ROWS}) i;
+from generate_series(1, 30000) i;
 insert into public.events (account_id, kind)
-select i, case when i % 6 = 0 then 'debug' else 'login' end from generate_series(1, {ROWS}) i;
+select i, case when i % 6 = 0 then 'debug' else 'login' end from generate_series(1, 30000) i;
 analyze;
 """
 PENDING = {
@@ -97,7 +97,7 @@ def test_it_reports_locks_hazards_and_losses_per_statement_and_never_changes_sta
         assert conn.execute("select count(*) from public.events").fetchone() == (ROWS,)
     data = result.data
     assert json.loads(json.dumps(data)) == data
-    assert all(KEYS <= set(s) for s in data["statements"])
+    assert all(set(s) >= KEYS for s in data["statements"])
     files = by_file(data)
 
     (index,) = files["index"]
