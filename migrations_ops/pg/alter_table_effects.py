@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from pglast import ast, enums
-
 from migrations_ops.pg import data_loss
 from migrations_ops.pg.effect_model import (
     ON_CONSTRAINT_TARGET,
@@ -21,31 +19,29 @@ from migrations_ops.pg.effect_model import (
     TypeChange,
 )
 from migrations_ops.pg.locks import LockMode
-from migrations_ops.pg.sql_names import Relation, TypeSpec, function_names
+from migrations_ops.pg.sql_names import Node, Relation, TypeSpec, function_names, names
 
-T = enums.AlterTableType
-C = enums.ConstrType
 M = LockMode
 
 _SHARE_UPDATE_EXCLUSIVE = {
-    T.AT_SetStatistics,
-    T.AT_SetOptions,
-    T.AT_ResetOptions,
-    T.AT_ClusterOn,
-    T.AT_DropCluster,
-    T.AT_ValidateConstraint,
-    T.AT_AttachPartition,
-    T.AT_DetachPartitionFinalize,
+    "AT_SetStatistics",
+    "AT_SetOptions",
+    "AT_ResetOptions",
+    "AT_ClusterOn",
+    "AT_DropCluster",
+    "AT_ValidateConstraint",
+    "AT_AttachPartition",
+    "AT_DetachPartitionFinalize",
 }
 _SHARE_ROW_EXCLUSIVE = {
-    T.AT_EnableTrig,
-    T.AT_EnableAlwaysTrig,
-    T.AT_EnableReplicaTrig,
-    T.AT_DisableTrig,
-    T.AT_EnableTrigAll,
-    T.AT_DisableTrigAll,
-    T.AT_EnableTrigUser,
-    T.AT_DisableTrigUser,
+    "AT_EnableTrig",
+    "AT_EnableAlwaysTrig",
+    "AT_EnableReplicaTrig",
+    "AT_DisableTrig",
+    "AT_EnableTrigAll",
+    "AT_DisableTrigAll",
+    "AT_EnableTrigUser",
+    "AT_DisableTrigUser",
 }
 # Storage parameters PostgreSQL changes under SHARE UPDATE EXCLUSIVE (reloptions.c:
 # every option whose lockmode is ShareUpdateExclusiveLock); any other takes ACCESS EXCLUSIVE.
@@ -60,38 +56,36 @@ _LIGHT_RELOPTIONS = {
     "user_catalog_table",
 }
 _REWRITES = {
-    T.AT_SetLogged: "SET LOGGED writes a new copy of the table",
-    T.AT_SetUnLogged: "SET UNLOGGED writes a new copy of the table",
-    T.AT_SetTableSpace: "SET TABLESPACE copies the table to the new tablespace",
-    T.AT_SetAccessMethod: "SET ACCESS METHOD writes a new copy of the table",
+    "AT_SetLogged": "SET LOGGED writes a new copy of the table",
+    "AT_SetUnLogged": "SET UNLOGGED writes a new copy of the table",
+    "AT_SetTableSpace": "SET TABLESPACE copies the table to the new tablespace",
+    "AT_SetAccessMethod": "SET ACCESS METHOD writes a new copy of the table",
 }
 _DOES = {
-    T.AT_EnableRowSecurity: "enables row level security on {t}",
-    T.AT_DisableRowSecurity: "disables row level security on {t}",
-    T.AT_ForceRowSecurity: "forces row level security on {t} (for its owner too)",
-    T.AT_NoForceRowSecurity: "stops forcing row level security on {t}",
-    T.AT_ChangeOwner: "changes the owner of {t}",
-    T.AT_ReplicaIdentity: "changes the replica identity of {t}",
-    T.AT_DropNotNull: "drops NOT NULL on column {c} of {t}",
-    T.AT_ColumnDefault: "changes the default of column {c} of {t}",
-    T.AT_SetStatistics: "sets the statistics target of column {c} of {t}",
+    "AT_EnableRowSecurity": "enables row level security on {t}",
+    "AT_DisableRowSecurity": "disables row level security on {t}",
+    "AT_ForceRowSecurity": "forces row level security on {t} (for its owner too)",
+    "AT_NoForceRowSecurity": "stops forcing row level security on {t}",
+    "AT_ChangeOwner": "changes the owner of {t}",
+    "AT_ReplicaIdentity": "changes the replica identity of {t}",
+    "AT_DropNotNull": "drops NOT NULL on column {c} of {t}",
+    "AT_ColumnDefault": "changes the default of column {c} of {t}",
+    "AT_SetStatistics": "sets the statistics target of column {c} of {t}",
 }
 
 
 def _reloptions_mode(cmd: Any) -> LockMode:
-    names = {
-        str(d.defname).removeprefix("toast.") for d in cmd.def_ or () if isinstance(d, ast.DefElem)
-    }
+    names = {str(d.defname).removeprefix("toast.") for d in cmd.def_ or () if d.tag == "DefElem"}
     light = all(n in _LIGHT_RELOPTIONS or n.startswith("autovacuum_") for n in names)
     return M.SHARE_UPDATE_EXCLUSIVE if light else M.ACCESS_EXCLUSIVE
 
 
 def analyse(node: Any, effect: StatementEffect) -> None:
     table = Relation.from_range_var(node.relation)
-    objtype = enums.ObjectType(node.objtype)
-    what = objtype.name.removeprefix("OBJECT_").replace("MATVIEW", "MATERIALIZED VIEW")
+    objtype = str(node.objtype)
+    what = objtype.removeprefix("OBJECT_").replace("MATVIEW", "MATERIALIZED VIEW")
     effect.command = f"ALTER {what.replace('_', ' ')}"
-    if objtype in (enums.ObjectType.OBJECT_INDEX, enums.ObjectType.OBJECT_SEQUENCE):
+    if objtype in ("OBJECT_INDEX", "OBJECT_SEQUENCE"):
         effect.does.append(f"changes {what.lower()} {table}")
         return
     modes = [_subcommand(cmd, table, effect) for cmd in node.cmds]
@@ -99,42 +93,42 @@ def analyse(node: Any, effect: StatementEffect) -> None:
 
 
 def _subcommand(cmd: Any, table: Relation, effect: StatementEffect) -> LockMode:
-    kind = T(cmd.subtype)
-    if kind == T.AT_AddColumn:
+    kind = str(cmd.subtype)
+    if kind == "AT_AddColumn":
         return _add_column(cmd.def_, table, effect)
-    if kind == T.AT_DropColumn:
+    if kind == "AT_DropColumn":
         effect.does.append(f"drops column {cmd.name} of {table}")
         effect.hazards.append(_found("drop_breaks_clients", table, f"column {table}.{cmd.name}"))
         effect.losses.append(data_loss.Loss("column_values", table, column=cmd.name))
         return M.ACCESS_EXCLUSIVE
-    if kind == T.AT_AlterColumnType:
-        column_def: ast.ColumnDef = cmd.def_
+    if kind == "AT_AlterColumnType":
+        column_def = cmd.def_
         new = TypeSpec.from_type_name(column_def.typeName)
         change = TypeChange(table, cmd.name, new, using=column_def.raw_default is not None)
         effect.type_changes.append(change)
         effect.does.append(f"changes the type of column {cmd.name} of {table} to {new}")
         effect.losses.append(data_loss.Loss("type_change", table, column=cmd.name, new_type=new))
         return M.ACCESS_EXCLUSIVE
-    if kind == T.AT_SetNotNull:
+    if kind == "AT_SetNotNull":
         effect.not_null_sets.append((table, cmd.name))
         effect.does.append(f"sets NOT NULL on column {cmd.name} of {table}")
         return M.ACCESS_EXCLUSIVE
-    if kind == T.AT_AddConstraint:
+    if kind == "AT_AddConstraint":
         return _add_constraint(cmd.def_, table, effect)
-    if kind == T.AT_ValidateConstraint:
+    if kind == "AT_ValidateConstraint":
         effect.does.append(f"validates constraint {cmd.name} on {table}")
         effect.scans.append((table, f"VALIDATE CONSTRAINT {cmd.name} reads every row"))
         return M.SHARE_UPDATE_EXCLUSIVE
-    if kind == T.AT_DropConstraint:
+    if kind == "AT_DropConstraint":
         effect.does.append(f"drops constraint {cmd.name} of {table}")
         effect.locks.append(
             LockRequest(table, M.ACCESS_EXCLUSIVE, ON_CONSTRAINT_TARGET, constraint=cmd.name)
         )
         return M.ACCESS_EXCLUSIVE
-    if kind in (T.AT_AttachPartition, T.AT_DetachPartition):
+    if kind in ("AT_AttachPartition", "AT_DetachPartition"):
         partition = Relation.from_range_var(cmd.def_.name)
         concurrent = bool(getattr(cmd.def_, "concurrent", False))
-        if kind == T.AT_AttachPartition:
+        if kind == "AT_AttachPartition":
             effect.touch(partition, M.ACCESS_EXCLUSIVE)
             effect.scans.append((partition, "checked against the partition bound"))
             effect.does.append(f"attaches {partition} as a partition of {table}")
@@ -146,7 +140,7 @@ def _subcommand(cmd: Any, table: Relation, effect: StatementEffect) -> LockMode:
             return M.SHARE_UPDATE_EXCLUSIVE
         effect.touch(partition, M.ACCESS_EXCLUSIVE)
         return M.ACCESS_EXCLUSIVE
-    if kind == T.AT_AddInherit:
+    if kind == "AT_AddInherit":
         effect.touch(Relation.from_range_var(cmd.def_), M.SHARE_UPDATE_EXCLUSIVE)
         effect.does.append(f"makes {table} inherit from {Relation.from_range_var(cmd.def_)}")
         return M.ACCESS_EXCLUSIVE
@@ -154,18 +148,18 @@ def _subcommand(cmd: Any, table: Relation, effect: StatementEffect) -> LockMode:
         effect.rewrites.append((table, _REWRITES[kind]))
         effect.does.append(_REWRITES[kind].replace("the table", str(table)))
         return M.ACCESS_EXCLUSIVE
-    if kind in (T.AT_SetRelOptions, T.AT_ResetRelOptions):
+    if kind in ("AT_SetRelOptions", "AT_ResetRelOptions"):
         effect.does.append(f"changes storage parameters of {table}")
         return _reloptions_mode(cmd)
     if kind in _SHARE_ROW_EXCLUSIVE:
-        verb = "enables" if "Enable" in kind.name else "disables"
+        verb = "enables" if "Enable" in kind else "disables"
         effect.does.append(f"{verb} trigger {cmd.name or '(all)'} on {table}")
         return M.SHARE_ROW_EXCLUSIVE
     template = _DOES.get(kind)
     if template:
         effect.does.append(template.format(t=table, c=cmd.name))
     else:
-        effect.does.append(f"{kind.name.removeprefix('AT_')} on {table}")
+        effect.does.append(f"{kind.removeprefix('AT_')} on {table}")
     if kind in _SHARE_UPDATE_EXCLUSIVE:
         return M.SHARE_UPDATE_EXCLUSIVE
     return M.ACCESS_EXCLUSIVE
@@ -177,31 +171,31 @@ def _found(code: str, table: Relation | None, detail: str = "") -> Found:
 
 def _add_column(column: Any, table: Relation, effect: StatementEffect) -> LockMode:
     spec = TypeSpec.from_type_name(column.typeName)
-    written = column.typeName.names[-1].sval.lower()
+    written = names(column.typeName.names)[-1].lower()
     not_null = False
-    default: ast.Node | None = None
+    default: Node | None = None
     always: str | None = None
     if written in ("serial", "serial4", "bigserial", "serial8", "smallserial", "serial2"):
         always = f"a {written} column fills every existing row from its sequence"
         not_null = True
     for constraint in column.constraints or ():
-        contype = C(constraint.contype)
-        if contype in (C.CONSTR_NOTNULL, C.CONSTR_PRIMARY):
+        contype = str(constraint.contype)
+        if contype in ("CONSTR_NOTNULL", "CONSTR_PRIMARY"):
             not_null = True
-        if contype == C.CONSTR_DEFAULT:
+        if contype == "CONSTR_DEFAULT":
             default = constraint.raw_expr
-        elif contype == C.CONSTR_IDENTITY:
+        elif contype == "CONSTR_IDENTITY":
             always = "an identity column fills every existing row from its sequence"
-        elif contype == C.CONSTR_GENERATED and constraint.generated_kind != "v":
+        elif contype == "CONSTR_GENERATED" and constraint.generated_kind != "v":
             always = "a stored generated column is computed for every existing row"
-        elif contype in (C.CONSTR_PRIMARY, C.CONSTR_UNIQUE):
+        elif contype in ("CONSTR_PRIMARY", "CONSTR_UNIQUE"):
             effect.scans.append((table, f"index built for {column.colname}"))
             effect.hazards.append(
                 _found("add_constraint_builds_index", table, f"column {column.colname}")
             )
-        elif contype == C.CONSTR_CHECK and (default is not None or always):
+        elif contype == "CONSTR_CHECK" and (default is not None or always):
             effect.scans.append((table, f"CHECK on {column.colname} is tested on every row"))
-        elif contype == C.CONSTR_FOREIGN and constraint.pktable is not None:
+        elif contype == "CONSTR_FOREIGN" and constraint.pktable is not None:
             effect.touch(Relation.from_range_var(constraint.pktable), M.SHARE_ROW_EXCLUSIVE)
     functions = tuple(function_names(default)) if default is not None else ()
     effect.column_adds.append(
@@ -223,10 +217,10 @@ def _add_column(column: Any, table: Relation, effect: StatementEffect) -> LockMo
 
 
 def _add_constraint(constraint: Any, table: Relation, effect: StatementEffect) -> LockMode:
-    contype = C(constraint.contype)
+    contype = str(constraint.contype)
     name = constraint.conname or "(unnamed)"
     not_valid = bool(constraint.skip_validation)
-    if contype == C.CONSTR_FOREIGN:
+    if contype == "CONSTR_FOREIGN":
         target = Relation.from_range_var(constraint.pktable)
         effect.touch(target, M.SHARE_ROW_EXCLUSIVE)
         effect.does.append(
@@ -239,7 +233,7 @@ def _add_constraint(constraint: Any, table: Relation, effect: StatementEffect) -
                 _found("add_constraint_without_not_valid", table, f"foreign key {name}")
             )
         return M.SHARE_ROW_EXCLUSIVE
-    if contype == C.CONSTR_CHECK:
+    if contype == "CONSTR_CHECK":
         effect.does.append(f"adds check {name} on {table}" + (" NOT VALID" if not_valid else ""))
         if not not_valid:
             effect.scans.append((table, f"every row is checked against {name}"))
@@ -247,8 +241,8 @@ def _add_constraint(constraint: Any, table: Relation, effect: StatementEffect) -
                 _found("add_constraint_without_not_valid", table, f"check {name}")
             )
         return M.ACCESS_EXCLUSIVE
-    if contype in (C.CONSTR_PRIMARY, C.CONSTR_UNIQUE, C.CONSTR_EXCLUSION):
-        label = {C.CONSTR_PRIMARY: "primary key", C.CONSTR_UNIQUE: "unique constraint"}.get(
+    if contype in ("CONSTR_PRIMARY", "CONSTR_UNIQUE", "CONSTR_EXCLUSION"):
+        label = {"CONSTR_PRIMARY": "primary key", "CONSTR_UNIQUE": "unique constraint"}.get(
             contype, "exclusion constraint"
         )
         if constraint.indexname:
@@ -258,9 +252,9 @@ def _add_constraint(constraint: Any, table: Relation, effect: StatementEffect) -
             effect.scans.append((table, f"index built for {label} {name}"))
             effect.hazards.append(_found("add_constraint_builds_index", table, f"{label} {name}"))
         return M.ACCESS_EXCLUSIVE
-    if contype == C.CONSTR_NOTNULL:
+    if contype == "CONSTR_NOTNULL":
         for key in constraint.keys or ():
-            effect.not_null_sets.append((table, key.sval))
+            effect.not_null_sets.append((table, str(key.sval)))
         effect.does.append(f"adds NOT NULL constraint {name} on {table}")
         return M.ACCESS_EXCLUSIVE
     effect.does.append(f"adds constraint {name} on {table}")

@@ -19,11 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pglast import ast
+from pglast import ast, parse_sql
 from pglast.stream import RawStream
 from psycopg import sql
 
-from migrations_ops.pg.sql_names import Relation, TypeSpec, walk
+from migrations_ops.pg.sql_names import Node, Relation, TypeSpec, names, walk
 
 TABLE_ROWS = "table_rows"
 COLUMN_VALUES = "column_values"
@@ -37,7 +37,7 @@ class Loss:
     relation: Relation
     column: str | None = None
     new_type: TypeSpec | None = None
-    delete: ast.DeleteStmt | None = None
+    statement: str | None = None  # a DELETE's text, to count the rows it matches
     not_counted: str | None = None  # why the target is not asked
 
     @property
@@ -67,34 +67,36 @@ SAFE_FUNCTIONS = frozenset(
         "array_length", "cardinality", "jsonb_typeof", "json_typeof", "floor", "ceil",
     }
 )  # fmt: skip
-_SAFE_NODES = (
-    ast.A_Const, ast.A_Expr, ast.BoolExpr, ast.NullTest, ast.BooleanTest, ast.ColumnRef,
-    ast.TypeCast, ast.TypeName, ast.String, ast.Integer, ast.Float, ast.Boolean, ast.BitString,
-    ast.A_ArrayExpr, ast.RowExpr, ast.SubLink, ast.SelectStmt, ast.RangeVar, ast.ResTarget,
-    ast.Alias, ast.JoinExpr, ast.CaseExpr, ast.CaseWhen, ast.CoalesceExpr, ast.MinMaxExpr,
-    ast.SQLValueFunction, ast.FuncCall, ast.A_Star, ast.A_Indirection, ast.A_Indices,
-    ast.SortBy,
+_SAFE_NODES = frozenset(
+    {
+        "A_Const", "A_Expr", "BoolExpr", "NullTest", "BooleanTest", "ColumnRef", "TypeCast",
+        "TypeName", "String", "Integer", "Float", "Boolean", "BitString", "A_ArrayExpr",
+        "RowExpr", "SubLink", "SelectStmt", "RangeVar", "ResTarget", "Alias", "JoinExpr",
+        "CaseExpr", "CaseWhen", "CoalesceExpr", "MinMaxExpr", "SQLValueFunction", "FuncCall",
+        "A_Star", "A_Indirection", "A_Indices", "SortBy",
+        "",  # a field typed as one struct (a TypeName, an Alias): its own nodes are checked
+    }
 )  # fmt: skip
 
 
 def where_is_safe(node: Any) -> str | None:
     """None when the expression may run on a target; else why not ("calls foo()")."""
     for n in walk(node):
-        if isinstance(n, ast.FuncCall):
-            parts = [str(p.sval) for p in n.funcname or ()]
+        if n.tag == "FuncCall":
+            parts = names(n.funcname)
             if len(parts) > 2 or (len(parts) == 2 and parts[0] != "pg_catalog"):
                 return f"it calls {'.'.join(parts)}()"
             if parts[-1].lower() not in SAFE_FUNCTIONS:
                 return f"it calls {parts[-1]}()"
-        elif isinstance(n, ast.SelectStmt) and (n.withClause or n.lockingClause):
+        elif n.tag == "SelectStmt" and (n.withClause or n.lockingClause):
             return "it has a WITH or FOR UPDATE clause"
-        elif not isinstance(n, _SAFE_NODES):
-            return f"it uses {type(n).__name__}"
+        elif n.tag not in _SAFE_NODES:
+            return f"it uses {n.tag}"
     return None
 
 
-def delete_loss(node: ast.DeleteStmt, table: Relation) -> Loss:
-    loss = Loss(DELETE_ROWS, table, delete=node)
+def delete_loss(node: Node, table: Relation, text: str) -> Loss:
+    loss = Loss(DELETE_ROWS, table, statement=text)
     if node.withClause is not None:
         loss.not_counted = "the DELETE has a WITH clause, which the portal does not run on a target"
     elif node.whereClause is not None:
@@ -109,10 +111,8 @@ def delete_loss(node: ast.DeleteStmt, table: Relation) -> Loss:
     return loss
 
 
-def _count_of(loss: Loss, relation: Any, *, distinct_ctid: bool) -> str:
+def _count_of(delete: Any, relation: Any, *, distinct_ctid: bool) -> str:
     """``SELECT count(*) FROM <relation> [, using...] [WHERE ...]`` from the DELETE's tree."""
-    delete: Any = loss.delete
-    assert delete is not None
     if distinct_ctid:
         alias = (
             delete.relation.alias.aliasname if delete.relation.alias else delete.relation.relname
@@ -134,8 +134,8 @@ def _count_of(loss: Loss, relation: Any, *, distinct_ctid: bool) -> str:
 
 def delete_count(loss: Loss, qualified: Relation) -> tuple[str, Any]:
     """The DELETE's count, exact and sampled (``percent -> text``), on ``qualified``."""
-    delete: Any = loss.delete
-    assert delete is not None and qualified.schema is not None
+    assert loss.statement is not None and qualified.schema is not None
+    delete: Any = parse_sql(loss.statement)[0].stmt  # pglast's AST, to write SQL back
     base = delete.relation
     relation = ast.RangeVar(
         schemaname=qualified.schema,
@@ -153,9 +153,9 @@ def delete_count(loss: Loss, qualified: Relation) -> tuple[str, Any]:
             args=(ast.A_Const(val=ast.Float(f"{percent:.6f}")),),
             repeatable=ast.A_Const(val=ast.Integer(7)),
         )
-        return _count_of(loss, sample, distinct_ctid=distinct)
+        return _count_of(delete, sample, distinct_ctid=distinct)
 
-    return _count_of(loss, relation, distinct_ctid=distinct), sampled
+    return _count_of(delete, relation, distinct_ctid=distinct), sampled
 
 
 _INT_RANGE = {

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pglast import ast
-
 from migrations_ops.pg.data_loss import Loss
 from migrations_ops.pg.locks import LockMode
 from migrations_ops.pg.sql_names import Relation, TypeSpec, referenced_relations
@@ -96,7 +94,7 @@ class StatementEffect:
         if mode is not None:
             self.locks.append(LockRequest(relation, mode, on))
 
-    def read(self, node: Any, *, skip: tuple[ast.RangeVar, ...] = ()) -> None:
+    def read(self, node: Any, *, skip: tuple[Any, ...] = ()) -> None:
         """Relations a query inside the statement reads take ACCESS SHARE."""
         for relation in referenced_relations(node, skip=skip):
             self.touch(relation, M.ACCESS_SHARE)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from pglast import ast, enums, parse_sql
 from pglast.parser import ParseError, get_postgresql_version
 
 from migrations_ops.pg import alter_table_effects, data_loss
@@ -35,10 +34,17 @@ from migrations_ops.pg.effect_model import (
     StatementEffect,
 )
 from migrations_ops.pg.locks import LockMode
-from migrations_ops.pg.sql_names import Relation, referenced_relations, walk
+from migrations_ops.pg.sql_names import (
+    Node,
+    Relation,
+    function_names,
+    names,
+    parse,
+    referenced_relations,
+    walk,
+)
 from migrations_ops.sqlsplit import Statement
 
-OBJ = enums.ObjectType
 M = LockMode
 _GRAMMAR = ".".join(str(part) for part in get_postgresql_version())
 
@@ -47,7 +53,7 @@ def analyse(statement: Statement) -> StatementEffect:
     """The effects of one statement; never raises on SQL it cannot read."""
     effect = StatementEffect(index=statement.index, line=statement.line, text=statement.text)
     try:
-        parsed = parse_sql(statement.text)
+        parsed = parse(statement.text)
     except ParseError as e:
         message, position = e.args[0], e.args[1] if len(e.args) > 1 else None
         where = ""
@@ -66,7 +72,7 @@ def analyse(statement: Statement) -> StatementEffect:
         effect.does.append("comment only: nothing runs")
         return effect
     first = parsed[0]
-    location = first.stmt_location or 0
+    location = first.location
     effect.line = statement.line + statement.text.count("\n", 0, location)
     effect.text = statement.text[location:]
     if len(parsed) > 1:
@@ -74,8 +80,8 @@ def analyse(statement: Statement) -> StatementEffect:
             f"{len(parsed)} commands in one statement: the CLI sends them together over the "
             "extended protocol, where PostgreSQL refuses more than one"
         )
-    node: Any = first.stmt
-    handler = _HANDLERS.get(type(node))
+    node: Any = first.node
+    handler = _HANDLERS.get(node.tag)
     if handler is None:
         effect.command = _command_name(node)
         effect.does.append(effect.command)
@@ -86,7 +92,7 @@ def analyse(statement: Statement) -> StatementEffect:
 
 
 def _command_name(node: Any) -> str:
-    name = type(node).__name__.removesuffix("Stmt")
+    name = node.tag.removesuffix("Stmt")
     out = ""
     for ch in name:
         if ch.isupper() and out:
@@ -105,7 +111,7 @@ def _create_table(node: Any, effect: StatementEffect) -> None:
     effect.does.append(f"creates table {table}")
     skip: tuple[Any, ...] = (node.relation,)
     for parent in node.inhRelations or ():
-        if isinstance(parent, ast.RangeVar):
+        if parent.tag == "RangeVar":
             skip += (parent,)
             mode = M.ACCESS_EXCLUSIVE if node.partbound is not None else M.SHARE_UPDATE_EXCLUSIVE
             effect.touch(Relation.from_range_var(parent), mode)
@@ -113,15 +119,15 @@ def _create_table(node: Any, effect: StatementEffect) -> None:
             effect.does.append(f"{what} {Relation.from_range_var(parent)}")
     for element in node.tableElts or ():
         constraints = []
-        if isinstance(element, ast.ColumnDef):
+        if element.tag == "ColumnDef":
             constraints = list(element.constraints or ())
-        elif isinstance(element, ast.Constraint):
+        elif element.tag == "Constraint":
             constraints = [element]
-        elif isinstance(element, ast.TableLikeClause):
+        elif element.tag == "TableLikeClause":
             skip += (element.relation,)
             effect.touch(Relation.from_range_var(element.relation), M.ACCESS_SHARE)
         for constraint in constraints:
-            if constraint.contype == enums.ConstrType.CONSTR_FOREIGN and constraint.pktable:
+            if constraint.contype == "CONSTR_FOREIGN" and constraint.pktable:
                 skip += (constraint.pktable,)
                 effect.touch(Relation.from_range_var(constraint.pktable), M.SHARE_ROW_EXCLUSIVE)
     effect.read(node, skip=skip)
@@ -129,7 +135,7 @@ def _create_table(node: Any, effect: StatementEffect) -> None:
 
 def _create_table_as(node: Any, effect: StatementEffect) -> None:
     target = Relation.from_range_var(node.into.rel)
-    kind = "materialized view" if node.objtype == OBJ.OBJECT_MATVIEW else "table"
+    kind = "materialized view" if node.objtype == "OBJECT_MATVIEW" else "table"
     effect.command = f"CREATE {kind.upper()} AS"
     effect.creates.append(target)
     effect.does.append(f"creates {kind} {target} from a query")
@@ -171,70 +177,70 @@ def _create_index(node: Any, effect: StatementEffect) -> None:
 
 def _drop(node: Any, effect: StatementEffect) -> None:
     kind = node.removeType
-    cascade = node.behavior == enums.DropBehavior.DROP_CASCADE
-    effect.command = "DROP " + kind.name.removeprefix("OBJECT_").replace("_", " ")
+    cascade = node.behavior == "DROP_CASCADE"
+    effect.command = "DROP " + kind.removeprefix("OBJECT_").replace("_", " ")
     if node.concurrent:
         effect.command += " CONCURRENTLY"
         effect.no_transaction = True
-    for names in node.objects or ():
+    for items in node.objects or ():
         if kind in (
-            OBJ.OBJECT_TABLE,
-            OBJ.OBJECT_VIEW,
-            OBJ.OBJECT_MATVIEW,
-            OBJ.OBJECT_FOREIGN_TABLE,
+            "OBJECT_TABLE",
+            "OBJECT_VIEW",
+            "OBJECT_MATVIEW",
+            "OBJECT_FOREIGN_TABLE",
         ):
-            relation = Relation.from_names(names)
+            relation = Relation.from_names(items)
             effect.drops.append(relation)
             effect.touch(relation, M.ACCESS_EXCLUSIVE)
-            what = kind.name.removeprefix("OBJECT_").lower().replace("matview", "materialized view")
+            what = kind.removeprefix("OBJECT_").lower().replace("matview", "materialized view")
             effect.does.append(
                 f"drops {what} {relation}" + (" and what depends on it" if cascade else "")
             )
             effect.hazards.append(Found("drop_breaks_clients", relation, f"{what} {relation}"))
-            if kind == OBJ.OBJECT_TABLE:
+            if kind == "OBJECT_TABLE":
                 # Its foreign keys' triggers live on the tables they point at.
                 effect.locks.append(LockRequest(relation, M.ACCESS_EXCLUSIVE, ON_REFERENCED))
                 if cascade:
                     effect.locks.append(LockRequest(relation, M.ACCESS_EXCLUSIVE, ON_REFERENCING))
                 effect.losses.append(data_loss.Loss("table_rows", relation))
-        elif kind == OBJ.OBJECT_INDEX:
-            index = Relation.from_names(names)
+        elif kind == "OBJECT_INDEX":
+            index = Relation.from_names(items)
             mode = M.SHARE_UPDATE_EXCLUSIVE if node.concurrent else M.ACCESS_EXCLUSIVE
             effect.locks.append(LockRequest(index, mode, ON_INDEX_TABLE))
             effect.does.append(f"drops index {index}")
             if not node.concurrent:
                 effect.hazards.append(Found("drop_index_not_concurrently", index, f"index {index}"))
-        elif kind in (OBJ.OBJECT_POLICY, OBJ.OBJECT_TRIGGER, OBJ.OBJECT_RULE):
+        elif kind in ("OBJECT_POLICY", "OBJECT_TRIGGER", "OBJECT_RULE"):
             # (schema.)table.name: the object lives on a table, which gets the lock.
-            table = Relation.from_names(names[:-1])
-            what = kind.name.removeprefix("OBJECT_").lower()
+            table = Relation.from_names(items[:-1])
+            what = kind.removeprefix("OBJECT_").lower()
             effect.touch(table, M.ACCESS_EXCLUSIVE)
-            effect.does.append(f"drops {what} {names[-1].sval} on {table}")
-        elif kind == OBJ.OBJECT_SCHEMA and cascade:
+            effect.does.append(f"drops {what} {names(items)[-1]} on {table}")
+        elif kind == "OBJECT_SCHEMA" and cascade:
             effect.opaque = "DROP SCHEMA ... CASCADE drops whatever the schema holds"
-            effect.does.append(
-                "drops schema " + ", ".join(n.sval for n in names) + " and all in it"
-            )
+            effect.does.append(f"drops schema {_object_name(items)} and all in it")
         else:
-            shown = _object_name(names)
-            effect.does.append(f"drops {kind.name.removeprefix('OBJECT_').lower()} {shown}")
+            shown = _object_name(items)
+            effect.does.append(f"drops {kind.removeprefix('OBJECT_').lower()} {shown}")
 
 
-def _object_name(names: Any) -> str:
-    if isinstance(names, ast.ObjectWithArgs):
-        return ".".join(str(n.sval) for n in names.objname or ())
-    if isinstance(names, ast.TypeName):
-        return ".".join(str(n.sval) for n in names.names or ())
-    if isinstance(names, ast.String):
-        return str(names.sval)
-    if isinstance(names, tuple | list):
-        return ".".join(getattr(n, "sval", "?") for n in names)
+def _object_name(item: Any) -> str:
+    if isinstance(item, tuple):
+        return ".".join(names(item))
+    if not isinstance(item, Node):
+        return "?"
+    if item.tag == "ObjectWithArgs":
+        return ".".join(names(item.objname))
+    if item.tag == "String":
+        return str(item.sval)
+    if item.names is not None:  # a TypeName
+        return ".".join(names(item.names))
     return "?"
 
 
 def _truncate(node: Any, effect: StatementEffect) -> None:
     effect.command = "TRUNCATE"
-    cascade = node.behavior == enums.DropBehavior.DROP_CASCADE
+    cascade = node.behavior == "DROP_CASCADE"
     for rv in node.relations:
         table = Relation.from_range_var(rv)
         effect.touch(table, M.ACCESS_EXCLUSIVE)
@@ -257,7 +263,7 @@ def _delete(node: Any, effect: StatementEffect) -> None:
         effect.hazards.append(Found("delete_without_where", table))
     else:
         effect.does.append(f"deletes the rows of {table} that match its WHERE")
-    effect.losses.append(data_loss.delete_loss(node, table))
+    effect.losses.append(data_loss.delete_loss(node, table, effect.text))
 
 
 def _update(node: Any, effect: StatementEffect) -> None:
@@ -265,7 +271,7 @@ def _update(node: Any, effect: StatementEffect) -> None:
     effect.command = "UPDATE"
     effect.touch(table, M.ROW_EXCLUSIVE)
     effect.read(node, skip=(node.relation,))
-    columns = ", ".join(str(t.name) for t in node.targetList if isinstance(t, ast.ResTarget))
+    columns = ", ".join(str(t.name) for t in node.targetList or () if t.tag == "ResTarget")
     if node.whereClause is None:
         effect.does.append(f"updates {columns} in every row of {table}")
         effect.hazards.append(Found("update_without_where", table))
@@ -292,18 +298,16 @@ def _merge(node: Any, effect: StatementEffect) -> None:
 
 def _select(node: Any, effect: StatementEffect) -> None:
     effect.command = "SELECT"
-    locking = [
-        c for n in walk(node) if isinstance(n, ast.SelectStmt) for c in n.lockingClause or ()
-    ]
+    locking = [c for n in walk(node) if n.tag == "SelectStmt" for c in n.lockingClause or ()]
     effect.read(node)
     if locking:
         for relation in referenced_relations(node):
             effect.touch(relation, M.ROW_SHARE)
-    calls = [n for n in walk(node) if isinstance(n, ast.FuncCall)]
+    calls = sorted(set(function_names(node)))
     if calls:
-        names = ", ".join(sorted({".".join(str(p.sval) for p in c.funcname or ()) for c in calls}))
-        effect.opaque = f"calls {names}: what a function does is not in the statement's text"
-        effect.does.append(f"runs a query that calls {names}")
+        called = ", ".join(calls)
+        effect.opaque = f"calls {called}: what a function does is not in the statement's text"
+        effect.does.append(f"runs a query that calls {called}")
     else:
         effect.does.append("runs a query")
 
@@ -343,56 +347,53 @@ def _create_rule(node: Any, effect: StatementEffect) -> None:
 def _comment(node: Any, effect: StatementEffect) -> None:
     effect.command = "COMMENT"
     kind = node.objtype
-    if kind in (OBJ.OBJECT_TABLE, OBJ.OBJECT_VIEW, OBJ.OBJECT_MATVIEW, OBJ.OBJECT_FOREIGN_TABLE):
+    if kind in ("OBJECT_TABLE", "OBJECT_VIEW", "OBJECT_MATVIEW", "OBJECT_FOREIGN_TABLE"):
         relation = Relation.from_names(node.object)
         effect.touch(relation, M.SHARE_UPDATE_EXCLUSIVE)
         effect.does.append(f"sets the comment on {relation}")
-    elif kind == OBJ.OBJECT_COLUMN:
+    elif kind == "OBJECT_COLUMN":
         relation = Relation.from_names(node.object[:-1])
         effect.touch(relation, M.SHARE_UPDATE_EXCLUSIVE)
-        effect.does.append(f"sets the comment on column {node.object[-1].sval} of {relation}")
-    elif kind == OBJ.OBJECT_INDEX:
+        effect.does.append(f"sets the comment on column {names(node.object)[-1]} of {relation}")
+    elif kind == "OBJECT_INDEX":
         index = Relation.from_names(node.object)
         effect.does.append(f"sets the comment on index {index}")
     else:
-        effect.does.append(f"sets the comment on a {kind.name.removeprefix('OBJECT_').lower()}")
+        effect.does.append(f"sets the comment on a {kind.removeprefix('OBJECT_').lower()}")
 
 
 def _rename(node: Any, effect: StatementEffect) -> None:
     effect.command = "RENAME"
     kind = node.renameType
-    if kind in (OBJ.OBJECT_TABLE, OBJ.OBJECT_VIEW, OBJ.OBJECT_MATVIEW, OBJ.OBJECT_FOREIGN_TABLE):
+    if kind in ("OBJECT_TABLE", "OBJECT_VIEW", "OBJECT_MATVIEW", "OBJECT_FOREIGN_TABLE"):
         old = Relation.from_range_var(node.relation)
         new = Relation(old.schema, node.newname)
         effect.touch(old, M.ACCESS_EXCLUSIVE)
         effect.renames.append((old, new))
         effect.does.append(f"renames {old} to {node.newname}")
         effect.hazards.append(Found("rename_breaks_clients", old, f"{old} becomes {new}"))
-    elif kind in (OBJ.OBJECT_COLUMN, OBJ.OBJECT_ATTRIBUTE) and node.relation is not None:
+    elif kind in ("OBJECT_COLUMN", "OBJECT_ATTRIBUTE") and node.relation is not None:
         table = Relation.from_range_var(node.relation)
         effect.touch(table, M.ACCESS_EXCLUSIVE)
         effect.does.append(f"renames column {node.subname} of {table} to {node.newname}")
         effect.hazards.append(
             Found("rename_breaks_clients", table, f"column {node.subname} becomes {node.newname}")
         )
-    elif kind == OBJ.OBJECT_TABCONSTRAINT and node.relation is not None:
+    elif kind == "OBJECT_TABCONSTRAINT" and node.relation is not None:
         table = Relation.from_range_var(node.relation)
         effect.touch(table, M.ACCESS_EXCLUSIVE)
         effect.does.append(f"renames constraint {node.subname} of {table}")
-    elif kind == OBJ.OBJECT_INDEX and node.relation is not None:
+    elif kind == "OBJECT_INDEX" and node.relation is not None:
         index = Relation.from_range_var(node.relation)
         effect.does.append(f"renames index {index} to {node.newname}")
-    elif (
-        kind in (OBJ.OBJECT_POLICY, OBJ.OBJECT_TRIGGER, OBJ.OBJECT_RULE)
-        and node.relation is not None
-    ):
+    elif kind in ("OBJECT_POLICY", "OBJECT_TRIGGER", "OBJECT_RULE") and node.relation is not None:
         table = Relation.from_range_var(node.relation)
         effect.touch(table, M.ACCESS_EXCLUSIVE)
-        effect.does.append(f"renames {kind.name.removeprefix('OBJECT_').lower()} on {table}")
+        effect.does.append(f"renames {kind.removeprefix('OBJECT_').lower()} on {table}")
     else:
-        what = kind.name.removeprefix("OBJECT_").lower()
+        what = kind.removeprefix("OBJECT_").lower()
         effect.does.append(f"renames {what} {_object_name(node.object)} to {node.newname}")
-        if kind in (OBJ.OBJECT_FUNCTION, OBJ.OBJECT_TYPE, OBJ.OBJECT_SCHEMA):
+        if kind in ("OBJECT_FUNCTION", "OBJECT_TYPE", "OBJECT_SCHEMA"):
             effect.hazards.append(Found("rename_breaks_clients", None, f"{what} renamed"))
 
 
@@ -448,13 +449,13 @@ def _reindex(node: Any, effect: StatementEffect) -> None:
     effect.command = "REINDEX" + (" CONCURRENTLY" if concurrent else "")
     effect.no_transaction = concurrent
     mode = M.SHARE_UPDATE_EXCLUSIVE if concurrent else M.SHARE
-    kind = node.kind
+    kind = node.json.get("kind")
     if node.relation is None:
         effect.opaque = "REINDEX of a schema or database touches many tables"
         effect.does.append("rebuilds many indexes")
         return
     relation = Relation.from_range_var(node.relation)
-    if kind == enums.ReindexObjectType.REINDEX_OBJECT_INDEX:
+    if kind == "REINDEX_OBJECT_INDEX":
         effect.locks.append(LockRequest(relation, mode, ON_INDEX_TABLE))
         effect.does.append(f"rebuilds index {relation}")
     else:
@@ -488,27 +489,31 @@ def _lock(node: Any, effect: StatementEffect) -> None:
 
 
 def _transaction(node: Any, effect: StatementEffect) -> None:
-    kind = enums.TransactionStmtKind
-    effect.command = kind(node.kind).name.removeprefix("TRANS_STMT_").replace("_", " ")
-    if node.kind in (kind.TRANS_STMT_BEGIN, kind.TRANS_STMT_START):
+    kind = str(node.json.get("kind", ""))  # TRANS_STMT_BEGIN...
+    effect.command = kind.removeprefix("TRANS_STMT_").replace("_", " ")
+    if kind in ("TRANS_STMT_BEGIN", "TRANS_STMT_START"):
         effect.transaction = "begin"
-    elif node.kind == kind.TRANS_STMT_COMMIT:
+    elif kind == "TRANS_STMT_COMMIT":
         effect.transaction = "commit"
-    elif node.kind == kind.TRANS_STMT_ROLLBACK:
+    elif kind == "TRANS_STMT_ROLLBACK":
         effect.transaction = "rollback"
     effect.does.append(effect.command.lower())
 
 
 def _set(node: Any, effect: StatementEffect) -> None:
     effect.command = "SET"
-    if node.kind == enums.VariableSetKind.VAR_SET_VALUE and node.name:
+    kind = node.json.get("kind")
+    if kind == "VAR_SET_VALUE" and node.name:
         values = []
         for arg in node.args or ():
-            if isinstance(arg, ast.A_Const) and arg.val is not None:
-                values.append(str(getattr(arg.val, "sval", None) or getattr(arg.val, "ival", "")))
+            if arg.tag == "A_Const":
+                for field in ("sval", "ival", "fval", "boolval"):
+                    if arg.json.get(field) is not None:
+                        value = arg.json[field].get(field)
+                        values.append(str(value if value is not None else 0))
         effect.settings[node.name] = ", ".join(values)
         effect.does.append(f"sets {node.name} = {', '.join(values)}")
-    elif node.kind == enums.VariableSetKind.VAR_RESET and node.name:
+    elif kind == "VAR_RESET" and node.name:
         effect.settings[node.name] = ""
         effect.does.append(f"resets {node.name}")
     else:
@@ -523,13 +528,13 @@ def _do(node: Any, effect: StatementEffect) -> None:
 
 def _call(node: Any, effect: StatementEffect) -> None:
     effect.command = "CALL"
-    name = ".".join(p.sval for p in node.funccall.funcname)
+    name = ".".join(names(node.funccall.funcname))
     effect.opaque = f"CALL {name}: what a procedure does is not in the statement's text"
     effect.does.append(f"calls procedure {name}")
 
 
 def _create_function(node: Any, effect: StatementEffect) -> None:
-    name = ".".join(p.sval for p in node.funcname)
+    name = ".".join(names(node.funcname))
     effect.command = "CREATE PROCEDURE" if node.is_procedure else "CREATE FUNCTION"
     effect.does.append(("creates or replaces " if node.replace else "creates ") + name)
     language = ""
@@ -538,14 +543,14 @@ def _create_function(node: Any, effect: StatementEffect) -> None:
         if option.defname == "language":
             language = option.arg.sval
         elif option.defname == "as":
-            body = tuple(str(part.sval) for part in option.arg if isinstance(part, ast.String))
+            body = tuple(names(option.arg))
     if node.sql_body is not None:
         effect.read(node.sql_body)
     elif language == "sql" and len(body) == 1:
         # PostgreSQL checks a SQL function's body when it is created (check_function_bodies),
         # which reads the tables it names.
         with contextlib.suppress(ParseError):
-            effect.read(parse_sql(body[0]))
+            effect.read([p.node for p in parse(body[0])])
 
 
 def _alter_table(node: Any, effect: StatementEffect) -> None:
@@ -554,21 +559,21 @@ def _alter_table(node: Any, effect: StatementEffect) -> None:
 
 def _grant(node: Any, effect: StatementEffect) -> None:
     effect.command = "GRANT" if node.is_grant else "REVOKE"
-    privileges = ", ".join(p.priv_name.upper() for p in node.privileges or ()) or "ALL"
-    target = node.objtype.name.removeprefix("OBJECT_").lower()
-    names = ", ".join(
-        str(Relation.from_range_var(o)) if isinstance(o, ast.RangeVar) else _object_name(o)
+    privileges = ", ".join(str(p.priv_name).upper() for p in node.privileges or ()) or "ALL"
+    target = str(node.objtype).removeprefix("OBJECT_").lower()
+    objects = ", ".join(
+        str(Relation.from_range_var(o)) if o.tag == "RangeVar" else _object_name(o)
         for o in node.objects or ()
     )
     roles = ", ".join(getattr(r, "rolename", None) or "PUBLIC" for r in node.grantees or ())
     verb = "grants" if node.is_grant else "revokes"
     effect.does.append(
-        f"{verb} {privileges} on {target} {names} {'to' if node.is_grant else 'from'} {roles}"
+        f"{verb} {privileges} on {target} {objects} {'to' if node.is_grant else 'from'} {roles}"
     )
 
 
 def _simple(command: str, text: str) -> Any:
-    def handler(node: ast.Node, effect: StatementEffect) -> None:
+    def handler(node: Node, effect: StatementEffect) -> None:
         effect.command = command
         effect.does.append(text)
 
@@ -579,58 +584,58 @@ def _create_schema(node: Any, effect: StatementEffect) -> None:
     effect.command = "CREATE SCHEMA"
     effect.does.append(f"creates schema {node.schemaname}")
     for element in node.schemaElts or ():
-        handler = _HANDLERS.get(type(element))
+        handler = _HANDLERS.get(element.tag)
         if handler is not None:
             handler(element, effect)
 
 
 def _alter_enum(node: Any, effect: StatementEffect) -> None:
     effect.command = "ALTER TYPE"
-    name = ".".join(p.sval for p in node.typeName)
+    name = ".".join(names(node.typeName))
     if node.newVal and not node.oldVal:
         effect.does.append(f"adds value {node.newVal!r} to enum {name}")
     else:
         effect.does.append(f"changes enum {name}")
 
 
-_HANDLERS: dict[type, Any] = {
-    ast.CreateStmt: _create_table,
-    ast.CreateTableAsStmt: _create_table_as,
-    ast.ViewStmt: _create_view,
-    ast.IndexStmt: _create_index,
-    ast.DropStmt: _drop,
-    ast.TruncateStmt: _truncate,
-    ast.DeleteStmt: _delete,
-    ast.UpdateStmt: _update,
-    ast.InsertStmt: _insert,
-    ast.MergeStmt: _merge,
-    ast.SelectStmt: _select,
-    ast.CreatePolicyStmt: _create_policy,
-    ast.AlterPolicyStmt: _alter_policy,
-    ast.CreateTrigStmt: _create_trigger,
-    ast.RuleStmt: _create_rule,
-    ast.CommentStmt: _comment,
-    ast.RenameStmt: _rename,
-    ast.RefreshMatViewStmt: _refresh,
-    ast.VacuumStmt: _vacuum,
-    ast.ClusterStmt: _cluster,
-    ast.ReindexStmt: _reindex,
-    ast.LockStmt: _lock,
-    ast.TransactionStmt: _transaction,
-    ast.VariableSetStmt: _set,
-    ast.DoStmt: _do,
-    ast.CallStmt: _call,
-    ast.CreateFunctionStmt: _create_function,
-    ast.AlterTableStmt: _alter_table,
-    ast.GrantStmt: _grant,
-    ast.CreateSchemaStmt: _create_schema,
-    ast.AlterEnumStmt: _alter_enum,
-    ast.CreateEnumStmt: _simple("CREATE TYPE", "creates an enum type"),
-    ast.CreateExtensionStmt: _simple("CREATE EXTENSION", "creates an extension"),
-    ast.CreateSeqStmt: _simple("CREATE SEQUENCE", "creates a sequence"),
-    ast.CreateRoleStmt: _simple("CREATE ROLE", "creates a role"),
-    ast.GrantRoleStmt: _simple("GRANT ROLE", "grants role membership"),
-    ast.AlterDefaultPrivilegesStmt: _simple(
+_HANDLERS: dict[str, Any] = {
+    "CreateStmt": _create_table,
+    "CreateTableAsStmt": _create_table_as,
+    "ViewStmt": _create_view,
+    "IndexStmt": _create_index,
+    "DropStmt": _drop,
+    "TruncateStmt": _truncate,
+    "DeleteStmt": _delete,
+    "UpdateStmt": _update,
+    "InsertStmt": _insert,
+    "MergeStmt": _merge,
+    "SelectStmt": _select,
+    "CreatePolicyStmt": _create_policy,
+    "AlterPolicyStmt": _alter_policy,
+    "CreateTrigStmt": _create_trigger,
+    "RuleStmt": _create_rule,
+    "CommentStmt": _comment,
+    "RenameStmt": _rename,
+    "RefreshMatViewStmt": _refresh,
+    "VacuumStmt": _vacuum,
+    "ClusterStmt": _cluster,
+    "ReindexStmt": _reindex,
+    "LockStmt": _lock,
+    "TransactionStmt": _transaction,
+    "VariableSetStmt": _set,
+    "DoStmt": _do,
+    "CallStmt": _call,
+    "CreateFunctionStmt": _create_function,
+    "AlterTableStmt": _alter_table,
+    "GrantStmt": _grant,
+    "CreateSchemaStmt": _create_schema,
+    "AlterEnumStmt": _alter_enum,
+    "CreateEnumStmt": _simple("CREATE TYPE", "creates an enum type"),
+    "CreateExtensionStmt": _simple("CREATE EXTENSION", "creates an extension"),
+    "CreateSeqStmt": _simple("CREATE SEQUENCE", "creates a sequence"),
+    "CreateRoleStmt": _simple("CREATE ROLE", "creates a role"),
+    "GrantRoleStmt": _simple("GRANT ROLE", "grants role membership"),
+    "AlterDefaultPrivilegesStmt": _simple(
         "ALTER DEFAULT PRIVILEGES", "changes the privileges future objects get"
     ),
 }
