@@ -416,3 +416,19 @@ def diff(before: Matrix, after: Matrix, labels: dict[str, str]) -> list[Change]:
                 changes.append(Change(principal, labels.get(principal, principal), operation,
                                       relation, b, a))  # fmt: skip
     return changes
+
+
+def markdown(data: dict[str, Any]) -> str:
+    """The access result as a Markdown section: the changed cells, then the new lints."""
+    lines = data.get("change_lines", [])
+    out = [f"**Access changes: {len(lines)}**", ""]
+    out += [f"- {line}" for line in lines] or ["- none"]
+    lints = data.get("lints", {})
+    if lints.get("new") or lints.get("resolved"):
+        out += ["", "Supabase lints:", ""]
+        out += [f"- new: {x['name']} ({x['code']}) {x['object']}: {x['remedy']}"
+                for x in lints.get("new", [])]  # fmt: skip
+        out += [
+            f"- fixed: {x['name']} ({x['code']}) {x['object']}" for x in lints.get("resolved", [])
+        ]
+    return "\n".join(out) + "\n"

@@ -232,3 +232,31 @@ def loss_ledger(data: dict[str, Any]) -> list[dict[str, Any]]:
                 }
             )  # fmt: skip
     return ledger
+
+
+def markdown(data: dict[str, Any]) -> str:
+    """The risk result as a Markdown section (report, evidence pack): hazards first."""
+    lines = [f"**Release risk: {data.get('level', 'unknown')}**", ""]
+    lines += [f"- {reason}" for reason in data.get("reasons", [])]
+    lines += ["", "| risk | file:line | does | lock | blocks | rows | hazards |",
+              "|---|---|---|---|---|---:|---|"]  # fmt: skip
+    for s in hazards_first(data):
+        rows = ", ".join(f"{t['rows']:,}" for t in s.get("table_sizes", []) if t.get("rows"))
+        hazards = "; ".join(h["name"] for h in s.get("hazards", [])) or "-"
+        blocks = ", ".join(b.split(" (")[0] for b in s.get("blocks", [])[:3]) or "-"
+        does = s.get("does", "").replace("|", "\\|")
+        lines.append(
+            f"| {s.get('risk')} | {s['file']}:{s['line']} | {does} | {s.get('lock') or '-'} "
+            f"| {blocks} | {rows or '-'} | {hazards} |"
+        )
+    ledger = data.get("data_loss", [])
+    if ledger:
+        lines += ["", "Data loss:", ""]
+        for item in ledger:
+            count = f"{item['count']:,}" if item.get("count") is not None else "not counted"
+            column = f".{item['column']}" if item.get("column") else ""
+            lines.append(
+                f"- {item['file']}:{item['line']} {item['table']}{column}: {count} {item['what']}"
+                + (f" ({item['note']})" if item.get("note") else "")
+            )
+    return "\n".join(lines) + "\n"

@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 from migrations_ops import pgtools
+from migrations_ops.pg import access_matrix
 from migrations_ops.runners import access, get_runner
 from tests.migrations_ops.runners.test_dry_run import staging_state
 
@@ -155,6 +156,9 @@ def test_it_shows_what_each_principal_gains_and_loses_and_never_changes_staging(
     ]
     assert lints["new"][1]["code"] == "0010" and "security_invoker" in lints["new"][1]["remedy"]
     assert data["rows"] == {"copied": "all", "bytes": data["rows"]["bytes"]}
+    page = access_matrix.markdown(data)
+    assert "- anon SELECT public.accounts: 0 -> 50,000 rows\n" in page
+    assert "- new: security_definer_view (0010) public.account_names" in page
     assert result.summary.startswith("5 access change(s) after 1 pending file(s)")
     assert anon.startswith("rp_test_anon_") and project.leftovers() == []
 

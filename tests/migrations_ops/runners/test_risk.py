@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from migrations_ops.apply import MigrationFile, apply_files
+from migrations_ops.pg import risk_report
 from migrations_ops.runners import get_runner, risk
 from tests.migrations_ops.runners.test_dry_run import staging_state
 
@@ -145,6 +146,11 @@ def test_it_reports_locks_hazards_and_losses_per_statement_and_never_changes_sta
         ("20240105000000", ROWS // 10),
     ]
     assert "release risk high: 6 statement(s) in 4 file(s)" in result.summary
+    # What the report and the evidence pack will show: riskiest first, then the ledger.
+    page = risk_report.markdown(data)
+    assert page.startswith("**Release risk: high**")
+    assert page.index("| high | 20240103000000_cleanup.sql:1 |") < page.index("| medium |")
+    assert "- 20240103000000_cleanup.sql:3 public.events: 5,000 rows" in page
     assert project.leftovers() == []
 
 
