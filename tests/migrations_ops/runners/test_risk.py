@@ -201,6 +201,19 @@ def test_it_falls_back_to_the_copys_catalog_when_staging_cannot_be_read(repo):
     assert any("data loss is not counted" in note for note in result.data["notes"])
 
 
+def test_it_still_analyses_when_the_dry_run_cannot_run(project, staging):
+    ctx = project.context(staging)
+    ctx.fixtures = [Path("supabase/fixtures/missing.sql")]
+
+    result = risk.run(ctx)
+
+    assert result.ok
+    assert result.data["notes"][0].startswith("the dry run could not run (file not found")
+    (index,) = by_file(result.data)["index"]
+    assert (index["lock"], index["lock_observed"], index["measured"]) == ("SHARE", None, None)
+    assert by_file(result.data)["cleanup"][0]["destroys"] == ROWS * 2 // 3
+
+
 def demo_staging(url: str) -> None:
     """The demo's staging: Supabase basics, the two applied files, the seed, 20,000 members."""
     with psycopg.connect(url, autocommit=True) as conn:
