@@ -8,6 +8,10 @@ again (the transaction ended: the file's COMMIT, or a COMMIT inside the file). O
 relations that existed before the file count (tables, views, materialized views), as
 in the risk report's ``lock`` field.
 
+A statement that runs outside any transaction (``CREATE INDEX CONCURRENTLY`` in the
+standalone mode) has released its locks when it ends: none are observed for it, and the
+report keeps the predicted lock.
+
 What it measures is the scratch copy: its rows (as many as were copied), its hardware,
 no concurrent clients. Times say how long the lock is held with nobody waiting; on the
 target, every client that needs the table waits at least that long.
@@ -26,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from migrations_ops.pg.locks import LockMode
+from migrations_ops.sqlsplit import cannot_run_in_transaction
 
 if TYPE_CHECKING:
     from migrations_ops.apply import MigrationFile
@@ -124,7 +129,9 @@ class LockRecorder:
         if migration.filename != self._file:
             self._file = migration.filename
             self._names = {oid: name for oid, name in self.conn.execute(_RELATIONS).fetchall()}
-        self._sync()
+        if self._held and cannot_run_in_transaction(statement.text):
+            # The standalone mode commits the file's statements so far before this one.
+            self._sync(self._granted())
         current = StatementObservation(migration.filename, statement.index, statement.line)
         self.observations.append(current)
         self._by_key[(current.file, current.index)] = current
@@ -137,7 +144,8 @@ class LockRecorder:
             return
         current.seconds = time.monotonic() - current.started
         current.rows = rows
-        for oid, mode_name in self._granted():
+        granted = self._granted()
+        for oid, mode_name in granted:
             key = (oid, mode_name)
             if key in self._held or oid not in self._names:
                 continue
@@ -146,13 +154,13 @@ class LockRecorder:
             name = self._names[oid]
             if name not in current.locks or mode > current.locks[name]:
                 current.locks[name] = mode
-        self._sync()
+        self._sync(granted)
         self._current = None
 
     def file_done(self, migration: MigrationFile, result: FileResult) -> None:
-        self._sync()
         now = time.monotonic()
-        for observation in set(self._held.values()):
+        # The file's transaction has ended (committed or rolled back): all is released.
+        for observation in {id(o): o for o in self._held.values()}.values():
             if observation.released is None:
                 observation.released = now
         self._held.clear()
@@ -162,9 +170,9 @@ class LockRecorder:
     def _granted(self) -> list[tuple[int, str]]:
         return [(int(oid), mode) for oid, mode in self.conn.execute(_LOCKS, [self.pid]).fetchall()]
 
-    def _sync(self) -> None:
+    def _sync(self, granted_now: list[tuple[int, str]]) -> None:
         """Mark the locks that are gone as released now."""
-        granted = set(self._granted())
+        granted = set(granted_now)
         now = time.monotonic()
         for key in [k for k in self._held if k not in granted]:
             observation = self._held.pop(key)

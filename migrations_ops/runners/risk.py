@@ -71,7 +71,9 @@ def run(ctx: RunContext) -> RunResult:
         def read_scratch(conn: psycopg.Connection) -> None:
             scratch["facts"] = _facts(conn, pending, source="the scratch copy")
 
-        with LockRecorder(url, pid, on_first=read_scratch) as recorder:
+        # The copy's catalog stands in for the target's only when the target is unreadable.
+        first = read_scratch if target is None else None
+        with LockRecorder(url, pid, on_first=first) as recorder:
             scratch["recorder"] = recorder
             yield recorder
 

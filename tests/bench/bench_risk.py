@@ -13,9 +13,9 @@ table; the last 20 are pending. Then, side by side in one run, alternating the o
 - analysis: parse + staging's catalog and sizes + settling names, locks and hazards +
   loss counts + the report, without the dry run (what the risk job adds to it, minus
   squawk and the lock recorder);
-- job: ``risk.run`` against ``dry_run.run`` with the same options (rows copied): the
-  risk job runs that dry run itself, with its lock recorder, and adds the analysis,
-  the target reads and squawk.
+- job: ``risk.run`` against ``dry_run.run`` with the same options (rows copied), each in
+  a new job sandbox as a worker runs them: the risk job runs that dry run itself, with
+  its lock recorder, and adds the analysis, the target reads and squawk.
 
 Prints ``BENCH {json}`` lines (tests/bench/run.py gathers them) and the risk job's own
 step timings. Drops every database it made. Not a test: speed lives here.
@@ -30,6 +30,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,11 +47,12 @@ django.setup()
 
 import psycopg  # noqa: E402
 
-from migrations_ops import pgtools, scratch, scratch_setup  # noqa: E402
+from migrations_ops import pgtools, scratch  # noqa: E402
 from migrations_ops.apply import MigrationFile, apply_files  # noqa: E402
 from migrations_ops.pg import release_risk, risk_report, target_facts  # noqa: E402
+from migrations_ops.pg.job_sandbox import open_sandbox  # noqa: E402
 from migrations_ops.runners import dry_run, risk  # noqa: E402
-from migrations_ops.runners.base import RunContext  # noqa: E402
+from migrations_ops.runners.base import RunContext, RunResult  # noqa: E402
 from migrations_ops.sqlsplit import split_statements  # noqa: E402
 from tests.bench.common import report  # noqa: E402
 
@@ -169,11 +171,9 @@ def main() -> int:
         )
 
         with scratch.scratch_database(purpose="bench_risk", server_url=server) as staging:
+            # Staging is the bench's own target (trusted setup): its fixture is loaded directly.
             with psycopg.connect(staging, autocommit=True) as conn:
-                major = conn.info.server_version // 10000
-            scratch_setup.load_fixtures(url=staging, server_url=server, fixtures=[ROLES],
-                                        major=major, log=_quiet)  # fmt: skip
-            with psycopg.connect(staging, autocommit=True) as conn:
+                conn.execute(ROLES.read_text())
                 built = apply_files(conn, files[:APPLIED], log=_quiet)
                 assert built.ok, built.first_failure and built.first_failure.describe()
                 conn.execute("VACUUM ANALYZE")
@@ -208,25 +208,31 @@ def main() -> int:
                    "parse, staging's catalog and sizes, locks, hazards, loss counts")  # fmt: skip
 
             # 3. the risk job against the dry run it runs
-            def context() -> RunContext:
-                return RunContext(
-                    supabase_dir=work / "supabase", repo_dir=work, database_url=staging,
-                    target_name="staging", fixtures=[work / "supabase" / "roles.sql"],
-                    schemas=["app", "public"], options={"with_data": True}, log=_quiet,
-                )  # fmt: skip
+            def job(runner: Callable[[RunContext], RunResult]) -> RunResult:
+                # A job's sandbox, opened and closed as the worker does for each job.
+                with open_sandbox(purpose="bench") as box:
+                    box.add_content(work)
+                    return runner(
+                        RunContext(
+                            supabase_dir=work / "supabase", repo_dir=work, database_url=staging,
+                            target_name="staging", fixtures=[work / "supabase" / "roles.sql"],
+                            schemas=["app", "public"], options={"with_data": True}, log=_quiet,
+                            sandbox=box,
+                        )
+                    )  # fmt: skip
 
-            dry_run.run(context())  # warm-up: tool lookups, caches
+            job(dry_run.run)  # warm-up: tool lookups, caches
             ours, base, steps = [], [], []
             for r in range(args.rounds):
                 order = [0, 1] if r % 2 == 0 else [1, 0]
                 for which in order:
                     start = time.perf_counter()
                     if which == 0:
-                        result = risk.run(context())
+                        result = job(risk.run)
                         ours.append(time.perf_counter() - start)
                         steps.append(result.data["timings"])
                     else:
-                        done = dry_run.run(context())
+                        done = job(dry_run.run)
                         assert done.ok, done.summary
                         base.append(time.perf_counter() - start)
             _write(f"risk job: median {_median(ours):.2f} s; dry run: {_median(base):.2f} s; "
