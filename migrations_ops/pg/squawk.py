@@ -2,10 +2,12 @@
 
 Squawk reads SQL text with its own parser and knows nothing of the target; its findings
 are cited beside the portal's (``found_by: ["portal", "squawk:<rule>"]``) when both see
-the same hazard, and listed as ``second_opinion`` otherwise. It runs offline, on copies
-of the files in a temporary folder, with an empty configuration (a ``.squawk.toml`` in
-the bundle is not read), an empty environment and a time limit. Without the binary the
-report says so and goes on: the portal's own analysis does not depend on it.
+the same hazard, and listed as ``second_opinion`` otherwise. Its input is bundle content,
+so with a job's sandbox it runs there (a copy of the binary and of the files in the job
+folder); without one (tests, the library alone) in a temporary folder. Either way it
+runs offline, with an empty configuration (a ``.squawk.toml`` in the bundle is not
+read), an empty environment and a time limit. Without the binary the report says so and
+goes on: the portal's own analysis does not depend on it.
 
 Style rules that say nothing about locks or data are left out by default
 (``DEFAULT_EXCLUDED``); ``exclude`` replaces the list.
@@ -23,8 +25,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from migrations_ops.pg.sandbox import SandboxError
+
 if TYPE_CHECKING:
     from migrations_ops.apply import MigrationFile
+    from migrations_ops.pg.job_sandbox import JobSandbox
 
 DEFAULT_EXCLUDED = (
     "prefer-robust-stmts",
@@ -61,12 +66,22 @@ def find_binary() -> str | None:
     return shutil.which("squawk")
 
 
+def _arguments(pg_version: str | None, exclude: Sequence[str]) -> list[str]:
+    args = ["--reporter", "json", "--assume-in-transaction"]
+    if pg_version:
+        args += ["--pg-version", pg_version]
+    if exclude:
+        args += ["--exclude", ",".join(exclude)]
+    return args
+
+
 def run(
     files: Sequence[MigrationFile],
     *,
     pg_version: str | None = None,
     exclude: Sequence[str] = DEFAULT_EXCLUDED,
     timeout: float = 60,
+    sandbox: JobSandbox | None = None,
 ) -> tuple[list[SquawkFinding], str | None]:
     """``(findings, note)``; ``note`` says why there are none when squawk could not run."""
     binary = find_binary()
@@ -75,26 +90,15 @@ def run(
     if not files:
         return [], None
     by_name = {f.filename: f for f in files}
-    with tempfile.TemporaryDirectory(prefix="rp_squawk_") as folder:
-        base = Path(folder)
-        config = base / "squawk.toml"
-        config.write_text("")
-        (base / "files").mkdir()
-        for migration in files:
-            (base / "files" / migration.filename).write_text(migration.text)
-        args = [binary, "--config", str(config), "--reporter", "json", "--assume-in-transaction"]
-        if pg_version:
-            args += ["--pg-version", pg_version]
-        if exclude:
-            args += ["--exclude", ",".join(exclude)]
-        args += [f"files/{name}" for name in sorted(by_name)]
-        try:
-            done = subprocess.run(
-                args, cwd=base, env={"PATH": "/usr/bin:/bin", "HOME": folder},
-                capture_output=True, text=True, timeout=timeout, check=False,
-            )  # fmt: skip
-        except subprocess.TimeoutExpired:
-            return [], f"squawk did not finish within {timeout:.0f} s: no second opinion"
+    try:
+        if sandbox is not None:
+            done = _run_in_sandbox(sandbox, binary, files, _arguments(pg_version, exclude), timeout)
+        else:
+            done = _run_here(binary, files, _arguments(pg_version, exclude), timeout)
+    except subprocess.TimeoutExpired:
+        return [], f"squawk did not finish within {timeout:.0f} s: no second opinion"
+    except (OSError, SandboxError) as e:
+        return [], f"squawk could not run ({e}): no second opinion"
     if done.returncode not in (0, 1):
         reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
         return [], f"squawk failed ({reason}): no second opinion"
@@ -125,3 +129,47 @@ def run(
             )
         )
     return findings, None
+
+
+def _run_here(
+    binary: str, files: Sequence[MigrationFile], args: list[str], timeout: float
+) -> subprocess.CompletedProcess[str]:
+    with tempfile.TemporaryDirectory(prefix="rp_squawk_") as folder:
+        base = Path(folder)
+        config = base / "squawk.toml"
+        config.write_text("")
+        (base / "files").mkdir()
+        for migration in files:
+            (base / "files" / migration.filename).write_text(migration.text)
+        names = [f"files/{m.filename}" for m in sorted(files, key=lambda m: m.filename)]
+        return subprocess.run(
+            [binary, "--config", str(config), *args, *names],
+            cwd=base, env={"PATH": "/usr/bin:/bin", "HOME": folder},
+            capture_output=True, text=True, timeout=timeout, check=False,
+        )  # fmt: skip
+
+
+def _run_in_sandbox(
+    sandbox: JobSandbox,
+    binary: str,
+    files: Sequence[MigrationFile],
+    args: list[str],
+    timeout: float,
+) -> subprocess.CompletedProcess[str]:
+    tool = sandbox.add_file("squawk/squawk", Path(binary).read_bytes())
+    tool.chmod(0o755)
+    config = sandbox.add_file("squawk/squawk.toml", b"")
+    paths = [
+        sandbox.inside(sandbox.add_file(f"squawk/files/{m.filename}", m.text.encode()))
+        for m in sorted(files, key=lambda m: m.filename)
+    ]
+    done = sandbox.run(
+        [sandbox.inside(tool), "--config", sandbox.inside(config), *args, *paths],
+        timeout=timeout,
+    )
+    return subprocess.CompletedProcess(
+        done.args,
+        done.returncode,
+        done.stdout.decode(errors="replace"),
+        done.stderr.decode(errors="replace"),
+    )

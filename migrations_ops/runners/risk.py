@@ -118,8 +118,9 @@ def run(ctx: RunContext) -> RunResult:
         version = f"{facts.server_version_num // 10000}.0" if facts.server_version_num else None
         exclude = ctx.options.get("squawk_exclude", squawk.DEFAULT_EXCLUDED)
         findings, note = squawk.run(
-            [f.migration for f in pending], pg_version=version, exclude=exclude
-        )
+            [f.migration for f in pending], pg_version=version, exclude=exclude,
+            sandbox=ctx.sandbox,
+        )  # fmt: skip
         if note:
             notes.append(note)
         timings["squawk"] = time.monotonic() - clock

@@ -34,6 +34,18 @@ def test_it_maps_each_finding_to_the_statement_that_holds_its_line():
     ]
 
 
+def test_it_reads_the_bundles_files_inside_the_jobs_sandbox(sandbox):
+    text = "create index i on accounts (name);\n"
+    files = [MigrationFile.from_text("20240101000000_x.sql", text)]
+
+    findings, note = squawk.run(files, sandbox=sandbox)
+
+    assert note is None
+    assert [(f.file, f.rule) for f in findings] == [
+        ("20240101000000_x.sql", "require-concurrent-index-creation")
+    ]
+
+
 def test_without_squawk_the_report_says_so(monkeypatch):
     monkeypatch.setattr(squawk, "find_binary", lambda: None)
 
