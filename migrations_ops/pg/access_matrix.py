@@ -19,9 +19,10 @@ How each cell is tried:
 - DELETE: every row; ``rows`` is what the policies let it delete.
 
 Triggers and foreign keys are off while writes are tried (``session_replication_role =
-replica``): cells show what privileges and policies allow, and no trigger fires a side
-effect. A trigger that refuses writes (a security check written as a trigger) is not
-seen; the report says so.
+replica``) when the scratch server lets the job set it (a superuser; not the unprivileged
+role of ``PORTAL_SANDBOX=off``): cells show what privileges and policies allow, and no
+trigger fires a side effect. A trigger that refuses writes (a security check written as
+a trigger) is then not seen; the report says which way it ran.
 """
 
 from __future__ import annotations
@@ -222,12 +223,23 @@ def _sample(conn: psycopg.Connection, relation: Relation) -> list[list[str | Non
         return []
 
 
+def can_turn_off_triggers(conn: psycopg.Connection) -> bool:
+    """Whether this session may set ``session_replication_role`` (a superuser's setting)."""
+    try:
+        with conn.transaction(force_rollback=True):
+            conn.execute("SET LOCAL session_replication_role = replica")
+    except psycopg.errors.InsufficientPrivilege:
+        return False
+    return True
+
+
 def read(
     conn: psycopg.Connection,
     principals_: Sequence[Principal],
     relations: Sequence[Relation],
     *,
     cell_timeout: str = "10s",
+    triggers_off: bool = True,
 ) -> Matrix:
     """Try every operation on every relation as every principal; changes nothing."""
     if not conn.autocommit:
@@ -237,19 +249,27 @@ def read(
         cells: dict[str, dict[str, Cell]] = {}
         conn.execute("BEGIN")
         try:
-            _become(conn, principal, cell_timeout)
+            refused = _become(conn, principal, cell_timeout, triggers_off)
             for relation in relations:
-                cells[relation.name] = _relation_cells(conn, relation)
+                if refused is not None:
+                    cells[relation.name] = {op: Cell(None, None, refused) for op in OPERATIONS}
+                else:
+                    cells[relation.name] = _relation_cells(conn, relation)
         finally:
             conn.execute("ROLLBACK")
         matrix[principal.key] = cells
     return matrix
 
 
-def _become(conn: psycopg.Connection, principal: Principal, cell_timeout: str) -> None:
-    """Act as PostgREST does for a request: claims as settings, then SET ROLE."""
+def _become(
+    conn: psycopg.Connection, principal: Principal, cell_timeout: str, triggers_off: bool
+) -> str | None:
+    """Act as PostgREST does for a request: claims as settings, then SET ROLE.
+
+    Returns why the job cannot act as the principal's role, or None."""
     claims = json.dumps(principal.claims)
-    conn.execute("SET LOCAL session_replication_role = replica")
+    if triggers_off:
+        conn.execute("SET LOCAL session_replication_role = replica")
     conn.execute(
         "SELECT set_config('statement_timeout', %s, true), "
         "set_config('request.jwt.claims', %s, true), "
@@ -264,7 +284,15 @@ def _become(conn: psycopg.Connection, principal: Principal, cell_timeout: str) -
             str(principal.claims.get("email", "")),
         ],
     )
-    conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(principal.role)))
+    try:
+        with conn.transaction():
+            conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(principal.role)))
+    except psycopg.errors.InsufficientPrivilege as e:
+        return (
+            f"the job's role cannot act as {principal.role} "
+            f"({e.diag.message_primary}): grant it membership on the scratch server"
+        )
+    return None
 
 
 def _attempt(conn: psycopg.Connection, query: sql.Composed, params: Any = None) -> Cell:

@@ -3,12 +3,15 @@
 ``copy_sample`` streams ``COPY (SELECT ... TABLESAMPLE SYSTEM (p)) TO STDOUT`` from the
 target (in a READ ONLY transaction with a statement timeout) into ``COPY ... FROM STDIN``
 on the scratch database, table by table, with triggers and foreign keys off there
-(``session_replication_role = replica``): a sampled child row may point at a parent row
-that was not sampled. Generated columns are left for the scratch database to compute.
+(``session_replication_role = replica``) when the scratch role may set it: a sampled
+child row may point at a parent row that was not sampled (without it, such a table's
+sample fails and is reported empty). Generated columns are left for the scratch database
+to compute.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -37,6 +40,7 @@ class SampledTable:
     table: str
     percent: float
     rows: int  # rows copied
+    error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -56,17 +60,26 @@ def copy_sample(
         tables = source.execute(_TABLES, [list(schemas)]).fetchall()
         total = sum(size or 0 for *_, size in tables) or 1
         percent = max(0.01, min(100.0, max_bytes / total * 100))
-        target.execute("SET session_replication_role = replica")
+        # Without the privilege foreign keys stay on: a table whose sample breaks one is
+        # reported empty.
+        with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
+            target.execute("SET session_replication_role = replica")
         try:
             for schema, name, _, _ in tables:
                 qualified = f"{schema}.{name}"
                 columns = [r[0] for r in source.execute(_COLUMNS, [qualified]).fetchall()]
                 if not columns:
                     continue
-                rows = _copy_table(source, target, schema, name, columns, percent)
+                try:
+                    rows = _copy_table(source, target, schema, name, columns, percent)
+                except psycopg.Error as e:
+                    reason = (e.diag.message_primary or str(e)).strip()
+                    copied.append(SampledTable(qualified, round(percent, 3), 0, reason))
+                    continue
                 copied.append(SampledTable(qualified, round(percent, 3), rows))
         finally:
-            target.execute("RESET session_replication_role")
+            with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
+                target.execute("RESET session_replication_role")
     return copied
 
 

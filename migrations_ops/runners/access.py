@@ -185,10 +185,13 @@ def _before_and_after(
     notes += found
     labels = {p.key: p.label for p in who}
     project_schemas = list(dict.fromkeys([*ctx.schemas, *exposed]))
+    triggers_off = access_matrix.can_turn_off_triggers(conn)
 
     ctx.info(f"Trying {len(who)} principal(s) on the tables before the migrations...")
     relations = access_matrix.exposed_relations(conn, exposed)
-    before = access_matrix.read(conn, who, relations, cell_timeout=timeout)
+    before = access_matrix.read(
+        conn, who, relations, cell_timeout=timeout, triggers_off=triggers_off
+    )
     lints_before = supabase_lints.read(conn, exposed=exposed, schemas=project_schemas)
     ctx.check_cancelled()
 
@@ -207,7 +210,9 @@ def _before_and_after(
         )
     ctx.info("Trying them again after the migrations...")
     relations_after = access_matrix.exposed_relations(conn, exposed)
-    after = access_matrix.read(conn, who, relations_after, cell_timeout=timeout)
+    after = access_matrix.read(
+        conn, who, relations_after, cell_timeout=timeout, triggers_off=triggers_off
+    )
     lints_after = supabase_lints.read(conn, exposed=exposed, schemas=project_schemas)
     changes = access_matrix.diff(before, after, labels)
     data |= {
@@ -223,10 +228,14 @@ def _before_and_after(
             **supabase_lints.compare(lints_before, lints_after),
         },
         "apply": report.as_dict(),
-        "method": (
-            "each cell was tried for real as the principal, in a transaction rolled back; "
+        "method": "each cell was tried for real as the principal, in a transaction rolled "
+        "back; "
+        + (
             "triggers and foreign keys were off (session_replication_role = replica), so "
             "a trigger that refuses writes is not reflected"
+            if triggers_off
+            else "triggers and foreign keys were on (the scratch role may not turn them "
+            "off): a refusal by a trigger or a foreign key shows as a refusal"
         ),
     }
 
