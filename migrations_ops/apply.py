@@ -39,7 +39,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import psycopg
 from psycopg import sql
@@ -119,6 +119,17 @@ class MigrationFile:
         return cls.from_text(path.name, text, path=path)
 
 
+class StatementHook(Protocol):
+    """Told about each statement ``apply_file`` runs (the risk job times them and reads
+    their locks); ``after`` gets the rows the statement affected, when it says."""
+
+    def before(self, migration: MigrationFile, statement: Statement) -> None: ...
+
+    def after(self, migration: MigrationFile, statement: Statement, rows: int | None) -> None: ...
+
+    def file_done(self, migration: MigrationFile, result: FileResult) -> None: ...
+
+
 class _Failed(Exception):
     def __init__(self, failure: ApplyFailure) -> None:
         super().__init__(failure.describe())
@@ -143,6 +154,7 @@ def apply_files(
     non_transactional: Literal["fail", "standalone"] = "fail",
     record_history: bool = True,
     checkpoint: Callable[[], None] | None = None,
+    statement_hook: StatementHook | None = None,
 ) -> ApplyReport:
     """Apply ``files`` in version order, one transaction per file, like ``supabase db push``.
 
@@ -166,6 +178,7 @@ def apply_files(
             lock_timeout=lock_timeout,
             non_transactional=non_transactional,
             record_history=record_history,
+            statement_hook=statement_hook,
         )
         report.files.append(result)
         if result.failure:
@@ -185,6 +198,7 @@ def apply_file(
     lock_timeout: str | None = "10s",
     non_transactional: Literal["fail", "standalone"] = "fail",
     record_history: bool = True,
+    statement_hook: StatementHook | None = None,
 ) -> FileResult:
     """Apply one file: ``RESET ALL``, then its statements and history row."""
     statements = migration.statements
@@ -215,14 +229,16 @@ def apply_file(
             setting = sql.SQL("SET lock_timeout = {}").format(sql.Literal(lock_timeout))
             _run(conn, setting, migration, None)
         if mode == "transaction":
-            _apply_in_transaction(conn, migration, non_transactional, record_history, result)
+            _apply_in_transaction(
+                conn, migration, non_transactional, record_history, result, statement_hook
+            )
         else:
             result.notes.append(
                 "this file manages its own transactions (BEGIN/COMMIT or the pg-delta "
                 "directive): its statements ran one by one as written, as the CLI runs "
                 "them; what they committed before a failure stays committed"
             )
-            _apply_as_written(conn, migration, record_history)
+            _apply_as_written(conn, migration, record_history, statement_hook)
         result.ok = True
     except _Failed as failed:
         result.failure = failed.failure
@@ -232,6 +248,8 @@ def apply_file(
             if conn.info.transaction_status in _OPEN:
                 conn.execute("ROLLBACK")
             conn.remove_notice_handler(on_notice)
+        if statement_hook:
+            statement_hook.file_done(migration, result)
     return result
 
 
@@ -240,10 +258,15 @@ def _run(
     query: str | sql.Composed,
     migration: MigrationFile,
     statement: Statement | None,
-) -> None:
-    """Run one statement over the extended protocol; raise _Failed on an error."""
+) -> int | None:
+    """Run one statement over the extended protocol; raise _Failed on an error.
+
+    Returns the rows it affected, when its command tag says (INSERT, UPDATE, DELETE...).
+    """
     try:
-        _execute(conn, query.as_bytes(conn) if isinstance(query, sql.Composed) else query.encode())
+        return _execute(
+            conn, query.as_bytes(conn) if isinstance(query, sql.Composed) else query.encode()
+        )
     except psycopg.Error as e:
         if isinstance(e, psycopg.OperationalError) and conn.closed:
             raise
@@ -254,7 +277,7 @@ def _run(
         ) from None
 
 
-def _execute(conn: psycopg.Connection, query: bytes) -> None:
+def _execute(conn: psycopg.Connection, query: bytes) -> int | None:
     """Parse/Bind/Execute one statement with text results, as the CLI's batch sends it.
 
     psycopg's own execute() would use the simple protocol (which accepts two commands
@@ -279,6 +302,7 @@ def _execute(conn: psycopg.Connection, query: bytes) -> None:
         if pgconn.status != ConnStatus.OK:
             raise psycopg.OperationalError(pgconn.get_error_message(conn.info.encoding))
         raise psycopg.errors.error_from_result(result, encoding=conn.info.encoding)
+    return result.command_tuples
 
 
 def _insert_history(conn: psycopg.Connection, migration: MigrationFile) -> None:
@@ -307,12 +331,13 @@ def _apply_in_transaction(
     non_transactional: str,
     record_history: bool,
     result: FileResult,
+    hook: StatementHook | None,
 ) -> None:
     conn.execute("BEGIN")
     for statement in migration.statements:
         if non_transactional == "standalone" and cannot_run_in_transaction(statement.text):
             conn.execute("COMMIT")
-            _run(conn, statement.text, migration, statement)
+            _run_statement(conn, migration, statement, hook)
             conn.execute("BEGIN")
             result.notes.append(
                 f"statement {statement.number} (line {statement.line}) cannot run in a "
@@ -320,14 +345,30 @@ def _apply_in_transaction(
                 "committed separately"
             )
             continue
-        _run(conn, statement.text, migration, statement)
+        _run_statement(conn, migration, statement, hook)
     if record_history:
         _insert_history(conn, migration)
     conn.execute("COMMIT")
 
 
+def _run_statement(
+    conn: psycopg.Connection,
+    migration: MigrationFile,
+    statement: Statement,
+    hook: StatementHook | None,
+) -> None:
+    if hook:
+        hook.before(migration, statement)
+    rows = _run(conn, statement.text, migration, statement)
+    if hook:
+        hook.after(migration, statement, rows)
+
+
 def _apply_as_written(
-    conn: psycopg.Connection, migration: MigrationFile, record_history: bool
+    conn: psycopg.Connection,
+    migration: MigrationFile,
+    record_history: bool,
+    hook: StatementHook | None = None,
 ) -> None:
     opened_at: Statement | None = None
     for statement in migration.statements:
@@ -337,7 +378,7 @@ def _apply_as_written(
             and is_transaction_control(statement.text)
         ):
             opened_at = statement
-        _run(conn, statement.text, migration, statement)
+        _run_statement(conn, migration, statement, hook)
         if conn.info.transaction_status == TransactionStatus.IDLE:
             opened_at = None
     if conn.info.transaction_status != TransactionStatus.IDLE:

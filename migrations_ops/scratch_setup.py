@@ -168,6 +168,28 @@ def create_extensions(conn: psycopg.Connection, extensions: Sequence[tuple[str, 
     return missing
 
 
+def load_seeds(ctx: RunContext, url: str, major: int) -> list[str]:
+    """Run the project's seed files (``options["seed_files"]``); notes on those that failed."""
+    notes = []
+    tool = psql_runner.psql_for(major)
+    for item in ctx.options.get("seed_files", []):
+        path = _find_seed(ctx, item)
+        ctx.info(f"Loading seed {path.name}...")
+        run = psql_runner.run_file(url=url, path=path, psql=tool, sandbox=ctx.require_sandbox())
+        if run.first_error:
+            notes.append(f"seed {item} failed: {run.first_error.describe()}")
+    return notes
+
+
+def _find_seed(ctx: RunContext, item: str) -> Path:
+    candidates = [Path(item)] if Path(item).is_absolute() else []
+    candidates += [base / item for base in (ctx.repo_dir, ctx.supabase_dir) if base is not None]
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise RunnerError(f"seed file {item} not found (looked in the repository and supabase/)")
+
+
 def load_project_fixtures(ctx: RunContext, url: str) -> int:
     """Load ctx.fixtures into the scratch database at ``url``; returns its server's major.
 

@@ -168,18 +168,23 @@ def copy_schema(
     log: LogFn,
     sandbox: JobSandbox,
     timeout: float = 600,
+    privileges: bool = False,
 ) -> CopyResult:
     """Dump ``schemas`` from the source and restore them into the (scratch) target.
 
     pg_dump reads the source on the worker, into a file in the job's folder; psql
-    restores it in the sandbox (the dump holds what the target's migrations made)."""
+    restores it in the sandbox (the dump holds what the target's migrations made).
+    ``privileges`` keeps the GRANTs (the access job needs them; grants to roles the
+    scratch server lacks fail and are reported)."""
     try:
         pg_dump = pgtools.find_tool("pg_dump", source_major)
     except pgtools.ToolNotFound as e:
         raise RunnerError(str(e)) from None
     psql = _psql_beside(pg_dump)
     env = pgtools.libpq_env(source_url)
-    args = [pg_dump.path, "--no-owner", "--no-privileges", "--format=plain"]
+    args = [pg_dump.path, "--no-owner", "--format=plain"]
+    if not privileges:
+        args.append("--no-privileges")
     if not with_data:
         args.append("--schema-only")
     for schema in schemas:

@@ -33,19 +33,27 @@ them), ``applied_versions``, ``pending_versions``, ``exposed_schemas`` (default
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 import psycopg
 
 from migrations_ops import catalog, scratch, scratch_setup, staging_copy
-from migrations_ops.apply import MigrationFile, apply_files
+from migrations_ops.apply import MigrationFile, StatementHook, apply_files
 from migrations_ops.runners.base import RunContext, RunnerError, RunResult
 
 DEFAULT_DATA_MAX_MB = 50
 
+# Given the scratch database's URL and the applying backend's pid, a hook told about
+# each pending statement (the risk job's lock recorder).
+ObserveFn = Callable[[str, int], AbstractContextManager[StatementHook]]
 
-def run(ctx: RunContext) -> RunResult:
+
+def run(ctx: RunContext, *, observe: ObserveFn | None = None) -> RunResult:
+    """The dry run; ``observe`` watches the pending statements as they are applied."""
     started = time.monotonic()
     local = scratch_setup.local_migrations(ctx.supabase_dir)
     notes: list[str] = []
@@ -96,8 +104,11 @@ def run(ctx: RunContext) -> RunResult:
             _prepare(ctx, setup, url, target, data)
         # A new session: it starts with the session defaults copied from staging, which
         # is what RESET ALL returns to before each file.
-        with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
-            result = _rehearse(ctx, conn, target, baseline, pending, data)
+        with (
+            psycopg.connect(url, autocommit=True, connect_timeout=10) as conn,
+            observe(url, conn.info.backend_pid) if observe else contextlib.nullcontext() as hook,
+        ):
+            result = _rehearse(ctx, conn, target, baseline, pending, data, hook)
     data["seconds"] = round(time.monotonic() - started, 3)
     return result
 
@@ -177,6 +188,7 @@ def _rehearse(
     baseline: list[MigrationFile],
     pending: list[MigrationFile],
     data: dict[str, Any],
+    hook: StatementHook | None = None,
 ) -> RunResult:
     if target is None:
         built = apply_files(conn, baseline, log=ctx.log, checkpoint=ctx.check_cancelled)
@@ -197,6 +209,7 @@ def _rehearse(
         lock_timeout=ctx.options.get("lock_timeout", "10s"),
         non_transactional=ctx.options.get("non_transactional", "fail"),
         checkpoint=ctx.check_cancelled,
+        statement_hook=hook,
     )
     after = catalog.snapshot(conn, schemas=ctx.schemas)
     changes = catalog.diff(before, after)

@@ -102,7 +102,7 @@ def run(ctx: RunContext) -> RunResult:
                     f"{len(failures)} migration(s) could not be applied (first: "
                     f"{failures[0].describe()}); the tests ran on what could be applied"
                 )
-            notes += _load_seeds(ctx, url, major)
+            notes += scratch_setup.load_seeds(ctx, url, major)
             pgtap = _enable_pgtap(conn, files, major, notes)
             results = _run_tests(ctx, url, major, tests_dir, files, pgtap)
     failed = [r for r in results if not r["ok"]]
@@ -123,27 +123,6 @@ def run(ctx: RunContext) -> RunResult:
     if not applied.ok:
         summary += f"; {len(applied.failures)} migration(s) could not be applied"
     return RunResult(ok=not failed and applied.ok, summary=summary, data=data)
-
-
-def _load_seeds(ctx: RunContext, url: str, major: int) -> list[str]:
-    notes = []
-    tool = psql_runner.psql_for(major)
-    for item in ctx.options.get("seed_files", []):
-        path = _find_seed(ctx, item)
-        ctx.info(f"Loading seed {path.name}...")
-        run = psql_runner.run_file(url=url, path=path, psql=tool, sandbox=ctx.require_sandbox())
-        if run.first_error:
-            notes.append(f"seed {item} failed: {run.first_error.describe()}")
-    return notes
-
-
-def _find_seed(ctx: RunContext, item: str) -> Path:
-    candidates = [Path(item)] if Path(item).is_absolute() else []
-    candidates += [base / item for base in (ctx.repo_dir, ctx.supabase_dir) if base is not None]
-    for path in candidates:
-        if path.is_file():
-            return path
-    raise RunnerError(f"seed file {item} not found (looked in the repository and supabase/)")
 
 
 def _enable_pgtap(

@@ -4,6 +4,8 @@
     manage.py runner dry_run --supabase-dir supabase --database-url URL --fixture roles.sql --json
     manage.py runner backup --database-url URL --out backups --json
     manage.py runner restore_check --manifest backups/X.sql.manifest.json --json
+    manage.py runner risk --supabase-dir supabase --database-url URL --fixture roles.sql --json
+    manage.py runner access --supabase-dir supabase --database-url URL --fixture roles.sql
 
 Bundle content (migrations, tests, fixtures, scripts) runs in the same sandbox as the
 portal's jobs, with its own PostgreSQL cluster (PORTAL_SANDBOX; --pg-major picks the
@@ -44,7 +46,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("kind", help="order, pending, drift, dry_run, secrets, commands, "
-                            "rls, fixtures, backup, restore_check")  # fmt: skip
+                            "rls, fixtures, backup, restore_check, risk, access")  # fmt: skip
         parser.add_argument("--supabase-dir", type=Path, help="The project's supabase/ folder.")
         parser.add_argument(
             "--repo-dir", type=Path, help="Repository root (default: the supabase dir's parent)."

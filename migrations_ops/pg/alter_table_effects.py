@@ -1,0 +1,261 @@
+"""What ``ALTER TABLE`` does, subcommand by subcommand (part of ``statement_effects``).
+
+The lock modes are PostgreSQL's ``AlterTableGetLockLevel`` (``tablecmds.c``, 15 to 18):
+the statement takes the strongest mode among its subcommands. Foreign keys also take
+SHARE ROW EXCLUSIVE on the table they point at, since their triggers live there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from migrations_ops.pg import data_loss
+from migrations_ops.pg.effect_model import (
+    ON_CONSTRAINT_TARGET,
+    ColumnAdd,
+    Found,
+    LockRequest,
+    StatementEffect,
+    TypeChange,
+)
+from migrations_ops.pg.locks import LockMode
+from migrations_ops.pg.sql_names import Node, Relation, TypeSpec, function_names, names
+
+M = LockMode
+
+_SHARE_UPDATE_EXCLUSIVE = {
+    "AT_SetStatistics",
+    "AT_SetOptions",
+    "AT_ResetOptions",
+    "AT_ClusterOn",
+    "AT_DropCluster",
+    "AT_ValidateConstraint",
+    "AT_AttachPartition",
+    "AT_DetachPartitionFinalize",
+}
+_SHARE_ROW_EXCLUSIVE = {
+    "AT_EnableTrig",
+    "AT_EnableAlwaysTrig",
+    "AT_EnableReplicaTrig",
+    "AT_DisableTrig",
+    "AT_EnableTrigAll",
+    "AT_DisableTrigAll",
+    "AT_EnableTrigUser",
+    "AT_DisableTrigUser",
+}
+# Storage parameters PostgreSQL changes under SHARE UPDATE EXCLUSIVE (reloptions.c:
+# every option whose lockmode is ShareUpdateExclusiveLock); any other takes ACCESS EXCLUSIVE.
+_LIGHT_RELOPTIONS = {
+    "fillfactor",
+    "autovacuum_enabled",
+    "parallel_workers",
+    "toast_tuple_target",
+    "vacuum_index_cleanup",
+    "vacuum_truncate",
+    "log_autovacuum_min_duration",
+    "user_catalog_table",
+}
+_REWRITES = {
+    "AT_SetLogged": "SET LOGGED writes a new copy of the table",
+    "AT_SetUnLogged": "SET UNLOGGED writes a new copy of the table",
+    "AT_SetTableSpace": "SET TABLESPACE copies the table to the new tablespace",
+    "AT_SetAccessMethod": "SET ACCESS METHOD writes a new copy of the table",
+}
+_DOES = {
+    "AT_EnableRowSecurity": "enables row level security on {t}",
+    "AT_DisableRowSecurity": "disables row level security on {t}",
+    "AT_ForceRowSecurity": "forces row level security on {t} (for its owner too)",
+    "AT_NoForceRowSecurity": "stops forcing row level security on {t}",
+    "AT_ChangeOwner": "changes the owner of {t}",
+    "AT_ReplicaIdentity": "changes the replica identity of {t}",
+    "AT_DropNotNull": "drops NOT NULL on column {c} of {t}",
+    "AT_ColumnDefault": "changes the default of column {c} of {t}",
+    "AT_SetStatistics": "sets the statistics target of column {c} of {t}",
+}
+
+
+def _reloptions_mode(cmd: Any) -> LockMode:
+    names = {str(d.defname).removeprefix("toast.") for d in cmd.def_ or () if d.tag == "DefElem"}
+    light = all(n in _LIGHT_RELOPTIONS or n.startswith("autovacuum_") for n in names)
+    return M.SHARE_UPDATE_EXCLUSIVE if light else M.ACCESS_EXCLUSIVE
+
+
+def analyse(node: Any, effect: StatementEffect) -> None:
+    table = Relation.from_range_var(node.relation)
+    objtype = str(node.objtype)
+    what = objtype.removeprefix("OBJECT_").replace("MATVIEW", "MATERIALIZED VIEW")
+    effect.command = f"ALTER {what.replace('_', ' ')}"
+    if objtype in ("OBJECT_INDEX", "OBJECT_SEQUENCE"):
+        effect.does.append(f"changes {what.lower()} {table}")
+        return
+    modes = [_subcommand(cmd, table, effect) for cmd in node.cmds]
+    effect.touch(table, max(modes) if modes else M.ACCESS_EXCLUSIVE)
+
+
+def _subcommand(cmd: Any, table: Relation, effect: StatementEffect) -> LockMode:
+    kind = str(cmd.subtype)
+    if kind == "AT_AddColumn":
+        return _add_column(cmd.def_, table, effect)
+    if kind == "AT_DropColumn":
+        effect.does.append(f"drops column {cmd.name} of {table}")
+        effect.hazards.append(_found("drop_breaks_clients", table, f"column {table}.{cmd.name}"))
+        effect.losses.append(data_loss.Loss("column_values", table, column=cmd.name))
+        return M.ACCESS_EXCLUSIVE
+    if kind == "AT_AlterColumnType":
+        column_def = cmd.def_
+        new = TypeSpec.from_type_name(column_def.typeName)
+        change = TypeChange(table, cmd.name, new, using=column_def.raw_default is not None)
+        effect.type_changes.append(change)
+        effect.does.append(f"changes the type of column {cmd.name} of {table} to {new}")
+        effect.losses.append(data_loss.Loss("type_change", table, column=cmd.name, new_type=new))
+        return M.ACCESS_EXCLUSIVE
+    if kind == "AT_SetNotNull":
+        effect.not_null_sets.append((table, cmd.name))
+        effect.does.append(f"sets NOT NULL on column {cmd.name} of {table}")
+        return M.ACCESS_EXCLUSIVE
+    if kind == "AT_AddConstraint":
+        return _add_constraint(cmd.def_, table, effect)
+    if kind == "AT_ValidateConstraint":
+        effect.does.append(f"validates constraint {cmd.name} on {table}")
+        effect.scans.append((table, f"VALIDATE CONSTRAINT {cmd.name} reads every row"))
+        return M.SHARE_UPDATE_EXCLUSIVE
+    if kind == "AT_DropConstraint":
+        effect.does.append(f"drops constraint {cmd.name} of {table}")
+        effect.locks.append(
+            LockRequest(table, M.ACCESS_EXCLUSIVE, ON_CONSTRAINT_TARGET, constraint=cmd.name)
+        )
+        return M.ACCESS_EXCLUSIVE
+    if kind in ("AT_AttachPartition", "AT_DetachPartition"):
+        partition = Relation.from_range_var(cmd.def_.name)
+        concurrent = bool(getattr(cmd.def_, "concurrent", False))
+        if kind == "AT_AttachPartition":
+            effect.touch(partition, M.ACCESS_EXCLUSIVE)
+            effect.scans.append((partition, "checked against the partition bound"))
+            effect.does.append(f"attaches {partition} as a partition of {table}")
+            return M.SHARE_UPDATE_EXCLUSIVE
+        effect.does.append(f"detaches partition {partition} from {table}")
+        if concurrent:
+            effect.no_transaction = True
+            effect.touch(partition, M.SHARE_UPDATE_EXCLUSIVE)
+            return M.SHARE_UPDATE_EXCLUSIVE
+        effect.touch(partition, M.ACCESS_EXCLUSIVE)
+        return M.ACCESS_EXCLUSIVE
+    if kind == "AT_AddInherit":
+        effect.touch(Relation.from_range_var(cmd.def_), M.SHARE_UPDATE_EXCLUSIVE)
+        effect.does.append(f"makes {table} inherit from {Relation.from_range_var(cmd.def_)}")
+        return M.ACCESS_EXCLUSIVE
+    if kind in _REWRITES:
+        effect.rewrites.append((table, _REWRITES[kind]))
+        effect.does.append(_REWRITES[kind].replace("the table", str(table)))
+        return M.ACCESS_EXCLUSIVE
+    if kind in ("AT_SetRelOptions", "AT_ResetRelOptions"):
+        effect.does.append(f"changes storage parameters of {table}")
+        return _reloptions_mode(cmd)
+    if kind in _SHARE_ROW_EXCLUSIVE:
+        verb = "enables" if "Enable" in kind else "disables"
+        effect.does.append(f"{verb} trigger {cmd.name or '(all)'} on {table}")
+        return M.SHARE_ROW_EXCLUSIVE
+    template = _DOES.get(kind)
+    if template:
+        effect.does.append(template.format(t=table, c=cmd.name))
+    else:
+        effect.does.append(f"{kind.removeprefix('AT_')} on {table}")
+    if kind in _SHARE_UPDATE_EXCLUSIVE:
+        return M.SHARE_UPDATE_EXCLUSIVE
+    return M.ACCESS_EXCLUSIVE
+
+
+def _found(code: str, table: Relation | None, detail: str = "") -> Found:
+    return Found(code, table, detail)
+
+
+def _add_column(column: Any, table: Relation, effect: StatementEffect) -> LockMode:
+    spec = TypeSpec.from_type_name(column.typeName)
+    written = names(column.typeName.names)[-1].lower()
+    not_null = False
+    default: Node | None = None
+    always: str | None = None
+    if written in ("serial", "serial4", "bigserial", "serial8", "smallserial", "serial2"):
+        always = f"a {written} column fills every existing row from its sequence"
+        not_null = True
+    for constraint in column.constraints or ():
+        contype = str(constraint.contype)
+        if contype in ("CONSTR_NOTNULL", "CONSTR_PRIMARY"):
+            not_null = True
+        if contype == "CONSTR_DEFAULT":
+            default = constraint.raw_expr
+        elif contype == "CONSTR_IDENTITY":
+            always = "an identity column fills every existing row from its sequence"
+        elif contype == "CONSTR_GENERATED" and constraint.generated_kind != "v":
+            always = "a stored generated column is computed for every existing row"
+        elif contype in ("CONSTR_PRIMARY", "CONSTR_UNIQUE"):
+            effect.scans.append((table, f"index built for {column.colname}"))
+            effect.hazards.append(
+                _found("add_constraint_builds_index", table, f"column {column.colname}")
+            )
+        elif contype == "CONSTR_CHECK" and (default is not None or always):
+            effect.scans.append((table, f"CHECK on {column.colname} is tested on every row"))
+        elif contype == "CONSTR_FOREIGN" and constraint.pktable is not None:
+            effect.touch(Relation.from_range_var(constraint.pktable), M.SHARE_ROW_EXCLUSIVE)
+    functions = tuple(function_names(default)) if default is not None else ()
+    effect.column_adds.append(
+        ColumnAdd(
+            relation=table,
+            column=column.colname,
+            type=spec,
+            not_null=not_null,
+            has_default=default is not None or always is not None,
+            default_functions=functions,
+            rewrites_always=always,
+        )
+    )
+    shown = f"adds column {column.colname} ({spec}"
+    shown += ", NOT NULL" if not_null else ""
+    shown += ", with a default" if default is not None else ""
+    effect.does.append(shown + f") to {table}")
+    return M.ACCESS_EXCLUSIVE
+
+
+def _add_constraint(constraint: Any, table: Relation, effect: StatementEffect) -> LockMode:
+    contype = str(constraint.contype)
+    name = constraint.conname or "(unnamed)"
+    not_valid = bool(constraint.skip_validation)
+    if contype == "CONSTR_FOREIGN":
+        target = Relation.from_range_var(constraint.pktable)
+        effect.touch(target, M.SHARE_ROW_EXCLUSIVE)
+        effect.does.append(
+            f"adds foreign key {name} from {table} to {target}"
+            + (" NOT VALID" if not_valid else "")
+        )
+        if not not_valid:
+            effect.scans.append((table, f"every row is checked against {target}"))
+            effect.hazards.append(
+                _found("add_constraint_without_not_valid", table, f"foreign key {name}")
+            )
+        return M.SHARE_ROW_EXCLUSIVE
+    if contype == "CONSTR_CHECK":
+        effect.does.append(f"adds check {name} on {table}" + (" NOT VALID" if not_valid else ""))
+        if not not_valid:
+            effect.scans.append((table, f"every row is checked against {name}"))
+            effect.hazards.append(
+                _found("add_constraint_without_not_valid", table, f"check {name}")
+            )
+        return M.ACCESS_EXCLUSIVE
+    if contype in ("CONSTR_PRIMARY", "CONSTR_UNIQUE", "CONSTR_EXCLUSION"):
+        label = {"CONSTR_PRIMARY": "primary key", "CONSTR_UNIQUE": "unique constraint"}.get(
+            contype, "exclusion constraint"
+        )
+        if constraint.indexname:
+            effect.does.append(f"adds {label} {name} on {table} using index {constraint.indexname}")
+        else:
+            effect.does.append(f"adds {label} {name} on {table}, building its index")
+            effect.scans.append((table, f"index built for {label} {name}"))
+            effect.hazards.append(_found("add_constraint_builds_index", table, f"{label} {name}"))
+        return M.ACCESS_EXCLUSIVE
+    if contype == "CONSTR_NOTNULL":
+        for key in constraint.keys or ():
+            effect.not_null_sets.append((table, str(key.sval)))
+        effect.does.append(f"adds NOT NULL constraint {name} on {table}")
+        return M.ACCESS_EXCLUSIVE
+    effect.does.append(f"adds constraint {name} on {table}")
+    return M.ACCESS_EXCLUSIVE

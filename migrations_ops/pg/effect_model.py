@@ -1,0 +1,100 @@
+"""The data ``statement_effects`` produces: what one statement does, as far as its text tells."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from migrations_ops.pg.data_loss import Loss
+from migrations_ops.pg.locks import LockMode
+from migrations_ops.pg.sql_names import Relation, TypeSpec, referenced_relations
+
+M = LockMode
+
+# Where a lock lands when the statement does not name the table itself.
+ON_TABLE = "table"  # the relation named
+ON_INDEX_TABLE = "index_table"  # the table of the index named
+ON_REFERENCED = "referenced"  # every table the named table's foreign keys point at
+ON_REFERENCING = "referencing"  # every table whose foreign keys point at the named table
+ON_CONSTRAINT_TARGET = "constraint_target"  # the table the named FK constraint points at
+
+
+@dataclass(frozen=True)
+class LockRequest:
+    relation: Relation
+    mode: LockMode
+    on: str = ON_TABLE
+    constraint: str | None = None  # for ON_CONSTRAINT_TARGET
+
+
+@dataclass(frozen=True)
+class Found:
+    """A hazard found in the text; ``release_risk`` keeps it if the table is on the target."""
+
+    code: str
+    relation: Relation | None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class TypeChange:
+    relation: Relation
+    column: str
+    new: TypeSpec
+    using: bool
+
+
+@dataclass(frozen=True)
+class ColumnAdd:
+    relation: Relation
+    column: str
+    type: TypeSpec
+    not_null: bool
+    has_default: bool
+    default_functions: tuple[str, ...]  # functions the default calls, for volatility
+    rewrites_always: str | None  # why it rewrites whatever the functions are (identity...)
+
+
+@dataclass
+class StatementEffect:
+    """What one statement does, as far as its text tells."""
+
+    index: int  # 0-based position in its file
+    line: int  # 1-based line where the statement (not a comment before it) starts
+    text: str
+    command: str = ""  # "ALTER TABLE", "CREATE INDEX"...
+    does: list[str] = field(default_factory=list)
+    parse_error: str | None = None
+    relations: list[Relation] = field(default_factory=list)  # tables and views touched
+    locks: list[LockRequest] = field(default_factory=list)
+    creates: list[Relation] = field(default_factory=list)
+    drops: list[Relation] = field(default_factory=list)
+    renames: list[tuple[Relation, Relation]] = field(default_factory=list)
+    new_indexes: list[tuple[Relation, Relation]] = field(default_factory=list)  # (index, table)
+    rewrites: list[tuple[Relation, str]] = field(default_factory=list)
+    scans: list[tuple[Relation, str]] = field(default_factory=list)
+    type_changes: list[TypeChange] = field(default_factory=list)
+    column_adds: list[ColumnAdd] = field(default_factory=list)
+    not_null_sets: list[tuple[Relation, str]] = field(default_factory=list)
+    hazards: list[Found] = field(default_factory=list)
+    losses: list[Loss] = field(default_factory=list)
+    # Effects the text cannot tell (a DO block, a function call): the scratch copy can.
+    opaque: str | None = None
+    transaction: str | None = None  # "begin", "commit", "rollback" for transaction control
+    settings: dict[str, str] = field(default_factory=dict)  # SET name = value
+    no_transaction: bool = False  # cannot run inside a transaction block
+
+    @property
+    def parsed(self) -> bool:
+        return self.parse_error is None
+
+    def touch(self, relation: Relation, mode: LockMode | None = None, on: str = ON_TABLE) -> None:
+        if on == ON_TABLE and relation not in self.relations:
+            self.relations.append(relation)
+        if mode is not None:
+            self.locks.append(LockRequest(relation, mode, on))
+
+    def read(self, node: Any, *, skip: tuple[Any, ...] = ()) -> None:
+        """Relations a query inside the statement reads take ACCESS SHARE."""
+        for relation in referenced_relations(node, skip=skip):
+            self.touch(relation, M.ACCESS_SHARE)

@@ -1,0 +1,381 @@
+"""Statement effects settled against the target: names, existing tables, implicit locks.
+
+``analyse_files`` parses every pending statement (no database). ``Resolver`` then walks
+the files in order, as the CLI applies them, keeping track of which relations exist at
+each point: the target's, plus what earlier statements created, minus what they dropped,
+under their new names after renames. For each statement it settles:
+
+- unqualified names, through the target's ``search_path`` (or the file's own ``SET
+  search_path``; the CLI's ``RESET ALL`` drops it at the next file);
+- the locks on relations that **existed before the file** (the ``lock`` of the report),
+  including the ones the text does not name: an index's table, the tables a dropped
+  table's foreign keys point at, the tables a ``TRUNCATE ... CASCADE`` reaches;
+- rewrites, scans and hazards on tables **on the target** (a table the release itself
+  creates has no clients and no rows yet), with the column facts that decide them (the
+  old type of a column, an existing ``CHECK (c IS NOT NULL)``, a default's volatility);
+- what to count for data loss, on the target's table names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from migrations_ops.apply import MigrationFile
+from migrations_ops.pg import data_loss, statement_effects
+from migrations_ops.pg.effect_model import (
+    ON_CONSTRAINT_TARGET,
+    ON_INDEX_TABLE,
+    ON_REFERENCED,
+    ON_REFERENCING,
+    ColumnAdd,
+    LockRequest,
+    StatementEffect,
+    TypeChange,
+)
+from migrations_ops.pg.hazards import Hazard
+from migrations_ops.pg.locks import LockMode
+from migrations_ops.pg.sql_names import Relation, TypeSpec
+from migrations_ops.pg.target_facts import ColumnFacts, CountRequest, TargetFacts
+
+# Defaults PostgreSQL evaluates per row (so ADD COLUMN rewrites), and common ones it
+# evaluates once. Other functions are looked up in the target's pg_proc.
+VOLATILE = frozenset(
+    {
+        "random", "clock_timestamp", "timeofday", "gen_random_uuid", "uuid_generate_v1",
+        "uuid_generate_v1mc", "uuid_generate_v4", "nextval", "txid_current",
+        "gen_random_bytes", "uuidv4", "uuidv7", "random_normal", "setval",
+    }
+)  # fmt: skip
+NOT_VOLATILE = frozenset(
+    {
+        "now", "statement_timestamp", "transaction_timestamp", "lower", "upper", "to_jsonb",
+        "jsonb_build_object", "jsonb_build_array", "json_build_object", "make_interval",
+        "current_setting", "coalesce", "array", "to_char",
+    }
+)  # fmt: skip
+
+
+@dataclass
+class FileStatements:
+    migration: MigrationFile
+    effects: list[StatementEffect]
+
+
+def analyse_files(files: Sequence[MigrationFile]) -> list[FileStatements]:
+    """Every statement of every file, parsed; in version order, as the CLI applies them."""
+    ordered = sorted(files, key=lambda f: f.version)
+    return [
+        FileStatements(m, [statement_effects.analyse(s) for s in m.statements]) for m in ordered
+    ]
+
+
+def touched_names(files: Sequence[FileStatements], search_path: Sequence[str]) -> list[str]:
+    """Every qualified name a statement may mean (an unqualified one in each path schema)."""
+    names: list[str] = []
+    for item in files:
+        for effect in item.effects:
+            relations = list(effect.relations) + [lock.relation for lock in effect.locks]
+            relations += [loss.relation for loss in effect.losses]
+            for relation in relations:
+                options = [relation.schema] if relation.schema else list(search_path)
+                for schema in options:
+                    name = f"{schema}.{relation.name}"
+                    if name not in names:
+                        names.append(name)
+    return names
+
+
+def default_functions(files: Sequence[FileStatements]) -> list[str]:
+    """Functions that new columns' defaults call: their volatility decides a rewrite."""
+    return sorted(
+        {
+            f
+            for item in files
+            for e in item.effects
+            for a in e.column_adds
+            for f in a.default_functions
+        }
+    )
+
+
+def type_change_rewrites(old: TypeSpec | None, new: TypeSpec, using: bool) -> tuple[bool, str]:
+    """Whether ``old`` -> ``new`` rewrites the table (``ATColumnChangeRequiresRewrite``)."""
+    if old is None:
+        return True, "the column's current type is unknown: assumed to rewrite"
+    if using:
+        return True, f"{old} to {new} with USING: every row is converted"
+    if old.array != new.array:
+        return True, f"{old} to {new}: every row is converted"
+    if old.name == new.name and old.modifiers == new.modifiers:
+        return False, "same type"
+    longer = not new.modifiers or (old.modifiers and new.modifiers[0] >= old.modifiers[0])
+    if old.name == "varchar" and new.name == "varchar" and longer:
+        return False, f"{old} to {new}: a longer limit needs no rewrite"
+    if old.name in ("varchar", "text") and new.name == "text":
+        return False, f"{old} to {new}: binary compatible, no rewrite"
+    if old.name == "text" and new.name == "varchar" and not new.modifiers:
+        return False, f"{old} to {new}: binary compatible, no rewrite"
+    if old.name == "numeric" and new.name == "numeric":
+        if not new.modifiers:
+            return False, f"{old} to {new}: no rewrite"
+        if old.modifiers and len(new.modifiers) >= 1:
+            old_scale = old.modifiers[1] if len(old.modifiers) > 1 else 0
+            new_scale = new.modifiers[1] if len(new.modifiers) > 1 else 0
+            if new_scale == old_scale and new.modifiers[0] >= old.modifiers[0]:
+                return False, f"{old} to {new}: a larger precision needs no rewrite"
+    return True, f"{old} to {new}: every row is converted and the indexes rebuilt"
+
+
+@dataclass
+class Resolved:
+    """One statement, settled against the target."""
+
+    file: str
+    effect: StatementEffect
+    tables: list[str] = field(default_factory=list)
+    locks: dict[str, LockMode] = field(default_factory=dict)  # relations from before the file
+    on_target: list[str] = field(default_factory=list)  # its tables that the target has
+    rewrites: dict[str, str] = field(default_factory=dict)
+    scans: dict[str, str] = field(default_factory=dict)
+    hazards: list[Hazard] = field(default_factory=list)
+    counts: list[CountRequest] = field(default_factory=list)
+    losses_elsewhere: list[str] = field(default_factory=list)  # on tables the release creates
+
+    @property
+    def lock(self) -> LockMode | None:
+        return max(self.locks.values()) if self.locks else None
+
+
+class Resolver:
+    """Walks the files in order, tracking which relations exist; see the module docstring."""
+
+    def __init__(self, facts: TargetFacts) -> None:
+        self.facts = facts
+        # Current name -> the target's name for it (None: created by the release).
+        self.origin: dict[str, str | None] = {name: name for name in facts.relations}
+        self.indexes: dict[str, str] = dict(facts.indexes)
+
+    def resolve(self, files: Sequence[FileStatements]) -> list[Resolved]:
+        out: list[Resolved] = []
+        for item in files:
+            out += self._file(item)
+        return out
+
+    # --- names ------------------------------------------------------------------------
+
+    def qualify(
+        self, relation: Relation, path: Sequence[str], known: set[str] | None = None
+    ) -> str:
+        if relation.schema:
+            return f"{relation.schema}.{relation.name}"
+        existing = known if known is not None else set(self.origin)
+        for schema in path:
+            if f"{schema}.{relation.name}" in existing:
+                return f"{schema}.{relation.name}"
+        return f"{path[0] if path else 'public'}.{relation.name}"
+
+    def target_name(self, table: str) -> str | None:
+        return self.origin.get(table)
+
+    def _lock_targets(self, request: LockRequest, path: Sequence[str]) -> list[str]:
+        if request.on == ON_INDEX_TABLE:
+            index = self.qualify(request.relation, path, set(self.indexes))
+            table = self.indexes.get(index)
+            return [table] if table else []
+        table = self.qualify(request.relation, path)
+        origin = self.origin.get(table)
+        if request.on == ON_REFERENCED:
+            return sorted(self.facts.references.get(origin or "", set()))
+        if request.on == ON_REFERENCING:
+            return sorted(self.facts.referenced_by.get(origin or "", set()))
+        if request.on == ON_CONSTRAINT_TARGET:
+            found = self.facts.constraint_targets.get((origin or "", request.constraint or ""))
+            return [found] if found else []
+        return [table]
+
+    # --- one file ---------------------------------------------------------------------
+
+    def _file(self, item: FileStatements) -> list[Resolved]:
+        before = set(self.origin)
+        path = list(self.facts.search_path)
+        resolved = []
+        for effect in item.effects:
+            if "search_path" in effect.settings:
+                value = effect.settings["search_path"]
+                path = [p.strip().strip('"') for p in value.split(",") if p.strip()] or path
+                path = [p for p in path if p != "$user"] or list(self.facts.search_path)
+            resolved.append(self._statement(item.migration.filename, effect, path, before))
+            self._apply(effect, path)
+        _later_statements(resolved)
+        return resolved
+
+    def _apply(self, effect: StatementEffect, path: Sequence[str]) -> None:
+        """What the statement leaves behind, for the statements after it."""
+        for old, new in effect.renames:
+            old_name = self.qualify(old, path)
+            new_name = self.qualify(new.qualified_in(old_name.split(".", 1)[0]), path)
+            self.origin[new_name] = self.origin.pop(old_name, None)
+        for relation in effect.drops:
+            self.origin.pop(self.qualify(relation, path), None)
+        for relation in effect.creates:
+            name = self.qualify(relation, path)
+            if name not in self.origin:
+                self.origin[name] = None
+        for index, table in effect.new_indexes:
+            table_name = self.qualify(table, path)
+            self.indexes[f"{table_name.split('.', 1)[0]}.{index.name}"] = table_name
+
+    def _statement(
+        self, file: str, effect: StatementEffect, path: list[str], before: set[str]
+    ) -> Resolved:
+        out = Resolved(file=file, effect=effect)
+        for relation in effect.relations:
+            name = self.qualify(relation, path)
+            if name not in out.tables:
+                out.tables.append(name)
+        for request in effect.locks:
+            for table in self._lock_targets(request, path):
+                if request.on == ON_INDEX_TABLE and table not in out.tables:
+                    out.tables.append(table)
+                if table in before and request.mode > out.locks.get(
+                    table, LockMode.ACCESS_SHARE - 1
+                ):
+                    out.locks[table] = request.mode
+        out.on_target = [t for t in out.tables if self.origin.get(t)]
+        target = set(out.on_target)
+        for relation, why in effect.rewrites:
+            name = self.qualify(relation, path)
+            if name in target:
+                out.rewrites[name] = why
+        for relation, why in effect.scans:
+            name = self.qualify(relation, path)
+            if name in target:
+                out.scans[name] = why
+        for change in effect.type_changes:
+            self._type_change(out, change, path)
+        for added in effect.column_adds:
+            self._column_add(out, added.relation, added, path)
+        for relation, column in effect.not_null_sets:
+            self._set_not_null(out, self.qualify(relation, path), column)
+        for found in effect.hazards:
+            where: str | None = None
+            if found.relation is not None:
+                if found.code in ("drop_index_not_concurrently", "reindex_not_concurrently"):
+                    index = self.qualify(found.relation, path, set(self.indexes))
+                    where = self.indexes.get(index, self.qualify(found.relation, path))
+                else:
+                    where = self.qualify(found.relation, path)
+                if not self.origin.get(where):
+                    continue
+            out.hazards.append(Hazard(found.code, where, found.detail))
+        for loss in effect.losses:
+            name = self.qualify(loss.relation, path)
+            origin = self.origin.get(name)
+            if not origin:
+                out.losses_elsewhere.append(name)
+                continue
+            schema, table_name = origin.split(".", 1)
+            old = None
+            if loss.kind == data_loss.TYPE_CHANGE:
+                known = self._column_facts(name, loss.column or "")
+                old = known.type if known else None
+            out.counts.append(CountRequest(loss, Relation(schema, table_name), old))
+        return out
+
+    def _column_facts(self, table: str, column: str) -> ColumnFacts | None:
+        origin = self.origin.get(table)
+        facts = self.facts.relation(origin) if origin else None
+        return facts.columns.get(column) if facts else None
+
+    def _type_change(self, out: Resolved, change: TypeChange, path: Sequence[str]) -> None:
+        table = self.qualify(change.relation, path)
+        if not self.origin.get(table):
+            return
+        column = self._column_facts(table, change.column)
+        rewrites, why = type_change_rewrites(
+            column.type if column else None, change.new, change.using
+        )
+        if rewrites:
+            out.rewrites[table] = f"column {change.column}: {why}"
+            out.hazards.append(
+                Hazard("alter_column_type_rewrites", table, f"column {change.column}: {why}")
+            )
+
+    def _column_add(
+        self, out: Resolved, relation: Relation, added: ColumnAdd, path: Sequence[str]
+    ) -> None:
+        table = self.qualify(relation, path)
+        origin = self.origin.get(table)
+        if not origin:
+            return
+        why = added.rewrites_always
+        if why is None:
+            for function in added.default_functions:
+                name = function.rsplit(".", 1)[-1].lower()
+                if name in NOT_VOLATILE:
+                    continue
+                kind = "v" if name in VOLATILE else self.facts.volatility.get(name)
+                if kind == "v":
+                    why = f"its default calls {function}(), which is volatile: one value per row"
+                elif kind is None:
+                    why = (
+                        f"its default calls {function}(), not on the target to check: "
+                        "assumed volatile (one value per row)"
+                    )
+                if why:
+                    break
+        if why:
+            out.rewrites[table] = f"ADD COLUMN {added.column}: {why}"
+            out.hazards.append(
+                Hazard("add_column_rewrites", table, f"column {added.column}: {why}")
+            )
+        facts = self.facts.relation(origin)
+        rows = facts.rows if facts else None
+        if added.not_null and not added.has_default and (rows is None or rows > 0):
+            out.hazards.append(
+                Hazard(
+                    "add_column_not_null_without_default",
+                    table,
+                    f"column {added.column}; {table} has "
+                    + (f"~{rows:,} rows" if rows is not None else "rows of unknown number"),
+                )
+            )
+
+    def _set_not_null(self, out: Resolved, table: str, column: str) -> None:
+        if not self.origin.get(table):
+            return
+        facts = self._column_facts(table, column)
+        if facts is not None and facts.not_null:
+            return
+        if facts is not None and facts.not_null_check:
+            out.scans.pop(table, None)
+            return
+        out.scans[table] = f"SET NOT NULL on {column} reads every row to look for nulls"
+        out.hazards.append(Hazard("set_not_null_scans", table, f"column {column}"))
+
+
+def _later_statements(resolved: list[Resolved]) -> None:
+    """A strong lock kept while later statements of the same transaction read or rewrite."""
+    for position, statement in enumerate(resolved):
+        strong = {
+            t: m for t, m in statement.locks.items() if m.blocks_writes and t in statement.on_target
+        }
+        if not strong:
+            continue
+        for later in resolved[position + 1 :]:
+            if later.effect.transaction in ("commit", "rollback") or later.effect.no_transaction:
+                break
+            heavy = {**later.rewrites, **later.scans}
+            if heavy or later.effect.opaque:
+                table, mode = max(strong.items(), key=lambda kv: kv[1])
+                what = f"reads or rewrites {', '.join(sorted(heavy))}" if heavy else "runs code"
+                statement.hazards.append(
+                    Hazard(
+                        "lock_held_by_later_statements",
+                        table,
+                        f"{mode.label} on {table} is still held while line "
+                        f"{later.effect.line} ({later.effect.command}) {what}",
+                    )
+                )
+                break

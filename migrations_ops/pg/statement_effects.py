@@ -1,0 +1,641 @@
+"""What one SQL statement does to tables, read from PostgreSQL's own parse tree (pglast).
+
+``analyse(statement)`` parses one statement, as the Supabase CLI sends it, with
+libpg_query (the server's grammar, through pglast) and says, without a database:
+
+- which relations it touches and the table lock mode each one gets (the modes of
+  ``AlterTableGetLockLevel`` and of each command's code in PostgreSQL 15 to 18; see
+  ``tests/migrations_ops/pg/test_lock_modes.py``, which checks them against ``pg_locks``);
+- what it creates, drops and renames; what it rewrites or reads in full;
+- the hazards in ``hazards.KINDS`` it matches, and the data it may destroy.
+
+Facts that need the database (which tables exist, their sizes, the old type of a column,
+which table an index belongs to) are settled later by ``release_risk``: the effects keep
+names as written and say what they depend on. Nothing here uses regular expressions on
+SQL. A statement the parser cannot read is returned with ``parse_error`` set: newer
+syntax than the parser's grammar, or a piece the CLI's splitter cut oddly; never an
+exception.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from pglast.parser import ParseError, get_postgresql_version
+
+from migrations_ops.pg import alter_table_effects, data_loss
+from migrations_ops.pg.effect_model import (
+    ON_INDEX_TABLE,
+    ON_REFERENCED,
+    ON_REFERENCING,
+    Found,
+    LockRequest,
+    StatementEffect,
+)
+from migrations_ops.pg.locks import LockMode
+from migrations_ops.pg.sql_names import (
+    Node,
+    Relation,
+    function_names,
+    names,
+    parse,
+    referenced_relations,
+    walk,
+)
+from migrations_ops.sqlsplit import Statement
+
+M = LockMode
+_GRAMMAR = ".".join(str(part) for part in get_postgresql_version())
+
+
+def analyse(statement: Statement) -> StatementEffect:
+    """The effects of one statement; never raises on SQL it cannot read."""
+    effect = StatementEffect(index=statement.index, line=statement.line, text=statement.text)
+    try:
+        parsed = parse(statement.text)
+    except ParseError as e:
+        message, position = e.args[0], e.args[1] if len(e.args) > 1 else None
+        where = ""
+        if isinstance(position, int):
+            line = statement.line + statement.text.count("\n", 0, max(position - 1, 0))
+            where = f" (line {line})"
+        effect.parse_error = f"{message}{where}"
+        effect.command = "unreadable"
+        effect.does.append(
+            f"the parser (libpg_query, PostgreSQL {_GRAMMAR} grammar) could not read this "
+            "statement: " + effect.parse_error
+        )
+        return effect
+    if not parsed:
+        effect.command = "comment"
+        effect.does.append("comment only: nothing runs")
+        return effect
+    first = parsed[0]
+    location = first.location
+    effect.line = statement.line + statement.text.count("\n", 0, location)
+    effect.text = statement.text[location:]
+    if len(parsed) > 1:
+        effect.parse_error = (
+            f"{len(parsed)} commands in one statement: the CLI sends them together over the "
+            "extended protocol, where PostgreSQL refuses more than one"
+        )
+    node: Any = first.node
+    handler = _HANDLERS.get(node.tag)
+    if handler is None:
+        effect.command = _command_name(node)
+        effect.does.append(effect.command)
+        effect.read(node)
+    else:
+        handler(node, effect)
+    return effect
+
+
+def _command_name(node: Any) -> str:
+    name = node.tag.removesuffix("Stmt")
+    out = ""
+    for ch in name:
+        if ch.isupper() and out:
+            out += " "
+        out += ch.upper()
+    return out
+
+
+# --- handlers, one per statement type ---------------------------------------------------
+
+
+def _create_table(node: Any, effect: StatementEffect) -> None:
+    table = Relation.from_range_var(node.relation)
+    effect.command = "CREATE TABLE"
+    effect.creates.append(table)
+    effect.does.append(f"creates table {table}")
+    skip: tuple[Any, ...] = (node.relation,)
+    for parent in node.inhRelations or ():
+        if parent.tag == "RangeVar":
+            skip += (parent,)
+            mode = M.ACCESS_EXCLUSIVE if node.partbound is not None else M.SHARE_UPDATE_EXCLUSIVE
+            effect.touch(Relation.from_range_var(parent), mode)
+            what = "partition of" if node.partbound is not None else "inherits from"
+            effect.does.append(f"{what} {Relation.from_range_var(parent)}")
+    for element in node.tableElts or ():
+        constraints = []
+        if element.tag == "ColumnDef":
+            constraints = list(element.constraints or ())
+        elif element.tag == "Constraint":
+            constraints = [element]
+        elif element.tag == "TableLikeClause":
+            skip += (element.relation,)
+            effect.touch(Relation.from_range_var(element.relation), M.ACCESS_SHARE)
+        for constraint in constraints:
+            if constraint.contype == "CONSTR_FOREIGN" and constraint.pktable:
+                skip += (constraint.pktable,)
+                effect.touch(Relation.from_range_var(constraint.pktable), M.SHARE_ROW_EXCLUSIVE)
+    effect.read(node, skip=skip)
+
+
+def _create_table_as(node: Any, effect: StatementEffect) -> None:
+    target = Relation.from_range_var(node.into.rel)
+    kind = "materialized view" if node.objtype == "OBJECT_MATVIEW" else "table"
+    effect.command = f"CREATE {kind.upper()} AS"
+    effect.creates.append(target)
+    effect.does.append(f"creates {kind} {target} from a query")
+    effect.read(node.query)
+    for relation in referenced_relations(node.query):
+        effect.scans.append((relation, f"read to fill {target}"))
+
+
+def _create_view(node: Any, effect: StatementEffect) -> None:
+    view = Relation.from_range_var(node.view)
+    effect.command = "CREATE VIEW"
+    if node.replace:
+        # On an existing view: ACCESS EXCLUSIVE; on a new one nothing (release_risk knows).
+        effect.touch(view, M.ACCESS_EXCLUSIVE)
+        effect.does.append(f"creates or replaces view {view}")
+    else:
+        effect.does.append(f"creates view {view}")
+    effect.creates.append(view)
+    effect.read(node.query)
+
+
+def _create_index(node: Any, effect: StatementEffect) -> None:
+    table = Relation.from_range_var(node.relation)
+    unique = "UNIQUE " if node.unique else ""
+    effect.command = f"CREATE {unique}INDEX" + (" CONCURRENTLY" if node.concurrent else "")
+    name = node.idxname or "(unnamed)"
+    effect.does.append(f"builds {unique.lower()}index {name} on {table}")
+    if node.idxname:
+        index = Relation(table.schema, node.idxname)
+        effect.new_indexes.append((index, table))
+    effect.scans.append((table, "read in full to build the index"))
+    if node.concurrent:
+        effect.no_transaction = True
+        effect.touch(table, M.SHARE_UPDATE_EXCLUSIVE)
+    else:
+        effect.touch(table, M.SHARE)
+        effect.hazards.append(Found("create_index_not_concurrently", table, f"index {name}"))
+
+
+def _drop(node: Any, effect: StatementEffect) -> None:
+    kind = node.removeType
+    cascade = node.behavior == "DROP_CASCADE"
+    effect.command = "DROP " + kind.removeprefix("OBJECT_").replace("_", " ")
+    if node.concurrent:
+        effect.command += " CONCURRENTLY"
+        effect.no_transaction = True
+    for items in node.objects or ():
+        if kind in (
+            "OBJECT_TABLE",
+            "OBJECT_VIEW",
+            "OBJECT_MATVIEW",
+            "OBJECT_FOREIGN_TABLE",
+        ):
+            relation = Relation.from_names(items)
+            effect.drops.append(relation)
+            effect.touch(relation, M.ACCESS_EXCLUSIVE)
+            what = kind.removeprefix("OBJECT_").lower().replace("matview", "materialized view")
+            effect.does.append(
+                f"drops {what} {relation}" + (" and what depends on it" if cascade else "")
+            )
+            effect.hazards.append(Found("drop_breaks_clients", relation, f"{what} {relation}"))
+            if kind == "OBJECT_TABLE":
+                # Its foreign keys' triggers live on the tables they point at.
+                effect.locks.append(LockRequest(relation, M.ACCESS_EXCLUSIVE, ON_REFERENCED))
+                if cascade:
+                    effect.locks.append(LockRequest(relation, M.ACCESS_EXCLUSIVE, ON_REFERENCING))
+                effect.losses.append(data_loss.Loss("table_rows", relation))
+        elif kind == "OBJECT_INDEX":
+            index = Relation.from_names(items)
+            mode = M.SHARE_UPDATE_EXCLUSIVE if node.concurrent else M.ACCESS_EXCLUSIVE
+            effect.locks.append(LockRequest(index, mode, ON_INDEX_TABLE))
+            effect.does.append(f"drops index {index}")
+            if not node.concurrent:
+                effect.hazards.append(Found("drop_index_not_concurrently", index, f"index {index}"))
+        elif kind in ("OBJECT_POLICY", "OBJECT_TRIGGER", "OBJECT_RULE"):
+            # (schema.)table.name: the object lives on a table, which gets the lock.
+            table = Relation.from_names(items[:-1])
+            what = kind.removeprefix("OBJECT_").lower()
+            effect.touch(table, M.ACCESS_EXCLUSIVE)
+            effect.does.append(f"drops {what} {names(items)[-1]} on {table}")
+        elif kind == "OBJECT_SCHEMA" and cascade:
+            effect.opaque = "DROP SCHEMA ... CASCADE drops whatever the schema holds"
+            effect.does.append(f"drops schema {_object_name(items)} and all in it")
+        else:
+            shown = _object_name(items)
+            effect.does.append(f"drops {kind.removeprefix('OBJECT_').lower()} {shown}")
+
+
+def _object_name(item: Any) -> str:
+    if isinstance(item, tuple):
+        return ".".join(names(item))
+    if not isinstance(item, Node):
+        return "?"
+    if item.tag == "ObjectWithArgs":
+        return ".".join(names(item.objname))
+    if item.tag == "String":
+        return str(item.sval)
+    if item.names is not None:  # a TypeName
+        return ".".join(names(item.names))
+    return "?"
+
+
+def _truncate(node: Any, effect: StatementEffect) -> None:
+    effect.command = "TRUNCATE"
+    cascade = node.behavior == "DROP_CASCADE"
+    for rv in node.relations:
+        table = Relation.from_range_var(rv)
+        effect.touch(table, M.ACCESS_EXCLUSIVE)
+        effect.does.append(f"removes every row of {table}")
+        effect.hazards.append(Found("truncate", table))
+        effect.losses.append(data_loss.Loss("table_rows", table))
+        if cascade:
+            effect.locks.append(LockRequest(table, M.ACCESS_EXCLUSIVE, ON_REFERENCING))
+            effect.does.append(f"and of every table whose foreign keys point at {table}")
+
+
+def _delete(node: Any, effect: StatementEffect) -> None:
+    table = Relation.from_range_var(node.relation)
+    effect.command = "DELETE"
+    effect.touch(table, M.ROW_EXCLUSIVE)
+    effect.read(node, skip=(node.relation,))
+    effect.scans.append((table, "rows to delete are searched for"))
+    if node.whereClause is None:
+        effect.does.append(f"deletes every row of {table}")
+        effect.hazards.append(Found("delete_without_where", table))
+    else:
+        effect.does.append(f"deletes the rows of {table} that match its WHERE")
+    effect.losses.append(data_loss.delete_loss(node, table, effect.text))
+
+
+def _update(node: Any, effect: StatementEffect) -> None:
+    table = Relation.from_range_var(node.relation)
+    effect.command = "UPDATE"
+    effect.touch(table, M.ROW_EXCLUSIVE)
+    effect.read(node, skip=(node.relation,))
+    columns = ", ".join(str(t.name) for t in node.targetList or () if t.tag == "ResTarget")
+    if node.whereClause is None:
+        effect.does.append(f"updates {columns} in every row of {table}")
+        effect.hazards.append(Found("update_without_where", table))
+        effect.scans.append((table, "every row gets a new version"))
+    else:
+        effect.does.append(f"updates {columns} in the rows of {table} that match its WHERE")
+
+
+def _insert(node: Any, effect: StatementEffect) -> None:
+    table = Relation.from_range_var(node.relation)
+    effect.command = "INSERT"
+    effect.touch(table, M.ROW_EXCLUSIVE)
+    effect.read(node, skip=(node.relation,))
+    effect.does.append(f"inserts rows into {table}")
+
+
+def _merge(node: Any, effect: StatementEffect) -> None:
+    table = Relation.from_range_var(node.relation)
+    effect.command = "MERGE"
+    effect.touch(table, M.ROW_EXCLUSIVE)
+    effect.read(node, skip=(node.relation,))
+    effect.does.append(f"merges rows into {table}")
+
+
+def _select(node: Any, effect: StatementEffect) -> None:
+    effect.command = "SELECT"
+    locking = [c for n in walk(node) if n.tag == "SelectStmt" for c in n.lockingClause or ()]
+    effect.read(node)
+    if locking:
+        for relation in referenced_relations(node):
+            effect.touch(relation, M.ROW_SHARE)
+    calls = sorted(set(function_names(node)))
+    if calls:
+        called = ", ".join(calls)
+        effect.opaque = f"calls {called}: what a function does is not in the statement's text"
+        effect.does.append(f"runs a query that calls {called}")
+    else:
+        effect.does.append("runs a query")
+
+
+def _create_policy(node: Any, effect: StatementEffect) -> None:
+    table = Relation.from_range_var(node.table)
+    effect.command = "CREATE POLICY"
+    effect.touch(table, M.ACCESS_EXCLUSIVE)
+    effect.read(node, skip=(node.table,))
+    effect.does.append(
+        f"creates policy {node.policy_name!r} on {table} for {node.cmd_name or 'all'}"
+    )
+
+
+def _alter_policy(node: Any, effect: StatementEffect) -> None:
+    table = Relation.from_range_var(node.table)
+    effect.command = "ALTER POLICY"
+    effect.touch(table, M.ACCESS_EXCLUSIVE)
+    effect.read(node, skip=(node.table,))
+    effect.does.append(f"changes policy {node.policy_name!r} on {table}")
+
+
+def _create_trigger(node: Any, effect: StatementEffect) -> None:
+    table = Relation.from_range_var(node.relation)
+    effect.command = "CREATE TRIGGER"
+    effect.touch(table, M.SHARE_ROW_EXCLUSIVE)
+    effect.does.append(f"creates trigger {node.trigname} on {table}")
+
+
+def _create_rule(node: Any, effect: StatementEffect) -> None:
+    table = Relation.from_range_var(node.relation)
+    effect.command = "CREATE RULE"
+    effect.touch(table, M.ACCESS_EXCLUSIVE)
+    effect.does.append(f"creates rule {node.rulename} on {table}")
+
+
+def _comment(node: Any, effect: StatementEffect) -> None:
+    effect.command = "COMMENT"
+    kind = node.objtype
+    if kind in ("OBJECT_TABLE", "OBJECT_VIEW", "OBJECT_MATVIEW", "OBJECT_FOREIGN_TABLE"):
+        relation = Relation.from_names(node.object)
+        effect.touch(relation, M.SHARE_UPDATE_EXCLUSIVE)
+        effect.does.append(f"sets the comment on {relation}")
+    elif kind == "OBJECT_COLUMN":
+        relation = Relation.from_names(node.object[:-1])
+        effect.touch(relation, M.SHARE_UPDATE_EXCLUSIVE)
+        effect.does.append(f"sets the comment on column {names(node.object)[-1]} of {relation}")
+    elif kind == "OBJECT_INDEX":
+        index = Relation.from_names(node.object)
+        effect.does.append(f"sets the comment on index {index}")
+    else:
+        effect.does.append(f"sets the comment on a {kind.removeprefix('OBJECT_').lower()}")
+
+
+def _rename(node: Any, effect: StatementEffect) -> None:
+    effect.command = "RENAME"
+    kind = node.renameType
+    if kind in ("OBJECT_TABLE", "OBJECT_VIEW", "OBJECT_MATVIEW", "OBJECT_FOREIGN_TABLE"):
+        old = Relation.from_range_var(node.relation)
+        new = Relation(old.schema, node.newname)
+        effect.touch(old, M.ACCESS_EXCLUSIVE)
+        effect.renames.append((old, new))
+        effect.does.append(f"renames {old} to {node.newname}")
+        effect.hazards.append(Found("rename_breaks_clients", old, f"{old} becomes {new}"))
+    elif kind in ("OBJECT_COLUMN", "OBJECT_ATTRIBUTE") and node.relation is not None:
+        table = Relation.from_range_var(node.relation)
+        effect.touch(table, M.ACCESS_EXCLUSIVE)
+        effect.does.append(f"renames column {node.subname} of {table} to {node.newname}")
+        effect.hazards.append(
+            Found("rename_breaks_clients", table, f"column {node.subname} becomes {node.newname}")
+        )
+    elif kind == "OBJECT_TABCONSTRAINT" and node.relation is not None:
+        table = Relation.from_range_var(node.relation)
+        effect.touch(table, M.ACCESS_EXCLUSIVE)
+        effect.does.append(f"renames constraint {node.subname} of {table}")
+    elif kind == "OBJECT_INDEX" and node.relation is not None:
+        index = Relation.from_range_var(node.relation)
+        effect.does.append(f"renames index {index} to {node.newname}")
+    elif kind in ("OBJECT_POLICY", "OBJECT_TRIGGER", "OBJECT_RULE") and node.relation is not None:
+        table = Relation.from_range_var(node.relation)
+        effect.touch(table, M.ACCESS_EXCLUSIVE)
+        effect.does.append(f"renames {kind.removeprefix('OBJECT_').lower()} on {table}")
+    else:
+        what = kind.removeprefix("OBJECT_").lower()
+        effect.does.append(f"renames {what} {_object_name(node.object)} to {node.newname}")
+        if kind in ("OBJECT_FUNCTION", "OBJECT_TYPE", "OBJECT_SCHEMA"):
+            effect.hazards.append(Found("rename_breaks_clients", None, f"{what} renamed"))
+
+
+def _refresh(node: Any, effect: StatementEffect) -> None:
+    view = Relation.from_range_var(node.relation)
+    effect.command = "REFRESH MATERIALIZED VIEW"
+    effect.rewrites.append((view, "the view's rows are computed again"))
+    if node.concurrent:
+        effect.command += " CONCURRENTLY"
+        effect.touch(view, M.EXCLUSIVE)
+        effect.does.append(f"refreshes materialized view {view}; readers keep the old rows")
+    else:
+        effect.touch(view, M.ACCESS_EXCLUSIVE)
+        effect.does.append(f"refreshes materialized view {view}; reads wait")
+        effect.hazards.append(Found("refresh_materialized_view_not_concurrently", view))
+
+
+def _vacuum(node: Any, effect: StatementEffect) -> None:
+    options = {o.defname for o in node.options or ()}
+    full = "full" in options
+    effect.command = ("VACUUM" if node.is_vacuumcmd else "ANALYZE") + (" FULL" if full else "")
+    effect.no_transaction = bool(node.is_vacuumcmd)
+    for item in node.rels or ():
+        table = Relation.from_range_var(item.relation)
+        if full:
+            effect.touch(table, M.ACCESS_EXCLUSIVE)
+            effect.rewrites.append((table, "VACUUM FULL writes a new copy of the table"))
+            effect.hazards.append(Found("vacuum_full", table))
+        else:
+            effect.touch(table, M.SHARE_UPDATE_EXCLUSIVE)
+            effect.scans.append((table, effect.command.lower() + " reads the table"))
+        effect.does.append(f"{effect.command.lower()} {table}")
+    if not node.rels:
+        effect.does.append(f"{effect.command.lower()} of every table in the database")
+        effect.opaque = "a database-wide VACUUM or ANALYZE touches every table"
+
+
+def _cluster(node: Any, effect: StatementEffect) -> None:
+    effect.command = "CLUSTER"
+    if node.relation is None:
+        effect.opaque = "CLUSTER without a table re-clusters every clustered table"
+        effect.does.append("re-clusters every table clustered before")
+        return
+    table = Relation.from_range_var(node.relation)
+    effect.touch(table, M.ACCESS_EXCLUSIVE)
+    effect.rewrites.append((table, "CLUSTER writes a new copy of the table in index order"))
+    effect.hazards.append(Found("cluster", table))
+    effect.does.append(f"rewrites {table} in the order of an index")
+
+
+def _reindex(node: Any, effect: StatementEffect) -> None:
+    concurrent = any(o.defname == "concurrently" for o in node.params or ())
+    effect.command = "REINDEX" + (" CONCURRENTLY" if concurrent else "")
+    effect.no_transaction = concurrent
+    mode = M.SHARE_UPDATE_EXCLUSIVE if concurrent else M.SHARE
+    kind = node.json.get("kind")
+    if node.relation is None:
+        effect.opaque = "REINDEX of a schema or database touches many tables"
+        effect.does.append("rebuilds many indexes")
+        return
+    relation = Relation.from_range_var(node.relation)
+    if kind == "REINDEX_OBJECT_INDEX":
+        effect.locks.append(LockRequest(relation, mode, ON_INDEX_TABLE))
+        effect.does.append(f"rebuilds index {relation}")
+    else:
+        effect.touch(relation, mode)
+        effect.does.append(f"rebuilds the indexes of {relation}")
+    if not concurrent:
+        effect.hazards.append(Found("reindex_not_concurrently", relation))
+
+
+_LOCK_MODES = {
+    1: M.ACCESS_SHARE,
+    2: M.ROW_SHARE,
+    3: M.ROW_EXCLUSIVE,
+    4: M.SHARE_UPDATE_EXCLUSIVE,
+    5: M.SHARE,
+    6: M.SHARE_ROW_EXCLUSIVE,
+    7: M.EXCLUSIVE,
+    8: M.ACCESS_EXCLUSIVE,
+}
+
+
+def _lock(node: Any, effect: StatementEffect) -> None:
+    mode = _LOCK_MODES.get(node.mode, M.ACCESS_EXCLUSIVE)
+    effect.command = "LOCK TABLE"
+    for rv in node.relations:
+        table = Relation.from_range_var(rv)
+        effect.touch(table, mode)
+        effect.does.append(f"locks {table} in {mode.label} mode")
+        if mode.blocks_writes:
+            effect.hazards.append(Found("lock_table", table, f"{mode.label} on {table}"))
+
+
+def _transaction(node: Any, effect: StatementEffect) -> None:
+    kind = str(node.json.get("kind", ""))  # TRANS_STMT_BEGIN...
+    effect.command = kind.removeprefix("TRANS_STMT_").replace("_", " ")
+    if kind in ("TRANS_STMT_BEGIN", "TRANS_STMT_START"):
+        effect.transaction = "begin"
+    elif kind == "TRANS_STMT_COMMIT":
+        effect.transaction = "commit"
+    elif kind == "TRANS_STMT_ROLLBACK":
+        effect.transaction = "rollback"
+    effect.does.append(effect.command.lower())
+
+
+def _set(node: Any, effect: StatementEffect) -> None:
+    effect.command = "SET"
+    kind = node.json.get("kind")
+    if kind == "VAR_SET_VALUE" and node.name:
+        values = []
+        for arg in node.args or ():
+            if arg.tag == "A_Const":
+                for field in ("sval", "ival", "fval", "boolval"):
+                    if arg.json.get(field) is not None:
+                        value = arg.json[field].get(field)
+                        values.append(str(value if value is not None else 0))
+        effect.settings[node.name] = ", ".join(values)
+        effect.does.append(f"sets {node.name} = {', '.join(values)}")
+    elif kind == "VAR_RESET" and node.name:
+        effect.settings[node.name] = ""
+        effect.does.append(f"resets {node.name}")
+    else:
+        effect.does.append("changes session settings")
+
+
+def _do(node: Any, effect: StatementEffect) -> None:
+    effect.command = "DO"
+    effect.opaque = "a DO block runs procedural code: what it touches is not in the text"
+    effect.does.append("runs a DO block")
+
+
+def _call(node: Any, effect: StatementEffect) -> None:
+    effect.command = "CALL"
+    name = ".".join(names(node.funccall.funcname))
+    effect.opaque = f"CALL {name}: what a procedure does is not in the statement's text"
+    effect.does.append(f"calls procedure {name}")
+
+
+def _create_function(node: Any, effect: StatementEffect) -> None:
+    name = ".".join(names(node.funcname))
+    effect.command = "CREATE PROCEDURE" if node.is_procedure else "CREATE FUNCTION"
+    effect.does.append(("creates or replaces " if node.replace else "creates ") + name)
+    language = ""
+    body: tuple[str, ...] = ()
+    for option in node.options or ():
+        if option.defname == "language":
+            language = option.arg.sval
+        elif option.defname == "as":
+            body = tuple(names(option.arg))
+    if node.sql_body is not None:
+        effect.read(node.sql_body)
+    elif language == "sql" and len(body) == 1:
+        # PostgreSQL checks a SQL function's body when it is created (check_function_bodies),
+        # which reads the tables it names.
+        with contextlib.suppress(ParseError):
+            effect.read([p.node for p in parse(body[0])])
+
+
+def _alter_table(node: Any, effect: StatementEffect) -> None:
+    alter_table_effects.analyse(node, effect)
+
+
+def _grant(node: Any, effect: StatementEffect) -> None:
+    effect.command = "GRANT" if node.is_grant else "REVOKE"
+    privileges = ", ".join(str(p.priv_name).upper() for p in node.privileges or ()) or "ALL"
+    target = str(node.objtype).removeprefix("OBJECT_").lower()
+    objects = ", ".join(
+        str(Relation.from_range_var(o)) if o.tag == "RangeVar" else _object_name(o)
+        for o in node.objects or ()
+    )
+    roles = ", ".join(getattr(r, "rolename", None) or "PUBLIC" for r in node.grantees or ())
+    verb = "grants" if node.is_grant else "revokes"
+    effect.does.append(
+        f"{verb} {privileges} on {target} {objects} {'to' if node.is_grant else 'from'} {roles}"
+    )
+
+
+def _simple(command: str, text: str) -> Any:
+    def handler(node: Node, effect: StatementEffect) -> None:
+        effect.command = command
+        effect.does.append(text)
+
+    return handler
+
+
+def _create_schema(node: Any, effect: StatementEffect) -> None:
+    effect.command = "CREATE SCHEMA"
+    effect.does.append(f"creates schema {node.schemaname}")
+    for element in node.schemaElts or ():
+        handler = _HANDLERS.get(element.tag)
+        if handler is not None:
+            handler(element, effect)
+
+
+def _alter_enum(node: Any, effect: StatementEffect) -> None:
+    effect.command = "ALTER TYPE"
+    name = ".".join(names(node.typeName))
+    if node.newVal and not node.oldVal:
+        effect.does.append(f"adds value {node.newVal!r} to enum {name}")
+    else:
+        effect.does.append(f"changes enum {name}")
+
+
+_HANDLERS: dict[str, Any] = {
+    "CreateStmt": _create_table,
+    "CreateTableAsStmt": _create_table_as,
+    "ViewStmt": _create_view,
+    "IndexStmt": _create_index,
+    "DropStmt": _drop,
+    "TruncateStmt": _truncate,
+    "DeleteStmt": _delete,
+    "UpdateStmt": _update,
+    "InsertStmt": _insert,
+    "MergeStmt": _merge,
+    "SelectStmt": _select,
+    "CreatePolicyStmt": _create_policy,
+    "AlterPolicyStmt": _alter_policy,
+    "CreateTrigStmt": _create_trigger,
+    "RuleStmt": _create_rule,
+    "CommentStmt": _comment,
+    "RenameStmt": _rename,
+    "RefreshMatViewStmt": _refresh,
+    "VacuumStmt": _vacuum,
+    "ClusterStmt": _cluster,
+    "ReindexStmt": _reindex,
+    "LockStmt": _lock,
+    "TransactionStmt": _transaction,
+    "VariableSetStmt": _set,
+    "DoStmt": _do,
+    "CallStmt": _call,
+    "CreateFunctionStmt": _create_function,
+    "AlterTableStmt": _alter_table,
+    "GrantStmt": _grant,
+    "CreateSchemaStmt": _create_schema,
+    "AlterEnumStmt": _alter_enum,
+    "CreateEnumStmt": _simple("CREATE TYPE", "creates an enum type"),
+    "CreateExtensionStmt": _simple("CREATE EXTENSION", "creates an extension"),
+    "CreateSeqStmt": _simple("CREATE SEQUENCE", "creates a sequence"),
+    "CreateRoleStmt": _simple("CREATE ROLE", "creates a role"),
+    "GrantRoleStmt": _simple("GRANT ROLE", "grants role membership"),
+    "AlterDefaultPrivilegesStmt": _simple(
+        "ALTER DEFAULT PRIVILEGES", "changes the privileges future objects get"
+    ),
+}

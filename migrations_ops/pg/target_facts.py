@@ -1,0 +1,358 @@
+"""What the risk analysis needs to know about a target, read without changing it.
+
+Every query runs in ``read_only``: a ``READ ONLY`` transaction with a ``statement_timeout``
+and a ``lock_timeout`` set for that transaction only (``set_config(..., true)``), so
+nothing outlives it on a pooled server connection, nothing can be written, and a read
+that would queue behind a migration's lock gives up instead of joining the queue.
+
+- ``read_catalog``: the relations in the user schemas (kind, ``reltuples``), which
+  table each index belongs to, foreign keys, the session's ``search_path``;
+- ``read_details``: for the relations the release touches, ``pg_total_relation_size``
+  and their columns; the volatility of the functions column defaults call;
+- ``count_losses``: how many rows or non-null values each ``data_loss.Loss`` destroys:
+  exact up to ``exact_max_rows`` (and within the statement timeout); beyond that, a
+  ``TABLESAMPLE SYSTEM`` sample of about ``sample_rows`` rows, scaled up, and the result
+  says it was sampled; when even that times out, the planner's estimate for whole-table
+  losses, or nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.pq import TransactionStatus
+
+from migrations_ops.pg import data_loss
+from migrations_ops.pg.sql_names import Relation, TypeSpec
+
+_KINDS = {
+    "r": "table",
+    "p": "partitioned table",
+    "v": "view",
+    "m": "materialized view",
+    "f": "foreign table",
+}
+_SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
+
+
+@contextlib.contextmanager
+def read_only(
+    conn: psycopg.Connection, *, statement_timeout: str = "5s", lock_timeout: str = "1s"
+) -> Iterator[psycopg.Connection]:
+    """A READ ONLY transaction with timeouts on ``conn``, always rolled back."""
+    if conn.info.transaction_status != TransactionStatus.IDLE:
+        raise ValueError("read_only needs a connection outside any transaction")
+    if conn.autocommit:
+        conn.execute("BEGIN TRANSACTION READ ONLY")
+    else:
+        conn.execute("SET TRANSACTION READ ONLY")
+    try:
+        conn.execute(
+            "SELECT set_config('statement_timeout', %s, true), "
+            "set_config('lock_timeout', %s, true)",
+            [statement_timeout, lock_timeout],
+        )
+        yield conn
+    finally:
+        if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
+            conn.execute("ROLLBACK")
+
+
+@dataclass
+class ColumnFacts:
+    type: TypeSpec
+    not_null: bool
+    # A valid CHECK (column IS NOT NULL) lets SET NOT NULL skip its scan (PostgreSQL 12+).
+    not_null_check: bool = False
+
+
+@dataclass
+class RelationFacts:
+    name: str
+    kind: str
+    rows: int | None  # pg_class.reltuples; None when the table was never analysed
+    bytes: int | None = None  # pg_total_relation_size; None when not read
+    columns: dict[str, ColumnFacts] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "rows": self.rows, "bytes": self.bytes}
+
+
+@dataclass
+class TargetFacts:
+    """The target as the release finds it."""
+
+    source: str  # "staging", or "the scratch copy" when the target could not be read
+    server_version_num: int = 0
+    search_path: list[str] = field(default_factory=lambda: ["public"])
+    relations: dict[str, RelationFacts] = field(default_factory=dict)
+    indexes: dict[str, str] = field(default_factory=dict)  # index -> table
+    references: dict[str, set[str]] = field(default_factory=dict)  # table -> tables its FKs hit
+    referenced_by: dict[str, set[str]] = field(default_factory=dict)
+    constraint_targets: dict[tuple[str, str], str] = field(default_factory=dict)
+    volatility: dict[str, str] = field(default_factory=dict)  # function name -> v / s / i
+    oids: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def relation(self, qualified: str) -> RelationFacts | None:
+        return self.relations.get(qualified)
+
+
+_RELATIONS = """
+SELECT c.oid, n.nspname, c.relname, c.relkind, c.reltuples::float8
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
+  AND n.nspname <> ALL(%(system)s) AND n.nspname NOT LIKE 'pg\\_temp\\_%%'
+  AND n.nspname NOT LIKE 'pg\\_toast\\_temp\\_%%'
+"""
+_INDEXES = """
+SELECT n.nspname, i.relname, tn.nspname, t.relname
+FROM pg_index x
+JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_namespace n ON n.oid = i.relnamespace
+JOIN pg_class t ON t.oid = x.indrelid JOIN pg_namespace tn ON tn.oid = t.relnamespace
+WHERE n.nspname <> ALL(%(system)s)
+"""
+_FOREIGN_KEYS = """
+SELECT sn.nspname, s.relname, c.conname, tn.nspname, t.relname
+FROM pg_constraint c
+JOIN pg_class s ON s.oid = c.conrelid JOIN pg_namespace sn ON sn.oid = s.relnamespace
+JOIN pg_class t ON t.oid = c.confrelid JOIN pg_namespace tn ON tn.oid = t.relnamespace
+WHERE c.contype = 'f'
+"""
+_COLUMNS = """
+SELECT a.attname, t.typname, a.atttypmod, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+       EXISTS (
+         SELECT 1 FROM pg_constraint k
+         WHERE k.conrelid = a.attrelid AND k.contype = 'c' AND k.convalidated
+           AND pg_get_constraintdef(k.oid) = format('CHECK ((%%I IS NOT NULL))', a.attname)
+       )
+FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+WHERE a.attrelid = %(oid)s AND a.attnum > 0 AND NOT a.attisdropped
+"""
+
+
+def read_catalog(
+    conn: psycopg.Connection,
+    *,
+    source: str,
+    statement_timeout: str = "5s",
+    lock_timeout: str = "1s",
+) -> TargetFacts:
+    """Relations, indexes, foreign keys and the search_path; sizes come from ``read_details``."""
+    facts = TargetFacts(source=source, server_version_num=conn.info.server_version)
+    params = {"system": list(_SYSTEM_SCHEMAS)}
+    with read_only(conn, statement_timeout=statement_timeout, lock_timeout=lock_timeout):
+        path = conn.execute("SELECT current_schemas(false)").fetchone()
+        facts.search_path = list(path[0]) if path and path[0] else ["public"]
+        for oid, schema, name, kind, reltuples in conn.execute(_RELATIONS, params).fetchall():
+            qualified = f"{schema}.{name}"
+            rows = int(reltuples) if reltuples is not None and reltuples >= 0 else None
+            facts.relations[qualified] = RelationFacts(qualified, _KINDS[kind], rows)
+            facts.oids[qualified] = oid
+        for schema, index, table_schema, table in conn.execute(_INDEXES, params).fetchall():
+            facts.indexes[f"{schema}.{index}"] = f"{table_schema}.{table}"
+        for schema, table, constraint, target_schema, target in conn.execute(_FOREIGN_KEYS):
+            source_name, target_name = f"{schema}.{table}", f"{target_schema}.{target}"
+            facts.references.setdefault(source_name, set()).add(target_name)
+            facts.referenced_by.setdefault(target_name, set()).add(source_name)
+            facts.constraint_targets[(source_name, constraint)] = target_name
+    return facts
+
+
+def read_details(
+    conn: psycopg.Connection,
+    facts: TargetFacts,
+    *,
+    touched: Sequence[str],
+    functions: Sequence[str] = (),
+    statement_timeout: str = "5s",
+    lock_timeout: str = "1s",
+) -> None:
+    """Sizes and columns of the ``touched`` relations, volatility of ``functions``."""
+    with read_only(conn, statement_timeout=statement_timeout, lock_timeout=lock_timeout):
+        if functions:
+            rows = conn.execute(
+                "SELECT proname, string_agg(provolatile::text, '') FROM pg_proc "
+                "WHERE proname = ANY(%s) GROUP BY proname",
+                [sorted({f.rsplit(".", 1)[-1] for f in functions})],
+            ).fetchall()
+            for name, kinds in rows:
+                # Of overloads, the most volatile: v > s > i.
+                facts.volatility[name] = "v" if "v" in kinds else "s" if "s" in kinds else "i"
+        for qualified in touched:
+            relation = facts.relations.get(qualified)
+            if relation is not None and relation.bytes is None:
+                _read_relation(conn, relation, facts.oids[qualified], facts)
+
+
+def _read_relation(
+    conn: psycopg.Connection, relation: RelationFacts, oid: int, facts: TargetFacts
+) -> None:
+    try:
+        with conn.transaction():
+            size = conn.execute("SELECT pg_total_relation_size(%s)", [oid]).fetchone()
+            relation.bytes = int(size[0]) if size and size[0] is not None else None
+    except psycopg.errors.LockNotAvailable:
+        facts.notes.append(
+            f"{relation.name}: its size could not be read within the lock timeout (another "
+            "session holds a strong lock on it)"
+        )
+    for name, typname, typmod, written, not_null, check in conn.execute(
+        _COLUMNS, {"oid": oid}
+    ).fetchall():
+        relation.columns[name] = ColumnFacts(
+            TypeSpec.from_catalog(typname, typmod, written), not_null, check
+        )
+
+
+@dataclass
+class LossCount:
+    """How much one loss destroys on the target, and how it was counted."""
+
+    count: int | None
+    method: str  # exact | sampled | estimate | not_counted
+    note: str = ""
+    sample_percent: float | None = None
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "method": self.method,
+            "note": self.note,
+            "sample_percent": self.sample_percent,
+        }
+
+
+@dataclass
+class CountRequest:
+    loss: data_loss.Loss
+    relation: Relation  # schema-qualified
+    old_type: TypeSpec | None = None  # for type changes
+
+
+def count_losses(
+    conn: psycopg.Connection,
+    requests: Sequence[CountRequest],
+    facts: TargetFacts,
+    *,
+    exact_max_rows: int = 1_000_000,
+    sample_rows: int = 100_000,
+    count_timeout: str = "5s",
+    lock_timeout: str = "1s",
+) -> list[LossCount]:
+    """One LossCount per request, in order; reads only, one READ ONLY transaction."""
+    results: list[LossCount] = []
+    with read_only(conn, statement_timeout=count_timeout, lock_timeout=lock_timeout):
+        conn.execute(
+            "SELECT set_config('search_path', %s, true)",
+            [", ".join(f'"{s}"' for s in facts.search_path)],
+        )
+        for request in requests:
+            results.append(_count(conn, request, facts, exact_max_rows, sample_rows))
+    return results
+
+
+def _queries(request: CountRequest) -> tuple[Any, Any, str] | str:
+    """(exact query, percent -> sampled query, unit) or why it cannot be counted."""
+    loss = request.loss
+    relation = request.relation
+    table = sql.Identifier(relation.schema or "public", relation.name)
+    if loss.kind == data_loss.DELETE_ROWS:
+        if loss.not_counted:
+            return loss.not_counted
+        exact_text, sampled_text = data_loss.delete_count(loss, relation)
+        return sql.SQL(exact_text), lambda p: sql.SQL(sampled_text(p)), "rows"
+    if loss.kind == data_loss.TABLE_ROWS:
+        what: sql.Composable = sql.SQL("count(*)")
+        where: sql.Composable = sql.SQL("")
+    elif loss.kind == data_loss.COLUMN_VALUES:
+        what = sql.SQL("count({})").format(sql.Identifier(loss.column or ""))
+        where = sql.SQL("")
+    else:
+        assert loss.new_type is not None
+        if request.old_type is None:
+            return "the column's current type is unknown"
+        column = sql.Identifier(loss.column or "")
+        predicate, description = data_loss.narrowing_predicate(
+            column, request.old_type, loss.new_type
+        )
+        if predicate is None:
+            return description
+        what = sql.SQL("count(*)")
+        where = sql.SQL(" WHERE {} IS NOT NULL AND {}").format(column, predicate)
+
+    def build(sample: float | None) -> sql.Composable:
+        source: sql.Composable = table
+        if sample is not None:
+            source = sql.SQL("{} TABLESAMPLE SYSTEM ({}) REPEATABLE (7)").format(
+                table, sql.Literal(round(sample, 6))
+            )
+        return sql.SQL("SELECT {} FROM {}{}").format(what, source, where)
+
+    return build(None), build, "rows"
+
+
+def _count(
+    conn: psycopg.Connection,
+    request: CountRequest,
+    facts: TargetFacts,
+    exact_max_rows: int,
+    sample_rows: int,
+) -> LossCount:
+    started = time.monotonic()
+    qualified = f"{request.relation.schema}.{request.relation.name}"
+    relation = facts.relation(qualified)
+    if relation is None:
+        return LossCount(None, "not_counted", f"{qualified} is not on {facts.source}")
+    queries = _queries(request)
+    if isinstance(queries, str):
+        return LossCount(None, "not_counted", queries)
+    exact, sampled, _unit = queries
+    estimated = relation.rows
+    if estimated is None or estimated <= exact_max_rows:
+        value = _run(conn, exact)
+        if value is not None:
+            return LossCount(value, "exact", seconds=time.monotonic() - started)
+        note = "the exact count gave up (statement or lock timeout)"
+    else:
+        note = (
+            f"{relation.name} holds about {estimated:,} rows, "
+            f"over exact_max_rows={exact_max_rows:,}"
+        )
+    rows = estimated if estimated else max(sample_rows, 1) * 100
+    percent = min(100.0, max(0.001, sample_rows / max(rows, 1) * 100))
+    value = _run(conn, sampled(percent))
+    if value is not None:
+        scaled = round(value * 100 / percent)
+        return LossCount(
+            scaled,
+            "sampled",
+            f"{note}: counted on a {percent:.3g}% sample (TABLESAMPLE SYSTEM) and scaled up",
+            sample_percent=percent,
+            seconds=time.monotonic() - started,
+        )
+    if request.loss.kind == data_loss.TABLE_ROWS and estimated is not None:
+        return LossCount(
+            estimated,
+            "estimate",
+            f"{note}, and the sample timed out too: the planner's estimate (reltuples)",
+            seconds=time.monotonic() - started,
+        )
+    return LossCount(None, "not_counted", f"{note}, and the sample timed out too")
+
+
+def _run(conn: psycopg.Connection, query: Any) -> int | None:
+    """The count, or None when it ran out of time (or was refused a lock)."""
+    try:
+        with conn.transaction():
+            row = conn.execute(query).fetchone()
+    except (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable):
+        return None
+    return int(row[0]) if row and row[0] is not None else 0
