@@ -67,7 +67,7 @@ from release_portal.audit.selectors import ChainHead
 FORMAT = "release-portal-audit/2"
 CSV_COLUMNS = ["record", *FORM2_FIELDS, "digest", "public_hash", "hash"]
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
-CHUNK_SIZE = 5000  # rows fetched per round trip of the server-side cursor
+CHUNK_SIZE = 2000  # rows fetched per round trip of the server-side cursor
 ROWS_PER_WRITE = 500  # rows per chunk handed to the web server
 
 
