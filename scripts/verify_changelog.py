@@ -179,17 +179,32 @@ def compact(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
-def jsonl_records(stream: io.BufferedIOBase) -> Iterator[tuple[int, dict[str, Any]]]:
+def event_line(canonical: str, record: dict[str, Any]) -> str:
+    """An event's line as the portal writes it: its canonical form, framed."""
+    return (
+        f'{{"type":"event",{canonical[1:-1]},"digest":"{record.get("digest")}",'
+        f'"public_hash":"{record.get("public_hash")}","hash":"{record.get("hash")}"}}\n'
+    )
+
+
+def jsonl_records(stream: Any) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Each line's object; an event's line is checked byte for byte once its canonical form
+    is known (``record["_line"]``), any other line here."""
     for number, raw in enumerate(stream, start=1):
         if not raw.endswith(b"\n"):
             raise Failed(f"line {number} is cut off (no end of line): the file was cut short")
         try:
-            obj = json.loads(raw.decode("utf-8"))
+            text = raw.decode("utf-8")
+            obj = json.loads(text)
         except (UnicodeDecodeError, ValueError) as e:
             raise Failed(
                 f"line {number} is not a JSON object ({e}): the file was changed"
             ) from None
-        if not isinstance(obj, dict) or (compact(obj) + "\n").encode() != raw:
+        if not isinstance(obj, dict):
+            raise Failed(f"line {number} is not a JSON object: the file was changed")
+        if obj.get("type") == "event":
+            obj["_line"] = text
+        elif compact(obj) + "\n" != text:
             raise Failed(
                 f"line {number} is not written as the portal writes it: a byte was changed"
             )
@@ -343,10 +358,15 @@ def verify_records(records: Iterator[tuple[int, dict[str, Any]]], trust: Trust,
                 raise Failed(f"event #{seq + 1} is missing or out of place: {where}")
             raise Failed(f"event #{this} is out of order or inserted: it follows event #{seq}")
         if kind == "event":
+            line = record.pop("_line", None)
             fields = {k: v for k, v in record.items() if k not in HASH_KEYS}
             canonical = json.dumps(
                 fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False
             )
+            if line is not None and event_line(canonical, record) != line:
+                raise Failed(
+                    f"line {number} is not written as the portal writes it: a byte was changed"
+                )
             digest = hashlib.sha256(canonical.encode("utf-8")).digest()
             if digest != _hex32(record.get("digest"), f"event #{this}'s digest"):
                 raise Failed(f"event #{this} was changed: its content does not match its digest")
