@@ -24,65 +24,55 @@ def _step_text(event: Any) -> str:
     return text or str((event.data or {}).get("step", ""))
 
 
-def _item(verb: str, tail: str = "") -> Any:
+def _item(verb: str) -> Any:
     def phrase(event: Any) -> str:
-        data = event.data or {}
-        extra = tail.format_map({k: v for k, v in data.items() if v not in (None, "")} | {"_": ""})
-        return f"{verb} “{_step_text(event)}”{extra}"
+        return f"{verb} “{_step_text(event)}”"
 
     return phrase
 
 
-def _item_tick(event: Any) -> str:
-    comment = (event.data or {}).get("comment")
-    return f"ticked “{_step_text(event)}”" + (f" (“{comment}”)" if comment else "")
-
-
-def _item_reason(verb: str) -> Any:
-    def phrase(event: Any) -> str:
-        reason = (event.data or {}).get("reason")
-        return f"{verb} “{_step_text(event)}”" + (f": {reason}" if reason else "")
-
-    return phrase
-
-
-def _release_state(event: Any) -> str:
-    data = event.data or {}
-    text = f"moved the release from {data.get('from', '?')} to {data.get('to', '?')}"
-    return text + (f": {data['reason']}" if data.get("reason") else "")
+def _count(value: Any) -> int:
+    return len(value) if isinstance(value, list | dict) else int(value or 0)
 
 
 def _migrations(event: Any) -> str:
     data = event.data or {}
+    added, removed, changed = (_count(data.get(k)) for k in ("added", "removed", "changed"))
     return (
-        f"uploaded the migrations ({data.get('files', '?')} files: {data.get('added', 0)} added, "
-        f"{data.get('removed', 0)} removed, {data.get('changed', 0)} changed)"
+        f"uploaded the migrations ({data.get('files', '?')} files: {added} added, "
+        f"{removed} removed, {changed} changed)"
     )
 
 
 EVENTS = {
     "release.create": EventType("Release created", "created release {object}"),
-    "release.state": EventType("Release state changed", _release_state),
+    "release.state": EventType(
+        "Release state changed",
+        "moved the release from {data[from]} to {data[to]}",
+        detail="{data[reason]}",
+    ),
     "release.migrations": EventType("Migrations uploaded", _migrations),
     "release.report": EventType("Release report downloaded", "downloaded the release report"),
     "release.evidence_pack": EventType("Evidence pack downloaded", "downloaded the evidence pack"),
     "release.pull_request": EventType("Pull request reported", "reported the pull request"),
-    "item.tick": EventType("Item ticked", _item_tick),
-    "item.untick": EventType("Item reopened", _item_reason("reopened")),
-    "item.not_applicable": EventType("Item not applicable", _item_reason("marked not applicable")),
-    "item.stale": EventType("Item went stale", _item_reason("marked stale")),
+    "item.tick": EventType("Item ticked", _item("ticked"), detail="{data[comment]}"),
+    "item.untick": EventType("Item reopened", _item("reopened"), detail="{data[reason]}"),
+    "item.not_applicable": EventType(
+        "Item not applicable", _item("marked not applicable"), detail="{data[reason]}"
+    ),
+    "item.stale": EventType("Item went stale", _item("marked stale"), detail="{data[reason]}"),
     "evidence.add": EventType(
         "Evidence added", "added {data[kind]} evidence for {data[step]} {object}"
     ),
     "signoff.give": EventType("Sign-off given", "signed off as {data[kind]}"),
     "signoff.stale": EventType(
-        "Sign-off went stale", "marked {data[user]}'s {data[kind]} sign-off stale: {data[why]}"
+        "Sign-off went stale", "marked {data[user]}'s {data[kind]} sign-off stale", "{data[why]}"
     ),
     "signoff.password_refused": EventType(
         "Sign-off refused", "gave a wrong password signing off as {data[kind]}"
     ),
     "gate.break_glass": EventType(
-        "Break-glass", "opened the gate with break-glass: {data[reason]}"
+        "Break-glass", "opened the gate with break-glass", detail="{data[reason]}"
     ),
     "gate.break_glass_resolved": EventType(
         "Break-glass resolved", "resolved the break-glass {object}"
@@ -92,9 +82,9 @@ EVENTS = {
     ),
     "deployment.start": EventType("Deployment started", "started a {data[kind]} to {data[target]}"),
     "deployment.finish": EventType(
-        "Deployment finished", "reported the {data[kind]} to {data[target]}: {data[status]}"
+        "Deployment finished", "reported the {data[kind]} to {data[target]}", "{data[status]}"
     ),
-    "freeze.create": EventType("Freeze window added", "added {object}: {data[reason]}"),
+    "freeze.create": EventType("Freeze window added", "added {object}", "{data[reason]}"),
     "freeze.delete": EventType("Freeze window removed", "removed {object}"),
     "runbook.import": EventType("Runbook imported", "imported runbook {object}"),
     "runbook.step_update": EventType(

@@ -12,9 +12,8 @@ from release_portal.audit.registry import EventType, register_events
 
 
 def _job_finish(event: Any) -> str:
-    data = event.data or {}
-    text = f"finished {event.object_repr or 'a job'}: {data.get('state', '?')}"
-    return text + (f" ({data['summary']})" if data.get("summary") else "")
+    state = (event.data or {}).get("state") or "?"
+    return f"finished {event.object_repr or 'a job'} ({state})"
 
 
 def _changed(what: str) -> Any:
@@ -41,7 +40,7 @@ GROUPS = {
 EVENTS = {
     "job.enqueue": EventType("Job queued", "queued {object}"),
     "job.start": EventType("Job started", "started {object} (attempt {data[attempt]})"),
-    "job.finish": EventType("Job finished", _job_finish),
+    "job.finish": EventType("Job finished", _job_finish, "{data[summary]}"),
     "job.cancel_request": EventType("Job cancel requested", "asked {object} to stop"),
     "job.retry": EventType("Job retried", "retried {object} as job #{data[new_job]}"),
     "job.requeue": EventType("Job requeued", "put {object} back in the queue"),
@@ -51,7 +50,7 @@ EVENTS = {
         "Restore check started", "started a restore check of {data[file]}"
     ),
     "backup.verify": EventType(
-        "Backup verified", "checked the backup {data[file]}: {data[summary]}"
+        "Backup verified", "checked the backup {data[file]}", "{data[summary]}"
     ),
     "backup.snapshot_ref": EventType(
         "Snapshot reference", "logged the Supabase snapshot {data[after]} for {data[file]}"
@@ -63,7 +62,7 @@ EVENTS = {
         "Rollback rehearsal started", "started a rehearsal of {object}"
     ),
     "rollback_plan.rehearsal": EventType(
-        "Rollback rehearsed", "rehearsed {object}: {data[summary]}"
+        "Rollback rehearsed", "rehearsed {object}", "{data[summary]}"
     ),
     "apply.start": EventType("Apply started", "started applying the migrations to {data[target]}"),
     "apply.refused": EventType("Apply refused", "was refused applying to {data[target]}"),
@@ -71,10 +70,12 @@ EVENTS = {
         "Monitoring started", "started monitoring {data[target]} for {data[minutes]} minutes"
     ),
     "monitoring.close": EventType(
-        "Monitoring closed", "closed the monitoring window: {data[reason]}"
+        "Monitoring closed", "closed the monitoring window", "{data[reason]}"
     ),
     "monitoring.end": EventType("Monitoring ended", "ended the monitoring window ({data[to]})"),
-    "monitoring.alert": EventType("Monitoring alert", "raised a monitoring alert: {data[summary]}"),
+    "monitoring.alert": EventType(
+        "Monitoring alert", "raised a monitoring alert", "{data[summary]}"
+    ),
     "monitoring.settings": EventType("Monitoring settings", "changed the monitoring window"),
     "health_query.create": EventType("Health query added", "added the health query {object}"),
     "health_query.update": EventType("Health query changed", "changed the health query {object}"),
@@ -87,15 +88,15 @@ EVENTS = {
     "project.settings_update": EventType(
         "Project settings changed", _changed("the project's settings")
     ),
-    "incident.opened": EventType("Incident opened", "opened {object}: {data[text]}"),
-    "incident.maintenance": EventType("Maintenance mode", "on {object}: {data[text]}"),
-    "incident.assessment": EventType("Incident assessed", "assessed {object}: {data[text]}"),
+    "incident.opened": EventType("Incident opened", "opened {object}", "{data[text]}"),
+    "incident.maintenance": EventType("Maintenance mode", "updated {object}", "{data[text]}"),
+    "incident.assessment": EventType("Incident assessed", "assessed {object}", "{data[text]}"),
     "incident.plan": EventType(
-        "Incident plan chosen", "chose the rollback plan for {object}: {data[text]}"
+        "Incident plan chosen", "chose the rollback plan for {object}", "{data[text]}"
     ),
-    "incident.job": EventType("Incident job", "on {object}: {data[text]}"),
-    "incident.job_end": EventType("Incident job finished", "on {object}: {data[text]}"),
-    "incident.status": EventType("Incident update", "posted on {object}: {data[text]}"),
+    "incident.job": EventType("Incident job", "started a job for {object}", "{data[text]}"),
+    "incident.job_end": EventType("Incident job finished", "updated {object}", "{data[text]}"),
+    "incident.status": EventType("Incident update", "posted on {object}", "{data[text]}"),
     "incident.closed": EventType("Incident closed", "closed {object}"),
 }
 

@@ -4,12 +4,13 @@ The audit package imports no domain module. Each domain app registers, from its
 ``AppConfig.ready()``:
 
 - **event types**: ``register_events({"item.tick": EventType("Item ticked", "ticked
-  {object}")})``: a label for the filter, and how to say the event in words. The phrase
-  follows the actor's name (``qa ticked “RLS Docker test suite passed”``); it is a
-  format string over the event's own copied values (``{object}``, ``{object_type}``,
-  ``{release}``, ``{project}``, and ``{data[key]}``), or a function of the event that
-  returns the phrase. A value the event lacks reads as an empty string, and a phrase
-  that fails falls back to the generic one: a sentence never breaks the page;
+  {object}", detail="{data[comment]}")})``: a label for the filter, and how to say the
+  event in words. The phrase follows the actor's name, the page adds the release, then
+  the detail after a colon (``qa ticked “RLS Docker test suite passed” on release R-12:
+  all green``). Phrase and detail are format strings over the event's own copied values
+  (``{object}``, ``{object_type}``, ``{release}``, ``{project}``, and ``{data[key]}``),
+  or functions of the event. A value the event lacks reads as an empty string, and a
+  phrase that fails falls back to the generic one: a sentence never breaks the page;
 - **release choices**: ``register_release_choices(fn)``, ``fn(project_ids)`` giving
   ``(release_id, label, project_id)`` for the filter's release picker.
 
@@ -35,6 +36,7 @@ ReleaseChoices = Callable[[list[int]], Iterable[tuple[int, str, int]]]
 class EventType:
     label: str  # "Item ticked": for the event-type filter
     phrase: Phrase = ""  # "ticked {object}": what the actor did, in words
+    detail: Phrase = ""  # "{data[reason]}": said after the release, following a colon
 
 
 EVENT_TYPES: dict[str, EventType] = {}
@@ -101,10 +103,8 @@ def words(action: str) -> str:
     return action.replace(".", " ").replace("_", " ")
 
 
-def phrase_for(event: Any) -> str:
-    """What ``event``'s actor did, in words (without the actor's name)."""
-    kind = EVENT_TYPES.get(event.action)
-    values = {
+def _values(event: Any) -> dict[str, Any]:
+    return {
         "object": f"“{event.object_repr}”" if event.object_repr else "",
         "object_type": event.object_type,
         "release": event.release_repr,
@@ -113,20 +113,31 @@ def phrase_for(event: Any) -> str:
         if isinstance(event.data, dict)
         else _Blank(),
     }
-    if kind is not None and kind.phrase:
-        try:
-            text = (
-                kind.phrase(event)
-                if callable(kind.phrase)
-                else _formatter.format(kind.phrase, **values)
-            )
-            text = " ".join(text.split())
-            if text:
-                return text
-        except Exception:  # a domain's phrase must never break the change log
-            logger.exception("the phrase for %s failed", event.action)
-    generic = words(event.action)
-    return f"{generic} {values['object']}".strip()
+
+
+def _say(phrase: Phrase, event: Any) -> str:
+    try:
+        text = phrase(event) if callable(phrase) else _formatter.format(phrase, **_values(event))
+    except Exception:  # a domain's phrase must never break the change log
+        logger.exception("the phrase for %s failed", event.action)
+        return ""
+    return " ".join(str(text).split())
+
+
+def phrase_for(event: Any) -> str:
+    """What ``event``'s actor did, in words (without the actor's name)."""
+    kind = EVENT_TYPES.get(event.action)
+    text = _say(kind.phrase, event) if kind is not None and kind.phrase else ""
+    if text:
+        return text
+    name = f"“{event.object_repr}”" if event.object_repr else ""
+    return f"{words(event.action)} {name}".strip()
+
+
+def detail_for(event: Any) -> str:
+    """What follows the sentence after a colon (a reason, a summary), or nothing."""
+    kind = EVENT_TYPES.get(event.action)
+    return _say(kind.detail, event).strip(" :") if kind is not None and kind.detail else ""
 
 
 def label_for(action: str) -> str:

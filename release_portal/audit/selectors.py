@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
@@ -113,8 +114,18 @@ class EventRow:
         return registry.phrase_for(self.event)
 
     @property
+    def detail(self) -> str:
+        """Said after the sentence, following a colon: a reason, a summary."""
+        return registry.detail_for(self.event)
+
+    @property
     def label(self) -> str:
         return registry.label_for(self.event.action)
+
+    @property
+    def object_label(self) -> str:
+        """``ChecklistItem`` -> ``checklist item``."""
+        return re.sub(r"(?<!^)(?=[A-Z])", " ", self.event.object_type).lower()
 
     @property
     def on_release(self) -> bool:

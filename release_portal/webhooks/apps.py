@@ -24,7 +24,9 @@ def _register_sentences() -> None:
 
     register_events(
         {
-            f"notify.{event}": EventType(label, "announced: {data[summary]}")
+            f"notify.{event}": EventType(
+                label, f"sent the “{label}” notification", "{data[summary]}"
+            )
             for event, label in EVENTS.items()
         },
         group=("notify", "Announcements"),

@@ -214,7 +214,9 @@ def test_it_shows_data_as_before_and_after_on_demand(client, personas, project):
     assert '<td class="mono">draft</td><td class="mono">preflight</td>' in html
 
 
-def test_it_says_each_event_in_words_from_its_own_data(client, personas, project):
+def test_it_says_each_event_in_words_with_its_detail_after_the_release(
+    client, personas, project
+):
     release = ReleaseFactory(project=project, owner=personas["platform_lead"], title="Ledger v2")
     with transaction.atomic():
         audit_record(
@@ -222,7 +224,7 @@ def test_it_says_each_event_in_words_from_its_own_data(client, personas, project
             action="item.tick",
             obj=ChecklistItem(release),
             release=release,
-            data={"step": "rls-docker", "from": "open", "to": "done", "comment": ""},
+            data={"step": "rls-docker", "from": "open", "to": "done", "comment": "all green"},
         )
     release.title = "Renamed later"
     release.save()
@@ -233,7 +235,7 @@ def test_it_says_each_event_in_words_from_its_own_data(client, personas, project
     assert sentence is not None
     text = re.sub(r"<[^>]+>", "", sentence.group(1))
     assert " ".join(text.split()) == (
-        f"qa ticked “RLS Docker test suite passed” on release R-{release.pk}"
+        f"qa ticked “RLS Docker test suite passed” on release R-{release.pk}: all green"
     )
     # Names were copied when the event was written: the rename does not change the log
     # (the release picker, which lists releases as they are now, shows the new name).
@@ -265,7 +267,7 @@ def test_it_links_each_item_and_release_to_its_history(client, personas, project
     record("item.tick", release=release, obj=ChecklistItem(release, pk=46))
     second = record("item.untick", release=release, obj=item)
     html = get(client, personas["qa_lead"]).content.decode()
-    assert f'href="{URL}?object=ChecklistItem%3A45">History of this ChecklistItem</a>' in html
+    assert f'href="{URL}?object=ChecklistItem%3A45">History of this checklist item</a>' in html
     assert f'href="{URL}?release={release.pk}">History of release R-{release.pk}</a>' in html
     history = get(client, personas["qa_lead"], object="ChecklistItem:45").content.decode()
     assert seqs(history) == [second.seq, first.seq]
