@@ -465,6 +465,8 @@ WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 5)
 # Seconds before each retry of a failed delivery: five attempts in all.
 WEBHOOK_RETRY_DELAYS = [10, 30, 90, 270]
 WEBHOOK_SWEEP_EVERY_SECONDS = 60
+# How often the change log's new events go to webhooks subscribed to `audit.events`.
+WEBHOOK_AUDIT_STREAM_EVERY_SECONDS = env_int("WEBHOOK_AUDIT_STREAM_EVERY_SECONDS", 30)
 
 # The change log's head is signed (Ed25519) and sent to webhook receivers this often, when
 # it moved since the last checkpoint; exports and evidence packs sign it too.
@@ -490,6 +492,11 @@ CELERY_BEAT_SCHEDULE |= {
         "task": "release_portal.webhooks.tasks.webhooks_sweep",
         "schedule": float(WEBHOOK_SWEEP_EVERY_SECONDS),
         "options": {"expires": float(WEBHOOK_SWEEP_EVERY_SECONDS)},
+    },
+    "webhooks-audit-stream": {
+        "task": "release_portal.webhooks.tasks.webhooks_audit_stream",
+        "schedule": float(WEBHOOK_AUDIT_STREAM_EVERY_SECONDS),
+        "options": {"expires": float(WEBHOOK_AUDIT_STREAM_EVERY_SECONDS)},
     },
 }
 

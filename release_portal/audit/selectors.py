@@ -49,6 +49,22 @@ def signing_keys() -> list[AuditSigningKey]:
     return list(AuditSigningKey.objects.order_by("valid_from_seq", "pk"))
 
 
+def project_events_after(
+    *, project_id: int, after_seq: int, up_to: int, limit: int
+) -> list[dict[str, Any]]:
+    """The project's events after ``after_seq`` (up to ``up_to``), oldest first, each as its
+    canonical fields with ``digest``, ``public_hash`` and ``hash`` (what a SIEM re-hashes)."""
+    rows = (
+        AuditEvent.objects.filter(project_id=project_id, seq__gt=after_seq, seq__lte=up_to)
+        .order_by("seq")
+        .values_list("canonical", "digest", "public_hash", "hash")[:limit]
+    )
+    return [
+        {**json.loads(canonical), "digest": digest, "public_hash": public, "hash": mac}
+        for canonical, digest, public, mac in rows
+    ]
+
+
 def audit_filter(*, project_ids: Iterable[int] | None, filters: Mapping[str, Any]) -> Q:
     """Events of ``project_ids`` matching ``filters`` (the filter form's cleaned data).
 

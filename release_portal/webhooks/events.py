@@ -16,7 +16,9 @@ Who calls what:
   by the deployment services; the sink picks them up, nothing to call here;
 - ``audit.checkpoint``: every signed checkpoint of the change log (receivers.py hears
   ``checkpoint_signed``), to every subscribed webhook of every project: a checkpoint
-  proves something only when someone outside the portal keeps it.
+  proves something only when someone outside the portal keeps it;
+- ``audit.events``: the project's change-log events in batches, as beat finds them
+  (audit_stream.py), so a SIEM can follow the log.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ EVENTS: dict[str, str] = {
     "deploy.failed": "Deployment failed",
     "rollback.failed": "Rollback failed",
     "audit.checkpoint": "Change log checkpoint (signed head)",
+    "audit.events": "Change log events, as they are written (for a SIEM)",
 }
 PING = "webhook.ping"
 
