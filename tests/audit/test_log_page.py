@@ -214,9 +214,7 @@ def test_it_shows_data_as_before_and_after_on_demand(client, personas, project):
     assert '<td class="mono">draft</td><td class="mono">preflight</td>' in html
 
 
-def test_it_says_each_event_in_words_with_its_detail_after_the_release(
-    client, personas, project
-):
+def test_it_says_each_event_in_words_with_its_detail_after_the_release(client, personas, project):
     release = ReleaseFactory(project=project, owner=personas["platform_lead"], title="Ledger v2")
     with transaction.atomic():
         audit_record(
