@@ -228,11 +228,21 @@ def _csv_row(kind: str, **cells: Any) -> list[str]:
     return [kind, *(csv_safe(cells.get(name)) for name in CSV_COLUMNS[1:])]
 
 
+_DATA_KEY = ',"data":'
+_decoder = json.JSONDecoder()
+
+
 def _csv_record(record: Record) -> list[str]:
     hashes = {"digest": record.digest, "public_hash": record.public_hash, "hash": record.hash}
-    if record.canonical is None:
+    canonical = record.canonical
+    if canonical is None:
         return _csv_row("omitted", seq=record.seq, **hashes)
-    return _csv_row("event", **json.loads(record.canonical), **hashes)
+    fields = json.loads(canonical)
+    # ``data`` as the canonical form already writes it (sorted, compact): cut out, not
+    # written again. A key cannot hide inside a string value: quotes there are escaped.
+    start = canonical.index(_DATA_KEY) + len(_DATA_KEY)
+    fields["data"] = canonical[start : _decoder.raw_decode(canonical, start)[1]]
+    return _csv_row("event", **fields, **hashes)
 
 
 def csv_chunks(scope: Q, frame: ExportFrame) -> Iterator[bytes]:
