@@ -40,17 +40,18 @@ def write_form1_events(count: int, *, tamper_seq: int | None = None) -> None:
     with connection.cursor() as cursor:
         for seq in range(1, count + 1):
             at = start + timedelta(seconds=seq, microseconds=seq)
+            data: dict = {"i": seq, "ratio": 0.5, "nested": {"b": [1, None], "a": "=1"}}
             body = {
                 "seq": seq, "at": at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "actor_kind": "user",
                 "actor_id": 7, "actor_name": "nia", "action": "item.tick",
                 "object_type": "ChecklistItem", "object_id": str(seq), "object_repr": "é “x”",
                 "project_id": None, "release_id": 3,
-                "data": {"i": seq, "ratio": 0.5, "nested": {"b": [1, None], "a": "=1"}},
-                "prev_hash": prev,
+                "data": data, "prev_hash": prev,
             }  # fmt: skip
             canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
             mac = hmac.new(key, canonical.encode(), hashlib.sha256).hexdigest()
-            data = {**body["data"], "i": -1} if seq == tamper_seq else body["data"]
+            if seq == tamper_seq:  # changed after its HMAC was taken
+                data = {**data, "i": -1}
             cursor.execute(
                 "INSERT INTO audit_auditevent (seq, at, actor_kind, actor_id, actor_name, "
                 "action, object_type, object_id, object_repr, project_id, release_id, data, "
