@@ -6,4 +6,6 @@ class ChecklistsConfig(AppConfig):
     verbose_name = "Releases and checklists"
 
     def ready(self) -> None:
-        from checklists import receivers  # noqa: F401  (connects the signal receivers)
+        from checklists import audit_events, receivers  # noqa: F401  (signal receivers)
+
+        audit_events.register()  # the change log's sentences and release picker

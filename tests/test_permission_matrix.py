@@ -107,6 +107,19 @@ def _health_query(w: dict[str, Any]) -> Any:
     return w["project"].health_queries.first()
 
 
+def _chain_check(w: dict[str, Any]) -> Any:
+    from release_portal.audit.models import AuditVerification
+
+    return AuditVerification.objects.create(requested_by_name="auditor")
+
+
+def _checkpoint(w: dict[str, Any]) -> dict[str, Any]:
+    from release_portal.audit.checkpoints import checkpoint_sign
+
+    checkpoint_sign(reason="manual")
+    return {}
+
+
 def _webhook(w: dict[str, Any]) -> Any:
     if "webhook" not in w:
         from release_portal.webhooks.models import Webhook
@@ -143,6 +156,11 @@ MATRIX: dict[str, Row] = {
     "audit_verify": Row("POST", none, signed_in(LEAD, AUD)),
     "audit_export_csv": Row("GET", none, signed_in(LEAD, AUD)),
     "audit_export_jsonl": Row("GET", none, signed_in(LEAD, AUD)),
+    "audit_verification": Row("GET", lambda w: {"pk": _chain_check(w).pk}, signed_in(LEAD, AUD)),
+    "audit_checkpoint_latest": Row("GET", lambda w: _checkpoint(w), signed_in(LEAD, AUD)),
+    # The public key is public: anyone checks exports with it, signed in or not.
+    "audit_public_key": Row("GET", none, everyone(OK)),
+    "audit_public_keys": Row("GET", none, everyone(OK)),
     "runbook_list": Row("GET", none, signed_in()),
     # --- members and settings ----------------------------------------------------------
     "project_members": Row("GET", p, members(LEAD)),

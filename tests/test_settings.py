@@ -19,6 +19,11 @@ PRODUCTION_ENV = {
     "CELERY_BROKER_URL": "redis://redis.example.com:6379/0",
     "SECRET_KEY": "k3y-" + "a8Zq1Xw9" * 8,
     "AUDIT_HMAC_KEY": "h" * 64,
+    "AUDIT_SIGNING_KEY": (
+        "-----BEGIN PRIVATE KEY-----\n"
+        "MC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g\n"
+        "-----END PRIVATE KEY-----\n"
+    ),
     "ALLOWED_HOSTS": "releases.example.com",
     "DEBUG": "0",
     "EMAIL_HOST": "smtp.example.com",
@@ -43,6 +48,40 @@ def test_it_passes_check_deploy_with_production_values():
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("", "AUDIT_SIGNING_KEY is not set"),
+        ("not a key", "AUDIT_SIGNING_KEY is not a readable PEM private key"),
+    ],
+)
+def test_check_deploy_needs_the_key_that_signs_the_change_log(key, message):
+    result = manage("check", "--deploy", env={**PRODUCTION_ENV, "AUDIT_SIGNING_KEY": key})
+    assert result.returncode != 0
+    assert (
+        "audit.E001" in result.stderr + result.stdout and message in result.stderr + result.stdout
+    )
+    # Without --deploy (e.g. migrate on a fresh machine) the key is not needed yet.
+    assert manage("check", env={**PRODUCTION_ENV, "AUDIT_SIGNING_KEY": key}).returncode == 0
+
+
+def test_it_generates_the_signing_key_into_the_data_folder_in_debug(tmp_path):
+    env = {
+        **PRODUCTION_ENV,
+        "PORTAL_DATA_DIR": str(tmp_path),
+        "DEBUG": "1",
+        "AUDIT_SIGNING_KEY": "",
+    }
+    show = "from django.conf import settings; print(settings.AUDIT_SIGNING_KEY)"
+    first = manage("shell", "--no-imports", "-c", show, env=env)
+    key_file = tmp_path / "audit_signing_key.pem"
+    assert key_file.read_text().startswith("-----BEGIN PRIVATE KEY-----")
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+    # Kept: the next start signs with the same key.
+    assert manage("shell", "--no-imports", "-c", show, env=env).stdout == first.stdout
+    assert first.stdout.strip() == key_file.read_text().strip()
 
 
 def test_it_fails_check_deploy_when_https_is_turned_off():

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
+from release_portal.audit import registry
 from release_portal.audit.links import release_page
-from release_portal.audit.models import GENESIS_HASH, AuditChainHead, AuditEvent
+from release_portal.audit.models import (
+    GENESIS_HASH,
+    AuditChainHead,
+    AuditCheckpoint,
+    AuditEvent,
+    AuditSigningKey,
+)
 
 PAGE_SIZE = 50
 
@@ -20,39 +28,79 @@ PAGE_SIZE = 50
 class ChainHead:
     seq: int
     hash: str
+    public_hash: str = GENESIS_HASH
 
     def as_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, "hash": self.hash}
+        return {"seq": self.seq, "hash": self.hash, "public_hash": self.public_hash}
 
 
 def audit_head() -> ChainHead:
-    """The newest seq and hash as the head row holds them (genesis when nothing is written)."""
-    row = AuditChainHead.objects.filter(pk=1).values_list("seq", "hash").first()
+    """The newest seq and hashes as the head row holds them (genesis when nothing is written)."""
+    row = AuditChainHead.objects.filter(pk=1).values_list("seq", "hash", "public_hash").first()
     return ChainHead(*row) if row else ChainHead(0, GENESIS_HASH)
+
+
+def latest_checkpoint() -> AuditCheckpoint | None:
+    return AuditCheckpoint.objects.order_by("-pk").first()
+
+
+def signing_keys() -> list[AuditSigningKey]:
+    """Every key that signed checkpoints, oldest first, with its validity."""
+    return list(AuditSigningKey.objects.order_by("valid_from_seq", "pk"))
+
+
+def project_events_after(
+    *, project_id: int, after_seq: int, up_to: int, limit: int
+) -> list[dict[str, Any]]:
+    """The project's events after ``after_seq`` (up to ``up_to``), oldest first, each as its
+    canonical fields with ``digest``, ``public_hash`` and ``hash`` (what a SIEM re-hashes)."""
+    rows = (
+        AuditEvent.objects.filter(project_id=project_id, seq__gt=after_seq, seq__lte=up_to)
+        .order_by("seq")
+        .values_list("canonical", "digest", "public_hash", "hash")[:limit]
+    )
+    return [
+        {**json.loads(canonical), "digest": digest, "public_hash": public, "hash": mac}
+        for canonical, digest, public, mac in rows
+    ]
+
+
+def audit_filter(*, project_ids: Iterable[int] | None, filters: Mapping[str, Any]) -> Q:
+    """Events of ``project_ids`` matching ``filters`` (the filter form's cleaned data).
+
+    Events that belong to no project never match: only superusers read those, in the admin
+    (and operators, in ``manage.py audit_export``, which passes ``project_ids=None``).
+    """
+    q = Q() if project_ids is None else Q(project_id__in=list(project_ids))
+    if filters.get("project") is not None:
+        q &= Q(project_id=filters["project"])
+    if filters.get("release") is not None:
+        q &= Q(release_id=filters["release"])
+    if filters.get("actor"):
+        q &= Q(actor_name__iexact=filters["actor"])
+    if filters.get("action"):
+        action = filters["action"]  # "item.tick", or a family: "item.*" (or "item.")
+        if action.endswith(("*", ".")):
+            q &= Q(action__startswith=action.rstrip("*"))
+        else:
+            q &= Q(action=action)
+    if filters.get("object"):
+        object_type, _, object_id = filters["object"].partition(":")
+        q &= Q(object_type=object_type, object_id=object_id)
+    if filters.get("hide_system"):
+        q &= ~Q(actor_kind="system")
+    if filters.get("since"):
+        q &= Q(at__gte=datetime.combine(filters["since"], time.min, tzinfo=UTC))
+    if filters.get("until"):
+        day_after = filters["until"] + timedelta(days=1)
+        q &= Q(at__lt=datetime.combine(day_after, time.min, tzinfo=UTC))
+    return q
 
 
 def audit_events_for(
     *, project_ids: Iterable[int], filters: Mapping[str, Any]
 ) -> QuerySet[AuditEvent]:
-    """Events of ``project_ids`` matching ``filters`` (the filter form's cleaned data).
-
-    Events that belong to no project never match: only superusers read those, in the admin.
-    """
-    events = AuditEvent.objects.filter(project_id__in=list(project_ids))
-    if filters.get("project") is not None:
-        events = events.filter(project_id=filters["project"])
-    if filters.get("release") is not None:
-        events = events.filter(release_id=filters["release"])
-    if filters.get("actor"):
-        events = events.filter(actor_name__iexact=filters["actor"])
-    if filters.get("action"):
-        events = events.filter(action__startswith=filters["action"])
-    if filters.get("since"):
-        events = events.filter(at__gte=datetime.combine(filters["since"], time.min, tzinfo=UTC))
-    if filters.get("until"):
-        day_after = filters["until"] + timedelta(days=1)
-        events = events.filter(at__lt=datetime.combine(day_after, time.min, tzinfo=UTC))
-    return events
+    return AuditEvent.objects.filter(audit_filter(project_ids=project_ids, filters=filters))
 
 
 # --- one page of the change log ----------------------------------------------------------
@@ -72,24 +120,39 @@ class DataLine:
 class EventRow:
     event: AuditEvent
     project_name: str = ""
-    release_title: str = ""
+    release_label: str = ""  # "R-12"
     release_url: str = ""
     lines: list[DataLine] = field(default_factory=list)
 
     @property
-    def summary(self) -> str:
-        """A one-line preview of the data for the <summary> of its <details>."""
-        if not self.lines:
-            return ""
-        first = self.lines[0]
-        text = (
-            f"{first.key}: {first.before} → {first.after}"
-            if first.change in {"changed", "added", "removed"}
-            else f"{first.key}: {first.after}"
-        )
-        text = text if len(text) <= 70 else text[:69] + "…"
-        more = len(self.lines) - 1
-        return f"{text} (+{more} more)" if more else text
+    def phrase(self) -> str:
+        """What the actor did, in words: "ticked “RLS Docker test suite passed”"."""
+        return registry.phrase_for(self.event)
+
+    @property
+    def detail(self) -> str:
+        """Said after the sentence, following a colon: a reason, a summary."""
+        return registry.detail_for(self.event)
+
+    @property
+    def label(self) -> str:
+        return registry.label_for(self.event.action)
+
+    @property
+    def object_label(self) -> str:
+        """``ChecklistItem`` -> ``checklist item``."""
+        return re.sub(r"(?<!^)(?=[A-Z])", " ", self.event.object_type).lower()
+
+    @property
+    def on_release(self) -> bool:
+        """Whether the sentence ends with "on release R-12" (not when it is the object)."""
+        return bool(self.event.release_id) and self.event.object_type != "Release"
+
+    @property
+    def object_key(self) -> str:
+        """``ChecklistItem:42``: the filter value of this object's history."""
+        e = self.event
+        return f"{e.object_type}:{e.object_id}" if e.object_type and e.object_id else ""
 
 
 @dataclass
@@ -150,7 +213,7 @@ def audit_page(
 
     Keyset pagination on ``seq`` (never OFFSET): a page costs the same at event 10 and at
     event 10 million, and events written while someone pages never shift what they see.
-    Two queries: the events, and the titles of the releases they name.
+    One query: names (release, item, person) were copied into each event when written.
     """
     if after is not None:
         chunk = list(events.filter(seq__gt=after).order_by("seq")[: size + 1])
@@ -163,28 +226,19 @@ def audit_page(
         page = chunk[:size]
         older = page[-1].seq if len(chunk) > size else None
         newer = page[0].seq if before is not None and page else None
-    titles = _release_titles({e.release_id for e in page if e.release_id}, projects)
+    for e in page:  # sentences may name the project: its name, not its id
+        setattr(e, "project_name", projects.get(e.project_id or 0, ""))  # noqa: B010
     rows = [
         EventRow(
             event=e,
             project_name=projects.get(e.project_id or 0, ""),
-            release_title=titles.get(e.release_id or 0, ""),
+            release_label=f"R-{e.release_id}" if e.release_id else "",
             release_url=release_page(e.release_id) if e.release_id else "",
             lines=data_lines(e.data),
         )
         for e in page
     ]
     return AuditPage(rows, older, newer, paged=before is not None or after is not None)
-
-
-def _release_titles(ids: set[int], projects: Mapping[int, str]) -> dict[int, str]:
-    if not ids:
-        return {}
-    from checklists.models import Release
-
-    return dict(
-        Release.objects.filter(pk__in=ids, project_id__in=list(projects)).values_list("pk", "title")
-    )
 
 
 def release_events(release: Any) -> QuerySet[AuditEvent]:

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from release_portal.audit.chain import event_hash, to_json_value
+from release_portal.audit.chain import FORM, canonical_text, hashes_for, to_json_value
 from release_portal.audit.models import GENESIS_HASH, AuditEvent
 
 
@@ -43,18 +43,25 @@ def hmac_key() -> bytes:
     return settings.AUDIT_HMAC_KEY.encode()
 
 
-def _lock_head() -> tuple[int, str]:
+def lock_head() -> tuple[int, str, str]:
+    """Lock the chain head for the rest of the transaction: (seq, hash, public_hash)."""
     # One row, locked for the rest of the transaction: writers queue here, so two
     # concurrent requests can never both extend the chain from the same head.
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO audit_auditchainhead (id, seq, hash) VALUES (1, 0, %s) "
+            "INSERT INTO audit_auditchainhead (id, seq, hash, public_hash) VALUES (1, 0, %s, %s) "
             "ON CONFLICT (id) DO NOTHING",
-            [GENESIS_HASH],
+            [GENESIS_HASH, GENESIS_HASH],
         )
-        cursor.execute("SELECT seq, hash FROM audit_auditchainhead WHERE id = 1 FOR UPDATE")
-        seq, head_hash = cursor.fetchone()
-    return seq, head_hash
+        cursor.execute(
+            "SELECT seq, hash, public_hash FROM audit_auditchainhead WHERE id = 1 FOR UPDATE"
+        )
+        seq, head_hash, public_hash = cursor.fetchone()
+    return seq, head_hash, public_hash
+
+
+def _name_of(thing: Any) -> str:
+    return "" if thing is None or isinstance(thing, int) else str(thing)[:300]
 
 
 def audit_record(
@@ -69,8 +76,8 @@ def audit_record(
     """Append one event to the chain, in the caller's transaction.
 
     ``obj`` names what changed (its type, id and text); ``project`` and ``release`` are
-    taken from it when not given. ``data`` holds before/after values and must never hold
-    a secret's value.
+    taken from it when not given, and the release's name is copied into the event.
+    ``data`` holds before/after values and must never hold a secret's value.
     """
     if not connection.in_atomic_block:
         raise RuntimeError("audit_record must run inside the transaction of the change it records")
@@ -92,7 +99,7 @@ def audit_record(
     project_id = project if isinstance(project, int) or project is None else project.pk
     release_id = release if isinstance(release, int) or release is None else release.pk
 
-    prev_seq, prev_hash = _lock_head()
+    prev_seq, prev_hash, prev_public = lock_head()
     fields: dict[str, Any] = {
         "seq": prev_seq + 1,
         "at": timezone.now(),
@@ -105,15 +112,24 @@ def audit_record(
         "object_repr": str(obj)[:300] if obj is not None else "",
         "project_id": project_id,
         "release_id": release_id,
+        "release_repr": _name_of(release),
         "data": to_json_value(data or {}),
         "prev_hash": prev_hash,
     }
-    fields["hash"] = event_hash(hmac_key(), fields)
-    event = AuditEvent.objects.create(**fields)
+    canonical = canonical_text(fields)
+    hashes = hashes_for(hmac_key(), FORM, canonical.encode(), prev_public)
+    event = AuditEvent.objects.create(
+        **fields,
+        form=FORM,
+        canonical=canonical,
+        digest=hashes.digest,
+        public_hash=hashes.public_hash,
+        hash=hashes.hash,
+    )
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE audit_auditchainhead SET seq = %s, hash = %s WHERE id = 1",
-            [event.seq, event.hash],
+            "UPDATE audit_auditchainhead SET seq = %s, hash = %s, public_hash = %s WHERE id = 1",
+            [event.seq, event.hash, event.public_hash],
         )
     return event
 

@@ -1,48 +1,400 @@
-"""Checking the whole chain against the key, and against a head hash copied elsewhere."""
+"""Checking the whole chain against the key, and against a head hash copied elsewhere.
+
+``audit_verify`` reads every event once, in seq order, inside one REPEATABLE READ snapshot
+(the head row and the events agree even while others write):
+
+1. the table still holds the CHECK constraint that ties the columns to the canonical form
+   (when it was removed, a full scan finds rows whose columns say something else than
+   what their hashes cover);
+2. form-1 events (written before the public chain) have their HMAC over the canonical
+   form checked one by one, in Python;
+3. every event, through a server-side cursor with binary rows: PostgreSQL hashes the
+   stored canonical form (``pg_catalog.sha256``, while Python works on the rows before),
+   and Python checks that it is the stored digest, that the public hash follows from the
+   previous one, and that ``prev_hash`` is the previous event's HMAC. Nothing is
+   serialised again and Python computes one SHA-256 per event: a million events are a
+   matter of seconds;
+4. the HMAC of the newest event: it covers its public hash, which covers every event
+   before it, so a chain rebuilt without the key fails here. When it fails, a binary
+   search over the stored HMACs names the first event whose HMAC does not match.
+"""
 
 from __future__ import annotations
 
-from release_portal.audit.chain import HASHED_FIELDS, VerifyResult, iter_rows, verify_events
-from release_portal.audit.models import AuditChainHead, AuditEvent
+import hashlib
+import hmac
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from django.db import DatabaseError, connection, transaction
+from django.db.models import QuerySet
+from django.db.models.expressions import RawSQL
+
+from release_portal.audit.chain import (
+    CANONICAL_CHECK,
+    CANONICAL_CHECK_SQL,
+    ZERO,
+    VerifyResult,
+    form2_mac,
+)
+from release_portal.audit.models import GENESIS_HASH, AuditEvent
 from release_portal.audit.services import hmac_key
 
-COLUMNS = [*HASHED_FIELDS, "hash"]
+CHUNK = 10_000  # rows per round trip of the server-side cursor
+PROGRESS_EVERY = 50_000  # events between two progress reports
+
+Progress = Callable[[int, int], None]  # (checked, total)
+
+# PostgreSQL hashes the stored canonical form; the hashes come as text, compared as text.
+_LINKS_SQL = """
+SELECT pg_catalog.sha256(convert_to(canonical, 'UTF8')), digest, public_hash, prev_hash, hash
+FROM audit_auditevent WHERE seq <= %s ORDER BY seq
+"""
 
 
-def audit_verify(*, expect_head: str | None = None, chunk_size: int = 5000) -> VerifyResult:
+class _Broken(Exception):
+    def __init__(self, seq: int | None, problem: str) -> None:
+        super().__init__(problem)
+        self.seq = seq
+        self.problem = problem
+
+
+def _changed(seq: int, why: str = "its hash does not match") -> _Broken:
+    return _Broken(seq, f"event #{seq} was changed after it was written ({why})")
+
+
+def _constraint_in_place() -> bool:
+    """The CHECK constraint exists, is validated, and is exactly ours (as this server
+    prints it for a probe table with the same columns)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT convalidated, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = 'audit_auditevent'::regclass AND conname = %s",
+            [CANONICAL_CHECK],
+        )
+        found = cursor.fetchone()
+        cursor.execute(
+            "CREATE TEMPORARY TABLE audit_check_probe (LIKE audit_auditevent) ON COMMIT DROP"
+        )
+        cursor.execute(
+            f"ALTER TABLE audit_check_probe ADD CONSTRAINT probe CHECK {CANONICAL_CHECK_SQL}"
+        )
+        cursor.execute(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = 'audit_check_probe'::regclass AND conname = 'probe'"
+        )
+        expected = cursor.fetchone()[0]
+        cursor.execute("DROP TABLE audit_check_probe")
+    return found is not None and found[0] and found[1] == expected
+
+
+def _first_disagreeing_row(newest: int) -> _Broken:
+    """Without the constraint, rows may have been changed beside their canonical form:
+    find the first (a full scan, only on this path)."""
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT min(seq) FROM audit_auditevent WHERE seq <= %s "  # noqa: S608
+                f"AND NOT coalesce({CANONICAL_CHECK_SQL}, false)",
+                [newest],
+            )
+            seq = cursor.fetchone()[0]
+    except DatabaseError:  # a canonical form that is not JSON: the digests tell which
+        seq = None
+    if seq is None:
+        return _Broken(
+            None,
+            f"the database no longer holds the {CANONICAL_CHECK} constraint as the portal "
+            "created it, which keeps each row's columns equal to what its hashes cover",
+        )
+    return _Broken(
+        seq,
+        f"event #{seq} was changed after it was written (its columns no longer say what its "
+        f"hashes cover, and the {CANONICAL_CHECK} constraint was removed)",
+    )
+
+
+class ChainWalk:
+    """The walk's position: the last good event's seq and hashes."""
+
+    def __init__(self, progress: Progress | None, total: int) -> None:
+        self.progress = progress
+        self.total = total
+        self.checked = 0
+        self.hash = GENESIS_HASH
+        self.public = ZERO
+
+    def links(self, rows: Iterable[tuple[bytes, str, str, str, str]]) -> None:
+        """Walk the rows of _LINKS_SQL; raise _Broken at the first bad one."""
+        sha256, public, prev_mac = hashlib.sha256, self.public, self.hash
+        checked, progress, every = self.checked, self.progress, PROGRESS_EVERY
+        try:
+            for computed, digest, public_hash, prev_hash, mac in rows:
+                if prev_hash != prev_mac or computed.hex() != digest:
+                    raise _Broken(checked + 1, "")
+                public = sha256(public + computed).digest()
+                if public.hex() != public_hash:
+                    raise _Broken(checked + 1, "")
+                prev_mac = mac
+                checked += 1
+                if progress is not None and checked % every == 0:
+                    progress(checked, self.total)
+        finally:
+            self.checked, self.public, self.hash = checked, public, prev_mac
+
+    def result(self, ok: bool = True, problem: str = "", seq: int | None = None) -> VerifyResult:
+        return VerifyResult(
+            ok, self.checked, self.checked, self.hash, problem, seq, public_hash=self.public.hex()
+        )
+
+
+def _diagnose(position: int) -> _Broken:
+    """Say what is wrong with the ``position``-th event in seq order (1-based)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT seq, prev_hash, hash, digest, public_hash, "
+            "encode(pg_catalog.sha256(convert_to(canonical, 'UTF8')), 'hex') "
+            "FROM audit_auditevent ORDER BY seq OFFSET %s LIMIT 1",
+            [max(position - 2, 0)],
+        )
+        rows = cursor.fetchall()
+        cursor.execute(
+            "SELECT seq, prev_hash, hash, digest, public_hash, "
+            "encode(pg_catalog.sha256(convert_to(canonical, 'UTF8')), 'hex') "
+            "FROM audit_auditevent ORDER BY seq OFFSET %s LIMIT 1",
+            [position - 1],
+        )
+        rows += cursor.fetchall()
+    before = rows[0] if position > 1 else None
+    seq, prev_hash, _, digest, _, computed = rows[-1]
+    last_seq = before[0] if before else 0
+    if seq != last_seq + 1:
+        kind = "missing" if seq > last_seq + 1 else "duplicated or out of order"
+        return _Broken(
+            last_seq + 1, f"event #{last_seq + 1} is {kind}: found #{seq} after #{last_seq}"
+        )
+    if computed != digest:
+        return _changed(seq, "its digest does not match")
+    if prev_hash != (before[2] if before else GENESIS_HASH):
+        problem = f"event #{seq} does not link to event #{last_seq}"
+        return _Broken(seq, f"{problem} (inserted, deleted or reordered)")
+    problem = f"event #{seq} does not follow the public chain"
+    return _Broken(seq, f"{problem} (inserted, deleted, reordered or rewritten)")
+
+
+def _check_form1(key: bytes, head_seq: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT seq, canonical, hash FROM audit_auditevent "
+            "WHERE form = 1 AND seq <= %s ORDER BY seq",
+            [head_seq],
+        )
+        for seq, canonical, stored in cursor:
+            mac = hmac.new(key, canonical.encode(), hashlib.sha256).hexdigest()
+            if not hmac.compare_digest(mac, stored):
+                raise _changed(seq)
+
+
+def _mac_ok(key: bytes, seq: int) -> bool:
+    """Whether event ``seq``'s stored HMAC is its own (over its public hash, or form 1's
+    canonical form)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT form, canonical, public_hash, hash FROM audit_auditevent WHERE seq = %s", [seq]
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    form, canonical, public_hash, stored = row
+    if form == 1:
+        mac = hmac.new(key, canonical.encode(), hashlib.sha256).hexdigest()
+        return hmac.compare_digest(mac, stored)
+    try:
+        return hmac.compare_digest(form2_mac(key, public_hash), stored)
+    except ValueError:  # a public hash that is not hexadecimal
+        return False
+
+
+def _check_newest_mac(key: bytes, newest: int) -> None:
+    if newest == 0 or _mac_ok(key, newest):
+        return
+    low, high = 1, newest  # the first event whose HMAC fails is in [low, high]
+    while low < high:
+        middle = (low + high) // 2
+        if _mac_ok(key, middle):
+            low = middle + 1
+        else:
+            high = middle
+    raise _changed(low, "its hash does not match: the chain was rebuilt without the key")
+
+
+def _mac_before(key: bytes, broken: _Broken) -> _Broken:
+    """Event N fails to link, or its columns disagree: when the stored HMAC of event N-1 is
+    not its own, the first bad event is N-1 (its hash was rewritten to match)."""
+    seq = broken.seq
+    if seq is None or seq < 2 or _mac_ok(key, seq - 1):
+        return broken
+    return _Broken(
+        seq - 1, f"event #{seq - 1} was changed after it was written (its hash does not match)"
+    )
+
+
+def _broken_at(broken: _Broken) -> VerifyResult:
+    """The result when event ``broken.seq`` is the first bad one: the events before it
+    verified, and the last good link is the event before it."""
+    seq = broken.seq or 1
+    before = AuditEvent.objects.filter(seq=seq - 1).values_list("hash", "public_hash").first()
+    mac, public = before or (GENESIS_HASH, GENESIS_HASH)
+    return VerifyResult(False, seq - 1, seq - 1, mac, broken.problem, seq, public_hash=public)
+
+
+def _walk(walk: ChainWalk, newest: int) -> None:
+    connection.ensure_connection()
+    raw = connection.connection
+    assert raw is not None
+    try:
+        with raw.cursor(name="audit_verify", binary=True) as cursor:
+            cursor.itersize = CHUNK
+            cursor.execute(_LINKS_SQL, [newest])
+            walk.links(cursor)
+    except _Broken as broken:
+        raise _diagnose(broken.seq or 1) from None
+    if walk.checked != newest:
+        missing = walk.checked + 1
+        raise _Broken(
+            missing, f"event #{missing} is missing: {walk.checked} events lead up to #{newest}"
+        )
+
+
+def audit_verify(
+    *, expect_head: str | None = None, progress: Progress | None = None
+) -> VerifyResult:
     """Verify every event in seq order, streaming (constant memory on millions of events).
 
-    Beyond each link, the newest event must match the chain head row, and, when given,
-    ``expect_head`` (a head hash printed in an earlier report or export) must be the hash
-    of some event: if the newest events were removed, that copy no longer matches.
+    Each event must match its digest, follow the one before it (seq, public hash and HMAC
+    link), and the chain's HMACs must hold; the newest event must be the chain head; and,
+    when given, ``expect_head`` (a head hash printed in an earlier report, export or
+    checkpoint: HMAC or public) must be the hash of some event: if the newest events were
+    removed, that copy no longer matches. ``progress(checked, total)`` is called every
+    50,000 events.
     """
-    rows = AuditEvent.objects.order_by("seq").values_list(*COLUMNS).iterator(chunk_size=chunk_size)
-    result = verify_events(hmac_key(), iter_rows(rows, COLUMNS))
-    if not result.ok:
-        return result
-    head = AuditChainHead.objects.filter(pk=1).first()
-    if head is not None and (head.seq, head.hash) != (result.head_seq, result.head_hash):
-        return VerifyResult(
-            False,
-            result.checked,
-            result.head_seq,
-            result.head_hash,
-            f"the chain head says #{head.seq} but the newest event is #{result.head_seq}: "
-            "events at the end were removed, or the head was changed",
-            result.head_seq + 1,
+    key = hmac_key()
+    own_transaction = not connection.in_atomic_block
+    with transaction.atomic():
+        if own_transaction:  # one snapshot for the head and every event
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT seq, hash, public_hash FROM audit_auditchainhead WHERE id = 1")
+            head = cursor.fetchone()
+            cursor.execute("SELECT coalesce(max(seq), 0) FROM audit_auditevent")
+            newest = cursor.fetchone()[0]
+        walk = ChainWalk(progress, total=newest)
+        guarded = _constraint_in_place()
+        try:
+            _check_form1(key, newest)
+            _walk(walk, newest)
+            _check_newest_mac(key, newest)
+        except _Broken as broken:
+            if not guarded:
+                beside = _first_disagreeing_row(newest)
+                if beside.seq is not None and (broken.seq is None or beside.seq < broken.seq):
+                    broken = beside
+            return _broken_at(_mac_before(key, broken))
+        if not guarded:
+            beside = _first_disagreeing_row(newest)
+            if beside.seq is not None:
+                return _broken_at(_mac_before(key, beside))
+        if head is not None and (head[0], head[1], head[2]) != (
+            newest,
+            walk.hash,
+            walk.public.hex(),
+        ):
+            return walk.result(
+                False,
+                f"the chain head says #{head[0]} but the newest event is #{newest}: "
+                "events at the end were removed, or the head was changed",
+                newest + 1,
+            )
+        if expect_head and expect_head not in (walk.hash, walk.public.hex()):
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT 1 FROM audit_auditevent WHERE hash = %s OR public_hash = %s LIMIT 1",
+                    [expect_head, expect_head],
+                )
+                found = cursor.fetchone() is not None
+            if not found:
+                return walk.result(
+                    False,
+                    f"head hash {expect_head[:16]}... from an earlier report is not in the chain: "
+                    "events it covered were removed or rewritten",
+                )
+        if not guarded:  # every row agrees, but nothing keeps them so any more
+            return walk.result(False, beside.problem, None)
+    if progress is not None:
+        progress(walk.checked, walk.total)
+    return walk.result()
+
+
+def events_in_chain(events: QuerySet[AuditEvent], verified: VerifyResult) -> list[dict[str, Any]]:
+    """Place each of ``events`` in the chain (for a release's evidence pack): whether its
+    columns and hashes match its content, whether it links to the event before it, and
+    whether it lies inside the part of the chain ``verified`` vouches for."""
+    key = hmac_key()
+    rows = list(
+        events.order_by("seq")
+        # A constant expression of our own, no user input: the CHECK constraint's test.
+        .annotate(columns_match=RawSQL(f"coalesce({CANONICAL_CHECK_SQL}, false)", []))  # noqa: S611
+        .values_list(
+            "seq",
+            "action",
+            "form",
+            "canonical",
+            "digest",
+            "public_hash",
+            "prev_hash",
+            "hash",
+            "columns_match",
         )
-    if (
-        expect_head
-        and expect_head != result.head_hash
-        and not AuditEvent.objects.filter(hash=expect_head).exists()
-    ):
-        return VerifyResult(
-            False,
-            result.checked,
-            result.head_seq,
-            result.head_hash,
-            f"head hash {expect_head[:16]}... from an earlier report is not in the chain: "
-            "events it covered were removed or rewritten",
-            None,
+    )
+    wanted = {row[0] - 1 for row in rows if row[0] > 1}
+    previous = {
+        seq: (public_hash, hash_)
+        for seq, public_hash, hash_ in AuditEvent.objects.filter(seq__in=wanted).values_list(
+            "seq", "public_hash", "hash"
         )
-    return result
+    }
+    previous[0] = (GENESIS_HASH, GENESIS_HASH)
+    inside = verified.head_seq if verified.ok else (verified.seq or 1) - 1
+    checks = []
+    for seq, action, form, canonical, digest, public_hash, prev_hash, hash_, columns_match in rows:
+        content = canonical.encode()
+        mac_input = content if form == 1 else bytes.fromhex(public_hash or "00")
+        matches = (
+            columns_match
+            and hashlib.sha256(content).hexdigest() == digest
+            and hmac.compare_digest(hmac.new(key, mac_input, hashlib.sha256).hexdigest(), hash_)
+        )
+        prev_public, prev_mac = previous.get(seq - 1, ("", ""))
+        links = (
+            prev_mac == prev_hash
+            and prev_public != ""
+            and public_hash
+            == (
+                hashlib.sha256(
+                    bytes.fromhex(prev_public) + bytes.fromhex(digest or "00")
+                ).hexdigest()
+            )
+        )
+        checks.append(
+            {
+                "seq": seq,
+                "action": action,
+                "hash": hash_,
+                "public_hash": public_hash,
+                "hash_matches_content": bool(matches),
+                "links_to_previous": bool(links),
+                "inside_verified_chain": seq <= inside,
+            }
+        )
+    return checks

@@ -15,3 +15,33 @@ class WebhooksConfig(AppConfig):
         from release_portal.webhooks.sinks import register
 
         register()
+        _register_sentences()
+
+
+def _register_sentences() -> None:
+    from release_portal.audit.registry import EventType, register_events
+    from release_portal.webhooks.events import EVENTS
+
+    register_events(
+        {
+            f"notify.{event}": EventType(
+                label, f"sent the “{label}” notification", "{data[summary]}"
+            )
+            for event, label in EVENTS.items()
+        },
+        group=("notify", "Announcements"),
+    )
+    register_events(
+        {
+            "webhook.create": EventType("Webhook added", "added the webhook {object}"),
+            "webhook.update": EventType("Webhook changed", "changed the webhook {object}"),
+            "webhook.rotate_secret": EventType(
+                "Webhook secret rotated", "rotated the secret of the webhook {object}"
+            ),
+            "webhook.delete": EventType("Webhook removed", "removed the webhook {object}"),
+            "webhook.ping": EventType(
+                "Webhook tested", "sent a test message to the webhook {object}"
+            ),
+        },
+        group=("webhook", "Webhooks"),
+    )

@@ -13,7 +13,12 @@ Who calls what:
 - ``backup_verified``: the restore check that verified a backup;
 - ``incident_opened``, ``incident_closed``: the incident services;
 - ``gate.break_glass``, ``deploy.failed``, ``rollback.failed``: sent through ``notify``
-  by the deployment services; the sink picks them up, nothing to call here.
+  by the deployment services; the sink picks them up, nothing to call here;
+- ``audit.checkpoint``: every signed checkpoint of the change log (receivers.py hears
+  ``checkpoint_signed``), to every subscribed webhook of every project: a checkpoint
+  proves something only when someone outside the portal keeps it;
+- ``audit.events``: the project's change-log events in batches, as beat finds them
+  (audit_stream.py), so a SIEM can follow the log.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ EVENTS: dict[str, str] = {
     "gate.break_glass": "Gate break-glass",
     "deploy.failed": "Deployment failed",
     "rollback.failed": "Rollback failed",
+    "audit.checkpoint": "Change log checkpoint (signed head)",
+    "audit.events": "Change log events, as they are written (for a SIEM)",
 }
 PING = "webhook.ping"
 
@@ -165,3 +172,31 @@ def _incident(event: str, incident: Any, what: str, actor: Any) -> None:
 
 def monitoring_alert(*, release: Any, data: dict[str, Any], actor: Any = None) -> None:
     announce("monitoring.alert", release=release, data=data, actor=actor)
+
+
+def audit_checkpoint(*, document: dict[str, Any], rotation: dict[str, Any] | None = None) -> None:
+    """Queue the signed checkpoint for every enabled webhook subscribed to it (any project).
+
+    Runs after the checkpoint's transaction committed. ``data.checkpoint`` is the signed
+    document exactly (``scripts/verify_changelog.py --checkpoint`` takes it as a file);
+    ``data.rotation`` is the signed key rotation when the key changed with it.
+    """
+    from release_portal.webhooks.models import Webhook
+    from release_portal.webhooks.sinks import queue_event
+
+    projects = (
+        Webhook.objects.filter(enabled=True, events__contains=["audit.checkpoint"])
+        .values_list("project_id", "project__name")
+        .distinct()
+    )
+    data: dict[str, Any] = {
+        "summary": f"change log signed at event #{document['seq']} ({document['reason']})",
+        "checkpoint": document,
+    }
+    if rotation:
+        data["rotation"] = rotation
+    for project_id, project_name in projects:
+        queue_event(
+            event="audit.checkpoint", project_id=project_id, project=project_name,
+            release_id=None, release="", data=data,
+        )  # fmt: skip

@@ -5,6 +5,10 @@ from django import forms
 from release_portal.webhooks.events import EVENTS
 from release_portal.webhooks.models import Webhook
 
+# Opt-in: the change log's checkpoints and its event stream are for archives and SIEMs,
+# not for the chat channel a new webhook usually is.
+NOT_BY_DEFAULT = frozenset({"audit.checkpoint", "audit.events"})
+
 
 class WebhookForm(forms.Form):
     name = forms.CharField(max_length=80)
@@ -17,7 +21,7 @@ class WebhookForm(forms.Form):
     events = forms.MultipleChoiceField(
         choices=list(EVENTS.items()),
         widget=forms.CheckboxSelectMultiple,
-        initial=list(EVENTS),
+        initial=[event for event in EVENTS if event not in NOT_BY_DEFAULT],
     )
     format = forms.ChoiceField(choices=Webhook.Format.choices, initial=Webhook.Format.JSON)
     enabled = forms.BooleanField(required=False, initial=True)

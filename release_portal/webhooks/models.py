@@ -42,6 +42,9 @@ class Webhook(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     secret_rotated_at = models.DateTimeField(null=True, blank=True)
+    # The change log streamed to this webhook (``audit.events``): the newest seq considered.
+    # None until the first run, which starts from the head of the log at that time.
+    audit_stream_seq = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["project", "name"]

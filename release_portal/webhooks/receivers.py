@@ -1,4 +1,5 @@
-"""Events the webhooks app announces itself: a job that ended failed or timed out."""
+"""Events the webhooks app announces itself: a job that ended failed or timed out, and
+each signed checkpoint of the change log."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from django.db import transaction
 from django.dispatch import receiver
 
 from migrations_ops.signals import job_finished
+from release_portal.audit.checkpoints import checkpoint_signed
 from release_portal.webhooks import events
 
 logger = logging.getLogger(__name__)
@@ -27,3 +29,14 @@ def _announce_failed_job(sender: Any, job: Any, **kwargs: Any) -> None:
             events.job_failed(job)
     except Exception:
         logger.exception("job %s: could not announce its failure to webhooks", job.pk)
+
+
+@receiver(checkpoint_signed, dispatch_uid="webhooks.audit_checkpoint")
+def _send_checkpoint(
+    sender: Any, document: dict[str, Any], rotation: Any = None, **kwargs: Any
+) -> None:
+    # After the checkpoint committed: a receiver that is down never undoes the signing.
+    try:
+        events.audit_checkpoint(document=document, rotation=rotation)
+    except Exception:
+        logger.exception("could not queue checkpoint #%s for webhooks", document.get("seq"))

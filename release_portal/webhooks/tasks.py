@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from release_portal.webhooks import delivery
+from release_portal.webhooks import audit_stream, delivery
 
 
 @shared_task(
@@ -26,3 +26,13 @@ def webhook_deliver(message_id: int) -> None:
 )
 def webhooks_sweep() -> None:
     delivery.webhooks_sweep()
+
+
+@shared_task(
+    name="release_portal.webhooks.tasks.webhooks_audit_stream",
+    ignore_result=True,
+    soft_time_limit=120,
+    time_limit=180,
+)
+def webhooks_audit_stream() -> None:
+    audit_stream.audit_stream_tick()

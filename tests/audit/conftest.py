@@ -32,10 +32,15 @@ def record(
         )
 
 
-def disable_append_only_trigger() -> None:
-    # What someone with superuser access could do before tampering; rolled back with the test.
+def disable_append_only_trigger(*, drop_check: bool = True) -> None:
+    # What the table's owner could do before tampering (rolled back with the test): turn
+    # off the trigger, and drop the constraint that ties the columns to the canonical form.
     with connection.cursor() as cursor:
         cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_event_append_only")
+        if drop_check:
+            cursor.execute(
+                "ALTER TABLE audit_auditevent DROP CONSTRAINT audit_canonical_matches_columns"
+            )
 
 
 @pytest.fixture
@@ -54,3 +59,11 @@ def events(project, other_project):
         ],
         "nobody": [record("system.start", actor="portal", kind="system")],
     }  # fmt: skip
+
+
+@pytest.fixture
+def script(tmp_path):
+    """scripts/verify_changelog.py copied alone into a folder, for offline checks."""
+    from tests.audit.offline import outsider_copy
+
+    return outsider_copy(tmp_path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 
 import pytest
@@ -13,6 +14,7 @@ from django.db.utils import DatabaseError
 from release_portal.audit.models import AuditChainHead, AuditEvent
 from release_portal.audit.services import Actor, audit_record, audit_record_now
 from release_portal.audit.verify import audit_verify
+from tests.audit.conftest import disable_append_only_trigger
 
 
 def write_events(n: int) -> list[AuditEvent]:
@@ -26,10 +28,9 @@ def write_events(n: int) -> list[AuditEvent]:
     return events
 
 
-def drop_trigger() -> None:
-    # What someone with superuser access could do before tampering.
-    with connection.cursor() as cursor:
-        cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_event_append_only")
+def drop_trigger(*, drop_check: bool = True) -> None:
+    # What the table's owner could do before tampering.
+    disable_append_only_trigger(drop_check=drop_check)
 
 
 @pytest.mark.django_db
@@ -137,10 +138,13 @@ def test_removing_the_newest_events_is_caught_by_the_head():
 def test_removing_the_newest_events_and_the_head_is_caught_by_a_copied_head():
     events = write_events(4)
     copied_head = events[-1].hash  # as printed in an earlier release report
-    drop_trigger()
+    drop_trigger(drop_check=False)
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM audit_auditevent WHERE seq = 4")
-        cursor.execute("UPDATE audit_auditchainhead SET seq = 3, hash = %s", [events[2].hash])
+        cursor.execute(
+            "UPDATE audit_auditchainhead SET seq = 3, hash = %s, public_hash = %s",
+            [events[2].hash, events[2].public_hash],
+        )
     assert audit_verify().ok  # internally consistent...
     result = audit_verify(expect_head=copied_head)
     assert not result.ok  # ...but not against the copy
@@ -148,11 +152,9 @@ def test_removing_the_newest_events_and_the_head_is_caught_by_a_copied_head():
 
 
 @pytest.mark.django_db
-def test_a_rebuilt_chain_without_the_key_is_caught():
+def test_a_rewritten_hash_is_caught_at_its_event():
     write_events(2)
     drop_trigger()
-    import hashlib
-
     with connection.cursor() as cursor:
         # Someone with database access recomputes plain sha256 links: no key, no match.
         cursor.execute("SELECT seq, hash FROM audit_auditevent ORDER BY seq")
@@ -181,12 +183,59 @@ def test_audit_verify_command_exits_non_zero_on_tampering(capsys):
 
 @pytest.mark.django_db
 def test_seq_is_unique_at_the_database_level():
-    events = write_events(1)
-    with pytest.raises(IntegrityError), transaction.atomic():
-        AuditEvent.objects.create(
-            seq=events[0].seq, at=events[0].at, actor_kind="system", actor_name="x",
-            action="x", prev_hash="0" * 64, hash="0" * 64,
-        )  # fmt: skip
+    (event,) = write_events(1)
+    copy = {f.attname: getattr(event, f.attname) for f in AuditEvent._meta.fields if f.name != "id"}
+    with pytest.raises(IntegrityError, match="seq"), transaction.atomic():
+        AuditEvent.objects.create(**copy)
+
+
+@pytest.mark.django_db
+def test_the_database_refuses_columns_that_disagree_with_the_canonical_form():
+    write_events(2)
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_event_append_only")
+    # With the trigger off, the CHECK constraint still ties every column to what is hashed.
+    for change in ("actor_name = 'eve'", "data = '{\"i\": 99}'", "project_id = 5",
+                   "at = at + interval '1 second'", "release_repr = 'x'", "form = 1"):  # fmt: skip
+        with (
+            pytest.raises(IntegrityError, match="audit_canonical_matches_columns"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(f"UPDATE audit_auditevent SET {change} WHERE seq = 1")  # noqa: S608
+    assert audit_verify().ok
+
+
+@pytest.mark.django_db
+def test_a_rebuilt_public_chain_without_the_key_is_caught():
+    events = write_events(4)
+    drop_trigger()
+    # Someone with database access changes event 2 and rebuilds everything they can
+    # without the key: its canonical form and columns, digests and public hashes.
+    from release_portal.audit.chain import canonical_text
+
+    rows = list(AuditEvent.objects.order_by("seq"))
+    public = bytes(32)
+    with connection.cursor() as cursor:
+        for row in rows:
+            fields = {f.attname: getattr(row, f.attname) for f in AuditEvent._meta.fields}
+            if row.seq == 2:
+                fields["data"] = {"i": 99}
+                cursor.execute("UPDATE audit_auditevent SET data = %s WHERE seq = 2", ['{"i": 99}'])
+            canonical = canonical_text(fields)
+            digest = hashlib.sha256(canonical.encode()).digest()
+            public = hashlib.sha256(public + digest).digest()
+            cursor.execute(
+                "UPDATE audit_auditevent SET canonical = %s, digest = %s, public_hash = %s "
+                "WHERE seq = %s",
+                [canonical, digest.hex(), public.hex(), row.seq],
+            )
+        cursor.execute("UPDATE audit_auditchainhead SET public_hash = %s", [public.hex()])
+    result = audit_verify()
+    assert not result.ok
+    assert result.seq == 2
+    assert "rebuilt without the key" in result.problem
+    assert result.checked == 1 and result.head_hash == events[0].hash
 
 
 @pytest.mark.django_db(transaction=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 
@@ -10,9 +11,7 @@ import pytest
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 
-from release_portal.audit.chain import verify_events
-from release_portal.audit.models import AuditEvent
-from release_portal.audit.services import hmac_key
+from release_portal.audit.models import AuditCheckpoint, AuditEvent
 from tests.audit.conftest import record
 
 FORMATS = ["csv", "jsonl"]
@@ -29,17 +28,27 @@ def body(response):
 
 
 def parse_csv(response) -> tuple[list[dict], dict]:
+    """The event rows (placeholders left out) and the checkpoint row."""
     rows = list(csv.DictReader(io.StringIO(body(response))))
-    assert [r["record"] for r in rows[:-1]] == ["event"] * (len(rows) - 1)
-    assert rows[-1]["record"] == "head"
-    return rows[:-1], rows[-1]
+    assert rows[0]["record"] == "anchor" and rows[-1]["record"] == "checkpoint"
+    assert {r["record"] for r in rows[1:-1]} <= {"event", "omitted"}
+    return [r for r in rows[1:-1] if r["record"] == "event"], rows[-1]
 
 
 def parse_jsonl(response) -> tuple[dict, list[dict], dict]:
+    """The header, the events (placeholders left out) and the checkpoint."""
     lines = [json.loads(line) for line in body(response).splitlines()]
-    assert lines[0]["type"] == "export" and lines[-1]["type"] == "head"
-    assert {line["type"] for line in lines[1:-1]} <= {"event"}
-    return lines[0], lines[1:-1], lines[-1]
+    assert lines[0]["type"] == "export" and lines[-1]["type"] == "checkpoint"
+    assert {line["type"] for line in lines[1:-1]} <= {"event", "omitted"}
+    return lines[0], [e for e in lines[1:-1] if e["type"] == "event"], lines[-1]
+
+
+def newest() -> AuditEvent:
+    """The chain head: an export's checkpoint covers its own events (and, the first time,
+    the signing key's registration)."""
+    event = AuditEvent.objects.order_by("-seq").first()
+    assert event is not None
+    return event
 
 
 def exported_seqs(response, fmt) -> list[int]:
@@ -96,10 +105,10 @@ def test_it_exports_only_projects_where_the_person_may_export(
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_it_applies_the_filter(client, personas, events, project, fmt):
-    response = export(client, personas["auditor"], fmt, action="item.", actor="qa")
+    response = export(client, personas["auditor"], fmt, action="item.*", actor="qa")
     assert exported_seqs(response, fmt) == [events["ours"][1].seq]
     assert json.loads(response["X-Audit-Filter"]) == {
-        "action": "item.", "actor": "qa", "projects": [project.pk]
+        "action": "item.*", "actor": "qa", "projects": [project.pk]
     }  # fmt: skip
 
 
@@ -109,44 +118,77 @@ def test_it_refuses_an_invalid_filter_without_exporting(client, personas, events
     assert not AuditEvent.objects.filter(action="audit.export").exists()
 
 
-def test_the_csv_parses_back_with_the_head_in_headers_and_last_row(
+def test_the_csv_parses_back_with_the_signed_head_in_headers_and_last_row(
     client, personas, events, project
 ):
-    response = export(client, personas["auditor"], "csv", action="member.")
-    rows, head_row = parse_csv(response)
+    response = export(client, personas["auditor"], "csv", action="member.*")
+    rows, checkpoint_row = parse_csv(response)
     assert response["Content-Type"] == "text/csv; charset=utf-8"
-    exported = AuditEvent.objects.get(action="audit.export")
+    exported = newest()
     assert response["X-Audit-Head-Seq"] == str(exported.seq)
     assert response["X-Audit-Head-Hash"] == exported.hash
-    assert (head_row["seq"], head_row["hash"]) == (str(exported.seq), exported.hash)
-    trailer = json.loads(head_row["data"])
-    assert trailer["count"] == 1
-    assert trailer["filter"] == {"action": "member.", "projects": [project.pk]}
-    assert head_row["actor_name"] == "auditor"
+    assert response["X-Audit-Head-Public-Hash"] == exported.public_hash
+    assert (checkpoint_row["seq"], checkpoint_row["hash"], checkpoint_row["public_hash"]) == (
+        str(exported.seq), exported.hash, exported.public_hash
+    )  # fmt: skip
+    checkpoint = json.loads(checkpoint_row["data"])
+    assert checkpoint == AuditCheckpoint.objects.get().document
+    assert checkpoint["reason"] == "export" and checkpoint["signature"]
     [row] = rows
     stored = events["ours"][0]
     assert row["seq"] == str(stored.seq) and row["hash"] == stored.hash
+    assert row["public_hash"] == stored.public_hash and row["digest"] == stored.digest
     assert row["prev_hash"] == stored.prev_hash and row["action"] == "member.add"
     assert json.loads(row["data"]) == {"role": "qa_lead"}
     assert row["at"].endswith("Z")
 
 
-def test_the_jsonl_parses_back_and_its_events_verify_again(client, personas, project):
+def test_the_jsonl_carries_the_canonical_form_and_both_hashes(client, personas, project):
     for i in range(7):
-        record("item.tick", project=project, data={"i": i, "note": "é"})
+        record("item.tick", project=project, data={"i": i, "note": "é", "f": 0.5})
     response = export(client, personas["platform_lead"], "jsonl")
     first, events, last = parse_jsonl(response)
+    exported = newest()
+    head = {"seq": exported.seq, "hash": exported.hash, "public_hash": exported.public_hash}
+    assert first["head"] == head
+    assert first["anchor"] == {"seq": 0, "public_hash": "0" * 64, "hash": "0" * 64}
+    assert first["exported_by"] == "lead" and first["format"] == "release-portal-audit/2"
+    assert {k: last[k] for k in head} == head and last["type"] == "checkpoint"
+    # Each line is the stored canonical form plus its hashes.
+    for line in events:
+        stored = AuditEvent.objects.get(seq=line["seq"])
+        fields = {
+            k: v for k, v in line.items() if k not in {"type", "digest", "public_hash", "hash"}
+        }
+        canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        assert canonical == stored.canonical
+        assert hashlib.sha256(canonical.encode()).hexdigest() == line["digest"] == stored.digest
+        assert (line["public_hash"], line["hash"]) == (stored.public_hash, stored.hash)
+
+
+def test_a_filtered_export_keeps_placeholders_and_the_anchor(
+    client, personas, project, other_project
+):
+    before = record("item.tick", project=project)  # before the window: not in the export
+    record("member.add", project=other_project)
+    mine = record("item.tick", project=project, actor="qa")
+    theirs = record("member.add", project=other_project)
+    response = export(client, personas["auditor"], "jsonl", actor="qa")
+    lines = [json.loads(line) for line in body(response).splitlines()]
+    kinds = [(line["type"], line.get("seq")) for line in lines]
     exported = AuditEvent.objects.get(action="audit.export")
-    assert first["head"] == {"seq": exported.seq, "hash": exported.hash}
-    assert last == {
-        "type": "head", "seq": exported.seq, "hash": exported.hash, "count": 8,
-        "filter": {"projects": [project.pk]},
+    # The export's own event, then the signing key's first use, both in no filter here.
+    assert kinds == [
+        ("export", None), ("event", mine.seq), ("omitted", theirs.seq),
+        ("omitted", exported.seq), ("omitted", exported.seq + 1), ("checkpoint", exported.seq + 1),
+    ]  # fmt: skip
+    assert AuditEvent.objects.get(seq=exported.seq + 1).action == "audit.key_register"
+    previous = AuditEvent.objects.get(seq=mine.seq - 1)
+    assert lines[0]["anchor"] == {
+        "seq": previous.seq, "public_hash": previous.public_hash, "hash": previous.hash
     }  # fmt: skip
-    assert first["exported_by"] == "lead" and first["format"] == "release-portal-audit/1"
-    # Every event of the chain belongs to the project here, so the export re-verifies whole.
-    result = verify_events(hmac_key(), events)
-    assert result.ok, result.problem
-    assert result.head_hash == exported.hash
+    assert set(lines[2]) == {"type", "seq", "digest", "public_hash", "hash"}
+    assert before.seq < mine.seq
 
 
 def test_it_neutralises_spreadsheet_formulas_in_csv(client, personas, project):
@@ -167,12 +209,12 @@ def test_it_neutralises_spreadsheet_formulas_in_csv(client, personas, project):
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_every_export_is_audited_with_its_filter(client, personas, events, project, fmt):
-    export(client, personas["auditor"], fmt, action="item.", since="2026-01-01")
+    export(client, personas["auditor"], fmt, action="item.*", since="2026-01-01")
     event = AuditEvent.objects.get(action="audit.export")
     assert event.actor_name == "auditor" and event.actor_kind == "user"
     assert event.project_id == project.pk
     assert event.data == {
-        "format": fmt, "filter": {"action": "item.", "since": "2026-01-01"},
+        "format": fmt, "filter": {"action": "item.*", "since": "2026-01-01"},
         "projects": [project.pk],
     }  # fmt: skip
 
@@ -198,4 +240,4 @@ def test_it_bounds_the_export_by_the_head_it_states(client, personas, project):
     late = record("item.tick", project=project)
     _, events, last = parse_jsonl(response)
     assert late.seq not in [e["seq"] for e in events]
-    assert last["seq"] == late.seq - 1
+    assert last["seq"] == late.seq - 1 and last["type"] == "checkpoint"

@@ -1,4 +1,5 @@
-"""The change-log page: who sees what, filters, keyset pages, escaping and its query count."""
+"""The change-log page: who sees what, in words, filters, keyset pages, escaping and its
+query count."""
 
 from __future__ import annotations
 
@@ -6,21 +7,35 @@ import re
 from datetime import UTC, datetime
 
 import pytest
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from release_portal.audit.models import AuditChainHead
+from release_portal.audit.services import audit_record
 from tests.audit.conftest import record
 from tests.checklists.reports.factories import ReleaseFactory
 from tests.factories import MembershipFactory
 from tests.html import inline_code
 
 URL = reverse("audit_log")
+
+
+class ChecklistItem:
+    """Stands for a checklist item: what audit_record copies from one."""
+
+    def __init__(self, release, pk: int = 45) -> None:
+        self.pk, self.release, self.release_id = pk, release, release.pk
+
+    def __str__(self) -> str:
+        return f"{self.release_id}: RLS Docker test suite passed"
+
+
 MEMBER_ROLES = ["platform_lead", "release_engineer", "qa_lead", "sre", "auditor"]
 
 
 def seqs(html: str) -> list[int]:
-    return [int(s) for s in re.findall(r'<td data-label="#" class="num">(\d+)</td>', html)]
+    return [int(s) for s in re.findall(r'<li class="audit-line" id="event-(\d+)">', html)]
 
 
 def get(client, user, **params):
@@ -55,14 +70,16 @@ def test_it_sends_anonymous_visitors_to_sign_in(client, events):
     assert reverse("login") in response["Location"]
 
 
-def test_it_is_in_the_navigation_with_the_head_hash(client, personas, events):
+def test_it_is_in_the_navigation_with_the_head_hashes(client, personas, events):
     html = get(client, personas["qa_lead"]).content.decode()
     assert f'href="{URL}" aria-current="page">Audit log' in html
     head = AuditChainHead.objects.get()
-    assert head.hash in html and f"#{head.seq}" in html
+    assert head.hash in html and head.public_hash in html and f"#{head.seq}" in html
+    assert "Last signed checkpoint" in html and "none yet" in html
+    assert f'href="{reverse("audit_public_key")}"' in html
 
 
-def test_it_filters_by_project_release_actor_and_action_prefix(
+def test_it_filters_by_project_release_person_and_event_type(
     client, personas, project, other_project
 ):
     lead = personas["platform_lead"]
@@ -82,9 +99,10 @@ def test_it_filters_by_project_release_actor_and_action_prefix(
         signoff.seq, untick.seq, tick.seq
     ]  # fmt: skip
     assert seqs(get(client, lead, actor="NIA").content.decode()) == [untick.seq]
-    assert seqs(get(client, lead, action="item.").content.decode()) == [
-        elsewhere.seq, loose.seq, untick.seq, tick.seq
-    ]  # fmt: skip
+    for family in ("item.*", "item."):
+        assert seqs(get(client, lead, action=family).content.decode()) == [
+            elsewhere.seq, loose.seq, untick.seq, tick.seq
+        ]  # fmt: skip
     assert seqs(get(client, lead, action="item.tick", project=project.pk).content.decode()) == [
         loose.seq, tick.seq
     ]  # fmt: skip
@@ -139,7 +157,7 @@ def test_it_pages_within_a_filter(client, personas, project):
     wanted = [record("item.tick", project=project).seq for _ in range(60)]
     for _ in range(5):
         record("job.enqueue", project=project)
-    pages = walk(client, personas["auditor"], "?action=item.", "next")
+    pages = walk(client, personas["auditor"], "?action=item.tick", "next")
     assert [len(p) for p in pages] == [50, 10]
     assert [s for page in pages for s in page] == sorted(wanted, reverse=True)
 
@@ -147,7 +165,8 @@ def test_it_pages_within_a_filter(client, personas, project):
 @pytest.mark.parametrize(
     "params",
     [{"before": "abc"}, {"before": "-5"}, {"before": str(2**70)}, {"after": "1e9"},
-     {"before": "5", "after": "2"}, {"release": "99999999999999999999999"}, {"project": "999"}],
+     {"before": "5", "after": "2"}, {"release": "99999999999999999999999"}, {"project": "999"},
+     {"release": "12345"}, {"action": "item'; drop"}, {"object": "not an object"}],
 )  # fmt: skip
 def test_it_refuses_tampered_paging_and_filters_without_showing_events(
     client, personas, events, params
@@ -179,7 +198,7 @@ def test_it_escapes_user_text_and_keeps_the_csp(client, personas, project):
     assert inline_code(html) == []
 
 
-def test_it_shows_data_as_before_and_after_in_a_collapsible_block(client, personas, project):
+def test_it_shows_data_as_before_and_after_on_demand(client, personas, project):
     record(
         "item.tick",
         project=project,
@@ -187,23 +206,99 @@ def test_it_shows_data_as_before_and_after_in_a_collapsible_block(client, person
     )
     record("release.move", project=project, data={"state": {"from": "draft", "to": "preflight"}})
     html = get(client, personas["qa_lead"]).content.decode()
-    assert html.count("<details>") == 2
-    assert '<tr class="diff-chg">\n                    <th scope="row">state</th>' in html
-    assert '<summary class="small">state: draft → preflight</summary>' in html
+    # Each event is one line; its data, every key of it, opens on demand.
+    assert html.count('<details class="audit-more">') == 2
+    assert "(+" not in html and "more)" not in html
+    assert '<tr class="diff-chg">\n                <th scope="row">state</th>' in html
     assert '<td class="mono">open</td><td class="mono">done</td>' in html
+    assert '<td class="mono">draft</td><td class="mono">preflight</td>' in html
+
+
+def test_it_says_each_event_in_words_with_its_detail_after_the_release(client, personas, project):
+    release = ReleaseFactory(project=project, owner=personas["platform_lead"], title="Ledger v2")
+    with transaction.atomic():
+        audit_record(
+            actor=personas["qa_lead"],
+            action="item.tick",
+            obj=ChecklistItem(release),
+            release=release,
+            data={"step": "rls-docker", "from": "open", "to": "done", "comment": "all green"},
+        )
+    release.title = "Renamed later"
+    release.save()
+    html = get(client, personas["auditor"]).content.decode()
+    sentence = re.search(
+        r'<span class="audit-sentence">(.*?)</span>\s*<span class="audit-tags">', html, re.S
+    )
+    assert sentence is not None
+    text = re.sub(r"<[^>]+>", "", sentence.group(1))
+    assert " ".join(text.split()) == (
+        f"qa ticked “RLS Docker test suite passed” on release R-{release.pk}: all green"
+    )
+    # Names were copied when the event was written: the rename does not change the log
+    # (the release picker, which lists releases as they are now, shows the new name).
+    events_html = html.split('id="audit-events"', 1)[1]
+    assert f'title="Ledger v2 ({release.commit_sha[:8]})"' in events_html
+    assert "Renamed later" not in events_html
+
+
+def test_it_falls_back_to_the_action_in_words_for_unknown_events(client, personas, project):
+    record("thing.did_something", project=project, actor="nia")
+    html = get(client, personas["qa_lead"]).content.decode()
+    assert "<strong>nia</strong> thing did something" in html
+    assert (
+        '<code class="audit-action" title="Thing did something">thing.did_something</code>' in html
+    )
+
+
+def test_it_hides_worker_and_system_events_on_request(client, personas, project):
+    person = record("item.tick", project=project, actor="qa")
+    worker = record("job.finish", project=project, actor="worker w1 pid 7", kind="system")
+    assert seqs(get(client, personas["qa_lead"]).content.decode()) == [worker.seq, person.seq]
+    assert seqs(get(client, personas["qa_lead"], hide_system="on").content.decode()) == [person.seq]
+
+
+def test_it_links_each_item_and_release_to_its_history(client, personas, project):
+    release = ReleaseFactory(project=project, owner=personas["platform_lead"])
+    item = ChecklistItem(release)
+    first = record("item.tick", release=release, obj=item)
+    record("item.tick", release=release, obj=ChecklistItem(release, pk=46))
+    second = record("item.untick", release=release, obj=item)
+    html = get(client, personas["qa_lead"]).content.decode()
+    assert f'href="{URL}?object=ChecklistItem%3A45">History of this checklist item</a>' in html
+    assert f'href="{URL}?release={release.pk}">History of release R-{release.pk}</a>' in html
+    history = get(client, personas["qa_lead"], object="ChecklistItem:45").content.decode()
+    assert seqs(history) == [second.seq, first.seq]
+    assert "history of ChecklistItem:45" in history
+
+
+def test_it_picks_releases_by_name_not_by_id(client, personas, project, other_project):
+    ours = ReleaseFactory(project=project, owner=personas["platform_lead"], title="Ledger v2")
+    theirs = ReleaseFactory(project=other_project, owner=personas["outsider"], title="Secret")
+    html = get(client, personas["qa_lead"]).content.decode()
+    assert f'<option value="{ours.pk}">R-{ours.pk} Ledger v2</option>' in html
+    assert "Secret" not in html
+    assert get(client, personas["qa_lead"], release=theirs.pk).status_code == 400
+
+
+def test_it_offers_event_types_by_family(client, personas, events):
+    html = get(client, personas["qa_lead"]).content.decode()
+    assert '<optgroup label="Checklist items">' in html
+    assert '<option value="item.tick">Item ticked</option>' in html
+    assert '<option value="item.*">Any: checklist items</option>' in html
 
 
 def test_it_links_events_to_their_release(client, personas, project):
     release = ReleaseFactory(project=project, owner=personas["platform_lead"], title="Ledger v2")
-    record("release.create", release=release)
+    record("item.tick", release=release)
     html = get(client, personas["qa_lead"]).content.decode()
-    assert f'href="/releases/{release.pk}/">Release #{release.pk}</a>' in html
-    assert "Ledger v2" in html
+    title = f"Ledger v2 ({release.commit_sha[:8]})"
+    assert f'href="/releases/{release.pk}/" title="{title}">release R-{release.pk}</a>' in html
 
 
 def test_it_answers_htmx_with_the_events_fragment(client, personas, events):
     client.force_login(personas["qa_lead"])
-    response = client.get(URL, {"action": "item."}, headers={"HX-Request": "true"})
+    response = client.get(URL, {"action": "item.*"}, headers={"HX-Request": "true"})
     html = response.content.decode()
     assert response.status_code == 200
     assert html.lstrip().startswith('<section class="card" id="audit-events"')
@@ -235,8 +330,8 @@ def test_it_offers_no_exports_or_chain_check_to_other_roles(client, personas, ev
 
 
 def test_it_carries_the_filter_into_the_export_links(client, personas, events, project):
-    html = get(client, personas["auditor"], action="item.", before=99).content.decode()
-    assert f'href="{reverse("audit_export_csv")}?action=item.">Export CSV' in html
+    html = get(client, personas["auditor"], action="item.*", before=99).content.decode()
+    assert f'href="{reverse("audit_export_csv")}?action=item.%2A">Export CSV' in html
 
 
 @pytest.mark.parametrize("rows", [3, 60])
@@ -248,9 +343,10 @@ def test_it_pins_its_query_count_whatever_the_rows(
     for i in range(rows):
         record("item.tick", release=releases[i % 3], data={"i": i})
     client.force_login(lead)
-    # session, user, memberships (roles, cached per request), projects for the filter,
-    # chain head, one page of events, titles of the releases on the page, and the menu's
-    # projects in the shell: 8, whatever the number of rows or releases.
-    with django_assert_max_num_queries(8):
+    # session, user, memberships (roles, cached per request), projects for the filter, the
+    # release picker, the people suggested, chain head, last checkpoint, signing keys, last
+    # chain check, one page of events (names were copied into them: no lookups per row),
+    # and the menu's projects in the shell: 12, whatever the number of rows or releases.
+    with django_assert_max_num_queries(12):
         response = client.get(URL)
     assert len(seqs(response.content.decode())) == min(rows, 50)

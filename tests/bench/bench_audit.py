@@ -1,4 +1,4 @@
-"""Benchmark the change log at scale: bulk load, chain verification, CSV export, pages.
+"""Benchmark the change log at scale: bulk load, chain verification, exports, pages.
 
 A script, not a test::
 
@@ -6,13 +6,18 @@ A script, not a test::
 
 It creates a throwaway database on the system PostgreSQL (``BENCH_SERVER_URL``, default
 ``postgresql://postgres@127.0.0.1:5432/postgres``), migrates it, writes N events with a
-valid chain (hashed in Python, loaded with COPY: ``audit_record`` takes a row lock per
-event and would take an hour), then measures:
+valid chain (canonical form, digest, public hash and HMAC built in Python, loaded with
+one COPY that the table's CHECK constraint still checks row by row: ``audit_record``
+takes a row lock per event and would take an hour), then measures, each in a fresh
+process:
 
-- ``audit_verify``: events per second and peak memory;
-- the CSV export through the real view (login, permission, audit event, streaming
-  response): time and peak memory, for 10% and for 100% of the events side by side;
-  constant memory shows as the same peak for both;
+- ``audit_verify``: events per second (wall clock, and of the process's own CPU: it runs
+  on one core, PostgreSQL beside it) and peak memory;
+- the CSV and JSON Lines exports through the real view (login, permission, audit event,
+  signed checkpoint, streaming response): time and peak memory, for one project's 10%
+  of the events (the other 90% as placeholders) and for 100%, side by side with the
+  baseline process; constant memory shows as the same peak for all;
+- scripts/verify_changelog.py checking the full JSON Lines export offline;
 - the change-log page: the newest page and a page deep in the log (keyset pagination
   costs the same anywhere).
 
@@ -43,6 +48,19 @@ SMALL_SHARE = 10  # every 10th event goes to the small project
 DATA_DIR = os.environ.get("BENCH_DATA_DIR") or tempfile.mkdtemp(prefix="bench_audit_")
 Path(DATA_DIR, "staticfiles").mkdir(parents=True, exist_ok=True)
 os.environ["BENCH_DATA_DIR"] = DATA_DIR
+if "BENCH_SIGNING_KEY" not in os.environ:  # one Ed25519 key for this run and its children
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    os.environ["BENCH_SIGNING_KEY"] = (
+        Ed25519PrivateKey.generate()
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
 
 
 def database_url(name: str) -> str:
@@ -58,6 +76,7 @@ def django_env(name: str) -> dict[str, str]:
         "ALLOWED_HOSTS": "testserver",
         "SECRET_KEY": "bench-secret-key-" + "x" * 40,
         "AUDIT_HMAC_KEY": "bench-audit-hmac-key-" + "y" * 30,
+        "AUDIT_SIGNING_KEY": os.environ["BENCH_SIGNING_KEY"],
         "CELERY_BROKER_URL": "memory://",
         "STATIC_MANIFEST": "0",
         "PORTAL_DATA_DIR": DATA_DIR,
@@ -82,18 +101,23 @@ def peak_rss_mb() -> float:
 
 
 def load_events(n: int, small_project: int, big_project: int) -> float:
-    """Write ``n`` chained events with COPY; return the seconds it took."""
+    """Write ``n`` chained events (form 2, both chains) with COPY; return the seconds it took.
+
+    ``audit_record`` takes the head's row lock per event and would take an hour; this
+    builds the same rows (canonical form, digest, public hash, HMAC) in Python and loads
+    them in one COPY, which the table's CHECK constraint still checks row by row.
+    """
     from django.db import connection
 
-    from release_portal.audit.chain import HASHED_FIELDS, event_hash
+    from release_portal.audit.chain import FORM2_FIELDS, canonical_text, hashes_for
     from release_portal.audit.models import GENESIS_HASH
     from release_portal.audit.services import hmac_key
 
     key = hmac_key()
-    columns = [*HASHED_FIELDS, "hash"]
+    columns = [*FORM2_FIELDS, "canonical", "digest", "public_hash", "hash"]
     start_at = datetime(2026, 1, 1, tzinfo=UTC)
-    actions = ["item.tick", "item.untick", "job.enqueue", "signoff.give", "release.move"]
-    prev = GENESIS_HASH
+    actions = ["item.tick", "item.untick", "job.enqueue", "signoff.give", "release.state"]
+    prev, prev_public = GENESIS_HASH, GENESIS_HASH
     started = time.perf_counter()
     with connection.cursor() as cursor:
         raw = cursor.cursor  # psycopg's own cursor, for COPY
@@ -109,20 +133,26 @@ def load_events(n: int, small_project: int, big_project: int) -> float:
                     "action": actions[seq % len(actions)],
                     "object_type": "ChecklistItem",
                     "object_id": str(seq % 997),
-                    "object_repr": f"Item {seq % 997}: =SUM(A1) <b>check</b>",
+                    "object_repr": f"{seq % 50 + 1}: =SUM(A1) <b>check</b> {seq % 997}",
                     "project_id": small_project if seq % SMALL_SHARE == 0 else big_project,
                     "release_id": seq % 50 + 1,
-                    "data": {"i": seq, "state": {"from": "open", "to": "done"}, "note": "é"},
+                    "release_repr": f"Release {seq % 50 + 1} (abcdef12)",
+                    "data": {"step": f"step-{seq % 997}", "from": "open", "to": "done",
+                             "comment": "é", "i": seq},
                     "prev_hash": prev,
-                }
-                event["hash"] = prev = event_hash(key, event)
-                copy.write_row(
-                    [json.dumps(event["data"]) if c == "data" else event[c] for c in columns]
-                )
+                    "form": 2,
+                }  # fmt: skip
+                event["canonical"] = canonical_text(event)
+                hashes = hashes_for(key, 2, event["canonical"].encode(), prev_public)
+                prev, prev_public = hashes.hash, hashes.public_hash
+                row = {**event, "data": json.dumps(event["data"]), "digest": hashes.digest,
+                       "public_hash": hashes.public_hash, "hash": hashes.hash}  # fmt: skip
+                copy.write_row([row[c] for c in columns])
         cursor.execute(
-            "INSERT INTO audit_auditchainhead (id, seq, hash) VALUES (1, %s, %s) "
-            "ON CONFLICT (id) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash",
-            [n, prev],
+            "INSERT INTO audit_auditchainhead (id, seq, hash, public_hash) VALUES (1, %s, %s, %s) "
+            "ON CONFLICT (id) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash, "
+            "public_hash = EXCLUDED.public_hash",
+            [n, prev, prev_public],
         )
     return time.perf_counter() - started
 
@@ -130,7 +160,7 @@ def load_events(n: int, small_project: int, big_project: int) -> float:
 # --- children: one measurement each, in a fresh process --------------------------------------
 
 
-def child(name: str, task: str, project: int | None) -> dict:
+def child(name: str, task: str, project: int | None, fmt: str) -> dict:
     setup_django(name)
     from django.contrib.auth import get_user_model
     from django.test import Client
@@ -141,30 +171,51 @@ def child(name: str, task: str, project: int | None) -> dict:
     client = Client()
     client.force_login(get_user_model().objects.get(username="bench-auditor"))
     client.get(reverse("audit_log"))  # warm: imports, templates, connection
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     out: dict = {}
     if task == "verify":
         result = audit_verify()
-        out = {"ok": result.ok, "checked": result.checked}
+        out = {"ok": result.ok, "checked": result.checked, "problem": result.problem}
     elif task == "export":
         params = {"project": project} if project else {}
-        response = client.get(reverse("audit_export_csv"), params)
+        response = client.get(reverse(f"audit_export_{fmt}"), params)
         size = rows = 0
-        for chunk in response.streaming_content:
-            size += len(chunk)
-            rows += chunk.count(b"\n")
+        # The full export is kept on disk for the offline check (written as it streams).
+        with Path(DATA_DIR, f"export-{project or 'all'}.{fmt}").open("wb") as keep:
+            for chunk in response.streaming_content:
+                size += len(chunk)
+                rows += chunk.count(b"\n")
+                keep.write(chunk)
         response.close()
         out = {"bytes": size, "lines": rows, "streaming": response.streaming}
-    out.update(seconds=time.perf_counter() - started, peak_rss_mb=peak_rss_mb())
+    out.update(
+        seconds=time.perf_counter() - started,
+        cpu_seconds=time.process_time() - cpu_started,
+        peak_rss_mb=peak_rss_mb(),
+    )
     return out
 
 
-def run_child(name: str, task: str, project: int | None = None) -> dict:
-    command = [sys.executable, __file__, "--child", task, "--database", name]
+def run_child(name: str, task: str, project: int | None = None, fmt: str = "csv") -> dict:
+    command = [sys.executable, __file__, "--child", task, "--database", name, "--format", fmt]
     if project:
         command += ["--project", str(project)]
     done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT)
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def offline_check(export: Path, key_pem: str) -> dict:
+    """scripts/verify_changelog.py on ``export``, as an auditor runs it (``python -I``)."""
+    key = Path(DATA_DIR, "bench-key.pem")
+    key.write_text(key_pem)
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-I", str(ROOT / "scripts" / "verify_changelog.py"), str(export),
+         "--public-key", str(key)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    return {"seconds": time.perf_counter() - started, "ok": done.returncode == 0,
+            "out": (done.stdout + done.stderr).strip().splitlines()[:1]}  # fmt: skip
 
 
 def time_page(client, url: str, repeat: int = 5) -> float:
@@ -186,9 +237,10 @@ def main() -> None:
     parser.add_argument("--child", choices=["verify", "export", "baseline"])
     parser.add_argument("--database")
     parser.add_argument("--project", type=int)
+    parser.add_argument("--format", default="csv")
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.database, args.child, args.project)))
+        print(json.dumps(child(args.database, args.child, args.project, args.format)))
         return
 
     name = f"bench_audit_{os.getpid()}"
@@ -232,8 +284,16 @@ def measure(name: str, n: int) -> None:
 
     baseline = run_child(name, "baseline")
     verify = run_child(name, "verify")
-    small_export = run_child(name, "export", small.pk)
-    full_export = run_child(name, "export")
+    exports = {
+        (fmt, share): run_child(name, "export", small.pk if share == 10 else None, fmt)
+        for fmt in ("csv", "jsonl")
+        for share in (10, 100)
+    }
+    from release_portal.audit import signing
+
+    offline = offline_check(
+        Path(DATA_DIR, "export-all.jsonl"), signing.public_pem(signing.configured_key())
+    )
 
     client = Client()
     client.force_login(auditor)
@@ -242,17 +302,25 @@ def measure(name: str, n: int) -> None:
     deep = time_page(client, f"{url}?before={n // 2}")
     deep_small = time_page(client, f"{url}?project={small.pk}&before={n // 2}")
 
+    base_mb = baseline["peak_rss_mb"]
+    rate = verify["checked"] / verify["seconds"]
+    cpu_rate = verify["checked"] / verify["cpu_seconds"]
     rows = [
         ("bulk load (hash in Python + COPY)", f"{load_seconds:.1f} s",
          f"{n / load_seconds:,.0f} events/s", ""),
-        ("audit_verify, whole chain", f"{verify['seconds']:.1f} s",
-         f"{verify['checked'] / verify['seconds']:,.0f} events/s",
+        ("audit_verify, whole chain", f"{verify['seconds']:.1f} s", f"{rate:,.0f} events/s",
          f"{verify['peak_rss_mb']:.0f} MB"),
-        (f"CSV export, {n // SMALL_SHARE:,} events (10%)", f"{small_export['seconds']:.1f} s",
-         f"{small_export['bytes'] / 2**20:,.0f} MiB", f"{small_export['peak_rss_mb']:.0f} MB"),
-        (f"CSV export, {n:,} events (100%)", f"{full_export['seconds']:.1f} s",
-         f"{full_export['bytes'] / 2**20:,.0f} MiB", f"{full_export['peak_rss_mb']:.0f} MB"),
-        ("baseline process (Django + one page)", "", "", f"{baseline['peak_rss_mb']:.0f} MB"),
+        ("  ... per second of its own CPU", f"{verify['cpu_seconds']:.1f} s",
+         f"{cpu_rate:,.0f} events/s", ""),
+    ]  # fmt: skip
+    for (fmt, share), result in exports.items():
+        label = f"{fmt.upper()} export, {'one project (10%)' if share == 10 else 'all (100%)'}"
+        rows.append((label, f"{result['seconds']:.1f} s", f"{result['bytes'] / 2**20:,.0f} MiB",
+                     f"{result['peak_rss_mb']:.0f} MB"))  # fmt: skip
+    rows += [
+        ("baseline process (Django + one page)", "", "", f"{base_mb:.0f} MB"),
+        ("verify_changelog.py, full JSON Lines", f"{offline['seconds']:.1f} s",
+         f"{n / offline['seconds']:,.0f} events/s", ""),
         ("change-log page, newest", f"{newest * 1000:.1f} ms", "", ""),
         (f"change-log page, before={n // 2:,}", f"{deep * 1000:.1f} ms",
          f"x{deep / newest:.2f} of newest", ""),
@@ -262,25 +330,44 @@ def measure(name: str, n: int) -> None:
     print(f"\nChange log benchmark: {n:,} events, table {table_size}, PostgreSQL {SERVER_URL}")
     print(f"{'measure':<44} {'time':>10} {'rate / size':>20} {'peak RSS':>9}")
     print("-" * 86)
-    for label, seconds, rate, memory in rows:
-        print(f"{label:<44} {seconds:>10} {rate:>20} {memory:>9}")
-    ratio = full_export["peak_rss_mb"] / small_export["peak_rss_mb"]
+    for label, seconds, rate_text, memory in rows:
+        print(f"{label:<44} {seconds:>10} {rate_text:>20} {memory:>9}")
     print("-" * 86)
-    print(f"export peak memory, 100% vs 10% of the events: x{ratio:.2f} (constant memory: ~1)")
-    for line in [
-        {"name": f"audit_verify of {n:,} events", "ours": n / verify["seconds"], "baseline": None,
-         "ratio": None, "unit": "events/s", "note": f"peak RSS {verify['peak_rss_mb']:.0f} MB"},
+    csv_full, csv_small = exports[("csv", 100)], exports[("csv", 10)]
+    ratio = csv_full["peak_rss_mb"] / csv_small["peak_rss_mb"]
+    worst = max(r["peak_rss_mb"] for r in exports.values()) - base_mb
+    print(f"export peak memory, 100% vs 10% of the events: x{ratio:.2f} (constant memory: ~1); "
+          f"the most any export used above the baseline process: {worst:+.0f} MB")  # fmt: skip
+    lines = [
+        {"name": f"audit_verify of {n:,} events", "ours": rate, "baseline": None,
+         "ratio": None, "unit": "events/s",
+         "note": f"{cpu_rate:,.0f}/s of its own CPU; peak RSS {verify['peak_rss_mb']:.0f} MB"},
         {"name": f"CSV export of {n:,} events: peak memory vs 10% of them",
-         "ours": full_export["peak_rss_mb"], "baseline": small_export["peak_rss_mb"],
+         "ours": csv_full["peak_rss_mb"], "baseline": csv_small["peak_rss_mb"],
          "ratio": ratio, "unit": "MB peak RSS",
-         "note": f"{full_export['seconds']:.0f} s, {full_export['bytes'] / 2**20:,.0f} MiB"},
+         "note": f"{csv_full['seconds']:.0f} s, {csv_full['bytes'] / 2**20:,.0f} MiB"},
+    ]  # fmt: skip
+    for (fmt, share), result in exports.items():
+        lines.append(
+            {"name": f"{fmt.upper()} export of {share}% of {n:,} events: peak memory vs the "
+                     "baseline process (Django loaded)",
+             "ours": result["peak_rss_mb"], "baseline": base_mb,
+             "ratio": result["peak_rss_mb"] / base_mb, "unit": "MB peak RSS",
+             "note": f"{result['peak_rss_mb'] - base_mb:+.0f} MB, {result['seconds']:.0f} s"}
+        )  # fmt: skip
+    lines += [
+        {"name": f"verify_changelog.py of a {n:,}-event export", "ours": n / offline["seconds"],
+         "baseline": None, "ratio": None, "unit": "events/s",
+         "note": "ok" if offline["ok"] else f"FAILED: {offline['out']}"},
         {"name": "change-log page deep in 1M events vs the newest page", "ours": deep * 1000,
          "baseline": newest * 1000, "ratio": deep / newest, "unit": "ms", "note": "keyset"},
-    ]:  # fmt: skip
+    ]  # fmt: skip
+    for line in lines:
         print("BENCH " + json.dumps(line))
-    print(f"export rows: {full_export['lines'] - 2:,} events (+ header and head row; the "
-          "events include the exports' own audit.export events), "
-          f"streamed: {full_export['streaming']}; chain ok: {verify['ok']}")  # fmt: skip
+    print(f"export rows: {csv_full['lines'] - 3:,} events (+ header, anchor and checkpoint rows; "
+          "the events include the exports' own audit.export events), "
+          f"streamed: {csv_full['streaming']}; chain ok: {verify['ok']} {verify['problem']}; "
+          f"offline check: {offline['out']}")  # fmt: skip
 
 
 if __name__ == "__main__":

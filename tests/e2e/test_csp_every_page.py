@@ -19,7 +19,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 NOT_PAGES = {
     "release_report", "release_evidence_pack", "audit_export_csv", "audit_export_jsonl",
     "backup_download", "backup_changelog", "api:openapi-json", "healthz", "job_log",
-    "backups_panel", "release_jobs",
+    "backups_panel", "release_jobs", "audit_public_key", "audit_public_keys",
+    "audit_checkpoint_latest", "audit_verification",
 }  # fmt: skip
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import re
+from pathlib import Path
 
 import pytest
 import requests
@@ -18,6 +19,7 @@ from checklists.services import release_create, release_upload_archive
 from migrations_ops.jobs.engine import job_execute
 from migrations_ops.jobs.services import job_enqueue
 from release_portal.api.tokens import token_create
+from tests.audit.offline import outsider_copy, run
 from tests.e2e import world
 from tests.e2e.conftest import login, screenshot
 from tests.factories import PASSWORD, published_runbook
@@ -215,7 +217,9 @@ def test_a_changed_migration_makes_the_signoff_stale(
     assert page.csp.violations == []
 
 
-def test_the_auditor_reviews_and_exports_the_change_log(page, live_server, demo_project, personas):
+def test_the_auditor_reads_verifies_and_checks_the_change_log_offline(
+    page, live_server, demo_project, personas, worker, tmp_path
+):
     lead = personas["platform_lead"]
     release = release_with_demo(demo_project, lead, personas["release_engineer"])
     item_mark_not_applicable(
@@ -228,19 +232,40 @@ def test_the_auditor_reviews_and_exports_the_change_log(page, live_server, demo_
     assert page.get_by_role("button", name="Tick").count() == 0
     assert page.get_by_role("button", name="Sign off").count() == 0
     page.get_by_role("link", name="Audit log").click()
-    page.get_by_label("Release #").fill(str(release.pk))
+    # The release by its name, not its number; one line per event, in words.
+    page.get_by_label("Release").select_option(label=f"R-{release.pk} Add member phone numbers")
+    page.get_by_label("Hide worker and system events").check()
     page.get_by_role("button", name="Filter").click()
-    page.get_by_text("item.not_applicable").first.wait_for()
+    line = page.locator(".audit-line", has_text="marked not applicable").first
+    line.wait_for()
+    assert "lead marked not applicable “" in line.inner_text()
+    assert f"on release R-{release.pk}" in line.inner_text()
     assert page.evaluate("window.__xss === undefined")
+    # The data, on demand.
+    line.locator("summary").click()
+    line.get_by_text("reason").first.wait_for()
+    # The whole chain, checked by a worker while the page shows how far it got.
+    page.get_by_role("button", name="Verify chain").click()
+    page.get_by_text("Chain verified").wait_for(timeout=60_000)
     screenshot(page, "story-auditor-change-log")
+    # The export, checked offline with nothing but the public key.
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Export JSON Lines").click()
+    export = tmp_path / "audit.jsonl"
+    export.write_bytes(Path(download_info.value.path()).read_bytes())
+    key = tmp_path / "key.pem"
+    key.write_text(requests.get(f"{live_server.url}/audit/public-key.pem", timeout=10).text)
+    script = outsider_copy(tmp_path)
+    done = run(script, export, "--public-key", key)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("OK: ")
     with page.expect_download() as download_info:
         page.get_by_role("link", name="Export CSV").click()
-    path = download_info.value.path()
-    with open(path, encoding="utf-8", newline="") as f:
+    with open(download_info.value.path(), encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
     actions = [row["action"] for row in rows if row["record"] == "event"]
     assert "release.create" in actions and "item.not_applicable" in actions
-    assert rows[-1]["record"] == "head"
+    assert rows[-1]["record"] == "checkpoint"
     assert page.csp.violations == []
 
 

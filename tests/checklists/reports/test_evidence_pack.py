@@ -14,7 +14,10 @@ from django.urls import reverse
 
 from checklists.evidence_pack import backup_manifest_files
 from release_portal.audit.models import AuditEvent
+from release_portal.audit.signing import key_id, load_public_pem
+from release_portal.audit.signing import verify as verify_signature
 from tests.audit.conftest import disable_append_only_trigger, record
+from tests.audit.offline import SCRIPT, fails, outsider_copy, run
 
 
 def url(release) -> str:
@@ -65,7 +68,8 @@ def test_it_holds_the_report_the_events_the_jobs_and_the_files(client, personas,
     job = release.jobs.get()
     upload = release.items.get(step__position=3).evidence.get(kind="file")
     assert sorted(pack.namelist()) == sorted([
-        "report.md", "audit.jsonl", "audit-verify.json",
+        "report.md", "audit.jsonl", "audit-verify.json", "checkpoint.json", "public-key.pem",
+        "verify_changelog.py",
         f"jobs/{job.pk}-order.log", f"jobs/{job.pk}-order.json",
         f"evidence/{upload.pk}-smoke_notes.txt", "contents.json",
     ])  # fmt: skip
@@ -82,7 +86,12 @@ def test_it_holds_the_report_the_events_the_jobs_and_the_files(client, personas,
 def test_its_audit_events_match_the_database_hash_for_hash(client, personas, release, project):
     record("item.tick", project=project)  # the project's, but not the release's
     pack = open_pack(download(client, personas["auditor"], release))
-    lines = [json.loads(line) for line in pack.read("audit.jsonl").decode().splitlines()]
+    records = [json.loads(line) for line in pack.read("audit.jsonl").decode().splitlines()]
+    assert records[0]["type"] == "export" and records[-1]["type"] == "checkpoint"
+    assert records[-1] == json.loads(pack.read("checkpoint.json"))
+    # The release's events; the others between them stay as placeholders.
+    lines = [r for r in records if r["type"] == "event"]
+    assert {r["type"] for r in records[1:-1]} == {"event", "omitted"}
     stored = AuditEvent.objects.filter(release_id=release.pk).order_by("seq")
     assert [(e["seq"], e["hash"], e["prev_hash"]) for e in lines] == [
         (e.seq, e.hash, e.prev_hash) for e in stored
@@ -99,7 +108,9 @@ def test_its_verify_result_is_ok_and_places_each_event_in_the_chain(client, pers
     verify = json.loads(pack.read("audit-verify.json"))
     newest = AuditEvent.objects.order_by("-seq").first()
     assert verify["chain"]["ok"] is True and verify["chain"]["problem"] == ""
-    assert verify["head"] == {"seq": newest.seq, "hash": newest.hash}
+    assert verify["head"] == {
+        "seq": newest.seq, "hash": newest.hash, "public_hash": newest.public_hash
+    }  # fmt: skip
     assert verify["chain"]["checked"] == AuditEvent.objects.count()
     events = verify["release_events"]
     assert events["count"] == 3 and events["all_linked"] is True
@@ -129,6 +140,10 @@ def test_its_contents_list_every_file_with_its_sha256(client, personas, release)
     contents = json.loads(pack.read("contents.json"))
     assert contents["format"] == "release-portal-evidence-pack/1"
     assert contents["missing"] == []
+    # Signed with the key that signed the checkpoint the pack ends its change log with.
+    key = load_public_pem(pack.read("public-key.pem").decode())
+    assert verify_signature(contents, key) and contents["key_id"] == key_id(key)
+    assert contents["checkpoint"] == json.loads(pack.read("checkpoint.json"))
     names = set(pack.namelist()) - {"contents.json"}
     assert {f["name"] for f in contents["files"]} == names
     for entry in contents["files"]:
@@ -192,3 +207,29 @@ def test_it_holds_each_backup_manifest_with_its_verification(client, personas, r
     assert record["sha256"] == "b" * 64
     assert record["portal"]["verify_state"] == "passed"
     assert record["portal"]["snapshot_ref"] == "manual-1"
+
+
+def test_it_checks_an_evidence_pack_and_its_signed_manifest(client, personas, release, tmp_path):
+    script = outsider_copy(tmp_path)
+    client.force_login(personas["auditor"])
+    response = client.get(reverse("release_evidence_pack", args=[release.pk]))
+    pack = tmp_path / "pack.zip"
+    pack.write_bytes(b"".join(response.streaming_content))
+    with zipfile.ZipFile(pack) as archive:
+        key = tmp_path / "pack-key.pem"
+        key.write_bytes(archive.read("public-key.pem"))
+        (tmp_path / "audit.jsonl").write_bytes(archive.read("audit.jsonl"))
+        assert archive.read("verify_changelog.py") == SCRIPT.read_bytes()
+    done = run(script, pack, "--public-key", key)
+    assert done.returncode == 0, done.stderr
+    assert "OK: evidence pack intact" in done.stdout
+    assert run(script, tmp_path / "audit.jsonl", "--public-key", key).returncode == 0
+    # A file changed inside the pack.
+    changed = tmp_path / "changed.zip"
+    with zipfile.ZipFile(pack) as src, zipfile.ZipFile(changed, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename == "report.md":
+                data = data.replace(b"Release report", b"Release rep0rt")
+            dst.writestr(info, data)
+    assert "report.md was changed" in fails(script, changed, key)

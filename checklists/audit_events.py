@@ -1,0 +1,126 @@
+"""How the change log says this app's events in words, and its release picker.
+
+Registered with the change log from ``ChecklistsConfig.ready()``: the audit package never
+imports this app (see release_portal/audit/registry.py). Phrases use only what each event
+copied when it was written: its object's text, its release's name, its data.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from release_portal.audit.registry import (
+    EventType,
+    register_events,
+    register_release_choices,
+)
+
+RELEASES_IN_PICKER = 500  # newest first, across the person's projects
+
+
+def _step_text(event: Any) -> str:
+    # A checklist item's text is "<release id>: <step text>" (ChecklistItem.__str__).
+    text = event.object_repr.split(": ", 1)[-1] if event.object_repr else ""
+    return text or str((event.data or {}).get("step", ""))
+
+
+def _item(verb: str) -> Any:
+    def phrase(event: Any) -> str:
+        return f"{verb} “{_step_text(event)}”"
+
+    return phrase
+
+
+def _count(value: Any) -> int:
+    return len(value) if isinstance(value, list | dict) else int(value or 0)
+
+
+def _migrations(event: Any) -> str:
+    data = event.data or {}
+    added, removed, changed = (_count(data.get(k)) for k in ("added", "removed", "changed"))
+    return (
+        f"uploaded the migrations ({data.get('files', '?')} files: {added} added, "
+        f"{removed} removed, {changed} changed)"
+    )
+
+
+EVENTS = {
+    "release.create": EventType("Release created", "created release {object}"),
+    "release.state": EventType(
+        "Release state changed",
+        "moved the release from {data[from]} to {data[to]}",
+        detail="{data[reason]}",
+    ),
+    "release.migrations": EventType("Migrations uploaded", _migrations),
+    "release.report": EventType("Release report downloaded", "downloaded the release report"),
+    "release.evidence_pack": EventType("Evidence pack downloaded", "downloaded the evidence pack"),
+    "release.pull_request": EventType("Pull request reported", "reported the pull request"),
+    "item.tick": EventType("Item ticked", _item("ticked"), detail="{data[comment]}"),
+    "item.untick": EventType("Item reopened", _item("reopened"), detail="{data[reason]}"),
+    "item.not_applicable": EventType(
+        "Item not applicable", _item("marked not applicable"), detail="{data[reason]}"
+    ),
+    "item.stale": EventType("Item went stale", _item("marked stale"), detail="{data[reason]}"),
+    "evidence.add": EventType(
+        "Evidence added", "added {data[kind]} evidence for {data[step]} {object}"
+    ),
+    "signoff.give": EventType("Sign-off given", "signed off as {data[kind]}"),
+    "signoff.stale": EventType(
+        "Sign-off went stale", "marked {data[user]}'s {data[kind]} sign-off stale", "{data[why]}"
+    ),
+    "signoff.password_refused": EventType(
+        "Sign-off refused", "gave a wrong password signing off as {data[kind]}"
+    ),
+    "gate.break_glass": EventType(
+        "Break-glass", "opened the gate with break-glass", detail="{data[reason]}"
+    ),
+    "gate.break_glass_resolved": EventType(
+        "Break-glass resolved", "resolved the break-glass {object}"
+    ),
+    "gate.break_glass_refused": EventType(
+        "Break-glass refused", "was refused break-glass (wrong password)"
+    ),
+    "deployment.start": EventType("Deployment started", "started a {data[kind]} to {data[target]}"),
+    "deployment.finish": EventType(
+        "Deployment finished", "reported the {data[kind]} to {data[target]}", "{data[status]}"
+    ),
+    "freeze.create": EventType("Freeze window added", "added {object}", "{data[reason]}"),
+    "freeze.delete": EventType("Freeze window removed", "removed {object}"),
+    "runbook.import": EventType("Runbook imported", "imported runbook {object}"),
+    "runbook.step_update": EventType(
+        "Runbook step changed", "changed step {data[key]} of runbook v{data[version]}"
+    ),
+    "runbook.publish": EventType("Runbook published", "published runbook {object}"),
+    "runbook.discard": EventType("Runbook draft discarded", "discarded the draft {object}"),
+}
+
+
+def release_choices(project_ids: list[int]) -> list[tuple[int, str, int]]:
+    from checklists.models import Release
+
+    releases = (
+        Release.objects.filter(project_id__in=project_ids)
+        .order_by("-pk")
+        .values_list("pk", "title", "project_id")[:RELEASES_IN_PICKER]
+    )
+    return [(pk, f"R-{pk} {title}", project_id) for pk, title, project_id in releases]
+
+
+GROUPS = {
+    "release": "Releases",
+    "item": "Checklist items",
+    "evidence": "Evidence",
+    "signoff": "Sign-offs",
+    "gate": "Gate and break-glass",
+    "deployment": "Deployments",
+    "freeze": "Freeze windows",
+    "runbook": "Runbook versions",
+}
+
+
+def register() -> None:
+    for prefix, label in GROUPS.items():
+        register_events(
+            {k: v for k, v in EVENTS.items() if k.split(".", 1)[0] == prefix}, group=(prefix, label)
+        )
+    register_release_choices(release_choices)

@@ -1,0 +1,192 @@
+"""Signed checkpoints of the chain head, and the signing key's life: first use, rotation.
+
+A checkpoint proves something only once it is held outside the portal: each one is sent
+(after commit) through the ``checkpoint_signed`` signal, which the webhooks feature turns
+into an ``audit.checkpoint`` message for every subscribed receiver. The portal keeps its
+own copy (AuditCheckpoint) for the audit page and for exports.
+
+Every service here takes the chain head's lock first, so a checkpoint signs a head no
+writer is extending, and key changes are serialised with everything else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.dispatch import Signal
+from django.utils import timezone
+
+from release_portal.audit import signing
+from release_portal.audit.chain import canonical_time
+from release_portal.audit.models import AuditCheckpoint, AuditSigningKey
+from release_portal.audit.services import audit_export_record, audit_record, lock_head
+
+# Sent after the signing transaction commits: document (the signed checkpoint) and
+# rotation (the signed rotation statement when this checkpoint follows a key rotation).
+checkpoint_signed = Signal()
+
+
+def _registered(key_id: str) -> AuditSigningKey | None:
+    return AuditSigningKey.objects.filter(key_id=key_id).first()
+
+
+def _register_first_key(key: Any, actor: Any) -> AuditSigningKey:
+    kid, pem = signing.key_id(key), signing.public_pem(key)
+    audit_record(actor=actor, action="audit.key_register", data={"key_id": kid, "public_key": pem})
+    # The first key vouches for the whole chain, including what was written before it.
+    return AuditSigningKey.objects.create(
+        key_id=kid, public_key=pem, valid_from_seq=0, valid_from=timezone.now()
+    )
+
+
+def _rotate(old: Any, new: Any, current: AuditSigningKey, actor: Any) -> AuditSigningKey:
+    new_id, new_pem = signing.key_id(new), signing.public_pem(new)
+    event = audit_record(
+        actor=actor,
+        action="audit.key_rotate",
+        data={"old_key_id": current.key_id, "new_key_id": new_id, "new_public_key": new_pem},
+    )
+    now = timezone.now()
+    statement: dict[str, Any] = {
+        "type": "key_rotation",
+        "format": signing.ROTATION_FORMAT,
+        "old_key_id": current.key_id,
+        "new_key_id": new_id,
+        "new_public_key": new_pem,
+        "seq": event.seq,
+        "public_hash": event.public_hash,
+        "hash": event.hash,
+        "at": canonical_time(now),
+    }
+    statement = signing.sign(statement, old)
+    statement = signing.sign(statement, new, field="new_key_signature")
+    current.valid_until_seq, current.valid_until = event.seq, now
+    current.save(update_fields=["valid_until_seq", "valid_until"])
+    return AuditSigningKey.objects.create(
+        key_id=new_id,
+        public_key=new_pem,
+        valid_from_seq=event.seq,
+        valid_from=now,
+        rotation=statement,
+    )
+
+
+def signing_key_current(*, actor: Any = None) -> tuple[Any, AuditSigningKey, bool]:
+    """The key to sign with, its registry row, and whether it was rotated in just now.
+
+    The first time the portal signs, AUDIT_SIGNING_KEY is registered (a change-log event).
+    When AUDIT_SIGNING_KEY is a new key and AUDIT_SIGNING_KEY_PREVIOUS the registered one,
+    the rotation is recorded (a change-log event, a statement signed by the old key and
+    countersigned by the new). Any other mismatch is refused with what to do.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("signing_key_current must run inside a transaction")
+    lock_head()
+    key = signing.configured_key()
+    kid = signing.key_id(key)
+    current = AuditSigningKey.objects.filter(valid_until_seq__isnull=True).first()
+    if current is not None and current.key_id == kid:
+        return key, current, False
+    known = _registered(kid)
+    if known is not None:
+        now = current.key_id if current else "?"
+        raise signing.SigningKeyError(
+            f"AUDIT_SIGNING_KEY is key {kid}, which was retired at event #{known.valid_until_seq}; "
+            f"the portal now signs with key {now}: put that key back in AUDIT_SIGNING_KEY"
+        )
+    if current is None:
+        return key, _register_first_key(key, actor), False
+    previous = signing.previous_key()
+    if previous is None or signing.key_id(previous) != current.key_id:
+        raise signing.SigningKeyError(
+            f"AUDIT_SIGNING_KEY is key {kid}, but the portal signs with key {current.key_id}. "
+            f"To rotate to {kid}, set AUDIT_SIGNING_KEY_PREVIOUS to the key {current.key_id} and "
+            "run `manage.py audit_rotate_key`; to keep signing with it, put it back in "
+            "AUDIT_SIGNING_KEY"
+        )
+    return key, _rotate(previous, key, current, actor), True
+
+
+@transaction.atomic
+def checkpoint_sign(*, reason: str, actor: Any = None) -> AuditCheckpoint:
+    """Sign the chain head as it stands now and keep a copy; send it out after commit.
+
+    The head is locked while signing: the checkpoint covers exactly the events committed
+    before it (and any key event this call recorded).
+    """
+    key, key_row, rotated = signing_key_current(actor=actor)
+    seq, head_hash, public_hash = lock_head()
+    now = timezone.now()
+    document = signing.sign(
+        {
+            "type": "checkpoint",
+            "format": signing.CHECKPOINT_FORMAT,
+            "seq": seq,
+            "public_hash": public_hash,
+            "hash": head_hash,
+            "at": canonical_time(now),
+            "reason": reason,
+            "key_id": key_row.key_id,
+        },
+        key,
+    )
+    checkpoint = AuditCheckpoint.objects.create(
+        seq=seq,
+        public_hash=public_hash,
+        hash=head_hash,
+        at=now,
+        reason=reason,
+        key_id=key_row.key_id,
+        document=document,
+    )
+    rotation = key_row.rotation if rotated else None
+    transaction.on_commit(
+        lambda: checkpoint_signed.send(
+            sender=AuditCheckpoint, document=document, rotation=rotation
+        ),
+        robust=True,
+    )
+    return checkpoint
+
+
+def checkpoint_scheduled() -> AuditCheckpoint | None:
+    """Beat's checkpoint: sign the head unless the newest checkpoint already covers it."""
+    with transaction.atomic():
+        seq, _, public_hash = lock_head()
+        latest = AuditCheckpoint.objects.order_by("-pk").first()
+        if latest is not None and (latest.seq, latest.public_hash) == (seq, public_hash):
+            return None
+        return checkpoint_sign(reason=AuditCheckpoint.Reason.SCHEDULE)
+
+
+@transaction.atomic
+def signing_key_rotate(*, actor: Any = None) -> AuditCheckpoint:
+    """Rotate to AUDIT_SIGNING_KEY now (AUDIT_SIGNING_KEY_PREVIOUS being the current key),
+    and sign the head with the new key. Refuses when there is nothing to rotate."""
+    lock_head()
+    current = AuditSigningKey.objects.filter(valid_until_seq__isnull=True).first()
+    if current is not None and current.key_id == signing.key_id(signing.configured_key()):
+        raise signing.SigningKeyError(
+            f"AUDIT_SIGNING_KEY is already the current key {current.key_id}: set it to the new "
+            "key and AUDIT_SIGNING_KEY_PREVIOUS to this one, then rotate"
+        )
+    return checkpoint_sign(reason=AuditCheckpoint.Reason.ROTATION, actor=actor)
+
+
+@transaction.atomic
+def audit_export_start(
+    *, actor: Any, fmt: str, filters: dict[str, Any], project_ids: list[int]
+) -> AuditCheckpoint:
+    """Record an export (``audit.export`` in each project it covers) and sign the head that
+    bounds it, in one transaction: the export's checkpoint covers its own events."""
+    audit_export_record(actor=actor, fmt=fmt, filters=filters, project_ids=project_ids)
+    return checkpoint_sign(reason=AuditCheckpoint.Reason.EXPORT, actor=actor)
+
+
+def sign_manifest(document: dict[str, Any], checkpoint: AuditCheckpoint) -> dict[str, Any]:
+    """``document`` (a manifest of files) signed with the key that signed ``checkpoint``."""
+    key = signing.configured_key()
+    if signing.key_id(key) != checkpoint.key_id:
+        raise signing.SigningKeyError("the signing key changed while the pack was written")
+    return signing.sign({**document, "key_id": checkpoint.key_id}, key)

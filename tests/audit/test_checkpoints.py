@@ -1,0 +1,241 @@
+"""Signed checkpoints: on a schedule, sent to webhook receivers, and the key's rotation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from django.conf import settings as django_settings
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.urls import reverse
+
+from release_portal.audit import checkpoints, signing, tasks
+from release_portal.audit.models import AuditCheckpoint, AuditEvent, AuditSigningKey
+from release_portal.webhooks.models import Webhook, WebhookMessage
+from tests.audit.conftest import record
+from tests.audit.offline import export, fails, run
+
+pytestmark = pytest.mark.django_db
+
+
+def new_key_pem() -> str:
+    return (
+        Ed25519PrivateKey.generate()
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
+
+
+def public_of(pem: str):
+    return signing.load_private_key(pem).public_key()
+
+
+# --- signing and the schedule ---------------------------------------------------------------
+
+
+def test_a_checkpoint_signs_the_head_and_registers_the_key_the_first_time(project):
+    events = [record("item.tick", project=project) for _ in range(3)]
+    checkpoint = checkpoints.checkpoint_sign(reason="manual")
+    register = AuditEvent.objects.get(action="audit.key_register")
+    assert register.seq == events[-1].seq + 1  # the key's first use is in the chain
+    doc = checkpoint.document
+    assert (doc["seq"], doc["hash"], doc["public_hash"]) == (
+        register.seq, register.hash, register.public_hash
+    )  # fmt: skip
+    key = public_of(django_settings.AUDIT_SIGNING_KEY)
+    assert signing.verify(doc, key) and doc["key_id"] == signing.key_id(key)
+    assert AuditSigningKey.objects.get().valid_from_seq == 0
+    # A changed field breaks the signature.
+    assert not signing.verify({**doc, "seq": doc["seq"] - 1}, key)
+
+
+def test_the_schedule_signs_the_head_when_it_moved_and_only_then(project):
+    record("item.tick", project=project)
+    first = checkpoints.checkpoint_scheduled()
+    assert first is not None and first.reason == "schedule"
+    assert checkpoints.checkpoint_scheduled() is None  # nothing new: no new checkpoint
+    record("item.tick", project=project)
+    second = checkpoints.checkpoint_scheduled()
+    assert second is not None and second.seq == first.seq + 1
+    assert AuditCheckpoint.objects.count() == 2
+
+
+def test_beat_runs_the_checkpoint_task_on_its_schedule(project, monkeypatch):
+    entry = django_settings.CELERY_BEAT_SCHEDULE["audit-checkpoint"]
+    assert entry["task"] == tasks.audit_checkpoint.name
+    assert entry["schedule"] == float(django_settings.AUDIT_CHECKPOINT_EVERY_SECONDS)
+    record("item.tick", project=project)
+    tasks.audit_checkpoint.apply()  # what the worker runs when beat sends it
+    assert AuditCheckpoint.objects.get().reason == "schedule"
+
+
+def test_each_checkpoint_goes_to_subscribed_webhooks_of_every_project(
+    project, other_project, django_capture_on_commit_callbacks, monkeypatch
+):
+    from release_portal.webhooks import sinks
+
+    monkeypatch.setattr(sinks, "send_message", lambda message_id, countdown=None: None)
+    ours = Webhook.objects.create(project=project, name="siem", url="https://siem.example.com/x",
+                                  events=["audit.checkpoint"])  # fmt: skip
+    theirs = Webhook.objects.create(project=other_project, name="archive",
+                                    url="https://archive.example.com/x",
+                                    events=["audit.checkpoint", "job.failed"])  # fmt: skip
+    Webhook.objects.create(project=project, name="chat", url="https://chat.example.com/x",
+                           events=["job.failed"])  # fmt: skip
+    record("item.tick", project=project)
+    with django_capture_on_commit_callbacks(execute=True):
+        checkpoint = checkpoints.checkpoint_sign(reason="schedule")
+    messages = WebhookMessage.objects.filter(event="audit.checkpoint")
+    assert sorted(m.webhook_id for m in messages) == sorted([ours.pk, theirs.pk])
+    body = json.loads(messages.first().body)
+    # The signed document as it is: a receiver keeps it, and checks exports against it.
+    assert body["data"]["checkpoint"] == checkpoint.document
+    assert signing.verify(body["data"]["checkpoint"], public_of(django_settings.AUDIT_SIGNING_KEY))
+    assert "change log signed at event #" in body["summary"]
+
+
+def test_the_checkpoint_command_signs_and_prints(project, capsys):
+    record("item.tick", project=project)
+    call_command("audit_checkpoint")
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == AuditCheckpoint.objects.get().document and printed["reason"] == "manual"
+
+
+# --- the public key -------------------------------------------------------------------------
+
+
+def test_the_public_key_is_public_and_matches_the_command(client, project, capsys):
+    record("item.tick", project=project)
+    checkpoints.checkpoint_sign(reason="manual")
+    response = client.get(reverse("audit_public_key"))  # anonymous
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/x-pem-file"
+    pem = response.content.decode()
+    assert pem.startswith("-----BEGIN PUBLIC KEY-----")
+    call_command("audit_public_key")
+    assert capsys.readouterr().out == pem
+    assert signing.key_id(signing.load_public_pem(pem)) == AuditCheckpoint.objects.get().key_id
+
+
+def test_the_public_key_is_served_before_anything_was_signed(client):
+    pem = client.get(reverse("audit_public_key")).content.decode()
+    assert pem == signing.public_pem(public_of(django_settings.AUDIT_SIGNING_KEY))
+
+
+# --- rotation -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def rotated(project, settings):
+    """The portal signed with its first key, then rotated to a new one."""
+    record("item.tick", project=project)
+    old_pem = settings.AUDIT_SIGNING_KEY
+    first = checkpoints.checkpoint_sign(reason="manual")
+    new_pem = new_key_pem()
+    settings.AUDIT_SIGNING_KEY, settings.AUDIT_SIGNING_KEY_PREVIOUS = new_pem, old_pem
+    rotation = checkpoints.checkpoint_sign(reason="schedule")
+    return {"old": old_pem, "new": new_pem, "first": first, "rotation": rotation}
+
+
+def test_rotation_is_a_chain_event_signed_by_the_old_key(rotated):
+    event = AuditEvent.objects.get(action="audit.key_rotate")
+    old, new = public_of(rotated["old"]), public_of(rotated["new"])
+    assert event.data == {
+        "old_key_id": signing.key_id(old), "new_key_id": signing.key_id(new),
+        "new_public_key": signing.public_pem(new),
+    }  # fmt: skip
+    retired, current = AuditSigningKey.objects.order_by("valid_from_seq", "pk")
+    assert (retired.key_id, retired.valid_until_seq) == (signing.key_id(old), event.seq)
+    assert (current.key_id, current.valid_from_seq, current.valid_until_seq) == (
+        signing.key_id(new), event.seq, None
+    )  # fmt: skip
+    statement = current.rotation
+    assert statement["seq"] == event.seq and statement["public_hash"] == event.public_hash
+    assert signing.verify(statement, old)  # signed by the old key...
+    assert signing.verify(statement, new, field="new_key_signature")  # ...countersigned
+    assert rotated["rotation"].key_id == signing.key_id(new)
+
+
+def test_old_keys_stay_listed_with_their_validity(client, rotated, capsys):
+    keys = client.get(reverse("audit_public_keys")).json()["keys"]
+    assert [(k["valid_from_seq"], k["valid_until_seq"]) for k in keys] == [
+        (0, keys[1]["valid_from_seq"]), (keys[1]["valid_from_seq"], None)
+    ]  # fmt: skip
+    assert client.get(reverse("audit_public_key")).content.decode() == keys[1]["public_key"]
+    call_command("audit_public_key", "--all")
+    assert [k["key_id"] for k in json.loads(capsys.readouterr().out)] == [k["key_id"] for k in keys]
+
+
+def test_after_rotation_exports_verify_with_the_old_or_the_new_key(
+    rotated, tmp_path, script, project
+):
+    record("item.tick", project=project)
+    path = export(tmp_path)
+    for name in ("old", "new"):
+        key = tmp_path / f"{name}.pem"
+        key.write_text(signing.public_pem(public_of(rotated[name])))
+        done = run(script, path, "--public-key", key)
+        assert done.returncode == 0, (name, done.stderr)
+    # A checkpoint the old key signed still proves growth, given only the new key.
+    old_checkpoint = tmp_path / "first.json"
+    old_checkpoint.write_text(json.dumps(rotated["first"].document))
+    done = run(script, path, "--public-key", tmp_path / "new.pem", "--checkpoint", old_checkpoint)
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_retired_key_cannot_sign_after_its_rotation(rotated, tmp_path, script, settings, project):
+    # Someone holding the retired key signs a checkpoint of a later head.
+    record("item.tick", project=project)
+    path = export(tmp_path)
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    old = signing.load_private_key(rotated["old"])
+    records[0] = signing.sign({**records[0], "key_id": signing.key_id(old)}, old)
+    records[-1] = signing.sign({**records[-1], "key_id": signing.key_id(old)}, old)
+    path.write_text(
+        "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records)
+    )
+    key = tmp_path / "new.pem"
+    key.write_text(signing.public_pem(public_of(rotated["new"])))
+    assert "which was not valid at event #" in fails(script, path, key)
+
+
+def test_a_key_that_is_not_the_portals_is_refused_with_what_to_do(
+    client, personas, events, settings
+):
+    checkpoints.checkpoint_sign(reason="manual")
+    settings.AUDIT_SIGNING_KEY = new_key_pem()  # swapped without a rotation
+    with pytest.raises(signing.SigningKeyError, match="set AUDIT_SIGNING_KEY_PREVIOUS"):
+        checkpoints.checkpoint_sign(reason="manual")
+    client.force_login(personas["auditor"])
+    response = client.get(reverse("audit_export_jsonl"))
+    assert response.status_code == 503
+    assert "audit_rotate_key" in response.content.decode()
+    assert not AuditEvent.objects.filter(action="audit.export").exists()  # rolled back
+
+
+def test_a_retired_key_put_back_is_refused(rotated, settings):
+    settings.AUDIT_SIGNING_KEY, settings.AUDIT_SIGNING_KEY_PREVIOUS = rotated["old"], ""
+    with pytest.raises(signing.SigningKeyError, match="was retired at event #"):
+        checkpoints.checkpoint_sign(reason="manual")
+
+
+def test_the_rotate_command(project, settings, capsys):
+    record("item.tick", project=project)
+    checkpoints.checkpoint_sign(reason="manual")
+    with pytest.raises(CommandError, match="already the current key"):
+        call_command("audit_rotate_key")
+    new_pem = new_key_pem()
+    settings.AUDIT_SIGNING_KEY, settings.AUDIT_SIGNING_KEY_PREVIOUS = (
+        new_pem,
+        settings.AUDIT_SIGNING_KEY,
+    )
+    call_command("audit_rotate_key")
+    assert f"Signing with key {signing.key_id(public_of(new_pem))}" in capsys.readouterr().out
+    assert AuditCheckpoint.objects.order_by("-pk").first().reason == "rotation"

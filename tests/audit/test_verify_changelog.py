@@ -1,0 +1,426 @@
+"""scripts/verify_changelog.py: an outsider checks exports with nothing but a public key.
+
+The script runs as a separate Python (``-I``: no project on the path, no environment),
+copied alone into a temporary folder, on exports the real code writes. Every way of
+tampering with an export must end in exit 1 naming the first bad event.
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from django.db import connection
+from django.urls import reverse
+
+from release_portal.audit.chain import canonical_text
+from release_portal.audit.checkpoints import checkpoint_sign
+from release_portal.audit.models import AuditEvent
+from tests.audit.conftest import disable_append_only_trigger, record
+from tests.audit.offline import SCRIPT, export, fails, public_key, run
+
+
+@pytest.fixture
+def log(project, other_project):
+    """Twelve events over two projects, with the data a real log holds."""
+    events = []
+    for i in range(12):
+        events.append(
+            record(
+                "item.tick" if i % 3 else "job.finish",
+                project=project if i % 4 else other_project,
+                actor="qa" if i % 2 else "worker w1",
+                kind="user" if i % 2 else "system",
+                data={
+                    "i": i,
+                    "note": 'é "quoted" \\ tab\t',
+                    "ratio": 0.1 * i,
+                    "big": 10**20,
+                    "nested": {"b": [1, None, True], "a": "=SUM(A1)"},
+                },
+            )
+        )
+    return events
+
+
+def lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines(keepends=True)
+
+
+def write(path: Path, new_lines: list[str]) -> Path:
+    path.write_text("".join(new_lines), encoding="utf-8")
+    return path
+
+
+def first_event_line(path: Path, after: int = 0) -> int:
+    for number, line in enumerate(lines(path)):
+        if number > after and json.loads(line)["type"] == "event":
+            return number
+    raise AssertionError("no event line")
+
+
+# --- intact exports -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_it_passes_an_intact_export_and_prints_the_head(tmp_path, capsys, script, log, fmt):
+    path = export(tmp_path, fmt)
+    key = public_key(tmp_path, capsys)
+    done = run(script, path, "--public-key", key)
+    assert done.returncode == 0, done.stderr
+    head = AuditEvent.objects.order_by("-seq").first()
+    assert f"head: #{head.seq} public_hash {head.public_hash} hash {head.hash}" in done.stdout
+    assert (
+        f"OK: {head.seq} events verified and 0 placeholders linked, #1 to #{head.seq}"
+        in done.stdout
+    )
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_it_passes_a_filtered_export_with_its_placeholders(
+    tmp_path, capsys, script, log, project, fmt
+):
+    path = export(tmp_path, fmt, project=project.slug)
+    done = run(script, path, "--public-key", public_key(tmp_path, capsys))
+    assert done.returncode == 0, done.stderr
+    ours = AuditEvent.objects.filter(project_id=project.pk).count()
+    assert f"OK: {ours} events verified and" in done.stdout
+    assert "0 placeholders" not in done.stdout
+
+
+def test_it_passes_an_export_since_a_date_from_its_anchor(
+    tmp_path, capsys, script, project, monkeypatch
+):
+    from datetime import UTC, datetime
+
+    from django.utils import timezone
+
+    for day in (1, 1, 2, 5, 6):
+        monkeypatch.setattr(timezone, "now", lambda day=day: datetime(2026, 3, day, 12, tzinfo=UTC))
+        record("item.tick", project=project, data={"day": day})
+    monkeypatch.undo()
+    path = export(tmp_path, since="2026-03-03")
+    header = json.loads(lines(path)[0])
+    assert header["anchor"]["seq"] == 3  # the last event before the 3rd of March
+    assert header["anchor"]["public_hash"] == AuditEvent.objects.get(seq=3).public_hash
+    done = run(script, path, "--public-key", public_key(tmp_path, capsys))
+    assert done.returncode == 0, done.stderr
+    assert "#4 to #" in done.stdout
+
+
+def test_it_passes_the_web_exports(client, personas, tmp_path, capsys, script, log):
+    client.force_login(personas["auditor"])
+    for fmt in ("csv", "jsonl"):
+        response = client.get(reverse(f"audit_export_{fmt}"), {"action": "item.*"})
+        path = tmp_path / f"web.{fmt}"
+        path.write_bytes(b"".join(response.streaming_content))
+        done = run(script, path, "--public-key", public_key(tmp_path, capsys))
+        assert done.returncode == 0, (fmt, done.stderr)
+
+
+# --- tampering ------------------------------------------------------------------------------
+
+
+def test_it_names_the_event_whose_byte_changed(tmp_path, capsys, script, log):
+    path = export(tmp_path)
+    key = public_key(tmp_path, capsys)
+    content = lines(path)
+    number = first_event_line(path, after=3)
+    seq = json.loads(content[number])["seq"]
+    content[number] = content[number].replace('"qa"', '"qb"', 1)
+    stderr = fails(script, write(path, content), key)
+    assert f"FAILED: event #{seq} was changed: its content does not match its digest" in stderr
+
+
+def test_it_notices_a_byte_that_changes_no_value(tmp_path, capsys, script, log):
+    path = export(tmp_path)
+    content = lines(path)
+    content[4] = content[4].replace('","', '", "', 1)  # same JSON, other bytes
+    assert "line 5 is not written as the portal writes it" in fails(
+        script, write(path, content), public_key(tmp_path, capsys)
+    )
+
+
+def test_it_names_a_missing_event(tmp_path, capsys, script, log):
+    path = export(tmp_path)
+    content = lines(path)
+    gone = json.loads(content.pop(6))["seq"]
+    assert f"event #{gone} is missing or out of place" in fails(
+        script, write(path, content), public_key(tmp_path, capsys)
+    )
+
+
+def test_it_names_an_inserted_event(tmp_path, capsys, script, log):
+    path = export(tmp_path)
+    content = lines(path)
+    content.insert(5, content[4])  # a copy of an event, once more
+    seq = json.loads(content[4])["seq"]
+    assert f"event #{seq} is out of order or inserted: it follows event #{seq}" in fails(
+        script, write(path, content), public_key(tmp_path, capsys)
+    )
+
+
+def test_it_names_an_inserted_event_that_was_renumbered(tmp_path, capsys, script, log):
+    path = export(tmp_path)
+    content = lines(path)
+    forged = json.loads(content[5])
+    forged["actor_name"] = "mallory"
+    records = [json.loads(line) for line in content]
+    # Shift everything after it by one, as a careful forger would, and slip it in.
+    for item in records[5:-1]:
+        item["seq"] += 1
+    records.insert(5, forged)
+    out = [json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records]
+    stderr = fails(script, write(path, out), public_key(tmp_path, capsys))
+    assert f"event #{forged['seq']} was changed" in stderr
+
+
+def test_it_names_reordered_events(tmp_path, capsys, script, log):
+    path = export(tmp_path)
+    content = lines(path)
+    content[5], content[6] = content[6], content[5]
+    expected = json.loads(content[6])["seq"]  # the event now one line too late
+    assert f"event #{expected} is missing or out of place: event #{expected + 1} follows" in fails(
+        script, write(path, content), public_key(tmp_path, capsys)
+    )
+
+
+def test_it_notices_events_cut_from_the_end(tmp_path, capsys, script, log):
+    path = export(tmp_path)
+    key = public_key(tmp_path, capsys)
+    content = lines(path)
+    # Cut short: the checkpoint is gone too.
+    assert "the export ends without its signed checkpoint: it was cut short after event #" in fails(
+        script, write(path, content[:-3]), key
+    )
+    # The newest events removed, the checkpoint kept.
+    last = json.loads(content[-3])["seq"]
+    assert (
+        f"the checkpoint signs the head at event #{json.loads(content[-1])['seq']}, but the "
+        f"export ends at event #{last}: events at the end are missing"
+    ) in fails(script, write(path, content[:-2] + content[-1:]), key)
+    # A line cut in the middle.
+    assert "is cut off" in fails(script, write(path, [*content[:-1], content[-1][:40]]), key)
+
+
+def _resign(path: Path, key: Ed25519PrivateKey, change: dict) -> Path:
+    """What someone with the file and their own key does: change an event, rebuild every
+    digest and public hash after it, and sign the header and checkpoint again."""
+    records = [json.loads(line) for line in lines(path)]
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    kid = hashlib.sha256(raw).hexdigest()[:16]
+    public = bytes.fromhex(records[0]["anchor"]["public_hash"])
+    changed = False
+    for item in records[1:-1]:
+        if item["type"] == "event" and not changed and item["seq"] == change["seq"]:
+            item.update(change)
+            changed = True
+        if item["type"] == "event":
+            fields = {
+                k: v for k, v in item.items() if k not in {"type", "digest", "public_hash", "hash"}
+            }
+            item["digest"] = hashlib.sha256(canonical_text_of(fields)).hexdigest()
+        public = hashlib.sha256(public + bytes.fromhex(item["digest"])).digest()
+        item["public_hash"] = public.hex()
+    for doc in (records[0], records[-1]):
+        if doc is records[-1]:
+            doc["public_hash"] = public.hex()
+        doc["key_id"] = kid
+        body = {k: v for k, v in doc.items() if k != "signature"}
+        signed = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        doc["signature"] = base64.b64encode(key.sign(signed.encode())).decode()
+    out = [json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records]
+    return write(path, out)
+
+
+def canonical_text_of(fields: dict) -> bytes:
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def test_it_refuses_an_export_re_signed_with_another_key(tmp_path, capsys, script, log):
+    path = export(tmp_path)
+    key = public_key(tmp_path, capsys)
+    mallory = Ed25519PrivateKey.generate()
+    forged = _resign(path, mallory, {"seq": 3, "actor_name": "mallory"})
+    stderr = fails(script, forged, key)
+    assert "the export's header is signed by key" in stderr
+    assert "which the public key given" in stderr
+    # Keeping the portal's key id does not help: the signature itself fails.
+    records = [json.loads(line) for line in lines(forged)]
+    real_id = json.loads(lines(export(tmp_path, name="again.jsonl"))[0])["key_id"]
+    records[0]["key_id"] = real_id
+    write(
+        forged, [json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records]
+    )
+    assert "its signature does not verify with key" in fails(script, forged, key)
+
+
+def test_it_refuses_a_changed_placeholder(tmp_path, capsys, script, log, project):
+    path = export(tmp_path, project=project.slug)
+    content = lines(path)
+    number = next(i for i, line in enumerate(content) if '"type":"omitted"' in line)
+    item = json.loads(content[number])
+    item["digest"] = hashlib.sha256(b"something else").hexdigest()
+    content[number] = json.dumps(item, separators=(",", ":")) + "\n"
+    assert f"event #{item['seq']} does not follow the chain" in fails(
+        script, write(path, content), public_key(tmp_path, capsys)
+    )
+
+
+def test_it_names_the_event_of_a_changed_csv_cell(tmp_path, capsys, script, log):
+    path = export(tmp_path, "csv")
+    text = path.read_bytes().decode()
+    seq = log[4].seq
+    row_start = text.index(f"\r\nevent,{seq},") + 2
+    row_end = text.index("\r\n", row_start)
+    row = text[row_start:row_end].replace("worker w1", "worker w2", 1)
+    path.write_bytes((text[:row_start] + row + text[row_end:]).encode())
+    assert f"event #{seq} was changed" in fails(script, path, public_key(tmp_path, capsys))
+
+
+# --- proving growth since an older checkpoint -----------------------------------------------
+
+
+def test_it_proves_the_log_only_grew_since_an_older_checkpoint(
+    tmp_path, capsys, script, log, project
+):
+    old = tmp_path / "old-checkpoint.json"
+    old.write_text(json.dumps(checkpoint_sign(reason="manual").document))
+    for i in range(3):
+        record("item.tick", project=project, data={"later": i})
+    path = export(tmp_path)
+    done = run(script, path, "--public-key", public_key(tmp_path, capsys), "--checkpoint", old)
+    assert done.returncode == 0, done.stderr
+    assert (
+        f"the log only grew since the checkpoint of {json.loads(old.read_text())['at']}"
+        in done.stdout
+    )
+
+
+def test_it_catches_history_rewritten_in_the_database_since_a_checkpoint(
+    tmp_path, capsys, script, log
+):
+    old = tmp_path / "old-checkpoint.json"
+    old.write_text(json.dumps(checkpoint_sign(reason="manual").document))
+    # Someone with database access rewrites event 2 and rebuilds the public chain; the
+    # portal, none the wiser, signs the next export with its own key.
+    rebuild_from(2, actor_name="mallory")
+    path = export(tmp_path)
+    key = public_key(tmp_path, capsys)
+    assert run(script, path, "--public-key", key).returncode == 0  # consistent on its own...
+    stderr = fails(script, path, key, "--checkpoint", old)  # ...but not with what was signed
+    assert "the log did not only grow: event #" in stderr
+
+
+def rebuild_from(seq: int, **change) -> None:
+    disable_append_only_trigger()
+    public = (
+        bytes.fromhex(AuditEvent.objects.get(seq=seq - 1).public_hash) if seq > 1 else bytes(32)
+    )
+    with connection.cursor() as cursor:
+        for event in AuditEvent.objects.filter(seq__gte=seq).order_by("seq"):
+            fields = {f.attname: getattr(event, f.attname) for f in AuditEvent._meta.fields}
+            if event.seq == seq:
+                fields.update(change)
+                for column, value in change.items():
+                    sql = f"UPDATE audit_auditevent SET {column} = %s WHERE seq = %s"  # noqa: S608
+                    cursor.execute(sql, [value, seq])
+            canonical = canonical_text(fields, form=event.form)
+            digest = hashlib.sha256(canonical.encode()).digest()
+            public = hashlib.sha256(public + digest).digest()
+            cursor.execute(
+                "UPDATE audit_auditevent SET canonical = %s, digest = %s, public_hash = %s "
+                "WHERE seq = %s",
+                [canonical, digest.hex(), public.hex(), event.seq],
+            )
+        cursor.execute("UPDATE audit_auditchainhead SET public_hash = %s", [public.hex()])
+
+
+def test_it_asks_for_an_earlier_export_when_the_checkpoint_is_before_it(
+    tmp_path, capsys, script, project, other_project
+):
+    record("item.tick", project=other_project)
+    old = tmp_path / "old-checkpoint.json"
+    old.write_text(json.dumps(checkpoint_sign(reason="manual").document))
+    record("item.tick", project=other_project)
+    record("item.tick", project=project)
+    path = export(tmp_path, project=project.slug)  # starts at the project's first event
+    stderr = fails(script, path, public_key(tmp_path, capsys), "--checkpoint", old)
+    seq = json.loads(old.read_text())["seq"]
+    assert f"this export starts after event #{seq} (the old checkpoint's)" in stderr
+    # The whole log covers it.
+    whole = export(tmp_path, name="whole.jsonl")
+    assert (
+        run(
+            script, whole, "--public-key", public_key(tmp_path, capsys), "--checkpoint", old
+        ).returncode
+        == 0
+    )
+
+
+def test_it_refuses_an_old_checkpoint_newer_than_the_export(tmp_path, capsys, script, log):
+    path = export(tmp_path)
+    record("item.tick", project=log[1].project_id)
+    newer = tmp_path / "newer.json"
+    newer.write_text(json.dumps(checkpoint_sign(reason="manual").document))
+    stderr = fails(script, path, public_key(tmp_path, capsys), "--checkpoint", newer)
+    assert "after this export's head" in stderr
+
+
+# --- the script stands alone ----------------------------------------------------------------
+
+
+def test_the_script_needs_only_python_3_9_and_cryptography():
+    source = SCRIPT.read_text()
+    tree = ast.parse(source, feature_version=(3, 9))
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module.split(".")[0])
+    assert imported - set(sys.stdlib_module_names) == {"cryptography"}
+    # No syntax newer than 3.9 at run time either: annotations are strings, no match, no |.
+    assert "from __future__ import annotations" in source
+    assert not any(isinstance(node, ast.Match) for node in ast.walk(tree))
+
+
+def test_it_explains_usage_errors_with_exit_2(tmp_path, capsys, script, log):
+    path = export(tmp_path)
+    assert run(script, path).returncode == 2  # no key
+    missing = run(script, tmp_path / "nope.jsonl", "--public-key", public_key(tmp_path, capsys))
+    assert missing.returncode == 2 and "No such file" in missing.stderr
+
+
+@pytest.mark.skipif(
+    not os.environ.get("VERIFY_CHANGELOG_PYTHON"),
+    reason="set VERIFY_CHANGELOG_PYTHON to a Python 3.9 that has cryptography",
+)
+def test_it_runs_on_the_oldest_python_it_supports(tmp_path, capsys, script, log):
+    python = os.environ["VERIFY_CHANGELOG_PYTHON"]
+    key = public_key(tmp_path, capsys)
+    for fmt in ("jsonl", "csv"):
+        path = export(tmp_path, fmt)
+        done = subprocess.run(
+            [python, "-I", str(script), str(path), "--public-key", str(key)],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    content = lines(path := export(tmp_path, name="changed.jsonl"))
+    number = next(i for i, line in enumerate(content) if '"actor_name":"qa"' in line)
+    content[number] = content[number].replace('"qa"', '"qb"', 1)
+    write(path, content)
+    done = subprocess.run(
+        [python, "-I", str(script), str(path), "--public-key", str(key)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1 and "FAILED: event #" in done.stderr
