@@ -22,10 +22,12 @@ network:
   password set for this job: code in the sandbox can write that folder and could swap
   the socket for a link to another server, which would then fail SCRAM's mutual check.
   The worker never reads anything else back from the job folder.
-- **Limits**: per process ``prlimit`` (data segment, processes, file size, no core
-  dumps), tmpfs sizes, ``statement_timeout`` and ``temp_file_limit`` on the cluster, and
-  a watchdog on what the cluster writes into the job folder; every process of the
-  sandbox dies with it (PID namespace, ``--die-with-parent``).
+- **Limits**: a cgroup per job where the worker may make one (memory including tmpfs
+  pages, number of processes: cgroups.py), per process ``prlimit`` (data segment,
+  processes, file size, no core dumps), tmpfs sizes, ``statement_timeout`` and
+  ``temp_file_limit`` on the cluster, the job's time limit, and a watchdog on what the
+  cluster writes into the job folder; every process of the sandbox dies with it (PID
+  namespace, ``--die-with-parent``).
 
 The worker reads staging or production (``pg_dump``, catalog reads) outside the sandbox
 with the target's credentials and passes only the dump in.
@@ -61,6 +63,7 @@ import psycopg
 from psycopg import sql
 
 from migrations_ops.pg import installations
+from migrations_ops.pg.cgroups import JobCgroup
 from migrations_ops.pg.installations import Installation
 
 logger = logging.getLogger(__name__)
@@ -357,6 +360,7 @@ class Sandbox(JobFolder):
         self._content_root: Path | None = None
         self._content_copied = False
         self._copied: dict[Path, Path] = {}
+        self._cgroup: JobCgroup | None = None
 
     # lifecycle
 
@@ -392,6 +396,14 @@ class Sandbox(JobFolder):
                 f"the sandbox folder {self.config.root} is too deep for a Unix socket path: "
                 "set PORTAL_SANDBOX_DIR to a shorter path (e.g. /var/tmp/rp-sandbox)"
             )
+        mb = 1024 * 1024
+        cgroup = JobCgroup(
+            name,
+            memory_bytes=(self.config.memory_mb + self.config.tmpfs_mb) * mb,
+            max_pids=self.config.max_processes,
+        )
+        if cgroup.create():
+            self._cgroup = cgroup
         self._started = time.monotonic()
         self._watchdog = threading.Thread(target=self._watch, daemon=True)
         self._watchdog.start()
@@ -399,6 +411,9 @@ class Sandbox(JobFolder):
     def close(self) -> None:
         self._closing.set()
         self._kill_all()
+        if self._cgroup is not None:
+            self._cgroup.remove()
+            self._cgroup = None
         if self._watchdog is not None:
             self._watchdog.join(timeout=5)
         if self.folder is not None:
@@ -480,7 +495,7 @@ class Sandbox(JobFolder):
             ]  # fmt: skip
         mb = 1024 * 1024
         argv += [
-            "prlimit", f"--nproc={c.max_processes}", f"--data={c.memory_mb * mb}",
+            "prlimit", f"--nproc={self._uid_process_limit()}", f"--data={c.memory_mb * mb}",
             f"--fsize={c.file_size_mb * mb}", "--core=0", "--nofile=1024", "--",
             "bwrap", "--unshare-all", "--unshare-user", "--disable-userns",
             "--die-with-parent", "--new-session", "--cap-drop", "ALL",
@@ -505,6 +520,17 @@ class Sandbox(JobFolder):
         for path in self._tool_binds():
             argv += ["--ro-bind", str(path), str(path)]
         return argv
+
+    def _uid_process_limit(self) -> int:
+        """RLIMIT_NPROC counts every process of the uid, all jobs together: with a job
+        cgroup (pids.max per job) it is only a backstop, so one job's fork bomb does not
+        starve the others; without one it is the job's limit."""
+        if self._cgroup is not None and "pids" in self._cgroup.controllers:
+            return max(self.config.max_processes * 16, 4096)
+        return self.config.max_processes
+
+    def _enter_cgroup(self, argv: list[str]) -> list[str]:
+        return self._cgroup.wrap(argv) if self._cgroup is not None else argv
 
     def _tool_binds(self) -> list[Path]:
         binds: list[Path] = []
@@ -546,7 +572,7 @@ class Sandbox(JobFolder):
             outer += ["--chdir", "/"]
         else:
             outer += ["--chdir", cwd or INNER_TMP]
-        return [*outer, "--", *inner]
+        return self._enter_cgroup([*outer, "--", *inner])
 
     def popen(
         self,
@@ -660,7 +686,7 @@ class Sandbox(JobFolder):
             "--", "/bin/sh", "-c", script, "sh", inst.tool("postgres"), "-D", "/pg/data", *flags,
         ]  # fmt: skip
         proc = subprocess.Popen(
-            argv,
+            self._enter_cgroup(argv),
             env=self.environment({}),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -712,7 +738,10 @@ class Sandbox(JobFolder):
 
     def describe(self) -> dict[str, Any]:
         """What the job ran with, for its result: mode, server version, extensions."""
-        data: dict[str, Any] = {"mode": "bwrap"}
+        data: dict[str, Any] = {
+            "mode": "bwrap",
+            "limits": self._cgroup.describe() if self._cgroup is not None else "prlimit",
+        }
         if self._cluster is not None:
             data |= self._cluster.describe()
         return data
@@ -821,7 +850,7 @@ def _initdb(config: SandboxConfig, inst: Installation, templates: Path, final: P
                 "--locale=C.UTF-8", "--wal-segsize=1",
             ]  # fmt: skip
             done = subprocess.run(
-                argv,
+                box._enter_cgroup(argv),
                 env=box.environment({}),
                 capture_output=True,
                 timeout=300,

@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from migrations_ops.pg import cgroups
 from migrations_ops.pg.sandbox import Sandbox, SandboxConfig, SandboxError
 from migrations_ops.runners import commands
 from migrations_ops.runners.base import RunContext
@@ -30,6 +31,13 @@ def small(tmp_path):
     )
     with Sandbox(config, purpose="limits") as box:
         yield box
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def _processes(marker: str) -> list[int]:
@@ -137,6 +145,56 @@ def test_a_fork_bomb_is_capped_and_ends_with_its_command(small, tmp_path):
 
     [outcome] = result.data["commands"]
     assert outcome["status"] == "timed_out"
+    for _ in range(60):
+        if not _processes(marker):
+            break
+        time.sleep(0.1)
+    assert _processes(marker) == []
+
+
+cgroups_only = pytest.mark.skipif(
+    not cgroups.available(), reason="this worker may not make cgroups: prlimit alone applies"
+)
+
+
+@cgroups_only
+def test_each_job_runs_in_a_cgroup_of_its_own(small):
+    marker = f"rp-cgroup-{uuid.uuid4().hex[:8]}"
+    proc = small.popen(["/usr/bin/python3", "-c", "import time; time.sleep(30)", marker])
+    try:
+        sleeping: list[int] = []
+        for _ in range(100):
+            sleeping = [
+                p for p in _processes(marker) if _cmdline(p).startswith(b"/usr/bin/python3")
+            ]
+            if sleeping:
+                break
+            time.sleep(0.1)
+        [pid] = sleeping
+        groups = Path(f"/proc/{pid}/cgroup").read_text()
+        assert f"release-portal/{small.folder.name}" in groups
+    finally:
+        proc.kill()
+        proc.wait()
+    assert small.describe()["limits"].startswith("cgroup (")
+
+
+@cgroups_only
+def test_a_fork_bomb_in_one_job_leaves_the_other_jobs_room(small, tmp_path):
+    marker = f"rp-forkbomb-{uuid.uuid4().hex[:8]}"
+    bomb = small.popen(
+        ["/usr/bin/python3", "-c",
+         "import os, sys, time\nwhile True:\n    try:\n        os.fork()\n"
+         "    except OSError:\n        time.sleep(0.05)\n", marker],
+    )  # fmt: skip
+    try:
+        time.sleep(2)  # the bomb has reached its job's process limit
+        with Sandbox(small.config, purpose="neighbour") as other:
+            results = [other.run(["/bin/echo", "ok"], timeout=30) for _ in range(10)]
+        assert [r.stdout for r in results] == [b"ok\n"] * 10
+    finally:
+        bomb.kill()
+        bomb.wait()
     for _ in range(60):
         if not _processes(marker):
             break

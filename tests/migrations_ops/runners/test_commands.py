@@ -105,7 +105,8 @@ def test_it_stops_a_command_that_times_out_with_its_whole_process_group(tmp_path
     marker = f"rp-grandchild-{uuid.uuid4().hex}"
     code = (
         "import subprocess, sys, time\n"
-        f"child = subprocess.Popen(['/bin/sleep', '60', '{marker}'])\n"
+        f"child = subprocess.Popen(['/usr/bin/python3', '-c', 'import time; time.sleep(60)', "
+        f"'{marker}'])\n"
         "print(child.pid, flush=True)\n"
         "time.sleep(60)\n"
     )
@@ -219,7 +220,7 @@ def test_it_kills_the_command_when_the_job_is_cancelled(tmp_path: Path) -> None:
     marker = f"rp-cancelled-{uuid.uuid4().hex}"
     code = (
         "import subprocess; print('started', flush=True); "
-        f"subprocess.run(['/bin/sleep', '60', '{marker}'])"
+        f"subprocess.run(['/usr/bin/python3', '-c', 'import time; time.sleep(60)', '{marker}'])"
     )
     ctx = RunContext(
         repo_dir=tmp_path,
