@@ -23,7 +23,7 @@ from checklists.models import (
     Release,
     RunbookVersion,
 )
-from migrations_ops.supabase_files import parse_filename
+from migrations_ops.pg.supabase_files import parse_filename
 from release_portal.accounts.roles import Action, can, roles_in
 from release_portal.audit.services import actor_of, audit_record
 from release_portal.webhooks import events

@@ -26,8 +26,8 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from psycopg import sql
 
-from migrations_ops import pgtools
 from migrations_ops.models import Project, Target
+from migrations_ops.pg import pgtools
 from release_portal.accounts.models import Membership
 from release_portal.accounts.roles import Role
 
@@ -231,7 +231,7 @@ def demo_project_settings(project: Project) -> None:
 def prepare_target_database(database: str, *, url: str | None = None) -> bool:
     """Give a demo target the Supabase basics and the two applied migrations (once), as
     the demo role (``url``), so that it owns all of it."""
-    from migrations_ops.apply import MigrationFile, apply_files
+    from migrations_ops.pg.apply import MigrationFile, apply_files
 
     url = url or demo_target_url(database)
     with psycopg.connect(url, autocommit=True) as conn:

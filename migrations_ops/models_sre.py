@@ -113,7 +113,7 @@ class BackupManifest(models.Model):
 class RollbackPlan(models.Model):
     """The §5.2 rollback path for one release on one target, saved as evidence.
 
-    ``steps`` (see migrations_ops.rollback.plan) are down scripts in reverse version order,
+    ``steps`` (see migrations_ops.pg.rollback_plan) are down scripts in reverse version order,
     or one restore from a verified backup where a down script is missing; each names what
     it loses and the commands a person would run by hand. A passing rehearsal makes the
     plan's evidence pass.

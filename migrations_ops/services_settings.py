@@ -17,8 +17,8 @@ from urllib.parse import unquote, urlsplit
 import psycopg
 from django.db import transaction
 
-from migrations_ops import pgtools
 from migrations_ops.models import Job, Project, Target
+from migrations_ops.pg import pgtools
 from migrations_ops.runners.base import RunnerError, connect_target
 from release_portal.audit.services import audit_record, audit_record_now
 from release_portal.webhooks import outgoing

@@ -25,10 +25,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from migrations_ops.backup_manifest import MANIFEST_SUFFIX
 from migrations_ops.backups.storage import StorageError, current_storage, key_for, storage_for
 from migrations_ops.models import BackupManifest, Job, RollbackPlan
-from migrations_ops.rollback.lock import target_lock
+from migrations_ops.pg.backup_manifest import MANIFEST_SUFFIX
+from migrations_ops.pg.rollback_lock import target_lock
 from migrations_ops.runners.base import RunnerError
 
 K = Job.Kind

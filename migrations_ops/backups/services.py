@@ -20,13 +20,13 @@ from django.utils import timezone
 from checklists.items import evidence_add, items_for_evidence
 from checklists.models import Evidence, Release
 from checklists.services import AlreadyDone, release_refresh
-from migrations_ops.backup_manifest import MANIFEST_SUFFIX
-from migrations_ops.backup_manifest import BackupManifest as ManifestFile
 from migrations_ops.backups.changelog import changelog_after_commit
 from migrations_ops.backups.selectors import protected_reason
 from migrations_ops.backups.storage import StorageError, current_storage, key_for, storage_for
 from migrations_ops.jobs.services import job_enqueue
 from migrations_ops.models import BackupManifest, Job, Target
+from migrations_ops.pg.backup_manifest import MANIFEST_SUFFIX
+from migrations_ops.pg.backup_manifest import BackupManifest as ManifestFile
 from release_portal.accounts.access import require_actor
 from release_portal.accounts.roles import Action
 from release_portal.audit.services import Actor, actor_of, audit_record

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from django.conf import settings
 
-from migrations_ops.backup_manifest import write_atomically
+from migrations_ops.pg.backup_manifest import write_atomically
 
 CHUNK = 1 << 20
 

@@ -26,10 +26,10 @@ from django.db.models import Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from migrations_ops import pgtools, scratch
 from migrations_ops.jobs.dispatch import record_job_end, send_after_commit
 from migrations_ops.jobs.kinds import time_limits
 from migrations_ops.models import Job, JobLogLine
+from migrations_ops.pg import pgtools, scratch
 from release_portal.audit.services import Actor, audit_record
 
 logger = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ import psycopg
 from psycopg import sql
 from psycopg.pq import ExecStatus
 
-from migrations_ops.sqlsplit import split_statements
+from migrations_ops.pg.sqlsplit import split_statements
 
 CONNECT_TIMEOUT = 5
 _READ_STATEMENT = re.compile(r"^\s*(select|with|values|table|show)\b", re.IGNORECASE)

@@ -12,7 +12,7 @@ JobSandbox = Sandbox | Unsandboxed
 
 def portal_server() -> PortalServer | None:
     """How to recognise the portal's own PostgreSQL server (for PORTAL_SANDBOX=off)."""
-    from migrations_ops import pgtools
+    from migrations_ops.pg import pgtools
 
     url = pgtools.portal_server_url()
     host, port = _host_port(url)

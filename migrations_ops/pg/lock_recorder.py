@@ -30,12 +30,12 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from migrations_ops.pg.locks import LockMode
-from migrations_ops.sqlsplit import cannot_run_in_transaction
+from migrations_ops.pg.sqlsplit import cannot_run_in_transaction
 
 if TYPE_CHECKING:
-    from migrations_ops.apply import MigrationFile
-    from migrations_ops.apply_report import FileResult
-    from migrations_ops.sqlsplit import Statement
+    from migrations_ops.pg.apply import MigrationFile
+    from migrations_ops.pg.apply_report import FileResult
+    from migrations_ops.pg.sqlsplit import Statement
 
 _RELATIONS = """
 SELECT c.oid, n.nspname || '.' || c.relname FROM pg_class c

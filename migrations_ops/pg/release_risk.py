@@ -21,8 +21,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from migrations_ops.apply import MigrationFile
 from migrations_ops.pg import data_loss, statement_effects
+from migrations_ops.pg.apply import MigrationFile
 from migrations_ops.pg.effect_model import (
     ON_CONSTRAINT_TARGET,
     ON_INDEX_TABLE,

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from migrations_ops.pg.sandbox import SandboxError
 
 if TYPE_CHECKING:
-    from migrations_ops.apply import MigrationFile
+    from migrations_ops.pg.apply import MigrationFile
     from migrations_ops.pg.job_sandbox import JobSandbox
 
 DEFAULT_EXCLUDED = (

@@ -43,7 +43,7 @@ from migrations_ops.pg.sql_names import (
     referenced_relations,
     walk,
 )
-from migrations_ops.sqlsplit import Statement
+from migrations_ops.pg.sqlsplit import Statement
 
 M = LockMode
 _GRAMMAR = ".".join(str(part) for part in get_postgresql_version())

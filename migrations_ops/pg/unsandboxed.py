@@ -176,7 +176,7 @@ class Unsandboxed(JobFolder):
                     + "; ".join(problems)
                 )
             self._checked = True
-        from migrations_ops import pgtools
+        from migrations_ops.pg import pgtools
 
         if database is None:
             return self.scratch_url
@@ -187,7 +187,7 @@ class Unsandboxed(JobFolder):
         return self._checked
 
     def client_env(self, url: str) -> dict[str, str]:
-        from migrations_ops import pgtools
+        from migrations_ops.pg import pgtools
 
         return pgtools.libpq_env(url)
 

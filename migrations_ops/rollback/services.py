@@ -17,11 +17,11 @@ from django.utils import timezone
 from checklists.items import evidence_add, items_for_evidence
 from checklists.models import Evidence, MigrationFile, Release
 from checklists.services import release_refresh
-from migrations_ops import supabase_files
 from migrations_ops.backups.storage import LocalStorage, storage_for
 from migrations_ops.jobs.services import job_enqueue
 from migrations_ops.models import BackupManifest, Job, RollbackPlan, Target
-from migrations_ops.rollback.plan import (
+from migrations_ops.pg import supabase_files
+from migrations_ops.pg.rollback_plan import (
     BackupChoice,
     Plan,
     ReleaseMigration,

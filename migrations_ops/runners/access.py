@@ -37,9 +37,15 @@ from typing import Any
 
 import psycopg
 
-from migrations_ops import scratch, scratch_setup, staging_copy
-from migrations_ops.apply import MigrationFile, apply_files
-from migrations_ops.pg import access_matrix, row_sample, supabase_lints
+from migrations_ops.pg import (
+    access_matrix,
+    row_sample,
+    scratch,
+    scratch_setup,
+    staging_copy,
+    supabase_lints,
+)
+from migrations_ops.pg.apply import MigrationFile, apply_files
 from migrations_ops.runners.base import RunContext, RunResult, connect_target
 
 # The dry run's own rules for reading the target and for what counts as applied without

@@ -2,7 +2,7 @@
 
 Promise: the target ends exactly as the Supabase CLI would leave it. Each pending file
 runs in one transaction together with its ``supabase_migrations.schema_migrations`` row
-(version, name, statements), in version order (``migrations_ops.apply.apply_files``);
+(version, name, statements), in version order (``migrations_ops.pg.apply.apply_files``);
 the first failing file is rolled back and nothing after it is attempted, while the files
 before it stay committed and recorded. The result names the file, statement, line and
 SQLSTATE that failed, and which files were committed.
@@ -35,10 +35,10 @@ from typing import Any
 
 import psycopg
 
-from migrations_ops import pgtools
-from migrations_ops import supabase_files as sf
-from migrations_ops.apply import MigrationFile, apply_files
-from migrations_ops.apply_report import ApplyReport
+from migrations_ops.pg import pgtools
+from migrations_ops.pg import supabase_files as sf
+from migrations_ops.pg.apply import MigrationFile, apply_files
+from migrations_ops.pg.apply_report import ApplyReport
 from migrations_ops.runners.base import (
     JobCancelled,
     RunContext,

@@ -34,8 +34,8 @@ from pathlib import Path
 
 import psycopg
 
-from migrations_ops import backup_inventory, pgtools, supabase_files
-from migrations_ops.backup_manifest import (
+from migrations_ops.pg import backup_inventory, pgtools, supabase_files
+from migrations_ops.pg.backup_manifest import (
     BackupManifest,
     DumpFormat,
     TableCount,
@@ -43,7 +43,7 @@ from migrations_ops.backup_manifest import (
     manifest_path,
     utc_now,
 )
-from migrations_ops.pgprocess import ToolProcesses
+from migrations_ops.pg.pgprocess import ToolProcesses
 from migrations_ops.runners.base import RunContext, RunnerError, RunResult, connect_target
 
 CHUNK = 1 << 20

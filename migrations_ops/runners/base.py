@@ -16,7 +16,7 @@ from typing import Any
 
 import psycopg
 
-from migrations_ops import pgtools
+from migrations_ops.pg import pgtools
 from migrations_ops.pg.installations import NoInstallation
 from migrations_ops.pg.job_sandbox import JobSandbox
 from migrations_ops.pg.sandbox import SandboxError

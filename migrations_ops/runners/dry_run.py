@@ -41,8 +41,8 @@ from typing import Any
 
 import psycopg
 
-from migrations_ops import catalog, scratch, scratch_setup, staging_copy
-from migrations_ops.apply import MigrationFile, StatementHook, apply_files
+from migrations_ops.pg import catalog, scratch, scratch_setup, staging_copy
+from migrations_ops.pg.apply import MigrationFile, StatementHook, apply_files
 from migrations_ops.runners.base import RunContext, RunnerError, RunResult
 
 DEFAULT_DATA_MAX_MB = 50

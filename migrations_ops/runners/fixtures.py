@@ -30,8 +30,8 @@ from typing import Any
 
 import psycopg
 
-from migrations_ops import catalog, scratch, scratch_setup
-from migrations_ops.apply import apply_files
+from migrations_ops.pg import catalog, scratch, scratch_setup
+from migrations_ops.pg.apply import apply_files
 from migrations_ops.runners.base import RunContext, RunnerError, RunResult
 
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_$]*")

@@ -2,7 +2,7 @@
 timestamps."
 
 Reads ``<supabase_dir>/migrations`` with the Supabase CLI's own rules
-(migrations_ops.supabase_files) and, when ``ctx.database_url`` is given, the target's
+(migrations_ops.pg.supabase_files) and, when ``ctx.database_url`` is given, the target's
 ``supabase_migrations.schema_migrations``. Never writes anywhere; works without a database.
 
 The check **fails** on what breaks a deploy or can still be fixed cheaply:
@@ -32,7 +32,7 @@ from typing import Any
 
 import psycopg
 
-from migrations_ops import supabase_files as sf
+from migrations_ops.pg import supabase_files as sf
 from migrations_ops.runners.base import RunContext, RunnerError, RunResult, connect_target
 
 # Version findings that block a release when the file is not applied anywhere yet.

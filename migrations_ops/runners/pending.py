@@ -28,10 +28,10 @@ import hashlib
 import re
 from typing import Any
 
-from migrations_ops import supabase_files as sf
+from migrations_ops.pg import supabase_files as sf
+from migrations_ops.pg.sqlsplit import split_statements
 from migrations_ops.runners.base import RunContext, RunnerError, RunResult
 from migrations_ops.runners.order import load_local_migrations, load_target_history
-from migrations_ops.sqlsplit import split_statements
 
 _DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$")
 

@@ -28,8 +28,8 @@ from typing import IO, Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from migrations_ops import backup_inventory, pgtools, scratch
-from migrations_ops.backup_manifest import (
+from migrations_ops.pg import backup_inventory, pgtools, scratch
+from migrations_ops.pg.backup_manifest import (
     BackupManifest,
     ManifestError,
     Setting,
@@ -40,7 +40,7 @@ from migrations_ops.backup_manifest import (
     utc_now,
 )
 from migrations_ops.pg.job_sandbox import JobSandbox
-from migrations_ops.pgprocess import ToolProcesses
+from migrations_ops.pg.pgprocess import ToolProcesses
 from migrations_ops.runners.base import RunContext, RunnerError, RunResult
 
 CHUNK = 1 << 20

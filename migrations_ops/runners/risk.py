@@ -39,8 +39,14 @@ from typing import Any
 
 import psycopg
 
-from migrations_ops import scratch_setup
-from migrations_ops.pg import release_risk, risk_report, risk_rules, squawk, target_facts
+from migrations_ops.pg import (
+    release_risk,
+    risk_report,
+    risk_rules,
+    scratch_setup,
+    squawk,
+    target_facts,
+)
 from migrations_ops.pg.lock_recorder import LockRecorder
 from migrations_ops.pg.release_risk import FileStatements
 from migrations_ops.runners import dry_run

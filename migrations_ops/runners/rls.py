@@ -11,7 +11,7 @@ Both forms Supabase projects use are run, from ``supabase/tests`` (``*.sql`` and
   runs ``pg_prove --ext .pg --ext .sql -r supabase/tests`` (supabase/cli
   ``internal/db/test/test.go``). pg_prove runs each file with ``psql --no-psqlrc
   --no-align --quiet --pset pager=off --pset tuples_only=true --set ON_ERROR_STOP=1``;
-  so does this job, reading the TAP itself (``migrations_ops.tap``): one result per
+  so does this job, reading the TAP itself (``migrations_ops.pg.tap``): one result per
   file and per assertion;
 - plain SQL tests (``supabase/tests/rls/*.test.sql``) that fail by raising an error: the
   same psql run stops at the first error and reports its line.
@@ -38,11 +38,11 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from migrations_ops import psql as psql_runner
-from migrations_ops import scratch, scratch_setup
-from migrations_ops.apply import apply_files
+from migrations_ops.pg import psql as psql_runner
+from migrations_ops.pg import scratch, scratch_setup
+from migrations_ops.pg.apply import apply_files
+from migrations_ops.pg.tap import TapResult, parse_tap
 from migrations_ops.runners.base import RunContext, RunnerError, RunResult
-from migrations_ops.tap import TapResult, parse_tap
 
 _PGTAP_CALL = re.compile(r"\b(?:no_)?plan\s*\(|\bfinish\s*\(", re.IGNORECASE)
 

@@ -23,9 +23,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from migrations_ops import supabase_files
-from migrations_ops.rollback.execute import run_steps
-from migrations_ops.rollback.lock import target_database_lock
+from migrations_ops.pg import supabase_files
+from migrations_ops.pg.rollback_execute import run_steps
+from migrations_ops.pg.rollback_lock import target_database_lock
 from migrations_ops.runners.base import RunContext, RunnerError, RunResult, connect_target
 
 

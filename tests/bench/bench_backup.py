@@ -43,7 +43,7 @@ django.setup()
 
 import psycopg  # noqa: E402
 
-from migrations_ops import pgtools, scratch  # noqa: E402
+from migrations_ops.pg import pgtools, scratch  # noqa: E402
 from migrations_ops.runners import backup, restore_check  # noqa: E402
 from migrations_ops.runners.base import RunContext  # noqa: E402
 from tests.bench.common import report  # noqa: E402

@@ -55,8 +55,8 @@ django.setup()
 
 import psycopg  # noqa: E402
 
-from migrations_ops import catalog, pgtools, scratch, scratch_setup, staging_copy  # noqa: E402
-from migrations_ops.apply import MigrationFile, apply_files  # noqa: E402
+from migrations_ops.pg import catalog, pgtools, scratch, scratch_setup, staging_copy  # noqa: E402
+from migrations_ops.pg.apply import MigrationFile, apply_files  # noqa: E402
 from migrations_ops.pg.job_sandbox import open_sandbox  # noqa: E402
 from migrations_ops.pg.sandbox import Sandbox  # noqa: E402
 from migrations_ops.runners import dry_run  # noqa: E402

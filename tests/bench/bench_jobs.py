@@ -43,9 +43,9 @@ from django.urls import include, path  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from psycopg import sql  # noqa: E402
 
-from migrations_ops import pgtools  # noqa: E402
 from migrations_ops.jobs import job_enqueue  # noqa: E402
 from migrations_ops.models import Job  # noqa: E402
+from migrations_ops.pg import pgtools  # noqa: E402
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory  # noqa: E402
 from tests.migrations_ops.jobs.factories import JobFactory, add_log_lines  # noqa: E402
 from tests.migrations_ops.jobs.processes import (  # noqa: E402

@@ -47,13 +47,12 @@ django.setup()
 
 import psycopg  # noqa: E402
 
-from migrations_ops import pgtools, scratch  # noqa: E402
-from migrations_ops.apply import MigrationFile, apply_files  # noqa: E402
-from migrations_ops.pg import release_risk, risk_report, target_facts  # noqa: E402
+from migrations_ops.pg import pgtools, release_risk, risk_report, scratch, target_facts  # noqa: E402  # noqa: E402
+from migrations_ops.pg.apply import MigrationFile, apply_files  # noqa: E402
 from migrations_ops.pg.job_sandbox import open_sandbox  # noqa: E402
+from migrations_ops.pg.sqlsplit import split_statements  # noqa: E402
 from migrations_ops.runners import dry_run, risk  # noqa: E402
 from migrations_ops.runners.base import RunContext, RunResult  # noqa: E402
-from migrations_ops.sqlsplit import split_statements  # noqa: E402
 from tests.bench.common import report  # noqa: E402
 
 ROLES = ROOT / "migrations_ops" / "demo_supabase" / "tests" / "fixtures" / "roles.sql"

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import psycopg
 
-from migrations_ops import demo, pgtools, scratch
-from migrations_ops.apply import MigrationFile, apply_files
+from migrations_ops import demo
 from migrations_ops.models import Project, Target
+from migrations_ops.pg import pgtools, scratch
+from migrations_ops.pg.apply import MigrationFile, apply_files
 
 STAGING_ENV = "E2E_STAGING_DATABASE_URL"
 

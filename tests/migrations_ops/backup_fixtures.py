@@ -1,6 +1,6 @@
 """A throwaway "production" database for the backup and restore_check tests.
 
-Built on the system PostgreSQL through migrations_ops.scratch (so the reaper would find
+Built on the system PostgreSQL through migrations_ops.pg.scratch (so the reaper would find
 it): schemas app and public with a few thousand rows, an RLS policy, a database-level
 and a role-in-database setting, a schema that is not backed up, and Supabase's
 migration history table. Plus the project's supabase/ folder and a role fixture.
@@ -18,7 +18,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from migrations_ops import pgtools, scratch
+from migrations_ops.pg import pgtools, scratch
 from migrations_ops.runners.base import RunContext
 
 # Roles are server-wide: a name of this test run's own, so that another checkout's run on

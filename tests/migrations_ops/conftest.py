@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from migrations_ops import pgtools, scratch
+from migrations_ops.pg import pgtools, scratch
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import psycopg
 
-from migrations_ops import pgtools
-from migrations_ops.scratch import scratch_database
+from migrations_ops.pg import pgtools
+from migrations_ops.pg.scratch import scratch_database
 
 # The CLI's CreateMigrationTable batch (pkg/migration/history.go).
 CLI_HISTORY_DDL = [

@@ -5,8 +5,8 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from migrations_ops.apply import MigrationFile, apply_files
-from migrations_ops.apply_report import Kind
+from migrations_ops.pg.apply import MigrationFile, apply_files
+from migrations_ops.pg.apply_report import Kind
 
 
 def m(version: str, text: str, name: str = "step") -> MigrationFile:

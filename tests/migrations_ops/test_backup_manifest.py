@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from migrations_ops.backup_changelog import ChangelogEntry, render_changelog
-from migrations_ops.backup_manifest import (
+from migrations_ops.pg.backup_changelog import ChangelogEntry, render_changelog
+from migrations_ops.pg.backup_manifest import (
     FORMAT_VERSION,
     BackupManifest,
     ManifestError,

@@ -7,7 +7,7 @@ import uuid
 import psycopg
 import pytest
 
-from migrations_ops.catalog import diff, snapshot
+from migrations_ops.pg.catalog import diff, snapshot
 
 SCHEMA = """
 create type status as enum ('draft', 'sent');

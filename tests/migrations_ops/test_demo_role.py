@@ -17,7 +17,8 @@ import pytest
 from django.db import connection
 from psycopg import sql
 
-from migrations_ops import demo, pgtools
+from migrations_ops import demo
+from migrations_ops.pg import pgtools
 from migrations_ops.runners import apply, backup, dry_run
 from migrations_ops.runners.base import RunContext
 from migrations_ops.target_rule import target_variable_refusal

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from migrations_ops import pgtools
+from migrations_ops.pg import pgtools
 from migrations_ops.pg.environment import TOOL_PATH, is_portal_variable
 from migrations_ops.runners.base import RunContext, RunnerError
 from migrations_ops.runners.commands import run as run_commands

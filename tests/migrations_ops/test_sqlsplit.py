@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from migrations_ops.sqlsplit import (
+from migrations_ops.pg.sqlsplit import (
     cannot_run_in_transaction,
     has_no_transaction_directive,
     is_transaction_control,

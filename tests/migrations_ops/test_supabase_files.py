@@ -1,4 +1,4 @@
-"""The Supabase CLI's file and history rules (migrations_ops.supabase_files)."""
+"""The Supabase CLI's file and history rules (migrations_ops.pg.supabase_files)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from migrations_ops import supabase_files as sf
+from migrations_ops.pg import supabase_files as sf
 from tests.migrations_ops.supabase_project import target_database
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from migrations_ops.tap import parse_tap
+from migrations_ops.pg.tap import parse_tap
 
 
 def test_it_passes_a_complete_plan():

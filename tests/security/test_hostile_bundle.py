@@ -25,11 +25,11 @@ from django.conf import settings
 from django.db import connection
 
 from checklists.services import release_create, release_upload_archive
-from migrations_ops import pgtools, scratch
 from migrations_ops.jobs.engine import job_execute
 from migrations_ops.jobs.kinds import SANDBOX_KINDS
 from migrations_ops.jobs.services import job_enqueue
 from migrations_ops.models import Job
+from migrations_ops.pg import pgtools, scratch
 from release_portal.audit.verify import audit_verify
 from tests.factories import TargetFactory, published_runbook, supabase_archive
 from tests.security.hostile import (

@@ -17,7 +17,7 @@ from django.core import checks
 from django.urls import reverse
 from psycopg import sql
 
-from migrations_ops import pgtools
+from migrations_ops.pg import pgtools
 from migrations_ops.pg.job_sandbox import open_sandbox, portal_server
 from migrations_ops.pg.sandbox import SandboxError
 from migrations_ops.pg.unsandboxed import scratch_server_problems

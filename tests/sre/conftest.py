@@ -15,10 +15,10 @@ import psycopg
 import pytest
 
 from checklists.services import release_create, release_upload_archive
-from migrations_ops.apply import MigrationFile, apply_files
 from migrations_ops.jobs import dispatch
 from migrations_ops.jobs.engine import job_execute
 from migrations_ops.models import Job, Target
+from migrations_ops.pg.apply import MigrationFile, apply_files
 from tests.factories import published_runbook, supabase_archive
 from tests.migrations_ops.backup_fixtures import ROLE_FIXTURE, production_database
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from migrations_ops.rollback.plan import (
+from migrations_ops.pg.rollback_plan import (
     BackupChoice,
     ReleaseMigration,
     build_plan,

@@ -9,7 +9,7 @@ from pathlib import Path
 import psycopg
 from celery.exceptions import SoftTimeLimitExceeded
 
-from migrations_ops import scratch
+from migrations_ops.pg import scratch
 from migrations_ops.runners.base import RunContext, RunnerError, RunResult
 
 STARTED = "sample runner started"

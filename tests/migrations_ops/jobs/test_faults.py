@@ -13,9 +13,9 @@ import pytest
 from django.db import connection, transaction
 from django.urls import reverse
 
-from migrations_ops import scratch
 from migrations_ops.jobs import dispatch, job_enqueue, jobs_reap, jobs_sweep
 from migrations_ops.models import Job, JobLogLine
+from migrations_ops.pg import scratch
 from release_portal.audit.models import AuditEvent
 from tests.migrations_ops.jobs.processes import RedisServer, Worker, celery_broker, wait_for
 from tests.migrations_ops.jobs.sample_runner import STARTED

@@ -6,10 +6,10 @@ import time
 import pytest
 from django.db import connection, connections
 
-from migrations_ops import scratch
 from migrations_ops.jobs import job_cancel, job_enqueue, job_execute
 from migrations_ops.jobs import kinds as job_kinds
 from migrations_ops.models import Job, JobLogLine
+from migrations_ops.pg import scratch
 from migrations_ops.signals import job_finished
 from release_portal.audit.models import AuditEvent
 from release_portal.audit.services import audit_record

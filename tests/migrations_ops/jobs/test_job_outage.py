@@ -14,9 +14,9 @@ import pytest
 from django.db import connection, connections
 from django.db.models.functions import Now
 
-from migrations_ops import pgtools
 from migrations_ops.jobs import engine, job_enqueue, job_execute, jobs_reap
 from migrations_ops.models import Job, JobLogLine
+from migrations_ops.pg import pgtools
 from release_portal.audit.models import AuditEvent
 from tests.migrations_ops.jobs.processes import wait_for
 from tests.migrations_ops.jobs.sample_runner import STARTED

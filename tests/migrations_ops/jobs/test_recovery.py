@@ -5,10 +5,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from migrations_ops import pgtools, scratch
 from migrations_ops.jobs import jobs_reap, jobs_sweep
 from migrations_ops.jobs.lease import job_claim
 from migrations_ops.models import Job, JobLogLine
+from migrations_ops.pg import pgtools, scratch
 from release_portal.audit.models import AuditEvent
 from tests.migrations_ops.jobs.factories import JobFactory
 

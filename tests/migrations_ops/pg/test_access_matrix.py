@@ -8,8 +8,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from migrations_ops import pgtools
-from migrations_ops.pg import access_matrix
+from migrations_ops.pg import access_matrix, pgtools
 from migrations_ops.pg.access_matrix import Principal
 
 

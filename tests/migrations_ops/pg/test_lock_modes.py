@@ -14,8 +14,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from migrations_ops.apply import MigrationFile
 from migrations_ops.pg import release_risk, target_facts
+from migrations_ops.pg.apply import MigrationFile
 from migrations_ops.pg.locks import LockMode
 
 SCHEMA = """
@@ -135,7 +135,7 @@ STATEMENTS = [
 
 @pytest.fixture(scope="module")
 def target(server_url) -> Iterator[str]:
-    from migrations_ops import scratch
+    from migrations_ops.pg import scratch
 
     with scratch.scratch_database(purpose="test_locks", server_url=server_url) as url:
         with psycopg.connect(url, autocommit=True) as conn:
@@ -145,7 +145,7 @@ def target(server_url) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def server_url() -> str:
-    from migrations_ops import pgtools
+    from migrations_ops.pg import pgtools
 
     return pgtools.scratch_server_url()
 

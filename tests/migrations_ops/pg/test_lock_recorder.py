@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import psycopg
 
-from migrations_ops.apply import MigrationFile, apply_files
+from migrations_ops.pg.apply import MigrationFile, apply_files
 from migrations_ops.pg.lock_recorder import LockRecorder
 from migrations_ops.pg.locks import LockMode
 

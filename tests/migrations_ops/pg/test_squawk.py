@@ -6,8 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from migrations_ops.apply import MigrationFile
 from migrations_ops.pg import hazards, squawk
+from migrations_ops.pg.apply import MigrationFile
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import pytest
 
-from migrations_ops.apply import MigrationFile
 from migrations_ops.pg import hazards, release_risk
+from migrations_ops.pg.apply import MigrationFile
 from migrations_ops.pg.locks import LockMode
 from migrations_ops.pg.sql_names import TypeSpec
+from migrations_ops.pg.sqlsplit import split_statements
 from migrations_ops.pg.statement_effects import analyse
 from migrations_ops.pg.target_facts import ColumnFacts, RelationFacts, TargetFacts
-from migrations_ops.sqlsplit import split_statements
 
 
 def facts(rows: int = 50_000) -> TargetFacts:

@@ -12,9 +12,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from migrations_ops import pgtools, scratch
-from migrations_ops.apply import MigrationFile
-from migrations_ops.pg import release_risk, target_facts
+from migrations_ops.pg import pgtools, release_risk, scratch, target_facts
+from migrations_ops.pg.apply import MigrationFile
 
 ROWS = 40_000
 TARGET = """

@@ -15,8 +15,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from migrations_ops import pgtools, scratch
-from migrations_ops.apply import MigrationFile, apply_files
+from migrations_ops.pg import pgtools, scratch
+from migrations_ops.pg.apply import MigrationFile, apply_files
 from migrations_ops.runners.base import RunContext
 
 ROLE_FIXTURE = """

@@ -13,8 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from migrations_ops import pgtools
-from migrations_ops.pg import access_matrix
+from migrations_ops.pg import access_matrix, pgtools
 from migrations_ops.runners import access, get_runner
 from tests.migrations_ops.runners.test_dry_run import staging_state
 

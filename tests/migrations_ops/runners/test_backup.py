@@ -13,8 +13,8 @@ import subprocess
 import psycopg
 import pytest
 
-from migrations_ops import pgtools
-from migrations_ops.backup_manifest import BackupManifest, manifest_path
+from migrations_ops.pg import pgtools
+from migrations_ops.pg.backup_manifest import BackupManifest, manifest_path
 from migrations_ops.runners import backup
 from migrations_ops.runners.base import JobCancelled, RunnerError
 from tests.migrations_ops.backup_fixtures import (

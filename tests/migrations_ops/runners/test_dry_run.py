@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from migrations_ops import pgtools, scratch_setup, staging_copy
+from migrations_ops.pg import pgtools, scratch_setup, staging_copy
 from migrations_ops.pg.job_sandbox import open_sandbox
 from migrations_ops.runners import dry_run
 from migrations_ops.runners.base import JobCancelled, RunnerError

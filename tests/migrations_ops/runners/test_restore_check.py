@@ -15,8 +15,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from migrations_ops import scratch
-from migrations_ops.backup_manifest import BackupManifest, TableCount, manifest_path
+from migrations_ops.pg import scratch
+from migrations_ops.pg.backup_manifest import BackupManifest, TableCount, manifest_path
 from migrations_ops.runners import backup, restore_check
 from migrations_ops.runners.base import RunnerError
 from release_portal import embedded

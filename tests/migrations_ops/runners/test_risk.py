@@ -11,8 +11,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from migrations_ops.apply import MigrationFile, apply_files
 from migrations_ops.pg import risk_report
+from migrations_ops.pg.apply import MigrationFile, apply_files
 from migrations_ops.runners import get_runner, risk
 from tests.migrations_ops.runners.test_dry_run import staging_state
 

@@ -9,8 +9,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from migrations_ops import pgtools
 from migrations_ops.models import Job, Target
+from migrations_ops.pg import pgtools
 from release_portal.audit.models import AuditEvent
 from tests.factories import TargetFactory
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 import psycopg
 from psycopg import sql
 
-from migrations_ops import pgtools
+from migrations_ops.pg import pgtools
 
 logger = logging.getLogger(__name__)
 

@@ -24,11 +24,11 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from migrations_ops import psql as psql_runner
-from migrations_ops.apply import MigrationFile
+from migrations_ops.pg import psql as psql_runner
+from migrations_ops.pg.apply import MigrationFile
 from migrations_ops.pg.job_sandbox import JobSandbox
+from migrations_ops.pg.supabase_files import MigrationsFolderMissing, list_local_migrations
 from migrations_ops.runners.base import LogFn, RunContext, RunnerError
-from migrations_ops.supabase_files import MigrationsFolderMissing, list_local_migrations
 
 # pg_advisory_lock key for "loading fixtures on this server" ("rpfx").
 FIXTURE_LOCK_KEY = 0x72706678

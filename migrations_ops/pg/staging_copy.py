@@ -28,9 +28,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from migrations_ops import pgtools
-from migrations_ops import psql as psql_runner
-from migrations_ops.apply import create_history_table
+from migrations_ops.pg import pgtools
+from migrations_ops.pg import psql as psql_runner
+from migrations_ops.pg.apply import create_history_table
 from migrations_ops.pg.job_sandbox import JobSandbox
 from migrations_ops.runners.base import LogFn, RunnerError, connect_target
 

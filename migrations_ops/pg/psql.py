@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from migrations_ops import pgtools
+from migrations_ops.pg import pgtools
 from migrations_ops.pg.job_sandbox import JobSandbox
-from migrations_ops.sqlsplit import split_statements
+from migrations_ops.pg.sqlsplit import split_statements
 
 # pg_prove's psql options (TAP::Parser::SourceHandler::pgTAP): bare rows, one per line.
 TAP_OPTIONS = ["--no-align", "--pset", "pager=off", "--pset", "tuples_only=true"]

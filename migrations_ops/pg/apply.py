@@ -45,21 +45,21 @@ import psycopg
 from psycopg import sql
 from psycopg.pq import ConnStatus, ExecStatus, TransactionStatus
 
-from migrations_ops.apply_report import (
+from migrations_ops.pg.apply_report import (
     ApplyFailure,
     ApplyReport,
     FileResult,
     Kind,
     failure_from_error,
 )
-from migrations_ops.sqlsplit import (
+from migrations_ops.pg.sqlsplit import (
     Statement,
     cannot_run_in_transaction,
     has_no_transaction_directive,
     is_transaction_control,
     split_statements,
 )
-from migrations_ops.supabase_files import parse_filename
+from migrations_ops.pg.supabase_files import parse_filename
 
 LogFn = Callable[[str, str], None]  # (stream, text), as RunContext.log
 

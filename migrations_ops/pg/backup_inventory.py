@@ -13,8 +13,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from migrations_ops import supabase_files
-from migrations_ops.backup_manifest import Setting, TableCount
+from migrations_ops.pg import supabase_files
+from migrations_ops.pg.backup_manifest import Setting, TableCount
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from migrations_ops.backup_manifest import BackupManifest
+from migrations_ops.pg.backup_manifest import BackupManifest
 
 HEADER = (
     "# Backups\n"

@@ -24,7 +24,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from migrations_ops.sqlsplit import is_transaction_control, split_statements, strip_leading_comments
+from migrations_ops.pg.sqlsplit import (
+    is_transaction_control,
+    split_statements,
+    strip_leading_comments,
+)
 
 DB_URL = '"$DB_URL"'
 

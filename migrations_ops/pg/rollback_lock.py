@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 import psycopg
 from django.conf import settings
 
-from migrations_ops import pgtools
+from migrations_ops.pg import pgtools
 from migrations_ops.runners.base import RunnerError
 
 # pg_advisory_lock(int4, int4): ("rpdl" = "release portal deploy lock", target id).

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import psycopg
 
-from migrations_ops.sqlsplit import Statement
+from migrations_ops.pg.sqlsplit import Statement
 
 # Schemas Supabase creates and manages; a migration that references them fails on a
 # plain PostgreSQL unless the project's fixtures create stand-ins.

@@ -19,15 +19,15 @@ from typing import Any
 
 import psycopg
 
-from migrations_ops.apply import MigrationFile, apply_file
-from migrations_ops.backup_manifest import BackupManifest as ManifestFile
+from migrations_ops.pg.apply import MigrationFile, apply_file
+from migrations_ops.pg.backup_manifest import BackupManifest as ManifestFile
 from migrations_ops.pg.job_sandbox import JobSandbox
-from migrations_ops.pgprocess import ToolProcesses
-from migrations_ops.rollback.plan import drop_schemas_sql
+from migrations_ops.pg.pgprocess import ToolProcesses
+from migrations_ops.pg.rollback_plan import drop_schemas_sql
+from migrations_ops.pg.sqlsplit import split_statements
+from migrations_ops.pg.supabase_files import HISTORY_TABLE
 from migrations_ops.runners import restore_check as rc
 from migrations_ops.runners.base import RunContext
-from migrations_ops.sqlsplit import split_statements
-from migrations_ops.supabase_files import HISTORY_TABLE
 
 REVERT_HISTORY = "DELETE FROM supabase_migrations.schema_migrations WHERE version = ANY(%s)"
 
