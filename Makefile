@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make run    start web, Celery worker and beat with demo data (Ctrl-C stops all)"
 	@echo "make test   run the whole test suite"
-	@echo "make lint   ruff check, ruff format --check, mypy"
+	@echo "make lint   ruff check, ruff format --check, mypy, lint-imports (the layers)"
 	@echo "make bench  run the benchmarks in tests/bench (ratios measured side by side)"
 	@echo "make clean  stop the embedded database and remove .venv and .local"
 
@@ -48,6 +48,7 @@ lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
+	$(VENV)/bin/lint-imports
 
 bench: install-dev
 	$(PY) tests/bench/run.py
