@@ -315,7 +315,7 @@ SETTLED_STATES = [ChecklistItem.State.DONE, ChecklistItem.State.NOT_APPLICABLE]
 
 
 # Deployments, freeze windows, break-glass overrides and peer reviews live beside these.
-from checklists.models_deploys import (  # noqa: E402, F401
+from checklists.deployments.models import (  # noqa: E402, F401
     Deployment,
     FreezeWindow,
     GateOverride,

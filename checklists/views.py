@@ -22,6 +22,8 @@ from checklists import items as item_services
 from checklists import rules, selectors
 from checklists.access import get_release_for_user
 from checklists.bundles import MAX_ARCHIVE_BYTES, BundleError
+from checklists.deployments.gate import gate_status, open_followups
+from checklists.deployments.views import ApplyForm
 from checklists.forms import (
     CancelForm,
     MigrationsUploadForm,
@@ -31,7 +33,6 @@ from checklists.forms import (
     SignOffForm,
     TickForm,
 )
-from checklists.gate import gate_status, open_followups
 from checklists.models import ChecklistItem, Release
 from checklists.services import (
     AlreadyDone,
@@ -43,9 +44,8 @@ from checklists.services import (
 )
 from checklists.signoffs import signoff_give
 from migrations_ops.backups.views import backups_panel_context
+from migrations_ops.jobs.views import jobs_panel_context
 from migrations_ops.monitoring.views import monitoring_panel_context
-from migrations_ops.views_deploy import ApplyForm
-from migrations_ops.views_jobs import jobs_panel_context
 from release_portal.accounts.roles import Action, ProjectAccess, visible_project_ids
 from release_portal.http import HtmxHttpRequest
 

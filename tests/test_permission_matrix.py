@@ -330,7 +330,7 @@ def world(project, other_project, personas, django_capture_on_commit_callbacks):
     from django.db import transaction
     from django.utils import timezone
 
-    from checklists.deploys import freeze_window_create
+    from checklists.deployments.services import freeze_window_create
     from checklists.models import ChecklistItem, GateOverride
     from checklists.runbooks.default import default_runbook_source
     from checklists.runbooks.services import runbook_import

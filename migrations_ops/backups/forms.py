@@ -7,8 +7,8 @@ from typing import Any
 from django import forms
 
 from migrations_ops.backups.selectors import BackupFilters
-from migrations_ops.forms import TargetChoiceField
 from migrations_ops.models import Project, Target
+from migrations_ops.projects.forms import TargetChoiceField
 
 STATES = [
     ("", "All kept"),

@@ -22,9 +22,9 @@ from checklists.access import get_release_for_user
 from migrations_ops.backups import selectors, services
 from migrations_ops.backups.changelog import changelog_text
 from migrations_ops.backups.forms import BackupFilterForm, CaptureForm, SnapshotForm
-from migrations_ops.forms import field_problem
 from migrations_ops.models import BackupManifest, RollbackPlan
 from migrations_ops.pg.backup_changelog import size_text
+from migrations_ops.projects.forms import field_problem
 from release_portal.accounts.access import get_project_for_user, require
 from release_portal.accounts.roles import Action, ProjectAccess, can, visible_project_ids
 from release_portal.http import HtmxHttpRequest

@@ -6,8 +6,8 @@ from typing import Any
 
 from django import forms
 
-from migrations_ops.forms import TargetChoiceField
 from migrations_ops.models import Incident, Project, Target
+from migrations_ops.projects.forms import TargetChoiceField
 from migrations_ops.rollback.forms import DatedFilterForm
 
 

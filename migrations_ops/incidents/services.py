@@ -20,7 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from checklists import rules
-from checklists.deploys import deployment_finish, deployment_start
+from checklists.deployments.services import deployment_finish, deployment_start
 from checklists.models import Deployment, Release
 from checklists.services import AlreadyDone, release_transition
 from migrations_ops.jobs.services import job_enqueue
@@ -249,7 +249,7 @@ def incident_rollback_start(*, incident: Incident, user: Any) -> Job:
     ).first()  # fmt: skip
     if active is not None:
         raise AlreadyDone(f"already running: job #{active.pk}")
-    # The target's deploy lock (checklists.deploys): refused with DeployLocked while a
+    # The target's deploy lock (checklists.deployments.services): refused with DeployLocked while a
     # deployment or another rollback of the target is reported started.
     deployment = deployment_start(
         release=incident.release, target=incident.target, actor=user,

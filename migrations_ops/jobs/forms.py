@@ -6,9 +6,9 @@ from typing import Any, cast
 
 from django import forms
 
-from migrations_ops.forms import TargetChoiceField
 from migrations_ops.jobs.kinds import action_for, page_runnable_kinds
 from migrations_ops.models import Project
+from migrations_ops.projects.forms import TargetChoiceField
 from release_portal.accounts.roles import can
 
 

@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 def _apply_finished(sender: Any, job: Any, **kwargs: Any) -> None:
     if job.kind != "apply" or not (job.params or {}).get("deployment_id"):
         return
-    from migrations_ops.deploy_apply import apply_finished
+    from checklists.deployments.apply import apply_finished
 
     # A savepoint: the job's own end must be recorded even if this fails; the deployment
     # then stays started (holding the target) until it is reported finished.

@@ -10,7 +10,7 @@ Two locks, both PostgreSQL session advisory locks held for the whole job:
   runner uses (``rp_apply``): even two portals, or a person's tooling that honours it,
   never interleave.
 
-A rollback started from an incident also takes checklists.deploys' lock first: a
+A rollback started from an incident also takes checklists.deployments.services' lock first: a
 Deployment record (kind rollback) that refuses to start while a deployment CI reported is
 still started on the target, and that the job's end finishes (incidents.services).
 """

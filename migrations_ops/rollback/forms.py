@@ -9,8 +9,8 @@ from django import forms
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from migrations_ops.forms import TargetChoiceField
 from migrations_ops.models import Project, RollbackPlan, Target
+from migrations_ops.projects.forms import TargetChoiceField
 
 
 class PlanForm(forms.Form):

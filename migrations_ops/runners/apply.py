@@ -15,7 +15,7 @@ applied applies nothing.
 
 Production guard (``options["target_kind"] == "production"``, set by the job context from
 the Target, never from job parameters): the run is refused unless the job was queued by
-``migrations_ops.deploy_apply.apply_start``, which checked the release gate and recorded
+``checklists.deployments.apply.apply_start``, which checked the release gate and recorded
 the digest it approved (``options["gate_checked"]``, ``options["approved_digest"]``), and
 that digest still equals the release's digest now (``options["release_digest"]``, read
 by the job context when the job starts). Staging needs no gate.

@@ -10,13 +10,13 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from checklists.access import get_release_for_user
-from checklists.deploys import (
+from checklists.deployments.gate import gate_status, open_followups
+from checklists.deployments.services import (
     freeze_window_create,
     freeze_window_delete,
     gate_break_glass,
     gate_override_resolve,
 )
-from checklists.gate import gate_status, open_followups
 from checklists.models import FreezeWindow, GateOverride
 from release_portal.accounts.access import get_project_for_user
 from release_portal.accounts.roles import Action, ProjectAccess

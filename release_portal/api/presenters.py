@@ -7,7 +7,7 @@ from typing import Any
 from django.db.models import Prefetch
 
 from checklists import rules
-from checklists.gate import GateResult
+from checklists.deployments.gate import GateResult
 from checklists.models import Deployment, Evidence, GateOverride, PeerReview, Release
 from migrations_ops.models import Job
 

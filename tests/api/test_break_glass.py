@@ -128,7 +128,7 @@ def test_it_resolves_the_follow_up_with_a_note(
 def test_a_failing_sink_never_breaks_the_change(
     platform_lead, release_with_files, django_capture_on_commit_callbacks
 ):
-    from checklists.deploys import gate_break_glass
+    from checklists.deployments.services import gate_break_glass
 
     def broken(notification):
         raise RuntimeError("webhook down")

@@ -4,7 +4,7 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 
-from checklists.deploys import deployment_start, gate_break_glass
+from checklists.deployments.services import deployment_start, gate_break_glass
 from checklists.models import Deployment, Release
 from checklists.services import release_create
 from release_portal.audit.models import AuditEvent

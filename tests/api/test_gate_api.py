@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from checklists.deploys import gate_break_glass, gate_override_resolve
+from checklists.deployments.services import gate_break_glass, gate_override_resolve
 from checklists.models import FreezeWindow, GateOverride
 from checklists.services import release_upload_archive
 from tests.api.conftest import url

@@ -1,7 +1,7 @@
 from django.template.loader import render_to_string
 
-from checklists.deploys import gate_break_glass
-from checklists.gate import gate_status, open_followups
+from checklists.deployments.gate import gate_status, open_followups
+from checklists.deployments.services import gate_break_glass
 from tests.factories import PASSWORD
 
 

@@ -10,7 +10,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from checklists.deploys import gate_break_glass
+from checklists.deployments.services import gate_break_glass
 from checklists.models import GateOverride, SignOff
 from checklists.services import ChecklistError
 from checklists.signoffs import signoff_give

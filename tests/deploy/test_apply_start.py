@@ -9,10 +9,10 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
-from checklists.deploys import DeployLocked
+from checklists.deployments.apply import GateClosedForApply, apply_start
+from checklists.deployments.services import DeployLocked
 from checklists.items import item_untick
 from checklists.models import Deployment, Release
-from migrations_ops.deploy_apply import GateClosedForApply, apply_start
 from migrations_ops.jobs import job_enqueue, job_execute
 from migrations_ops.models import Job
 from migrations_ops.monitoring.models import MonitoringWindow
@@ -162,7 +162,7 @@ def test_it_lets_deployers_start_it(release_with_files, staging_target, personas
 def test_a_break_glass_override_opens_production_and_is_recorded(
     release_with_files, production_target, platform_lead, password
 ):
-    from checklists.deploys import gate_break_glass
+    from checklists.deployments.services import gate_break_glass
 
     override = gate_break_glass(
         release=release_with_files, user=platform_lead, reason="prod is down", password=password

@@ -7,7 +7,7 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Router, Status
 
-from checklists.deploys import (
+from checklists.deployments.services import (
     INCIDENT_HINT,
     DeployLocked,
     DigestMismatch,

@@ -7,7 +7,7 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Router, Status
 
-from checklists.gate import gate_status
+from checklists.deployments.gate import gate_status
 from release_portal.api import presenters
 from release_portal.api.auth import release_for, require_scope
 from release_portal.api.schemas import ERRORS, ErrorOut, GateOut, ReleaseId

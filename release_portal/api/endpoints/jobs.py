@@ -8,9 +8,9 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from ninja import Router, Status
 
-from checklists.deploys import DeployLocked
-from checklists.gate import gate_status
-from migrations_ops.deploy_apply import GateClosedForApply, apply_start
+from checklists.deployments.apply import GateClosedForApply, apply_start
+from checklists.deployments.gate import gate_status
+from checklists.deployments.services import DeployLocked
 from migrations_ops.incidents.services import rollback_start
 from migrations_ops.jobs.kinds import PRODUCTION_KINDS
 from migrations_ops.jobs.services import job_enqueue

@@ -12,7 +12,7 @@ from django.db import connection
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 
-from checklists.evidence_pack import backup_manifest_files
+from checklists.reports.evidence_pack import backup_manifest_files
 from release_portal.audit.models import AuditEvent
 from release_portal.audit.signing import key_id, load_public_pem
 from release_portal.audit.signing import verify as verify_signature

@@ -9,7 +9,7 @@ from django.db import transaction
 from markdown_it import MarkdownIt
 
 from checklists.models import ChecklistItem, Evidence
-from checklists.reports import md_code, md_link, md_text, release_report_markdown
+from checklists.reports.release_report import md_code, md_link, md_text, release_report_markdown
 from release_portal.audit.models import AuditChainHead
 from release_portal.audit.services import audit_record
 from tests.checklists.reports.factories import EvidenceFactory, items_by_position

@@ -12,7 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.urls import reverse
 
 from migrations_ops.models import Target, TargetDisabled
-from migrations_ops.services_settings import TargetError, target_create
+from migrations_ops.projects.services import TargetError, target_create
 from release_portal.audit.models import AuditEvent
 from release_portal.settings import env_target_vars
 from tests.factories import TargetFactory

@@ -13,9 +13,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from migrations_ops.forms import ProjectSettingsForm, TargetForm
 from migrations_ops.models import Project, Target
-from migrations_ops.services_settings import (
+from migrations_ops.projects.forms import ProjectSettingsForm, TargetForm
+from migrations_ops.projects.services import (
     ConnectionTest,
     SettingsError,
     TargetError,

@@ -37,7 +37,7 @@ from django.utils import timezone
 from django.utils.text import get_valid_filename
 
 from checklists.models import Evidence, Release
-from checklists.reports import release_report_markdown
+from checklists.reports.release_report import release_report_markdown
 from migrations_ops.models import Job, JobLogLine
 from release_portal.audit.chain import canonical_time
 from release_portal.audit.checkpoints import checkpoint_sign, sign_manifest

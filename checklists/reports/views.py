@@ -7,9 +7,9 @@ from django.http import FileResponse, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_GET
 
-from checklists import evidence_pack
 from checklists.access import get_release_for_user
-from checklists.reports import (
+from checklists.reports import evidence_pack
+from checklists.reports.release_report import (
     evidence_pack_allowed,
     release_download_record,
     release_report_markdown,

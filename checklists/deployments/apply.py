@@ -5,7 +5,7 @@ the release gate when the job is queued and records the digest the gate approved
 job's parameters; the ``apply`` runner refuses production unless that digest still
 equals the release's digest when it runs
 (``migrations_ops.runners.apply.check_production_guard``). For production it also takes
-the target's deploy lock with a Deployment record (``checklists.deploys.
+the target's deploy lock with a Deployment record (``checklists.deployments.services.
 deployment_start``: the release moves to deploying), as rollbacks do.
 
 ``apply_finished`` (connected to ``job_finished`` by the monitoring app) finishes that
@@ -26,8 +26,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import capfirst
 
-from checklists.deploys import deployment_finish, deployment_start
-from checklists.gate import GateResult, gate_status
+from checklists.deployments.gate import GateResult, gate_status
+from checklists.deployments.services import deployment_finish, deployment_start
 from checklists.models import Deployment, Release
 from migrations_ops.jobs.services import job_enqueue
 from migrations_ops.models import Job, Target

@@ -13,8 +13,8 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from checklists import gate as gates
 from checklists import rules
+from checklists.deployments import gate as gates
 from checklists.models import Deployment, FreezeWindow, GateOverride, Release
 from checklists.services import AlreadyDone, ChecklistError, _when, release_transition
 from migrations_ops.models import Incident, Target

@@ -19,9 +19,9 @@ from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
 from checklists.access import get_release_for_user
-from migrations_ops.deploy_apply import apply_start
-from migrations_ops.forms import TargetChoiceField, field_problem
+from checklists.deployments.apply import apply_start
 from migrations_ops.models import Project, Target
+from migrations_ops.projects.forms import TargetChoiceField, field_problem
 from release_portal.accounts.roles import Action
 from release_portal.http import HtmxHttpRequest
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from migrations_ops import views_settings as views
+from migrations_ops.projects import views
 
 urlpatterns = [
     path("projects/<slug:slug>/settings/", views.project_settings, name="project_settings"),

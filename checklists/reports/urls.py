@@ -1,6 +1,6 @@
 from django.urls import path
 
-from checklists import views_reports
+from checklists.reports import views as views_reports
 
 urlpatterns = [
     path("releases/<int:pk>/report.md", views_reports.release_report, name="release_report"),

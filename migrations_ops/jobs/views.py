@@ -17,7 +17,6 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from checklists.access import get_release_for_user
-from migrations_ops.forms import field_problem
 from migrations_ops.jobs import selectors
 from migrations_ops.jobs.forms import JobStartForm
 from migrations_ops.jobs.kinds import GATED_KINDS, action_for
@@ -30,6 +29,7 @@ from migrations_ops.jobs.services import (
     staging_target,
 )
 from migrations_ops.models import Job
+from migrations_ops.projects.forms import field_problem
 from release_portal.accounts.access import require
 from release_portal.accounts.roles import Action, ProjectAccess, can
 from release_portal.http import HtmxHttpRequest

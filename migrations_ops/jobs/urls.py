@@ -1,6 +1,6 @@
 from django.urls import path
 
-from migrations_ops import views_jobs
+from migrations_ops.jobs import views as views_jobs
 
 urlpatterns = [
     path("jobs/<int:pk>/", views_jobs.job_detail, name="job_detail"),
