@@ -4,7 +4,7 @@ from typing import Any
 
 from django.dispatch import receiver
 
-from checklists.items import evidence_from_job
+from checklists.services.items import evidence_from_job
 from migrations_ops.signals import job_finished
 
 

@@ -10,7 +10,7 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 
 from checklists import rules
 from checklists.models import ChecklistItem, Evidence, MigrationFile, Release, SignOff
-from checklists.signoffs import signoff_changes
+from checklists.services.signoffs import signoff_changes
 from release_portal.accounts.roles import Role, roles_by_project, visible_project_ids
 from release_portal.audit.models import AuditEvent
 

@@ -18,7 +18,6 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from checklists import items as item_services
 from checklists import rules, selectors
 from checklists.access import get_release_for_user
 from checklists.bundles import MAX_ARCHIVE_BYTES, BundleError
@@ -34,7 +33,8 @@ from checklists.forms import (
     TickForm,
 )
 from checklists.models import ChecklistItem, Release
-from checklists.services import (
+from checklists.services import items as item_services
+from checklists.services.releases import (
     AlreadyDone,
     ChecklistError,
     release_cancel,
@@ -42,7 +42,7 @@ from checklists.services import (
     release_read_git,
     release_upload_archive,
 )
-from checklists.signoffs import signoff_give
+from checklists.services.signoffs import signoff_give
 from migrations_ops.backups.views import backups_panel_context
 from migrations_ops.jobs.views import jobs_panel_context
 from migrations_ops.monitoring.views import monitoring_panel_context

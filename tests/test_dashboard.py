@@ -77,7 +77,7 @@ def test_the_inline_finder_can_fail():
 
 
 def test_the_dashboard_lists_releases_and_what_awaits_the_qa_lead(client, personas, project):
-    from checklists.services import release_create
+    from checklists.services.releases import release_create
     from tests.factories import published_runbook
 
     published_runbook(project)
@@ -99,7 +99,7 @@ def test_the_release_owner_is_asked_to_sign_a_ready_release(client, personas, pr
     from django.db import transaction
 
     from checklists.models import ChecklistItem
-    from checklists.services import release_create, release_refresh
+    from checklists.services.releases import release_create, release_refresh
     from tests.factories import published_runbook
 
     published_runbook(project)

@@ -16,7 +16,7 @@ from django.utils import timezone
 from checklists import rules
 from checklists.deployments import gate as gates
 from checklists.models import Deployment, FreezeWindow, GateOverride, Release
-from checklists.services import AlreadyDone, ChecklistError, _when, release_transition
+from checklists.services.releases import AlreadyDone, ChecklistError, _when, release_transition
 from migrations_ops.models import Incident, Target
 from release_portal.accounts.access import require_actor
 from release_portal.accounts.recheck import PasswordRecheckFailed, password_recheck

@@ -2,7 +2,7 @@
 
 Layout (``release-portal-evidence-pack/1``):
 
-- ``report.md``: the release report (see checklists/reports.py);
+- ``report.md``: the release report (see checklists/reports/release_report.py);
 - ``audit.jsonl``: the change log from the release's first event to the head, as the
   audit page exports it filtered on the release (``release-portal-audit/2``: the
   release's events, placeholders for the others, the signed checkpoint last);

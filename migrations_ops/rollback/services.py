@@ -14,9 +14,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from checklists.items import evidence_add, items_for_evidence
 from checklists.models import Evidence, MigrationFile, Release
-from checklists.services import release_refresh
+from checklists.services.items import evidence_add, items_for_evidence
+from checklists.services.releases import release_refresh
 from migrations_ops.backups.storage import LocalStorage, storage_for
 from migrations_ops.jobs.services import job_enqueue
 from migrations_ops.models import BackupManifest, Job, RollbackPlan, Target

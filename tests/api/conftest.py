@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from checklists.items import item_tick
-from checklists.services import release_create, release_upload_archive
-from checklists.signoffs import signoff_give
+from checklists.services.items import item_tick
+from checklists.services.releases import release_create, release_upload_archive
+from checklists.services.signoffs import signoff_give
 from migrations_ops.models import Incident, RollbackPlan, Target
 from release_portal.api.tokens import token_create
 from tests.factories import (

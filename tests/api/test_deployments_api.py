@@ -6,7 +6,7 @@ from django.db import IntegrityError, transaction
 
 from checklists.deployments.services import deployment_start, gate_break_glass
 from checklists.models import Deployment, Release
-from checklists.services import release_create
+from checklists.services.releases import release_create
 from release_portal.audit.models import AuditEvent
 from tests.api.conftest import open_incident, url
 from tests.factories import PASSWORD

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from checklists.deployments.services import gate_break_glass, gate_override_resolve
 from checklists.models import FreezeWindow, GateOverride
-from checklists.services import release_upload_archive
+from checklists.services.releases import release_upload_archive
 from tests.api.conftest import url
 from tests.factories import DEMO_MIGRATIONS, PASSWORD, supabase_archive
 
@@ -43,7 +43,7 @@ def test_it_lists_every_open_item_with_its_step_and_owner(api, release_with_file
 
 
 def test_it_names_the_one_item_left(api, approved_release, platform_lead):
-    from checklists.items import item_untick
+    from checklists.services.items import item_untick
 
     item = approved_release.items.get(step__key="application-smoke-tests-security-checks")
     item_untick(item=item, user=platform_lead, reason="smoke tests must run again")
@@ -161,7 +161,7 @@ def test_it_opens_a_freeze_by_break_glass(api, approved_release, project, platfo
 def test_it_stays_closed_for_a_cancelled_release_even_with_nothing_missing(
     api, release_with_files, platform_lead
 ):
-    from checklists.services import release_cancel
+    from checklists.services.releases import release_cancel
 
     release_cancel(release=release_with_files, user=platform_lead, reason="superseded")
     body = gate(api, release_with_files).json()

@@ -43,7 +43,7 @@ def test_it_answers_the_existing_release_for_the_same_commit(api, project, runbo
 def test_it_creates_a_new_release_when_the_commits_release_was_cancelled(
     api, project, release, platform_lead
 ):
-    from checklists.services import release_cancel
+    from checklists.services.releases import release_cancel
 
     release_cancel(release=release, user=platform_lead, reason="wrong branch")
     response = api.post(create_url(project), {**NEW, "commit_sha": SHA})
@@ -135,7 +135,7 @@ def test_it_hides_releases_of_other_projects(api_for, release, other_project, ou
 
 
 def test_it_reads_stale_and_current_signoffs(api, approved_release, release_engineer):
-    from checklists.services import release_upload_archive
+    from checklists.services.releases import release_upload_archive
     from tests.factories import DEMO_MIGRATIONS, supabase_archive
 
     body = api.get(url(f"/releases/{approved_release.pk}")).json()

@@ -36,7 +36,7 @@ def main() -> None:
     args = parser.parse_args()
     with test_database(), override_settings(ROOT_URLCONF=__name__):
         from checklists.models import MigrationFile
-        from checklists.services import release_create
+        from checklists.services.releases import release_create
         from release_portal.accounts.roles import Role
         from tests.factories import (
             MembershipFactory,

@@ -1,6 +1,6 @@
 import pytest
 
-from checklists.services import release_create, release_upload_archive
+from checklists.services.releases import release_create, release_upload_archive
 from tests.factories import DEMO_MIGRATIONS, published_runbook, supabase_archive
 
 

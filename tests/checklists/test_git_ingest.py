@@ -5,7 +5,7 @@ import subprocess
 import pytest
 
 from checklists.bundles import BundleError
-from checklists.services import ChecklistError, release_create, release_read_git
+from checklists.services.releases import ChecklistError, release_create, release_read_git
 from tests.factories import published_runbook
 
 

@@ -4,14 +4,14 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from django.db import connection
 
-from checklists.items import (
+from checklists.models import ChecklistItem, Evidence
+from checklists.services.items import (
     evidence_add,
     item_mark_not_applicable,
     item_tick,
     item_untick,
 )
-from checklists.models import ChecklistItem, Evidence
-from checklists.services import AlreadyDone, ChecklistError
+from checklists.services.releases import AlreadyDone, ChecklistError
 from release_portal.audit.models import AuditEvent
 from tests.checklists.conftest import item
 
@@ -118,7 +118,7 @@ def test_the_signoff_step_is_not_ticked_by_hand(release_with_files, platform_lea
 
 @pytest.mark.django_db(transaction=True)
 def test_two_people_ticking_at_once_write_one_tick(project, release_engineer, platform_lead):
-    from checklists.services import release_create
+    from checklists.services.releases import release_create
     from tests.factories import published_runbook
 
     published_runbook(project)

@@ -3,7 +3,7 @@
 import pytest
 
 from checklists.models import Evidence
-from checklists.services import release_create, release_upload_archive
+from checklists.services.releases import release_create, release_upload_archive
 from migrations_ops.jobs.engine import job_execute
 from migrations_ops.jobs.services import job_enqueue
 from tests.checklists.conftest import item

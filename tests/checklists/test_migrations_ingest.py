@@ -6,7 +6,7 @@ import pytest
 
 from checklists.bundles import BundleError, release_workspace
 from checklists.models import ChecklistItem, Evidence
-from checklists.services import ChecklistError, release_upload_archive
+from checklists.services.releases import ChecklistError, release_upload_archive
 from release_portal.audit.models import AuditEvent
 from tests.checklists.conftest import item
 from tests.factories import DEMO_MIGRATIONS, supabase_archive

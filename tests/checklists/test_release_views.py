@@ -3,7 +3,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from checklists.models import ChecklistItem, MigrationFile, Release, RunbookStep, SignOff
-from checklists.services import release_create
+from checklists.services.releases import release_create
 from release_portal.audit.models import AuditEvent
 from tests.checklists.conftest import item
 from tests.factories import DEMO_MIGRATIONS, PASSWORD, published_runbook, supabase_archive

@@ -2,10 +2,10 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 
-from checklists.items import item_mark_not_applicable, item_tick, item_untick
 from checklists.models import ChecklistItem, SignOff
-from checklists.services import AlreadyDone, ChecklistError, release_upload_archive
-from checklists.signoffs import signoff_changes, signoff_give
+from checklists.services.items import item_mark_not_applicable, item_tick, item_untick
+from checklists.services.releases import AlreadyDone, ChecklistError, release_upload_archive
+from checklists.services.signoffs import signoff_changes, signoff_give
 from release_portal.audit.models import AuditEvent
 from tests.checklists.conftest import item
 from tests.factories import DEMO_MIGRATIONS, PASSWORD, supabase_archive
@@ -180,7 +180,7 @@ def test_items_state_counts_for_the_digest_but_signoff_items_do_not(
     release = release_with_files
     before = release.digest
     ChecklistItem.objects.filter(release=release, step__is_signoff=True).update(state="done")
-    from checklists.services import release_refresh
+    from checklists.services.releases import release_refresh
 
     with transaction.atomic():
         release_refresh(release=release, actor=None, reason="test")

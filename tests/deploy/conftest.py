@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 from django.db import transaction
 
-from checklists.items import item_mark_not_applicable
-from checklists.signoffs import signoff_give
+from checklists.services.items import item_mark_not_applicable
+from checklists.services.signoffs import signoff_give
 from migrations_ops.jobs import dispatch
 from tests.checklists.conftest import release, release_with_files, runbook  # noqa: F401
 from tests.factories import PASSWORD, TargetFactory
@@ -105,7 +105,7 @@ def webhook_sent(monkeypatch):
 @pytest.fixture
 def deploying_release(approved_release):
     """An approved release whose production deployment has started."""
-    from checklists.services import release_transition
+    from checklists.services.releases import release_transition
 
     with transaction.atomic():
         release_transition(release=approved_release, to="deploying", actor=None, reason="test")

@@ -11,8 +11,8 @@ from django.db import transaction
 
 from checklists.deployments.apply import GateClosedForApply, apply_start
 from checklists.deployments.services import DeployLocked
-from checklists.items import item_untick
 from checklists.models import Deployment, Release
+from checklists.services.items import item_untick
 from migrations_ops.jobs import job_enqueue, job_execute
 from migrations_ops.models import Job
 from migrations_ops.monitoring.models import MonitoringWindow

@@ -13,9 +13,9 @@ import pytest
 import requests
 from django.db import connection
 
-from checklists.items import item_mark_not_applicable
 from checklists.models import ChecklistItem, Release, SignOff
-from checklists.services import release_create, release_upload_archive
+from checklists.services.items import item_mark_not_applicable
+from checklists.services.releases import release_create, release_upload_archive
 from migrations_ops.jobs.engine import job_execute
 from migrations_ops.jobs.services import job_enqueue
 from release_portal.api.tokens import token_create
@@ -192,7 +192,7 @@ def test_a_changed_migration_makes_the_signoff_stale(
     release = release_with_demo(demo_project, lead, personas["release_engineer"])
     for item in release.items.filter(step__is_signoff=False):
         item_mark_not_applicable(item=item, user=lead, reason="story")
-    from checklists.signoffs import signoff_give
+    from checklists.services.signoffs import signoff_give
 
     signoff_give(release=release, user=lead, kind="release_owner", password=PASSWORD)
     login(page, live_server, "releng", PASSWORD)

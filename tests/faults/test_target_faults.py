@@ -13,7 +13,7 @@ import threading
 import psycopg
 import pytest
 
-from checklists.services import release_create, release_upload_archive
+from checklists.services.releases import release_create, release_upload_archive
 from migrations_ops.jobs.engine import job_execute
 from migrations_ops.jobs.services import job_enqueue
 from migrations_ops.models import Target

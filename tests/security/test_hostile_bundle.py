@@ -24,7 +24,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from checklists.services import release_create, release_upload_archive
+from checklists.services.releases import release_create, release_upload_archive
 from migrations_ops.jobs.engine import job_execute
 from migrations_ops.jobs.kinds import SANDBOX_KINDS
 from migrations_ops.jobs.services import job_enqueue

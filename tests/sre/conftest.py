@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from checklists.services import release_create, release_upload_archive
+from checklists.services.releases import release_create, release_upload_archive
 from migrations_ops.jobs import dispatch
 from migrations_ops.jobs.engine import job_execute
 from migrations_ops.models import Job, Target

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from checklists.items import items_for_evidence
 from checklists.models import Evidence
+from checklists.services.items import items_for_evidence
 from migrations_ops.backups.services import backup_capture, backup_verify
 from migrations_ops.models import BackupManifest, Job
 from release_portal.audit.models import AuditEvent

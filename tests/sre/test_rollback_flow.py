@@ -5,8 +5,8 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from checklists.items import items_for_evidence
 from checklists.models import Evidence
+from checklists.services.items import items_for_evidence
 from migrations_ops.backups.services import backup_capture
 from migrations_ops.models import Job, RollbackPlan
 from migrations_ops.pg.rollback_lock import target_lock

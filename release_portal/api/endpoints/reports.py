@@ -9,18 +9,18 @@ from django.http import HttpRequest
 from ninja import Router, Status
 
 from checklists import rules
-from checklists.services import ChecklistError, release_upload_archive
-from release_portal.api import presenters
-from release_portal.api.auth import release_for, require_scope
-from release_portal.api.errors import ApiError
-from release_portal.api.idempotency import run_once
-from release_portal.api.reports import (
+from checklists.services.ci_results import (
     CommitMismatch,
     StepNotFound,
     ci_run_report,
     ci_secrets_report,
     pull_request_report,
 )
+from checklists.services.releases import ChecklistError, release_upload_archive
+from release_portal.api import presenters
+from release_portal.api.auth import release_for, require_scope
+from release_portal.api.errors import ApiError
+from release_portal.api.idempotency import run_once
 from release_portal.api.schemas import (
     ERRORS,
     CiRunIn,

@@ -8,7 +8,7 @@ from checklists.runbooks.services import (
     runbook_import,
     runbook_publish,
 )
-from checklists.services import release_create
+from checklists.services.releases import release_create
 from release_portal.audit.models import AuditEvent
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from checklists.services import release_create, release_upload_archive
+from checklists.services.releases import release_create, release_upload_archive
 from migrations_ops.jobs.services import job_enqueue
 from migrations_ops.models import Job
 from tests.factories import DEMO_MIGRATIONS, published_runbook, supabase_archive

@@ -3,7 +3,7 @@ and its result names the version and extensions it ran with."""
 
 import pytest
 
-from checklists.services import release_create, release_upload_archive
+from checklists.services.releases import release_create, release_upload_archive
 from migrations_ops.jobs.engine import job_execute
 from migrations_ops.jobs.services import job_enqueue
 from migrations_ops.models import Job

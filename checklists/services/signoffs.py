@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from checklists import digest, rules
 from checklists.models import ChecklistItem, Release, SignOff
-from checklists.services import AlreadyDone, ChecklistError, _when, release_refresh
+from checklists.services.releases import AlreadyDone, ChecklistError, _when, release_refresh
 from release_portal.accounts.recheck import PasswordRecheckFailed, password_recheck
 from release_portal.audit.services import audit_record
 

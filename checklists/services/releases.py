@@ -116,8 +116,8 @@ def release_create(
 
 def _attach_runbook_lint(release: Release, version: RunbookVersion) -> None:
     """The pinned version's lint result is evidence for the "runbook review" step."""
-    from checklists.items import evidence_add, items_for_evidence
     from checklists.runbooks.selectors import runbook_lint_evidence_summary
+    from checklists.services.items import evidence_add, items_for_evidence
     from release_portal.audit.services import Actor
 
     items = items_for_evidence(release, "runbook_lint")

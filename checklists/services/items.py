@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from checklists import bundles, rules
 from checklists.models import ChecklistItem, Evidence, Release
-from checklists.services import AlreadyDone, ChecklistError, _when, release_refresh
+from checklists.services.releases import AlreadyDone, ChecklistError, _when, release_refresh
 from release_portal.audit.services import Actor, actor_of, audit_record
 
 MAX_EVIDENCE_BYTES = 20 * 1024 * 1024

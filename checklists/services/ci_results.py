@@ -13,9 +13,9 @@ from typing import Any
 from django.db import transaction
 
 from checklists import rules
-from checklists.items import evidence_add
 from checklists.models import ChecklistItem, Evidence, PeerReview, Release
-from checklists.services import ChecklistError, Refresh, normalise_sha, release_refresh
+from checklists.services.items import evidence_add
+from checklists.services.releases import ChecklistError, Refresh, normalise_sha, release_refresh
 from release_portal.audit.services import actor_of, audit_record
 
 
