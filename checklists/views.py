@@ -34,14 +34,9 @@ from checklists.forms import (
 )
 from checklists.models import ChecklistItem, Release
 from checklists.services import items as item_services
-from checklists.services.releases import (
-    AlreadyDone,
-    ChecklistError,
-    release_cancel,
-    release_create,
-    release_read_git,
-    release_upload_archive,
-)
+from checklists.services.errors import AlreadyDone, ChecklistError
+from checklists.services.migrations import release_read_git, release_upload_archive
+from checklists.services.releases import release_cancel, release_create
 from checklists.services.signoffs import signoff_give
 from migrations_ops.backups.views import backups_panel_context
 from migrations_ops.jobs.views import jobs_panel_context

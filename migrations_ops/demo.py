@@ -263,7 +263,8 @@ def demo_bundle_files() -> list[Any]:
 def demo_release(project: Project, users: dict[str, Any]) -> Any:
     """The demo's release under way (created once): migrations stored, nothing ticked."""
     from checklists.models import Release
-    from checklists.services.releases import release_create, release_set_migrations
+    from checklists.services.migrations import release_set_migrations
+    from checklists.services.releases import release_create
 
     existing = Release.objects.filter(project=project).first()
     if existing is not None:

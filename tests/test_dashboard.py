@@ -99,7 +99,8 @@ def test_the_release_owner_is_asked_to_sign_a_ready_release(client, personas, pr
     from django.db import transaction
 
     from checklists.models import ChecklistItem
-    from checklists.services.releases import release_create, release_refresh
+    from checklists.services.releases import release_create
+    from checklists.services.state import release_refresh
     from tests.factories import published_runbook
 
     published_runbook(project)

@@ -334,7 +334,8 @@ def world(project, other_project, personas, django_capture_on_commit_callbacks):
     from checklists.models import ChecklistItem, GateOverride
     from checklists.runbooks.default import default_runbook_source
     from checklists.runbooks.services import runbook_import
-    from checklists.services.releases import release_create, release_upload_archive
+    from checklists.services.migrations import release_upload_archive
+    from checklists.services.releases import release_create
     from migrations_ops.models import BackupManifest, Incident, Job, RollbackPlan, Target
     from release_portal.accounts.models import Membership
     from release_portal.api.tokens import token_create

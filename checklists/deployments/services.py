@@ -16,7 +16,8 @@ from django.utils import timezone
 from checklists import rules
 from checklists.deployments import gate as gates
 from checklists.models import Deployment, FreezeWindow, GateOverride, Release
-from checklists.services.releases import AlreadyDone, ChecklistError, _when, release_transition
+from checklists.services.errors import AlreadyDone, ChecklistError, when
+from checklists.services.state import release_transition
 from migrations_ops.models import Incident, Target
 from release_portal.accounts.access import require_actor
 from release_portal.accounts.recheck import PasswordRecheckFailed, password_recheck
@@ -53,7 +54,7 @@ class DeployLocked(ChecklistError):
             text = (
                 f"{target.name} is locked by {holder.get_kind_display().lower()} #{holder.pk} "
                 f"of release #{holder.release_id}, started by {holder.started_by_name} at "
-                f"{_when(holder.started_at)}: wait until it is reported finished."
+                f"{when(holder.started_at)}: wait until it is reported finished."
             )
         super().__init__(text)
 
@@ -149,7 +150,7 @@ def _break_glass(*, release: Release, user: Any, reason: str) -> GateOverride:
     if existing is not None:
         raise AlreadyDone(
             f"The glass is already broken for this release (by {existing.created_by} at "
-            f"{_when(existing.created_at)}, until {_when(existing.expires_at)})."
+            f"{when(existing.created_at)}, until {when(existing.expires_at)})."
         )
     gate = gates.gate_status(release)
     if gate.open:
@@ -190,7 +191,7 @@ def gate_override_resolve(*, override: GateOverride, user: Any, note: str) -> Ga
     override = GateOverride.objects.select_for_update().get(pk=override.pk)
     if override.resolved_at is not None:
         raise AlreadyDone(
-            f"Already resolved by {override.resolved_by} at {_when(override.resolved_at)}."
+            f"Already resolved by {override.resolved_by} at {when(override.resolved_at)}."
         )
     override.resolved_at = timezone.now()
     override.resolved_by = user

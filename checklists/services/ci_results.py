@@ -14,8 +14,10 @@ from django.db import transaction
 
 from checklists import rules
 from checklists.models import ChecklistItem, Evidence, PeerReview, Release
+from checklists.services.errors import ChecklistError
 from checklists.services.items import evidence_add
-from checklists.services.releases import ChecklistError, Refresh, normalise_sha, release_refresh
+from checklists.services.releases import normalise_sha
+from checklists.services.state import Refresh, release_refresh
 from release_portal.audit.services import actor_of, audit_record
 
 

@@ -17,7 +17,8 @@ from django.utils import timezone
 
 from checklists import bundles, rules
 from checklists.models import ChecklistItem, Evidence, Release
-from checklists.services.releases import AlreadyDone, ChecklistError, _when, release_refresh
+from checklists.services.errors import AlreadyDone, ChecklistError, when
+from checklists.services.state import release_refresh
 from release_portal.audit.services import Actor, actor_of, audit_record
 
 MAX_EVIDENCE_BYTES = 20 * 1024 * 1024
@@ -51,7 +52,7 @@ def _check_revision(item: ChecklistItem, expected_revision: int | None) -> None:
         who = item.done_by.get_username() if item.done_by else "someone"
         raise AlreadyDone(
             f"This item changed while you looked at it: it is now "
-            f"{item.get_state_display().lower()} (by {who} at {_when(item.done_at)}). "
+            f"{item.get_state_display().lower()} (by {who} at {when(item.done_at)}). "
             "Reload to see it."
         )
 
@@ -85,7 +86,7 @@ def item_tick(
         raise ChecklistError("The sign-off step is ticked by signing off, below the checklist.")
     if item.state == ChecklistItem.State.DONE:
         who = item.done_by.get_username() if item.done_by else "someone"
-        raise AlreadyDone(f"Already done by {who} at {_when(item.done_at)}.")
+        raise AlreadyDone(f"Already done by {who} at {when(item.done_at)}.")
     _check_revision(item, expected_revision)
     if link or upload:
         _attach_manual(item=item, user=user, link=link, upload=upload)
@@ -127,7 +128,7 @@ def _set_state(
     if item.state == to:
         who = item.done_by.get_username() if item.done_by else "someone"
         raise AlreadyDone(
-            f"Already {item.get_state_display().lower()} (by {who} at {_when(item.done_at)})."
+            f"Already {item.get_state_display().lower()} (by {who} at {when(item.done_at)})."
         )
     _check_revision(item, expected_revision)
     before = item.state

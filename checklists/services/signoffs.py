@@ -16,7 +16,8 @@ from django.utils import timezone
 
 from checklists import digest, rules
 from checklists.models import ChecklistItem, Release, SignOff
-from checklists.services.releases import AlreadyDone, ChecklistError, _when, release_refresh
+from checklists.services.errors import AlreadyDone, ChecklistError, when
+from checklists.services.state import release_refresh
 from release_portal.accounts.recheck import PasswordRecheckFailed, password_recheck
 from release_portal.audit.services import audit_record
 
@@ -84,7 +85,7 @@ def _signoff_give(*, release: Release, user: Any, kind: str) -> SignOff:
             )
     existing = release.signoffs.filter(user=user).first()
     if existing and existing.stale_at is None and existing.digest == release.digest:
-        raise AlreadyDone(f"Already signed by you at {_when(existing.signed_at)}.")
+        raise AlreadyDone(f"Already signed by you at {when(existing.signed_at)}.")
     if existing and existing.kind != kind:
         raise ChecklistError(
             f"You already signed this release as {existing.get_kind_display()}: one person "

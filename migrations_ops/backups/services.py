@@ -18,8 +18,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from checklists.models import Evidence, Release
+from checklists.services.errors import AlreadyDone
 from checklists.services.items import evidence_add, items_for_evidence
-from checklists.services.releases import AlreadyDone, release_refresh
+from checklists.services.state import release_refresh
 from migrations_ops.backups.changelog import changelog_after_commit
 from migrations_ops.backups.selectors import protected_reason
 from migrations_ops.backups.storage import StorageError, current_storage, key_for, storage_for

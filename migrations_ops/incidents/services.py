@@ -22,7 +22,8 @@ from django.utils import timezone
 from checklists import rules
 from checklists.deployments.services import deployment_finish, deployment_start
 from checklists.models import Deployment, Release
-from checklists.services.releases import AlreadyDone, release_transition
+from checklists.services.errors import AlreadyDone
+from checklists.services.state import release_transition
 from migrations_ops.jobs.services import job_enqueue
 from migrations_ops.models import Incident, IncidentEntry, Job, RollbackPlan, Target
 from migrations_ops.rollback.services import (

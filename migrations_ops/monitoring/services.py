@@ -19,7 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from checklists.models import Release
-from checklists.services.releases import release_transition
+from checklists.services.state import release_transition
 from migrations_ops.models import Project, Target, TargetDisabled
 from migrations_ops.monitoring import sampling
 from migrations_ops.monitoring.defaults import DEFAULT_QUERIES

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from checklists.models import Evidence, MigrationFile, Release
 from checklists.services.items import evidence_add, items_for_evidence
-from checklists.services.releases import release_refresh
+from checklists.services.state import release_refresh
 from migrations_ops.backups.storage import LocalStorage, storage_for
 from migrations_ops.jobs.services import job_enqueue
 from migrations_ops.models import BackupManifest, Job, RollbackPlan, Target

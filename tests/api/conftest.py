@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from checklists.services.items import item_tick
-from checklists.services.releases import release_create, release_upload_archive
+from checklists.services.migrations import release_upload_archive
+from checklists.services.releases import release_create
 from checklists.services.signoffs import signoff_give
 from migrations_ops.models import Incident, RollbackPlan, Target
 from release_portal.api.tokens import token_create

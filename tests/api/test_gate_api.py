@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from checklists.deployments.services import gate_break_glass, gate_override_resolve
 from checklists.models import FreezeWindow, GateOverride
-from checklists.services.releases import release_upload_archive
+from checklists.services.migrations import release_upload_archive
 from tests.api.conftest import url
 from tests.factories import DEMO_MIGRATIONS, PASSWORD, supabase_archive
 

@@ -135,7 +135,7 @@ def test_it_hides_releases_of_other_projects(api_for, release, other_project, ou
 
 
 def test_it_reads_stale_and_current_signoffs(api, approved_release, release_engineer):
-    from checklists.services.releases import release_upload_archive
+    from checklists.services.migrations import release_upload_archive
     from tests.factories import DEMO_MIGRATIONS, supabase_archive
 
     body = api.get(url(f"/releases/{approved_release.pk}")).json()

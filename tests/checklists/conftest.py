@@ -1,6 +1,7 @@
 import pytest
 
-from checklists.services.releases import release_create, release_upload_archive
+from checklists.services.migrations import release_upload_archive
+from checklists.services.releases import release_create
 from tests.factories import DEMO_MIGRATIONS, published_runbook, supabase_archive
 
 

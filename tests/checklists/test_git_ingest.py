@@ -5,7 +5,9 @@ import subprocess
 import pytest
 
 from checklists.bundles import BundleError
-from checklists.services.releases import ChecklistError, release_create, release_read_git
+from checklists.services.errors import ChecklistError
+from checklists.services.migrations import release_read_git
+from checklists.services.releases import release_create
 from tests.factories import published_runbook
 
 

@@ -5,13 +5,13 @@ from django.core.exceptions import PermissionDenied
 from django.db import connection
 
 from checklists.models import ChecklistItem, Evidence
+from checklists.services.errors import AlreadyDone, ChecklistError
 from checklists.services.items import (
     evidence_add,
     item_mark_not_applicable,
     item_tick,
     item_untick,
 )
-from checklists.services.releases import AlreadyDone, ChecklistError
 from release_portal.audit.models import AuditEvent
 from tests.checklists.conftest import item
 

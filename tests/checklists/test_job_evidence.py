@@ -3,7 +3,8 @@
 import pytest
 
 from checklists.models import Evidence
-from checklists.services.releases import release_create, release_upload_archive
+from checklists.services.migrations import release_upload_archive
+from checklists.services.releases import release_create
 from migrations_ops.jobs.engine import job_execute
 from migrations_ops.jobs.services import job_enqueue
 from tests.checklists.conftest import item

@@ -6,7 +6,8 @@ import pytest
 
 from checklists.bundles import BundleError, release_workspace
 from checklists.models import ChecklistItem, Evidence
-from checklists.services.releases import ChecklistError, release_upload_archive
+from checklists.services.errors import ChecklistError
+from checklists.services.migrations import release_upload_archive
 from release_portal.audit.models import AuditEvent
 from tests.checklists.conftest import item
 from tests.factories import DEMO_MIGRATIONS, supabase_archive

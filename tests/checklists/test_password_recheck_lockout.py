@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from checklists.deployments.services import gate_break_glass
 from checklists.models import GateOverride, SignOff
-from checklists.services.releases import ChecklistError
+from checklists.services.errors import ChecklistError
 from checklists.services.signoffs import signoff_give
 from release_portal.accounts.models import PasswordRecheckFailure
 from release_portal.audit.models import AuditEvent

@@ -1,7 +1,8 @@
 import pytest
 
 from checklists.models import ChecklistItem, Release
-from checklists.services.releases import ChecklistError, release_create
+from checklists.services.errors import ChecklistError
+from checklists.services.releases import release_create
 from release_portal.audit.models import AuditEvent
 from tests.factories import UserFactory, published_runbook
 

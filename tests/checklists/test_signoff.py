@@ -3,8 +3,9 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 
 from checklists.models import ChecklistItem, SignOff
+from checklists.services.errors import AlreadyDone, ChecklistError
 from checklists.services.items import item_mark_not_applicable, item_tick, item_untick
-from checklists.services.releases import AlreadyDone, ChecklistError, release_upload_archive
+from checklists.services.migrations import release_upload_archive
 from checklists.services.signoffs import signoff_changes, signoff_give
 from release_portal.audit.models import AuditEvent
 from tests.checklists.conftest import item
@@ -180,7 +181,7 @@ def test_items_state_counts_for_the_digest_but_signoff_items_do_not(
     release = release_with_files
     before = release.digest
     ChecklistItem.objects.filter(release=release, step__is_signoff=True).update(state="done")
-    from checklists.services.releases import release_refresh
+    from checklists.services.state import release_refresh
 
     with transaction.atomic():
         release_refresh(release=release, actor=None, reason="test")

@@ -105,7 +105,7 @@ def webhook_sent(monkeypatch):
 @pytest.fixture
 def deploying_release(approved_release):
     """An approved release whose production deployment has started."""
-    from checklists.services.releases import release_transition
+    from checklists.services.state import release_transition
 
     with transaction.atomic():
         release_transition(release=approved_release, to="deploying", actor=None, reason="test")

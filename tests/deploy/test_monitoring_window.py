@@ -190,7 +190,7 @@ def test_closing_early_needs_a_reason_and_the_role(window, sre, release_engineer
 def test_a_window_whose_release_left_monitoring_stops(window):
     from django.db import transaction
 
-    from checklists.services.releases import release_transition
+    from checklists.services.state import release_transition
 
     with transaction.atomic():
         release_transition(release=window.release, to="failed", actor=None, reason="rolled back")

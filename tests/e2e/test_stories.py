@@ -15,7 +15,8 @@ from django.db import connection
 
 from checklists.models import ChecklistItem, Release, SignOff
 from checklists.services.items import item_mark_not_applicable
-from checklists.services.releases import release_create, release_upload_archive
+from checklists.services.migrations import release_upload_archive
+from checklists.services.releases import release_create
 from migrations_ops.jobs.engine import job_execute
 from migrations_ops.jobs.services import job_enqueue
 from release_portal.api.tokens import token_create

@@ -24,7 +24,8 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from checklists.services.releases import release_create, release_upload_archive
+from checklists.services.migrations import release_upload_archive
+from checklists.services.releases import release_create
 from migrations_ops.jobs.engine import job_execute
 from migrations_ops.jobs.kinds import SANDBOX_KINDS
 from migrations_ops.jobs.services import job_enqueue

@@ -15,7 +15,8 @@ import pytest
 from django.urls import reverse
 
 from checklists.models import Release
-from checklists.services.releases import release_create, release_upload_archive
+from checklists.services.migrations import release_upload_archive
+from checklists.services.releases import release_create
 from tests.factories import DEMO_MIGRATIONS, published_runbook, supabase_archive
 from tests.html import inline_code
 

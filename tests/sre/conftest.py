@@ -14,7 +14,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from checklists.services.releases import release_create, release_upload_archive
+from checklists.services.migrations import release_upload_archive
+from checklists.services.releases import release_create
 from migrations_ops.jobs import dispatch
 from migrations_ops.jobs.engine import job_execute
 from migrations_ops.models import Job, Target

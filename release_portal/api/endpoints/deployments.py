@@ -16,7 +16,7 @@ from checklists.deployments.services import (
     deployment_start,
 )
 from checklists.models import Deployment
-from checklists.services.releases import AlreadyDone, ChecklistError
+from checklists.services.errors import AlreadyDone, ChecklistError
 from release_portal.api import presenters
 from release_portal.api.auth import release_for, require_scope, target_for
 from release_portal.api.errors import ApiError

@@ -9,7 +9,8 @@ from django.http import HttpRequest
 from ninja import Router, Status
 
 from checklists.models import Release
-from checklists.services.releases import ChecklistError, release_create
+from checklists.services.errors import ChecklistError
+from checklists.services.releases import release_create
 from migrations_ops.models import Project
 from release_portal.accounts.roles import roles_in
 from release_portal.api import presenters

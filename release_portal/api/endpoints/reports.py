@@ -16,7 +16,8 @@ from checklists.services.ci_results import (
     ci_secrets_report,
     pull_request_report,
 )
-from checklists.services.releases import ChecklistError, release_upload_archive
+from checklists.services.errors import ChecklistError
+from checklists.services.migrations import release_upload_archive
 from release_portal.api import presenters
 from release_portal.api.auth import release_for, require_scope
 from release_portal.api.errors import ApiError

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from checklists.services.releases import release_create, release_upload_archive
+from checklists.services.migrations import release_upload_archive
+from checklists.services.releases import release_create
 from migrations_ops.jobs.services import job_enqueue
 from migrations_ops.models import Job
 from tests.factories import DEMO_MIGRATIONS, published_runbook, supabase_archive

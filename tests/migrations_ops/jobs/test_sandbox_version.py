@@ -3,7 +3,8 @@ and its result names the version and extensions it ran with."""
 
 import pytest
 
-from checklists.services.releases import release_create, release_upload_archive
+from checklists.services.migrations import release_upload_archive
+from checklists.services.releases import release_create
 from migrations_ops.jobs.engine import job_execute
 from migrations_ops.jobs.services import job_enqueue
 from migrations_ops.models import Job

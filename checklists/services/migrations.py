@@ -1,0 +1,192 @@
+"""A release's migration files and bundle: uploaded, read from git, or sent by CI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+
+from checklists import bundles, rules
+from checklists.models import MigrationFile, Release
+from checklists.services.errors import ChecklistError
+from checklists.services.releases import normalise_sha
+from checklists.services.state import Refresh, release_refresh
+from migrations_ops.pg.supabase_files import parse_filename
+from release_portal.audit.services import actor_of, audit_record
+
+
+@dataclass
+class IngestResult:
+    added: list[str]
+    removed: list[str]
+    changed: list[str]
+    skipped: list[str]
+    refresh: Refresh
+
+    @property
+    def changed_anything(self) -> bool:
+        return bool(self.added or self.removed or self.changed)
+
+
+def _migration_rows(
+    files: list[bundles.BundleFile], *, supabase_dir: str, rollbacks_dir: str
+) -> tuple[list[MigrationFile], list[str]]:
+    """MigrationFile rows (unsaved) for supabase/migrations/*.sql, with down scripts."""
+    rollbacks_prefix = "supabase/" + rollbacks_dir.strip("/").split("supabase/", 1)[-1] + "/"
+    downs: dict[str, bundles.BundleFile] = {}
+    for f in files:
+        if f.path.startswith(rollbacks_prefix) and f.path.endswith(".sql"):
+            parsed = parse_filename(f.path.rsplit("/", 1)[-1])
+            if parsed:
+                downs.setdefault(parsed[0], f)
+    rows: list[MigrationFile] = []
+    skipped: list[str] = []
+    for f in files:
+        folder, _, name = f.path.rpartition("/")
+        if folder != "supabase/migrations":
+            continue
+        parsed = parse_filename(name)
+        if parsed is None:
+            skipped.append(name)
+            continue
+        try:
+            sql = f.data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ChecklistError(f"{name} is not UTF-8 text; nothing was stored") from None
+        if "\x00" in sql:
+            raise ChecklistError(f"{name} holds NUL bytes; nothing was stored")
+        down = downs.get(parsed[0])
+        down_sql = down.data.decode("utf-8", errors="replace") if down else ""
+        rows.append(
+            MigrationFile(
+                filename=name,
+                version=parsed[0],
+                name=parsed[1],
+                sha256=bundles.sha256_hex(f.data),
+                size=len(f.data),
+                sql=sql,
+                down_filename=down.path.rsplit("/", 1)[-1] if down else "",
+                down_sha256=bundles.sha256_hex(down.data) if down else "",
+                down_sql=down_sql,
+            )
+        )
+    if not rows:
+        raise ChecklistError(
+            "no migration files found: expected supabase/migrations/<version>_<name>.sql "
+            + (f"(skipped: {', '.join(sorted(skipped)[:5])})" if skipped else "")
+        )
+    return sorted(rows, key=lambda r: (r.version, r.filename)), sorted(skipped)
+
+
+@transaction.atomic
+def release_set_migrations(
+    *,
+    release: Release,
+    files: list[bundles.BundleFile],
+    source: str,
+    actor: Any,
+    commit_sha: str | None = None,
+) -> IngestResult:
+    """Replace the release's migration files (and bundle); what changed goes stale.
+
+    ``commit_sha`` moves the release to a new commit at the same time (e.g. the merge
+    commit on main). Nothing is stored unless every file is acceptable.
+    """
+    release = Release.objects.select_for_update().select_related("project").get(pk=release.pk)
+    if release.state not in rules.OPEN_FOR_CHANGES:
+        raise ChecklistError(
+            f"The release is {release.get_state_display().lower()}: its migrations are frozen."
+        )
+    project = release.project
+    rows, skipped = _migration_rows(
+        files, supabase_dir=project.supabase_dir, rollbacks_dir=project.rollbacks_dir
+    )
+    old = {f.filename: f for f in release.migration_files.all()}
+    new = {r.filename: r for r in rows}
+    added = sorted(new.keys() - old.keys())
+    removed = sorted(old.keys() - new.keys())
+    changed = sorted(
+        n
+        for n in new.keys() & old.keys()
+        if (new[n].sha256, new[n].down_sha256) != (old[n].sha256, old[n].down_sha256)
+    )
+    before_sha = release.commit_sha
+    if commit_sha:
+        release.commit_sha = normalise_sha(commit_sha)
+    release.migration_files.all().delete()
+    for row in rows:
+        row.release = release
+    MigrationFile.objects.bulk_create(rows)
+    bundle = bundles.build_bundle(files)
+    release.bundle.save(f"release-{release.pk}.tar.gz", ContentFile(bundle), save=False)
+    release.bundle_sha256 = bundles.sha256_hex(bundle)
+    release.migrations_source = source
+    who = actor_of(actor)
+    release.migrations_uploaded_by = actor if who.kind == "user" else None
+    release.migrations_uploaded_at = timezone.now()
+    release.save()
+    audit_record(
+        actor=actor,
+        action="release.migrations",
+        obj=release,
+        data={
+            "source": source,
+            "commit": {"from": before_sha, "to": release.commit_sha},
+            "files": len(rows),
+            "added": added,
+            "removed": removed,
+            "changed": changed,
+            "skipped": skipped,
+            "bundle_sha256": release.bundle_sha256,
+        },
+    )
+    what = []
+    if release.commit_sha != before_sha:
+        what.append(f"moved to commit {release.commit_sha[:12]}")
+    if added or removed or changed:
+        what.append(
+            f"migrations changed ({len(added)} added, {len(removed)} removed, "
+            f"{len(changed)} changed)"
+        )
+    refresh = release_refresh(
+        release=release, actor=actor, reason="; ".join(what) or "migrations uploaded again"
+    )
+    return IngestResult(added, removed, changed, skipped, refresh)
+
+
+def release_upload_archive(
+    *,
+    release: Release,
+    data: bytes,
+    filename: str,
+    actor: Any,
+    source: str = "upload",
+    commit_sha: str | None = None,
+) -> IngestResult:
+    files = bundles.read_archive(data, filename=filename)  # BundleError before any write
+    return release_set_migrations(
+        release=release, files=files, source=source, actor=actor, commit_sha=commit_sha
+    )
+
+
+def release_read_git(
+    *, release: Release, actor: Any, commit_sha: str | None = None
+) -> IngestResult:
+    project = release.project
+    if not project.repo_path:
+        raise ChecklistError(
+            "The project has no git checkout configured: set its repository path in the "
+            "project settings, or upload the supabase/ folder instead."
+        )
+    sha = normalise_sha(commit_sha or release.commit_sha)
+    files = bundles.read_git_commit(project.repo_path, sha, project.supabase_dir)
+    return release_set_migrations(
+        release=release,
+        files=files,
+        source=Release.MigrationsSource.GIT,
+        actor=actor,
+        commit_sha=sha,
+    )
