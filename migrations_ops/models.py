@@ -359,12 +359,9 @@ class JobLogLine(models.Model):
 
 
 # Backups, rollback plans and incidents live in their own module (runbook §5).
-from migrations_ops.models_sre import (  # noqa: E402
-    BackupManifest,
-    Incident,
-    IncidentEntry,
-    RollbackPlan,
-)
+from migrations_ops.backups.models import BackupManifest  # noqa: E402
+from migrations_ops.incidents.models import Incident, IncidentEntry  # noqa: E402
+from migrations_ops.rollback.models import RollbackPlan  # noqa: E402
 
 __all__ = [
     "BackupManifest",
