@@ -15,37 +15,3 @@ class TokenForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         initial=[Scope.READ, Scope.REPORT],
     )
-
-
-class DateTimeLocal(forms.DateTimeInput):
-    input_type = "datetime-local"
-
-    def __init__(self) -> None:
-        super().__init__(format="%Y-%m-%dT%H:%M")
-
-
-class FreezeWindowForm(forms.Form):
-    starts_at = forms.DateTimeField(label="Starts (UTC)", widget=DateTimeLocal())
-    ends_at = forms.DateTimeField(label="Ends (UTC)", widget=DateTimeLocal())
-    reason = forms.CharField(max_length=300, help_text="Shown to CI when the gate says 409.")
-
-
-class BreakGlassForm(forms.Form):
-    reason = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}),
-        max_length=2000,
-        help_text="Why production must deploy without the checklist: it goes to the change "
-        "log and to everyone notified.",
-    )
-    password = forms.CharField(
-        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
-        help_text="Your password again.",
-    )
-
-
-class ResolveForm(forms.Form):
-    note = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 2}),
-        max_length=5000,
-        help_text="What was checked after the break-glass deployment.",
-    )

@@ -8,7 +8,7 @@ from tests.factories import PASSWORD
 def test_it_renders_the_gate_summary_for_the_release_page(release_with_files, platform_lead):
     def render():
         return render_to_string(
-            "api/_gate_summary.html",
+            "checklists/deployments/_gate_summary.html",
             {"gate": gate_status(release_with_files), "release": release_with_files,
              "followups": open_followups(release_with_files)},
         )  # fmt: skip
