@@ -1,4 +1,6 @@
-from django.urls import path
+"""The checklists package's pages: releases here, then each feature's urlconf."""
+
+from django.urls import include, path
 
 from checklists import views
 
@@ -21,4 +23,7 @@ urlpatterns = [
     ),
     path("releases/<int:pk>/signoff", views.release_signoff, name="release_signoff"),
     path("releases/<int:pk>/cancel", views.release_cancel_view, name="release_cancel"),
+    path("", include("checklists.reports.urls")),
+    path("", include("checklists.runbooks.urls")),
+    path("", include("checklists.deployments.urls")),
 ]
