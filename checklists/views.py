@@ -74,7 +74,7 @@ def release_list(request: HtmxHttpRequest) -> HttpResponse:
         "query": request.GET.urlencode(),
         "can_create": _can_create_anywhere(request.user),
     }
-    template = "checklists/release_list.html"
+    template = "checklists/releases/list.html"
     if request.htmx:
         template += "#release_table"
     return render(request, template, context)
@@ -108,7 +108,7 @@ def release_new(request: HtmxHttpRequest) -> HttpResponse:
             messages.success(request, "Release created. Next: upload its migrations.")
             return redirect("release_detail", pk=release.pk)
     status = 400 if form.errors else 200
-    return render(request, "checklists/release_new.html", {"form": form}, status=status)
+    return render(request, "checklists/releases/new.html", {"form": form}, status=status)
 
 
 def _page_context(request: HtmxHttpRequest, release: Release) -> dict[str, Any]:
@@ -139,7 +139,7 @@ def release_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     context.update(backups_panel_context(request, release))
     context.update(monitoring_panel_context(request, release))
     context["apply_form"] = ApplyForm(project=release.project)
-    return render(request, "checklists/release_detail.html", context)
+    return render(request, "checklists/releases/detail.html", context)
 
 
 def _item_response(
@@ -150,7 +150,7 @@ def _item_response(
     context = _page_context(request, release)
     item = next(i for s in context["page"].sections for i in s.items if i.pk == item_pk)
     context.update({"item": item, "item_error": error, "oob": True})
-    return render(request, "checklists/release_detail.html#item_update", context, status=status)
+    return render(request, "checklists/releases/detail.html#item_update", context, status=status)
 
 
 def _item_action(request: HtmxHttpRequest, pk: int, item_pk: int, action: str) -> HttpResponse:
@@ -298,7 +298,7 @@ def migration_file(request: HtmxHttpRequest, pk: int, file_pk: int) -> HttpRespo
     release = get_release_for_user(request.user, pk)
     migration = get_object_or_404(release.migration_files, pk=file_pk)
     return render(
-        request, "checklists/migration_file.html", {"release": release, "file": migration}
+        request, "checklists/releases/migration_file.html", {"release": release, "file": migration}
     )
 
 

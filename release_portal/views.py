@@ -22,7 +22,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     recent = list(selectors.releases_for_user(request.user)[:10])
     return render(
         request,
-        "dashboard.html",
+        "release_portal/dashboard.html",
         {"recent": recent, "awaiting": selectors.awaiting_user(request.user)},
     )
 

@@ -65,7 +65,7 @@ def job_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     context.update(
         lines=lines, last_seq=lines[-1]["seq"] if lines else 0, polling=job.is_active, oob=False
     )
-    return render(request, "migrations_ops/job_detail.html", context)
+    return render(request, "migrations_ops/jobs/detail.html", context)
 
 
 @require_GET
@@ -89,7 +89,7 @@ def job_log(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         ended=ended,
         oob=True,
     )
-    response = render(request, "migrations_ops/job_detail.html#log_poll", context)
+    response = render(request, "migrations_ops/jobs/detail.html#log_poll", context)
     if ended:
         response.status_code = HTTP_STOP_POLLING
     return response
@@ -163,13 +163,13 @@ def release_jobs(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         limit = LIST_JOBS
     context = jobs_panel_context(request, release, limit=limit)
     if request.htmx:
-        response = render(request, "migrations_ops/jobs_panel.html#jobs_table", context)
+        response = render(request, "migrations_ops/jobs/panel.html#jobs_table", context)
         if not context["panel_has_active"]:
             # The last job just ended: pages showing the release refresh what jobs change
             # (evidence on the checklist, the release's state).
             response["HX-Trigger"] = "release-jobs-settled"
         return response
-    return render(request, "migrations_ops/job_list.html", context)
+    return render(request, "migrations_ops/jobs/list.html", context)
 
 
 def _after_start(
@@ -183,7 +183,7 @@ def _after_start(
         context = jobs_panel_context(request, release, form=form)
         context.update(panel_notice=message, panel_notice_level=messages.DEFAULT_TAGS[level])
         status = 400 if form is not None and form.errors else 200
-        return render(request, "migrations_ops/jobs_panel.html#jobs_panel", context, status=status)
+        return render(request, "migrations_ops/jobs/panel.html#jobs_panel", context, status=status)
     messages.add_message(request, level, message)
     target = request.POST.get("next", "")
     if target and url_has_allowed_host_and_scheme(

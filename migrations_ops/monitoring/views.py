@@ -25,8 +25,8 @@ from release_portal.accounts.access import get_project_for_user
 from release_portal.accounts.roles import Action, can
 from release_portal.http import HtmxHttpRequest
 
-PANEL = "migrations_ops/monitoring.html"
-QUERIES = "migrations_ops/monitoring_queries.html"
+PANEL = "migrations_ops/monitoring/release.html"
+QUERIES = "migrations_ops/monitoring/queries.html"
 HTTP_STOP_POLLING = 286
 POLL_SECONDS = 5
 

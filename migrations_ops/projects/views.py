@@ -30,7 +30,7 @@ from release_portal.accounts.access import get_project_for_user
 from release_portal.accounts.roles import Action
 from release_portal.http import HtmxHttpRequest
 
-TEMPLATE = "migrations_ops/settings.html"
+TEMPLATE = "migrations_ops/projects/settings.html"
 
 
 def _target_form(project: Project, target: Target, data: Any = None) -> TargetForm:

@@ -75,7 +75,7 @@ def member_invite(
     transaction.on_commit(
         lambda: send_mail(
             subject=f"You have been added to {project.name} on Release Portal",
-            message=render_to_string("accounts/invitation_email.txt", context),
+            message=render_to_string("release_portal/accounts/invitation_email.txt", context),
             from_email=None,
             recipient_list=[email],
         ),

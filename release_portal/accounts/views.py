@@ -36,7 +36,7 @@ def project_members(request: HttpRequest, slug: str) -> HttpResponse:
     )
     return render(
         request,
-        "accounts/members.html",
+        "release_portal/accounts/members.html",
         {
             "project": project,
             "access": ProjectAccess(request.user, project),

@@ -39,7 +39,7 @@ def project_tokens(request: HttpRequest, slug: str) -> HttpResponse:
     tokens = ApiToken.objects.filter(project=project).select_related("created_by", "revoked_by")
     response = render(
         request,
-        "api/tokens.html",
+        "release_portal/api/tokens.html",
         {
             "project": project,
             "access": ProjectAccess(request.user, project),

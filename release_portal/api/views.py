@@ -13,7 +13,9 @@ from django.views.decorators.http import require_GET
 @login_not_required
 def docs(request: HttpRequest) -> HttpResponse:
     """Swagger UI from static/vendor/, started by static/js/api-docs.js: no inline script."""
-    return render(request, "api/docs.html", {"openapi_url": reverse("api:openapi-json")})
+    return render(
+        request, "release_portal/api/docs.html", {"openapi_url": reverse("api:openapi-json")}
+    )
 
 
 @login_not_required

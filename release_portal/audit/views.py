@@ -129,8 +129,10 @@ def audit_log(request: HtmxHttpRequest) -> HttpResponse:
     context = _log_context(request, form, projects)
     if request.htmx and not request.htmx.history_restore_request:
         # htmx does not swap 4xx answers: a form error comes back as a 200 fragment.
-        return render(request, "audit/log.html#events", context)
-    return render(request, "audit/log.html", context, status=200 if form.is_valid() else 400)
+        return render(request, "release_portal/audit/log.html#events", context)
+    return render(
+        request, "release_portal/audit/log.html", context, status=200 if form.is_valid() else 400
+    )
 
 
 @require_POST
@@ -144,21 +146,21 @@ def audit_verify_run(request: HtmxHttpRequest) -> HttpResponse:
         error = "A head hash is 64 hexadecimal characters: check the value you copied."
         if request.htmx:
             fragment = {"verify_error": error, "can_verify": True, "expect_head": expect_head}
-            return render(request, "audit/log.html#verify-result", fragment)
+            return render(request, "release_portal/audit/log.html#verify-result", fragment)
         projects = _my_projects(request.user)
         context = _log_context(request, _filter_form(request, projects), projects)
         context.update(verify_error=error, expect_head=expect_head)
-        return render(request, "audit/log.html", context, status=400)
+        return render(request, "release_portal/audit/log.html", context, status=400)
     run, started = verification_start(
         user=request.user, project_ids=exportable, expect_head=expect_head
     )
     if request.htmx:
         fragment = {"run": run, "can_verify": True, "joined": not started}
-        return render(request, "audit/log.html#verify-result", fragment)
+        return render(request, "release_portal/audit/log.html#verify-result", fragment)
     projects = _my_projects(request.user)
     context = _log_context(request, AuditFilterForm({}, projects=projects), projects)
     context.update(run=run, joined=not started)
-    return render(request, "audit/log.html", context)
+    return render(request, "release_portal/audit/log.html", context)
 
 
 @require_GET
@@ -167,7 +169,9 @@ def audit_verification(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if not _exportable_ids(request.user):
         raise PermissionDenied("Checking the chain is for platform leads and auditors.")
     run = get_object_or_404(AuditVerification, pk=pk)
-    response = render(request, "audit/log.html#verify-result", {"run": run, "can_verify": True})
+    response = render(
+        request, "release_portal/audit/log.html#verify-result", {"run": run, "can_verify": True}
+    )
     if request.htmx and not run.is_active:
         response.status_code = HTTP_STOP_POLLING
     return response

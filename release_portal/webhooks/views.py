@@ -20,8 +20,8 @@ from release_portal.webhooks.forms import WebhookForm
 from release_portal.webhooks.models import Webhook
 from release_portal.webhooks.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER
 
-LIST = "webhooks/webhooks.html"
-EDIT = "webhooks/webhook_edit.html"
+LIST = "release_portal/webhooks/webhooks.html"
+EDIT = "release_portal/webhooks/webhook_edit.html"
 
 
 def _project(request: HtmxHttpRequest, slug: str) -> Any:
