@@ -291,7 +291,7 @@ class Job(models.Model):
     created_by_name = models.CharField(max_length=200, blank=True)
     # The release's content digest (commit + files) when the job was created: its
     # evidence belongs to that content.
-    release_digest = models.CharField(max_length=64, blank=True)
+    content_digest = models.CharField(max_length=64, blank=True)
     # Scratch databases the job created and has not dropped yet (the reaper drops them).
     scratch_databases = ArrayField(models.CharField(max_length=63), default=list, blank=True)
     log_count = models.PositiveIntegerField(default=0)

@@ -122,9 +122,11 @@ def _job_log(job: Job) -> Iterator[bytes]:
 
 def _job_record(job: Job) -> dict[str, Any]:
     fields = ["id", "kind", "state", "ok", "summary", "error", "attempts", "worker",
-              "created_by_name", "release_digest", "params", "result", "log_count",
+              "created_by_name", "content_digest", "params", "result", "log_count",
               "log_truncated", "created_at", "started_at", "finished_at"]  # fmt: skip
     record = {name: getattr(job, name) for name in fields}
+    # The pack's format (/1) names the job's content digest "release_digest".
+    record["release_digest"] = record.pop("content_digest")
     record["target"] = job.target.name if job.target_id and job.target else None
     return record
 

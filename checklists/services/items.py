@@ -265,7 +265,7 @@ def evidence_from_job(*, job: Any) -> list[Evidence]:
                 else Evidence.Status.FAILED,
                 summary=job.summary or job.get_kind_display(),
                 job=job,
-                content_digest=job.release_digest,
+                content_digest=job.content_digest,
             )
         )
     # Even with nothing attached, a job that ran moves a draft release into pre-flight.

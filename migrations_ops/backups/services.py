@@ -211,7 +211,7 @@ def _verify_next_pending(done: BackupManifest, actor: Any) -> None:
 
 def _backup_evidence(backup: BackupManifest, actor: Any, *, ok: bool, summary: str) -> None:
     release = Release.objects.select_for_update().get(pk=backup.release_id or 0)
-    digest = backup.job.release_digest if backup.job else None
+    digest = backup.job.content_digest if backup.job else None
     for item in items_for_evidence(release, Evidence.Kind.BACKUP):
         evidence_add(
             item=item, actor=actor, kind=Evidence.Kind.BACKUP,
@@ -228,7 +228,7 @@ def _snapshot_evidence(backup: BackupManifest, actor: Any) -> None:
     if backup.release_id is None:
         return
     release = Release.objects.select_for_update().get(pk=backup.release_id)
-    digest = backup.job.release_digest if backup.job else None
+    digest = backup.job.content_digest if backup.job else None
     for item in items_for_evidence(release, Evidence.Kind.SNAPSHOT_REF):
         evidence_add(
             item=item, actor=actor, kind=Evidence.Kind.SNAPSHOT_REF,

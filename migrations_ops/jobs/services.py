@@ -90,7 +90,7 @@ def job_enqueue(
                 max_attempts=max_attempts_for(kind),
                 created_by=created_by if actor_of(created_by).kind == "user" else None,
                 created_by_name=_display_name(created_by),
-                release_digest=getattr(release, "content_digest", "") or "",
+                content_digest=getattr(release, "content_digest", "") or "",
                 enqueued_at=timezone.now(),
                 retry_of=retry_of,
             )

@@ -25,7 +25,7 @@ def test_it_queues_a_job_with_the_content_digest_and_sends_it_after_commit(
     assert sent == [(job.pk, "dry_run", "checks")]
     job.refresh_from_db()
     assert job.state == Job.State.QUEUED
-    assert job.release_digest == release.content_digest
+    assert job.content_digest == release.content_digest
     assert job.enqueued_at is not None
     assert job.created_by == release_engineer
     assert job.created_by_name == "releng"
