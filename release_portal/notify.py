@@ -1,11 +1,17 @@
 """Telling people that something loud happened: break-glass, a failed deployment...
 
 ``notify(event, release, data)`` records an ``notify.<event>`` audit event in the
-caller's transaction and, once that transaction commits, hands the notification to
-every registered sink. A sink is a callable taking a :class:`Notification`; the log
-sink is always there, and the webhooks feature registers its own with
-``register_sink``. A sink that fails is logged and never breaks the change that
-notified, nor the other sinks.
+caller's transaction, hands the notification to every registered outbox in that same
+transaction, and, once it commits, to every registered sink. Both are callables taking a
+:class:`Notification`:
+
+- an outbox writes rows that must commit with the change (the webhooks feature's
+  messages, registered with ``register_outbox``): a crash right after the commit loses
+  nothing, as the rows are there for the sweep to send;
+- a sink only tells (the log sink is always there; ``register_sink`` adds others).
+
+One that fails is logged and never breaks the change that notified, nor the others (an
+outbox runs in its own savepoint).
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ def log_sink(notification: Notification) -> None:
 
 
 SINKS: list[Sink] = [log_sink]
+OUTBOXES: list[Sink] = []
 
 
 def register_sink(sink: Sink) -> None:
@@ -57,6 +64,21 @@ def register_sink(sink: Sink) -> None:
 def unregister_sink(sink: Sink) -> None:
     if sink in SINKS:
         SINKS.remove(sink)
+
+
+def register_outbox(outbox: Sink) -> None:
+    if outbox not in OUTBOXES:
+        OUTBOXES.append(outbox)
+
+
+def write_outboxes(notification: Notification) -> None:
+    """Every outbox, in the caller's transaction, each in a savepoint of its own."""
+    for outbox in list(OUTBOXES):
+        try:
+            with transaction.atomic():
+                outbox(notification)
+        except Exception:
+            logger.exception("notification outbox %r failed for %s", outbox, notification.event)
 
 
 def deliver(notification: Notification) -> None:
@@ -70,7 +92,8 @@ def deliver(notification: Notification) -> None:
 def notify(
     event: str, release: Any, data: dict[str, Any] | None = None, *, actor: Any = None
 ) -> None:
-    """Record ``event`` for ``release`` and send it to the sinks after commit.
+    """Record ``event`` for ``release``, write it to the outboxes now and send it to the
+    sinks after commit.
 
     Must run inside the transaction of the change it announces; ``data`` must hold no
     secret values (it goes to the change log and to every sink).
@@ -85,4 +108,5 @@ def notify(
         release=str(release),
         data=data,
     )
+    write_outboxes(notification)
     transaction.on_commit(lambda: deliver(notification), robust=True)

@@ -1,9 +1,10 @@
 """The events a webhook can subscribe to, and one hook function per event for its source.
 
 Each hook runs inside the transaction of the change it announces. It goes through
-``release_portal.notify.notify`` (change-log event, then every registered sink after
-commit: ours queues the webhook messages); for an event without a release it records the
-same ``notify.<event>`` audit event and queues the messages after commit itself.
+``release_portal.notify.notify`` (change-log event and the webhook messages in the
+same transaction, then every registered sink after commit); for an event without a
+release it records the same ``notify.<event>`` audit event and writes the messages
+itself, in the same transaction too.
 
 Who calls what:
 - ``job_failed``: connected here to ``migrations_ops.signals.job_finished`` (receivers.py);
@@ -26,10 +27,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.db import transaction
-
 from release_portal.audit.services import audit_record
-from release_portal.notify import notify
+from release_portal.notify import Notification, notify, write_outboxes
 
 logger = logging.getLogger(__name__)
 
@@ -62,32 +61,28 @@ def announce(
     data: dict[str, Any] | None = None,
     actor: Any = None,
 ) -> None:
-    """Record ``event`` in the change log and deliver it to the project's webhooks after
-    commit. ``data`` must hold no secret values.
+    """Record ``event`` in the change log and queue its webhook messages, in the caller's
+    transaction. ``data`` must hold no secret values.
 
-    With a release this is ``notify(event, release, data)``: its sinks (ours among them)
-    run after commit. Without one (a project's job), the same audit event is written here
-    and the project's webhooks are queued after commit.
+    With a release this is ``notify(event, release, data)``. Without one (a project's
+    job), the same audit event is written here and the outboxes (the project's webhook
+    messages) are written directly.
     """
     data = dict(data or {})
     if release is not None:
         notify(event, release, data, actor=actor)
         return
     audit_record(actor=actor, action=f"notify.{event}", obj=project, project=project, data=data)
-    from release_portal.webhooks.sinks import queue_event
-
     project_id = project if isinstance(project, int) or project is None else project.pk
-    project_name = str(project or "")
-    transaction.on_commit(
-        lambda: queue_event(
+    write_outboxes(
+        Notification(
             event=event,
             project_id=project_id,
-            project=project_name,
+            project=str(project or ""),
             release_id=None,
             release="",
             data=data,
-        ),
-        robust=True,
+        )
     )
 
 

@@ -1,9 +1,10 @@
 """From a notification to queued webhook messages.
 
-``deliver_event`` is the sink registered with ``release_portal.notify``: it receives
-each notification after the announcing transaction committed, and queues one message per
-enabled webhook of the project subscribed to the event. Each message is sent to Celery
-after its own transaction commits.
+``deliver_event`` is the outbox registered with ``release_portal.notify``: it receives
+each notification inside the announcing transaction and queues one message per enabled
+webhook of the project subscribed to the event, so the messages commit with the change
+(or not at all). Each message is sent to Celery after the transaction commits; one the
+broker never got is sent again by the sweep.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def queue_event(
 
 
 def deliver_event(notification: Any) -> None:
-    """The notify sink: ``notification`` has event, project_id, project, release_id,
+    """The notify outbox: ``notification`` has event, project_id, project, release_id,
     release and data (``release_portal.notify.Notification``)."""
     queue_event(
         event=notification.event,
@@ -89,7 +90,7 @@ def deliver_event(notification: Any) -> None:
 
 
 def register() -> None:
-    """Add ``deliver_event`` to the notify hub's sinks (once)."""
-    from release_portal.notify import register_sink
+    """Add ``deliver_event`` to the notify hub's outboxes (once)."""
+    from release_portal.notify import register_outbox
 
-    register_sink(deliver_event)
+    register_outbox(deliver_event)

@@ -10,7 +10,7 @@ from django.db import transaction
 from migrations_ops.models import Job
 from migrations_ops.signals import job_finished
 from release_portal.audit.models import AuditEvent
-from release_portal.notify import SINKS, notify
+from release_portal.notify import OUTBOXES, SINKS, notify
 from release_portal.webhooks import events
 from release_portal.webhooks.models import Webhook, WebhookMessage
 from release_portal.webhooks.sinks import deliver_event, register
@@ -82,9 +82,36 @@ def test_the_release_approved_hook_reaches_subscribed_webhooks(
     assert event.actor_name == platform_lead.username
 
 
-def test_the_sink_is_registered_once_with_the_notify_hub():
+def test_the_outbox_is_registered_once_with_the_notify_hub():
     register()  # as AppConfig.ready() did
-    assert SINKS.count(deliver_event) == 1
+    assert OUTBOXES.count(deliver_event) == 1
+    assert deliver_event not in SINKS
+
+
+@pytest.mark.parametrize("with_release", [True, False])
+def test_it_writes_the_messages_in_the_transaction_that_announces_them(
+    project, release, subscribed, webhook_sent, django_capture_on_commit_callbacks, with_release
+):
+    # The after-commit callbacks never run (as when the process dies right after the
+    # commit): the message rows committed with the change, for the sweep to send.
+    job = JobFactory(
+        project=project, release=release if with_release else None, kind="order", state="failed"
+    )
+    with django_capture_on_commit_callbacks(execute=False) as callbacks, transaction.atomic():
+        events.job_failed(job)
+        assert WebhookMessage.objects.filter(event="job.failed").count() == 1
+    assert callbacks  # the broker is only told after commit
+    assert webhook_sent == []
+    message = WebhookMessage.objects.get()
+    assert message.state == WebhookMessage.State.PENDING
+
+
+def test_the_messages_roll_back_with_the_change(project, release, subscribed, webhook_sent):
+    job = JobFactory(project=project, release=release, kind="order", state="failed")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        events.job_failed(job)
+        raise RuntimeError("the change fails after announcing")
+    assert not WebhookMessage.objects.exists()
 
 
 def test_a_notification_from_elsewhere_reaches_subscribed_webhooks(
