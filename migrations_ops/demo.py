@@ -260,20 +260,30 @@ def demo_bundle_files() -> list[Any]:
     ]
 
 
+DEMO_RELEASE_COMMIT = "4f2c9e1b7a3d5f60c8e2a9b14d7e3f5a6c1b2d90"
+
+
 def demo_release(project: Project, users: dict[str, Any]) -> Any:
-    """The demo's release under way (created once): migrations stored, nothing ticked."""
+    """The demo's release under way (created once): migrations stored, nothing ticked.
+
+    Found again by its commit, whatever releases people created in the demo since.
+    """
     from checklists.models import Release
     from checklists.services.migrations import release_set_migrations
     from checklists.services.releases import release_create
 
-    existing = Release.objects.filter(project=project).first()
+    existing = (
+        Release.objects.filter(project=project, commit_sha=DEMO_RELEASE_COMMIT)
+        .order_by("created_at", "pk")
+        .first()
+    )
     if existing is not None:
         return existing
     release = release_create(
         project=project,
         title="Add member phone numbers",
         owner=users["lead"],
-        commit_sha="4f2c9e1b7a3d5f60c8e2a9b14d7e3f5a6c1b2d90",
+        commit_sha=DEMO_RELEASE_COMMIT,
         created_by=users["releng"],
     )
     release_set_migrations(
