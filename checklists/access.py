@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import Http404
-
 from checklists.models import Release
-from release_portal.accounts.access import require
-from release_portal.accounts.roles import Action, roles_in
+from release_portal.accounts.access import get_for_user
+from release_portal.accounts.roles import Action
 
 
 def get_release_for_user(
@@ -18,9 +16,4 @@ def get_release_for_user(
     queryset = Release.objects.select_related("project", "owner", "runbook_version")
     if for_update:
         queryset = queryset.select_for_update(of=("self",))
-    release = queryset.filter(pk=pk).first()
-    if release is None or not roles_in(user, release.project_id):
-        raise Http404("No such release.")
-    if action is not None:
-        require(user, action, release.project)
-    return release
+    return get_for_user(user, queryset, what="release", action=action, pk=pk)

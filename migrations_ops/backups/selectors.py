@@ -7,12 +7,12 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.db.models import QuerySet
-from django.http import Http404
 from django.utils import timezone
 
 from checklists.models import Release
 from migrations_ops.models import BackupManifest, Target
-from release_portal.accounts.roles import roles_in, visible_project_ids
+from release_portal.accounts.access import get_for_user
+from release_portal.accounts.roles import visible_project_ids
 
 R = Release.State
 # A release that reached production: its newest verified backup is the way back.
@@ -21,14 +21,10 @@ REACHED_PRODUCTION = frozenset({R.DEPLOYING, R.MONITORING, R.DEPLOYED, R.FAILED,
 
 def get_backup_for_user(user: Any, pk: int) -> BackupManifest:
     """Backup ``pk`` if ``user`` holds a role in its project; 404 otherwise (never 403)."""
-    backup = (
-        BackupManifest.objects.select_related("project", "release", "target", "job", "verify_job")
-        .filter(pk=pk)
-        .first()
+    queryset = BackupManifest.objects.select_related(
+        "project", "release", "target", "job", "verify_job"
     )
-    if backup is None or not roles_in(user, backup.project_id):
-        raise Http404("No such backup.")
-    return backup
+    return get_for_user(user, queryset, what="backup", pk=pk)
 
 
 @dataclass

@@ -20,8 +20,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from checklists.access import get_release_for_user
 from migrations_ops.incidents import forms, services
 from migrations_ops.models import Incident, Job, RollbackPlan
-from release_portal.accounts.access import require
-from release_portal.accounts.roles import Action, ProjectAccess, roles_in, visible_project_ids
+from release_portal.accounts.access import get_for_user, require
+from release_portal.accounts.roles import Action, ProjectAccess, visible_project_ids
 from release_portal.http import HtmxHttpRequest
 
 PAGE_SIZE = 25
@@ -29,14 +29,8 @@ TEMPLATE = "migrations_ops/incidents/detail.html"
 
 
 def get_incident_for_user(user: Any, pk: int) -> Incident:
-    incident = (
-        Incident.objects.select_related("project", "release", "target", "plan")
-        .filter(pk=pk)
-        .first()
-    )
-    if incident is None or not roles_in(user, incident.project_id):
-        raise Http404("No such incident.")
-    return incident
+    queryset = Incident.objects.select_related("project", "release", "target", "plan")
+    return get_for_user(user, queryset, what="incident", pk=pk)
 
 
 @require_GET

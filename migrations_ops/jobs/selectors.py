@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import Http404
-
 from migrations_ops.models import Job, JobLogLine
-from release_portal.accounts.roles import roles_in
+from release_portal.accounts.access import get_for_user
 
 # One poll answers at most this many lines; the next poll continues from the last seq.
 LOG_PAGE_LINES = 1000
@@ -26,10 +24,7 @@ def get_job_for_user(user: Any, pk: int, *, for_poll: bool = False) -> Job:
         queryset = Job.objects.only(*POLL_FIELDS)
     else:
         queryset = Job.objects.select_related("project", "release", "target", "retry_of")
-    job = queryset.filter(pk=pk).order_by().first()
-    if job is None or not roles_in(user, job.project_id):
-        raise Http404("No such job.")
-    return job
+    return get_for_user(user, queryset, what="job", pk=pk)
 
 
 def release_jobs(release: Any, *, limit: int | None = None) -> list[Job]:

@@ -11,7 +11,7 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -19,24 +19,18 @@ from checklists.access import get_release_for_user
 from migrations_ops.models import Job, RollbackPlan
 from migrations_ops.rollback import services
 from migrations_ops.rollback.forms import PlanForm, RollbackFilterForm
-from release_portal.accounts.access import require
-from release_portal.accounts.roles import Action, ProjectAccess, roles_in, visible_project_ids
+from release_portal.accounts.access import get_for_user, require
+from release_portal.accounts.roles import Action, ProjectAccess, visible_project_ids
 from release_portal.http import HtmxHttpRequest
 
 PAGE_SIZE = 25
 
 
 def get_plan_for_user(user: Any, pk: int) -> RollbackPlan:
-    plan = (
-        RollbackPlan.objects.select_related(
-            "project", "release", "target", "backup", "rehearsal_job"
-        )
-        .filter(pk=pk)
-        .first()
+    queryset = RollbackPlan.objects.select_related(
+        "project", "release", "target", "backup", "rehearsal_job"
     )
-    if plan is None or not roles_in(user, plan.project_id):
-        raise Http404("No such rollback plan.")
-    return plan
+    return get_for_user(user, queryset, what="rollback plan", pk=pk)
 
 
 @require_GET

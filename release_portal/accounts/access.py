@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
+from django.db.models import Model, QuerySet
 from django.http import Http404
-from django.shortcuts import get_object_or_404
 
 from release_portal.accounts.roles import Action, can, roles_in
 
@@ -17,15 +17,29 @@ def require(user: Any, action: Action, project: Any) -> None:
         raise PermissionDenied(f"Your roles in {project} do not allow this ({action.value}).")
 
 
+def get_for_user[M: Model](
+    user: Any, queryset: QuerySet[M], *, what: str, action: Action | None = None, **lookup: Any
+) -> M:
+    """The object of ``queryset`` matching ``lookup`` if ``user`` holds a role in its project,
+    else 404 "No such <what>." (never 403, so other projects' ids stay unknown); then 403
+    unless ``user`` may do ``action`` there. Every page and action fetches through this."""
+    from migrations_ops.models import Project
+
+    obj = queryset.filter(**lookup).order_by().first()
+    if obj is None:
+        raise Http404(f"No such {what}.")
+    project = obj if isinstance(obj, Project) else obj.project_id  # type: ignore[attr-defined]
+    if not roles_in(user, project):
+        raise Http404(f"No such {what}.")
+    if action is not None:
+        require(user, action, obj if isinstance(obj, Project) else obj.project)  # type: ignore[attr-defined]
+    return obj
+
+
 def get_project_for_user(user: Any, slug: str, action: Action | None = None) -> Any:
     from migrations_ops.models import Project
 
-    project = get_object_or_404(Project, slug=slug)
-    if not roles_in(user, project):
-        raise Http404("No such project.")
-    if action is not None:
-        require(user, action, project)
-    return project
+    return get_for_user(user, Project.objects.all(), what="project", action=action, slug=slug)
 
 
 def require_actor(actor: Any, action: Action, project: Any, text: str) -> None:
