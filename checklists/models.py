@@ -277,6 +277,12 @@ class Evidence(models.Model):
         return f"{self.get_kind_display()}: {self.summary or self.url or self.file_name}"
 
 
+class SignOffQuerySet(models.QuerySet["SignOff"]):
+    def current(self) -> SignOffQuerySet:
+        """The sign-offs that still approve their release: ``SignOff.is_current`` in SQL."""
+        return self.filter(stale_at__isnull=True, digest=models.F("release__digest"))
+
+
 class SignOff(models.Model):
     """A person's approval of the release as it was: the digest they signed."""
 
@@ -295,6 +301,8 @@ class SignOff(models.Model):
     # What was signed (files with hashes, item states): the banner diffs against it.
     snapshot = models.JSONField(default=dict)
 
+    objects = SignOffQuerySet.as_manager()
+
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["release", "user"], name="signoff_one_per_person"),
@@ -307,6 +315,8 @@ class SignOff(models.Model):
 
     @property
     def is_current(self) -> bool:
+        """It approves the release as it is now: not marked stale, and given for the
+        release's digest. The one rule; ``SignOff.objects.current()`` is the same in SQL."""
         return self.stale_at is None and self.digest == self.release.digest
 
 

@@ -88,7 +88,7 @@ def release_page(release: Release, *, timeline_limit: int = 30) -> ReleasePage:
     signoffs = list(release.signoffs.select_related("user").order_by("signed_at"))
     for s in signoffs:
         s.release = release
-    stale = [(s, signoff_changes(s)) for s in signoffs if s.stale_at is not None]
+    stale = [(s, signoff_changes(s)) for s in signoffs if not s.is_current]
     timeline = list(
         AuditEvent.objects.filter(release_id=release.pk).order_by("-seq")[:timeline_limit]
     )

@@ -136,7 +136,7 @@ def gate_status(release: Release, *, at: datetime | None = None) -> GateResult:
         if signoff is None:
             who = release.owner.get_username() if kind == SignOff.Kind.RELEASE_OWNER else ""
             missing_signoffs.append({"kind": kind, "label": label, "who": who})
-        elif signoff.stale_at is not None or signoff.digest != release.digest:
+        elif not signoff.is_current:
             stale_signoffs.append(
                 {
                     "kind": kind,

@@ -19,7 +19,7 @@ from urllib.parse import quote, urlsplit
 from django.db import transaction
 from django.utils import timezone
 
-from checklists.models import ChecklistItem, Evidence, Release, SignOff
+from checklists.models import ChecklistItem, Evidence, Release
 from release_portal.accounts.roles import Action, can
 from release_portal.audit.links import absolute, job_page, release_page
 from release_portal.audit.selectors import ChainHead, audit_head
@@ -174,11 +174,11 @@ def _migration_files(release: Release) -> list[str]:
 
 
 def _signoffs(release: Release) -> list[str]:
-    signoffs = SignOff.objects.filter(release=release).select_related("user").order_by("signed_at")
+    signoffs = release.signoffs.select_related("user").order_by("signed_at")
     out = ["## Sign-offs", ""]
     rows = []
     for s in signoffs:
-        current = s.stale_at is None and s.digest == release.digest
+        current = s.is_current
         status = "current" if current else "**stale**"
         if not current and s.stale_reason:
             status += f": {md_text(s.stale_reason)}"

@@ -71,9 +71,7 @@ def _signoff_give(*, release: Release, user: Any, kind: str) -> SignOff:
             + ("…" if len(waiting) > 3 else "")
         )
     if kind == SignOff.Kind.RELEASE_OWNER:
-        current = {
-            s.kind for s in release.signoffs.filter(stale_at__isnull=True, digest=release.digest)
-        }
+        current = set(release.signoffs.current().values_list("kind", flat=True))
         missing = [k for k in required if k != kind and k not in current]
         if missing:
             labels = ", ".join(SignOff.Kind(k).label for k in missing)
@@ -84,7 +82,7 @@ def _signoff_give(*, release: Release, user: Any, kind: str) -> SignOff:
                 "the final sign-off: a platform lead can name another owner."
             )
     existing = release.signoffs.filter(user=user).first()
-    if existing and existing.stale_at is None and existing.digest == release.digest:
+    if existing and existing.is_current:
         raise AlreadyDone(f"Already signed by you at {when(existing.signed_at)}.")
     if existing and existing.kind != kind:
         raise ChecklistError(

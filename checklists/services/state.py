@@ -105,9 +105,7 @@ def _derived_state(release: Release) -> str:
     checklist = [i for i in items if not i.step.is_signoff]
     if checklist and all(i.is_settled for i in checklist):
         required = rules.signoff_kinds_required(release)
-        current = {
-            s.kind for s in release.signoffs.filter(stale_at__isnull=True, digest=release.digest)
-        }
+        current = set(release.signoffs.current().values_list("kind", flat=True))
         return Release.State.APPROVED if set(required) <= current else Release.State.READY
     active = (
         any(i.state != ChecklistItem.State.OPEN for i in items)

@@ -159,7 +159,7 @@ def release_detail(release: Release) -> dict[str, Any]:
                     "user": s.user.get_username(),
                     "digest": s.digest,
                     "signed_at": s.signed_at,
-                    "current": s.stale_at is None and s.digest == release.digest,
+                    "current": s.is_current,
                     "stale_at": s.stale_at,
                     "stale_reason": s.stale_reason,
                 }
