@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
+from django.db.models import Q
+
 from checklists.models import ChecklistItem, Release, SignOff, StepOwner
-from release_portal.accounts.roles import Role, roles_in
+from release_portal.accounts.roles import Role, roles_by_project, roles_in
 
 S = Release.State
 
@@ -32,6 +35,15 @@ def can_transition(source: str, target: str) -> bool:
     return target in TRANSITIONS.get(source, set())
 
 
+def owned_steps(roles: Iterable[Role]) -> list[str]:
+    """The step owners a person holding ``roles`` in a project answers for: each of their
+    roles' steps; a platform lead may tick any step but answers for the lead's own."""
+    roles = set(roles)
+    if Role.PLATFORM_LEAD in roles:
+        return [Role.PLATFORM_LEAD.value]
+    return [r.value for r in roles if r != Role.AUDITOR]
+
+
 def can_tick(user: Any, item: ChecklistItem) -> bool:
     """The owning role ticks (or a platform lead); the release owner ticks the sign-off step."""
     if not getattr(user, "is_authenticated", False):
@@ -40,7 +52,16 @@ def can_tick(user: Any, item: ChecklistItem) -> bool:
     if item.step.owner == StepOwner.RELEASE_OWNER:
         return user.pk == release.owner_id
     roles = roles_in(user, release.project_id)
-    return Role.PLATFORM_LEAD in roles or Role(item.step.owner) in roles
+    return Role.PLATFORM_LEAD in roles or item.step.owner in owned_steps(roles)
+
+
+def items_owned_by(user: Any) -> Q:
+    """Items (``ChecklistItem`` filter) whose step ``user`` answers for, in every project
+    they belong to: ``owned_steps`` as a query, for "awaiting you"."""
+    owned = Q(pk__in=[])
+    for project_id, project_roles in roles_by_project(user).items():
+        owned |= Q(release__project_id=project_id, step__owner__in=owned_steps(project_roles))
+    return owned
 
 
 def signoff_kinds_required(release: Release) -> list[str]:

@@ -11,7 +11,7 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from checklists import rules
 from checklists.models import ChecklistItem, Evidence, MigrationFile, Release, SignOff
 from checklists.services.signoffs import signoff_changes
-from release_portal.accounts.roles import Role, roles_by_project, visible_project_ids
+from release_portal.accounts.roles import roles_by_project, visible_project_ids
 from release_portal.audit.models import AuditEvent
 
 ACTIVE_STATES = [s for s in rules.PRE_DEPLOY] + [Release.State.DEPLOYING, Release.State.MONITORING]
@@ -107,19 +107,10 @@ def release_page(release: Release, *, timeline_limit: int = 30) -> ReleasePage:
 
 def awaiting_user(user: Any, *, limit: int = 20) -> dict[str, list[Any]]:
     """What waits for this person: open items their roles own, sign-offs asked of them."""
-    roles = roles_by_project(user)
-    if not roles:
+    if not roles_by_project(user):
         return {"items": [], "signoffs": []}
-    owned = Q(pk__in=[])
-    for project_id, project_roles in roles.items():
-        owners = [r.value for r in project_roles if r != Role.AUDITOR]
-        if Role.PLATFORM_LEAD in project_roles:
-            continue  # leads may tick anything; show them what their own role owns only
-        owned |= Q(release__project_id=project_id, step__owner__in=owners)
-    leads = [pid for pid, r in roles.items() if Role.PLATFORM_LEAD in r]
-    owned |= Q(release__project_id__in=leads, step__owner=Role.PLATFORM_LEAD.value)
     items = list(
-        ChecklistItem.objects.filter(owned)
+        ChecklistItem.objects.filter(rules.items_owned_by(user))
         .filter(
             release__state__in=list(rules.PRE_DEPLOY),
             state__in=["open", "failed", "stale"],
