@@ -26,52 +26,39 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import capfirst
 
-from checklists.deployments.gate import GateResult, gate_status
-from checklists.deployments.services import deployment_finish, deployment_start
+from checklists.deployments.gate import GateClosed
+from checklists.deployments.services import deployment_finish_for_job, deployment_start
 from checklists.models import Deployment, Release
 from migrations_ops.jobs.services import job_enqueue
 from migrations_ops.models import Job, Target
 from release_portal.accounts.roles import Action, can
-from release_portal.audit.services import Actor, actor_of, audit_record, audit_record_now
+from release_portal.audit.services import actor_of, audit_record, audit_record_now
 
 logger = logging.getLogger(__name__)
-
-
-class GateClosedForApply(ValidationError):
-    """Production may not be applied to: the release gate is closed."""
-
-    def __init__(self, reasons: list[str]) -> None:
-        self.reasons = reasons
-        super().__init__(
-            "The release gate is closed, so production is not applied to: "
-            + "; ".join(reasons or ["the release is not approved"])
-        )
-
-
-def _gate_reasons(gate: GateResult) -> list[str]:
-    return list(gate.reasons) or [f"the release is {gate.state}"]
 
 
 def apply_start(*, release: Any, target: Target, user: Any, include_all: bool = False) -> Job:
     """Queue an ``apply`` job of ``release`` against ``target``.
 
-    Production: refused with GateClosedForApply unless the gate is open (the refusal is
-    audited), or with DeployLocked while another deployment holds the target; the
-    approved digest, the time of the check and the Deployment record go into the job's
-    parameters. A person needs the DEPLOY permission (an API token's scope is checked by
-    the API). Returns the queued job, or the one already queued or running
-    (``already_active``).
+    Production: refused with GateClosed unless the gate is open (the refusal is audited),
+    or with DeployLocked while another deployment holds the target; the approved digest,
+    the time of the check and the Deployment record go into the job's parameters. The
+    gate is asked once, by ``deployment_start``, which takes the deploy lock. A person
+    needs the DEPLOY permission (an API token's scope is checked by the API). Returns the
+    queued job, or the one already queued or running (``already_active``).
     """
     try:
         return _apply_start(release=release, target=target, user=user, include_all=include_all)
-    except GateClosedForApply as refused:
+    except GateClosed as refused:
         audit_record_now(
             actor=user,
             action="apply.refused",
             obj=release,
             data={"target": target.name, "reasons": refused.reasons},
         )
-        raise
+        raise GateClosed(
+            refused.gate, "The release gate is closed, so production is not applied to"
+        ) from None
 
 
 @transaction.atomic
@@ -92,20 +79,17 @@ def _apply_start(*, release: Any, target: Target, user: Any, include_all: bool) 
         return active
     params: dict[str, Any] = {"include_all": bool(include_all)}
     if target.kind == Target.Kind.PRODUCTION:
-        gate = gate_status(release)
-        if not gate.open:
-            raise GateClosedForApply(_gate_reasons(gate))
-        # The target's deploy lock; moves the release to deploying (DeployLocked when
-        # another deployment or a rollback holds the target).
+        # The gate (GateClosed), then the target's deploy lock; moves the release to
+        # deploying (DeployLocked when another deployment or a rollback holds the target).
         deployment = deployment_start(
-            release=release, target=target, actor=user, digest=gate.digest
+            release=release, target=target, actor=user, digest=release.digest
         )
         params |= {
             "gate_checked": True,
-            "approved_digest": gate.digest,
+            "approved_digest": deployment.digest,
             "gate_checked_at": timezone.now().isoformat(),
             # A break-glass override opened it: say so in the job and its audit event.
-            "break_glass": (gate.override or {}).get("id"),
+            "break_glass": deployment.override_id,
             "deployment_id": deployment.pk,
         }
     job = job_enqueue(
@@ -133,26 +117,9 @@ def _apply_start(*, release: Any, target: Target, user: Any, include_all: bool) 
     return job
 
 
-def apply_finished(*, job: Job) -> Any:
-    """Finish the Deployment a production apply job holds; on success open the monitoring
-    window (returned). Runs inside the job's finishing transaction (``job_finished``)."""
-    from migrations_ops.monitoring.services import monitoring_start
-
-    deployment_id = (job.params or {}).get("deployment_id")
-    if job.kind != Job.Kind.APPLY or not deployment_id:
+def apply_finished(*, job: Job) -> Deployment | None:
+    """A production apply job ended: its Deployment finishes as the job did (success opens
+    the monitoring window). Runs inside the job's finishing transaction (``job_finished``)."""
+    if job.kind != Job.Kind.APPLY:
         return None
-    deployment = Deployment.objects.filter(
-        pk=int(deployment_id), status=Deployment.Status.STARTED
-    ).first()
-    if deployment is None:
-        return None  # reported finished already (by CI or a person)
-    actor = Actor.system(f"job #{job.pk}")
-    ok = job.state == Job.State.SUCCEEDED
-    deployment_finish(
-        deployment=deployment,
-        actor=actor,
-        status=Deployment.Status.SUCCEEDED if ok else Deployment.Status.FAILED,
-    )
-    if not ok or job.target is None:
-        return None
-    return monitoring_start(release=job.release, target=job.target, user=actor)
+    return deployment_finish_for_job(job=job)

@@ -30,6 +30,7 @@ from checklists.models import (
     Release,
     SignOff,
 )
+from checklists.services.errors import ChecklistError
 
 # States from which a deployment may start: approved, or (break-glass only) any state
 # before it, or failed (a second attempt after a failed deployment).
@@ -72,6 +73,19 @@ class GateResult:
         data = asdict(self)
         data["reasons"] = self.reasons
         return data
+
+
+class GateClosed(ChecklistError):
+    """Production may not deploy this release now. ``gate`` is the answer that refused it
+    (one evaluation per decision: callers show it instead of asking the gate again)."""
+
+    def __init__(self, gate: GateResult, lead: str = "The gate is closed") -> None:
+        self.gate = gate
+        super().__init__(f"{lead}: " + "; ".join(self.reasons))
+
+    @property
+    def reasons(self) -> list[str]:
+        return list(self.gate.reasons) or [f"the release is {self.gate.state}"]
 
 
 def _when(at: datetime | None) -> str | None:

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from checklists import rules
 from checklists.deployments import gate as gates
+from checklists.deployments.gate import GateClosed
 from checklists.models import Deployment, FreezeWindow, GateOverride, Release
 from checklists.services.errors import AlreadyDone, ChecklistError, when
 from checklists.services.state import release_transition
@@ -22,21 +23,13 @@ from migrations_ops.models import Incident, Target
 from release_portal.accounts.access import require_actor
 from release_portal.accounts.recheck import PasswordRecheckFailed, password_recheck
 from release_portal.accounts.roles import Action, can
-from release_portal.audit.services import actor_of, audit_record
+from release_portal.audit.services import Actor, actor_of, audit_record
 from release_portal.notify import notify
 
 # A break-glass override opens the gate for this long (or until resolved, or until the
 # release changes): long enough for an emergency deployment, not a standing exception.
 BREAK_GLASS_VALID_FOR = timedelta(hours=4)
 S = Release.State
-
-
-class GateClosed(ChecklistError):
-    """Production may not deploy this release now; ``gate`` says why."""
-
-    def __init__(self, gate: gates.GateResult) -> None:
-        self.gate = gate
-        super().__init__("The gate is closed: " + "; ".join(gate.reasons or ["not approved"]))
 
 
 class DigestMismatch(ChecklistError):
@@ -274,7 +267,7 @@ def deployment_start(
                 f"The gate is open for digest {release.digest}, not {digest[:64] or 'none'}: "
                 "ask the gate again and deploy exactly what it approved."
             )
-        override = gates.active_override(release) if gate.override else None
+        override = GateOverride.objects.get(pk=gate.override["id"]) if gate.override else None
     who = actor_of(actor)
     try:
         with transaction.atomic():
@@ -373,9 +366,38 @@ def deployment_finish(
         and status == Deployment.Status.SUCCEEDED
         and rules.can_transition(release.state, S.ROLLED_BACK)
     ):
-        release_transition(
-            release=release, to=S.ROLLED_BACK, actor=actor, reason=f"rollback #{deployment.pk}"
-        )
+        release_rolled_back(release=release, actor=actor, reason=f"rollback #{deployment.pk}")
     if status == Deployment.Status.FAILED:
         notify(f"{deployment.kind}.failed", release, {**data, "hint": INCIDENT_HINT}, actor=actor)
     return deployment
+
+
+def deployment_finish_for_job(*, job: Any) -> Deployment | None:
+    """The deployment a job holds (an apply or rollback job's ``params.deployment_id``)
+    finishes as the job did, freeing the target's deploy lock; the one way a job ends its
+    deployment. Runs inside the job's finishing transaction. None when there is none or
+    it was reported finished already (by CI or a person)."""
+    deployment_id = (job.params or {}).get("deployment_id")
+    if not deployment_id:
+        return None
+    deployment = Deployment.objects.filter(
+        pk=int(deployment_id), status=Deployment.Status.STARTED
+    ).first()
+    if deployment is None:
+        return None
+    ok = job.state == "succeeded"
+    return deployment_finish(
+        deployment=deployment,
+        actor=Actor.system(f"job #{job.pk}"),
+        status=Deployment.Status.SUCCEEDED if ok else Deployment.Status.FAILED,
+    )
+
+
+def release_rolled_back(*, release: Release, actor: Any, reason: str) -> None:
+    """The one way a release is marked rolled back: a deployment that was under way (or
+    being monitored) failed first, then rolled_back where the state machine allows it.
+    Call it with the release locked, in the transaction of the rollback's end."""
+    if release.state in (S.DEPLOYING, S.MONITORING):
+        release_transition(release=release, to=S.FAILED, actor=actor, reason=reason)
+    if rules.can_transition(release.state, S.ROLLED_BACK):
+        release_transition(release=release, to=S.ROLLED_BACK, actor=actor, reason=reason)

@@ -19,11 +19,13 @@ from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils import timezone
 
-from checklists import rules
-from checklists.deployments.services import deployment_finish, deployment_start
+from checklists.deployments.services import (
+    deployment_finish_for_job,
+    deployment_start,
+    release_rolled_back,
+)
 from checklists.models import Deployment, Release
 from checklists.services.errors import AlreadyDone
-from checklists.services.state import release_transition
 from migrations_ops.jobs.services import job_enqueue
 from migrations_ops.models import Incident, IncidentEntry, Job, RollbackPlan, Target
 from migrations_ops.rollback.services import (
@@ -351,7 +353,7 @@ def incident_job_finished(*, job: Job) -> None:
                f"{job} {job.get_state_display().lower()}: {job.summary}", job=job,
                data={"state": job.state})  # fmt: skip
     if job.kind == Job.Kind.ROLLBACK:
-        _finish_deployment(job)
+        deployment_finish_for_job(job=job)
         if job.state == Job.State.SUCCEEDED and job.release_id:
             _release_rolled_back(job)
     if job.kind == Job.Kind.ROLLBACK and job.release is not None:
@@ -360,25 +362,10 @@ def incident_job_finished(*, job: Job) -> None:
                actor=Actor.system(f"job #{job.pk}"))  # fmt: skip
 
 
-def _finish_deployment(job: Job) -> None:
-    """Free the target's deploy lock the rollback took (its Deployment record)."""
-    deployment_id = (job.params or {}).get("deployment_id")
-    deployment = Deployment.objects.filter(pk=int(deployment_id or 0), status="started").first()
-    if deployment is None:
-        return
-    ok = job.state == Job.State.SUCCEEDED
-    deployment_finish(
-        deployment=deployment, actor=Actor.system(f"job #{job.pk}"),
-        status=Deployment.Status.SUCCEEDED if ok else Deployment.Status.FAILED,
-    )  # fmt: skip
-
-
 def _release_rolled_back(job: Job) -> None:
     release = Release.objects.select_for_update().get(pk=job.release_id or 0)
-    actor = Actor.system(f"job #{job.pk}")
-    reason = f"rollback job #{job.pk} succeeded"
-    if release.state in (Release.State.DEPLOYING, Release.State.MONITORING):
-        release_transition(release=release, to=Release.State.FAILED, actor=actor, reason=reason)
-    if rules.can_transition(release.state, Release.State.ROLLED_BACK):
-        release_transition(release=release, to=Release.State.ROLLED_BACK, actor=actor,
-                           reason=reason)  # fmt: skip
+    release_rolled_back(
+        release=release,
+        actor=Actor.system(f"job #{job.pk}"),
+        reason=f"rollback job #{job.pk} succeeded",
+    )

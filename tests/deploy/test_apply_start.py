@@ -9,7 +9,8 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
-from checklists.deployments.apply import GateClosedForApply, apply_start
+from checklists.deployments.apply import apply_start
+from checklists.deployments.gate import GateClosed
 from checklists.deployments.services import DeployLocked
 from checklists.models import Deployment, Release
 from checklists.services.items import item_untick
@@ -55,7 +56,7 @@ def test_it_applies_to_staging_without_a_gate(
 def test_it_refuses_production_while_the_gate_is_closed(
     release_with_files, production_target, production_db, platform_lead
 ):
-    with pytest.raises(GateClosedForApply, match="gate is closed"):
+    with pytest.raises(GateClosed, match="gate is closed"):
         apply_start(release=release_with_files, target=production_target, user=platform_lead)
     assert not Job.objects.filter(kind="apply").exists()
     assert AuditEvent.objects.filter(action="apply.refused").count() == 1

@@ -8,8 +8,8 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from ninja import Router, Status
 
-from checklists.deployments.apply import GateClosedForApply, apply_start
-from checklists.deployments.gate import gate_status
+from checklists.deployments.apply import apply_start
+from checklists.deployments.gate import GateClosed
 from checklists.deployments.services import DeployLocked
 from migrations_ops.incidents.services import rollback_start
 from migrations_ops.jobs.kinds import PRODUCTION_KINDS
@@ -73,11 +73,11 @@ def start_job(request: HttpRequest, payload: JobIn, release_id: ReleaseId) -> An
                 # Production: the gate must be open; the deploy lock is taken; the
                 # approved digest travels with the job.
                 job = apply_start(release=release, target=target, user=token)
-            except GateClosedForApply:
+            except GateClosed as e:
                 raise ApiError(
                     409,
                     "The gate is closed: production is not applied to.",
-                    presenters.gate(release, gate_status(release)),
+                    presenters.gate(release, e.gate),
                 ) from None
             except DeployLocked as e:
                 raise ApiError(409, " ".join(e.messages)) from None
