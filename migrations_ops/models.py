@@ -219,6 +219,15 @@ class Target(models.Model):
         return os.environ.get(self.url_env_var) or None
 
 
+class JobQuerySet(models.QuerySet["Job"]):
+    def held(self, job_id: int, attempt: int) -> JobQuerySet:
+        """The job while attempt ``attempt`` still holds it: the fencing token of
+        ``migrations_ops.jobs.lease``. Every write a worker makes to its running job
+        (heartbeat, log, scratch database, finish) is an UPDATE of this, so a worker the
+        reaper gave up on changes nothing (the row count says so)."""
+        return self.filter(pk=job_id, state="running", attempts=attempt)
+
+
 class Job(models.Model):
     """One run of a runner. The row is the truth; a Celery message only says "job N is ready".
 
@@ -297,6 +306,8 @@ class Job(models.Model):
     log_count = models.PositiveIntegerField(default=0)
     log_bytes = models.PositiveBigIntegerField(default=0)
     log_truncated = models.BooleanField(default=False)
+
+    objects = JobQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

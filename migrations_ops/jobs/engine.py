@@ -200,7 +200,7 @@ def _run(job: Job, claim: Claim, log: JobLog) -> Outcome:
 def job_finish(*, job_id: int, attempt: int, outcome: Outcome, worker: str) -> Job | None:
     """Record the end of the attempt; None when the job was no longer this worker's."""
     with transaction.atomic():
-        ended = Job.objects.filter(pk=job_id, state=Job.State.RUNNING, attempts=attempt).update(
+        ended = Job.objects.held(job_id, attempt).update(
             state=outcome.state,
             ok=outcome.ok,
             summary=outcome.summary[:500],
@@ -247,8 +247,7 @@ def _finish_with_retries(
 
 def _finish_without_receivers(job: Job, claim: Claim, outcome: Outcome, worker: str) -> Job | None:
     with transaction.atomic():
-        ended = Job.objects.filter(pk=job.pk, state=Job.State.RUNNING, attempts=claim.attempt)
-        if not ended.update(
+        if not Job.objects.held(job.pk, claim.attempt).update(
             state=outcome.state,
             ok=outcome.ok,
             summary=outcome.summary,

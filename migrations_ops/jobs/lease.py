@@ -17,8 +17,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, connection, connections, transaction
-from django.db.models import F
-from django.db.models.functions import Now
+from django.db.models import CharField, F, Func, QuerySet, Value
+from django.db.models.functions import Cast, Now
 
 from migrations_ops.jobs.worklog import JobLog
 from migrations_ops.models import Job
@@ -69,8 +69,8 @@ class Claim:
         self.cancel_requested = job.cancel_requested_at is not None
         self._checked_at = time.monotonic()
 
-    def _ours(self):
-        return Job.objects.filter(pk=self.job_id, state=Job.State.RUNNING, attempts=self.attempt)
+    def _ours(self) -> QuerySet[Job]:
+        return Job.objects.held(self.job_id, self.attempt)
 
     def renew(self) -> bool:
         """Extend the lease; False (and ``lost``) when the job is no longer ours."""
@@ -86,29 +86,21 @@ class Claim:
         if now - self._checked_at < CANCEL_CHECK_SECONDS:
             return False
         self._checked_at = now
-        row = (
-            Job.objects.filter(pk=self.job_id)
-            .values_list("state", "attempts", "cancel_requested_at")
-            .first()
-        )
-        if row is None or row[0] != Job.State.RUNNING or row[1] != self.attempt:
+        row = self._ours().values_list("cancel_requested_at").first()
+        if row is None:
             self.lost = True
-        elif row[2] is not None:
+        elif row[0] is not None:
             self.cancel_requested = True
         return self.lost or self.cancel_requested
 
     def scratch_created(self, name: str) -> None:
         """Record a scratch database before it is created, so the reaper can drop it."""
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE migrations_ops_job SET scratch_databases = "
-                "array_append(scratch_databases, %s::varchar) "
-                "WHERE id = %s AND state = %s AND attempts = %s",
-                [name, self.job_id, Job.State.RUNNING, self.attempt],
-            )
-            if cursor.rowcount == 0:
-                self.lost = True
-                raise JobCancelled("this worker no longer holds the job")
+        added = Func(
+            F("scratch_databases"), Cast(Value(name), CharField()), function="array_append"
+        )
+        if not self._ours().update(scratch_databases=added):
+            self.lost = True
+            raise JobCancelled("this worker no longer holds the job")
 
     def scratch_dropped(self, name: str) -> None:
         with connection.cursor() as cursor:

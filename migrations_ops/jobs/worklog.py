@@ -167,9 +167,7 @@ class JobLog:
                 return
             try:
                 with transaction.atomic():
-                    still_ours = Job.objects.filter(
-                        pk=self.job_id, state=Job.State.RUNNING, attempts=self.attempt
-                    ).update(
+                    still_ours = Job.objects.held(self.job_id, self.attempt).update(
                         log_count=self.count, log_bytes=self.bytes, log_truncated=self.truncated
                     )
                     if not still_ours:
