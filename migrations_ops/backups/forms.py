@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 
@@ -66,11 +66,7 @@ class CaptureForm(forms.Form):
         # Its own ids: the release page also holds the jobs panel's "target" field.
         kwargs.setdefault("auto_id", "capture-%s")
         super().__init__(*args, **kwargs)
-        targets = Target.objects.filter(project=project).order_by("name")
-        self.fields["target"].queryset = targets  # type: ignore[attr-defined]
-        production = targets.filter(kind=Target.Kind.PRODUCTION).first()
-        if production is not None:
-            self.fields["target"].initial = production.pk
+        cast(TargetChoiceField, self.fields["target"]).offer(project)
 
 
 class SnapshotForm(forms.Form):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 
-from migrations_ops.models import Incident, Project, Target
+from migrations_ops.models import Incident, Project
 from migrations_ops.projects.forms import TargetChoiceField
 from migrations_ops.rollback.forms import DatedFilterForm
 
@@ -23,11 +23,7 @@ class IncidentOpenForm(forms.Form):
 
     def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        targets = Target.objects.filter(project=project).order_by("name")
-        self.fields["target"].queryset = targets  # type: ignore[attr-defined]
-        production = targets.filter(kind=Target.Kind.PRODUCTION).first()
-        if production is not None:
-            self.fields["target"].initial = production.pk
+        cast(TargetChoiceField, self.fields["target"]).offer(project)
 
 
 class AssessForm(forms.Form):

@@ -321,6 +321,15 @@ class TargetChoiceField(forms.ModelChoiceField):
 
     queryset = property(forms.ModelChoiceField._get_queryset, _set_queryset)  # type: ignore[attr-defined]
 
+    def offer(self, project: Project) -> None:
+        """Offer ``project``'s targets by name, production chosen first (the runbook's
+        backups, rollbacks and incidents are about production)."""
+        targets = Target.objects.filter(project=project).order_by("name")
+        self.queryset = targets
+        production = targets.filter(kind=Target.Kind.PRODUCTION).first()
+        if production is not None:
+            self.initial = production.pk
+
     def label_from_instance(self, obj: Any) -> str:
         label = super().label_from_instance(obj)
         refusal = obj.refusal

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.db.models import QuerySet
@@ -21,11 +21,7 @@ class PlanForm(forms.Form):
 
     def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        targets = Target.objects.filter(project=project).order_by("name")
-        self.fields["target"].queryset = targets  # type: ignore[attr-defined]
-        production = targets.filter(kind=Target.Kind.PRODUCTION).first()
-        if production is not None:
-            self.fields["target"].initial = production.pk
+        cast(TargetChoiceField, self.fields["target"]).offer(project)
 
 
 class DatedFilterForm(forms.Form):
