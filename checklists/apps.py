@@ -6,6 +6,7 @@ class ChecklistsConfig(AppConfig):
     verbose_name = "Releases and checklists"
 
     def ready(self) -> None:
-        from checklists import audit_events, receivers  # noqa: F401  (signal receivers)
+        from checklists import audit_events, job_hooks
 
         audit_events.register()  # the change log's sentences and release picker
+        job_hooks.register()

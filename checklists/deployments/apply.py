@@ -8,7 +8,7 @@ equals the release's digest when it runs
 the target's deploy lock with a Deployment record (``checklists.deployments.services.
 deployment_start``: the release moves to deploying), as rollbacks do.
 
-``apply_finished`` (connected to ``job_finished`` by the monitoring app) finishes that
+``apply_finished`` (the job engine's "deployments.finish" end hook) finishes that
 record when the job ends: succeeded, the release moves to monitoring and the runbook's
 post-deploy window opens (``monitoring_start``); failed, cancelled or timed out, the
 deployment failed (the release fails, and ``deploy.failed`` is notified).
@@ -119,7 +119,7 @@ def _apply_start(*, release: Any, target: Target, user: Any, include_all: bool) 
 
 def apply_finished(*, job: Job) -> Deployment | None:
     """A production apply job ended: its Deployment finishes as the job did (success opens
-    the monitoring window). Runs inside the job's finishing transaction (``job_finished``)."""
+    the monitoring window). Runs inside the job's finishing transaction (an end hook)."""
     if job.kind != Job.Kind.APPLY:
         return None
     return deployment_finish_for_job(job=job)

@@ -27,6 +27,7 @@ import re
 from typing import Any
 
 from checklists.models import StepOwner
+from migrations_ops.jobs.kinds import job_evidence_kinds
 
 # (phrases, evidence kinds) in order; a step collects the kinds of every rule it matches.
 EVIDENCE_RULES: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
@@ -60,17 +61,9 @@ GATING_KINDS = frozenset(
 EVIDENCE_KIND_PATTERN = re.compile(
     r"^(job:[a-z_]+|ci:[a-z_]+|link|file|runbook_lint|backup|snapshot_ref|rollback_plan)$"
 )
+# Every job kind's evidence comes from the job registry.
 KNOWN_EVIDENCE_KINDS = [
-    "job:order",
-    "job:commands",
-    "job:dry_run",
-    "job:pending",
-    "job:drift",
-    "job:secrets",
-    "job:rls",
-    "job:fixtures",
-    "job:backup",
-    "job:restore_check",
+    *job_evidence_kinds(),
     "ci:staging_apply",
     "ci:rls_docker",
     "ci:secrets",

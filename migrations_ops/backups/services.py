@@ -4,7 +4,7 @@ A backup job's end makes a BackupManifest row and queues a restore_check for it;
 check's end records the verification. A backup counts as captured only when its restore
 check passed: then it becomes passing "backup" evidence on the release's checklist. The
 SRE's dashboard snapshot reference becomes "snapshot_ref" evidence. Services are
-keyword-only, one transaction each, audited in it; the job receivers run inside the
+keyword-only, one transaction each, audited in it; the job end hooks run inside the
 transaction that finishes the job.
 """
 
@@ -85,7 +85,7 @@ def _enqueue_verify(backup: BackupManifest, actor: Any) -> Job:
 def backup_record_from_job(*, job: Job) -> BackupManifest | None:
     """A succeeded backup job becomes a BackupManifest row, and its restore check is queued.
 
-    Runs inside the job's finishing transaction (job_finished). Idempotent per job.
+    Runs inside the job's finishing transaction (an end hook). Idempotent per job.
     """
     if job.kind != K.BACKUP or job.state != Job.State.SUCCEEDED or job.target is None:
         return None

@@ -1,11 +1,13 @@
 """Building a runner's RunContext from a Job row: the glue between the portal and runners.
 
-- supabase_dir / repo_dir: the release's stored bundle unpacked into a fresh workspace
-  (removed afterwards); for a job without a release, the project's git checkout if any.
+- supabase_dir / repo_dir: for a job of a release, its files as the workspace hook gives
+  them (the release's stored bundle unpacked into a fresh folder, removed afterwards); for
+  a job without a release, the project's git checkout if any.
 - database_url: read from the environment variable the job's target names. The value is
   never stored or logged; it and its password are redacted from the job's log.
 - fixtures and seed files: the project's paths resolved under the workspace root.
-- options: the project's settings for the kind, merged with the job's parameters. The
+- options: the project's settings for the kind (the groups its registry entry names, see
+  ``jobs.options``) and the features' options hooks, merged with the job's parameters. The
   allow-listed commands and the secret and environment names always come from the
   project: parameters cannot widen what a job may run or read.
 """
@@ -19,72 +21,31 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from checklists.bundles import BundleError, release_workspace
-from migrations_ops.backups.job_files import sre_job_options
-from migrations_ops.jobs.kinds import SANDBOX_KINDS, time_limits
+from migrations_ops.jobs import hooks
+from migrations_ops.jobs import options as opt
+from migrations_ops.jobs.kinds import kind_spec, time_limits
 from migrations_ops.models import Job, Project
 from migrations_ops.pg.job_sandbox import JobSandbox, open_sandbox
 from migrations_ops.pg.sandbox import SandboxError
 from migrations_ops.runners.base import RunContext, RunnerError
 
-# Options a job's parameters may not override.
-PROTECTED_OPTIONS = frozenset(
-    {"commands", "env_names", "required", "target_kind", "release_digest"}
-)
-
-_SCRATCH_KINDS = {Job.Kind.DRY_RUN, Job.Kind.FIXTURES, Job.Kind.RLS, Job.Kind.REHEARSAL}
-
-
-def _resolve_under(root: Path | None, relative: str, what: str) -> Path:
-    if root is None:
-        raise RunnerError(
-            f"the {what} {relative} needs the release's files: upload its migrations first"
-        )
-    base = root.resolve()
-    path = (base / relative).resolve()
-    if path != base and base not in path.parents:
-        raise RunnerError(
-            f"the {what} {relative!r} points outside the repository: use a path relative "
-            "to the repository root (e.g. supabase/tests/fixtures/roles.sql)"
-        )
-    return path
-
 
 def project_options(job: Job, root: Path | None) -> dict[str, Any]:
-    """The project's settings a runner of ``job.kind`` reads from ``ctx.options``."""
-    project: Project = job.project
+    """The project's settings a runner of ``job.kind`` reads from ``ctx.options``: the
+    groups its registry entry names (``jobs.options``)."""
+    spec = kind_spec(job.kind)
     options: dict[str, Any] = {}
-    if job.kind == Job.Kind.COMMANDS:
-        refusals = project.command_variable_refusals()
-        if refusals:
-            raise RunnerError(" ".join([*refusals, "Remove it from the project's settings."]))
-        options["commands"] = [list(c) for c in project.check_commands]
-        options["env_names"] = list(project.command_env_names)
-        options["timeout_seconds"] = project.command_timeout_seconds
-    if job.kind == Job.Kind.SECRETS:
-        options["required"] = list(project.required_secret_names)
-    if job.kind in SANDBOX_KINDS and project.sandbox_pg_major:
-        options["pg_major"] = project.sandbox_pg_major
-    if job.kind in _SCRATCH_KINDS:
-        options["with_data"] = project.dry_run_with_data
-        options["data_max_mb"] = project.dry_run_data_max_mb
-        options["seed_files"] = [
-            str(_resolve_under(root, f, "seed file")) for f in project.seed_files
-        ]
-    if job.kind in {Job.Kind.ROLLBACK, Job.Kind.REHEARSAL}:
-        options["rollbacks_dir"] = project.rollbacks_dir
-    if job.kind in {Job.Kind.APPLY, Job.Kind.ROLLBACK}:
-        # The production guard compares what the gate approved (job params) with the
-        # release as it is when the job starts; neither value may come from params.
-        options["target_kind"] = job.target.kind if job.target else ""
-        options["release_digest"] = job.release.digest if job.release else ""
+    for group in spec.options:
+        group(job, root, options)
+    if spec.sandbox:
+        opt.sandbox_version(job, root, options)
     return options
 
 
 def merged_options(job: Job, root: Path | None) -> dict[str, Any]:
     options = project_options(job, root)
     for key, value in (job.params or {}).items():
-        if key not in PROTECTED_OPTIONS:
+        if key not in opt.PROTECTED:
             options[key] = value
     return options
 
@@ -122,11 +83,7 @@ def job_run_context(
     project: Project = job.project
     with contextlib.ExitStack() as stack:
         root: Path | None = None
-        if job.release_id is not None:
-            try:
-                root = stack.enter_context(release_workspace(job.release))
-            except BundleError as e:
-                raise RunnerError(str(e)) from None
+        if job.release_id is not None and (root := stack.enter_context(hooks.workspace(job))):
             supabase_dir: Path | None = root / "supabase"
         elif project.repo_path:
             root = Path(project.repo_path)
@@ -134,7 +91,7 @@ def job_run_context(
         else:
             supabase_dir = None
         sandbox: JobSandbox | None = None
-        if job.kind in SANDBOX_KINDS:
+        if kind_spec(job.kind).sandbox:
             try:
                 sandbox = open_sandbox(purpose=job.kind, time_limit=time_limits(job.kind)[0])
                 stack.enter_context(sandbox)
@@ -147,14 +104,15 @@ def job_run_context(
                 scratch_created = scratch_dropped = _nothing
         target = job.target
         options = merged_options(job, root)
-        # Backup files, the rollback plan and the target's deploy lock (held until the end).
-        options.update(stack.enter_context(sre_job_options(job)))
+        # The features' options (backup files, the rollback plan, the target's deploy
+        # lock), held until the end.
+        options.update(stack.enter_context(hooks.feature_options(job)))
         yield RunContext(
             supabase_dir=supabase_dir,
             repo_dir=root,
             database_url=target.database_url() if target else None,
             target_name=target.name if target else "target",
-            fixtures=[_resolve_under(root, f, "fixture file") for f in project.fixture_files],
+            fixtures=[opt.resolve_under(root, f, "fixture file") for f in project.fixture_files],
             schemas=list(project.schemas),
             options=options,
             log=log,

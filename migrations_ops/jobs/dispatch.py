@@ -12,9 +12,9 @@ from typing import Any
 
 from django.db import transaction
 
-from migrations_ops.jobs.kinds import time_limits
+from migrations_ops.jobs import hooks
+from migrations_ops.jobs.kinds import kind_spec, time_limits
 from migrations_ops.models import Job
-from migrations_ops.signals import job_finished
 from release_portal.audit.services import audit_record
 
 logger = logging.getLogger(__name__)
@@ -35,9 +35,10 @@ def send_after_commit(job: Job) -> None:
 
 
 def record_job_end(job: Job, *, actor: Any, data: dict[str, Any] | None = None) -> None:
-    """Audit the end of ``job`` and tell receivers, inside the transaction that ended it.
+    """Audit the end of ``job`` and run the features' end hooks (``jobs.hooks``), inside
+    the transaction that ended it.
 
-    Receivers of ``job_finished`` (checklist evidence) write in the same transaction, so
+    The hooks (checklist evidence, backup manifests...) write in the same transaction, so
     a job is never finished without its evidence, nor evidence kept for a job that is not.
     """
     audit_record(
@@ -55,4 +56,4 @@ def record_job_end(job: Job, *, actor: Any, data: dict[str, Any] | None = None) 
             **(data or {}),
         },
     )
-    job_finished.send(sender=Job, job=job)
+    hooks.job_ended(job, ends=kind_spec(job.kind).ends)

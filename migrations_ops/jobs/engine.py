@@ -3,7 +3,7 @@
 ``job_execute`` is what the Celery task calls. It promises: a job runs at most once per
 claim (a duplicate message finds it claimed and does nothing); everything the runner
 says is stored as log lines, capped; the job ends in exactly one final state with its
-result, audit event and ``job_finished`` signal in one transaction; a runner's error
+result, audit event and the features' end hooks in one transaction; a runner's error
 never escapes to Celery (the row says what happened). A worker that lost its lease
 writes nothing more. An attempt cut off from the portal's own database (the connection
 dropped while the runner, the heartbeat or the finish used it) is not the job's failure:
@@ -232,7 +232,7 @@ def _finish_with_retries(
             close_old_connections()
             time.sleep(pause)
         except Exception as e:
-            # A job_finished receiver failed: end the job as failed, without receivers,
+            # An end hook failed: end the job as failed, without the hooks,
             # rather than leave it running for the reaper.
             logger.exception("job %s: recording the result failed", job.pk)
             outcome = Outcome(
@@ -241,11 +241,11 @@ def _finish_with_retries(
                 summary=f"internal error while recording the result: {type(e).__name__}",
                 error=outcome.summary,
             )
-            return _finish_without_receivers(job, claim, outcome, worker)
+            return _finish_without_hooks(job, claim, outcome, worker)
     return None
 
 
-def _finish_without_receivers(job: Job, claim: Claim, outcome: Outcome, worker: str) -> Job | None:
+def _finish_without_hooks(job: Job, claim: Claim, outcome: Outcome, worker: str) -> Job | None:
     with transaction.atomic():
         if not Job.objects.held(job.pk, claim.attempt).update(
             state=outcome.state,

@@ -1,15 +1,19 @@
-"""What each job kind needs: its queue, time limit, attempts and the permission to start it.
+"""The job kinds: one registry entry per kind says everything the portal does with it.
 
-Declared once here; the services, the views and the Celery dispatch all read it.
+Adding a kind is a runner module (``migrations_ops.runners.<kind>``), an entry in
+``KINDS`` and a ``Job.Kind`` choice. The services, the views, the Celery dispatch, the
+API, the runbook's evidence kinds and ``manage.py runner`` all read this registry.
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.conf import settings
 
+from migrations_ops.jobs import options as opt
 from migrations_ops.models import Job
 from migrations_ops.runners import get_runner
 from migrations_ops.runners.base import RunContext, RunResult
@@ -17,59 +21,157 @@ from release_portal.accounts.roles import Action
 
 K = Job.Kind
 
-# The runbook's §3 pre-flight, plus the RLS tests and the drift check, against staging.
-PREFLIGHT_KINDS: tuple[str, ...] = (
-    K.ORDER,
-    K.COMMANDS,
-    K.DRY_RUN,
-    K.FIXTURES,
-    K.PENDING,
-    K.SECRETS,
-    K.RLS,
-    K.DRIFT,
-)
 
-# Jobs that hold production connections (a dump of production, a restore of one, a
-# change to it): an API token needs the deploy scope to start them.
-PRODUCTION_KINDS = frozenset({K.BACKUP, K.RESTORE_CHECK, K.APPLY, K.ROLLBACK, K.REHEARSAL})
+@dataclass(frozen=True)
+class JobKind:
+    """What one kind of job needs, and what the portal does with it."""
 
-# Long, heavy jobs that hold production connections get their own workers.
-BACKUP_QUEUE_KINDS = PRODUCTION_KINDS
+    kind: str
+    # Long, heavy jobs that hold production connections get their own workers.
+    queue: str = "checks"
+    # The permission a person needs to start, cancel or retry it.
+    action: Action = Action.RUN_CHECKS
+    # The scope an API token needs to start it: deploy for the jobs that hold production
+    # connections (a dump of production, a restore of one, a change to it).
+    api_scope: str = "report"
+    # Two attempts; one for a job that could half-apply a change if a dead worker's job
+    # ran again: a person looks at the database first, so the reaper fails it instead.
+    attempts: int = 2
+    # Part of the runbook's §3 pre-flight ("Run pre-flight" queues them all, in order).
+    preflight: bool = False
+    # It changes a production database: started from the deploy and rollback pages,
+    # which check the release gate, never from the "Run" form or a retry button.
+    gated: bool = False
+    # It runs bundle content (migrations, tests, fixtures, seeds, scripts, a backup's
+    # code): always in the sandbox (migrations_ops.pg.sandbox), never with the worker's
+    # powers. Required for every kind that reads the bundle's files.
+    sandbox: bool = False
+    # It runs against the bundle it was queued for (the content digest its evidence names).
+    pins_bundle: bool = True
+    needs_release: bool = False
+    needs_target: bool = False
+    # How its options are built from the project's settings (``jobs.options``), in order.
+    options: tuple[Callable[..., None], ...] = ()
+    # What happens when it ends, beyond the hooks every kind gets (``jobs.hooks``).
+    ends: tuple[str, ...] = ()
 
-# They run bundle content (migrations, tests, fixtures, seeds, scripts, a backup's code):
-# always in the sandbox (migrations_ops.pg.sandbox), never with the worker's powers.
-SANDBOX_KINDS = frozenset(
-    {K.DRY_RUN, K.FIXTURES, K.RLS, K.DRIFT, K.COMMANDS, K.RESTORE_CHECK, K.REHEARSAL}
-)
+    @property
+    def evidence(self) -> str:
+        """The evidence kind a runbook step names to take this job's result."""
+        return f"job:{self.kind}"
 
-# They change a production database: started from the deploy and rollback pages, which
-# check the release gate, never from the generic "Run" form or a retry button.
-GATED_KINDS = frozenset({K.APPLY, K.ROLLBACK})
+    @property
+    def label(self) -> str:
+        return str(K(self.kind).label)
 
-# Running them twice after a worker died midway could apply half a migration twice: a
-# person looks at the database first, so the reaper fails them instead of re-queueing.
-SINGLE_ATTEMPT_KINDS = GATED_KINDS
+    @property
+    def time_limits(self) -> tuple[int, int]:
+        return time_limits(self.kind)
 
-_ACTION: dict[str, Action] = {
-    K.BACKUP: Action.MANAGE_BACKUPS,
-    K.RESTORE_CHECK: Action.MANAGE_BACKUPS,
-    K.APPLY: Action.DEPLOY,
-    K.ROLLBACK: Action.MANAGE_ROLLBACKS,
-    K.REHEARSAL: Action.MANAGE_ROLLBACKS,
+
+_SCRATCH = (opt.scratch_database,)
+
+KINDS: dict[str, JobKind] = {
+    spec.kind: spec
+    for spec in (
+        # The runbook's §3 pre-flight, plus the RLS tests and the drift check, against
+        # staging, in the order "Run pre-flight" queues them.
+        JobKind(K.ORDER, preflight=True),
+        JobKind(K.COMMANDS, preflight=True, sandbox=True, options=(opt.check_commands,)),
+        JobKind(K.DRY_RUN, preflight=True, sandbox=True, options=_SCRATCH),
+        JobKind(K.FIXTURES, preflight=True, sandbox=True, options=_SCRATCH),
+        JobKind(K.PENDING, preflight=True),
+        JobKind(K.SECRETS, preflight=True, pins_bundle=False, options=(opt.secret_names,)),
+        JobKind(K.RLS, preflight=True, sandbox=True, options=_SCRATCH),
+        JobKind(K.DRIFT, preflight=True, sandbox=True),
+        JobKind(
+            K.BACKUP,
+            queue="backups",
+            action=Action.MANAGE_BACKUPS,
+            api_scope="deploy",
+            pins_bundle=False,
+            needs_target=True,
+            ends=("backups.manifest",),
+        ),
+        JobKind(
+            K.RESTORE_CHECK,
+            queue="backups",
+            action=Action.MANAGE_BACKUPS,
+            api_scope="deploy",
+            sandbox=True,
+            pins_bundle=False,
+            needs_target=True,
+            ends=("backups.verification",),
+        ),
+        JobKind(
+            K.APPLY,
+            queue="backups",
+            action=Action.DEPLOY,
+            api_scope="deploy",
+            attempts=1,
+            gated=True,
+            needs_release=True,
+            needs_target=True,
+            options=(opt.production_guard,),
+            ends=("deployments.finish",),
+        ),
+        JobKind(
+            K.ROLLBACK,
+            queue="backups",
+            action=Action.MANAGE_ROLLBACKS,
+            api_scope="deploy",
+            attempts=1,
+            gated=True,
+            needs_release=True,
+            needs_target=True,
+            options=(opt.rollbacks_dir, opt.production_guard),
+        ),
+        JobKind(
+            K.REHEARSAL,
+            queue="backups",
+            action=Action.MANAGE_ROLLBACKS,
+            api_scope="deploy",
+            sandbox=True,
+            needs_release=True,
+            needs_target=True,
+            options=(*_SCRATCH, opt.rollbacks_dir),
+            ends=("rollback.rehearsal",),
+        ),
+    )
 }
+assert set(KINDS) == set(Job.Kind.values), "every Job.Kind has a registry entry"
+
+
+# Runners that are not job kinds yet: ``manage.py runner`` runs them (in the sandbox).
+COMMAND_LINE_ONLY: tuple[str, ...] = ("risk", "access")
+
+
+def kind_spec(kind: str) -> JobKind:
+    """The registry entry of ``kind`` (KeyError for an unknown kind)."""
+    return KINDS[kind]
+
+
+PREFLIGHT_KINDS: tuple[str, ...] = tuple(k for k, spec in KINDS.items() if spec.preflight)
+SANDBOX_KINDS = frozenset(k for k, spec in KINDS.items() if spec.sandbox)
+GATED_KINDS = frozenset(k for k, spec in KINDS.items() if spec.gated)
 
 
 def queue_for(kind: str) -> str:
-    return "backups" if kind in BACKUP_QUEUE_KINDS else "checks"
+    return KINDS[kind].queue
 
 
 def action_for(kind: str) -> Action:
     """The permission needed to start, cancel or retry a job of ``kind``."""
-    return _ACTION.get(kind, Action.RUN_CHECKS)
+    spec = KINDS.get(kind)
+    return spec.action if spec else Action.RUN_CHECKS
 
 
 def max_attempts_for(kind: str) -> int:
-    return 1 if kind in SINGLE_ATTEMPT_KINDS else 2
+    return KINDS[kind].attempts
+
+
+def api_scope_for(kind: str) -> str:
+    return KINDS[kind].api_scope
 
 
 def time_limits(kind: str) -> tuple[int, int]:
@@ -80,7 +182,12 @@ def time_limits(kind: str) -> tuple[int, int]:
 
 def page_runnable_kinds() -> list[tuple[str, str]]:
     """(value, label) of the kinds the "Run" form offers."""
-    return [(value, label) for value, label in Job.Kind.choices if value not in GATED_KINDS]
+    return [(value, label) for value, label in Job.Kind.choices if not KINDS[value].gated]
+
+
+def job_evidence_kinds() -> list[str]:
+    """The evidence kinds jobs produce ("job:<kind>"), for the runbook's steps."""
+    return [spec.evidence for spec in KINDS.values()]
 
 
 def job_runner(kind: str) -> Callable[[RunContext], RunResult]:

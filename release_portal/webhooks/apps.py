@@ -11,11 +11,13 @@ class WebhooksConfig(AppConfig):
     verbose_name = "Outgoing webhooks"
 
     def ready(self) -> None:
-        from release_portal.webhooks import receivers  # noqa: F401  (job_finished)
+        from migrations_ops.jobs import hooks
+        from release_portal.webhooks.receivers import announce_failed_job
         from release_portal.webhooks.sinks import register
 
         register()
         _register_sentences()
+        hooks.on_job_end("webhooks.failed", announce_failed_job)
 
 
 def _register_sentences() -> None:

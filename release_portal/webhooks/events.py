@@ -7,7 +7,7 @@ release it records the same ``notify.<event>`` audit event and writes the messag
 itself, in the same transaction too.
 
 Who calls what:
-- ``job_failed``: connected here to ``migrations_ops.signals.job_finished`` (receivers.py);
+- ``job_failed``: the job engine's "webhooks.failed" end hook (receivers.py);
 - ``monitoring_alert``: migrations_ops.monitoring when a health query crosses its threshold;
 - ``release_approved``, ``signoff_stale``: the release services (checklists) when a
   release becomes approved and when a sign-off goes stale;

@@ -9,7 +9,6 @@ from typing import Any
 from django.db import transaction
 from django.dispatch import receiver
 
-from migrations_ops.signals import job_finished
 from release_portal.audit.checkpoints import checkpoint_signed
 from release_portal.webhooks import events
 
@@ -18,8 +17,8 @@ logger = logging.getLogger(__name__)
 FAILED_STATES = frozenset({"failed", "timed_out"})
 
 
-@receiver(job_finished, dispatch_uid="webhooks.job_failed")
-def _announce_failed_job(sender: Any, job: Any, **kwargs: Any) -> None:
+def announce_failed_job(job: Any) -> None:
+    """The job engine's "webhooks.failed" end hook (registered by the app's ready())."""
     if job.state not in FAILED_STATES:
         return
     # Inside the job's finishing transaction: a savepoint, so a problem here never

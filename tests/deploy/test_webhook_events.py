@@ -7,8 +7,9 @@ import json
 import pytest
 from django.db import transaction
 
+from migrations_ops.jobs import hooks
+from migrations_ops.jobs.kinds import kind_spec
 from migrations_ops.models import Job
-from migrations_ops.signals import job_finished
 from release_portal.audit.models import AuditEvent
 from release_portal.notify import OUTBOXES, SINKS, notify
 from release_portal.webhooks import events
@@ -31,7 +32,7 @@ def finish(job, state, django_capture_on_commit_callbacks):
     Job.objects.filter(pk=job.pk).update(state=state, summary="2 files out of order")
     job.refresh_from_db()
     with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
-        job_finished.send(sender=Job, job=job)
+        hooks.job_ended(job, ends=kind_spec(job.kind).ends)
 
 
 @pytest.mark.parametrize("state", ["failed", "timed_out"])

@@ -12,7 +12,7 @@ from checklists.deployments.apply import apply_start
 from checklists.deployments.gate import GateClosed
 from checklists.deployments.services import DeployLocked
 from migrations_ops.incidents.services import rollback_start
-from migrations_ops.jobs.kinds import PRODUCTION_KINDS
+from migrations_ops.jobs.kinds import api_scope_for
 from migrations_ops.jobs.services import job_enqueue
 from migrations_ops.models import Job, JobLogLine
 from release_portal.api import presenters
@@ -32,8 +32,6 @@ from release_portal.api.schemas import (
 
 router = Router(tags=["jobs"])
 
-# Jobs that hold production connections need the deploy scope; checks need report.
-DEPLOY_SCOPE_KINDS = PRODUCTION_KINDS
 LOG_PAGE = 500
 
 
@@ -53,7 +51,7 @@ def start_job(request: HttpRequest, payload: JobIn, release_id: ReleaseId) -> An
     of the incident open for the release on that target, with maintenance mode on, under
     the deploy lock: the same rules as from the incident's page (**409** saying what is
     missing otherwise)."""
-    token = require_scope(request, "deploy" if payload.kind in DEPLOY_SCOPE_KINDS else "report")
+    token = require_scope(request, api_scope_for(payload.kind))
     release = release_for(token, release_id)
     target = target_for(token, payload.target) if payload.target else None
 

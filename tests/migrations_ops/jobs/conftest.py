@@ -2,9 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from migrations_ops.jobs import dispatch
+from migrations_ops.jobs import dispatch, hooks
 from migrations_ops.models import Job
-from migrations_ops.signals import job_finished
 from tests.migrations_ops.jobs.factories import ReleaseFactory, StagingFactory
 
 SAMPLE = "tests.migrations_ops.jobs.sample_runner"
@@ -39,12 +38,12 @@ def sent(monkeypatch):
 
 @pytest.fixture
 def finished_signals():
-    """(job id, state) of every job_finished signal sent during the test."""
+    """(job id, state) of every job end the engine's end hooks heard during the test."""
     seen = []
 
-    def receiver(sender, job, **kwargs):
+    def hook(job):
         seen.append((job.pk, job.state))
 
-    job_finished.connect(receiver)
+    hooks.on_job_end("test.finished", hook)
     yield seen
-    job_finished.disconnect(receiver)
+    hooks.remove_job_end("test.finished")

@@ -6,11 +6,10 @@ import time
 import pytest
 from django.db import connection, connections
 
-from migrations_ops.jobs import job_cancel, job_enqueue, job_execute
+from migrations_ops.jobs import hooks, job_cancel, job_enqueue, job_execute
 from migrations_ops.jobs import kinds as job_kinds
 from migrations_ops.models import Job, JobLogLine
 from migrations_ops.pg import scratch
-from migrations_ops.signals import job_finished
 from release_portal.audit.models import AuditEvent
 from release_portal.audit.services import audit_record
 from tests.migrations_ops.jobs.sample_runner import STARTED
@@ -117,30 +116,30 @@ def test_it_strips_terminal_codes_and_keeps_html_as_text(project):
     assert {line.stream for line in lines if line.text.startswith("!")} == {"stderr"}
 
 
-def test_job_finished_is_sent_inside_the_finishing_transaction(project):
+def test_the_end_hooks_run_inside_the_finishing_transaction(project):
     seen = []
 
-    def receiver(sender, job, **kwargs):
+    def hook(job):
         seen.append((job.state, connection.in_atomic_block))
 
-    job_finished.connect(receiver)
+    hooks.on_job_end("test.seen", hook)
     try:
         run(project)
     finally:
-        job_finished.disconnect(receiver)
+        hooks.remove_job_end("test.seen")
     assert seen == [("succeeded", True)]
 
 
-def test_a_failing_receiver_rolls_back_the_success(project):
-    def receiver(sender, job, **kwargs):
+def test_a_failing_end_hook_rolls_back_the_success(project):
+    def hook(job):
         audit_record(actor=None, action="evidence.attach", obj=job)  # a write, then a crash
         raise RuntimeError("evidence could not be attached")
 
-    job_finished.connect(receiver)
+    hooks.on_job_end("test.crash", hook)
     try:
         job = run(project)
     finally:
-        job_finished.disconnect(receiver)
+        hooks.remove_job_end("test.crash")
     assert job.state == Job.State.FAILED
     assert job.summary == "internal error while recording the result: RuntimeError"
     # One event, for the failure; the success and the receiver's work were rolled back.

@@ -1,0 +1,58 @@
+"""What checklists plug into the job engine (``migrations_ops.jobs.hooks``).
+
+- the workspace: a job of a release runs on the release's bundle, unpacked;
+- "checklists.evidence": a finished job becomes evidence for every item whose step names
+  its kind, in the job's finishing transaction (they commit together);
+- "deployments.finish": a production apply job that ended finishes its deployment record
+  and, when it succeeded, opens the post-deploy monitoring window.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+from django.db import transaction
+
+from checklists.bundles import BundleError, release_workspace
+from checklists.deployments.apply import apply_finished
+from checklists.services.items import evidence_from_job
+from migrations_ops.jobs import hooks
+from migrations_ops.models import Job
+from migrations_ops.runners.base import RunnerError
+
+logger = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def job_workspace(job: Job) -> Iterator[Path]:
+    with contextlib.ExitStack() as stack:
+        try:
+            root = stack.enter_context(release_workspace(job.release))
+        except BundleError as e:
+            raise RunnerError(str(e)) from None
+        yield root
+
+
+def attach_evidence(job: Job) -> None:
+    evidence_from_job(job=job)
+
+
+def finish_deployment(job: Job) -> None:
+    if not (job.params or {}).get("deployment_id"):
+        return
+    # A savepoint: the job's own end must be recorded even if this fails; the deployment
+    # then stays started (holding the target) until it is reported finished.
+    try:
+        with transaction.atomic():
+            apply_finished(job=job)
+    except Exception:
+        logger.exception("apply job %s: could not finish its deployment record", job.pk)
+
+
+def register() -> None:
+    hooks.set_workspace(job_workspace)
+    hooks.on_job_end("checklists.evidence", attach_evidence)
+    hooks.on_job_end("deployments.finish", finish_deployment)
