@@ -18,6 +18,7 @@ from checklists.runbooks.selectors import latest_published_version, runbook_lint
 from checklists.services.errors import ChecklistError
 from checklists.services.items import evidence_add, items_for_evidence
 from checklists.services.state import refresh_digests, release_transition
+from migrations_ops.models import Project
 from release_portal.accounts.roles import Action, can, roles_in
 from release_portal.audit.services import Actor, audit_record
 
@@ -45,6 +46,32 @@ def normalise_sha(commit_sha: str) -> str:
 # --- creating a release ------------------------------------------------------------------
 
 
+class ReleaseExists(ChecklistError):
+    """The project already has a release of this commit (cancelled ones aside)."""
+
+    def __init__(self, release: Release) -> None:
+        self.release = release
+        super().__init__(
+            f"Release #{release.pk} ({release.title}) is already the release of commit "
+            f"{release.commit_sha[:12]}: open it, or cancel it first to start again."
+        )
+
+
+class OwnerNotMember(ChecklistError):
+    pass
+
+
+def release_of_commit(project: Any, commit_sha: str) -> Release | None:
+    """The project's release of ``commit_sha`` (a cancelled one does not count)."""
+    return (
+        Release.objects.select_related("project", "owner")
+        .filter(project=project, commit_sha=commit_sha)
+        .exclude(state=Release.State.CANCELLED)
+        .order_by("-created_at")
+        .first()
+    )
+
+
 @transaction.atomic
 def release_create(
     *,
@@ -55,13 +82,22 @@ def release_create(
     created_by: Any,
     planned_for: date | None = None,
 ) -> Release:
-    """A release of ``commit_sha`` pinning the latest published runbook, one item per step."""
+    """A release of ``commit_sha`` pinning the latest published runbook, one item per step.
+
+    One release per commit and project: ReleaseExists (carrying it) when there is one
+    already, checked under the project's row lock, so two requests at once (CI retrying,
+    a person and CI) make one release.
+    """
     sha = normalise_sha(commit_sha)
     title = title.strip()
     if not title:
         raise ChecklistError("Give the release a title.")
-    if not roles_in(owner, project):
-        raise ChecklistError(f"{owner} is not a member of {project} and cannot own its release.")
+    Project.objects.select_for_update().filter(pk=project.pk).first()
+    existing = release_of_commit(project, sha)
+    if existing is not None:
+        raise ReleaseExists(existing)
+    if owner is None or not roles_in(owner, project):
+        raise OwnerNotMember(f"{owner} is not a member of {project} and cannot own its release.")
     version = _latest_published(project)
     release = Release.objects.create(
         project=project,

@@ -2,7 +2,7 @@ import pytest
 
 from checklists.models import ChecklistItem, Release
 from checklists.services.errors import ChecklistError
-from checklists.services.releases import release_create
+from checklists.services.releases import ReleaseExists, release_cancel, release_create
 from release_portal.audit.models import AuditEvent
 from tests.factories import UserFactory, published_runbook
 
@@ -83,3 +83,21 @@ def test_the_runbook_lint_is_evidence_for_the_runbook_review_step(project, runbo
     assert evidence.status == "failed"
     assert "lint" in evidence.summary and evidence.data["counts"]["error"] >= 3
     assert item.state == "open"  # evidence never ticks
+
+
+def test_it_makes_one_release_per_commit_until_that_one_is_cancelled(
+    project, runbook, platform_lead
+):
+    def create(title):
+        return release_create(
+            project=project, title=title, owner=platform_lead, commit_sha="c" * 40,
+            created_by=platform_lead,
+        )  # fmt: skip
+
+    first = create("First")
+    with pytest.raises(ReleaseExists) as refused:
+        create("Second")
+    assert refused.value.release == first
+    assert Release.objects.count() == 1
+    release_cancel(release=first, user=platform_lead, reason="wrong runbook")
+    assert create("Again").pk != first.pk

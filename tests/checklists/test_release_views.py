@@ -209,6 +209,24 @@ def test_creating_a_release_through_the_page(client, personas, project, runbook)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 
+def test_the_page_refuses_a_second_release_of_a_commit(client, personas, project, runbook):
+    client.force_login(personas["release_engineer"])
+    form = {
+        "project": project.pk,
+        "title": "Members",
+        "owner": personas["platform_lead"].pk,
+        "commit_sha": "e" * 40,
+    }
+    first = client.post(reverse("release_new"), form)
+    assert first.status_code == 302
+    again = client.post(reverse("release_new"), {**form, "title": "Members again"})
+    assert again.status_code == 400
+    existing = Release.objects.get()
+    assert f"Release #{existing.pk} (Members) is already the release of commit" in (
+        again.content.decode()
+    )
+
+
 def test_a_bad_sha_on_the_form_stores_nothing(client, personas, project, runbook):
     client.force_login(personas["release_engineer"])
     response = client.post(

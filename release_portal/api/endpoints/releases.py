@@ -10,9 +10,7 @@ from ninja import Router, Status
 
 from checklists.models import Release
 from checklists.services.errors import ChecklistError
-from checklists.services.releases import release_create
-from migrations_ops.models import Project
-from release_portal.accounts.roles import roles_in
+from checklists.services.releases import OwnerNotMember, ReleaseExists, release_create
 from release_portal.api import presenters
 from release_portal.api.auth import project_for, release_for, require_scope
 from release_portal.api.errors import ApiError
@@ -48,29 +46,20 @@ def create_release(request: HttpRequest, slug: str, payload: ReleaseCreateIn) ->
         raise ApiError(422, "Give the release a title.")
 
     def run() -> tuple[int, Any]:
-        # One writer per project at a time, so two CI runs of one commit make one release.
-        Project.objects.select_for_update().filter(pk=project.pk).first()
-        existing = (
-            Release.objects.select_related("project", "owner")
-            .filter(project=project, commit_sha=sha)
-            .exclude(state=Release.State.CANCELLED)
-            .order_by("-created_at")
-            .first()
-        )
-        if existing is not None:
-            return 200, presenters.release_summary(existing)
         owner = get_user_model().objects.filter(username=payload.owner, is_active=True).first()
-        if owner is None or not roles_in(owner, project):
-            raise ApiError(
-                422,
-                f"The owner {payload.owner[:60]!r} is not a member of {project.slug}: name a "
-                "platform lead or release engineer of the project by username.",
-            )
         try:
             release = release_create(
                 project=project, title=payload.title, owner=owner, commit_sha=sha,
                 created_by=token, planned_for=payload.planned_for,
             )  # fmt: skip
+        except ReleaseExists as e:
+            return 200, presenters.release_summary(e.release)
+        except OwnerNotMember:
+            raise ApiError(
+                422,
+                f"The owner {payload.owner[:60]!r} is not a member of {project.slug}: name a "
+                "platform lead or release engineer of the project by username.",
+            ) from None
         except ChecklistError as e:
             raise ApiError(409, " ".join(e.messages)) from None
         return 201, presenters.release_summary(release, created=True)

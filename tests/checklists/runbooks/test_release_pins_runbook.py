@@ -13,8 +13,10 @@ from release_portal.audit.models import AuditEvent
 
 
 def new_release(project, owner, title="Release"):
+    # One release per commit: each call ships the next commit.
+    sha = f"{project.releases.count() + 1:040x}"
     return release_create(
-        project=project, title=title, owner=owner, commit_sha="b" * 40, created_by=owner
+        project=project, title=title, owner=owner, commit_sha=sha, created_by=owner
     )
 
 
