@@ -18,7 +18,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from checklists.access import get_release_for_user
 from checklists.models import Release
-from migrations_ops.monitoring import selectors, services, services_queries
+from migrations_ops.monitoring import health_queries as query_services
+from migrations_ops.monitoring import selectors, services
 from migrations_ops.monitoring.forms import CloseWindowForm, HealthQueryForm, WindowSettingsForm
 from migrations_ops.monitoring.models import HealthQuery, MonitoringWindow
 from release_portal.accounts.access import get_project_for_user
@@ -142,7 +143,7 @@ def health_queries(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     form = HealthQueryForm(request.POST, auto_id="new-%s")
     if form.is_valid():
         try:
-            query = services_queries.health_query_create(
+            query = query_services.health_query_create(
                 project=project, user=request.user, **form.cleaned_data
             )
         except ValidationError as e:
@@ -160,9 +161,7 @@ def health_query_edit(request: HtmxHttpRequest, slug: str, pk: int) -> HttpRespo
     form = HealthQueryForm(request.POST, auto_id=f"q{query.pk}-%s")
     if form.is_valid():
         try:
-            services_queries.health_query_update(
-                query=query, user=request.user, **form.cleaned_data
-            )
+            query_services.health_query_update(query=query, user=request.user, **form.cleaned_data)
         except ValidationError as e:
             form.add_error(None, e)
         else:
@@ -176,7 +175,7 @@ def monitoring_settings(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     project = get_project_for_user(request.user, slug, Action.MANAGE_PROJECT)
     form = WindowSettingsForm(request.POST)
     if form.is_valid():
-        services_queries.monitoring_settings_update(
+        query_services.monitoring_settings_update(
             project=project, user=request.user, window_minutes=form.cleaned_data["window_minutes"]
         )
         messages.success(request, "Saved: new monitoring windows use this length.")
