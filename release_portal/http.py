@@ -1,16 +1,38 @@
-"""Typing help for views, and the client's address behind the portal's proxies."""
+"""Helpers every feature's views share: htmx requests, list pages, fragments, and the
+client's address behind the portal's proxies."""
 
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django_htmx.middleware import HtmxDetails
+
+PAGE_SIZE = 25
 
 
 class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
+
+
+def paged(request: HttpRequest, rows: Any, size: int = PAGE_SIZE) -> dict[str, Any]:
+    """``page`` of ``rows`` (the ``?page=`` asked for) and ``query``: the filters without
+    the page number, for the pager's links."""
+    query = request.GET.copy()
+    query.pop("page", None)
+    page = Paginator(rows, size).get_page(request.GET.get("page"))
+    return {"page": page, "query": query.urlencode()}
+
+
+def render_page(
+    request: HtmxHttpRequest, template: str, fragment: str, context: dict[str, Any]
+) -> HttpResponse:
+    """The page, or only its ``{% partialdef fragment %}`` when htmx swaps it."""
+    return render(request, f"{template}#{fragment}" if request.htmx else template, context)
 
 
 def client_address(request: HttpRequest) -> str:

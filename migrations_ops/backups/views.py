@@ -11,7 +11,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -27,30 +26,22 @@ from migrations_ops.pg.backup_changelog import size_text
 from migrations_ops.projects.forms import field_problem
 from release_portal.accounts.access import get_project_for_user, require
 from release_portal.accounts.roles import Action, ProjectAccess, can, visible_project_ids
-from release_portal.http import HtmxHttpRequest
+from release_portal.http import HtmxHttpRequest, paged, render_page
 
-PAGE_SIZE = 25
 PANEL = "migrations_ops/backups/release_panel.html#backups_panel"
 
 
 @require_GET
 def backup_list(request: HtmxHttpRequest) -> HttpResponse:
     form = BackupFilterForm(request.GET or None, project_ids=visible_project_ids(request.user))
-    rows = selectors.backups_for_user(request.user, form.filters())
-    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
-    backups = list(page.object_list)
-    protected = selectors.protected_ids(backups)
-    query = request.GET.copy()
-    query.pop("page", None)
     context = {
         "form": form,
-        "page": page,
-        "rows": [{"backup": b, "protected": b.pk in protected} for b in backups],
-        "query": query.urlencode(),
+        **paged(request, selectors.backups_for_user(request.user, form.filters())),
     }
-    if request.htmx:
-        return render(request, "migrations_ops/backups/list.html#backup_rows", context)
-    return render(request, "migrations_ops/backups/list.html", context)
+    backups = list(context["page"].object_list)
+    protected = selectors.protected_ids(backups)
+    context["rows"] = [{"backup": b, "protected": b.pk in protected} for b in backups]
+    return render_page(request, "migrations_ops/backups/list.html", "backup_rows", context)
 
 
 @require_GET

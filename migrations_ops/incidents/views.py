@@ -12,7 +12,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -22,9 +21,8 @@ from migrations_ops.incidents import forms, services
 from migrations_ops.models import Incident, Job, RollbackPlan
 from release_portal.accounts.access import get_for_user, require
 from release_portal.accounts.roles import Action, ProjectAccess, visible_project_ids
-from release_portal.http import HtmxHttpRequest
+from release_portal.http import HtmxHttpRequest, paged, render_page
 
-PAGE_SIZE = 25
 TEMPLATE = "migrations_ops/incidents/detail.html"
 
 
@@ -42,15 +40,8 @@ def incident_list(request: HtmxHttpRequest) -> HttpResponse:
         "project", "release", "target"
     )
     rows = form.apply(rows, date_field="opened_at", state_field="state")
-    page = Paginator(rows.order_by("-opened_at", "-pk"), PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
-    query = request.GET.copy()
-    query.pop("page", None)
-    context = {"form": form, "page": page, "query": query.urlencode()}
-    if request.htmx:
-        return render(request, "migrations_ops/incidents/list.html#incident_rows", context)
-    return render(request, "migrations_ops/incidents/list.html", context)
+    context = {"form": form, **paged(request, rows.order_by("-opened_at", "-pk"))}
+    return render_page(request, "migrations_ops/incidents/list.html", "incident_rows", context)
 
 
 @require_http_methods(["GET", "POST"])

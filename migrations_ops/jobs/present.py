@@ -1,10 +1,16 @@
-"""A job's structured result, shaped for reading: tables, lists and key/value pairs."""
+"""Jobs shaped for people: a structured result as tables, lists and key/value pairs, and
+what a click that queued a job says."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
 from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest
+
+from migrations_ops.models import Job
 
 MAX_ROWS = 200
 
@@ -64,3 +70,12 @@ def present_field(key: str, value: Any) -> ResultField:
 
 def present_result(result: dict[str, Any] | None) -> list[ResultField]:
     return [present_field(str(k), v) for k, v in (result or {}).items()]
+
+
+def job_queued_message(request: HttpRequest, job: Job, queued: str) -> None:
+    """Tell the person what their click started: ``queued`` for a new job, or that the
+    same job was already queued or running (nothing was started twice)."""
+    if job.already_active:
+        messages.info(request, f"already running: job #{job.pk}")
+    else:
+        messages.success(request, queued)

@@ -20,7 +20,7 @@ from checklists.access import get_release_for_user
 from migrations_ops.jobs import selectors
 from migrations_ops.jobs.forms import JobStartForm
 from migrations_ops.jobs.kinds import GATED_KINDS, action_for
-from migrations_ops.jobs.present import present_result
+from migrations_ops.jobs.present import job_queued_message, present_result
 from migrations_ops.jobs.services import (
     job_cancel,
     job_enqueue,
@@ -126,10 +126,7 @@ def job_retry_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     except ValidationError as e:
         messages.error(request, " ".join(e.messages))
         return redirect("job_detail", pk=job.pk)
-    if new.already_active:
-        messages.info(request, f"already running: job #{new.pk}")
-    else:
-        messages.success(request, f"Queued {new} again (retry of #{job.pk}).")
+    job_queued_message(request, new, f"Queued {new} again (retry of #{job.pk}).")
     return redirect("job_detail", pk=new.pk)
 
 

@@ -10,20 +10,18 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from checklists.access import get_release_for_user
+from migrations_ops.jobs.present import job_queued_message
 from migrations_ops.models import Job, RollbackPlan
 from migrations_ops.rollback import services
 from migrations_ops.rollback.forms import PlanForm, RollbackFilterForm
 from release_portal.accounts.access import get_for_user, require
 from release_portal.accounts.roles import Action, ProjectAccess, visible_project_ids
-from release_portal.http import HtmxHttpRequest
-
-PAGE_SIZE = 25
+from release_portal.http import HtmxHttpRequest, paged, render_page
 
 
 def get_plan_for_user(user: Any, pk: int) -> RollbackPlan:
@@ -40,15 +38,8 @@ def rollback_list(request: HtmxHttpRequest) -> HttpResponse:
         project__in=visible_project_ids(request.user)
     ).select_related("project", "release", "target", "backup", "rehearsal_job")
     rows = form.apply(rows, date_field="created_at", state_field="rehearsal_state")
-    page = Paginator(rows.order_by("-created_at", "-pk"), PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
-    query = request.GET.copy()
-    query.pop("page", None)
-    context = {"form": form, "page": page, "query": query.urlencode()}
-    if request.htmx:
-        return render(request, "migrations_ops/rollback/list.html#plan_rows", context)
-    return render(request, "migrations_ops/rollback/list.html", context)
+    context = {"form": form, **paged(request, rows.order_by("-created_at", "-pk"))}
+    return render_page(request, "migrations_ops/rollback/list.html", "plan_rows", context)
 
 
 @require_GET
@@ -75,10 +66,7 @@ def rollback_rehearse(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     except ValidationError as e:
         messages.error(request, " ".join(e.messages))
         return redirect("rollback_detail", pk=plan.pk)
-    if job.already_active:
-        messages.info(request, f"already running: job #{job.pk}")
-    else:
-        messages.success(request, f"Queued {job}: the plan is tried on a restored copy.")
+    job_queued_message(request, job, f"Queued {job}: the plan is tried on a restored copy.")
     return redirect("job_detail", pk=job.pk)
 
 
