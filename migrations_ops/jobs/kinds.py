@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 
@@ -70,6 +71,22 @@ class JobKind:
 
 
 _SCRATCH = (opt.scratch_database,)
+GUARD = (opt.production_guard,)
+MANAGE_BACKUPS, MANAGE_ROLLBACKS = Action.MANAGE_BACKUPS, Action.MANAGE_ROLLBACKS
+
+
+def _on_target(kind: str, action: Action, **spec: Any) -> JobKind:
+    """Long, heavy jobs holding a target's (production's) connections run on workers of
+    their own, and an API token needs the deploy scope to start them."""
+    return JobKind(
+        kind, queue="backups", action=action, api_scope="deploy", needs_target=True, **spec
+    )
+
+
+def _gated(kind: str, action: Action, **spec: Any) -> JobKind:
+    """It changes production: the deploy scope, the gate, one attempt, a release."""
+    return _on_target(kind, action, attempts=1, gated=True, needs_release=True, **spec)
+
 
 KINDS: dict[str, JobKind] = {
     spec.kind: spec
@@ -84,56 +101,22 @@ KINDS: dict[str, JobKind] = {
         JobKind(K.SECRETS, preflight=True, pins_bundle=False, options=(opt.secret_names,)),
         JobKind(K.RLS, preflight=True, sandbox=True, options=_SCRATCH),
         JobKind(K.DRIFT, preflight=True, sandbox=True),
-        JobKind(
-            K.BACKUP,
-            queue="backups",
-            action=Action.MANAGE_BACKUPS,
-            api_scope="deploy",
-            pins_bundle=False,
-            needs_target=True,
-            ends=("backups.manifest",),
-        ),
-        JobKind(
+        # The SRE side (runbook §5) and the deployment itself.
+        _on_target(K.BACKUP, MANAGE_BACKUPS, pins_bundle=False, ends=("backups.manifest",)),
+        _on_target(
             K.RESTORE_CHECK,
-            queue="backups",
-            action=Action.MANAGE_BACKUPS,
-            api_scope="deploy",
+            MANAGE_BACKUPS,
             sandbox=True,
             pins_bundle=False,
-            needs_target=True,
             ends=("backups.verification",),
         ),
-        JobKind(
-            K.APPLY,
-            queue="backups",
-            action=Action.DEPLOY,
-            api_scope="deploy",
-            attempts=1,
-            gated=True,
-            needs_release=True,
-            needs_target=True,
-            options=(opt.production_guard,),
-            ends=("deployments.finish",),
-        ),
-        JobKind(
-            K.ROLLBACK,
-            queue="backups",
-            action=Action.MANAGE_ROLLBACKS,
-            api_scope="deploy",
-            attempts=1,
-            gated=True,
-            needs_release=True,
-            needs_target=True,
-            options=(opt.rollbacks_dir, opt.production_guard),
-        ),
-        JobKind(
+        _gated(K.APPLY, Action.DEPLOY, options=GUARD, ends=("deployments.finish",)),
+        _gated(K.ROLLBACK, MANAGE_ROLLBACKS, options=(opt.rollbacks_dir, *GUARD)),
+        _on_target(
             K.REHEARSAL,
-            queue="backups",
-            action=Action.MANAGE_ROLLBACKS,
-            api_scope="deploy",
+            MANAGE_ROLLBACKS,
             sandbox=True,
             needs_release=True,
-            needs_target=True,
             options=(*_SCRATCH, opt.rollbacks_dir),
             ends=("rollback.rehearsal",),
         ),
