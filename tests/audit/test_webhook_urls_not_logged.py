@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from release_portal.audit.models import AuditEvent
 from release_portal.webhooks.models import Webhook
-from tests.migrations_ops.settings.test_settings_page import settings_url, valid
+from tests.migrations_ops.projects.test_settings_page import settings_url, valid
 
 pytestmark = pytest.mark.django_db
 

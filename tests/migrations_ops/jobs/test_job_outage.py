@@ -31,6 +31,17 @@ def portal_url() -> str:
     return pgtools.portal_server_url(str(connection.settings_dict["NAME"]))
 
 
+# Connections opened before the test are not the worker's: the session's live server
+# (the browser tests') keeps its connection through the outage.
+SINCE: dict[str, object] = {}
+
+
+@pytest.fixture(autouse=True)
+def _since():
+    with psycopg.connect(portal_url(), autocommit=True) as conn:
+        SINCE["at"] = conn.execute("SELECT now()").fetchone()[0]
+
+
 def terminate(admin: psycopg.Connection, pids: list[int]) -> None:
     """End the backends ``pids`` and wait until they are gone (the signal is asynchronous)."""
     for pid in pids:
@@ -55,8 +66,8 @@ def terminate_other_backends() -> int:
             pid
             for (pid,) in admin.execute(
                 "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                "AND pid <> pg_backend_pid() AND pid <> %s",
-                [mine],
+                "AND pid <> pg_backend_pid() AND pid <> %s AND backend_start >= %s",
+                [mine, SINCE["at"]],
             )
         ]
         terminate(admin, pids)
@@ -137,8 +148,9 @@ def outage_switch():
         def go_away() -> None:
             admin.execute(allow.format(psycopg.sql.Identifier(name), psycopg.sql.SQL("false")))
             others = admin.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> %s",
-                [name, mine],
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> %s "
+                "AND backend_start >= %s",
+                [name, mine, SINCE["at"]],
             ).fetchall()
             terminate(admin, [pid for (pid,) in others])
 

@@ -81,7 +81,7 @@ def approved_release(release_with_files, platform_lead):  # noqa: F811
 @pytest.fixture
 def receiver(settings):
     """A real HTTP receiver on 127.0.0.1 (loopback allowed for the test)."""
-    from tests.deploy.receiver import serve
+    from tests.webhooks.receiver import serve
 
     settings.WEBHOOK_ALLOW_LOOPBACK = True
     yield from serve()

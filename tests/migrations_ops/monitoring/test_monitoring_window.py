@@ -151,7 +151,7 @@ def test_an_alerted_window_ends_without_deploying_the_release(window, waiting_lo
 def test_a_window_that_could_not_read_production_does_not_end_clean(
     window, monkeypatch, webhook_sent
 ):
-    from tests.deploy.conftest import PRODUCTION_ENV
+    from tests.deploy_fixtures import PRODUCTION_ENV
 
     monkeypatch.delenv(PRODUCTION_ENV)
     tick(window, after=timedelta(minutes=1))

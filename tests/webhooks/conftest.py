@@ -1,0 +1,3 @@
+"""The deployment fixtures: throwaway staging and production databases, approved releases."""
+
+from tests.deploy_fixtures import *  # noqa: F403
