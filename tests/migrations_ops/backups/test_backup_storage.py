@@ -16,7 +16,7 @@ from migrations_ops.backups.services import backup_capture, backup_delete, backu
 from migrations_ops.models import BackupManifest, Job
 from migrations_ops.pg.backup_manifest import BackupManifest as ManifestFile
 from release_portal.audit.models import AuditEvent
-from tests.sre.conftest import queued, run_job
+from tests.sre_fixtures import queued, run_job
 
 pytestmark = pytest.mark.usefixtures("transactional_db", "sent")
 

@@ -11,7 +11,7 @@ from checklists.services.items import items_for_evidence
 from migrations_ops.backups.services import backup_capture, backup_verify
 from migrations_ops.models import BackupManifest, Job
 from release_portal.audit.models import AuditEvent
-from tests.sre.conftest import queued, run_job
+from tests.sre_fixtures import queued, run_job
 
 pytestmark = pytest.mark.usefixtures("transactional_db", "sent")
 

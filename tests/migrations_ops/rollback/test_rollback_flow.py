@@ -11,7 +11,7 @@ from migrations_ops.backups.services import backup_capture
 from migrations_ops.models import Job, RollbackPlan
 from migrations_ops.pg.rollback_lock import target_lock
 from migrations_ops.rollback.services import rehearsal_start, rollback_plan_save
-from tests.sre.conftest import FILES, columns, deploy, history, make_release, queued, run_job
+from tests.sre_fixtures import FILES, columns, deploy, history, make_release, queued, run_job
 
 pytestmark = pytest.mark.usefixtures("transactional_db", "sent")
 

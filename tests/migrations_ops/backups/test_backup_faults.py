@@ -9,7 +9,7 @@ import pytest
 from migrations_ops.backups.services import backup_capture
 from migrations_ops.models import BackupManifest, Job
 from tests.migrations_ops.runners.test_backup import _file_size_limit
-from tests.sre.conftest import URL_VAR, run_job
+from tests.sre_fixtures import URL_VAR, run_job
 
 pytestmark = pytest.mark.usefixtures("transactional_db", "sent")
 

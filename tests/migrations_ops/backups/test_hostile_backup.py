@@ -28,7 +28,7 @@ from tests.security.hostile import (
     psql_attacks,
     sql_attacks,
 )
-from tests.sre.conftest import FILES, deploy, make_release, queued, run_job
+from tests.sre_fixtures import FILES, deploy, make_release, queued, run_job
 
 pytestmark = pytest.mark.usefixtures("transactional_db", "sent")
 

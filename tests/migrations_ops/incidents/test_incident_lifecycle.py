@@ -15,7 +15,7 @@ from migrations_ops.backups.services import backup_capture
 from migrations_ops.incidents import services as incidents
 from migrations_ops.models import Incident, IncidentEntry, Job
 from release_portal.audit.models import AuditEvent
-from tests.sre.conftest import columns, deploy, history, queued, run_job
+from tests.sre_fixtures import columns, deploy, history, queued, run_job
 
 pytestmark = pytest.mark.usefixtures("transactional_db", "sent")
 SAMPLE = "tests.migrations_ops.jobs.sample_runner"
