@@ -95,21 +95,33 @@ def item_tick(
             "This step needs evidence first: a passing job or CI run for these migrations, "
             "or a link or file attached with the tick."
         )
+    return _change(
+        item, user=user, to=ChecklistItem.State.DONE, note=comment, action="item.tick",
+        note_key="comment", said="ticked",
+    )  # fmt: skip
+
+
+def _change(
+    item: ChecklistItem, *, user: Any, to: str, note: str, action: str, note_key: str, said: str
+) -> ChecklistItem:
+    """Move ``item`` to ``to`` (done and not-applicable name who and when), audited, and
+    refresh the release: the digests, what goes stale, its state."""
     before = item.state
-    item.state = ChecklistItem.State.DONE
-    item.done_by = user
-    item.done_at = timezone.now()
-    item.comment = comment.strip()[:5000]
+    settled = to in (ChecklistItem.State.DONE, ChecklistItem.State.NOT_APPLICABLE)
+    item.state = to
+    item.done_by = user if settled else None
+    item.done_at = timezone.now() if settled else None
+    item.comment = note.strip()[:5000]
     item.revision += 1
     item.save()
     audit_record(
         actor=user,
-        action="item.tick",
+        action=action,
         obj=item,
         release=item.release,
-        data={"step": item.step.key, "from": before, "to": item.state, "comment": item.comment},
+        data={"step": item.step.key, "from": before, "to": to, note_key: item.comment},
     )
-    release_refresh(release=item.release, actor=user, reason=f"“{item.step.text[:60]}” ticked")
+    release_refresh(release=item.release, actor=user, reason=f"“{item.step.text[:60]}” {said}")
     return item
 
 
@@ -131,22 +143,9 @@ def _set_state(
             f"Already {item.get_state_display().lower()} (by {who} at {when(item.done_at)})."
         )
     _check_revision(item, expected_revision)
-    before = item.state
-    item.state = to
-    item.done_by = user if to == ChecklistItem.State.NOT_APPLICABLE else None
-    item.done_at = timezone.now() if to == ChecklistItem.State.NOT_APPLICABLE else None
-    item.comment = reason.strip()[:5000]
-    item.revision += 1
-    item.save()
-    audit_record(
-        actor=user,
-        action=action,
-        obj=item,
-        release=item.release,
-        data={"step": item.step.key, "from": before, "to": to, "reason": item.comment},
+    return _change(
+        item, user=user, to=to, note=reason, action=action, note_key="reason", said=action
     )
-    release_refresh(release=item.release, actor=user, reason=f"“{item.step.text[:60]}” {action}")
-    return item
 
 
 def item_untick(
