@@ -16,8 +16,7 @@ from django.db import transaction
 from migrations_ops.backups.storage import StorageError, current_storage
 from migrations_ops.models import BackupManifest, Project
 from migrations_ops.pg.backup_changelog import ChangelogEntry, render_changelog
-from migrations_ops.pg.backup_manifest import BackupManifest as ManifestFile
-from migrations_ops.pg.backup_manifest import ManifestError
+from migrations_ops.pg.backup_manifest import ManifestError, ManifestFile
 
 logger = logging.getLogger(__name__)
 

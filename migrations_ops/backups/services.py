@@ -26,8 +26,7 @@ from migrations_ops.backups.selectors import protected_reason
 from migrations_ops.backups.storage import StorageError, current_storage, key_for, storage_for
 from migrations_ops.jobs.services import job_enqueue
 from migrations_ops.models import BackupManifest, Job, Target
-from migrations_ops.pg.backup_manifest import MANIFEST_SUFFIX
-from migrations_ops.pg.backup_manifest import BackupManifest as ManifestFile
+from migrations_ops.pg.backup_manifest import MANIFEST_SUFFIX, ManifestFile
 from release_portal.accounts.access import require_actor
 from release_portal.accounts.roles import Action
 from release_portal.audit.services import Actor, actor_of, audit_record

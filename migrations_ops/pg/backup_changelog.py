@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from migrations_ops.pg.backup_manifest import BackupManifest
+from migrations_ops.pg.backup_manifest import ManifestFile
 
 HEADER = (
     "# Backups\n"
@@ -26,7 +26,7 @@ HEADER = (
 
 @dataclass(frozen=True)
 class ChangelogEntry:
-    manifest: BackupManifest
+    manifest: ManifestFile
     release: str | None = None  # e.g. "R-42 Add invoices"
 
 
@@ -62,7 +62,7 @@ def _row(entry: ChangelogEntry) -> str:
     return "| " + " | ".join(cells) + " |\n"
 
 
-def _verified(m: BackupManifest) -> str:
+def _verified(m: ManifestFile) -> str:
     v = m.verification
     if v is None:
         return "not yet"

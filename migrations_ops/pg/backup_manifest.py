@@ -217,7 +217,7 @@ class Verification:
 
 
 @dataclass
-class BackupManifest:
+class ManifestFile:
     target: str
     server_version: str  # SHOW server_version, e.g. "15.8"
     server_version_num: int  # e.g. 150008
@@ -273,7 +273,7 @@ class BackupManifest:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> BackupManifest:
+    def from_dict(cls, data: dict[str, Any]) -> ManifestFile:
         version = data.get("format_version")
         if not isinstance(version, int):
             raise ManifestError("not a backup manifest: it has no format_version")
@@ -312,7 +312,7 @@ class BackupManifest:
         return json.dumps(self.to_dict(), indent=2) + "\n"
 
     @classmethod
-    def from_json(cls, text: str) -> BackupManifest:
+    def from_json(cls, text: str) -> ManifestFile:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
@@ -322,7 +322,7 @@ class BackupManifest:
         return cls.from_dict(data)
 
     @classmethod
-    def load(cls, path: Path) -> BackupManifest:
+    def load(cls, path: Path) -> ManifestFile:
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as e:

@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 
 from migrations_ops.pg.apply import MigrationFile, apply_file
-from migrations_ops.pg.backup_manifest import BackupManifest as ManifestFile
+from migrations_ops.pg.backup_manifest import ManifestFile
 from migrations_ops.pg.job_sandbox import JobSandbox
 from migrations_ops.pg.pgprocess import ToolProcesses
 from migrations_ops.pg.rollback_plan import drop_schemas_sql

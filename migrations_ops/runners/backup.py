@@ -36,8 +36,8 @@ import psycopg
 
 from migrations_ops.pg import backup_inventory, pgtools, supabase_files
 from migrations_ops.pg.backup_manifest import (
-    BackupManifest,
     DumpFormat,
+    ManifestFile,
     TableCount,
     ToolInfo,
     manifest_path,
@@ -142,7 +142,7 @@ def _backup(
             raise
         try:
             counted = _wait_for_counts(ctx, counting)
-            manifest = BackupManifest(
+            manifest = ManifestFile(
                 target=ctx.target_name,
                 server_version=server_version,
                 server_version_num=server_num,

@@ -27,8 +27,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from migrations_ops.pg import backup_inventory, catalog, scratch, scratch_setup, supabase_files
 from migrations_ops.pg.apply import apply_files, create_history_table
-from migrations_ops.pg.backup_manifest import BackupManifest as ManifestFile
-from migrations_ops.pg.backup_manifest import ManifestError
+from migrations_ops.pg.backup_manifest import ManifestError, ManifestFile
 from migrations_ops.pg.rollback_execute import restore_backup, run_steps
 from migrations_ops.runners import restore_check as rc
 from migrations_ops.runners.base import RunContext, RunnerError, RunResult

@@ -30,8 +30,8 @@ from psycopg.conninfo import conninfo_to_dict
 
 from migrations_ops.pg import backup_inventory, pgtools, scratch
 from migrations_ops.pg.backup_manifest import (
-    BackupManifest,
     ManifestError,
+    ManifestFile,
     Setting,
     TableCount,
     ToolInfo,
@@ -52,7 +52,7 @@ def run(ctx: RunContext) -> RunResult:
     """Verify the backup whose manifest is ``ctx.options["manifest"]``."""
     mpath = _manifest_file(ctx)
     try:
-        manifest = BackupManifest.load(mpath)
+        manifest = ManifestFile.load(mpath)
     except ManifestError as e:
         raise RunnerError(str(e)) from None
     if Path(manifest.file).name != manifest.file or manifest.file in ("", ".", ".."):
@@ -123,7 +123,7 @@ def _manifest_file(ctx: RunContext) -> Path:
     return path
 
 
-def _check_file(ctx: RunContext, dump: Path, manifest: BackupManifest) -> str | None:
+def _check_file(ctx: RunContext, dump: Path, manifest: ManifestFile) -> str | None:
     """Size, then sha256 (one read), against the manifest; a message when they differ."""
     try:
         size = dump.stat().st_size
@@ -150,7 +150,7 @@ def _check_file(ctx: RunContext, dump: Path, manifest: BackupManifest) -> str | 
     return None
 
 
-def _restore_tool(manifest: BackupManifest, name: str) -> pgtools.Tool:
+def _restore_tool(manifest: ManifestFile, name: str) -> pgtools.Tool:
     """``name`` from the pg_dump's own installation, else any of its major or newer."""
     found = re.match(r"\d+", manifest.pg_dump.version)
     dump_major = int(found.group()) if found else manifest.server_major
@@ -166,7 +166,7 @@ def _restore_tool(manifest: BackupManifest, name: str) -> pgtools.Tool:
         ) from None
 
 
-def _scratch_major(server: str, manifest: BackupManifest) -> int:
+def _scratch_major(server: str, manifest: ManifestFile) -> int:
     try:
         with psycopg.connect(server, autocommit=True, connect_timeout=10) as conn:
             num = conn.info.server_version
@@ -259,7 +259,7 @@ def _load_fixtures(ctx: RunContext, psql: pgtools.Tool, url: str) -> None:
                 )
 
 
-def _prepare(ctx: RunContext, url: str, database: str, manifest: BackupManifest) -> None:
+def _prepare(ctx: RunContext, url: str, database: str, manifest: ManifestFile) -> None:
     """Make room for the dumped schemas, then re-apply the recorded settings."""
     with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
         if "public" in manifest.schemas:
@@ -290,7 +290,7 @@ def _prepare(ctx: RunContext, url: str, database: str, manifest: BackupManifest)
 
 def _restore(
     ctx: RunContext,
-    manifest: BackupManifest,
+    manifest: ManifestFile,
     dump: Path,
     psql: pgtools.Tool,
     tool: pgtools.Tool,
@@ -350,7 +350,7 @@ def _read_restored(url: str, schemas: list[str]) -> tuple[list[TableCount], list
 
 def _record(
     mpath: Path,
-    manifest: BackupManifest,
+    manifest: ManifestFile,
     began: float,
     *,
     ok: bool,
@@ -371,7 +371,7 @@ def _record(
         rows_checked=sum(t.rows for t in tables or []),
     )
     try:
-        current = BackupManifest.load(mpath)
+        current = ManifestFile.load(mpath)
     except ManifestError:
         current = manifest
     current.verification = verification

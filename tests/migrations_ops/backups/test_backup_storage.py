@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from checklists.models import Release
 from migrations_ops.backups.services import backup_capture, backup_delete, backup_download
 from migrations_ops.models import BackupManifest, Job
-from migrations_ops.pg.backup_manifest import BackupManifest as ManifestFile
+from migrations_ops.pg.backup_manifest import ManifestFile
 from release_portal.audit.models import AuditEvent
 from tests.sre_fixtures import queued, run_job
 

@@ -1,4 +1,4 @@
-"""BackupManifest (JSON, versioned, atomic writes) and the backups/CHANGELOG.md renderer."""
+"""ManifestFile (JSON, versioned, atomic writes) and the backups/CHANGELOG.md renderer."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from migrations_ops.pg.backup_changelog import ChangelogEntry, render_changelog
 from migrations_ops.pg.backup_manifest import (
     FORMAT_VERSION,
-    BackupManifest,
     ManifestError,
+    ManifestFile,
     Setting,
     TableCount,
     ToolInfo,
@@ -21,7 +21,7 @@ from migrations_ops.pg.backup_manifest import (
 )
 
 
-def _manifest(**changes) -> BackupManifest:
+def _manifest(**changes) -> ManifestFile:
     values: dict[str, Any] = {
         "target": "production",
         "server_version": "15.8",
@@ -47,7 +47,7 @@ def _manifest(**changes) -> BackupManifest:
         ],
     }
     values.update(changes)
-    return BackupManifest(**values)
+    return ManifestFile(**values)
 
 
 def _verified(ok: bool = True) -> Verification:
@@ -72,7 +72,7 @@ def test_it_round_trips_through_json(tmp_path):
     path = tmp_path / "m.json"
     manifest.write(path)
 
-    loaded = BackupManifest.load(path)
+    loaded = ManifestFile.load(path)
 
     assert loaded == manifest
     data = json.loads(path.read_text())
@@ -89,8 +89,8 @@ def test_it_round_trips_through_json(tmp_path):
 
 
 def test_it_keeps_unknown_pending_versions_apart_from_none_pending():
-    unknown = BackupManifest.from_json(_manifest(pending_versions=None).to_json())
-    none = BackupManifest.from_json(_manifest(pending_versions=[]).to_json())
+    unknown = ManifestFile.from_json(_manifest(pending_versions=None).to_json())
+    none = ManifestFile.from_json(_manifest(pending_versions=[]).to_json())
     assert unknown.pending_versions is None
     assert none.pending_versions == []
 
@@ -100,7 +100,7 @@ def test_it_writes_atomically_without_leaving_temporary_files(tmp_path):
     _manifest().write(path)
     _manifest(snapshot_ref="later").write(path)
     assert [p.name for p in tmp_path.iterdir()] == ["x.sql.manifest.json"]
-    assert BackupManifest.load(path).snapshot_ref == "later"
+    assert ManifestFile.load(path).snapshot_ref == "later"
 
 
 @pytest.mark.parametrize(
@@ -116,7 +116,7 @@ def test_it_refuses_what_it_cannot_read(tmp_path, text, message):
     path = tmp_path / "bad.manifest.json"
     path.write_text(text)
     with pytest.raises(ManifestError, match=message):
-        BackupManifest.load(path)
+        ManifestFile.load(path)
 
 
 def test_it_rewrites_settings_as_pg_dump_would():

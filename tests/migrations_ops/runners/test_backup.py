@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from migrations_ops.pg import pgtools
-from migrations_ops.pg.backup_manifest import BackupManifest, manifest_path
+from migrations_ops.pg.backup_manifest import ManifestFile, manifest_path
 from migrations_ops.runners import backup
 from migrations_ops.runners.base import JobCancelled, RunnerError
 from tests.migrations_ops.backup_fixtures import (
@@ -49,7 +49,7 @@ def test_it_writes_the_dump_and_its_manifest(production, tmp_path):
     dump = _only_file(out)
     assert dump.name.endswith("Z_pre_migration.sql")
     assert len(dump.name) == len("20250101T000000Z_pre_migration.sql")
-    manifest = BackupManifest.load(manifest_path(dump))
+    manifest = ManifestFile.load(manifest_path(dump))
     content = dump.read_bytes()
     assert manifest.sha256 == hashlib.sha256(content).hexdigest()
     assert manifest.size == len(content)
@@ -75,7 +75,7 @@ def test_it_writes_the_dump_and_its_manifest(production, tmp_path):
 
 def test_it_records_the_settings_pg_dump_leaves_out(production, tmp_path):
     result = backup.run(make_ctx(production=production, options={"out_dir": str(tmp_path)}))
-    manifest = BackupManifest.load(manifest_path(_only_file(tmp_path)))
+    manifest = ManifestFile.load(manifest_path(_only_file(tmp_path)))
 
     mine = {(s.scope, s.role, s.name): s.value for s in manifest.settings if s.scoped_to_database}
     assert mine == {
@@ -269,7 +269,7 @@ def test_it_counts_in_the_dumps_snapshot_while_rows_are_inserted(tmp_path):
             )
         assert result.ok
         assert inserted
-        manifest = BackupManifest.load(manifest_path(_only_file(out)))
+        manifest = ManifestFile.load(manifest_path(_only_file(out)))
         counts = {t.qualified: t.rows for t in manifest.tables}
         assert counts == EXPECTED_ROWS
         assert prod.count("app.orders") == EXPECTED_ROWS["app.orders"] + len(inserted)
@@ -290,7 +290,7 @@ def test_it_writes_the_custom_format(production, tmp_path):
     dump = _only_file(tmp_path)
     assert dump.name.endswith("_pre_migration.dump")
     assert dump.read_bytes()[:5] == b"PGDMP"
-    manifest = BackupManifest.load(manifest_path(dump))
+    manifest = ManifestFile.load(manifest_path(dump))
     assert manifest.format == "custom" and manifest.snapshot_ref == "bk-123"
     assert result.data["path"] == str(dump)
     assert "pg_dump 1" in recorder.text()

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from migrations_ops.pg import scratch
-from migrations_ops.pg.backup_manifest import BackupManifest, TableCount, manifest_path
+from migrations_ops.pg.backup_manifest import ManifestFile, TableCount, manifest_path
 from migrations_ops.runners import backup, restore_check
 from migrations_ops.runners.base import RunnerError
 from release_portal import embedded
@@ -109,7 +109,7 @@ def test_it_restores_a_plain_backup_and_finds_the_same_counts(production, tmp_pa
 
     assert result.ok, result.summary
     assert "4 tables and 5,500 rows match the manifest" in result.summary
-    manifest = BackupManifest.load(mpath)
+    manifest = ManifestFile.load(mpath)
     v = manifest.verification
     assert v is not None and v.ok and v.differences == []
     assert v.tables_checked == len(EXPECTED_ROWS) and v.rows_checked == 5500
@@ -128,7 +128,7 @@ def test_it_round_trips_a_custom_format_backup(production, tmp_path):
     result = _check(production, mpath, recorder)
 
     assert result.ok, result.summary
-    v = BackupManifest.load(mpath).verification
+    v = ManifestFile.load(mpath).verification
     assert v is not None and v.ok and v.rows_checked == 5500
     assert v.restore_tool is not None and Path(v.restore_tool.path).name == "pg_restore"
     _assert_dropped(recorder)
@@ -143,7 +143,7 @@ def test_it_restores_on_a_server_of_17_or_newer_as_is(tmp_path, pg18_server, fmt
         result = _check(prod, mpath, recorder)
 
     assert result.ok, result.summary
-    manifest = BackupManifest.load(mpath)
+    manifest = ManifestFile.load(mpath)
     assert manifest.server_major == 18
     assert manifest.verification.rows_checked == 5500
     _assert_dropped(recorder, pg18_server)
@@ -152,7 +152,7 @@ def test_it_restores_on_a_server_of_17_or_newer_as_is(tmp_path, pg18_server, fmt
 
 def test_it_catches_a_flipped_byte_before_restoring(production, tmp_path):
     mpath = _backup(production, tmp_path)
-    dump = tmp_path / BackupManifest.load(mpath).file
+    dump = tmp_path / ManifestFile.load(mpath).file
     data = bytearray(dump.read_bytes())
     data[len(data) // 2] ^= 0x01
     dump.write_bytes(bytes(data))
@@ -164,13 +164,13 @@ def test_it_catches_a_flipped_byte_before_restoring(production, tmp_path):
     assert f"the dump {dump.name} has sha256 " in result.summary
     assert "altered or damaged" in result.summary
     assert recorder.created == []  # stopped before any restore
-    v = BackupManifest.load(mpath).verification
+    v = ManifestFile.load(mpath).verification
     assert v is not None and not v.ok and v.differences[0]["problem"] == "file"
 
 
 def test_it_catches_a_truncated_file(production, tmp_path):
     mpath = _backup(production, tmp_path, format="custom")
-    manifest = BackupManifest.load(mpath)
+    manifest = ManifestFile.load(mpath)
     dump = tmp_path / manifest.file
     dump.write_bytes(dump.read_bytes()[:-100])
     recorder = Recorder()
@@ -187,7 +187,7 @@ def test_it_catches_a_truncated_file(production, tmp_path):
 
 def test_it_reports_the_tables_that_differ(production, tmp_path):
     mpath = _backup(production, tmp_path)
-    manifest = BackupManifest.load(mpath)
+    manifest = ManifestFile.load(mpath)
     manifest.tables = [
         TableCount(t.schema, t.table, t.rows + 1, t.rls_enabled, t.policies)
         if t.qualified == "app.orders"
@@ -201,7 +201,7 @@ def test_it_reports_the_tables_that_differ(production, tmp_path):
     result = _check(production, mpath, recorder)
 
     assert not result.ok
-    v = BackupManifest.load(mpath).verification
+    v = ManifestFile.load(mpath).verification
     assert v is not None
     problems = {(d["problem"], d["table"]) for d in v.differences}
     assert problems == {
@@ -215,7 +215,7 @@ def test_it_reports_the_tables_that_differ(production, tmp_path):
 
 def test_it_stops_at_the_first_restore_error_and_records_it(production, tmp_path):
     mpath = _backup(production, tmp_path)
-    manifest = BackupManifest.load(mpath)
+    manifest = ManifestFile.load(mpath)
     dump = tmp_path / manifest.file
     text = dump.read_bytes()
     cut = text.index(b"-- PostgreSQL database dump complete")
@@ -229,7 +229,7 @@ def test_it_stops_at_the_first_restore_error_and_records_it(production, tmp_path
 
     assert not result.ok
     assert "failed (exit 3)" in result.summary and "no_such_function" in result.summary
-    v = BackupManifest.load(mpath).verification
+    v = ManifestFile.load(mpath).verification
     assert v is not None and v.differences[0]["problem"] == "restore"
     _assert_dropped(recorder)
 
@@ -251,7 +251,7 @@ def test_it_names_a_fixture_that_fails_and_drops_the_scratch_database(production
             )
         )
     _assert_dropped(recorder)
-    assert BackupManifest.load(mpath).verification is None  # the backup is not at fault
+    assert ManifestFile.load(mpath).verification is None  # the backup is not at fault
 
 
 def test_it_matches_a_backup_taken_during_concurrent_inserts(tmp_path):
@@ -286,7 +286,7 @@ def test_it_restores_a_database_whose_sessions_default_to_read_only(tmp_path):
         result = _check(prod, mpath, recorder)
 
     assert result.ok, result.summary
-    settings = {s.name: s.value for s in BackupManifest.load(mpath).settings}
+    settings = {s.name: s.value for s in ManifestFile.load(mpath).settings}
     assert settings["default_transaction_read_only"] == "on"
     _assert_dropped(recorder)
 
@@ -298,7 +298,7 @@ def test_it_refuses_a_manifest_it_cannot_read(production, tmp_path):
         restore_check.run(make_ctx(options={"manifest": str(bad)}, sandbox=_SANDBOX))
 
     mpath = _backup(production, tmp_path)
-    manifest = BackupManifest.load(mpath)
+    manifest = ManifestFile.load(mpath)
     manifest.file = "../" + manifest.file
     manifest.write(mpath)
     with pytest.raises(RunnerError, match=r"must be a plain name in the manifest's folder"):
@@ -327,7 +327,7 @@ def test_it_runs_from_the_command_line(production, tmp_path):
     checked = _manage("restore_check", "--manifest", str(mpath), "--fixture", fixture)
     assert checked.returncode == 0, checked.stderr
     assert json.loads(checked.stdout)["ok"] is True
-    assert BackupManifest.load(mpath).verification.ok
+    assert ManifestFile.load(mpath).verification.ok
 
     dump = Path(data["data"]["path"])
     dump.write_bytes(dump.read_bytes()[:-1])
