@@ -15,6 +15,7 @@ import contextlib
 import gzip
 import hashlib
 import io
+import json
 import posixpath
 import shutil
 import subprocess
@@ -171,6 +172,87 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+# What each file of a bundle is to the jobs that read it, in the words of the stale banner
+# ("RLS tests changed: supabase/tests/x.sql"). Anything not named otherwise is a file the
+# check commands may run or read (they run in the whole folder).
+FILE_KINDS: dict[str, str] = {
+    "migration": "Migrations",
+    "down_script": "Down scripts",
+    "fixture": "Fixtures",
+    "seed": "Seeds",
+    "rls_test": "RLS tests",
+    "config": "config.toml",
+    "script": "Scripts and other files",
+}
+
+
+@dataclass(frozen=True)
+class FileRules:
+    """Where a project keeps each kind of file (its settings), for ``file_kind``."""
+
+    rollbacks_dir: str = "supabase/rollbacks"
+    tests_dir: str = "supabase/tests"
+    fixture_files: tuple[str, ...] = ()
+    seed_files: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, project: Any) -> FileRules:
+        return cls(
+            rollbacks_dir=project.rollbacks_dir or "supabase/rollbacks",
+            fixture_files=tuple(project.fixture_files or ()),
+            seed_files=tuple(project.seed_files or ()),
+        )
+
+
+def _in_supabase(path: str) -> str:
+    """``path`` as the bundle names it (supabase/...), from a repository-relative setting."""
+    clean = posixpath.normpath(path.strip().lstrip("/"))
+    if "supabase/" in clean and not clean.startswith("supabase/"):
+        clean = "supabase/" + clean.split("supabase/", 1)[1]
+    return clean
+
+
+def file_kind(path: str, rules: FileRules) -> str:
+    """What ``path`` (supabase/...) is to the jobs: a key of FILE_KINDS."""
+    folder, _, name = path.rpartition("/")
+    if folder == "supabase/migrations" and name.endswith(".sql"):
+        return "migration"
+    if path in {_in_supabase(f) for f in rules.fixture_files}:
+        return "fixture"
+    if path in {_in_supabase(f) for f in rules.seed_files} or (
+        name.endswith(".sql") and name.startswith("seed")
+    ):
+        return "seed"
+    if path.startswith(_in_supabase(rules.rollbacks_dir).rstrip("/") + "/"):
+        return "down_script"
+    if path == "supabase/config.toml":
+        return "config"
+    if path.startswith(_in_supabase(rules.tests_dir).rstrip("/") + "/"):
+        return "rls_test"
+    return "script"
+
+
+def file_listing(files: list[BundleFile], rules: FileRules) -> list[dict[str, Any]]:
+    """Every file of a bundle: path, kind, sha256 and size, in path order."""
+    return [
+        {
+            "path": f.path,
+            "kind": file_kind(f.path, rules),
+            "sha256": sha256_hex(f.data),
+            "size": len(f.data),
+        }
+        for f in sorted(files, key=lambda f: f.path)
+    ]
+
+
+def contents_digest(listing: list[dict[str, Any]]) -> str:
+    """The address of a bundle: sha256 over its files' paths and contents (not the
+    archive's bytes, so the same files give the same digest however they were packed)."""
+    body = [[f["path"], f["sha256"]] for f in sorted(listing, key=lambda f: f["path"])]
+    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 @contextlib.contextmanager
 def unpacked(bundle: bytes) -> Iterator[Path]:
     """A temporary repository root holding the bundle's supabase/ folder; removed after."""
@@ -187,23 +269,76 @@ def unpacked(bundle: bytes) -> Iterator[Path]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def listing_changes(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> list[str]:
+    """What changed between two bundles' listings, by kind of file, e.g.
+    "RLS tests changed: supabase/tests/x.sql" (kinds in FILE_KINDS order)."""
+    old = {f["path"]: f for f in before}
+    new = {f["path"]: f for f in after}
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for path in sorted(old.keys() | new.keys()):
+        was, now = old.get(path), new.get(path)
+        if was and now and was["sha256"] == now["sha256"]:
+            continue
+        what = "changed" if was and now else "added" if now else "removed"
+        kind = (now or was or {}).get("kind", "script")
+        grouped.setdefault((kind, what), []).append(path)
+    order = list(FILE_KINDS)
+    lines = []
+    for (kind, what), paths in sorted(
+        grouped.items(),
+        key=lambda kv: (order.index(kv[0][0]) if kv[0][0] in order else 99, kv[0][1]),
+    ):
+        label = FILE_KINDS.get(kind, kind)
+        shown = ", ".join(paths[:10]) + (f" and {len(paths) - 10} more" if len(paths) > 10 else "")
+        lines.append(f"{label} {what}: {shown}")
+    return lines
+
+
+def stored_bundle_bytes(bundle: Any) -> bytes:
+    """The archive of a stored ``checklists.models.Bundle``, checked against its sha256."""
+    with bundle.archive.open("rb") as f:
+        data: bytes = f.read()
+    if sha256_hex(data) != bundle.archive_sha256:
+        raise BundleError(
+            f"the stored bundle {bundle.digest[:12]} no longer matches its recorded sha256: "
+            "upload the migrations again"
+        )
+    return data
+
+
+def stored_bundle_files(bundle: Any) -> list[BundleFile]:
+    return bundle_files(stored_bundle_bytes(bundle))
+
+
 @contextlib.contextmanager
-def release_workspace(release: Any) -> Iterator[Path]:
-    """The release's supabase/ folder unpacked into a fresh temporary repository root.
+def bundle_workspace(bundle: Any) -> Iterator[Path]:
+    """A stored bundle unpacked into a fresh temporary repository root, removed after.
 
     Yields the root (``root / "supabase" / "migrations"`` holds the files). Each job gets
-    its own copy, so jobs never see each other's leftovers.
+    its own copy, so jobs never see each other's leftovers; what is unpacked is checked
+    against the bundle's address (the digest of its files' contents).
     """
-    if not release.bundle:
+    data = stored_bundle_bytes(bundle)
+    listing = [{"path": f.path, "sha256": sha256_hex(f.data)} for f in bundle_files(data)]
+    if contents_digest(listing) != bundle.digest:
         raise BundleError(
-            "this release has no migrations yet: upload its supabase/ folder or read it "
-            "from the project's git checkout"
-        )
-    with release.bundle.open("rb") as f:
-        data = f.read()
-    if release.bundle_sha256 and sha256_hex(data) != release.bundle_sha256:
-        raise BundleError(
-            "the stored bundle no longer matches its recorded sha256: upload the migrations again"
+            f"the stored bundle {bundle.digest[:12]} does not hold the files it was stored "
+            "with: upload the migrations again"
         )
     with unpacked(data) as root:
+        yield root
+
+
+NO_MIGRATIONS = (
+    "this release has no migrations yet: upload its supabase/ folder or read it "
+    "from the project's git checkout"
+)
+
+
+@contextlib.contextmanager
+def release_workspace(release: Any) -> Iterator[Path]:
+    """The release's current bundle unpacked (``bundle_workspace``)."""
+    if release.bundle_id is None:
+        raise BundleError(NO_MIGRATIONS)
+    with bundle_workspace(release.bundle) as root:
         yield root

@@ -1,7 +1,10 @@
 """The two digests of a release.
 
-- **content digest**: sha256 over the commit SHA and every migration file (name, sha256,
-  down script sha256). It is what jobs and CI reports ran against; evidence records it.
+- **content digest**: sha256 over the commit SHA, every migration file (name, sha256,
+  down script sha256) and the bundle: the digest of every file a job executes or reads
+  (migrations, down scripts, RLS tests, fixtures, seeds, the scripts the check commands
+  run, config.toml; ``bundles.contents_digest``). It is what jobs and CI reports ran
+  against; evidence records it.
 - **release digest**: sha256 over the content digest and the state and evidence of every
   checklist item except the sign-off items. It is what a sign-off approves: any change
   to it makes every sign-off stale.
@@ -16,6 +19,7 @@ import hashlib
 import json
 from typing import Any
 
+from checklists.bundles import FILE_KINDS, listing_changes
 from checklists.models import ChecklistItem, Evidence, MigrationFile, Release
 
 
@@ -61,8 +65,16 @@ def _evidence_entry(e: Evidence) -> dict[str, Any]:
     }
 
 
-def content_digest(commit_sha: str, files: list[MigrationFile]) -> str:
-    return _sha({"commit": commit_sha, "files": files_snapshot(files)})
+def content_digest(commit_sha: str, files: list[MigrationFile], bundle_digest: str = "") -> str:
+    body: dict[str, Any] = {"commit": commit_sha, "files": files_snapshot(files)}
+    if bundle_digest:
+        body["bundle"] = bundle_digest
+    return _sha(body)
+
+
+def bundle_snapshot(listing: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The bundle's files as a sign-off keeps them: path, kind, sha256."""
+    return [{"path": f["path"], "kind": f["kind"], "sha256": f["sha256"]} for f in listing]
 
 
 def release_snapshot(release: Release) -> dict[str, Any]:
@@ -71,10 +83,15 @@ def release_snapshot(release: Release) -> dict[str, Any]:
     items = list(
         release.items.select_related("step").prefetch_related("evidence").order_by("step__position")
     )
+    bundle = release.bundle
     return {
         "commit": release.commit_sha,
-        "content_digest": content_digest(release.commit_sha, files),
+        "content_digest": content_digest(
+            release.commit_sha, files, bundle.digest if bundle else ""
+        ),
         "files": files_snapshot(files),
+        "bundle": bundle.digest if bundle else "",
+        "bundle_files": bundle_snapshot(bundle.files) if bundle else [],
         "items": items_snapshot(items),
     }
 
@@ -104,6 +121,14 @@ def snapshot_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str,
             changes["files"].append(f"changed {name}")
         elif old[name].get("down_sha256") != new[name].get("down_sha256"):
             changes["files"].append(f"changed the down script of {name}")
+    if "bundle_files" in before:
+        # The other files jobs read, by kind ("RLS tests changed: supabase/tests/x.sql");
+        # migration files are named above.
+        changes["files"] += [
+            line
+            for line in listing_changes(before["bundle_files"], after.get("bundle_files", []))
+            if not line.startswith(FILE_KINDS["migration"] + " ")
+        ]
     old_items = {i["step"]: i for i in before.get("items", [])}
     for item in after.get("items", []):
         was = old_items.get(item["step"])

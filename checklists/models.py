@@ -139,10 +139,11 @@ class Release(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     migrations_uploaded_at = models.DateTimeField(null=True, blank=True)
-    # The whole supabase/ folder as last ingested (tests, fixtures, seeds, rollbacks), as a
-    # tar.gz the job engine unpacks into a workspace for each job.
-    bundle = models.FileField(upload_to="bundles/%Y/%m/", blank=True)
-    bundle_sha256 = models.CharField(max_length=64, blank=True)
+    # The whole supabase/ folder as last ingested (tests, fixtures, seeds, rollbacks): the
+    # bundle a job queued now pins (the history of uploads is ``uploads``).
+    bundle = models.ForeignKey(
+        "Bundle", null=True, blank=True, on_delete=models.PROTECT, related_name="releases"
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -164,6 +165,65 @@ class Release(models.Model):
     @property
     def short_sha(self) -> str:
         return self.commit_sha[:8]
+
+
+def bundle_path(instance: Bundle, filename: str) -> str:
+    return f"bundles/{instance.project_id}/{instance.digest}.tar.gz"
+
+
+class Bundle(models.Model):
+    """One uploaded supabase/ folder, kept as it was: never changed, addressed by the digest
+    of its files' contents (``bundles.contents_digest``), stored once per project.
+
+    Jobs pin the bundle they were queued for and unpack exactly it on every attempt;
+    releases and jobs PROTECT it, so it stays readable (auditors) while anything names it.
+    """
+
+    project = models.ForeignKey(
+        "migrations_ops.Project", on_delete=models.PROTECT, related_name="bundles"
+    )
+    digest = models.CharField(max_length=64)
+    # The deterministic tar.gz of the files (``bundles.build_bundle``) and its sha256.
+    archive = models.FileField(upload_to=bundle_path)
+    archive_sha256 = models.CharField(max_length=64)
+    # Every file: {"path", "kind", "sha256", "size"} in path order (``bundles.file_listing``).
+    files = models.JSONField(default=list)
+    size = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "digest"], name="bundle_once_per_project")
+        ]
+        ordering = ["project", "-created_at"]
+
+    def __str__(self) -> str:
+        return f"bundle {self.digest[:12]}"
+
+
+class BundleUpload(models.Model):
+    """An upload that made ``bundle`` the release's current one: the release's history of
+    content, so any two uploads can be compared."""
+
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="uploads")
+    bundle = models.ForeignKey(Bundle, on_delete=models.PROTECT, related_name="uploads")
+    number = models.PositiveIntegerField()
+    commit_sha = models.CharField(max_length=40)
+    source = models.CharField(max_length=10, choices=Release.MigrationsSource.choices)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    uploaded_by_name = models.CharField(max_length=200, blank=True)
+    uploaded_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["release", "number"], name="bundle_upload_number")
+        ]
+        ordering = ["release", "number"]
+
+    def __str__(self) -> str:
+        return f"upload {self.number} of release {self.release_id}"
 
 
 class MigrationFile(models.Model):

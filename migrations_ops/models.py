@@ -302,6 +302,11 @@ class Job(models.Model):
     # The release's content digest (commit + files) when the job was created: its
     # evidence belongs to that content.
     content_digest = models.CharField(max_length=64, blank=True)
+    # The bundle the job was queued for (kinds that pin one, ``JobKind.pins_bundle``): every
+    # attempt, the reaper's too, unpacks exactly this one, whatever was uploaded since.
+    bundle = models.ForeignKey(
+        "checklists.Bundle", null=True, blank=True, on_delete=models.PROTECT, related_name="jobs"
+    )
     # Scratch databases the job created and has not dropped yet (the reaper drops them).
     scratch_databases = ArrayField(models.CharField(max_length=63), default=list, blank=True)
     log_count = models.PositiveIntegerField(default=0)

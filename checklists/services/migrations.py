@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from checklists import bundles, rules
-from checklists.models import MigrationFile, Release
+from checklists.models import Bundle, BundleUpload, MigrationFile, Release
 from checklists.services.errors import ChecklistError
 from checklists.services.releases import normalise_sha
 from checklists.services.state import Refresh, release_refresh
@@ -81,6 +81,32 @@ def _migration_rows(
     return sorted(rows, key=lambda r: (r.version, r.filename)), sorted(skipped)
 
 
+def bundle_store(*, project: Any, files: list[bundles.BundleFile]) -> Bundle:
+    """The project's bundle holding exactly ``files``: the stored one when the same files
+    came before (whatever archive brought them), else a new one. Never changes a bundle."""
+    listing = bundles.file_listing(files, bundles.FileRules.of(project))
+    digest = bundles.contents_digest(listing)
+    existing = Bundle.objects.filter(project=project, digest=digest).first()
+    if existing is not None:
+        return existing
+    data = bundles.build_bundle(files)
+    bundle = Bundle(
+        project=project,
+        digest=digest,
+        archive_sha256=bundles.sha256_hex(data),
+        files=listing,
+        size=sum(f["size"] for f in listing),
+    )
+    bundle.archive.save(f"{digest}.tar.gz", ContentFile(data), save=False)
+    try:
+        with transaction.atomic():  # a savepoint: the same files uploaded at the same time
+            bundle.save()
+    except IntegrityError:
+        bundle.archive.delete(save=False)
+        return Bundle.objects.get(project=project, digest=digest)
+    return bundle
+
+
 @transaction.atomic
 def release_set_migrations(
     *,
@@ -120,14 +146,27 @@ def release_set_migrations(
     for row in rows:
         row.release = release
     MigrationFile.objects.bulk_create(rows)
-    bundle = bundles.build_bundle(files)
-    release.bundle.save(f"release-{release.pk}.tar.gz", ContentFile(bundle), save=False)
-    release.bundle_sha256 = bundles.sha256_hex(bundle)
+    before_bundle = release.bundle
+    release.bundle = bundle_store(project=project, files=files)
     release.migrations_source = source
     who = actor_of(actor)
     release.migrations_uploaded_by = actor if who.kind == "user" else None
     release.migrations_uploaded_at = timezone.now()
     release.save()
+    last = release.uploads.order_by("-number").values_list("number", flat=True).first()
+    upload = BundleUpload.objects.create(
+        release=release,
+        bundle=release.bundle,
+        number=(last or 0) + 1,
+        commit_sha=release.commit_sha,
+        source=source,
+        uploaded_by=release.migrations_uploaded_by,
+        uploaded_by_name=who.name[:200],
+        uploaded_at=release.migrations_uploaded_at,
+    )
+    other = bundles.listing_changes(
+        before_bundle.files if before_bundle else [], release.bundle.files
+    )
     audit_record(
         actor=actor,
         action="release.migrations",
@@ -140,7 +179,9 @@ def release_set_migrations(
             "removed": removed,
             "changed": changed,
             "skipped": skipped,
-            "bundle_sha256": release.bundle_sha256,
+            "bundle": release.bundle.digest,
+            "upload": upload.number,
+            "other_files": other,
         },
     )
     what = []
@@ -151,6 +192,7 @@ def release_set_migrations(
             f"migrations changed ({len(added)} added, {len(removed)} removed, "
             f"{len(changed)} changed)"
         )
+    what += [line for line in other if not line.startswith("Migrations ")]
     refresh = release_refresh(
         release=release, actor=actor, reason="; ".join(what) or "migrations uploaded again"
     )

@@ -47,7 +47,9 @@ class JobKind:
     # code): always in the sandbox (migrations_ops.pg.sandbox), never with the worker's
     # powers. Required for every kind that reads the bundle's files.
     sandbox: bool = False
-    # It runs against the bundle it was queued for (the content digest its evidence names).
+    # It runs against the bundle it was queued for (the content digest its evidence names):
+    # job_enqueue pins the release's current bundle in ``Job.bundle``, and every attempt
+    # (the reaper's too) unpacks exactly that one.
     pins_bundle: bool = True
     needs_release: bool = False
     needs_target: bool = False

@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from migrations_ops.jobs.dispatch import record_job_end, send_after_commit
-from migrations_ops.jobs.kinds import PREFLIGHT_KINDS, max_attempts_for, queue_for
+from migrations_ops.jobs.kinds import PREFLIGHT_KINDS, kind_spec, max_attempts_for, queue_for
 from migrations_ops.models import Job, Project, Target
 from release_portal.audit.services import actor_of, audit_record
 
@@ -48,6 +48,22 @@ def _check_params(params: dict[str, Any] | None) -> dict[str, Any]:
     return params
 
 
+def _pinned_content(kind: str, release: Any) -> tuple[int | None, str]:
+    """The bundle and content digest a job of ``kind`` is queued for, read together from
+    the release's row as it is now (not from a copy the caller may have loaded earlier).
+
+    A kind that pins its bundle (``JobKind.pins_bundle``) runs exactly that bundle on
+    every attempt, and its evidence names that digest; the others (a backup, a restore
+    check, the secret names) read no bundle content that their evidence vouches for.
+    """
+    if release is None:
+        return None, ""
+    row = type(release).objects.filter(pk=release.pk).values("bundle_id", "content_digest")
+    current = row.first() or {"bundle_id": None, "content_digest": ""}
+    bundle_id = current["bundle_id"] if kind_spec(kind).pins_bundle else None
+    return bundle_id, current["content_digest"] or ""
+
+
 @transaction.atomic
 def job_enqueue(
     *,
@@ -78,6 +94,7 @@ def job_enqueue(
     if existing is not None:
         existing.already_active = True
         return existing
+    bundle_id, content_digest = _pinned_content(kind, release)
     try:
         with transaction.atomic():  # a savepoint: a lost race leaves the outer one usable
             job = Job.objects.create(
@@ -90,7 +107,8 @@ def job_enqueue(
                 max_attempts=max_attempts_for(kind),
                 created_by=created_by if actor_of(created_by).kind == "user" else None,
                 created_by_name=_display_name(created_by),
-                content_digest=getattr(release, "content_digest", "") or "",
+                content_digest=content_digest,
+                bundle_id=bundle_id,
                 enqueued_at=timezone.now(),
                 retry_of=retry_of,
             )

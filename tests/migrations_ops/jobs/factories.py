@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import factory
-from django.core.files.base import ContentFile
 
-from checklists.bundles import BundleFile, build_bundle, sha256_hex
+from checklists.bundles import BundleFile
 from checklists.models import Release, RunbookVersion
+from checklists.services.migrations import bundle_store
 from migrations_ops.models import Job, JobLogLine, Target
 from tests.factories import ProjectFactory, UserFactory
 
@@ -56,15 +56,19 @@ class JobFactory(factory.django.DjangoModelFactory):
     project = factory.SubFactory(ProjectFactory)
     kind = Job.Kind.ORDER
     state = Job.State.QUEUED
+    release = None
+    # As job_enqueue pins it: the release's bundle when the job is made.
+    bundle = factory.LazyAttribute(lambda j: j.release.bundle if j.release else None)
 
 
 def attach_bundle(release: Release, files: dict[str, str] | None = None) -> Release:
     """Store a supabase/ bundle on ``release`` (one migration unless ``files`` says otherwise)."""
     files = files or {"supabase/migrations/20250101000000_notes.sql": MIGRATION}
-    data = build_bundle([BundleFile(path, text.encode()) for path, text in files.items()])
-    release.bundle.save(f"{release.pk}.tar.gz", ContentFile(data), save=False)
-    release.bundle_sha256 = sha256_hex(data)
-    release.save(update_fields=["bundle", "bundle_sha256"])
+    release.bundle = bundle_store(
+        project=release.project,
+        files=[BundleFile(path, text.encode()) for path, text in files.items()],
+    )
+    release.save(update_fields=["bundle"])
     return release
 
 
