@@ -5,8 +5,14 @@ while anything names it."""
 import pytest
 from django.db.models import ProtectedError
 
-from checklists.bundles import BundleFile, bundle_workspace, contents_digest, file_listing
-from checklists.bundles import FileRules, build_bundle
+from checklists.bundles import (
+    BundleFile,
+    FileRules,
+    build_bundle,
+    bundle_workspace,
+    contents_digest,
+    file_listing,
+)
 from checklists.models import Bundle
 from checklists.services.migrations import release_upload_archive
 from migrations_ops.jobs.services import job_enqueue
@@ -48,8 +54,10 @@ def test_it_keeps_every_upload_and_stores_the_same_files_once(release, release_e
     # The first bundle still holds what it held.
     with bundle_workspace(first) as root:
         assert not (root / "supabase/tests/rls.sql").exists()
-        assert (root / "supabase/migrations/20250102000000_members.sql").read_text().startswith(
-            "create table app.members"
+        assert (
+            (root / "supabase/migrations/20250102000000_members.sql")
+            .read_text()
+            .startswith("create table app.members")
         )
 
 
@@ -83,9 +91,7 @@ def test_the_listing_names_each_files_kind(release, release_engineer, project):
     assert all(f["size"] > 0 and len(f["sha256"]) == 64 for f in bundle.files)
 
 
-def test_a_bundle_named_by_a_release_or_a_job_cannot_be_deleted(
-    release, release_engineer, project
-):
+def test_a_bundle_named_by_a_release_or_a_job_cannot_be_deleted(release, release_engineer, project):
     first = upload(release, DEMO_MIGRATIONS, release_engineer)
     job = job_enqueue(kind="order", project=project, release=release, created_by=release_engineer)
     assert job.bundle_id == first.pk
@@ -96,8 +102,6 @@ def test_a_bundle_named_by_a_release_or_a_job_cannot_be_deleted(
 
 def test_a_kind_that_pins_no_bundle_leaves_it_empty(release, release_engineer, project):
     upload(release, DEMO_MIGRATIONS, release_engineer)
-    job = job_enqueue(
-        kind="secrets", project=project, release=release, created_by=release_engineer
-    )
+    job = job_enqueue(kind="secrets", project=project, release=release, created_by=release_engineer)
     assert job.bundle_id is None
     assert job.content_digest == release.content_digest
