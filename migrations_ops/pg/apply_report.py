@@ -47,6 +47,8 @@ class Kind:
     LOCK_TIMEOUT = "lock_timeout"
     TIMEOUT = "timeout"
     TRANSACTION_LEFT_OPEN = "transaction_left_open"
+    # The object is on the target but not in the dry run's copy of it: the copy's fault.
+    COPY_GAP = "copy_gap"
 
 
 @dataclass
@@ -80,6 +82,8 @@ class ApplyFailure:
             where += f" (statement {self.statement})"
         code = f" [SQLSTATE {self.sqlstate}]" if self.sqlstate else ""
         gap = " (environment gap)" if self.environment_gap else ""
+        if self.kind == Kind.COPY_GAP:
+            gap = " (copy gap: it exists on the target)"
         return f"{where}: {self.message}{code}{gap}"
 
     def as_dict(self) -> dict[str, Any]:
@@ -95,7 +99,7 @@ _INLINE_BLOCK_LINE = re.compile(r"inline_code_block line (\d+)")
 _DOLLAR_OPEN = re.compile(r"\$(?:[A-Za-z_][A-Za-z_0-9]*)?\$")
 
 
-def _object_name(message: str) -> str:
+def object_name(message: str) -> str:
     """The object an error message is about: its first quoted name, or the function."""
     found = _QUOTED.search(message) or _FUNCTION.search(message)
     return found.group(1) if found else ""
@@ -114,7 +118,7 @@ def classify(sqlstate: str | None, message: str) -> tuple[str, str]:
             "the role does not exist on this server; create it in a fixture (roles belong "
             "to the whole server, so write it idempotently)"
         )
-    name = _object_name(message)
+    name = object_name(message)
     schema = name.split(".", 1)[0] if "." in name else None
     if sqlstate == "3F000" and name in SUPABASE_SCHEMAS:
         return Kind.ENVIRONMENT_GAP, (

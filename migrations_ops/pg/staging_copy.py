@@ -63,6 +63,8 @@ class TargetState:
     extensions: list[tuple[str, str]]  # (name, schema)
     data_bytes: int  # size of the tables in the chosen schemas
     schemas_present: list[str]  # which of the chosen schemas exist there
+    # Every schema on the target but PostgreSQL's own (pg_*, information_schema).
+    all_schemas: list[str] = field(default_factory=list)
     # ALTER DATABASE / ALTER ROLE ... SET defaults a session on the target starts with
     # ("search_path=...", database-wide first, then the role's): RESET ALL returns to them.
     settings: list[str] = field(default_factory=list)
@@ -136,8 +138,16 @@ def _read_target(conn: psycopg.Connection, schemas: Sequence[str]) -> TargetStat
     settings = [
         item for (config,) in conn.execute(_SESSION_DEFAULTS).fetchall() for item in (config or [])
     ]
+    every = [
+        r[0]
+        for r in conn.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname !~ '^pg_' "
+            "AND nspname <> 'information_schema' ORDER BY 1"
+        ).fetchall()
+    ]
     return TargetState(
         settings=settings,
+        all_schemas=every,
         schemas_present=present,
         server_version=conn.info.parameter_status("server_version") or "",
         major=conn.info.server_version // 10000,
@@ -267,3 +277,31 @@ def copy_session_defaults(conn: psycopg.Connection, settings: Sequence[str]) -> 
         except psycopg.Error as e:
             failed.append(f"{name}: {e.diag.message_primary or e}")
     return failed
+
+
+# What an undefined-object error names, and how to ask the target whether it has it.
+_EXISTS = {
+    "3F000": "SELECT to_regnamespace(%s) IS NOT NULL",
+    "42P01": "SELECT to_regclass(%s) IS NOT NULL",
+    "42704": "SELECT to_regtype(%s) IS NOT NULL",
+    "42883": "SELECT EXISTS (SELECT 1 FROM pg_proc p JOIN pg_namespace n "
+    "ON n.oid = p.pronamespace WHERE n.nspname || '.' || p.proname = %s OR p.proname = %s)",
+}
+
+
+def target_has(conn: psycopg.Connection, sqlstate: str | None, name: str) -> bool:
+    """Whether the target holds the object an undefined-object error (``sqlstate``) named:
+    then its absence in a copy is the copy's gap, not the migration's fault."""
+    query = _EXISTS.get(sqlstate or "")
+    if not query or not name:
+        return False
+    params = [name, name] if sqlstate == "42883" else [name]
+    try:
+        row = conn.execute(query, params).fetchone()
+    except psycopg.Error:
+        conn.rollback()
+        return False
+    finally:
+        if not conn.autocommit:
+            conn.rollback()
+    return bool(row and row[0])

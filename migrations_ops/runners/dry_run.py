@@ -43,9 +43,14 @@ import psycopg
 
 from migrations_ops.pg import catalog, scratch, scratch_setup, staging_copy
 from migrations_ops.pg.apply import MigrationFile, StatementHook, apply_files
+from migrations_ops.pg.apply_report import SUPABASE_SCHEMAS, Kind, object_name
 from migrations_ops.runners.base import RunContext, RunnerError, RunResult
+from migrations_ops.runners.pending import statements_digest
 
 DEFAULT_DATA_MAX_MB = 50
+# Made by the fixtures (Supabase's own) or by the dry run itself (the history table).
+_NOT_COPIED = SUPABASE_SCHEMAS | {"supabase_migrations"}
+_UNDEFINED_OBJECT = ("3F000", "42P01", "42704", "42883")
 
 # Given the scratch database's URL and the applying backend's pid, a hook told about
 # each pending statement (the risk job's lock recorder).
@@ -63,11 +68,20 @@ def run(ctx: RunContext, *, observe: ObserveFn | None = None) -> RunResult:
         applied = set(target.applied_versions)
         pending = [m for m in local if m.version not in applied]
         notes += _history_notes(ctx, target, local, pending)
+        changed, not_recorded = applied_differences(ctx, target, local)
+        if not_recorded:
+            notes.append(
+                f"{len(not_recorded)} applied version(s) have no statements recorded in "
+                f"{ctx.target_name}'s history (supabase migration repair, or an older CLI), "
+                "so their files could not be compared with what ran: " + ", ".join(not_recorded[:5])
+            )
         staging_data |= {
             "server_version": target.server_version,
             "applied": len(applied),
             "history_table": target.has_history_table,
             "remote_only": sorted(applied - {m.version for m in local}),
+            "changed": changed,
+            "not_recorded": not_recorded,
         }
         baseline: list[MigrationFile] = []
     else:
@@ -92,7 +106,11 @@ def run(ctx: RunContext, *, observe: ObserveFn | None = None) -> RunResult:
         summary = "no pending migrations: nothing to apply"
         if target is None:
             summary = f"{ctx.target_name} unreadable, built from migrations: {summary}"
-        return RunResult(ok=not staging_data.get("remote_only"), summary=summary, data=data)
+        differs = _history_differs(ctx, staging_data)
+        if differs:
+            summary += f", but the release's files differ from what {differs}"
+        # "Nothing to apply" passes only when the files match the target's history exactly.
+        return RunResult(ok=not differs, summary=summary, data=data)
 
     with scratch.scratch_database(
         purpose="dry_run",
@@ -111,6 +129,99 @@ def run(ctx: RunContext, *, observe: ObserveFn | None = None) -> RunResult:
             result = _rehearse(ctx, conn, target, baseline, pending, data, hook)
     data["seconds"] = round(time.monotonic() - started, 3)
     return result
+
+
+def applied_differences(
+    ctx: RunContext, target: staging_copy.TargetState, local: list[MigrationFile]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Applied files whose text differs from the statements the target recorded when they
+    ran (changed since applied: that SQL never ran anywhere), and applied versions whose
+    history row recorded no statements (cannot be compared: a warning)."""
+    files = {m.version: m for m in local}
+    changed: list[dict[str, Any]] = []
+    not_recorded: list[str] = []
+    for version, _name, statements in target.history:
+        mine = files.get(version)
+        if mine is None:
+            continue
+        if not statements:
+            not_recorded.append(mine.filename)
+            continue
+        recorded = statements_digest(list(statements))
+        ours = statements_digest([s.text for s in mine.statements])
+        if recorded != ours:
+            message = (
+                f"{mine.filename} changed since it was applied on {ctx.target_name}: its "
+                f"statements differ from the {len(statements)} recorded in the history, so "
+                "the changed SQL would never run. Restore the applied text and put the "
+                "change in a new migration"
+            )
+            ctx.error(message)
+            changed.append(
+                {
+                    "version": version,
+                    "filename": mine.filename,
+                    "recorded_statements": len(statements),
+                    "file_statements": len(mine.statements),
+                    "recorded_sha256": recorded,
+                    "file_sha256": ours,
+                    "message": message,
+                }
+            )
+    return changed, not_recorded
+
+
+def _history_differs(ctx: RunContext, staging: dict[str, Any]) -> str:
+    """How the release's files differ from the target's history, or ""."""
+    parts = []
+    changed = staging.get("changed") or []
+    if changed:
+        names = ", ".join(c["filename"] for c in changed[:5])
+        parts.append(f"{len(changed)} applied file(s) changed since applied ({names})")
+    remote_only = staging.get("remote_only") or []
+    if remote_only:
+        parts.append(
+            f"{len(remote_only)} applied version(s) have no file in the release "
+            f"({', '.join(remote_only[:5])}): the CLI would refuse to push"
+        )
+    if not parts:
+        return ""
+    return f"{ctx.target_name} recorded: " + "; ".join(parts)
+
+
+def copy_schemas(ctx: RunContext, target: staging_copy.TargetState) -> list[str]:
+    """The target's schemas the copy holds: ``options["copy_schemas"]`` when given, else
+    every schema on the target but PostgreSQL's and Supabase's own (the fixtures make
+    those), with the project's schemas; so whatever the pending files touch is there."""
+    chosen = ctx.options.get("copy_schemas")
+    if chosen:
+        wanted = {str(s) for s in chosen}
+    else:
+        wanted = {s for s in target.all_schemas if s not in _NOT_COPIED} | set(ctx.schemas)
+    present = set(target.all_schemas) | set(target.schemas_present)
+    return sorted(wanted & present)
+
+
+def _copy_gap(ctx: RunContext, failure: Any, copied: list[str]) -> None:
+    """An object the pending files miss that the target has is a gap in the copy, never
+    the migration file's fault: say so, and how to close it."""
+    if failure is None or failure.sqlstate not in _UNDEFINED_OBJECT or not ctx.database_url:
+        return
+    name = object_name(failure.message)
+    try:
+        with staging_copy.open_target(ctx.database_url, ctx.target_name) as conn:
+            there = staging_copy.target_has(conn, failure.sqlstate, name)
+    except (RunnerError, psycopg.Error):
+        return
+    if not there:
+        return
+    failure.kind = Kind.COPY_GAP
+    failure.advice = (
+        f"{name} exists on {ctx.target_name} but not in the dry run's copy of it (copied "
+        f"schemas: {', '.join(copied) or 'none'}); the migration file is not at fault. Add "
+        "its schema to the copy (the project's schemas, or the copy_schemas option), or "
+        "create it in a fixture, and run the dry run again"
+    )
 
 
 def _read_staging(ctx: RunContext) -> tuple[staging_copy.TargetState | None, str | None]:
@@ -211,6 +322,8 @@ def _rehearse(
         checkpoint=ctx.check_cancelled,
         statement_hook=hook,
     )
+    if target is not None:
+        _copy_gap(ctx, report.first_failure, data.get("copied_schemas", []))
     after = catalog.snapshot(conn, schemas=ctx.schemas)
     changes = catalog.diff(before, after)
     exposed = list(ctx.options.get("exposed_schemas", ["public"]))
@@ -233,13 +346,10 @@ def _rehearse(
         summary = f"{len(pending)} pending migration(s) apply cleanly on {basis} ({took})"
     if target is None:
         summary = f"{ctx.target_name} unreadable, built from migrations: {summary}"
-    remote_only = data["staging"].get("remote_only") or []
-    if remote_only:
-        summary += (
-            f"; but the CLI would refuse to push: {len(remote_only)} version(s) in "
-            f"{ctx.target_name}'s history have no local file"
-        )
-    return RunResult(ok=report.ok and not remote_only, summary=summary, data=data)
+    differs = _history_differs(ctx, data["staging"])
+    if differs:
+        summary += f"; but the release's files differ from what {differs}"
+    return RunResult(ok=report.ok and not differs, summary=summary, data=data)
 
 
 def _copy_staging(
@@ -267,19 +377,21 @@ def _copy_staging(
     absent = [s for s in ctx.schemas if s not in target.schemas_present]
     if absent:
         notes.append(f"{ctx.target_name} has no schema {', '.join(absent)}: nothing to copy there")
+    schemas = copy_schemas(ctx, target)
+    data["copied_schemas"] = schemas
     staging_copy.copy_history(conn, target.history)
     unset = staging_copy.copy_session_defaults(conn, target.settings)
     if unset:
         notes.append(
             f"some of {ctx.target_name}'s session defaults could not be copied: " + "; ".join(unset)
         )
-    if not target.schemas_present:
+    if not schemas:
         return
     copy = staging_copy.copy_schema(
         source_url=ctx.database_url or "",
         source_major=target.major,
         target_url=url,
-        schemas=target.schemas_present,
+        schemas=schemas,
         with_data=with_data,
         log=ctx.log,
         sandbox=ctx.require_sandbox(),
