@@ -23,6 +23,7 @@ urlpatterns = [
     ),
     path("releases/<int:pk>/signoff", views.release_signoff, name="release_signoff"),
     path("releases/<int:pk>/cancel", views.release_cancel_view, name="release_cancel"),
+    path("", include("checklists.changes.urls")),
     path("", include("checklists.reports.urls")),
     path("", include("checklists.runbooks.urls")),
     path("", include("checklists.deployments.urls")),

@@ -216,6 +216,14 @@ MATRIX: dict[str, Row] = {
         "POST", r, members(LEAD), data=lambda w: {"kind": "release_owner", "password": "x"}
     ),
     "release_report": Row("GET", r, members()),
+    # What changed in the files: read like the release page.
+    "release_changes": Row("GET", r, members()),
+    "release_bundle_file": Row(
+        "GET",
+        lambda w: {**r(w), "digest": w["release"].uploads.get().bundle.digest},
+        members(),
+        query="?path=supabase/migrations/20250101000000_create_app.sql",
+    ),
     # Platform leads, auditors and the release's owner (the lead here).
     "release_evidence_pack": Row("GET", r, members(LEAD, AUD)),
     "release_gate": Row("GET", r, members()),
