@@ -16,6 +16,10 @@ Layout (``release-portal-evidence-pack/1``):
   ``jobs/<id>-<kind>.json`` (state, timing, summary and result) for each of its jobs;
 - ``backups/<dump>.manifest.json``: see the BackupManifest hook below;
 - ``evidence/<evidence id>-<file name>``: files uploaded as evidence;
+- ``bundle/supabase/...``: the approved files themselves (the migrations' SQL, down
+  scripts, tests, fixtures, seeds, scripts, config.toml) of the bundle the newest
+  sign-off approved, or the current one when nobody signed, and ``bundle.json`` (its
+  digest, which it is, and each file's kind, sha256 and size);
 - ``contents.json``, written last: each file's size and sha256, and what was missing,
   signed with the portal's key (``signature``, see release_portal/audit/signing.py).
 
@@ -36,6 +40,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
+from checklists.bundles import BundleError, stored_bundle_files
+from checklists.changes.diffs import signed_bundle
 from checklists.models import Evidence, Release
 from checklists.reports.release_report import release_report_markdown
 from migrations_ops.models import Job, JobLogLine
@@ -178,6 +184,32 @@ def _evidence_files(release: Release, pack: _PackWriter) -> None:
             pack.missing.append({"name": name, "why": "the uploaded file is no longer stored"})
 
 
+# --- the approved files ---------------------------------------------------------------------
+
+
+def _bundle_files(release: Release, pack: _PackWriter) -> None:
+    signed = signed_bundle(release)
+    bundle = signed or release.bundle
+    if bundle is None:
+        return
+    try:
+        files = stored_bundle_files(bundle)
+    except (OSError, BundleError) as e:
+        pack.missing.append({"name": "bundle/", "why": f"the stored bundle is unreadable: {e}"})
+        return
+    pack.add_json(
+        "bundle.json",
+        {
+            "digest": bundle.digest,
+            "which": "approved by the newest sign-off" if signed else "current (not signed)",
+            "current": bundle.pk == release.bundle_id,
+            "files": bundle.files,
+        },
+    )
+    for f in files:
+        pack.add(f"bundle/{f.path}", [f.data])
+
+
 # --- the pack ---------------------------------------------------------------------------------
 
 
@@ -203,6 +235,7 @@ def evidence_pack_write(release: Release, out: IO[bytes], *, base_url: str | Non
         for name, data in backup_manifest_files(release):
             pack.add(name, [data])
         _evidence_files(release, pack)
+        _bundle_files(release, pack)
         contents = {
             "format": FORMAT,
             "release": release.pk,
