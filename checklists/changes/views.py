@@ -37,6 +37,7 @@ def release_changes(request: HttpRequest, pk: int) -> HttpResponse:
     uploads = [s for s in sides if s.key != "signed"]
     signed = next((s for s in sides if s.key == "signed"), None)
     newest = uploads[0] if uploads else None
+    fallback: Side | None
     if signed is not None and newest is not None and signed.bundle != newest.bundle:
         fallback = signed
     else:
