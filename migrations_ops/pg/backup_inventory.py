@@ -50,6 +50,51 @@ ORDER BY 1, 2 NULLS FIRST, cfg.n
 """
 
 
+# What a dump of some schemas leaves out that they depend on, or that depends on them:
+# triggers on tables elsewhere calling a function in a backed-up schema (a trigger belongs
+# to its table: restoring the backup does not bring it back), and foreign keys, views
+# and functions' types... reaching tables elsewhere (the restore needs them present).
+_TRIGGERS_FROM_OUTSIDE = """
+SELECT tn.nspname || '.' || c.relname, t.tgname, fn.nspname || '.' || p.proname
+FROM pg_catalog.pg_trigger t
+JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
+JOIN pg_catalog.pg_namespace tn ON tn.oid = c.relnamespace
+JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid
+JOIN pg_catalog.pg_namespace fn ON fn.oid = p.pronamespace
+WHERE NOT t.tgisinternal AND fn.nspname = ANY(%(schemas)s)
+  AND NOT tn.nspname = ANY(%(schemas)s)
+ORDER BY 1, 2
+"""
+_FOREIGN_KEYS_TO_OUTSIDE = """
+SELECT sn.nspname || '.' || sc.relname, con.conname, tn.nspname || '.' || tc.relname
+FROM pg_catalog.pg_constraint con
+JOIN pg_catalog.pg_class sc ON sc.oid = con.conrelid
+JOIN pg_catalog.pg_namespace sn ON sn.oid = sc.relnamespace
+JOIN pg_catalog.pg_class tc ON tc.oid = con.confrelid
+JOIN pg_catalog.pg_namespace tn ON tn.oid = tc.relnamespace
+WHERE con.contype = 'f' AND sn.nspname = ANY(%(schemas)s)
+  AND NOT tn.nspname = ANY(%(schemas)s)
+ORDER BY 1, 2
+"""
+
+
+def left_out(conn: psycopg.Connection, schemas: list[str]) -> list[str]:
+    """What a dump of ``schemas`` leaves out that they are tied to, in words: a restore of
+    the backup alone does not bring these back, or needs them present."""
+    params = {"schemas": list(schemas)}
+    lines = [
+        f"trigger {trigger} on {table} (not backed up) calls {function}: restoring this "
+        "backup does not recreate it"
+        for table, trigger, function in conn.execute(_TRIGGERS_FROM_OUTSIDE, params).fetchall()
+    ]
+    lines += [
+        f"foreign key {name} of {table} references {other} (not backed up): a restore "
+        "needs it present"
+        for table, name, other in conn.execute(_FOREIGN_KEYS_TO_OUTSIDE, params).fetchall()
+    ]
+    return lines
+
+
 def missing_schemas(conn: psycopg.Connection, schemas: list[str]) -> list[str]:
     rows = conn.execute(
         "SELECT nspname FROM pg_catalog.pg_namespace WHERE nspname = ANY(%s)", [schemas]

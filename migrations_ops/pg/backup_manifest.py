@@ -237,6 +237,9 @@ class ManifestFile:
     settings: list[Setting] = field(default_factory=list)
     # The manual Supabase backup (runbook §5.1 step 1), entered later by the SRE.
     snapshot_ref: str | None = None
+    # What the dump leaves out that the backed-up schemas are tied to (a trigger on
+    # auth.users calling a function backed up here...), in words.
+    left_out: list[str] = field(default_factory=list)
     verification: Verification | None = None
     format_version: int = FORMAT_VERSION
 
@@ -269,6 +272,7 @@ class ManifestFile:
             "tables": [asdict(t) for t in self.tables],
             "settings": [asdict(s) for s in self.settings],
             "snapshot_ref": self.snapshot_ref,
+            "left_out": list(self.left_out),
             "verification": self.verification.to_dict() if self.verification else None,
         }
 
@@ -303,6 +307,7 @@ class ManifestFile:
                 tables=[TableCount(**t) for t in data.get("tables", [])],
                 settings=[Setting(**s) for s in data.get("settings", [])],
                 snapshot_ref=data.get("snapshot_ref"),
+                left_out=list(data.get("left_out", [])),
                 verification=Verification.from_dict(verification) if verification else None,
             )
         except (KeyError, TypeError, ValueError) as e:

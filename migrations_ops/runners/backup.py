@@ -98,6 +98,9 @@ def _backup(
     tool = _find_pg_dump(ctx, server_num, server_version)
     snapshot = str(_one(conn, "SELECT pg_catalog.pg_export_snapshot()"))
     tables = backup_inventory.list_tables(conn, schemas)
+    left_out = backup_inventory.left_out(conn, schemas)
+    for line in left_out:
+        ctx.info(f"left out: {line}")
     try:
         applied = backup_inventory.applied_versions(conn)
         settings = backup_inventory.read_settings(conn)
@@ -159,6 +162,7 @@ def _backup(
                 tables=counted,
                 settings=settings,
                 snapshot_ref=ctx.options.get("snapshot_ref") or None,
+                left_out=left_out,
             )
             mpath = manifest_path(final)
             try:
@@ -175,6 +179,12 @@ def _backup(
         summary=(
             f"backed up {', '.join(schemas)} of {ctx.target_name}: {len(counted)} tables, "
             f"{manifest.total_rows:,} rows, {size:,} bytes in {final.name}"
+            + (
+                f"; it leaves out {len(left_out)} thing(s) these schemas are tied to "
+                f"(first: {left_out[0]})"
+                if left_out
+                else ""
+            )
         ),
         data={"path": str(final), "manifest_path": str(mpath), **manifest.to_dict()},
     )
