@@ -106,7 +106,6 @@ def run(ctx: RunContext) -> RunResult:
             pgtap = _enable_pgtap(conn, files, major, notes)
             results = _run_tests(ctx, url, major, tests_dir, files, pgtap)
     failed = [r for r in results if not r["ok"]]
-    assertions = sum(len(r["assertions"]) for r in results)
     data: dict[str, Any] = {
         "notes": notes,
         "pgtap": pgtap,
@@ -119,10 +118,25 @@ def run(ctx: RunContext) -> RunResult:
             r["problem"] for r in failed[:3]
         )
     else:
-        summary = f"{len(results)} test file(s) passed ({assertions} assertion(s))"
+        summary = f"{len(results)} test file(s) passed ({_counts(results)})"
     if not applied.ok:
         summary += f"; {len(applied.failures)} migration(s) could not be applied"
     return RunResult(ok=not failed and applied.ok, summary=summary, data=data)
+
+
+def _counts(results: list[dict[str, Any]]) -> str:
+    """What the passing files were: "2 pgTAP file(s), 7 of 7 assertion(s) passed; 1 plain
+    SQL file(s) ran without an error": every count a file table shows too."""
+    tap = [r for r in results if r["kind"] == "pgtap"]
+    plain = len(results) - len(tap)
+    passed = sum(r["assertions_passed"] for r in tap)
+    total = passed + sum(r["assertions_failed"] for r in tap)
+    parts = []
+    if tap:
+        parts.append(f"{len(tap)} pgTAP file(s), {passed} of {total} assertion(s) passed")
+    if plain:
+        parts.append(f"{plain} plain SQL file(s) ran without an error")
+    return "; ".join(parts)
 
 
 def _enable_pgtap(
@@ -177,6 +191,11 @@ def _run_tests(
                 "seconds": round(time.monotonic() - started, 3),
                 "error": {"line": error.line, "message": error.message} if error else None,
                 **tap.as_dict(),
+                # The file's verdict: a plain SQL file passes by running without an error
+                # (it has no TAP, so TAP's own "passed" would say no beside "ok").
+                "passed": problem is None,
+                "assertions_passed": sum(1 for a in tap.assertions if a.passed),
+                "assertions_failed": len(tap.failed),
             }
         )
         ctx.log("info" if problem is None else "error", problem or f"ok {name}")
