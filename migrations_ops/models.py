@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -9,6 +9,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Exists, OuterRef
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from migrations_ops.runners.base import RunnerError
@@ -309,6 +310,10 @@ class Job(models.Model):
     )
     # Scratch databases the job created and has not dropped yet (the reaper drops them).
     scratch_databases = ArrayField(models.CharField(max_length=63), default=list, blank=True)
+    # One entry per attempt, written with the claim and the attempt's end (never lost
+    # with a killed worker's buffered log): {"attempt", "worker", "started_at",
+    # "ended_at", "outcome"}, times as ISO 8601 from the database's clock.
+    attempt_history = models.JSONField(default=list, blank=True)
     log_count = models.PositiveIntegerField(default=0)
     log_bytes = models.PositiveBigIntegerField(default=0)
     log_truncated = models.BooleanField(default=False)
@@ -344,12 +349,59 @@ class Job(models.Model):
         return self.state in self.ACTIVE_STATES
 
     @property
+    def attempt_rows(self) -> list[dict[str, Any]]:
+        """Each attempt with its worker, start and end (datetimes), oldest first."""
+        rows = []
+        for entry in self.attempt_history or []:
+            rows.append(
+                {
+                    "attempt": entry.get("attempt"),
+                    "worker": entry.get("worker", ""),
+                    "started_at": _when(entry.get("started_at")),
+                    "ended_at": _when(entry.get("ended_at")),
+                    "outcome": entry.get("outcome", ""),
+                }
+            )
+        return rows
+
+    @property
     def duration(self) -> timedelta | None:
         """Run time of the last attempt (so far, while it runs)."""
         if self.started_at is None:
             return None
         end = self.finished_at or (timezone.now() if self.state == self.State.RUNNING else None)
         return end - self.started_at if end else None
+
+
+def _when(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+def attempt_started(worker: str) -> RawSQL:
+    """``attempt_history`` with the attempt a claim starts (in the claim's own UPDATE,
+    which also adds one to ``attempts``: the expression sees the old count)."""
+    return RawSQL(
+        "attempt_history || jsonb_build_array(jsonb_build_object("
+        "'attempt', attempts + 1, 'worker', %s::text, 'started_at', now()))",
+        [worker[:200]],
+    )
+
+
+def attempt_ended(outcome: str) -> RawSQL:
+    """``attempt_history`` with its last attempt ended now, saying how."""
+    return RawSQL(
+        "CASE WHEN jsonb_array_length(attempt_history) = 0 THEN attempt_history "
+        "ELSE jsonb_set(attempt_history, "
+        "ARRAY[(jsonb_array_length(attempt_history) - 1)::text], "
+        "(attempt_history -> -1) || jsonb_build_object('ended_at', now(), 'outcome', %s::text)) "
+        "END",
+        [outcome[:300]],
+    )
 
 
 class JobLogLine(models.Model):

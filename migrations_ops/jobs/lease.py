@@ -21,7 +21,7 @@ from django.db.models import CharField, F, Func, QuerySet, Value
 from django.db.models.functions import Cast, Now
 
 from migrations_ops.jobs.worklog import JobLog
-from migrations_ops.models import Job
+from migrations_ops.models import Job, attempt_started
 from migrations_ops.runners.base import JobCancelled
 from release_portal.audit.services import Actor, audit_record
 
@@ -44,6 +44,7 @@ def job_claim(*, job_id: int, worker: str) -> Job | None:
             lease_expires_at=Now() + lease_delta(),
             heartbeat_at=Now(),
             started_at=Now(),
+            attempt_history=attempt_started(worker),
         )
         if not claimed:
             return None

@@ -91,6 +91,14 @@ def _append_log_line(job: Job, text: str) -> None:
     )
 
 
+def _end_attempt(job: Job, outcome: str) -> None:
+    """The dead attempt's end in ``attempt_history``: its worker, start and now."""
+    history = list(job.attempt_history or [])
+    if history and not history[-1].get("ended_at"):
+        history[-1] = {**history[-1], "ended_at": timezone.now().isoformat(), "outcome": outcome}
+        job.attempt_history = history
+
+
 def _reap_one(pk: int) -> str | None:
     with transaction.atomic():
         job = (
@@ -116,7 +124,11 @@ def _reap_one(pk: int) -> str | None:
         if timed_out:
             # Celery's hard time limit killed the process: running it again would too.
             reason = f"the job ran past its time limit of {hard_limit} seconds and was killed"
-        if not timed_out and job.cancel_requested_at is None and job.attempts < job.max_attempts:
+        requeue = (
+            not timed_out and job.cancel_requested_at is None and job.attempts < job.max_attempts
+        )
+        _end_attempt(job, f"{reason}; queued again" if requeue else reason)
+        if requeue:
             job.state = Job.State.QUEUED
             job.worker = ""
             job.error = ""

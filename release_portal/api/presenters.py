@@ -93,6 +93,7 @@ def job(j: Job) -> dict[str, Any]:
         "error": j.error,
         "log_count": j.log_count,
         "already_active": bool(getattr(j, "already_active", False)),
+        "attempts": j.attempt_rows,
     }
 
 

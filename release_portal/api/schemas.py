@@ -303,12 +303,23 @@ class JobIn(In):
     target: TargetName | None = None
 
 
+class JobAttemptOut(Schema):
+    attempt: int | None
+    worker: str
+    started_at: datetime | None
+    ended_at: datetime | None = Field(description="null while the attempt runs")
+    outcome: str = Field(description="the state it ended in, or why the reaper took it back")
+
+
 class JobOut(JobSummaryOut):
     release: int | None
     started_at: datetime | None
     error: str
     log_count: int
     already_active: bool = False
+    attempts: list[JobAttemptOut] = Field(
+        default_factory=list, description="Each attempt's worker, start and end, oldest first."
+    )
 
 
 class LogLineOut(Schema):

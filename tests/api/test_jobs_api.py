@@ -169,3 +169,22 @@ def test_a_rollback_job_names_its_target(api, release_with_files):
     response = api.post(jobs_url(release_with_files), {"kind": "rollback"})
     assert response.status_code == 422
     assert "Name the target" in response.json()["error"]
+
+
+def test_it_lists_each_attempt_with_its_worker_start_and_end(api_for, project, release_with_files):
+    job = Job.objects.create(
+        project=project, release=release_with_files, kind="order", state="succeeded",
+        attempts=2, attempt_history=[
+            {"attempt": 1, "worker": "celery@a", "started_at": "2026-12-05T14:03:00+00:00",
+             "ended_at": "2026-12-05T14:04:00+00:00", "outcome": "the worker stopped responding"},
+            {"attempt": 2, "worker": "celery@b", "started_at": "2026-12-05T14:05:00+00:00",
+             "ended_at": None, "outcome": ""},
+        ],
+    )  # fmt: skip
+    attempts = api_for("read").get(url(f"/jobs/{job.pk}")).json()["job"]["attempts"]
+    assert [(a["attempt"], a["worker"], a["outcome"]) for a in attempts] == [
+        (1, "celery@a", "the worker stopped responding"), (2, "celery@b", "")
+    ]  # fmt: skip
+    assert attempts[0]["started_at"].startswith("2026-12-05T14:03:00")
+    assert attempts[0]["ended_at"].startswith("2026-12-05T14:04:00")
+    assert attempts[1]["ended_at"] is None

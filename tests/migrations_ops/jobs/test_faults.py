@@ -114,6 +114,19 @@ def test_a_killed_workers_job_is_taken_back_then_finished_elsewhere(
     second = ready[-1].split("(")[1].rstrip(")")
     assert second != name
     assert not {name, second} & set(scratch.list_scratch_databases())
+    # Each attempt's worker, start and end stay on the job: the killed one's too.
+    first_attempt, second_attempt = job.attempt_rows
+    assert first_attempt["worker"] != second_attempt["worker"]
+    assert first_attempt["worker"].startswith("jobs-test-")
+    assert first_attempt["ended_at"] <= second_attempt["started_at"]
+    assert first_attempt["outcome"].startswith("the worker stopped responding")
+    assert second_attempt["outcome"] == "succeeded"
+    # Both "started on" lines were stored, the killed attempt's included.
+    started = [line for line in log_of(job) if " started on " in line]
+    assert [line.split(" started on ")[1] for line in started] == [
+        f"{first_attempt['worker']} (attempt 1 of 2)",
+        f"{second_attempt['worker']} (attempt 2 of 2)",
+    ]
 
 
 def test_a_start_while_redis_is_down_commits_and_the_sweep_sends_it_later(
