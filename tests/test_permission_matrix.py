@@ -239,6 +239,7 @@ MATRIX: dict[str, Row] = {
     "release_job_start": Row("POST", r, members(LEAD, RE, QA), data=lambda w: {"kind": "order"}),
     "release_preflight": Row("POST", r, members(LEAD, RE, QA)),
     "job_detail": Row("GET", lambda w: {"pk": w["job"].pk}, members()),
+    "job_result_json": Row("GET", lambda w: {"pk": w["job"].pk}, members()),
     "job_log": Row("GET", lambda w: {"pk": w["job"].pk}, members()),
     "job_cancel": Row("POST", lambda w: {"pk": w["job"].pk}, members(LEAD, RE, QA)),
     "job_retry": Row("POST", lambda w: {"pk": w["finished_job"].pk}, members(LEAD, RE, QA)),

@@ -37,8 +37,9 @@ from migrations_ops.jobs.context import job_run_context, secret_values
 from migrations_ops.jobs.dispatch import record_job_end
 from migrations_ops.jobs.kinds import job_runner, time_limits
 from migrations_ops.jobs.lease import Claim, Heartbeat, job_claim
+from migrations_ops.jobs.scrub import scrub_paths
 from migrations_ops.jobs.worklog import JobLog, redact, redact_data
-from migrations_ops.models import Job
+from migrations_ops.models import Job, attempt_ended
 from migrations_ops.runners.base import JobCancelled, RunContext, RunnerError, RunResult
 from release_portal.audit.services import Actor, audit_record
 
@@ -124,7 +125,7 @@ def _internal_error(e: BaseException, secrets: list[str]) -> Outcome:
         state=Job.State.FAILED,
         ok=False,
         summary=f"internal error: {type(e).__name__}",
-        error=redact(detail, secrets),
+        error=scrub_paths(redact(detail, secrets)),
     )
 
 
@@ -171,12 +172,12 @@ def _run(job: Job, claim: Claim, log: JobLog) -> Outcome:
         return Outcome(
             state=Job.State.SUCCEEDED if result.ok else Job.State.FAILED,
             ok=result.ok,
-            summary=redact(result.summary, secrets),
+            summary=scrub_paths(redact(result.summary, secrets)),
             # A runner's data quotes output too (a check command's last lines).
             result=_jsonable(redact_data(_jsonable(result.data), secrets)),
         )
     except RunnerError as e:
-        message = redact(str(e), secrets)
+        message = scrub_paths(redact(str(e), secrets))
         log.write("error", message)
         return Outcome(state=Job.State.FAILED, ok=False, summary=message, error=message)
     except JobCancelled:
@@ -208,6 +209,7 @@ def job_finish(*, job_id: int, attempt: int, outcome: Outcome, worker: str) -> J
             result=outcome.result,
             finished_at=Now(),
             lease_expires_at=None,
+            attempt_history=attempt_ended(outcome.state),
         )
         if not ended:
             return None
@@ -254,6 +256,7 @@ def _finish_without_hooks(job: Job, claim: Claim, outcome: Outcome, worker: str)
             error=outcome.error,
             finished_at=Now(),
             lease_expires_at=None,
+            attempt_history=attempt_ended(outcome.state),
         ):
             return None
         job = Job.objects.get(pk=job.pk)
@@ -307,6 +310,7 @@ def job_execute(*, job_id: int, worker: str) -> Job | None:
         f"{job.get_kind_display()} #{job.pk} started on {worker} "
         f"(attempt {claim.attempt} of {max(job.max_attempts, claim.attempt)})",
     )
+    log.flush()  # now: a worker killed a moment later must not take this line with it
     heartbeat = Heartbeat(claim, log)
     heartbeat.start()
     try:

@@ -36,8 +36,10 @@ def _scalar(value: Any) -> str:
         return "—"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, dict | list):
-        return json.dumps(value, default=str)
+    if isinstance(value, dict):  # the page shows no JSON: the raw result has it
+        return f"{len(value)} field(s): see the raw result"
+    if isinstance(value, list):
+        return f"{len(value)} item(s): see the raw result"
     return str(value)
 
 
@@ -64,7 +66,7 @@ def present_field(key: str, value: Any) -> ResultField:
     elif isinstance(value, dict) and all(_is_scalar(v) for v in value.values()):
         out.pairs = [(_label(str(k)), _scalar(v)) for k, v in value.items()]
     else:
-        out.raw = json.dumps(value, indent=2, default=str)
+        out.raw = json.dumps(value, indent=2, default=str)  # kept for callers; the page links it
     return out
 
 

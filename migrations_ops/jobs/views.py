@@ -10,7 +10,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -20,7 +20,9 @@ from checklists.access import get_release_for_user
 from migrations_ops.jobs import selectors
 from migrations_ops.jobs.forms import JobStartForm
 from migrations_ops.jobs.kinds import GATED_KINDS, action_for
-from migrations_ops.jobs.present import job_queued_message, present_result
+from migrations_ops.jobs.present import job_queued_message
+from migrations_ops.jobs.results import present_job_result
+from migrations_ops.jobs.scrub import scrub_data
 from migrations_ops.jobs.services import (
     job_cancel,
     job_enqueue,
@@ -48,12 +50,14 @@ GATED_MESSAGE = (
 def _job_context(request: HtmxHttpRequest, job: Job) -> dict[str, Any]:
     access = ProjectAccess(request.user, job.project)
     may_act = can(request.user, action_for(job.kind), job.project)
+    result_template, result_view = present_job_result(job)
     return {
         "job": job,
         "access": access,
         "may_cancel": may_act and job.is_active and job.cancel_requested_at is None,
         "may_retry": may_act and not job.is_active and job.kind not in GATED_KINDS,
-        "result_fields": present_result(job.result),
+        "result_template": result_template if job.result else None,
+        "result_view": result_view,
     }
 
 
@@ -66,6 +70,24 @@ def job_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         lines=lines, last_seq=lines[-1]["seq"] if lines else 0, polling=job.is_active, oob=False
     )
     return render(request, "migrations_ops/jobs/detail.html", context)
+
+
+@require_GET
+def job_result_json(request: HtmxHttpRequest, pk: int) -> JsonResponse:
+    """The job's result as stored, for people who want the JSON (the page shows it
+    readably): any member of the job's project, 404 otherwise; no server paths."""
+    job = selectors.get_job_for_user(request.user, pk)
+    body = {
+        "job": job.pk,
+        "kind": job.kind,
+        "state": job.state,
+        "ok": job.ok,
+        "summary": job.summary,
+        "result": scrub_data(job.result or {}),
+    }
+    response = JsonResponse(body, json_dumps_params={"indent": 2})
+    response["Content-Disposition"] = f'inline; filename="job-{job.pk}-{job.kind}.json"'
+    return response
 
 
 @require_GET

@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db import DatabaseError, InterfaceError, connection, transaction
 from django.utils import timezone
 
+from migrations_ops.jobs.scrub import scrub_paths
 from migrations_ops.models import Job, JobLogLine
 
 logger = logging.getLogger(__name__)
@@ -137,7 +138,9 @@ class JobLog:
                 return
             for raw in str(text).splitlines() or [""]:
                 # Masked before the cut: half a value must not survive it.
-                self._append(stream, _cut(redact(_strip_codes(raw), self.secrets)), now)
+                # Server paths go too (migrations_ops.jobs.scrub): people read this log.
+                line = scrub_paths(redact(_strip_codes(raw), self.secrets))
+                self._append(stream, _cut(line), now)
             due = time.monotonic() - self._last_flush >= FLUSH_EVERY_SECONDS
             if due or len(self._buffer) >= FLUSH_AT_LINES:
                 self.flush()

@@ -6,6 +6,8 @@ from datetime import timedelta
 
 from django import template
 
+from migrations_ops.jobs.scrub import scrub_paths as _scrub_paths
+
 register = template.Library()
 
 
@@ -22,3 +24,9 @@ def duration(value: timedelta | None) -> str:
         return f"{minutes} min {seconds:02d} s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min"
+
+
+@register.filter
+def scrub_paths(value: str | None) -> str:
+    """No server path in what the page shows (``migrations_ops.jobs.scrub``)."""
+    return _scrub_paths(str(value or ""))

@@ -151,8 +151,9 @@ def test_a_bad_after_counts_from_the_start(client, auditor, job):
     assert spans(response.content.decode()) == ["line 1", "line 2", "line 3"]
 
 
-def test_the_result_is_shown_as_tables_and_text(client, auditor, job):
+def test_a_kind_without_a_view_of_its_own_shows_its_result_as_tables_and_text(client, auditor, job):
     Job.objects.filter(pk=job.pk).update(
+        kind="drift",  # no entry in migrations_ops.jobs.results.RESULT_VIEWS: the generic view
         state="succeeded",
         result={
             "pending": ["20250101000000_notes.sql"],

@@ -1,0 +1,72 @@
+"""A backup as its manifest, and what its restore check found."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _size(value: Any) -> str:
+    size = float(value or 0)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:,.0f} {unit}" if unit == "bytes" else f"{size:,.1f} {unit}"
+        size /= 1024
+    return ""
+
+
+def _tool(value: Any) -> str:
+    if isinstance(value, dict):
+        return " ".join(str(v) for v in (value.get("path"), value.get("version")) if v)
+    return str(value or "")
+
+
+def present_backup(result: dict[str, Any]) -> dict[str, Any]:
+    tables = [
+        {
+            "name": f"{t.get('schema')}.{t.get('table')}",
+            "rows": t.get("rows"),
+            "rls": bool(t.get("rls_enabled")),
+            "policies": t.get("policies"),
+        }
+        for t in result.get("tables") or []
+    ]
+    return {
+        "file": result.get("file", ""),
+        "format": result.get("format", ""),
+        "size": _size(result.get("size")),
+        "sha256": result.get("sha256", ""),
+        "target": result.get("target", ""),
+        "schemas": list(result.get("schemas") or []),
+        "server_version": result.get("server_version", ""),
+        "pg_dump": _tool(result.get("pg_dump")),
+        "started_at": result.get("started_at", ""),
+        "finished_at": result.get("finished_at", ""),
+        "applied_versions": list(result.get("applied_versions") or []),
+        "pending_versions": result.get("pending_versions"),
+        "tables": tables,
+        "total_rows": sum(int(t["rows"] or 0) for t in tables),
+        "settings": [
+            {
+                "scope": s.get("scope", ""),
+                "role": s.get("role") or "",
+                "name": s.get("name", ""),
+                "value": s.get("value", ""),
+            }
+            for s in result.get("settings") or []
+        ],
+    }
+
+
+def present_restore_check(result: dict[str, Any]) -> dict[str, Any]:
+    verification = result.get("verification") or {}
+    return {
+        "ok": verification.get("ok"),
+        "summary": verification.get("summary", ""),
+        "tables_checked": verification.get("tables_checked"),
+        "rows_checked": verification.get("rows_checked"),
+        "time": f"{float(verification.get('duration_s') or 0):.1f} s",
+        "restore_tool": _tool(verification.get("restore_tool")),
+        "differences": list(verification.get("differences") or []),
+        "manifest": result.get("manifest_path", ""),
+        "verified_at": verification.get("verified_at", ""),
+    }

@@ -1,0 +1,168 @@
+"""Migrations applied somewhere (a dry run's scratch copy, a target): per file, what
+happened, and what the schema gained or lost."""
+
+from __future__ import annotations
+
+from typing import Any
+
+CATEGORY_LABELS = {
+    "tables": "Tables",
+    "views": "Views",
+    "functions": "Functions",
+    "policies": "Policies",
+    "indexes": "Indexes",
+    "types": "Types",
+    "triggers": "Triggers",
+    "extensions": "Extensions",
+}
+
+
+def _seconds(value: Any) -> str:
+    seconds = float(value or 0)
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
+
+
+def file_rows(
+    apply: dict[str, Any], not_attempted: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """One row per migration file: applied, failed at line N, or not attempted."""
+    rows = []
+    for f in apply.get("files") or []:
+        failure = f.get("failure") or {}
+        if f.get("ok"):
+            status, state = "applied", "ok"
+        elif failure.get("line"):
+            status, state = f"failed at line {failure['line']}", "failed"
+        else:
+            status, state = "failed", "failed"
+        rows.append(
+            {
+                "filename": f.get("filename", ""),
+                "status": status,
+                "state": state,
+                "statements": f.get("statements"),
+                "time": _seconds(f.get("seconds")),
+                "message": failure.get("message", ""),
+                "notes": list(f.get("notes") or []),
+            }
+        )
+    for name in not_attempted if not_attempted is not None else apply.get("not_attempted") or []:
+        rows.append(
+            {
+                "filename": name,
+                "status": "not attempted",
+                "state": "skipped",
+                "statements": None,
+                "time": "",
+                "message": "",
+                "notes": [],
+            }
+        )
+    return rows
+
+
+def _describe_change(diff: Any) -> list[str]:
+    """What changed inside one object, as short phrases ("columns added: email")."""
+    if not isinstance(diff, dict):
+        return []
+    if set(diff) <= {"before", "after"}:
+        return [f"{_short(diff.get('before'))} → {_short(diff.get('after'))}"]
+    phrases = []
+    for key in diff.get("added") or {}:
+        phrases.append(f"{key} added")
+    for key in diff.get("removed") or {}:
+        phrases.append(f"{key} removed")
+    for key, inner in (diff.get("changed") or {}).items():
+        if isinstance(inner, dict) and set(inner) <= {"before", "after"}:
+            phrases.append(f"{key}: {_short(inner.get('before'))} → {_short(inner.get('after'))}")
+        elif isinstance(inner, dict):
+            names = [*(inner.get("added") or {}), *(inner.get("removed") or {})]
+            parts = [f"+ {n}" for n in inner.get("added") or {}]
+            parts += [f"- {n}" for n in inner.get("removed") or {}]
+            parts += [f"~ {n}" for n in inner.get("changed") or {} if n not in names]
+            phrases.append(f"{key}: {', '.join(parts)}" if parts else f"{key} changed")
+        else:
+            phrases.append(f"{key} changed")
+    return phrases
+
+
+def _short(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    text = str(value)
+    return text if len(text) <= 60 else text[:57] + "…"
+
+
+def schema_changes(changes: dict[str, Any]) -> list[dict[str, Any]]:
+    """The catalog's changes by category: what was added, changed (and how), removed."""
+    out = []
+    for category, label in CATEGORY_LABELS.items():
+        diff = changes.get(category)
+        if not diff:
+            continue
+        changed = [
+            {"name": name, "how": _describe_change(how)}
+            for name, how in (diff.get("changed") or {}).items()
+        ]
+        out.append(
+            {
+                "label": label,
+                "added": list(diff.get("added") or []),
+                "changed": changed,
+                "removed": list(diff.get("removed") or []),
+            }
+        )
+    return out
+
+
+def _failure(first: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not first:
+        return None
+    return {
+        "description": first.get("description") or first.get("message", ""),
+        "advice": first.get("advice", ""),
+        "statement": first.get("statement_text", ""),
+        "hint": first.get("hint"),
+        "detail": first.get("detail"),
+        "environment_gap": bool(first.get("environment_gap")),
+    }
+
+
+def present_dry_run(result: dict[str, Any]) -> dict[str, Any]:
+    apply = result.get("apply") or {}
+    staging = result.get("staging") or {}
+    copy = result.get("copy") or {}
+    return {
+        "notes": list(result.get("notes") or []),
+        "basis": result.get("basis", ""),
+        "staging": staging,
+        "pending": list(result.get("pending") or []),
+        "files": file_rows(apply),
+        "total_time": _seconds(apply.get("seconds", result.get("seconds"))),
+        "failure": _failure(result.get("first_failure")),
+        "changes": schema_changes(result.get("catalog_changes") or {}),
+        "tables_without_rls": list(result.get("tables_without_rls") or []),
+        "new_tables_without_rls": list(result.get("new_tables_without_rls") or []),
+        "remote_only": list(staging.get("remote_only") or []),
+        "pg_dump": copy.get("pg_dump", ""),
+        "with_data": copy.get("with_data"),
+        "scratch_version": (result.get("scratch") or {}).get("server_version", ""),
+    }
+
+
+def present_apply(result: dict[str, Any]) -> dict[str, Any]:
+    apply = result.get("apply") or {}
+    return {
+        "target": result.get("target", ""),
+        "refused": result.get("refused"),
+        "files": file_rows(apply, result.get("not_attempted")),
+        "total_time": _seconds(apply.get("seconds", result.get("seconds"))),
+        "failure": _failure(result.get("first_failure") or apply.get("first_failure")),
+        "applied_before": list(result.get("applied_before") or []),
+        "newest_before": result.get("newest_applied_before"),
+        "newest_after": result.get("newest_applied_after"),
+        "remote_only": list(result.get("remote_only") or []),
+        "approved_digest": result.get("approved_digest", ""),
+    }

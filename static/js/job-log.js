@@ -1,0 +1,84 @@
+// The job page's log: grouped into phases (each "info" line starts one) that fold, and
+// searchable. Without this file the log is the same lines, flat. New lines from the live
+// poll land at the end of the log; they are folded into the open phase as they arrive.
+(function () {
+  "use strict";
+
+  function group(log) {
+    var current = log.querySelector("details.log-phase:last-of-type .log-phase-body");
+    var loose = Array.prototype.filter.call(log.children, function (el) {
+      return el.classList.contains("line");
+    });
+    loose.forEach(function (line) {
+      if (line.classList.contains("phase") || !current) {
+        var details = document.createElement("details");
+        details.className = "log-phase";
+        details.open = true;
+        var summary = document.createElement("summary");
+        summary.className = "log-phase-head";
+        summary.textContent = line.classList.contains("phase") ? line.textContent : "output";
+        details.appendChild(summary);
+        current = document.createElement("div");
+        current.className = "log-phase-body";
+        details.appendChild(current);
+        log.appendChild(details);
+        if (line.classList.contains("phase")) {
+          line.classList.add("phase-line");
+        }
+      }
+      current.appendChild(line);
+    });
+    log.querySelectorAll("details.log-phase").forEach(function (details) {
+      var count = details.querySelectorAll(".log-phase-body .line:not(.phase-line)").length;
+      var failed = details.querySelector(".line.error, .line.stderr") !== null;
+      details.classList.toggle("log-phase-failed", failed);
+      details.querySelector("summary").dataset.count = count ? count + " line(s)" : "";
+    });
+  }
+
+  function search(log, input, counter) {
+    var needle = input.value.trim().toLowerCase();
+    var hits = 0;
+    log.querySelectorAll(".line").forEach(function (line) {
+      var match = !needle || line.textContent.toLowerCase().indexOf(needle) !== -1;
+      line.hidden = !match;
+      line.classList.toggle("log-hit", Boolean(needle) && match);
+      if (needle && match) hits += 1;
+    });
+    log.querySelectorAll("details.log-phase").forEach(function (details) {
+      var visible = details.querySelector(".line:not([hidden])") !== null;
+      details.hidden = Boolean(needle) && !visible;
+      if (needle && visible) details.open = true;
+    });
+    counter.textContent = needle ? hits + " matching line(s)" : "";
+  }
+
+  function setUp() {
+    var log = document.querySelector("[data-job-log]");
+    var tools = document.querySelector("[data-log-tools]");
+    if (!log || !tools) return;
+    tools.hidden = false;
+    var input = tools.querySelector("[data-log-search]");
+    var counter = tools.querySelector("[data-log-count]");
+    group(log);
+    input.addEventListener("input", function () { search(log, input, counter); });
+    tools.querySelectorAll("[data-log-fold]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        var open = button.getAttribute("data-log-fold") === "open";
+        log.querySelectorAll("details.log-phase").forEach(function (d) { d.open = open; });
+      });
+    });
+    document.body.addEventListener("htmx:afterSwap", function (event) {
+      if (event.detail.target === log) {
+        group(log);
+        if (input.value) search(log, input, counter);
+      }
+    });
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", setUp);
+  } else {
+    setUp();
+  }
+})();
