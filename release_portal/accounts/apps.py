@@ -13,6 +13,16 @@ class AccountsConfig(AppConfig):
             {
                 "member.add": EventType("Member added", "added {data[user]} as {data[role]}"),
                 "member.remove": EventType("Member removed", "removed {data[user]} ({data[role]})"),
+                "member.role_change": EventType(
+                    "Role changed",
+                    "changed {data[user]}'s role from {data[before]} to {data[after]}",
+                ),
+                "member.invite_resend": EventType(
+                    "Invitation sent again", "sent {data[user]}'s invitation again"
+                ),
+                "member.invite_revoke": EventType(
+                    "Invitation revoked", "revoked {data[user]}'s invitation"
+                ),
             },
             group=("member", "Members and roles"),
         )

@@ -8,3 +8,7 @@ class InviteForm(forms.Form):
         label="Email address", help_text="They get a link to set their password."
     )
     role = forms.ChoiceField(choices=Role.choices)
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices)

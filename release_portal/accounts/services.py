@@ -105,3 +105,138 @@ def membership_remove(*, membership: Membership, removed_by: Any) -> None:
     )
     locked.delete()
     forget_roles(removed_by)
+
+
+def _lead_count(project_id: int) -> int:
+    return (
+        Membership.objects.select_for_update()
+        .filter(project_id=project_id, role=Role.PLATFORM_LEAD)
+        .count()
+    )
+
+
+@transaction.atomic
+def membership_change_role(
+    *, membership: Membership, role: Role | str, changed_by: Any
+) -> Membership:
+    """Give a member another role instead of this one (a platform lead's action).
+
+    Never one's own role (another lead changes it), never to a role the person already
+    holds here, never away from the project's last platform lead.
+    """
+    locked = Membership.objects.select_for_update().select_related("user").get(pk=membership.pk)
+    role = Role(role)
+    if locked.user_id == getattr(changed_by, "pk", None):
+        raise ValidationError("You cannot change your own role: another platform lead can.")
+    if locked.role == role:
+        return locked
+    if Membership.objects.filter(
+        user=locked.user, project_id=locked.project_id, role=role
+    ).exists():
+        raise ValidationError(f"{locked.user.get_username()} is already {role.label} here.")
+    if locked.role == Role.PLATFORM_LEAD and _lead_count(locked.project_id) <= 1:
+        raise ValidationError("This is the project's last platform lead: add another one first.")
+    before = locked.role
+    locked.role = role
+    locked.save(update_fields=["role"])
+    audit_record(
+        actor=changed_by,
+        action="member.role_change",
+        obj=locked,
+        project=locked.project_id,
+        data={"user": locked.user.get_username(), "before": before, "after": str(role)},
+    )
+    forget_roles(changed_by)
+    return locked
+
+
+def is_pending(user: Any) -> bool:
+    """Invited and never signed in: no password set yet, never logged in."""
+    return bool(user.is_active and user.last_login is None and not user.has_usable_password())
+
+
+def pending_invitations(project: Any) -> list[dict[str, Any]]:
+    """People invited to ``project`` who have not set their password yet, with their roles."""
+    rows: dict[int, dict[str, Any]] = {}
+    memberships = (
+        Membership.objects.filter(
+            project=project, user__last_login__isnull=True, user__is_active=True
+        )
+        .select_related("user")
+        .order_by("created_at", "pk")
+    )
+    for m in memberships:
+        if not is_pending(m.user):
+            continue
+        row = rows.setdefault(m.user_id, {"user": m.user, "roles": [], "invited_at": m.created_at})
+        row["roles"].append(m.get_role_display())
+    return list(rows.values())
+
+
+def _pending_member(project: Any, user_id: int) -> Any:
+    User = get_user_model()
+    held = Membership.objects.filter(project=project, user_id=user_id)
+    user = User.objects.select_for_update().filter(pk=user_id).first() if held.exists() else None
+    if user is None or not is_pending(user):
+        raise ValidationError("There is no pending invitation for this person here.")
+    return user
+
+
+def _send_invitation(*, project: Any, user: Any, roles: list[str], by: Any, link: str) -> None:
+    context = {"project": project, "role": ", ".join(roles), "link": link, "new_account": True,
+               "invited_by": by, "user": user}  # fmt: skip
+    email = user.email
+    transaction.on_commit(
+        lambda: send_mail(
+            subject=f"You have been added to {project.name} on Release Portal",
+            message=render_to_string("release_portal/accounts/invitation_email.txt", context),
+            from_email=None,
+            recipient_list=[email],
+        ),
+        robust=True,
+    )
+
+
+@transaction.atomic
+def invitation_resend(*, project: Any, user_id: int, by: Any, base_url: str) -> str:
+    """Mail a pending invitation again, with a fresh link; returns the link."""
+    user = _pending_member(project, user_id)
+    roles = [m.get_role_display() for m in Membership.objects.filter(project=project, user=user)]
+    link = invitation_link(user=user, base_url=base_url)
+    audit_record(
+        actor=by,
+        action="member.invite_resend",
+        obj=user,
+        project=project,
+        data={"user": user.get_username(), "email": user.email},
+    )
+    _send_invitation(project=project, user=user, roles=roles, by=by, link=link)
+    return link
+
+
+@transaction.atomic
+def invitation_revoke(*, project: Any, user_id: int, by: Any) -> Any:
+    """Withdraw a pending invitation: the person's roles here go; when they are left with
+    none anywhere, the account is disabled and its links stop working."""
+    user = _pending_member(project, user_id)
+    memberships = list(Membership.objects.filter(project=project, user=user))
+    roles = [m.role for m in memberships]
+    if Role.PLATFORM_LEAD in roles and _lead_count(project.pk) <= 1:
+        raise ValidationError(
+            "This is the project's only platform lead: invite another one before revoking."
+        )
+    Membership.objects.filter(pk__in=[m.pk for m in memberships]).delete()
+    disabled = not Membership.objects.filter(user=user).exists()
+    if disabled:
+        user.set_unusable_password()  # a new hash: every link made for the old one fails
+        user.is_active = False
+        user.save(update_fields=["password", "is_active"])
+    audit_record(
+        actor=by,
+        action="member.invite_revoke",
+        obj=user,
+        project=project,
+        data={"user": user.get_username(), "roles": roles, "account_disabled": disabled},
+    )
+    forget_roles(by)
+    return user

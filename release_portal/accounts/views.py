@@ -5,10 +5,17 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from release_portal.accounts.access import get_project_for_user
-from release_portal.accounts.forms import InviteForm
+from release_portal.accounts.forms import InviteForm, RoleForm
 from release_portal.accounts.models import Membership
-from release_portal.accounts.roles import Action, ProjectAccess
-from release_portal.accounts.services import member_invite, membership_remove
+from release_portal.accounts.roles import Action, ProjectAccess, Role
+from release_portal.accounts.services import (
+    invitation_resend,
+    invitation_revoke,
+    member_invite,
+    membership_change_role,
+    membership_remove,
+    pending_invitations,
+)
 
 
 @require_http_methods(["GET", "POST"])
@@ -41,6 +48,8 @@ def project_members(request: HttpRequest, slug: str) -> HttpResponse:
             "project": project,
             "access": ProjectAccess(request.user, project),
             "members": members,
+            "roles": Role.choices,
+            "pending": pending_invitations(project),
             "form": form,
         },
         status=400 if form.errors else 200,
@@ -57,4 +66,57 @@ def membership_delete(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         messages.error(request, " ".join(e.messages))
     else:
         messages.success(request, f"Removed {membership.user} as {membership.get_role_display()}.")
+    return redirect("project_members", slug=project.slug)
+
+
+@require_POST
+def membership_role(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    """A platform lead gives a member another role (never their own)."""
+    project = get_project_for_user(request.user, slug, Action.MANAGE_MEMBERS)
+    membership = get_object_or_404(
+        Membership.objects.select_related("user"), pk=pk, project=project
+    )
+    form = RoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose one of the roles.")
+        return redirect("project_members", slug=project.slug)
+    before = membership.get_role_display()
+    try:
+        changed = membership_change_role(
+            membership=membership, role=form.cleaned_data["role"], changed_by=request.user
+        )
+    except ValidationError as e:
+        messages.error(request, " ".join(e.messages))
+    else:
+        messages.success(
+            request,
+            f"{changed.user.get_username()} is now {changed.get_role_display()} (was {before}).",
+        )
+    return redirect("project_members", slug=project.slug)
+
+
+@require_POST
+def invitation_resend_view(request: HttpRequest, slug: str, user_id: int) -> HttpResponse:
+    project = get_project_for_user(request.user, slug, Action.MANAGE_MEMBERS)
+    try:
+        invitation_resend(
+            project=project, user_id=user_id, by=request.user,
+            base_url=request.build_absolute_uri("/"),
+        )  # fmt: skip
+    except ValidationError as e:
+        messages.error(request, " ".join(e.messages))
+    else:
+        messages.success(request, "Invitation sent again, with a fresh link.")
+    return redirect("project_members", slug=project.slug)
+
+
+@require_POST
+def invitation_revoke_view(request: HttpRequest, slug: str, user_id: int) -> HttpResponse:
+    project = get_project_for_user(request.user, slug, Action.MANAGE_MEMBERS)
+    try:
+        user = invitation_revoke(project=project, user_id=user_id, by=request.user)
+    except ValidationError as e:
+        messages.error(request, " ".join(e.messages))
+    else:
+        messages.success(request, f"Revoked the invitation of {user.email or user.get_username()}.")
     return redirect("project_members", slug=project.slug)
