@@ -85,6 +85,9 @@ EVENTS = {
     "target.test_connection": EventType(
         "Target connection tested", "tested the connection to {object}"
     ),
+    "project.create": EventType(
+        "Project created", "created the project {data[name]}", "first platform lead {data[lead]}"
+    ),
     "project.settings_update": EventType(
         "Project settings changed", _changed("the project's settings")
     ),

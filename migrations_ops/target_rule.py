@@ -125,6 +125,11 @@ def command_variable_refusal(*, project_slug: str, name: str, used_by_a_target: 
     return None
 
 
+def suggested_variable(project_slug: str) -> str:
+    """A staging variable the project could be given: ``SHOP_STAGING_DATABASE_URL``."""
+    return _suggestion(project_slug)
+
+
 def _suggestion(project_slug: str) -> str:
     prefix = "".join(c if c.isalnum() else "_" for c in project_slug.upper())
     if prefix[:1].isdigit():

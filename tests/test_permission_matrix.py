@@ -167,6 +167,20 @@ MATRIX: dict[str, Row] = {
     "membership_delete": Row(
         "POST", lambda w: {**p(w), "pk": w["sre_membership"].pk}, members(LEAD)
     ),
+    "membership_role": Row(
+        "POST",
+        lambda w: {**p(w), "pk": w["sre_membership"].pk},
+        members(LEAD),
+        data=lambda w: {"role": "auditor"},
+    ),
+    "invitation_resend": Row(
+        "POST", lambda w: {**p(w), "user_id": w["sre_membership"].user_id}, members(LEAD)
+    ),
+    "invitation_revoke": Row(
+        "POST", lambda w: {**p(w), "user_id": w["sre_membership"].user_id}, members(LEAD)
+    ),
+    # Operators only: superusers (none of the personas is one).
+    "operator_project_new": Row("GET", none, {**everyone(403), "anonymous": LOGIN}),
     "project_settings": Row("GET", p, members(LEAD)),
     "target_new": Row("POST", p, members(LEAD)),
     "target_edit": Row("POST", lambda w: {**p(w), "pk": w["target"].pk}, members(LEAD)),

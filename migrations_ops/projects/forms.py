@@ -340,3 +340,13 @@ class TargetChoiceField(forms.ModelChoiceField):
         if target is not None and self.refuse_disabled and (disabled := target.disabled_reason):
             raise forms.ValidationError(capfirst(disabled))
         return target
+
+
+class ProjectCreateForm(forms.Form):
+    """The operators' page: a project and the email of its first platform lead."""
+
+    name = forms.CharField(max_length=120)
+    slug = forms.SlugField(max_length=60, help_text="Its short name in URLs, e.g. shop.")
+    lead_email = forms.EmailField(
+        label="First platform lead's email", help_text="They get a link to set a password."
+    )

@@ -9,12 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from migrations_ops.models import Project, Target
-from migrations_ops.projects.forms import ProjectSettingsForm, TargetForm
+from migrations_ops.projects.forms import ProjectCreateForm, ProjectSettingsForm, TargetForm
+from migrations_ops.projects.onboarding import project_create
 from migrations_ops.projects.services import (
     ConnectionTest,
     SettingsError,
@@ -157,3 +159,29 @@ def target_test(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse:
     if request.htmx:
         return render(request, f"{TEMPLATE}#test_result", {"target": target, "result": result})
     return _page(request, project, results={target.pk: result})
+
+
+@require_http_methods(["GET", "POST"])
+def operator_project_new(request: HttpRequest) -> HttpResponse:
+    """Operators (superusers) create a project and invite its first platform lead."""
+    if not request.user.is_superuser:
+        raise PermissionDenied("Only the portal's operators (superusers) create projects.")
+    form = ProjectCreateForm(request.POST or None)
+    made = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            made = project_create(
+                name=form.cleaned_data["name"],
+                slug=form.cleaned_data["slug"],
+                lead_email=form.cleaned_data["lead_email"],
+                created_by=request.user,
+                base_url=request.build_absolute_uri("/"),
+            )
+        except ValidationError as e:
+            form.add_error(None, e)
+    return render(
+        request,
+        "migrations_ops/projects/new.html",
+        {"form": form, "made": made},
+        status=400 if form.errors else 200,
+    )

@@ -1,0 +1,113 @@
+"""Onboarding a team: a project and its first platform lead, from a shell or the
+operators' page (superusers only)."""
+
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core import mail
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+
+from checklists.runbooks.selectors import latest_published_version
+from migrations_ops.models import Project
+from release_portal.accounts.roles import Action, Role, can
+from release_portal.audit.models import AuditEvent
+from tests.factories import UserFactory
+
+
+@pytest.mark.django_db
+def test_the_command_creates_the_project_invites_the_lead_and_prints_the_link(
+    settings, django_capture_on_commit_callbacks
+):
+    settings.PORTAL_TARGET_VARS = {"demo": ["DEMO_STAGING_DATABASE_URL"]}
+    out = StringIO()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command(
+            "project_create", "--name", "Shop", "--slug", "shop",
+            "--lead-email", "ana@example.com", "--base-url", "https://releases.example.com/",
+            stdout=out,
+        )  # fmt: skip
+    text = out.getvalue()
+    project = Project.objects.get(slug="shop")
+    lead = get_user_model().objects.get(email="ana@example.com")
+    assert can(lead, Action.MANAGE_MEMBERS, project)
+    assert lead.memberships.get().role == Role.PLATFORM_LEAD
+    assert "Created the project Shop (shop)." in text
+    link = next(line for line in text.splitlines() if line.startswith("Invitation link"))
+    assert "https://releases.example.com/accounts/reset/" in link
+    assert mail.outbox[0].to == ["ana@example.com"]
+    assert link.rsplit(" ", 1)[1] in mail.outbox[0].body
+    # The targets reminder names the variable the operator must allow for it.
+    assert "PORTAL_TARGET_VARS lists nothing for shop" in text
+    assert "'shop:SHOP_STAGING_DATABASE_URL,SHOP_PRODUCTION_DATABASE_URL'" in text
+    assert latest_published_version(project) is not None  # releases can start
+    event = AuditEvent.objects.get(action="project.create")
+    assert event.actor_name == "operator (manage.py project_create)"
+    assert event.data == {"name": "Shop", "slug": "shop", "lead": "ana@example.com"}
+
+
+@pytest.mark.django_db
+def test_a_taken_slug_or_a_bad_email_leaves_nothing_behind(project):
+    with pytest.raises(CommandError, match="exists already"):
+        call_command("project_create", "--name", "X", "--slug", project.slug,
+                     "--lead-email", "x@example.com", stdout=StringIO())  # fmt: skip
+    with pytest.raises(CommandError, match="valid email"):
+        call_command("project_create", "--name", "X", "--slug", "newone",
+                     "--lead-email", "not-an-email", stdout=StringIO())  # fmt: skip
+    assert not Project.objects.filter(slug="newone").exists()
+    assert not get_user_model().objects.filter(email="x@example.com").exists()
+    assert not AuditEvent.objects.filter(action="project.create").exists()
+
+
+@pytest.fixture
+def operator(db):
+    return UserFactory(username="ops", is_superuser=True, is_staff=True)
+
+
+def test_an_operator_creates_a_project_on_the_page(
+    client, operator, django_capture_on_commit_callbacks
+):
+    client.force_login(operator)
+    url = reverse("operator_project_new")
+    assert client.get(url).status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            url, {"name": "Shop", "slug": "shop", "lead_email": "ana@example.com"}
+        )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Shop is ready" in html
+    assert 'id="invite-link"' in html and "/accounts/reset/" in html
+    assert "PORTAL_TARGET_VARS" in html
+    project = Project.objects.get(slug="shop")
+    assert AuditEvent.objects.get(action="project.create").actor_name == "ops"
+    assert project.memberships.get().user.email == "ana@example.com"
+    # Again with the same slug: a form error, nothing else made.
+    response = client.post(url, {"name": "Shop 2", "slug": "shop", "lead_email": "b@example.com"})
+    assert response.status_code == 400
+    assert "exists already" in response.content.decode()
+    assert Project.objects.filter(slug="shop").count() == 1
+
+
+def test_only_superusers_reach_the_operators_page(client, personas):
+    url = reverse("operator_project_new")
+    assert client.get(url).status_code == 302  # to the login page
+    for persona in ("platform_lead", "auditor", "outsider"):
+        client.force_login(personas[persona])
+        assert client.get(url).status_code == 403
+        response = client.post(url, {"name": "S", "slug": "s", "lead_email": "s@example.com"})
+        assert response.status_code == 403
+    assert not Project.objects.filter(slug="s").exists()
+
+
+def test_the_menu_offers_the_operators_page_and_the_admin_to_superusers_only(
+    client, operator, platform_lead
+):
+    client.force_login(operator)
+    html = client.get(reverse("dashboard")).content.decode()
+    assert f'href="{reverse("operator_project_new")}"' in html
+    assert 'href="/admin/"' in html
+    client.force_login(platform_lead)
+    html = client.get(reverse("dashboard")).content.decode()
+    assert reverse("operator_project_new") not in html and 'href="/admin/"' not in html
