@@ -9,4 +9,5 @@ urlpatterns = [
     path("", include("migrations_ops.backups.urls")),
     path("", include("migrations_ops.rollback.urls")),
     path("", include("migrations_ops.incidents.urls")),
+    path("", include("migrations_ops.environments.urls")),
 ]

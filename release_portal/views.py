@@ -18,12 +18,17 @@ logger = logging.getLogger(__name__)
 def dashboard(request: HttpRequest) -> HttpResponse:
     """Releases in flight, and what waits for the person looking."""
     from checklists import selectors
+    from migrations_ops.environments.selectors import environments_for_user
 
     recent = list(selectors.releases_for_user(request.user)[:10])
     return render(
         request,
         "release_portal/dashboard.html",
-        {"recent": recent, "awaiting": selectors.awaiting_user(request.user)},
+        {
+            "recent": recent,
+            "awaiting": selectors.awaiting_user(request.user),
+            "env_projects": environments_for_user(request.user),
+        },
     )
 
 

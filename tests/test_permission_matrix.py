@@ -181,6 +181,7 @@ MATRIX: dict[str, Row] = {
     ),
     # Operators only: superusers (none of the personas is one).
     "operator_project_new": Row("GET", none, {**everyone(403), "anonymous": LOGIN}),
+    "project_environments": Row("GET", p, members()),
     "project_settings": Row("GET", p, members(LEAD)),
     "target_new": Row("POST", p, members(LEAD)),
     "target_edit": Row("POST", lambda w: {**p(w), "pk": w["target"].pk}, members(LEAD)),

@@ -1,0 +1,1 @@
+"""Environments at a glance: each target of a project, what is applied and deployed there."""

@@ -1,0 +1,165 @@
+"""Environments at a glance: each target with what is applied, deployed, backed up, rolled
+back and watched there, from stored rows only; members of the project only."""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from checklists.models import Deployment
+from checklists.services.releases import release_create
+from migrations_ops.models import BackupManifest, Job, RollbackPlan
+from migrations_ops.monitoring.models import MonitoringWindow
+from tests.factories import TargetFactory, published_runbook
+
+T0 = timezone.now() - timedelta(days=1)
+
+
+@pytest.fixture
+def targets(project):
+    return {
+        "staging": TargetFactory(project=project, name="staging", kind="staging",
+                                 url_env_var="ENV_TEST_STAGING_URL"),
+        "production": TargetFactory(project=project, name="production", kind="production",
+                                    url_env_var="ENV_TEST_PRODUCTION_URL"),
+    }  # fmt: skip
+
+
+def make_release(project, owner, n):
+    return release_create(
+        project=project, title=f"R-{n}", owner=owner, commit_sha=f"{n:040x}", created_by=owner
+    )
+
+
+def backup(project, release, target, at, state="passed"):
+    return BackupManifest.objects.create(
+        project=project, release=release, target=target, schemas=["public"],
+        location="/var/backups", file_name=f"{at:%H%M%S}.sql", file_key="k", manifest_key="m",
+        sha256="a" * 64, size=1, started_at=at, finished_at=at, verify_state=state,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def history(project, platform_lead, targets):
+    """R-1 deployed to production a day ago and watched; R-2 on staging; a pending job's
+    reading of staging; backups; a rolled-back R-3 with its plan."""
+    published_runbook(project)
+    staging, production = targets["staging"], targets["production"]
+    r1, r2, r3 = (make_release(project, platform_lead, n) for n in (1, 2, 3))
+    Deployment.objects.create(release=r1, target=production, status="succeeded", digest="d",
+                              started_by_name="ci", finished_at=T0)  # fmt: skip
+    Deployment.objects.create(release=r2, target=staging, status="succeeded", digest="d",
+                              started_by_name="ci",
+                              finished_at=T0 + timedelta(hours=2))  # fmt: skip
+    Deployment.objects.create(release=r3, target=production, kind="rollback", status="succeeded",
+                              digest="d", started_by_name="sre",
+                              finished_at=T0 + timedelta(hours=5))  # fmt: skip
+    Job.objects.create(
+        project=project, target=staging, kind="pending", state="succeeded",
+        finished_at=T0 + timedelta(hours=3),
+        result={"newest_applied": "20250115000000", "pending": [
+            {"filename": "20250201000000_invoices.sql"}],
+            "applied": [{"version": "20250101000000"}, {"version": "20250115000000"}]},
+    )  # fmt: skip
+    Job.objects.create(  # older: the newer reading wins
+        project=project, target=staging, kind="pending", state="succeeded", finished_at=T0,
+        result={"newest_applied": "20240101000000", "applied": [], "pending": []},
+    )  # fmt: skip
+    for hours in (1, 2, 3, 4):
+        backup(project, r1, production, T0 + timedelta(hours=hours))
+    RollbackPlan.objects.create(project=project, release=r3, target=production, steps=[],
+                                rehearsal_state="passed")  # fmt: skip
+    MonitoringWindow.objects.create(release=r1, target=production, state="clean",
+                                    started_at=T0, ends_at=T0 + timedelta(minutes=30),
+                                    ended_at=T0 + timedelta(minutes=30))  # fmt: skip
+    return {"r1": r1, "r2": r2, "r3": r3}
+
+
+def url(project):
+    return reverse("project_environments", kwargs={"slug": project.slug})
+
+
+def card(html, name):
+    return html.split(f'data-target="{name}"', 1)[1].split("</section>", 1)[0]
+
+
+@pytest.mark.parametrize("role", ["platform_lead", "release_engineer", "qa_lead", "sre", "auditor"])
+def test_every_member_sees_each_target_with_its_history(client, personas, project, history, role):
+    client.force_login(personas[role])
+    response = client.get(url(project))
+    assert response.status_code == 200
+    html = response.content.decode()
+    staging, production = card(html, "staging"), card(html, "production")
+    assert "2 applied, newest <code>20250115000000</code>" in staging
+    assert "pending: 20250201000000_invoices.sql" in staging
+    assert "read by " in staging and "Pending or failed migrations #" in staging
+    assert ">R-2</a>" in staging and "no deployment recorded" not in staging
+    assert ">R-1</a>" in production
+    assert production.count("Verified</span>") == 3  # the newest three of four backups
+    assert "last: R-3, succeeded" in production
+    assert "plan for R-3: rehearsal passed" in production
+    assert "Ended clean</span> R-1" in production
+    matrix = html.split('id="release-matrix"', 1)[1].split("</table>", 1)[0]
+    rows = matrix.split("<tr>")[2:]  # after the header
+    assert [row.split("</a>")[0].rsplit(">", 1)[1] for row in rows] == ["R-3", "R-2", "R-1"]
+    assert "rolled back" in rows[0] and "succeeded" in rows[2]
+
+
+def test_a_target_with_nothing_recorded_says_so(client, auditor, project, targets):
+    client.force_login(auditor)
+    html = client.get(url(project)).content.decode()
+    staging = card(html, "staging")
+    assert "not read yet" in staging and "no deployment recorded" in staging
+    assert "none run" in staging and "no window yet" in staging
+
+
+def test_another_projects_member_gets_404_and_anonymous_the_login(
+    client, outsider, project, history
+):
+    assert client.get(url(project)).status_code == 302
+    client.force_login(outsider)
+    assert client.get(url(project)).status_code == 404
+
+
+def test_its_queries_do_not_grow_with_history(
+    client, auditor, project, platform_lead, history, targets, django_assert_max_num_queries
+):
+    client.force_login(auditor)
+    # Session, user, project, roles; targets; then one query per part (history jobs,
+    # deployments x3, plans, windows, backups) and the matrix (releases, deployments).
+    with django_assert_max_num_queries(18) as few:
+        client.get(url(project))
+    for n in range(4, 30):
+        r = make_release(project, platform_lead, n)
+        Deployment.objects.create(
+            release=r,
+            target=targets["staging"],
+            status="succeeded",
+            digest="d",
+            started_by_name="ci",
+            finished_at=timezone.now(),
+        )
+        backup(project, r, targets["staging"], timezone.now())
+        Job.objects.create(project=project, target=targets["production"], kind="backup",
+                           state="succeeded", finished_at=timezone.now(),
+                           result={"applied_versions": ["1", "2"]})  # fmt: skip
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        html = client.get(url(project)).content.decode()
+    assert "2 applied, newest <code>2</code>" in card(html, "production")
+
+
+def test_the_dashboard_shows_the_persons_projects_environments_only(
+    client, auditor, outsider, project, other_project, history
+):
+    TargetFactory(project=other_project, name="theirs-prod", kind="production",
+                  url_env_var="ENV_TEST_OTHER_URL")  # fmt: skip
+    client.force_login(auditor)
+    html = client.get(reverse("dashboard")).content.decode()
+    panel = html.split('id="environments-panel"', 1)[1].split("</section>", 1)[0]
+    assert url(project) in panel
+    assert "<td>production" in panel and "R-1" in panel and "20250115000000" in panel
+    assert "theirs-prod" not in panel
+    client.force_login(outsider)
+    panel = client.get(reverse("dashboard")).content.decode().split('id="environments-panel"')[1]
+    assert "theirs-prod" in panel and "R-1" not in panel.split("</section>", 1)[0]
