@@ -4,6 +4,8 @@
 (function () {
   "use strict";
 
+  // Each "info" line heads a phase: it becomes the <summary> of a <details> holding the
+  // lines after it, so a folded phase still shows what it was.
   function group(log) {
     var current = log.querySelector("details.log-phase:last-of-type .log-phase-body");
     var loose = Array.prototype.filter.call(log.children, function (el) {
@@ -16,39 +18,43 @@
         details.open = true;
         var summary = document.createElement("summary");
         summary.className = "log-phase-head";
-        summary.textContent = line.classList.contains("phase") ? line.textContent : "output";
         details.appendChild(summary);
         current = document.createElement("div");
         current.className = "log-phase-body";
         details.appendChild(current);
         log.appendChild(details);
         if (line.classList.contains("phase")) {
-          line.classList.add("phase-line");
+          summary.appendChild(line);
+          return;
         }
+        summary.textContent = "output";
       }
       current.appendChild(line);
     });
     log.querySelectorAll("details.log-phase").forEach(function (details) {
-      var count = details.querySelectorAll(".log-phase-body .line:not(.phase-line)").length;
+      var count = details.querySelectorAll(".log-phase-body .line").length;
       var failed = details.querySelector(".line.error, .line.stderr") !== null;
       details.classList.toggle("log-phase-failed", failed);
+      details.classList.toggle("log-phase-empty", count === 0);
       details.querySelector("summary").dataset.count = count ? count + " line(s)" : "";
     });
   }
 
+  // Lines that match stay, with the head of their phase; the rest hide until cleared.
   function search(log, input, counter) {
     var needle = input.value.trim().toLowerCase();
     var hits = 0;
-    log.querySelectorAll(".line").forEach(function (line) {
-      var match = !needle || line.textContent.toLowerCase().indexOf(needle) !== -1;
-      line.hidden = !match;
-      line.classList.toggle("log-hit", Boolean(needle) && match);
-      if (needle && match) hits += 1;
-    });
     log.querySelectorAll("details.log-phase").forEach(function (details) {
-      var visible = details.querySelector(".line:not([hidden])") !== null;
-      details.hidden = Boolean(needle) && !visible;
-      if (needle && visible) details.open = true;
+      var head = details.querySelector("summary .line");
+      var found = false;
+      details.querySelectorAll(".line").forEach(function (line) {
+        var match = Boolean(needle) && line.textContent.toLowerCase().indexOf(needle) !== -1;
+        line.classList.toggle("log-hit", match);
+        line.hidden = Boolean(needle) && !match && line !== head;
+        if (match) { hits += 1; found = true; }
+      });
+      details.hidden = Boolean(needle) && !found;
+      if (needle && found) details.open = true;
     });
     counter.textContent = needle ? hits + " matching line(s)" : "";
   }

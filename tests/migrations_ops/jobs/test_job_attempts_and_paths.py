@@ -96,5 +96,8 @@ def test_a_reaped_attempt_keeps_its_worker_and_the_next_one_is_added(
     client.force_login(auditor)
     html = client.get(reverse("job_detail", kwargs={"pk": job.pk})).content.decode()
     assert "Attempts: 2 of 2" in html
-    assert '<td class="small">celery@dead-box</td>' in html
-    assert '<td class="small">celery@live-box</td>' in html
+    attempts = html.split('id="job-attempts">', 1)[1].split("</ol>", 1)[0]
+    dead, live = attempts.split("<li>")[1:]
+    assert dead.startswith("<strong>celery@dead-box</strong>: ")
+    assert "UTC, the worker stopped responding (lease expired at" in dead
+    assert live.startswith("<strong>celery@live-box</strong>: ") and "UTC, succeeded" in live
