@@ -50,6 +50,10 @@ RESULT_VIEWS: dict[str, ResultView] = {
     K.BACKUP: ResultView.named("backup", backups.present_backup),
     K.RESTORE_CHECK: ResultView.named("restore_check", backups.present_restore_check),
     K.SECRETS: ResultView.named("secrets", checks.present_secrets),
+    K.ORDER: ResultView.named("order", checks.present_order),
+    K.PENDING: ResultView.named("pending", checks.present_pending),
+    K.FIXTURES: ResultView.named("fixtures", checks.present_fixtures),
+    K.DRIFT: ResultView.named("drift", migrations.present_drift),
 }
 
 

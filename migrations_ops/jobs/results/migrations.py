@@ -166,3 +166,29 @@ def present_apply(result: dict[str, Any]) -> dict[str, Any]:
         "remote_only": list(result.get("remote_only") or []),
         "approved_digest": result.get("approved_digest", ""),
     }
+
+
+def present_drift(result: dict[str, Any]) -> dict[str, Any]:
+    """What the target has that its migrations do not build, and the other way round."""
+    rebuild = result.get("rebuild") or {}
+    changed_by_category = result.get("changed") or {}
+    categories = []
+    for category, label in CATEGORY_LABELS.items():
+        only_target = list((result.get("only_in_staging") or {}).get(category) or [])
+        only_files = list((result.get("only_in_migrations") or {}).get(category) or [])
+        changed = [
+            {"name": name, "how": _describe_change(how)}
+            for name, how in (changed_by_category.get(category) or {}).items()
+        ]
+        if only_target or only_files or changed:
+            categories.append(
+                {"label": label, "only_target": only_target, "only_files": only_files,
+                 "changed": changed}
+            )  # fmt: skip
+    return {
+        "notes": list(result.get("notes") or []),
+        "categories": categories,
+        "rebuilt": file_rows(rebuild),
+        "failure": _failure(rebuild.get("first_failure")),
+        "remote_only": list(result.get("remote_only") or []),
+    }

@@ -153,7 +153,7 @@ def test_a_bad_after_counts_from_the_start(client, auditor, job):
 
 def test_a_kind_without_a_view_of_its_own_shows_its_result_as_tables_and_text(client, auditor, job):
     Job.objects.filter(pk=job.pk).update(
-        kind="drift",  # no entry in migrations_ops.jobs.results.RESULT_VIEWS: the generic view
+        kind="rehearsal",  # no entry in migrations_ops.jobs.results.RESULT_VIEWS: the generic view
         state="succeeded",
         result={
             "pending": ["20250101000000_notes.sql"],

@@ -6,19 +6,24 @@ from __future__ import annotations
 import json
 import re
 
+import psycopg
 import pytest
 from django.urls import reverse
 
 from migrations_ops.jobs.engine import _jsonable
 from migrations_ops.jobs.results import RESULT_VIEWS, result_view_for
 from migrations_ops.models import Job
-from migrations_ops.runners import backup, dry_run, restore_check, rls
+from migrations_ops.runners import backup, drift, dry_run, order, pending, restore_check, rls
+from migrations_ops.runners.base import RunContext
 from tests.html import inline_code
 from tests.migrations_ops.backup_fixtures import make_ctx, production_database
 from tests.migrations_ops.jobs.factories import JobFactory
+from tests.migrations_ops.runners.test_drift import INIT as DRIFT_INIT
+from tests.migrations_ops.runners.test_drift import NOTES
 from tests.migrations_ops.runners.test_dry_run import ADD_INVOICES, INIT
 from tests.migrations_ops.runners.test_rls import HELPERS, SEED, TAP_WITHOUT_PGTAP
 from tests.migrations_ops.runners.test_rls import INIT as RLS_INIT
+from tests.migrations_ops.supabase_project import supabase_folder, target_database
 
 # What must never reach the page: the machine's folders.
 SERVER_PATH = re.compile(r"site-packages|/tmp/|pytest-of-|/job/in|release-portal-sandbox")
@@ -71,7 +76,7 @@ def project_with_tests(repo):
 def test_every_kind_has_a_view_or_the_generic_one():
     for kind in Job.Kind.values:
         assert result_view_for(kind).template.startswith("migrations_ops/jobs/results/")
-    assert result_view_for("drift").template.endswith("generic.html")
+    assert result_view_for("rehearsal").template.endswith("generic.html")
     assert set(RESULT_VIEWS) <= set(Job.Kind.values)
 
 
@@ -228,3 +233,45 @@ def test_a_result_of_an_unexpected_shape_falls_back_to_the_generic_view(client, 
     job = JobFactory(project=project, kind="rls", state="failed", result={"files": "not a list"})
     html = page(client, auditor, job)
     assert "Files" in html and "not a list" in html
+
+
+def test_drift_is_a_list_of_what_differs_from_the_migrations(
+    repo, staging, client, auditor, project
+):
+
+    repo.migration("20240101000000", "init", DRIFT_INIT)
+    repo.migration("20240102000000", "notes", NOTES)
+    repo.apply_to(staging, "20240101000000", "20240102000000")
+    with psycopg.connect(staging, autocommit=True) as conn:
+        conn.execute("create table public.hand_made (id int)")
+        conn.execute("alter table public.notes add column pinned boolean")
+    html = page(client, auditor, stored(project, "drift", drift.run(repo.context(staging))))
+    assert "only on the target: <code>public.hand_made</code>" in html
+    assert "differs: <code>public.notes</code>: columns: + pinned" in html
+    assert [r[1] for r in cells(html, "job-files")] == ["applied", "applied"]
+    assert not SERVER_PATH.search(html), SERVER_PATH.search(html)
+
+
+def test_pending_and_order_show_the_targets_history_against_the_files(
+    tmp_path, client, auditor, project
+):
+    folder = supabase_folder(
+        tmp_path,
+        {"20240101000000_a.sql": "select 1;", "20240102000000_b.sql": "select 2;",
+         "add_users.sql": "select 3;"},
+    )  # fmt: skip
+    with target_database([("20240101000000", "a", ["select 1"])]) as url:
+        ctx = RunContext(supabase_dir=folder, database_url=url, target_name="staging",
+                         log=lambda s, t: None)  # fmt: skip
+        read = pending.run(ctx)
+        ordered = order.run(ctx)
+    html = page(client, auditor, stored(project, "pending", read))
+    assert cells(html, "job-applied") == [["20240101000000", "20240101000000_a.sql"]]
+    assert "<li><code>20240102000000_b.sql</code></li>" in html
+    html = page(client, auditor, stored(project, "order", ordered))
+    assert cells(html, "job-order") == [
+        ["20240101000000_a.sql", "20240101000000", "applied"],
+        ["20240102000000_b.sql", "20240102000000", "pending"],
+    ]
+    assert "<code>add_users.sql</code>: the CLI skips it" in html
+    assert not SERVER_PATH.search(html), SERVER_PATH.search(html)
