@@ -44,6 +44,7 @@ from checklists.bundles import BundleError, stored_bundle_files
 from checklists.changes.diffs import signed_bundle
 from checklists.models import Evidence, Release
 from checklists.reports.release_report import release_report_markdown
+from migrations_ops.jobs.scrub import scrub_data, scrub_paths
 from migrations_ops.models import Job, JobLogLine
 from release_portal.audit.chain import canonical_time
 from release_portal.audit.checkpoints import checkpoint_sign, sign_manifest
@@ -119,7 +120,7 @@ def _job_log(job: Job) -> Iterator[bytes]:
     )
     batch: list[str] = []
     for at, stream, text in lines:
-        batch.append(f"{canonical_time(at)} [{stream}] {text}\n")
+        batch.append(f"{canonical_time(at)} [{stream}] {scrub_paths(text)}\n")
         if len(batch) >= 500:
             yield "".join(batch).encode()
             batch.clear()
@@ -131,6 +132,10 @@ def _job_record(job: Job) -> dict[str, Any]:
               "created_by_name", "content_digest", "params", "result", "log_count",
               "log_truncated", "created_at", "started_at", "finished_at"]  # fmt: skip
     record = {name: getattr(job, name) for name in fields}
+    # What people read carries no server path (migrations_ops.jobs.scrub).
+    for name in ("summary", "error", "result"):
+        record[name] = scrub_data(record[name])
+    record["attempt_history"] = job.attempt_history
     # The pack's format (/1) names the job's content digest "release_digest".
     record["release_digest"] = record.pop("content_digest")
     record["target"] = job.target.name if job.target_id and job.target else None

@@ -9,6 +9,7 @@ from django.db.models import Prefetch
 from checklists import rules
 from checklists.deployments.gate import GateResult
 from checklists.models import Deployment, Evidence, GateOverride, PeerReview, Release
+from migrations_ops.jobs.scrub import scrub_paths
 from migrations_ops.models import Job
 
 
@@ -89,8 +90,8 @@ def job(j: Job) -> dict[str, Any]:
         "started_at": j.started_at,
         "finished_at": j.finished_at,
         "ok": j.ok,
-        "summary": j.summary,
-        "error": j.error,
+        "summary": scrub_paths(j.summary),
+        "error": scrub_paths(j.error),
         "log_count": j.log_count,
         "already_active": bool(getattr(j, "already_active", False)),
         "attempts": j.attempt_rows,

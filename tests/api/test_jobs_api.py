@@ -188,3 +188,16 @@ def test_it_lists_each_attempt_with_its_worker_start_and_end(api_for, project, r
     assert attempts[0]["started_at"].startswith("2026-12-05T14:03:00")
     assert attempts[0]["ended_at"].startswith("2026-12-05T14:04:00")
     assert attempts[1]["ended_at"] is None
+
+
+def test_it_shows_no_server_path_in_a_jobs_summary_or_log(api_for, project, release_with_files):
+    pg_dump = "/srv/portal/.venv/lib/python3.12/site-packages/bin/pg_dump"
+    job = Job.objects.create(
+        project=project, release=release_with_files, kind="backup", state="failed",
+        summary=f"{pg_dump} failed", error=f"{pg_dump} exited 1",
+    )  # fmt: skip
+    JobLogLine.objects.create(job=job, seq=1, at=timezone.now(), text=f"running {pg_dump}")
+    body = api_for("read").get(url(f"/jobs/{job.pk}")).json()
+    assert body["job"]["summary"] == "pg_dump failed"
+    assert body["job"]["error"] == "pg_dump exited 1"
+    assert body["lines"][0]["text"] == "running pg_dump"

@@ -13,6 +13,7 @@ from checklists.deployments.gate import GateClosed
 from checklists.deployments.services import DeployLocked
 from migrations_ops.incidents.services import rollback_start
 from migrations_ops.jobs.kinds import api_scope_for
+from migrations_ops.jobs.scrub import scrub_paths
 from migrations_ops.jobs.services import job_enqueue
 from migrations_ops.models import Job, JobLogLine
 from release_portal.api import presenters
@@ -114,7 +115,8 @@ def read_job(
         {
             "job": presenters.job(job),
             "lines": [
-                {"seq": ln.seq, "at": ln.at, "stream": ln.stream, "text": ln.text} for ln in lines
+                {"seq": ln.seq, "at": ln.at, "stream": ln.stream, "text": scrub_paths(ln.text)}
+                for ln in lines
             ],
             "next_after": lines[-1].seq if lines else after,
             "done": job.state in Job.FINAL_STATES and len(lines) < LOG_PAGE,

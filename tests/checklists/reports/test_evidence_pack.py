@@ -233,3 +233,27 @@ def test_it_checks_an_evidence_pack_and_its_signed_manifest(client, personas, re
                 data = data.replace(b"Release report", b"Release rep0rt")
             dst.writestr(info, data)
     assert "report.md was changed" in fails(script, changed, key)
+
+
+def test_its_job_records_and_logs_carry_no_server_path(client, personas, release):
+    from django.utils import timezone
+
+    from migrations_ops.models import JobLogLine
+
+    job = release.jobs.get()
+    pg_dump = "/srv/portal/.venv/lib/python3.12/site-packages/bin/pg_dump"
+    job.result = {"pg_dump": {"path": pg_dump}, "files": ["/tmp/x/supabase/migrations/a.sql"]}
+    job.summary = f"ran {pg_dump}"
+    job.save()
+    JobLogLine.objects.create(job=job, seq=99, at=timezone.now(), text=f"using {pg_dump}")
+    pack = open_pack(download(client, personas["auditor"], release))
+    job_json = json.loads(pack.read(f"jobs/{job.pk}-order.json"))
+    assert job_json["result"] == {"pg_dump": {"path": "pg_dump"},
+                                  "files": ["supabase/migrations/a.sql"]}  # fmt: skip
+    assert job_json["summary"] == "ran pg_dump"
+    assert (
+        pack.read(f"jobs/{job.pk}-order.log")
+        .decode()
+        .splitlines()[-1]
+        .endswith("[stdout] using pg_dump")
+    )
