@@ -146,6 +146,9 @@ def present_dry_run(result: dict[str, Any]) -> dict[str, Any]:
         "tables_without_rls": list(result.get("tables_without_rls") or []),
         "new_tables_without_rls": list(result.get("new_tables_without_rls") or []),
         "remote_only": list(staging.get("remote_only") or []),
+        # Applied files whose statements differ from what the target recorded.
+        "history_changed": [c.get("message", "") for c in staging.get("changed") or []],
+        "copy_errors": [str(e) for e in copy.get("errors") or []],
         "pg_dump": copy.get("pg_dump", ""),
         "with_data": copy.get("with_data"),
         "scratch_version": (result.get("scratch") or {}).get("server_version", ""),

@@ -275,3 +275,17 @@ def test_pending_and_order_show_the_targets_history_against_the_files(
     ]
     assert "<code>add_users.sql</code>: the CLI skips it" in html
     assert not SERVER_PATH.search(html), SERVER_PATH.search(html)
+
+
+def test_a_dry_run_says_which_applied_file_differs_from_the_targets_history(
+    repo, staging, client, auditor, project
+):
+    repo.migration("20240101000000", "init", INIT)
+    repo.apply_to(staging, "20240101000000")
+    repo.migration("20240101000000", "init", INIT + "\ncreate table public.extra (id int);\n")
+    repo.migration("20240102000000", "invoices", ADD_INVOICES)
+    result = dry_run.run(repo.context(staging))
+    assert not result.ok
+    html = page(client, auditor, stored(project, "dry_run", result)).replace("&#x27;", "'")
+    assert '<p class="msg msg-warning">20240101000000_init.sql' in html
+    assert not SERVER_PATH.search(html), SERVER_PATH.search(html)
