@@ -6,13 +6,65 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, IntegerField, Max, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from checklists import rules
 from checklists.models import ChecklistItem, Evidence, MigrationFile, Release, SignOff
 from checklists.services.signoffs import signoff_changes
-from release_portal.accounts.roles import roles_by_project, visible_project_ids
+from release_portal.accounts.access import get_for_user
+from release_portal.accounts.roles import Action, roles_by_project, visible_project_ids
 from release_portal.audit.models import AuditEvent
+
+# The release page lists this many files; "Show all N files" fetches the rest on demand.
+FILES_SHOWN = 40
+# Job start/finish events are hidden in the timeline unless asked for.
+JOB_EVENT_PREFIX = "job."
+
+
+def revision_subquery() -> Subquery:
+    """The release's revision: the newest change-log entry about it. Every change to a
+    release (ticks, sign-offs, uploads, jobs starting and ending, their evidence) writes
+    the change log in its own transaction, so the revision moves with every change; one
+    index-only read of audit_by_release."""
+    return Subquery(
+        AuditEvent.objects.filter(release_id=OuterRef("pk"))
+        .order_by()
+        .values("release_id")
+        .annotate(rev=Max("seq"))
+        .values("rev")[:1],
+        output_field=IntegerField(),
+    )
+
+
+def release_revision(user: Any, pk: int) -> int | None:
+    """The revision of release ``pk`` if ``user`` may see it (None otherwise): one query."""
+    row = (
+        Release.objects.filter(pk=pk, project_id__in=visible_project_ids(user))
+        .annotate(rev=Coalesce(revision_subquery(), 0))
+        .values_list("rev", flat=True)
+        .first()
+    )
+    return None if row is None else int(row)
+
+
+def release_for_page(user: Any, pk: int, action: Action | None = None) -> Release:
+    """The release for its page (404/403 as get_release_for_user), with its revision and
+    its number of files, in one query."""
+    files = (
+        MigrationFile.objects.filter(release_id=OuterRef("pk"))
+        .order_by()
+        .values("release_id")
+        .annotate(n=Count("*"))
+        .values("n")[:1]
+    )
+    queryset = Release.objects.select_related(
+        "project", "owner", "runbook_version", "migrations_uploaded_by"
+    ).annotate(
+        revision=Coalesce(revision_subquery(), 0),
+        files_count=Coalesce(Subquery(files, output_field=IntegerField()), 0),
+    )
+    return get_for_user(user, queryset, what="release", action=action, pk=pk)
 
 ACTIVE_STATES = [s for s in rules.PRE_DEPLOY] + [Release.State.DEPLOYING, Release.State.MONITORING]
 
@@ -48,6 +100,46 @@ class Section:
     def settled(self) -> int:
         return sum(1 for i in self.items if i.is_settled)
 
+    @property
+    def all_settled(self) -> bool:
+        return all(i.is_settled for i in self.items)
+
+    @property
+    def slug(self) -> str:
+        return "".join(c if c.isalnum() else "-" for c in self.title.lower()).strip("-")
+
+
+def group_evidence(item: ChecklistItem) -> None:
+    """``item.latest_evidence``: the newest evidence of each kind (newest first);
+    ``item.older_evidence``: the earlier runs, shown behind a toggle."""
+    latest: list[Evidence] = []
+    older: list[Evidence] = []
+    seen: set[str] = set()
+    for ev in item.evidence.all():  # newest first (the prefetch's order)
+        (older if ev.kind in seen else latest).append(ev)
+        seen.add(ev.kind)
+    item.latest_evidence = latest  # type: ignore[attr-defined]
+    item.older_evidence = older  # type: ignore[attr-defined]
+
+
+def item_with_evidence(release: Release, item_pk: int) -> ChecklistItem:
+    """One item for its htmx answer, with what its template shows (two queries)."""
+    item = (
+        release.items.select_related("step", "done_by")
+        .prefetch_related(_evidence_prefetch())
+        .get(pk=item_pk)
+    )
+    item.release = release
+    group_evidence(item)
+    return item
+
+
+def _evidence_prefetch() -> Prefetch:
+    return Prefetch(
+        "evidence",
+        queryset=Evidence.objects.select_related("job").order_by("-created_at", "-pk"),
+    )
+
 
 @dataclass
 class ReleasePage:
@@ -59,32 +151,40 @@ class ReleasePage:
     stale_signoffs: list[tuple[SignOff, dict[str, list[str]]]]
     timeline: list[AuditEvent]
     open_count: int
+    items: list[ChecklistItem] = field(default_factory=list)
+    files_count: int = 0
+
+    @property
+    def files_hidden(self) -> int:
+        return max(0, self.files_count - len(self.files))
+
+    @property
+    def timeline_job_events(self) -> int:
+        return sum(1 for e in self.timeline if e.action.startswith(JOB_EVENT_PREFIX))
 
 
-def release_page(release: Release, *, timeline_limit: int = 30) -> ReleasePage:
+def release_page(
+    release: Release, *, timeline_limit: int = 40, files_limit: int | None = FILES_SHOWN
+) -> ReleasePage:
     """Everything the release page shows, in a fixed number of queries."""
     items = list(
         release.items.select_related("step", "done_by")
-        .prefetch_related(
-            Prefetch(
-                "evidence",
-                queryset=Evidence.objects.select_related("job", "created_by").order_by(
-                    "-created_at"
-                ),
-            )
-        )
+        .prefetch_related(_evidence_prefetch())
         .order_by("step__position")
     )
     for i in items:
         i.release = release  # avoid a query per item when templates reach for it
+        group_evidence(i)
     sections: OrderedDict[str, Section] = OrderedDict()
     for i in items:
         sections.setdefault(i.step.section, Section(i.step.section)).items.append(i)
-    files = list(
-        release.migration_files.only(
-            "id", "release_id", "filename", "version", "name", "sha256", "size", "down_filename"
-        ).order_by("version", "filename")
-    )
+    files_query = release.migration_files.only(
+        "id", "release_id", "filename", "version", "name", "sha256", "size", "down_filename"
+    ).order_by("version", "filename")
+    files = list(files_query[:files_limit] if files_limit else files_query)
+    files_count = getattr(release, "files_count", None)
+    if files_count is None:
+        files_count = len(files) if files_limit is None else release.migration_files.count()
     signoffs = list(release.signoffs.select_related("user").order_by("signed_at"))
     for s in signoffs:
         s.release = release
@@ -102,6 +202,8 @@ def release_page(release: Release, *, timeline_limit: int = 30) -> ReleasePage:
         stale_signoffs=stale,
         timeline=timeline,
         open_count=open_count,
+        items=items,
+        files_count=files_count,
     )
 
 

@@ -8,6 +8,8 @@ urlpatterns = [
     path("releases/", views.release_list, name="release_list"),
     path("releases/new", views.release_new, name="release_new"),
     path("releases/<int:pk>/", views.release_detail, name="release_detail"),
+    path("releases/<int:pk>/revision", views.release_revision, name="release_revision"),
+    path("releases/<int:pk>/files", views.release_files, name="release_files"),
     path("releases/<int:pk>/migrations", views.release_migrations, name="release_migrations"),
     path(
         "releases/<int:pk>/migrations/<int:file_pk>/",

@@ -12,7 +12,7 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
@@ -32,7 +32,7 @@ from checklists.forms import (
     SignOffForm,
     TickForm,
 )
-from checklists.models import ChecklistItem, Release
+from checklists.models import ChecklistItem, Release, SignOff
 from checklists.services import items as item_services
 from checklists.services.errors import AlreadyDone, ChecklistError
 from checklists.services.migrations import release_read_git, release_upload_archive
@@ -111,46 +111,145 @@ def release_new(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, "checklists/releases/new.html", {"form": form}, status=status)
 
 
+# A fragment made for its htmx target: portal.js swaps it in place even on a 4xx answer
+# (a form with its error); any other error answer shows as a message, never a document.
+FRAGMENT_HEADER = "X-Portal-Fragment"
+RELEASE_CHANGED = "release-changed"
+
+
+def _fragment(response: HttpResponse, *, changed: bool = False) -> HttpResponse:
+    response[FRAGMENT_HEADER] = "1"
+    if changed:
+        # Every panel of the release page listens: one truth after each change.
+        response["HX-Trigger"] = RELEASE_CHANGED
+    return response
+
+
+def _share_targets(form: Any, name: str, targets: list[Any], *, first: str | None = None) -> None:
+    """Offer ``targets`` (read once for the page) in ``form``'s target field instead of one
+    query per form; ``first`` is an empty choice shown first (nothing preselected)."""
+    field = form.fields[name]
+    empty = first if first is not None else field.empty_label
+    field.choices = ([("", empty)] if empty is not None else []) + [
+        (t.pk, field.label_from_instance(t)) for t in targets
+    ]
+
+
+def _signoff_rows(request: HtmxHttpRequest, release: Release, data: Any) -> list[dict[str, Any]]:
+    by_kind = {s.kind: s for s in data.signoffs}
+    rows = []
+    for kind in data.required_signoffs:
+        signoff = by_kind.get(kind)
+        rows.append(
+            {
+                "kind": kind,
+                "label": SignOff.Kind(kind).label,
+                "signoff": signoff,
+                "may_sign": rules.can_sign_as(request.user, release, kind)
+                and not (signoff is not None and signoff.is_current),
+            }
+        )
+    return rows
+
+
 def _page_context(request: HtmxHttpRequest, release: Release) -> dict[str, Any]:
     data = selectors.release_page(release)
     access = ProjectAccess(request.user, release.project)
-    for section in data.sections:
-        for item in section.items:
-            item.may_tick = rules.can_tick(request.user, item)  # type: ignore[attr-defined]
+    for item in data.items:
+        item.may_tick = rules.can_tick(request.user, item)  # type: ignore[attr-defined]
     return {
         "release": release,
         "page": data,
         "access": access,
         "open_for_changes": release.state in rules.OPEN_FOR_CHANGES,
         "upload_form": MigrationsUploadForm(),
-        "signoff_form": SignOffForm(),
-        "can_sign": {
-            kind: rules.can_sign_as(request.user, release, kind) for kind in data.required_signoffs
-        },
+        "signoff_rows": _signoff_rows(request, release, data),
+        "revision": getattr(release, "revision", 0),
     }
+
+
+def _detail_context(request: HtmxHttpRequest, release: Release) -> dict[str, Any]:
+    from migrations_ops.models import Target
+
+    context = _page_context(request, release)
+    data = context["page"]
+    targets = list(Target.objects.filter(project=release.project).with_rule().order_by("name"))
+    context.update(jobs_panel_context(request, release))
+    jobs = context["panel_jobs"]
+    gate = gate_status(release, items=data.items, signoffs=data.signoffs)
+    context.update(gate=gate, followups=open_followups(release))
+    context.update(backups_panel_context(request, release, jobs=jobs))
+    context.update(monitoring_panel_context(request, release))
+    apply_form = ApplyForm(project=release.project)
+    _share_targets(apply_form, "target", targets, first="Choose a target…")
+    _share_targets(context["capture_form"], "target", targets)
+    by_kind = sorted(targets, key=lambda t: (t.kind, t.name))
+    _share_targets(context["start_form"], "target", by_kind)
+    context["apply_form"] = apply_form
+    if not data.files_count:
+        reason = "Upload the release's migrations first: every check runs on them."
+        context["jobs_blocked_reason"] = reason
+        context["backup_blocked_reason"] = (
+            "Upload the release's migrations first: a backup belongs to the release it protects."
+        )
+    context["steps_done"] = {
+        "upload": bool(data.files_count),
+        "checklist": not data.open_count,
+        "backup": bool(context.get("panel_latest"))
+        and context["panel_latest"].verify_state == "passed",
+        "signoff": bool(context["signoff_rows"])
+        and all(r["signoff"] is not None and r["signoff"].is_current for r in context["signoff_rows"]),
+        "gate": gate.open,
+    }
+    return context
 
 
 @require_GET
 def release_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    release = get_release_for_user(request.user, pk)
+    release = selectors.release_for_page(request.user, pk)
+    return render(request, "checklists/releases/detail.html", _detail_context(request, release))
+
+
+@require_GET
+def release_revision(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """The page's poll: 204 while the release is at ``?known=``, else its revision."""
+    revision = selectors.release_revision(request.user, pk)
+    if revision is None:
+        raise Http404("No such release.")
+    if request.GET.get("known") == str(revision):
+        response = HttpResponse(status=204)
+    else:
+        response = JsonResponse({"revision": revision})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_GET
+def release_files(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Every migration file of the release (the page shows the first few dozen)."""
+    release = selectors.release_for_page(request.user, pk)
     context = _page_context(request, release)
-    context.update(jobs_panel_context(request, release))
-    context.update(gate=gate_status(release), followups=open_followups(release))
-    context.update(backups_panel_context(request, release))
-    context.update(monitoring_panel_context(request, release))
-    context["apply_form"] = ApplyForm(project=release.project)
-    return render(request, "checklists/releases/detail.html", context)
+    context["page"] = selectors.release_page(release, files_limit=None)
+    if request.htmx:
+        return _fragment(render(request, "checklists/releases/panels/files.html#files_rows", context))
+    return redirect(reverse("release_detail", kwargs={"pk": pk}) + "#files")
 
 
 def _item_response(
     request: HtmxHttpRequest, release_pk: int, item_pk: int, *, error: str = "", status: int = 200
 ) -> HttpResponse:
-    """The htmx answer: the item again, plus out-of-band header and sign-off panel."""
+    """The htmx answer: the item again; the other panels refresh on "release-changed"."""
     release = get_release_for_user(request.user, release_pk)
-    context = _page_context(request, release)
-    item = next(i for s in context["page"].sections for i in s.items if i.pk == item_pk)
-    context.update({"item": item, "item_error": error, "oob": True})
-    return render(request, "checklists/releases/detail.html#item_update", context, status=status)
+    item = selectors.item_with_evidence(release, item_pk)
+    item.may_tick = rules.can_tick(request.user, item)  # type: ignore[attr-defined]
+    context = {
+        "release": release,
+        "item": item,
+        "item_error": error,
+        "open_for_changes": release.state in rules.OPEN_FOR_CHANGES,
+    }
+    response = render(request, "checklists/releases/panels/item.html", context, status=status)
+    return _fragment(response, changed=not error)
 
 
 def _item_action(request: HtmxHttpRequest, pk: int, item_pk: int, action: str) -> HttpResponse:
@@ -215,8 +314,9 @@ def item_not_applicable(request: HtmxHttpRequest, pk: int, item_pk: int) -> Http
 def release_signoff(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     release = get_release_for_user(request.user, pk)
     form = SignOffForm(request.POST)
+    error = ""
     if not form.is_valid():
-        messages.error(request, "Choose the sign-off and enter your password.")
+        error = "Choose the sign-off and enter your password."
     else:
         try:
             signoff_give(
@@ -224,9 +324,23 @@ def release_signoff(request: HtmxHttpRequest, pk: int) -> HttpResponse:
                 password=form.cleaned_data["password"],
             )  # fmt: skip
         except (AlreadyDone, ChecklistError) as e:
-            messages.error(request, _error_text(e))
-        else:
-            messages.success(request, "Signed off. The digest you approved is recorded.")
+            error = _error_text(e)
+    done = "Signed off. The digest you approved is recorded."
+    if request.htmx:
+        # The panel again, in place: its error beside the form, or the sign-off recorded
+        # (the form gone); the page's other panels refresh on "release-changed".
+        release = selectors.release_for_page(request.user, pk)
+        context = _page_context(request, release)
+        context.update(signoff_error=error, signoff_kind=request.POST.get("kind", ""))
+        context["signoff_done"] = "" if error else done
+        response = render(
+            request, "checklists/releases/panels/signoff.html", context, status=422 if error else 200
+        )
+        return _fragment(response, changed=not error)
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, done)
     return redirect(reverse("release_detail", kwargs={"pk": pk}) + "#signoffs")
 
 

@@ -218,7 +218,7 @@ TEMPLATES = [
                 "release_portal.accounts.context_processors.navigation",
                 "release_portal.accounts.context_processors.nav_items",
             ],
-            "builtins": ["django_htmx.templatetags.django_htmx"],
+            "builtins": ["django_htmx.templatetags.django_htmx", "release_portal.templatetags.portal"],
         },
     }
 ]

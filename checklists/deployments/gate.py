@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from checklists import rules
 from checklists.models import (
+    ChecklistItem,
     FreezeWindow,
     GateOverride,
     PeerReview,
@@ -124,10 +125,18 @@ def _state_problem(release: Release, overridden: bool) -> str:
     return f"the release is {release.get_state_display().lower()}: it cannot start a deployment"
 
 
-def gate_status(release: Release, *, at: datetime | None = None) -> GateResult:
-    """The gate's answer for ``release`` now (or at ``at``), in a handful of queries."""
+def gate_status(
+    release: Release,
+    *,
+    at: datetime | None = None,
+    items: list[ChecklistItem] | None = None,
+    signoffs: list[SignOff] | None = None,
+) -> GateResult:
+    """The gate's answer for ``release`` now (or at ``at``), in a handful of queries.
+    The release page passes the items (in step order) and sign-offs it already read."""
     at = at or timezone.now()
-    items = list(release.items.select_related("step").order_by("step__position"))
+    if items is None:
+        items = list(release.items.select_related("step").order_by("step__position"))
     missing_items = [
         {
             "item": i.pk,
@@ -142,11 +151,13 @@ def gate_status(release: Release, *, at: datetime | None = None) -> GateResult:
         if not i.step.is_signoff and not i.is_settled
     ]
     required = rules.signoff_kinds_required(release)
-    signoffs = {s.kind: s for s in release.signoffs.select_related("user")}
+    if signoffs is None:
+        signoffs = list(release.signoffs.select_related("user"))
+    by_kind = {s.kind: s for s in signoffs}
     missing_signoffs, stale_signoffs = [], []
     for kind in required:
         label = SignOff.Kind(kind).label
-        signoff = signoffs.get(kind)
+        signoff = by_kind.get(kind)
         if signoff is None:
             who = release.owner.get_username() if kind == SignOff.Kind.RELEASE_OWNER else ""
             missing_signoffs.append({"kind": kind, "label": label, "who": who})

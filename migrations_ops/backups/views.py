@@ -186,9 +186,14 @@ def backup_changelog(request: HtmxHttpRequest, slug: str) -> HttpResponse:
 
 
 def backups_panel_context(
-    request: HtmxHttpRequest, release: Any, *, capture_form: CaptureForm | None = None
+    request: HtmxHttpRequest,
+    release: Any,
+    *,
+    capture_form: CaptureForm | None = None,
+    jobs: list[Any] | None = None,
 ) -> dict[str, Any]:
-    """What ``migrations_ops/backups/release_panel.html#backups_panel`` needs."""
+    """What ``migrations_ops/backups/release_panel.html#backups_panel`` needs. The release
+    page passes the release's newest jobs it already read (a running backup is among them)."""
     backups = selectors.release_backups(release)
     latest = backups[0] if backups else None
     plan = RollbackPlan.objects.filter(release=release).select_related("target", "backup").first()
@@ -197,7 +202,11 @@ def backups_panel_context(
         "panel_backups": backups,
         "panel_latest": latest,
         "panel_active": any(b.verify_job_id and b.verify_state == "pending" for b in backups)
-        or release.jobs.filter(kind="backup", state__in=["queued", "running"]).exists(),
+        or (
+            any(j.kind == "backup" and j.is_active for j in jobs)
+            if jobs is not None
+            else release.jobs.filter(kind="backup", state__in=["queued", "running"]).exists()
+        ),
         "panel_plan": plan,
         "capture_form": capture_form or CaptureForm(project=release.project),
         "snapshot_form": SnapshotForm(),

@@ -7,6 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db.models import F
 from django.utils import timezone
 
 from migrations_ops.monitoring.models import HealthQuery, HealthSample, MonitoringWindow
@@ -46,8 +47,12 @@ class QueryRow:
 
 def latest_window(release: Any) -> MonitoringWindow | None:
     """The release's running window, else its most recent one."""
-    windows = MonitoringWindow.objects.filter(release=release).select_related("target")
-    return windows.filter(ended_at__isnull=True).first() or windows.order_by("-started_at").first()
+    return (
+        MonitoringWindow.objects.filter(release=release)
+        .select_related("target")
+        .order_by(F("ended_at").desc(nulls_first=True), "-started_at", "-pk")
+        .first()
+    )
 
 
 def sparkline(values: list[float], threshold: float) -> Sparkline | None:

@@ -47,4 +47,200 @@
       log.scrollTop = log.scrollHeight;
     }
   });
+  // --- htmx errors: shown in place, never as a new document ---------------------------
+  // A 4xx/5xx answer marked X-Portal-Fragment is a panel made for its target (a form with
+  // its error): swap it as usual. Any other error answer (Django's error pages, the debug
+  // page, a proxy's 502) becomes a message in the panel that asked, or at the top.
+  function errorText(xhr) {
+    const type = xhr.getResponseHeader("Content-Type") || "";
+    const body = xhr.responseText || "";
+    if (type.indexOf("application/json") === 0) {
+      try {
+        const data = JSON.parse(body);
+        return String(data.detail || data.error || data.message || "");
+      } catch (e) { /* fall through */ }
+    }
+    if (type.indexOf("text/html") === 0 && body) {
+      const doc = new DOMParser().parseFromString(body, "text/html");
+      const found = doc.querySelector(
+        "[data-error-message], .exception_value, main .msg-error, main .errorlist, main p, main h1, h1, title"
+      );
+      if (found && found.textContent.trim()) return found.textContent.trim().slice(0, 500);
+    }
+    if (type.indexOf("text/plain") === 0 && body) return body.trim().slice(0, 500);
+    return "";
+  }
+
+  function showError(origin, text) {
+    const panel = origin && origin.closest ? origin.closest("[data-live], .card") : null;
+    let area = panel ? panel.querySelector(":scope > .panel-error, :scope .card > .panel-error") : null;
+    if (!area && panel) {
+      area = document.createElement("p");
+      area.className = "msg msg-error panel-error";
+      area.setAttribute("role", "alert");
+      const head = panel.querySelector(".card-head, h2");
+      if (head && head.parentNode) head.parentNode.insertBefore(area, head.nextSibling);
+      else panel.insertBefore(area, panel.firstChild);
+    }
+    if (!area) {
+      area = document.getElementById("page-alert");
+      if (!area) {
+        area = document.createElement("div");
+        area.id = "page-alert";
+        area.className = "page-alert";
+        area.setAttribute("role", "alert");
+        const main = document.getElementById("main") || document.body;
+        main.insertBefore(area, main.firstChild);
+      }
+      area.innerHTML = "";
+      const p = document.createElement("p");
+      p.className = "msg msg-error";
+      area.appendChild(p);
+      area = p;
+    }
+    area.textContent = text;
+    area.scrollIntoView({ block: "nearest" });
+  }
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    const xhr = event.detail.xhr;
+    if (!xhr || xhr.status < 400) return;
+    if (xhr.getResponseHeader("X-Portal-Fragment") === "1") {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+      return;
+    }
+    event.detail.shouldSwap = false;
+    const text = errorText(xhr) || ("The portal answered " + xhr.status + ".");
+    showError(event.detail.requestConfig && event.detail.requestConfig.elt, text);
+  });
+  document.addEventListener("htmx:sendError", function (event) {
+    showError(event.detail.elt, "The portal could not be reached. Nothing was changed; try again.");
+  });
+
+  // --- One truth on the release page ---------------------------------------------------
+  // Every [data-live] element is a panel; after any change (an htmx answer's
+  // "release-changed" event, or the revision poll seeing someone else's or a worker's
+  // change) the page fetches itself and swaps the panels that differ. A panel holding a
+  // form the reader has started is kept, with "changed since you opened this form".
+  const live = document.getElementById("release-live");
+  if (!live) return;
+  let revision = live.dataset.revision || "";
+  const revisionUrl = live.dataset.revisionUrl;
+  let busy = false;
+  let again = false;
+  let held = false;
+
+  function touched(form) { form.dataset.touched = "1"; }
+  document.addEventListener("input", function (event) {
+    const form = event.target.closest && event.target.closest("#release-live form");
+    if (form) touched(form);
+  });
+  // A reader opening a form's <details> (a click on its summary) has started that form;
+  // closing it again lets the panel refresh.
+  document.addEventListener("click", function (event) {
+    const summary = event.target.closest && event.target.closest("#release-live summary");
+    if (!summary) return;
+    const details = summary.parentElement;
+    if (!details || details.tagName !== "DETAILS" || details.classList.contains("section")) return;
+    const inside = Array.prototype.slice.call(details.querySelectorAll("form"));
+    const forms = inside.length ? inside : [details.closest("form")].filter(Boolean);
+    if (!details.open) {
+      forms.forEach(touched);
+    } else {
+      forms.forEach(function (f) { delete f.dataset.touched; });
+      if (held) window.setTimeout(refresh, 0);
+    }
+  });
+
+  function holdsForm(unit) {
+    if (unit.querySelector("form[data-touched]")) return true;
+    const active = document.activeElement;
+    return Boolean(active && unit.contains(active) && active.form &&
+      (active.tagName === "TEXTAREA" || (active.tagName === "INPUT" &&
+        ["text", "password", "url", "file"].indexOf(active.type) >= 0)));
+  }
+
+  function markChanged(unit) {
+    if (unit.querySelector(".changed-notice")) return;
+    const note = document.createElement("p");
+    note.className = "msg msg-warning changed-notice";
+    note.setAttribute("role", "status");
+    note.appendChild(document.createTextNode("Changed since you opened this form. "));
+    const link = document.createElement("a");
+    link.href = live.dataset.changesUrl || "#files";
+    link.textContent = "See what changed";
+    note.appendChild(link);
+    const form = unit.querySelector("form[data-touched]") || unit.querySelector("form");
+    (form || unit).insertBefore(note, (form || unit).firstChild);
+  }
+
+  // Each render masks the CSRF token differently: not a change.
+  function normal(node) {
+    return node.outerHTML.replace(/name="csrfmiddlewaretoken" value="[^"]*"/g, "");
+  }
+  function same(a, b) { return normal(a) === normal(b); }
+
+  function swapUnits(fresh) {
+    held = false;
+    fresh.querySelectorAll("[data-live][id]").forEach(function (next) {
+      const old = document.getElementById(next.id);
+      if (!old || !live.contains(old)) return;
+      if (same(old, next)) return;
+      if (holdsForm(old)) {
+        held = true;
+        markChanged(old);
+        return;
+      }
+      if (old.tagName === "DETAILS" && old.dataset.settled === next.dataset.settled) {
+        next.open = old.open;  // the reader's own toggling stays
+      }
+      const node = document.importNode(next, true);
+      old.replaceWith(node);
+      if (window.htmx) window.htmx.process(node);
+    });
+  }
+
+  function refresh() {
+    if (busy) { again = true; return; }
+    busy = true;
+    fetch(window.location.pathname + window.location.search, {
+      credentials: "same-origin",
+      headers: { "X-Portal-Refresh": "1" },
+    }).then(function (response) {
+      if (!response.ok) throw new Error(String(response.status));
+      return response.text();
+    }).then(function (html) {
+      const doc = new DOMParser().parseFromString(html, "text/html");
+      const fresh = doc.getElementById("release-live");
+      if (!fresh) return;
+      swapUnits(fresh);
+      revision = fresh.dataset.revision || revision;
+      live.dataset.revision = revision;
+    }).catch(function () { /* the next poll tries again */ }).finally(function () {
+      busy = false;
+      if (again) { again = false; refresh(); }
+    });
+  }
+
+  function poll() {
+    if (document.hidden || !revisionUrl) return;
+    fetch(revisionUrl + "?known=" + encodeURIComponent(revision), {
+      credentials: "same-origin",
+      headers: { Accept: "application/json" },
+    }).then(function (response) {
+      if (response.status !== 200) return null;
+      return response.json();
+    }).then(function (data) {
+      if (data && String(data.revision) !== revision) refresh();
+    }).catch(function () { /* offline for a moment: the next poll tries again */ });
+  }
+
+  document.addEventListener("release-changed", refresh);
+  document.addEventListener("htmx:afterRequest", function (event) {
+    const verb = event.detail.requestConfig && event.detail.requestConfig.verb;
+    if (verb && verb !== "get") poll();
+  });
+  document.addEventListener("visibilitychange", function () { if (!document.hidden) poll(); });
+  window.setInterval(poll, 1500);
 })();

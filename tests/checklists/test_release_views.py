@@ -24,7 +24,9 @@ def test_every_member_reads_the_release_page(client, personas, release_with_file
     html = response.content.decode()
     assert "Members table" in html
     assert "20250102000000_members.sql" in html
-    assert "Confirm <code>" not in html  # step text is escaped, not rendered as markdown
+    # Step text is the runbook's Markdown, rendered by the runbook page's sanitiser.
+    assert "Confirm <code>supabase/migrations</code> order" in html
+    assert "`supabase/migrations`" not in html
     assert inline_code(html) == []
 
 
@@ -82,7 +84,9 @@ def test_the_qa_lead_sees_tick_buttons_only_on_their_items(client, personas, rel
     )
 
 
-def test_ticking_with_htmx_returns_the_item_and_oob_panels(client, personas, release_with_files):
+def test_ticking_with_htmx_returns_the_item_and_announces_the_change(
+    client, personas, release_with_files
+):
     client.force_login(personas["release_engineer"])
     target = item(release_with_files, "run-pnpm-lint-typecheck-test")
     url = reverse("item_tick", kwargs={"pk": release_with_files.pk, "item_pk": target.pk})
@@ -92,8 +96,9 @@ def test_ticking_with_htmx_returns_the_item_and_oob_panels(client, personas, rel
     assert response.status_code == 200
     html = response.content.decode()
     assert html.lstrip().startswith(f'<li id="item-{target.pk}"')
-    assert 'id="release-state"' in html and 'hx-swap-oob="true"' in html
-    assert 'id="signoffs"' in html
+    # Only the item: every other panel refreshes itself on the event.
+    assert 'id="signoffs"' not in html
+    assert response["HX-Trigger"] == "release-changed"
     assert "&lt;b&gt;ok&lt;/b&gt;" in html
     assert item(release_with_files, "run-pnpm-lint-typecheck-test").state == "done"
 
@@ -332,24 +337,28 @@ def test_the_release_page_issues_a_constant_number_of_queries(
     assert RunbookStep.objects.filter(version=version).count() == 40
 
 
-def test_the_checklist_reloads_itself_when_the_last_job_ends(client, personas, release_with_files):
+def test_the_page_polls_the_release_revision_which_a_finished_job_moves(
+    client, personas, release_with_files
+):
+    from migrations_ops.jobs.dispatch import record_job_end
     from migrations_ops.models import Job
 
     client.force_login(personas["qa_lead"])
     html = client.get(detail(release_with_files)).content.decode()
-    assert 'hx-trigger="release-jobs-settled from:body"' in html
-    # The checklist itself carries no hx-select: its item forms would inherit it.
-    section = html.split('id="checklist"', 1)[1].split(">", 1)[0]
-    assert "hx-select" not in section
-    url = reverse("release_jobs", kwargs={"pk": release_with_files.pk})
+    url = reverse("release_revision", kwargs={"pk": release_with_files.pk})
+    assert f'data-revision-url="{url}"' in html
+    known = html.split('data-revision="', 1)[1].split('"', 1)[0]
+    unchanged = client.get(url, {"known": known})
+    assert unchanged.status_code == 204 and unchanged.content == b""
     job = Job.objects.create(
         project=release_with_files.project, release=release_with_files, kind="order"
     )
-    busy = client.get(url, headers={"HX-Request": "true"})
-    assert "HX-Trigger" not in busy
     Job.objects.filter(pk=job.pk).update(state="succeeded")
-    done = client.get(url, headers={"HX-Request": "true"})
-    assert done["HX-Trigger"] == "release-jobs-settled"
+    job.refresh_from_db()
+    record_job_end(job, actor=None)
+    changed = client.get(url, {"known": known})
+    assert changed.status_code == 200
+    assert changed.json()["revision"] > int(known)
 
 
 @pytest.mark.django_db(transaction=True)

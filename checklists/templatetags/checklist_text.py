@@ -1,0 +1,29 @@
+"""Checklist text as people read it: the runbook's Markdown, sanitised by the same
+renderer as the runbook page, with the ``@<name>`` placeholder replaced by the release
+owner's name."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from django import template
+from django.utils.safestring import SafeString
+
+from checklists.runbooks.render import render_inline
+
+register = template.Library()
+
+PLACEHOLDER = "@<name>"
+
+
+@lru_cache(maxsize=2048)
+def _rendered(text: str, owner: str) -> SafeString:
+    if owner:
+        text = text.replace(PLACEHOLDER, f"@{owner}")
+    return render_inline(text)
+
+
+@register.filter
+def step_html(text: str, owner: str = "") -> SafeString:
+    """``{{ item.step.text|step_html:release.owner.get_username }}``"""
+    return _rendered(str(text), str(owner or ""))
