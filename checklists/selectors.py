@@ -6,8 +6,19 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, IntegerField, Max, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import (
+    Count,
+    Exists,
+    IntegerField,
+    Max,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+)
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from checklists import rules
 from checklists.models import ChecklistItem, Evidence, MigrationFile, Release, SignOff
@@ -58,11 +69,30 @@ def release_for_page(user: Any, pk: int, action: Action | None = None) -> Releas
         .annotate(n=Count("*"))
         .values("n")[:1]
     )
+    from checklists.models import FreezeWindow, GateOverride, PeerReview
+    from migrations_ops.models import BackupManifest, RollbackPlan
+    from migrations_ops.monitoring.models import MonitoringWindow
+
+    now = timezone.now()
+    mine = OuterRef("pk")
     queryset = Release.objects.select_related(
         "project", "owner", "runbook_version", "migrations_uploaded_by"
     ).annotate(
         revision=Coalesce(revision_subquery(), 0),
         files_count=Coalesce(Subquery(files, output_field=IntegerField()), 0),
+        # Whether the panels below have anything to read: most releases have no
+        # override, freeze, review, backup, plan or monitoring window yet, and the page
+        # then skips those reads.
+        has_open_override=Exists(GateOverride.objects.filter(release=mine, resolved_at=None)),
+        has_freeze=Exists(
+            FreezeWindow.objects.filter(
+                project=OuterRef("project_id"), starts_at__lte=now, ends_at__gt=now
+            )
+        ),
+        has_peer_review=Exists(PeerReview.objects.filter(release=mine)),
+        has_backups=Exists(BackupManifest.objects.filter(release=mine, deleted_at=None)),
+        has_rollback_plan=Exists(RollbackPlan.objects.filter(release=mine)),
+        has_monitoring_window=Exists(MonitoringWindow.objects.filter(release=mine)),
     )
     return get_for_user(user, queryset, what="release", action=action, pk=pk)
 
@@ -82,13 +112,30 @@ def releases_for_user(
         queryset = queryset.filter(state=state)
     if owner:
         queryset = queryset.filter(owner__username=owner)
-    return queryset.annotate(
-        items_total=Count("items", filter=Q(items__step__is_signoff=False)),
-        items_settled=Count(
-            "items",
-            filter=Q(items__step__is_signoff=False, items__state__in=["done", "not_applicable"]),
-        ),
-    ).order_by("-created_at", "-pk")
+    return queryset.order_by("-created_at", "-pk")
+
+
+def with_progress(releases: list[Release]) -> list[Release]:
+    """Set ``items_total`` and ``items_settled`` (checklist progress, sign-off steps left
+    out) on a page of releases, in one query for the page: never a count per release nor
+    a count of every release before taking a page."""
+    counts = {
+        row["release_id"]: row
+        for row in ChecklistItem.objects.filter(
+            release_id__in=[r.pk for r in releases], step__is_signoff=False
+        )
+        .values("release_id")
+        .annotate(
+            total=Count("id"),
+            settled=Count("id", filter=Q(state__in=["done", "not_applicable"])),
+        )
+        .order_by()
+    } if releases else {}
+    for r in releases:
+        row = counts.get(r.pk, {})
+        r.items_total = row.get("total", 0)  # type: ignore[attr-defined]
+        r.items_settled = row.get("settled", 0)  # type: ignore[attr-defined]
+    return releases
 
 
 @dataclass
@@ -211,16 +258,30 @@ def awaiting_user(user: Any, *, limit: int = 20) -> dict[str, list[Any]]:
     """What waits for this person: open items their roles own, sign-offs asked of them."""
     if not roles_by_project(user):
         return {"items": [], "signoffs": []}
-    items = list(
-        ChecklistItem.objects.filter(rules.items_owned_by(user))
-        .filter(
-            release__state__in=list(rules.PRE_DEPLOY),
-            state__in=["open", "failed", "stale"],
-            step__is_signoff=False,
+    # The nearest releases first, a growing batch at a time: never every open item of
+    # every release (the dashboard costs the same with a thousand releases).
+    releases = Release.objects.filter(
+        project_id__in=visible_project_ids(user), state__in=list(rules.PRE_DEPLOY)
+    ).order_by("planned_for", "pk")
+    items: list[ChecklistItem] = []
+    start, batch = 0, limit
+    while len(items) < limit:
+        ids = list(releases.values_list("pk", flat=True)[start : start + batch])
+        if not ids:
+            break
+        items += list(
+            ChecklistItem.objects.filter(rules.items_owned_by(user))
+            .filter(
+                release_id__in=ids,
+                state__in=["open", "failed", "stale"],
+                step__is_signoff=False,
+            )
+            .select_related("release", "release__project", "step")
+            .order_by("release__planned_for", "release_id", "step__position")[: limit - len(items)]
         )
-        .select_related("release", "release__project", "step")
-        .order_by("release__planned_for", "release_id", "step__position")[:limit]
-    )
+        if len(ids) < batch:
+            break
+        start, batch = start + batch, batch * 4
     signoffs = list(
         Release.objects.filter(owner=user, state=Release.State.READY)
         .select_related("project")

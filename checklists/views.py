@@ -64,6 +64,7 @@ def release_list(request: HtmxHttpRequest) -> HttpResponse:
         owner=filters.get("owner", ""),
     )
     page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = selectors.with_progress(list(page.object_list))
     from migrations_ops.models import Project
 
     context = {
@@ -169,17 +170,37 @@ def _page_context(request: HtmxHttpRequest, release: Release) -> dict[str, Any]:
 
 
 def _detail_context(request: HtmxHttpRequest, release: Release) -> dict[str, Any]:
-    from migrations_ops.models import Target
-
     context = _page_context(request, release)
     data = context["page"]
-    targets = list(Target.objects.filter(project=release.project).with_rule().order_by("name"))
+    known = release.__dict__  # the has_* flags of selectors.release_for_page
     context.update(jobs_panel_context(request, release))
     jobs = context["panel_jobs"]
-    gate = gate_status(release, items=data.items, signoffs=data.signoffs)
-    context.update(gate=gate, followups=open_followups(release))
-    context.update(backups_panel_context(request, release, jobs=jobs))
-    context.update(monitoring_panel_context(request, release))
+    followups = open_followups(release) if known.get("has_open_override", True) else []
+    gate = gate_status(
+        release,
+        items=data.items,
+        signoffs=data.signoffs,
+        open_overrides=followups,
+        may_have_freeze=known.get("has_freeze", True),
+        may_have_review=known.get("has_peer_review", True),
+    )
+    context.update(gate=gate, followups=followups)
+    context.update(
+        backups_panel_context(
+            request,
+            release,
+            jobs=jobs,
+            has_backups=known.get("has_backups", True),
+            has_plan=known.get("has_rollback_plan", True),
+        )
+    )
+    context.update(
+        monitoring_panel_context(
+            request, release, has_window=known.get("has_monitoring_window", True)
+        )
+    )
+    # The project's targets, read once (by the backup form) for every target field.
+    targets = list(context["capture_form"].fields["target"].queryset)
     apply_form = ApplyForm(project=release.project)
     _share_targets(apply_form, "target", targets, first="Choose a target…")
     _share_targets(context["capture_form"], "target", targets)

@@ -20,7 +20,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     from checklists import selectors
     from migrations_ops.environments.selectors import environments_for_user
 
-    recent = list(selectors.releases_for_user(request.user)[:10])
+    recent = selectors.with_progress(list(selectors.releases_for_user(request.user)[:10]))
     return render(
         request,
         "release_portal/dashboard.html",

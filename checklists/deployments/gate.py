@@ -131,9 +131,14 @@ def gate_status(
     at: datetime | None = None,
     items: list[ChecklistItem] | None = None,
     signoffs: list[SignOff] | None = None,
+    open_overrides: list[GateOverride] | None = None,
+    may_have_freeze: bool = True,
+    may_have_review: bool = True,
 ) -> GateResult:
     """The gate's answer for ``release`` now (or at ``at``), in a handful of queries.
-    The release page passes the items (in step order) and sign-offs it already read."""
+    The release page passes what it already read: the items (in step order), the
+    sign-offs, the unresolved overrides (open_followups), and whether a freeze window or a
+    peer review exists at all (it asked in the release's own query)."""
     at = at or timezone.now()
     if items is None:
         items = list(release.items.select_related("step").order_by("step__position"))
@@ -172,12 +177,26 @@ def gate_status(
                     "why": signoff.stale_reason,
                 }
             )
-    freeze = active_freeze(release.project_id, at)
-    override = active_override(release, at)
+    freeze = active_freeze(release.project_id, at) if may_have_freeze else None
+    if open_overrides is None:
+        override = active_override(release, at)
+    else:
+        override = next(
+            (
+                o
+                for o in sorted(open_overrides, key=lambda o: o.created_at, reverse=True)
+                if o.expires_at > at and o.digest == release.digest
+            ),
+            None,
+        )
     state_problem = _state_problem(release, override is not None)
     checklist_ok = not (missing_items or missing_signoffs or stale_signoffs)
     on_merit = checklist_ok and release.state == Release.State.APPROVED and freeze is None
-    review = PeerReview.objects.filter(release=release).order_by("-reported_at").first()
+    review = (
+        PeerReview.objects.filter(release=release).order_by("-reported_at").first()
+        if may_have_review
+        else None
+    )
     return GateResult(
         open=on_merit or (override is not None and not state_problem),
         digest=release.digest,

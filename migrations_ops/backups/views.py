@@ -191,12 +191,18 @@ def backups_panel_context(
     *,
     capture_form: CaptureForm | None = None,
     jobs: list[Any] | None = None,
+    has_backups: bool = True,
+    has_plan: bool = True,
 ) -> dict[str, Any]:
     """What ``migrations_ops/backups/release_panel.html#backups_panel`` needs. The release
     page passes the release's newest jobs it already read (a running backup is among them)."""
-    backups = selectors.release_backups(release)
+    backups = selectors.release_backups(release) if has_backups else []
     latest = backups[0] if backups else None
-    plan = RollbackPlan.objects.filter(release=release).select_related("target", "backup").first()
+    plan = (
+        RollbackPlan.objects.filter(release=release).select_related("target", "backup").first()
+        if has_plan
+        else None
+    )
     return {
         "release": release,
         "panel_backups": backups,

@@ -33,11 +33,16 @@ POLL_SECONDS = 5
 
 
 def monitoring_panel_context(
-    request: HtmxHttpRequest, release: Any, *, form: CloseWindowForm | None = None
+    request: HtmxHttpRequest,
+    release: Any,
+    *,
+    form: CloseWindowForm | None = None,
+    has_window: bool = True,
 ) -> dict[str, Any]:
     """What ``migrations_ops/monitoring.html#monitoring_panel`` needs; the release page
-    merges it into its context (the panel renders nothing before the first window)."""
-    window = selectors.latest_window(release)
+    merges it into its context (the panel renders nothing before the first window) and
+    says whether the release has a window at all."""
+    window = selectors.latest_window(release) if has_window else None
     context: dict[str, Any] = {"release": release, "monitoring_window": window}
     if window is None:
         context["monitoring_polling"] = False

@@ -324,9 +324,12 @@ class TargetChoiceField(forms.ModelChoiceField):
     def offer(self, project: Project) -> None:
         """Offer ``project``'s targets by name, production chosen first (the runbook's
         backups, rollbacks and incidents are about production)."""
-        targets = Target.objects.filter(project=project).order_by("name")
-        self.queryset = targets
-        production = targets.filter(kind=Target.Kind.PRODUCTION).first()
+        self.queryset = Target.objects.filter(project=project).order_by("name")
+        # One query: the field's queryset keeps its rows (a page reuses them).
+        production = next(
+            (t for t in self.queryset if t.kind == Target.Kind.PRODUCTION),  # type: ignore[union-attr]
+            None,
+        )
         if production is not None:
             self.initial = production.pk
 
