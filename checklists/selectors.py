@@ -96,6 +96,7 @@ def release_for_page(user: Any, pk: int, action: Action | None = None) -> Releas
     )
     return get_for_user(user, queryset, what="release", action=action, pk=pk)
 
+
 ACTIVE_STATES = [s for s in rules.PRE_DEPLOY] + [Release.State.DEPLOYING, Release.State.MONITORING]
 
 
@@ -119,18 +120,22 @@ def with_progress(releases: list[Release]) -> list[Release]:
     """Set ``items_total`` and ``items_settled`` (checklist progress, sign-off steps left
     out) on a page of releases, in one query for the page: never a count per release nor
     a count of every release before taking a page."""
-    counts = {
-        row["release_id"]: row
-        for row in ChecklistItem.objects.filter(
-            release_id__in=[r.pk for r in releases], step__is_signoff=False
-        )
-        .values("release_id")
-        .annotate(
-            total=Count("id"),
-            settled=Count("id", filter=Q(state__in=["done", "not_applicable"])),
-        )
-        .order_by()
-    } if releases else {}
+    counts = (
+        {
+            row["release_id"]: row
+            for row in ChecklistItem.objects.filter(
+                release_id__in=[r.pk for r in releases], step__is_signoff=False
+            )
+            .values("release_id")
+            .annotate(
+                total=Count("id"),
+                settled=Count("id", filter=Q(state__in=["done", "not_applicable"])),
+            )
+            .order_by()
+        }
+        if releases
+        else {}
+    )
     for r in releases:
         row = counts.get(r.pk, {})
         r.items_total = row.get("total", 0)  # type: ignore[attr-defined]

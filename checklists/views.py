@@ -219,7 +219,9 @@ def _detail_context(request: HtmxHttpRequest, release: Release) -> dict[str, Any
         "backup": bool(context.get("panel_latest"))
         and context["panel_latest"].verify_state == "passed",
         "signoff": bool(context["signoff_rows"])
-        and all(r["signoff"] is not None and r["signoff"].is_current for r in context["signoff_rows"]),
+        and all(
+            r["signoff"] is not None and r["signoff"].is_current for r in context["signoff_rows"]
+        ),
         "gate": gate.open,
     }
     return context
@@ -252,7 +254,9 @@ def release_files(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     context = _page_context(request, release)
     context["page"] = selectors.release_page(release, files_limit=None)
     if request.htmx:
-        return _fragment(render(request, "checklists/releases/panels/files.html#files_rows", context))
+        return _fragment(
+            render(request, "checklists/releases/panels/files.html#files_rows", context)
+        )
     return redirect(reverse("release_detail", kwargs={"pk": pk}) + "#files")
 
 
@@ -355,7 +359,10 @@ def release_signoff(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         context.update(signoff_error=error, signoff_kind=request.POST.get("kind", ""))
         context["signoff_done"] = "" if error else done
         response = render(
-            request, "checklists/releases/panels/signoff.html", context, status=422 if error else 200
+            request,
+            "checklists/releases/panels/signoff.html",
+            context,
+            status=422 if error else 200,
         )
         return _fragment(response, changed=not error)
     if error:

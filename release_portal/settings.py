@@ -218,7 +218,10 @@ TEMPLATES = [
                 "release_portal.accounts.context_processors.navigation",
                 "release_portal.accounts.context_processors.nav_items",
             ],
-            "builtins": ["django_htmx.templatetags.django_htmx", "release_portal.templatetags.portal"],
+            "builtins": [
+                "django_htmx.templatetags.django_htmx",
+                "release_portal.templatetags.portal",
+            ],
         },
     }
 ]

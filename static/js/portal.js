@@ -102,10 +102,21 @@
     area.scrollIntoView({ block: "nearest" });
   }
 
+  // A fragment (not a document) whose root is the element it replaces: a panel answering
+  // with its own error, e.g. a form that did not validate.
+  function madeFor(xhr, target) {
+    const body = (xhr.responseText || "").trimStart();
+    if (!target || !target.id || !body || /^<(!doctype|html)/i.test(body)) return false;
+    const template = document.createElement("template");
+    template.innerHTML = body;
+    const root = template.content.firstElementChild;
+    return Boolean(root && root.id === target.id);
+  }
+
   document.addEventListener("htmx:beforeSwap", function (event) {
     const xhr = event.detail.xhr;
     if (!xhr || xhr.status < 400) return;
-    if (xhr.getResponseHeader("X-Portal-Fragment") === "1") {
+    if (xhr.getResponseHeader("X-Portal-Fragment") === "1" || madeFor(xhr, event.detail.target)) {
       event.detail.shouldSwap = true;
       event.detail.isError = false;
       return;

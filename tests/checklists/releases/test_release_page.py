@@ -1,0 +1,246 @@
+"""The release page: its order, its panels, what it reads, and its polled revision."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from django.db import connection
+from django.template import Context, Template
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from checklists.models import Evidence, MigrationFile, Release
+from checklists.services.items import item_mark_not_applicable
+from checklists.services.releases import release_create
+from migrations_ops.models import Job, Target
+from tests.checklists.conftest import item
+from tests.factories import PASSWORD, published_runbook
+
+pytestmark = pytest.mark.django_db
+
+# The release page's reads: session, user, the release (with its revision, its number of
+# files and which panels have anything), roles, items, evidence, files, sign-offs,
+# timeline, jobs, targets, the menu's projects.
+PAGE_QUERIES = 12
+
+
+def detail(release):
+    return reverse("release_detail", kwargs={"pk": release.pk})
+
+
+def with_files(release, n=200):
+    MigrationFile.objects.bulk_create(
+        MigrationFile(release=release, filename=f"2025{i:010d}_m.sql", version=f"2025{i:010d}",
+                      name="m", sha256=f"{i:064x}", size=10, sql="select 1;",
+                      down_filename=f"2025{i:010d}_m.down.sql" if i % 2 else "")
+        for i in range(n)
+    )  # fmt: skip
+    release.refresh_from_db()
+    return release
+
+
+def with_jobs(release, n=8):
+    Target.objects.get_or_create(project=release.project, name="staging", kind="staging")
+    Job.objects.bulk_create(
+        Job(project=release.project, release=release, kind="order", state="succeeded")
+        for _ in range(n)
+    )
+
+
+@pytest.mark.parametrize("role", ["platform_lead", "qa_lead", "auditor"])
+def test_the_release_page_reads_in_at_most_twelve_queries(
+    client, personas, release, django_assert_max_num_queries, role
+):
+    with_files(release)
+    with_jobs(release)
+    assert release.items.count() == 13
+    client.force_login(personas[role])
+    client.get(detail(release))  # sessions and the like settle on the first request
+    with django_assert_max_num_queries(PAGE_QUERIES):
+        response = client.get(detail(release))
+    assert response.status_code == 200
+    # The files table shows the first few dozen rows, and offers the rest.
+    html = response.content.decode()
+    assert html.count('href="/releases/') >= 40
+    assert "Show all 200 files" in html
+    assert "20250000000039_m.sql" in html and "20250000000040_m.sql" not in html
+
+
+def test_every_file_on_demand_and_only_for_members(client, personas, release):
+    with_files(release, 60)
+    url = reverse("release_files", kwargs={"pk": release.pk})
+    client.force_login(personas["qa_lead"])
+    html = client.get(url, headers={"HX-Request": "true"}).content.decode()
+    assert html.count("<tr>") == 60 and "20250000000059_m.sql" in html
+    # The SHA and the down script are there, not clipped away.
+    assert f"{59:064x}"[:12] in html and "20250000000059_m.down.sql" in html
+    client.force_login(personas["outsider"])
+    assert client.get(url, headers={"HX-Request": "true"}).status_code == 404
+
+
+def test_the_page_follows_the_runbooks_order_and_an_empty_release_leads_with_the_upload(
+    client, personas, release
+):
+    client.force_login(personas["platform_lead"])
+    html = client.get(detail(release)).content.decode()
+    order = ['id="files"', 'id="jobs-panel"', 'id="checklist"', 'id="backups-panel"',
+             'id="signoffs"', 'id="gate"', 'id="apply"']  # fmt: skip
+    positions = [html.index(marker) for marker in order]
+    assert positions == sorted(positions)
+    # The upload is open and first; jobs that cannot succeed say why they are disabled.
+    assert html.index("Store migrations") < html.index('id="jobs-panel"')
+    assert "<details open>" in html.split('id="files"', 1)[1].split("</section>", 1)[0]
+    panel = html.split('id="jobs-panel"', 1)[1].split("</section>", 1)[0]
+    assert 'disabled aria-describedby="jobs-blocked">Run pre-flight' in panel
+    assert "Upload the release&#x27;s migrations first" in panel
+    backups = html.split('id="backups-panel"', 1)[1].split("</section>", 1)[0]
+    assert 'disabled aria-describedby="backup-blocked">Capture backup' in backups
+
+
+def test_with_migrations_the_jobs_are_enabled_and_apply_preselects_nothing(
+    client, personas, release_with_files
+):
+    Target.objects.create(project=release_with_files.project, name="production",
+                          kind="production", url_env_var="X")  # fmt: skip
+    client.force_login(personas["platform_lead"])
+    html = client.get(detail(release_with_files)).content.decode()
+    assert "jobs-blocked" not in html and "backup-blocked" not in html
+    apply = html.split('id="apply"', 1)[1].split("</section>", 1)[0]
+    assert '<option value="" selected>Choose a target…</option>' in apply
+    assert "selected" not in apply.replace('<option value="" selected>', "")
+
+
+def test_checklist_text_is_rendered_markdown_with_the_owners_name(client, personas, release):
+    client.force_login(personas["qa_lead"])
+    html = client.get(detail(release)).content.decode()
+    assert "@&lt;name&gt;" not in html and "`@" not in html
+    assert f"<code>@{release.owner.get_username()}</code>" in html
+
+
+def test_done_sections_collapse_and_older_evidence_waits_behind_a_toggle(
+    client, personas, release_with_files
+):
+    lead = personas["platform_lead"]
+    target = item(release_with_files, "run-pnpm-lint-typecheck-test")
+    section = target.step.section
+    for i in release_with_files.items.filter(step__section=section, step__is_signoff=False):
+        item_mark_not_applicable(item=i, user=lead, reason="settled")
+    for n in range(3):
+        Evidence.objects.create(item=target, kind="job", status="passed", summary=f"run {n}")
+    client.force_login(personas["qa_lead"])
+    html = client.get(detail(release_with_files)).content.decode()
+    done = html.split(f'<details class="section section-done"', 1)[1].split(">", 1)[0]
+    assert " open" not in done
+    li = html.split(f'id="item-{target.pk}"', 1)[1].split('<li id="item-', 1)[0]
+    assert "run 2" in li.split("older-evidence")[0]
+    assert "2 older runs" in li and "run 0" in li.split("older-evidence")[1]
+
+
+def test_the_timeline_hides_job_starts_and_ends_until_asked(client, personas, release):
+    from migrations_ops.jobs.dispatch import record_job_end
+
+    job = Job.objects.create(project=release.project, release=release, kind="order",
+                             state="succeeded")  # fmt: skip
+    record_job_end(job, actor=None)
+    client.force_login(personas["qa_lead"])
+    html = client.get(detail(release)).content.decode()
+    timeline = html.split('id="timeline"', 1)[1].split("</section>", 1)[0]
+    assert '<li class="ev-job">' in timeline and "job.finish" in timeline
+    assert "Show job starts and ends (1)" in timeline
+    rows = timeline.split("<li")[1:]
+    assert any("release.create" in row for row in rows if not row.startswith(' class="ev-job"'))
+
+
+def test_times_read_as_utc_words_everywhere():
+    when = datetime.datetime(
+        2026, 12, 5, 15, 3, tzinfo=datetime.timezone(datetime.timedelta(hours=1))
+    )
+    rendered = Template("{{ a|utc }}|{{ b|utc }}|{{ c|utc }}").render(
+        Context({"a": when, "b": when.isoformat(), "c": None})
+    )
+    assert rendered == "2026-12-05 14:03 UTC|2026-12-05 14:03 UTC|"
+
+
+def test_the_revision_poll_is_tiny_and_only_for_members(client, personas, release):
+    url = reverse("release_revision", kwargs={"pk": release.pk})
+    client.force_login(personas["auditor"])
+    first = client.get(url)
+    assert first.status_code == 200
+    revision = first.json()["revision"]
+    with CaptureQueriesContext(connection) as queries:
+        same = client.get(url, {"known": revision})
+    assert same.status_code == 204 and same.content == b""
+    # session, user, roles, and the one indexed read of the revision
+    assert len(queries) <= 4
+    item_mark_not_applicable(item=release.items.first(), user=personas["platform_lead"],
+                             reason="moved on")  # fmt: skip
+    moved = client.get(url, {"known": revision})
+    assert moved.status_code == 200 and moved.json()["revision"] > revision
+    client.force_login(personas["outsider"])
+    assert client.get(url).status_code == 404
+
+
+def test_signing_with_htmx_shows_a_wrong_password_in_place_then_drops_the_form(
+    client, personas, release_with_files
+):
+    lead = personas["platform_lead"]
+    for i in release_with_files.items.filter(step__is_signoff=False):
+        item_mark_not_applicable(item=i, user=lead, reason="settled")
+    client.force_login(lead)
+    html = client.get(detail(release_with_files)).content.decode()
+    assert "to sign as Release owner" in html and "Releaseowner" not in html
+    url = reverse("release_signoff", kwargs={"pk": release_with_files.pk})
+    wrong = client.post(url, {"kind": "release_owner", "password": "nope"},
+                        headers={"HX-Request": "true"})  # fmt: skip
+    assert wrong.status_code == 422 and wrong["X-Portal-Fragment"] == "1"
+    body = wrong.content.decode()
+    assert body.lstrip().startswith('<section id="signoffs"')
+    assert 'role="alert"' in body and "password" in body.lower()
+    assert "HX-Trigger" not in wrong
+    right = client.post(url, {"kind": "release_owner", "password": PASSWORD},
+                        headers={"HX-Request": "true"})  # fmt: skip
+    assert right.status_code == 200 and right["HX-Trigger"] == "release-changed"
+    body = right.content.decode()
+    assert "Signed off" in body and 'name="password"' not in body
+    assert Release.objects.get(pk=release_with_files.pk).state == "approved"
+
+
+def test_another_projects_member_cannot_sign_through_htmx(client, personas, release_with_files):
+    client.force_login(personas["outsider"])
+    url = reverse("release_signoff", kwargs={"pk": release_with_files.pk})
+    response = client.post(url, {"kind": "release_owner", "password": PASSWORD},
+                           headers={"HX-Request": "true"})  # fmt: skip
+    assert response.status_code == 404
+
+
+def _many_releases(project, owner, n):
+    from checklists.models import ChecklistItem
+
+    version = project.runbook_versions.first()
+    releases = Release.objects.bulk_create(
+        Release(project=project, title=f"r{i}", owner=owner, commit_sha=f"{i:040x}",
+                runbook_version=version, created_by=owner)
+        for i in range(n)
+    )  # fmt: skip
+    steps = list(version.steps.all())
+    ChecklistItem.objects.bulk_create(
+        ChecklistItem(release=r, step=step) for r in releases for step in steps
+    )
+
+
+@pytest.mark.parametrize("url", ["/", "/releases/"])
+def test_dashboard_and_release_list_read_as_much_with_many_releases_as_with_few(
+    client, personas, project, url
+):
+    published_runbook(project)
+    lead = personas["platform_lead"]
+    release_create(project=project, title="one", owner=lead, commit_sha="b" * 40, created_by=lead)
+    client.force_login(personas["qa_lead"])
+    client.get(url)
+    with CaptureQueriesContext(connection) as few:
+        assert client.get(url).status_code == 200
+    _many_releases(project, lead, 120)
+    with CaptureQueriesContext(connection) as many:
+        assert client.get(url).status_code == 200
+    assert len(many) == len(few), [q["sql"][:120] for q in many]
