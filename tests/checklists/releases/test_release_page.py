@@ -130,7 +130,7 @@ def test_done_sections_collapse_and_older_evidence_waits_behind_a_toggle(
         Evidence.objects.create(item=target, kind="job", status="passed", summary=f"run {n}")
     client.force_login(personas["qa_lead"])
     html = client.get(detail(release_with_files)).content.decode()
-    done = html.split(f'<details class="section section-done"', 1)[1].split(">", 1)[0]
+    done = html.split('<details class="section section-done"', 1)[1].split(">", 1)[0]
     assert " open" not in done
     li = html.split(f'id="item-{target.pk}"', 1)[1].split('<li id="item-', 1)[0]
     assert "run 2" in li.split("older-evidence")[0]
