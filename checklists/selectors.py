@@ -137,7 +137,7 @@ def with_progress(releases: list[Release]) -> list[Release]:
         else {}
     )
     for r in releases:
-        row = counts.get(r.pk, {})
+        row: dict[str, int] = counts.get(r.pk, {})
         r.items_total = row.get("total", 0)  # type: ignore[attr-defined]
         r.items_settled = row.get("settled", 0)  # type: ignore[attr-defined]
     return releases

@@ -273,6 +273,8 @@ def _item_response(
         "item_error": error,
         "open_for_changes": release.state in rules.OPEN_FOR_CHANGES,
     }
+    # An error is the item again with its message: a 4xx fragment made for its target.
+    status = 422 if error else status
     response = render(request, "checklists/releases/panels/item.html", context, status=status)
     return _fragment(response, changed=not error)
 

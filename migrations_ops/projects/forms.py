@@ -327,7 +327,7 @@ class TargetChoiceField(forms.ModelChoiceField):
         self.queryset = Target.objects.filter(project=project).order_by("name")
         # One query: the field's queryset keeps its rows (a page reuses them).
         production = next(
-            (t for t in self.queryset if t.kind == Target.Kind.PRODUCTION),  # type: ignore[union-attr]
+            (t for t in self.queryset if t.kind == Target.Kind.PRODUCTION),
             None,
         )
         if production is not None:

@@ -62,10 +62,13 @@
     }
     if (type.indexOf("text/html") === 0 && body) {
       const doc = new DOMParser().parseFromString(body, "text/html");
-      const found = doc.querySelector(
-        "[data-error-message], .exception_value, main .msg-error, main .errorlist, main p, main h1, h1, title"
-      );
-      if (found && found.textContent.trim()) return found.textContent.trim().slice(0, 500);
+      // Most telling first: our error pages' message, Django's debug page's exception.
+      const selectors = ["[data-error-message]", ".exception_value", "main .msg-error",
+        "main .errorlist", "main p", "h1", "title"];
+      for (let i = 0; i < selectors.length; i++) {
+        const found = doc.querySelector(selectors[i]);
+        if (found && found.textContent.trim()) return found.textContent.trim().slice(0, 500);
+      }
     }
     if (type.indexOf("text/plain") === 0 && body) return body.trim().slice(0, 500);
     return "";

@@ -110,6 +110,8 @@ def test_a_double_click_with_htmx_shows_already_done(client, personas, release_w
     client.post(url, {"revision": target.revision}, headers={"HX-Request": "true"})
     response = client.post(url, {"revision": target.revision}, headers={"HX-Request": "true"})
     assert "Already done by releng" in response.content.decode()
+    # A 4xx fragment made for its target: portal.js swaps it in place.
+    assert response.status_code == 422 and response["X-Portal-Fragment"] == "1"
     assert AuditEvent.objects.filter(action="item.tick").count() == 1
 
 

@@ -1,0 +1,228 @@
+"""The release page in Chromium: one truth after every change, errors in place, the
+phone menu. Live server, real PostgreSQL; outside changes are written to the database by
+the test (another person's tick, a worker's finished job) while the page is open."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from django.db import transaction
+
+from checklists.models import Release
+from checklists.services import items as item_services
+from checklists.services.items import item_mark_not_applicable, item_untick
+from checklists.services.migrations import release_upload_archive
+from checklists.services.releases import release_create
+from migrations_ops.jobs.dispatch import record_job_end
+from migrations_ops.models import Job
+from release_portal.accounts.models import Membership
+from tests.e2e.conftest import login
+from tests.factories import DEMO_MIGRATIONS, PASSWORD, published_runbook, supabase_archive
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PANELS = """() => Array.from(document.querySelectorAll('#release-live [data-live][id]'))
+  .map(e => [e.id, e.innerText.replace(/\\s+/g, ' ').trim()])"""
+
+
+@pytest.fixture
+def release(project, personas):
+    published_runbook(project)
+    lead = personas["platform_lead"]
+    releng = personas["release_engineer"]
+    release = release_create(project=project, title="Members table", owner=lead,
+                             commit_sha="a" * 40, created_by=releng)  # fmt: skip
+    release_upload_archive(release=release, data=supabase_archive(DEMO_MIGRATIONS),
+                           filename="s.zip", actor=releng)  # fmt: skip
+    release.refresh_from_db()
+    return release
+
+
+def tickable(release):
+    """An item the release engineer ticks without evidence."""
+    return release.items.filter(
+        step__owner="release_engineer", step__requires_evidence=False, step__is_signoff=False
+    ).first()
+
+
+def open_page(page, live_server, release, username):
+    login(page, live_server, username, PASSWORD)
+    page.goto(f"{live_server.url}/releases/{release.pk}/")
+    page.locator("#release-live").wait_for()
+
+
+def panels_after_reload(page, live_server, release):
+    other = page.context.new_page()
+    other.goto(f"{live_server.url}/releases/{release.pk}/")
+    found = other.evaluate(PANELS)
+    other.close()
+    return found
+
+
+def wait_until(check, *, seconds: float, what: str):
+    deadline = time.monotonic() + seconds
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {seconds} s: {what}")
+        time.sleep(0.1)
+
+
+def test_a_tick_in_place_leaves_the_page_as_a_reload_shows_it(page, live_server, release):
+    target = tickable(release)
+    open_page(page, live_server, release, "releng")
+    before = dict(page.evaluate(PANELS))
+    page.locator(f"#item-{target.pk}").get_by_role("button", name="Tick").click()
+    page.locator(f"#item-{target.pk}.item-done").wait_for()
+    # Every panel that depends on the tick follows: counters, gate, sign-off, timeline.
+    reloaded = dict(panels_after_reload(page, live_server, release))
+    assert reloaded["checklist-head"] != before["checklist-head"]
+    wait_until(lambda: dict(page.evaluate(PANELS)) == reloaded, seconds=3,
+               what="the panels to match a reload")  # fmt: skip
+    assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
+    assert page.csp.violations == []
+
+
+def test_other_peoples_changes_and_finished_jobs_appear_within_three_seconds(
+    page, live_server, release, personas
+):
+    open_page(page, live_server, release, "qa")
+    head = page.locator("#checklist-head").inner_text()
+    # Another person settles an item.
+    item = release.items.filter(step__is_signoff=False).select_related("step").first()
+    item_mark_not_applicable(item=item, user=personas["platform_lead"], reason="elsewhere")
+    started = time.monotonic()
+    page.locator(f"#item-{item.pk}.item-not_applicable").wait_for(timeout=3_000)
+    assert page.locator("#checklist-head").inner_text() != head
+    assert time.monotonic() - started < 3
+    # A worker finishes a job: its evidence and its row appear without a reload.
+    job = Job.objects.create(project=release.project, release=release, kind="order",
+                             state="succeeded", ok=True,
+                             summary="Order checked by the worker")  # fmt: skip
+    with transaction.atomic():
+        record_job_end(job, actor=None)
+    started = time.monotonic()
+    page.locator("#checklist").get_by_text("Order checked by the worker").first.wait_for(
+        timeout=3_000
+    )
+    page.locator("#jobs-panel").get_by_text(f"#{job.pk}").wait_for(timeout=3_000)
+    assert time.monotonic() - started < 3
+    assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
+    assert page.csp.violations == []
+
+
+def settled(release, lead):
+    for i in release.items.filter(step__is_signoff=False):
+        item_mark_not_applicable(item=i, user=lead, reason="settled")
+
+
+def test_an_open_sign_off_form_is_never_swapped_under_the_reader(
+    page, live_server, release, personas
+):
+    lead = personas["platform_lead"]
+    settled(release, lead)
+    open_page(page, live_server, release, "lead")
+    page.get_by_label("Your password, to sign as Release owner").fill("half-typed")
+    form_html = page.locator("#signoffs form").inner_html()
+    # Meanwhile someone reopens an item: the panel would lose its form.
+    item = release.items.filter(step__is_signoff=False).first()
+    item.refresh_from_db()
+    item_untick(item=item, user=lead, reason="not so fast", expected_revision=item.revision)
+    notice = page.locator("#signoffs .changed-notice")
+    notice.wait_for(timeout=3_000)
+    assert "Changed since you opened this form" in notice.inner_text()
+    assert notice.get_by_role("link", name="See what changed").get_attribute("href")
+    assert (
+        page.get_by_label("Your password, to sign as Release owner").input_value() == "half-typed"
+    )
+    assert page.locator("#signoffs form").inner_html().count('name="kind"') == form_html.count(
+        'name="kind"'
+    )
+    # The other panels did refresh.
+    page.locator(f"#item-{item.pk}.item-open").wait_for(timeout=3_000)
+
+
+def test_signing_off_shows_a_wrong_password_in_view_and_then_drops_the_form(
+    page, live_server, release, personas
+):
+    settled(release, personas["platform_lead"])
+    page.set_viewport_size({"width": 1280, "height": 700})
+    open_page(page, live_server, release, "lead")
+    page.get_by_label("Your password, to sign as Release owner").fill("wrong password")
+    page.get_by_role("button", name="Sign off").click()
+    error = page.locator("#signoffs [role=alert]")
+    error.wait_for()
+    assert error.is_visible()
+    box = error.bounding_box()
+    assert box is not None and 0 <= box["y"] <= 700, box
+    assert "#signoffs" not in page.url
+    page.get_by_label("Your password, to sign as Release owner").fill(PASSWORD)
+    page.get_by_role("button", name="Sign off").click()
+    page.locator("#signoffs").get_by_text("Signed off").wait_for()
+    assert page.locator("#signoffs form").count() == 0
+    page.locator("#release-state", has_text="Approved").wait_for(timeout=3_000)
+    assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
+    assert Release.objects.get(pk=release.pk).state == "approved"
+    assert page.csp.violations == []
+
+
+@pytest.mark.parametrize("debug", [True, False], ids=["debug", "no-debug"])
+def test_an_error_answer_shows_in_place_and_never_replaces_the_page(
+    page, live_server, release, personas, settings, debug
+):
+    settings.DEBUG = debug
+    target = tickable(release)
+    open_page(page, live_server, release, "releng")
+    # The release engineer loses their role while the page is open: the tick answers 404.
+    Membership.objects.filter(user=personas["release_engineer"]).delete()
+    page.locator(f"#item-{target.pk}").get_by_role("button", name="Tick").click()
+    message = page.locator(".panel-error, #page-alert .msg-error").first
+    message.wait_for()
+    assert "No such release" in message.inner_text()
+    assert page.locator("#release-live").count() == 1
+    assert page.title().startswith("Members table")
+    assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
+
+
+def test_a_form_error_fragment_swaps_in_place(page, live_server, release, personas):
+    # A 4xx answer that is the panel itself (an invalid item form) replaces only the item.
+    target = tickable(release)
+    open_page(page, live_server, release, "releng")
+    item = page.locator(f"#item-{target.pk}")
+    # Someone else ticks it first: this tick answers 422 with the item and its error.
+    tick = item.locator("form").first
+    item_services.item_tick(item=target, user=personas["platform_lead"])
+    tick.get_by_role("button", name="Tick").click()
+    page.locator(f"#item-{target.pk} .msg-error").wait_for(timeout=3_000)
+    assert "Already done" in page.locator(f"#item-{target.pk} .msg-error").inner_text()
+    assert page.locator("#release-live").count() == 1
+
+
+def test_on_a_phone_the_navigation_folds_into_a_menu(page, live_server, release):
+    page.set_viewport_size({"width": 375, "height": 812})
+    open_page(page, live_server, release, "qa")
+    nav = page.locator("#main-nav")
+    assert not nav.is_visible()
+    menu = page.locator("label.nav-burger", has_text="Menu")
+    assert menu.is_visible()
+    menu.click()
+    nav.get_by_role("link", name="Releases", exact=True).wait_for()
+    assert nav.is_visible()
+    # Nothing wider than the phone: the page does not scroll sideways.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    assert page.csp.violations == []
+
+
+def test_wide_screens_use_the_width(page, live_server, release):
+    page.set_viewport_size({"width": 1920, "height": 1000})
+    open_page(page, live_server, release, "qa")
+    width = page.evaluate("document.querySelector('#main').getBoundingClientRect().width")
+    assert width > 1700
+    # The files table shows its SHA and down-script columns inside its own box.
+    table = page.locator("#files table")
+    assert table.locator("th", has_text=re.compile("sha256", re.I)).is_visible()
+    assert table.locator("th", has_text="Down script").is_visible()
