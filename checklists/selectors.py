@@ -79,6 +79,17 @@ def release_for_page(user: Any, pk: int, action: Action | None = None) -> Releas
         "project", "owner", "runbook_version", "migrations_uploaded_by"
     ).annotate(
         revision=Coalesce(revision_subquery(), 0),
+        # The newest change anywhere in the project (its freeze windows, targets, members,
+        # other releases): what the cached page is keyed by, with the release's revision.
+        project_revision=Coalesce(
+            Subquery(
+                AuditEvent.objects.filter(project_id=OuterRef("project_id"))
+                .order_by("-seq")
+                .values("seq")[:1],
+                output_field=IntegerField(),
+            ),
+            0,
+        ),
         files_count=Coalesce(Subquery(files, output_field=IntegerField()), 0),
         # Whether the panels below have anything to read: most releases have no
         # override, freeze, review, backup, plan or monitoring window yet, and the page

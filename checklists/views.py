@@ -7,14 +7,20 @@ the parts of the page that depend on it.
 
 from __future__ import annotations
 
+import hashlib
+import time
 from typing import Any
 
 from django.contrib import messages
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, JsonResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -41,7 +47,7 @@ from checklists.services.signoffs import signoff_give
 from migrations_ops.backups.views import backups_panel_context
 from migrations_ops.jobs.views import jobs_panel_context
 from migrations_ops.monitoring.views import monitoring_panel_context
-from release_portal.accounts.roles import Action, ProjectAccess, visible_project_ids
+from release_portal.accounts.roles import Action, ProjectAccess, roles_in, visible_project_ids
 from release_portal.http import HtmxHttpRequest
 
 PAGE_SIZE = 25
@@ -227,10 +233,41 @@ def _detail_context(request: HtmxHttpRequest, release: Release) -> dict[str, Any
     return context
 
 
+# The rendered panels are cached per release revision and reader (see page_cache_key):
+# a change anywhere in the project moves the key, so a cached page is never stale; the
+# minute in the key covers what changes with time alone (a freeze window starting).
+PAGE_CACHE_SECONDS = 300
+PAGE_CACHE_VERSION = "release-page-1"
+
+
+def page_cache_key(request: HtmxHttpRequest, release: Release) -> str:
+    """The release's and its project's revisions, the reader (their roles here and their
+    CSRF secret, which the page's forms carry) and the current minute."""
+    get_token(request)  # makes sure the request has its CSRF secret
+    secret = request.META.get("CSRF_COOKIE", "")
+    roles = sorted(roles_in(request.user, release.project_id))
+    reader = hashlib.sha256(
+        f"{request.user.pk}:{','.join(roles)}:{secret}:{request.get_full_path()}".encode()
+    ).hexdigest()[:32]
+    minute = int(time.time() // 60)
+    revisions = f"{getattr(release, 'revision', 0)}.{getattr(release, 'project_revision', 0)}"
+    return f"{PAGE_CACHE_VERSION}:{release.pk}:{revisions}:{reader}:{minute}"
+
+
 @require_GET
 def release_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     release = selectors.release_for_page(request.user, pk)
-    return render(request, "checklists/releases/detail.html", _detail_context(request, release))
+    key = page_cache_key(request, release)
+    panels = cache.get(key)
+    if panels is None:
+        context = _detail_context(request, release)
+        panels = render_to_string("checklists/releases/panels/page.html", context, request)
+        cache.set(key, panels, PAGE_CACHE_SECONDS)
+    return render(
+        request,
+        "checklists/releases/detail.html",
+        {"release": release, "panels": mark_safe(panels)},  # noqa: S308 - our own rendering
+    )
 
 
 @require_GET

@@ -1,6 +1,6 @@
 """Template filters every page has (a builtin, see settings.TEMPLATES).
 
-``{{ when|utc }}`` is how the portal writes an absolute time: "2026-12-05 14:03 UTC",
+``{{ when|utc_time }}`` is how the portal writes an absolute time: "2026-12-05 14:03 UTC",
 never raw ISO and never a ticking "N s ago" (a page reads the same until it changes).
 """
 
@@ -15,7 +15,7 @@ register = template.Library()
 
 
 @register.filter
-def utc(value: object, seconds: bool = False) -> str:
+def utc_time(value: object, seconds: bool = False) -> str:
     """``2026-12-05 14:03 UTC`` for a datetime (aware or naive-as-UTC) or its ISO text (as
     the gate's answer carries it); "" for none."""
     if isinstance(value, str):

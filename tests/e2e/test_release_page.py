@@ -18,7 +18,7 @@ from checklists.services.releases import release_create
 from migrations_ops.jobs.dispatch import record_job_end
 from migrations_ops.models import Job
 from release_portal.accounts.models import Membership
-from tests.e2e.conftest import login
+from tests.e2e.conftest import login, screenshot
 from tests.factories import DEMO_MIGRATIONS, PASSWORD, published_runbook, supabase_archive
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -45,6 +45,13 @@ def tickable(release):
     return release.items.filter(
         step__owner="release_engineer", step__requires_evidence=False, step__is_signoff=False
     ).first()
+
+
+def screenshot_path(name):
+    from tests.e2e.conftest import SCREENSHOTS
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS / f"{name}.png"
 
 
 def open_page(page, live_server, release, username):
@@ -212,12 +219,22 @@ def test_on_a_phone_the_navigation_folds_into_a_menu(page, live_server, release)
     menu.click()
     nav.get_by_role("link", name="Releases", exact=True).wait_for()
     assert nav.is_visible()
+    page.screenshot(path=str(screenshot_path("release-page-phone-menu")))
     # Nothing wider than the phone: the page does not scroll sideways.
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
     assert page.csp.violations == []
 
 
-def test_wide_screens_use_the_width(page, live_server, release):
+def test_wide_screens_use_the_width(page, live_server, release, personas):
+    # Some work done, as a release looks midway (the README's screenshot).
+    lead = personas["platform_lead"]
+    for i in release.items.filter(step__is_signoff=False)[:5]:
+        item_mark_not_applicable(item=i, user=lead, reason="covered by the app's own CI")
+    job = Job.objects.create(project=release.project, release=release, kind="order",
+                             state="succeeded", ok=True,
+                             summary="3 files, chronological")  # fmt: skip
+    with transaction.atomic():
+        record_job_end(job, actor=None)
     page.set_viewport_size({"width": 1920, "height": 1000})
     open_page(page, live_server, release, "qa")
     width = page.evaluate("document.querySelector('#main').getBoundingClientRect().width")
@@ -226,3 +243,4 @@ def test_wide_screens_use_the_width(page, live_server, release):
     table = page.locator("#files table")
     assert table.locator("th", has_text=re.compile("sha256", re.I)).is_visible()
     assert table.locator("th", has_text="Down script").is_visible()
+    screenshot(page, "release-page-desktop")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.template import Context, Template
 from django.test.utils import CaptureQueriesContext
@@ -23,6 +24,8 @@ pytestmark = pytest.mark.django_db
 # files and which panels have anything), roles, items, evidence, files, sign-offs,
 # timeline, jobs, targets, the menu's projects.
 PAGE_QUERIES = 12
+# With the panels cached at this revision: session, user, the release, roles, menu.
+CACHED_PAGE_QUERIES = 5
 
 
 def detail(release):
@@ -57,9 +60,17 @@ def test_the_release_page_reads_in_at_most_twelve_queries(
     assert release.items.count() == 13
     client.force_login(personas[role])
     client.get(detail(release))  # sessions and the like settle on the first request
+    cache.clear()  # the panels are cached per revision: measure a cold render
     with django_assert_max_num_queries(PAGE_QUERIES):
         response = client.get(detail(release))
     assert response.status_code == 200
+    # Again at the same revision: the cached panels, and only the page's own reads.
+    with django_assert_max_num_queries(CACHED_PAGE_QUERIES):
+        again = client.get(detail(release))
+    assert (
+        again.content.decode().split('id="release-live"')[1]
+        == response.content.decode().split('id="release-live"')[1]
+    )
     # The files table shows the first few dozen rows, and offers the rest.
     html = response.content.decode()
     assert html.count('href="/releases/') >= 40
@@ -156,7 +167,7 @@ def test_times_read_as_utc_words_everywhere():
     when = datetime.datetime(
         2026, 12, 5, 15, 3, tzinfo=datetime.timezone(datetime.timedelta(hours=1))
     )
-    rendered = Template("{{ a|utc }}|{{ b|utc }}|{{ c|utc }}").render(
+    rendered = Template("{{ a|utc_time }}|{{ b|utc_time }}|{{ c|utc_time }}").render(
         Context({"a": when, "b": when.isoformat(), "c": None})
     )
     assert rendered == "2026-12-05 14:03 UTC|2026-12-05 14:03 UTC|"
@@ -244,3 +255,25 @@ def test_dashboard_and_release_list_read_as_much_with_many_releases_as_with_few(
     with CaptureQueriesContext(connection) as many:
         assert client.get(url).status_code == 200
     assert len(many) == len(few), [q["sql"][:120] for q in many]
+
+
+def test_a_change_moves_the_cached_page_on(client, personas, release):
+    client.force_login(personas["qa_lead"])
+    target = release.items.filter(step__is_signoff=False).first()
+    first = client.get(detail(release)).content.decode()
+    assert f'id="item-{target.pk}" class="item item-open"' in first
+    item_mark_not_applicable(item=target, user=personas["platform_lead"], reason="moved on")
+    second = client.get(detail(release)).content.decode()
+    assert f'id="item-{target.pk}" class="item item-not_applicable"' in second
+
+
+def test_the_cached_page_is_never_shared_between_readers(client, personas, release):
+    client.force_login(personas["platform_lead"])
+    lead_page = client.get(detail(release)).content.decode()
+    assert "Cancel this release" in lead_page
+    client.force_login(personas["auditor"])
+    auditor_page = client.get(detail(release)).content.decode()
+    assert "Cancel this release" not in auditor_page
+    assert 'name="csrfmiddlewaretoken"' not in auditor_page.split('id="release-live"')[1] or (
+        auditor_page != lead_page
+    )
