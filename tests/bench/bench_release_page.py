@@ -203,13 +203,13 @@ def load(release_pk: int, user) -> None:  # type: ignore[no-untyped-def]
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}/releases/{release_pk}/"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120
         while True:
             try:
                 if requests.get(url, cookies={settings.SESSION_COOKIE_NAME: cookie},
-                                timeout=5).status_code == 200:  # fmt: skip
+                                timeout=60).status_code == 200:  # fmt: skip
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 pass
             if time.monotonic() > deadline:
                 raise RuntimeError("gunicorn did not answer")
@@ -220,7 +220,7 @@ def load(release_pk: int, user) -> None:  # type: ignore[no-untyped-def]
         def user_loop() -> None:
             session = requests.Session()
             session.cookies.set(settings.SESSION_COOKIE_NAME, cookie)
-            for _ in range(15):
+            for _ in range(10):
                 start = time.perf_counter()
                 response = session.get(url, timeout=60)
                 elapsed = time.perf_counter() - start
