@@ -16,7 +16,7 @@ from checklists.services.items import item_mark_not_applicable, item_untick
 from checklists.services.migrations import release_upload_archive
 from checklists.services.releases import release_create
 from migrations_ops.jobs.dispatch import record_job_end
-from migrations_ops.models import Job
+from migrations_ops.models import Job, Target
 from release_portal.accounts.models import Membership
 from tests.e2e.conftest import login, screenshot
 from tests.factories import DEMO_MIGRATIONS, PASSWORD, published_runbook, supabase_archive
@@ -244,3 +244,25 @@ def test_wide_screens_use_the_width(page, live_server, release, personas):
     assert table.locator("th", has_text=re.compile("sha256", re.I)).is_visible()
     assert table.locator("th", has_text="Down script").is_visible()
     screenshot(page, "release-page-desktop")
+
+
+@pytest.mark.parametrize("debug", [True, False], ids=["debug", "no-debug"])
+def test_run_rollback_before_a_plan_is_attached_says_so_in_place(
+    page, live_server, release, personas, settings, debug
+):
+    from migrations_ops.incidents.services import incident_open
+
+    settings.DEBUG = debug
+    target = Target.objects.create(project=release.project, name="production",
+                                   kind="production", url_env_var="E2E_NOT_SET")  # fmt: skip
+    incident = incident_open(release=release, target=target, user=personas["sre"],
+                             title="Checkout fails", trigger="alert")  # fmt: skip
+    login(page, live_server, "sre", PASSWORD)
+    page.goto(f"{live_server.url}/incidents/{incident.pk}/")
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Run rollback").click()
+    page.locator("#incident-body").get_by_text("Attach a rollback plan first").wait_for()
+    # The page is still the styled page: the answer went into its panel, not the document.
+    assert page.locator("header.topbar").count() == 1
+    assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
+    assert page.csp.violations == []
