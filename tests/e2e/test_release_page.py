@@ -169,7 +169,7 @@ def test_signing_off_shows_a_wrong_password_in_view_and_then_drops_the_form(
     assert "#signoffs" not in page.url
     page.get_by_label("Your password, to sign as Release owner").fill(PASSWORD)
     page.get_by_role("button", name="Sign off").click()
-    page.locator("#signoffs").get_by_text("Signed off").wait_for()
+    page.locator("#page-alert").get_by_text("Signed off").wait_for()
     assert page.locator("#signoffs form").count() == 0
     page.locator("#release-state", has_text="Approved").wait_for(timeout=3_000)
     assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
@@ -256,7 +256,7 @@ def test_run_rollback_before_a_plan_is_attached_says_so_in_place(
     target = Target.objects.create(project=release.project, name="production",
                                    kind="production", url_env_var="E2E_NOT_SET")  # fmt: skip
     incident = incident_open(release=release, target=target, user=personas["sre"],
-                             title="Checkout fails", trigger="alert")  # fmt: skip
+                             title="Checkout fails", trigger="monitoring_alert")  # fmt: skip
     login(page, live_server, "sre", PASSWORD)
     page.goto(f"{live_server.url}/incidents/{incident.pk}/")
     page.on("dialog", lambda dialog: dialog.accept())
