@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import (
+    BooleanField,
     Count,
-    Exists,
     IntegerField,
     Max,
     OuterRef,
@@ -17,6 +17,7 @@ from django.db.models import (
     QuerySet,
     Subquery,
 )
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -59,52 +60,67 @@ def release_revision(user: Any, pk: int) -> int | None:
     return None if row is None else int(row)
 
 
-def release_for_page(user: Any, pk: int, action: Action | None = None) -> Release:
-    """The release for its page (404/403 as get_release_for_user), with its revision and
-    its number of files, in one query."""
-    files = (
-        MigrationFile.objects.filter(release_id=OuterRef("pk"))
-        .order_by()
-        .values("release_id")
-        .annotate(n=Count("*"))
-        .values("n")[:1]
-    )
+def _page_annotations() -> dict[str, Any]:
+    """The release page's extra columns as plain SQL: the page asks for them on every
+    request, and building them as ORM subqueries cost more than running them."""
     from checklists.models import FreezeWindow, GateOverride, PeerReview
     from migrations_ops.models import BackupManifest, RollbackPlan
     from migrations_ops.monitoring.models import MonitoringWindow
 
+    release = Release._meta.db_table
+    audit = AuditEvent._meta.db_table
+
+    def exists(model: Any, where: str, *params: Any) -> RawSQL:
+        # Only table names of our models and %s parameters go into this SQL.
+        sql = f"EXISTS (SELECT 1 FROM {model._meta.db_table} x WHERE {where})"  # noqa: S608
+        return RawSQL(sql, params, output_field=BooleanField())  # noqa: S611
+
+    def number(sql: str) -> RawSQL:
+        return RawSQL(f"COALESCE(({sql}), 0)", (), output_field=IntegerField())  # noqa: S611
+
     now = timezone.now()
-    mine = OuterRef("pk")
-    queryset = Release.objects.select_related(
-        "project", "owner", "runbook_version", "migrations_uploaded_by"
-    ).annotate(
-        revision=Coalesce(revision_subquery(), 0),
-        # The newest change anywhere in the project (its freeze windows, targets, members,
-        # other releases): what the cached page is keyed by, with the release's revision.
-        project_revision=Coalesce(
-            Subquery(
-                AuditEvent.objects.filter(project_id=OuterRef("project_id"))
-                .order_by("-seq")
-                .values("seq")[:1],
-                output_field=IntegerField(),
-            ),
-            0,
+    return {
+        # The newest change to the release (index audit_by_release), and anywhere in its
+        # project (audit_by_project: its freeze windows, targets, members, other
+        # releases): the cached page is keyed by both.
+        "revision": number(
+            f"SELECT max(a.seq) FROM {audit} a WHERE a.release_id = {release}.id"  # noqa: S608
         ),
-        files_count=Coalesce(Subquery(files, output_field=IntegerField()), 0),
+        "project_revision": number(
+            f"SELECT a.seq FROM {audit} a WHERE a.project_id = {release}.project_id "  # noqa: S608
+            "ORDER BY a.seq DESC LIMIT 1"
+        ),
+        "files_count": number(
+            f"SELECT count(*) FROM {MigrationFile._meta.db_table} f "  # noqa: S608
+            f"WHERE f.release_id = {release}.id"
+        ),
         # Whether the panels below have anything to read: most releases have no
         # override, freeze, review, backup, plan or monitoring window yet, and the page
         # then skips those reads.
-        has_open_override=Exists(GateOverride.objects.filter(release=mine, resolved_at=None)),
-        has_freeze=Exists(
-            FreezeWindow.objects.filter(
-                project=OuterRef("project_id"), starts_at__lte=now, ends_at__gt=now
-            )
+        "has_open_override": exists(
+            GateOverride, f"x.release_id = {release}.id AND x.resolved_at IS NULL"
         ),
-        has_peer_review=Exists(PeerReview.objects.filter(release=mine)),
-        has_backups=Exists(BackupManifest.objects.filter(release=mine, deleted_at=None)),
-        has_rollback_plan=Exists(RollbackPlan.objects.filter(release=mine)),
-        has_monitoring_window=Exists(MonitoringWindow.objects.filter(release=mine)),
-    )
+        "has_freeze": exists(
+            FreezeWindow,
+            f"x.project_id = {release}.project_id AND x.starts_at <= %s AND x.ends_at > %s",
+            now,
+            now,
+        ),
+        "has_peer_review": exists(PeerReview, f"x.release_id = {release}.id"),
+        "has_backups": exists(
+            BackupManifest, f"x.release_id = {release}.id AND x.deleted_at IS NULL"
+        ),
+        "has_rollback_plan": exists(RollbackPlan, f"x.release_id = {release}.id"),
+        "has_monitoring_window": exists(MonitoringWindow, f"x.release_id = {release}.id"),
+    }
+
+
+def release_for_page(user: Any, pk: int, action: Action | None = None) -> Release:
+    """The release for its page (404/403 as get_release_for_user), with its revisions,
+    its number of files and which panels have anything, in one query."""
+    queryset = Release.objects.select_related(
+        "project", "owner", "runbook_version", "migrations_uploaded_by"
+    ).annotate(**_page_annotations())
     return get_for_user(user, queryset, what="release", action=action, pk=pk)
 
 
