@@ -147,7 +147,7 @@ def with_progress(releases: list[Release]) -> list[Release]:
     """Set ``items_total`` and ``items_settled`` (checklist progress, sign-off steps left
     out) on a page of releases, in one query for the page: never a count per release nor
     a count of every release before taking a page."""
-    counts = (
+    counts: dict[int, Any] = (
         {
             row["release_id"]: row
             for row in ChecklistItem.objects.filter(
@@ -164,7 +164,7 @@ def with_progress(releases: list[Release]) -> list[Release]:
         else {}
     )
     for r in releases:
-        row: dict[str, int] = counts.get(r.pk, {})
+        row = counts.get(r.pk, {})
         r.items_total = row.get("total", 0)  # type: ignore[attr-defined]
         r.items_settled = row.get("settled", 0)  # type: ignore[attr-defined]
     return releases
