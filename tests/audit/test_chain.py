@@ -263,3 +263,102 @@ def test_concurrent_writers_never_fork_the_chain():
     result = audit_verify()
     assert result.ok, result.problem
     assert result.checked == 40
+
+
+# --- the streamed check: long chains, odd rows, a check stopped midway ----------------------
+
+
+def load_chain(n: int) -> None:
+    """``n`` valid events in one statement (the services take the head's lock per event)."""
+    from datetime import UTC, datetime, timedelta
+
+    from release_portal.audit.chain import canonical_text, hashes_for
+    from release_portal.audit.models import GENESIS_HASH
+    from release_portal.audit.services import hmac_key
+
+    events, prev, prev_public = [], GENESIS_HASH, GENESIS_HASH
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    for seq in range(1, n + 1):
+        fields = {
+            "seq": seq, "at": start + timedelta(seconds=seq), "actor_kind": "user",
+            "actor_id": 7, "actor_name": "nia", "action": "test.bulk", "object_type": "",
+            "object_id": "", "object_repr": f'"quoted" \\ {seq}', "project_id": None,
+            "release_id": None, "release_repr": "", "data": {"i": seq, "note": "é\t"},
+            "prev_hash": prev,
+        }  # fmt: skip
+        canonical = canonical_text(fields)
+        hashes = hashes_for(hmac_key(), 2, canonical.encode(), prev_public)
+        events.append(AuditEvent(**fields, form=2, canonical=canonical, digest=hashes.digest,
+                                 public_hash=hashes.public_hash, hash=hashes.hash))  # fmt: skip
+        prev, prev_public = hashes.hash, hashes.public_hash
+    AuditEvent.objects.bulk_create(events, batch_size=1000)
+    AuditChainHead.objects.update_or_create(
+        id=1, defaults={"seq": n, "hash": prev, "public_hash": prev_public}
+    )
+
+
+@pytest.mark.django_db
+def test_it_checks_a_chain_longer_than_one_network_read_and_reports_progress(monkeypatch):
+    from release_portal.audit import verify
+
+    load_chain(3000)  # about 2 MB of rows: the check waits for the server several times
+    monkeypatch.setattr(verify, "PROGRESS_EVERY", 1000)
+    seen: list[tuple[int, int]] = []
+    result = audit_verify(progress=lambda checked, total: seen.append((checked, total)))
+    assert result.ok, result.problem
+    assert result.checked == 3000
+    assert result.head_hash == AuditEvent.objects.get(seq=3000).hash
+    assert seen == [(1000, 3000), (2000, 3000), (3000, 3000), (3000, 3000)]
+
+
+@pytest.mark.django_db
+def test_it_names_a_changed_event_deep_in_a_long_chain_and_stays_usable():
+    load_chain(3000)
+    drop_trigger()
+    with connection.cursor() as cursor:  # a changed byte in the stored canonical form
+        cursor.execute(
+            "UPDATE audit_auditevent SET canonical = replace(canonical, 'nia', 'nib') "
+            "WHERE seq = 2500"
+        )
+    result = audit_verify()
+    assert not result.ok
+    assert result.seq == 2500 and result.checked == 2499
+    assert "event #2500 was changed" in result.problem
+    assert AuditEvent.objects.count() == 3000  # the rest was read: the connection still works
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ("hash = left(hash, 63)", "event #2 was changed after it was written (its hash does not"),
+        ("digest = left(digest, 63)", "event #2 was changed after it was written (its digest"),
+        ("public_hash = ''", "event #2 does not follow the public chain"),
+        ("prev_hash = left(prev_hash, 63)", "event #2 does not link to event #1"),
+    ],
+)
+def test_a_hash_column_of_another_length_is_caught_at_its_event(change, problem):
+    write_events(3)
+    drop_trigger()
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE audit_auditevent SET {change} WHERE seq = 2")  # noqa: S608
+    result = audit_verify()
+    assert not result.ok
+    assert result.seq == 2
+    assert problem in result.problem
+
+
+@pytest.mark.django_db
+def test_a_check_stopped_midway_leaves_the_connection_usable(monkeypatch):
+    from release_portal.audit import verify
+
+    load_chain(3000)
+    monkeypatch.setattr(verify, "PROGRESS_EVERY", 100)
+
+    def stop(checked: int, total: int) -> None:
+        raise KeyboardInterrupt  # what a worker's time limit or Ctrl-C does mid-stream
+
+    with pytest.raises(KeyboardInterrupt):
+        audit_verify(progress=stop)
+    assert AuditEvent.objects.count() == 3000
+    assert audit_verify().ok
