@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import transaction
 from django.urls import reverse
 
 from release_portal.audit import checkpoints, signing, tasks
@@ -99,6 +100,62 @@ def test_each_checkpoint_goes_to_subscribed_webhooks_of_every_project(
     assert body["data"]["checkpoint"] == checkpoint.document
     assert signing.verify(body["data"]["checkpoint"], public_of(django_settings.AUDIT_SIGNING_KEY))
     assert "change log signed at event #" in body["summary"]
+
+
+@pytest.fixture
+def sent_out():
+    """What leaves the portal for receivers, observed at the real hooks: each
+    ``checkpoint_signed`` signal, and each task Celery publishes to the broker."""
+    from celery.signals import before_task_publish
+
+    seen: dict[str, list] = {"signals": [], "published": []}
+
+    def on_signed(sender, document, **kwargs):
+        seen["signals"].append(document)
+
+    def on_publish(sender=None, body=None, **kwargs):
+        seen["published"].append((sender, list(body[0]) if body else None))
+
+    checkpoints.checkpoint_signed.connect(on_signed, weak=False)
+    before_task_publish.connect(on_publish, weak=False)
+    yield seen
+    checkpoints.checkpoint_signed.disconnect(on_signed)
+    before_task_publish.disconnect(on_publish)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rolled_back_checkpoint_sends_nothing(project, sent_out):
+    Webhook.objects.create(project=project, name="siem", url="https://siem.example.com/x",
+                           events=["audit.checkpoint"])  # fmt: skip
+    record("item.tick", project=project)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        checkpoints.checkpoint_sign(reason="manual")
+        raise RuntimeError("what was signed is part of a change that fails")
+    assert not AuditCheckpoint.objects.exists()
+    assert not WebhookMessage.objects.exists()
+    assert sent_out == {"signals": [], "published": []}
+    # The receiver never got a head the log does not have: the next checkpoint signs it anew.
+    checkpoint = checkpoints.checkpoint_sign(reason="manual")
+    assert [doc["seq"] for doc in sent_out["signals"]] == [checkpoint.seq]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_checkpoint_goes_out_only_once_its_transaction_commits(project, sent_out):
+    webhook = Webhook.objects.create(project=project, name="siem", events=["audit.checkpoint"],
+                                     url="https://siem.example.com/x")  # fmt: skip
+    record("item.tick", project=project)
+    with transaction.atomic():
+        checkpoint = checkpoints.checkpoint_sign(reason="manual")
+        record("item.tick", project=project)  # the transaction goes on after signing
+        assert sent_out == {"signals": [], "published": []}
+        assert not WebhookMessage.objects.exists()
+    assert sent_out["signals"] == [checkpoint.document]
+    message = WebhookMessage.objects.get(event="audit.checkpoint")
+    assert message.webhook_id == webhook.pk
+    assert json.loads(message.body)["data"]["checkpoint"] == checkpoint.document
+    assert sent_out["published"] == [
+        ("release_portal.webhooks.tasks.webhook_deliver", [message.pk])
+    ]
 
 
 def test_the_checkpoint_command_signs_and_prints(project, capsys):
