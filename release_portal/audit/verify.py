@@ -27,7 +27,7 @@ import binascii
 import hashlib
 import hmac
 import struct
-from collections.abc import Buffer, Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from typing import Any
 
 from django.db import DatabaseError, connection, transaction
@@ -125,7 +125,7 @@ def _first_disagreeing_row(newest: int) -> _Broken:
     )
 
 
-def _fields(row: Buffer) -> tuple[bytes, bytes, bytes, bytes, bytes]:
+def _fields(row: memoryview | bytes) -> tuple[bytes, bytes, bytes, bytes, bytes]:
     """Split a binary COPY row of _LINKS_COPY field by field (NULL as empty)."""
     data = bytes(row)
     count, at, fields = int.from_bytes(data[:2], signed=True), 2, []
@@ -150,7 +150,7 @@ class ChainWalk:
         self.hash = GENESIS_HASH
         self.public = ZERO
 
-    def links(self, rows: Iterable[Buffer]) -> bool:
+    def links(self, rows: Iterable[memoryview | bytes]) -> bool:
         """Walk the binary COPY rows of _LINKS_COPY, in seq order. Stop at the first bad
         one and return False: it is event number ``self.checked + 1`` in seq order."""
         sha256, hexlify, unpack, at = (
@@ -192,7 +192,7 @@ class ChainWalk:
         )
 
 
-def _copy_rows(raw: Any, newest: int) -> Iterator[memoryview]:
+def _copy_rows(raw: Any, newest: int) -> Generator[memoryview]:
     """The rows of _LINKS_COPY, one binary COPY row each, as PostgreSQL streams them.
 
     psycopg's Copy starts and ends the COPY (errors, the final result); rows are taken
