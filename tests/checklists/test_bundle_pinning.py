@@ -17,6 +17,12 @@ from migrations_ops.jobs.engine import job_execute
 from migrations_ops.jobs.lease import job_claim
 from migrations_ops.jobs.services import job_enqueue
 from migrations_ops.models import Job
+from tests.deploy_fixtures import (  # noqa: F401  (the staging database fixtures)
+    make_database,
+    server_url,
+    staging_db,
+    staging_target,
+)
 from tests.factories import DEMO_MIGRATIONS, supabase_archive
 
 # Two files with one version: the migration-order check refuses it.
@@ -96,4 +102,34 @@ def test_a_good_bundle_queued_and_then_replaced_still_passes_for_its_own_digest(
 
     assert finished.state == "succeeded", finished.summary
     assert passed_for(release, good_digest).exists()
+    assert not passed_for(release, failing_digest).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_dry_run_runs_the_bundle_it_was_queued_for(
+    release_with_files,
+    project,
+    release_engineer,
+    staging_target,  # noqa: F811
+    staging_db,  # noqa: F811
+):
+    """The issue's own story: a dry run queued for a failing bundle, a good one uploaded
+    while it waits, the failing one uploaded again afterwards."""
+    release = release_with_files
+    broken = {**DEMO_MIGRATIONS, "migrations/20250103000000_broken.sql": "select * from nowhere;\n"}
+    failing_digest = upload(release, broken, release_engineer)
+    job = job_enqueue(
+        kind="dry_run",
+        project=project,
+        release=release,
+        target=staging_target,
+        created_by=release_engineer,
+    )
+    upload(release, DEMO_MIGRATIONS, release_engineer)
+
+    finished = job_execute(job_id=job.pk, worker="test-worker")
+
+    assert finished.state == "failed", finished.summary
+    assert "20250103000000_broken.sql" in finished.summary
+    assert upload(release, broken, release_engineer) == failing_digest
     assert not passed_for(release, failing_digest).exists()
