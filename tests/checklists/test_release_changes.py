@@ -136,3 +136,23 @@ def test_another_projects_bundle_is_not_reachable_through_a_release(
     client.force_login(outsider)
     assert client.get(changes_url(release)).status_code == 404
     assert client.get(ours, {"path": "supabase/seed.sql"}).status_code == 404
+
+
+def test_a_hostile_file_name_is_shown_escaped_and_downloads_by_its_name(
+    client, release, release_engineer, qa_lead
+):
+    name = 'tests/"><img src=x onerror=alert(1)>.sql'
+    upload(release, DEMO_MIGRATIONS, release_engineer)
+    upload(release, {**DEMO_MIGRATIONS, name: "select 1;\n"}, release_engineer)
+    client.force_login(qa_lead)
+
+    html = client.get(changes_url(release)).content.decode()
+
+    assert "<img src=x" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;.sql" in html
+    link = reverse(
+        "release_bundle_file", kwargs={"pk": release.pk, "digest": release.bundle.digest}
+    )
+    download = client.get(link, {"path": f"supabase/{name}"})
+    assert download.status_code == 200 and download.content == b"select 1;\n"
+    assert '"><img' not in download["Content-Disposition"]
