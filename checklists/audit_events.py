@@ -52,6 +52,9 @@ EVENTS = {
         detail="{data[reason]}",
     ),
     "release.migrations": EventType("Migrations uploaded", _migrations),
+    "release.bundle_prune": EventType(
+        "Unused bundle removed", "removed the stored bundle {data[bundle]}, which nothing named"
+    ),
     "release.report": EventType("Release report downloaded", "downloaded the release report"),
     "release.evidence_pack": EventType("Evidence pack downloaded", "downloaded the evidence pack"),
     "release.pull_request": EventType("Pull request reported", "reported the pull request"),

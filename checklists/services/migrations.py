@@ -15,7 +15,7 @@ from checklists.services.errors import ChecklistError
 from checklists.services.releases import normalise_sha
 from checklists.services.state import Refresh, release_refresh
 from migrations_ops.pg.supabase_files import parse_filename
-from release_portal.audit.services import actor_of, audit_record
+from release_portal.audit.services import Actor, actor_of, audit_record
 
 
 @dataclass
@@ -105,6 +105,33 @@ def bundle_store(*, project: Any, files: list[bundles.BundleFile]) -> Bundle:
         bundle.archive.delete(save=False)
         return Bundle.objects.get(project=project, digest=digest)
     return bundle
+
+
+@transaction.atomic
+def bundles_prune(*, actor: Any = None) -> list[str]:
+    """Remove the stored bundles nothing names any more: no release holds it, no upload
+    of a release made it current, no job pinned it (a release's deletion takes its
+    uploads with it). Each is locked first and deleted through PROTECT, so a bundle
+    named meanwhile stays; its archive file goes after the row. The digests removed."""
+    actor = actor if actor is not None else Actor.system("bundles_prune")
+    removed: list[str] = []
+    candidates = Bundle.objects.filter(
+        releases__isnull=True, uploads__isnull=True, jobs__isnull=True
+    ).select_for_update(of=("self",))
+    for bundle in candidates.select_related("project"):
+        name = bundle.archive.name
+        audit_record(
+            actor=actor,
+            action="release.bundle_prune",
+            obj=bundle,
+            project=bundle.project,
+            data={"bundle": bundle.digest, "files": len(bundle.files), "size": bundle.size},
+        )
+        bundle.delete()
+        removed.append(bundle.digest)
+        storage = Bundle._meta.get_field("archive").storage
+        transaction.on_commit(lambda storage=storage, name=name: storage.delete(name))
+    return removed
 
 
 @transaction.atomic

@@ -2,7 +2,10 @@
 project, with the release's history of uploads; jobs pin it and it cannot be deleted
 while anything names it."""
 
+import io
+
 import pytest
+from django.core.management import call_command
 from django.db.models import ProtectedError
 
 from checklists.bundles import (
@@ -14,8 +17,9 @@ from checklists.bundles import (
     file_listing,
 )
 from checklists.models import Bundle
-from checklists.services.migrations import release_upload_archive
+from checklists.services.migrations import bundle_store, release_upload_archive
 from migrations_ops.jobs.services import job_enqueue
+from release_portal.audit.models import AuditEvent
 from tests.factories import DEMO_MIGRATIONS, supabase_archive
 
 pytestmark = pytest.mark.django_db
@@ -105,3 +109,26 @@ def test_a_kind_that_pins_no_bundle_leaves_it_empty(release, release_engineer, p
     job = job_enqueue(kind="secrets", project=project, release=release, created_by=release_engineer)
     assert job.bundle_id is None
     assert job.content_digest == release.content_digest
+
+
+def test_pruning_removes_only_bundles_nothing_names(
+    release, release_engineer, project, django_capture_on_commit_callbacks
+):
+    named = upload(release, DEMO_MIGRATIONS, release_engineer)
+    job = job_enqueue(kind="order", project=project, release=release, created_by=release_engineer)
+    pinned_only = upload(release, OTHER, release_engineer)
+    orphan = bundle_store(
+        project=project, files=[BundleFile("supabase/migrations/1_x.sql", b"select 1;\n")]
+    )
+    storage = orphan.archive.storage
+    out = io.StringIO()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("bundles_prune", stdout=out)
+
+    assert "1 unused bundle(s) removed" in out.getvalue()
+    assert set(Bundle.objects.values_list("pk", flat=True)) == {named.pk, pinned_only.pk}
+    assert not storage.exists(orphan.archive.name)
+    assert storage.exists(named.archive.name)
+    assert AuditEvent.objects.get(action="release.bundle_prune").data["bundle"] == orphan.digest
+    assert job.bundle_id == named.pk
