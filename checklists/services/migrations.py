@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from django.core.files.base import ContentFile
@@ -119,7 +120,7 @@ def bundles_prune(*, actor: Any = None) -> list[str]:
         releases__isnull=True, uploads__isnull=True, jobs__isnull=True
     ).select_for_update(of=("self",))
     for bundle in candidates.select_related("project"):
-        name = bundle.archive.name
+        name = bundle.archive.name or ""
         audit_record(
             actor=actor,
             action="release.bundle_prune",
@@ -129,8 +130,7 @@ def bundles_prune(*, actor: Any = None) -> list[str]:
         )
         bundle.delete()
         removed.append(bundle.digest)
-        storage = Bundle._meta.get_field("archive").storage
-        transaction.on_commit(lambda storage=storage, name=name: storage.delete(name))
+        transaction.on_commit(partial(bundle.archive.storage.delete, name))
     return removed
 
 
