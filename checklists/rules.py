@@ -8,6 +8,7 @@ from typing import Any
 from django.db.models import Q
 
 from checklists.models import ChecklistItem, Release, SignOff, StepOwner
+from migrations_ops.analysis.gate_rule import needs_sre_signoff
 from release_portal.accounts.roles import Role, roles_by_project, roles_in
 
 S = Release.State
@@ -68,7 +69,7 @@ def signoff_kinds_required(release: Release) -> list[str]:
     kinds: list[str] = []
     if release.project.require_qa_signoff:
         kinds.append(SignOff.Kind.QA_LEAD)
-    if release.project.require_sre_signoff:
+    if release.project.require_sre_signoff or needs_sre_signoff(release):
         kinds.append(SignOff.Kind.SRE)
     kinds.append(SignOff.Kind.RELEASE_OWNER)  # always last
     return kinds

@@ -94,6 +94,9 @@ class Project(models.Model):
     )
     require_qa_signoff = models.BooleanField(default=False)
     require_sre_signoff = models.BooleanField(default=False)
+    # A release the risk job rates high needs the SRE sign-off, and the gate needs a risk
+    # result for the release's current content (migrations_ops.analysis.gate_rule).
+    high_risk_requires_sre = models.BooleanField(default=True)
     uploader_may_not_sign = models.BooleanField(
         default=False,
         help_text="The person who uploaded the migrations may not give the final sign-off.",
@@ -252,6 +255,8 @@ class Job(models.Model):
         APPLY = "apply", "Apply migrations"
         ROLLBACK = "rollback", "Rollback"
         REHEARSAL = "rehearsal", "Rollback rehearsal"
+        RISK = "risk", "Release risk: locks, rewrites, data loss"
+        ACCESS = "access", "RLS access matrix"
 
     class State(models.TextChoices):
         QUEUED = "queued", "Queued"

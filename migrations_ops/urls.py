@@ -10,4 +10,5 @@ urlpatterns = [
     path("", include("migrations_ops.rollback.urls")),
     path("", include("migrations_ops.incidents.urls")),
     path("", include("migrations_ops.environments.urls")),
+    path("", include("migrations_ops.analysis.urls")),
 ]

@@ -6,7 +6,10 @@ open when
 - every checklist item (except the sign-off step) is done or not applicable,
 - every sign-off the project requires is current (given for the release's digest), so
   the release is approved,
-- and no freeze window of the project covers the moment;
+- no freeze window of the project covers the moment,
+- and, with the project's "high-risk release requires the SRE's sign-off" setting on, a
+  risk result exists for the release's current content (``gate_rule``; a high-risk one
+  adds the SRE's sign-off to the required ones);
 
 or when a platform lead broke the glass (an unresolved, unexpired GateOverride given for
 exactly the release's current digest), which opens it whatever is missing, as long as
@@ -32,6 +35,7 @@ from checklists.models import (
     SignOff,
 )
 from checklists.services.errors import ChecklistError
+from migrations_ops.analysis import gate_rule
 
 # States from which a deployment may start: approved, or (break-glass only) any state
 # before it, or failed (a second attempt after a failed deployment).
@@ -51,6 +55,9 @@ class GateResult:
     # Why the release's state alone keeps the gate shut ("" when it does not).
     state_problem: str = ""
     peer_review: dict[str, Any] | None = None
+    # The risk rule (migrations_ops.analysis.gate_rule): None when the project's setting
+    # is off; its ``code`` says what it holds ("risk_result_missing", ...), else None.
+    risk: dict[str, Any] | None = None
 
     @property
     def reasons(self) -> list[str]:
@@ -68,6 +75,8 @@ class GateResult:
             out.append(f"sign-off stale, to be given again: {kinds}")
         if self.freeze:
             out.append(f"freeze window until {self.freeze['ends_at']}: {self.freeze['reason']}")
+        if self.risk and self.risk["code"]:
+            out.append(self.risk["message"])
         return out
 
     def as_dict(self) -> dict[str, Any]:
@@ -190,7 +199,10 @@ def gate_status(
             None,
         )
     state_problem = _state_problem(release, override is not None)
+    sre = signoffs.get(SignOff.Kind.SRE)
+    risk = gate_rule.evaluate(release, sre_signed=sre is not None and sre.is_current)
     checklist_ok = not (missing_items or missing_signoffs or stale_signoffs)
+    checklist_ok = checklist_ok and not (risk and risk.code)
     on_merit = checklist_ok and release.state == Release.State.APPROVED and freeze is None
     review = (
         PeerReview.objects.filter(release=release).order_by("-reported_at").first()
@@ -222,6 +234,7 @@ def gate_status(
             "reason": override.reason,
         },
         state_problem=state_problem,
+        risk=risk.as_dict() if risk else None,
         peer_review=None
         if review is None
         else {

@@ -15,6 +15,9 @@ Layout (``release-portal-evidence-pack/1``):
 - ``jobs/<id>-<kind>.log`` (log lines, ``<UTC time> [stream] text``) and
   ``jobs/<id>-<kind>.json`` (state, timing, summary and result) for each of its jobs;
 - ``backups/<dump>.manifest.json``: see the BackupManifest hook below;
+- ``analysis.json``: what the release does to the database (the newest risk and access
+  results, each loss with its backup and rollback step), as the API's
+  ``/releases/<id>/analysis`` answers it;
 - ``evidence/<evidence id>-<file name>``: files uploaded as evidence;
 - ``bundle/supabase/...``: the approved files themselves (the migrations' SQL, down
   scripts, tests, fixtures, seeds, scripts, config.toml) of the bundle the newest
@@ -45,6 +48,7 @@ from checklists.changes.diffs import signed_bundle
 from checklists.models import Evidence, Release
 from checklists.reports.release_report import release_report_markdown
 from migrations_ops.jobs.scrub import scrub_data, scrub_paths
+from migrations_ops.analysis.selectors import release_analysis
 from migrations_ops.models import Job, JobLogLine
 from release_portal.audit.chain import canonical_time
 from release_portal.audit.checkpoints import checkpoint_sign, sign_manifest
@@ -239,6 +243,8 @@ def evidence_pack_write(release: Release, out: IO[bytes], *, base_url: str | Non
             pack.add_json(f"jobs/{job.pk}-{job.kind}.json", _job_record(job))
         for name, data in backup_manifest_files(release):
             pack.add(name, [data])
+        # What the release does to the database (also in report.md), as data.
+        pack.add_json("analysis.json", release_analysis(release))
         _evidence_files(release, pack)
         _bundle_files(release, pack)
         contents = {

@@ -20,6 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from checklists.models import ChecklistItem, Evidence, Release
+from migrations_ops.analysis.selectors import release_analysis
 from release_portal.accounts.roles import Action, can
 from release_portal.audit.links import absolute, job_page, release_page
 from release_portal.audit.selectors import ChainHead, audit_head
@@ -191,6 +192,56 @@ def _signoffs(release: Release) -> list[str]:
     return [*out, "| Sign-off | Who | When | Digest | Status |", "|---|---|---|---|---|", *rows, ""]
 
 
+def _analysis(analysis: dict[str, Any]) -> list[str]:
+    """What the release does to the database, from the stored risk and access results."""
+    out = ["## What this release does", ""]
+    risk, access = analysis["risk"], analysis["access"]
+    if risk is None:
+        out += ["No risk result yet (the pre-flight's “Release risk” job).", ""]
+    else:
+        older = "" if risk["job"]["current"] else " *(for older migrations)*"
+        level = md_text(risk["level"])
+        out += [f"**Release risk: {level}** (job #{risk['job']['id']}){older}", ""]
+        out += [f"- {md_text(reason)}" for reason in risk["reasons"]]
+        out += [f"- schema: {md_code(line)}" for line in risk["schema_change"]]
+        out += ["", "| Risk | File:line | Does | Lock | Rows | Hazards |"]
+        out += ["|---|---|---|---|--:|---|"]
+        for s in risk["statements"]:
+            rows = ", ".join(f"{t['rows']:,}" for t in s.get("table_sizes", []) if t.get("rows"))
+            hazards = "; ".join(md_text(h["name"]) for h in s.get("hazards", [])) or "-"
+            where = md_code(f"{s['file']}:{s['line']}")
+            lock = md_text(s.get("lock") or "-")
+            out.append(
+                f"| {md_text(s.get('risk'))} | {where} | {md_text(s.get('does'))} | {lock} "
+                f"| {rows or '-'} | {hazards} |"
+            )
+        out.append("")
+        for loss in risk["data_loss"]:
+            count = f"{loss['count']:,}" if loss.get("count") is not None else "not counted"
+            what = md_text(f"{loss['what']} of {loss['table']}")
+            if loss.get("column"):
+                what += md_text(f".{loss['column']}")
+            line = (
+                f"- Data loss {md_code(f'{loss["file"]}:{loss["line"]}')}: {count} {what}; "
+                f"backup: {md_text(loss['backup']['why'])}; "
+                f"rollback: {md_text(loss['rollback']['why'])}"
+            )
+            if loss["rollback"].get("loses"):
+                line += f" (loses {md_text(loss['rollback']['loses'])})"
+            out.append(line)
+        out.append("")
+    if access is None:
+        out += ["No access matrix yet (the pre-flight's “RLS access matrix” job).", ""]
+    else:
+        changes = access["change_lines"]
+        out += [f"**Access changes: {len(changes)}** (job #{access['job']['id']})", ""]
+        out += [f"- {md_text(line)}" for line in changes] or ["- none"]
+        for label, lints in (("new", access["lints_new"]), ("fixed", access["lints_fixed"])):
+            out += [f"- {label} lint: {md_text(x['name'])} {md_text(x['object'])}" for x in lints]
+        out += ["", md_text(access["exercised_note"]), ""]
+    return out
+
+
 def release_report_markdown(
     release: Release, *, base_url: str | None = None, head: ChainHead | None = None
 ) -> str:
@@ -223,6 +274,7 @@ def release_report_markdown(
     lines += _checklist(release, base_url)
     lines += _migration_files(release)
     lines += _signoffs(release)
+    lines += _analysis(release_analysis(release))
     lines += [
         "## Change log",
         "",

@@ -19,6 +19,7 @@ from checklists import bundles, rules
 from checklists.models import ChecklistItem, Evidence, Release
 from checklists.services.errors import AlreadyDone, ChecklistError, when
 from checklists.services.state import release_refresh
+from migrations_ops.jobs.kinds import KINDS, kind_spec
 from release_portal.audit.services import Actor, actor_of, audit_record
 
 MAX_EVIDENCE_BYTES = 20 * 1024 * 1024
@@ -253,15 +254,26 @@ def evidence_from_job(*, job: Any) -> list[Evidence]:
         return []
     release = Release.objects.select_for_update().get(pk=job.release_id)
     attached = []
-    for item in items_for_evidence(release, f"job:{job.kind}"):
+    # An informational kind (risk, access) attaches to the steps it informs too, as
+    # information: it never passes or fails an item by itself.
+    informs = kind_spec(job.kind).informs if job.kind in KINDS else ()
+    status = (
+        Evidence.Status.INFO
+        if informs
+        else Evidence.Status.PASSED
+        if job.state == "succeeded"
+        else Evidence.Status.FAILED
+    )
+    items = {}
+    for evidence_kind in (f"job:{job.kind}", *informs):
+        items.update({item.pk: item for item in items_for_evidence(release, evidence_kind)})
+    for item in sorted(items.values(), key=lambda i: i.step.position):
         attached.append(
             evidence_add(
                 item=item,
                 actor=Actor.system(f"job #{job.pk}"),
                 kind=Evidence.Kind.JOB,
-                status=Evidence.Status.PASSED
-                if job.state == "succeeded"
-                else Evidence.Status.FAILED,
+                status=status,
                 summary=job.summary or job.get_kind_display(),
                 job=job,
                 content_digest=job.content_digest,

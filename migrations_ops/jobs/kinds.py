@@ -57,6 +57,9 @@ class JobKind:
     options: tuple[Callable[..., None], ...] = ()
     # What happens when it ends, beyond the hooks every kind gets (``jobs.hooks``).
     ends: tuple[str, ...] = ()
+    # Informational kinds: their result is attached, as information that never passes or
+    # fails an item, to the items whose steps name these evidence kinds (besides their own).
+    informs: tuple[str, ...] = ()
 
     @property
     def evidence(self) -> str:
@@ -103,6 +106,16 @@ KINDS: dict[str, JobKind] = {
         JobKind(K.SECRETS, preflight=True, pins_bundle=False, options=(opt.secret_names,)),
         JobKind(K.RLS, preflight=True, sandbox=True, options=_SCRATCH),
         JobKind(K.DRIFT, preflight=True, sandbox=True),
+        # What the release does to the database (issue 15): informational evidence on the
+        # dry-run and RLS steps; they never fail a release by themselves.
+        JobKind(K.RISK, preflight=True, sandbox=True, options=_SCRATCH, informs=("job:dry_run",)),
+        JobKind(
+            K.ACCESS,
+            preflight=True,
+            sandbox=True,
+            options=(*_SCRATCH, opt.target_kind),
+            informs=("job:rls", "job:fixtures"),
+        ),
         # The SRE side (runbook §5) and the deployment itself.
         _on_target(K.BACKUP, MANAGE_BACKUPS, pins_bundle=False, ends=("backups.manifest",)),
         _on_target(
@@ -127,8 +140,8 @@ KINDS: dict[str, JobKind] = {
 assert set(KINDS) == set(Job.Kind.values), "every Job.Kind has a registry entry"
 
 
-# Runners that are not job kinds yet: ``manage.py runner`` runs them (in the sandbox).
-COMMAND_LINE_ONLY: tuple[str, ...] = ("risk", "access")
+# Runners that are not job kinds: ``manage.py runner`` runs them (in the sandbox).
+COMMAND_LINE_ONLY: tuple[str, ...] = ()
 
 
 def kind_spec(kind: str) -> JobKind:

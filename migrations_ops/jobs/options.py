@@ -69,6 +69,11 @@ def production_guard(job: Job, root: Path | None, options: Options) -> None:
     options["release_digest"] = job.release.digest if job.release else ""
 
 
+def target_kind(job: Job, root: Path | None, options: Options) -> None:
+    """Whether the target is production: its rows are then never copied into a sandbox."""
+    options["target_kind"] = job.target.kind if job.target else ""
+
+
 def sandbox_version(job: Job, root: Path | None, options: Options) -> None:
     """The PostgreSQL major version of a sandboxed job's cluster when it has no target."""
     if job.project.sandbox_pg_major:

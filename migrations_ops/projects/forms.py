@@ -142,6 +142,12 @@ class ProjectSettingsForm(forms.Form):
     )
     require_qa_signoff = forms.BooleanField(required=False, label="Require the QA lead's sign-off")
     require_sre_signoff = forms.BooleanField(required=False, label="Require the SRE's sign-off")
+    high_risk_requires_sre = forms.BooleanField(
+        required=False,
+        label="A high-risk release requires the SRE's sign-off",
+        help_text="The gate then also needs a risk result (the “Release risk” "
+        "job) for the release's current migrations.",
+    )
     uploader_may_not_sign = forms.BooleanField(
         required=False,
         label="The person who uploaded the migrations may not give the final sign-off",
@@ -186,6 +192,7 @@ class ProjectSettingsForm(forms.Form):
             "sandbox_pg_major": project.sandbox_pg_major or "",
             "require_qa_signoff": project.require_qa_signoff,
             "require_sre_signoff": project.require_sre_signoff,
+            "high_risk_requires_sre": project.high_risk_requires_sre,
             "uploader_may_not_sign": project.uploader_may_not_sign,
             "maintenance_webhook_url": project.maintenance_webhook_url,
         }

@@ -42,6 +42,7 @@ SETTINGS_FIELDS = (
     "sandbox_pg_major",
     "require_qa_signoff",
     "require_sre_signoff",
+    "high_risk_requires_sre",
     "uploader_may_not_sign",
     "maintenance_webhook_url",
 )

@@ -152,6 +152,8 @@ def run(ctx: RunContext) -> RunResult:
             "summary": rehearsal.summary if rehearsal else "could not run",
             "first_failure": rehearsal.data.get("first_failure") if rehearsal else None,
         },
+        # What the pending files change in the catalog, as the dry run saw it.
+        "catalog_summary": rehearsal.data.get("catalog_summary", []) if rehearsal else [],
         "squawk_findings": len(findings),
         "timings": {k: round(v, 4) for k, v in timings.items()},
     }

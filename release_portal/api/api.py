@@ -18,7 +18,7 @@ from ninja import NinjaAPI
 
 from release_portal.api import errors
 from release_portal.api.auth import BearerToken
-from release_portal.api.endpoints import deployments, gate, jobs, releases, reports
+from release_portal.api.endpoints import analysis, deployments, gate, jobs, releases, reports
 
 DESCRIPTION = """
 The Release Portal's API for CI pipelines: create the release of a commit, upload its
@@ -43,7 +43,7 @@ api = NinjaAPI(
     openapi_url="/openapi.json",
 )
 errors.install(api)
-for module in (releases, reports, gate, deployments, jobs):
+for module in (releases, reports, gate, deployments, jobs, analysis):
     api.add_router("", module.router)
 
 

@@ -279,6 +279,18 @@ class GatePeerReviewOut(Schema):
     complete: bool
 
 
+class GateRiskOut(Schema):
+    required: bool = Field(description="The rule is on for the project.")
+    code: Literal["risk_result_missing", "high_risk_needs_sre_signoff"] | None = Field(
+        description="What the rule holds the gate for (null when it holds nothing)."
+    )
+    message: str
+    level: Literal["low", "medium", "high"] | None = Field(
+        description="The current risk result's level (null without one)."
+    )
+    job: int | None = Field(description="The risk job the rule read.")
+
+
 class GateOut(Schema):
     release: int
     open: bool
@@ -293,6 +305,67 @@ class GateOut(Schema):
     override: GateOverrideOut | None
     state_problem: str
     peer_review: GatePeerReviewOut | None
+    risk: GateRiskOut | None = Field(
+        description="The high-risk rule (null when the project's setting is off)."
+    )
+
+
+# --- analysis (what a release does to the database) ---------------------------------------
+
+
+class AnalysisJobOut(Schema):
+    id: int
+    summary: str
+    finished_at: datetime | None
+    target: str | None
+    current: bool = Field(description="Made for the release's current content digest.")
+    content_digest: str
+
+
+class AnalysisRiskOut(Schema):
+    job: AnalysisJobOut
+    level: Literal["low", "medium", "high"] | None
+    reasons: list[str]
+    hazards: int
+    statements: list[dict[str, Any]] = Field(
+        description="Every pending statement, hazards first: file, line, tables, lock, "
+        "blocks, rewrites, scans, table_sizes, destroys, lock_held_seconds, hazards, risk..."
+    )
+    data_loss: list[dict[str, Any]] = Field(
+        description="Each loss (file, line, table, column, what, count, method, note) with "
+        "backup {holds, why, backup, file, rows} and rollback {step, kind, restores_rows, "
+        "loses, why}."
+    )
+    backup: dict[str, Any] | None
+    rollback_plan: dict[str, Any] | None
+    schema_change: list[str]
+    notes: list[str]
+
+
+class AnalysisAccessOut(Schema):
+    job: AnalysisJobOut
+    changes: list[dict[str, Any]] = Field(
+        description="Changed cells: principal, operation, relation, before, after, line."
+    )
+    change_lines: list[str]
+    principals: list[dict[str, Any]]
+    relations: list[str]
+    lints_new: list[dict[str, Any]]
+    lints_fixed: list[dict[str, Any]]
+    method: str
+    notes: list[str]
+    exercised_by_tests: list[dict[str, Any]] | None = Field(
+        description="The cells the RLS tests exercised, when measured (null: not measured; "
+        "see exercised_note)."
+    )
+    exercised_note: str
+
+
+class AnalysisOut(Schema):
+    release: int
+    content_digest: str
+    risk: AnalysisRiskOut | None
+    access: AnalysisAccessOut | None
 
 
 # --- jobs ---------------------------------------------------------------------------------

@@ -27,7 +27,13 @@ def release_gate(request: HttpRequest, release_id: ReleaseId) -> Any:
 
     **409** otherwise, listing each open item (step key, text, owner), each missing or
     stale sign-off, the freeze window, or the release state that prevents deploying.
-    Deploy exactly the `digest` answered. Scope: `read` or `deploy`."""
+
+    `risk` is the project's "high-risk release requires the SRE's sign-off" rule (null
+    when the setting is off): its `code` is `risk_result_missing` when no risk job
+    succeeded for the release's current content, `high_risk_needs_sre_signoff` when the
+    current risk result is high and the SRE's sign-off is not current, else null; its
+    `message` is also among `reasons`. Deploy exactly the `digest` answered. Scope:
+    `read` or `deploy`."""
     token = require_scope(request, "read", "deploy")
     release = release_for(token, release_id)
     result = gate_status(release)

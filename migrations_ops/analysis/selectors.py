@@ -1,0 +1,139 @@
+"""The release's analysis, built from stored results only (nothing runs here).
+
+``release_analysis`` is what the card, the report, the evidence pack and the API show:
+the newest succeeded ``risk`` and ``access`` jobs of the release (said so when they were
+made for older migrations than the release's current ones), the schema change, the
+statements hazards first, the data-loss ledger joined with the verified backup and the
+rollback plan, and the access diff with Supabase's lints.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Case, When
+
+from migrations_ops.analysis import recovery
+from migrations_ops.models import BackupManifest, Job, RollbackPlan, Target
+from migrations_ops.pg import risk_report
+
+KINDS = (Job.Kind.RISK, Job.Kind.ACCESS)
+
+# Whether the RLS tests' coverage of the matrix can be shown, and why not.
+EXERCISED_NOTE = (
+    "Which of these cells the RLS tests exercised is not shown: the RLS job records each "
+    "test's outcome, not which role read or wrote which table, and guessing it from the "
+    "tests' text would not be a measurement."
+)
+
+
+def newest_results(release: Any) -> dict[str, Job | None]:
+    """The newest succeeded job of each analysis kind (one query)."""
+    found: dict[str, Job | None] = dict.fromkeys(KINDS)
+    jobs = (
+        Job.objects.filter(release_id=release.pk, kind__in=KINDS, state=Job.State.SUCCEEDED)
+        .select_related("target")
+        .order_by("-finished_at", "-pk")
+    )
+    for job in jobs:
+        if found.get(job.kind) is None:
+            found[job.kind] = job
+        if all(found.values()):
+            break
+    return found
+
+
+def verified_backup(release: Any) -> BackupManifest | None:
+    """The release's newest verified backup, production's first."""
+    return (
+        BackupManifest.objects.filter(
+            release_id=release.pk,
+            verify_state=BackupManifest.Verify.PASSED,
+            deleted_at__isnull=True,
+        )
+        .select_related("target")
+        .defer("manifest")
+        # Production's first (the backup a rollback would restore), then the newest.
+        .order_by(
+            Case(When(target__kind=Target.Kind.PRODUCTION, then=0), default=1),
+            "-finished_at",
+            "-pk",
+        )
+        .first()
+    )
+
+
+def rollback_plan(release: Any, backup: BackupManifest | None) -> RollbackPlan | None:
+    """The release's newest rollback plan, for the backup's target when there is one."""
+    plans = RollbackPlan.objects.filter(release_id=release.pk)
+    if backup is not None:
+        same = plans.filter(target_id=backup.target_id).order_by("-created_at", "-pk").first()
+        if same is not None:
+            return same
+    return plans.order_by("-created_at", "-pk").first()
+
+
+def _job_facts(job: Job, release: Any) -> dict[str, Any]:
+    return {
+        "id": job.pk,
+        "summary": job.summary,
+        "finished_at": job.finished_at,
+        "target": job.target.name if job.target else None,
+        "current": job.content_digest == release.content_digest,
+        "content_digest": job.content_digest,
+    }
+
+
+def risk_section(release: Any, job: Job | None) -> dict[str, Any] | None:
+    if job is None:
+        return None
+    data = job.result or {}
+    backup = verified_backup(release)
+    plan = rollback_plan(release, backup)
+    return {
+        "job": _job_facts(job, release),
+        "level": data.get("level"),
+        "reasons": data.get("reasons", []),
+        "hazards": data.get("hazards", 0),
+        "statements": risk_report.hazards_first(data),
+        "data_loss": recovery.ledger_with_recovery(
+            risk_report.loss_ledger(data), backup=backup, plan=plan
+        ),
+        "backup": None
+        if backup is None
+        else {"id": backup.pk, "file": backup.file_name, "target": backup.target.name},
+        "rollback_plan": None if plan is None else {"id": plan.pk},
+        "schema_change": data.get("catalog_summary", []),
+        "notes": data.get("notes", []),
+    }
+
+
+def access_section(release: Any, job: Job | None) -> dict[str, Any] | None:
+    if job is None:
+        return None
+    data = job.result or {}
+    lints = data.get("lints") or {}
+    return {
+        "job": _job_facts(job, release),
+        "changes": data.get("changes", []),
+        "change_lines": data.get("change_lines", []),
+        "principals": data.get("principals", []),
+        "relations": data.get("relations", []),
+        "lints_new": lints.get("new", []),
+        "lints_fixed": lints.get("resolved", []),
+        "method": data.get("method", ""),
+        "notes": data.get("notes", []),
+        "exercised_by_tests": None,
+        "exercised_note": EXERCISED_NOTE,
+    }
+
+
+def release_analysis(release: Any) -> dict[str, Any]:
+    """What the release does to the database, from the stored results."""
+    jobs = newest_results(release)
+    return {
+        "release": release.pk,
+        "content_digest": release.content_digest,
+        "risk": risk_section(release, jobs[Job.Kind.RISK]),
+        "access": access_section(release, jobs[Job.Kind.ACCESS]),
+    }
