@@ -291,3 +291,23 @@ def demo_release(project: Project, users: dict[str, Any]) -> Any:
         actor=users["releng"],
     )  # fmt: skip
     return release
+
+
+def demo_analysis_queue(release: Any) -> list[Any]:
+    """Queue the release's risk and access jobs against staging, once per content: the
+    worker `make run` starts runs them, and the release page's "What this release does"
+    card shows their result (the unique index built without CONCURRENTLY among it)."""
+    from migrations_ops.jobs.services import job_enqueue
+    from migrations_ops.models import Job
+
+    target = release.project.targets.get(name="staging")
+    queued = []
+    for kind in (Job.Kind.RISK, Job.Kind.ACCESS):
+        done = Job.objects.filter(
+            release=release, kind=kind, content_digest=release.content_digest
+        ).exclude(state__in=[Job.State.FAILED, Job.State.CANCELLED, Job.State.TIMED_OUT])
+        if not done.exists():
+            queued.append(
+                job_enqueue(kind=kind, project=release.project, release=release, target=target)
+            )
+    return queued

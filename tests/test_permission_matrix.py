@@ -251,6 +251,7 @@ MATRIX: dict[str, Row] = {
     ),
     # --- jobs ---------------------------------------------------------------------------
     "release_jobs": Row("GET", r, members()),
+    "release_analysis": Row("GET", r, members()),
     "release_job_start": Row("POST", r, members(LEAD, RE, QA), data=lambda w: {"kind": "order"}),
     "release_preflight": Row("POST", r, members(LEAD, RE, QA)),
     "job_detail": Row("GET", lambda w: {"pk": w["job"].pk}, members()),
@@ -313,6 +314,7 @@ MATRIX: dict[str, Row] = {
         "POST", lambda w: {"release_id": w["release"].pk}, everyone(401)
     ),
     "api:release_gate": Row("GET", lambda w: {"release_id": w["release"].pk}, everyone(401)),
+    "api:read_analysis": Row("GET", lambda w: {"release_id": w["release"].pk}, everyone(401)),
     "api:start_deployment": Row("POST", lambda w: {"release_id": w["release"].pk}, everyone(401)),
     "api:finish_deployment": Row(
         "PATCH", lambda w: {"release_id": w["release"].pk, "deployment_id": 1}, everyone(401)

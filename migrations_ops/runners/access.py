@@ -25,8 +25,8 @@ Steps:
    lints again; the cells that changed, one line each ("anon SELECT public.accounts:
    0 -> 50,000 rows"), and the lints the release adds or fixes.
 
-Options: ``exposed_schemas``, ``roles``, ``users``, ``max_users`` (10), ``data_max_mb``,
-``cell_timeout`` ("10s"), ``seed_files``, ``lock_timeout``, ``non_transactional``,
+Options: ``exposed_schemas``, ``roles``, ``users``, ``max_users`` (10), ``with_data`` (true),
+``data_max_mb``, ``cell_timeout`` ("10s"), ``seed_files``, ``lock_timeout``, ``non_transactional``,
 ``applied_versions``, ``pending_versions``, ``target_kind``.
 """
 
@@ -124,7 +124,10 @@ def _copy_target(
         return
     max_bytes = int(float(ctx.options.get("data_max_mb", DEFAULT_DATA_MAX_MB)) * 1024 * 1024)
     production = ctx.options.get("target_kind") == "production"
-    fits = target.data_bytes <= max_bytes and not production
+    # As a job, the project's "dry run with data" decides (bundle code runs beside the
+    # rows and may print them); from the command line, rows are copied.
+    with_rows = bool(ctx.options.get("with_data", True))
+    fits = target.data_bytes <= max_bytes and not production and with_rows
     copy = staging_copy.copy_schema(
         source_url=ctx.database_url or "",
         source_major=target.major,
@@ -146,6 +149,14 @@ def _copy_target(
         notes.append(
             f"{ctx.target_name} is production: its rows are never copied; counts come from "
             "the fixtures and seeds"
+        )
+        return
+    if not with_rows:
+        data["rows"] = {"copied": "none", "bytes": target.data_bytes}
+        notes.append(
+            f"the project's “dry run with data” is off: {ctx.target_name}'s rows were not "
+            "copied (bundle code runs beside them), so row counts come from the fixtures and "
+            "seeds"
         )
         return
     if fits:

@@ -125,6 +125,10 @@ def test_the_hostile_bundle_reaches_nothing_of_the_portal(hostile, project, list
     assert "uid=61000" in outputs[Job.Kind.COMMANDS] or os.geteuid() != 0
     dry_run = Job.objects.get(kind=Job.Kind.DRY_RUN)
     assert dry_run.result.get("sandbox", {}).get("mode") == "bwrap", dry_run.summary
+    # The risk and access jobs ran the hostile migrations and fixtures in the sandbox too.
+    for kind in (Job.Kind.RISK, Job.Kind.ACCESS):
+        ran = next(j for j in jobs if j.kind == kind)
+        assert ran.result.get("sandbox", {}).get("mode") == "bwrap", (kind, ran.summary)
 
     # The portal's database: memberships and change log untouched, the chain intact.
     after = portal_state()

@@ -29,6 +29,8 @@ class Command(BaseCommand):
         release = demo.demo_release(loaded["project"], loaded["users"])
         release.refresh_from_db()
         self.stdout.write(f"Release: {release.title} ({release.get_state_display()}).")
+        for job in demo.demo_analysis_queue(release):
+            self.stdout.write(f"Queued: {job.get_kind_display()} (job #{job.pk}).")
         self.stdout.write(
             f"Demo ready: project {loaded['project'].slug!r} with {len(loaded['users'])} people."
         )

@@ -116,9 +116,10 @@ def test_preflight_queues_the_runbook_checks_against_staging(
     with django_capture_on_commit_callbacks(execute=True):
         jobs = preflight_start(release=release, user=release_engineer)
     assert [job.kind for job in jobs] == list(PREFLIGHT_KINDS)
-    assert {"order", "commands", "dry_run", "fixtures", "pending", "secrets", "rls", "drift"} == {
-        job.kind for job in jobs
-    }
+    assert {
+        "order", "commands", "dry_run", "fixtures", "pending", "secrets", "rls", "drift",
+        "risk", "access",
+    } == {job.kind for job in jobs}  # fmt: skip
     assert all(job.target == staging and job.release == release for job in jobs)
     assert len(sent) == len(PREFLIGHT_KINDS)
     event = AuditEvent.objects.get(action="release.preflight_start")
