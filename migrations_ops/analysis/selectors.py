@@ -79,7 +79,7 @@ def _job_facts(job: Job, release: Any) -> dict[str, Any]:
         "summary": job.summary,
         "finished_at": job.finished_at,
         "target": job.target.name if job.target else None,
-        "current": job.content_digest == release.content_digest,
+        "current": release is not None and job.content_digest == release.content_digest,
         "content_digest": job.content_digest,
     }
 
@@ -88,8 +88,8 @@ def risk_section(release: Any, job: Job | None) -> dict[str, Any] | None:
     if job is None:
         return None
     data = job.result or {}
-    backup = verified_backup(release)
-    plan = rollback_plan(release, backup)
+    backup = verified_backup(release) if release is not None else None
+    plan = rollback_plan(release, backup) if release is not None else None
     return {
         "job": _job_facts(job, release),
         "level": data.get("level"),
@@ -137,3 +137,18 @@ def release_analysis(release: Any) -> dict[str, Any]:
         "risk": risk_section(release, jobs[Job.Kind.RISK]),
         "access": access_section(release, jobs[Job.Kind.ACCESS]),
     }
+
+
+# The per-kind result views of a job's page: template and context of one job's result.
+RESULT_TEMPLATES = {
+    Job.Kind.RISK: "migrations_ops/analysis/risk_result.html",
+    Job.Kind.ACCESS: "migrations_ops/analysis/access_result.html",
+}
+
+
+def job_result_context(job: Job) -> dict[str, Any]:
+    """What ``RESULT_TEMPLATES[job.kind]`` needs to show ``job``'s own result."""
+    release = job.release
+    if job.kind == Job.Kind.RISK:
+        return {"release": release, "risk": risk_section(release, job)}
+    return {"release": release, "matrix": access_section(release, job)}

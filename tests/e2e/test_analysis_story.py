@@ -56,10 +56,15 @@ def test_the_demo_release_shows_its_unique_index_hazard(
     card.scroll_into_view_if_needed()
     table = page.locator("#risk-table")
     table.wait_for()
-    first = table.locator("tbody tr").first
-    assert "CREATE INDEX without CONCURRENTLY" in first.inner_text()
-    assert "20250201090000_add_member_phone.sql:4" in first.inner_text()
-    assert "SHARE" in first.inner_text()
+    index = table.locator("tbody tr", has_text="CREATE INDEX without CONCURRENTLY")
+    assert index.count() == 1
+    row = index.inner_text()
+    assert "20250201090000_add_member_phone.sql:4" in row
+    assert "SHARE" in row and "CONCURRENTLY" in row
+    # Hazards first: no statement without a hazard comes before it.
+    rows = table.locator("tbody tr").all_inner_texts()
+    position = next(i for i, text in enumerate(rows) if "CREATE INDEX without" in text)
+    assert all(not text.rstrip().endswith("—") for text in rows[: position + 1])
     # Sorting asks the server again, in place.
     page.locator("#analysis-sorts a[data-sort='file']").click()
     page.locator("#analysis-sorts strong", has_text="File and line").wait_for()

@@ -16,7 +16,6 @@ from checklists.services.signoffs import signoff_give
 from migrations_ops.models import Job
 from release_portal.api.tokens import token_create
 from release_portal.audit.models import AuditEvent
-from tests.checklists.conftest import release, release_with_files, runbook  # noqa: F401
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -58,7 +57,7 @@ def sign(release, user, kind) -> None:
     release.refresh_from_db()
 
 
-def test_without_a_risk_result_the_gate_says_so(rule_on, release_with_files, platform_lead):  # noqa: F811
+def test_without_a_risk_result_the_gate_says_so(rule_on, release_with_files, platform_lead):
     release = release_with_files
     settle(release, platform_lead)
     sign(release, platform_lead, SignOff.Kind.RELEASE_OWNER)
@@ -70,12 +69,12 @@ def test_without_a_risk_result_the_gate_says_so(rule_on, release_with_files, pla
     assert any("no risk result" in reason for reason in gate.reasons)
 
 
-def test_a_risk_result_for_older_migrations_does_not_count(rule_on, release_with_files):  # noqa: F811
+def test_a_risk_result_for_older_migrations_does_not_count(rule_on, release_with_files):
     risk_result(release_with_files, "low", digest="0" * 64)
     assert gate_status(release_with_files).risk["code"] == MISSING
 
 
-def test_a_low_risk_result_lets_the_gate_open(rule_on, release_with_files, platform_lead):  # noqa: F811
+def test_a_low_risk_result_lets_the_gate_open(rule_on, release_with_files, platform_lead):
     release = release_with_files
     job = risk_result(release, "low")
     settle(release, platform_lead)
@@ -87,7 +86,7 @@ def test_a_low_risk_result_lets_the_gate_open(rule_on, release_with_files, platf
                          "job": job.pk}  # fmt: skip
 
 
-def test_a_high_risk_release_needs_the_sre(rule_on, release_with_files, platform_lead, sre):  # noqa: F811
+def test_a_high_risk_release_needs_the_sre(rule_on, release_with_files, platform_lead, sre):
     release = release_with_files
     risk_result(release, "high")
     settle(release, platform_lead)
@@ -107,7 +106,7 @@ def test_a_high_risk_release_needs_the_sre(rule_on, release_with_files, platform
     assert gate.risk["code"] is None and gate.risk["level"] == "high"
 
 
-def test_with_the_setting_off_the_risk_job_is_information_only(release_with_files, platform_lead):  # noqa: F811
+def test_with_the_setting_off_the_risk_job_is_information_only(release_with_files, platform_lead):
     release = release_with_files
     assert release.project.high_risk_requires_sre is False
     risk_result(release, "high")
@@ -121,7 +120,7 @@ def test_the_gates_409_carries_the_reason_code(
     rule_on,
     release_with_files,
     platform_lead,
-    client,  # noqa: F811
+    client,
 ):
     release = release_with_files
     value = token_create(project=release.project, name="ci", scopes=["read"], user=platform_lead)
@@ -159,3 +158,26 @@ def test_the_setting_is_on_by_default_on_the_settings_page_and_audited(
     assert project.high_risk_requires_sre is True
     event = AuditEvent.objects.filter(action="project.settings_update").latest("seq")
     assert event.data["changed"]["high_risk_requires_sre"] == {"before": False, "after": True}
+
+
+def test_the_release_page_places_the_card_with_at_most_one_query_more(
+    client, personas, release_with_files
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    release = release_with_files
+    url = reverse("release_detail", args=[release.pk])
+    client.force_login(personas["qa_lead"])
+    client.get(url)
+    with CaptureQueriesContext(connection) as off:
+        html = client.get(url).content.decode()
+    release.project.high_risk_requires_sre = True
+    release.project.save()
+    with CaptureQueriesContext(connection) as on:
+        client.get(url)
+    assert len(on) - len(off) <= 1, [q["sql"] for q in on][-5:]
+    # Only the card's place: its content comes from its own view, on reveal.
+    assert f'hx-get="{reverse("release_analysis", args=[release.pk])}"' in html
+    assert 'hx-trigger="revealed"' in html
+    assert 'id="risk-table"' not in html

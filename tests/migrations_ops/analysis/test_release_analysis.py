@@ -26,7 +26,6 @@ from migrations_ops.jobs.services import job_enqueue, preflight_start
 from migrations_ops.models import BackupManifest, Job, RollbackPlan
 from release_portal.api.tokens import token_create
 from tests.factories import TargetFactory, published_runbook, supabase_archive
-from tests.migrations_ops.conftest import make_database, server_url  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -77,14 +76,15 @@ def _staging(url: str) -> None:
         )
         conn.execute(
             "insert into public.members (group_id, phone, note) "
-            f"select i % 50, '+2507' || i, case when i % 4 = 0 then null else 'n' || i end "
-            f"from generate_series(1, {ROWS}) i"
+            "select i %% 50, '+2507' || i, case when i %% 4 = 0 then null else 'n' || i end "
+            "from generate_series(1, %s) i",
+            [ROWS],
         )
         conn.execute("analyze public.members")
 
 
 @pytest.fixture
-def world(project, platform_lead, release_engineer, make_database, monkeypatch, settings, tmp_path):  # noqa: F811
+def world(project, platform_lead, release_engineer, make_database, monkeypatch, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     url = make_database("analysis_staging")
     _staging(url)
