@@ -233,9 +233,13 @@ def _analysis(analysis: dict[str, Any]) -> list[str]:
     if access is None:
         out += ["No access matrix yet (the pre-flight's “RLS access matrix” job).", ""]
     else:
-        changes = access["change_lines"]
+        changes = access["changes"]
         out += [f"**Access changes: {len(changes)}** (job #{access['job']['id']})", ""]
-        out += [f"- {md_text(line)}" for line in changes] or ["- none"]
+        tested = {True: " (exercised by the RLS tests)", False: " (not exercised by the RLS tests)"}
+        out += [
+            f"- {md_text(change['line'])}{tested.get(change.get('tested'), '')}"
+            for change in changes
+        ] or ["- none"]
         for label, lints in (("new", access["lints_new"]), ("fixed", access["lints_fixed"])):
             out += [f"- {label} lint: {md_text(x['name'])} {md_text(x['object'])}" for x in lints]
         out += ["", md_text(access["exercised_note"]), ""]

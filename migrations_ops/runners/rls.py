@@ -39,7 +39,7 @@ import psycopg
 from psycopg import sql
 
 from migrations_ops.pg import psql as psql_runner
-from migrations_ops.pg import scratch, scratch_setup
+from migrations_ops.pg import scratch, scratch_setup, table_activity
 from migrations_ops.pg.apply import apply_files
 from migrations_ops.pg.tap import TapResult, parse_tap
 from migrations_ops.runners.base import RunContext, RunnerError, RunResult
@@ -104,13 +104,23 @@ def run(ctx: RunContext) -> RunResult:
                 )
             notes += scratch_setup.load_seeds(ctx, url, major)
             pgtap = _enable_pgtap(conn, files, major, notes)
+            # Which tables the tests read and wrote: the access matrix shows it per cell.
+            exposed = list(ctx.options.get("exposed_schemas", ["public"]))
+            before = table_activity.snapshot(conn, exposed, wait=0)
             results = _run_tests(ctx, url, major, tests_dir, files, pgtap)
+            exercised = table_activity.touched(before, table_activity.snapshot(conn, exposed))
     failed = [r for r in results if not r["ok"]]
     data: dict[str, Any] = {
         "notes": notes,
         "pgtap": pgtap,
         "migrations": applied.as_dict(),
         "files": results,
+        "exercised": {
+            "tables": exercised,
+            "schemas": exposed,
+            "method": "PostgreSQL's table statistics (pg_stat_user_tables) before and after "
+            "the tests: per table and operation, not per role",
+        },
         "seconds": round(time.monotonic() - started, 3),
     }
     if failed:

@@ -345,7 +345,7 @@ class AnalysisRiskOut(Schema):
 class AnalysisAccessOut(Schema):
     job: AnalysisJobOut
     changes: list[dict[str, Any]] = Field(
-        description="Changed cells: principal, operation, relation, before, after, line."
+        description="Changed cells: principal, operation, relation, before, after, line, tested."
     )
     change_lines: list[str]
     principals: list[dict[str, Any]]
@@ -355,9 +355,12 @@ class AnalysisAccessOut(Schema):
     method: str
     notes: list[str]
     exercised_by_tests: list[dict[str, Any]] | None = Field(
-        description="The cells the RLS tests exercised, when measured (null: not measured; "
-        "see exercised_note)."
+        description="Per relation and operation, whether the RLS tests of the same "
+        "migrations touched it (`tested`), measured by the RLS job from PostgreSQL's table "
+        "statistics (not per role); null when no RLS run measured it. Each of `changes` "
+        "carries `tested` the same way."
     )
+    rls_job: int | None = Field(description="The RLS job that measured it.")
     exercised_note: str
 
 

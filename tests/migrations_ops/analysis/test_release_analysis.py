@@ -102,6 +102,10 @@ def world(project, platform_lead, release_engineer, make_database, monkeypatch, 
         "migrations/20250101000000_init.sql": INIT,
         **{f"migrations/{name}": sql for name, sql in PENDING.items()},
         "tests/fixtures/roles.sql": ROLES,
+        # The RLS tests read members as anon, and write nothing.
+        "tests/rls/members.test.sql": (
+            "set role anon;\nselect count(*) from public.members;\nreset role;\n"
+        ),
     }
     release_upload_archive(
         release=release, data=supabase_archive(files), filename="b.zip", actor=release_engineer
@@ -280,3 +284,35 @@ def test_the_api_lists_every_statement_with_the_documented_keys(world, client, p
     assert answer["risk"]["statements"][0]["hazards"]  # hazards first
     schema = client.get("/api/openapi.json").json()
     assert "/api/releases/{release_id}/analysis" in schema["paths"]
+
+
+def test_each_access_change_says_whether_the_rls_tests_exercised_it(world, client, personas):
+    release = world["release"]
+    run(Job.Kind.ACCESS, world)
+    value = token(world["project"], personas["platform_lead"], "read")
+    api = f"/api/releases/{release.pk}/analysis"
+
+    def access() -> dict:
+        answer = client.get(api, HTTP_AUTHORIZATION=f"Bearer {value}")
+        assert answer.status_code == 200
+        return answer.json()["access"]
+
+    unmeasured = access()
+    assert unmeasured["exercised_by_tests"] is None
+    assert {c["tested"] for c in unmeasured["changes"]} == {None}
+
+    rls = run(Job.Kind.RLS, world)
+    assert rls.result["exercised"]["tables"] == {"public.members": ["SELECT"]}
+    measured = access()
+    assert measured["rls_job"] == rls.pk
+    cells = {(c["relation"], c["operation"]): c["tested"] for c in measured["exercised_by_tests"]}
+    assert cells[("public.members", "SELECT")] is True
+    assert cells[("public.members", "INSERT")] is False
+    anon = next(
+        c for c in measured["changes"]
+        if (c["principal"], c["operation"]) == ("anon", "SELECT")
+    )  # fmt: skip
+    assert anon["tested"] is True
+    client.force_login(personas["qa_lead"])
+    card = client.get(reverse("release_analysis", args=[release.pk])).content.decode()
+    assert "exercised by the RLS tests" in card
