@@ -69,7 +69,7 @@ def test_it_holds_the_report_the_events_the_jobs_and_the_files(client, personas,
     upload = release.items.get(step__position=3).evidence.get(kind="file")
     assert sorted(pack.namelist()) == sorted([
         "report.md", "audit.jsonl", "audit-verify.json", "checkpoint.json", "public-key.pem",
-        "verify_changelog.py",
+        "verify_changelog.py", "analysis.json",
         f"jobs/{job.pk}-order.log", f"jobs/{job.pk}-order.json",
         f"evidence/{upload.pk}-smoke_notes.txt", "contents.json",
     ])  # fmt: skip

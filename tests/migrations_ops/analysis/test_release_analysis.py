@@ -316,3 +316,33 @@ def test_each_access_change_says_whether_the_rls_tests_exercised_it(world, clien
     client.force_login(personas["qa_lead"])
     card = client.get(reverse("release_analysis", args=[release.pk])).content.decode()
     assert "exercised by the RLS tests" in card
+
+
+@pytest.mark.parametrize("kind", [Job.Kind.RISK, Job.Kind.ACCESS])
+def test_they_start_like_the_other_checks_with_the_same_permissions(
+    world, client, personas, monkeypatch, kind
+):
+    monkeypatch.setattr(dispatch, "job_send", lambda *, job_id, kind, queue: None)
+    release = world["release"]
+    start = reverse("release_job_start", args=[release.pk])
+    data = {"kind": kind, "target": world["target"].pk}
+    for who in ("auditor", "sre"):  # may not run checks
+        client.force_login(personas[who])
+        assert client.post(start, data).status_code == 403
+    assert not Job.objects.filter(kind=kind).exists()
+    client.force_login(personas["qa_lead"])
+    assert client.post(start, data).status_code == 302
+    assert Job.objects.get(kind=kind).target == world["target"]
+
+    report = token(world["project"], personas["platform_lead"], "report")
+    answer = client.post(
+        f"/api/releases/{release.pk}/jobs", {"kind": kind, "target": "staging"},
+        content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {report}",
+    )  # fmt: skip
+    assert answer.status_code == 200 and answer.json()["already_active"] is True
+    read_only = token(world["project"], personas["platform_lead"], "read", name="r")
+    answer = client.post(
+        f"/api/releases/{release.pk}/jobs", {"kind": kind, "target": "staging"},
+        content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {read_only}",
+    )  # fmt: skip
+    assert answer.status_code == 403
