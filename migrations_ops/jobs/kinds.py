@@ -104,7 +104,7 @@ KINDS: dict[str, JobKind] = {
         JobKind(K.FIXTURES, preflight=True, sandbox=True, options=_SCRATCH),
         JobKind(K.PENDING, preflight=True),
         JobKind(K.SECRETS, preflight=True, pins_bundle=False, options=(opt.secret_names,)),
-        JobKind(K.RLS, preflight=True, sandbox=True, options=_SCRATCH),
+        JobKind(K.RLS, preflight=True, sandbox=True, options=(*_SCRATCH, opt.project_schemas)),
         JobKind(K.DRIFT, preflight=True, sandbox=True),
         # What the release does to the database (issue 15): informational evidence on the
         # dry-run and RLS steps; they never fail a release by themselves.
@@ -113,7 +113,7 @@ KINDS: dict[str, JobKind] = {
             K.ACCESS,
             preflight=True,
             sandbox=True,
-            options=(*_SCRATCH, opt.target_kind),
+            options=(*_SCRATCH, opt.project_schemas, opt.target_kind),
             informs=("job:rls", "job:fixtures"),
         ),
         # The SRE side (runbook §5) and the deployment itself.

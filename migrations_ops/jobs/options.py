@@ -69,6 +69,12 @@ def production_guard(job: Job, root: Path | None, options: Options) -> None:
     options["release_digest"] = job.release.digest if job.release else ""
 
 
+def project_schemas(job: Job, root: Path | None, options: Options) -> None:
+    """The access matrix and the RLS tests' table measurements cover the project's
+    schemas (those it backs up and compares: an app's API schemas are among them)."""
+    options["exposed_schemas"] = list(job.project.schemas)
+
+
 def target_kind(job: Job, root: Path | None, options: Options) -> None:
     """Whether the target is production: its rows are then never copied into a sandbox."""
     options["target_kind"] = job.target.kind if job.target else ""

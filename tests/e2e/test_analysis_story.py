@@ -64,7 +64,7 @@ def test_the_demo_release_shows_its_unique_index_hazard(
     # Hazards first: no statement without a hazard comes before it.
     rows = table.locator("tbody tr").all_inner_texts()
     position = next(i for i, text in enumerate(rows) if "CREATE INDEX without" in text)
-    assert all(not text.rstrip().endswith("—") for text in rows[: position + 1])
+    assert all("hazard" in text for text in rows[: position + 1])
     # Sorting asks the server again, in place.
     page.locator("#analysis-sorts a[data-sort='file']").click()
     page.locator("#analysis-sorts strong", has_text="File and line").wait_for()
