@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("migrations_ops", "0005_job_content_digest"),
+        ("migrations_ops", "0006_job_bundle"),
     ]
 
     operations = [
