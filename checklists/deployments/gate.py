@@ -199,7 +199,7 @@ def gate_status(
             None,
         )
     state_problem = _state_problem(release, override is not None)
-    sre = signoffs.get(SignOff.Kind.SRE)
+    sre = by_kind.get(SignOff.Kind.SRE)
     risk = gate_rule.evaluate(release, sre_signed=sre is not None and sre.is_current)
     checklist_ok = not (missing_items or missing_signoffs or stale_signoffs)
     checklist_ok = checklist_ok and not (risk and risk.code)

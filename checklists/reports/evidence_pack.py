@@ -47,8 +47,8 @@ from checklists.bundles import BundleError, stored_bundle_files
 from checklists.changes.diffs import signed_bundle
 from checklists.models import Evidence, Release
 from checklists.reports.release_report import release_report_markdown
-from migrations_ops.jobs.scrub import scrub_data, scrub_paths
 from migrations_ops.analysis.selectors import release_analysis
+from migrations_ops.jobs.scrub import scrub_data, scrub_paths
 from migrations_ops.models import Job, JobLogLine
 from release_portal.audit.chain import canonical_time
 from release_portal.audit.checkpoints import checkpoint_sign, sign_manifest
