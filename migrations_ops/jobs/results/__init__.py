@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from migrations_ops.jobs.results import backups, checks, generic, migrations, tests
+from migrations_ops.jobs.results import analysis, backups, checks, generic, migrations, tests
 from migrations_ops.jobs.scrub import scrub_data
 from migrations_ops.models import Job
 
@@ -54,6 +54,8 @@ RESULT_VIEWS: dict[str, ResultView] = {
     K.PENDING: ResultView.named("pending", checks.present_pending),
     K.FIXTURES: ResultView.named("fixtures", checks.present_fixtures),
     K.DRIFT: ResultView.named("drift", migrations.present_drift),
+    K.RISK: ResultView.named("risk", analysis.present_risk),
+    K.ACCESS: ResultView.named("access", analysis.present_access),
 }
 
 

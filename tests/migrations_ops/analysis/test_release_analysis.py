@@ -346,3 +346,15 @@ def test_they_start_like_the_other_checks_with_the_same_permissions(
         content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {read_only}",
     )  # fmt: skip
     assert answer.status_code == 403
+
+
+def test_the_job_pages_show_their_own_results(world, client, personas):
+    risk = run(Job.Kind.RISK, world)
+    access = run(Job.Kind.ACCESS, world)
+    client.force_login(personas["auditor"])
+    page = client.get(reverse("job_detail", args=[risk.pk])).content.decode()
+    assert 'class="job-result job-result-risk"' in page
+    assert "CREATE INDEX without CONCURRENTLY" in page and "15,000" in page
+    page = client.get(reverse("job_detail", args=[access.pk])).content.decode()
+    assert 'class="job-result job-result-access"' in page
+    assert "anon SELECT public.members" in page
