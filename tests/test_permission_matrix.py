@@ -204,6 +204,9 @@ MATRIX: dict[str, Row] = {
     ),
     # --- releases ---------------------------------------------------------------------
     "release_detail": Row("GET", r, members()),
+    # The page's revision poll and its "show all files" answer: read like the page.
+    "release_revision": Row("GET", r, members()),
+    "release_files": Row("GET", r, members()),
     "migration_file": Row("GET", lambda w: {**r(w), "file_pk": w["file"].pk}, members()),
     "release_migrations": Row("POST", r, members(LEAD, RE)),
     "release_cancel": Row("POST", r, members(LEAD, RE), data=lambda w: {"reason": "x"}),
