@@ -195,6 +195,22 @@
   }
   function same(a, b) { return normal(a) === normal(b); }
 
+  // What an htmx answer just said in a panel ("Queued Migration order #3.") stays a
+  // while through the refresh that follows it.
+  const NOTICE_SECONDS = 20;
+  function keepNotices(old, node) {
+    const now = Date.now();
+    old.querySelectorAll('.msg[role="status"]:not(.changed-notice)').forEach(function (msg) {
+      const since = Number(msg.dataset.shownAt || now);
+      if (now - since > NOTICE_SECONDS * 1000) return;
+      const copy = msg.cloneNode(true);
+      copy.dataset.shownAt = String(since);
+      const head = node.querySelector(".card-head");
+      if (head && head.parentNode) head.parentNode.insertBefore(copy, head.nextSibling);
+      else node.insertBefore(copy, node.firstChild);
+    });
+  }
+
   function swapUnits(fresh) {
     held = false;
     fresh.querySelectorAll("[data-live][id]").forEach(function (next) {
@@ -210,6 +226,7 @@
         next.open = old.open;  // the reader's own toggling stays
       }
       const node = document.importNode(next, true);
+      keepNotices(old, node);
       old.replaceWith(node);
       if (window.htmx) window.htmx.process(node);
     });
