@@ -20,7 +20,7 @@ NOT_PAGES = {
     "release_report", "release_evidence_pack", "audit_export_csv", "audit_export_jsonl",
     "backup_download", "backup_changelog", "api:openapi-json", "healthz", "job_log",
     "backups_panel", "release_jobs", "audit_public_key", "audit_public_keys",
-    "audit_checkpoint_latest", "audit_verification", "job_result_json",
+    "audit_checkpoint_latest", "audit_verification", "release_revision", "job_result_json",
 }  # fmt: skip
 
 
