@@ -74,6 +74,20 @@ EVENTS = {
     "signoff.password_refused": EventType(
         "Sign-off refused", "gave a wrong password signing off as {data[kind]}"
     ),
+    "waiver.ask": EventType(
+        "Waiver asked", "asked for a waiver of “{data[step]}”", detail="{data[reason]}"
+    ),
+    "waiver.approve": EventType(
+        "Waiver approved",
+        "approved {data[asked_by]}'s waiver of “{data[step]}”",
+        detail="{data[reason]}",
+    ),
+    "waiver.revoke": EventType(
+        "Waiver withdrawn", "withdrew the waiver of “{data[step]}”", detail="{data[why]}"
+    ),
+    "gate.break_glass_confirmed": EventType(
+        "Break-glass confirmed", "confirmed the break-glass {object}"
+    ),
     "gate.break_glass": EventType(
         "Break-glass", "opened the gate with break-glass", detail="{data[reason]}"
     ),
@@ -114,6 +128,7 @@ GROUPS = {
     "item": "Checklist items",
     "evidence": "Evidence",
     "signoff": "Sign-offs",
+    "waiver": "Waivers",
     "gate": "Gate and break-glass",
     "deployment": "Deployments",
     "freeze": "Freeze windows",

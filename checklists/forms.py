@@ -5,7 +5,7 @@ from typing import Any
 from django import forms
 
 from checklists.models import Release
-from release_portal.accounts.roles import Action, roles_by_project
+from release_portal.accounts.roles import RELEASE_OWNER_ROLES, Action, roles_by_project
 
 
 class ReleaseForm(forms.Form):
@@ -37,7 +37,13 @@ class ReleaseForm(forms.Form):
         self.fields["project"].queryset = Project.objects.filter(pk__in=project_ids)  # type: ignore[attr-defined]
         self.fields["owner"].queryset = (  # type: ignore[attr-defined]
             get_user_model()
-            .objects.filter(memberships__project_id__in=project_ids, is_active=True)
+            .objects.filter(
+                memberships__project_id__in=project_ids,
+                # Owners are platform leads or release engineers (release_create checks
+                # it for the chosen project).
+                memberships__role__in=[r.value for r in RELEASE_OWNER_ROLES],
+                is_active=True,
+            )
             .distinct()
             .order_by("username")
         )
@@ -78,7 +84,16 @@ class ReasonForm(forms.Form):
     reason = forms.CharField(max_length=5000)
 
 
+class SeenDigestField(forms.CharField):
+    """The release digest the page showed, sent back with the form: what the person saw.
+    A different digest at POST is refused with what changed since."""
+
+    def __init__(self) -> None:
+        super().__init__(widget=forms.HiddenInput, max_length=64, required=True)
+
+
 class SignOffForm(forms.Form):
+    seen_digest = SeenDigestField()
     kind = forms.ChoiceField(choices=[])
     password = forms.CharField(
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
@@ -90,6 +105,22 @@ class SignOffForm(forms.Form):
         from checklists.models import SignOff
 
         self.fields["kind"].choices = SignOff.Kind.choices  # type: ignore[attr-defined]
+
+
+class WaiverAskForm(forms.Form):
+    seen_digest = SeenDigestField()
+    reason = forms.CharField(min_length=10, max_length=5000)
+    not_applicable = forms.BooleanField(
+        required=False, label="The step does not apply to this release (not applicable)"
+    )
+
+
+class WaiverApproveForm(forms.Form):
+    seen_digest = SeenDigestField()
+
+
+class WaiverRevokeForm(forms.Form):
+    reason = forms.CharField(max_length=5000)
 
 
 class CancelForm(forms.Form):

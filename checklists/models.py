@@ -383,6 +383,114 @@ class SignOff(models.Model):
         return self.stale_at is None and self.digest == self.release.digest
 
 
+class WaiverQuerySet(models.QuerySet["Waiver"]):
+    def active(self) -> WaiverQuerySet:
+        """Approved, not revoked, and for the release's content as it is now: the waivers
+        that let the gate past a failed or missing check (``Waiver.is_active`` in SQL)."""
+        return self.filter(
+            approved_at__isnull=False,
+            revoked_at__isnull=True,
+            content_digest=models.F("release__content_digest"),
+        )
+
+    def pending(self) -> WaiverQuerySet:
+        return self.filter(approved_at__isnull=True, revoked_at__isnull=True)
+
+
+class Waiver(models.Model):
+    """The one way past a failed or missing check of an evidence-required item: a reason,
+    asked by one person and approved by a second, for one content digest.
+
+    New content makes it stale (it names the content it was given for); revoking it
+    reopens the item it settled. Marking an evidence-required item not applicable is a
+    waiver too (``kind`` says which).
+    """
+
+    class Kind(models.TextChoices):
+        CHECK = "check", "Failed or missing check"
+        NOT_APPLICABLE = "not_applicable", "Not applicable"
+
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="waivers")
+    item = models.ForeignKey(ChecklistItem, on_delete=models.CASCADE, related_name="waivers")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.CHECK)
+    reason = models.TextField()
+    # The content (files) it waives the check for, and the release digest the asker saw.
+    content_digest = models.CharField(max_length=64)
+    release_digest = models.CharField(max_length=64)
+    # The check as it stood when asked: {"status": "failed"|"missing", "failures": [...]}.
+    check_result = models.JSONField(default=dict)
+    asked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    asked_at = models.DateTimeField(auto_now_add=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoke_reason = models.TextField(blank=True)
+
+    objects = WaiverQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["release", "-asked_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(approved_by__isnull=True)
+                | ~models.Q(approved_by=models.F("asked_by")),
+                name="waiver_four_eyes",
+            ),
+            # One open (asked, not decided) waiver per item at a time.
+            models.UniqueConstraint(
+                fields=["item"],
+                condition=models.Q(approved_at__isnull=True, revoked_at__isnull=True),
+                name="waiver_one_pending_per_item",
+            ),
+        ]
+        indexes = [
+            # The gate and the release page: a release's waivers.
+            models.Index(fields=["release", "revoked_at"], name="waiver_by_release"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Waiver #{self.pk} of “{self.item.step.text[:60]}”"
+
+    @property
+    def state(self) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.content_digest != self.release.content_digest:
+            return "stale"
+        return "approved" if self.approved_at is not None else "pending"
+
+    @property
+    def is_active(self) -> bool:
+        """It lets the gate past its item's check now: ``Waiver.objects.active()``."""
+        return self.state == "approved"
+
+
+class ReleaseDigestSnapshot(models.Model):
+    """What a release digest covered (files, item states, evidence), kept when the digest
+    first appears: a form that carries the digest its page showed is told what changed
+    since, in words."""
+
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="digest_snapshots")
+    digest = models.CharField(max_length=64)
+    snapshot = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["release", "digest"], name="digest_snapshot_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.release_id}@{self.digest[:12]}"
+
+
 # Items that count as settled for the gate and the owner's sign-off.
 SETTLED_STATES = [ChecklistItem.State.DONE, ChecklistItem.State.NOT_APPLICABLE]
 

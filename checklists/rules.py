@@ -9,7 +9,7 @@ from django.db.models import Q
 
 from checklists.models import ChecklistItem, Release, SignOff, StepOwner
 from migrations_ops.analysis.gate_rule import needs_sre_signoff
-from release_portal.accounts.roles import Role, roles_by_project, roles_in
+from release_portal.accounts.roles import RELEASE_OWNER_ROLES, Role, roles_by_project, roles_in
 
 S = Release.State
 
@@ -51,7 +51,7 @@ def can_tick(user: Any, item: ChecklistItem) -> bool:
         return False
     release = item.release
     if item.step.owner == StepOwner.RELEASE_OWNER:
-        return user.pk == release.owner_id
+        return may_own(user, release)
     roles = roles_in(user, release.project_id)
     return Role.PLATFORM_LEAD in roles or item.step.owner in owned_steps(roles)
 
@@ -75,7 +75,37 @@ def signoff_kinds_required(release: Release) -> list[str]:
     return kinds
 
 
+def may_own(user: Any, release: Release) -> bool:
+    """``user`` is the release's owner and still holds a role that may own it (a lead or
+    release engineer who became an auditor no longer signs)."""
+    if not getattr(user, "is_authenticated", False) or user.pk != release.owner_id:
+        return False
+    return bool(roles_in(user, release.project_id) & RELEASE_OWNER_ROLES)
+
+
 def can_sign_as(user: Any, release: Release, kind: str) -> bool:
     if kind == SignOff.Kind.RELEASE_OWNER:
-        return user.pk == release.owner_id
+        return may_own(user, release)
     return Role(kind) in roles_in(user, release.project_id)
+
+
+def single_platform_lead(release: Release) -> bool:
+    """The project has exactly one platform lead (waivers then go to the release owner)."""
+    from release_portal.accounts.models import Membership
+
+    return (
+        Membership.objects.filter(project_id=release.project_id, role=Role.PLATFORM_LEAD).count()
+        == 1
+    )
+
+
+def can_approve_waiver(user: Any, release: Release, asked_by_id: int) -> bool:
+    """A second person approves a waiver: a platform lead other than the one asking; where
+    the project has a single platform lead, the release owner too. Never an auditor alone,
+    never the asker."""
+    if not getattr(user, "is_authenticated", False) or user.pk == asked_by_id:
+        return False
+    roles = roles_in(user, release.project_id)
+    if Role.PLATFORM_LEAD in roles:
+        return True
+    return may_own(user, release) and single_platform_lead(release)

@@ -21,8 +21,8 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from checklists import rules
-from checklists.models import ChecklistItem, Evidence, MigrationFile, Release, SignOff
+from checklists import proof, rules
+from checklists.models import ChecklistItem, Evidence, MigrationFile, Release, SignOff, Waiver
 from checklists.services.signoffs import signoff_changes
 from release_portal.accounts.access import get_for_user
 from release_portal.accounts.roles import Action, roles_by_project, visible_project_ids
@@ -241,6 +241,12 @@ class ReleasePage:
     def timeline_job_events(self) -> int:
         return sum(1 for e in self.timeline if e.action.startswith(JOB_EVENT_PREFIX))
 
+    # Evidence-required items whose check did not pass and that no waiver lets past,
+    # the approved waivers for this content, and the waivers waiting for a second person.
+    failed_checks: list[proof.Check] = field(default_factory=list)
+    active_waivers: list[Waiver] = field(default_factory=list)
+    pending_waivers: list[Waiver] = field(default_factory=list)
+
 
 def release_page(
     release: Release, *, timeline_limit: int = 40, files_limit: int | None = FILES_SHOWN
@@ -248,12 +254,34 @@ def release_page(
     """Everything the release page shows, in a fixed number of queries."""
     items = list(
         release.items.select_related("step", "done_by")
-        .prefetch_related(_evidence_prefetch())
+        .prefetch_related(
+            _evidence_prefetch(),
+            Prefetch(
+                "waivers",
+                queryset=Waiver.objects.select_related(
+                    "asked_by", "approved_by", "revoked_by"
+                ).order_by("-asked_at"),
+            ),
+        )
         .order_by("step__position")
     )
+    failed_checks: list[proof.Check] = []
+    active_waivers: list[Waiver] = []
+    pending_waivers: list[Waiver] = []
     for i in items:
         i.release = release  # avoid a query per item when templates reach for it
         group_evidence(i)
+        for w in i.waivers.all():
+            w.release, w.item = release, i
+        i.active_waiver = next((w for w in i.waivers.all() if w.is_active), None)  # type: ignore[attr-defined]
+        i.pending_waiver = next((w for w in i.waivers.all() if w.state == "pending"), None)  # type: ignore[attr-defined]
+        i.proof = proof.check_item(i, release)  # type: ignore[attr-defined]
+        if i.active_waiver is not None:  # type: ignore[attr-defined]
+            active_waivers.append(i.active_waiver)  # type: ignore[attr-defined]
+        elif i.proof is not None and not i.proof.passed:  # type: ignore[attr-defined]
+            failed_checks.append(i.proof)  # type: ignore[attr-defined]
+        if i.pending_waiver is not None:  # type: ignore[attr-defined]
+            pending_waivers.append(i.pending_waiver)  # type: ignore[attr-defined]
     sections: OrderedDict[str, Section] = OrderedDict()
     for i in items:
         sections.setdefault(i.step.section, Section(i.step.section)).items.append(i)
@@ -283,6 +311,9 @@ def release_page(
         open_count=open_count,
         items=items,
         files_count=files_count,
+        failed_checks=failed_checks,
+        active_waivers=active_waivers,
+        pending_waivers=pending_waivers,
     )
 
 

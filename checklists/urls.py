@@ -23,6 +23,21 @@ urlpatterns = [
         views.item_not_applicable,
         name="item_not_applicable",
     ),
+    path(
+        "releases/<int:pk>/items/<int:item_pk>/waivers",
+        views.waiver_ask_view,
+        name="waiver_ask",
+    ),
+    path(
+        "releases/<int:pk>/waivers/<int:waiver_pk>/approve",
+        views.waiver_approve_view,
+        name="waiver_approve",
+    ),
+    path(
+        "releases/<int:pk>/waivers/<int:waiver_pk>/revoke",
+        views.waiver_revoke_view,
+        name="waiver_revoke",
+    ),
     path("releases/<int:pk>/signoff", views.release_signoff, name="release_signoff"),
     path("releases/<int:pk>/cancel", views.release_cancel_view, name="release_cancel"),
     path("", include("checklists.changes.urls")),

@@ -97,9 +97,16 @@ class Project(models.Model):
     # A release the risk job rates high needs the SRE sign-off, and the gate needs a risk
     # result for the release's current content (migrations_ops.analysis.gate_rule).
     high_risk_requires_sre = models.BooleanField(default=True)
+    # Four eyes, on by default: the person who uploaded the migrations does not also give
+    # the final sign-off (an upload by a CI token has no personal uploader).
     uploader_may_not_sign = models.BooleanField(
-        default=False,
+        default=True,
         help_text="The person who uploaded the migrations may not give the final sign-off.",
+    )
+    break_glass_needs_second_lead = models.BooleanField(
+        default=True,
+        help_text="A break-glass override opens the gate only once a second platform lead "
+        "confirms it.",
     )
     maintenance_webhook_url = models.URLField(
         max_length=500,

@@ -9,11 +9,10 @@ from __future__ import annotations
 import pytest
 from django.db import transaction
 
-from checklists.services.items import item_mark_not_applicable
 from checklists.services.signoffs import signoff_give
 from migrations_ops.jobs import dispatch
 from tests.checklists.conftest import release, release_with_files, runbook  # noqa: F401
-from tests.factories import PASSWORD, TargetFactory
+from tests.factories import PASSWORD, TargetFactory, current_digest, settle_checklist
 from tests.migrations_ops.conftest import make_database, server_url  # noqa: F401
 
 STAGING_ENV = "DEPLOY_TEST_STAGING_URL"
@@ -63,11 +62,15 @@ def production_target(project):
 
 def approve(release, owner) -> None:  # noqa: F811
     """Settle every checklist item and give the owner's sign-off: the gate opens."""
-    for each in release.items.select_related("step").filter(step__is_signoff=False):
-        with transaction.atomic():
-            item_mark_not_applicable(item=each, user=owner, reason="test: not part of this release")
+    settle_checklist(release, owner)
     release.refresh_from_db()
-    signoff_give(release=release, user=owner, kind="release_owner", password=PASSWORD)
+    signoff_give(
+        release=release,
+        seen_digest=current_digest(release),
+        user=owner,
+        kind="release_owner",
+        password=PASSWORD,
+    )
     release.refresh_from_db()
     assert release.state == "approved"
 

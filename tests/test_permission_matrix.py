@@ -131,6 +131,12 @@ def _webhook(w: dict[str, Any]) -> Any:
     return w["webhook"]
 
 
+def _digest(w: dict[str, Any]) -> str:
+    from tests.factories import current_digest
+
+    return current_digest(w["release"])
+
+
 def wh(w: dict[str, Any]) -> dict[str, Any]:
     return {**p(w), "pk": _webhook(w).pk}
 
@@ -231,7 +237,10 @@ MATRIX: dict[str, Row] = {
     ),
     # The release owner (the platform lead here) signs.
     "release_signoff": Row(
-        "POST", r, members(LEAD), data=lambda w: {"kind": "release_owner", "password": "x"}
+        "POST",
+        r,
+        members(LEAD),
+        data=lambda w: {"kind": "release_owner", "password": "x", "seen_digest": _digest(w)},
     ),
     "release_report": Row("GET", r, members()),
     # What changed in the files: read like the release page.
@@ -246,6 +255,33 @@ MATRIX: dict[str, Row] = {
     "release_evidence_pack": Row("GET", r, members(LEAD, AUD)),
     "release_gate": Row("GET", r, members()),
     "break_glass": Row("POST", r, members(LEAD)),
+    # A second platform lead confirms a break-glass (here one broken by "lead-two").
+    "gate_override_confirm": Row(
+        "POST",
+        lambda w: {**r(w), "override_pk": w["unconfirmed_override"].pk},
+        members(LEAD),
+        data=lambda w: {"seen_digest": _digest(w)},
+    ),
+    # Waivers: who may tick the item asks (the QA lead's item: QA and platform leads); a
+    # platform lead other than the asker approves; the asker or a platform lead withdraws.
+    "waiver_ask": Row(
+        "POST",
+        lambda w: {**r(w), "item_pk": w["qa_gating_item"].pk},
+        members(LEAD, QA),
+        data=lambda w: {"reason": "The RLS suite is covered by CI", "seen_digest": _digest(w)},
+    ),
+    "waiver_approve": Row(
+        "POST",
+        lambda w: {**r(w), "waiver_pk": w["waiver_by_qa"].pk},
+        members(LEAD),
+        data=lambda w: {"seen_digest": _digest(w)},
+    ),
+    "waiver_revoke": Row(
+        "POST",
+        lambda w: {**r(w), "waiver_pk": w["waiver_by_re"].pk},
+        members(LEAD, RE),
+        data=lambda w: {"reason": "not needed after all"},
+    ),
     "gate_override_resolve": Row(
         "POST",
         lambda w: {**r(w), "override_pk": w["override"].pk},
@@ -318,6 +354,7 @@ MATRIX: dict[str, Row] = {
     ),
     "api:release_gate": Row("GET", lambda w: {"release_id": w["release"].pk}, everyone(401)),
     "api:read_analysis": Row("GET", lambda w: {"release_id": w["release"].pk}, everyone(401)),
+    "api:release_waivers": Row("GET", lambda w: {"release_id": w["release"].pk}, everyone(401)),
     "api:start_deployment": Row("POST", lambda w: {"release_id": w["release"].pk}, everyone(401)),
     "api:finish_deployment": Row(
         "PATCH", lambda w: {"release_id": w["release"].pk, "deployment_id": 1}, everyone(401)
@@ -453,6 +490,48 @@ def world(project, other_project, personas, django_capture_on_commit_callbacks):
         "token": token_create(project=project, name="matrix", scopes=["read"], user=lead).token,
         "freeze": freeze,
         "override": override,
+        **_waivers_and_confirmation(project, release, personas),
+    }
+
+
+def _waivers_and_confirmation(project: Any, release: Any, personas: dict[str, Any]) -> dict:
+    """A pending waiver asked by the QA lead, one asked by the release engineer, and a
+    break-glass by a second platform lead waiting for confirmation."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from checklists.models import ChecklistItem, GateOverride
+    from checklists.services.waivers import waiver_ask
+    from tests.factories import current_digest, second_lead
+
+    qa_gating = ChecklistItem.objects.get(release=release, step__key="rls-docker-test-suite-passed")
+    by_qa = waiver_ask(
+        item=ChecklistItem.objects.get(
+            release=release, step__key="ensure-rls-fixtures-supabase-tests"
+        ),
+        user=personas["qa_lead"], reason="Fixtures are checked in CI",
+        seen_digest=current_digest(release),
+    )  # fmt: skip
+    by_re = waiver_ask(
+        item=ChecklistItem.objects.get(
+            release=release, step__key="review-supabase-dashboard-pending-failed"
+        ),
+        user=personas["release_engineer"], reason="Dashboard has a known stuck row",
+        seen_digest=current_digest(release),
+    )  # fmt: skip
+    other = second_lead(project)
+    release.refresh_from_db()
+    unconfirmed = GateOverride.objects.create(
+        release=release, digest=release.digest, reason="matrix break-glass by a second lead",
+        created_by=other, needs_confirmation=True,
+        expires_at=timezone.now() + timedelta(hours=1),
+    )  # fmt: skip
+    return {
+        "qa_gating_item": qa_gating,
+        "waiver_by_qa": by_qa,
+        "waiver_by_re": by_re,
+        "unconfirmed_override": unconfirmed,
     }
 
 

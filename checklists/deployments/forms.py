@@ -18,7 +18,15 @@ class FreezeWindowForm(forms.Form):
     reason = forms.CharField(max_length=300, help_text="Shown to CI when the gate says 409.")
 
 
+class SeenDigestField(forms.CharField):
+    """The release digest the page showed, sent back with the form: what the person saw."""
+
+    def __init__(self) -> None:
+        super().__init__(widget=forms.HiddenInput, max_length=64, required=True)
+
+
 class BreakGlassForm(forms.Form):
+    seen_digest = SeenDigestField()
     reason = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
         max_length=2000,
@@ -29,6 +37,10 @@ class BreakGlassForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
         help_text="Your password again.",
     )
+
+
+class ConfirmForm(forms.Form):
+    seen_digest = SeenDigestField()
 
 
 class ResolveForm(forms.Form):

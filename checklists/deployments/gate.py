@@ -3,7 +3,11 @@
 ``gate_status`` is a pure selector shared by the release page and the API. The gate is
 open when
 
+- the release has migration files (a release of nothing is never approved),
 - every checklist item (except the sign-off step) is done or not applicable,
+- every evidence-required item's check passed for the release's content as it is now
+  (checklists.proof: the latest automated result of each source), or an approved waiver
+  for this content lets it past (a tick never does),
 - every sign-off the project requires is current (given for the release's digest), so
   the release is approved,
 - no freeze window of the project covers the moment,
@@ -12,7 +16,8 @@ open when
   adds the SRE's sign-off to the required ones);
 
 or when a platform lead broke the glass (an unresolved, unexpired GateOverride given for
-exactly the release's current digest), which opens it whatever is missing, as long as
+exactly the release's current digest, confirmed by a second platform lead where the
+project asks for one), which opens it whatever is missing, as long as
 the release can still deploy at all. The answer always lists what is missing, so a
 break-glass deployment shows what it skipped.
 """
@@ -25,7 +30,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from checklists import rules
+from checklists import proof, rules
 from checklists.models import (
     ChecklistItem,
     FreezeWindow,
@@ -33,6 +38,7 @@ from checklists.models import (
     PeerReview,
     Release,
     SignOff,
+    Waiver,
 )
 from checklists.services.errors import ChecklistError
 from migrations_ops.analysis import gate_rule
@@ -58,6 +64,14 @@ class GateResult:
     # The risk rule (migrations_ops.analysis.gate_rule): None when the project's setting
     # is off; its ``code`` says what it holds ("risk_result_missing", ...), else None.
     risk: dict[str, Any] | None = None
+    # Evidence-required items whose check failed or has no passing result for this content,
+    # and no approved waiver: each with its kinds and the failed jobs.
+    failed_checks: list[dict[str, Any]] = field(default_factory=list)
+    # Approved waivers for this content that let an item past its check.
+    waivers: list[dict[str, Any]] = field(default_factory=list)
+    has_migrations: bool = True
+    # A break-glass override given but not yet confirmed by a second platform lead.
+    override_unconfirmed: dict[str, Any] | None = None
 
     @property
     def reasons(self) -> list[str]:
@@ -65,6 +79,13 @@ class GateResult:
         out = []
         if self.state_problem:
             out.append(self.state_problem)
+        if not self.has_migrations:
+            out.append("the release has no migration files: there is nothing to approve")
+        if self.failed_checks:
+            out.append(
+                f"{len(self.failed_checks)} check(s) failed or have no passing result for these "
+                "migrations: " + "; ".join(_check_line(c) for c in self.failed_checks)
+            )
         if self.missing_items:
             out.append(f"{len(self.missing_items)} checklist item(s) are not done")
         if self.missing_signoffs:
@@ -83,6 +104,15 @@ class GateResult:
         data = asdict(self)
         data["reasons"] = self.reasons
         return data
+
+
+def _check_line(check: dict[str, Any]) -> str:
+    if check["status"] == proof.MISSING:
+        return f"{check['step']}: missing ({', '.join(check['kinds'])})"
+    failed = ", ".join(
+        f"{f['kind']}" + (f" job #{f['job']}" if f.get("job") else "") for f in check["failures"]
+    )
+    return f"{check['step']}: failed ({failed})"
 
 
 class GateClosed(ChecklistError):
@@ -111,17 +141,45 @@ def active_freeze(project_id: int, at: datetime | None = None) -> FreezeWindow |
     )
 
 
-def active_override(release: Release, at: datetime | None = None) -> GateOverride | None:
-    """The break-glass override that opens the gate for the release as it is now."""
+def given_override(release: Release, at: datetime | None = None) -> GateOverride | None:
+    """The break-glass override given for the release as it is now (confirmed or not)."""
     at = at or timezone.now()
     return (
         GateOverride.objects.filter(
             release=release, resolved_at__isnull=True, expires_at__gt=at, digest=release.digest
         )
-        .select_related("created_by")
+        .select_related("created_by", "confirmed_by")
         .order_by("-created_at")
         .first()
     )
+
+
+def active_override(release: Release, at: datetime | None = None) -> GateOverride | None:
+    """The break-glass override that opens the gate for the release as it is now: given
+    for its digest and, where it needs a second platform lead, confirmed."""
+    override = given_override(release, at)
+    return override if override is not None and _confirmed(override) else None
+
+
+def _confirmed(override: GateOverride) -> bool:
+    return not override.needs_confirmation or override.confirmed_at is not None
+
+
+def waiver_entry(waiver: Waiver) -> dict[str, Any]:
+    return {
+        "id": waiver.pk,
+        "item": waiver.item_id,
+        "step": waiver.item.step.key,
+        "text": waiver.item.step.text,
+        "kind": waiver.kind,
+        "reason": waiver.reason,
+        "check": waiver.check_result,
+        "asked_by": waiver.asked_by.get_username(),
+        "asked_at": _when(waiver.asked_at),
+        "approved_by": waiver.approved_by.get_username() if waiver.approved_by else None,
+        "approved_at": _when(waiver.approved_at),
+        "content_digest": waiver.content_digest,
+    }
 
 
 def _state_problem(release: Release, overridden: bool) -> str:
@@ -186,11 +244,24 @@ def gate_status(
                     "why": signoff.stale_reason,
                 }
             )
+    active_waivers = list(
+        Waiver.objects.active()
+        .filter(release=release)
+        .select_related("item__step", "asked_by", "approved_by")
+        .order_by("item__step__position", "pk")
+    )
+    waived = {w.item_id for w in active_waivers}
+    failed_checks = [
+        c.as_dict()
+        for c in proof.release_checks(release)
+        if not c.passed and c.item.pk not in waived
+    ]
+    has_migrations = release.migration_files.exists()
     freeze = active_freeze(release.project_id, at) if may_have_freeze else None
     if open_overrides is None:
-        override = active_override(release, at)
+        given = given_override(release, at)
     else:
-        override = next(
+        given = next(
             (
                 o
                 for o in sorted(open_overrides, key=lambda o: o.created_at, reverse=True)
@@ -198,10 +269,13 @@ def gate_status(
             ),
             None,
         )
+    override = given if given is not None and _confirmed(given) else None
     state_problem = _state_problem(release, override is not None)
     sre = by_kind.get(SignOff.Kind.SRE)
     risk = gate_rule.evaluate(release, sre_signed=sre is not None and sre.is_current)
-    checklist_ok = not (missing_items or missing_signoffs or stale_signoffs)
+    checklist_ok = not (
+        missing_items or missing_signoffs or stale_signoffs or failed_checks or not has_migrations
+    )
     checklist_ok = checklist_ok and not (risk and risk.code)
     on_merit = checklist_ok and release.state == Release.State.APPROVED and freeze is None
     review = (
@@ -232,9 +306,21 @@ def gate_status(
             "at": _when(override.created_at),
             "expires_at": _when(override.expires_at),
             "reason": override.reason,
+            "confirmed_by": override.confirmed_by.get_username() if override.confirmed_by else None,
         },
         state_problem=state_problem,
         risk=risk.as_dict() if risk else None,
+        failed_checks=failed_checks,
+        waivers=[waiver_entry(w) for w in active_waivers],
+        has_migrations=has_migrations,
+        override_unconfirmed=None
+        if given is None or override is not None
+        else {
+            "id": given.pk,
+            "by": given.created_by.get_username(),
+            "at": _when(given.created_at),
+            "reason": given.reason,
+        },
         peer_review=None
         if review is None
         else {

@@ -66,6 +66,13 @@ class GateOverride(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     resolution_note = models.TextField(blank=True)
+    # With the project's "break-glass needs a second platform lead" on, the override opens
+    # the gate only once a second lead confirmed it.
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    needs_confirmation = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["release", "-created_at"]

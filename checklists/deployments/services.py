@@ -18,7 +18,7 @@ from checklists.deployments import gate as gates
 from checklists.deployments.gate import GateClosed
 from checklists.models import Deployment, FreezeWindow, GateOverride, Release
 from checklists.services.errors import AlreadyDone, ChecklistError, when
-from checklists.services.state import release_transition
+from checklists.services.state import release_transition, require_seen_digest
 from migrations_ops.models import Incident, Target
 from release_portal.accounts.access import require_actor
 from release_portal.accounts.recheck import PasswordRecheckFailed, password_recheck
@@ -110,8 +110,15 @@ def freeze_window_delete(*, window: FreezeWindow, user: Any) -> None:
 # --- break-glass ------------------------------------------------------------------------
 
 
-def gate_break_glass(*, release: Release, user: Any, reason: str, password: str) -> GateOverride:
+def gate_break_glass(
+    *, release: Release, user: Any, reason: str, password: str, seen_digest: str
+) -> GateOverride:
     """Open the gate for the release's current digest anyway: loud, audited, followed up.
+
+    ``seen_digest`` is the digest the lead's page showed: a release that changed since is
+    refused with what changed. Where the project asks for it ("break-glass needs a second
+    platform lead", on by default), the override opens the gate only once another
+    platform lead confirms it (gate_override_confirm).
 
     Asks for the password again, with the login's lockout (release_portal.accounts.recheck;
     a refusal is recorded in its own transaction). The
@@ -128,18 +135,19 @@ def gate_break_glass(*, release: Release, user: Any, reason: str, password: str)
         )  # fmt: skip
     except PasswordRecheckFailed as e:
         raise ChecklistError(e.messages[0]) from None
-    return _break_glass(release=release, user=user, reason=reason.strip())
+    return _break_glass(release=release, user=user, reason=reason.strip(), seen_digest=seen_digest)
 
 
 @transaction.atomic
-def _break_glass(*, release: Release, user: Any, reason: str) -> GateOverride:
+def _break_glass(*, release: Release, user: Any, reason: str, seen_digest: str) -> GateOverride:
     release = _locked_release(release)
+    require_seen_digest(release, seen_digest, doing="overridden")
     if release.state not in gates.DEPLOYABLE_WITH_OVERRIDE:
         raise ChecklistError(
             f"The release is {release.get_state_display().lower()}: there is no deployment "
             "to open the gate for."
         )
-    existing = gates.active_override(release)
+    existing = gates.given_override(release)
     if existing is not None:
         raise AlreadyDone(
             f"The glass is already broken for this release (by {existing.created_by} at "
@@ -159,6 +167,7 @@ def _break_glass(*, release: Release, user: Any, reason: str) -> GateOverride:
     override = GateOverride.objects.create(
         release=release, digest=release.digest, reason=reason, bypassed=bypassed,
         created_by=user, expires_at=timezone.now() + BREAK_GLASS_VALID_FOR,
+        needs_confirmation=release.project.break_glass_needs_second_lead,
     )  # fmt: skip
     data = {
         "override": override.pk,
@@ -166,9 +175,48 @@ def _break_glass(*, release: Release, user: Any, reason: str) -> GateOverride:
         "digest": release.digest,
         "expires_at": override.expires_at,
         "bypassed": bypassed,
+        "needs_confirmation": override.needs_confirmation,
     }
     audit_record(actor=user, action="gate.break_glass", obj=override, release=release, data=data)
     notify("gate.break_glass", release, data, actor=user)
+    return override
+
+
+@transaction.atomic
+def gate_override_confirm(*, override: GateOverride, user: Any, seen_digest: str) -> GateOverride:
+    """A second platform lead confirms a break-glass override: only then does it open the
+    gate (where the project asks for a second lead). For the digest the page showed."""
+    release = _locked_release(override.release)
+    if not can(user, Action.BREAK_GLASS, release.project_id):
+        raise PermissionDenied("Only platform leads confirm a break-glass.")
+    override = (
+        GateOverride.objects.select_for_update().select_related("created_by").get(pk=override.pk)
+    )
+    if override.created_by_id == user.pk:
+        raise PermissionDenied(
+            "A second platform lead confirms a break-glass: not the one who broke the glass."
+        )
+    if override.confirmed_at is not None:
+        raise AlreadyDone(
+            f"Already confirmed by {override.confirmed_by} at {when(override.confirmed_at)}."
+        )
+    if override.resolved_at is not None or override.expires_at <= timezone.now():
+        raise ChecklistError(
+            "This break-glass is resolved or expired: there is nothing to confirm."
+        )
+    if override.digest != release.digest:
+        raise ChecklistError(
+            "The release changed since the glass was broken: this override no longer applies."
+        )
+    require_seen_digest(release, seen_digest, doing="confirmed")
+    override.confirmed_by = user
+    override.confirmed_at = timezone.now()
+    override.save(update_fields=["confirmed_by", "confirmed_at"])
+    data = {"override": override.pk, "by": override.created_by.get_username(),
+            "reason": override.reason, "digest": release.digest}  # fmt: skip
+    audit_record(
+        actor=user, action="gate.break_glass_confirmed", obj=override, release=release, data=data
+    )
     return override
 
 

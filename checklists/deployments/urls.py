@@ -13,6 +13,11 @@ urlpatterns = [
     path("releases/<int:pk>/gate", views.release_gate_page, name="release_gate"),
     path("releases/<int:pk>/gate/break-glass", views.break_glass, name="break_glass"),
     path(
+        "releases/<int:pk>/gate/overrides/<int:override_pk>/confirm",
+        views.override_confirm,
+        name="gate_override_confirm",
+    ),
+    path(
         "releases/<int:pk>/gate/overrides/<int:override_pk>/resolve",
         views.override_resolve,
         name="gate_override_resolve",

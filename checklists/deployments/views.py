@@ -22,15 +22,17 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from checklists.access import get_release_for_user
 from checklists.deployments.apply import apply_start
-from checklists.deployments.forms import BreakGlassForm, FreezeWindowForm, ResolveForm
+from checklists.deployments.forms import BreakGlassForm, ConfirmForm, FreezeWindowForm, ResolveForm
 from checklists.deployments.gate import gate_status, open_followups
 from checklists.deployments.models import FreezeWindow, GateOverride
 from checklists.deployments.services import (
     freeze_window_create,
     freeze_window_delete,
     gate_break_glass,
+    gate_override_confirm,
     gate_override_resolve,
 )
+from checklists.models import Release
 from migrations_ops.models import Project, Target
 from migrations_ops.projects.forms import TargetChoiceField, field_problem
 from release_portal.accounts.access import get_project_for_user
@@ -128,8 +130,9 @@ def _gate_page(request: HttpRequest, pk: int, **extra: object) -> HttpResponse:
         "gate": gate_status(release),
         "followups": open_followups(release),
         "access": ProjectAccess(request.user, release.project),
-        "break_glass_form": BreakGlassForm(),
+        "break_glass_form": BreakGlassForm(initial={"seen_digest": release.digest}),
         "resolve_form": ResolveForm(),
+        "confirm_form": ConfirmForm(initial={"seen_digest": release.digest}),
     }
     context.update(extra)
     status = 400 if any(getattr(f, "errors", None) for f in extra.values()) else 200
@@ -151,17 +154,47 @@ def break_glass(request: HttpRequest, pk: int) -> HttpResponse:
             gate_break_glass(
                 release=release, user=request.user, reason=form.cleaned_data["reason"],
                 password=form.cleaned_data["password"],
+                seen_digest=form.cleaned_data["seen_digest"],
             )  # fmt: skip
         except ValidationError as e:
             form.add_error(None, _text(e))
+            # Shown again for the release as it is now: the person has just been told
+            # what changed.
+            data = request.POST.copy()
+            data["seen_digest"] = Release.objects.get(pk=release.pk).digest
+            form.data = data
         else:
+            if release.project.break_glass_needs_second_lead:
+                text = ("Glass broken for this digest: it opens the gate once a second platform "
+                        "lead confirms it on this page.")  # fmt: skip
+            else:
+                text = "Glass broken: the gate is open for this digest."
             messages.warning(
                 request,
-                "Glass broken: the gate is open for this digest. The follow-up stays open "
-                "on the release until a platform lead resolves it.",
+                text + " The follow-up stays open on the release until a platform lead "
+                "resolves it.",
             )
             return redirect("release_gate", pk=release.pk)
     return _gate_page(request, pk, break_glass_form=form)
+
+
+@require_POST
+def override_confirm(request: HttpRequest, pk: int, override_pk: int) -> HttpResponse:
+    release = get_release_for_user(request.user, pk, Action.BREAK_GLASS)
+    override = get_object_or_404(GateOverride, pk=override_pk, release=release)
+    form = ConfirmForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Reload the page: the form lacks the digest it was shown for.")
+        return redirect("release_gate", pk=release.pk)
+    try:
+        gate_override_confirm(
+            override=override, user=request.user, seen_digest=form.cleaned_data["seen_digest"]
+        )
+    except ValidationError as e:
+        messages.error(request, _text(e))
+    else:
+        messages.warning(request, "Break-glass confirmed: the gate is open for this digest.")
+    return redirect("release_gate", pk=release.pk)
 
 
 @require_POST

@@ -23,6 +23,7 @@ Layout (``release-portal-evidence-pack/1``):
   scripts, tests, fixtures, seeds, scripts, config.toml) of the bundle the newest
   sign-off approved, or the current one when nobody signed, and ``bundle.json`` (its
   digest, which it is, and each file's kind, sha256 and size);
+- ``waivers.json``: every waiver of the release (reason, asker, approver, state);
 - ``contents.json``, written last: each file's size and sha256, and what was missing,
   signed with the portal's key (``signature``, see release_portal/audit/signing.py).
 
@@ -41,12 +42,11 @@ from typing import IO, Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
-from django.utils.text import get_valid_filename
 
 from checklists.bundles import BundleError, stored_bundle_files
 from checklists.changes.diffs import signed_bundle
 from checklists.models import Evidence, Release
-from checklists.reports.release_report import release_report_markdown
+from checklists.reports.release_report import evidence_file_path, release_report_markdown
 from migrations_ops.analysis.selectors import release_analysis
 from migrations_ops.jobs.scrub import scrub_data, scrub_paths
 from migrations_ops.models import Job, JobLogLine
@@ -184,8 +184,7 @@ def _file_chunks(handle: IO[bytes]) -> Iterator[bytes]:
 def _evidence_files(release: Release, pack: _PackWriter) -> None:
     uploads = Evidence.objects.filter(item__release=release).exclude(file="").order_by("pk")
     for evidence in uploads:
-        base = evidence.file_name or (evidence.file.name or "").rsplit("/", 1)[-1]
-        name = f"evidence/{evidence.pk}-{get_valid_filename(base) or 'file'}"
+        name = evidence_file_path(evidence)
         try:
             with evidence.file.open("rb") as handle:
                 pack.add(name, _file_chunks(handle))
@@ -222,6 +221,31 @@ def _bundle_files(release: Release, pack: _PackWriter) -> None:
 # --- the pack ---------------------------------------------------------------------------------
 
 
+def _waivers(release: Release) -> list[dict[str, Any]]:
+    """Every waiver of the release (asked, approved, withdrawn, stale) with both people."""
+    from checklists.models import Waiver
+
+    out = []
+    for w in (
+        Waiver.objects.filter(release=release)
+        .select_related("item__step", "asked_by", "approved_by", "revoked_by")
+        .order_by("asked_at", "pk")
+    ):
+        w.release = release
+        out.append({
+            "id": w.pk, "step": w.item.step.key, "kind": w.kind, "reason": w.reason,
+            "state": w.state, "content_digest": w.content_digest,
+            "release_digest": w.release_digest, "check": w.check_result,
+            "asked_by": w.asked_by.get_username(), "asked_at": canonical_time(w.asked_at),
+            "approved_by": w.approved_by.get_username() if w.approved_by else None,
+            "approved_at": canonical_time(w.approved_at) if w.approved_at else None,
+            "revoked_by": w.revoked_by.get_username() if w.revoked_by else None,
+            "revoked_at": canonical_time(w.revoked_at) if w.revoked_at else None,
+            "revoke_reason": w.revoke_reason,
+        })  # fmt: skip
+    return out
+
+
 def evidence_pack_write(release: Release, out: IO[bytes], *, base_url: str | None = None) -> None:
     """Write the release's evidence pack as a zip into ``out`` (see the module docstring)."""
     checkpoint = checkpoint_sign(reason=AuditCheckpoint.Reason.EVIDENCE_PACK)
@@ -247,6 +271,7 @@ def evidence_pack_write(release: Release, out: IO[bytes], *, base_url: str | Non
         pack.add_json("analysis.json", release_analysis(release))
         _evidence_files(release, pack)
         _bundle_files(release, pack)
+        pack.add_json("waivers.json", _waivers(release))
         contents = {
             "format": FORMAT,
             "release": release.pk,

@@ -18,11 +18,19 @@ from urllib.parse import quote, urlsplit
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.text import get_valid_filename
 
-from checklists.models import ChecklistItem, Evidence, Release
+from checklists import proof
+from checklists.models import ChecklistItem, Evidence, Release, Waiver
 from migrations_ops.analysis.selectors import release_analysis
 from release_portal.accounts.roles import Action, can
-from release_portal.audit.links import absolute, job_page, release_page
+from release_portal.audit.links import (
+    absolute,
+    backup_page,
+    job_page,
+    release_page,
+    rollback_plan_page,
+)
 from release_portal.audit.selectors import ChainHead, audit_head
 from release_portal.audit.services import audit_record
 
@@ -84,11 +92,41 @@ def _who(user: Any) -> str:
 # --- the report -------------------------------------------------------------------------
 
 
-def _evidence_line(evidence: Evidence, release: Release, base_url: str | None) -> str:
-    parts = [f"{evidence.get_kind_display()}: **{evidence.get_status_display().lower()}**"]
+def evidence_file_path(evidence: Evidence) -> str:
+    """Where the evidence pack keeps an evidence file (report links are relative to it)."""
+    name = evidence.file_name or (evidence.file.name or "").rsplit("/", 1)[-1]
+    return f"evidence/{evidence.pk}-{get_valid_filename(name) or 'file'}"
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _evidence_label(evidence: Evidence, base_url: str | None) -> list[str]:
+    """The objects an evidence line names, each linked to its own page: the backup by its
+    backup id (not its restore check's job id), the rollback plan, the job, the CI run."""
+    data = evidence.data or {}
+    out = []
+    backup_id = _int(data.get("backup_id"))
+    if evidence.kind in (Evidence.Kind.BACKUP, Evidence.Kind.SNAPSHOT_REF) and backup_id:
+        out.append(md_link(f"backup #{backup_id}", absolute(backup_page(backup_id), base_url)))
+    plan_id = _int(data.get("plan_id"))
+    if evidence.kind == Evidence.Kind.ROLLBACK_PLAN and plan_id:
+        out.append(
+            md_link(f"rollback plan #{plan_id}", absolute(rollback_plan_page(plan_id), base_url))
+        )
     if evidence.job_id:
         kind = evidence.job.get_kind_display() if evidence.job else "job"
-        parts.append(md_link(f"job #{evidence.job_id} ({kind})", _job_url(evidence, base_url)))
+        out.append(md_link(f"job #{evidence.job_id} ({kind})", _job_url(evidence, base_url)))
+    return out
+
+
+def _evidence_line(evidence: Evidence, release: Release, base_url: str | None) -> str:
+    parts = [f"{evidence.get_kind_display()}: **{evidence.get_status_display().lower()}**"]
+    parts += _evidence_label(evidence, base_url)
     if evidence.summary:
         parts.append(md_text(evidence.summary))
     if evidence.url:
@@ -96,14 +134,32 @@ def _evidence_line(evidence: Evidence, release: Release, base_url: str | None) -
     if evidence.file_name or evidence.file:
         name = evidence.file_name or (evidence.file.name or "").rsplit("/", 1)[-1]
         sha = f" sha256 {md_code(evidence.file_sha256[:12])}" if evidence.file_sha256 else ""
-        parts.append(f"file {md_code(name)}{sha}")
+        # Relative: the evidence pack holds the file under this path, beside report.md.
+        parts.append(f"file [{md_text(name)}]({quote(evidence_file_path(evidence))}){sha}")
     if evidence.commit_sha and evidence.commit_sha != release.commit_sha:
         parts.append(f"for commit {md_code(evidence.commit_sha[:12])}")
-    if evidence.digest and release.digest and evidence.digest != release.digest:
-        parts.append("*for an older digest*")
+    # Evidence is produced for the release's content (its files), not for its release
+    # digest (which also covers the checklist, so it moves with every tick).
+    if evidence.digest and release.content_digest and evidence.digest != release.content_digest:
+        parts.append("*for older migrations*")
     by = md_text(evidence.created_by_name) if evidence.created_by_name else "the portal"
     parts.append(f"{by}, {md_time(evidence.created_at)}")
     return "  - Evidence: " + " — ".join(parts)
+
+
+def _waiver_line(waiver: Waiver) -> str:
+    approved = (
+        f"approved by {_who(waiver.approved_by)} at {md_time(waiver.approved_at)}"
+        if waiver.approved_at
+        else "**waiting for a second person**"
+    )
+    state = waiver.state
+    flag = "" if state in ("approved", "pending") else f" (**{state}**)"
+    return (
+        f"  - Waiver #{waiver.pk}{flag} ({waiver.get_kind_display().lower()}): "
+        f"{md_text(waiver.reason)} — asked by {_who(waiver.asked_by)} at "
+        f"{md_time(waiver.asked_at)}, {approved}"
+    )
 
 
 def _job_url(evidence: Evidence, base_url: str | None) -> str:
@@ -143,6 +199,14 @@ def _checklist(release: Release, base_url: str | None) -> list[str]:
     )
     for row in evidence:
         evidence_by_item[row.item_id].append(row)
+    waivers_by_item: dict[int, list[Waiver]] = defaultdict(list)
+    for waiver in (
+        Waiver.objects.filter(release=release)
+        .select_related("asked_by", "approved_by")
+        .order_by("asked_at", "pk")
+    ):
+        waiver.release = release
+        waivers_by_item[waiver.item_id].append(waiver)
     settled = sum(1 for item in items if item.is_settled)
     out = ["## Checklist", "", f"{settled} of {len(items)} items settled.", ""]
     section = None
@@ -154,6 +218,13 @@ def _checklist(release: Release, base_url: str | None) -> list[str]:
             out += [f"### {md_text(section) or 'Checklist'}", ""]
         out.append(_item_line(item))
         out += [_evidence_line(e, release, base_url) for e in evidence_by_item[item.pk]]
+        item.release = release
+        check = proof.check_item(item, release, evidence_by_item[item.pk])
+        if check is not None:
+            # The check from the evidence listed above (prefetched: no query).
+            out.append(f"  - Check for these migrations: **{check.status}** — "
+                       f"{md_text(check.explanation)}")  # fmt: skip
+        out += [_waiver_line(w) for w in waivers_by_item[item.pk]]
         if item.comment and item.state != ChecklistItem.State.NOT_APPLICABLE:
             out.append(f"  - Comment: {md_text(item.comment)}")
     if not items:
@@ -270,6 +341,8 @@ def release_report_markdown(
         f"- **Runbook:** {md_text(version.title)} v{version.number} "
         f"(sha256 {md_code(version.source_sha256[:12])})",
         f"- **Release digest:** {digest}",
+        f"- **Content digest:** "
+        f"{md_code(release.content_digest) if release.content_digest else 'not computed yet'}",
         f"- **Report written:** {md_time(now)}",
     ]
     if release.planned_for:

@@ -85,11 +85,17 @@ def _items(release: Release, step: str, accepts: str) -> list[ChecklistItem]:
 @transaction.atomic
 def ci_run_report(
     *, release: Release, step: str, status: str, run_url: str, commit_sha: str, summary: str,
-    actor: Any,
+    actor: Any, content_digest: str = "",
 ) -> Report:  # fmt: skip
-    """A CI job's result (staging apply, RLS Docker suite...) for the release's commit."""
+    """A CI job's result (staging apply, RLS Docker suite...) for the release's commit and,
+    when CI names it, the content digest it tested (refused when the files moved on)."""
     release = _locked_open(release)
     sha = normalise_sha(commit_sha)
+    if content_digest and content_digest != release.content_digest:
+        raise CommitMismatch(
+            f"This result is for content {content_digest[:12]}, but the release's files are "
+            f"now {release.content_digest[:12]}: run the check again for the current files."
+        )
     if sha != release.commit_sha:
         raise CommitMismatch(
             f"This result is for commit {sha[:12]}, but the release is at "

@@ -58,14 +58,28 @@ def _check_revision(item: ChecklistItem, expected_revision: int | None) -> None:
         )
 
 
-def _has_current_passing_evidence(item: ChecklistItem) -> bool:
-    return (
-        item.evidence.filter(
-            status=Evidence.Status.PASSED, digest=item.release.content_digest
-        ).exists()
-        or item.evidence.filter(
-            kind__in=[Evidence.Kind.LINK, Evidence.Kind.FILE], digest=item.release.content_digest
-        ).exists()
+def _check_proven(item: ChecklistItem) -> None:
+    """An evidence-required item is ticked only on proof: its check passed for these
+    migrations (checklists.proof), or a waiver for them was approved. A link, a file or a
+    comment never stands in for a failed check; a waiver is the way past it."""
+    from checklists.models import Waiver
+    from checklists.proof import check_item
+
+    check = check_item(item)
+    if check is None or check.passed:
+        return
+    if Waiver.objects.active().filter(item=item).exists():
+        return
+    if check.status == "failed":
+        raise ChecklistError(
+            f"The latest check for these migrations {check.explanation}. A tick, a link or a "
+            "comment does not override a failed check: fix it and run the check again, or ask "
+            "for a waiver (a second person approves it)."
+        )
+    kinds = ", ".join(item.step.evidence_kinds) or "its evidence"
+    raise ChecklistError(
+        f"This step needs proof for these migrations first ({kinds}): no passing check has "
+        "reported for them yet. Run the check, or ask for a waiver (a second person approves it)."
     )
 
 
@@ -91,11 +105,7 @@ def item_tick(
     _check_revision(item, expected_revision)
     if link or upload:
         _attach_manual(item=item, user=user, link=link, upload=upload)
-    if item.step.requires_evidence and not _has_current_passing_evidence(item):
-        raise ChecklistError(
-            "This step needs evidence first: a passing job or CI run for these migrations, "
-            "or a link or file attached with the tick."
-        )
+    _check_proven(item)
     return _change(
         item, user=user, to=ChecklistItem.State.DONE, note=comment, action="item.tick",
         note_key="comment", said="ticked",
@@ -138,6 +148,11 @@ def _set_state(
         raise ChecklistError("The sign-off step follows the sign-offs; it is not set by hand.")
     if not reason.strip():
         raise ChecklistError("Give a reason: it goes into the change log.")
+    if to == ChecklistItem.State.NOT_APPLICABLE and item.step.requires_evidence:
+        raise ChecklistError(
+            "This step requires evidence: marking it not applicable is a waiver. Ask for one "
+            "(“not applicable”, with your reason); a second person approves it."
+        )
     if item.state == to:
         who = item.done_by.get_username() if item.done_by else "someone"
         raise AlreadyDone(

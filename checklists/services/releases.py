@@ -17,9 +17,9 @@ from checklists.models import ChecklistItem, Evidence, Release, RunbookVersion
 from checklists.runbooks.selectors import latest_published_version, runbook_lint_evidence_summary
 from checklists.services.errors import ChecklistError
 from checklists.services.items import evidence_add, items_for_evidence
-from checklists.services.state import refresh_digests, release_transition
+from checklists.services.state import keep_digest_snapshot, refresh_digests, release_transition
 from migrations_ops.models import Project
-from release_portal.accounts.roles import Action, can, roles_in
+from release_portal.accounts.roles import RELEASE_OWNER_ROLES, Action, can, roles_in
 from release_portal.audit.services import Actor, audit_record
 
 
@@ -97,7 +97,15 @@ def release_create(
     if existing is not None:
         raise ReleaseExists(existing)
     if owner is None or not roles_in(owner, project):
-        raise OwnerNotMember(f"{owner} is not a member of {project} and cannot own its release.")
+        raise OwnerNotMember(
+            f"{owner or 'Nobody'} is not a member of {project}: name a platform lead or release "
+            "engineer of the project as the release's owner."
+        )
+    if not roles_in(owner, project) & RELEASE_OWNER_ROLES:
+        raise OwnerNotMember(
+            f"{owner} is not a platform lead or release engineer of {project}: only they own "
+            "a release (an auditor, a QA lead or an SRE does not)."
+        )
     version = _latest_published(project)
     release = Release.objects.create(
         project=project,
@@ -112,7 +120,7 @@ def release_create(
         ChecklistItem(release=release, step=step) for step in version.steps.order_by("position")
     )
     _attach_runbook_lint(release, version)
-    refresh_digests(release)
+    keep_digest_snapshot(release, refresh_digests(release))
     release.save(update_fields=["content_digest", "digest"])
     audit_record(
         actor=created_by,

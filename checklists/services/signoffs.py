@@ -14,10 +14,10 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from checklists import digest, rules
-from checklists.models import ChecklistItem, Release, SignOff
+from checklists import digest, proof, rules
+from checklists.models import ChecklistItem, Release, SignOff, Waiver
 from checklists.services.errors import AlreadyDone, ChecklistError, when
-from checklists.services.state import release_refresh
+from checklists.services.state import release_refresh, require_seen_digest
 from release_portal.accounts.recheck import PasswordRecheckFailed, password_recheck
 from release_portal.audit.services import audit_record
 
@@ -30,8 +30,14 @@ def open_items(release: Release) -> list[ChecklistItem]:
     ]
 
 
-def signoff_give(*, release: Release, user: Any, kind: str, password: str) -> SignOff:
-    """Record ``user``'s sign-off of the release's current digest, after a password check."""
+def signoff_give(
+    *, release: Release, user: Any, kind: str, password: str, seen_digest: str
+) -> SignOff:
+    """Record ``user``'s sign-off of the release's current digest, after a password check.
+
+    ``seen_digest`` is the release digest the signer's page showed: when the release
+    changed since (a new upload, a tick, new evidence), nothing is signed and the refusal
+    says what changed."""
     if kind in SignOff.Kind.values and not rules.can_sign_as(user, release, kind):
         raise PermissionDenied("You cannot give this sign-off.")
     try:
@@ -42,11 +48,11 @@ def signoff_give(*, release: Release, user: Any, kind: str, password: str) -> Si
         )  # fmt: skip
     except PasswordRecheckFailed as e:
         raise ChecklistError(e.messages[0]) from None
-    return _signoff_give(release=release, user=user, kind=kind)
+    return _signoff_give(release=release, user=user, kind=kind, seen_digest=seen_digest)
 
 
 @transaction.atomic
-def _signoff_give(*, release: Release, user: Any, kind: str) -> SignOff:
+def _signoff_give(*, release: Release, user: Any, kind: str, seen_digest: str) -> SignOff:
     release = Release.objects.select_for_update().select_related("project").get(pk=release.pk)
     if kind not in SignOff.Kind.values:
         raise ChecklistError(f"Unknown sign-off {kind!r}.")
@@ -63,6 +69,7 @@ def _signoff_give(*, release: Release, user: Any, kind: str) -> SignOff:
         raise ChecklistError(
             f"This project does not ask for a {SignOff.Kind(kind).label} sign-off."
         )
+    require_seen_digest(release, seen_digest, doing="signed")
     waiting = open_items(release)
     if waiting:
         names = "; ".join(f"“{i.step.text[:60]}”" for i in waiting[:3])
@@ -76,6 +83,20 @@ def _signoff_give(*, release: Release, user: Any, kind: str) -> SignOff:
         if missing:
             labels = ", ".join(SignOff.Kind(k).label for k in missing)
             raise ChecklistError(f"The owner signs last: waiting for the {labels} sign-off.")
+        if not release.migration_files.exists():
+            raise ChecklistError(
+                "The release has no migration files: there is nothing to approve. Upload its "
+                "supabase/ folder first."
+            )
+        failed = [c for c in proof.release_checks(release) if not c.passed]
+        waived = set(Waiver.objects.active().filter(release=release).values_list("item", flat=True))
+        failed = [c for c in failed if c.item.pk not in waived]
+        if failed:
+            names = "; ".join(f"“{c.item.step.text[:60]}”: {c.explanation}" for c in failed[:3])
+            raise ChecklistError(
+                f"{len(failed)} check(s) did not pass for these migrations, and no waiver lets "
+                f"them past: {names}"
+            )
         if release.project.uploader_may_not_sign and release.migrations_uploaded_by_id == user.pk:
             raise ChecklistError(
                 "You uploaded these migrations, and this project asks someone else to give "

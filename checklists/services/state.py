@@ -13,8 +13,8 @@ from typing import Any
 from django.utils import timezone
 
 from checklists import digest, rules
-from checklists.models import ChecklistItem, Release
-from checklists.services.errors import ChecklistError
+from checklists.models import ChecklistItem, Release, ReleaseDigestSnapshot, Waiver
+from checklists.services.errors import ChangedSinceOpened, ChecklistError
 from release_portal.audit.services import audit_record
 from release_portal.webhooks import events
 
@@ -24,6 +24,42 @@ def refresh_digests(release: Release) -> dict[str, Any]:
     release.content_digest = snapshot["content_digest"]
     release.digest = digest.digest_of_snapshot(snapshot)
     return snapshot
+
+
+def keep_digest_snapshot(release: Release, snapshot: dict[str, Any]) -> None:
+    """Remember what this digest covered, so a form carrying it can be told what changed."""
+    ReleaseDigestSnapshot.objects.get_or_create(
+        release=release, digest=release.digest, defaults={"snapshot": snapshot}
+    )
+
+
+def require_seen_digest(release: Release, seen_digest: str, *, doing: str) -> None:
+    """Refuse when the release digest is not ``seen_digest``, the one the person's page
+    showed: they would approve something they never saw. Call with the release locked."""
+    seen = (seen_digest or "").strip()
+    if seen == release.digest:
+        return
+    before = (
+        ReleaseDigestSnapshot.objects.filter(release=release, digest=seen)
+        .values_list("snapshot", flat=True)
+        .first()
+        if seen
+        else None
+    )
+    if before is None:
+        changes: dict[str, list[str]] = {"commit": [], "files": [], "checklist": []}
+        lines = ["the release is not at the digest your page showed"]
+    else:
+        changes = digest.snapshot_changes(before, digest.release_snapshot(release))
+        lines = changes["commit"] + changes["files"] + changes["checklist"] or [
+            "the checklist changed"
+        ]
+    shown = "; ".join(lines[:8]) + (f"; and {len(lines) - 8} more" if len(lines) > 8 else "")
+    raise ChangedSinceOpened(
+        f"Nothing was {doing}: the release changed since you opened the page ({shown}). "
+        "Reload it, look at what changed, and try again.",
+        changes,
+    )
 
 
 @dataclass
@@ -41,9 +77,10 @@ def release_refresh(*, release: Release, actor: Any, reason: str) -> Refresh:
     release (a tick, new evidence, new files). Writes audit events for what went stale.
     """
     old_content, old_digest = release.content_digest, release.digest
-    refresh_digests(release)
+    snapshot = refresh_digests(release)
     stale_items = 0
     if release.content_digest != old_content:
+        stale_items += _stale_waived_items(release, actor)
         # Items ticked on evidence produced for other files are no longer proven.
         outdated = (
             ChecklistItem.objects.filter(release=release, state=ChecklistItem.State.DONE)
@@ -64,7 +101,7 @@ def release_refresh(*, release: Release, actor: Any, reason: str) -> Refresh:
             )
             stale_items += 1
         if stale_items:
-            refresh_digests(release)
+            snapshot = refresh_digests(release)
     stale_signoffs = 0
     if release.digest != old_digest:
         now = timezone.now()
@@ -83,6 +120,8 @@ def release_refresh(*, release: Release, actor: Any, reason: str) -> Refresh:
             stale_signoffs += 1
         _reopen_signoff_items(release)
     release.save(update_fields=["content_digest", "digest", "updated_at"])
+    if release.digest != old_digest:
+        keep_digest_snapshot(release, snapshot)
     _move_state(release, actor)
     return Refresh(
         release.digest != old_digest,
@@ -90,6 +129,40 @@ def release_refresh(*, release: Release, actor: Any, reason: str) -> Refresh:
         stale_signoffs,
         stale_items,
     )
+
+
+def _stale_waived_items(release: Release, actor: Any) -> int:
+    """Items settled by a waiver for other content are no longer settled: a waiver is for
+    one content digest."""
+    waived = (
+        ChecklistItem.objects.filter(
+            release=release,
+            state__in=[ChecklistItem.State.DONE, ChecklistItem.State.NOT_APPLICABLE],
+        )
+        .filter(waivers__approved_at__isnull=False, waivers__revoked_at__isnull=True)
+        .exclude(
+            waivers__in=Waiver.objects.filter(
+                release=release, approved_at__isnull=False, revoked_at__isnull=True,
+                content_digest=release.content_digest,
+            )
+        )
+        .distinct()
+        .select_related("step")
+    )  # fmt: skip
+    count = 0
+    for item in waived:
+        item.state = ChecklistItem.State.STALE
+        item.revision += 1
+        item.save(update_fields=["state", "revision", "updated_at"])
+        audit_record(
+            actor=actor,
+            action="item.stale",
+            obj=item,
+            release=release,
+            data={"step": item.step.key, "reason": "its waiver was for other migrations"},
+        )
+        count += 1
+    return count
 
 
 def _reopen_signoff_items(release: Release) -> None:
@@ -106,7 +179,8 @@ def _derived_state(release: Release) -> str:
     if checklist and all(i.is_settled for i in checklist):
         required = rules.signoff_kinds_required(release)
         current = set(release.signoffs.current().values_list("kind", flat=True))
-        return Release.State.APPROVED if set(required) <= current else Release.State.READY
+        approved = set(required) <= current and release.migration_files.exists()
+        return Release.State.APPROVED if approved else Release.State.READY
     active = (
         any(i.state != ChecklistItem.State.OPEN for i in items)
         or release.migrations_source != ""

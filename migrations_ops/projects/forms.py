@@ -152,6 +152,11 @@ class ProjectSettingsForm(forms.Form):
         required=False,
         label="The person who uploaded the migrations may not give the final sign-off",
     )
+    break_glass_needs_second_lead = forms.BooleanField(
+        required=False,
+        label="Break-glass needs a second platform lead",
+        help_text="An override opens the gate only once another platform lead confirms it.",
+    )
     maintenance_webhook_url = forms.URLField(
         required=False,
         max_length=500,
@@ -194,6 +199,7 @@ class ProjectSettingsForm(forms.Form):
             "require_sre_signoff": project.require_sre_signoff,
             "high_risk_requires_sre": project.high_risk_requires_sre,
             "uploader_may_not_sign": project.uploader_may_not_sign,
+            "break_glass_needs_second_lead": project.break_glass_needs_second_lead,
             "maintenance_webhook_url": project.maintenance_webhook_url,
         }
 

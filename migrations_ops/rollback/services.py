@@ -192,6 +192,9 @@ def _plan_evidence(plan: RollbackPlan, actor: Any, *, status: str, summary: str)
         evidence_add(
             item=item, actor=actor, kind=Evidence.Kind.ROLLBACK_PLAN, status=status,
             summary=summary[:500], job=plan.rehearsal_job,
+            # A rehearsal's result is for the content its job ran (checklists.proof).
+            content_digest=(plan.rehearsal_job.content_digest or None)
+            if plan.rehearsal_job is not None and status != Evidence.Status.INFO else None,
             data={"plan_id": plan.pk, "target": plan.target.name,
                   "last_good_version": plan.last_good_version,
                   "verified_target_version": plan.verified_target_version},

@@ -33,7 +33,9 @@ class Action(StrEnum):
     CREATE_RELEASE = "create_release"
     EDIT_RELEASE = "edit_release"  # upload migrations, move to a new commit, cancel
     RUN_CHECKS = "run_checks"  # pre-flight, dry-run and RLS jobs
-    DEPLOY = "deploy"  # apply jobs and deployment records
+    # Apply jobs and deployment records. Release engineers deploy (README "Roles"): the
+    # gate guards production, not the role that presses the button.
+    DEPLOY = "deploy"
     MANAGE_BACKUPS = "manage_backups"  # capture, verify, delete backups; snapshot refs
     DOWNLOAD_BACKUP = "download_backup"
     MANAGE_ROLLBACKS = "manage_rollbacks"  # rollback plans and rehearsals
@@ -66,6 +68,10 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.BREAK_GLASS: frozenset({_LEAD}),
 }
 assert set(ALLOWED) == set(Action), "every action needs its roles"
+
+# Who may be named a release's owner (web form and API, through release_create) and so
+# give its final sign-off. Auditors change nothing: they never own, tick, waive or sign.
+RELEASE_OWNER_ROLES: frozenset[Role] = frozenset({_LEAD, _RE})
 
 
 def _project_id(project: Project | int) -> int:

@@ -195,6 +195,13 @@ class CiRunIn(In):
     run_url: Url
     commit_sha: Sha
     summary: Summary = ""
+    content_digest: Annotated[str, StringConstraints(pattern=r"^([0-9a-f]{64})?$")] = Field(
+        "",
+        description="The release's `content_digest` (GET /releases/{id}) the run tested. "
+        "When given it must be the current one (else **409**): the result then proves "
+        "exactly these files. Without it, the result is recorded for the content current "
+        "when it arrives.",
+    )
 
 
 class SecretsIn(In):
@@ -270,6 +277,58 @@ class GateOverrideOut(Schema):
     at: str
     expires_at: str
     reason: str
+    confirmed_by: str | None = Field(
+        None, description="The second platform lead who confirmed it (when the project asks)."
+    )
+
+
+class GateUnconfirmedOverrideOut(Schema):
+    id: int
+    by: str
+    at: str
+    reason: str
+
+
+class GateCheckFailureOut(Schema):
+    kind: str = Field(
+        description="The check's source: `job:<kind>`, `ci`, `backup`, `rollback_plan`, "
+        "`secrets`, `pull_request` or `runbook_lint`."
+    )
+    status: str = Field(description="`failed`.")
+    job: int | None = Field(description="The job whose result failed (null for CI, reports).")
+    evidence: int
+    summary: str
+
+
+class GateCheckOut(Schema):
+    item: int
+    step: str
+    text: str
+    state: str = Field(description="The item's state: a tick does not override a failed check.")
+    status: str = Field(
+        description="`failed`: the latest automated result for the current content digest "
+        "failed; `missing`: no automated result for it yet."
+    )
+    kinds: list[str] = Field(description="The evidence kinds the step names.")
+    failures: list[GateCheckFailureOut]
+    explanation: str
+
+
+class WaiverOut(Schema):
+    id: int
+    item: int
+    step: str
+    text: str
+    kind: str = Field(description="`check` (a failed or missing check) or `not_applicable`.")
+    reason: str
+    check: dict[str, Any] = Field(description="The check as it stood when the waiver was asked.")
+    asked_by: str
+    asked_at: str | None
+    approved_by: str | None = Field(description="The second person (never the asker).")
+    approved_at: str | None
+    content_digest: str = Field(
+        description="The content it waives the check for: new content makes it stale."
+    )
 
 
 class GatePeerReviewOut(Schema):
@@ -307,6 +366,23 @@ class GateOut(Schema):
     peer_review: GatePeerReviewOut | None
     risk: GateRiskOut | None = Field(
         description="The high-risk rule (null when the project's setting is off)."
+    )
+    failed_checks: list[GateCheckOut] = Field(
+        description="Evidence-required items whose check failed or has no passing result for "
+        "the current content digest, and that no approved waiver lets past (the gate's 409 "
+        "reason `check(s) failed or have no passing result`)."
+    )
+    waivers: list[WaiverOut] = Field(
+        description="Approved waivers for the current content digest: each a reason, the "
+        "person who asked and the second person who approved. In 200 and 409 bodies."
+    )
+    has_migrations: bool = Field(
+        description="False: the release has no migration files and cannot be approved (409 "
+        "reason `the release has no migration files`)."
+    )
+    override_unconfirmed: GateUnconfirmedOverrideOut | None = Field(
+        description="A break-glass that waits for a second platform lead's confirmation "
+        "(it does not open the gate yet)."
     )
 
 

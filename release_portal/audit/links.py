@@ -25,6 +25,14 @@ def job_page(pk: int) -> str:
     return _page("job_detail", pk, f"/jobs/{pk}/")
 
 
+def backup_page(pk: int) -> str:
+    return _page("backup_detail", pk, f"/backups/{pk}/")
+
+
+def rollback_plan_page(pk: int) -> str:
+    return _page("rollback_detail", pk, f"/rollbacks/{pk}/")
+
+
 def absolute(path: str, base_url: str | None) -> str:
     """``path`` under ``base_url`` (e.g. ``https://releases.example.com/``), or as is."""
     if not base_url:

@@ -29,3 +29,16 @@ def test_roles_are_looked_up_once_per_request(personas, project, django_assert_n
     with django_assert_num_queries(1):
         for action in Action:
             can(user, action, project)
+
+
+def test_the_readme_and_the_role_table_agree_that_release_engineers_deploy():
+    from pathlib import Path
+
+    from release_portal.accounts.roles import ALLOWED, Action, Role
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith("| Release engineer |"))
+    assert "deploy" in row
+    assert Role.RELEASE_ENGINEER in ALLOWED[Action.DEPLOY]
+    auditor = next(line for line in readme.splitlines() if line.startswith("| Auditor |"))
+    assert "never owns a release" in auditor

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from checklists.services.items import item_tick
 from checklists.services.migrations import release_upload_archive
 from checklists.services.releases import release_create
 from checklists.services.signoffs import signoff_give
@@ -17,7 +16,9 @@ from tests.factories import (
     DEMO_MIGRATIONS,
     PASSWORD,
     TargetFactory,
+    current_digest,
     published_runbook,
+    settle_checklist,
     supabase_archive,
 )
 
@@ -125,21 +126,15 @@ def release_with_files(release, release_engineer):
     return release
 
 
-def settle_checklist(release, user) -> None:
-    """Tick every item except the sign-off step (links as evidence where it is required)."""
-    for item in release.items.select_related("step", "release").order_by("step__position"):
-        if item.step.is_signoff:
-            continue
-        link = "https://ci.example.com/run/1" if item.step.requires_evidence else ""
-        item_tick(item=item, user=user, link=link)
-    release.refresh_from_db()
-
-
 @pytest.fixture
 def approved_release(release_with_files, platform_lead, targets):
     settle_checklist(release_with_files, platform_lead)
     signoff_give(
-        release=release_with_files, user=platform_lead, kind="release_owner", password=PASSWORD
+        release=release_with_files,
+        seen_digest=current_digest(release_with_files),
+        user=platform_lead,
+        kind="release_owner",
+        password=PASSWORD,
     )
     release_with_files.refresh_from_db()
     assert release_with_files.state == "approved"

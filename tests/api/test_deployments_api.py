@@ -9,7 +9,7 @@ from checklists.models import Deployment, Release
 from checklists.services.releases import release_create
 from release_portal.audit.models import AuditEvent
 from tests.api.conftest import open_incident, url
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, current_digest, one_lead_breaks_glass
 
 
 def deployments_url(release):
@@ -129,8 +129,10 @@ def test_it_leaves_staging_deployments_out_of_the_release_state(api, release_wit
 
 
 def test_it_deploys_under_break_glass_from_before_approval(api, release_with_files, platform_lead):
+    one_lead_breaks_glass(release_with_files)
     override = gate_break_glass(
-        release=release_with_files, user=platform_lead, reason="Hotfix for the login outage",
+        release=release_with_files, seen_digest=current_digest(release_with_files),
+        user=platform_lead, reason="Hotfix for the login outage",
         password=PASSWORD,
     )  # fmt: skip
     response = start(api, release_with_files)

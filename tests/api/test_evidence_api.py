@@ -59,6 +59,17 @@ def test_it_refuses_a_result_for_another_commit(api, release_with_files):
     assert not evidence_reported().exists()
 
 
+def test_it_binds_a_ci_result_to_the_content_digest_it_names(api, release_with_files):
+    stale = {**RUN, "content_digest": "e" * 64}
+    response = api.post(evidence_url(release_with_files), stale)
+    assert response.status_code == 409
+    assert "run the check again for the current files" in response.json()["error"]
+    assert not evidence_reported().exists()
+    current = {**RUN, "content_digest": release_with_files.content_digest}
+    assert api.post(evidence_url(release_with_files), current).status_code == 201
+    assert evidence_reported().get().digest == release_with_files.content_digest
+
+
 def test_it_lists_the_valid_steps_for_an_unknown_step(api, release_with_files):
     response = api.post(evidence_url(release_with_files), {**RUN, "step": "deploy-to-mars"})
     assert response.status_code == 422

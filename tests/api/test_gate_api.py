@@ -9,7 +9,13 @@ from checklists.deployments.services import gate_break_glass, gate_override_reso
 from checklists.models import FreezeWindow, GateOverride
 from checklists.services.migrations import release_upload_archive
 from tests.api.conftest import url
-from tests.factories import DEMO_MIGRATIONS, PASSWORD, supabase_archive
+from tests.factories import (
+    DEMO_MIGRATIONS,
+    PASSWORD,
+    current_digest,
+    one_lead_breaks_glass,
+    supabase_archive,
+)
 
 
 def gate(api, release):
@@ -31,7 +37,8 @@ def test_it_lists_every_open_item_with_its_step_and_owner(api, release_with_file
     assert response.status_code == 409
     body = response.json()
     assert body["open"] is False
-    assert body["error"].startswith("The gate is closed: 12 checklist item(s) are not done")
+    assert body["error"].startswith("The gate is closed: ")
+    assert "12 checklist item(s) are not done" in body["error"]
     first = body["missing_items"][0]
     assert first["step"] == "confirm-supabase-migrations-order-chronological"
     assert first["owner"] == "release_engineer"
@@ -107,8 +114,10 @@ def test_it_ignores_freeze_windows_that_are_over_or_elsewhere(
 
 
 def test_it_opens_by_break_glass_and_closes_when_resolved(api, release_with_files, platform_lead):
+    one_lead_breaks_glass(release_with_files)
     override = gate_break_glass(
-        release=release_with_files, user=platform_lead, reason="Hotfix for the login outage",
+        release=release_with_files, seen_digest=current_digest(release_with_files),
+        user=platform_lead, reason="Hotfix for the login outage",
         password=PASSWORD,
     )  # fmt: skip
     response = gate(api, release_with_files)
@@ -122,8 +131,10 @@ def test_it_opens_by_break_glass_and_closes_when_resolved(api, release_with_file
 
 
 def test_it_ignores_an_expired_break_glass(api, release_with_files, platform_lead):
+    one_lead_breaks_glass(release_with_files)
     gate_break_glass(
-        release=release_with_files, user=platform_lead, reason="Hotfix for the login outage",
+        release=release_with_files, seen_digest=current_digest(release_with_files),
+        user=platform_lead, reason="Hotfix for the login outage",
         password=PASSWORD,
     )  # fmt: skip
     GateOverride.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
@@ -133,8 +144,10 @@ def test_it_ignores_an_expired_break_glass(api, release_with_files, platform_lea
 def test_it_ignores_a_break_glass_given_for_another_digest(
     api, release_with_files, platform_lead, release_engineer
 ):
+    one_lead_breaks_glass(release_with_files)
     gate_break_glass(
-        release=release_with_files, user=platform_lead, reason="Hotfix for the login outage",
+        release=release_with_files, seen_digest=current_digest(release_with_files),
+        user=platform_lead, reason="Hotfix for the login outage",
         password=PASSWORD,
     )  # fmt: skip
     files = {**DEMO_MIGRATIONS, "migrations/20250103000000_more.sql": "select 1;\n"}
@@ -150,8 +163,10 @@ def test_it_opens_a_freeze_by_break_glass(api, approved_release, project, platfo
     FreezeWindow.objects.create(
         project=project, starts_at=now, ends_at=now + timedelta(hours=1), reason="launch",
     )  # fmt: skip
+    one_lead_breaks_glass(approved_release)
     gate_break_glass(
-        release=approved_release, user=platform_lead, reason="Security fix cannot wait",
+        release=approved_release, seen_digest=current_digest(approved_release),
+        user=platform_lead, reason="Security fix cannot wait",
         password=PASSWORD,
     )  # fmt: skip
     body = gate(api, approved_release).json()

@@ -70,6 +70,14 @@ def test_it_answers_404_for_another_projects_slug(api, other_project, runbook, p
     assert not Release.objects.exists()
 
 
+def test_it_refuses_an_auditor_as_owner_in_the_domains_words(api, project, runbook, auditor):
+    response = api.post(create_url(project), {**NEW, "owner": "auditor"})
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert "is not a platform lead or release engineer" in error
+    assert not project.releases.exists()
+
+
 def test_it_refuses_an_owner_who_is_not_a_member(api, project, runbook, outsider):
     response = api.post(create_url(project), {**NEW, "owner": "outsider"})
     assert response.status_code == 422

@@ -61,30 +61,42 @@ def test_a_stale_form_is_refused(release_with_files, release_engineer, platform_
 
 def test_rls_items_need_passing_evidence_for_these_migrations(release_with_files, qa_lead):
     target = item(release_with_files, "rls-docker-test-suite-passed")
-    with pytest.raises(ChecklistError, match="needs evidence"):
+    with pytest.raises(ChecklistError, match="needs proof"):
         item_tick(item=target, user=qa_lead)
     # Evidence for other migrations does not count.
     Evidence.objects.create(item=target, kind="job", status="passed", digest="0" * 64)
-    with pytest.raises(ChecklistError, match="needs evidence"):
+    with pytest.raises(ChecklistError, match="needs proof"):
         item_tick(item=target, user=qa_lead)
     Evidence.objects.create(
         item=target, kind="job", status="failed", digest=release_with_files.content_digest
     )
-    with pytest.raises(ChecklistError, match="needs evidence"):
+    with pytest.raises(ChecklistError, match="failed"):
         item_tick(item=target, user=qa_lead)
+    # The latest result of the check decides: a later pass replaces the failure.
     Evidence.objects.create(
         item=target, kind="job", status="passed", digest=release_with_files.content_digest
     )
     assert item_tick(item=target, user=qa_lead).state == "done"
 
 
-def test_a_link_attached_with_the_tick_counts_as_evidence(release_with_files, qa_lead):
+def test_a_link_attached_with_the_tick_is_no_proof_for_a_gating_step(release_with_files, qa_lead):
     target = item(release_with_files, "rls-docker-test-suite-passed")
+    with pytest.raises(ChecklistError, match="needs proof"):
+        item_tick(item=target, user=qa_lead, link="https://ci.example.com/runs/42")
+    # Refused whole: neither the tick nor the link was kept.
+    assert not Evidence.objects.filter(item=target).exists()
+    assert item(release_with_files, "rls-docker-test-suite-passed").state == "open"
+
+
+def test_a_link_still_proves_a_step_that_names_only_links_or_files(release_with_files, qa_lead):
+    target = item(release_with_files, "application-smoke-tests-security-checks")
+    target.step.requires_evidence = True
+    target.step.save(update_fields=["requires_evidence"])
+    with pytest.raises(ChecklistError, match="needs proof"):
+        item_tick(item=target, user=qa_lead)
     item_tick(item=target, user=qa_lead, link="https://ci.example.com/runs/42")
     evidence = Evidence.objects.get(item=target)
-    assert evidence.kind == "link"
-    assert evidence.url == "https://ci.example.com/runs/42"
-    assert evidence.created_by == qa_lead
+    assert evidence.kind == "link" and evidence.created_by == qa_lead
 
 
 def test_untick_and_not_applicable_need_a_reason(release_with_files, release_engineer):

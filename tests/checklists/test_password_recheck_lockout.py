@@ -17,7 +17,7 @@ from checklists.services.signoffs import signoff_give
 from release_portal.accounts.models import PasswordRecheckFailure
 from release_portal.audit.models import AuditEvent
 from tests.checklists.test_signoff import settle_everything
-from tests.factories import PASSWORD, MembershipFactory, UserFactory
+from tests.factories import PASSWORD, MembershipFactory, UserFactory, current_digest
 
 REASON = "Login outage: the hotfix migration must ship now"
 
@@ -36,7 +36,13 @@ def ready(release_with_files, platform_lead):
 
 
 def sign(release, user, password):
-    return signoff_give(release=release, user=user, kind="release_owner", password=password)
+    return signoff_give(
+        release=release,
+        seen_digest=current_digest(release),
+        user=user,
+        kind="release_owner",
+        password=password,
+    )
 
 
 def fail_signing(release, user, times):
@@ -66,7 +72,13 @@ def test_the_last_attempts_are_counted_down(ready, platform_lead, limit):
 def test_a_lockout_covers_break_glass_too(ready, platform_lead, limit):
     fail_signing(ready, platform_lead, limit)
     with pytest.raises(ChecklistError, match="Too many wrong passwords"):
-        gate_break_glass(release=ready, user=platform_lead, reason=REASON, password=PASSWORD)
+        gate_break_glass(
+            release=ready,
+            seen_digest=current_digest(ready),
+            user=platform_lead,
+            reason=REASON,
+            password=PASSWORD,
+        )
     assert not GateOverride.objects.exists()
 
 
@@ -74,11 +86,19 @@ def test_wrong_break_glass_passwords_lock_it(release_with_files, platform_lead, 
     for _ in range(limit):
         with pytest.raises(ChecklistError, match="password is not right"):
             gate_break_glass(
-                release=release_with_files, user=platform_lead, reason=REASON, password="x"
+                release=release_with_files,
+                seen_digest=current_digest(release_with_files),
+                user=platform_lead,
+                reason=REASON,
+                password="x",
             )
     with pytest.raises(ChecklistError, match="Too many wrong passwords"):
         gate_break_glass(
-            release=release_with_files, user=platform_lead, reason=REASON, password=PASSWORD
+            release=release_with_files,
+            seen_digest=current_digest(release_with_files),
+            user=platform_lead,
+            reason=REASON,
+            password=PASSWORD,
         )
     assert AuditEvent.objects.filter(action="gate.break_glass_refused").count() == limit
     assert not GateOverride.objects.exists()
@@ -94,7 +114,11 @@ def test_the_lockout_expires(ready, platform_lead, limit):
 def test_a_right_password_clears_the_count(ready, platform_lead, limit):
     fail_signing(ready, platform_lead, limit - 1)
     gate_open = gate_break_glass(
-        release=ready, user=platform_lead, reason=REASON, password=PASSWORD
+        release=ready,
+        seen_digest=current_digest(ready),
+        user=platform_lead,
+        reason=REASON,
+        password=PASSWORD,
     )
     assert gate_open.pk
     assert not PasswordRecheckFailure.objects.filter(user=platform_lead).exists()
@@ -103,10 +127,22 @@ def test_a_right_password_clears_the_count(ready, platform_lead, limit):
 def test_one_persons_lockout_leaves_others_alone(ready, platform_lead, project, limit):
     for _ in range(limit):
         with pytest.raises(ChecklistError):
-            gate_break_glass(release=ready, user=platform_lead, reason=REASON, password="x")
+            gate_break_glass(
+                release=ready,
+                seen_digest=current_digest(ready),
+                user=platform_lead,
+                reason=REASON,
+                password="x",
+            )
     other_lead = UserFactory(username="lead2")
     MembershipFactory(user=other_lead, project=project, role="platform_lead")
-    override = gate_break_glass(release=ready, user=other_lead, reason=REASON, password=PASSWORD)
+    override = gate_break_glass(
+        release=ready,
+        seen_digest=current_digest(ready),
+        user=other_lead,
+        reason=REASON,
+        password=PASSWORD,
+    )
     assert override.created_by == other_lead
 
 
@@ -114,8 +150,14 @@ def test_the_sign_off_page_says_so(client, ready, platform_lead, limit):
     client.force_login(platform_lead)
     url = reverse("release_signoff", kwargs={"pk": ready.pk})
     for _ in range(limit):
-        client.post(url, {"kind": "release_owner", "password": "wrong"})
-    response = client.post(url, {"kind": "release_owner", "password": PASSWORD}, follow=True)
+        client.post(
+            url, {"kind": "release_owner", "password": "wrong", "seen_digest": ready.digest}
+        )
+    response = client.post(
+        url,
+        {"kind": "release_owner", "password": PASSWORD, "seen_digest": ready.digest},
+        follow=True,
+    )
     assert "Too many wrong passwords" in response.content.decode()
     assert not SignOff.objects.exists()
 
@@ -123,9 +165,10 @@ def test_the_sign_off_page_says_so(client, ready, platform_lead, limit):
 def test_the_break_glass_page_says_so(client, release_with_files, platform_lead, limit):
     client.force_login(platform_lead)
     url = reverse("break_glass", kwargs={"pk": release_with_files.pk})
+    seen = current_digest(release_with_files)
     for _ in range(limit):
-        client.post(url, {"reason": REASON, "password": "wrong"})
-    response = client.post(url, {"reason": REASON, "password": PASSWORD})
+        client.post(url, {"reason": REASON, "password": "wrong", "seen_digest": seen})
+    response = client.post(url, {"reason": REASON, "password": PASSWORD, "seen_digest": seen})
     assert response.status_code == 400
     assert "Too many wrong passwords" in response.content.decode()
     assert not GateOverride.objects.exists()

@@ -2,11 +2,18 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from checklists.models import ChecklistItem, MigrationFile, Release, RunbookStep, SignOff
+from checklists.models import MigrationFile, Release, RunbookStep, SignOff
 from checklists.services.releases import release_create
 from release_portal.audit.models import AuditEvent
 from tests.checklists.conftest import item
-from tests.factories import DEMO_MIGRATIONS, PASSWORD, published_runbook, supabase_archive
+from tests.factories import (
+    DEMO_MIGRATIONS,
+    PASSWORD,
+    current_digest,
+    published_runbook,
+    settle_checklist,
+    supabase_archive,
+)
 from tests.html import inline_code
 
 ROLES = ["platform_lead", "release_engineer", "qa_lead", "sre", "auditor"]
@@ -136,7 +143,7 @@ def test_ticking_someone_elses_item_is_403(client, personas, release_with_files)
 
 def test_evidence_file_upload_with_the_tick(client, personas, release_with_files):
     client.force_login(personas["qa_lead"])
-    target = item(release_with_files, "rls-docker-test-suite-passed")
+    target = item(release_with_files, "application-smoke-tests-security-checks")
     url = reverse("item_tick", kwargs={"pk": release_with_files.pk, "item_pk": target.pk})
     upload = SimpleUploadedFile("rls-report.txt", b"all 42 RLS tests passed")
     client.post(url, {"revision": target.revision, "file": upload})
@@ -160,16 +167,18 @@ def test_csrf_is_enforced_on_ticks(personas, release_with_files):
 
 
 def test_signing_through_the_page(client, personas, release_with_files, platform_lead):
-    for i in release_with_files.items.filter(step__is_signoff=False):
-        ChecklistItem.objects.filter(pk=i.pk).update(state="not_applicable")
+    settle_checklist(release_with_files, platform_lead)
     client.force_login(platform_lead)
     html = client.get(detail(release_with_files)).content.decode()
     assert "Sign off" in html
     url = reverse("release_signoff", kwargs={"pk": release_with_files.pk})
-    response = client.post(url, {"kind": "release_owner", "password": "wrong"}, follow=True)
+    seen = current_digest(release_with_files)
+    response = client.post(
+        url, {"kind": "release_owner", "password": "wrong", "seen_digest": seen}, follow=True
+    )
     assert "password is not right" in response.content.decode()
     assert not SignOff.objects.exists()
-    client.post(url, {"kind": "release_owner", "password": PASSWORD})
+    client.post(url, {"kind": "release_owner", "password": PASSWORD, "seen_digest": seen})
     assert SignOff.objects.get().user == platform_lead
 
 
@@ -326,13 +335,14 @@ def test_the_release_page_issues_a_constant_number_of_queries(
         for i in range(500)
     )
     client.force_login(personas["qa_lead"])
-    # session, user, release, roles, items, evidence, files, sign-offs, timeline, the
-    # navigation's projects (10); the jobs panel: its jobs and the targets for its form (2);
-    # the gate: items, sign-offs, freeze window, break-glass, pull request, follow-ups (6);
-    # the backups panel: latest backup, its target, the rollback plan, roles (4); the
+    # session, user, release, roles, items, evidence, waivers, files, sign-offs, timeline,
+    # the navigation's projects (11); the jobs panel: its jobs and the targets for its form
+    # (2); the gate: items, sign-offs, waivers, checked items and their evidence, whether
+    # there are files, freeze window, break-glass, pull request, follow-ups (10); the
+    # backups panel: latest backup, its target, the rollback plan, roles (4); the
     # monitoring window (1); the targets of the apply form (1).
-    # 24, whatever the number of items or files.
-    with django_assert_max_num_queries(24):
+    # 29, whatever the number of items or files.
+    with django_assert_max_num_queries(29):
         response = client.get(detail(release))
     assert response.status_code == 200
     assert response.content.decode().count('class="item item-') == 40

@@ -4,17 +4,22 @@ from django.db import IntegrityError, transaction
 
 from checklists.models import ChecklistItem, SignOff
 from checklists.services.errors import AlreadyDone, ChecklistError
-from checklists.services.items import item_mark_not_applicable, item_tick, item_untick
+from checklists.services.items import item_tick, item_untick
 from checklists.services.migrations import release_upload_archive
 from checklists.services.signoffs import signoff_changes, signoff_give
 from release_portal.audit.models import AuditEvent
 from tests.checklists.conftest import item
-from tests.factories import DEMO_MIGRATIONS, PASSWORD, supabase_archive
+from tests.factories import (
+    DEMO_MIGRATIONS,
+    PASSWORD,
+    current_digest,
+    settle_checklist,
+    supabase_archive,
+)
 
 
 def settle_everything(release, lead):
-    for i in release.items.select_related("step").filter(step__is_signoff=False):
-        item_mark_not_applicable(item=i, user=lead, reason="demo")
+    settle_checklist(release, lead, reason="demo")
 
 
 def test_the_owner_signs_when_everything_is_settled(release_with_files, platform_lead):
@@ -23,7 +28,11 @@ def test_the_owner_signs_when_everything_is_settled(release_with_files, platform
     release.refresh_from_db()
     assert release.state == "ready"
     signoff = signoff_give(
-        release=release, user=platform_lead, kind="release_owner", password=PASSWORD
+        release=release,
+        seen_digest=current_digest(release),
+        user=platform_lead,
+        kind="release_owner",
+        password=PASSWORD,
     )
     release.refresh_from_db()
     assert signoff.digest == release.digest
@@ -37,7 +46,11 @@ def test_the_owner_signs_when_everything_is_settled(release_with_files, platform
 def test_the_owner_cannot_sign_with_open_items(release_with_files, platform_lead):
     with pytest.raises(ChecklistError, match="not done or not applicable"):
         signoff_give(
-            release=release_with_files, user=platform_lead, kind="release_owner", password=PASSWORD
+            release=release_with_files,
+            seen_digest=current_digest(release_with_files),
+            user=platform_lead,
+            kind="release_owner",
+            password=PASSWORD,
         )
     assert not SignOff.objects.exists()
 
@@ -46,7 +59,11 @@ def test_signing_asks_for_the_password_again(release_with_files, platform_lead):
     settle_everything(release_with_files, platform_lead)
     with pytest.raises(ChecklistError, match="password is not right"):
         signoff_give(
-            release=release_with_files, user=platform_lead, kind="release_owner", password="nope"
+            release=release_with_files,
+            seen_digest=current_digest(release_with_files),
+            user=platform_lead,
+            kind="release_owner",
+            password="nope",
         )
     assert not SignOff.objects.exists()
     # The refusal stays in the change log.
@@ -60,7 +77,11 @@ def test_only_the_release_owner_gives_the_final_signoff(
     settle_everything(release_with_files, platform_lead)
     with pytest.raises(PermissionDenied):
         signoff_give(
-            release=release_with_files, user=personas[role], kind="release_owner", password=PASSWORD
+            release=release_with_files,
+            seen_digest=current_digest(release_with_files),
+            user=personas[role],
+            kind="release_owner",
+            password=PASSWORD,
         )
 
 
@@ -69,7 +90,13 @@ def test_a_change_after_signing_makes_the_signoff_stale(
 ):
     release = release_with_files
     settle_everything(release, platform_lead)
-    signoff_give(release=release, user=platform_lead, kind="release_owner", password=PASSWORD)
+    signoff_give(
+        release=release,
+        seen_digest=current_digest(release),
+        user=platform_lead,
+        kind="release_owner",
+        password=PASSWORD,
+    )
     files = dict(DEMO_MIGRATIONS)
     files["migrations/20250102000000_members.sql"] += "create index on app.members (name);\n"
     release_upload_archive(
@@ -80,15 +107,22 @@ def test_a_change_after_signing_makes_the_signoff_stale(
     assert signoff.stale_at is not None
     assert "migrations changed" in signoff.stale_reason
     assert not signoff.is_current
-    assert release.state == "ready"
+    # The waivers were for the old files: their items are stale again, like the sign-off.
+    assert release.state == "preflight"
     assert item(release, "release-owner-sign-off-name").state == "stale"
     changes = signoff_changes(signoff)
     assert changes["files"] == ["changed 20250102000000_members.sql"]
     assert AuditEvent.objects.filter(action="signoff.stale").count() == 1
     assert AuditEvent.objects.filter(action="notify.signoff.stale").count() == 1
-    # Signing again records the new digest on the same row.
+    # Signing again (once the checklist is settled for the new files) records the new
+    # digest on the same row.
+    settle_checklist(release, platform_lead, reason="demo again")
     again = signoff_give(
-        release=release, user=platform_lead, kind="release_owner", password=PASSWORD
+        release=release,
+        seen_digest=current_digest(release),
+        user=platform_lead,
+        kind="release_owner",
+        password=PASSWORD,
     )
     assert again.pk == signoff.pk and again.stale_at is None
     release.refresh_from_db()
@@ -98,7 +132,13 @@ def test_a_change_after_signing_makes_the_signoff_stale(
 def test_unticking_an_item_after_signing_makes_it_stale(release_with_files, platform_lead):
     release = release_with_files
     settle_everything(release, platform_lead)
-    signoff_give(release=release, user=platform_lead, kind="release_owner", password=PASSWORD)
+    signoff_give(
+        release=release,
+        seen_digest=current_digest(release),
+        user=platform_lead,
+        kind="release_owner",
+        password=PASSWORD,
+    )
     item_untick(
         item=item(release, "verify-secrets-supabase-access-token"),
         user=platform_lead,
@@ -115,11 +155,19 @@ def test_unticking_an_item_after_signing_makes_it_stale(release_with_files, plat
 def test_signing_twice_says_so(release_with_files, platform_lead):
     settle_everything(release_with_files, platform_lead)
     signoff_give(
-        release=release_with_files, user=platform_lead, kind="release_owner", password=PASSWORD
+        release=release_with_files,
+        seen_digest=current_digest(release_with_files),
+        user=platform_lead,
+        kind="release_owner",
+        password=PASSWORD,
     )
     with pytest.raises((AlreadyDone, ChecklistError)):
         signoff_give(
-            release=release_with_files, user=platform_lead, kind="release_owner", password=PASSWORD
+            release=release_with_files,
+            seen_digest=current_digest(release_with_files),
+            user=platform_lead,
+            kind="release_owner",
+            password=PASSWORD,
         )
     assert SignOff.objects.count() == 1
 
@@ -132,10 +180,34 @@ def test_required_qa_and_sre_signoffs_come_first(
     release = release_with_files
     settle_everything(release, platform_lead)
     with pytest.raises(ChecklistError, match="waiting for the QA lead, SRE / on-call sign-off"):
-        signoff_give(release=release, user=platform_lead, kind="release_owner", password=PASSWORD)
-    signoff_give(release=release, user=qa_lead, kind="qa_lead", password=PASSWORD)
-    signoff_give(release=release, user=sre, kind="sre", password=PASSWORD)
-    signoff_give(release=release, user=platform_lead, kind="release_owner", password=PASSWORD)
+        signoff_give(
+            release=release,
+            seen_digest=current_digest(release),
+            user=platform_lead,
+            kind="release_owner",
+            password=PASSWORD,
+        )
+    signoff_give(
+        release=release,
+        seen_digest=current_digest(release),
+        user=qa_lead,
+        kind="qa_lead",
+        password=PASSWORD,
+    )
+    signoff_give(
+        release=release,
+        seen_digest=current_digest(release),
+        user=sre,
+        kind="sre",
+        password=PASSWORD,
+    )
+    signoff_give(
+        release=release,
+        seen_digest=current_digest(release),
+        user=platform_lead,
+        kind="release_owner",
+        password=PASSWORD,
+    )
     release.refresh_from_db()
     assert release.state == "approved"
     assert SignOff.objects.count() == 3
@@ -152,7 +224,13 @@ def test_the_uploader_may_be_barred_from_the_final_signoff(release, platform_lea
     )
     settle_everything(release, platform_lead)
     with pytest.raises(ChecklistError, match="uploaded these migrations"):
-        signoff_give(release=release, user=platform_lead, kind="release_owner", password=PASSWORD)
+        signoff_give(
+            release=release,
+            seen_digest=current_digest(release),
+            user=platform_lead,
+            kind="release_owner",
+            password=PASSWORD,
+        )
 
 
 def test_one_person_gives_at_most_one_signoff_per_release_in_the_database(

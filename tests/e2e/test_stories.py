@@ -24,7 +24,7 @@ from release_portal.api.tokens import token_create
 from tests.audit.offline import outsider_copy, run
 from tests.e2e import world
 from tests.e2e.conftest import login, screenshot
-from tests.factories import PASSWORD, published_runbook
+from tests.factories import PASSWORD, current_digest, published_runbook, settle_checklist
 from tests.migrations_ops.jobs.processes import RedisServer, Worker, celery_broker, wait_for
 from tests.services import need, redis_available
 
@@ -170,8 +170,7 @@ def test_the_qa_lead_ticks_the_rls_items_with_the_rls_job_as_evidence(
 def test_the_owner_signs_off_and_the_ci_gate_opens(page, live_server, demo_project, personas):
     lead = personas["platform_lead"]
     release = release_with_demo(demo_project, lead, personas["release_engineer"])
-    for item in release.items.filter(step__is_signoff=False):
-        item_mark_not_applicable(item=item, user=lead, reason="story: settled elsewhere")
+    settle_checklist(release, lead, reason="story: settled elsewhere")
     token = token_create(project=demo_project, name="github-actions", scopes=["read"], user=lead)
     gate_url = f"{live_server.url}/api/releases/{release.pk}/gate"
     headers = {"Authorization": f"Bearer {token.value}"}
@@ -190,16 +189,77 @@ def test_the_owner_signs_off_and_the_ci_gate_opens(page, live_server, demo_proje
     assert page.csp.violations == []
 
 
+PENDING = "review-supabase-dashboard-pending-failed"
+
+
+def test_a_failed_check_is_waived_by_two_people_and_the_owner_sees_it(
+    page, live_server, demo_project, personas
+):
+    from checklists.services.items import evidence_from_job
+    from migrations_ops.models import Job
+
+    lead, releng = personas["platform_lead"], personas["release_engineer"]
+    release = release_with_demo(demo_project, lead, releng)
+    # The pending-migrations check failed for these files; everything else is settled.
+    failed = Job.objects.create(
+        project=demo_project, release=release, kind="pending", state="failed", ok=False,
+        summary="1 failed migration on staging", content_digest=release.content_digest,
+    )  # fmt: skip
+    evidence_from_job(job=failed)
+    pending = release.items.get(step__key=PENDING)
+    settle_checklist(release, lead, reason="story: settled elsewhere", skip=(PENDING,))
+    token = token_create(project=demo_project, name="github-actions", scopes=["read"], user=lead)
+    gate_url = f"{live_server.url}/api/releases/{release.pk}/gate"
+    headers = {"Authorization": f"Bearer {token.value}"}
+    closed = requests.get(gate_url, headers=headers, timeout=10)
+    assert closed.status_code == 409
+    assert f"job #{failed.pk}" in closed.json()["error"]
+    # The release engineer cannot tick past the failure with a link; they ask for a waiver.
+    login(page, live_server, "releng", PASSWORD)
+    page.goto(f"{live_server.url}/releases/{release.pk}/")
+    row = page.locator(f"#item-{pending.pk}")
+    row.locator("summary", has_text="Ask for a waiver").click()
+    reason = "The failed row is a known stuck repair from March; checked by SQL"
+    row.get_by_label("Why may the release go without this check?").fill(reason)
+    row.get_by_role("button", name="Ask for a waiver").click()
+    page.locator(".msg-success", has_text="Waiver asked for").wait_for()
+    assert requests.get(gate_url, headers=headers, timeout=10).status_code == 409
+    # A second person, the platform lead (and the owner), approves it and signs.
+    page.context.clear_cookies()
+    login(page, live_server, "lead", PASSWORD)
+    page.goto(f"{live_server.url}/releases/{release.pk}/")
+    page.locator(f"#item-{pending.pk}").get_by_role("button", name="Approve waiver").click()
+    page.locator(".msg-success", has_text="Waiver approved").wait_for()
+    panel = page.locator("#signoff-waivers")
+    panel.get_by_text(reason).wait_for()
+    assert "approved by lead" in panel.inner_text() and "asked by releng" in panel.inner_text()
+    page.get_by_label(re.compile("Your password")).fill(PASSWORD)
+    page.get_by_role("button", name="Sign off").click()
+    page.get_by_text("Signed off").wait_for()
+    answer = requests.get(gate_url, headers=headers, timeout=10)
+    assert answer.status_code == 200
+    [waiver] = [w for w in answer.json()["waivers"] if w["step"] == PENDING]
+    assert waiver["reason"] == reason
+    assert (waiver["asked_by"], waiver["approved_by"]) == ("releng", "lead")
+    screenshot(page, "story-waiver-approved")
+    assert page.csp.violations == []
+
+
 def test_a_changed_migration_makes_the_signoff_stale(
     page, live_server, demo_project, personas, tmp_path
 ):
     lead = personas["platform_lead"]
     release = release_with_demo(demo_project, lead, personas["release_engineer"])
-    for item in release.items.filter(step__is_signoff=False):
-        item_mark_not_applicable(item=item, user=lead, reason="story")
+    settle_checklist(release, lead, reason="story: settled")
     from checklists.services.signoffs import signoff_give
 
-    signoff_give(release=release, user=lead, kind="release_owner", password=PASSWORD)
+    signoff_give(
+        release=release,
+        seen_digest=current_digest(release),
+        user=lead,
+        kind="release_owner",
+        password=PASSWORD,
+    )
     login(page, live_server, "releng", PASSWORD)
     page.goto(f"{live_server.url}/releases/{release.pk}/")
     changed = world.demo_zip(
@@ -228,7 +288,7 @@ def test_the_auditor_reads_verifies_and_checks_the_change_log_offline(
     lead = personas["platform_lead"]
     release = release_with_demo(demo_project, lead, personas["release_engineer"])
     item_mark_not_applicable(
-        item=release.items.filter(step__is_signoff=False).first(),
+        item=release.items.filter(step__is_signoff=False, step__requires_evidence=False).first(),
         user=lead,
         reason="<script>alert('x')</script> not needed",
     )

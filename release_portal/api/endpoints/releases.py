@@ -54,12 +54,9 @@ def create_release(request: HttpRequest, slug: str, payload: ReleaseCreateIn) ->
             )  # fmt: skip
         except ReleaseExists as e:
             return 200, presenters.release_summary(e.release)
-        except OwnerNotMember:
-            raise ApiError(
-                422,
-                f"The owner {payload.owner[:60]!r} is not a member of {project.slug}: name a "
-                "platform lead or release engineer of the project by username.",
-            ) from None
+        except OwnerNotMember as e:
+            # The domain's own words (release_create): the web form says the same.
+            raise ApiError(422, " ".join(e.messages) + " Name them by username.") from None
         except ChecklistError as e:
             raise ApiError(409, " ".join(e.messages)) from None
         return 201, presenters.release_summary(release, created=True)

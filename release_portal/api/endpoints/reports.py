@@ -170,7 +170,7 @@ def report_evidence(request: HttpRequest, payload: EvidenceIn, release_id: Relea
                 report = ci_run_report(
                     release=release, step=payload.step, status=payload.status,
                     run_url=payload.run_url, commit_sha=payload.commit_sha,
-                    summary=payload.summary, actor=token,
+                    summary=payload.summary, actor=token, content_digest=payload.content_digest,
                 )  # fmt: skip
             else:
                 report = ci_secrets_report(

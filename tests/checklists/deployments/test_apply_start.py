@@ -18,6 +18,7 @@ from migrations_ops.jobs import job_enqueue, job_execute
 from migrations_ops.models import Job
 from migrations_ops.monitoring.models import MonitoringWindow
 from release_portal.audit.models import AuditEvent
+from tests.factories import current_digest, one_lead_breaks_glass
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("sent")]
 
@@ -165,8 +166,13 @@ def test_a_break_glass_override_opens_production_and_is_recorded(
 ):
     from checklists.deployments.services import gate_break_glass
 
+    one_lead_breaks_glass(release_with_files)
     override = gate_break_glass(
-        release=release_with_files, user=platform_lead, reason="prod is down", password=password
+        release=release_with_files,
+        seen_digest=current_digest(release_with_files),
+        user=platform_lead,
+        reason="prod is down",
+        password=password,
     )
     job = apply_start(release=release_with_files, target=production_target, user=platform_lead)
     assert job.params["break_glass"] == override.pk

@@ -6,7 +6,7 @@ from django.urls import reverse
 from checklists.models import GateOverride
 from release_portal import notify
 from release_portal.audit.models import AuditEvent
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, current_digest
 
 
 def gate_url(release):
@@ -20,6 +20,14 @@ def break_url(release):
 REASON = "Login outage: the hotfix migration must ship now"
 
 
+@pytest.fixture(autouse=True)
+def _one_lead_breaks_the_glass(project):
+    # These tests are about one lead's break-glass; the second lead's confirmation has its
+    # own tests (test_break_glass_second_lead.py).
+    project.break_glass_needs_second_lead = False
+    project.save(update_fields=["break_glass_needs_second_lead"])
+
+
 def test_it_opens_the_gate_loudly_with_a_follow_up(
     client, platform_lead, release_with_files, django_capture_on_commit_callbacks
 ):
@@ -29,7 +37,12 @@ def test_it_opens_the_gate_loudly_with_a_follow_up(
         client.force_login(platform_lead)
         with django_capture_on_commit_callbacks(execute=True):
             response = client.post(
-                break_url(release_with_files), {"reason": REASON, "password": PASSWORD}
+                break_url(release_with_files),
+                {
+                    "reason": REASON,
+                    "password": PASSWORD,
+                    "seen_digest": current_digest(release_with_files),
+                },
             )
     finally:
         notify.unregister_sink(seen.append)
@@ -50,7 +63,10 @@ def test_it_refuses_a_wrong_password_and_records_the_attempt(
     client, platform_lead, release_with_files
 ):
     client.force_login(platform_lead)
-    response = client.post(break_url(release_with_files), {"reason": REASON, "password": "nope"})
+    response = client.post(
+        break_url(release_with_files),
+        {"reason": REASON, "password": "nope", "seen_digest": current_digest(release_with_files)},
+    )
     assert response.status_code == 400
     assert "password is not right" in response.content.decode()
     assert not GateOverride.objects.exists()
@@ -60,7 +76,12 @@ def test_it_refuses_a_wrong_password_and_records_the_attempt(
 def test_it_wants_a_real_reason(client, platform_lead, release_with_files):
     client.force_login(platform_lead)
     response = client.post(
-        break_url(release_with_files), {"reason": "because", "password": PASSWORD}
+        break_url(release_with_files),
+        {
+            "reason": "because",
+            "password": PASSWORD,
+            "seen_digest": current_digest(release_with_files),
+        },
     )
     assert response.status_code == 400
     assert not GateOverride.objects.exists()
@@ -71,7 +92,10 @@ def test_it_lets_only_platform_leads_break_the_glass(client, personas, release_w
     client.force_login(personas[role])
     assert client.get(gate_url(release_with_files)).status_code == 200
     assert "Break glass" not in client.get(gate_url(release_with_files)).content.decode()
-    response = client.post(break_url(release_with_files), {"reason": REASON, "password": PASSWORD})
+    response = client.post(
+        break_url(release_with_files),
+        {"reason": REASON, "password": PASSWORD, "seen_digest": current_digest(release_with_files)},
+    )
     assert response.status_code == 403
     assert not GateOverride.objects.exists()
 
@@ -81,7 +105,12 @@ def test_it_hides_the_gate_page_from_other_projects(client, outsider, release_wi
     assert client.get(gate_url(release_with_files)).status_code == 404
     assert (
         client.post(
-            break_url(release_with_files), {"reason": REASON, "password": PASSWORD}
+            break_url(release_with_files),
+            {
+                "reason": REASON,
+                "password": PASSWORD,
+                "seen_digest": current_digest(release_with_files),
+            },
         ).status_code
         == 404
     )
@@ -89,7 +118,10 @@ def test_it_hides_the_gate_page_from_other_projects(client, outsider, release_wi
 
 def test_it_refuses_to_break_an_open_gate(client, platform_lead, approved_release):
     client.force_login(platform_lead)
-    response = client.post(break_url(approved_release), {"reason": REASON, "password": PASSWORD})
+    response = client.post(
+        break_url(approved_release),
+        {"reason": REASON, "password": PASSWORD, "seen_digest": current_digest(approved_release)},
+    )
     assert response.status_code == 400
     assert "already open" in response.content.decode()
     assert not GateOverride.objects.exists()
@@ -97,8 +129,14 @@ def test_it_refuses_to_break_an_open_gate(client, platform_lead, approved_releas
 
 def test_it_refuses_to_break_the_glass_twice(client, platform_lead, release_with_files):
     client.force_login(platform_lead)
-    client.post(break_url(release_with_files), {"reason": REASON, "password": PASSWORD})
-    again = client.post(break_url(release_with_files), {"reason": REASON, "password": PASSWORD})
+    client.post(
+        break_url(release_with_files),
+        {"reason": REASON, "password": PASSWORD, "seen_digest": current_digest(release_with_files)},
+    )
+    again = client.post(
+        break_url(release_with_files),
+        {"reason": REASON, "password": PASSWORD, "seen_digest": current_digest(release_with_files)},
+    )
     assert "already broken" in again.content.decode()
     assert GateOverride.objects.count() == 1
 
@@ -107,7 +145,10 @@ def test_it_resolves_the_follow_up_with_a_note(
     client, platform_lead, release_engineer, release_with_files
 ):
     client.force_login(platform_lead)
-    client.post(break_url(release_with_files), {"reason": REASON, "password": PASSWORD})
+    client.post(
+        break_url(release_with_files),
+        {"reason": REASON, "password": PASSWORD, "seen_digest": current_digest(release_with_files)},
+    )
     override = GateOverride.objects.get()
     resolve = reverse(
         "gate_override_resolve", kwargs={"pk": release_with_files.pk, "override_pk": override.pk}
@@ -137,7 +178,11 @@ def test_a_failing_sink_never_breaks_the_change(
     try:
         with django_capture_on_commit_callbacks(execute=True):
             gate_break_glass(
-                release=release_with_files, user=platform_lead, reason=REASON, password=PASSWORD
+                release=release_with_files,
+                seen_digest=current_digest(release_with_files),
+                user=platform_lead,
+                reason=REASON,
+                password=PASSWORD,
             )
     finally:
         notify.unregister_sink(broken)

@@ -45,13 +45,13 @@ def release(project, release_engineer, qa_lead, sre, platform_lead):
         state="done", done_by=release_engineer, done_at=T1, comment="Order checked twice"
     )
     EvidenceFactory(item=done, kind=Evidence.Kind.JOB, job=job, url="", summary=job.summary,
-                    digest=release.digest, created_by_name="releng")  # fmt: skip
+                    digest=release.content_digest, created_by_name="releng")  # fmt: skip
     ChecklistItem.objects.filter(pk=stale.pk).update(state="stale", done_by=qa_lead, done_at=T1)
     EvidenceFactory(item=stale, kind=Evidence.Kind.LINK, status="info", digest="0" * 64,
                     url="https://example.com/fixtures", summary="fixture review")  # fmt: skip
     ChecklistItem.objects.filter(pk=staging.pk).update(state="done", done_by=release_engineer,
                                                        done_at=T2)  # fmt: skip
-    EvidenceFactory(item=staging, digest=release.digest, created_by_name="ci")
+    EvidenceFactory(item=staging, digest=release.content_digest, created_by_name="ci")
     upload = EvidenceFactory(item=staging, kind=Evidence.Kind.FILE, status="info", url="",
                              summary="smoke test notes", file_name="smoke notes.txt",
                              file_sha256="ab" * 32)  # fmt: skip

@@ -60,6 +60,7 @@ class ReleaseFactory(factory.django.DjangoModelFactory):
         RunbookVersionFactory, project=factory.SelfAttribute("..project")
     )
     digest = factory.Sequence(lambda n: sha256(f"digest {n}"))
+    content_digest = factory.Sequence(lambda n: sha256(f"content {n}"))
 
 
 class MigrationFileFactory(factory.django.DjangoModelFactory):

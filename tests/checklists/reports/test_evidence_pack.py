@@ -71,7 +71,7 @@ def test_it_holds_the_report_the_events_the_jobs_and_the_files(client, personas,
         "report.md", "audit.jsonl", "audit-verify.json", "checkpoint.json", "public-key.pem",
         "verify_changelog.py", "analysis.json",
         f"jobs/{job.pk}-order.log", f"jobs/{job.pk}-order.json",
-        f"evidence/{upload.pk}-smoke_notes.txt", "contents.json",
+        f"evidence/{upload.pk}-smoke_notes.txt", "waivers.json", "contents.json",
     ])  # fmt: skip
     report = pack.read("report.md").decode()
     assert report.startswith("# Release report: Ledger: add savings groups")

@@ -71,9 +71,13 @@ def test_it_shows_the_evidence_with_absolute_job_links(release):
         "  - Evidence: CI run: **passed** — Supabase Migrations \\& Edge Functions #812 — "
         "[CI run](https://github.com/example/app/actions/runs/812) — ci, "
     ) in report
-    assert "file `smoke notes.txt` sha256 `abababababab`" in report
+    upload = Evidence.objects.get(kind="file", item__release=release)
+    # The file links to where the evidence pack keeps it, beside report.md.
+    assert (
+        f"file [smoke notes.txt](evidence/{upload.pk}-smoke_notes.txt) sha256 `abababababab`"
+    ) in report
     assert "Link: **attached** — fixture review — [link](https://example.com/fixtures)" in report
-    assert "*for an older digest*" in report
+    assert "*for older migrations*" in report
 
 
 def test_it_names_job_pages_by_path_without_a_base_url(release):

@@ -33,6 +33,7 @@ def valid(**overrides):
         "dry_run_data_max_mb": "25",
         "require_qa_signoff": "on",
         "uploader_may_not_sign": "on",
+        "break_glass_needs_second_lead": "on",
     }
     data.update(overrides)
     return {k: v for k, v in data.items() if v is not None}
@@ -95,6 +96,25 @@ def test_a_lead_saves_the_settings_and_they_are_audited(client, personas, projec
         "SUPABASE_STAGING_PROJECT_REF",
     ]
     assert "schemas" not in changed  # unchanged fields are not recorded
+
+
+def test_the_four_eyes_settings_are_on_by_default_and_turning_them_off_is_audited(
+    client, personas, project
+):
+    assert project.uploader_may_not_sign and project.break_glass_needs_second_lead
+    client.force_login(personas["platform_lead"])
+    page = client.get(settings_url(project)).content.decode()
+    assert "Break-glass needs a second platform lead" in page
+    response = client.post(
+        settings_url(project),
+        valid(uploader_may_not_sign=None, break_glass_needs_second_lead=None),
+    )
+    assert response.status_code == 302
+    project.refresh_from_db()
+    assert not project.uploader_may_not_sign and not project.break_glass_needs_second_lead
+    changed = AuditEvent.objects.get(action="project.settings_update").data["changed"]
+    assert changed["break_glass_needs_second_lead"] == {"before": True, "after": False}
+    assert changed["uploader_may_not_sign"] == {"before": True, "after": False}
 
 
 def test_saving_unchanged_settings_writes_nothing(client, personas, project):
