@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("checklists", "0005_bundles"),
+        ("checklists", "0006_release_newest_index"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
