@@ -4,19 +4,18 @@ a risk result for the release's current content, and a high one needs the SRE.""
 from __future__ import annotations
 
 import pytest
-from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from checklists.deployments.gate import gate_status
 from checklists.models import SignOff
 from checklists.services.errors import ChecklistError
-from checklists.services.items import evidence_from_job, item_mark_not_applicable
+from checklists.services.items import evidence_from_job
 from checklists.services.signoffs import signoff_give
 from migrations_ops.models import Job
 from release_portal.api.tokens import token_create
 from release_portal.audit.models import AuditEvent
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, current_digest, settle_checklist
 
 pytestmark = pytest.mark.django_db
 
@@ -46,14 +45,17 @@ def risk_result(release, level: str, *, digest: str | None = None) -> Job:
 
 
 def settle(release, owner) -> None:
-    for each in release.items.select_related("step").filter(step__is_signoff=False):
-        with transaction.atomic():
-            item_mark_not_applicable(item=each, user=owner, reason="test: not in this release")
-    release.refresh_from_db()
+    settle_checklist(release, owner, reason="test: not in this release")
 
 
 def sign(release, user, kind) -> None:
-    signoff_give(release=release, user=user, kind=kind, password=PASSWORD)
+    signoff_give(
+        release=release,
+        seen_digest=current_digest(release),
+        user=user,
+        kind=kind,
+        password=PASSWORD,
+    )
     release.refresh_from_db()
 
 

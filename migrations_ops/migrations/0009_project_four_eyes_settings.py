@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("migrations_ops", "0007_job_attempt_history"),
+        ("migrations_ops", "0008_risk_access_kinds"),
     ]
 
     operations = [
