@@ -200,6 +200,7 @@ def _detail_context(request: HtmxHttpRequest, release: Release) -> dict[str, Any
         open_overrides=followups,
         may_have_freeze=known.get("has_freeze", True),
         may_have_review=known.get("has_peer_review", True),
+        files_count=data.files_count,
     )
     context.update(gate=gate, followups=followups)
     context.update(

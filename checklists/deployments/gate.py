@@ -201,12 +201,15 @@ def gate_status(
     open_overrides: list[GateOverride] | None = None,
     may_have_freeze: bool = True,
     may_have_review: bool = True,
+    files_count: int | None = None,
 ) -> GateResult:
     """The gate's answer for ``release`` now (or at ``at``), in a handful of queries.
     The release page passes what it already read: the items (in step order), the
     sign-offs, the unresolved overrides (open_followups), and whether a freeze window or a
     peer review exists at all (it asked in the release's own query)."""
     at = at or timezone.now()
+    # The release page's items carry their evidence and waivers (selectors.release_page).
+    page_read = items is not None and files_count is not None
     if items is None:
         items = list(release.items.select_related("step").order_by("step__position"))
     missing_items = [
@@ -244,19 +247,28 @@ def gate_status(
                     "why": signoff.stale_reason,
                 }
             )
-    active_waivers = list(
-        Waiver.objects.active()
-        .filter(release=release)
-        .select_related("item__step", "asked_by", "approved_by")
-        .order_by("item__step__position", "pk")
-    )
+    if page_read:
+        # The release page read the items with their evidence (and its job) and waivers.
+        active_waivers = []
+        for i in items:
+            for w in i.waivers.all():
+                w.release, w.item = release, i
+                if w.is_active:
+                    active_waivers.append(w)
+        checks = [c for i in items if (c := proof.check_item(i, release)) is not None]
+    else:
+        active_waivers = list(
+            Waiver.objects.active()
+            .filter(release=release)
+            .select_related("item__step", "asked_by", "approved_by")
+            .order_by("item__step__position", "pk")
+        )
+        checks = proof.release_checks(release)
     waived = {w.item_id for w in active_waivers}
-    failed_checks = [
-        c.as_dict()
-        for c in proof.release_checks(release)
-        if not c.passed and c.item.pk not in waived
-    ]
-    has_migrations = release.migration_files.exists()
+    failed_checks = [c.as_dict() for c in checks if not c.passed and c.item.pk not in waived]
+    has_migrations = (
+        bool(files_count) if files_count is not None else release.migration_files.exists()
+    )
     freeze = active_freeze(release.project_id, at) if may_have_freeze else None
     if open_overrides is None:
         given = given_override(release, at)

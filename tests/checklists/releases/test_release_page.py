@@ -16,14 +16,14 @@ from checklists.services.items import item_mark_not_applicable
 from checklists.services.releases import release_create
 from migrations_ops.models import Job, Target
 from tests.checklists.conftest import item
-from tests.factories import PASSWORD, published_runbook
+from tests.factories import PASSWORD, current_digest, published_runbook, settle_checklist
 
 pytestmark = pytest.mark.django_db
 
 # The release page's reads: session, user, the release (with its revision, its number of
-# files and which panels have anything), roles, items, evidence, files, sign-offs,
-# timeline, jobs, targets, the menu's projects.
-PAGE_QUERIES = 12
+# files and which panels have anything), roles, items, evidence, waivers, files,
+# sign-offs, timeline, jobs, targets, the menu's projects.
+PAGE_QUERIES = 13
 # With the panels cached at this revision: session, user, the release, roles, menu.
 CACHED_PAGE_QUERIES = 5
 
@@ -135,8 +135,17 @@ def test_done_sections_collapse_and_older_evidence_waits_behind_a_toggle(
     lead = personas["platform_lead"]
     target = item(release_with_files, "run-pnpm-lint-typecheck-test")
     section = target.step.section
-    for i in release_with_files.items.filter(step__section=section, step__is_signoff=False):
+    for i in release_with_files.items.filter(
+        step__section=section, step__is_signoff=False, step__requires_evidence=False
+    ):
         item_mark_not_applicable(item=i, user=lead, reason="settled")
+    # Evidence-required items are settled by a waiver (a second lead approves).
+    settle_checklist(
+        release_with_files,
+        lead,
+        reason="settled by waiver",
+        skip=tuple(i.step.key for i in release_with_files.items.exclude(step__section=section)),
+    )
     for n in range(3):
         Evidence.objects.create(item=target, kind="job", status="passed", summary=f"run {n}")
     client.force_login(personas["qa_lead"])
@@ -184,8 +193,10 @@ def test_the_revision_poll_is_tiny_and_only_for_members(client, personas, releas
     assert same.status_code == 204 and same.content == b""
     # session, user, roles, and the one indexed read of the revision
     assert len(queries) <= 4
-    item_mark_not_applicable(item=release.items.first(), user=personas["platform_lead"],
-                             reason="moved on")  # fmt: skip
+    item_mark_not_applicable(
+        item=release.items.filter(step__requires_evidence=False).first(),
+        user=personas["platform_lead"], reason="moved on",
+    )  # fmt: skip
     moved = client.get(url, {"known": revision})
     assert moved.status_code == 200 and moved.json()["revision"] > revision
     client.force_login(personas["outsider"])
@@ -196,20 +207,20 @@ def test_signing_with_htmx_shows_a_wrong_password_in_place_then_drops_the_form(
     client, personas, release_with_files
 ):
     lead = personas["platform_lead"]
-    for i in release_with_files.items.filter(step__is_signoff=False):
-        item_mark_not_applicable(item=i, user=lead, reason="settled")
+    settle_checklist(release_with_files, lead, reason="settled")
     client.force_login(lead)
     html = client.get(detail(release_with_files)).content.decode()
     assert "to sign as Release owner" in html and "Releaseowner" not in html
     url = reverse("release_signoff", kwargs={"pk": release_with_files.pk})
-    wrong = client.post(url, {"kind": "release_owner", "password": "nope"},
+    seen = current_digest(release_with_files)
+    wrong = client.post(url, {"kind": "release_owner", "password": "nope", "seen_digest": seen},
                         headers={"HX-Request": "true"})  # fmt: skip
     assert wrong.status_code == 422 and wrong["X-Portal-Fragment"] == "1"
     body = wrong.content.decode()
     assert body.lstrip().startswith('<section id="signoffs"')
     assert 'role="alert"' in body and "password" in body.lower()
     assert "HX-Trigger" not in wrong
-    right = client.post(url, {"kind": "release_owner", "password": PASSWORD},
+    right = client.post(url, {"kind": "release_owner", "password": PASSWORD, "seen_digest": seen},
                         headers={"HX-Request": "true"})  # fmt: skip
     assert right.status_code == 200 and right["HX-Trigger"] == "release-changed"
     body = right.content.decode()
@@ -259,7 +270,7 @@ def test_dashboard_and_release_list_read_as_much_with_many_releases_as_with_few(
 
 def test_a_change_moves_the_cached_page_on(client, personas, release):
     client.force_login(personas["qa_lead"])
-    target = release.items.filter(step__is_signoff=False).first()
+    target = release.items.filter(step__is_signoff=False, step__requires_evidence=False).first()
     first = client.get(detail(release)).content.decode()
     assert f'id="item-{target.pk}" class="item item-open"' in first
     item_mark_not_applicable(item=target, user=personas["platform_lead"], reason="moved on")
