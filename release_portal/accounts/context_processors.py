@@ -1,22 +1,22 @@
+from types import SimpleNamespace
 from typing import Any
 
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
-from release_portal.accounts.roles import Role, roles_by_project
+from release_portal.accounts.roles import Role, project_names, roles_by_project
 
 
 def _my_projects(user: Any) -> list[dict[str, Any]]:
-    from migrations_ops.models import Project
-
+    """The menu's projects, by name, from the roles' own query (no query of its own)."""
     roles = roles_by_project(user)
-    projects = Project.objects.filter(pk__in=roles).only("pk", "name", "slug")
+    names = project_names(user)
     return [
         {
-            "project": p,
-            "roles": [r.label for r in Role if r in roles[p.pk]],
+            "project": SimpleNamespace(pk=pk, name=name, slug=slug),
+            "roles": [r.label for r in Role if r in roles[pk]],
         }
-        for p in projects
+        for pk, (name, slug) in sorted(names.items(), key=lambda kv: (kv[1][0], kv[0]))
     ]
 
 

@@ -87,13 +87,24 @@ def roles_by_project(user: Any) -> dict[int, frozenset[Role]]:
         from release_portal.accounts.models import Membership
 
         found: dict[int, set[Role]] = {}
-        for project_id, role in Membership.objects.filter(user=user).values_list(
-            "project_id", "role"
+        names: dict[int, tuple[str, str]] = {}
+        # The project's name and slug come along (the default ordering joins the project
+        # anyway), so the page shell's project menu costs no query of its own.
+        for project_id, role, name, slug in Membership.objects.filter(user=user).values_list(
+            "project_id", "role", "project__name", "project__slug"
         ):
             found.setdefault(project_id, set()).add(Role(role))
+            names[project_id] = (name, slug)
         cached = {pid: frozenset(roles) for pid, roles in found.items()}
         user._portal_roles = cached
+        user._portal_project_names = names
     return cached
+
+
+def project_names(user: Any) -> dict[int, tuple[str, str]]:
+    """Name and slug of each project ``user`` has a role in (read with the roles)."""
+    roles_by_project(user)
+    return getattr(user, "_portal_project_names", {})
 
 
 def roles_in(user: Any, project: Project | int) -> frozenset[Role]:
@@ -117,6 +128,8 @@ def forget_roles(user: Any) -> None:
     """Drop the per-request cache after memberships change."""
     if hasattr(user, "_portal_roles"):
         del user._portal_roles
+    if hasattr(user, "_portal_project_names"):
+        del user._portal_project_names
 
 
 class ProjectAccess:
