@@ -19,7 +19,13 @@ from migrations_ops.jobs.dispatch import record_job_end
 from migrations_ops.models import Job, Target
 from release_portal.accounts.models import Membership
 from tests.e2e.conftest import login, screenshot
-from tests.factories import DEMO_MIGRATIONS, PASSWORD, published_runbook, supabase_archive
+from tests.factories import (
+    DEMO_MIGRATIONS,
+    PASSWORD,
+    published_runbook,
+    settle_checklist,
+    supabase_archive,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -100,7 +106,11 @@ def test_other_peoples_changes_and_finished_jobs_appear_within_three_seconds(
     open_page(page, live_server, release, "qa")
     head = page.locator("#checklist-head").inner_text()
     # Another person settles an item.
-    item = release.items.filter(step__is_signoff=False).select_related("step").first()
+    item = (
+        release.items.filter(step__is_signoff=False, step__requires_evidence=False)
+        .select_related("step")
+        .first()
+    )
     item_mark_not_applicable(item=item, user=personas["platform_lead"], reason="elsewhere")
     started = time.monotonic()
     page.locator(f"#item-{item.pk}.item-not_applicable").wait_for(timeout=3_000)
@@ -123,8 +133,8 @@ def test_other_peoples_changes_and_finished_jobs_appear_within_three_seconds(
 
 
 def settled(release, lead):
-    for i in release.items.filter(step__is_signoff=False):
-        item_mark_not_applicable(item=i, user=lead, reason="settled")
+    """Every item settled: plain ones not applicable, evidence-required ones by waiver."""
+    settle_checklist(release, lead, reason="settled for the page test")
 
 
 def test_an_open_sign_off_form_is_never_swapped_under_the_reader(
@@ -136,7 +146,7 @@ def test_an_open_sign_off_form_is_never_swapped_under_the_reader(
     page.get_by_label("Your password, to sign as Release owner").fill("half-typed")
     form_html = page.locator("#signoffs form").inner_html()
     # Meanwhile someone reopens an item: the panel would lose its form.
-    item = release.items.filter(step__is_signoff=False).first()
+    item = release.items.filter(step__is_signoff=False, step__requires_evidence=False).first()
     item.refresh_from_db()
     item_untick(item=item, user=lead, reason="not so fast", expected_revision=item.revision)
     notice = page.locator("#signoffs .changed-notice")
@@ -228,7 +238,7 @@ def test_on_a_phone_the_navigation_folds_into_a_menu(page, live_server, release)
 def test_wide_screens_use_the_width(page, live_server, release, personas):
     # Some work done, as a release looks midway (the README's screenshot).
     lead = personas["platform_lead"]
-    for i in release.items.filter(step__is_signoff=False)[:5]:
+    for i in release.items.filter(step__is_signoff=False, step__requires_evidence=False)[:5]:
         item_mark_not_applicable(item=i, user=lead, reason="covered by the app's own CI")
     job = Job.objects.create(project=release.project, release=release, kind="order",
                              state="succeeded", ok=True,
