@@ -88,18 +88,9 @@ def release_refresh(*, release: Release, actor: Any, reason: str) -> Refresh:
             .exclude(evidence__digest=release.content_digest)
             .distinct()
         )
-        for item in outdated.select_related("step"):
-            item.state = ChecklistItem.State.STALE
-            item.revision += 1
-            item.save(update_fields=["state", "revision", "updated_at"])
-            audit_record(
-                actor=actor,
-                action="item.stale",
-                obj=item,
-                release=release,
-                data={"step": item.step.key, "reason": "its evidence was for other migrations"},
-            )
-            stale_items += 1
+        stale_items += _mark_stale(
+            outdated.select_related("step"), release, actor, "its evidence was for other migrations"
+        )
         if stale_items:
             snapshot = refresh_digests(release)
     stale_signoffs = 0
@@ -149,8 +140,13 @@ def _stale_waived_items(release: Release, actor: Any) -> int:
         .distinct()
         .select_related("step")
     )  # fmt: skip
+    return _mark_stale(waived, release, actor, "its waiver was for other migrations")
+
+
+def _mark_stale(items: Any, release: Release, actor: Any, reason: str) -> int:
+    """Make each of ``items`` stale, each in the change log with ``reason``; how many."""
     count = 0
-    for item in waived:
+    for item in items:
         item.state = ChecklistItem.State.STALE
         item.revision += 1
         item.save(update_fields=["state", "revision", "updated_at"])
@@ -159,7 +155,7 @@ def _stale_waived_items(release: Release, actor: Any) -> int:
             action="item.stale",
             obj=item,
             release=release,
-            data={"step": item.step.key, "reason": "its waiver was for other migrations"},
+            data={"step": item.step.key, "reason": reason},
         )
         count += 1
     return count
