@@ -70,17 +70,8 @@ def member_invite(
     )
     forget_roles(invited_by)
     link = invitation_link(user=user, base_url=base_url) if created else base_url
-    context = {"project": project, "role": Role(role).label, "link": link, "new_account": created,
-               "invited_by": invited_by, "user": user}  # fmt: skip
-    transaction.on_commit(
-        lambda: send_mail(
-            subject=f"You have been added to {project.name} on Release Portal",
-            message=render_to_string("release_portal/accounts/invitation_email.txt", context),
-            from_email=None,
-            recipient_list=[email],
-        ),
-        robust=True,
-    )
+    _send_invitation(project=project, user=user, role=Role(role).label, by=invited_by,
+                     link=link, new_account=created)  # fmt: skip
     return membership
 
 
@@ -182,8 +173,11 @@ def _pending_member(project: Any, user_id: int) -> Any:
     return user
 
 
-def _send_invitation(*, project: Any, user: Any, roles: list[str], by: Any, link: str) -> None:
-    context = {"project": project, "role": ", ".join(roles), "link": link, "new_account": True,
+def _send_invitation(
+    *, project: Any, user: Any, role: str, by: Any, link: str, new_account: bool = True
+) -> None:
+    """Mail the invitation once the transaction commits (a rollback sends nothing)."""
+    context = {"project": project, "role": role, "link": link, "new_account": new_account,
                "invited_by": by, "user": user}  # fmt: skip
     email = user.email
     transaction.on_commit(
@@ -210,7 +204,7 @@ def invitation_resend(*, project: Any, user_id: int, by: Any, base_url: str) -> 
         project=project,
         data={"user": user.get_username(), "email": user.email},
     )
-    _send_invitation(project=project, user=user, roles=roles, by=by, link=link)
+    _send_invitation(project=project, user=user, role=", ".join(roles), by=by, link=link)
     return link
 
 
