@@ -43,8 +43,7 @@ def get_job_for_user(user: Any, pk: int, *, for_poll: bool = False) -> Job:
         if not found or not getattr(user, "is_active", False):
             raise Http404("No such job.")
         return found[0]
-    else:
-        queryset = Job.objects.select_related("project", "release", "target", "retry_of")
+    queryset = Job.objects.select_related("project", "release", "target", "retry_of")
     return get_for_user(user, queryset, what="job", pk=pk)
 
 
