@@ -188,7 +188,13 @@ def test_a_fork_bomb_in_one_job_leaves_the_other_jobs_room(small, tmp_path):
          "    except OSError:\n        time.sleep(0.05)\n", marker],
     )  # fmt: skip
     try:
-        time.sleep(2)  # the bomb has reached its job's process limit
+        # Wait until the bomb has (nearly) reached its job's process limit.
+        near_limit = small.config.max_processes - 8
+        for _ in range(200):
+            if len(_processes(marker)) >= near_limit:
+                break
+            time.sleep(0.1)
+        assert len(_processes(marker)) >= near_limit
         with Sandbox(small.config, purpose="neighbour") as other:
             results = [other.run(["/bin/echo", "ok"], timeout=30) for _ in range(10)]
         assert [r.stdout for r in results] == [b"ok\n"] * 10
