@@ -132,6 +132,16 @@ def _when(at: datetime | None) -> str | None:
     return at.isoformat() if at else None
 
 
+def _override_entry(override: GateOverride) -> dict[str, Any]:
+    """What the gate's body says of a break-glass: who, when and why."""
+    return {
+        "id": override.pk,
+        "by": override.created_by.get_username(),
+        "at": _when(override.created_at),
+        "reason": override.reason,
+    }
+
+
 def active_freeze(project_id: int, at: datetime | None = None) -> FreezeWindow | None:
     at = at or timezone.now()
     return (
@@ -313,11 +323,8 @@ def gate_status(
         override=None
         if override is None
         else {
-            "id": override.pk,
-            "by": override.created_by.get_username(),
-            "at": _when(override.created_at),
+            **_override_entry(override),
             "expires_at": _when(override.expires_at),
-            "reason": override.reason,
             "confirmed_by": override.confirmed_by.get_username() if override.confirmed_by else None,
         },
         state_problem=state_problem,
@@ -327,12 +334,7 @@ def gate_status(
         has_migrations=has_migrations,
         override_unconfirmed=None
         if given is None or override is not None
-        else {
-            "id": given.pk,
-            "by": given.created_by.get_username(),
-            "at": _when(given.created_at),
-            "reason": given.reason,
-        },
+        else _override_entry(given),
         peer_review=None
         if review is None
         else {
