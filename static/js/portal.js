@@ -270,7 +270,12 @@
   document.addEventListener("release-changed", refresh);
   document.addEventListener("htmx:afterRequest", function (event) {
     const verb = event.detail.requestConfig && event.detail.requestConfig.verb;
-    if (verb && verb !== "get") poll();
+    if (!verb || verb === "get") return;
+    // An answer that announced "release-changed" has started its refresh already: a poll
+    // now would see the new revision before that refresh lands and fetch the page twice.
+    const xhr = event.detail.xhr;
+    const trigger = (xhr && xhr.getResponseHeader("HX-Trigger")) || "";
+    if (trigger.indexOf("release-changed") === -1) poll();
   });
   document.addEventListener("visibilitychange", function () { if (!document.hidden) poll(); });
   window.setInterval(poll, 1500);

@@ -89,6 +89,11 @@ def test_a_tick_in_place_leaves_the_page_as_a_reload_shows_it(page, live_server,
     target = tickable(release)
     open_page(page, live_server, release, "releng")
     before = dict(page.evaluate(PANELS))
+    refreshes = []
+    page.on(
+        "request",
+        lambda r: refreshes.append(r.url) if r.headers.get("x-portal-refresh") else None,
+    )
     page.locator(f"#item-{target.pk}").get_by_role("button", name="Tick").click()
     page.locator(f"#item-{target.pk}.item-done").wait_for()
     # Every panel that depends on the tick follows: counters, gate, sign-off, timeline.
@@ -96,6 +101,10 @@ def test_a_tick_in_place_leaves_the_page_as_a_reload_shows_it(page, live_server,
     assert reloaded["checklist-head"] != before["checklist-head"]
     wait_until(lambda: dict(page.evaluate(PANELS)) == reloaded, seconds=3,
                what="the panels to match a reload")  # fmt: skip
+    # One refresh for one change (the answer's "release-changed"), not a second one from
+    # a poll racing it.
+    page.wait_for_timeout(500)
+    assert len(refreshes) == 1, refreshes
     assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
     assert page.csp.violations == []
 
