@@ -1,5 +1,12 @@
 from django.apps import AppConfig
 
+from release_portal.audit.registry import EventType, register_events
+
+EVENTS = {
+    "api_token.create": EventType("API token created", "created the API token {data[name]}"),
+    "api_token.revoke": EventType("API token revoked", "revoked the API token {data[name]}"),
+}
+
 
 class ApiConfig(AppConfig):
     name = "release_portal.api"
@@ -7,16 +14,4 @@ class ApiConfig(AppConfig):
     verbose_name = "API for CI"
 
     def ready(self) -> None:
-        from release_portal.audit.registry import EventType, register_events
-
-        register_events(
-            {
-                "api_token.create": EventType(
-                    "API token created", "created the API token {data[name]}"
-                ),
-                "api_token.revoke": EventType(
-                    "API token revoked", "revoked the API token {data[name]}"
-                ),
-            },
-            group=("api_token", "API tokens"),
-        )
+        register_events(EVENTS, group=("api_token", "API tokens"))
