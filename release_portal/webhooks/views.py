@@ -3,6 +3,7 @@ other projects 404. A new or rotated secret is shown once, in the answer to that
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -17,7 +18,7 @@ from release_portal.accounts.roles import Action
 from release_portal.http import HtmxHttpRequest
 from release_portal.webhooks import selectors, services
 from release_portal.webhooks.forms import WebhookForm
-from release_portal.webhooks.models import Webhook
+from release_portal.webhooks.models import Webhook, WebhookDelivery
 from release_portal.webhooks.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER
 
 LIST = "release_portal/webhooks/webhooks.html"
@@ -36,6 +37,34 @@ def _scheme() -> dict[str, str]:
     return {"signature_header": SIGNATURE_HEADER, "timestamp_header": TIMESTAMP_HEADER}
 
 
+def _save(form: WebhookForm, save: Callable[[dict[str, Any]], Webhook]) -> Webhook | None:
+    """The webhook ``save`` made of the form's data; None when the form or the service
+    refused it (the form then carries why)."""
+    if not form.is_valid():
+        return None
+    try:
+        return save(form.cleaned_data)
+    except ValidationError as e:
+        form.add_error(None, e)
+        return None
+
+
+def _page(
+    request: HtmxHttpRequest,
+    template: str,
+    context: dict[str, Any],
+    *,
+    log: list[WebhookDelivery],
+    status: int = 200,
+) -> HttpResponse:
+    """A webhooks page (the list, or one webhook's) with its delivery log; only the log
+    when htmx refreshes it (``?fragment=log``)."""
+    context = {**context, "log": log, **_scheme()}
+    if request.htmx and request.GET.get("fragment") == "log":
+        return render(request, f"{LIST}#delivery_log", context)
+    return render(request, template, context, status=status)
+
+
 def _list_page(
     request: HtmxHttpRequest,
     project: Any,
@@ -49,12 +78,8 @@ def _list_page(
         "webhooks": selectors.project_webhooks(project),
         "form": form or WebhookForm(),
         "created": created,
-        "log": selectors.delivery_log(project=project),
-        **_scheme(),
     }
-    if request.htmx and request.GET.get("fragment") == "log":
-        return render(request, f"{LIST}#delivery_log", context)
-    return render(request, LIST, context, status=status)
+    return _page(request, LIST, context, log=selectors.delivery_log(project=project), status=status)
 
 
 @never_cache
@@ -64,16 +89,12 @@ def webhooks_page(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     if request.method != "POST":
         return _list_page(request, project)
     form = WebhookForm(request.POST)
-    if form.is_valid():
-        try:
-            webhook = services.webhook_create(
-                project=project, user=request.user, **form.cleaned_data
-            )
-        except ValidationError as e:
-            form.add_error(None, e)
-        else:
-            return _list_page(request, project, created=webhook, status=201)
-    return _list_page(request, project, form=form, status=400)
+    webhook = _save(
+        form, lambda data: services.webhook_create(project=project, user=request.user, **data)
+    )
+    if webhook is None:
+        return _list_page(request, project, form=form, status=400)
+    return _list_page(request, project, created=webhook, status=201)
 
 
 def _edit_page(
@@ -89,12 +110,8 @@ def _edit_page(
         "webhook": webhook,
         "form": form or WebhookForm(initial=WebhookForm.initial_for(webhook)),
         "rotated": rotated,
-        "log": selectors.delivery_log(webhook=webhook),
-        **_scheme(),
     }
-    if request.htmx and request.GET.get("fragment") == "log":
-        return render(request, f"{LIST}#delivery_log", context)
-    return render(request, EDIT, context, status=status)
+    return _page(request, EDIT, context, log=selectors.delivery_log(webhook=webhook), status=status)
 
 
 @never_cache
@@ -105,15 +122,13 @@ def webhook_edit(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse:
     if request.method != "POST":
         return _edit_page(request, webhook)
     form = WebhookForm(request.POST)
-    if form.is_valid():
-        try:
-            services.webhook_update(webhook=webhook, user=request.user, **form.cleaned_data)
-        except ValidationError as e:
-            form.add_error(None, e)
-        else:
-            messages.success(request, f"Saved the webhook {form.cleaned_data['name']}.")
-            return redirect("webhook_edit", slug=project.slug, pk=webhook.pk)
-    return _edit_page(request, webhook, form=form, status=400)
+    saved = _save(
+        form, lambda data: services.webhook_update(webhook=webhook, user=request.user, **data)
+    )
+    if saved is None:
+        return _edit_page(request, webhook, form=form, status=400)
+    messages.success(request, f"Saved the webhook {form.cleaned_data['name']}.")
+    return redirect("webhook_edit", slug=project.slug, pk=webhook.pk)
 
 
 @never_cache
