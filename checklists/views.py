@@ -418,11 +418,7 @@ def release_signoff(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         error = "Choose the sign-off and enter your password."
     else:
         try:
-            signoff_give(
-                release=release, user=request.user, kind=form.cleaned_data["kind"],
-                password=form.cleaned_data["password"],
-                seen_digest=form.cleaned_data["seen_digest"],
-            )  # fmt: skip
+            signoff_give(release=release, user=request.user, **form.cleaned_data)
         except ChangedSinceOpened as e:
             if not request.htmx:
                 return _changed_since(request, pk, e)
@@ -497,9 +493,7 @@ def waiver_approve_view(request: HtmxHttpRequest, pk: int, waiver_pk: int) -> Ht
         messages.error(request, "Reload the page: the form lacks the digest it was shown for.")
         return redirect("release_detail", pk=pk)
     try:
-        waiver_approve(
-            waiver=waiver, user=request.user, seen_digest=form.cleaned_data["seen_digest"]
-        )
+        waiver_approve(waiver=waiver, user=request.user, **form.cleaned_data)
     except ChangedSinceOpened as e:
         return _changed_since(request, pk, e)
     except (AlreadyDone, ChecklistError) as e:
@@ -517,7 +511,7 @@ def waiver_revoke_view(request: HtmxHttpRequest, pk: int, waiver_pk: int) -> Htt
         messages.error(request, "Say why the waiver is withdrawn.")
         return redirect("release_detail", pk=pk)
     try:
-        waiver_revoke(waiver=waiver, user=request.user, reason=form.cleaned_data["reason"])
+        waiver_revoke(waiver=waiver, user=request.user, **form.cleaned_data)
     except (AlreadyDone, ChecklistError) as e:
         messages.error(request, _error_text(e))
     else:

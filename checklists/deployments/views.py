@@ -151,11 +151,7 @@ def break_glass(request: HttpRequest, pk: int) -> HttpResponse:
     form = BreakGlassForm(request.POST)
     if form.is_valid():
         try:
-            gate_break_glass(
-                release=release, user=request.user, reason=form.cleaned_data["reason"],
-                password=form.cleaned_data["password"],
-                seen_digest=form.cleaned_data["seen_digest"],
-            )  # fmt: skip
+            gate_break_glass(release=release, user=request.user, **form.cleaned_data)
         except ValidationError as e:
             form.add_error(None, _text(e))
             # Shown again for the release as it is now: the person has just been told
@@ -178,39 +174,39 @@ def break_glass(request: HttpRequest, pk: int) -> HttpResponse:
     return _gate_page(request, pk, break_glass_form=form)
 
 
+def _override(request: HttpRequest, pk: int, override_pk: int) -> GateOverride:
+    """A break-glass of the release, for a person who may break glass there (else 403/404)."""
+    release = get_release_for_user(request.user, pk, Action.BREAK_GLASS)
+    return get_object_or_404(GateOverride, pk=override_pk, release=release)
+
+
 @require_POST
 def override_confirm(request: HttpRequest, pk: int, override_pk: int) -> HttpResponse:
-    release = get_release_for_user(request.user, pk, Action.BREAK_GLASS)
-    override = get_object_or_404(GateOverride, pk=override_pk, release=release)
+    override = _override(request, pk, override_pk)
     form = ConfirmForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Reload the page: the form lacks the digest it was shown for.")
-        return redirect("release_gate", pk=release.pk)
+        return redirect("release_gate", pk=pk)
     try:
-        gate_override_confirm(
-            override=override, user=request.user, seen_digest=form.cleaned_data["seen_digest"]
-        )
+        gate_override_confirm(override=override, user=request.user, **form.cleaned_data)
     except ValidationError as e:
         messages.error(request, _text(e))
     else:
         messages.warning(request, "Break-glass confirmed: the gate is open for this digest.")
-    return redirect("release_gate", pk=release.pk)
+    return redirect("release_gate", pk=pk)
 
 
 @require_POST
 def override_resolve(request: HttpRequest, pk: int, override_pk: int) -> HttpResponse:
-    release = get_release_for_user(request.user, pk, Action.BREAK_GLASS)
-    override = get_object_or_404(GateOverride, pk=override_pk, release=release)
+    override = _override(request, pk, override_pk)
     form = ResolveForm(request.POST)
     if form.is_valid():
         try:
-            gate_override_resolve(
-                override=override, user=request.user, note=form.cleaned_data["note"]
-            )
+            gate_override_resolve(override=override, user=request.user, **form.cleaned_data)
         except ValidationError as e:
             messages.error(request, _text(e))
         else:
             messages.success(request, "Follow-up resolved.")
     else:
         messages.error(request, "Write what was checked after the break-glass.")
-    return redirect("release_gate", pk=release.pk)
+    return redirect("release_gate", pk=pk)
