@@ -18,9 +18,6 @@ release_patterns = [
         views.item_not_applicable,
         name="item_not_applicable",
     ),
-    path("items/<int:item_pk>/waivers", views.waiver_ask_view, name="waiver_ask"),
-    path("waivers/<int:waiver_pk>/approve", views.waiver_approve_view, name="waiver_approve"),
-    path("waivers/<int:waiver_pk>/revoke", views.waiver_revoke_view, name="waiver_revoke"),
     path("signoff", views.release_signoff, name="release_signoff"),
     path("cancel", views.release_cancel_view, name="release_cancel"),
 ]
@@ -33,4 +30,5 @@ urlpatterns = [
     path("", include("checklists.reports.urls")),
     path("", include("checklists.runbooks.urls")),
     path("", include("checklists.deployments.urls")),
+    path("", include("checklists.waivers.urls")),
 ]

@@ -37,17 +37,13 @@ from checklists.forms import (
     ReleaseForm,
     SignOffForm,
     TickForm,
-    WaiverApproveForm,
-    WaiverAskForm,
-    WaiverRevokeForm,
 )
-from checklists.models import ChecklistItem, Release, SignOff, Waiver
+from checklists.models import ChecklistItem, Release, SignOff
 from checklists.services import items as item_services
 from checklists.services.errors import AlreadyDone, ChangedSinceOpened, ChecklistError
 from checklists.services.migrations import release_read_git, release_upload_archive
 from checklists.services.releases import release_cancel, release_create
 from checklists.services.signoffs import signoff_give
-from checklists.services.waivers import waiver_approve, waiver_ask, waiver_revoke
 from migrations_ops.backups.views import backups_panel_context
 from migrations_ops.jobs.views import jobs_panel_context
 from migrations_ops.monitoring.views import monitoring_panel_context
@@ -181,7 +177,7 @@ def _page_context(request: HtmxHttpRequest, release: Release) -> dict[str, Any]:
             for w in data.pending_waivers
         },
         # Where "what changed" links to: the release's files card (a refusal whose files
-        # changed links the line diff instead, see _changed_since).
+        # changed links the line diff instead, see changed_since_page).
         "what_changed_url": reverse("release_detail", kwargs={"pk": release.pk}) + "#files",
     }
 
@@ -282,7 +278,9 @@ def release_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _changed_since(request: HtmxHttpRequest, pk: int, error: ChangedSinceOpened) -> HttpResponse:
+def changed_since_page(
+    request: HtmxHttpRequest, pk: int, error: ChangedSinceOpened
+) -> HttpResponse:
     """The page again, as it is now, saying what changed since the person opened it
     (409: nothing was done). Rendered afresh, never from the page cache."""
     release = selectors.release_for_page(request.user, pk)
@@ -421,7 +419,7 @@ def release_signoff(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             signoff_give(release=release, user=request.user, **form.cleaned_data)
         except ChangedSinceOpened as e:
             if not request.htmx:
-                return _changed_since(request, pk, e)
+                return changed_since_page(request, pk, e)
             changed = e
             error = _error_text(e)
         except (AlreadyDone, ChecklistError) as e:
@@ -451,72 +449,6 @@ def release_signoff(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(request, done)
     return redirect(reverse("release_detail", kwargs={"pk": pk}) + "#signoffs")
-
-
-@require_POST
-def waiver_ask_view(request: HtmxHttpRequest, pk: int, item_pk: int) -> HttpResponse:
-    """Ask for a waiver of an evidence-required item's check (or to mark it not
-    applicable): a second person approves it. Fields: seen_digest, reason, not_applicable."""
-    release = get_release_for_user(request.user, pk)
-    item = get_object_or_404(ChecklistItem, pk=item_pk, release=release)
-    form = WaiverAskForm(request.POST)
-    back = reverse("release_detail", kwargs={"pk": pk}) + f"#item-{item_pk}"
-    if not form.is_valid():
-        messages.error(request, "Say why, in a sentence (at least 10 characters).")
-        return redirect(back)
-    data = form.cleaned_data
-    try:
-        waiver_ask(
-            item=item, user=request.user, reason=data["reason"],
-            seen_digest=data["seen_digest"],
-            kind=Waiver.Kind.NOT_APPLICABLE if data["not_applicable"] else Waiver.Kind.CHECK,
-        )  # fmt: skip
-    except ChangedSinceOpened as e:
-        return _changed_since(request, pk, e)
-    except (AlreadyDone, ChecklistError) as e:
-        messages.error(request, _error_text(e))
-    else:
-        messages.success(request, "Waiver asked for. It counts once a second person approves it.")
-    return redirect(back)
-
-
-def _waiver(request: HtmxHttpRequest, pk: int, waiver_pk: int) -> Waiver:
-    release = get_release_for_user(request.user, pk)
-    return get_object_or_404(Waiver, pk=waiver_pk, release=release)
-
-
-@require_POST
-def waiver_approve_view(request: HtmxHttpRequest, pk: int, waiver_pk: int) -> HttpResponse:
-    waiver = _waiver(request, pk, waiver_pk)
-    form = WaiverApproveForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "Reload the page: the form lacks the digest it was shown for.")
-        return redirect("release_detail", pk=pk)
-    try:
-        waiver_approve(waiver=waiver, user=request.user, **form.cleaned_data)
-    except ChangedSinceOpened as e:
-        return _changed_since(request, pk, e)
-    except (AlreadyDone, ChecklistError) as e:
-        messages.error(request, _error_text(e))
-    else:
-        messages.success(request, "Waiver approved: the item is settled for these migrations.")
-    return redirect(reverse("release_detail", kwargs={"pk": pk}) + f"#item-{waiver.item_id}")
-
-
-@require_POST
-def waiver_revoke_view(request: HtmxHttpRequest, pk: int, waiver_pk: int) -> HttpResponse:
-    waiver = _waiver(request, pk, waiver_pk)
-    form = WaiverRevokeForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "Say why the waiver is withdrawn.")
-        return redirect("release_detail", pk=pk)
-    try:
-        waiver_revoke(waiver=waiver, user=request.user, **form.cleaned_data)
-    except (AlreadyDone, ChecklistError) as e:
-        messages.error(request, _error_text(e))
-    else:
-        messages.success(request, "Waiver withdrawn.")
-    return redirect(reverse("release_detail", kwargs={"pk": pk}) + f"#item-{waiver.item_id}")
 
 
 # The multipart framing and the form's other fields, on top of the archive itself.

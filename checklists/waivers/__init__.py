@@ -1,0 +1,1 @@
+"""Waivers of an evidence-required item's check: ask, approve (a second person), withdraw."""
