@@ -11,7 +11,7 @@ from typing import Any
 
 from release_portal.audit.registry import (
     EventType,
-    register_events,
+    register_event_groups,
     register_release_choices,
 )
 
@@ -137,8 +137,5 @@ GROUPS = {
 
 
 def register() -> None:
-    for prefix, label in GROUPS.items():
-        register_events(
-            {k: v for k, v in EVENTS.items() if k.split(".", 1)[0] == prefix}, group=(prefix, label)
-        )
+    register_event_groups(EVENTS, GROUPS)
     register_release_choices(release_choices)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from release_portal.audit.registry import EventType, register_events
+from release_portal.audit.registry import EventType, register_event_groups
 
 
 def _job_finish(event: Any) -> str:
@@ -105,7 +105,4 @@ EVENTS = {
 
 
 def register() -> None:
-    for prefix, label in GROUPS.items():
-        register_events(
-            {k: v for k, v in EVENTS.items() if k.split(".", 1)[0] == prefix}, group=(prefix, label)
-        )
+    register_event_groups(EVENTS, GROUPS)

@@ -53,6 +53,14 @@ def register_events(
         GROUPS[group[0]] = group[1]
 
 
+def register_event_groups(events: Mapping[str, EventType], groups: Mapping[str, str]) -> None:
+    """Add ``events`` family by family: ``groups`` maps each prefix ("item") to its label;
+    an event whose prefix has no group is left out."""
+    for prefix, label in groups.items():
+        family = {k: v for k, v in events.items() if k.split(".", 1)[0] == prefix}
+        register_events(family, group=(prefix, label))
+
+
 def register_release_choices(provider: ReleaseChoices) -> None:
     if provider not in _release_choices:
         _release_choices.append(provider)
