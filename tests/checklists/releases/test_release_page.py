@@ -288,3 +288,19 @@ def test_the_cached_page_is_never_shared_between_readers(client, personas, relea
     assert 'name="csrfmiddlewaretoken"' not in auditor_page.split('id="release-live"')[1] or (
         auditor_page != lead_page
     )
+
+
+def test_the_timeline_renders_names_as_the_checklist_does_and_never_their_html(
+    client, personas, release
+):
+    target = release.items.filter(step__is_signoff=False, step__requires_evidence=False).first()
+    target.step.text = "Run `supabase db lint` <script>alert(1)</script> first"
+    target.step.save(update_fields=["text"])
+    target.refresh_from_db()
+    item_mark_not_applicable(item=target, user=personas["platform_lead"], reason="moved on")
+    client.force_login(personas["qa_lead"])
+    html = client.get(detail(release)).content.decode()
+    timeline = html.split('id="timeline"', 1)[1].split("</section>", 1)[0]
+    row = next(r for r in timeline.split("<li")[1:] if "item.not_applicable" in r)
+    assert "<code>supabase db lint</code>" in row and "`" not in row
+    assert "<script" not in row and "&lt;script&gt;alert(1)&lt;/script&gt;" in row
