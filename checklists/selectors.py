@@ -24,6 +24,7 @@ from django.utils import timezone
 from checklists import proof, rules
 from checklists.models import ChecklistItem, Evidence, MigrationFile, Release, SignOff, Waiver
 from checklists.services.signoffs import signoff_changes
+from migrations_ops.jobs.selectors import latest_jobs_expression
 from release_portal.accounts.access import get_for_user
 from release_portal.accounts.roles import Action, roles_by_project, visible_project_ids
 from release_portal.audit.models import AuditEvent
@@ -112,6 +113,9 @@ def _page_annotations() -> dict[str, Any]:
         ),
         "has_rollback_plan": exists(RollbackPlan, f"x.release_id = {release}.id"),
         "has_monitoring_window": exists(MonitoringWindow, f"x.release_id = {release}.id"),
+        # Each job kind's newest job for the current files: the pre-flight and apply
+        # cards' check marks (migrations_ops.jobs.selectors.kind_marks).
+        "latest_jobs": latest_jobs_expression(release),
     }
 
 

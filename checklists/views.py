@@ -45,7 +45,10 @@ from checklists.services.migrations import release_read_git, release_upload_arch
 from checklists.services.releases import release_cancel, release_create
 from checklists.services.signoffs import signoff_give
 from migrations_ops.backups.views import backups_panel_context
+from migrations_ops.jobs.kinds import PREFLIGHT_KINDS
+from migrations_ops.jobs.selectors import kind_marks, latest_jobs, target_marks
 from migrations_ops.jobs.views import jobs_panel_context
+from migrations_ops.models import Job
 from migrations_ops.monitoring.views import monitoring_panel_context
 from release_portal.accounts.roles import Action, ProjectAccess, roles_in, visible_project_ids
 from release_portal.http import HtmxHttpRequest
@@ -227,8 +230,12 @@ def _detail_context(request: HtmxHttpRequest, release: Release) -> dict[str, Any
         context["backup_blocked_reason"] = (
             "Upload the release's migrations first: a backup belongs to the release it protects."
         )
+    latest = latest_jobs(release)
+    context["preflight_marks"] = kind_marks(latest, PREFLIGHT_KINDS)
+    context["apply_marks"] = target_marks(latest, Job.Kind.APPLY)
     context["steps_done"] = {
         "upload": bool(data.files_count),
+        "preflight": all(m.done for m in context["preflight_marks"]),
         "checklist": not data.open_count,
         "backup": bool(context.get("panel_latest"))
         and context["panel_latest"].verify_state == "passed",
@@ -237,6 +244,7 @@ def _detail_context(request: HtmxHttpRequest, release: Release) -> dict[str, Any
             r["signoff"] is not None and r["signoff"].is_current for r in context["signoff_rows"]
         ),
         "gate": gate.open,
+        "apply": any(m.done and m.target_kind == "production" for m in context["apply_marks"]),
     }
     return context
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
+from django.db.models import JSONField
+from django.db.models.expressions import RawSQL
 
-from migrations_ops.models import Job, JobLogLine
+from migrations_ops.models import Job, JobLogLine, Target
 from release_portal.accounts.access import get_for_user
 
 # One poll answers at most this many lines; the next poll continues from the last seq.
@@ -70,3 +73,93 @@ def log_lines_after(job: Job, after: int, *, limit: int = LOG_PAGE_LINES) -> tup
         )
         rows = [{"seq": seq, "stream": stream, "text": text} for seq, stream, text in cursor]
     return rows[:limit], len(rows) > limit
+
+
+# --- each kind's latest job for the release's current content -------------------------
+
+# Per (kind, target): the newest job for the release's current content, else the newest
+# of all (then it ran for earlier files), as one JSON list, newest first. A correlated
+# subquery over the release's row ({release} is its table), so the release page reads it
+# with the release itself (index job_by_release).
+_LATEST_JOBS_SQL = (
+    "SELECT COALESCE(jsonb_agg(jsonb_build_object('id', s.id, 'kind', s.kind, 'state', s.state,"
+    " 'current', s.current, 'target', s.target, 'target_kind', s.target_kind)"
+    " ORDER BY s.created_at DESC, s.id DESC), '[]'::jsonb) FROM ("
+    " SELECT DISTINCT ON (j.kind, j.target_id) j.id, j.kind, j.state, j.created_at,"
+    " (j.content_digest = {release}.content_digest) AS current,"
+    " t.name AS target, t.kind AS target_kind"
+    " FROM {job} j LEFT JOIN {target} t ON t.id = j.target_id"
+    " WHERE j.release_id = {release}.id"
+    " ORDER BY j.kind, j.target_id, (j.content_digest = {release}.content_digest) DESC,"
+    " j.created_at DESC, j.id DESC) s"
+)
+
+
+def latest_jobs_expression(release_table: str) -> RawSQL:
+    """An annotation for a release queryset: ``latest_jobs``, read by ``kind_marks``."""
+    sql = _LATEST_JOBS_SQL.format(
+        release=release_table, job=Job._meta.db_table, target=Target._meta.db_table
+    )
+    return RawSQL(sql, (), output_field=JSONField())  # noqa: S611 - table names only
+
+
+def latest_jobs(release: Any) -> list[dict[str, Any]]:
+    """The release's ``latest_jobs`` annotation, read now when the row came without it."""
+    if "latest_jobs" in release.__dict__:
+        return list(release.latest_jobs or [])
+    rows = (
+        type(release)
+        .objects.filter(pk=release.pk)
+        .annotate(latest_jobs=latest_jobs_expression(type(release)._meta.db_table))
+    )
+    return list(rows.values_list("latest_jobs", flat=True).first() or [])
+
+
+@dataclass(frozen=True)
+class KindMark:
+    """Where one kind (on one target) stands for the release's current files."""
+
+    kind: str
+    label: str
+    state: str  # a Job.State, "stale" (ran for earlier files only) or "not_run"
+    job_id: int | None = None
+    target: str = ""
+    target_kind: str = ""
+
+    @property
+    def done(self) -> bool:
+        return self.state == Job.State.SUCCEEDED
+
+    @property
+    def words(self) -> str:
+        if self.state == "stale":
+            return "ran for earlier files: run it again"
+        if self.state == "not_run":
+            return "not run yet"
+        return "passed" if self.done else Job.State(self.state).label.lower()
+
+
+def kind_marks(latest: list[dict[str, Any]], kinds: tuple[str, ...]) -> list[KindMark]:
+    """One mark per kind in ``kinds``: its newest job for the current content, on any
+    target (``latest`` as ``latest_jobs`` gives it, newest first)."""
+    marks = []
+    for kind in kinds:
+        rows = [r for r in latest if r["kind"] == kind]
+        row = next((r for r in rows if r["current"]), rows[0] if rows else None)
+        marks.append(_mark(kind, row))
+    return marks
+
+
+def target_marks(latest: list[dict[str, Any]], kind: str) -> list[KindMark]:
+    """One mark per target a job of ``kind`` ran on, production first."""
+    rows = [r for r in latest if r["kind"] == kind and r["target"]]
+    rows.sort(key=lambda r: (r["target_kind"] != "production", r["target"]))
+    return [_mark(kind, r) for r in rows]
+
+
+def _mark(kind: str, row: dict[str, Any] | None) -> KindMark:
+    label = Job.Kind(kind).label
+    if row is None:
+        return KindMark(kind, label, "not_run")
+    state = row["state"] if row["current"] else "stale"
+    return KindMark(kind, label, state, row["id"], row["target"] or "", row["target_kind"] or "")

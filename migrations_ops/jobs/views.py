@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 from checklists.access import get_release_for_user
 from migrations_ops.jobs import selectors
 from migrations_ops.jobs.forms import JobStartForm
-from migrations_ops.jobs.kinds import GATED_KINDS, action_for
+from migrations_ops.jobs.kinds import GATED_KINDS, PREFLIGHT_KINDS, action_for
 from migrations_ops.jobs.present import job_queued_message
 from migrations_ops.jobs.results import present_job_result
 from migrations_ops.jobs.scrub import scrub_data
@@ -169,6 +169,11 @@ def jobs_panel_context(
         "panel_limit": limit,
         "start_form": form,
         "may_preflight": can(request.user, Action.RUN_CHECKS, release.project),
+        # Read when the panel shows them (the template calls it), never by the table's
+        # two-second refresh.
+        "preflight_marks": lambda: selectors.kind_marks(
+            selectors.latest_jobs(release), PREFLIGHT_KINDS
+        ),
         "panel_next": request.get_full_path() if request.method == "GET" else "",
     }
 

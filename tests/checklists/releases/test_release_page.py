@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import re
 
 import pytest
 from django.core.cache import cache
@@ -304,3 +305,83 @@ def test_the_timeline_renders_names_as_the_checklist_does_and_never_their_html(
     row = next(r for r in timeline.split("<li")[1:] if "item.not_applicable" in r)
     assert "<code>supabase db lint</code>" in row and "`" not in row
     assert "<script" not in row and "&lt;script&gt;alert(1)&lt;/script&gt;" in row
+
+
+def _marks(html: str, card_id: str) -> dict[str, str]:
+    """The card's kind marks, by their label."""
+    card = html.split(f'id="{card_id}"', 1)[1].split('class="kind-marks"', 1)[1]
+    rows = re.findall(r'<li class="kind-mark[^"]*">(.*?)</li>', card.split("</ul>", 1)[0], re.S)
+    return {
+        re.sub(r"<[^>]+>|✓", "", row.split('<span class="muted small">', 1)[0]).strip(): row
+        for row in rows
+    }
+
+
+def test_a_kind_whose_newest_job_for_these_files_succeeded_is_marked_done(
+    client, personas, release_with_files, other_project
+):
+    release = release_with_files
+    project, digest = release.project, release.content_digest
+    staging = Target.objects.create(project=project, name="staging", kind="staging",
+                                    url_env_var="S")  # fmt: skip
+    production = Target.objects.create(project=project, name="production", kind="production",
+                                       url_env_var="P")  # fmt: skip
+
+    def job(kind, state, *, target=staging, content=digest, of=release):
+        return Job.objects.create(project=of.project, release=of, kind=kind, state=state,
+                                  target=target, content_digest=content)  # fmt: skip
+
+    job("order", "failed")
+    job("order", "succeeded")  # the newest order job passed
+    job("dry_run", "succeeded")
+    job("dry_run", "failed")  # the newest dry run failed
+    job("rls", "succeeded", content="0" * 64)  # passed, but for earlier files
+    job("apply", "succeeded")
+    job("apply", "failed", target=production)
+    # Another project's release, with the same content, counts for nothing here.
+    published_runbook(other_project)
+    theirs = release_create(project=other_project, title="theirs", owner=personas["outsider"],
+                            commit_sha="c" * 40, created_by=personas["outsider"])  # fmt: skip
+    job("drift", "succeeded", target=None, of=theirs)
+
+    client.force_login(personas["qa_lead"])
+    html = client.get(detail(release)).content.decode()
+
+    check = '<span class="check" aria-label="done">✓</span>'
+    preflight = _marks(html, "jobs-panel")
+    assert check in preflight["Migration order"] and "passed" in preflight["Migration order"]
+    assert (
+        check not in preflight["Dry run on staging"] and "failed" in preflight["Dry run on staging"]
+    )
+    assert check not in preflight["RLS tests"] and "ran for earlier files" in preflight["RLS tests"]
+    # Not run for this release (the other project's job is not this release's).
+    assert "not run yet" in preflight["Schema drift"] and "<a " not in preflight["Schema drift"]
+    assert sum(check in row for row in preflight.values()) == 1
+    applied = _marks(html, "live-apply")
+    assert list(applied) == ["Applied to production", "Applied to staging"]
+    assert check in applied["Applied to staging"] and check not in applied["Applied to production"]
+    # The flow's labels: pre-flight is not done while any kind is not, nor apply until
+    # production's apply of these files passed.
+    assert 'class="flow-label is-done" id="step-preflight"' not in html
+    assert 'class="flow-label is-done" id="step-apply"' not in html
+
+
+def test_the_pre_flight_and_apply_steps_are_done_when_every_kind_passed(
+    client, personas, release_with_files
+):
+    from migrations_ops.jobs.kinds import PREFLIGHT_KINDS
+
+    release = release_with_files
+    production = Target.objects.create(project=release.project, name="production",
+                                       kind="production", url_env_var="P")  # fmt: skip
+    Job.objects.bulk_create(
+        Job(project=release.project, release=release, kind=kind, state="succeeded",
+            target=production if kind == "apply" else None,
+            content_digest=release.content_digest)
+        for kind in (*PREFLIGHT_KINDS, "apply")
+    )  # fmt: skip
+    client.force_login(personas["auditor"])
+    html = client.get(detail(release)).content.decode()
+    assert 'class="flow-label is-done" id="step-preflight"' in html
+    assert 'class="flow-label is-done" id="step-apply"' in html
+    assert len(_marks(html, "jobs-panel")) == len(PREFLIGHT_KINDS)
