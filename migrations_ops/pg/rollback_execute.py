@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,10 @@ class StepOutcome:
     message: str
     reverts: list[str] = field(default_factory=list)
     failure: dict[str, Any] | None = None
+    file: str = ""  # the down script, or the backup's dump a restore read
+    statements: int | None = None  # a down script's statements
+    seconds: float = 0.0
+    loses_text: str = ""  # what the plan said the step destroys
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -49,7 +54,35 @@ class StepOutcome:
             "message": self.message,
             "reverts": self.reverts,
             "failure": self.failure,
+            "file": self.file,
+            "statements": self.statements,
+            "seconds": round(self.seconds, 3),
+            "loses_text": self.loses_text,
         }
+
+
+def backup_summary(manifest: ManifestFile) -> dict[str, Any]:
+    """The backup a rollback or rehearsal relied on, as its results name it."""
+    verification = manifest.verification
+    return {
+        "file": manifest.file,
+        "format": manifest.format,
+        "target": manifest.target,
+        "taken_at": manifest.finished_at.isoformat(),
+        "schemas": list(manifest.schemas),
+        "newest_applied": manifest.applied_versions[-1] if manifest.applied_versions else None,
+        "verified": verification.ok if verification is not None else None,
+    }
+
+
+def not_attempted(steps: list[dict[str, Any]], outcomes: list[StepOutcome]) -> list[dict[str, Any]]:
+    """The steps after the one that failed: what a person still has to undo."""
+    return [
+        {"step": index + 1, "kind": step.get("kind", ""), "file": step.get("file", ""),
+         "reverts": [str(v) for v in step.get("reverts", [])]}
+        for index, step in enumerate(steps)
+        if index >= len(outcomes)
+    ]  # fmt: skip
 
 
 def revert_history(conn: psycopg.Connection, versions: list[str]) -> int:
@@ -74,20 +107,26 @@ def run_down_step(
         text=sql,
         statements=tuple(split_statements(sql)),
     )
-    ctx.info(f"step {index + 1}: running down script {filename} ({step.get('loses_text', '')})")
+    loses = str(step.get("loses_text", ""))
+    ctx.info(f"step {index + 1}: running down script {filename} ({loses})")
     result = apply_file(conn, migration, record_history=False)
+    outcome = StepOutcome(
+        index, "down", result.ok, f"{filename} ran; {version} reverted", [version],
+        file=filename, statements=result.statements, seconds=result.seconds, loses_text=loses,
+    )  # fmt: skip
     if not result.ok:
         failure = result.failure
         where = failure.describe() if failure else filename
-        return StepOutcome(
-            index, "down", False,
+        outcome.message = (
             f"down script {where}; it was rolled back and {version} stays in the migration "
-            "history. Fix the script (or restore from the backup) and run the rollback again",
-            failure=failure.as_dict() if failure else None,
-        )  # fmt: skip
+            "history. Fix the script (or restore from the backup) and run the rollback again"
+        )
+        outcome.reverts = []
+        outcome.failure = failure.as_dict() if failure else None
+        return outcome
     revert_history(conn, [version])
     ctx.info(f"Repaired migration history: [{version}] => reverted")
-    return StepOutcome(index, "down", True, f"{filename} ran; {version} reverted", [version])
+    return outcome
 
 
 def run_restore_step(
@@ -100,24 +139,28 @@ def run_restore_step(
     url: str,
     sandbox: JobSandbox | None = None,
 ) -> StepOutcome:
+    loses = str(step.get("loses_text", ""))
     if manifest_path is None:
-        return StepOutcome(index, "restore", False, "the plan restores a backup but none was given")
+        return StepOutcome(index, "restore", False, "the plan restores a backup but none was given",
+                           file=str(step.get("file", "")), loses_text=loses)  # fmt: skip
     manifest = ManifestFile.load(manifest_path)
     dump = manifest_path.parent / manifest.file
     problem = rc._check_file(ctx, dump, manifest)
     if problem:
-        return StepOutcome(index, "restore", False, problem)
-    ctx.info(f"step {index + 1}: restoring {manifest.file} ({step.get('loses_text', '')})")
+        return StepOutcome(index, "restore", False, problem, file=manifest.file, loses_text=loses)
+    ctx.info(f"step {index + 1}: restoring {manifest.file} ({loses})")
+    started = time.monotonic()
     error = restore_backup(ctx, manifest=manifest, dump=dump, url=url, drop=True, sandbox=sandbox)
+    outcome = StepOutcome(index, "restore", not error, f"restored {manifest.file}",
+                          file=manifest.file, seconds=time.monotonic() - started,
+                          loses_text=loses)  # fmt: skip
     if error:
-        return StepOutcome(
-            index, "restore", False,
-            f"{error}; the restore ran in one transaction and was rolled back",
-        )  # fmt: skip
-    versions = [str(v) for v in step.get("reverts", [])]
-    revert_history(conn, versions)
-    ctx.info(f"Repaired migration history: [{', '.join(versions)}] => reverted")
-    return StepOutcome(index, "restore", True, f"restored {manifest.file}", versions)
+        outcome.message = f"{error}; the restore ran in one transaction and was rolled back"
+        return outcome
+    outcome.reverts = [str(v) for v in step.get("reverts", [])]
+    revert_history(conn, outcome.reverts)
+    ctx.info(f"Repaired migration history: [{', '.join(outcome.reverts)}] => reverted")
+    return outcome
 
 
 def run_steps(

@@ -28,7 +28,12 @@ from psycopg.conninfo import conninfo_to_dict
 from migrations_ops.pg import backup_inventory, catalog, scratch, scratch_setup, supabase_files
 from migrations_ops.pg.apply import apply_files, create_history_table
 from migrations_ops.pg.backup_manifest import ManifestError, ManifestFile
-from migrations_ops.pg.rollback_execute import restore_backup, run_steps
+from migrations_ops.pg.rollback_execute import (
+    backup_summary,
+    not_attempted,
+    restore_backup,
+    run_steps,
+)
 from migrations_ops.runners import restore_check as rc
 from migrations_ops.runners.base import RunContext, RunnerError, RunResult
 
@@ -137,6 +142,7 @@ def run(ctx: RunContext) -> RunResult:
     data = {
         "plan_id": plan.get("plan_id"),
         "backup": manifest.file,
+        "backup_details": backup_summary(manifest),
         "steps": [o.as_dict() for o in outcomes],
         "migrations_changed": changed.as_dict(),
         "differences": left.as_dict(),
@@ -145,6 +151,9 @@ def run(ctx: RunContext) -> RunResult:
         "history_expected": sorted(manifest.applied_versions),
         "rows_changed": rows,
         "apply": {"files": len(applied.get("files", []))},
+        # The release's migrations as they applied on the restored backup, per file.
+        "applied_files": applied.get("files", []),
+        "not_attempted": not_attempted(steps, outcomes),
     }
     if not steps_ok:
         summary = f"rehearsal failed: step {outcomes[-1].index + 1}: {outcomes[-1].message}"

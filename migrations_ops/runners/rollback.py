@@ -11,6 +11,8 @@ Promises:
 - It holds the target's deploy lock for the whole run (the job context takes the portal's
   lock; this runner takes the apply runner's lock on the target database too), so an
   apply and a rollback never run on one database at once.
+- The result names each step's file, statements and time, the steps a failure left
+  undone, and the backup the plan relied on.
 - Before starting, the target's newest applied version must still be the one the plan
   was verified against: a plan made for another state of the database is refused.
 
@@ -24,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from migrations_ops.pg import supabase_files
-from migrations_ops.pg.rollback_execute import run_steps
+from migrations_ops.pg.backup_manifest import ManifestError, ManifestFile
+from migrations_ops.pg.rollback_execute import backup_summary, not_attempted, run_steps
 from migrations_ops.pg.rollback_lock import target_database_lock
 from migrations_ops.runners.base import RunContext, RunnerError, RunResult, connect_target
 
@@ -48,6 +51,17 @@ def _steps_for(
     return chosen
 
 
+def _backup(manifest_path: Path | None) -> dict[str, Any] | None:
+    """The plan's backup, named in the result whether or not a step restores it (a
+    manifest that cannot be read fails the restore step that needs it, not the run)."""
+    if manifest_path is None:
+        return None
+    try:
+        return backup_summary(ManifestFile.load(manifest_path))
+    except (ManifestError, OSError):
+        return None
+
+
 def run(ctx: RunContext) -> RunResult:
     plan: dict[str, Any] = ctx.options.get("plan") or {}
     steps = list(plan.get("steps") or [])
@@ -55,6 +69,7 @@ def run(ctx: RunContext) -> RunResult:
         raise RunnerError("this rollback has no plan with steps: save a rollback plan first")
     manifest = ctx.options.get("backup_manifest")
     manifest_path = Path(manifest) if manifest else None
+    backup = _backup(manifest_path)
     with connect_target(ctx.database_url, ctx.target_name) as lock_conn:
         target_database_lock(lock_conn, ctx.target_name)
         before = _history(lock_conn)
@@ -79,14 +94,17 @@ def run(ctx: RunContext) -> RunResult:
                 "make a new plan, then run it"
             )
         applied_now = set(before)
+        planned = steps
         steps = _steps_for(steps, applied_now, ctx)
+        skipped = sorted({str(v) for s in planned for v in s.get("reverts", [])} - applied_now)
         if not steps:
             return RunResult(
                 ok=True,
                 summary=f"nothing to roll back: none of the release's migrations is applied on "
                 f"{ctx.target_name}",
-                data={"plan_id": plan.get("plan_id"), "history_before": before, "steps": []},
-            )
+                data={"plan_id": plan.get("plan_id"), "history_before": before, "steps": [],
+                      "target": ctx.target_name, "skipped": skipped, "backup": backup},
+            )  # fmt: skip
         ctx.info(
             f"rolling back {ctx.target_name} from {newest} to {plan.get('last_good_version')}: "
             f"{len(steps)} step(s)"
@@ -97,7 +115,12 @@ def run(ctx: RunContext) -> RunResult:
     done = [o for o in outcomes if o.ok]
     data = {
         "plan_id": plan.get("plan_id"),
+        "target": ctx.target_name,
+        "last_good_version": plan.get("last_good_version"),
         "steps": [o.as_dict() for o in outcomes],
+        "not_attempted": not_attempted(steps, outcomes),
+        "skipped": skipped,
+        "backup": backup,
         "history_before": before,
         "history_after": after,
         "newest_applied_after": after[-1] if after else None,
