@@ -18,7 +18,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from migrations_ops.jobs.results import analysis, backups, checks, generic, migrations, tests
+from migrations_ops.jobs.results import (
+    analysis,
+    backups,
+    checks,
+    generic,
+    migrations,
+    rollbacks,
+    tests,
+)
 from migrations_ops.jobs.scrub import scrub_data
 from migrations_ops.models import Job
 
@@ -56,6 +64,8 @@ RESULT_VIEWS: dict[str, ResultView] = {
     K.DRIFT: ResultView.named("drift", migrations.present_drift),
     K.RISK: ResultView.named("risk", analysis.present_risk),
     K.ACCESS: ResultView.named("access", analysis.present_access),
+    K.ROLLBACK: ResultView.named("rollback", rollbacks.present_rollback),
+    K.REHEARSAL: ResultView.named("rehearsal", rollbacks.present_rehearsal),
 }
 
 

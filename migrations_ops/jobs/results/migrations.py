@@ -17,7 +17,8 @@ CATEGORY_LABELS = {
 }
 
 
-def _seconds(value: Any) -> str:
+def duration_text(value: Any) -> str:
+    """Seconds as people read them: "340 ms", "2.5 s"."""
     seconds = float(value or 0)
     return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
 
@@ -41,7 +42,7 @@ def file_rows(
                 "status": status,
                 "state": state,
                 "statements": f.get("statements"),
-                "time": _seconds(f.get("seconds")),
+                "time": duration_text(f.get("seconds")),
                 "message": failure.get("message", ""),
                 "notes": list(f.get("notes") or []),
             }
@@ -117,7 +118,8 @@ def schema_changes(changes: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _failure(first: dict[str, Any] | None) -> dict[str, Any] | None:
+def failure_view(first: dict[str, Any] | None) -> dict[str, Any] | None:
+    """An ApplyFailure's dict as _failure.html shows it: what, what to do, the statement."""
     if not first:
         return None
     return {
@@ -140,8 +142,8 @@ def present_dry_run(result: dict[str, Any]) -> dict[str, Any]:
         "staging": staging,
         "pending": list(result.get("pending") or []),
         "files": file_rows(apply),
-        "total_time": _seconds(apply.get("seconds", result.get("seconds"))),
-        "failure": _failure(result.get("first_failure")),
+        "total_time": duration_text(apply.get("seconds", result.get("seconds"))),
+        "failure": failure_view(result.get("first_failure")),
         "changes": schema_changes(result.get("catalog_changes") or {}),
         "tables_without_rls": list(result.get("tables_without_rls") or []),
         "new_tables_without_rls": list(result.get("new_tables_without_rls") or []),
@@ -161,8 +163,8 @@ def present_apply(result: dict[str, Any]) -> dict[str, Any]:
         "target": result.get("target", ""),
         "refused": result.get("refused"),
         "files": file_rows(apply, result.get("not_attempted")),
-        "total_time": _seconds(apply.get("seconds", result.get("seconds"))),
-        "failure": _failure(result.get("first_failure") or apply.get("first_failure")),
+        "total_time": duration_text(apply.get("seconds", result.get("seconds"))),
+        "failure": failure_view(result.get("first_failure") or apply.get("first_failure")),
         "applied_before": list(result.get("applied_before") or []),
         "newest_before": result.get("newest_applied_before"),
         "newest_after": result.get("newest_applied_after"),
@@ -192,6 +194,6 @@ def present_drift(result: dict[str, Any]) -> dict[str, Any]:
         "notes": list(result.get("notes") or []),
         "categories": categories,
         "rebuilt": file_rows(rebuild),
-        "failure": _failure(rebuild.get("first_failure")),
+        "failure": failure_view(rebuild.get("first_failure")),
         "remote_only": list(result.get("remote_only") or []),
     }
