@@ -112,7 +112,7 @@ def test_the_release_engineer_creates_a_release_and_watches_preflight(
     page.get_by_role("button", name="Run pre-flight").click()
     page.get_by_text("Queued Migration order").wait_for()
     # Open the dry run and watch its output arrive, then the badge turn green.
-    page.locator("#jobs-panel").get_by_role("link", name=re.compile("Dry run on staging")).click()
+    page.locator("#jobs-table").get_by_role("link", name=re.compile("Dry run on staging")).click()
     page.locator("#job-log").get_by_text("Applying migration 20250201090000").wait_for(
         timeout=60_000
     )
@@ -130,6 +130,9 @@ def test_the_release_engineer_creates_a_release_and_watches_preflight(
         "#jobs-panel"
     ).inner_text()
     assert release.jobs.filter(state="succeeded").count() == len(PREFLIGHT_KINDS)
+    # Every pre-flight kind carries the checklist's check mark, and so does the step.
+    assert page.locator("#jobs-panel .kind-mark .check").count() == len(PREFLIGHT_KINDS)
+    assert page.locator("#step-preflight.is-done").count() == 1
     # Each result is evidence on its item; nobody ticked anything.
     order = page.locator("li.item", has_text="order is chronological")
     order.get_by_text("Passed").wait_for()
