@@ -40,36 +40,24 @@ import psycopg
 from migrations_ops.pg import (
     access_matrix,
     row_sample,
-    scratch,
     scratch_setup,
     staging_copy,
     supabase_lints,
 )
 from migrations_ops.pg.apply import MigrationFile, apply_files
+from migrations_ops.runners import target_copy
 from migrations_ops.runners.base import RunContext, RunResult, connect_target
-
-# The dry run's own rules for reading the target and for what counts as applied without
-# it, so both jobs pick the same pending files.
-from migrations_ops.runners.dry_run import (
-    DEFAULT_DATA_MAX_MB,
-    _assumed_applied,
-    _read_staging,
-)
 
 
 def run(ctx: RunContext) -> RunResult:
     started = time.monotonic()
     local = scratch_setup.local_migrations(ctx.supabase_dir)
-    target, unreadable = _read_staging(ctx)
+    # The dry run's rules for reading the target and for what counts as applied without
+    # it, so both jobs pick the same pending files.
+    target, unreadable = target_copy.read_target(ctx)
     notes: list[str] = []
-    if target is not None:
-        applied = set(target.applied_versions)
-        baseline: list[MigrationFile] = []
-        pending = [m for m in local if m.version not in applied]
-    else:
-        assumed = _assumed_applied(ctx, local)
-        baseline = [m for m in local if m.version in assumed]
-        pending = [m for m in local if m.version not in assumed]
+    baseline, pending = target_copy.baseline_and_pending(ctx, local, target)
+    if target is None:
         notes.append(
             f"{ctx.target_name} could not be read ({unreadable}): the copy was built from the "
             f"{len(baseline)} local migration(s) assumed applied, without rows, so row counts "
@@ -81,12 +69,7 @@ def run(ctx: RunContext) -> RunResult:
         "pending": [m.filename for m in pending],
         "exposed_schemas": exposed,
     }
-    with scratch.scratch_database(
-        purpose="access",
-        server_url=ctx.scratch_server(major=target.major if target is not None else None),
-        on_create=ctx.scratch_created,
-        on_drop=ctx.scratch_dropped,
-    ) as url:
+    with ctx.scratch_database("access", major=target.major if target is not None else None) as url:
         major = scratch_setup.load_project_fixtures(ctx, url)
         with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
             if target is not None:
@@ -115,36 +98,30 @@ def _copy_target(
     data: dict[str, Any],
 ) -> None:
     notes: list[str] = data["notes"]
-    missing = scratch_setup.create_extensions(conn, target.extensions)
+    missing, _unset = target_copy.copy_settings(conn, target)
     if missing:
         notes.append("the scratch server lacks extension(s): " + "; ".join(missing))
-    staging_copy.copy_history(conn, target.history)
-    staging_copy.copy_session_defaults(conn, target.settings)
     if not target.schemas_present:
         return
-    max_bytes = int(float(ctx.options.get("data_max_mb", DEFAULT_DATA_MAX_MB)) * 1024 * 1024)
+    max_bytes = int(
+        float(ctx.options.get("data_max_mb", target_copy.DEFAULT_DATA_MAX_MB)) * 1024 * 1024
+    )
     production = ctx.options.get("target_kind") == "production"
     # As a job, the project's "dry run with data" decides (bundle code runs beside the
     # rows and may print them); from the command line, rows are copied.
     with_rows = bool(ctx.options.get("with_data", True))
     fits = target.data_bytes <= max_bytes and not production and with_rows
-    copy = staging_copy.copy_schema(
-        source_url=ctx.database_url or "",
-        source_major=target.major,
-        target_url=url,
+    target_copy.copy_schema(
+        ctx,
+        url,
+        target,
+        data,
         schemas=target.schemas_present,
         with_data=fits,
         privileges=True,
-        log=ctx.log,
-        sandbox=ctx.require_sandbox(),
+        restoring="it",
+        advice="grants to roles the fixtures do not create are missing from the matrix",
     )
-    data["copy"] = copy.as_dict()
-    if copy.errors:
-        notes.append(
-            f"the copy of {ctx.target_name} is incomplete: {len(copy.errors)} error(s) while "
-            f"restoring it (first: {copy.errors[0]}); grants to roles the fixtures do not "
-            "create are missing from the matrix"
-        )
     if production:
         notes.append(
             f"{ctx.target_name} is production: its rows are never copied; counts come from "
@@ -212,14 +189,7 @@ def _before_and_after(
     lints_before = supabase_lints.read(conn, exposed=exposed, schemas=project_schemas)
     ctx.check_cancelled()
 
-    report = apply_files(
-        conn,
-        pending,
-        log=ctx.log,
-        lock_timeout=ctx.options.get("lock_timeout", "10s"),
-        non_transactional=ctx.options.get("non_transactional", "fail"),
-        checkpoint=ctx.check_cancelled,
-    )
+    report = ctx.apply_pending(conn, pending)
     if report.first_failure is not None:
         notes.append(
             f"the pending migrations stopped at {report.first_failure.describe()}: the "

@@ -37,7 +37,7 @@ import psycopg
 
 from migrations_ops.pg import pgtools
 from migrations_ops.pg import supabase_files as sf
-from migrations_ops.pg.apply import MigrationFile, apply_files
+from migrations_ops.pg.apply import MigrationFile
 from migrations_ops.pg.apply_report import ApplyReport
 from migrations_ops.runners.base import (
     JobCancelled,
@@ -168,15 +168,7 @@ def run(ctx: RunContext) -> RunResult:
             ctx.info(f"  - {migration.filename}")
         report = ApplyReport()
         try:
-            report = apply_files(
-                conn,
-                files,
-                log=ctx.log,
-                on_file=report.files.append,
-                lock_timeout=ctx.options.get("lock_timeout", "10s"),
-                non_transactional=ctx.options.get("non_transactional", "fail"),
-                checkpoint=ctx.check_cancelled,
-            )
+            report = ctx.apply_pending(conn, files, on_file=report.files.append)
         except JobCancelled:
             # Between two files: what committed stays committed, as after a CLI interrupt.
             ctx.info(

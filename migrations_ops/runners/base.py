@@ -8,15 +8,16 @@ Runners write progress through ``ctx.log`` and check ``ctx.cancelled()`` between
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from migrations_ops.pg import pgtools
+from migrations_ops.pg import apply, pgtools, scratch
 from migrations_ops.pg.installations import NoInstallation
 from migrations_ops.pg.job_sandbox import JobSandbox
 from migrations_ops.pg.sandbox import SandboxError
@@ -86,6 +87,34 @@ class RunContext:
             )
         except (SandboxError, NoInstallation) as e:
             raise RunnerError(str(e)) from None
+
+    def apply_pending(
+        self, conn: psycopg.Connection, files: list[apply.MigrationFile], **more: Any
+    ) -> apply.ApplyReport:
+        """Apply the pending ``files`` as the CLI would (``pg.apply.apply_files``) with the
+        job's ``lock_timeout`` (default "10s") and ``non_transactional`` ("fail") options,
+        logging to the job and stopping between files when it is cancelled."""
+        return apply.apply_files(
+            conn,
+            files,
+            log=self.log,
+            lock_timeout=self.options.get("lock_timeout", "10s"),
+            non_transactional=self.options.get("non_transactional", "fail"),
+            checkpoint=self.check_cancelled,
+            **more,
+        )
+
+    @contextlib.contextmanager
+    def scratch_database(self, purpose: str, *, major: int | None = None) -> Iterator[str]:
+        """A new scratch database on the sandbox's server (``scratch_server(major)``),
+        recorded for the reaper while it exists, dropped on the way out."""
+        with scratch.scratch_database(
+            purpose=purpose,
+            server_url=self.scratch_server(major=major),
+            on_create=self.scratch_created,
+            on_drop=self.scratch_dropped,
+        ) as url:
+            yield url
 
 
 @dataclass

@@ -24,8 +24,9 @@ from typing import Any
 
 import psycopg
 
-from migrations_ops.pg import catalog, scratch, scratch_setup, staging_copy
+from migrations_ops.pg import catalog, scratch_setup, staging_copy
 from migrations_ops.pg.apply import MigrationFile, apply_files
+from migrations_ops.runners import target_copy
 from migrations_ops.runners.base import RunContext, RunResult
 
 
@@ -45,12 +46,7 @@ def run(ctx: RunContext) -> RunResult:
             f"({', '.join(remote_only[:5])}): they could not be rebuilt, so what they created "
             "shows up as drift"
         )
-    with scratch.scratch_database(
-        purpose="drift",
-        server_url=ctx.scratch_server(major=target.major),
-        on_create=ctx.scratch_created,
-        on_drop=ctx.scratch_dropped,
-    ) as url:
+    with ctx.scratch_database("drift", major=target.major) as url:
         major = scratch_setup.load_project_fixtures(ctx, url)
         with psycopg.connect(url, autocommit=True, connect_timeout=10) as setup:
             _prepare(ctx, setup, target, rebuild, major, notes)
@@ -91,14 +87,7 @@ def _prepare(
     notes: list[str],
 ) -> None:
     """What staging has that no migration made: platform extensions, session defaults."""
-    note = scratch_setup.version_note(
-        target_name=ctx.target_name,
-        target_version=target.server_version,
-        target_major=target.major,
-        major=major,
-    )
-    if note:
-        notes.insert(0, note)
+    target_copy.note_version(notes, ctx, target, major)
     # Extensions the platform provides, not the ones a migration creates (creating those
     # first would make that migration fail here when it did not on staging).
     provided = [(n, s) for n, s in target.extensions if not _created_by(rebuild, n)]

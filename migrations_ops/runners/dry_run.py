@@ -41,13 +41,13 @@ from typing import Any
 
 import psycopg
 
-from migrations_ops.pg import catalog, scratch, scratch_setup, staging_copy
+from migrations_ops.pg import catalog, scratch_setup, staging_copy
 from migrations_ops.pg.apply import MigrationFile, StatementHook, apply_files
 from migrations_ops.pg.apply_report import SUPABASE_SCHEMAS, Kind, object_name
+from migrations_ops.runners import target_copy
 from migrations_ops.runners.base import RunContext, RunnerError, RunResult
 from migrations_ops.runners.pending import statements_digest
 
-DEFAULT_DATA_MAX_MB = 50
 # Made by the fixtures (Supabase's own) or by the dry run itself (the history table).
 _NOT_COPIED = SUPABASE_SCHEMAS | {"supabase_migrations"}
 _UNDEFINED_OBJECT = ("3F000", "42P01", "42704", "42883")
@@ -62,11 +62,11 @@ def run(ctx: RunContext, *, observe: ObserveFn | None = None) -> RunResult:
     started = time.monotonic()
     local = scratch_setup.local_migrations(ctx.supabase_dir)
     notes: list[str] = []
-    target, unreadable = _read_staging(ctx)
+    target, unreadable = target_copy.read_target(ctx)
     staging_data: dict[str, Any] = {"read": target is not None, "reason": unreadable}
+    baseline, pending = target_copy.baseline_and_pending(ctx, local, target)
     if target is not None:
         applied = set(target.applied_versions)
-        pending = [m for m in local if m.version not in applied]
         notes += _history_notes(ctx, target, local, pending)
         changed, not_recorded = applied_differences(ctx, target, local)
         if not_recorded:
@@ -83,11 +83,7 @@ def run(ctx: RunContext, *, observe: ObserveFn | None = None) -> RunResult:
             "changed": changed,
             "not_recorded": not_recorded,
         }
-        baseline: list[MigrationFile] = []
     else:
-        assumed = _assumed_applied(ctx, local)
-        baseline = [m for m in local if m.version in assumed]
-        pending = [m for m in local if m.version not in assumed]
         notes.insert(
             0,
             f"{ctx.target_name} could not be read ({unreadable}), so this dry run did NOT "
@@ -112,12 +108,7 @@ def run(ctx: RunContext, *, observe: ObserveFn | None = None) -> RunResult:
         # "Nothing to apply" passes only when the files match the target's history exactly.
         return RunResult(ok=not differs, summary=summary, data=data)
 
-    with scratch.scratch_database(
-        purpose="dry_run",
-        server_url=ctx.scratch_server(major=target.major if target is not None else None),
-        on_create=ctx.scratch_created,
-        on_drop=ctx.scratch_dropped,
-    ) as url:
+    with ctx.scratch_database("dry_run", major=target.major if target is not None else None) as url:
         with psycopg.connect(url, autocommit=True, connect_timeout=10) as setup:
             _prepare(ctx, setup, url, target, data)
         # A new session: it starts with the session defaults copied from staging, which
@@ -224,17 +215,6 @@ def _copy_gap(ctx: RunContext, failure: Any, copied: list[str]) -> None:
     )
 
 
-def _read_staging(ctx: RunContext) -> tuple[staging_copy.TargetState | None, str | None]:
-    """Staging's state, or None and why it could not be read."""
-    try:
-        with staging_copy.open_target(ctx.database_url, ctx.target_name) as conn:
-            return staging_copy.read_target(conn, schemas=ctx.schemas), None
-    except RunnerError as e:
-        return None, str(e)
-    except psycopg.Error as e:
-        return None, f"reading {ctx.target_name} failed: {str(e).strip().splitlines()[0]}"
-
-
 def _history_notes(
     ctx: RunContext,
     target: staging_copy.TargetState,
@@ -258,16 +238,6 @@ def _history_notes(
     return notes
 
 
-def _assumed_applied(ctx: RunContext, local: list[MigrationFile]) -> set[str]:
-    applied = ctx.options.get("applied_versions")
-    if applied is not None:
-        return {str(v) for v in applied}
-    pending = ctx.options.get("pending_versions")
-    if pending is not None:
-        return {m.version for m in local} - {str(v) for v in pending}
-    return set()
-
-
 def _prepare(
     ctx: RunContext,
     conn: psycopg.Connection,
@@ -279,17 +249,44 @@ def _prepare(
     notes: list[str] = data["notes"]
     major = scratch_setup.load_project_fixtures(ctx, url)
     data["scratch"] = {"server_version": conn.info.parameter_status("server_version")}
-    if target is not None:
-        note = scratch_setup.version_note(
-            target_name=ctx.target_name,
-            target_version=target.server_version,
-            target_major=target.major,
-            major=major,
+    if target is None:
+        return
+    target_copy.note_version(notes, ctx, target, major)
+    missing, unset = target_copy.copy_settings(conn, target)
+    if missing:
+        notes.append(
+            f"the scratch server lacks {len(missing)} extension(s) {ctx.target_name} has; "
+            "statements using them will fail as environment gaps: " + "; ".join(missing)
         )
-        if note:
-            notes.insert(0, note)
-    if target is not None:
-        _copy_staging(ctx, conn, url, target, data)
+    with_data = bool(ctx.options.get("with_data", False))
+    max_mb = float(ctx.options.get("data_max_mb", target_copy.DEFAULT_DATA_MAX_MB))
+    if with_data and target.data_bytes > max_mb * 1024 * 1024:
+        notes.append(
+            f"{ctx.target_name}'s tables hold {target.data_bytes / 1048576:.0f} MB, over "
+            f"data_max_mb={max_mb:g}: only the schema was copied"
+        )
+        with_data = False
+    absent = [s for s in ctx.schemas if s not in target.schemas_present]
+    if absent:
+        notes.append(f"{ctx.target_name} has no schema {', '.join(absent)}: nothing to copy there")
+    schemas = copy_schemas(ctx, target)
+    data["copied_schemas"] = schemas
+    if unset:
+        notes.append(
+            f"some of {ctx.target_name}'s session defaults could not be copied: " + "; ".join(unset)
+        )
+    if not schemas:
+        return
+    target_copy.copy_schema(
+        ctx,
+        url,
+        target,
+        data,
+        schemas=schemas,
+        with_data=with_data,
+        restoring="its schema",
+        advice="add the missing roles or schemas to the fixtures",
+    )
 
 
 def _rehearse(
@@ -313,15 +310,7 @@ def _rehearse(
             )
     ctx.check_cancelled()
     before = catalog.snapshot(conn, schemas=ctx.schemas)
-    report = apply_files(
-        conn,
-        pending,
-        log=ctx.log,
-        lock_timeout=ctx.options.get("lock_timeout", "10s"),
-        non_transactional=ctx.options.get("non_transactional", "fail"),
-        checkpoint=ctx.check_cancelled,
-        statement_hook=hook,
-    )
+    report = ctx.apply_pending(conn, pending, statement_hook=hook)
     if target is not None:
         _copy_gap(ctx, report.first_failure, data.get("copied_schemas", []))
     after = catalog.snapshot(conn, schemas=ctx.schemas)
@@ -350,56 +339,3 @@ def _rehearse(
     if differs:
         summary += f"; but the release's files differ from what {differs}"
     return RunResult(ok=report.ok and not differs, summary=summary, data=data)
-
-
-def _copy_staging(
-    ctx: RunContext,
-    conn: psycopg.Connection,
-    url: str,
-    target: staging_copy.TargetState,
-    data: dict[str, Any],
-) -> None:
-    notes: list[str] = data["notes"]
-    missing = scratch_setup.create_extensions(conn, target.extensions)
-    if missing:
-        notes.append(
-            f"the scratch server lacks {len(missing)} extension(s) {ctx.target_name} has; "
-            "statements using them will fail as environment gaps: " + "; ".join(missing)
-        )
-    with_data = bool(ctx.options.get("with_data", False))
-    max_mb = float(ctx.options.get("data_max_mb", DEFAULT_DATA_MAX_MB))
-    if with_data and target.data_bytes > max_mb * 1024 * 1024:
-        notes.append(
-            f"{ctx.target_name}'s tables hold {target.data_bytes / 1048576:.0f} MB, over "
-            f"data_max_mb={max_mb:g}: only the schema was copied"
-        )
-        with_data = False
-    absent = [s for s in ctx.schemas if s not in target.schemas_present]
-    if absent:
-        notes.append(f"{ctx.target_name} has no schema {', '.join(absent)}: nothing to copy there")
-    schemas = copy_schemas(ctx, target)
-    data["copied_schemas"] = schemas
-    staging_copy.copy_history(conn, target.history)
-    unset = staging_copy.copy_session_defaults(conn, target.settings)
-    if unset:
-        notes.append(
-            f"some of {ctx.target_name}'s session defaults could not be copied: " + "; ".join(unset)
-        )
-    if not schemas:
-        return
-    copy = staging_copy.copy_schema(
-        source_url=ctx.database_url or "",
-        source_major=target.major,
-        target_url=url,
-        schemas=schemas,
-        with_data=with_data,
-        log=ctx.log,
-        sandbox=ctx.require_sandbox(),
-    )
-    data["copy"] = copy.as_dict()
-    if copy.errors:
-        notes.append(
-            f"the copy of {ctx.target_name} is incomplete: {len(copy.errors)} error(s) while "
-            f"restoring its schema (first: {copy.errors[0]}); add the missing roles or "
-            "schemas to the fixtures"
-        )

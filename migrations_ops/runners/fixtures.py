@@ -30,7 +30,7 @@ from typing import Any
 
 import psycopg
 
-from migrations_ops.pg import catalog, scratch, scratch_setup
+from migrations_ops.pg import catalog, scratch_setup
 from migrations_ops.pg.apply import apply_files
 from migrations_ops.runners.base import RunContext, RunnerError, RunResult
 
@@ -57,12 +57,7 @@ def run(ctx: RunContext) -> RunResult:
     tests_dir = ctx.supabase_dir / ctx.options.get("tests_dir", "tests")
     corpus, files = read_corpus(tests_dir)
     migrations = scratch_setup.local_migrations(ctx.supabase_dir)
-    with scratch.scratch_database(
-        purpose="fixtures",
-        server_url=ctx.scratch_server(),
-        on_create=ctx.scratch_created,
-        on_drop=ctx.scratch_dropped,
-    ) as url:
+    with ctx.scratch_database("fixtures") as url:
         scratch_setup.load_project_fixtures(ctx, url)
         with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
             applied = apply_files(

@@ -25,7 +25,7 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from migrations_ops.pg import backup_inventory, catalog, scratch, scratch_setup, supabase_files
+from migrations_ops.pg import backup_inventory, catalog, scratch_setup, supabase_files
 from migrations_ops.pg.apply import apply_files, create_history_table
 from migrations_ops.pg.backup_manifest import ManifestError, ManifestFile
 from migrations_ops.pg.rollback_execute import (
@@ -111,12 +111,7 @@ def run(ctx: RunContext) -> RunResult:
     mpath, manifest = _manifest(ctx)
     undo = {str(v) for step in steps for v in step.get("reverts", [])}
     schemas = list(manifest.schemas)
-    with scratch.scratch_database(
-        purpose="rehearsal",
-        server_url=ctx.scratch_server(major=manifest.server_major),
-        on_create=ctx.scratch_created,
-        on_drop=ctx.scratch_dropped,
-    ) as url:
+    with ctx.scratch_database("rehearsal", major=manifest.server_major) as url:
         ctx.info(f"restoring {manifest.file} into a scratch database")
         _restore_base(ctx, url, mpath, manifest)
         before = _snapshot(url, schemas)

@@ -49,7 +49,7 @@ from migrations_ops.pg import (
 )
 from migrations_ops.pg.lock_recorder import LockRecorder
 from migrations_ops.pg.release_risk import FileStatements
-from migrations_ops.runners import dry_run
+from migrations_ops.runners import dry_run, target_copy
 from migrations_ops.runners.base import RunContext, RunnerError, RunResult, connect_target
 
 
@@ -58,13 +58,10 @@ def run(ctx: RunContext) -> RunResult:
     timings: dict[str, float] = {}
     local = scratch_setup.local_migrations(ctx.supabase_dir)
     # The dry run's own rules for what is pending, so both jobs look at the same files.
-    target, _unreadable = dry_run._read_staging(ctx)
-    if target is not None:
-        applied = set(target.applied_versions)
-    else:
-        applied = dry_run._assumed_applied(ctx, local)
+    target, _unreadable = target_copy.read_target(ctx)
+    _baseline, files = target_copy.baseline_and_pending(ctx, local, target)
     clock = time.monotonic()
-    pending = release_risk.analyse_files([m for m in local if m.version not in applied])
+    pending = release_risk.analyse_files(files)
     timings["parse"] = time.monotonic() - clock
     ctx.info(f"Parsed {sum(len(f.effects) for f in pending)} pending statement(s)")
 

@@ -39,7 +39,7 @@ import psycopg
 from psycopg import sql
 
 from migrations_ops.pg import psql as psql_runner
-from migrations_ops.pg import scratch, scratch_setup, table_activity
+from migrations_ops.pg import scratch_setup, table_activity
 from migrations_ops.pg.apply import apply_files
 from migrations_ops.pg.tap import TapResult, parse_tap
 from migrations_ops.runners.base import RunContext, RunnerError, RunResult
@@ -80,12 +80,7 @@ def run(ctx: RunContext) -> RunResult:
     if not files:
         raise RunnerError(f"no test files (*.sql, *.pg) under {tests_dir}")
     migrations = scratch_setup.local_migrations(ctx.supabase_dir)
-    with scratch.scratch_database(
-        purpose="rls",
-        server_url=ctx.scratch_server(),
-        on_create=ctx.scratch_created,
-        on_drop=ctx.scratch_dropped,
-    ) as url:
+    with ctx.scratch_database("rls") as url:
         major = scratch_setup.load_project_fixtures(ctx, url)
         with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
             notes: list[str] = [

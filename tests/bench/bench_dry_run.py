@@ -55,11 +55,11 @@ django.setup()
 
 import psycopg  # noqa: E402
 
-from migrations_ops.pg import catalog, pgtools, scratch, scratch_setup, staging_copy  # noqa: E402
+from migrations_ops.pg import apply, catalog, pgtools, scratch, scratch_setup, staging_copy  # noqa: E402
 from migrations_ops.pg.apply import MigrationFile, apply_files  # noqa: E402
 from migrations_ops.pg.job_sandbox import open_sandbox  # noqa: E402
 from migrations_ops.pg.sandbox import Sandbox  # noqa: E402
-from migrations_ops.runners import dry_run  # noqa: E402
+from migrations_ops.runners import dry_run, target_copy  # noqa: E402
 from migrations_ops.runners.base import RunContext  # noqa: E402
 from tests.bench.common import report  # noqa: E402
 
@@ -272,14 +272,14 @@ def _instrument(steps: Steps) -> None:
     steps.wrap(scratch, "create_database", "create database")
     steps.wrap(scratch, "drop_database", "drop database")
     steps.wrap(scratch_setup, "local_migrations", "read + split local files")
-    steps.wrap(dry_run, "_read_staging", "read staging")
+    steps.wrap(target_copy, "read_target", "read staging")
     steps.wrap(scratch_setup, "load_project_fixtures", "fixtures (all)")
     for owner, attr in [(scratch_setup, "create_extensions"), (staging_copy, "copy_history"),
                         (staging_copy, "copy_session_defaults")]:  # fmt: skip
         steps.wrap(owner, attr, "extensions, history, defaults")
     steps.wrap(staging_copy, "copy_schema", "copy schema (all)")
     steps.wrap(catalog, "snapshot", "catalog snapshots (2)")
-    steps.wrap(dry_run, "apply_files", "apply pending")
+    steps.wrap(apply, "apply_files", "apply pending")  # through RunContext.apply_pending
 
 
 # Steps that do not contain one another; "other" is the total minus these.
