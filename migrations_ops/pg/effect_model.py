@@ -94,6 +94,15 @@ class StatementEffect:
         if mode is not None:
             self.locks.append(LockRequest(relation, mode, on))
 
+    def change(self, command: str, node: Any, range_var: Any, mode: LockMode) -> Relation:
+        """The statement is ``command`` and changes the relation ``range_var`` names, under
+        ``mode``; what else it names it reads. Returns the relation it changes."""
+        relation = Relation.from_range_var(range_var)
+        self.command = command
+        self.touch(relation, mode)
+        self.read(node, skip=(range_var,))
+        return relation
+
     def read(self, node: Any, *, skip: tuple[Any, ...] = ()) -> None:
         """Relations a query inside the statement reads take ACCESS SHARE."""
         for relation in referenced_relations(node, skip=skip):

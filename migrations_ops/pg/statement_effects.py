@@ -253,10 +253,7 @@ def _truncate(node: Any, effect: StatementEffect) -> None:
 
 
 def _delete(node: Any, effect: StatementEffect) -> None:
-    table = Relation.from_range_var(node.relation)
-    effect.command = "DELETE"
-    effect.touch(table, M.ROW_EXCLUSIVE)
-    effect.read(node, skip=(node.relation,))
+    table = effect.change("DELETE", node, node.relation, M.ROW_EXCLUSIVE)
     effect.scans.append((table, "rows to delete are searched for"))
     if node.whereClause is None:
         effect.does.append(f"deletes every row of {table}")
@@ -267,10 +264,7 @@ def _delete(node: Any, effect: StatementEffect) -> None:
 
 
 def _update(node: Any, effect: StatementEffect) -> None:
-    table = Relation.from_range_var(node.relation)
-    effect.command = "UPDATE"
-    effect.touch(table, M.ROW_EXCLUSIVE)
-    effect.read(node, skip=(node.relation,))
+    table = effect.change("UPDATE", node, node.relation, M.ROW_EXCLUSIVE)
     columns = ", ".join(str(t.name) for t in node.targetList or () if t.tag == "ResTarget")
     if node.whereClause is None:
         effect.does.append(f"updates {columns} in every row of {table}")
@@ -281,18 +275,12 @@ def _update(node: Any, effect: StatementEffect) -> None:
 
 
 def _insert(node: Any, effect: StatementEffect) -> None:
-    table = Relation.from_range_var(node.relation)
-    effect.command = "INSERT"
-    effect.touch(table, M.ROW_EXCLUSIVE)
-    effect.read(node, skip=(node.relation,))
+    table = effect.change("INSERT", node, node.relation, M.ROW_EXCLUSIVE)
     effect.does.append(f"inserts rows into {table}")
 
 
 def _merge(node: Any, effect: StatementEffect) -> None:
-    table = Relation.from_range_var(node.relation)
-    effect.command = "MERGE"
-    effect.touch(table, M.ROW_EXCLUSIVE)
-    effect.read(node, skip=(node.relation,))
+    table = effect.change("MERGE", node, node.relation, M.ROW_EXCLUSIVE)
     effect.does.append(f"merges rows into {table}")
 
 
@@ -313,20 +301,14 @@ def _select(node: Any, effect: StatementEffect) -> None:
 
 
 def _create_policy(node: Any, effect: StatementEffect) -> None:
-    table = Relation.from_range_var(node.table)
-    effect.command = "CREATE POLICY"
-    effect.touch(table, M.ACCESS_EXCLUSIVE)
-    effect.read(node, skip=(node.table,))
+    table = effect.change("CREATE POLICY", node, node.table, M.ACCESS_EXCLUSIVE)
     effect.does.append(
         f"creates policy {node.policy_name!r} on {table} for {node.cmd_name or 'all'}"
     )
 
 
 def _alter_policy(node: Any, effect: StatementEffect) -> None:
-    table = Relation.from_range_var(node.table)
-    effect.command = "ALTER POLICY"
-    effect.touch(table, M.ACCESS_EXCLUSIVE)
-    effect.read(node, skip=(node.table,))
+    table = effect.change("ALTER POLICY", node, node.table, M.ACCESS_EXCLUSIVE)
     effect.does.append(f"changes policy {node.policy_name!r} on {table}")
 
 
