@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import os
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
@@ -14,6 +14,9 @@ from django.utils import timezone
 
 from migrations_ops.runners.base import RunnerError
 from migrations_ops.target_rule import Refusal, command_variable_refusal, target_variable_refusal
+
+if TYPE_CHECKING:
+    from checklists.models import Release
 
 DEFAULT_CHECK_COMMANDS = [
     ["pnpm", "run", "lint"],
@@ -32,6 +35,27 @@ DEFAULT_SECRET_NAMES = [
 env_var_name = RegexValidator(
     r"^[A-Z_][A-Z0-9_]*$", "Use an environment variable name: capitals, digits and _."
 )
+
+
+def project_key(related_name: str) -> models.ForeignKey[Project, Project]:
+    """The project a row belongs to: deleting the project deletes the row."""
+    return models.ForeignKey(
+        "migrations_ops.Project", on_delete=models.CASCADE, related_name=related_name
+    )
+
+
+def release_key(related_name: str) -> models.ForeignKey[Release, Release]:
+    """The release a row is history or evidence of: it keeps the release from deletion."""
+    return models.ForeignKey(
+        "checklists.Release", on_delete=models.PROTECT, related_name=related_name
+    )
+
+
+def target_key(related_name: str) -> models.ForeignKey[Target, Target]:
+    """The target a row was made on: it keeps the target from deletion."""
+    return models.ForeignKey(
+        "migrations_ops.Target", on_delete=models.PROTECT, related_name=related_name
+    )
 
 
 def default_schemas() -> list[str]:
@@ -181,7 +205,7 @@ class Target(models.Model):
         PRODUCTION = "production", "Production"
         OTHER = "other", "Other"
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="targets")
+    project = project_key("targets")
     name = models.SlugField(max_length=40)
     kind = models.CharField(max_length=12, choices=Kind.choices)
     url_env_var = models.CharField(max_length=100, validators=[env_var_name])
@@ -280,7 +304,7 @@ class Job(models.Model):
     # running instead of creating one ("already running: job #N").
     already_active: bool = False
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="jobs")
+    project = project_key("jobs")
     release = models.ForeignKey(
         "checklists.Release", null=True, blank=True, on_delete=models.PROTECT, related_name="jobs"
     )
@@ -460,16 +484,12 @@ class BackupManifest(models.Model):
         PASSED = "passed", "Verified"
         FAILED = "failed", "Verification failed"
 
-    project = models.ForeignKey(
-        "migrations_ops.Project", on_delete=models.CASCADE, related_name="backups"
-    )
+    project = project_key("backups")
     release = models.ForeignKey(
         "checklists.Release", null=True, blank=True, on_delete=models.PROTECT,
         related_name="backups",
     )  # fmt: skip
-    target = models.ForeignKey(
-        "migrations_ops.Target", on_delete=models.PROTECT, related_name="backups"
-    )
+    target = target_key("backups")
     job = models.OneToOneField(
         "migrations_ops.Job", null=True, blank=True, on_delete=models.SET_NULL,
         related_name="backup_made",
@@ -554,15 +574,9 @@ class RollbackPlan(models.Model):
         PASSED = "passed", "Rehearsal passed"
         FAILED = "failed", "Rehearsal failed"
 
-    project = models.ForeignKey(
-        "migrations_ops.Project", on_delete=models.CASCADE, related_name="rollback_plans"
-    )
-    release = models.ForeignKey(
-        "checklists.Release", on_delete=models.PROTECT, related_name="rollback_plans"
-    )
-    target = models.ForeignKey(
-        "migrations_ops.Target", on_delete=models.PROTECT, related_name="rollback_plans"
-    )
+    project = project_key("rollback_plans")
+    release = release_key("rollback_plans")
+    target = target_key("rollback_plans")
     backup = models.ForeignKey(
         "migrations_ops.BackupManifest",
         null=True,
@@ -623,15 +637,9 @@ class Incident(models.Model):
         MONITORING_ALERT = "monitoring_alert", "Monitoring alert"
         OTHER = "other", "Other"
 
-    project = models.ForeignKey(
-        "migrations_ops.Project", on_delete=models.CASCADE, related_name="incidents"
-    )
-    release = models.ForeignKey(
-        "checklists.Release", on_delete=models.PROTECT, related_name="incidents"
-    )
-    target = models.ForeignKey(
-        "migrations_ops.Target", on_delete=models.PROTECT, related_name="incidents"
-    )
+    project = project_key("incidents")
+    release = release_key("incidents")
+    target = target_key("incidents")
     title = models.CharField(max_length=200)
     trigger = models.CharField(max_length=20, choices=Trigger.choices)
     state = models.CharField(max_length=8, choices=State.choices, default=State.OPEN)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from migrations_ops.models import project_key, release_key, target_key
+
 
 def default_window_minutes() -> int:
     return int(settings.MONITORING_WINDOW_MINUTES)
@@ -41,9 +43,7 @@ class HealthQuery(models.Model):
         GT = "gt", ">"
         GTE = "gte", "≥"
 
-    project = models.ForeignKey(
-        "migrations_ops.Project", on_delete=models.CASCADE, related_name="health_queries"
-    )
+    project = project_key("health_queries")
     name = models.CharField(max_length=80)
     sql = models.TextField()
     threshold = models.FloatField()
@@ -92,12 +92,8 @@ class MonitoringWindow(models.Model):
         ALERTED = "alerted", "Alerted"
         CLOSED_EARLY = "closed_early", "Closed early"
 
-    release = models.ForeignKey(
-        "checklists.Release", on_delete=models.PROTECT, related_name="monitoring_windows"
-    )
-    target = models.ForeignKey(
-        "migrations_ops.Target", on_delete=models.PROTECT, related_name="monitoring_windows"
-    )
+    release = release_key("monitoring_windows")
+    target = target_key("monitoring_windows")
     state = models.CharField(max_length=12, choices=State.choices, default=State.OPEN)
     started_at = models.DateTimeField()
     ends_at = models.DateTimeField()
