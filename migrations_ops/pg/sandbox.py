@@ -261,12 +261,15 @@ class Cluster:
 
 
 class JobFolder:
-    """What both modes share: a folder for the job's files, a fixed environment, ``run``.
+    """What both modes share: a folder for the job's files, a fixed environment, ``popen``
+    and ``run``.
 
-    Subclasses give ``folder``, ``popen`` and ``HOME``; use them as context managers."""
+    Subclasses give ``folder``, ``command`` and ``HOME``; use them as context managers."""
 
     HOME = INNER_TMP
     folder: Path | None
+    violation: str | None = None
+    _content_root: Path | None = None
 
     def __enter__(self) -> Self:
         self.open()
@@ -304,14 +307,65 @@ class JobFolder:
         _copy_tree(src, dst)
         return dst
 
+    @property
+    def has_content(self) -> bool:
+        return self._content_root is not None
+
+    def _content(self) -> Path:
+        """The job's content (``add_content``); a SandboxError when it has none."""
+        if self._content_root is None:
+            raise SandboxError("the job has no content to run")
+        return self._content_root
+
     def environment(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """The whole environment of a process run for the job: fixed names plus ``extra``."""
         env = {"PATH": DEFAULT_PATH, "HOME": self.HOME, "LANG": "C.UTF-8", "TZ": "UTC"}
         env.update(extra or {})
         return env
 
-    def popen(self, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[Any]:
+    def command(
+        self, argv: Sequence[str], *, cwd: str | None = None, writable_copy: str | None = None
+    ) -> list[str]:
+        """The host argv that runs ``argv`` for the job."""
         raise NotImplementedError
+
+    def _host_cwd(self, cwd: str | None) -> str | None:
+        """Where on the host the process starts: ``cwd`` itself, unless ``command`` enters
+        it on its own."""
+        return cwd
+
+    def _track(self, proc: subprocess.Popen[Any]) -> None:
+        """Told of every process ``popen`` starts."""
+
+    def _refuse_if_violated(self) -> None:
+        if self.violation:
+            raise SandboxError(self.violation)
+
+    def popen(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        writable_copy: str | None = None,
+        stdin: Any = subprocess.DEVNULL,
+        stdout: Any = subprocess.PIPE,
+        stderr: Any = subprocess.PIPE,
+        **kwargs: Any,
+    ) -> subprocess.Popen[Any]:
+        """Start ``argv`` for the job; ``env`` is all it gets (plus PATH, HOME, LANG)."""
+        self._refuse_if_violated()
+        proc: subprocess.Popen[Any] = subprocess.Popen(
+            self.command(argv, cwd=cwd, writable_copy=writable_copy),
+            env=self.environment(env),
+            cwd=self._host_cwd(cwd),
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            **kwargs,
+        )
+        self._track(proc)
+        return proc
 
     def run(
         self,
@@ -439,17 +493,12 @@ class Sandbox(JobFolder):
         self._content_root = Path(root).resolve()
         self._content_copied = False
 
-    @property
-    def has_content(self) -> bool:
-        return self._content_root is not None
-
     def content_path(self) -> Path:
         """The host path of the job's content copy inside the job folder."""
-        if self._content_root is None:
-            raise SandboxError("the job has no content to run")
+        root = self._content()
         dst = self._folder() / "in" / "src"
         if not self._content_copied:
-            _copy_tree(self._content_root, dst, exclude=_NEVER_COPIED)
+            _copy_tree(root, dst, exclude=_NEVER_COPIED)
             self._content_copied = True
         return dst
 
@@ -574,32 +623,13 @@ class Sandbox(JobFolder):
             outer += ["--chdir", cwd or INNER_TMP]
         return self._enter_cgroup([*outer, "--", *inner])
 
-    def popen(
-        self,
-        argv: Sequence[str],
-        *,
-        env: Mapping[str, str] | None = None,
-        cwd: str | None = None,
-        writable_copy: str | None = None,
-        stdin: Any = subprocess.DEVNULL,
-        stdout: Any = subprocess.PIPE,
-        stderr: Any = subprocess.PIPE,
-        **kwargs: Any,
-    ) -> subprocess.Popen[Any]:
-        """Start ``argv`` in the sandbox; ``env`` is all it gets (plus PATH, HOME, LANG)."""
-        self._refuse_if_violated()
-        proc: subprocess.Popen[Any] = subprocess.Popen(
-            self.command(argv, cwd=cwd, writable_copy=writable_copy),
-            env=self.environment(env),
-            stdin=stdin,
-            stdout=stdout,
-            stderr=stderr,
-            **kwargs,
-        )
+    def _host_cwd(self, cwd: str | None) -> str | None:
+        return None  # ``command`` enters ``cwd`` inside the sandbox
+
+    def _track(self, proc: subprocess.Popen[Any]) -> None:
         with self._procs_lock:
             self._procs = [p for p in self._procs if p.poll() is None]
             self._procs.append(proc)
-        return proc
 
     def _kill_all(self) -> None:
         with self._procs_lock:
@@ -613,10 +643,6 @@ class Sandbox(JobFolder):
         for proc in procs:
             with contextlib.suppress(subprocess.TimeoutExpired, OSError):
                 proc.wait(timeout=10)
-
-    def _refuse_if_violated(self) -> None:
-        if self.violation:
-            raise SandboxError(self.violation)
 
     # the cluster
 

@@ -18,9 +18,8 @@ Every refusal is a ``SandboxError`` the job shows as it is.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -153,14 +152,8 @@ class Unsandboxed(JobFolder):
     def add_content(self, root: Path) -> None:
         self._content_root = Path(root)
 
-    @property
-    def has_content(self) -> bool:
-        return self._content_root is not None
-
     def content_path(self) -> Path:
-        if self._content_root is None:
-            raise SandboxError("the job has no content to run")
-        return self._content_root
+        return self._content()
 
     def inside(self, host_path: Path | str) -> str:
         return str(host_path)
@@ -191,31 +184,15 @@ class Unsandboxed(JobFolder):
 
         return pgtools.libpq_env(url)
 
-    def command(self, argv: Sequence[str], **kwargs: Any) -> list[str]:
-        if kwargs.get("writable_copy") is not None:
+    def command(
+        self, argv: Sequence[str], *, cwd: str | None = None, writable_copy: str | None = None
+    ) -> list[str]:
+        if writable_copy is not None:
             raise SandboxError(
                 "PORTAL_SANDBOX=off: the project's check commands are scripts from the bundle "
                 "and never run outside the sandbox; install bubblewrap (PORTAL_SANDBOX=bwrap)"
             )
         return list(argv)
-
-    def popen(
-        self,
-        argv: Sequence[str],
-        *,
-        env: Mapping[str, str] | None = None,
-        cwd: str | None = None,
-        writable_copy: str | None = None,
-        stdin: Any = subprocess.DEVNULL,
-        stdout: Any = subprocess.PIPE,
-        stderr: Any = subprocess.PIPE,
-        **kwargs: Any,
-    ) -> subprocess.Popen[Any]:
-        argv = self.command(argv, writable_copy=writable_copy)
-        return subprocess.Popen(
-            argv, env=self.environment(env), cwd=cwd, stdin=stdin, stdout=stdout,
-            stderr=stderr, **kwargs,
-        )  # fmt: skip
 
     def describe(self) -> dict[str, Any]:
         return {"mode": "off", "scratch_server": "SCRATCH_DATABASE_URL"}
