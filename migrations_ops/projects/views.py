@@ -35,6 +35,13 @@ from release_portal.http import HtmxHttpRequest
 TEMPLATE = "migrations_ops/projects/settings.html"
 
 
+def _get_target_for_user(request: HttpRequest, slug: str, pk: int) -> tuple[Project, Target]:
+    """The project, which the user must manage, and its target ``pk``; 404 for a target
+    of another project."""
+    project = get_project_for_user(request.user, slug, Action.MANAGE_PROJECT)
+    return project, get_object_or_404(Target, pk=pk, project=project)
+
+
 def _target_form(project: Project, target: Target, data: Any = None) -> TargetForm:
     initial = {"name": target.name, "kind": target.kind, "url_env_var": target.url_env_var}
     return TargetForm(
@@ -124,8 +131,7 @@ def target_new(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_POST
 def target_edit(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
-    project = get_project_for_user(request.user, slug, Action.MANAGE_PROJECT)
-    target = get_object_or_404(Target, pk=pk, project=project)
+    project, target = _get_target_for_user(request, slug, pk)
     form = _target_form(project, target, request.POST)
     if not form.is_valid():
         return _page(request, project, bound={target.pk: form}, status=400)
@@ -140,8 +146,7 @@ def target_edit(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 
 @require_POST
 def target_remove(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
-    project = get_project_for_user(request.user, slug, Action.MANAGE_PROJECT)
-    target = get_object_or_404(Target, pk=pk, project=project)
+    project, target = _get_target_for_user(request, slug, pk)
     try:
         target_delete(target=target, user=request.user)
     except TargetError as e:
@@ -153,8 +158,7 @@ def target_remove(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 
 @require_POST
 def target_test(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse:
-    project = get_project_for_user(request.user, slug, Action.MANAGE_PROJECT)
-    target = get_object_or_404(Target, pk=pk, project=project)
+    project, target = _get_target_for_user(request, slug, pk)
     result = target_connection_test(target=target, user=request.user)
     if request.htmx:
         return render(request, f"{TEMPLATE}#test_result", {"target": target, "result": result})
