@@ -90,16 +90,39 @@ def _back(request: HtmxHttpRequest, default: str) -> HttpResponse:
     return redirect(default)
 
 
+def _notice(
+    request: HtmxHttpRequest,
+    text: str,
+    level: int,
+    status: int,
+    *,
+    panel_of: Any,
+    back: str,
+    **panel: Any,
+) -> HttpResponse:
+    """``text`` as the notice of the backups panel of the release ``panel_of`` (htmx from
+    the release page), or as a message on the redirect to ``back`` (or the form's next)."""
+    if panel_of is not None:
+        context = backups_panel_context(request, panel_of, **panel)
+        context.update(panel_notice=text, panel_notice_level=messages.DEFAULT_TAGS[level])
+        return render(request, PANEL, context, status=status)
+    messages.add_message(request, level, text)
+    return _back(request, back)
+
+
 def _answer(
     request: HtmxHttpRequest, backup: BackupManifest, text: str, level: int, status: int = 200
 ) -> HttpResponse:
     """The panel (htmx from the release page) or a redirect with a message."""
-    if request.htmx and request.POST.get("panel") and backup.release is not None:
-        context = backups_panel_context(request, backup.release)
-        context.update(panel_notice=text, panel_notice_level=messages.DEFAULT_TAGS[level])
-        return render(request, PANEL, context, status=status)
-    messages.add_message(request, level, text)
-    return _back(request, reverse("backup_detail", kwargs={"pk": backup.pk}))
+    from_panel = request.htmx and request.POST.get("panel")
+    return _notice(
+        request,
+        text,
+        level,
+        status,
+        panel_of=backup.release if from_panel else None,
+        back=reverse("backup_detail", kwargs={"pk": backup.pk}),
+    )
 
 
 @require_POST
@@ -169,12 +192,15 @@ def backup_capture_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
                 else f"Queued {job}: its restore check follows when it ends."
             )  # fmt: skip
             level = messages.INFO if job.already_active else messages.SUCCESS
-    if request.htmx:
-        context = backups_panel_context(request, release, capture_form=form)
-        context.update(panel_notice=text, panel_notice_level=messages.DEFAULT_TAGS[level])
-        return render(request, PANEL, context, status=status)
-    messages.add_message(request, level, text)
-    return _back(request, reverse("release_detail", kwargs={"pk": release.pk}))
+    return _notice(
+        request,
+        text,
+        level,
+        status,
+        panel_of=release if request.htmx else None,
+        back=reverse("release_detail", kwargs={"pk": release.pk}),
+        capture_form=form,
+    )
 
 
 @require_GET
