@@ -34,6 +34,18 @@ def send_after_commit(job: Job) -> None:
     transaction.on_commit(lambda: job_send(job_id=job_id, kind=kind, queue=queue), robust=True)
 
 
+def audit_job(job: Job, *, actor: Any, action: str, data: dict[str, Any]) -> None:
+    """Audit ``action`` on ``job`` in its project and release, named by the row's ids."""
+    audit_record(
+        actor=actor,
+        action=action,
+        obj=job,
+        project=job.project_id,
+        release=job.release_id,
+        data=data,
+    )
+
+
 def record_job_end(job: Job, *, actor: Any, data: dict[str, Any] | None = None) -> None:
     """Audit the end of ``job`` and run the features' end hooks (``jobs.hooks``), inside
     the transaction that ended it.
@@ -41,12 +53,10 @@ def record_job_end(job: Job, *, actor: Any, data: dict[str, Any] | None = None) 
     The hooks (checklist evidence, backup manifests...) write in the same transaction, so
     a job is never finished without its evidence, nor evidence kept for a job that is not.
     """
-    audit_record(
+    audit_job(
+        job,
         actor=actor,
         action="job.finish",
-        obj=job,
-        project=job.project_id,
-        release=job.release_id,
         data={
             "kind": job.kind,
             "state": job.state,

@@ -34,14 +34,14 @@ from django.db import (
 from django.db.models.functions import Now
 
 from migrations_ops.jobs.context import job_run_context, secret_values
-from migrations_ops.jobs.dispatch import record_job_end
+from migrations_ops.jobs.dispatch import audit_job, record_job_end
 from migrations_ops.jobs.kinds import job_runner, time_limits
 from migrations_ops.jobs.lease import Claim, Heartbeat, job_claim
 from migrations_ops.jobs.scrub import scrub_paths
 from migrations_ops.jobs.worklog import JobLog, redact, redact_data
 from migrations_ops.models import Job, attempt_ended
 from migrations_ops.runners.base import JobCancelled, RunContext, RunnerError, RunResult
-from release_portal.audit.services import Actor, audit_record
+from release_portal.audit.services import Actor
 
 logger = logging.getLogger(__name__)
 
@@ -260,12 +260,10 @@ def _finish_without_hooks(job: Job, claim: Claim, outcome: Outcome, worker: str)
         ):
             return None
         job = Job.objects.get(pk=job.pk)
-        audit_record(
+        audit_job(
+            job,
             actor=Actor.system(f"worker {worker}"[:200]),
             action="job.finish",
-            obj=job,
-            project=job.project_id,
-            release=job.release_id,
             data={"kind": job.kind, "state": job.state, "ok": False, "summary": job.summary},
         )
     return job

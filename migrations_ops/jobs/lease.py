@@ -20,10 +20,11 @@ from django.db import DatabaseError, InterfaceError, connection, connections, tr
 from django.db.models import CharField, F, Func, QuerySet, Value
 from django.db.models.functions import Cast, Now
 
+from migrations_ops.jobs.dispatch import audit_job
 from migrations_ops.jobs.worklog import JobLog
 from migrations_ops.models import Job, attempt_started
 from migrations_ops.runners.base import JobCancelled
-from release_portal.audit.services import Actor, audit_record
+from release_portal.audit.services import Actor
 
 logger = logging.getLogger(__name__)
 
@@ -49,12 +50,10 @@ def job_claim(*, job_id: int, worker: str) -> Job | None:
         if not claimed:
             return None
         job = Job.objects.select_related("project", "release", "target").get(pk=job_id)
-        audit_record(
+        audit_job(
+            job,
             actor=Actor.system(f"worker {worker}"[:200]),
             action="job.start",
-            obj=job,
-            project=job.project_id,
-            release=job.release_id,
             data={"kind": job.kind, "attempt": job.attempts, "worker": worker},
         )
     return job
