@@ -26,7 +26,7 @@ from typing import Any
 
 import psycopg
 
-from migrations_ops.pg.sandbox import JobFolder, SandboxConfig, SandboxError
+from migrations_ops.pg.job_folder import JobFolder, SandboxConfig, SandboxError
 
 DANGEROUS_ROLES = (
     "pg_execute_server_program",
