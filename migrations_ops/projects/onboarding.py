@@ -86,7 +86,9 @@ def project_create(
     )
     runbook_ensure_default(project=project, user=None)
     lead = membership.user
-    link = invitation_link(user=lead, base_url=base_url) if is_pending(lead) else None
+    link = membership.invite_link
+    if link is None and is_pending(lead):  # invited before, never came: a fresh link
+        link = invitation_link(user=lead, base_url=base_url)
     return NewProject(
         project=project, lead=lead, invite_link=link, target_vars_note=target_vars_note(slug)
     )

@@ -7,6 +7,10 @@ from release_portal.accounts.roles import Role
 class Membership(models.Model):
     """A person's role in one project. Several roles per person and project are allowed."""
 
+    # Not stored: the password link member_invite mailed to a new account, so a caller that
+    # shows it (project_create) shows the very link in the mail, not a second one.
+    invite_link: str | None = None
+
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
     )

@@ -72,6 +72,7 @@ def member_invite(
     link = invitation_link(user=user, base_url=base_url) if created else base_url
     _send_invitation(project=project, user=user, role=Role(role).label, by=invited_by,
                      link=link, new_account=created)  # fmt: skip
+    membership.invite_link = link if created else None
     return membership
 
 
