@@ -23,6 +23,14 @@ def duration_text(value: Any) -> str:
     return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
 
 
+def outcome(entry: dict[str, Any], *, done: str) -> tuple[str, str]:
+    """(status, state) of one file or step that ran: ``done``, failed at line N, or failed."""
+    line = (entry.get("failure") or {}).get("line")
+    if entry.get("ok"):
+        return done, "ok"
+    return (f"failed at line {line}" if line else "failed"), "failed"
+
+
 def file_rows(
     apply: dict[str, Any], not_attempted: list[str] | None = None
 ) -> list[dict[str, Any]]:
@@ -30,12 +38,7 @@ def file_rows(
     rows = []
     for f in apply.get("files") or []:
         failure = f.get("failure") or {}
-        if f.get("ok"):
-            status, state = "applied", "ok"
-        elif failure.get("line"):
-            status, state = f"failed at line {failure['line']}", "failed"
-        else:
-            status, state = "failed", "failed"
+        status, state = outcome(f, done="applied")
         rows.append(
             {
                 "filename": f.get("filename", ""),

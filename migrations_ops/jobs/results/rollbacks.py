@@ -9,6 +9,7 @@ from migrations_ops.jobs.results.migrations import (
     duration_text,
     failure_view,
     file_rows,
+    outcome,
     schema_changes,
 )
 
@@ -20,12 +21,7 @@ def step_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for step in result.get("steps") or []:
         failure = step.get("failure") or {}
-        if step.get("ok"):
-            status, state = "done", "ok"
-        elif failure.get("line"):
-            status, state = f"failed at line {failure['line']}", "failed"
-        else:
-            status, state = "failed", "failed"
+        status, state = outcome(step, done="done")
         rows.append(
             {
                 "step": step.get("step"),
