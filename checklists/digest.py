@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from checklists.bundles import FILE_KINDS, listing_changes
-from checklists.models import ChecklistItem, Evidence, MigrationFile, Release
+from checklists.models import ChecklistItem, MigrationFile, Release
 
 
 def _sha(body: Any) -> str:
@@ -35,34 +36,57 @@ def files_snapshot(files: list[MigrationFile]) -> list[dict[str, str]]:
     ]
 
 
-def items_snapshot(items: list[ChecklistItem]) -> list[dict[str, Any]]:
-    """State and evidence of every non-sign-off item, in step order."""
-    out = []
-    for item in sorted(items, key=lambda i: i.step.position):
-        if item.step.is_signoff:
-            continue
-        evidence = sorted(item.evidence.all(), key=lambda e: e.pk)
-        out.append(
-            {
-                "step": item.step.key,
-                "text": item.step.text[:120],
-                "state": item.state,
-                "evidence": [_evidence_entry(e) for e in evidence],
-            }
+@dataclass(frozen=True)
+class Checklist:
+    """The checklist as the release digest covers it, read in one query.
+
+    ``items`` is the snapshot's part: the state and evidence of every item but the
+    sign-off items, in step order. ``states`` holds every item's (state, is it the
+    sign-off step), sign-off items included, so the release's state is derived without
+    reading the items again.
+    """
+
+    items: list[dict[str, Any]]
+    states: list[tuple[str, bool]]
+
+
+_EVIDENCE_COLUMNS = ("id", "kind", "status", "job", "url", "file_sha256", "content")
+
+
+def checklist_snapshot(release: Release | int) -> Checklist:
+    """The items part of the snapshot: one values() query over the items, their steps and
+    their evidence (a row per evidence, or one with no evidence), instead of model
+    instances and a prefetch."""
+    rows = (
+        ChecklistItem.objects.filter(release=release)
+        .order_by("step__position", "pk", "evidence__id")
+        .values_list(
+            "pk", "state", "step__key", "step__text", "step__is_signoff",
+            "evidence__id", "evidence__kind", "evidence__status", "evidence__job",
+            "evidence__url", "evidence__file_sha256", "evidence__digest",
         )
-    return out
-
-
-def _evidence_entry(e: Evidence) -> dict[str, Any]:
-    return {
-        "id": e.pk,
-        "kind": e.kind,
-        "status": e.status,
-        "job": e.job_id,
-        "url": e.url,
-        "file_sha256": e.file_sha256,
-        "content": e.digest,
-    }
+    )  # fmt: skip
+    items: list[dict[str, Any]] = []
+    states: list[tuple[str, bool]] = []
+    last_pk = None
+    for pk, state, key, text, is_signoff, *evidence in rows:
+        if pk != last_pk:
+            last_pk = pk
+            states.append((state, is_signoff))
+            if is_signoff:
+                continue
+            entry: dict[str, Any] = {
+                "step": key,
+                "text": text[:120],
+                "state": state,
+                "evidence": [],
+            }
+            items.append(entry)
+        elif is_signoff:
+            continue
+        if evidence[0] is not None:
+            entry["evidence"].append(dict(zip(_EVIDENCE_COLUMNS, evidence, strict=True)))
+    return Checklist(items, states)
 
 
 def content_digest(commit_sha: str, files: list[MigrationFile], bundle_digest: str = "") -> str:
@@ -77,12 +101,11 @@ def bundle_snapshot(listing: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"path": f["path"], "kind": f["kind"], "sha256": f["sha256"]} for f in listing]
 
 
-def release_snapshot(release: Release) -> dict[str, Any]:
-    """Everything the release digest covers, for storing with a sign-off and diffing later."""
+def content_snapshot(release: Release) -> dict[str, Any]:
+    """The content part of the snapshot: the commit, the migration files and the bundle's
+    files. It changes only with the content digest, so it is kept once per content
+    digest (``ReleaseContentSnapshot``), not with every release digest."""
     files = list(release.migration_files.all())
-    items = list(
-        release.items.select_related("step").prefetch_related("evidence").order_by("step__position")
-    )
     bundle = release.bundle
     return {
         "commit": release.commit_sha,
@@ -92,12 +115,21 @@ def release_snapshot(release: Release) -> dict[str, Any]:
         "files": files_snapshot(files),
         "bundle": bundle.digest if bundle else "",
         "bundle_files": bundle_snapshot(bundle.files) if bundle else [],
-        "items": items_snapshot(items),
     }
 
 
+def release_snapshot(release: Release) -> dict[str, Any]:
+    """Everything the release digest covers, for storing with a sign-off and diffing later."""
+    return {**content_snapshot(release), "items": checklist_snapshot(release).items}
+
+
+def release_digest(content: str, items: list[dict[str, Any]]) -> str:
+    """The release digest of a content digest and the items part of a snapshot."""
+    return _sha({"content": content, "items": items})
+
+
 def digest_of_snapshot(snapshot: dict[str, Any]) -> str:
-    return _sha({"content": snapshot["content_digest"], "items": snapshot["items"]})
+    return release_digest(snapshot["content_digest"], snapshot["items"])
 
 
 def snapshot_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[str]]:

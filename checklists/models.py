@@ -287,7 +287,7 @@ class ChecklistItem(models.Model):
 
     @property
     def is_settled(self) -> bool:
-        return self.state in {self.State.DONE, self.State.NOT_APPLICABLE}
+        return self.state in SETTLED_STATES
 
 
 class Evidence(models.Model):
@@ -475,10 +475,15 @@ class Waiver(models.Model):
 class ReleaseDigestSnapshot(models.Model):
     """What a release digest covered (files, item states, evidence), kept when the digest
     first appears: a form that carries the digest its page showed is told what changed
-    since, in words."""
+    since, in words.
+
+    ``snapshot`` holds the checklist part (``content_digest`` and ``items``); the files it
+    covered are the ``ReleaseContentSnapshot`` of its ``content_digest``, kept once per
+    content digest: a tick writes the items, never every file again."""
 
     release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="digest_snapshots")
     digest = models.CharField(max_length=64)
+    content_digest = models.CharField(max_length=64, blank=True)
     snapshot = models.JSONField(default=dict)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -489,6 +494,28 @@ class ReleaseDigestSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.release_id}@{self.digest[:12]}"
+
+
+class ReleaseContentSnapshot(models.Model):
+    """The content part of the digest snapshots (commit, migration files, the bundle's
+    files) of one content digest of a release: what ``digest.content_snapshot`` read when
+    the content digest first appeared."""
+
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="content_snapshots")
+    content_digest = models.CharField(max_length=64)
+    snapshot = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            # Also the index of require_seen_digest's lookup (release, content digest).
+            models.UniqueConstraint(
+                fields=["release", "content_digest"], name="content_snapshot_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.release_id}@{self.content_digest[:12]}"
 
 
 # Items that count as settled for the gate and the owner's sign-off.

@@ -13,10 +13,11 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from checklists import bundles, rules
-from checklists.models import ChecklistItem, Evidence, Release
+from checklists.models import ChecklistItem, Evidence, Release, SignOff, Waiver
 from checklists.services.errors import AlreadyDone, ChecklistError, when
 from checklists.services.state import release_refresh
 from migrations_ops.jobs.kinds import KINDS, kind_spec
@@ -26,13 +27,34 @@ MAX_EVIDENCE_BYTES = 20 * 1024 * 1024
 
 
 def _locked(item: ChecklistItem) -> ChecklistItem:
+    """``item`` read again with its release, both locked for the transaction.
+
+    The release is read with its lock (project and owner with it, and whether any
+    sign-off is not stale yet, for release_refresh) and set on the item, so nothing reads
+    it twice; the item with whether it has evidence and waivers (for its htmx answer,
+    selectors.with_evidence). Both are added to only under the release's lock."""
     # Lock the release first, then the item: every writer takes them in this order.
-    Release.objects.select_for_update().filter(pk=item.release_id).first()
-    return (
+    release = (
+        Release.objects.select_for_update(of=("self",))
+        .select_related("project", "owner")
+        .annotate(
+            has_live_signoffs=Exists(
+                SignOff.objects.filter(release=OuterRef("pk"), stale_at__isnull=True)
+            )
+        )
+        .get(pk=item.release_id)
+    )
+    locked = (
         ChecklistItem.objects.select_for_update(of=("self",))
-        .select_related("release", "release__project", "step", "done_by")
+        .select_related("step", "done_by")
+        .annotate(
+            has_evidence=Exists(Evidence.objects.filter(item=OuterRef("pk"))),
+            has_waivers=Exists(Waiver.objects.filter(item=OuterRef("pk"))),
+        )
         .get(pk=item.pk)
     )
+    locked.release = release
+    return locked
 
 
 def _check_open(item: ChecklistItem) -> None:
@@ -62,7 +84,6 @@ def _check_proven(item: ChecklistItem) -> None:
     """An evidence-required item is ticked only on proof: its check passed for these
     migrations (checklists.proof), or a waiver for them was approved. A link, a file or a
     comment never stands in for a failed check; a waiver is the way past it."""
-    from checklists.models import Waiver
     from checklists.proof import check_item
 
     check = check_item(item)
@@ -105,6 +126,7 @@ def item_tick(
     _check_revision(item, expected_revision)
     if link or upload:
         _attach_manual(item=item, user=user, link=link, upload=upload)
+        item.has_evidence = True  # type: ignore[attr-defined]
     _check_proven(item)
     return _change(
         item, user=user, to=ChecklistItem.State.DONE, note=comment, action="item.tick",
@@ -132,7 +154,11 @@ def _change(
         release=item.release,
         data={"step": item.step.key, "from": before, "to": to, note_key: item.comment},
     )
-    release_refresh(release=item.release, actor=user, reason=f"“{item.step.text[:60]}” {said}")
+    # A tick changes the checklist, never the files: only the checklist part is read again.
+    release_refresh(
+        release=item.release, actor=user, reason=f"“{item.step.text[:60]}” {said}",
+        files_changed=False,
+    )  # fmt: skip
     return item
 
 

@@ -13,7 +13,14 @@ from typing import Any
 from django.utils import timezone
 
 from checklists import digest, rules
-from checklists.models import ChecklistItem, Release, ReleaseDigestSnapshot, Waiver
+from checklists.models import (
+    SETTLED_STATES,
+    ChecklistItem,
+    Release,
+    ReleaseContentSnapshot,
+    ReleaseDigestSnapshot,
+    Waiver,
+)
 from checklists.services.errors import ChangedSinceOpened, ChecklistError
 from release_portal.audit.services import audit_record
 from release_portal.webhooks import events
@@ -27,10 +34,46 @@ def refresh_digests(release: Release) -> dict[str, Any]:
 
 
 def keep_digest_snapshot(release: Release, snapshot: dict[str, Any]) -> None:
-    """Remember what this digest covered, so a form carrying it can be told what changed."""
-    ReleaseDigestSnapshot.objects.get_or_create(
-        release=release, digest=release.digest, defaults={"snapshot": snapshot}
+    """Remember what this digest covered, so a form carrying it can be told what changed:
+    the checklist part with the digest, the files once per content digest (left out of
+    ``snapshot`` when the files did not change: they are kept already). One INSERT each,
+    nothing read back."""
+    content = release.content_digest
+    if "files" in snapshot:
+        parts = {k: v for k, v in snapshot.items() if k != "items"}
+        ReleaseContentSnapshot.objects.bulk_create(
+            [ReleaseContentSnapshot(release=release, content_digest=content, snapshot=parts)],
+            ignore_conflicts=True,
+        )
+    ReleaseDigestSnapshot.objects.bulk_create(
+        [
+            ReleaseDigestSnapshot(
+                release=release,
+                digest=release.digest,
+                content_digest=content,
+                snapshot={"content_digest": content, "items": snapshot["items"]},
+            )
+        ],
+        ignore_conflicts=True,
     )
+
+
+def kept_snapshot(release: Release, release_digest: str) -> dict[str, Any] | None:
+    """The whole snapshot kept for ``release_digest`` (its files and its checklist), or
+    None when it was never kept."""
+    row = (
+        ReleaseDigestSnapshot.objects.filter(release=release, digest=release_digest)
+        .values_list("content_digest", "snapshot")
+        .first()
+    )
+    if row is None:
+        return None
+    content = (
+        ReleaseContentSnapshot.objects.filter(release=release, content_digest=row[0])
+        .values_list("snapshot", flat=True)
+        .first()
+    )
+    return None if content is None else {**content, **row[1]}
 
 
 def require_seen_digest(release: Release, seen_digest: str, *, doing: str) -> None:
@@ -39,13 +82,7 @@ def require_seen_digest(release: Release, seen_digest: str, *, doing: str) -> No
     seen = (seen_digest or "").strip()
     if seen == release.digest:
         return
-    before = (
-        ReleaseDigestSnapshot.objects.filter(release=release, digest=seen)
-        .values_list("snapshot", flat=True)
-        .first()
-        if seen
-        else None
-    )
+    before = kept_snapshot(release, seen) if seen else None
     if before is None:
         changes: dict[str, list[str]] = {"commit": [], "files": [], "checklist": []}
         lines = ["the release is not at the digest your page showed"]
@@ -70,14 +107,27 @@ class Refresh:
     stale_items: int
 
 
-def release_refresh(*, release: Release, actor: Any, reason: str) -> Refresh:
+def release_refresh(
+    *, release: Release, actor: Any, reason: str, files_changed: bool = True
+) -> Refresh:
     """Recompute digests; mark sign-offs and outdated items stale; move the state.
 
     Must be called inside the transaction of the change that may have altered the
-    release (a tick, new evidence, new files). Writes audit events for what went stale.
+    release (a tick, new evidence, new files), with the release locked. Writes audit
+    events for what went stale.
+
+    ``files_changed=False`` is for changes that cannot touch the content (a tick, an
+    untick): the content digest is kept and only the checklist part is read again, in
+    one query; the release digest still covers both, so sign-offs go stale all the same.
     """
     old_content, old_digest = release.content_digest, release.digest
-    snapshot = refresh_digests(release)
+    checklist: digest.Checklist | None = None
+    if files_changed:
+        snapshot = refresh_digests(release)
+    else:
+        checklist = digest.checklist_snapshot(release)
+        snapshot = {"content_digest": old_content, "items": checklist.items}
+        release.digest = digest.release_digest(old_content, checklist.items)
     stale_items = 0
     if release.content_digest != old_content:
         stale_items += _stale_waived_items(release, actor)
@@ -96,7 +146,10 @@ def release_refresh(*, release: Release, actor: Any, reason: str) -> Refresh:
     stale_signoffs = 0
     if release.digest != old_digest:
         now = timezone.now()
-        for signoff in release.signoffs.filter(stale_at__isnull=True).select_related("user"):
+        # A release locked by checklists.services.items._locked knows whether any sign-off
+        # is not stale yet (read with the lock): when none is, there is nothing to read.
+        live = release.signoffs.filter(stale_at__isnull=True).select_related("user")
+        for signoff in live if getattr(release, "has_live_signoffs", True) else ():
             signoff.stale_at = now
             signoff.stale_reason = reason[:300]
             signoff.save(update_fields=["stale_at", "stale_reason"])
@@ -109,11 +162,13 @@ def release_refresh(*, release: Release, actor: Any, reason: str) -> Refresh:
             )
             events.signoff_stale(signoff=signoff, reason=reason, actor=actor)
             stale_signoffs += 1
-        _reopen_signoff_items(release)
+        if checklist is None or (ChecklistItem.State.DONE, True) in checklist.states:
+            _reopen_signoff_items(release)
+            checklist = None  # the sign-off step's state changed
     release.save(update_fields=["content_digest", "digest", "updated_at"])
     if release.digest != old_digest:
         keep_digest_snapshot(release, snapshot)
-    _move_state(release, actor)
+    _move_state(release, actor, checklist.states if checklist is not None else None)
     return Refresh(
         release.digest != old_digest,
         release.content_digest != old_content,
@@ -169,26 +224,29 @@ def _reopen_signoff_items(release: Release) -> None:
         item.save(update_fields=["state", "revision", "updated_at"])
 
 
-def _derived_state(release: Release) -> str:
-    items = list(release.items.select_related("step"))
-    checklist = [i for i in items if not i.step.is_signoff]
-    if checklist and all(i.is_settled for i in checklist):
+def _derived_state(release: Release, states: list[tuple[str, bool]] | None = None) -> str:
+    """The state the checklist and sign-offs call for; ``states`` are the items' (state,
+    is it the sign-off step) when the caller has just read them."""
+    if states is None:
+        states = [(i.state, i.step.is_signoff) for i in release.items.select_related("step")]
+    checklist = [state for state, is_signoff in states if not is_signoff]
+    if checklist and all(state in SETTLED_STATES for state in checklist):
         required = rules.signoff_kinds_required(release)
         current = set(release.signoffs.current().values_list("kind", flat=True))
         approved = set(required) <= current and release.migration_files.exists()
         return Release.State.APPROVED if approved else Release.State.READY
     active = (
-        any(i.state != ChecklistItem.State.OPEN for i in items)
+        any(state != ChecklistItem.State.OPEN for state, _ in states)
         or release.migrations_source != ""
         or release.jobs.exists()
     )
     return Release.State.PREFLIGHT if active else Release.State.DRAFT
 
 
-def _move_state(release: Release, actor: Any) -> None:
+def _move_state(release: Release, actor: Any, states: list[tuple[str, bool]] | None = None) -> None:
     if release.state not in rules.PRE_DEPLOY:
         return
-    target = _derived_state(release)
+    target = _derived_state(release, states)
     if target != release.state:
         release_transition(release=release, to=target, actor=actor, reason="checklist changed")
 

@@ -47,16 +47,21 @@ def lock_head() -> tuple[int, str, str]:
     """Lock the chain head for the rest of the transaction: (seq, hash, public_hash)."""
     # One row, locked for the rest of the transaction: writers queue here, so two
     # concurrent requests can never both extend the chain from the same head.
+    # The row exists after the first event: lock it with one statement, and make it only
+    # when the lock found nothing (the very first event of a database).
+    lock = "SELECT seq, hash, public_hash FROM audit_auditchainhead WHERE id = 1 FOR UPDATE"
     with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO audit_auditchainhead (id, seq, hash, public_hash) VALUES (1, 0, %s, %s) "
-            "ON CONFLICT (id) DO NOTHING",
-            [GENESIS_HASH, GENESIS_HASH],
-        )
-        cursor.execute(
-            "SELECT seq, hash, public_hash FROM audit_auditchainhead WHERE id = 1 FOR UPDATE"
-        )
-        seq, head_hash, public_hash = cursor.fetchone()
+        cursor.execute(lock)
+        row = cursor.fetchone()
+        if row is None:
+            cursor.execute(
+                "INSERT INTO audit_auditchainhead (id, seq, hash, public_hash) "
+                "VALUES (1, 0, %s, %s) ON CONFLICT (id) DO NOTHING",
+                [GENESIS_HASH, GENESIS_HASH],
+            )
+            cursor.execute(lock)
+            row = cursor.fetchone()
+    seq, head_hash, public_hash = row
     return seq, head_hash, public_hash
 
 
