@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from checklists.models import Release
+from django.http import Http404
+
+from checklists.models import ChecklistItem, Release
 from release_portal.accounts.access import get_for_user
-from release_portal.accounts.roles import Action
+from release_portal.accounts.roles import Action, roles_in
 
 
 def get_release_for_user(
@@ -17,3 +19,18 @@ def get_release_for_user(
     if for_update:
         queryset = queryset.select_for_update(of=("self",))
     return get_for_user(user, queryset, what="release", action=action, pk=pk)
+
+
+def get_item_for_user(user: Any, release_pk: int, item_pk: int) -> ChecklistItem:
+    """Item ``item_pk`` of release ``release_pk`` with its step and release (project and
+    owner), if ``user`` may see the release: else 404, as get_release_for_user. One query
+    for both, where fetching the release and then the item took two."""
+    item = (
+        ChecklistItem.objects.select_related("release__project", "release__owner", "step")
+        .filter(pk=item_pk, release_id=release_pk)
+        .order_by()
+        .first()
+    )
+    if item is None or not roles_in(user, item.release.project_id):
+        raise Http404("No such checklist item.")
+    return item

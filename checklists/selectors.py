@@ -192,13 +192,14 @@ class Section:
         return "".join(c if c.isalnum() else "-" for c in self.title.lower()).strip("-")
 
 
-def group_evidence(item: ChecklistItem) -> None:
+def group_evidence(item: ChecklistItem, evidence: list[Evidence] | None = None) -> None:
     """``item.latest_evidence``: the newest evidence of each kind (newest first);
-    ``item.older_evidence``: the earlier runs, shown behind a toggle."""
+    ``item.older_evidence``: the earlier runs, shown behind a toggle. ``evidence`` is the
+    item's, newest first (else its prefetched ``evidence``)."""
     latest: list[Evidence] = []
     older: list[Evidence] = []
     seen: set[str] = set()
-    for ev in item.evidence.all():  # newest first (the prefetch's order)
+    for ev in item.evidence.all() if evidence is None else evidence:
         (older if ev.kind in seen else latest).append(ev)
         seen.add(ev.kind)
     item.latest_evidence = latest  # type: ignore[attr-defined]
@@ -206,22 +207,48 @@ def group_evidence(item: ChecklistItem) -> None:
 
 
 def item_with_evidence(release: Release, item_pk: int) -> ChecklistItem:
-    """One item for its htmx answer, with what its template shows (two queries)."""
-    item = (
-        release.items.select_related("step", "done_by")
-        .prefetch_related(_evidence_prefetch())
-        .get(pk=item_pk)
-    )
+    """One item for its htmx answer, with what its template shows (three queries)."""
+    item = release.items.select_related("step", "done_by").get(pk=item_pk)
     item.release = release
-    group_evidence(item)
+    return with_evidence(item)
+
+
+def with_evidence(item: ChecklistItem) -> ChecklistItem:
+    """``item`` (its step and release read already) with the rest of what its template
+    shows: its evidence, grouped as the release page groups it, and its waivers
+    (``waiver_list``) as the page orders them: two queries at most.
+
+    An item that knows it has none (``has_evidence``/``has_waivers`` False, read with its
+    lock by checklists.services.items._locked) is given empty lists without a query."""
+    evidence: list[Evidence] = []
+    if getattr(item, "has_evidence", True):
+        evidence = list(_evidence_queryset().filter(item=item))
+    group_evidence(item, evidence)
+    waivers: list[Waiver] = []
+    if getattr(item, "has_waivers", True):
+        waivers = list(_waivers_queryset().filter(item=item))
+    for w in waivers:
+        w.release, w.item = item.release, item
+    item.waiver_list = waivers  # type: ignore[attr-defined]
     return item
 
 
-def _evidence_prefetch() -> Prefetch:
-    return Prefetch(
-        "evidence",
-        queryset=Evidence.objects.select_related("job").order_by("-created_at", "-pk"),
+def _evidence_queryset() -> QuerySet[Evidence]:
+    return Evidence.objects.select_related("job").order_by("-created_at", "-pk")
+
+
+def _waivers_queryset() -> QuerySet[Waiver]:
+    return Waiver.objects.select_related("asked_by", "approved_by", "revoked_by").order_by(
+        "-asked_at"
     )
+
+
+def _evidence_prefetch() -> Prefetch:
+    return Prefetch("evidence", queryset=_evidence_queryset())
+
+
+def _waivers_prefetch() -> Prefetch:
+    return Prefetch("waivers", queryset=_waivers_queryset())
 
 
 @dataclass
@@ -260,12 +287,7 @@ def release_page(
         release.items.select_related("step", "done_by")
         .prefetch_related(
             _evidence_prefetch(),
-            Prefetch(
-                "waivers",
-                queryset=Waiver.objects.select_related(
-                    "asked_by", "approved_by", "revoked_by"
-                ).order_by("-asked_at"),
-            ),
+            _waivers_prefetch(),
         )
         .order_by("step__position")
     )
@@ -275,7 +297,8 @@ def release_page(
     for i in items:
         i.release = release  # avoid a query per item when templates reach for it
         group_evidence(i)
-        for w in i.waivers.all():
+        i.waiver_list = list(i.waivers.all())  # type: ignore[attr-defined]
+        for w in i.waiver_list:  # type: ignore[attr-defined]
             w.release, w.item = release, i
         i.active_waiver = next((w for w in i.waivers.all() if w.is_active), None)  # type: ignore[attr-defined]
         i.pending_waiver = next((w for w in i.waivers.all() if w.state == "pending"), None)  # type: ignore[attr-defined]

@@ -25,7 +25,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from checklists import rules, selectors
-from checklists.access import get_release_for_user
+from checklists.access import get_item_for_user, get_release_for_user
 from checklists.bundles import MAX_ARCHIVE_BYTES, BundleError
 from checklists.deployments.gate import gate_status, open_followups
 from checklists.deployments.views import ApplyForm
@@ -337,9 +337,19 @@ def release_files(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 def _item_response(
     request: HtmxHttpRequest, release_pk: int, item_pk: int, *, error: str = "", status: int = 200
 ) -> HttpResponse:
-    """The htmx answer: the item again; the other panels refresh on "release-changed"."""
+    """The htmx answer to a refused change: the item as it is now, with the message (a
+    4xx fragment made for its target)."""
     release = get_release_for_user(request.user, release_pk)
     item = selectors.item_with_evidence(release, item_pk)
+    return _item_fragment(request, item, error=error, status=status)
+
+
+def _item_fragment(
+    request: HtmxHttpRequest, item: ChecklistItem, *, error: str = "", status: int = 200
+) -> HttpResponse:
+    """The htmx answer: the item again; the other panels refresh on "release-changed".
+    ``item`` comes with its step, its release (project, owner) and its evidence."""
+    release = item.release
     item.may_tick = rules.can_tick(request.user, item)  # type: ignore[attr-defined]
     context = {
         "release": release,
@@ -347,39 +357,38 @@ def _item_response(
         "item_error": error,
         "open_for_changes": release.state in rules.OPEN_FOR_CHANGES,
     }
-    # An error is the item again with its message: a 4xx fragment made for its target.
     status = 422 if error else status
     response = render(request, "checklists/releases/panels/item.html", context, status=status)
     return _fragment(response, changed=not error)
 
 
 def _item_action(request: HtmxHttpRequest, pk: int, item_pk: int, action: str) -> HttpResponse:
-    release = get_release_for_user(request.user, pk)
-    item = get_object_or_404(ChecklistItem, pk=item_pk, release=release)
+    item = get_item_for_user(request.user, pk, item_pk)
     form: TickForm | ReasonForm = (
         TickForm(request.POST, request.FILES) if action == "tick" else ReasonForm(request.POST)
     )
     error = ""
+    changed: ChecklistItem | None = None
     if not form.is_valid():
         error = "; ".join(f"{e}" for errs in form.errors.values() for e in errs)
     else:
         data = form.cleaned_data
         try:
             if action == "tick":
-                item_services.item_tick(
+                changed = item_services.item_tick(
                     item=item, user=request.user, comment=data["comment"],
                     expected_revision=data["revision"], link=data["link"],
                     upload=data["file"],
                 )  # fmt: skip
                 done = "Ticked"
             elif action == "untick":
-                item_services.item_untick(
+                changed = item_services.item_untick(
                     item=item, user=request.user, reason=data["reason"],
                     expected_revision=data["revision"],
                 )  # fmt: skip
                 done = "Reopened"
             else:
-                item_services.item_mark_not_applicable(
+                changed = item_services.item_mark_not_applicable(
                     item=item, user=request.user, reason=data["reason"],
                     expected_revision=data["revision"],
                 )  # fmt: skip
@@ -390,6 +399,10 @@ def _item_action(request: HtmxHttpRequest, pk: int, item_pk: int, action: str) -
             if not request.htmx:
                 messages.success(request, f"{done}: {item.step.text[:80]}")
     if request.htmx:
+        if changed is not None:
+            # The service's item is as it committed it, with its release: answered from
+            # it rather than read again.
+            return _item_fragment(request, selectors.with_evidence(changed))
         return _item_response(request, pk, item_pk, error=error)
     if error:
         messages.error(request, error)

@@ -12,8 +12,8 @@ from django.template import Context, Template
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from checklists.models import Evidence, MigrationFile, Release
-from checklists.services.items import item_mark_not_applicable
+from checklists.models import Evidence, MigrationFile, Release, Waiver
+from checklists.services.items import evidence_add, item_mark_not_applicable
 from checklists.services.releases import release_create
 from migrations_ops.models import Job, Target
 from tests.checklists.conftest import item
@@ -27,6 +27,14 @@ pytestmark = pytest.mark.django_db
 PAGE_QUERIES = 12
 # With the panels cached at this revision: session, user, the release, roles (and menu).
 CACHED_PAGE_QUERIES = 4
+# The htmx tick's: session, user, the item with its release, roles; the service's
+# transaction (here a savepoint), the release's lock (with whether a sign-off is live),
+# the item's lock (with whether it has evidence or waivers), the item's update, the
+# change log (the chain head's lock, the event, the head), the checklist part of the
+# digest (one read: the files are not read again), the release's update, its digest
+# snapshot, the commit (here the savepoint's release). An item with evidence and
+# waivers reads them too (two more).
+TICK_QUERIES = 15
 
 
 def detail(release):
@@ -77,6 +85,39 @@ def test_the_release_page_reads_in_at_most_twelve_queries(
     assert html.count('href="/releases/') >= 40
     assert "Show all 200 files" in html
     assert "20250000000039_m.sql" in html and "20250000000040_m.sql" not in html
+
+
+@pytest.mark.parametrize("with_evidence", [False, True])
+def test_the_htmx_tick_reads_and_writes_a_fixed_number_of_queries(
+    client, personas, release, django_assert_max_num_queries, with_evidence
+):
+    """A tick reads the checklist once, never the release's 200 files nor the whole page."""
+    with_files(release)
+    with_jobs(release)
+    target = item(release, "run-pnpm-lint-typecheck-test")
+    # Another item settled first: the release is in pre-flight, as it is after its first
+    # change (the move out of draft is an audited transition, four more queries once).
+    item_mark_not_applicable(item=item(release, "verify-secrets-supabase-access-token"),
+                             user=personas["platform_lead"], reason="none")  # fmt: skip
+    if with_evidence:
+        evidence_add(item=target, actor=personas["release_engineer"], kind=Evidence.Kind.LINK,
+                     url="https://ci.example/1", summary="CI run")  # fmt: skip
+        Waiver.objects.create(release=release, item=target, reason="the CI is down today",
+                              content_digest=release.content_digest, release_digest="x",
+                              asked_by=personas["release_engineer"])  # fmt: skip
+    client.force_login(personas["release_engineer"])
+    client.get(detail(release))  # sessions and the like settle on the first request
+    target.refresh_from_db()
+    url = reverse("item_tick", kwargs={"pk": release.pk, "item_pk": target.pk})
+    with django_assert_max_num_queries(TICK_QUERIES + (2 if with_evidence else 0)):
+        response = client.post(url, {"revision": target.revision}, headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert response["HX-Trigger"] == "release-changed"
+    html = response.content.decode()
+    assert html.lstrip().startswith(f'<li id="item-{target.pk}"') and "✓ Done" in html
+    assert ("CI run" in html and "the CI is down today" in html) is with_evidence
+    target.refresh_from_db()
+    assert target.state == "done"
 
 
 def test_every_file_on_demand_and_only_for_members(client, personas, release):
