@@ -21,16 +21,15 @@ def get_release_for_user(
     return get_for_user(user, queryset, what="release", action=action, pk=pk)
 
 
-def get_item_for_user(user: Any, release_pk: int, item_pk: int) -> ChecklistItem:
-    """Item ``item_pk`` of release ``release_pk`` with its step and release (project and
-    owner), if ``user`` may see the release: else 404, as get_release_for_user. One query
-    for both, where fetching the release and then the item took two."""
-    item = (
-        ChecklistItem.objects.select_related("release__project", "release__owner", "step")
-        .filter(pk=item_pk, release_id=release_pk)
-        .order_by()
+def item_for_user(user: Any, release_pk: int, item_pk: int) -> ChecklistItem:
+    """Item ``item_pk`` of release ``release_pk`` as a reference for the item services
+    (which read it, and its release, again with their locks), if ``user`` may see the
+    release: else 404, as get_release_for_user. One small read: the release's project."""
+    project_id = (
+        ChecklistItem.objects.filter(pk=item_pk, release_id=release_pk)
+        .values_list("release__project_id", flat=True)
         .first()
     )
-    if item is None or not roles_in(user, item.release.project_id):
+    if project_id is None or not roles_in(user, project_id):
         raise Http404("No such checklist item.")
-    return item
+    return ChecklistItem(pk=item_pk, release_id=release_pk)

@@ -25,7 +25,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from checklists import rules, selectors
-from checklists.access import get_item_for_user, get_release_for_user
+from checklists.access import get_release_for_user, item_for_user
 from checklists.bundles import MAX_ARCHIVE_BYTES, BundleError
 from checklists.deployments.gate import gate_status, open_followups
 from checklists.deployments.views import ApplyForm
@@ -363,7 +363,7 @@ def _item_fragment(
 
 
 def _item_action(request: HtmxHttpRequest, pk: int, item_pk: int, action: str) -> HttpResponse:
-    item = get_item_for_user(request.user, pk, item_pk)
+    item = item_for_user(request.user, pk, item_pk)
     form: TickForm | ReasonForm = (
         TickForm(request.POST, request.FILES) if action == "tick" else ReasonForm(request.POST)
     )
@@ -397,7 +397,7 @@ def _item_action(request: HtmxHttpRequest, pk: int, item_pk: int, action: str) -
             error = _error_text(e)
         else:
             if not request.htmx:
-                messages.success(request, f"{done}: {item.step.text[:80]}")
+                messages.success(request, f"{done}: {changed.step.text[:80]}")
     if request.htmx:
         if changed is not None:
             # The service's item is as it committed it, with its release: answered from

@@ -29,14 +29,14 @@ MAX_EVIDENCE_BYTES = 20 * 1024 * 1024
 def _locked(item: ChecklistItem) -> ChecklistItem:
     """``item`` read again with its release, both locked for the transaction.
 
-    The release is read with its lock (project and owner with it, and whether any
-    sign-off is not stale yet, for release_refresh) and set on the item, so nothing reads
+    The release is read with its lock (its owner with it, and whether any sign-off is
+    not stale yet, for release_refresh) and set on the item, so nothing reads
     it twice; the item with whether it has evidence and waivers (for its htmx answer,
     selectors.with_evidence). Both are added to only under the release's lock."""
     # Lock the release first, then the item: every writer takes them in this order.
     release = (
         Release.objects.select_for_update(of=("self",))
-        .select_related("project", "owner")
+        .select_related("owner")
         .annotate(
             has_live_signoffs=Exists(
                 SignOff.objects.filter(release=OuterRef("pk"), stale_at__isnull=True)
@@ -46,7 +46,7 @@ def _locked(item: ChecklistItem) -> ChecklistItem:
     )
     locked = (
         ChecklistItem.objects.select_for_update(of=("self",))
-        .select_related("step", "done_by")
+        .select_related("step")
         .annotate(
             has_evidence=Exists(Evidence.objects.filter(item=OuterRef("pk"))),
             has_waivers=Exists(Waiver.objects.filter(item=OuterRef("pk"))),
