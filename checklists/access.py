@@ -31,5 +31,6 @@ def item_for_user(user: Any, release_pk: int, item_pk: int) -> ChecklistItem:
         .first()
     )
     if project_id is None or not roles_in(user, project_id):
-        raise Http404("No such checklist item.")
+        # One message for both: another project's ids stay unknown.
+        raise Http404("No such release.")
     return ChecklistItem(pk=item_pk, release_id=release_pk)

@@ -148,8 +148,12 @@ def release_refresh(
         now = timezone.now()
         # A release locked by checklists.services.items._locked knows whether any sign-off
         # is not stale yet (read with the lock): when none is, there is nothing to read.
-        live = release.signoffs.filter(stale_at__isnull=True).select_related("user")
-        for signoff in live if getattr(release, "has_live_signoffs", True) else ():
+        live = (
+            release.signoffs.filter(stale_at__isnull=True).select_related("user")
+            if getattr(release, "has_live_signoffs", True)
+            else ()
+        )
+        for signoff in live:
             signoff.stale_at = now
             signoff.stale_reason = reason[:300]
             signoff.save(update_fields=["stale_at", "stale_reason"])
