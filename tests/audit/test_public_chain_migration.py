@@ -10,26 +10,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.migrations.executor import MigrationExecutor
 
 from release_portal.audit.models import AuditEvent
 from release_portal.audit.services import Actor, audit_record_now
 from release_portal.audit.verify import audit_verify
 from tests.audit.offline import export, outsider_copy, public_key, run
+from tests.schema_migrations import leaves, migrate
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BEFORE = [("audit", "0002_append_only_trigger")]
-
-
-def migrate(targets) -> None:
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-
-
-def latest():
-    return MigrationExecutor(connection).loader.graph.leaf_nodes("audit")
 
 
 def write_form1_events(count: int, *, tamper_seq: int | None = None) -> None:
@@ -70,7 +60,7 @@ def test_old_events_get_the_public_chain_and_new_ones_follow_on(tmp_path, capsys
     try:
         write_form1_events(5)
     finally:
-        migrate(latest())
+        migrate(leaves("audit"))
     old = list(AuditEvent.objects.order_by("seq"))
     assert {e.form for e in old} == {1} and all(e.digest and e.public_hash for e in old)
     assert audit_verify().ok
@@ -90,10 +80,10 @@ def test_a_changed_old_event_stops_the_migration_with_its_number():
     try:
         write_form1_events(4, tamper_seq=3)
         with pytest.raises(RuntimeError, match="does not verify at event #3"):
-            migrate(latest())
+            migrate(leaves("audit"))
     finally:
         # Empty what the migration refused to build on, as Django's flush would.
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SET LOCAL release_portal.audit_truncate = 'on'")
             cursor.execute("TRUNCATE audit_auditevent, audit_auditchainhead")
-        migrate(latest())
+        migrate(leaves("audit"))

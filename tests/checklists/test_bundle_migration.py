@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import pytest
 from django.core.files.base import ContentFile
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from checklists.bundles import BundleFile, FileRules, build_bundle, contents_digest, file_listing
+from tests.schema_migrations import leaves, migrate
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -21,18 +20,6 @@ FILES = [
     BundleFile("supabase/migrations/20250101000000_a.sql", b"create schema app;\n"),
     BundleFile("supabase/tests/a_test.sql", b"select 1;\n"),
 ]
-
-
-def migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
-
-
-def leaves():
-    graph = MigrationExecutor(connection).loader.graph
-    return [node for app in ("checklists", "migrations_ops") for node in graph.leaf_nodes(app)]
 
 
 @pytest.fixture(autouse=True)
@@ -61,7 +48,7 @@ def test_existing_bundles_are_kept_as_stored_bundles_and_pinned(django_user_mode
     queued = Job.objects.create(project=project, release=releases[0], kind="dry_run")
     done = Job.objects.create(project=project, release=releases[0], kind="order", state="failed")
 
-    new = migrate(leaves())
+    new = migrate(leaves("checklists", "migrations_ops"))
 
     Bundle = new.get_model("checklists", "Bundle")
     bundle = Bundle.objects.get()

@@ -7,25 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
+
+from tests.schema_migrations import leaves, migrate
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BEFORE = ("checklists", "0007_waivers_digest_snapshots_break_glass_confirm")
 AFTER = ("checklists", "0008_digest_snapshot_content_part")
-
-
-def migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
-
-
-def leaves():
-    graph = MigrationExecutor(connection).loader.graph
-    return [node for app in ("checklists", "migrations_ops") for node in graph.leaf_nodes(app)]
 
 
 def whole(content: str, state: str) -> dict[str, Any]:
@@ -41,7 +29,7 @@ def whole(content: str, state: str) -> dict[str, Any]:
 
 def around(node):
     """``node`` for checklists, every other app at its newest: the models as they were."""
-    return [node, *(n for n in leaves() if n[0] != "checklists")]
+    return [node, *leaves("migrations_ops")]
 
 
 def test_snapshots_are_split_once_per_content_and_join_back(django_user_model):
@@ -76,4 +64,4 @@ def test_snapshots_are_split_once_per_content_and_join_back(django_user_model):
         assert rows.get(digest="d2").snapshot == whole("c1", "done")
         assert rows.get(digest="d3").snapshot == whole("c2", "done")
     finally:
-        migrate(leaves())
+        migrate(leaves("checklists", "migrations_ops"))
