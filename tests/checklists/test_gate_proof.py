@@ -1,11 +1,9 @@
 """The gate opens only on proof (issue 13, cases 1 and 6): a failed check is not overridden
-by a tick, a link or a comment; a waiver (asked by one person, approved by a second, for
-one content digest) is the only way past; auditors never own, tick, waive or sign; a
-release with no migration files is never approved."""
+by a tick, a link or a comment (a waiver is the only way past: tests/checklists/waivers/);
+auditors never own, tick, waive or sign; a release with no migration files is never
+approved."""
 
 from __future__ import annotations
-
-from types import SimpleNamespace
 
 import pytest
 from django.core.exceptions import PermissionDenied
@@ -13,57 +11,20 @@ from django.db import transaction
 
 from checklists.deployments.gate import gate_status
 from checklists.models import ChecklistItem, Evidence
-from checklists.services.errors import AlreadyDone, ChecklistError
-from checklists.services.items import evidence_from_job, item_mark_not_applicable, item_tick
+from checklists.services.errors import ChecklistError
+from checklists.services.items import item_mark_not_applicable, item_tick
 from checklists.services.migrations import release_upload_archive
 from checklists.services.releases import OwnerNotMember, release_create
 from checklists.services.signoffs import signoff_give
-from migrations_ops.models import Job
-from release_portal.audit.models import AuditEvent
 from tests.checklists.conftest import item
-from tests.checklists.reports.factories import JobFactory
+from tests.checklists.proof import PENDING, finished_job, waivers
 from tests.factories import (
     DEMO_MIGRATIONS,
     PASSWORD,
     current_digest,
-    second_lead,
     settle_checklist,
     supabase_archive,
 )
-
-PENDING = "review-supabase-dashboard-pending-failed"
-
-
-def waivers():
-    # Imported where used: the case tests above them run (and fail) on code without waivers.
-    from checklists.models import Waiver
-    from checklists.services import waivers as services
-
-    return SimpleNamespace(
-        Waiver=Waiver,
-        ask=services.waiver_ask,
-        approve=services.waiver_approve,
-        revoke=services.waiver_revoke,
-    )
-
-
-def finished_job(release, kind: str, state: str, content_digest: str | None = None) -> Job:
-    """A job of ``kind`` that finished for the release's content (or ``content_digest``),
-    its result attached as evidence by the real hook."""
-    job: Job = JobFactory(  # type: ignore[assignment]
-        release=release, kind=kind, state=state, ok=state == "succeeded",
-        summary=f"{kind} {state}", content_digest=content_digest or release.content_digest,
-    )  # fmt: skip
-    evidence_from_job(job=job)
-    return job
-
-
-def settle_all_but(release, user, key: str) -> None:
-    for each in release.items.select_related("step").filter(step__is_signoff=False):
-        if each.step.key == key or each.step.requires_evidence:
-            continue
-        item_mark_not_applicable(item=each, user=user, reason="not part of this release")
-
 
 # --- case 1: a failed check is not overridden by a link --------------------------------
 
@@ -130,135 +91,6 @@ def test_the_owner_cannot_sign_over_a_failed_check(release_with_files, platform_
             seen_digest=current_digest(release),
         )  # fmt: skip
     assert not gate_status(release).open
-
-
-# --- waivers: the only way past, four eyes, bound to the content ------------------------
-
-
-def test_a_waiver_asked_by_one_and_approved_by_a_second_lets_the_gate_past(
-    release_with_files, platform_lead, release_engineer, project
-):
-    w = waivers()
-    release = release_with_files
-    job = finished_job(release, "pending", "failed")
-    target = item(release, PENDING)
-    waiver = w.ask(
-        item=target, user=release_engineer, reason="Dashboard shows a known stuck row",
-        seen_digest=current_digest(release),
-    )  # fmt: skip
-    assert waiver.check_result["failures"][0]["job"] == job.pk
-    assert item(release, PENDING).state == "open"  # nothing counts before the approval
-    with pytest.raises(PermissionDenied):
-        w.approve(waiver=waiver, user=release_engineer, seen_digest=current_digest(release))
-    w.approve(waiver=waiver, user=platform_lead, seen_digest=current_digest(release))
-    assert item(release, PENDING).state == "done"
-    release.refresh_from_db()
-    gate = gate_status(release)
-    assert PENDING not in {c["step"] for c in gate.failed_checks}
-    shown = [x for x in gate.waivers if x["step"] == PENDING]
-    assert shown and shown[0]["asked_by"] == "releng" and shown[0]["approved_by"] == "lead"
-    assert shown[0]["reason"] == "Dashboard shows a known stuck row"
-    actions = list(
-        AuditEvent.objects.filter(action__startswith="waiver.").values_list("action", flat=True)
-    )
-    assert actions == ["waiver.ask", "waiver.approve"]
-    # Settle the rest and sign: the gate opens with the waiver in its body.
-    settle_checklist(release, platform_lead)
-    signoff_give(
-        release=release, user=platform_lead, kind="release_owner", password=PASSWORD,
-        seen_digest=current_digest(release),
-    )  # fmt: skip
-    release.refresh_from_db()
-    gate = gate_status(release)
-    assert gate.open and PENDING in {x["step"] for x in gate.waivers}
-
-
-def test_the_asker_never_approves_and_a_single_lead_asks_the_owner(
-    release_with_files, platform_lead, release_engineer, project
-):
-    w = waivers()
-    release = release_with_files
-    # The release engineer owns this release; the project's single lead asks.
-    release.owner = release_engineer
-    release.save(update_fields=["owner"])
-    target = item(release, PENDING)
-    waiver = w.ask(
-        item=target, user=platform_lead, reason="The dashboard is down; checked by SQL",
-        seen_digest=current_digest(release),
-    )  # fmt: skip
-    with pytest.raises(PermissionDenied, match="second person"):
-        w.approve(waiver=waiver, user=platform_lead, seen_digest=current_digest(release))
-    w.approve(waiver=waiver, user=release_engineer, seen_digest=current_digest(release))
-    assert w.Waiver.objects.get().approved_by == release_engineer
-
-
-def test_with_two_leads_the_owner_who_is_no_lead_does_not_approve(
-    release_with_files, platform_lead, release_engineer, project
-):
-    w = waivers()
-    release = release_with_files
-    second_lead(project)
-    release.owner = release_engineer
-    release.save(update_fields=["owner"])
-    waiver = w.ask(
-        item=item(release, PENDING), user=platform_lead,
-        reason="The dashboard is down; checked by SQL", seen_digest=current_digest(release),
-    )  # fmt: skip
-    with pytest.raises(PermissionDenied, match="platform lead other than"):
-        w.approve(waiver=waiver, user=release_engineer, seen_digest=current_digest(release))
-
-
-def test_new_content_makes_a_waiver_stale_and_its_item_with_it(
-    release_with_files, platform_lead, release_engineer, project
-):
-    w = waivers()
-    release = release_with_files
-    waiver = w.ask(
-        item=item(release, PENDING), user=release_engineer,
-        reason="Dashboard shows a known stuck row", seen_digest=current_digest(release),
-    )  # fmt: skip
-    w.approve(waiver=waiver, user=platform_lead, seen_digest=current_digest(release))
-    files = dict(DEMO_MIGRATIONS)
-    files["migrations/20250102000000_members.sql"] += "create index on app.members (name);\n"
-    release_upload_archive(
-        release=release, data=supabase_archive(files), filename="v2.zip", actor=release_engineer
-    )
-    release.refresh_from_db()
-    waiver.refresh_from_db()
-    assert waiver.state == "stale"
-    assert item(release, PENDING).state == "stale"
-    gate = gate_status(release)
-    assert PENDING in {c["step"] for c in gate.failed_checks}
-    assert gate.waivers == []
-
-
-def test_withdrawing_an_approved_waiver_reopens_the_item(
-    release_with_files, platform_lead, release_engineer
-):
-    w = waivers()
-    release = release_with_files
-    waiver = w.ask(
-        item=item(release, PENDING), user=release_engineer,
-        reason="Dashboard shows a known stuck row", seen_digest=current_digest(release),
-    )  # fmt: skip
-    w.approve(waiver=waiver, user=platform_lead, seen_digest=current_digest(release))
-    with pytest.raises(ChecklistError, match="why"):
-        w.revoke(waiver=waiver, user=release_engineer, reason=" ")
-    w.revoke(waiver=waiver, user=release_engineer, reason="We will run the check after all")
-    assert item(release, PENDING).state == "open"
-    with pytest.raises(AlreadyDone):
-        w.revoke(waiver=waiver, user=platform_lead, reason="again")
-
-
-def test_a_passing_check_needs_no_waiver(release_with_files, release_engineer):
-    w = waivers()
-    release = release_with_files
-    finished_job(release, "pending", "succeeded")
-    with pytest.raises(ChecklistError, match="tick the item instead"):
-        w.ask(
-            item=item(release, PENDING), user=release_engineer,
-            reason="Just in case it fails later", seen_digest=current_digest(release),
-        )  # fmt: skip
 
 
 # --- case 6: who may own and sign; a release of nothing --------------------------------
