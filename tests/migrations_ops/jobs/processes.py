@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import kombu.pools
 import redis
 
 BASE_DIR = Path(__file__).resolve().parents[3]
@@ -75,24 +76,31 @@ class RedisServer:
         return int(self.client().llen(queue))
 
 
+def reset_celery_pools() -> None:
+    """Close the Celery app's connection and producer pools so its next message opens a
+    connection to the broker it is pointed at now. The producer pools live in kombu's
+    global registry, keyed by connection: without kombu's reset the app would be handed
+    the old producer pool back, over the pool just closed ("Acquire on closed pool")."""
+    from release_portal.celery import app as celery_app
+
+    app: Any = celery_app  # its connection pools are private; tests reset them
+    kombu.pools.reset()
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
 @contextlib.contextmanager
 def celery_broker(url: str) -> Iterator[None]:
     """Point this process's Celery app at ``url`` (the tests' default is memory://)."""
     from release_portal.celery import app as celery_app
 
-    app: Any = celery_app  # its connection pools are private; tests reset them
-
-    def reset() -> None:
-        if app._pool is not None:
-            app._pool.force_close_all()
-        app._pool = None
-        app.amqp._producer_pool = None
+    app: Any = celery_app
 
     # Celery reads CELERY_BROKER_URL from the environment before its own settings.
     saved = (os.environ.get("CELERY_BROKER_URL"), app.conf.broker_transport_options)
     os.environ["CELERY_BROKER_URL"] = url
     app.conf.broker_transport_options = {"visibility_timeout": 3600}
-    reset()
+    reset_celery_pools()
     try:
         yield
     finally:
@@ -101,7 +109,7 @@ def celery_broker(url: str) -> Iterator[None]:
         else:
             os.environ["CELERY_BROKER_URL"] = saved[0]
         app.conf.broker_transport_options = saved[1]
-        reset()
+        reset_celery_pools()
 
 
 class Worker:

@@ -18,7 +18,7 @@ from checklists.services.releases import release_create
 from migrations_ops.jobs.services import job_enqueue
 from migrations_ops.models import Job
 from tests.factories import DEMO_MIGRATIONS, published_runbook, supabase_archive
-from tests.migrations_ops.jobs.processes import Worker, wait_for
+from tests.migrations_ops.jobs.processes import Worker, reset_celery_pools, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -37,16 +37,9 @@ def filesystem_broker(data_dir):
     for key in ("data_folder_in", "control_folder"):
         os.makedirs(folders[key], exist_ok=True)
     saved = (os.environ.get("CELERY_BROKER_URL"), app.conf.broker_transport_options)
-
-    def reset() -> None:
-        if app._pool is not None:
-            app._pool.force_close_all()
-        app._pool = None
-        app.amqp._producer_pool = None
-
     os.environ["CELERY_BROKER_URL"] = "filesystem://"
     app.conf.broker_transport_options = folders
-    reset()
+    reset_celery_pools()
     try:
         yield
     finally:
@@ -55,7 +48,7 @@ def filesystem_broker(data_dir):
         else:
             os.environ["CELERY_BROKER_URL"] = saved[0]
         app.conf.broker_transport_options = saved[1]
-        reset()
+        reset_celery_pools()
 
 
 def test_a_job_reaches_a_real_worker_through_the_filesystem_broker(
