@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 from tests.services import need
 
@@ -43,6 +44,10 @@ def browser(monkeypatch) -> Iterator[object]:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+        # With the loop running, Django's connections live in a context variable, not in
+        # the thread: the test's ORM calls opened a connection pytest-django never sees.
+        # Close it while the loop still runs, or it outlives the test database's drop.
+        connections.close_all()
 
 
 class CspWatcher:
