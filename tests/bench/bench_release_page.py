@@ -161,6 +161,17 @@ def main() -> None:
             item_services.item_untick(item=item, user=releng, reason="bench",
                                       expected_revision=item.revision)  # fmt: skip
 
+        def ticks_beside(baseline) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+            """Median tick and median ``baseline``, interleaved round by round (a tick is
+            timed inside ``tick``: its untick is not)."""
+            tick.times = []  # type: ignore[attr-defined]
+            base_times: list[float] = []
+            for _r in range(rounds):
+                for _ in range(repeat):
+                    tick()
+                base_times += timed(baseline, repeat=repeat)
+            return statistics.median(tick.times), statistics.median(base_times)  # type: ignore[attr-defined]
+
         for debug in (False, True):
             label = "DEBUG on" if debug else "DEBUG off"
             with override_settings(DEBUG=debug):
@@ -169,26 +180,11 @@ def main() -> None:
                 report(f"release page vs login page, {label}", ours * 1000, base * 1000,
                        "ms/request", "at most 8x")  # fmt: skip
 
-                tick.times = []  # type: ignore[attr-defined]
-                base_times: list[float] = []
-                for _r in range(rounds):
-                    for _ in range(repeat):
-                        tick()
-                    base_times += timed(login, repeat=repeat)
-                ours = statistics.median(tick.times)  # type: ignore[attr-defined]
-                base = statistics.median(base_times)
+                ours, base = ticks_beside(login)
                 line("htmx tick answer", label, ours, base, "login")
                 report(f"htmx tick answer vs login page, {label}", ours * 1000, base * 1000,
                        "ms/request", "at most 4x")  # fmt: skip
-
-                tick.times = []  # type: ignore[attr-defined]
-                write_times: list[float] = []
-                for _r in range(rounds):
-                    for _ in range(repeat):
-                        tick()
-                    write_times += timed(audited_write, repeat=repeat)
-                ours = statistics.median(tick.times)  # type: ignore[attr-defined]
-                base = statistics.median(write_times)
+                ours, base = ticks_beside(audited_write)
                 line("htmx tick answer", label, ours, base, "write")
                 report(f"htmx tick answer vs a trivial audited write, {label}", ours * 1000,
                        base * 1000, "ms/request", "for reading the row above")  # fmt: skip
