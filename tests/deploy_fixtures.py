@@ -9,10 +9,9 @@ from __future__ import annotations
 import pytest
 from django.db import transaction
 
-from checklists.services.signoffs import signoff_give
 from migrations_ops.jobs import dispatch
 from tests.checklists.conftest import release, release_with_files, runbook  # noqa: F401
-from tests.factories import PASSWORD, TargetFactory, current_digest, settle_checklist
+from tests.factories import TargetFactory, settle_checklist, sign_off
 from tests.migrations_ops.conftest import make_database, server_url  # noqa: F401
 
 STAGING_ENV = "DEPLOY_TEST_STAGING_URL"
@@ -64,13 +63,7 @@ def approve(release, owner) -> None:  # noqa: F811
     """Settle every checklist item and give the owner's sign-off: the gate opens."""
     settle_checklist(release, owner)
     release.refresh_from_db()
-    signoff_give(
-        release=release,
-        seen_digest=current_digest(release),
-        user=owner,
-        kind="release_owner",
-        password=PASSWORD,
-    )
+    sign_off(release, owner)
     release.refresh_from_db()
     assert release.state == "approved"
 

@@ -128,6 +128,19 @@ def current_digest(release) -> str:
     return Release.objects.values_list("digest", flat=True).get(pk=release.pk)
 
 
+def sign_off(release, user, kind: str = "release_owner", password: str = PASSWORD):
+    """``user`` signs ``release`` off as ``kind`` at the digest the page shows now."""
+    from checklists.services.signoffs import signoff_give
+
+    return signoff_give(
+        release=release,
+        seen_digest=current_digest(release),
+        user=user,
+        kind=kind,
+        password=password,
+    )
+
+
 def second_lead(project, username: str = "lead-two"):
     """A second platform lead of ``project``: the other pair of eyes a waiver needs."""
     user = UserFactory(username=username)

@@ -9,16 +9,14 @@ import pytest
 
 from checklists.services.migrations import release_upload_archive
 from checklists.services.releases import release_create
-from checklists.services.signoffs import signoff_give
 from migrations_ops.models import Incident, RollbackPlan, Target
 from release_portal.api.tokens import token_create
 from tests.factories import (
     DEMO_MIGRATIONS,
-    PASSWORD,
     TargetFactory,
-    current_digest,
     published_runbook,
     settle_checklist,
+    sign_off,
     supabase_archive,
 )
 
@@ -129,13 +127,7 @@ def release_with_files(release, release_engineer):
 @pytest.fixture
 def approved_release(release_with_files, platform_lead, targets):
     settle_checklist(release_with_files, platform_lead)
-    signoff_give(
-        release=release_with_files,
-        seen_digest=current_digest(release_with_files),
-        user=platform_lead,
-        kind="release_owner",
-        password=PASSWORD,
-    )
+    sign_off(release_with_files, platform_lead)
     release_with_files.refresh_from_db()
     assert release_with_files.state == "approved"
     return release_with_files

@@ -15,14 +15,13 @@ from checklists.services.errors import ChecklistError
 from checklists.services.items import item_mark_not_applicable, item_tick
 from checklists.services.migrations import release_upload_archive
 from checklists.services.releases import OwnerNotMember, release_create
-from checklists.services.signoffs import signoff_give
 from tests.checklists.conftest import item
 from tests.checklists.proof import PENDING, finished_job, waivers
 from tests.factories import (
     DEMO_MIGRATIONS,
-    PASSWORD,
     current_digest,
     settle_checklist,
+    sign_off,
     supabase_archive,
 )
 
@@ -86,10 +85,7 @@ def test_the_owner_cannot_sign_over_a_failed_check(release_with_files, platform_
     ChecklistItem.objects.filter(pk=waiver.item_id).update(state="done")
     release.refresh_from_db()
     with pytest.raises(ChecklistError, match="did not pass"):
-        signoff_give(
-            release=release, user=platform_lead, kind="release_owner", password=PASSWORD,
-            seen_digest=current_digest(release),
-        )  # fmt: skip
+        sign_off(release, platform_lead)
     assert not gate_status(release).open
 
 
@@ -143,10 +139,7 @@ def test_an_owner_who_became_an_auditor_no_longer_signs(release_with_files, plat
     Membership.objects.filter(user=platform_lead).update(role="auditor")
     forget_roles(platform_lead)  # as a new request would see them
     with pytest.raises(PermissionDenied):
-        signoff_give(
-            release=release, user=platform_lead, kind="release_owner", password=PASSWORD,
-            seen_digest=current_digest(release),
-        )  # fmt: skip
+        sign_off(release, platform_lead)
 
 
 def test_one_person_cannot_mark_an_evidence_required_item_not_applicable(
@@ -168,10 +161,7 @@ def test_a_release_with_no_migration_files_is_never_approved(release, platform_l
         release.items.filter(step__requires_evidence=True).update(state="not_applicable")
     release.refresh_from_db()
     with pytest.raises(ChecklistError, match="no migration files"):
-        signoff_give(
-            release=release, user=platform_lead, kind="release_owner", password=PASSWORD,
-            seen_digest=current_digest(release),
-        )  # fmt: skip
+        sign_off(release, platform_lead)
     gate = gate_status(release)
     assert not gate.open and not gate.has_migrations
     assert any("no migration files" in r for r in gate.reasons)
@@ -193,10 +183,7 @@ def test_the_uploader_may_not_give_the_final_signoff_by_default(
     release.refresh_from_db()
     settle_checklist(release, platform_lead)
     with pytest.raises(ChecklistError, match="You uploaded these migrations"):
-        signoff_give(
-            release=release, user=platform_lead, kind="release_owner", password=PASSWORD,
-            seen_digest=current_digest(release),
-        )  # fmt: skip
+        sign_off(release, platform_lead)
 
 
 def test_the_release_form_offers_no_auditor_as_owner(client, project, runbook, personas):

@@ -13,11 +13,10 @@ from django.utils import timezone
 from checklists.deployments.services import gate_break_glass
 from checklists.models import GateOverride, SignOff
 from checklists.services.errors import ChecklistError
-from checklists.services.signoffs import signoff_give
 from release_portal.accounts.models import PasswordRecheckFailure
 from release_portal.audit.models import AuditEvent
 from tests.checklists.test_signoff import settle_everything
-from tests.factories import PASSWORD, MembershipFactory, UserFactory, current_digest
+from tests.factories import PASSWORD, MembershipFactory, UserFactory, current_digest, sign_off
 
 REASON = "Login outage: the hotfix migration must ship now"
 
@@ -35,26 +34,16 @@ def ready(release_with_files, platform_lead):
     return release_with_files
 
 
-def sign(release, user, password):
-    return signoff_give(
-        release=release,
-        seen_digest=current_digest(release),
-        user=user,
-        kind="release_owner",
-        password=password,
-    )
-
-
 def fail_signing(release, user, times):
     for _ in range(times):
         with pytest.raises(ChecklistError, match="password is not right"):
-            sign(release, user, "wrong-password")
+            sign_off(release, user, password="wrong-password")
 
 
 def test_signing_locks_after_the_limit_even_with_the_right_password(ready, platform_lead, limit):
     fail_signing(ready, platform_lead, limit)
     with pytest.raises(ChecklistError, match="Too many wrong passwords") as refusal:
-        sign(ready, platform_lead, PASSWORD)
+        sign_off(ready, platform_lead)
     assert "until" in str(refusal.value) and "15 minutes" in str(refusal.value)
     assert not SignOff.objects.exists()
     assert AuditEvent.objects.filter(action="signoff.password_refused").count() == limit
@@ -66,7 +55,7 @@ def test_signing_locks_after_the_limit_even_with_the_right_password(ready, platf
 
 def test_the_last_attempts_are_counted_down(ready, platform_lead, limit):
     with pytest.raises(ChecklistError, match="2 more wrong passwords lock"):
-        sign(ready, platform_lead, "wrong-password")
+        sign_off(ready, platform_lead, password="wrong-password")
 
 
 def test_a_lockout_covers_break_glass_too(ready, platform_lead, limit):
@@ -108,7 +97,7 @@ def test_the_lockout_expires(ready, platform_lead, limit):
     fail_signing(ready, platform_lead, limit)
     earlier = timezone.now() - timedelta(minutes=16)
     PasswordRecheckFailure.objects.update(at=earlier)
-    assert sign(ready, platform_lead, PASSWORD).user == platform_lead
+    assert sign_off(ready, platform_lead).user == platform_lead
 
 
 def test_a_right_password_clears_the_count(ready, platform_lead, limit):

@@ -6,14 +6,13 @@ from checklists.models import ChecklistItem, SignOff
 from checklists.services.errors import AlreadyDone, ChecklistError
 from checklists.services.items import item_tick, item_untick
 from checklists.services.migrations import release_upload_archive
-from checklists.services.signoffs import signoff_changes, signoff_give
+from checklists.services.signoffs import signoff_changes
 from release_portal.audit.models import AuditEvent
 from tests.checklists.conftest import item
 from tests.factories import (
     DEMO_MIGRATIONS,
-    PASSWORD,
-    current_digest,
     settle_checklist,
+    sign_off,
     supabase_archive,
 )
 
@@ -27,13 +26,7 @@ def test_the_owner_signs_when_everything_is_settled(release_with_files, platform
     settle_everything(release, platform_lead)
     release.refresh_from_db()
     assert release.state == "ready"
-    signoff = signoff_give(
-        release=release,
-        seen_digest=current_digest(release),
-        user=platform_lead,
-        kind="release_owner",
-        password=PASSWORD,
-    )
+    signoff = sign_off(release, platform_lead)
     release.refresh_from_db()
     assert signoff.digest == release.digest
     assert release.state == "approved"
@@ -45,26 +38,14 @@ def test_the_owner_signs_when_everything_is_settled(release_with_files, platform
 
 def test_the_owner_cannot_sign_with_open_items(release_with_files, platform_lead):
     with pytest.raises(ChecklistError, match="not done or not applicable"):
-        signoff_give(
-            release=release_with_files,
-            seen_digest=current_digest(release_with_files),
-            user=platform_lead,
-            kind="release_owner",
-            password=PASSWORD,
-        )
+        sign_off(release_with_files, platform_lead)
     assert not SignOff.objects.exists()
 
 
 def test_signing_asks_for_the_password_again(release_with_files, platform_lead):
     settle_everything(release_with_files, platform_lead)
     with pytest.raises(ChecklistError, match="password is not right"):
-        signoff_give(
-            release=release_with_files,
-            seen_digest=current_digest(release_with_files),
-            user=platform_lead,
-            kind="release_owner",
-            password="nope",
-        )
+        sign_off(release_with_files, platform_lead, password="nope")
     assert not SignOff.objects.exists()
     # The refusal stays in the change log.
     assert AuditEvent.objects.filter(action="signoff.password_refused").count() == 1
@@ -76,13 +57,7 @@ def test_only_the_release_owner_gives_the_final_signoff(
 ):
     settle_everything(release_with_files, platform_lead)
     with pytest.raises(PermissionDenied):
-        signoff_give(
-            release=release_with_files,
-            seen_digest=current_digest(release_with_files),
-            user=personas[role],
-            kind="release_owner",
-            password=PASSWORD,
-        )
+        sign_off(release_with_files, personas[role])
 
 
 def test_a_change_after_signing_makes_the_signoff_stale(
@@ -90,13 +65,7 @@ def test_a_change_after_signing_makes_the_signoff_stale(
 ):
     release = release_with_files
     settle_everything(release, platform_lead)
-    signoff_give(
-        release=release,
-        seen_digest=current_digest(release),
-        user=platform_lead,
-        kind="release_owner",
-        password=PASSWORD,
-    )
+    sign_off(release, platform_lead)
     files = dict(DEMO_MIGRATIONS)
     files["migrations/20250102000000_members.sql"] += "create index on app.members (name);\n"
     release_upload_archive(
@@ -117,13 +86,7 @@ def test_a_change_after_signing_makes_the_signoff_stale(
     # Signing again (once the checklist is settled for the new files) records the new
     # digest on the same row.
     settle_checklist(release, platform_lead, reason="demo again")
-    again = signoff_give(
-        release=release,
-        seen_digest=current_digest(release),
-        user=platform_lead,
-        kind="release_owner",
-        password=PASSWORD,
-    )
+    again = sign_off(release, platform_lead)
     assert again.pk == signoff.pk and again.stale_at is None
     release.refresh_from_db()
     assert release.state == "approved"
@@ -132,13 +95,7 @@ def test_a_change_after_signing_makes_the_signoff_stale(
 def test_unticking_an_item_after_signing_makes_it_stale(release_with_files, platform_lead):
     release = release_with_files
     settle_everything(release, platform_lead)
-    signoff_give(
-        release=release,
-        seen_digest=current_digest(release),
-        user=platform_lead,
-        kind="release_owner",
-        password=PASSWORD,
-    )
+    sign_off(release, platform_lead)
     item_untick(
         item=item(release, "verify-secrets-supabase-access-token"),
         user=platform_lead,
@@ -154,21 +111,9 @@ def test_unticking_an_item_after_signing_makes_it_stale(release_with_files, plat
 
 def test_signing_twice_says_so(release_with_files, platform_lead):
     settle_everything(release_with_files, platform_lead)
-    signoff_give(
-        release=release_with_files,
-        seen_digest=current_digest(release_with_files),
-        user=platform_lead,
-        kind="release_owner",
-        password=PASSWORD,
-    )
+    sign_off(release_with_files, platform_lead)
     with pytest.raises((AlreadyDone, ChecklistError)):
-        signoff_give(
-            release=release_with_files,
-            seen_digest=current_digest(release_with_files),
-            user=platform_lead,
-            kind="release_owner",
-            password=PASSWORD,
-        )
+        sign_off(release_with_files, platform_lead)
     assert SignOff.objects.count() == 1
 
 
@@ -180,34 +125,10 @@ def test_required_qa_and_sre_signoffs_come_first(
     release = release_with_files
     settle_everything(release, platform_lead)
     with pytest.raises(ChecklistError, match="waiting for the QA lead, SRE / on-call sign-off"):
-        signoff_give(
-            release=release,
-            seen_digest=current_digest(release),
-            user=platform_lead,
-            kind="release_owner",
-            password=PASSWORD,
-        )
-    signoff_give(
-        release=release,
-        seen_digest=current_digest(release),
-        user=qa_lead,
-        kind="qa_lead",
-        password=PASSWORD,
-    )
-    signoff_give(
-        release=release,
-        seen_digest=current_digest(release),
-        user=sre,
-        kind="sre",
-        password=PASSWORD,
-    )
-    signoff_give(
-        release=release,
-        seen_digest=current_digest(release),
-        user=platform_lead,
-        kind="release_owner",
-        password=PASSWORD,
-    )
+        sign_off(release, platform_lead)
+    sign_off(release, qa_lead, "qa_lead")
+    sign_off(release, sre, "sre")
+    sign_off(release, platform_lead)
     release.refresh_from_db()
     assert release.state == "approved"
     assert SignOff.objects.count() == 3
@@ -224,13 +145,7 @@ def test_the_uploader_may_be_barred_from_the_final_signoff(release, platform_lea
     )
     settle_everything(release, platform_lead)
     with pytest.raises(ChecklistError, match="uploaded these migrations"):
-        signoff_give(
-            release=release,
-            seen_digest=current_digest(release),
-            user=platform_lead,
-            kind="release_owner",
-            password=PASSWORD,
-        )
+        sign_off(release, platform_lead)
 
 
 def test_one_person_gives_at_most_one_signoff_per_release_in_the_database(

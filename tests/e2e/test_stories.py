@@ -24,7 +24,7 @@ from release_portal.api.tokens import token_create
 from tests.audit.offline import outsider_copy, run
 from tests.e2e import world
 from tests.e2e.conftest import login, screenshot
-from tests.factories import PASSWORD, current_digest, published_runbook, settle_checklist
+from tests.factories import PASSWORD, published_runbook, settle_checklist, sign_off
 from tests.migrations_ops.jobs.processes import RedisServer, Worker, celery_broker, wait_for
 from tests.services import need, redis_available
 
@@ -254,15 +254,8 @@ def test_a_changed_migration_makes_the_signoff_stale(
     lead = personas["platform_lead"]
     release = release_with_demo(demo_project, lead, personas["release_engineer"])
     settle_checklist(release, lead, reason="story: settled")
-    from checklists.services.signoffs import signoff_give
 
-    signoff_give(
-        release=release,
-        seen_digest=current_digest(release),
-        user=lead,
-        kind="release_owner",
-        password=PASSWORD,
-    )
+    sign_off(release, lead)
     login(page, live_server, "releng", PASSWORD)
     page.goto(f"{live_server.url}/releases/{release.pk}/")
     changed = world.demo_zip(

@@ -9,16 +9,15 @@ from django.core.exceptions import PermissionDenied
 from checklists.deployments.gate import gate_status
 from checklists.services.errors import AlreadyDone, ChecklistError
 from checklists.services.migrations import release_upload_archive
-from checklists.services.signoffs import signoff_give
 from release_portal.audit.models import AuditEvent
 from tests.checklists.conftest import item
 from tests.checklists.proof import PENDING, finished_job, waivers
 from tests.factories import (
     DEMO_MIGRATIONS,
-    PASSWORD,
     current_digest,
     second_lead,
     settle_checklist,
+    sign_off,
     supabase_archive,
 )
 
@@ -52,10 +51,7 @@ def test_a_waiver_asked_by_one_and_approved_by_a_second_lets_the_gate_past(
     assert actions == ["waiver.ask", "waiver.approve"]
     # Settle the rest and sign: the gate opens with the waiver in its body.
     settle_checklist(release, platform_lead)
-    signoff_give(
-        release=release, user=platform_lead, kind="release_owner", password=PASSWORD,
-        seen_digest=current_digest(release),
-    )  # fmt: skip
+    sign_off(release, platform_lead)
     release.refresh_from_db()
     gate = gate_status(release)
     assert gate.open and PENDING in {x["step"] for x in gate.waivers}

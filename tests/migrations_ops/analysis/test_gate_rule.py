@@ -11,11 +11,10 @@ from checklists.deployments.gate import gate_status
 from checklists.models import SignOff
 from checklists.services.errors import ChecklistError
 from checklists.services.items import evidence_from_job
-from checklists.services.signoffs import signoff_give
 from migrations_ops.models import Job
 from release_portal.api.tokens import token_create
 from release_portal.audit.models import AuditEvent
-from tests.factories import PASSWORD, current_digest, settle_checklist
+from tests.factories import settle_checklist, sign_off
 
 pytestmark = pytest.mark.django_db
 
@@ -49,13 +48,7 @@ def settle(release, owner) -> None:
 
 
 def sign(release, user, kind) -> None:
-    signoff_give(
-        release=release,
-        seen_digest=current_digest(release),
-        user=user,
-        kind=kind,
-        password=PASSWORD,
-    )
+    sign_off(release, user, kind)
     release.refresh_from_db()
 
 
