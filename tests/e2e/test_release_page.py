@@ -121,22 +121,21 @@ def test_other_peoples_changes_and_finished_jobs_appear_within_three_seconds(
         .first()
     )
     item_mark_not_applicable(item=item, user=personas["platform_lead"], reason="elsewhere")
-    started = time.monotonic()
     page.locator(f"#item-{item.pk}.item-not_applicable").wait_for(timeout=3_000)
     assert page.locator("#checklist-head").inner_text() != head
-    assert time.monotonic() - started < 3
     # A worker finishes a job: its evidence and its row appear without a reload.
     job = Job.objects.create(project=release.project, release=release, kind="order",
                              state="succeeded", ok=True,
                              summary="Order checked by the worker")  # fmt: skip
     with transaction.atomic():
         record_job_end(job, actor=None)
-    started = time.monotonic()
+    # Both within the same three seconds: the second wait gets what the first left.
+    deadline = time.monotonic() + 3
     page.locator("#checklist").get_by_text("Order checked by the worker").first.wait_for(
         timeout=3_000
     )
-    page.locator("#jobs-panel").get_by_text(f"#{job.pk}").wait_for(timeout=3_000)
-    assert time.monotonic() - started < 3
+    left_ms = max(1, int((deadline - time.monotonic()) * 1000))
+    page.locator("#jobs-panel").get_by_text(f"#{job.pk}").wait_for(timeout=left_ms)
     assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
     assert page.csp.violations == []
 
