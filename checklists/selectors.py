@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import (
-    BooleanField,
     Count,
     IntegerField,
     Max,
@@ -24,6 +23,7 @@ from django.utils import timezone
 from checklists import proof, rules
 from checklists.models import ChecklistItem, Evidence, MigrationFile, Release, SignOff, Waiver
 from checklists.services.signoffs import signoff_changes
+from checklists.sql import exists_sql
 from migrations_ops.jobs.selectors import latest_jobs_expression
 from release_portal.accounts.access import get_for_user
 from release_portal.accounts.roles import Action, roles_by_project, visible_project_ids
@@ -71,11 +71,6 @@ def _page_annotations() -> dict[str, Any]:
     release = Release._meta.db_table
     audit = AuditEvent._meta.db_table
 
-    def exists(model: Any, where: str, *params: Any) -> RawSQL:
-        # Only table names of our models and %s parameters go into this SQL.
-        sql = f"EXISTS (SELECT 1 FROM {model._meta.db_table} x WHERE {where})"  # noqa: S608
-        return RawSQL(sql, params, output_field=BooleanField())  # noqa: S611
-
     def number(sql: str) -> RawSQL:
         return RawSQL(f"COALESCE(({sql}), 0)", (), output_field=IntegerField())  # noqa: S611
 
@@ -98,21 +93,21 @@ def _page_annotations() -> dict[str, Any]:
         # Whether the panels below have anything to read: most releases have no
         # override, freeze, review, backup, plan or monitoring window yet, and the page
         # then skips those reads.
-        "has_open_override": exists(
+        "has_open_override": exists_sql(
             GateOverride, f"x.release_id = {release}.id AND x.resolved_at IS NULL"
         ),
-        "has_freeze": exists(
+        "has_freeze": exists_sql(
             FreezeWindow,
             f"x.project_id = {release}.project_id AND x.starts_at <= %s AND x.ends_at > %s",
             now,
             now,
         ),
-        "has_peer_review": exists(PeerReview, f"x.release_id = {release}.id"),
-        "has_backups": exists(
+        "has_peer_review": exists_sql(PeerReview, f"x.release_id = {release}.id"),
+        "has_backups": exists_sql(
             BackupManifest, f"x.release_id = {release}.id AND x.deleted_at IS NULL"
         ),
-        "has_rollback_plan": exists(RollbackPlan, f"x.release_id = {release}.id"),
-        "has_monitoring_window": exists(MonitoringWindow, f"x.release_id = {release}.id"),
+        "has_rollback_plan": exists_sql(RollbackPlan, f"x.release_id = {release}.id"),
+        "has_monitoring_window": exists_sql(MonitoringWindow, f"x.release_id = {release}.id"),
         # Each job kind's newest job for the current files: the pre-flight and apply
         # cards' check marks (migrations_ops.jobs.selectors.kind_marks).
         "latest_jobs": latest_jobs_expression(release),

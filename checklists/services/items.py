@@ -13,27 +13,17 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.db.models import BooleanField, Model
-from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from checklists import bundles, rules
 from checklists.models import ChecklistItem, Evidence, Release, SignOff, Waiver
 from checklists.services.errors import AlreadyDone, ChecklistError, when
 from checklists.services.state import release_refresh
+from checklists.sql import exists_sql
 from migrations_ops.jobs.kinds import KINDS, kind_spec
 from release_portal.audit.services import Actor, actor_of, audit_record
 
 MAX_EVIDENCE_BYTES = 20 * 1024 * 1024
-
-
-def _exists(model: type[Model], where: str) -> RawSQL:
-    """``EXISTS`` over ``model``'s rows (``x``) matching ``where``, as plain SQL: built on
-    every tick, an ORM ``Exists()`` cost more than the query it rides on (as for the
-    release page's flags, selectors._page_annotations)."""
-    # Only our models' table and column names go into this SQL, no values.
-    sql = f"EXISTS (SELECT 1 FROM {model._meta.db_table} x WHERE {where})"  # noqa: S608
-    return RawSQL(sql, (), output_field=BooleanField())  # noqa: S611
 
 
 def _locked(item: ChecklistItem) -> ChecklistItem:
@@ -48,7 +38,7 @@ def _locked(item: ChecklistItem) -> ChecklistItem:
         Release.objects.select_for_update(of=("self",))
         .select_related("owner")
         .annotate(
-            has_live_signoffs=_exists(
+            has_live_signoffs=exists_sql(
                 SignOff, f"x.release_id = {Release._meta.db_table}.id AND x.stale_at IS NULL"
             )
         )
@@ -58,8 +48,8 @@ def _locked(item: ChecklistItem) -> ChecklistItem:
         ChecklistItem.objects.select_for_update(of=("self",))
         .select_related("step")
         .annotate(
-            has_evidence=_exists(Evidence, f"x.item_id = {ChecklistItem._meta.db_table}.id"),
-            has_waivers=_exists(Waiver, f"x.item_id = {ChecklistItem._meta.db_table}.id"),
+            has_evidence=exists_sql(Evidence, f"x.item_id = {ChecklistItem._meta.db_table}.id"),
+            has_waivers=exists_sql(Waiver, f"x.item_id = {ChecklistItem._meta.db_table}.id"),
         )
         .get(pk=item.pk)
     )
