@@ -52,6 +52,9 @@ from migrations_ops.models import Job
 from migrations_ops.monitoring.views import monitoring_panel_context
 from release_portal.accounts.roles import Action, ProjectAccess, roles_in, visible_project_ids
 from release_portal.http import HtmxHttpRequest
+from release_portal.routes import Routes
+
+routes = Routes()
 
 PAGE_SIZE = 25
 
@@ -62,6 +65,7 @@ def _error_text(error: Exception) -> str:
     return str(error)
 
 
+@routes.path("releases/", name="release_list")
 @require_GET
 def release_list(request: HtmxHttpRequest) -> HttpResponse:
     form = ReleaseFilterForm(request.GET or None)
@@ -96,6 +100,7 @@ def _can_create_anywhere(user: Any) -> bool:
     return any(r & ALLOWED[Action.CREATE_RELEASE] for r in roles_by_project(user).values())
 
 
+@routes.path("releases/new", name="release_new")
 @require_http_methods(["GET", "POST"])
 def release_new(request: HtmxHttpRequest) -> HttpResponse:
     if not _can_create_anywhere(request.user):
@@ -270,6 +275,7 @@ def page_cache_key(request: HtmxHttpRequest, release: Release) -> str:
     return f"{PAGE_CACHE_VERSION}:{release.pk}:{revisions}:{reader}:{minute}"
 
 
+@routes.path("releases/<int:pk>/", name="release_detail")
 @require_GET
 def release_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     release = selectors.release_for_page(request.user, pk)
@@ -307,6 +313,7 @@ def changed_since_page(
     )
 
 
+@routes.path("releases/<int:pk>/revision", name="release_revision")
 @require_GET
 def release_revision(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """The page's poll: 204 while the release is at ``?known=``, else its revision."""
@@ -321,6 +328,7 @@ def release_revision(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return response
 
 
+@routes.path("releases/<int:pk>/files", name="release_files")
 @require_GET
 def release_files(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """Every migration file of the release (the page shows the first few dozen)."""
@@ -409,21 +417,25 @@ def _item_action(request: HtmxHttpRequest, pk: int, item_pk: int, action: str) -
     return redirect(reverse("release_detail", kwargs={"pk": pk}) + f"#item-{item_pk}")
 
 
+@routes.path("releases/<int:pk>/items/<int:item_pk>/tick", name="item_tick")
 @require_POST
 def item_tick(request: HtmxHttpRequest, pk: int, item_pk: int) -> HttpResponse:
     return _item_action(request, pk, item_pk, "tick")
 
 
+@routes.path("releases/<int:pk>/items/<int:item_pk>/untick", name="item_untick")
 @require_POST
 def item_untick(request: HtmxHttpRequest, pk: int, item_pk: int) -> HttpResponse:
     return _item_action(request, pk, item_pk, "untick")
 
 
+@routes.path("releases/<int:pk>/items/<int:item_pk>/not-applicable", name="item_not_applicable")
 @require_POST
 def item_not_applicable(request: HtmxHttpRequest, pk: int, item_pk: int) -> HttpResponse:
     return _item_action(request, pk, item_pk, "not_applicable")
 
 
+@routes.path("releases/<int:pk>/signoff", name="release_signoff")
 @require_POST
 def release_signoff(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     release = get_release_for_user(request.user, pk)
@@ -483,6 +495,7 @@ def _declared_body_size(request: HtmxHttpRequest) -> int:
         return 0  # Django reads no body then either
 
 
+@routes.path("releases/<int:pk>/migrations", name="release_migrations")
 @csrf_exempt  # checked in _release_migrations: the CSRF check reads the form
 @require_POST
 def release_migrations(request: HtmxHttpRequest, pk: int) -> HttpResponse:
@@ -535,6 +548,7 @@ def _release_migrations(request: HtmxHttpRequest, release: Release) -> HttpRespo
     return redirect("release_detail", pk=pk)
 
 
+@routes.path("releases/<int:pk>/migrations/<int:file_pk>/", name="migration_file")
 @require_GET
 def migration_file(request: HtmxHttpRequest, pk: int, file_pk: int) -> HttpResponse:
     release = get_release_for_user(request.user, pk)
@@ -544,6 +558,7 @@ def migration_file(request: HtmxHttpRequest, pk: int, file_pk: int) -> HttpRespo
     )
 
 
+@routes.path("releases/<int:pk>/cancel", name="release_cancel")
 @require_POST
 def release_cancel_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     release = get_release_for_user(request.user, pk, Action.EDIT_RELEASE)

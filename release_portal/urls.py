@@ -12,7 +12,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("release_portal.accounts.urls")),
-    path("audit/", include("release_portal.audit.urls")),
+    path("", include("release_portal.audit.urls")),
     path("", include("release_portal.webhooks.urls")),
     path("", include("release_portal.api.urls")),
     path("api/docs", api_views.docs, name="api_docs"),

@@ -19,6 +19,9 @@ from checklists.changes.diffs import (
     release_bundle,
     release_sides,
 )
+from release_portal.routes import Routes
+
+routes = Routes()
 
 
 def _pick(sides: list[Side], key: str | None, default: Side | None) -> Side | None:
@@ -30,6 +33,7 @@ def _pick(sides: list[Side], key: str | None, default: Side | None) -> Side | No
     raise Http404("no such upload of this release")
 
 
+@routes.path("releases/<int:pk>/changes/", name="release_changes")
 @require_GET
 def release_changes(request: HttpRequest, pk: int) -> HttpResponse:
     release = get_release_for_user(request.user, pk)
@@ -66,6 +70,7 @@ def release_changes(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+@routes.path("releases/<int:pk>/bundles/<str:digest>/file", name="release_bundle_file")
 @require_GET
 def bundle_file(request: HttpRequest, pk: int, digest: str) -> HttpResponse:
     """One file of a bundle the release holds or held, whole, as a download."""

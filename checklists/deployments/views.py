@@ -38,6 +38,9 @@ from migrations_ops.projects.forms import TargetChoiceField, field_problem
 from release_portal.accounts.access import get_project_for_user
 from release_portal.accounts.roles import Action, ProjectAccess
 from release_portal.http import HtmxHttpRequest
+from release_portal.routes import Routes
+
+routes = Routes()
 
 
 class ApplyForm(forms.Form):
@@ -55,6 +58,7 @@ class ApplyForm(forms.Form):
         field.queryset = Target.objects.filter(project=project)
 
 
+@routes.path("releases/<int:pk>/apply", name="release_apply")
 @require_POST
 def release_apply(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     release = get_release_for_user(request.user, pk, Action.DEPLOY)
@@ -85,6 +89,7 @@ def _text(error: ValidationError) -> str:
     return " ".join(error.messages)
 
 
+@routes.path("projects/<slug:slug>/freeze-windows/", name="freeze_windows")
 @require_http_methods(["GET", "POST"])
 def freeze_windows(request: HttpRequest, slug: str) -> HttpResponse:
     project = get_project_for_user(request.user, slug, Action.MANAGE_PROJECT)
@@ -114,6 +119,7 @@ def freeze_windows(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
+@routes.path("projects/<slug:slug>/freeze-windows/<int:pk>/delete", name="freeze_window_delete")
 @require_POST
 def freeze_window_delete_view(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     project = get_project_for_user(request.user, slug, Action.MANAGE_PROJECT)
@@ -139,12 +145,14 @@ def _gate_page(request: HttpRequest, pk: int, **extra: object) -> HttpResponse:
     return render(request, "checklists/deployments/gate.html", context, status=status)
 
 
+@routes.path("releases/<int:pk>/gate", name="release_gate")
 @require_GET
 def release_gate_page(request: HttpRequest, pk: int) -> HttpResponse:
     """The gate as CI sees it, the open break-glass follow-ups, and the break-glass form."""
     return _gate_page(request, pk)
 
 
+@routes.path("releases/<int:pk>/gate/break-glass", name="break_glass")
 @require_POST
 def break_glass(request: HttpRequest, pk: int) -> HttpResponse:
     release = get_release_for_user(request.user, pk, Action.BREAK_GLASS)
@@ -180,6 +188,9 @@ def _override(request: HttpRequest, pk: int, override_pk: int) -> GateOverride:
     return get_object_or_404(GateOverride, pk=override_pk, release=release)
 
 
+@routes.path(
+    "releases/<int:pk>/gate/overrides/<int:override_pk>/confirm", name="gate_override_confirm"
+)
 @require_POST
 def override_confirm(request: HttpRequest, pk: int, override_pk: int) -> HttpResponse:
     override = _override(request, pk, override_pk)
@@ -196,6 +207,9 @@ def override_confirm(request: HttpRequest, pk: int, override_pk: int) -> HttpRes
     return redirect("release_gate", pk=pk)
 
 
+@routes.path(
+    "releases/<int:pk>/gate/overrides/<int:override_pk>/resolve", name="gate_override_resolve"
+)
 @require_POST
 def override_resolve(request: HttpRequest, pk: int, override_pk: int) -> HttpResponse:
     override = _override(request, pk, override_pk)

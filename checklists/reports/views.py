@@ -14,8 +14,12 @@ from checklists.reports.release_report import (
     release_download_record,
     release_report_markdown,
 )
+from release_portal.routes import Routes
+
+routes = Routes()
 
 
+@routes.path("releases/<int:pk>/report.md", name="release_report")
 @require_GET
 def release_report(request: HttpRequest, pk: int) -> HttpResponse:
     """The release report as a Markdown download, for anyone in the release's project."""
@@ -28,6 +32,7 @@ def release_report(request: HttpRequest, pk: int) -> HttpResponse:
     return response
 
 
+@routes.path("releases/<int:pk>/evidence.zip", name="release_evidence_pack")
 @require_GET
 def release_evidence_pack(request: HttpRequest, pk: int) -> HttpResponseBase:
     """The evidence pack (zip), for platform leads, auditors and the release's owner."""

@@ -37,6 +37,9 @@ from migrations_ops.models import Project
 from release_portal.accounts.access import get_project_for_user
 from release_portal.accounts.roles import Action, ProjectAccess, can, visible_project_ids
 from release_portal.http import HtmxHttpRequest
+from release_portal.routes import Routes
+
+routes = Routes()
 
 TEMPLATE = "checklists/runbooks/version.html"
 
@@ -86,6 +89,7 @@ def _findings(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+@routes.path("runbooks/", name="runbook_list")
 @require_GET
 def runbook_list(request: HttpRequest) -> HttpResponse:
     projects = list(Project.objects.filter(pk__in=visible_project_ids(request.user)))
@@ -112,6 +116,7 @@ def runbook_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+@routes.path("projects/<slug:slug>/runbooks/upload", name="runbook_upload")
 @require_http_methods(["GET", "POST"])
 def runbook_upload(request: HttpRequest, slug: str) -> HttpResponse:
     project = get_project_for_user(request.user, slug, Action.PUBLISH_RUNBOOK)
@@ -167,12 +172,14 @@ def _detail(
     )
 
 
+@routes.path("projects/<slug:slug>/runbooks/<int:number>/", name="runbook_detail")
 @require_GET
 def runbook_detail(request: HttpRequest, slug: str, number: int) -> HttpResponse:
     project = get_project_for_user(request.user, slug, Action.VIEW)
     return _detail(request, project, _version(project, number))
 
 
+@routes.path("projects/<slug:slug>/runbooks/<int:number>/steps/<int:pk>", name="runbook_step_edit")
 @require_POST
 def runbook_step_edit(request: HtmxHttpRequest, slug: str, number: int, pk: int) -> HttpResponse:
     project = get_project_for_user(request.user, slug, Action.PUBLISH_RUNBOOK)
@@ -249,12 +256,14 @@ def _compare(
     )
 
 
+@routes.path("projects/<slug:slug>/runbooks/<int:number>/compare", name="runbook_compare")
 @require_GET
 def runbook_compare(request: HttpRequest, slug: str, number: int) -> HttpResponse:
     project = get_project_for_user(request.user, slug, Action.VIEW)
     return _compare(request, project, _version(project, number), RunbookPublishForm())
 
 
+@routes.path("projects/<slug:slug>/runbooks/<int:number>/publish", name="runbook_publish")
 @require_POST
 def runbook_publish_view(request: HttpRequest, slug: str, number: int) -> HttpResponse:
     project = get_project_for_user(request.user, slug, Action.PUBLISH_RUNBOOK)
@@ -271,6 +280,7 @@ def runbook_publish_view(request: HttpRequest, slug: str, number: int) -> HttpRe
     return _compare(request, project, version, form, status=400)
 
 
+@routes.path("projects/<slug:slug>/runbooks/<int:number>/discard", name="runbook_discard")
 @require_POST
 def runbook_discard_view(request: HttpRequest, slug: str, number: int) -> HttpResponse:
     project = get_project_for_user(request.user, slug, Action.PUBLISH_RUNBOOK)

@@ -22,8 +22,12 @@ from checklists.services.waivers import waiver_approve, waiver_ask, waiver_revok
 from checklists.views import changed_since_page
 from checklists.waivers.forms import WaiverApproveForm, WaiverAskForm, WaiverRevokeForm
 from release_portal.http import HtmxHttpRequest
+from release_portal.routes import Routes
+
+routes = Routes()
 
 
+@routes.path("releases/<int:pk>/items/<int:item_pk>/waivers", name="waiver_ask")
 @require_POST
 def waiver_ask_view(request: HtmxHttpRequest, pk: int, item_pk: int) -> HttpResponse:
     """Ask for a waiver of an evidence-required item's check (or to mark it not
@@ -56,6 +60,7 @@ def _waiver(request: HtmxHttpRequest, pk: int, waiver_pk: int) -> Waiver:
     return get_object_or_404(Waiver, pk=waiver_pk, release=release)
 
 
+@routes.path("releases/<int:pk>/waivers/<int:waiver_pk>/approve", name="waiver_approve")
 @require_POST
 def waiver_approve_view(request: HtmxHttpRequest, pk: int, waiver_pk: int) -> HttpResponse:
     waiver = _waiver(request, pk, waiver_pk)
@@ -74,6 +79,7 @@ def waiver_approve_view(request: HtmxHttpRequest, pk: int, waiver_pk: int) -> Ht
     return redirect(reverse("release_detail", kwargs={"pk": pk}) + f"#item-{waiver.item_id}")
 
 
+@routes.path("releases/<int:pk>/waivers/<int:waiver_pk>/revoke", name="waiver_revoke")
 @require_POST
 def waiver_revoke_view(request: HtmxHttpRequest, pk: int, waiver_pk: int) -> HttpResponse:
     waiver = _waiver(request, pk, waiver_pk)

@@ -1,7 +1,5 @@
-from django.urls import path
+"""This feature's pages: each declared beside its view with ``@routes.path``."""
 
 from migrations_ops.analysis import views
 
-urlpatterns = [
-    path("releases/<int:pk>/analysis", views.release_analysis_card, name="release_analysis"),
-]
+urlpatterns = views.routes.urlpatterns

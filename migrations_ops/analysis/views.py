@@ -18,6 +18,9 @@ from migrations_ops.analysis.selectors import release_analysis
 from migrations_ops.pg.locks import LockMode
 from migrations_ops.pg.risk_rules import ORDER
 from release_portal.http import HtmxHttpRequest
+from release_portal.routes import Routes
+
+routes = Routes()
 
 
 def _lock_rank(statement: dict[str, Any]) -> int:
@@ -41,6 +44,7 @@ SORTS: dict[str, tuple[str, Any]] = {
 }
 
 
+@routes.path("releases/<int:pk>/analysis", name="release_analysis")
 @require_GET
 def release_analysis_card(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     release = get_release_for_user(request.user, pk)

@@ -27,10 +27,14 @@ from migrations_ops.projects.forms import field_problem
 from release_portal.accounts.access import get_project_for_user, require
 from release_portal.accounts.roles import Action, ProjectAccess, can, visible_project_ids
 from release_portal.http import HtmxHttpRequest, paged, render_page
+from release_portal.routes import Routes
+
+routes = Routes()
 
 PANEL = "migrations_ops/backups/release_panel.html#backups_panel"
 
 
+@routes.path("backups/", name="backup_list")
 @require_GET
 def backup_list(request: HtmxHttpRequest) -> HttpResponse:
     form = BackupFilterForm(request.GET or None, project_ids=visible_project_ids(request.user))
@@ -44,6 +48,7 @@ def backup_list(request: HtmxHttpRequest) -> HttpResponse:
     return render_page(request, "migrations_ops/backups/list.html", "backup_rows", context)
 
 
+@routes.path("backups/<int:pk>/", name="backup_detail")
 @require_GET
 def backup_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     backup = selectors.get_backup_for_user(request.user, pk)
@@ -63,6 +68,7 @@ def _detail_context(request: HtmxHttpRequest, backup: BackupManifest, **extra: A
     }
 
 
+@routes.path("backups/<int:pk>/download", name="backup_download")
 @require_GET
 def backup_download(request: HtmxHttpRequest, pk: int) -> HttpResponseBase:
     backup = selectors.get_backup_for_user(request.user, pk)
@@ -125,6 +131,7 @@ def _answer(
     )
 
 
+@routes.path("backups/<int:pk>/verify", name="backup_verify")
 @require_POST
 def backup_verify_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     backup = selectors.get_backup_for_user(request.user, pk)
@@ -139,6 +146,7 @@ def backup_verify_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
                    messages.SUCCESS)  # fmt: skip
 
 
+@routes.path("backups/<int:pk>/delete", name="backup_delete")
 @require_POST
 def backup_delete_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     backup = selectors.get_backup_for_user(request.user, pk)
@@ -152,6 +160,7 @@ def backup_delete_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return redirect("backup_detail", pk=backup.pk)
 
 
+@routes.path("backups/<int:pk>/snapshot", name="backup_snapshot")
 @require_POST
 def backup_snapshot_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     backup = selectors.get_backup_for_user(request.user, pk)
@@ -170,6 +179,7 @@ def backup_snapshot_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
                    messages.SUCCESS)  # fmt: skip
 
 
+@routes.path("releases/<int:pk>/backups/capture", name="backup_capture")
 @require_POST
 def backup_capture_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     release = get_release_for_user(request.user, pk, Action.MANAGE_BACKUPS)
@@ -203,6 +213,7 @@ def backup_capture_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     )
 
 
+@routes.path("projects/<slug:slug>/backups/CHANGELOG.md", name="backup_changelog")
 @require_GET
 def backup_changelog(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     project = get_project_for_user(request.user, slug)
@@ -248,6 +259,7 @@ def backups_panel_context(
     }
 
 
+@routes.path("releases/<int:pk>/backups/panel", name="backups_panel")
 @require_GET
 def release_backups_panel(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     release = get_release_for_user(request.user, pk)

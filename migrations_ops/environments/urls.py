@@ -1,11 +1,5 @@
-from django.urls import path
+"""This feature's pages: each declared beside its view with ``@routes.path``."""
 
 from migrations_ops.environments import views
 
-urlpatterns = [
-    path(
-        "projects/<slug:slug>/environments/",
-        views.project_environments,
-        name="project_environments",
-    ),
-]
+urlpatterns = views.routes.urlpatterns

@@ -8,8 +8,12 @@ from django.views.decorators.http import require_GET
 
 from migrations_ops.environments.selectors import environments, release_matrix
 from release_portal.accounts.access import get_project_for_user
+from release_portal.routes import Routes
+
+routes = Routes()
 
 
+@routes.path("projects/<slug:slug>/environments/", name="project_environments")
 @require_GET
 def project_environments(request: HttpRequest, slug: str) -> HttpResponse:
     project = get_project_for_user(request.user, slug)

@@ -22,6 +22,9 @@ from migrations_ops.models import Incident, Job, RollbackPlan
 from release_portal.accounts.access import get_for_user, require
 from release_portal.accounts.roles import Action, ProjectAccess, visible_project_ids
 from release_portal.http import HtmxHttpRequest, paged, render_page
+from release_portal.routes import Routes
+
+routes = Routes()
 
 TEMPLATE = "migrations_ops/incidents/detail.html"
 
@@ -31,6 +34,7 @@ def get_incident_for_user(user: Any, pk: int) -> Incident:
     return get_for_user(user, queryset, what="incident", pk=pk)
 
 
+@routes.path("incidents/", name="incident_list")
 @require_GET
 def incident_list(request: HtmxHttpRequest) -> HttpResponse:
     form = forms.IncidentFilterForm(
@@ -44,6 +48,7 @@ def incident_list(request: HtmxHttpRequest) -> HttpResponse:
     return render_page(request, "migrations_ops/incidents/list.html", "incident_rows", context)
 
 
+@routes.path("releases/<int:pk>/incidents/new", name="incident_new")
 @require_http_methods(["GET", "POST"])
 def incident_new(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     release = get_release_for_user(request.user, pk, Action.MANAGE_INCIDENTS)
@@ -87,6 +92,7 @@ def _context(request: HtmxHttpRequest, incident: Incident) -> dict[str, Any]:
     }
 
 
+@routes.path("incidents/<int:pk>/", name="incident_detail")
 @require_GET
 def incident_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     incident = get_incident_for_user(request.user, pk)
@@ -156,6 +162,7 @@ def _maintenance(request: HtmxHttpRequest, incident: Incident, on: bool) -> str:
     return f"Maintenance mode {'on' if on else 'off'}: see the timeline for the webhook's answer."
 
 
+@routes.path("incidents/<int:pk>/<slug:action>", name="incident_action")
 @require_POST
 def incident_action(request: HtmxHttpRequest, pk: int, action: str) -> HttpResponse:
     incident = get_incident_for_user(request.user, pk)

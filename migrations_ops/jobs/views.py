@@ -35,6 +35,9 @@ from migrations_ops.projects.forms import field_problem
 from release_portal.accounts.access import require
 from release_portal.accounts.roles import Action, ProjectAccess, can
 from release_portal.http import HtmxHttpRequest
+from release_portal.routes import Routes
+
+routes = Routes()
 
 PANEL_JOBS = 20
 LIST_JOBS = 500
@@ -61,6 +64,7 @@ def _job_context(request: HtmxHttpRequest, job: Job) -> dict[str, Any]:
     }
 
 
+@routes.path("jobs/<int:pk>/", name="job_detail")
 @require_GET
 def job_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     job = selectors.get_job_for_user(request.user, pk)
@@ -72,6 +76,7 @@ def job_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return render(request, "migrations_ops/jobs/detail.html", context)
 
 
+@routes.path("jobs/<int:pk>/result.json", name="job_result_json")
 @require_GET
 def job_result_json(request: HtmxHttpRequest, pk: int) -> JsonResponse:
     """The job's result as stored, for people who want the JSON (the page shows it
@@ -90,6 +95,7 @@ def job_result_json(request: HtmxHttpRequest, pk: int) -> JsonResponse:
     return response
 
 
+@routes.path("jobs/<int:pk>/log", name="job_log")
 @require_GET
 def job_log(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """Lines after ``?after=<seq>`` as a fragment; status 286 once the job has ended."""
@@ -121,6 +127,7 @@ def _require_job_action(request: HtmxHttpRequest, job: Job) -> None:
     require(request.user, action_for(job.kind), job.project)
 
 
+@routes.path("jobs/<int:pk>/cancel", name="job_cancel")
 @require_POST
 def job_cancel_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     job = selectors.get_job_for_user(request.user, pk)
@@ -137,6 +144,7 @@ def job_cancel_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return redirect("job_detail", pk=job.pk)
 
 
+@routes.path("jobs/<int:pk>/retry", name="job_retry")
 @require_POST
 def job_retry_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     job = selectors.get_job_for_user(request.user, pk)
@@ -178,6 +186,7 @@ def jobs_panel_context(
     }
 
 
+@routes.path("releases/<int:pk>/jobs/", name="release_jobs")
 @require_GET
 def release_jobs(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     release = get_release_for_user(request.user, pk)
@@ -228,6 +237,7 @@ def _started_message(jobs: list[Job]) -> tuple[str, int]:
     return " ".join(parts), messages.SUCCESS if new else messages.INFO
 
 
+@routes.path("releases/<int:pk>/jobs", name="release_job_start")
 @require_POST
 def release_job_start(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     release = get_release_for_user(request.user, pk)
@@ -256,6 +266,7 @@ def release_job_start(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return _after_start(request, release, *_started_message([job]))
 
 
+@routes.path("releases/<int:pk>/preflight", name="release_preflight")
 @require_POST
 def release_preflight(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     release = get_release_for_user(request.user, pk, Action.RUN_CHECKS)

@@ -25,6 +25,9 @@ from migrations_ops.monitoring.models import HealthQuery, MonitoringWindow
 from release_portal.accounts.access import get_project_for_user
 from release_portal.accounts.roles import Action, can
 from release_portal.http import HtmxHttpRequest
+from release_portal.routes import Routes
+
+routes = Routes()
 
 PANEL = "migrations_ops/monitoring/release.html"
 QUERIES = "migrations_ops/monitoring/queries.html"
@@ -63,6 +66,7 @@ def monitoring_panel_context(
     return context
 
 
+@routes.path("releases/<int:pk>/monitoring", name="release_monitoring")
 @require_GET
 def release_monitoring(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """The panel: a fragment for htmx (286 once the window is over), else a page."""
@@ -76,6 +80,7 @@ def release_monitoring(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return response
 
 
+@routes.path("monitoring/<int:pk>/close", name="monitoring_close")
 @require_POST
 def monitoring_close_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     window = get_object_or_404(MonitoringWindow, pk=pk)
@@ -140,6 +145,7 @@ def _queries_page(
     )
 
 
+@routes.path("projects/<slug:slug>/monitoring/", name="health_queries")
 @require_http_methods(["GET", "POST"])
 def health_queries(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     project = get_project_for_user(request.user, slug, Action.MANAGE_PROJECT)
@@ -159,6 +165,7 @@ def health_queries(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     return _queries_page(request, project, new_form=form, status=400)
 
 
+@routes.path("projects/<slug:slug>/monitoring/queries/<int:pk>", name="health_query_edit")
 @require_POST
 def health_query_edit(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse:
     project = get_project_for_user(request.user, slug, Action.MANAGE_PROJECT)
@@ -175,6 +182,7 @@ def health_query_edit(request: HtmxHttpRequest, slug: str, pk: int) -> HttpRespo
     return _queries_page(request, project, bound={query.pk: form}, status=400)
 
 
+@routes.path("projects/<slug:slug>/monitoring/settings", name="monitoring_settings")
 @require_POST
 def monitoring_settings(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     project = get_project_for_user(request.user, slug, Action.MANAGE_PROJECT)

@@ -31,6 +31,9 @@ from migrations_ops.target_rule import allowed_patterns
 from release_portal.accounts.access import get_project_for_user
 from release_portal.accounts.roles import Action
 from release_portal.http import HtmxHttpRequest
+from release_portal.routes import Routes
+
+routes = Routes()
 
 TEMPLATE = "migrations_ops/projects/settings.html"
 
@@ -92,6 +95,7 @@ def _page(
     )
 
 
+@routes.path("projects/<slug:slug>/settings/", name="project_settings")
 @require_http_methods(["GET", "POST"])
 def project_settings(request: HttpRequest, slug: str) -> HttpResponse:
     project = get_project_for_user(request.user, slug, Action.MANAGE_PROJECT)
@@ -114,6 +118,7 @@ def project_settings(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect("project_settings", slug=project.slug)
 
 
+@routes.path("projects/<slug:slug>/settings/targets/", name="target_new")
 @require_POST
 def target_new(request: HttpRequest, slug: str) -> HttpResponse:
     project = get_project_for_user(request.user, slug, Action.MANAGE_PROJECT)
@@ -129,6 +134,7 @@ def target_new(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect("project_settings", slug=project.slug)
 
 
+@routes.path("projects/<slug:slug>/settings/targets/<int:pk>/", name="target_edit")
 @require_POST
 def target_edit(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     project, target = _get_target_for_user(request, slug, pk)
@@ -144,6 +150,7 @@ def target_edit(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     return redirect("project_settings", slug=project.slug)
 
 
+@routes.path("projects/<slug:slug>/settings/targets/<int:pk>/delete", name="target_remove")
 @require_POST
 def target_remove(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     project, target = _get_target_for_user(request, slug, pk)
@@ -156,6 +163,7 @@ def target_remove(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     return redirect("project_settings", slug=project.slug)
 
 
+@routes.path("projects/<slug:slug>/settings/targets/<int:pk>/test", name="target_test")
 @require_POST
 def target_test(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse:
     project, target = _get_target_for_user(request, slug, pk)
@@ -165,6 +173,7 @@ def target_test(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse:
     return _page(request, project, results={target.pk: result})
 
 
+@routes.path("operators/projects/new", name="operator_project_new")
 @require_http_methods(["GET", "POST"])
 def operator_project_new(request: HttpRequest) -> HttpResponse:
     """Operators (superusers) create a project and invite its first platform lead."""

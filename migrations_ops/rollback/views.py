@@ -22,6 +22,9 @@ from migrations_ops.rollback.forms import PlanForm, RollbackFilterForm
 from release_portal.accounts.access import get_for_user, require
 from release_portal.accounts.roles import Action, ProjectAccess, visible_project_ids
 from release_portal.http import HtmxHttpRequest, paged, render_page
+from release_portal.routes import Routes
+
+routes = Routes()
 
 
 def get_plan_for_user(user: Any, pk: int) -> RollbackPlan:
@@ -31,6 +34,7 @@ def get_plan_for_user(user: Any, pk: int) -> RollbackPlan:
     return get_for_user(user, queryset, what="rollback plan", pk=pk)
 
 
+@routes.path("rollbacks/", name="rollback_list")
 @require_GET
 def rollback_list(request: HtmxHttpRequest) -> HttpResponse:
     form = RollbackFilterForm(request.GET or None, project_ids=visible_project_ids(request.user))
@@ -42,6 +46,7 @@ def rollback_list(request: HtmxHttpRequest) -> HttpResponse:
     return render_page(request, "migrations_ops/rollback/list.html", "plan_rows", context)
 
 
+@routes.path("rollbacks/<int:pk>/", name="rollback_detail")
 @require_GET
 def rollback_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     plan = get_plan_for_user(request.user, pk)
@@ -57,6 +62,7 @@ def rollback_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return render(request, "migrations_ops/rollback/detail.html", context)
 
 
+@routes.path("rollbacks/<int:pk>/rehearse", name="rollback_rehearse")
 @require_POST
 def rollback_rehearse(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     plan = get_plan_for_user(request.user, pk)
@@ -70,6 +76,7 @@ def rollback_rehearse(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return redirect("job_detail", pk=job.pk)
 
 
+@routes.path("releases/<int:pk>/rollback/", name="rollback_plan_new")
 @require_http_methods(["GET", "POST"])
 def rollback_plan_new(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """GET: the plan worked out from the target's history now. POST: save it."""

@@ -21,4 +21,6 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts and roles"
 
     def ready(self) -> None:
+        from release_portal import routes  # noqa: F401  (every page's route is outermost)
+
         register_events(EVENTS, group=("member", "Members and roles"))

@@ -16,8 +16,12 @@ from release_portal.accounts.services import (
     membership_remove,
     pending_invitations,
 )
+from release_portal.routes import Routes
+
+routes = Routes()
 
 
+@routes.path("projects/<slug:slug>/members/", name="project_members")
 @require_http_methods(["GET", "POST"])
 def project_members(request: HttpRequest, slug: str) -> HttpResponse:
     project = get_project_for_user(request.user, slug, Action.MANAGE_MEMBERS)
@@ -56,6 +60,7 @@ def project_members(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
+@routes.path("projects/<slug:slug>/members/<int:pk>/delete", name="membership_delete")
 @require_POST
 def membership_delete(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     project = get_project_for_user(request.user, slug, Action.MANAGE_MEMBERS)
@@ -69,6 +74,7 @@ def membership_delete(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     return redirect("project_members", slug=project.slug)
 
 
+@routes.path("projects/<slug:slug>/members/<int:pk>/role", name="membership_role")
 @require_POST
 def membership_role(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     """A platform lead gives a member another role (never their own)."""
@@ -95,6 +101,7 @@ def membership_role(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     return redirect("project_members", slug=project.slug)
 
 
+@routes.path("projects/<slug:slug>/invitations/<int:user_id>/resend", name="invitation_resend")
 @require_POST
 def invitation_resend_view(request: HttpRequest, slug: str, user_id: int) -> HttpResponse:
     project = get_project_for_user(request.user, slug, Action.MANAGE_MEMBERS)
@@ -110,6 +117,7 @@ def invitation_resend_view(request: HttpRequest, slug: str, user_id: int) -> Htt
     return redirect("project_members", slug=project.slug)
 
 
+@routes.path("projects/<slug:slug>/invitations/<int:user_id>/revoke", name="invitation_revoke")
 @require_POST
 def invitation_revoke_view(request: HttpRequest, slug: str, user_id: int) -> HttpResponse:
     project = get_project_for_user(request.user, slug, Action.MANAGE_MEMBERS)

@@ -13,12 +13,16 @@ from release_portal.accounts.roles import Action, ProjectAccess
 from release_portal.api.forms import TokenForm
 from release_portal.api.models import ApiToken
 from release_portal.api.tokens import token_create, token_revoke
+from release_portal.routes import Routes
+
+routes = Routes()
 
 
 def _text(error: ValidationError) -> str:
     return " ".join(error.messages)
 
 
+@routes.path("projects/<slug:slug>/tokens/", name="project_tokens")
 @require_http_methods(["GET", "POST"])
 def project_tokens(request: HttpRequest, slug: str) -> HttpResponse:
     """List, create (the value is shown once, on this response only) and revoke tokens."""
@@ -53,6 +57,7 @@ def project_tokens(request: HttpRequest, slug: str) -> HttpResponse:
     return response
 
 
+@routes.path("projects/<slug:slug>/tokens/<int:pk>/revoke", name="token_revoke")
 @require_POST
 def token_revoke_view(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     project = get_project_for_user(request.user, slug, Action.MANAGE_PROJECT)

@@ -41,6 +41,9 @@ from release_portal.audit.selectors import (
 )
 from release_portal.audit.verification import verification_start
 from release_portal.http import HtmxHttpRequest
+from release_portal.routes import Routes
+
+routes = Routes()
 
 HASH_RE = re.compile(r"^[0-9a-f]{64}$")
 HTTP_STOP_POLLING = 286  # htmx stops polling on this status (and still swaps the answer)
@@ -121,6 +124,7 @@ def _log_context(request: HttpRequest, form: AuditFilterForm, projects: list[Any
     return context
 
 
+@routes.path("audit/", name="audit_log")
 @require_GET
 def audit_log(request: HtmxHttpRequest) -> HttpResponse:
     """Events of the person's projects in words, newest first, filtered, 50 a page."""
@@ -135,6 +139,7 @@ def audit_log(request: HtmxHttpRequest) -> HttpResponse:
     )
 
 
+@routes.path("audit/verify", name="audit_verify")
 @require_POST
 def audit_verify_run(request: HtmxHttpRequest) -> HttpResponse:
     """Start a check of the whole chain on a worker (for who may export the log)."""
@@ -163,6 +168,7 @@ def audit_verify_run(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, "release_portal/audit/log.html", context)
 
 
+@routes.path("audit/verify/<int:pk>", name="audit_verification")
 @require_GET
 def audit_verification(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """A check's progress and result (the page polls it every second while it runs)."""
@@ -180,6 +186,7 @@ def audit_verification(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 # --- the public key and checkpoints -------------------------------------------------------
 
 
+@routes.path("audit/public-key.pem", name="audit_public_key")
 @login_not_required
 @require_GET
 def audit_public_key(request: HttpRequest) -> HttpResponse:
@@ -197,6 +204,7 @@ def audit_public_key(request: HttpRequest) -> HttpResponse:
     return response
 
 
+@routes.path("audit/public-keys.json", name="audit_public_keys")
 @login_not_required
 @require_GET
 def audit_public_keys(request: HttpRequest) -> JsonResponse:
@@ -204,6 +212,7 @@ def audit_public_keys(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"keys": exports.key_records()})
 
 
+@routes.path("audit/checkpoint.json", name="audit_checkpoint_latest")
 @require_GET
 def audit_checkpoint_latest(request: HttpRequest) -> HttpResponse:
     """The newest signed checkpoint, as a file to keep (``--checkpoint`` of the verifier)."""
@@ -272,11 +281,13 @@ def _export(request: HttpRequest, fmt: str) -> HttpResponseBase:
     return response
 
 
+@routes.path("audit/export.csv", name="audit_export_csv")
 @require_GET
 def audit_export_csv(request: HttpRequest) -> HttpResponseBase:
     return _export(request, "csv")
 
 
+@routes.path("audit/export.jsonl", name="audit_export_jsonl")
 @require_GET
 def audit_export_jsonl(request: HttpRequest) -> HttpResponseBase:
     return _export(request, "jsonl")

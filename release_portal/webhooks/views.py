@@ -16,10 +16,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 from release_portal.accounts.access import get_project_for_user
 from release_portal.accounts.roles import Action
 from release_portal.http import HtmxHttpRequest
+from release_portal.routes import Routes
 from release_portal.webhooks import selectors, services
 from release_portal.webhooks.forms import WebhookForm
 from release_portal.webhooks.models import Webhook, WebhookDelivery
 from release_portal.webhooks.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER
+
+routes = Routes()
 
 LIST = "release_portal/webhooks/webhooks.html"
 EDIT = "release_portal/webhooks/webhook_edit.html"
@@ -82,6 +85,7 @@ def _list_page(
     return _page(request, LIST, context, log=selectors.delivery_log(project=project), status=status)
 
 
+@routes.path("projects/<slug:slug>/webhooks/", name="webhooks")
 @never_cache
 @require_http_methods(["GET", "POST"])
 def webhooks_page(request: HtmxHttpRequest, slug: str) -> HttpResponse:
@@ -114,6 +118,7 @@ def _edit_page(
     return _page(request, EDIT, context, log=selectors.delivery_log(webhook=webhook), status=status)
 
 
+@routes.path("projects/<slug:slug>/webhooks/<int:pk>/", name="webhook_edit")
 @never_cache
 @require_http_methods(["GET", "POST"])
 def webhook_edit(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse:
@@ -131,6 +136,7 @@ def webhook_edit(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse:
     return redirect("webhook_edit", slug=project.slug, pk=webhook.pk)
 
 
+@routes.path("projects/<slug:slug>/webhooks/<int:pk>/rotate", name="webhook_rotate")
 @never_cache
 @require_POST
 def webhook_rotate(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse:
@@ -139,6 +145,7 @@ def webhook_rotate(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse
     return _edit_page(request, webhook, rotated=True)
 
 
+@routes.path("projects/<slug:slug>/webhooks/<int:pk>/delete", name="webhook_delete")
 @require_POST
 def webhook_delete(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse:
     project = _project(request, slug)
@@ -149,6 +156,7 @@ def webhook_delete(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse
     return redirect("webhooks", slug=project.slug)
 
 
+@routes.path("projects/<slug:slug>/webhooks/<int:pk>/ping", name="webhook_ping")
 @require_POST
 def webhook_ping(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse:
     project = _project(request, slug)

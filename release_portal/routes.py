@@ -1,0 +1,76 @@
+"""A feature's pages, each declared beside its view, as the API's endpoints are with
+django-ninja's ``@router.get(...)``.
+
+In a feature's ``views.py``::
+
+    routes = Routes()
+
+    @routes.path("backups/<int:pk>/verify", name="backup_verify")
+    @require_POST
+    def backup_verify_view(request, pk): ...
+
+and its ``urls.py`` is ``urlpatterns = views.routes.urlpatterns``. ``routes.path`` takes
+the same route syntax and name as Django's ``path()`` and registers the view in the
+order the module defines it. It must be the outermost decorator, so that the page is
+the view with its method checks and caching rules; the system check below
+(``routes.E001``) names any page registered under another decorator.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from django.core.checks import Error, Tags, register
+from django.urls import URLPattern, URLResolver, get_resolver, path
+
+
+class Routes:
+    def __init__(self) -> None:
+        self.urlpatterns: list[URLPattern] = []
+
+    def path[V: Callable[..., Any]](self, route: str, *, name: str) -> Callable[[V], V]:
+        """Register the decorated view at ``route`` as the URL named ``name``."""
+
+        def register(view: V) -> V:
+            self.urlpatterns.append(path(route, view, name=name))
+            return view
+
+        return register
+
+
+def _patterns(resolver: URLResolver) -> Iterator[URLPattern]:
+    for entry in resolver.url_patterns:
+        if isinstance(entry, URLResolver):
+            yield from _patterns(entry)
+        else:
+            yield entry
+
+
+def _wraps(outer: Any, inner: Any) -> bool:
+    while (outer := getattr(outer, "__wrapped__", None)) is not None:
+        if outer is inner:
+            return True
+    return False
+
+
+@register(Tags.urls)
+def routes_outermost_check(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """A URL must serve what its module exports: a page registered below another
+    decorator (``@require_POST`` above ``@routes.path``) would skip that decorator."""
+    errors = []
+    for pattern in _patterns(get_resolver()):
+        view = pattern.callback
+        module = sys.modules.get(getattr(view, "__module__", ""))
+        exported = getattr(module, getattr(view, "__name__", ""), None)
+        if exported is not view and _wraps(exported, view):
+            errors.append(
+                Error(
+                    f"The page {pattern.name!r} serves {view.__module__}.{view.__name__} "
+                    "without the decorators above its route.",
+                    hint="Put @routes.path(...) first, above every other decorator.",
+                    id="routes.E001",
+                )
+            )
+    return errors
