@@ -163,7 +163,7 @@ class Release(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.title} ({self.commit_sha[:8]})"
+        return f"{self.title} ({self.short_sha})"
 
     @property
     def short_sha(self) -> str:
@@ -350,9 +350,11 @@ class SignOff(models.Model):
     """A person's approval of the release as it was: the digest they signed."""
 
     class Kind(models.TextChoices):
-        RELEASE_OWNER = "release_owner", "Release owner"
-        QA_LEAD = Role.QA_LEAD.value, Role.QA_LEAD.label
-        SRE = Role.SRE.value, Role.SRE.label
+        # A sign-off step's owner is the kind of sign-off it asks for (runbooks.services
+        # refuses any other owner): the same values and labels, declared once in StepOwner.
+        RELEASE_OWNER = StepOwner.RELEASE_OWNER.value, StepOwner.RELEASE_OWNER.label
+        QA_LEAD = StepOwner.QA_LEAD.value, StepOwner.QA_LEAD.label
+        SRE = StepOwner.SRE.value, StepOwner.SRE.label
 
     release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="signoffs")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
