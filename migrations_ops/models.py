@@ -466,6 +466,13 @@ class JobLogLine(models.Model):
 # --- the SRE side of the runbook (§5): backups, rollback plans, incidents ----------------
 
 
+class BackupManifestQuerySet(models.QuerySet["BackupManifest"]):
+    def verified(self) -> BackupManifestQuerySet:
+        """Backups a restore check passed whose files are still kept: the ones a rollback
+        may restore (``BackupManifest.is_verified`` in SQL)."""
+        return self.filter(verify_state=BackupManifest.Verify.PASSED, deleted_at__isnull=True)
+
+
 class BackupManifest(models.Model):
     """One pg_dump backup of a target (runbook §5.1 step 2) and what its restore check found.
 
@@ -529,6 +536,8 @@ class BackupManifest(models.Model):
     deleted_at = models.DateTimeField(null=True, blank=True)
     deleted_by_name = models.CharField(max_length=200, blank=True)
 
+    objects = BackupManifestQuerySet.as_manager()
+
     class Meta:
         ordering = ["-finished_at", "-pk"]
         indexes = [
@@ -549,6 +558,7 @@ class BackupManifest(models.Model):
 
     @property
     def is_verified(self) -> bool:
+        """A restore check passed and the files are kept: ``BackupManifest.objects.verified()``."""
         return self.verify_state == self.Verify.PASSED and not self.is_deleted
 
     @property

@@ -49,11 +49,8 @@ def newest_results(release: Any) -> dict[str, Job | None]:
 def verified_backup(release: Any) -> BackupManifest | None:
     """The release's newest verified backup, production's first."""
     return (
-        BackupManifest.objects.filter(
-            release_id=release.pk,
-            verify_state=BackupManifest.Verify.PASSED,
-            deleted_at__isnull=True,
-        )
+        BackupManifest.objects.verified()
+        .filter(release_id=release.pk)
         .select_related("target")
         .defer("manifest")
         # Production's first (the backup a rollback would restore), then the newest.

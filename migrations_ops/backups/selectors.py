@@ -68,9 +68,7 @@ def backups_for_user(user: Any, filters: BackupFilters) -> QuerySet[BackupManife
 
 
 def newest_verified(target: Target, release: Release | None = None) -> BackupManifest | None:
-    rows = BackupManifest.objects.filter(
-        target=target, verify_state=BackupManifest.Verify.PASSED, deleted_at__isnull=True
-    )
+    rows = BackupManifest.objects.verified().filter(target=target)
     if release is not None:
         rows = rows.filter(release=release)
     return rows.order_by("-finished_at", "-pk").first()
@@ -102,14 +100,12 @@ def protected_ids(backups: list[BackupManifest]) -> set[int]:
     protected = set()
     for release_id, target_id in pairs:
         newest = (
-            BackupManifest.objects.filter(
-                release=release_id, target=target_id, deleted_at__isnull=True,
-                verify_state=BackupManifest.Verify.PASSED,
-            )
+            BackupManifest.objects.verified()
+            .filter(release=release_id, target=target_id)
             .order_by("-finished_at", "-pk")
             .values_list("pk", flat=True)
             .first()
-        )  # fmt: skip
+        )
         if newest:
             protected.add(newest)
     return protected

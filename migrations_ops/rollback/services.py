@@ -101,9 +101,7 @@ def backup_choice(backup: BackupManifest) -> BackupChoice:
 
 def verified_backups(target: Target) -> list[BackupManifest]:
     return list(
-        BackupManifest.objects.filter(
-            target=target, verify_state=BackupManifest.Verify.PASSED, deleted_at__isnull=True
-        ).order_by("-finished_at", "-pk")[:50]
+        BackupManifest.objects.verified().filter(target=target).order_by("-finished_at", "-pk")[:50]
     )
 
 
