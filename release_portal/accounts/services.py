@@ -81,13 +81,7 @@ def membership_remove(*, membership: Membership, removed_by: Any) -> None:
     """Remove one role. The last platform lead of a project cannot be removed."""
     locked = Membership.objects.select_for_update().get(pk=membership.pk)
     if locked.role == Role.PLATFORM_LEAD:
-        leads = Membership.objects.select_for_update().filter(
-            project_id=locked.project_id, role=Role.PLATFORM_LEAD
-        )
-        if leads.count() <= 1:
-            raise ValidationError(
-                "This is the project's last platform lead: add another one first."
-            )
+        _refuse_last_lead(locked.project_id)
     audit_record(
         actor=removed_by,
         action="member.remove",
@@ -99,12 +93,18 @@ def membership_remove(*, membership: Membership, removed_by: Any) -> None:
     forget_roles(removed_by)
 
 
-def _lead_count(project_id: int) -> int:
-    return (
-        Membership.objects.select_for_update()
-        .filter(project_id=project_id, role=Role.PLATFORM_LEAD)
-        .count()
+def _refuse_last_lead(
+    project_id: int,
+    *,
+    message: str = "This is the project's last platform lead: add another one first.",
+) -> None:
+    """A project always keeps a platform lead: call it before a lead's role goes. The
+    leads' rows stay locked until the change commits, so two removals cannot both pass."""
+    leads = Membership.objects.select_for_update().filter(
+        project_id=project_id, role=Role.PLATFORM_LEAD
     )
+    if leads.count() <= 1:
+        raise ValidationError(message)
 
 
 @transaction.atomic
@@ -126,8 +126,8 @@ def membership_change_role(
         user=locked.user, project_id=locked.project_id, role=role
     ).exists():
         raise ValidationError(f"{locked.user.get_username()} is already {role.label} here.")
-    if locked.role == Role.PLATFORM_LEAD and _lead_count(locked.project_id) <= 1:
-        raise ValidationError("This is the project's last platform lead: add another one first.")
+    if locked.role == Role.PLATFORM_LEAD:
+        _refuse_last_lead(locked.project_id)
     before = locked.role
     locked.role = role
     locked.save(update_fields=["role"])
@@ -216,9 +216,10 @@ def invitation_revoke(*, project: Any, user_id: int, by: Any) -> Any:
     user = _pending_member(project, user_id)
     memberships = list(Membership.objects.filter(project=project, user=user))
     roles = [m.role for m in memberships]
-    if Role.PLATFORM_LEAD in roles and _lead_count(project.pk) <= 1:
-        raise ValidationError(
-            "This is the project's only platform lead: invite another one before revoking."
+    if Role.PLATFORM_LEAD in roles:
+        _refuse_last_lead(
+            project.pk,
+            message="This is the project's only platform lead: invite another one before revoking.",
         )
     Membership.objects.filter(pk__in=[m.pk for m in memberships]).delete()
     disabled = not Membership.objects.filter(user=user).exists()
