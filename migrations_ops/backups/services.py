@@ -246,16 +246,12 @@ def backup_verify(*, backup: BackupManifest, user: Any) -> Job:
     backup = BackupManifest.objects.select_for_update().get(pk=backup.pk)
     if backup.is_deleted:
         raise BackupError(f"{backup.file_name} was deleted: there is nothing to verify.")
-    job = job_enqueue(
-        kind=K.RESTORE_CHECK, project=backup.project, release=backup.release,
-        target=backup.target, params={"backup_id": backup.pk}, created_by=user,
-    )  # fmt: skip
-    if job.already_active:
-        return job
-    backup.verify_job = job
-    backup.save(update_fields=["verify_job"])
-    audit_record(actor=user, action="backup.verify_start", obj=backup, release=backup.release_id,
-                 data={"job": job.pk, "file": backup.file_name})  # fmt: skip
+    job = _enqueue_verify(backup, user)
+    if not job.already_active:
+        audit_record(
+            actor=user, action="backup.verify_start", obj=backup, release=backup.release_id,
+            data={"job": job.pk, "file": backup.file_name},
+        )  # fmt: skip
     return job
 
 
