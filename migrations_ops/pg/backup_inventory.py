@@ -50,32 +50,45 @@ ORDER BY 1, 2 NULLS FIRST, cfg.n
 """
 
 
+# Each relation with its schema and its "schema.name" (as left_out's lines name it), for
+# the queries below; NOT MATERIALIZED: inlined into each, so only the rows joined are read.
+_RELATIONS = """
+WITH rel AS NOT MATERIALIZED (
+    SELECT c.oid, n.nspname AS schema, n.nspname || '.' || c.relname AS name
+    FROM pg_catalog.pg_class c
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+)
+"""
+
 # What a dump of some schemas leaves out that they depend on, or that depends on them:
 # triggers on tables elsewhere calling a function in a backed-up schema (a trigger belongs
 # to its table: restoring the backup does not bring it back), and foreign keys, views
 # and functions' types... reaching tables elsewhere (the restore needs them present).
-_TRIGGERS_FROM_OUTSIDE = """
-SELECT tn.nspname || '.' || c.relname, t.tgname, fn.nspname || '.' || p.proname
+_TRIGGERS_FROM_OUTSIDE = (
+    _RELATIONS
+    + """
+SELECT tab.name, t.tgname, fn.nspname || '.' || p.proname
 FROM pg_catalog.pg_trigger t
-JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
-JOIN pg_catalog.pg_namespace tn ON tn.oid = c.relnamespace
+JOIN rel tab ON tab.oid = t.tgrelid
 JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid
 JOIN pg_catalog.pg_namespace fn ON fn.oid = p.pronamespace
 WHERE NOT t.tgisinternal AND fn.nspname = ANY(%(schemas)s)
-  AND NOT tn.nspname = ANY(%(schemas)s)
+  AND NOT tab.schema = ANY(%(schemas)s)
 ORDER BY 1, 2
 """
-_FOREIGN_KEYS_TO_OUTSIDE = """
-SELECT sn.nspname || '.' || sc.relname, con.conname, tn.nspname || '.' || tc.relname
+)
+_FOREIGN_KEYS_TO_OUTSIDE = (
+    _RELATIONS
+    + """
+SELECT src.name, con.conname, dst.name
 FROM pg_catalog.pg_constraint con
-JOIN pg_catalog.pg_class sc ON sc.oid = con.conrelid
-JOIN pg_catalog.pg_namespace sn ON sn.oid = sc.relnamespace
-JOIN pg_catalog.pg_class tc ON tc.oid = con.confrelid
-JOIN pg_catalog.pg_namespace tn ON tn.oid = tc.relnamespace
-WHERE con.contype = 'f' AND sn.nspname = ANY(%(schemas)s)
-  AND NOT tn.nspname = ANY(%(schemas)s)
+JOIN rel src ON src.oid = con.conrelid
+JOIN rel dst ON dst.oid = con.confrelid
+WHERE con.contype = 'f' AND src.schema = ANY(%(schemas)s)
+  AND NOT dst.schema = ANY(%(schemas)s)
 ORDER BY 1, 2
 """
+)
 
 
 def left_out(conn: psycopg.Connection, schemas: list[str]) -> list[str]:
