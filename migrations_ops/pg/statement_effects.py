@@ -48,6 +48,18 @@ from migrations_ops.pg.sqlsplit import Statement
 M = LockMode
 _GRAMMAR = ".".join(str(part) for part in get_postgresql_version())
 
+# Object kinds (the parse tree's ObjectType) that are relations: a statement on one locks
+# the relation itself.
+_RELATION_KINDS = ("OBJECT_TABLE", "OBJECT_VIEW", "OBJECT_MATVIEW", "OBJECT_FOREIGN_TABLE")
+# Object kinds that live on a table, named (schema.)table.name: the table gets the lock.
+_ON_TABLE_KINDS = ("OBJECT_POLICY", "OBJECT_TRIGGER", "OBJECT_RULE")
+
+
+def _kind_words(kind: str) -> str:
+    """An ObjectType as the effects' sentences say it: "OBJECT_MATVIEW" is "materialized
+    view", "OBJECT_FOREIGN_TABLE" "foreign_table"."""
+    return kind.removeprefix("OBJECT_").lower().replace("matview", "materialized view")
+
 
 def analyse(statement: Statement) -> StatementEffect:
     """The effects of one statement; never raises on SQL it cannot read."""
@@ -183,16 +195,11 @@ def _drop(node: Any, effect: StatementEffect) -> None:
         effect.command += " CONCURRENTLY"
         effect.no_transaction = True
     for items in node.objects or ():
-        if kind in (
-            "OBJECT_TABLE",
-            "OBJECT_VIEW",
-            "OBJECT_MATVIEW",
-            "OBJECT_FOREIGN_TABLE",
-        ):
+        if kind in _RELATION_KINDS:
             relation = Relation.from_names(items)
             effect.drops.append(relation)
             effect.touch(relation, M.ACCESS_EXCLUSIVE)
-            what = kind.removeprefix("OBJECT_").lower().replace("matview", "materialized view")
+            what = _kind_words(kind)
             effect.does.append(
                 f"drops {what} {relation}" + (" and what depends on it" if cascade else "")
             )
@@ -210,10 +217,9 @@ def _drop(node: Any, effect: StatementEffect) -> None:
             effect.does.append(f"drops index {index}")
             if not node.concurrent:
                 effect.hazards.append(Found("drop_index_not_concurrently", index, f"index {index}"))
-        elif kind in ("OBJECT_POLICY", "OBJECT_TRIGGER", "OBJECT_RULE"):
-            # (schema.)table.name: the object lives on a table, which gets the lock.
+        elif kind in _ON_TABLE_KINDS:
             table = Relation.from_names(items[:-1])
-            what = kind.removeprefix("OBJECT_").lower()
+            what = _kind_words(kind)
             effect.touch(table, M.ACCESS_EXCLUSIVE)
             effect.does.append(f"drops {what} {names(items)[-1]} on {table}")
         elif kind == "OBJECT_SCHEMA" and cascade:
@@ -221,7 +227,7 @@ def _drop(node: Any, effect: StatementEffect) -> None:
             effect.does.append(f"drops schema {_object_name(items)} and all in it")
         else:
             shown = _object_name(items)
-            effect.does.append(f"drops {kind.removeprefix('OBJECT_').lower()} {shown}")
+            effect.does.append(f"drops {_kind_words(kind)} {shown}")
 
 
 def _object_name(item: Any) -> str:
@@ -329,7 +335,7 @@ def _create_rule(node: Any, effect: StatementEffect) -> None:
 def _comment(node: Any, effect: StatementEffect) -> None:
     effect.command = "COMMENT"
     kind = node.objtype
-    if kind in ("OBJECT_TABLE", "OBJECT_VIEW", "OBJECT_MATVIEW", "OBJECT_FOREIGN_TABLE"):
+    if kind in _RELATION_KINDS:
         relation = Relation.from_names(node.object)
         effect.touch(relation, M.SHARE_UPDATE_EXCLUSIVE)
         effect.does.append(f"sets the comment on {relation}")
@@ -341,13 +347,13 @@ def _comment(node: Any, effect: StatementEffect) -> None:
         index = Relation.from_names(node.object)
         effect.does.append(f"sets the comment on index {index}")
     else:
-        effect.does.append(f"sets the comment on a {kind.removeprefix('OBJECT_').lower()}")
+        effect.does.append(f"sets the comment on a {_kind_words(kind)}")
 
 
 def _rename(node: Any, effect: StatementEffect) -> None:
     effect.command = "RENAME"
     kind = node.renameType
-    if kind in ("OBJECT_TABLE", "OBJECT_VIEW", "OBJECT_MATVIEW", "OBJECT_FOREIGN_TABLE"):
+    if kind in _RELATION_KINDS:
         old = Relation.from_range_var(node.relation)
         new = Relation(old.schema, node.newname)
         effect.touch(old, M.ACCESS_EXCLUSIVE)
@@ -368,12 +374,12 @@ def _rename(node: Any, effect: StatementEffect) -> None:
     elif kind == "OBJECT_INDEX" and node.relation is not None:
         index = Relation.from_range_var(node.relation)
         effect.does.append(f"renames index {index} to {node.newname}")
-    elif kind in ("OBJECT_POLICY", "OBJECT_TRIGGER", "OBJECT_RULE") and node.relation is not None:
+    elif kind in _ON_TABLE_KINDS and node.relation is not None:
         table = Relation.from_range_var(node.relation)
         effect.touch(table, M.ACCESS_EXCLUSIVE)
-        effect.does.append(f"renames {kind.removeprefix('OBJECT_').lower()} on {table}")
+        effect.does.append(f"renames {_kind_words(kind)} on {table}")
     else:
-        what = kind.removeprefix("OBJECT_").lower()
+        what = _kind_words(kind)
         effect.does.append(f"renames {what} {_object_name(node.object)} to {node.newname}")
         if kind in ("OBJECT_FUNCTION", "OBJECT_TYPE", "OBJECT_SCHEMA"):
             effect.hazards.append(Found("rename_breaks_clients", None, f"{what} renamed"))
@@ -542,7 +548,7 @@ def _alter_table(node: Any, effect: StatementEffect) -> None:
 def _grant(node: Any, effect: StatementEffect) -> None:
     effect.command = "GRANT" if node.is_grant else "REVOKE"
     privileges = ", ".join(str(p.priv_name).upper() for p in node.privileges or ()) or "ALL"
-    target = str(node.objtype).removeprefix("OBJECT_").lower()
+    target = _kind_words(str(node.objtype))
     objects = ", ".join(
         str(Relation.from_range_var(o)) if o.tag == "RangeVar" else _object_name(o)
         for o in node.objects or ()
