@@ -51,12 +51,10 @@ from migrations_ops.runners.base import RunContext, RunResult, connect_target
 
 def run(ctx: RunContext) -> RunResult:
     started = time.monotonic()
-    local = scratch_setup.local_migrations(ctx.supabase_dir)
     # The dry run's rules for reading the target and for what counts as applied without
     # it, so both jobs pick the same pending files.
-    target, unreadable = target_copy.read_target(ctx)
+    _local, target, unreadable, baseline, pending = target_copy.pending_files(ctx)
     notes: list[str] = []
-    baseline, pending = target_copy.baseline_and_pending(ctx, local, target)
     if target is None:
         notes.append(
             f"{ctx.target_name} could not be read ({unreadable}): the copy was built from the "

@@ -60,11 +60,9 @@ ObserveFn = Callable[[str, int], AbstractContextManager[StatementHook]]
 def run(ctx: RunContext, *, observe: ObserveFn | None = None) -> RunResult:
     """The dry run; ``observe`` watches the pending statements as they are applied."""
     started = time.monotonic()
-    local = scratch_setup.local_migrations(ctx.supabase_dir)
     notes: list[str] = []
-    target, unreadable = target_copy.read_target(ctx)
+    local, target, unreadable, baseline, pending = target_copy.pending_files(ctx)
     staging_data: dict[str, Any] = {"read": target is not None, "reason": unreadable}
-    baseline, pending = target_copy.baseline_and_pending(ctx, local, target)
     if target is not None:
         applied = set(target.applied_versions)
         notes += _history_notes(ctx, target, local, pending)

@@ -43,7 +43,6 @@ from migrations_ops.pg import (
     release_risk,
     risk_report,
     risk_rules,
-    scratch_setup,
     squawk,
     target_facts,
 )
@@ -56,12 +55,11 @@ from migrations_ops.runners.base import RunContext, RunnerError, RunResult, conn
 def run(ctx: RunContext) -> RunResult:
     started = time.monotonic()
     timings: dict[str, float] = {}
-    local = scratch_setup.local_migrations(ctx.supabase_dir)
     # The dry run's own rules for what is pending, so both jobs look at the same files.
-    target, _unreadable = target_copy.read_target(ctx)
-    _baseline, files = target_copy.baseline_and_pending(ctx, local, target)
+    files = target_copy.pending_files(ctx)
+    target = files.target
     clock = time.monotonic()
-    pending = release_risk.analyse_files(files)
+    pending = release_risk.analyse_files(files.pending)
     timings["parse"] = time.monotonic() - clock
     ctx.info(f"Parsed {sum(len(f.effects) for f in pending)} pending statement(s)")
 

@@ -7,7 +7,7 @@ dry_run and drift warn the same way when the scratch server is another major ver
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 
@@ -56,6 +56,25 @@ def baseline_and_pending(
     assumed = assumed_applied(ctx, local)
     baseline = [m for m in local if m.version in assumed]
     return baseline, [m for m in local if m.version not in assumed]
+
+
+class PendingFiles(NamedTuple):
+    """What dry_run, access and risk start from (``pending_files``)."""
+
+    local: list[MigrationFile]  # the project's migrations, in the CLI's order
+    target: staging_copy.TargetState | None  # None: it could not be read
+    unreadable: str | None  # why it could not be read
+    baseline: list[MigrationFile]  # what the copy is built from without the target
+    pending: list[MigrationFile]
+
+
+def pending_files(ctx: RunContext) -> PendingFiles:
+    """The local migrations, the target (``read_target``) and the files pending on it
+    (``baseline_and_pending``): the one reading of them the three jobs share."""
+    local = scratch_setup.local_migrations(ctx.supabase_dir)
+    target, unreadable = read_target(ctx)
+    baseline, pending = baseline_and_pending(ctx, local, target)
+    return PendingFiles(local, target, unreadable, baseline, pending)
 
 
 def note_version(
