@@ -1,12 +1,15 @@
-"""Helpers every feature's views share: htmx requests, list pages, fragments, and the
-client's address behind the portal's proxies."""
+"""Helpers every feature's views share: htmx requests, list pages, fragments, form
+actions answered with a message, and the client's address behind the portal's proxies."""
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -33,6 +36,34 @@ def render_page(
 ) -> HttpResponse:
     """The page, or only its ``{% partialdef fragment %}`` when htmx swaps it."""
     return render(request, f"{template}#{fragment}" if request.htmx else template, context)
+
+
+def error_text(error: Exception) -> str:
+    """What a refused action tells the person: a ValidationError's messages in one line,
+    any other refusal's text."""
+    if isinstance(error, ValidationError):
+        return " ".join(error.messages)
+    return str(error)
+
+
+def act[T](
+    request: HttpRequest,
+    action: Callable[[], T],
+    *,
+    done: str | Callable[[T], str],
+    back: HttpResponse,
+    refusals: tuple[type[Exception], ...] = (ValidationError,),
+) -> HttpResponse:
+    """Answer a plain form action: run ``action`` (one service call), then go ``back`` with
+    ``done`` (or ``done(result)``) as a success message, or with why the service refused
+    (one of ``refusals``) as an error message."""
+    try:
+        result = action()
+    except refusals as e:
+        messages.error(request, error_text(e))
+    else:
+        messages.success(request, done(result) if callable(done) else done)
+    return back
 
 
 def client_address(request: HttpRequest) -> str:

@@ -16,6 +16,7 @@ from release_portal.accounts.services import (
     membership_remove,
     pending_invitations,
 )
+from release_portal.http import act
 from release_portal.routes import Routes
 
 routes = Routes()
@@ -65,13 +66,12 @@ def project_members(request: HttpRequest, slug: str) -> HttpResponse:
 def membership_delete(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     project = get_project_for_user(request.user, slug, Action.MANAGE_MEMBERS)
     membership = get_object_or_404(Membership, pk=pk, project=project)
-    try:
-        membership_remove(membership=membership, removed_by=request.user)
-    except ValidationError as e:
-        messages.error(request, " ".join(e.messages))
-    else:
-        messages.success(request, f"Removed {membership.user} as {membership.get_role_display()}.")
-    return redirect("project_members", slug=project.slug)
+    return act(
+        request,
+        lambda: membership_remove(membership=membership, removed_by=request.user),
+        done=lambda _: f"Removed {membership.user} as {membership.get_role_display()}.",
+        back=redirect("project_members", slug=project.slug),
+    )
 
 
 @routes.path("projects/<slug:slug>/members/<int:pk>/role", name="membership_role")
@@ -82,49 +82,48 @@ def membership_role(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     membership = get_object_or_404(
         Membership.objects.select_related("user"), pk=pk, project=project
     )
+    back = redirect("project_members", slug=project.slug)
     form = RoleForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose one of the roles.")
-        return redirect("project_members", slug=project.slug)
+        return back
     before = membership.get_role_display()
-    try:
-        changed = membership_change_role(
+    return act(
+        request,
+        lambda: membership_change_role(
             membership=membership, role=form.cleaned_data["role"], changed_by=request.user
-        )
-    except ValidationError as e:
-        messages.error(request, " ".join(e.messages))
-    else:
-        messages.success(
-            request,
-            f"{changed.user.get_username()} is now {changed.get_role_display()} (was {before}).",
-        )
-    return redirect("project_members", slug=project.slug)
+        ),
+        done=lambda changed: (
+            f"{changed.user.get_username()} is now {changed.get_role_display()} (was {before})."
+        ),
+        back=back,
+    )
 
 
 @routes.path("projects/<slug:slug>/invitations/<int:user_id>/resend", name="invitation_resend")
 @require_POST
 def invitation_resend_view(request: HttpRequest, slug: str, user_id: int) -> HttpResponse:
     project = get_project_for_user(request.user, slug, Action.MANAGE_MEMBERS)
-    try:
-        invitation_resend(
-            project=project, user_id=user_id, by=request.user,
+    return act(
+        request,
+        lambda: invitation_resend(
+            project=project,
+            user_id=user_id,
+            by=request.user,
             base_url=request.build_absolute_uri("/"),
-        )  # fmt: skip
-    except ValidationError as e:
-        messages.error(request, " ".join(e.messages))
-    else:
-        messages.success(request, "Invitation sent again, with a fresh link.")
-    return redirect("project_members", slug=project.slug)
+        ),
+        done="Invitation sent again, with a fresh link.",
+        back=redirect("project_members", slug=project.slug),
+    )
 
 
 @routes.path("projects/<slug:slug>/invitations/<int:user_id>/revoke", name="invitation_revoke")
 @require_POST
 def invitation_revoke_view(request: HttpRequest, slug: str, user_id: int) -> HttpResponse:
     project = get_project_for_user(request.user, slug, Action.MANAGE_MEMBERS)
-    try:
-        user = invitation_revoke(project=project, user_id=user_id, by=request.user)
-    except ValidationError as e:
-        messages.error(request, " ".join(e.messages))
-    else:
-        messages.success(request, f"Revoked the invitation of {user.email or user.get_username()}.")
-    return redirect("project_members", slug=project.slug)
+    return act(
+        request,
+        lambda: invitation_revoke(project=project, user_id=user_id, by=request.user),
+        done=lambda user: f"Revoked the invitation of {user.email or user.get_username()}.",
+        back=redirect("project_members", slug=project.slug),
+    )

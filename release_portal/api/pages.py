@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -13,13 +12,10 @@ from release_portal.accounts.roles import Action, ProjectAccess
 from release_portal.api.forms import TokenForm
 from release_portal.api.models import ApiToken
 from release_portal.api.tokens import token_create, token_revoke
+from release_portal.http import act, error_text
 from release_portal.routes import Routes
 
 routes = Routes()
-
-
-def _text(error: ValidationError) -> str:
-    return " ".join(error.messages)
 
 
 @routes.path("projects/<slug:slug>/tokens/", name="project_tokens")
@@ -36,7 +32,7 @@ def project_tokens(request: HttpRequest, slug: str) -> HttpResponse:
                 scopes=form.cleaned_data["scopes"], user=request.user,
             )  # fmt: skip
         except ValidationError as e:
-            form.add_error("name", _text(e))
+            form.add_error("name", error_text(e))
         else:
             new_value = created.value
             form = TokenForm()
@@ -62,10 +58,9 @@ def project_tokens(request: HttpRequest, slug: str) -> HttpResponse:
 def token_revoke_view(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     project = get_project_for_user(request.user, slug, Action.MANAGE_PROJECT)
     token = get_object_or_404(ApiToken, pk=pk, project=project)
-    try:
-        token_revoke(token=token, user=request.user)
-    except ValidationError as e:
-        messages.error(request, _text(e))
-    else:
-        messages.success(request, f"Revoked {token.name}: CI using it now gets 401.")
-    return redirect("project_tokens", slug=project.slug)
+    return act(
+        request,
+        lambda: token_revoke(token=token, user=request.user),
+        done=f"Revoked {token.name}: CI using it now gets 401.",
+        back=redirect("project_tokens", slug=project.slug),
+    )
