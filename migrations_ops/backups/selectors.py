@@ -12,19 +12,20 @@ from django.utils import timezone
 from checklists.models import Release
 from migrations_ops.models import BackupManifest, Target
 from release_portal.accounts.access import get_for_user
-from release_portal.accounts.roles import visible_project_ids
+from release_portal.accounts.roles import Action, visible_project_ids
 
 R = Release.State
 # A release that reached production: its newest verified backup is the way back.
 REACHED_PRODUCTION = frozenset({R.DEPLOYING, R.MONITORING, R.DEPLOYED, R.FAILED, R.ROLLED_BACK})
 
 
-def get_backup_for_user(user: Any, pk: int) -> BackupManifest:
-    """Backup ``pk`` if ``user`` holds a role in its project; 404 otherwise (never 403)."""
+def get_backup_for_user(user: Any, pk: int, action: Action | None = None) -> BackupManifest:
+    """Backup ``pk`` if ``user`` holds a role in its project (else 404, never 403); 403 if
+    ``action`` is not allowed there."""
     queryset = BackupManifest.objects.select_related(
         "project", "release", "target", "job", "verify_job"
     )
-    return get_for_user(user, queryset, what="backup", pk=pk)
+    return get_for_user(user, queryset, what="backup", action=action, pk=pk)
 
 
 @dataclass

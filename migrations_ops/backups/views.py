@@ -24,9 +24,9 @@ from migrations_ops.backups.forms import BackupFilterForm, CaptureForm, Snapshot
 from migrations_ops.models import BackupManifest, RollbackPlan
 from migrations_ops.pg.backup_changelog import size_text
 from migrations_ops.projects.forms import field_problem
-from release_portal.accounts.access import get_project_for_user, require
+from release_portal.accounts.access import get_project_for_user
 from release_portal.accounts.roles import Action, ProjectAccess, can, visible_project_ids
-from release_portal.http import HtmxHttpRequest, paged, render_page
+from release_portal.http import HtmxHttpRequest, act, error_text, paged, render_page
 from release_portal.routes import Routes
 
 routes = Routes()
@@ -71,14 +71,13 @@ def _detail_context(request: HtmxHttpRequest, backup: BackupManifest, **extra: A
 @routes.path("backups/<int:pk>/download", name="backup_download")
 @require_GET
 def backup_download(request: HtmxHttpRequest, pk: int) -> HttpResponseBase:
-    backup = selectors.get_backup_for_user(request.user, pk)
-    require(request.user, Action.DOWNLOAD_BACKUP, backup.project)
+    backup = selectors.get_backup_for_user(request.user, pk, Action.DOWNLOAD_BACKUP)
     try:
         chunks, size, name = services.backup_download(
             backup=backup, user=request.user, manifest=request.GET.get("manifest") == "1"
         )
     except ValidationError as e:
-        messages.error(request, " ".join(e.messages))
+        messages.error(request, error_text(e))
         return redirect("backup_detail", pk=backup.pk)
     response = StreamingHttpResponse(chunks, content_type="application/octet-stream")
     response["Content-Disposition"] = f'attachment; filename="{name}"'
@@ -134,12 +133,11 @@ def _answer(
 @routes.path("backups/<int:pk>/verify", name="backup_verify")
 @require_POST
 def backup_verify_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    backup = selectors.get_backup_for_user(request.user, pk)
-    require(request.user, Action.MANAGE_BACKUPS, backup.project)
+    backup = selectors.get_backup_for_user(request.user, pk, Action.MANAGE_BACKUPS)
     try:
         job = services.backup_verify(backup=backup, user=request.user)
     except ValidationError as e:
-        return _answer(request, backup, " ".join(e.messages), messages.ERROR, 400)
+        return _answer(request, backup, error_text(e), messages.ERROR, 400)
     if job.already_active:
         return _answer(request, backup, f"already running: job #{job.pk}", messages.INFO)
     return _answer(request, backup, f"Queued {job}: the backup is restored and compared again.",
@@ -149,22 +147,19 @@ def backup_verify_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @routes.path("backups/<int:pk>/delete", name="backup_delete")
 @require_POST
 def backup_delete_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    backup = selectors.get_backup_for_user(request.user, pk)
-    require(request.user, Action.MANAGE_BACKUPS, backup.project)
-    try:
-        services.backup_delete(backup=backup, user=request.user)
-    except ValidationError as e:
-        messages.error(request, " ".join(e.messages))
-        return redirect("backup_detail", pk=backup.pk)
-    messages.success(request, f"Deleted the files of {backup.file_name}; its record stays.")
-    return redirect("backup_detail", pk=backup.pk)
+    backup = selectors.get_backup_for_user(request.user, pk, Action.MANAGE_BACKUPS)
+    return act(
+        request,
+        lambda: services.backup_delete(backup=backup, user=request.user),
+        done=f"Deleted the files of {backup.file_name}; its record stays.",
+        back=redirect("backup_detail", pk=backup.pk),
+    )
 
 
 @routes.path("backups/<int:pk>/snapshot", name="backup_snapshot")
 @require_POST
 def backup_snapshot_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    backup = selectors.get_backup_for_user(request.user, pk)
-    require(request.user, Action.MANAGE_BACKUPS, backup.project)
+    backup = selectors.get_backup_for_user(request.user, pk, Action.MANAGE_BACKUPS)
     form = SnapshotForm(request.POST)
     if not form.is_valid():
         return _answer(request, backup, "Give the dashboard backup's reference.", messages.ERROR,
@@ -174,7 +169,7 @@ def backup_snapshot_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             backup=backup, user=request.user, reference=form.cleaned_data["reference"]
         )
     except ValidationError as e:
-        return _answer(request, backup, " ".join(e.messages), messages.ERROR, 400)
+        return _answer(request, backup, error_text(e), messages.ERROR, 400)
     return _answer(request, backup, "Logged the Supabase dashboard backup with this backup.",
                    messages.SUCCESS)  # fmt: skip
 
@@ -195,7 +190,7 @@ def backup_capture_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
                 snapshot_ref=form.cleaned_data["snapshot_ref"], fmt=form.cleaned_data["format"],
             )  # fmt: skip
         except ValidationError as e:
-            text, level, status = " ".join(e.messages), messages.ERROR, 400
+            text, level, status = error_text(e), messages.ERROR, 400
         else:
             text = (
                 f"already running: job #{job.pk}" if job.already_active

@@ -21,7 +21,7 @@ from migrations_ops.incidents import forms, services
 from migrations_ops.models import Incident, Job, RollbackPlan
 from release_portal.accounts.access import get_for_user, require
 from release_portal.accounts.roles import Action, ProjectAccess, visible_project_ids
-from release_portal.http import HtmxHttpRequest, paged, render_page
+from release_portal.http import HtmxHttpRequest, error_text, paged, render_page
 from release_portal.routes import Routes
 
 routes = Routes()
@@ -176,7 +176,7 @@ def incident_action(request: HtmxHttpRequest, pk: int, action: str) -> HttpRespo
     try:
         text = handler(request, incident)
     except ValidationError as e:
-        text, status, level = " ".join(e.messages), 400, messages.ERROR
+        text, status, level = error_text(e), 400, messages.ERROR
     if request.htmx:
         incident = get_incident_for_user(request.user, pk)
         context = _context(request, incident)

@@ -30,7 +30,7 @@ from migrations_ops.projects.services import (
 from migrations_ops.target_rule import allowed_patterns
 from release_portal.accounts.access import get_project_for_user
 from release_portal.accounts.roles import Action
-from release_portal.http import HtmxHttpRequest
+from release_portal.http import HtmxHttpRequest, act
 from release_portal.routes import Routes
 
 routes = Routes()
@@ -118,49 +118,55 @@ def project_settings(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect("project_settings", slug=project.slug)
 
 
+def _target_saved(request: HttpRequest, form: TargetForm) -> HttpResponse:
+    """The posted target form saved (a new target, or the changes to ``form.target``), then
+    back to the settings page saying so; else the page again (400) with the form saying
+    why (the service's refusal under the URL variable, the setting it is about)."""
+    project, target = form.project, form.target
+    if form.is_valid():
+        try:
+            if target is None:
+                saved = target_create(project=project, user=request.user, **form.cleaned_data)
+                done = f"Added the target {saved.name}."
+            else:
+                saved = target_update(target=target, user=request.user, **form.cleaned_data)
+                done = f"Saved the target {saved.name}."
+        except TargetError as e:
+            form.add_error("url_env_var", str(e))
+        else:
+            messages.success(request, done)
+            return redirect("project_settings", slug=project.slug)
+    if target is None:
+        return _page(request, project, new_target=form, status=400)
+    return _page(request, project, bound={target.pk: form}, status=400)
+
+
 @routes.path("projects/<slug:slug>/settings/targets/", name="target_new")
 @require_POST
 def target_new(request: HttpRequest, slug: str) -> HttpResponse:
     project = get_project_for_user(request.user, slug, Action.MANAGE_PROJECT)
     form = TargetForm(request.POST, project=project, auto_id="new-target-%s")
-    if not form.is_valid():
-        return _page(request, project, new_target=form, status=400)
-    try:
-        target = target_create(project=project, user=request.user, **form.cleaned_data)
-    except TargetError as e:
-        form.add_error("url_env_var", str(e))
-        return _page(request, project, new_target=form, status=400)
-    messages.success(request, f"Added the target {target.name}.")
-    return redirect("project_settings", slug=project.slug)
+    return _target_saved(request, form)
 
 
 @routes.path("projects/<slug:slug>/settings/targets/<int:pk>/", name="target_edit")
 @require_POST
 def target_edit(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     project, target = _get_target_for_user(request, slug, pk)
-    form = _target_form(project, target, request.POST)
-    if not form.is_valid():
-        return _page(request, project, bound={target.pk: form}, status=400)
-    try:
-        target = target_update(target=target, user=request.user, **form.cleaned_data)
-    except TargetError as e:
-        form.add_error("url_env_var", str(e))
-        return _page(request, project, bound={target.pk: form}, status=400)
-    messages.success(request, f"Saved the target {target.name}.")
-    return redirect("project_settings", slug=project.slug)
+    return _target_saved(request, _target_form(project, target, request.POST))
 
 
 @routes.path("projects/<slug:slug>/settings/targets/<int:pk>/delete", name="target_remove")
 @require_POST
 def target_remove(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     project, target = _get_target_for_user(request, slug, pk)
-    try:
-        target_delete(target=target, user=request.user)
-    except TargetError as e:
-        messages.error(request, str(e))
-    else:
-        messages.success(request, f"Removed the target {target.name}.")
-    return redirect("project_settings", slug=project.slug)
+    return act(
+        request,
+        lambda: target_delete(target=target, user=request.user),
+        done=f"Removed the target {target.name}.",
+        back=redirect("project_settings", slug=project.slug),
+        refusals=(TargetError,),
+    )
 
 
 @routes.path("projects/<slug:slug>/settings/targets/<int:pk>/test", name="target_test")

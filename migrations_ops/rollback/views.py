@@ -21,17 +21,17 @@ from migrations_ops.rollback import services
 from migrations_ops.rollback.forms import PlanForm, RollbackFilterForm
 from release_portal.accounts.access import get_for_user, require
 from release_portal.accounts.roles import Action, ProjectAccess, visible_project_ids
-from release_portal.http import HtmxHttpRequest, paged, render_page
+from release_portal.http import HtmxHttpRequest, error_text, paged, render_page
 from release_portal.routes import Routes
 
 routes = Routes()
 
 
-def get_plan_for_user(user: Any, pk: int) -> RollbackPlan:
+def get_plan_for_user(user: Any, pk: int, action: Action | None = None) -> RollbackPlan:
     queryset = RollbackPlan.objects.select_related(
         "project", "release", "target", "backup", "rehearsal_job"
     )
-    return get_for_user(user, queryset, what="rollback plan", pk=pk)
+    return get_for_user(user, queryset, what="rollback plan", action=action, pk=pk)
 
 
 @routes.path("rollbacks/", name="rollback_list")
@@ -65,12 +65,11 @@ def rollback_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @routes.path("rollbacks/<int:pk>/rehearse", name="rollback_rehearse")
 @require_POST
 def rollback_rehearse(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    plan = get_plan_for_user(request.user, pk)
-    require(request.user, Action.MANAGE_ROLLBACKS, plan.project)
+    plan = get_plan_for_user(request.user, pk, Action.MANAGE_ROLLBACKS)
     try:
         job = services.rehearsal_start(plan=plan, user=request.user)
     except ValidationError as e:
-        messages.error(request, " ".join(e.messages))
+        messages.error(request, error_text(e))
         return redirect("rollback_detail", pk=plan.pk)
     job_queued_message(request, job, f"Queued {job}: the plan is tried on a restored copy.")
     return redirect("job_detail", pk=job.pk)
@@ -91,7 +90,7 @@ def rollback_plan_new(request: HtmxHttpRequest, pk: int) -> HttpResponse:
                     backup_id=form.cleaned_data.get("backup"),
                 )  # fmt: skip
             except ValidationError as e:
-                messages.error(request, " ".join(e.messages))
+                messages.error(request, error_text(e))
             else:
                 messages.success(request, f"Saved rollback plan #{plan.pk}: rehearse it next.")
                 return redirect("rollback_detail", pk=plan.pk)
@@ -111,7 +110,7 @@ def rollback_plan_new(request: HtmxHttpRequest, pk: int) -> HttpResponse:
                 backup_id=form.cleaned_data.get("backup"),
             )  # fmt: skip
         except ValidationError as e:
-            context["error"] = " ".join(e.messages)
+            context["error"] = error_text(e)
         else:
             context.update(plan=worked_out, backups=backups, target=target)
     status = 400 if request.method == "POST" else 200
