@@ -13,7 +13,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.cache import cache
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
@@ -51,18 +51,12 @@ from migrations_ops.jobs.views import jobs_panel_context
 from migrations_ops.models import Job
 from migrations_ops.monitoring.views import monitoring_panel_context
 from release_portal.accounts.roles import Action, ProjectAccess, roles_in, visible_project_ids
-from release_portal.http import HtmxHttpRequest
+from release_portal.http import HtmxHttpRequest, error_text
 from release_portal.routes import Routes
 
 routes = Routes()
 
 PAGE_SIZE = 25
-
-
-def _error_text(error: Exception) -> str:
-    if isinstance(error, ValidationError):
-        return " ".join(error.messages)
-    return str(error)
 
 
 @routes.path("releases/", name="release_list")
@@ -118,7 +112,7 @@ def release_new(request: HtmxHttpRequest) -> HttpResponse:
                 created_by=request.user,
             )
         except ChecklistError as e:
-            form.add_error(None, _error_text(e))
+            form.add_error(None, error_text(e))
         else:
             messages.success(request, "Release created. Next: upload its migrations.")
             return redirect("release_detail", pk=release.pk)
@@ -370,7 +364,20 @@ def _item_fragment(
     return _fragment(response, changed=not error)
 
 
-def _item_action(request: HtmxHttpRequest, pk: int, item_pk: int, action: str) -> HttpResponse:
+@routes.path(
+    "releases/<int:pk>/items/<int:item_pk>/tick", name="item_tick", kwargs={"action": "tick"}
+)
+@routes.path(
+    "releases/<int:pk>/items/<int:item_pk>/untick", name="item_untick", kwargs={"action": "untick"}
+)
+@routes.path(
+    "releases/<int:pk>/items/<int:item_pk>/not-applicable",
+    name="item_not_applicable",
+    kwargs={"action": "not_applicable"},
+)
+@require_POST
+def item_action(request: HtmxHttpRequest, pk: int, item_pk: int, action: str) -> HttpResponse:
+    """Tick, untick or mark not applicable (``action``, from the route) one item."""
     item = item_for_user(request.user, pk, item_pk)
     form: TickForm | ReasonForm = (
         TickForm(request.POST, request.FILES) if action == "tick" else ReasonForm(request.POST)
@@ -402,7 +409,7 @@ def _item_action(request: HtmxHttpRequest, pk: int, item_pk: int, action: str) -
                 )  # fmt: skip
                 done = "Marked not applicable"
         except (AlreadyDone, ChecklistError) as e:
-            error = _error_text(e)
+            error = error_text(e)
         else:
             if not request.htmx:
                 messages.success(request, f"{done}: {changed.step.text[:80]}")
@@ -415,24 +422,6 @@ def _item_action(request: HtmxHttpRequest, pk: int, item_pk: int, action: str) -
     if error:
         messages.error(request, error)
     return redirect(reverse("release_detail", kwargs={"pk": pk}) + f"#item-{item_pk}")
-
-
-@routes.path("releases/<int:pk>/items/<int:item_pk>/tick", name="item_tick")
-@require_POST
-def item_tick(request: HtmxHttpRequest, pk: int, item_pk: int) -> HttpResponse:
-    return _item_action(request, pk, item_pk, "tick")
-
-
-@routes.path("releases/<int:pk>/items/<int:item_pk>/untick", name="item_untick")
-@require_POST
-def item_untick(request: HtmxHttpRequest, pk: int, item_pk: int) -> HttpResponse:
-    return _item_action(request, pk, item_pk, "untick")
-
-
-@routes.path("releases/<int:pk>/items/<int:item_pk>/not-applicable", name="item_not_applicable")
-@require_POST
-def item_not_applicable(request: HtmxHttpRequest, pk: int, item_pk: int) -> HttpResponse:
-    return _item_action(request, pk, item_pk, "not_applicable")
 
 
 @routes.path("releases/<int:pk>/signoff", name="release_signoff")
@@ -454,9 +443,9 @@ def release_signoff(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             if not request.htmx:
                 return changed_since_page(request, pk, e)
             changed = e
-            error = _error_text(e)
+            error = error_text(e)
         except (AlreadyDone, ChecklistError) as e:
-            error = _error_text(e)
+            error = error_text(e)
     done = "Signed off. The digest you approved is recorded."
     if request.htmx:
         # The panel again, in place: its error beside the form, or the sign-off recorded
@@ -535,7 +524,7 @@ def _release_migrations(request: HtmxHttpRequest, release: Release) -> HttpRespo
                 actor=request.user, commit_sha=data["commit_sha"] or None,
             )  # fmt: skip
     except (BundleError, ChecklistError) as e:
-        messages.error(request, f"Nothing was stored: {_error_text(e)}")
+        messages.error(request, f"Nothing was stored: {error_text(e)}")
         return redirect("release_detail", pk=pk)
     parts = [f"{len(result.added)} added", f"{len(result.removed)} removed",
              f"{len(result.changed)} changed"]  # fmt: skip
@@ -569,7 +558,7 @@ def release_cancel_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     try:
         release_cancel(release=release, user=request.user, reason=form.cleaned_data["reason"])
     except ChecklistError as e:
-        messages.error(request, _error_text(e))
+        messages.error(request, error_text(e))
     else:
         messages.success(request, "Release cancelled.")
     return redirect("release_detail", pk=pk)

@@ -30,11 +30,15 @@ class Routes:
     def __init__(self) -> None:
         self.urlpatterns: list[URLPattern] = []
 
-    def path[V: Callable[..., Any]](self, route: str, *, name: str) -> Callable[[V], V]:
-        """Register the decorated view at ``route`` as the URL named ``name``."""
+    def path[V: Callable[..., Any]](
+        self, route: str, *, name: str, kwargs: dict[str, Any] | None = None
+    ) -> Callable[[V], V]:
+        """Register the decorated view at ``route`` as the URL named ``name``. ``kwargs``
+        are passed to the view, as with ``path()``: one view that serves several routes
+        (the decorators stacked) learns which one it answers."""
 
         def register(view: V) -> V:
-            self.urlpatterns.append(path(route, view, name=name))
+            self.urlpatterns.append(path(route, view, kwargs, name=name))
             return view
 
         return register

@@ -37,7 +37,7 @@ from migrations_ops.models import Project, Target
 from migrations_ops.projects.forms import TargetChoiceField, field_problem
 from release_portal.accounts.access import get_project_for_user
 from release_portal.accounts.roles import Action, ProjectAccess
-from release_portal.http import HtmxHttpRequest
+from release_portal.http import HtmxHttpRequest, error_text
 from release_portal.routes import Routes
 
 routes = Routes()
@@ -76,17 +76,13 @@ def release_apply(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             include_all=form.cleaned_data["include_all"],
         )
     except ValidationError as e:
-        messages.error(request, " ".join(e.messages))
+        messages.error(request, error_text(e))
         return redirect("release_detail", pk=release.pk)
     if job.already_active:
         messages.info(request, f"Already applying to {target.name}: {job}.")
     else:
         messages.success(request, f"Applying the pending migrations to {target.name}: {job}.")
     return redirect("job_detail", pk=job.pk)
-
-
-def _text(error: ValidationError) -> str:
-    return " ".join(error.messages)
 
 
 @routes.path("projects/<slug:slug>/freeze-windows/", name="freeze_windows")
@@ -98,7 +94,7 @@ def freeze_windows(request: HttpRequest, slug: str) -> HttpResponse:
         try:
             freeze_window_create(project=project, user=request.user, **form.cleaned_data)
         except ValidationError as e:
-            form.add_error(None, _text(e))
+            form.add_error(None, error_text(e))
         else:
             messages.success(request, "Freeze window set: the gate answers 409 during it.")
             return redirect("freeze_windows", slug=project.slug)
@@ -161,7 +157,7 @@ def break_glass(request: HttpRequest, pk: int) -> HttpResponse:
         try:
             gate_break_glass(release=release, user=request.user, **form.cleaned_data)
         except ValidationError as e:
-            form.add_error(None, _text(e))
+            form.add_error(None, error_text(e))
             # Shown again for the release as it is now: the person has just been told
             # what changed.
             data = request.POST.copy()
@@ -201,7 +197,7 @@ def override_confirm(request: HttpRequest, pk: int, override_pk: int) -> HttpRes
     try:
         gate_override_confirm(override=override, user=request.user, **form.cleaned_data)
     except ValidationError as e:
-        messages.error(request, _text(e))
+        messages.error(request, error_text(e))
     else:
         messages.warning(request, "Break-glass confirmed: the gate is open for this digest.")
     return redirect("release_gate", pk=pk)
@@ -218,7 +214,7 @@ def override_resolve(request: HttpRequest, pk: int, override_pk: int) -> HttpRes
         try:
             gate_override_resolve(override=override, user=request.user, **form.cleaned_data)
         except ValidationError as e:
-            messages.error(request, _text(e))
+            messages.error(request, error_text(e))
         else:
             messages.success(request, "Follow-up resolved.")
     else:

@@ -48,6 +48,15 @@ def _version(project: Project, number: int) -> RunbookVersion:
     return get_object_or_404(RunbookVersion, project=project, number=number)
 
 
+def _get_version_for_user(user: Any, slug: str, number: int, action: Action) -> RunbookVersion:
+    """Version ``number`` of the project's runbook, with its project: 404 unless ``user``
+    sees the project (or for no such version), 403 unless they may do ``action`` there."""
+    project = get_project_for_user(user, slug, action)
+    version = _version(project, number)
+    version.project = project  # read just now: no second query for it
+    return version
+
+
 def _detail_url(version: RunbookVersion) -> str:
     return reverse(
         "runbook_detail", kwargs={"slug": version.project.slug, "number": version.number}
@@ -145,11 +154,11 @@ def runbook_upload(request: HttpRequest, slug: str) -> HttpResponse:
 
 def _detail(
     request: HttpRequest,
-    project: Project,
     version: RunbookVersion,
     bound: dict[int, RunbookStepForm] | None = None,
     status: int = 200,
 ) -> HttpResponse:
+    project = version.project
     access = ProjectAccess(request.user, project)
     editable = version.status == RunbookVersion.Status.DRAFT and access.may["publish_runbook"]
     findings = list(version.lint_findings)
@@ -175,15 +184,13 @@ def _detail(
 @routes.path("projects/<slug:slug>/runbooks/<int:number>/", name="runbook_detail")
 @require_GET
 def runbook_detail(request: HttpRequest, slug: str, number: int) -> HttpResponse:
-    project = get_project_for_user(request.user, slug, Action.VIEW)
-    return _detail(request, project, _version(project, number))
+    return _detail(request, _get_version_for_user(request.user, slug, number, Action.VIEW))
 
 
 @routes.path("projects/<slug:slug>/runbooks/<int:number>/steps/<int:pk>", name="runbook_step_edit")
 @require_POST
 def runbook_step_edit(request: HtmxHttpRequest, slug: str, number: int, pk: int) -> HttpResponse:
-    project = get_project_for_user(request.user, slug, Action.PUBLISH_RUNBOOK)
-    version = _version(project, number)
+    version = _get_version_for_user(request.user, slug, number, Action.PUBLISH_RUNBOOK)
     step = get_object_or_404(RunbookStep, pk=pk, version=version)
     form = _step_form(step, request.POST)
     saved = False
@@ -206,7 +213,7 @@ def runbook_step_edit(request: HtmxHttpRequest, slug: str, number: int, pk: int)
         return render(
             request,
             f"{TEMPLATE}#step_row",
-            {"row": row, "project": project, "version": version, "editable": editable,
+            {"row": row, "project": version.project, "version": version, "editable": editable,
              "saved": saved},
         )  # fmt: skip
     if saved:
@@ -215,16 +222,13 @@ def runbook_step_edit(request: HtmxHttpRequest, slug: str, number: int, pk: int)
     if version.status != RunbookVersion.Status.DRAFT:  # no form on the page to show it
         for error in form.non_field_errors():
             messages.error(request, str(error))
-    return _detail(request, project, version, bound={step.pk: form}, status=400)
+    return _detail(request, version, bound={step.pk: form}, status=400)
 
 
 def _compare(
-    request: HttpRequest,
-    project: Project,
-    version: RunbookVersion,
-    form: RunbookPublishForm,
-    status: int = 200,
+    request: HttpRequest, version: RunbookVersion, form: RunbookPublishForm, status: int = 200
 ) -> HttpResponse:
+    project = version.project
     against = (
         RunbookVersion.objects.filter(
             project=project, status=RunbookVersion.Status.PUBLISHED, number__lt=version.number
@@ -259,15 +263,14 @@ def _compare(
 @routes.path("projects/<slug:slug>/runbooks/<int:number>/compare", name="runbook_compare")
 @require_GET
 def runbook_compare(request: HttpRequest, slug: str, number: int) -> HttpResponse:
-    project = get_project_for_user(request.user, slug, Action.VIEW)
-    return _compare(request, project, _version(project, number), RunbookPublishForm())
+    version = _get_version_for_user(request.user, slug, number, Action.VIEW)
+    return _compare(request, version, RunbookPublishForm())
 
 
 @routes.path("projects/<slug:slug>/runbooks/<int:number>/publish", name="runbook_publish")
 @require_POST
 def runbook_publish_view(request: HttpRequest, slug: str, number: int) -> HttpResponse:
-    project = get_project_for_user(request.user, slug, Action.PUBLISH_RUNBOOK)
-    version = _version(project, number)
+    version = _get_version_for_user(request.user, slug, number, Action.PUBLISH_RUNBOOK)
     form = RunbookPublishForm(request.POST)
     if form.is_valid():
         try:
@@ -277,18 +280,17 @@ def runbook_publish_view(request: HttpRequest, slug: str, number: int) -> HttpRe
         else:
             messages.success(request, f"Published v{version.number}: new releases pin it.")
             return redirect(_detail_url(version))
-    return _compare(request, project, version, form, status=400)
+    return _compare(request, version, form, status=400)
 
 
 @routes.path("projects/<slug:slug>/runbooks/<int:number>/discard", name="runbook_discard")
 @require_POST
 def runbook_discard_view(request: HttpRequest, slug: str, number: int) -> HttpResponse:
-    project = get_project_for_user(request.user, slug, Action.PUBLISH_RUNBOOK)
-    version = _version(project, number)
+    version = _get_version_for_user(request.user, slug, number, Action.PUBLISH_RUNBOOK)
     try:
         runbook_discard(version=version, user=request.user)
     except RunbookError as e:
         messages.error(request, str(e))
         return redirect(_detail_url(version))
     messages.success(request, f"Discarded draft v{number}.")
-    return redirect(reverse("runbook_list") + f"?project={project.slug}")
+    return redirect(reverse("runbook_list") + f"?project={version.project.slug}")

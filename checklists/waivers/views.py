@@ -21,7 +21,7 @@ from checklists.services.errors import ChangedSinceOpened, ChecklistError
 from checklists.services.waivers import waiver_approve, waiver_ask, waiver_revoke
 from checklists.views import changed_since_page
 from checklists.waivers.forms import WaiverApproveForm, WaiverAskForm, WaiverRevokeForm
-from release_portal.http import HtmxHttpRequest
+from release_portal.http import HtmxHttpRequest, error_text
 from release_portal.routes import Routes
 
 routes = Routes()
@@ -49,7 +49,7 @@ def waiver_ask_view(request: HtmxHttpRequest, pk: int, item_pk: int) -> HttpResp
     except ChangedSinceOpened as e:
         return changed_since_page(request, pk, e)
     except ChecklistError as e:
-        messages.error(request, " ".join(e.messages))
+        messages.error(request, error_text(e))
     else:
         messages.success(request, "Waiver asked for. It counts once a second person approves it.")
     return redirect(back)
@@ -73,7 +73,7 @@ def waiver_approve_view(request: HtmxHttpRequest, pk: int, waiver_pk: int) -> Ht
     except ChangedSinceOpened as e:
         return changed_since_page(request, pk, e)
     except ChecklistError as e:
-        messages.error(request, " ".join(e.messages))
+        messages.error(request, error_text(e))
     else:
         messages.success(request, "Waiver approved: the item is settled for these migrations.")
     return redirect(reverse("release_detail", kwargs={"pk": pk}) + f"#item-{waiver.item_id}")
@@ -90,7 +90,7 @@ def waiver_revoke_view(request: HtmxHttpRequest, pk: int, waiver_pk: int) -> Htt
     try:
         waiver_revoke(waiver=waiver, user=request.user, **form.cleaned_data)
     except ChecklistError as e:
-        messages.error(request, " ".join(e.messages))
+        messages.error(request, error_text(e))
     else:
         messages.success(request, "Waiver withdrawn.")
     return redirect(reverse("release_detail", kwargs={"pk": pk}) + f"#item-{waiver.item_id}")

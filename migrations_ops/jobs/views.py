@@ -34,7 +34,7 @@ from migrations_ops.models import Job
 from migrations_ops.projects.forms import field_problem
 from release_portal.accounts.access import require
 from release_portal.accounts.roles import Action, ProjectAccess, can
-from release_portal.http import HtmxHttpRequest
+from release_portal.http import HtmxHttpRequest, error_text
 from release_portal.routes import Routes
 
 routes = Routes()
@@ -135,7 +135,7 @@ def job_cancel_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     try:
         job = job_cancel(job=job, user=request.user)
     except ValidationError as e:
-        messages.error(request, " ".join(e.messages))
+        messages.error(request, error_text(e))
     else:
         if job.is_active:
             messages.info(request, f"Cancel requested: {job} stops at its next check.")
@@ -154,7 +154,7 @@ def job_retry_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     try:
         new = job_retry(job=job, user=request.user)
     except ValidationError as e:
-        messages.error(request, " ".join(e.messages))
+        messages.error(request, error_text(e))
         return redirect("job_detail", pk=job.pk)
     job_queued_message(request, new, f"Queued {new} again (retry of #{job.pk}).")
     return redirect("job_detail", pk=new.pk)
@@ -262,7 +262,7 @@ def release_job_start(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             created_by=request.user,
         )
     except ValidationError as e:
-        return _after_start(request, release, " ".join(e.messages), messages.ERROR)
+        return _after_start(request, release, error_text(e), messages.ERROR)
     return _after_start(request, release, *_started_message([job]))
 
 
@@ -273,5 +273,5 @@ def release_preflight(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     try:
         jobs = preflight_start(release=release, user=request.user)
     except ValidationError as e:
-        return _after_start(request, release, " ".join(e.messages), messages.ERROR)
+        return _after_start(request, release, error_text(e), messages.ERROR)
     return _after_start(request, release, *_started_message(jobs))

@@ -24,7 +24,7 @@ from migrations_ops.monitoring.forms import CloseWindowForm, HealthQueryForm, Wi
 from migrations_ops.monitoring.models import HealthQuery, MonitoringWindow
 from release_portal.accounts.access import get_project_for_user
 from release_portal.accounts.roles import Action, can
-from release_portal.http import HtmxHttpRequest
+from release_portal.http import HtmxHttpRequest, error_text
 from release_portal.routes import Routes
 
 routes = Routes()
@@ -93,7 +93,7 @@ def monitoring_close_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
                 window=window, user=request.user, reason=form.cleaned_data["reason"]
             )
         except ValidationError as e:
-            error = " ".join(e.messages)
+            error = error_text(e)
             form.add_error(None, error)
     else:
         error = "Say why the window is closed early."
