@@ -61,7 +61,7 @@ def incident_new(request: HtmxHttpRequest, pk: int) -> HttpResponse:
                 trigger=data["trigger"], error_text=data["error_text"],
             )  # fmt: skip
         except ValidationError as e:
-            form.add_error(None, error_text(e))
+            form.add_error(None, e)
         else:
             messages.success(request, f"Opened incident #{incident.pk}: freeze writes first.")
             return redirect("incident_detail", pk=incident.pk)

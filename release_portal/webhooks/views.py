@@ -40,16 +40,22 @@ def _scheme() -> dict[str, str]:
     return {"signature_header": SIGNATURE_HEADER, "timestamp_header": TIMESTAMP_HEADER}
 
 
-def _save(form: WebhookForm, save: Callable[[dict[str, Any]], Webhook]) -> Webhook | None:
-    """The webhook ``save`` made of the form's data; None when the form or the service
-    refused it (the form then carries why)."""
+def _submitted(
+    request: HtmxHttpRequest, save: Callable[[dict[str, Any]], Webhook]
+) -> tuple[WebhookForm | None, Webhook | None]:
+    """On a POST, the form made of it and the webhook ``save`` made of the form's data, or
+    None when the form or the service refused it (the form then carries why). On a GET,
+    neither: the page shows the form as it is."""
+    if request.method != "POST":
+        return None, None
+    form = WebhookForm(request.POST)
     if not form.is_valid():
-        return None
+        return form, None
     try:
-        return save(form.cleaned_data)
+        return form, save(form.cleaned_data)
     except ValidationError as e:
         form.add_error(None, e)
-        return None
+        return form, None
 
 
 def _page(
@@ -90,15 +96,12 @@ def _list_page(
 @require_http_methods(["GET", "POST"])
 def webhooks_page(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     project = _project(request, slug)
-    if request.method != "POST":
-        return _list_page(request, project)
-    form = WebhookForm(request.POST)
-    webhook = _save(
-        form, lambda data: services.webhook_create(project=project, user=request.user, **data)
+    form, created = _submitted(
+        request, lambda data: services.webhook_create(project=project, user=request.user, **data)
     )
-    if webhook is None:
-        return _list_page(request, project, form=form, status=400)
-    return _list_page(request, project, created=webhook, status=201)
+    if created is not None:
+        return _list_page(request, project, created=created, status=201)
+    return _list_page(request, project, form=form, status=200 if form is None else 400)
 
 
 def _edit_page(
@@ -124,15 +127,12 @@ def _edit_page(
 def webhook_edit(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse:
     project = _project(request, slug)
     webhook = _webhook(project, pk)
-    if request.method != "POST":
-        return _edit_page(request, webhook)
-    form = WebhookForm(request.POST)
-    saved = _save(
-        form, lambda data: services.webhook_update(webhook=webhook, user=request.user, **data)
+    form, saved = _submitted(
+        request, lambda data: services.webhook_update(webhook=webhook, user=request.user, **data)
     )
     if saved is None:
-        return _edit_page(request, webhook, form=form, status=400)
-    messages.success(request, f"Saved the webhook {form.cleaned_data['name']}.")
+        return _edit_page(request, webhook, form=form, status=200 if form is None else 400)
+    messages.success(request, f"Saved the webhook {saved.name}.")
     return redirect("webhook_edit", slug=project.slug, pk=webhook.pk)
 
 
