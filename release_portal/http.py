@@ -52,17 +52,18 @@ def act[T](
     *,
     done: str | Callable[[T], str],
     back: HttpResponse,
+    level: int = messages.SUCCESS,
     refusals: tuple[type[Exception], ...] = (ValidationError,),
 ) -> HttpResponse:
     """Answer a plain form action: run ``action`` (one service call), then go ``back`` with
-    ``done`` (or ``done(result)``) as a success message, or with why the service refused
-    (one of ``refusals``) as an error message."""
+    ``done`` (or ``done(result)``) as a message at ``level``, or with why the service
+    refused (one of ``refusals``) as an error message."""
     try:
         result = action()
     except refusals as e:
         messages.error(request, error_text(e))
     else:
-        messages.success(request, done(result) if callable(done) else done)
+        messages.add_message(request, level, done(result) if callable(done) else done)
     return back
 
 

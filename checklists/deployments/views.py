@@ -37,7 +37,7 @@ from migrations_ops.models import Project, Target
 from migrations_ops.projects.forms import TargetChoiceField, field_problem
 from release_portal.accounts.access import get_project_for_user
 from release_portal.accounts.roles import Action, ProjectAccess
-from release_portal.http import HtmxHttpRequest, error_text
+from release_portal.http import HtmxHttpRequest, act, error_text
 from release_portal.routes import Routes
 
 routes = Routes()
@@ -194,13 +194,13 @@ def override_confirm(request: HttpRequest, pk: int, override_pk: int) -> HttpRes
     if not form.is_valid():
         messages.error(request, "Reload the page: the form lacks the digest it was shown for.")
         return redirect("release_gate", pk=pk)
-    try:
-        gate_override_confirm(override=override, user=request.user, **form.cleaned_data)
-    except ValidationError as e:
-        messages.error(request, error_text(e))
-    else:
-        messages.warning(request, "Break-glass confirmed: the gate is open for this digest.")
-    return redirect("release_gate", pk=pk)
+    return act(
+        request,
+        lambda: gate_override_confirm(override=override, user=request.user, **form.cleaned_data),
+        done="Break-glass confirmed: the gate is open for this digest.",
+        back=redirect("release_gate", pk=pk),
+        level=messages.WARNING,
+    )
 
 
 @routes.path(
@@ -210,13 +210,12 @@ def override_confirm(request: HttpRequest, pk: int, override_pk: int) -> HttpRes
 def override_resolve(request: HttpRequest, pk: int, override_pk: int) -> HttpResponse:
     override = _override(request, pk, override_pk)
     form = ResolveForm(request.POST)
-    if form.is_valid():
-        try:
-            gate_override_resolve(override=override, user=request.user, **form.cleaned_data)
-        except ValidationError as e:
-            messages.error(request, error_text(e))
-        else:
-            messages.success(request, "Follow-up resolved.")
-    else:
+    if not form.is_valid():
         messages.error(request, "Write what was checked after the break-glass.")
-    return redirect("release_gate", pk=pk)
+        return redirect("release_gate", pk=pk)
+    return act(
+        request,
+        lambda: gate_override_resolve(override=override, user=request.user, **form.cleaned_data),
+        done="Follow-up resolved.",
+        back=redirect("release_gate", pk=pk),
+    )

@@ -21,7 +21,7 @@ from checklists.services.errors import ChangedSinceOpened, ChecklistError
 from checklists.services.waivers import waiver_approve, waiver_ask, waiver_revoke
 from checklists.views import changed_since_page
 from checklists.waivers.forms import WaiverApproveForm, WaiverAskForm, WaiverRevokeForm
-from release_portal.http import HtmxHttpRequest, error_text
+from release_portal.http import HtmxHttpRequest, act, error_text
 from release_portal.routes import Routes
 
 routes = Routes()
@@ -87,10 +87,10 @@ def waiver_revoke_view(request: HtmxHttpRequest, pk: int, waiver_pk: int) -> Htt
     if not form.is_valid():
         messages.error(request, "Say why the waiver is withdrawn.")
         return redirect("release_detail", pk=pk)
-    try:
-        waiver_revoke(waiver=waiver, user=request.user, **form.cleaned_data)
-    except ChecklistError as e:
-        messages.error(request, error_text(e))
-    else:
-        messages.success(request, "Waiver withdrawn.")
-    return redirect(reverse("release_detail", kwargs={"pk": pk}) + f"#item-{waiver.item_id}")
+    return act(
+        request,
+        lambda: waiver_revoke(waiver=waiver, user=request.user, **form.cleaned_data),
+        done="Waiver withdrawn.",
+        back=redirect(reverse("release_detail", kwargs={"pk": pk}) + f"#item-{waiver.item_id}"),
+        refusals=(ChecklistError,),
+    )
