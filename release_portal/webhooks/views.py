@@ -45,7 +45,7 @@ def _submitted(
 ) -> tuple[WebhookForm | None, Webhook | None]:
     """On a POST, the form made of it and the webhook ``save`` made of the form's data, or
     None when the form or the service refused it (the form then carries why). On a GET,
-    neither: the page shows the form as it is."""
+    neither: the page shows its usual form."""
     if request.method != "POST":
         return None, None
     form = WebhookForm(request.POST)
