@@ -389,8 +389,6 @@ def _apply_as_written(
                 version=migration.version,
                 statement=where.number,
                 line=where.line,
-                position=None,
-                sqlstate=None,
                 message=(
                     f"the transaction opened at line {where.line} is never committed: the "
                     "CLI would run the rest of the deployment inside it and lose all of it "

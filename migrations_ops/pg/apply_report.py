@@ -51,7 +51,7 @@ class Kind:
     COPY_GAP = "copy_gap"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ApplyFailure:
     """The first thing that failed in one migration file."""
 
@@ -59,8 +59,10 @@ class ApplyFailure:
     version: str
     statement: int | None  # 1-based; None when the history insert or the session setup failed
     line: int | None  # line in the file
-    position: int | None  # PostgreSQL's 1-based error position inside the statement
-    sqlstate: str | None
+    # PostgreSQL's 1-based error position inside the statement, and its SQLSTATE: None for
+    # a failure the portal finds itself (a transaction left open), not PostgreSQL.
+    position: int | None = None
+    sqlstate: str | None = None
     message: str
     kind: str  # one of Kind
     advice: str  # what to do about it
