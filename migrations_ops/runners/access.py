@@ -32,7 +32,6 @@ Options: ``exposed_schemas``, ``roles``, ``users``, ``max_users`` (10), ``with_d
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import psycopg
@@ -50,7 +49,6 @@ from migrations_ops.runners.base import RunContext, RunResult, connect_target
 
 
 def run(ctx: RunContext) -> RunResult:
-    started = time.monotonic()
     # The dry run's rules for reading the target and for what counts as applied without
     # it, so both jobs pick the same pending files.
     _local, target, unreadable, baseline, pending = target_copy.pending_files(ctx)
@@ -84,7 +82,7 @@ def run(ctx: RunContext) -> RunResult:
         # A new session: the target's session defaults apply, as they will for clients.
         with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
             _before_and_after(ctx, conn, pending, exposed, data)
-    data["seconds"] = round(time.monotonic() - started, 3)
+    data["seconds"] = ctx.seconds()
     return RunResult(ok=True, summary=_summary(data, len(pending)), data=data)
 
 

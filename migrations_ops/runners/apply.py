@@ -30,7 +30,6 @@ it; ``None`` waits forever like the CLI), ``non_transactional`` ("fail" or "stan
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import psycopg
@@ -128,7 +127,6 @@ def run(ctx: RunContext) -> RunResult:
         if entry.filename.lower().endswith(".sql") or entry.code != sf.SKIP_PATTERN:
             ctx.info(f"Skipping migration {entry.filename}... ({entry.reason})")
     ctx.check_cancelled()
-    started = time.monotonic()
     data: dict[str, Any] = {
         "target": ctx.target_name,
         "target_kind": ctx.options.get("target_kind", ""),
@@ -191,7 +189,7 @@ def run(ctx: RunContext) -> RunResult:
         data["applied"] = report.applied
         data["not_attempted"] = report.not_attempted
         data["newest_applied_after"] = _newest(conn)
-    data["seconds"] = round(time.monotonic() - started, 3)
+    data["seconds"] = ctx.seconds()
     if not report.ok:
         summary = _failed_summary(ctx, report)
         ctx.error(summary)

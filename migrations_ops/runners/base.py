@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,13 @@ class RunContext:
     # so the reaper can drop what a killed worker left behind.
     scratch_created: Callable[[str], None] = lambda name: None
     scratch_dropped: Callable[[str], None] = lambda name: None
+    # When the run began (time.monotonic()): a runner's "seconds" is ``seconds()``. A
+    # context made with dataclasses.replace (a dry run inside the risk job) starts anew.
+    started: float = field(default_factory=time.monotonic, init=False, repr=False)
+
+    def seconds(self) -> float:
+        """Seconds since the run began, to the millisecond, as the results report them."""
+        return round(time.monotonic() - self.started, 3)
 
     def info(self, text: str) -> None:
         self.log("info", text)

@@ -19,7 +19,6 @@ check is then not conclusive. The scratch database is always dropped.
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 import psycopg
@@ -31,7 +30,6 @@ from migrations_ops.runners.base import RunContext, RunResult
 
 
 def run(ctx: RunContext) -> RunResult:
-    started = time.monotonic()
     local = scratch_setup.local_migrations(ctx.supabase_dir)
     with staging_copy.open_target(ctx.database_url, ctx.target_name) as staging:
         target = staging_copy.read_target(staging, schemas=ctx.schemas)
@@ -56,7 +54,7 @@ def run(ctx: RunContext) -> RunResult:
         "notes": notes,
         "applied": len(applied),
         "remote_only": remote_only,
-        "seconds": round(time.monotonic() - started, 3),
+        "seconds": ctx.seconds(),
     }
     counts = {k: sum(len(v) for v in data[k].values()) for k in
               ("only_in_staging", "only_in_migrations", "changed")}  # fmt: skip

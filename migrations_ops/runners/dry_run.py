@@ -34,7 +34,6 @@ them), ``applied_versions``, ``pending_versions``, ``exposed_schemas`` (default
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
@@ -59,7 +58,6 @@ ObserveFn = Callable[[str, int], AbstractContextManager[StatementHook]]
 
 def run(ctx: RunContext, *, observe: ObserveFn | None = None) -> RunResult:
     """The dry run; ``observe`` watches the pending statements as they are applied."""
-    started = time.monotonic()
     notes: list[str] = []
     local, target, unreadable, baseline, pending = target_copy.pending_files(ctx)
     staging_data: dict[str, Any] = {"read": target is not None, "reason": unreadable}
@@ -96,7 +94,7 @@ def run(ctx: RunContext, *, observe: ObserveFn | None = None) -> RunResult:
         "pending": [m.filename for m in pending],
     }
     if not pending:
-        data["seconds"] = round(time.monotonic() - started, 3)
+        data["seconds"] = ctx.seconds()
         summary = "no pending migrations: nothing to apply"
         if target is None:
             summary = f"{ctx.target_name} unreadable, built from migrations: {summary}"
@@ -116,7 +114,7 @@ def run(ctx: RunContext, *, observe: ObserveFn | None = None) -> RunResult:
             observe(url, conn.info.backend_pid) if observe else contextlib.nullcontext() as hook,
         ):
             result = _rehearse(ctx, conn, target, baseline, pending, data, hook)
-    data["seconds"] = round(time.monotonic() - started, 3)
+    data["seconds"] = ctx.seconds()
     return result
 
 

@@ -24,7 +24,6 @@ not whether the policy is right.
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +50,6 @@ def read_corpus(tests_dir: Path) -> tuple[str, list[str]]:
 
 
 def run(ctx: RunContext) -> RunResult:
-    started = time.monotonic()
     if ctx.supabase_dir is None:
         raise RunnerError("no supabase folder given: the fixtures job reads supabase/tests")
     tests_dir = ctx.supabase_dir / ctx.options.get("tests_dir", "tests")
@@ -80,7 +78,7 @@ def run(ctx: RunContext) -> RunResult:
         "notes": notes,
         "test_files": files,
         "migrations": applied.as_dict(),
-        "seconds": round(time.monotonic() - started, 3),
+        "seconds": ctx.seconds(),
     }
     problems = []
     if data["tables_with_rls_without_tests"]:

@@ -65,7 +65,6 @@ def find_test_files(tests_dir: Path) -> list[Path]:
 
 
 def run(ctx: RunContext) -> RunResult:
-    started = time.monotonic()
     if ctx.supabase_dir is None:
         raise RunnerError("no supabase folder given: the rls job runs supabase/tests")
     tests_dir = ctx.supabase_dir / ctx.options.get("tests_dir", "tests")
@@ -116,7 +115,7 @@ def run(ctx: RunContext) -> RunResult:
             "method": "PostgreSQL's table statistics (pg_stat_user_tables) before and after "
             "the tests: per table and operation, not per role",
         },
-        "seconds": round(time.monotonic() - started, 3),
+        "seconds": ctx.seconds(),
     }
     if failed:
         summary = f"{len(failed)} of {len(results)} test file(s) failed: " + "; ".join(
