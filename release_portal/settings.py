@@ -137,6 +137,21 @@ TEMPLATES = [
 # --- database -------------------------------------------------------------------------
 
 
+# Prepared statements: psycopg binds parameters on the server and prepares a query once a
+# connection has run it PREPARE_THRESHOLD times, so PostgreSQL plans the release page's one
+# wide query (and the session's, the user's...) once per connection instead of on every
+# request (planning that query costs about four times running it). Turn them off with
+# DATABASE_PREPARED_STATEMENTS=0 behind a pooler in transaction mode that cannot keep them
+# (PgBouncer before 1.21 or without max_prepared_statements; Supabase's pooler on 6543).
+PREPARE_THRESHOLD = 5
+
+
+def database_options() -> dict:
+    if not env_bool("DATABASE_PREPARED_STATEMENTS", True):
+        return {}
+    return {"server_side_binding": True, "prepare_threshold": PREPARE_THRESHOLD}
+
+
 def database_config() -> dict:
     if EMBEDDED:
         return {
@@ -146,6 +161,7 @@ def database_config() -> dict:
             "EMBEDDED_PGDATA": str(EMBEDDED_PGDATA),
             "CONN_MAX_AGE": 60,
             "CONN_HEALTH_CHECKS": True,
+            "OPTIONS": database_options(),
             "TEST": {"NAME": TEST_DATABASE_NAME},
         }
     if urlsplit(DATABASE_URL).scheme not in {"postgres", "postgresql", "pgsql"}:
@@ -156,6 +172,7 @@ def database_config() -> dict:
     config = dj_database_url.parse(
         DATABASE_URL, engine="release_portal.db", conn_max_age=60, conn_health_checks=True
     )
+    config["OPTIONS"] = {**config.get("OPTIONS", {}), **database_options()}
     config["TEST"] = {"NAME": TEST_DATABASE_NAME}
     return dict(config)
 

@@ -123,6 +123,47 @@ def test_it_uses_the_filesystem_broker_when_none_is_configured(tmp_path):
     assert lines[1] == str(tmp_path / "broker" / "queue")
 
 
+@pytest.mark.parametrize(
+    ("value", "options"),
+    [
+        ("", "{'server_side_binding': True, 'prepare_threshold': 5}"),
+        ("0", "{}"),
+    ],
+)
+def test_it_prepares_statements_unless_told_not_to(value, options):
+    # Off is for a pooler in transaction mode, which cannot keep prepared statements.
+    env = {**PRODUCTION_ENV, "DATABASE_PREPARED_STATEMENTS": value}
+    result = manage(
+        "shell", "--no-imports", "-c",
+        "from django.conf import settings; print(settings.DATABASES['default']['OPTIONS'])",
+        env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == options
+
+
+@pytest.mark.django_db
+def test_postgresql_plans_a_repeated_query_once_per_connection(django_user_model):
+    """The page's queries run prepared after a few uses: PostgreSQL keeps their plan in
+    the session (pg_prepared_statements) instead of planning each request again."""
+    from django.conf import settings
+    from django.db import connection
+
+    def prepared() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+                ["%auth_user%username%"],
+            )
+            return cursor.fetchone()[0]
+
+    before = prepared()
+    for n in range(settings.PREPARE_THRESHOLD + 1):
+        django_user_model.objects.filter(username=f"nobody-{n}").first()
+
+    assert prepared() == before + 1
+
+
 def test_it_starts_an_embedded_server_and_reuses_it(throwaway_pgdata):
     # A throwaway embedded server of our own: never the shared ones.
     pgdata = throwaway_pgdata
