@@ -10,6 +10,7 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
 from checklists.bundles import ArchiveUnreadable, BundleError
+from release_portal.http import error_text
 
 if TYPE_CHECKING:
     from ninja import NinjaAPI
@@ -25,10 +26,6 @@ class ApiError(Exception):
 
 def not_found(what: str = "Not found.") -> ApiError:
     return ApiError(404, what)
-
-
-def _messages(error: ValidationError) -> str:
-    return " ".join(error.messages)
 
 
 def install(api: NinjaAPI) -> None:
@@ -75,7 +72,7 @@ def install(api: NinjaAPI) -> None:
     def on_django_validation(request: HttpRequest, exc: Any) -> HttpResponse:
         # Services' refusals (ChecklistError and the like) that an endpoint did not map:
         # the request was understood but conflicts with the release as it is.
-        return respond(request, 409, _messages(exc))
+        return respond(request, 409, error_text(exc))
 
     api.add_exception_handler(ApiError, on_api_error)
     api.add_exception_handler(AuthenticationError, on_auth)

@@ -30,6 +30,7 @@ from release_portal.api.schemas import (
     ErrorOut,
     ReleaseId,
 )
+from release_portal.http import error_text
 
 router = Router(tags=["deployments"])
 
@@ -69,7 +70,7 @@ def start_deployment(
         except DigestMismatch as e:
             raise ApiError(409, e.messages[0], {"digest": release.digest}) from None
         except ChecklistError as e:
-            raise ApiError(409, " ".join(e.messages)) from None
+            raise ApiError(409, error_text(e)) from None
         deployment.release.refresh_from_db(fields=["state"])
         return 201, presenters.deployment(deployment)
 
@@ -99,7 +100,7 @@ def _finish(
             # The same outcome reported twice (a retry without Idempotency-Key): no change.
             return 200, presenters.deployment(deployment, hint=e.messages[0])
         except ChecklistError as e:
-            raise ApiError(409, " ".join(e.messages)) from None
+            raise ApiError(409, error_text(e)) from None
         done.release.refresh_from_db(fields=["state"])
         failed = done.status == Deployment.Status.FAILED
         return 200, presenters.deployment(done, hint=INCIDENT_HINT if failed else None)

@@ -30,6 +30,7 @@ from release_portal.api.schemas import (
     LogAfter,
     ReleaseId,
 )
+from release_portal.http import error_text
 
 router = Router(tags=["jobs"])
 
@@ -63,7 +64,7 @@ def start_job(request: HttpRequest, payload: JobIn, release_id: ReleaseId) -> An
             try:
                 job = rollback_start(release=release, target=target, user=token)
             except ValidationError as e:  # no incident, no plan, maintenance off, locked
-                raise ApiError(409, " ".join(e.messages)) from None
+                raise ApiError(409, error_text(e)) from None
             return (200 if getattr(job, "already_active", False) else 201), presenters.job(job)
         if payload.kind == Job.Kind.APPLY:
             if target is None:
@@ -79,9 +80,9 @@ def start_job(request: HttpRequest, payload: JobIn, release_id: ReleaseId) -> An
                     presenters.gate(release, e.gate),
                 ) from None
             except DeployLocked as e:
-                raise ApiError(409, " ".join(e.messages)) from None
+                raise ApiError(409, error_text(e)) from None
             except ValidationError as e:
-                raise ApiError(422, " ".join(e.messages)) from None
+                raise ApiError(422, error_text(e)) from None
             return (200 if getattr(job, "already_active", False) else 201), presenters.job(job)
         try:
             job = job_enqueue(
@@ -89,7 +90,7 @@ def start_job(request: HttpRequest, payload: JobIn, release_id: ReleaseId) -> An
                 created_by=token,
             )  # fmt: skip
         except ValidationError as e:
-            raise ApiError(422, " ".join(e.messages)) from None
+            raise ApiError(422, error_text(e)) from None
         status = 200 if getattr(job, "already_active", False) else 201
         return status, presenters.job(job)
 

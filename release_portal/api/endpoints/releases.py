@@ -25,6 +25,7 @@ from release_portal.api.schemas import (
     ReleaseSummaryOut,
     Sha,
 )
+from release_portal.http import error_text
 
 router = Router(tags=["releases"])
 
@@ -56,9 +57,9 @@ def create_release(request: HttpRequest, slug: str, payload: ReleaseCreateIn) ->
             return 200, presenters.release_summary(e.release)
         except OwnerNotMember as e:
             # The domain's own words (release_create): the web form says the same.
-            raise ApiError(422, " ".join(e.messages) + " Name them by username.") from None
+            raise ApiError(422, error_text(e) + " Name them by username.") from None
         except ChecklistError as e:
-            raise ApiError(409, " ".join(e.messages)) from None
+            raise ApiError(409, error_text(e)) from None
         return 201, presenters.release_summary(release, created=True)
 
     return Status(*run_once(request, payload.model_dump(mode="json"), run))

@@ -10,7 +10,6 @@ from ninja import Router, Status
 
 from checklists import rules
 from checklists.services.ci_results import (
-    CommitMismatch,
     StepNotFound,
     ci_run_report,
     ci_secrets_report,
@@ -34,6 +33,7 @@ from release_portal.api.schemas import (
     PullRequestOut,
     ReleaseId,
 )
+from release_portal.http import error_text
 
 router = Router(tags=["reports"])
 
@@ -114,7 +114,7 @@ def upload_migrations(
                 commit_sha=sha,
             )  # fmt: skip
         except ChecklistError as e:
-            raise ApiError(422, " ".join(e.messages)) from None
+            raise ApiError(422, error_text(e)) from None
         release.refresh_from_db()
         return 200, {
             "release": release.pk,
@@ -137,10 +137,8 @@ def upload_migrations(
 
 def _report_errors(e: ChecklistError) -> ApiError:
     if isinstance(e, StepNotFound):
-        return ApiError(422, " ".join(e.messages), {"valid_steps": e.valid})
-    if isinstance(e, CommitMismatch):
-        return ApiError(409, " ".join(e.messages))
-    return ApiError(409, " ".join(e.messages))
+        return ApiError(422, error_text(e), {"valid_steps": e.valid})
+    return ApiError(409, error_text(e))  # any other refusal, a commit mismatch among them
 
 
 @router.post(
