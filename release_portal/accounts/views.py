@@ -69,7 +69,7 @@ def membership_delete(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     return act(
         request,
         lambda: membership_remove(membership=membership, removed_by=request.user),
-        done=lambda _: f"Removed {membership.user} as {membership.get_role_display()}.",
+        done=f"Removed {membership.user} as {membership.get_role_display()}.",
         back=redirect("project_members", slug=project.slug),
     )
 
