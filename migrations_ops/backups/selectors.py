@@ -58,7 +58,7 @@ def backups_for_user(user: Any, filters: BackupFilters) -> QuerySet[BackupManife
     else:
         rows = rows.filter(deleted_at__isnull=True)
         if filters.state in ("verified", "passed"):
-            rows = rows.filter(verify_state=BackupManifest.Verify.PASSED)
+            rows = rows.verified()
         elif filters.state in ("failed", "pending"):
             rows = rows.filter(verify_state=filters.state)
     if filters.since:
