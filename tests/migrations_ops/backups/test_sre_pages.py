@@ -80,6 +80,29 @@ def test_it_shows_backups_to_every_member(
     assert client.get(f"/projects/{backup.project.slug}/backups/CHANGELOG.md").status_code == 200
 
 
+def test_it_lists_only_kept_backups_whose_restore_check_passed_as_verified(
+    client, personas, backup
+):
+    def copy(name, **fields):
+        return BackupManifest.objects.create(**{
+            **{f.attname: getattr(backup, f.attname) for f in BackupManifest._meta.concrete_fields
+               if f.attname != "id"},
+            "file_name": name, **fields,
+        })  # fmt: skip
+
+    copy("failed.sql", verify_state="failed")
+    copy("deleted.sql", deleted_at=backup.finished_at)
+    _login(client, personas, "sre")
+
+    kept = client.get("/backups/").text
+    page = client.get("/backups/?state=verified")
+
+    assert "failed.sql" in kept  # the list shows it unfiltered, so its absence below counts
+    assert page.status_code == 200
+    assert backup.file_name in page.text
+    assert "failed.sql" not in page.text and "deleted.sql" not in page.text
+
+
 def test_it_hides_other_projects_backups(client, personas, backup, incident, plan):
     _login(client, personas, "outsider")
     assert backup.file_name not in client.get("/backups/").text
