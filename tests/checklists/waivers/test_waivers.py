@@ -92,16 +92,22 @@ def test_with_two_leads_the_owner_who_is_no_lead_does_not_approve(
         w.approve(waiver=waiver, user=release_engineer, seen_digest=current_digest(release))
 
 
+def _approved_waiver(w, release, asker, approver):
+    """A waiver of the pending check, asked by ``asker`` and approved by ``approver``."""
+    waiver = w.ask(
+        item=item(release, PENDING), user=asker,
+        reason="Dashboard shows a known stuck row", seen_digest=current_digest(release),
+    )  # fmt: skip
+    w.approve(waiver=waiver, user=approver, seen_digest=current_digest(release))
+    return waiver
+
+
 def test_new_content_makes_a_waiver_stale_and_its_item_with_it(
     release_with_files, platform_lead, release_engineer, project
 ):
     w = waivers()
     release = release_with_files
-    waiver = w.ask(
-        item=item(release, PENDING), user=release_engineer,
-        reason="Dashboard shows a known stuck row", seen_digest=current_digest(release),
-    )  # fmt: skip
-    w.approve(waiver=waiver, user=platform_lead, seen_digest=current_digest(release))
+    waiver = _approved_waiver(w, release, release_engineer, platform_lead)
     files = dict(DEMO_MIGRATIONS)
     files["migrations/20250102000000_members.sql"] += "create index on app.members (name);\n"
     release_upload_archive(
@@ -121,11 +127,7 @@ def test_withdrawing_an_approved_waiver_reopens_the_item(
 ):
     w = waivers()
     release = release_with_files
-    waiver = w.ask(
-        item=item(release, PENDING), user=release_engineer,
-        reason="Dashboard shows a known stuck row", seen_digest=current_digest(release),
-    )  # fmt: skip
-    w.approve(waiver=waiver, user=platform_lead, seen_digest=current_digest(release))
+    waiver = _approved_waiver(w, release, release_engineer, platform_lead)
     with pytest.raises(ChecklistError, match="why"):
         w.revoke(waiver=waiver, user=release_engineer, reason=" ")
     w.revoke(waiver=waiver, user=release_engineer, reason="We will run the check after all")
