@@ -16,9 +16,10 @@ import pytest
 
 from checklists.services.migrations import release_upload_archive
 from checklists.services.releases import release_create
+from migrations_ops.backups.services import backup_capture
 from migrations_ops.jobs import dispatch
 from migrations_ops.jobs.engine import job_execute
-from migrations_ops.models import Job, Target
+from migrations_ops.models import BackupManifest, Job, Target
 from migrations_ops.pg.apply import MigrationFile, apply_files
 from tests.factories import published_runbook, supabase_archive
 from tests.migrations_ops.backup_fixtures import ROLE_FIXTURE, production_database
@@ -72,6 +73,15 @@ def run_job(job) -> Job:
 
 def queued(kind: str) -> Job:
     return Job.objects.get(kind=kind, state=Job.State.QUEUED)
+
+
+def verified_backup(release, target, sre) -> BackupManifest:
+    """A backup of ``target`` for ``release`` whose restore check passed: what a rollback
+    plan needs."""
+    made = run_job(backup_capture(release=release, target=target, user=sre))
+    check = run_job(queued(Job.Kind.RESTORE_CHECK))
+    assert check.state == Job.State.SUCCEEDED, check.summary
+    return BackupManifest.objects.get(job=made)
 
 
 @pytest.fixture

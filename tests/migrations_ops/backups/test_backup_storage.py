@@ -16,21 +16,15 @@ from migrations_ops.backups.services import backup_capture, backup_delete, backu
 from migrations_ops.models import BackupManifest, Job
 from migrations_ops.pg.backup_manifest import ManifestFile
 from release_portal.audit.models import AuditEvent
-from tests.sre_fixtures import queued, run_job
+from tests.sre_fixtures import run_job, verified_backup
 
 pytestmark = pytest.mark.usefixtures("transactional_db", "sent")
-
-
-def _verified(release, target, sre) -> BackupManifest:
-    job = run_job(backup_capture(release=release, target=target, user=sre))
-    run_job(queued(Job.Kind.RESTORE_CHECK))
-    return BackupManifest.objects.get(job=job)
 
 
 def test_it_refuses_to_delete_the_newest_verified_backup_of_a_deployed_release(
     production, release, target, sre, backup_dir
 ):
-    newer = _verified(release, target, sre)
+    newer = verified_backup(release, target, sre)
     # An older verified backup of the same release (a copy taken an hour earlier).
     older = BackupManifest.objects.get(pk=newer.pk)
     older.pk, older.job = None, None
@@ -89,7 +83,7 @@ def s3(settings, monkeypatch):
 def test_it_stores_verifies_downloads_and_deletes_backups_in_s3(
     production, release, target, sre, s3, backup_dir
 ):
-    backup = _verified(release, target, sre)
+    backup = verified_backup(release, target, sre)
     assert backup.storage == "s3" and backup.location == "s3://rp-backups/portal/"
     assert backup.verify_state == BackupManifest.Verify.PASSED, backup.verification
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket="rp-backups")["Contents"]}

@@ -11,11 +11,10 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from checklists.models import Deployment, Release
-from migrations_ops.backups.services import backup_capture
 from migrations_ops.incidents import services as incidents
 from migrations_ops.models import Incident, IncidentEntry, Job
 from release_portal.audit.models import AuditEvent
-from tests.sre_fixtures import columns, deploy, history, queued, run_job
+from tests.sre_fixtures import columns, deploy, history, run_job, verified_backup
 
 pytestmark = pytest.mark.usefixtures("transactional_db", "sent")
 SAMPLE = "tests.migrations_ops.jobs.sample_runner"
@@ -51,8 +50,7 @@ def test_it_walks_an_incident_from_open_to_closed(
     url, received = webhook
     release.project.maintenance_webhook_url = url
     release.project.save()
-    run_job(backup_capture(release=release, target=target, user=sre))
-    run_job(queued(Job.Kind.RESTORE_CHECK))
+    verified_backup(release, target, sre)
     deploy(production.url)
     Release.objects.filter(pk=release.pk).update(state=Release.State.FAILED)  # deploy failed
     release.refresh_from_db()
@@ -145,8 +143,7 @@ def test_it_refuses_a_rollback_while_a_deployment_holds_the_target(
         release=release, target=target, user=sre, title="Half applied", trigger="other"
     )
     incidents.incident_maintenance(incident=incident, user=sre, on=True)
-    run_job(backup_capture(release=release, target=target, user=sre))
-    run_job(queued(Job.Kind.RESTORE_CHECK))
+    verified_backup(release, target, sre)
     deploy(production.url)
     incident = incidents.incident_plan(incident=Incident.objects.get(), user=sre)
     # CI reported a deployment of the target as started (and never finished).

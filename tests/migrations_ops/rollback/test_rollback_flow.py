@@ -7,25 +7,26 @@ import pytest
 
 from checklists.models import Evidence
 from checklists.services.items import items_for_evidence
-from migrations_ops.backups.services import backup_capture
 from migrations_ops.models import Job, RollbackPlan
 from migrations_ops.pg.rollback_lock import target_lock
 from migrations_ops.rollback.services import rehearsal_start, rollback_plan_save
-from tests.sre_fixtures import FILES, columns, deploy, history, make_release, queued, run_job
+from tests.sre_fixtures import (
+    FILES,
+    columns,
+    deploy,
+    history,
+    make_release,
+    run_job,
+    verified_backup,
+)
 
 pytestmark = pytest.mark.usefixtures("transactional_db", "sent")
-
-
-def _verified_backup(release, target, sre):
-    run_job(backup_capture(release=release, target=target, user=sre))
-    check = run_job(queued(Job.Kind.RESTORE_CHECK))
-    assert check.state == Job.State.SUCCEEDED, check.summary
 
 
 def test_it_rehearses_a_plan_of_down_scripts_and_passes_the_evidence(
     production, release, target, sre
 ):
-    _verified_backup(release, target, sre)
+    verified_backup(release, target, sre)
     deploy(production.url)
     plan = rollback_plan_save(release=release, target=target, user=sre)
     assert plan.last_good_version == "20250102000000"
@@ -55,7 +56,7 @@ def test_it_fails_a_rehearsal_whose_down_script_leaves_the_schema_different(
 ):
     files = {**FILES, "rollbacks/20250104000000_account_phone.sql": "select 1;\n"}
     release = make_release(sre_project, platform_lead, files)
-    _verified_backup(release, target, sre)
+    verified_backup(release, target, sre)
     deploy(production.url, files)
     plan = rollback_plan_save(release=release, target=target, user=sre)
 
@@ -71,7 +72,7 @@ def test_it_plans_a_restore_where_a_down_script_is_missing_and_rehearses_it(
 ):
     files = {k: v for k, v in FILES.items() if k != "rollbacks/20250103000000_invoices.sql"}
     release = make_release(sre_project, platform_lead, files)
-    _verified_backup(release, target, sre)
+    verified_backup(release, target, sre)
     deploy(production.url, files)
     plan = rollback_plan_save(release=release, target=target, user=sre)
     assert [s["kind"] for s in plan.steps] == ["down", "restore"]
@@ -89,7 +90,7 @@ def test_it_plans_a_restore_where_a_down_script_is_missing_and_rehearses_it(
 
 
 def test_it_rolls_back_the_target_holding_its_deploy_lock(production, release, target, sre):
-    _verified_backup(release, target, sre)
+    verified_backup(release, target, sre)
     deploy(production.url)
     production.execute("insert into app.invoices values (1000, 1, 5)")
     plan = rollback_plan_save(release=release, target=target, user=sre)
@@ -131,7 +132,7 @@ def test_it_stops_at_a_failing_down_script_with_its_line(
     )
     files = {**FILES, "rollbacks/20250104000000_account_phone.sql": bad}
     release = make_release(sre_project, platform_lead, files)
-    _verified_backup(release, target, sre)
+    verified_backup(release, target, sre)
     deploy(production.url, files)
     plan = rollback_plan_save(release=release, target=target, user=sre)
     from migrations_ops.jobs import job_enqueue
@@ -152,7 +153,7 @@ def test_it_stops_at_a_failing_down_script_with_its_line(
 
 
 def test_it_refuses_a_plan_made_for_another_state_of_the_target(production, release, target, sre):
-    _verified_backup(release, target, sre)
+    verified_backup(release, target, sre)
     deploy(production.url)
     plan = rollback_plan_save(release=release, target=target, user=sre)
     production.execute(
@@ -174,7 +175,7 @@ def test_a_plan_prepared_before_deployment_rolls_back_a_deploy_that_failed_midwa
 ):
     # The runbook's order: backup, rollback plan, then production apply. Here the deploy
     # applies only the first of the release's two migrations before it fails.
-    _verified_backup(release, target, sre)
+    verified_backup(release, target, sre)
     plan = rollback_plan_save(release=release, target=target, user=sre)
     assert plan.verified_target_version == "20250102000000"
     deploy(production.url, versions=["20250103000000"])

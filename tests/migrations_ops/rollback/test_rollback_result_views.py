@@ -8,21 +8,13 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from migrations_ops.backups.services import backup_capture
 from migrations_ops.jobs import job_enqueue
 from migrations_ops.models import Job
 from migrations_ops.rollback.services import rehearsal_start, rollback_plan_save
 from tests.migrations_ops.runners.test_result_views import SERVER_PATH, cells, page
-from tests.sre_fixtures import FILES, deploy, make_release, queued, run_job
+from tests.sre_fixtures import FILES, deploy, make_release, run_job, verified_backup
 
 pytestmark = pytest.mark.usefixtures("transactional_db", "sent")
-
-
-def _verified_backup(release, target, sre):
-    made = run_job(backup_capture(release=release, target=target, user=sre))
-    check = run_job(queued(Job.Kind.RESTORE_CHECK))
-    assert check.state == Job.State.SUCCEEDED, check.summary
-    return made.result["file"]
 
 
 def _rollback(release, target, sre, plan):
@@ -40,7 +32,7 @@ def _steps(html):
 def test_a_rehearsal_shows_its_backup_each_step_and_the_schema_before_and_after(
     production, release, target, sre, client
 ):
-    dump = _verified_backup(release, target, sre)
+    dump = verified_backup(release, target, sre).file_name
     deploy(production.url)
     plan = rollback_plan_save(release=release, target=target, user=sre)
     job = run_job(rehearsal_start(plan=plan, user=sre))
@@ -75,7 +67,7 @@ def test_a_rehearsal_that_leaves_the_schema_different_says_what_differs(
 ):
     files = {**FILES, "rollbacks/20250104000000_account_phone.sql": "select 1;\n"}
     release = make_release(sre_project, platform_lead, files)
-    _verified_backup(release, target, sre)
+    verified_backup(release, target, sre)
     deploy(production.url, files)
     plan = rollback_plan_save(release=release, target=target, user=sre)
     job = run_job(rehearsal_start(plan=plan, user=sre))
@@ -95,7 +87,7 @@ def test_a_rehearsal_of_a_restore_names_the_backup_it_restored(
 ):
     files = {k: v for k, v in FILES.items() if k != "rollbacks/20250103000000_invoices.sql"}
     release = make_release(sre_project, platform_lead, files)
-    dump = _verified_backup(release, target, sre)
+    dump = verified_backup(release, target, sre).file_name
     deploy(production.url, files)
     plan = rollback_plan_save(release=release, target=target, user=sre)
     job = run_job(rehearsal_start(plan=plan, user=sre))
@@ -120,7 +112,7 @@ def test_a_failed_rollback_says_which_file_and_line_and_what_was_not_attempted(
     )
     files = {**FILES, "rollbacks/20250104000000_account_phone.sql": bad}
     release = make_release(sre_project, platform_lead, files)
-    dump = _verified_backup(release, target, sre)
+    dump = verified_backup(release, target, sre).file_name
     deploy(production.url, files)
     plan = rollback_plan_save(release=release, target=target, user=sre)
     job = _rollback(release, target, sre, plan)
@@ -149,7 +141,7 @@ def test_a_failed_rollback_says_which_file_and_line_and_what_was_not_attempted(
 def test_a_rollback_shows_each_step_done_and_where_the_history_ends(
     production, release, target, sre, client
 ):
-    _verified_backup(release, target, sre)
+    verified_backup(release, target, sre)
     deploy(production.url)
     plan = rollback_plan_save(release=release, target=target, user=sre)
     job = _rollback(release, target, sre, plan)
