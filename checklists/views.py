@@ -40,7 +40,7 @@ from checklists.forms import (
 )
 from checklists.models import ChecklistItem, Release, SignOff
 from checklists.services import items as item_services
-from checklists.services.errors import AlreadyDone, ChangedSinceOpened, ChecklistError
+from checklists.services.errors import ChangedSinceOpened, ChecklistError
 from checklists.services.migrations import release_read_git, release_upload_archive
 from checklists.services.releases import release_cancel, release_create
 from checklists.services.signoffs import signoff_give
@@ -408,7 +408,7 @@ def item_action(request: HtmxHttpRequest, pk: int, item_pk: int, action: str) ->
                     expected_revision=data["revision"],
                 )  # fmt: skip
                 done = "Marked not applicable"
-        except (AlreadyDone, ChecklistError) as e:
+        except ChecklistError as e:  # AlreadyDone among them: a second click is told so
             error = error_text(e)
         else:
             if not request.htmx:
@@ -444,7 +444,7 @@ def release_signoff(request: HtmxHttpRequest, pk: int) -> HttpResponse:
                 return changed_since_page(request, pk, e)
             changed = e
             error = error_text(e)
-        except (AlreadyDone, ChecklistError) as e:
+        except ChecklistError as e:  # AlreadyDone among them: a second click is told so
             error = error_text(e)
     done = "Signed off. The digest you approved is recorded."
     if request.htmx:
