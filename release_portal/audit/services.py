@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Field
 from django.utils import timezone
 
 from release_portal.audit.chain import FORM, canonical_text, hashes_for, to_json_value
@@ -123,7 +125,7 @@ def audit_record(
     }
     canonical = canonical_text(fields)
     hashes = hashes_for(hmac_key(), FORM, canonical.encode(), prev_public)
-    event = AuditEvent.objects.create(
+    event = AuditEvent(
         **fields,
         form=FORM,
         canonical=canonical,
@@ -131,12 +133,39 @@ def audit_record(
         public_hash=hashes.public_hash,
         hash=hashes.hash,
     )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE audit_auditchainhead SET seq = %s, hash = %s, public_hash = %s WHERE id = 1",
-            [event.seq, event.hash, event.public_hash],
-        )
+    _append(event)
     return event
+
+
+@functools.cache
+def _append_sql() -> tuple[str, tuple[Field, ...]]:
+    """The INSERT of an event and the move of the head to it, as one statement, and the
+    event's columns in the order it takes them (built once per process)."""
+    columns = tuple(f for f in AuditEvent._meta.concrete_fields if not f.primary_key)
+    quote = connection.ops.quote_name
+    sql = (
+        f"WITH event AS (INSERT INTO {quote(AuditEvent._meta.db_table)} "  # noqa: S608 - names
+        f"({', '.join(quote(str(f.column)) for f in columns)}) "
+        f"VALUES ({', '.join(['%s'] * len(columns))}) RETURNING id), "
+        "head AS (UPDATE audit_auditchainhead SET seq = %s, hash = %s, public_hash = %s "
+        "WHERE id = 1) "
+        "SELECT id FROM event"
+    )
+    return sql, columns
+
+
+def _append(event: AuditEvent) -> None:
+    """Write ``event`` and move the chain head to it in one round trip (the head is
+    locked by lock_head). Each value is prepared by its model field, as the ORM's own
+    INSERT would, so the CHECK that the columns agree with ``canonical`` sees the same
+    row; the statement's text is built once, not at every event."""
+    sql, columns = _append_sql()
+    values = [f.get_db_prep_save(f.pre_save(event, True), connection) for f in columns]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*values, event.seq, event.hash, event.public_hash])
+        (event.pk,) = cursor.fetchone()
+    event._state.adding = False
+    event._state.db = connection.alias
 
 
 @transaction.atomic
