@@ -19,35 +19,60 @@ LOG_PAGE_LINES = 1000
 # What a log poll needs of its job: the poll runs every second for every open job page.
 POLL_FIELDS = ("id", "project_id", "kind", "state", "cancel_requested_at")
 
-
+# A job's lines after a seq (constraint log_line_seq's index), for the page and the poll.
+_LINES_SQL = (
+    "SELECT seq, stream, text FROM {line} WHERE job_id = {job} AND seq > %s ORDER BY seq LIMIT %s"
+)
+# The poll's one read: the job (if the reader holds a role in its project) with its lines
+# after a seq, in one statement. One statement reads one snapshot, so when the job has
+# ended there, every line it wrote is there too. Table names only are formatted in.
 _POLL_SQL = (
-    "SELECT j.id, j.project_id, j.kind, j.state, j.cancel_requested_at FROM {job} j"
+    "SELECT j.id, j.project_id, j.kind, j.state, j.cancel_requested_at,"  # noqa: S608
+    " l.seq, l.stream, l.text FROM {job} j LEFT JOIN LATERAL ("
+    + _LINES_SQL.format(line="{line}", job="j.id")
+    + ") l ON true"
     " WHERE j.id = %s AND EXISTS (SELECT 1 FROM {member} m"
     " WHERE m.user_id = %s AND m.project_id = j.project_id)"
+    " ORDER BY l.seq"
 )
 
 
-def get_job_for_user(user: Any, pk: int, *, for_poll: bool = False) -> Job:
-    """Job ``pk`` if ``user`` holds a role in its project; 404 otherwise (never 403).
-
-    ``for_poll`` loads only the few columns a log poll reads.
-    """
-    if for_poll:
-        # The poll's one read: the job and the membership test in one query (no roles
-        # query on a request that runs every second per open job page), as plain SQL:
-        # compiling the ORM's Exists() cost more than running it.
-        from django.http import Http404
-
-        from release_portal.accounts.models import Membership
-
-        found = list(Job.objects.raw(_POLL_SQL.format(job=Job._meta.db_table,
-                                                      member=Membership._meta.db_table),
-                                     [pk, user.pk]))  # fmt: skip
-        if not found or not getattr(user, "is_active", False):
-            raise Http404("No such job.")
-        return found[0]
+def get_job_for_user(user: Any, pk: int) -> Job:
+    """Job ``pk`` if ``user`` holds a role in its project; 404 otherwise (never 403)."""
     queryset = Job.objects.select_related("project", "release", "target", "retry_of")
     return get_for_user(user, queryset, what="job", pk=pk)
+
+
+def poll_for_user(
+    user: Any, pk: int, after: int, *, limit: int = LOG_PAGE_LINES
+) -> tuple[Job, list[dict[str, Any]], bool]:
+    """What a log poll reads: job ``pk`` (only POLL_FIELDS) if ``user`` holds a role in
+    its project, else 404 (never 403); up to ``limit`` of its lines with seq > ``after``
+    (constraint log_line_seq's index); and whether more follow.
+
+    Plain SQL, one round trip: this runs every second per open job page, and compiling
+    the ORM's Exists() cost more than running it."""
+    from django.http import Http404
+
+    from release_portal.accounts.models import Membership
+
+    if not getattr(user, "is_active", False):
+        raise Http404("No such job.")
+    sql = _POLL_SQL.format(
+        job=Job._meta.db_table, line=JobLogLine._meta.db_table, member=Membership._meta.db_table
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [after, limit + 1, pk, user.pk])
+        rows = cursor.fetchall()
+    if not rows:
+        raise Http404("No such job.")
+    job = Job.from_db(connection.alias, POLL_FIELDS, rows[0][: len(POLL_FIELDS)])
+    lines = [
+        {"seq": seq, "stream": stream, "text": text}
+        for *_job, seq, stream, text in rows
+        if seq is not None
+    ]
+    return job, lines[:limit], len(lines) > limit
 
 
 def release_jobs(release: Any, *, limit: int | None = None) -> list[Job]:
@@ -62,13 +87,11 @@ def release_jobs(release: Any, *, limit: int | None = None) -> list[Job]:
 
 
 def log_lines_after(job: Job, after: int, *, limit: int = LOG_PAGE_LINES) -> tuple[list[Any], bool]:
-    """Up to ``limit`` lines with seq > ``after`` (constraint log_line_seq's index), and
-    whether more follow."""
-    # Plain SQL for the same reason as the poll's job read (this runs every second).
+    """Up to ``limit`` of ``job``'s lines with seq > ``after``, and whether more follow
+    (the job page; the poll reads its lines with its job, poll_for_user)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT seq, stream, text FROM {JobLogLine._meta.db_table}"  # noqa: S608
-            " WHERE job_id = %s AND seq > %s ORDER BY seq LIMIT %s",
+            _LINES_SQL.format(line=JobLogLine._meta.db_table, job="%s"),
             [job.pk, after, limit + 1],
         )
         rows = [{"seq": seq, "stream": stream, "text": text} for seq, stream, text in cursor]

@@ -99,13 +99,11 @@ def job_result_json(request: HtmxHttpRequest, pk: int) -> JsonResponse:
 @require_GET
 def job_log(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """Lines after ``?after=<seq>`` as a fragment; status 286 once the job has ended."""
-    # The job is read before its lines: when it has ended, every line is already stored.
-    job = selectors.get_job_for_user(request.user, pk, for_poll=True)
     try:
         after = max(0, int(request.GET.get("after", "0")))
     except ValueError:
         after = 0
-    lines, more = selectors.log_lines_after(job, after)
+    job, lines, more = selectors.poll_for_user(request.user, pk, after)
     ended = not job.is_active and not more
     if ended:  # once per page: the final answer also brings the result and the buttons
         job = selectors.get_job_for_user(request.user, pk)
