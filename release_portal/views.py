@@ -48,7 +48,8 @@ def _broker_reachable() -> tuple[bool, str]:
 
 
 def _sandbox_status() -> dict[str, object]:
-    from migrations_ops.pg.sandbox import SandboxConfig, prerequisite_problems
+    from migrations_ops.pg.job_folder import SandboxConfig
+    from migrations_ops.pg.sandbox_host import prerequisite_problems
 
     config = SandboxConfig.from_settings()
     if config.mode == "off":

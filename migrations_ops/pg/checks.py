@@ -19,7 +19,8 @@ from django.core.checks import Warning as CheckWarning
 from django.core.checks import register
 
 from migrations_ops.pg import installations
-from migrations_ops.pg.sandbox import SandboxConfig, prerequisite_problems
+from migrations_ops.pg.job_folder import SandboxConfig
+from migrations_ops.pg.sandbox_host import prerequisite_problems
 
 
 @register("sandbox")

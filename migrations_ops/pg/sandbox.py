@@ -36,13 +36,15 @@ with the target's credentials and passes only the dump in.
 when the operator accepts it (``PORTAL_ACCEPT_UNSANDBOXED=1``) against a dedicated,
 unprivileged scratch server (``unsandboxed.py`` checks it); the commands runner is then
 refused.
+
+The host's side (the sandbox folders, what the machine must have) is ``sandbox_host.py``;
+the cluster inside a sandbox and how it is secured, ``sandbox_cluster.py``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import functools
 import logging
 import os
 import secrets
@@ -53,151 +55,39 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
-from urllib.parse import quote
+from typing import Any
 
 import psycopg
-from psycopg import sql
 
 from migrations_ops.pg import installations
 from migrations_ops.pg.cgroups import JobCgroup
 from migrations_ops.pg.installations import Installation
 from migrations_ops.pg.job_folder import (
-    DEFAULT_PATH,
     JobFolder,
     SandboxConfig,
     SandboxError,
     copy_tree,
+)
+from migrations_ops.pg.sandbox_cluster import INNER_SOCK, PG_PORT, Cluster, pump_tail, secure
+from migrations_ops.pg.sandbox_host import (
+    NEVER_COPIED,
+    check_prerequisites,
+    folder_size,
+    own_folder,
+    remove_stale_folders,
+    running_as_root,
+    shared_folder,
 )
 
 logger = logging.getLogger(__name__)
 
 INNER_JOB = "/job"
 INNER_IN = "/job/in"
-INNER_SOCK = "/job/sock"
 INNER_WORK = "/work"
 INNER_TMP = "/tmp"  # noqa: S108 - the sandbox's own tmpfs, seen by nothing else
-PG_PORT = 5432
 _SOCKET_MAX = 100  # sun_path holds 108 bytes; libpq adds "/.s.PGSQL.5432"
 _TEMPLATE_LOCK_WAIT_S = 120
-
-
-def running_as_root() -> bool:
-    return os.geteuid() == 0
-
-
-# -- the host folder ----------------------------------------------------------------------
-
-
-def _own_folder(path: Path, mode: int) -> Path:
-    """Create ``path`` (one level) owned by us; refuse a link or someone else's folder."""
-    with contextlib.suppress(FileExistsError):
-        path.mkdir(mode=mode)
-    info = path.lstat()
-    if not path.is_dir() or path.is_symlink() or info.st_uid != os.geteuid():
-        raise SandboxError(
-            f"the sandbox folder {path} is not a folder owned by this user: remove it or "
-            "set PORTAL_SANDBOX_DIR to a folder only the portal's workers write"
-        )
-    os.chmod(path, mode)
-    return path
-
-
-# A git checkout's .git may hold tokens (remote URLs, credential helpers).
-_NEVER_COPIED = frozenset({".git"})
-
-
-def _folder_size(path: Path, limit: int) -> int:
-    """Bytes under ``path`` (links not followed), stopping once past ``limit``."""
-    total = 0
-    stack = [path]
-    while stack and total <= limit:
-        try:
-            entries = list(os.scandir(stack.pop()))
-        except OSError:
-            continue
-        for entry in entries:
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(Path(entry.path))
-                else:
-                    total += entry.stat(follow_symlinks=False).st_blocks * 512
-            except OSError:
-                continue
-    return total
-
-
-def remove_stale_folders(root: Path) -> list[str]:
-    """Remove job folders whose sandbox is gone (a killed worker); returns their names.
-
-    A live sandbox holds an exclusive lock on its folder's ``.lock`` file.
-    """
-    removed: list[str] = []
-    jobs = root / "jobs"
-    if not jobs.is_dir():
-        return removed
-    for entry in os.scandir(jobs):
-        if not entry.is_dir(follow_symlinks=False):
-            continue
-        lock_path = Path(entry.path) / ".lock"
-        try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_NOFOLLOW)
-        except OSError:
-            fd = -1
-        try:
-            if fd >= 0:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    continue
-            elif time.time() - entry.stat(follow_symlinks=False).st_mtime < 60:
-                continue  # being created right now
-            shutil.rmtree(entry.path, ignore_errors=True)
-            removed.append(entry.name)
-        finally:
-            if fd >= 0:
-                os.close(fd)
-    return removed
-
-
-# -- the cluster ---------------------------------------------------------------------------
-
-
-@dataclass
-class Cluster:
-    """A PostgreSQL cluster running inside one job's sandbox."""
-
-    installation: Installation
-    socket_dir: Path  # on the host
-    password: str
-    process: subprocess.Popen[bytes]
-    log_tail: deque[str]
-    extensions: list[str] = field(default_factory=list)
-
-    def url(self, database: str = "postgres") -> str:
-        """The worker's URL: only SCRAM with this job's password is accepted."""
-        query = f"host={quote(str(self.socket_dir))}&port={PG_PORT}&require_auth=scram-sha-256"
-        return f"postgresql://postgres:{self.password}@/{quote(database)}?{query}"
-
-    def inner_env(self, database: str) -> dict[str, str]:
-        """libpq variables for a client inside the sandbox."""
-        return {
-            "PGHOST": INNER_SOCK,
-            "PGPORT": str(PG_PORT),
-            "PGUSER": "postgres",
-            "PGPASSWORD": self.password,
-            "PGDATABASE": database,
-        }
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "postgres": self.installation.version,
-            "major": self.installation.major,
-            "source": self.installation.source,
-            "extensions": self.extensions,
-        }
 
 
 # -- the sandbox ----------------------------------------------------------------------------
@@ -236,8 +126,8 @@ class Sandbox(JobFolder):
 
     def open(self) -> None:
         check_prerequisites(self.config)
-        root = _own_folder(self.config.root, 0o755)
-        jobs = _own_folder(root / "jobs", 0o755)
+        root = own_folder(self.config.root, 0o755)
+        jobs = own_folder(root / "jobs", 0o755)
         with contextlib.suppress(OSError):
             remove_stale_folders(root)
         name = f"{self.purpose}-{secrets.token_hex(6)}"
@@ -314,7 +204,7 @@ class Sandbox(JobFolder):
         root = self._content()
         dst = self._folder() / "in" / "src"
         if not self._content_copied:
-            copy_tree(root, dst, exclude=_NEVER_COPIED)
+            copy_tree(root, dst, exclude=NEVER_COPIED)
             self._content_copied = True
         return dst
 
@@ -536,7 +426,7 @@ class Sandbox(JobFolder):
         )
         tail: deque[str] = deque(maxlen=40)
         assert proc.stderr is not None
-        threading.Thread(target=_pump, args=(proc.stderr, tail), daemon=True).start()
+        threading.Thread(target=pump_tail, args=(proc.stderr, tail), daemon=True).start()
         cluster = Cluster(
             installation=inst,
             socket_dir=folder / "sock",
@@ -545,7 +435,7 @@ class Sandbox(JobFolder):
             log_tail=tail,
         )
         try:
-            _secure(cluster)
+            secure(cluster)
         except BaseException:
             proc.kill()
             proc.wait()
@@ -566,7 +456,7 @@ class Sandbox(JobFolder):
                     f"the job ran past its time limit of {self.time_limit:g} s: everything "
                     "it started in the sandbox was stopped"
                 )
-            elif self._cluster is not None and _folder_size(sock, limit) > limit:
+            elif self._cluster is not None and folder_size(sock, limit) > limit:
                 self.violation = (
                     f"the job wrote more than {self.config.folder_limit_mb} MB into its "
                     "folder outside the database: the sandbox was stopped. A migration or "
@@ -589,66 +479,12 @@ class Sandbox(JobFolder):
         return data
 
 
-def _pump(stream: IO[bytes], tail: deque[str]) -> None:
-    with stream:
-        for raw in iter(stream.readline, b""):
-            tail.append(raw.decode("utf-8", "replace").rstrip())
-
-
-def _secure(cluster: Cluster) -> None:
-    """Wait for the cluster, set this job's password and switch it to SCRAM only.
-
-    The first connection trusts the socket: nothing from the bundle has run yet, and no
-    other process can write the job's socket folder.
-    """
-    deadline = time.monotonic() + 30
-    trust = f"host={cluster.socket_dir} port={PG_PORT} user=postgres dbname=postgres"
-    while True:
-        if cluster.process.poll() is not None:
-            said = " | ".join(list(cluster.log_tail)[-5:]) or "no message"
-            raise SandboxError(f"the sandbox's PostgreSQL did not start: {said}")
-        try:
-            conn = psycopg.connect(trust, autocommit=True, connect_timeout=5)
-            break
-        except psycopg.OperationalError:
-            if time.monotonic() > deadline:
-                raise SandboxError(
-                    "the sandbox's PostgreSQL did not accept connections within 30 s"
-                ) from None
-            time.sleep(0.01)
-    with conn:
-        conn.execute(
-            sql.SQL("ALTER ROLE postgres PASSWORD {}").format(sql.Literal(cluster.password))
-        )
-        conn.execute("COPY (SELECT 'local all all scram-sha-256') TO '/pg/data/pg_hba.conf'")
-        conn.execute("SELECT pg_reload_conf()")
-        cluster.extensions = [
-            r[0]
-            for r in conn.execute(
-                "SELECT name FROM pg_available_extensions ORDER BY name"
-            ).fetchall()
-        ]
-    while True:
-        try:
-            psycopg.connect(cluster.url(), connect_timeout=5).close()
-            return
-        except psycopg.OperationalError:
-            if time.monotonic() > deadline:
-                raise SandboxError("the sandbox's PostgreSQL did not switch to SCRAM") from None
-            time.sleep(0.005)
-
-
 # -- templates -----------------------------------------------------------------------------
-
-
-def _shared_folder(config: SandboxConfig, name: str) -> Path:
-    root = _own_folder(config.root, 0o755)
-    return _own_folder(root / name, 0o755)
 
 
 def ensure_template(config: SandboxConfig, inst: Installation) -> Path:
     """The template cluster's data folder for ``inst``, made once (initdb in the sandbox)."""
-    templates = _shared_folder(config, "templates")
+    templates = shared_folder(config, "templates")
     final = templates / inst.key
     if (final / "PG_VERSION").is_file():
         return final
@@ -717,7 +553,7 @@ def pgtap_folder(config: SandboxConfig, inst: Installation) -> Path | None:
     sources = installations.pgtap_sources()
     if not sources:
         return None
-    ext = _shared_folder(config, "ext")
+    ext = shared_folder(config, "ext")
     folder = ext / "extension"
     if not (folder / "pgtap.control").is_file():
         tmp = ext / f"extension.tmp-{secrets.token_hex(4)}"
@@ -730,54 +566,3 @@ def pgtap_folder(config: SandboxConfig, inst: Installation) -> Path | None:
         except OSError:
             shutil.rmtree(tmp, ignore_errors=True)
     return ext
-
-
-# -- checks ----------------------------------------------------------------------------------
-
-
-def check_prerequisites(config: SandboxConfig) -> None:
-    """Raise SandboxError naming what is missing for the bwrap sandbox."""
-    problems = prerequisite_problems(config)
-    if problems:
-        raise SandboxError("the sandbox cannot run: " + "; ".join(problems))
-
-
-def prerequisite_problems(config: SandboxConfig) -> list[str]:
-    """What the bwrap sandbox lacks on this machine (empty when it can run)."""
-    return list(_problems(config.uid, os.geteuid()))
-
-
-@functools.cache
-def _problems(uid: int, euid: int) -> tuple[str, ...]:
-    problems = []
-    for tool, package in (("bwrap", "bubblewrap"), ("prlimit", "util-linux")):
-        if shutil.which(tool) is None:
-            problems.append(f"{tool} is not installed (Debian package {package})")
-    if euid == 0 and shutil.which("setpriv") is None:
-        problems.append("setpriv is not installed (Debian package util-linux)")
-    if euid == 0 and uid == 0:
-        problems.append("PORTAL_SANDBOX_UID must not be 0")
-    if not installations.installations():
-        problems.append("no PostgreSQL server installation (initdb) was found")
-    if problems:
-        return tuple(problems)
-    argv = ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns",
-            "--die-with-parent", "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin",
-            "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
-            "--", "/bin/true"]  # fmt: skip
-    if euid == 0:
-        argv = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
-                "--no-new-privs", *argv]  # fmt: skip
-    try:
-        done = subprocess.run(
-            argv, capture_output=True, timeout=30, check=False, env={"PATH": DEFAULT_PATH}
-        )
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return (f"bwrap could not be started: {e}",)
-    if done.returncode != 0:
-        said = done.stderr.decode("utf-8", "replace").strip() or f"exit {done.returncode}"
-        return (
-            f"bwrap cannot create a sandbox here ({said}); user namespaces may be disabled "
-            "(sysctl kernel.unprivileged_userns_clone / user.max_user_namespaces)",
-        )
-    return ()
