@@ -15,6 +15,10 @@ names as written and say what they depend on. Nothing here uses regular expressi
 SQL. A statement the parser cannot read is returned with ``parse_error`` set: newer
 syntax than the parser's grammar, or a piece the CLI's splitter cut oddly; never an
 exception.
+
+Each statement type has a handler (``_HANDLERS``); ``ALTER TABLE``'s subcommands are read
+by ``alter_table_effects``, the maintenance statements (REFRESH, VACUUM, CLUSTER,
+REINDEX, LOCK) by ``maintenance_effects``.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import Any
 
 from pglast.parser import ParseError, get_postgresql_version
 
-from migrations_ops.pg import alter_table_effects, data_loss
+from migrations_ops.pg import alter_table_effects, data_loss, maintenance_effects
 from migrations_ops.pg.effect_model import (
     ON_INDEX_TABLE,
     ON_REFERENCED,
@@ -385,97 +389,6 @@ def _rename(node: Any, effect: StatementEffect) -> None:
             effect.hazards.append(Found("rename_breaks_clients", None, f"{what} renamed"))
 
 
-def _refresh(node: Any, effect: StatementEffect) -> None:
-    view = Relation.from_range_var(node.relation)
-    effect.command = "REFRESH MATERIALIZED VIEW"
-    effect.rewrites.append((view, "the view's rows are computed again"))
-    if node.concurrent:
-        effect.command += " CONCURRENTLY"
-        effect.touch(view, M.EXCLUSIVE)
-        effect.does.append(f"refreshes materialized view {view}; readers keep the old rows")
-    else:
-        effect.touch(view, M.ACCESS_EXCLUSIVE)
-        effect.does.append(f"refreshes materialized view {view}; reads wait")
-        effect.hazards.append(Found("refresh_materialized_view_not_concurrently", view))
-
-
-def _vacuum(node: Any, effect: StatementEffect) -> None:
-    options = {o.defname for o in node.options or ()}
-    full = "full" in options
-    effect.command = ("VACUUM" if node.is_vacuumcmd else "ANALYZE") + (" FULL" if full else "")
-    effect.no_transaction = bool(node.is_vacuumcmd)
-    for item in node.rels or ():
-        table = Relation.from_range_var(item.relation)
-        if full:
-            effect.touch(table, M.ACCESS_EXCLUSIVE)
-            effect.rewrites.append((table, "VACUUM FULL writes a new copy of the table"))
-            effect.hazards.append(Found("vacuum_full", table))
-        else:
-            effect.touch(table, M.SHARE_UPDATE_EXCLUSIVE)
-            effect.scans.append((table, effect.command.lower() + " reads the table"))
-        effect.does.append(f"{effect.command.lower()} {table}")
-    if not node.rels:
-        effect.does.append(f"{effect.command.lower()} of every table in the database")
-        effect.opaque = "a database-wide VACUUM or ANALYZE touches every table"
-
-
-def _cluster(node: Any, effect: StatementEffect) -> None:
-    effect.command = "CLUSTER"
-    if node.relation is None:
-        effect.opaque = "CLUSTER without a table re-clusters every clustered table"
-        effect.does.append("re-clusters every table clustered before")
-        return
-    table = Relation.from_range_var(node.relation)
-    effect.touch(table, M.ACCESS_EXCLUSIVE)
-    effect.rewrites.append((table, "CLUSTER writes a new copy of the table in index order"))
-    effect.hazards.append(Found("cluster", table))
-    effect.does.append(f"rewrites {table} in the order of an index")
-
-
-def _reindex(node: Any, effect: StatementEffect) -> None:
-    concurrent = any(o.defname == "concurrently" for o in node.params or ())
-    effect.command = "REINDEX" + (" CONCURRENTLY" if concurrent else "")
-    effect.no_transaction = concurrent
-    mode = M.SHARE_UPDATE_EXCLUSIVE if concurrent else M.SHARE
-    kind = node.json.get("kind")
-    if node.relation is None:
-        effect.opaque = "REINDEX of a schema or database touches many tables"
-        effect.does.append("rebuilds many indexes")
-        return
-    relation = Relation.from_range_var(node.relation)
-    if kind == "REINDEX_OBJECT_INDEX":
-        effect.locks.append(LockRequest(relation, mode, ON_INDEX_TABLE))
-        effect.does.append(f"rebuilds index {relation}")
-    else:
-        effect.touch(relation, mode)
-        effect.does.append(f"rebuilds the indexes of {relation}")
-    if not concurrent:
-        effect.hazards.append(Found("reindex_not_concurrently", relation))
-
-
-_LOCK_MODES = {
-    1: M.ACCESS_SHARE,
-    2: M.ROW_SHARE,
-    3: M.ROW_EXCLUSIVE,
-    4: M.SHARE_UPDATE_EXCLUSIVE,
-    5: M.SHARE,
-    6: M.SHARE_ROW_EXCLUSIVE,
-    7: M.EXCLUSIVE,
-    8: M.ACCESS_EXCLUSIVE,
-}
-
-
-def _lock(node: Any, effect: StatementEffect) -> None:
-    mode = _LOCK_MODES.get(node.mode, M.ACCESS_EXCLUSIVE)
-    effect.command = "LOCK TABLE"
-    for rv in node.relations:
-        table = Relation.from_range_var(rv)
-        effect.touch(table, mode)
-        effect.does.append(f"locks {table} in {mode.label} mode")
-        if mode.blocks_writes:
-            effect.hazards.append(Found("lock_table", table, f"{mode.label} on {table}"))
-
-
 def _transaction(node: Any, effect: StatementEffect) -> None:
     kind = str(node.json.get("kind", ""))  # TRANS_STMT_BEGIN...
     effect.command = kind.removeprefix("TRANS_STMT_").replace("_", " ")
@@ -604,11 +517,7 @@ _HANDLERS: dict[str, Any] = {
     "RuleStmt": _create_rule,
     "CommentStmt": _comment,
     "RenameStmt": _rename,
-    "RefreshMatViewStmt": _refresh,
-    "VacuumStmt": _vacuum,
-    "ClusterStmt": _cluster,
-    "ReindexStmt": _reindex,
-    "LockStmt": _lock,
+    **maintenance_effects.HANDLERS,
     "TransactionStmt": _transaction,
     "VariableSetStmt": _set,
     "DoStmt": _do,
