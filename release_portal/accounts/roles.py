@@ -88,11 +88,15 @@ def roles_by_project(user: Any) -> dict[int, frozenset[Role]]:
 
         found: dict[int, set[Role]] = {}
         names: dict[int, tuple[str, str]] = {}
-        # The project's name and slug come along (the default ordering joins the project
-        # anyway), so the page shell's project menu costs no query of its own.
-        for project_id, role, name, slug in Membership.objects.filter(user=user).values_list(
-            "project_id", "role", "project__name", "project__slug"
-        ):
+        # The project's name and slug come along, so the page shell's project menu costs
+        # no query of its own (it sorts them itself). No ORDER BY: the default ordering
+        # would join the users table and sort, on every signed-in request, for nothing.
+        rows = (
+            Membership.objects.filter(user=user)
+            .order_by()
+            .values_list("project_id", "role", "project__name", "project__slug")
+        )
+        for project_id, role, name, slug in rows:
             found.setdefault(project_id, set()).add(Role(role))
             names[project_id] = (name, slug)
         cached = {pid: frozenset(roles) for pid, roles in found.items()}

@@ -26,9 +26,13 @@ def test_the_auditor_may_only_read_and_export(personas, project):
 
 def test_roles_are_looked_up_once_per_request(personas, project, django_assert_num_queries):
     user = personas["qa_lead"]
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(1) as queries:
         for action in Action:
             can(user, action, project)
+    # Read on every signed-in request: the memberships with their projects' names, neither
+    # sorted nor joined to the users table (the model's default ordering would do both).
+    sql = queries.captured_queries[0]["sql"]
+    assert "auth_user" not in sql and "ORDER BY" not in sql, sql
 
 
 def test_the_readme_and_the_role_table_agree_that_release_engineers_deploy():
