@@ -39,12 +39,9 @@ NAV = [
 ]
 
 
-def nav_items(request: HttpRequest) -> dict[str, Any]:
+def _nav_items(request: HttpRequest) -> list[dict[str, Any]]:
     from django.urls import NoReverseMatch, reverse
 
-    user = getattr(request, "user", None)
-    if user is None or not user.is_authenticated:
-        return {}
     current = getattr(getattr(request, "resolver_match", None), "url_name", None)
     items = []
     for label, name in NAV:
@@ -53,4 +50,13 @@ def nav_items(request: HttpRequest) -> dict[str, Any]:
         except NoReverseMatch:
             continue
         items.append({"label": label, "url": url, "current": name == current})
-    return {"nav_items": items}
+    return items
+
+
+def nav_items(request: HttpRequest) -> dict[str, Any]:
+    """The main navigation for the page shell (lazy: an htmx fragment that does not draw
+    it, such as a log poll, does not reverse its URLs)."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    return {"nav_items": SimpleLazyObject(lambda: _nav_items(request))}

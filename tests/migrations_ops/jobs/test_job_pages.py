@@ -137,6 +137,26 @@ def test_the_log_endpoint_makes_few_queries(client, auditor, job, django_assert_
         assert client.get(log_url(job, after=3)).status_code == 286
 
 
+def test_the_log_poll_does_not_build_the_page_navigation(client, auditor, job, monkeypatch):
+    """The shell's navigation is lazy: a poll (every second per open job page) draws no
+    navigation, so it reverses none of its URLs; the job page does."""
+    import django.urls
+
+    reversed_names = []
+    real = django.urls.reverse
+
+    def recording(viewname, *args, **kwargs):
+        reversed_names.append(viewname)
+        return real(viewname, *args, **kwargs)
+
+    monkeypatch.setattr(django.urls, "reverse", recording)
+    client.force_login(auditor)
+    assert client.get(log_url(job, after=1)).status_code == 200
+    assert "backup_list" not in reversed_names
+    assert client.get(reverse("job_detail", kwargs={"pk": job.pk})).status_code == 200
+    assert "backup_list" in reversed_names
+
+
 def test_log_lines_are_escaped(client, auditor, job):
     add_log_lines(job, 1, text='<script>alert("x")</script><img src=x onerror=alert(1)>')
     client.force_login(auditor)
