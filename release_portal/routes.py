@@ -14,6 +14,12 @@ the same route syntax and name as Django's ``path()`` and registers the view in 
 order the module defines it. It must be the outermost decorator, so that the page is
 the view with its method checks and caching rules; the system check below
 (``routes.E001``) names any page registered under another decorator.
+
+``urlpatterns`` nests routes that share a leading segment under one ``include()`` of
+that segment (``releases/`` then ``<int:pk>/`` ...), as a hand-written urlconf would:
+Django's resolver tries patterns one by one, and a prefix that does not match skips its
+whole group, so a request does not try every page of a feature in turn. The same URLs,
+names and captured arguments either way.
 """
 
 from __future__ import annotations
@@ -23,12 +29,21 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.core.checks import Error, Tags, register
-from django.urls import URLPattern, URLResolver, get_resolver, path
+from django.urls import URLPattern, URLResolver, get_resolver, include, path
+
+# One registered page: its route, view, extra kwargs and name.
+Route = tuple[str, Callable[..., Any], dict[str, Any] | None, str]
 
 
 class Routes:
     def __init__(self) -> None:
-        self.urlpatterns: list[URLPattern] = []
+        self.routes: list[Route] = []
+
+    @property
+    def urlpatterns(self) -> list[URLPattern | URLResolver]:
+        """The registered pages in the order they were declared, those sharing a leading
+        segment nested under it."""
+        return _nested(self.routes)
 
     def path[V: Callable[..., Any]](
         self, route: str, *, name: str, kwargs: dict[str, Any] | None = None
@@ -38,10 +53,40 @@ class Routes:
         (the decorators stacked) learns which one it answers."""
 
         def register(view: V) -> V:
-            self.urlpatterns.append(path(route, view, kwargs, name=name))
+            self.routes.append((route, view, kwargs, name))
             return view
 
         return register
+
+
+def _nested(routes: list[Route]) -> list[URLPattern | URLResolver]:
+    """``routes`` as patterns, those with the same first segment ("releases/") nested
+    under one ``path(segment, include(...))`` placed where the first of them stood, and
+    so on down the rest of their routes. A route of one segment, or alone with its first
+    segment, stays a pattern of its own."""
+    order: list[Route | str] = []  # a route, or the first segment of a group
+    groups: dict[str, list[Route]] = {}
+    for route, view, kwargs, name in routes:
+        head, slash, rest = route.partition("/")
+        if not slash:
+            order.append((route, view, kwargs, name))
+            continue
+        if head + slash not in groups:
+            groups[head + slash] = []
+            order.append(head + slash)
+        groups[head + slash].append((rest, view, kwargs, name))
+    patterns: list[URLPattern | URLResolver] = []
+    for entry in order:
+        if isinstance(entry, str):
+            group = groups[entry]
+            if len(group) > 1:
+                patterns.append(path(entry, include(_nested(group))))
+                continue
+            rest, view, kwargs, name = group[0]
+            entry = (entry + rest, view, kwargs, name)
+        route, view, kwargs, name = entry
+        patterns.append(path(route, view, kwargs, name=name))
+    return patterns
 
 
 def _patterns(resolver: URLResolver) -> Iterator[URLPattern]:

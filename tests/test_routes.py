@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.http import HttpResponse
 from django.test import override_settings
-from django.urls import resolve, reverse
+from django.urls import URLResolver, resolve, reverse
 from django.views.decorators.http import require_POST
 
 from release_portal.routes import Routes, routes_outermost_check
@@ -66,3 +66,41 @@ def test_it_serves_the_method_check_of_an_outermost_route(rf):
     assert get("/outermost/") == 405
     # The misplaced one skips @require_POST: what the check exists to prevent.
     assert get("/below/") == 200
+
+
+def _view(request, **kwargs):
+    return HttpResponse("ok")
+
+
+def test_routes_sharing_a_leading_segment_are_nested_under_it():
+    nested = Routes()
+    for route, name in (
+        ("things/", "things"),
+        ("things/new", "thing_new"),
+        ("things/<int:pk>/", "thing"),
+        ("things/<int:pk>/edit", "thing_edit"),
+        ("other/<int:pk>/only", "other_only"),
+    ):
+        nested.path(route, name=name)(_view)
+    patterns = nested.urlpatterns
+
+    # Everything under things/ is one group, and <int:pk>/ one group inside it; a first
+    # segment with one page is not nested.
+    assert [type(p).__name__ for p in patterns] == ["URLResolver", "URLPattern"]
+    group = patterns[0]
+    assert isinstance(group, URLResolver) and str(group.pattern) == "things/"
+    assert [str(p.pattern) for p in group.url_patterns] == ["", "new", "<int:pk>/"]
+    assert [str(p.pattern) for p in group.url_patterns[2].url_patterns] == ["", "edit"]
+    assert str(patterns[1].pattern) == "other/<int:pk>/only"
+    # The same URLs, names and captured arguments as flat patterns.
+    conf = type("Conf", (), {"urlpatterns": patterns})
+    for path, name, kwargs in (
+        ("things/", "things", {}),
+        ("things/new", "thing_new", {}),
+        ("things/7/", "thing", {"pk": 7}),
+        ("things/7/edit", "thing_edit", {"pk": 7}),
+        ("other/7/only", "other_only", {"pk": 7}),
+    ):
+        match = resolve("/" + path, urlconf=conf)
+        assert (match.url_name, match.kwargs) == (name, kwargs)
+        assert reverse(name, kwargs=kwargs, urlconf=conf) == "/" + path
