@@ -50,6 +50,39 @@ ORDER BY 1, 2 NULLS FIRST, cfg.n
 """
 
 
+# The roles a dump of some schemas names: owners (ALTER ... OWNER TO), grantees and
+# grantors (GRANT ... TO), policies' roles (CREATE POLICY ... TO) and default privileges
+# set in those schemas (ALTER DEFAULT PRIVILEGES FOR ROLE). Roles belong to the server, so
+# no dump carries them: a restore into another server needs them there first. PUBLIC
+# (oid 0) is nobody's name and joins no role.
+_ROLES = """
+WITH s AS (
+    SELECT oid, nspowner, nspacl FROM pg_catalog.pg_namespace WHERE nspname = ANY(%(schemas)s)
+), c AS (
+    SELECT oid, relowner, relacl FROM pg_catalog.pg_class WHERE relnamespace IN (SELECT oid FROM s)
+), p AS (
+    SELECT proowner, proacl FROM pg_catalog.pg_proc WHERE pronamespace IN (SELECT oid FROM s)
+), t AS (
+    SELECT typowner, typacl FROM pg_catalog.pg_type WHERE typnamespace IN (SELECT oid FROM s)
+), d AS (
+    SELECT defaclrole, defaclacl FROM pg_catalog.pg_default_acl
+    WHERE defaclnamespace IN (SELECT oid FROM s)
+), acl(a) AS (
+    SELECT nspacl FROM s UNION ALL SELECT relacl FROM c UNION ALL SELECT proacl FROM p
+    UNION ALL SELECT typacl FROM t UNION ALL SELECT defaclacl FROM d
+    UNION ALL SELECT attacl FROM pg_catalog.pg_attribute
+              WHERE attrelid IN (SELECT oid FROM c) AND attacl IS NOT NULL
+), named(oid) AS (
+    SELECT nspowner FROM s UNION SELECT relowner FROM c UNION SELECT proowner FROM p
+    UNION SELECT typowner FROM t UNION SELECT defaclrole FROM d
+    UNION SELECT unnest(polroles) FROM pg_catalog.pg_policy
+          WHERE polrelid IN (SELECT oid FROM c)
+    UNION SELECT e.grantee FROM acl CROSS JOIN LATERAL pg_catalog.aclexplode(acl.a) e
+    UNION SELECT e.grantor FROM acl CROSS JOIN LATERAL pg_catalog.aclexplode(acl.a) e
+)
+SELECT r.rolname FROM named JOIN pg_catalog.pg_roles r ON r.oid = named.oid ORDER BY 1
+"""
+
 # Each relation with its schema and its "schema.name" (as left_out's lines name it), for
 # the queries below; NOT MATERIALIZED: inlined into each, so only the rows joined are read.
 _RELATIONS = """
@@ -166,6 +199,11 @@ def read_settings(conn: psycopg.Connection) -> list[Setting]:
         name, _, value = item.partition("=")
         found.append(Setting(scope=scope, role=role, name=name, value=value))
     return found
+
+
+def read_roles(conn: psycopg.Connection, schemas: list[str]) -> list[str]:
+    """The roles a dump of ``schemas`` names (owners, grants, policies), sorted."""
+    return [r[0] for r in conn.execute(_ROLES, {"schemas": list(schemas)}).fetchall()]
 
 
 def applied_versions(conn: psycopg.Connection) -> list[str]:

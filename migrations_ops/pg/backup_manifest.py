@@ -235,6 +235,9 @@ class ManifestFile:
     pending_versions: list[str] | None = None
     tables: list[TableCount] = field(default_factory=list)
     settings: list[Setting] = field(default_factory=list)
+    # The roles the dump names (owners, grants, policies): server-wide, so in no dump;
+    # the server a backup is restored into needs them (empty in manifests before them).
+    roles: list[str] = field(default_factory=list)
     # The manual Supabase backup (runbook §5.1 step 1), entered later by the SRE.
     snapshot_ref: str | None = None
     # What the dump leaves out that the backed-up schemas are tied to (a trigger on
@@ -271,6 +274,7 @@ class ManifestFile:
             ),
             "tables": [asdict(t) for t in self.tables],
             "settings": [asdict(s) for s in self.settings],
+            "roles": list(self.roles),
             "snapshot_ref": self.snapshot_ref,
             "left_out": list(self.left_out),
             "verification": self.verification.to_dict() if self.verification else None,
@@ -306,6 +310,7 @@ class ManifestFile:
                 pending_versions=None if pending is None else list(pending),
                 tables=[TableCount(**t) for t in data.get("tables", [])],
                 settings=[Setting(**s) for s in data.get("settings", [])],
+                roles=[str(r) for r in data.get("roles", [])],
                 snapshot_ref=data.get("snapshot_ref"),
                 left_out=list(data.get("left_out", [])),
                 verification=Verification.from_dict(verification) if verification else None,

@@ -99,6 +99,7 @@ def _backup(
     snapshot = str(_one(conn, "SELECT pg_catalog.pg_export_snapshot()"))
     tables = backup_inventory.list_tables(conn, schemas)
     left_out = backup_inventory.left_out(conn, schemas)
+    roles = backup_inventory.read_roles(conn, schemas)
     for line in left_out:
         ctx.info(f"left out: {line}")
     try:
@@ -161,6 +162,7 @@ def _backup(
                 pending_versions=pending,
                 tables=counted,
                 settings=settings,
+                roles=roles,
                 snapshot_ref=ctx.options.get("snapshot_ref") or None,
                 left_out=left_out,
             )

@@ -5,9 +5,11 @@ Promises:
   restored; a truncated or altered file fails here, naming what differs.
 - The restore happens in a scratch database on the scratch server (never the target),
   which is dropped whatever happens. Before the restore: the project's fixtures (roles,
-  auth schema...) are loaded and the database- and role-in-database settings recorded in
-  the manifest are re-applied to the scratch database (role-wide ``ALTER ROLE ... SET``
-  applies to the whole server, so it is listed but not applied).
+  auth schema...) are loaded, the roles the dump names (recorded in the manifest) that
+  the scratch server still lacks are made NOLOGIN and said (no dump carries roles: the
+  server a backup is restored into needs them), and the database- and role-in-database
+  settings recorded in the manifest are re-applied to the scratch database (role-wide
+  ``ALTER ROLE ... SET`` applies to the whole server, so it is listed but not applied).
 - The restore uses psql (plain) or pg_restore (custom) from the same installation as the
   pg_dump that made the dump, or a newer one, and stops at the first error.
 - Tables, row counts, RLS flags and policy counts of the restored schemas are compared
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import psycopg
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from migrations_ops.pg import backup_inventory, pgtools, scratch
@@ -85,6 +88,7 @@ def run(ctx: RunContext) -> RunResult:
         on_drop=ctx.scratch_dropped,
     ) as url:
         _load_fixtures(ctx, psql, url)
+        made = _make_missing_roles(ctx, url, manifest)
         database = conninfo_to_dict(url)["dbname"]
         _prepare(ctx, url, str(database), manifest)
         ctx.check_cancelled()
@@ -106,6 +110,11 @@ def run(ctx: RunContext) -> RunResult:
         summary = (
             f"{manifest.file} restored: {len(restored)} tables and "
             f"{sum(t.rows for t in restored):,} rows match the manifest"
+        )
+    if made:
+        summary += (
+            f"; it needs role(s) {', '.join(made)}, made for it here: the server it is "
+            "restored into needs them too"
         )
     return _record(
         mpath, manifest, began, ok=not differences, summary=summary, tool=tool,
@@ -257,6 +266,40 @@ def _load_fixtures(ctx: RunContext, psql: pgtools.Tool, url: str) -> None:
                     tools.failure(f"loading fixture {fixture}", code)
                     + "; fix the fixture (fixtures must be idempotent: roles are server-wide)"
                 )
+
+
+def _make_missing_roles(ctx: RunContext, url: str, manifest: ManifestFile) -> list[str]:
+    """Make, NOLOGIN, the roles the dump names that the scratch server lacks after the
+    fixtures (roles are server-wide: no dump carries them, and a restore stops at the
+    first OWNER TO or GRANT naming one). Returns the roles made."""
+    wanted = set(manifest.roles) | {
+        s.role for s in manifest.settings if s.role and s.scoped_to_database
+    }
+    # pg_* names are the server's own (pg_database_owner...): never made by anyone.
+    names = sorted(r for r in wanted if not r.startswith("pg_"))
+    if not names:
+        return []
+    made = []
+    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+        present = {
+            r for (r,) in conn.execute(
+                "SELECT rolname FROM pg_catalog.pg_roles WHERE rolname = ANY(%s)", [names]
+            )
+        }  # fmt: skip
+        for role in names:
+            if role in present:
+                continue
+            try:
+                conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(role)))
+            except (psycopg.errors.DuplicateObject, psycopg.errors.UniqueViolation):
+                continue  # made a moment ago by another job on the same server
+            made.append(role)
+    if made:
+        ctx.info(
+            f"made role(s) {', '.join(made)} (NOLOGIN) in the scratch server: the dump names "
+            "them (owners, grants, policies), and roles belong to a server, not to a dump"
+        )
+    return made
 
 
 def _prepare(ctx: RunContext, url: str, database: str, manifest: ManifestFile) -> None:

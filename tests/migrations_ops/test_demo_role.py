@@ -19,7 +19,7 @@ from psycopg import sql
 
 from migrations_ops import demo
 from migrations_ops.pg import pgtools
-from migrations_ops.runners import apply, backup, dry_run
+from migrations_ops.runners import apply, backup, dry_run, restore_check
 from migrations_ops.runners.base import RunContext
 from migrations_ops.target_rule import target_variable_refusal
 from release_portal.settings import env_target_vars
@@ -154,6 +154,20 @@ def test_the_demo_jobs_work_as_the_demo_role(world, tmp_path, sandbox):
     )
     assert tried.ok, tried.summary
     assert tried.data["staging"]["read"] is True  # read as the demo role, not guessed
+
+    # The backup restores in the sandbox's server, which has no demo role: `make run`'s
+    # SRE story (Capture backup, then its restore check) on the demo's own targets.
+    assert world.role in backed_up.data["roles"]
+    verified = restore_check.run(
+        RunContext(
+            repo_dir=repo,
+            fixtures=[Path("supabase/tests/fixtures/roles.sql")],
+            options={"manifest": backed_up.data["manifest_path"]},
+            sandbox=sandbox,
+        )
+    )
+    assert verified.ok, verified.summary
+    assert f"needs role(s) {world.role}, made for it here" in verified.summary
 
     applied = apply.run(
         RunContext(

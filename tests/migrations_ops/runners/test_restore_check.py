@@ -254,6 +254,47 @@ def test_it_names_a_fixture_that_fails_and_drops_the_scratch_database(production
     assert ManifestFile.load(mpath).verification is None  # the backup is not at fault
 
 
+def test_it_makes_the_roles_the_dump_names_that_no_fixture_made(production, tmp_path):
+    """No dump carries roles: one that owns or is granted something in the backup, and no
+    fixture makes, is made NOLOGIN in the scratch server and named, instead of the
+    restore stopping at its first GRANT (the demo's tables belong to its own role)."""
+    mpath = _backup(production, tmp_path)
+    manifest = ManifestFile.load(mpath)
+    with psycopg.connect(production.url) as conn:
+        (owner,) = conn.execute("SELECT current_user").fetchone() or ("",)
+    assert ROLE in manifest.roles and owner in manifest.roles  # granted; owns the tables
+    assert manifest.roles == sorted(manifest.roles)
+    with psycopg.connect(_SANDBOX.server_url(), autocommit=True) as conn:
+        assert not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [ROLE]).fetchone()
+    recorder = Recorder()
+
+    result = restore_check.run(
+        make_ctx(recorder=recorder, options={"manifest": str(mpath)}, sandbox=_SANDBOX)
+    )
+
+    assert result.ok, result.summary
+    assert f"it needs role(s) {ROLE}, made for it here" in result.summary
+    assert f"made role(s) {ROLE} (NOLOGIN)" in recorder.text()
+    with psycopg.connect(_SANDBOX.server_url(), autocommit=True) as conn:
+        made = conn.execute(
+            "SELECT rolcanlogin FROM pg_roles WHERE rolname = %s", [ROLE]
+        ).fetchone()
+    assert made == (False,)
+    _assert_dropped(recorder)
+
+
+def test_a_manifest_from_before_roles_were_recorded_still_reads(production, tmp_path):
+    mpath = _backup(production, tmp_path)
+    data = json.loads(mpath.read_text())
+    del data["roles"]
+    mpath.write_text(json.dumps(data))
+
+    assert ManifestFile.load(mpath).roles == []
+    result = _check(production, mpath)  # the role fixture makes the role, as before
+    assert result.ok, result.summary
+    assert "made for it" not in result.summary
+
+
 def test_it_matches_a_backup_taken_during_concurrent_inserts(tmp_path):
     with production_database(tmp_path / "prod") as prod:
         writer = psycopg.connect(prod.url, autocommit=True)
