@@ -246,8 +246,12 @@
       const fresh = doc.getElementById("release-live");
       if (!fresh) return;
       swapUnits(fresh);
+      const moved = Boolean(fresh.dataset.revision) && fresh.dataset.revision !== revision;
       revision = fresh.dataset.revision || revision;
       live.dataset.revision = revision;
+      // Panels loaded by their own request (the analysis card) follow every new
+      // revision, whoever made it: the reader's answer, another person, a worker.
+      if (moved) document.body.dispatchEvent(new CustomEvent("release-refreshed"));
     }).catch(function () { /* the next poll tries again */ }).finally(function () {
       busy = false;
       if (again) { again = false; refresh(); }

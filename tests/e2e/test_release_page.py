@@ -284,3 +284,30 @@ def test_run_rollback_before_a_plan_is_attached_says_so_in_place(
     assert page.locator("header.topbar").count() == 1
     assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
     assert page.csp.violations == []
+
+
+def finished_job(release, kind, summary, **fields):
+    """A job a worker just finished, ended as the worker ends it (evidence, change log)."""
+    from django.utils import timezone
+
+    job = Job.objects.create(project=release.project, release=release, kind=kind,
+                             state="succeeded", ok=True, summary=summary,
+                             finished_at=timezone.now(), **fields)  # fmt: skip
+    with transaction.atomic():
+        record_job_end(job, actor=None)
+    return job
+
+
+def test_what_this_release_does_follows_a_finished_risk_job(page, live_server, release):
+    finished_job(release, "risk", "release risk low", result={"level": "low"})
+    open_page(page, live_server, release, "qa")
+    page.locator("#analysis-card").scroll_into_view_if_needed()
+    page.locator("#analysis-level", has_text="risk low").wait_for()
+    # A worker finishes a newer risk run (someone else started it): the card follows
+    # within three seconds, as a reload would show it.
+    newer = finished_job(release, "risk", "release risk high", result={"level": "high"})
+    page.locator("#analysis-level", has_text="risk high").wait_for(timeout=3_000)
+    page.locator(f"#analysis-card a[href='/jobs/{newer.pk}/']").first.wait_for()
+    assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
+    assert page.csp.violations == []
+
