@@ -211,6 +211,20 @@
     });
   }
 
+  // What the reader opened or ticked to read the panel (a folded list's <details>, the
+  // timeline's "show job starts and ends") stays as they left it: a refresh changes the
+  // facts, not the reader's view of them. Form fields are not choices of this kind.
+  function keepReaderChoices(old, node) {
+    old.querySelectorAll("details[id]").forEach(function (was) {
+      const now = node.querySelector("details#" + CSS.escape(was.id));
+      if (now && !was.classList.contains("section")) now.open = was.open;
+    });
+    old.querySelectorAll('input[type="checkbox"][id]:not([name])').forEach(function (was) {
+      const now = node.querySelector('input[type="checkbox"]#' + CSS.escape(was.id));
+      if (now && !now.name) now.checked = was.checked;
+    });
+  }
+
   function swapUnits(fresh) {
     held = false;
     fresh.querySelectorAll("[data-live][id]").forEach(function (next) {
@@ -227,6 +241,7 @@
       }
       const node = document.importNode(next, true);
       keepNotices(old, node);
+      keepReaderChoices(old, node);
       old.replaceWith(node);
       if (window.htmx) window.htmx.process(node);
     });

@@ -311,3 +311,23 @@ def test_what_this_release_does_follows_a_finished_risk_job(page, live_server, r
     assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
     assert page.csp.violations == []
 
+
+def test_a_refresh_keeps_what_the_reader_unfolded(page, live_server, release, personas):
+    # Two runs of the order check: the item shows the newest, the older behind a toggle;
+    # the timeline has job ends, hidden unless asked for.
+    finished_job(release, "order", "first order run")
+    finished_job(release, "order", "second order run")
+    open_page(page, live_server, release, "qa")
+    older = page.locator("details.older-evidence").first
+    older.locator("summary").click()
+    page.locator("#timeline-jobs").check()
+    job_row = page.locator("#timeline li.ev-job").first
+    assert job_row.is_visible()
+    # Another person settles an item: the panels refresh, the reader's view stays.
+    item = release.items.filter(step__is_signoff=False, step__requires_evidence=False).first()
+    item_mark_not_applicable(item=item, user=personas["platform_lead"], reason="elsewhere")
+    page.locator(f"#item-{item.pk}.item-not_applicable").wait_for(timeout=3_000)
+    assert page.locator("#timeline-jobs").is_checked()
+    assert page.locator("#timeline li.ev-job").first.is_visible()
+    assert page.locator("details.older-evidence").first.evaluate("e => e.open")
+    assert page.locator("details.older-evidence").first.get_by_text("first order run").is_visible()
