@@ -42,6 +42,7 @@ from checklists.models import (
 )
 from checklists.services.errors import ChecklistError
 from migrations_ops.analysis import gate_rule
+from release_portal.templatetags.portal import utc_time
 
 # States from which a deployment may start: approved, or (break-glass only) any state
 # before it, or failed (a second attempt after a failed deployment).
@@ -75,29 +76,51 @@ class GateResult:
 
     @property
     def reasons(self) -> list[str]:
-        """What keeps the gate shut, in sentences (empty when it is open on its own merits)."""
-        out = []
+        """What keeps the gate shut, in sentences (empty when it is open on its own merits).
+        For CI and the change log: the checks are named by step key and evidence kind."""
+        return [
+            text + (": " + "; ".join(_check_line(c) for c in checks) if checks else "")
+            for text, checks in self._reason_parts(for_people=False)
+        ]
+
+    @property
+    def reason_lines(self) -> list[dict[str, Any]]:
+        """The same reasons for a page: each ``text`` (times as "2026-12-05 14:03 UTC"),
+        and the ``checks`` (with their item's id and text) where it is about checks."""
+        return [
+            {"text": text, "checks": checks}
+            for text, checks in self._reason_parts(for_people=True)
+        ]
+
+    def _reason_parts(self, *, for_people: bool) -> list[tuple[str, list[dict[str, Any]]]]:
+        out: list[tuple[str, list[dict[str, Any]]]] = []
         if self.state_problem:
-            out.append(self.state_problem)
+            out.append((self.state_problem, []))
         if not self.has_migrations:
-            out.append("the release has no migration files: there is nothing to approve")
+            out.append(("the release has no migration files: there is nothing to approve", []))
         if self.failed_checks:
             out.append(
-                f"{len(self.failed_checks)} check(s) failed or have no passing result for these "
-                "migrations: " + "; ".join(_check_line(c) for c in self.failed_checks)
+                (
+                    f"{len(self.failed_checks)} check(s) failed or have no passing result "
+                    "for these migrations",
+                    self.failed_checks,
+                )
             )
         if self.missing_items:
-            out.append(f"{len(self.missing_items)} checklist item(s) are not done")
+            out.append((f"{len(self.missing_items)} checklist item(s) are not done", []))
         if self.missing_signoffs:
             kinds = ", ".join(s["label"] for s in self.missing_signoffs)
-            out.append(f"sign-off missing: {kinds}")
+            out.append((f"sign-off missing: {kinds}", []))
         if self.stale_signoffs:
             kinds = ", ".join(s["label"] for s in self.stale_signoffs)
-            out.append(f"sign-off stale, to be given again: {kinds}")
+            out.append((f"sign-off stale, to be given again: {kinds}", []))
         if self.freeze:
-            out.append(f"freeze window until {self.freeze['ends_at']}: {self.freeze['reason']}")
+            until = self.freeze["ends_at"]
+            if for_people:
+                until = utc_time(until)
+            out.append((f"freeze window until {until}: {self.freeze['reason']}", []))
         if self.risk and self.risk["code"]:
-            out.append(self.risk["message"])
+            out.append((self.risk["message"], []))
         return out
 
     def as_dict(self) -> dict[str, Any]:
