@@ -57,16 +57,32 @@ def present_backup(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# What stopped a restore check before it compared anything, by the problem it recorded.
+NOT_COMPARED = {"file": "backup file failed its check", "restore": "restore failed"}
+
+
+def _verdict(verification: dict[str, Any], differences: list[Any]) -> str:
+    if verification.get("ok"):
+        return "restored and matches"
+    for d in differences:
+        problem = d.get("problem") if isinstance(d, dict) else None
+        if problem in NOT_COMPARED:
+            return NOT_COMPARED[problem]
+    return "does not match"
+
+
 def present_restore_check(result: dict[str, Any]) -> dict[str, Any]:
     verification = result.get("verification") or {}
+    differences = list(verification.get("differences") or [])
     return {
         "ok": verification.get("ok"),
+        "verdict": _verdict(verification, differences),
         "summary": verification.get("summary", ""),
         "tables_checked": verification.get("tables_checked"),
         "rows_checked": verification.get("rows_checked"),
         "time": f"{float(verification.get('duration_s') or 0):.1f} s",
         "restore_tool": _tool(verification.get("restore_tool")),
-        "differences": list(verification.get("differences") or []),
+        "differences": differences,
         "manifest": result.get("manifest_path", ""),
         "verified_at": verification.get("verified_at", ""),
     }

@@ -290,3 +290,24 @@ def test_a_dry_run_says_which_applied_file_differs_from_the_targets_history(
     html = page(client, auditor, stored(project, "dry_run", result)).replace("&#x27;", "'")
     assert '<p class="msg msg-warning">20240101000000_init.sql' in html
     assert not SERVER_PATH.search(html), SERVER_PATH.search(html)
+
+
+def test_a_backup_says_when_it_was_taken_in_words_and_a_failed_restore_says_so(
+    client, sre, project
+):
+    job = JobFactory(project=project, kind="backup", state="succeeded", ok=True, result={
+        "file": "20261205T140307Z_pre_migration.sql", "format": "plain", "size": 10,
+        "started_at": "2026-12-05T14:03:07.621Z", "finished_at": "2026-12-05T14:03:08.095Z",
+        "pg_dump": {"path": "pg_dump", "version": "18.6"}, "tables": []})  # fmt: skip
+    html = page(client, sre, job)
+    assert "2026-12-05 14:03:07 UTC to 2026-12-05 14:03:08 UTC with pg_dump 18.6" in html
+    assert "2026-12-05T14:03" not in html
+    error = 'psql:<stdin>:29: ERROR:  role "owner" does not exist'
+    failed = JobFactory(project=project, kind="restore_check", state="failed", ok=False,
+                        summary=error, result={"verification": {
+                            "ok": False, "summary": error, "tables_checked": 0,
+                            "differences": [{"problem": "restore", "message": error}]}})  # fmt: skip
+    html = page(client, sre, failed)
+    # It never got to compare anything: not "does not match".
+    assert '<span class="badge badge-bad">restore failed</span>' in html
+    assert "does not match" not in html
