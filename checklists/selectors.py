@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,7 @@ from checklists.sql import exists_sql
 from migrations_ops.jobs.selectors import latest_jobs_expression
 from release_portal.accounts.access import get_for_user
 from release_portal.accounts.roles import Action, roles_by_project, visible_project_ids
+from release_portal.audit import registry
 from release_portal.audit.models import AuditEvent
 
 # The release page lists this many files; "Show all N files" fetches the rest on demand.
@@ -246,6 +248,31 @@ def _waivers_prefetch() -> Prefetch:
     return Prefetch("waivers", queryset=_waivers_queryset())
 
 
+@dataclass(frozen=True)
+class TimelineRow:
+    event: AuditEvent
+    phrase: str  # "ticked “Run `supabase db lint`”": Markdown, rendered by the template
+    detail: str  # a reason, a summary
+    is_job: bool  # a job's start or end: hidden unless asked for
+
+    @classmethod
+    def of(cls, event: AuditEvent, steps: dict[str, str], items: dict[str, str]) -> TimelineRow:
+        """``steps``: each step key's text; ``items``: each item id's (the events copied a
+        name cut at 80 characters, which may cut its Markdown in two)."""
+        data = event.data if isinstance(event.data, dict) else {}
+        if event.action == "evidence.add" and data.get("step") in steps:
+            kind = str(data.get("kind") or "")
+            label = Evidence.Kind(kind).label if kind in Evidence.Kind.values else kind
+            phrase = f"added {label.lower()} evidence to “{steps[data['step']]}”"
+            detail = str(data.get("summary") or "")
+        else:
+            if event.object_type == "ChecklistItem" and str(event.object_id) in items:
+                event = copy.copy(event)
+                event.object_repr = f"{event.release_id}: {items[str(event.object_id)]}"
+            phrase, detail = registry.phrase_for(event), registry.detail_for(event)
+        return cls(event, phrase, detail, event.action.startswith(JOB_EVENT_PREFIX))
+
+
 @dataclass
 class ReleasePage:
     release: Release
@@ -266,6 +293,14 @@ class ReleasePage:
     @property
     def timeline_job_events(self) -> int:
         return sum(1 for e in self.timeline if e.action.startswith(JOB_EVENT_PREFIX))
+
+    @property
+    def timeline_rows(self) -> list[TimelineRow]:
+        """The timeline in words, as the change log says them; evidence names its item by
+        the item's text (the event copied only the step's key)."""
+        steps = {i.step.key: i.step.text for i in self.items}
+        items = {str(i.pk): i.step.text for i in self.items}
+        return [TimelineRow.of(e, steps, items) for e in self.timeline]
 
     # Evidence-required items whose check did not pass and that no waiver lets past,
     # the approved waivers for this content, and the waivers waiting for a second person.

@@ -208,7 +208,7 @@ def test_the_timeline_hides_job_starts_and_ends_until_asked(client, personas, re
     client.force_login(personas["qa_lead"])
     html = client.get(detail(release)).content.decode()
     timeline = html.split('id="timeline"', 1)[1].split("</section>", 1)[0]
-    assert '<li class="ev-job">' in timeline and "job.finish" in timeline
+    assert '<li class="ev-job" data-action="job.finish">' in timeline
     assert "Show job starts and ends (1)" in timeline
     rows = timeline.split("<li")[1:]
     assert any("release.create" in row for row in rows if not row.startswith(' class="ev-job"'))
@@ -346,6 +346,37 @@ def test_the_timeline_renders_names_as_the_checklist_does_and_never_their_html(
     row = next(r for r in timeline.split("<li")[1:] if "item.not_applicable" in r)
     assert "<code>supabase db lint</code>" in row and "`" not in row
     assert "<script" not in row and "&lt;script&gt;alert(1)&lt;/script&gt;" in row
+
+
+def test_the_timeline_says_what_happened_in_words(client, personas, release):
+    from migrations_ops.jobs.dispatch import record_job_end
+
+    target = release.items.filter(step__evidence_kinds__contains=["job:order"]).get()
+    other = release.items.filter(step__is_signoff=False, step__requires_evidence=False).first()
+    # A long name with a colon: the event copied it cut at 80 characters.
+    other.step.text = "Smoke: run `pnpm run test:unit` and " + " then `pnpm run test:auth`" * 3
+    other.step.save(update_fields=["text"])
+    item_mark_not_applicable(item=other, user=personas["platform_lead"], reason="done by CI")
+    job = Job.objects.create(project=release.project, release=release, kind="order",
+                             state="succeeded", ok=True, summary="3 files in order")  # fmt: skip
+    record_job_end(job, actor=None)
+    client.force_login(personas["qa_lead"])
+    html = client.get(detail(release)).content.decode()
+    timeline = html.split('id="timeline"', 1)[1].split("</section>", 1)[0]
+    text = " ".join(re.sub(r"<[^>]+>", "", timeline).split())
+    # As the change log says it, never the action's code or the item's "<release id>: ".
+    assert f"lead marked not applicable “{re.sub(r'<[^>]+>', '', _rendered(other))}”: done by CI" in text
+    assert f"job #{job.pk} added job evidence to “" in text
+    assert re.sub(r"<[^>]+>", "", _rendered(target)) in text
+    assert ": 3 files in order" in text
+    assert "evidence.add" not in text and "item.not_applicable" not in text
+    assert f"{release.pk}: " not in text
+
+
+def _rendered(item):
+    from checklists.templatetags.checklist_text import step_html
+
+    return " ".join(str(step_html(item.step.text)).split())
 
 
 def _marks(html: str, card_id: str) -> dict[str, str]:
