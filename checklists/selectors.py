@@ -16,6 +16,7 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
+    Value,
 )
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
@@ -35,6 +36,8 @@ from release_portal.audit.models import AuditEvent
 FILES_SHOWN = 40
 # Job start/finish events are hidden in the timeline unless asked for.
 JOB_EVENT_PREFIX = "job."
+# The timeline reads at most this many events per row it shows (job events included).
+JOB_EVENTS_PER_ROW = 4
 
 
 def revision_subquery() -> Subquery:
@@ -309,6 +312,22 @@ class ReleasePage:
     pending_waivers: list[Waiver] = field(default_factory=list)
 
 
+def timeline_events(release_id: int, *, limit: int) -> Any:
+    """The release's newest ``limit`` events that are not a job's start or finish, with the
+    job events among them (the timeline hides those unless asked): jobs never push the
+    people's events off the timeline. One query; at most ``JOB_EVENTS_PER_ROW`` times
+    ``limit`` rows in all."""
+    events = AuditEvent.objects.filter(release_id=release_id)
+    floor = (
+        events.exclude(action__startswith=JOB_EVENT_PREFIX)
+        .order_by("-seq")
+        .values("seq")[limit - 1 : limit]
+    )
+    return events.filter(seq__gte=Coalesce(Subquery(floor), Value(0))).order_by("-seq")[
+        : limit * JOB_EVENTS_PER_ROW
+    ]
+
+
 def release_page(
     release: Release, *, timeline_limit: int = 40, files_limit: int | None = FILES_SHOWN
 ) -> ReleasePage:
@@ -353,9 +372,7 @@ def release_page(
     for s in signoffs:
         s.release = release
     stale = [(s, signoff_changes(s)) for s in signoffs if not s.is_current]
-    timeline = list(
-        AuditEvent.objects.filter(release_id=release.pk).order_by("-seq")[:timeline_limit]
-    )
+    timeline = list(timeline_events(release.pk, limit=timeline_limit))
     open_count = sum(1 for i in items if not i.step.is_signoff and not i.is_settled)
     return ReleasePage(
         release=release,

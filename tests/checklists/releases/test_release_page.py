@@ -457,3 +457,22 @@ def test_the_pre_flight_and_apply_steps_are_done_when_every_kind_passed(
     assert 'class="flow-label is-done" id="step-preflight"' in html
     assert 'class="flow-label is-done" id="step-apply"' in html
     assert len(_marks(html, "jobs-panel")) == len(PREFLIGHT_KINDS)
+
+
+def test_jobs_never_push_peoples_events_off_the_timeline(client, personas, release):
+    from migrations_ops.jobs.dispatch import audit_job
+
+    other = release.items.filter(step__is_signoff=False, step__requires_evidence=False).first()
+    item_mark_not_applicable(item=other, user=personas["platform_lead"], reason="done by CI")
+    job = Job.objects.create(project=release.project, release=release, kind="order",
+                             state="succeeded")  # fmt: skip
+    for n in range(60):  # a busy day of pre-flights after it
+        audit_job(job, actor=None, action="job.start" if n % 2 else "job.finish", data={})
+    client.force_login(personas["qa_lead"])
+    html = client.get(detail(release)).content.decode()
+    timeline = html.split('id="timeline"', 1)[1].split("</section>", 1)[0]
+    assert 'data-action="item.not_applicable"' in timeline
+    assert 'data-action="release.create"' in timeline
+    # The job rows are there, behind their toggle, up to what the timeline reads.
+    assert timeline.count('class="ev-job"') == 60
+    assert "Show job starts and ends (60)" in timeline
