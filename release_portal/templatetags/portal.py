@@ -10,6 +10,8 @@ import datetime
 
 from django import template
 from django.utils.dateparse import parse_datetime
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
 
 register = template.Library()
 
@@ -30,3 +32,12 @@ def utc_time(value: object, seconds: bool = False) -> str:
     if value.tzinfo is not None:
         value = value.astimezone(datetime.UTC)
     return value.strftime("%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC")
+
+
+@register.filter
+def breakable(value: object) -> SafeString:
+    """``{{ file|breakable }}``: the text escaped, with a line-break opportunity after each
+    ``_`` and ``/``, so a long file name wraps at its words inside a narrow table column
+    instead of widening the table past its box (or breaking at any letter)."""
+    text = str(escape(value))
+    return mark_safe(text.replace("_", "_<wbr>").replace("/", "/<wbr>"))  # noqa: S308 (escaped above)

@@ -59,3 +59,71 @@ def test_a_dry_runs_page_reads_as_a_report_with_a_searchable_log(
     assert body["kind"] == "dry_run" and "apply" in body["result"]
     assert "site-packages" not in json.dumps(body)
     assert page.csp.violations == []
+
+
+# Tables that must fit their box (no hidden columns behind a sideways scroll).
+CLIPPED = """(selector) => Array.from(document.querySelectorAll(selector)).map(t => {
+  const box = t.closest('.table-wrap') || t.parentElement;
+  return [t.id || t.className, Math.round(t.getBoundingClientRect().width),
+          Math.round(box.getBoundingClientRect().width)];
+}).filter(([, table, box]) => table > box + 1)"""
+
+# What a risk run of the demo's phone migration stores for each statement (trimmed).
+STATEMENT = {
+    "file": "20250201090000_add_member_phone.sql", "does": "adds column phone (text) to "
+    "app.members", "lock": "SHARE UPDATE EXCLUSIVE", "lock_table": "app.members",
+    "risk": "medium", "blocks": ["reads (SELECT)", "SELECT ... FOR UPDATE/SHARE",
+    "writes (INSERT, UPDATE, DELETE)", "VACUUM, ANALYZE and CREATE INDEX CONCURRENTLY"],
+    "table_sizes": [{"rows": None, "table": "app.members"}], "lock_held_seconds": 0.002,
+    "hazards": [{"name": "strong lock held while later statements run", "message": "the file "
+                 "keeps a strong lock taken here while its later statements run", "safer":
+                 "move the slow statements before the one that takes the lock"}],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("width", [1280, 1920])
+def test_result_tables_fit_their_box_on_a_laptop_and_a_wide_screen(
+    page, live_server, project, personas, width
+):
+    from django.db import transaction
+    from django.utils import timezone
+
+    from checklists.services.migrations import release_upload_archive
+    from checklists.services.releases import release_create
+    from migrations_ops.jobs.dispatch import record_job_end
+    from migrations_ops.models import Job, Target
+    from tests.factories import DEMO_MIGRATIONS, published_runbook, supabase_archive
+
+    published_runbook(project)
+    release = release_create(project=project, title="Phones", owner=personas["platform_lead"],
+                             commit_sha="a" * 40, created_by=personas["release_engineer"])  # fmt: skip
+    release_upload_archive(release=release, data=supabase_archive(DEMO_MIGRATIONS),
+                           filename="s.zip", actor=personas["release_engineer"])  # fmt: skip
+    statements = [{**STATEMENT, "line": n} for n in (2, 4, 7)]
+    production = Target.objects.create(project=project, name="production", kind="production",
+                                       url_env_var="E2E_NOT_SET")  # fmt: skip
+    risk = Job.objects.create(project=project, release=release, kind="risk", state="succeeded",
+                              ok=True, summary="release risk medium", finished_at=timezone.now(),
+                              result={"level": "medium", "statements": statements})  # fmt: skip
+    # A failed restore check's summary: one long word (a backup's file name) in a sentence.
+    Job.objects.create(project=project, release=release, kind="restore_check", state="failed",
+                       started_at=timezone.now(), target=production,
+                       summary="restoring 20261206T140514Z_pre_migration.sql (script piped into "
+                       "psql; line numbers are the script's) failed (exit 3): psql:<stdin>:29: "
+                       'ERROR:  role "release_portal_demo" does not exist')  # fmt: skip
+    with transaction.atomic():
+        record_job_end(risk, actor=None)
+
+    page.set_viewport_size({"width": width, "height": 800})
+    login(page, live_server, "releng", PASSWORD)
+    page.goto(f"{live_server.url}/jobs/{risk.pk}/")
+    page.locator("#risk-table").wait_for()
+    assert page.evaluate(CLIPPED, "main table") == []
+    # A file name wraps at its underscores, never inside a word.
+    cell = page.locator("#risk-table tbody tr").first.locator("td").nth(1)
+    assert cell.inner_text().replace("\n", "") == "20250201090000_add_member_phone.sql:2"
+    page.goto(f"{live_server.url}/releases/{release.pk}/")
+    page.locator("#analysis-card").scroll_into_view_if_needed()
+    page.locator("#risk-table").wait_for()
+    assert page.evaluate(CLIPPED, "#release-live table") == []
+    assert page.csp.violations == []
