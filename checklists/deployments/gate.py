@@ -88,8 +88,7 @@ class GateResult:
         """The same reasons for a page: each ``text`` (times as "2026-12-05 14:03 UTC"),
         and the ``checks`` (with their item's id and text) where it is about checks."""
         return [
-            {"text": text, "checks": checks}
-            for text, checks in self._reason_parts(for_people=True)
+            {"text": text, "checks": checks} for text, checks in self._reason_parts(for_people=True)
         ]
 
     def _reason_parts(self, *, for_people: bool) -> list[tuple[str, list[dict[str, Any]]]]:

@@ -96,7 +96,8 @@ def test_result_tables_fit_their_box_on_a_laptop_and_a_wide_screen(
 
     published_runbook(project)
     release = release_create(project=project, title="Phones", owner=personas["platform_lead"],
-                             commit_sha="a" * 40, created_by=personas["release_engineer"])  # fmt: skip
+                             commit_sha="a" * 40,
+                             created_by=personas["release_engineer"])  # fmt: skip
     release_upload_archive(release=release, data=supabase_archive(DEMO_MIGRATIONS),
                            filename="s.zip", actor=personas["release_engineer"])  # fmt: skip
     statements = [{**STATEMENT, "line": n} for n in (2, 4, 7)]

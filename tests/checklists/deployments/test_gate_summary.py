@@ -43,7 +43,9 @@ def test_it_names_the_checks_without_proof_in_words_not_step_keys(release_with_f
     assert order.step.key in " ".join(gate_status(release_with_files).reasons)
 
 
-def test_the_gate_page_renders_checklist_text_as_markdown(client, release_with_files, platform_lead):
+def test_the_gate_page_renders_checklist_text_as_markdown(
+    client, release_with_files, platform_lead
+):
     client.force_login(platform_lead)
     html = client.get(f"/releases/{release_with_files.pk}/gate").content.decode()
     assert "<code>supabase/migrations</code>" in html

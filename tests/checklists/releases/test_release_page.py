@@ -365,7 +365,8 @@ def test_the_timeline_says_what_happened_in_words(client, personas, release):
     timeline = html.split('id="timeline"', 1)[1].split("</section>", 1)[0]
     text = " ".join(re.sub(r"<[^>]+>", "", timeline).split())
     # As the change log says it, never the action's code or the item's "<release id>: ".
-    assert f"lead marked not applicable “{re.sub(r'<[^>]+>', '', _rendered(other))}”: done by CI" in text
+    name = re.sub(r"<[^>]+>", "", _rendered(other))
+    assert f"lead marked not applicable “{name}”: done by CI" in text
     assert f"job #{job.pk} added job evidence to “" in text
     assert re.sub(r"<[^>]+>", "", _rendered(target)) in text
     assert ": 3 files in order" in text

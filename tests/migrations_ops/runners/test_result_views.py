@@ -303,10 +303,10 @@ def test_a_backup_says_when_it_was_taken_in_words_and_a_failed_restore_says_so(
     assert "2026-12-05 14:03:07 UTC to 2026-12-05 14:03:08 UTC with pg_dump 18.6" in html
     assert "2026-12-05T14:03" not in html
     error = 'psql:<stdin>:29: ERROR:  role "owner" does not exist'
+    verification = {"ok": False, "summary": error, "tables_checked": 0,
+                    "differences": [{"problem": "restore", "message": error}]}  # fmt: skip
     failed = JobFactory(project=project, kind="restore_check", state="failed", ok=False,
-                        summary=error, result={"verification": {
-                            "ok": False, "summary": error, "tables_checked": 0,
-                            "differences": [{"problem": "restore", "message": error}]}})  # fmt: skip
+                        summary=error, result={"verification": verification})  # fmt: skip
     html = page(client, sre, failed)
     # It never got to compare anything: not "does not match".
     assert '<span class="badge badge-bad">restore failed</span>' in html
