@@ -101,3 +101,15 @@ def test_a_reaped_attempt_keeps_its_worker_and_the_next_one_is_added(
     assert dead.startswith("<strong>celery@dead-box</strong>: ")
     assert "UTC, the worker stopped responding (lease expired at" in dead
     assert live.startswith("<strong>celery@live-box</strong>: ") and "UTC, succeeded" in live
+
+
+def test_a_finished_jobs_page_says_when_it_started_not_running_since(client, auditor, project):
+    job = job_enqueue(kind="order", project=project)
+    client.force_login(auditor)
+    html = client.get(reverse("job_detail", kwargs={"pk": job.pk})).content.decode()
+    assert '<th scope="row">Queued by</th>' in html
+    assert '<th scope="row">Running since</th><td><span class="muted">waiting for a worker' in html
+    job_execute(job_id=job.pk, worker="celery@box")
+    html = client.get(reverse("job_detail", kwargs={"pk": job.pk})).content.decode()
+    assert '<th scope="row">Started</th>' in html
+    assert "Running since" not in html
