@@ -331,3 +331,14 @@ def test_a_refresh_keeps_what_the_reader_unfolded(page, live_server, release, pe
     assert page.locator("#timeline li.ev-job").first.is_visible()
     assert page.locator("details.older-evidence").first.evaluate("e => e.open")
     assert page.locator("details.older-evidence").first.get_by_text("first order run").is_visible()
+
+
+
+def test_a_check_without_proof_does_not_read_as_passed(page, live_server, release):
+    # The order check has no result for these migrations: its line must not wear the
+    # green of a done step (the colour of the check marks, --ok: #17703d).
+    item = release.items.get(step__evidence_kinds__contains=["job:order"])
+    open_page(page, live_server, release, "releng")
+    line = page.locator(f"#item-{item.pk} p", has_text="No proof yet")
+    assert "no passing check for these migrations yet" in line.inner_text()
+    assert line.evaluate("e => getComputedStyle(e).color") != "rgb(23, 112, 61)"
