@@ -40,6 +40,15 @@
     });
   }
 
+  // "Collapse all" and "Expand all" only where a phase has lines to fold: a log of
+  // one-line phases (a backup's) has nothing they could do.
+  function showFolds(log, tools) {
+    var foldable = log.querySelector("details.log-phase:not(.log-phase-empty)") !== null;
+    tools.querySelectorAll("[data-log-fold]").forEach(function (button) {
+      button.hidden = !foldable;
+    });
+  }
+
   // Lines that match stay, with the head of their phase; the rest hide until cleared.
   function search(log, input, counter) {
     var needle = input.value.trim().toLowerCase();
@@ -67,6 +76,7 @@
     var input = tools.querySelector("[data-log-search]");
     var counter = tools.querySelector("[data-log-count]");
     group(log);
+    showFolds(log, tools);
     input.addEventListener("input", function () { search(log, input, counter); });
     tools.querySelectorAll("[data-log-fold]").forEach(function (button) {
       button.addEventListener("click", function () {
@@ -77,6 +87,7 @@
     document.body.addEventListener("htmx:afterSwap", function (event) {
       if (event.detail.target === log) {
         group(log);
+        showFolds(log, tools);
         if (input.value) search(log, input, counter);
       }
     });

@@ -128,3 +128,38 @@ def test_result_tables_fit_their_box_on_a_laptop_and_a_wide_screen(
     page.locator("#risk-table").wait_for()
     assert page.evaluate(CLIPPED, "#release-live table") == []
     assert page.csp.violations == []
+
+
+def test_the_log_offers_folding_only_where_a_phase_has_lines_to_fold(
+    page, live_server, project, personas
+):
+    from django.utils import timezone
+
+    from migrations_ops.models import Job, JobLogLine
+
+    def job_with(lines):
+        job = Job.objects.create(project=project, kind="backup", state="succeeded", ok=True,
+                                 summary="backed up")  # fmt: skip
+        JobLogLine.objects.bulk_create(
+            JobLogLine(job=job, seq=n, at=timezone.now(), stream=stream, text=text)
+            for n, (stream, text) in enumerate(lines, start=1)
+        )
+        return job
+
+    # A backup's log: three phases of one line each, nothing to fold.
+    flat = job_with([("info", "started"), ("info", "backing up app"), ("info", "finished")])
+    deep = job_with([("info", "restoring"), ("stdout", "SET"), ("stdout", "CREATE TABLE")])
+    login(page, live_server, "auditor", PASSWORD)
+    page.goto(f"{live_server.url}/jobs/{flat.pk}/")
+    page.get_by_label("Search the log").wait_for()
+    assert not page.get_by_role("button", name="Collapse all").is_visible()
+    assert not page.get_by_role("button", name="Expand all").is_visible()
+    page.goto(f"{live_server.url}/jobs/{deep.pk}/")
+    page.get_by_role("button", name="Collapse all").click()
+    assert not page.get_by_text("CREATE TABLE").is_visible()
+    # Searching hides the lines of a phase that do not match.
+    page.get_by_role("button", name="Expand all").click()
+    page.get_by_label("Search the log").fill("create table")
+    page.get_by_text("1 matching line(s)").wait_for()
+    assert not page.locator("#job-log .line", has_text="SET").is_visible()
+    assert page.csp.violations == []
