@@ -147,6 +147,8 @@ def test_the_page_follows_the_runbooks_order_and_an_empty_release_leads_with_the
     panel = html.split('id="jobs-panel"', 1)[1].split("</section>", 1)[0]
     assert 'disabled aria-describedby="jobs-blocked">Run pre-flight' in panel
     assert "Upload the release&#x27;s migrations first" in panel
+    # ...and nothing on the panel asks for what is disabled.
+    assert "Run the pre-flight to check" not in panel
     backups = html.split('id="backups-panel"', 1)[1].split("</section>", 1)[0]
     assert 'disabled aria-describedby="backup-blocked">Capture backup' in backups
 
