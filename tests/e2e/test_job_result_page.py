@@ -32,8 +32,10 @@ def test_a_dry_runs_page_reads_as_a_report_with_a_searchable_log(
     assert log_box["y"] < result_box["y"]
     phases = page.locator("#job-log details.log-phase")
     assert phases.count() >= 2
-    page.get_by_role("button", name="Collapse all").click()
-    assert page.locator("#job-log details.log-phase[open]").count() == 0
+    # Folding is offered where a phase has lines under its head (see the test below);
+    # a dry run's phases are one line each.
+    foldable = page.locator("#job-log details.log-phase:not(.log-phase-empty)").count()
+    assert page.get_by_role("button", name="Collapse all").is_visible() == bool(foldable)
     # Searching opens what matches and hides the rest.
     page.get_by_label("Search the log").fill("Applying migration 20250201090000")
     page.get_by_text("matching line(s)").wait_for()
@@ -41,7 +43,6 @@ def test_a_dry_runs_page_reads_as_a_report_with_a_searchable_log(
     assert visible.count() >= 1
     assert all("20250201090000" in t for t in visible.all_inner_texts())
     page.get_by_label("Search the log").fill("")
-    page.get_by_role("button", name="Expand all").click()
 
     # The result: the file table and the schema change, no JSON, no server path.
     files = page.locator("table.job-files tbody tr")
