@@ -175,6 +175,14 @@
         ["text", "password", "url", "file"].indexOf(active.type) >= 0)));
   }
 
+  // A sign-off form on screen carries the digest its reader is looking at (seen_digest):
+  // a refresh never swaps in another one under them, whether or not they started typing.
+  function seenMoved(old, next) {
+    const was = old.querySelector("form[data-keeps-seen] input[name=seen_digest]");
+    const now = next.querySelector("form[data-keeps-seen] input[name=seen_digest]");
+    return Boolean(was && now && was.value !== now.value);
+  }
+
   function markChanged(unit) {
     if (unit.querySelector(".changed-notice")) return;
     const note = document.createElement("p");
@@ -231,7 +239,7 @@
       const old = document.getElementById(next.id);
       if (!old || !live.contains(old)) return;
       if (same(old, next)) return;
-      if (holdsForm(old)) {
+      if (holdsForm(old) || seenMoved(old, next)) {
         held = true;
         markChanged(old);
         return;

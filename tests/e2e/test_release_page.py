@@ -342,3 +342,29 @@ def test_a_check_without_proof_does_not_read_as_passed(page, live_server, releas
     line = page.locator(f"#item-{item.pk} p", has_text="No proof yet")
     assert "no passing check for these migrations yet" in line.inner_text()
     assert line.evaluate("e => getComputedStyle(e).color") != "rgb(23, 112, 61)"
+
+
+def test_a_sign_off_form_on_screen_keeps_the_digest_its_reader_saw(
+    page, live_server, release, personas
+):
+    settled(release, personas["platform_lead"])
+    open_page(page, live_server, release, "lead")
+    form = page.locator("#signoffs form.signoff-form")
+    seen = form.locator("input[name=seen_digest]").input_value()
+    # The reader has not typed yet; a worker's job ends and its evidence changes the digest.
+    finished_job(release, "order", "order checked again")
+    release.refresh_from_db()
+    assert release.digest != seen
+    page.locator("#checklist").get_by_text("order checked again").first.wait_for(
+        state="attached", timeout=3_000
+    )
+    notice = page.locator("#signoffs .changed-notice")
+    notice.wait_for(timeout=3_000)
+    assert notice.get_by_role("link", name="See what changed").get_attribute("href")
+    assert form.locator("input[name=seen_digest]").input_value() == seen
+    # Signing what they saw is refused with what changed, in place.
+    page.get_by_label("Your password, to sign as Release owner").fill(PASSWORD)
+    page.get_by_role("button", name="Sign off").click()
+    page.locator("#changed-since").wait_for()
+    assert Release.objects.get(pk=release.pk).state != "approved"
+    assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
