@@ -333,7 +333,6 @@ def test_a_refresh_keeps_what_the_reader_unfolded(page, live_server, release, pe
     assert page.locator("details.older-evidence").first.get_by_text("first order run").is_visible()
 
 
-
 def test_a_check_without_proof_does_not_read_as_passed(page, live_server, release):
     # The order check has no result for these migrations: its line must not wear the
     # green of a done step (the colour of the check marks, --ok: #17703d).
