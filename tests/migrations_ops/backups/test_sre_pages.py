@@ -225,3 +225,12 @@ def test_it_answers_incident_steps_with_the_fragment_and_refuses_closing_without
     assert done.status_code == 302
     incident.refresh_from_db()
     assert incident.state == "closed" and incident.postmortem_url.endswith("/pm/1")
+
+
+def test_an_incidents_assessment_says_when_it_was_read_in_words(client, personas, incident):
+    incident.assessment = {"read_at": "2026-12-05T14:03:07.123456+00:00", "error": "no answer"}
+    incident.save(update_fields=["assessment"])
+    _login(client, personas, "sre")
+    html = client.get(f"/incidents/{incident.pk}/").content.decode()
+    assert "<dt>Read at</dt><dd>2026-12-05 14:03:07 UTC</dd>" in html
+    assert "2026-12-05T14:03" not in html
