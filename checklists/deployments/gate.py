@@ -80,18 +80,16 @@ class GateResult:
         For CI and the change log: the checks are named by step key and evidence kind."""
         return [
             text + (": " + "; ".join(_check_line(c) for c in checks) if checks else "")
-            for text, checks in self._reason_parts(for_people=False)
+            for text, checks in self._reason_parts()
         ]
 
     @property
     def reason_lines(self) -> list[dict[str, Any]]:
         """The same reasons for a page: each ``text`` (times as "2026-12-05 14:03 UTC"),
         and the ``checks`` (with their item's id and text) where it is about checks."""
-        return [
-            {"text": text, "checks": checks} for text, checks in self._reason_parts(for_people=True)
-        ]
+        return [{"text": text, "checks": checks} for text, checks in self._reason_parts()]
 
-    def _reason_parts(self, *, for_people: bool) -> list[tuple[str, list[dict[str, Any]]]]:
+    def _reason_parts(self) -> list[tuple[str, list[dict[str, Any]]]]:
         out: list[tuple[str, list[dict[str, Any]]]] = []
         if self.state_problem:
             out.append((self.state_problem, []))
@@ -114,9 +112,8 @@ class GateResult:
             kinds = ", ".join(s["label"] for s in self.stale_signoffs)
             out.append((f"sign-off stale, to be given again: {kinds}", []))
         if self.freeze:
-            until = self.freeze["ends_at"]
-            if for_people:
-                until = utc_time(until)
+            # In words for people and CI logs alike; the body's freeze.ends_at stays ISO.
+            until = utc_time(self.freeze["ends_at"]) or "further notice"
             out.append((f"freeze window until {until}: {self.freeze['reason']}", []))
         if self.risk and self.risk["code"]:
             out.append((self.risk["message"], []))

@@ -62,3 +62,34 @@ def test_it_refuses_other_roles(client, personas, project, role):
 def test_it_hides_the_page_from_other_projects(client, outsider, project):
     client.force_login(outsider)
     assert client.get(page(project)).status_code == 404
+
+
+def test_a_freeze_in_force_reads_as_a_time_on_the_release_page_and_in_the_gate(
+    client, platform_lead, project, release_with_files
+):
+    """What the lead saw: "freeze window until 2026-12-06T23:00:00+00:00" in the gate card,
+    and CI the same in the gate's error: the reasons say the time as people read it."""
+    import re
+
+    from release_portal.api.tokens import token_create
+
+    ends = (timezone.now() + timedelta(hours=3)).replace(second=0, microsecond=0)
+    FreezeWindow.objects.create(
+        project=project, starts_at=timezone.now() - timedelta(hours=1), ends_at=ends,
+        reason="Launch week", created_by=platform_lead,
+    )  # fmt: skip
+    words = f"freeze window until {ends:%Y-%m-%d %H:%M} UTC: Launch week"
+    client.force_login(platform_lead)
+    html = client.get(reverse("release_detail", args=[release_with_files.pk])).content.decode()
+    assert "F" + words[1:] in html
+    token = token_create(project=project, name="ci", scopes=["read"], user=platform_lead)
+    gate = client.get(
+        f"/api/releases/{release_with_files.pk}/gate",
+        headers={"Authorization": f"Bearer {token.value}"},
+    )
+    assert gate.status_code == 409
+    body = gate.json()
+    assert words in body["error"] and words in body["reasons"]
+    iso = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d")
+    assert not iso.search(body["error"]) and not iso.search(" ".join(body["reasons"]))
+    assert body["freeze"]["ends_at"] == ends.isoformat()  # the machine field stays ISO
