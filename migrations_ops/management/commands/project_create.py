@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -23,18 +25,25 @@ class Command(BaseCommand):
         parser.add_argument("--lead-email", required=True, help="The first platform lead.")
         parser.add_argument(
             "--base-url",
-            default="http://127.0.0.1:8000/",
-            help="The portal's address, for the invitation link (default %(default)s).",
+            default="",
+            help="The portal's address, for the invitation link (default: PORTAL_BASE_URL, "
+            "else the address `make run` serves on).",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # The link is mailed to the lead: it must be the portal's public address, which the
+        # operator set once as PORTAL_BASE_URL, not this machine's loopback.
+        base_url = options["base_url"] or settings.PORTAL_BASE_URL
+        local = not base_url
+        if local:
+            base_url = f"http://127.0.0.1:{os.environ.get('PORT') or 8000}/"
         try:
             made = project_create(
                 name=options["name"],
                 slug=options["slug"],
                 lead_email=options["lead_email"],
                 created_by=Actor.system("operator (manage.py project_create)"),
-                base_url=options["base_url"],
+                base_url=base_url,
             )
         except ValidationError as e:
             raise CommandError(" ".join(e.messages)) from None
@@ -47,4 +56,9 @@ class Command(BaseCommand):
             )
         else:
             self.stdout.write("They already have an account: they sign in as usual.")
+        if local:
+            self.stdout.write(
+                f"Note: neither --base-url nor PORTAL_BASE_URL is set, so the link points at "
+                f"{base_url}: pass the address people reach the portal at."
+            )
         self.stdout.write(f"Targets: {made.target_vars_note}")

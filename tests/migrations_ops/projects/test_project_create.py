@@ -48,6 +48,36 @@ def test_the_command_creates_the_project_invites_the_lead_and_prints_the_link(
 
 
 @pytest.mark.django_db
+def test_without_base_url_the_link_is_the_portals_public_address(
+    settings, django_capture_on_commit_callbacks
+):
+    """What the operator saw: with PORTAL_BASE_URL set, the link printed and mailed to the
+    lead still pointed at http://127.0.0.1:8000/, which the lead cannot open."""
+    settings.PORTAL_BASE_URL = "https://releases.example.com"
+    out = StringIO()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("project_create", "--name", "Shop", "--slug", "shop",
+                     "--lead-email", "ana@example.com", stdout=out)  # fmt: skip
+    link = next(line for line in out.getvalue().splitlines() if line.startswith("Invitation"))
+    assert "https://releases.example.com/accounts/reset/" in link
+    assert "https://releases.example.com/accounts/reset/" in mail.outbox[0].body
+    assert "127.0.0.1" not in out.getvalue() + mail.outbox[0].body
+    assert "Note:" not in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_without_any_address_it_says_where_the_link_points(settings, monkeypatch):
+    settings.PORTAL_BASE_URL = ""
+    monkeypatch.setenv("PORT", "8123")
+    out = StringIO()
+    call_command("project_create", "--name", "Shop", "--slug", "shop",
+                 "--lead-email", "ana@example.com", stdout=out)  # fmt: skip
+    text = out.getvalue()
+    assert "http://127.0.0.1:8123/accounts/reset/" in text
+    assert "neither --base-url nor PORTAL_BASE_URL is set" in text
+
+
+@pytest.mark.django_db
 def test_a_taken_slug_or_a_bad_email_leaves_nothing_behind(project):
     with pytest.raises(CommandError, match="exists already"):
         call_command("project_create", "--name", "X", "--slug", project.slug,
