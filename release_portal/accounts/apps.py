@@ -1,13 +1,42 @@
+from typing import Any
+
 from django.apps import AppConfig
 
+from release_portal.accounts.roles import Role
 from release_portal.audit.registry import EventType, register_events
 
+
+def _role(value: Any) -> str:
+    """A role as people name it ("QA lead"); the event stores its code ("qa_lead")."""
+    return str(Role(value).label) if value in Role.values else str(value or "")
+
+
+def _data(event: Any) -> dict[str, Any]:
+    return event.data if isinstance(event.data, dict) else {}
+
+
+def _added(event: Any) -> str:
+    data = _data(event)
+    return f"added {data.get('user', '')} as {_role(data.get('role'))}"
+
+
+def _removed(event: Any) -> str:
+    data = _data(event)
+    return f"removed {data.get('user', '')} ({_role(data.get('role'))})"
+
+
+def _role_changed(event: Any) -> str:
+    data = _data(event)
+    return (
+        f"changed {data.get('user', '')}'s role from {_role(data.get('before'))} "
+        f"to {_role(data.get('after'))}"
+    )
+
+
 EVENTS = {
-    "member.add": EventType("Member added", "added {data[user]} as {data[role]}"),
-    "member.remove": EventType("Member removed", "removed {data[user]} ({data[role]})"),
-    "member.role_change": EventType(
-        "Role changed", "changed {data[user]}'s role from {data[before]} to {data[after]}"
-    ),
+    "member.add": EventType("Member added", _added),
+    "member.remove": EventType("Member removed", _removed),
+    "member.role_change": EventType("Role changed", _role_changed),
     "member.invite_resend": EventType(
         "Invitation sent again", "sent {data[user]}'s invitation again"
     ),

@@ -184,3 +184,18 @@ def test_another_projects_lead_cannot_touch_an_invitation_here(
         assert client.post(ours).status_code == 404
     assert Membership.objects.filter(user=invitee).exists()
     assert get_user_model().objects.get(pk=invitee.pk).is_active
+
+
+def test_the_change_log_names_roles_as_people_do(client, platform_lead, sre, project, invitee):
+    """What the auditor read: "lead changed sre's role from sre to auditor" and "lead added
+    nia as qa_lead": the roles' codes, not their names."""
+    from django.utils.html import escape
+
+    membership = Membership.objects.get(user=sre, project=project)
+    client.force_login(platform_lead)
+    client.post(role_url(membership), {"role": Role.AUDITOR})
+    client.post(reverse("membership_delete", kwargs={"slug": project.slug, "pk": membership.pk}))
+    html = client.get(reverse("audit_log")).content.decode()
+    assert escape("changed sre's role from SRE / on-call to Auditor") in html
+    assert escape("added nia as QA lead") in html
+    assert escape("removed sre (Auditor)") in html
