@@ -198,6 +198,8 @@ def operator_project_new(request: HttpRequest) -> HttpResponse:
             )
         except ValidationError as e:
             form.add_error(None, e)
+        else:
+            form = ProjectCreateForm()  # the next project starts blank, not with this one's slug
     return render(
         request,
         "migrations_ops/projects/new.html",

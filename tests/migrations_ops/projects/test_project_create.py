@@ -1,6 +1,7 @@
 """Onboarding a team: a project and its first platform lead, from a shell or the
 operators' page (superusers only)."""
 
+import re
 from io import StringIO
 
 import pytest
@@ -141,3 +142,23 @@ def test_the_menu_offers_the_operators_page_and_the_admin_to_superusers_only(
     client.force_login(platform_lead)
     html = client.get(reverse("dashboard")).content.decode()
     assert reverse("operator_project_new") not in html and 'href="/admin/"' not in html
+
+
+def test_the_operators_page_links_nowhere_they_cannot_go_and_starts_the_next_one_blank(
+    client, operator
+):
+    """What the operator saw: "Members of Shop" led to a 404 (an operator is no member of
+    the project); a taken slug said so twice; after creating, the form still held the
+    project just made."""
+    client.force_login(operator)
+    url = reverse("operator_project_new")
+    response = client.post(url, {"name": "Shop", "slug": "shop", "lead_email": "a@example.com"})
+    html = response.content.decode()
+    project = Project.objects.get(slug="shop")
+    for href in re.findall(r'href="([^"]+)"', html):
+        if href.startswith("/") and not href.startswith("/static/"):
+            assert client.get(href).status_code == 200, href
+    assert reverse("admin:migrations_ops_project_change", args=[project.pk]) in html
+    assert 'value="shop"' not in html and 'value="a@example.com"' not in html
+    response = client.post(url, {"name": "Shop", "slug": "shop", "lead_email": "b@example.com"})
+    assert response.content.decode().count("exists already") == 1
