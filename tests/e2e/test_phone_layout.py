@@ -1,0 +1,132 @@
+"""The shell's pages on a phone (390 x 844), in Chromium: nothing runs off the screen.
+
+What a lead saw on a phone: the members table's *Remove* column cut off at the screen's
+edge; on the environments page a pending file's name running out of its card and the
+releases matrix shouting the commit in capitals ("4F2C9E1B"), production listed before
+staging; a backup's page and the operators' page wider than the screen (a long file name,
+the PORTAL_TARGET_VARS line), so the whole page scrolled sideways.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from checklists.services.releases import release_create
+from migrations_ops.models import BackupManifest, Job
+from tests.e2e.conftest import CspWatcher, login
+from tests.factories import TargetFactory, UserFactory, published_runbook
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PHONE = {"width": 390, "height": 844}
+LONG_FILE = "supabase/migrations/20250201090000_add_member_phone_numbers_and_their_indexes.sql"
+
+
+@pytest.fixture
+def phone(browser):
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    page.csp = CspWatcher()
+    page.on("console", page.csp)
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()
+
+
+def page_width(page) -> int:
+    """How wide the document is: wider than the screen means the page scrolls sideways."""
+    return page.evaluate("document.documentElement.scrollWidth")
+
+
+def inside_screen(locator) -> bool:
+    box = locator.bounding_box()
+    return box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+
+
+@pytest.fixture
+def world(project, personas):
+    lead = personas["platform_lead"]
+    published_runbook(project)
+    # Made production first: the page still lists them as a release reaches them.
+    production = TargetFactory(project=project, name="production", kind="production",
+                               url_env_var="PHONE_PRODUCTION_URL")  # fmt: skip
+    staging = TargetFactory(project=project, name="staging", kind="staging",
+                            url_env_var="PHONE_STAGING_URL")  # fmt: skip
+    release = release_create(project=project, title="Add member phone numbers", owner=lead,
+                             commit_sha="4f2c9e1b" + "0" * 32, created_by=lead)  # fmt: skip
+    now = timezone.now()
+    Job.objects.create(
+        project=project, release=release, target=staging, kind="pending", state="succeeded",
+        finished_at=now - timedelta(minutes=5),
+        result={"applied": ["20250101000000", "20250115000000"],
+                "newest_applied": "20250115000000", "pending": [{"filename": LONG_FILE}]},
+    )  # fmt: skip
+    backup = BackupManifest.objects.create(
+        project=project, release=release, target=production, schemas=["app", "public"],
+        location="/nonexistent", file_name="20261206T140824Z_pre_migration_before_release.sql",
+        file_key="x.sql", manifest_key="x.sql.manifest.json", sha256="a" * 64, size=8,
+        started_at=now, finished_at=now, verify_state="passed", verified_at=now,
+    )  # fmt: skip
+    return {"release": release, "backup": backup}
+
+
+def test_the_members_page_keeps_every_column_on_the_screen(phone, live_server, world, password):
+    login(phone, live_server, "lead", password)
+    phone.goto(f"{live_server.url}/projects/ibimina/members/")
+    row = phone.locator("main table tbody tr", has_text="sre@")
+    remove = row.get_by_role("button", name="Remove sre as SRE / on-call")
+    assert inside_screen(remove)
+    assert inside_screen(row.get_by_role("button", name="Change"))
+    assert page_width(phone) <= PHONE["width"]
+    assert phone.csp.violations == []
+
+
+def test_the_environments_page_fits_a_phone_and_reads_staging_first(
+    phone, live_server, world, password
+):
+    login(phone, live_server, "lead", password)
+    phone.goto(f"{live_server.url}/projects/ibimina/environments/")
+    cards = phone.locator(".env-card")
+    assert [cards.nth(i).get_attribute("data-target") for i in range(cards.count())] == [
+        "staging",
+        "production",
+    ]
+    migrations = cards.first.locator("td").first
+    assert LONG_FILE in migrations.inner_text()
+    for i in range(cards.count()):
+        assert cards.nth(i).evaluate("card => card.scrollWidth <= card.clientWidth")
+        for cell in cards.nth(i).locator("td").all():
+            assert inside_screen(cell)
+    assert page_width(phone) <= PHONE["width"]
+    # The commit reads as written (innerText applies text-transform).
+    row = phone.locator("#release-matrix tbody th").first
+    assert "4f2c9e1b" in row.inner_text()
+    assert [h.inner_text() for h in phone.locator("#release-matrix thead th").all()][1:] == [
+        "STAGING",
+        "PRODUCTION",
+    ]
+    assert phone.csp.violations == []
+
+
+def test_a_backup_with_a_long_name_does_not_widen_the_page(phone, live_server, world, password):
+    login(phone, live_server, "lead", password)
+    phone.goto(f"{live_server.url}/backups/{world['backup'].pk}/")
+    phone.get_by_role("heading", level=1).wait_for()
+    assert page_width(phone) <= PHONE["width"]
+
+
+def test_the_operators_answer_fits_a_phone(phone, live_server, db, password):
+    UserFactory(username="ops", is_superuser=True, is_staff=True)
+    login(phone, live_server, "ops", password)
+    phone.goto(f"{live_server.url}/operators/projects/new")
+    phone.get_by_label("Name").fill("Payments platform")
+    phone.get_by_label("Slug").fill("payments-platform")
+    phone.get_by_label("First platform lead's email").fill("ana@example.com")
+    phone.get_by_role("button", name="Create the project and invite its lead").click()
+    phone.locator("#project-created").wait_for()
+    assert "_STAGING_DATABASE_URL" in phone.locator("#project-created").inner_text()
+    assert page_width(phone) <= PHONE["width"]
+    assert phone.csp.violations == []
