@@ -52,6 +52,21 @@ class Environment:
     backups: list[BackupManifest] = field(default_factory=list)
     window: MonitoringWindow | None = None
 
+    @property
+    def rolled_back(self) -> Deployment | None:
+        """The rollback that undid the deployed release here since it was deployed, if any:
+        the target then no longer runs what ``deployed`` names."""
+        deployed, rollback = self.deployed, self.last_rollback
+        if (
+            deployed is None
+            or rollback is None
+            or rollback.release_id != deployed.release_id
+            or rollback.status != Deployment.Status.SUCCEEDED
+        ):
+            return None
+        undone = rollback.finished_at or rollback.started_at
+        return rollback if undone >= (deployed.finished_at or deployed.started_at) else None
+
 
 def _names(items: Iterable[Any]) -> list[str]:
     out = []

@@ -163,3 +163,31 @@ def test_the_dashboard_shows_the_persons_projects_environments_only(
     client.force_login(outsider)
     panel = client.get(reverse("dashboard")).content.decode().split('id="environments-panel"')[1]
     assert "theirs-prod" in panel and "R-1" not in panel.split("</section>", 1)[0]
+
+
+def test_a_deployed_release_rolled_back_since_is_not_shown_as_what_runs_there(
+    client, auditor, project, history, targets
+):
+    """What the SRE read after rolling R-1 back on production: "Deployed: R-1", as if R-1
+    still ran there, with the rollback only further down the card."""
+    Deployment.objects.create(release=history["r1"], target=targets["production"],
+                              kind="rollback", status="succeeded", digest="d",
+                              started_by_name="sre",
+                              finished_at=T0 + timedelta(hours=6))  # fmt: skip
+    client.force_login(auditor)
+    production = card(client.get(url(project)).content.decode(), "production")
+    deployed = production.split(">Deployed<", 1)[1].split("</tr>", 1)[0]
+    assert ">R-1</a>" in deployed and "rolled back</span>" in deployed
+    assert f"{T0 + timedelta(hours=6):%Y-%m-%d %H:%M} UTC" in deployed
+    panel = client.get(reverse("dashboard")).content.decode().split('id="environments-panel"')[1]
+    row = panel.split("<td>production", 1)[1].split("</tr>", 1)[0]
+    assert "R-1" in row and "rolled back</span>" in row
+
+
+def test_a_rollback_of_another_release_leaves_the_deployed_one_standing(
+    client, auditor, project, history
+):
+    client.force_login(auditor)  # the history's rollback is R-3's, R-1 stays deployed
+    production = card(client.get(url(project)).content.decode(), "production")
+    deployed = production.split(">Deployed<", 1)[1].split("</tr>", 1)[0]
+    assert ">R-1</a>" in deployed and "rolled back" not in deployed
