@@ -20,7 +20,7 @@ from checklists.runbooks.services import runbook_ensure_default
 from migrations_ops.models import Project
 from migrations_ops.target_rule import allowed_patterns, suggested_variable
 from release_portal.accounts.roles import Role
-from release_portal.accounts.services import invitation_link, is_pending, member_invite
+from release_portal.accounts.services import member_invite
 from release_portal.audit.services import audit_record
 
 
@@ -85,10 +85,9 @@ def project_create(
         base_url=base_url,
     )
     runbook_ensure_default(project=project, user=None)
-    lead = membership.user
-    link = membership.invite_link
-    if link is None and is_pending(lead):  # invited before, never came: a fresh link
-        link = invitation_link(user=lead, base_url=base_url)
+    # A newcomer, or someone invited before who never set a password, gets the link that
+    # was mailed (member_invite); someone with an account signs in as usual.
     return NewProject(
-        project=project, lead=lead, invite_link=link, target_vars_note=target_vars_note(slug)
-    )
+        project=project, lead=membership.user, invite_link=membership.invite_link,
+        target_vars_note=target_vars_note(slug),
+    )  # fmt: skip

@@ -69,10 +69,13 @@ def member_invite(
         },
     )
     forget_roles(invited_by)
-    link = invitation_link(user=user, base_url=base_url) if created else base_url
+    # Someone invited before who never set a password has no account to sign in with:
+    # they get a link to set one, as a newcomer does.
+    needs_password = created or is_pending(user)
+    link = invitation_link(user=user, base_url=base_url) if needs_password else base_url
     _send_invitation(project=project, user=user, role=Role(role).label, by=invited_by,
-                     link=link, new_account=created)  # fmt: skip
-    membership.invite_link = link if created else None
+                     link=link, new_account=needs_password)  # fmt: skip
+    membership.invite_link = link if needs_password else None
     return membership
 
 

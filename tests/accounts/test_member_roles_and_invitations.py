@@ -199,3 +199,32 @@ def test_the_change_log_names_roles_as_people_do(client, platform_lead, sre, pro
     assert escape("changed sre's role from SRE / on-call to Auditor") in html
     assert escape("added nia as QA lead") in html
     assert escape("removed sre (Auditor)") in html
+
+
+def test_someone_invited_twice_before_setting_a_password_gets_a_link_to_set_it(
+    client, outsider, other_project, invitee, django_capture_on_commit_callbacks
+):
+    """What nia got, invited to a second project before she had set a password: "Sign in
+    with your existing account: http://testserver/": there was no account to sign in with."""
+    client.force_login(outsider)  # the other project's lead
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            members_url(other_project), {"email": "nia@example.com", "role": Role.AUDITOR}
+        )
+    assert response.status_code == 302
+    [message] = mail.outbox
+    assert "existing account" not in message.body
+    link = next(line for line in message.body.splitlines() if "/reset/" in line).strip()
+    client.logout()
+    response = client.get(link.replace("http://testserver", ""), follow=True)
+    assert "new_password1" in response.content.decode()
+
+
+def test_someone_with_a_password_is_told_to_sign_in(
+    client, outsider, other_project, sre, django_capture_on_commit_callbacks
+):
+    client.force_login(outsider)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(members_url(other_project), {"email": sre.email, "role": Role.AUDITOR})
+    [message] = mail.outbox
+    assert "Sign in with your existing account" in message.body and "/reset/" not in message.body
