@@ -31,6 +31,19 @@ def test_the_dashboard_says_how_to_start_without_projects(client, django_user_mo
     assert "Members" in html
 
 
+def test_an_operator_without_projects_is_shown_where_to_start_one(client, django_user_model):
+    """What a fresh operator saw: "ask your platform lead to invite you", with the page that
+    creates a project only inside the menu under their name."""
+    operator = django_user_model.objects.create_superuser("ops", password="x-very-long-pass")
+    newcomer = django_user_model.objects.create_user("newcomer", password="x-very-long-pass")
+    client.force_login(operator)
+    main = client.get(reverse("dashboard")).content.decode().split("<main", 1)[1]
+    assert f'href="{reverse("operator_project_new")}"' in main
+    client.force_login(newcomer)
+    main = client.get(reverse("dashboard")).content.decode().split("<main", 1)[1]
+    assert reverse("operator_project_new") not in main
+
+
 def test_another_projects_member_does_not_see_this_project(client, personas):
     client.force_login(personas["outsider"])
     html = client.get(reverse("dashboard")).content.decode()
