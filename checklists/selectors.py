@@ -413,7 +413,7 @@ def awaiting_user(user: Any, *, limit: int = 20) -> dict[str, list[Any]]:
                 state__in=["open", "failed", "stale"],
                 step__is_signoff=False,
             )
-            .select_related("release", "release__project", "step")
+            .select_related("release", "release__project", "release__owner", "step")
             .order_by("release__planned_for", "release_id", "step__position")[: limit - len(items)]
         )
         if len(ids) < batch:

@@ -130,3 +130,19 @@ def test_the_release_owner_is_asked_to_sign_a_ready_release(client, personas, pr
     client.force_login(personas["platform_lead"])
     html = client.get(reverse("dashboard")).content.decode()
     assert "ready for your sign-off" in html
+
+
+def test_waiting_items_read_as_text_without_markdown(client, personas, project):
+    """What the SRE saw under "Waiting for you": "Rollback commands prepared (timestamp
+    verified, `migration down` or ...", the runbook's Markdown backticks as typed."""
+    from checklists.services.releases import release_create
+    from tests.factories import published_runbook
+
+    published_runbook(project)
+    release_create(project=project, title="Members", owner=personas["platform_lead"],
+                   commit_sha="a" * 40, created_by=personas["release_engineer"])  # fmt: skip
+    client.force_login(personas["sre"])
+    html = client.get(reverse("dashboard")).content.decode()
+    waiting = html.split('id="awaiting-h"', 1)[1].split("</section>", 1)[0]
+    assert "Rollback commands prepared (timestamp verified, migration down or" in waiting
+    assert "`" not in waiting
