@@ -4,7 +4,8 @@ What a lead saw on a phone: the members table's *Remove* column cut off at the s
 edge; on the environments page a pending file's name running out of its card and the
 releases matrix shouting the commit in capitals ("4F2C9E1B"), production listed before
 staging; a backup's page and the operators' page wider than the screen (a long file name,
-the PORTAL_TARGET_VARS line), so the whole page scrolled sideways.
+the PORTAL_TARGET_VARS line), so the whole page scrolled sideways; the backups list's
+values cut off on the right.
 """
 
 from __future__ import annotations
@@ -115,6 +116,19 @@ def test_a_backup_with_a_long_name_does_not_widen_the_page(phone, live_server, w
     login(phone, live_server, "lead", password)
     phone.goto(f"{live_server.url}/backups/{world['backup'].pk}/")
     phone.get_by_role("heading", level=1).wait_for()
+    assert page_width(phone) <= PHONE["width"]
+
+
+def test_the_backups_list_shows_each_value_whole(phone, live_server, world, password):
+    """Stacked rows (the phone's form of a table) were as wide as the longest file name:
+    every value on the right was cut at the card's edge ("Verification faile", "14:08 U")."""
+    login(phone, live_server, "lead", password)
+    phone.goto(f"{live_server.url}/backups/")
+    row = phone.locator("main table tbody tr").first
+    for cell in row.locator("td").all():
+        assert inside_screen(cell)
+        assert cell.evaluate("td => td.scrollWidth <= td.clientWidth")
+    assert inside_screen(row.get_by_text("Verified", exact=True).last)
     assert page_width(phone) <= PHONE["width"]
 
 
