@@ -20,8 +20,12 @@ STATES = [
 
 
 class BackupFilterForm(forms.Form):
-    project = forms.ModelChoiceField(queryset=Project.objects.none(), required=False)
-    target = forms.ModelChoiceField(queryset=Target.objects.none(), required=False)
+    project = forms.ModelChoiceField(
+        queryset=Project.objects.none(), required=False, empty_label="All projects"
+    )
+    target = forms.ModelChoiceField(
+        queryset=Target.objects.none(), required=False, empty_label="All targets"
+    )
     release = forms.IntegerField(required=False, min_value=1, label="Release #")
     state = forms.ChoiceField(choices=STATES, required=False)
     since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))

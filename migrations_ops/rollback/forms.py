@@ -28,8 +28,12 @@ class DatedFilterForm(forms.Form):
     """Project, target, release, state and a date range: the rollback and incident lists."""
 
     STATES: list[tuple[str, str]] = []
-    project = forms.ModelChoiceField(queryset=Project.objects.none(), required=False)
-    target = forms.ModelChoiceField(queryset=Target.objects.none(), required=False)
+    project = forms.ModelChoiceField(
+        queryset=Project.objects.none(), required=False, empty_label="All projects"
+    )
+    target = forms.ModelChoiceField(
+        queryset=Target.objects.none(), required=False, empty_label="All targets"
+    )
     release = forms.IntegerField(required=False, min_value=1, label="Release #")
     state = forms.ChoiceField(choices=[], required=False)
     since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))

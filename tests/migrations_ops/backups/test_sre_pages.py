@@ -103,6 +103,15 @@ def test_it_lists_only_kept_backups_whose_restore_check_passed_as_verified(
     assert "failed.sql" not in page.text and "deleted.sql" not in page.text
 
 
+def test_the_filters_say_what_no_choice_means(client, personas, backup, plan):
+    """The project and target filters offered "- Select an option -", which filters nothing."""
+    _login(client, personas, "sre")
+    for url in ("/backups/", "/rollbacks/"):
+        html = client.get(url).text
+        assert '<option value="" selected>All projects</option>' in html, url
+        assert '<option value="" selected>All targets</option>' in html, url
+
+
 def test_it_hides_other_projects_backups(client, personas, backup, incident, plan):
     _login(client, personas, "outsider")
     assert backup.file_name not in client.get("/backups/").text
