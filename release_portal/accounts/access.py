@@ -8,13 +8,20 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
 from django.http import Http404
 
-from release_portal.accounts.roles import Action, can, roles_in
+from release_portal.accounts.roles import ALLOWED, Action, Role, can, roles_in
 
 
 def require(user: Any, action: Action, project: Any) -> None:
     """Raise 403 unless ``user`` may do ``action`` in ``project`` (whom they can already see)."""
     if not can(user, action, project):
-        raise PermissionDenied(f"Your roles in {project} do not allow this ({action.value}).")
+        raise PermissionDenied(refusal(action, project))
+
+
+def refusal(action: Action, project: Any) -> str:
+    """Why someone may not act, in words they can act on: who may (never the action's code)."""
+    allowed = [role.label for role in Role if role in ALLOWED[action]]
+    who = allowed[0] if len(allowed) == 1 else ", ".join(allowed[:-1]) + " or " + allowed[-1]
+    return f"Your roles in {project} do not allow this: it needs the role {who}."
 
 
 def get_for_user[M: Model](

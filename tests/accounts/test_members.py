@@ -29,6 +29,19 @@ def test_other_roles_may_not_manage_members(client, personas, project, role):
     assert not Membership.objects.filter(user__email="x@example.com").exists()
 
 
+def test_a_refusal_names_who_may_not_an_internal_code(client, personas, project):
+    """What the auditor read: "do not allow this (manage_members)", the action's code."""
+    client.force_login(personas["auditor"])
+    html = client.get(members_url(project)).content.decode()
+    assert "do not allow this: it needs the role Platform lead." in html
+    assert "manage_members" not in html
+    from release_portal.accounts.access import refusal
+
+    assert refusal(Action.MANAGE_BACKUPS, project).endswith(
+        "it needs the role Platform lead or SRE / on-call."
+    )
+
+
 def test_another_projects_lead_gets_404(client, personas, project):
     client.force_login(personas["outsider"])
     assert client.get(members_url(project)).status_code == 404
