@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from checklists.services.releases import release_create
 from migrations_ops.models import BackupManifest, Job
+from release_portal.accounts.models import Membership
 from tests.e2e.conftest import CspWatcher, login
 from tests.factories import TargetFactory, UserFactory, published_runbook
 
@@ -82,6 +83,13 @@ def test_the_members_page_keeps_every_column_on_the_screen(phone, live_server, w
     assert inside_screen(remove)
     assert inside_screen(row.get_by_role("button", name="Change"))
     assert page_width(phone) <= PHONE["width"]
+    # One tap on a phone removed a role at once: it asks first, and "no" keeps it.
+    questions = []
+    phone.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.dismiss()))
+    remove.click()
+    assert questions == ["Remove sre as SRE / on-call?"]
+    phone.get_by_role("button", name="Remove sre as SRE / on-call").wait_for()
+    assert Membership.objects.filter(user__username="sre").exists()
     assert phone.csp.violations == []
 
 
