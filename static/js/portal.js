@@ -21,16 +21,31 @@
     }
   });
 
-  // Copy-to-clipboard buttons: <button data-copy="#element-id">.
+  // Copy-to-clipboard buttons: <button data-copy="#element-id">. Where the browser keeps
+  // the clipboard from the page (a portal on plain http at a host name, a refused
+  // permission) the text is selected instead, for the reader to copy themselves: the
+  // button never does nothing.
+  function selectForCopy(button, source) {
+    const range = document.createRange();
+    range.selectNodeContents(source);
+    const selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+    button.textContent = "Selected: copy it (Ctrl+C)";
+  }
   document.addEventListener("click", function (event) {
     const button = event.target.closest("[data-copy]");
     if (!button) return;
     const source = document.querySelector(button.getAttribute("data-copy"));
-    if (source && navigator.clipboard) {
-      navigator.clipboard.writeText(source.textContent.trim()).then(function () {
-        button.textContent = "Copied";
-      });
+    if (!source) return;
+    if (!navigator.clipboard) {
+      selectForCopy(button, source);
+      return;
     }
+    navigator.clipboard.writeText(source.textContent.trim()).then(
+      function () { button.textContent = "Copied"; },
+      function () { selectForCopy(button, source); }
+    );
   });
 
   // Keep a live log scrolled to the bottom while new lines arrive, unless the reader
