@@ -5,7 +5,7 @@ edge; on the environments page a pending file's name running out of its card and
 releases matrix shouting the commit in capitals ("4F2C9E1B"), production listed before
 staging; a backup's page and the operators' page wider than the screen (a long file name,
 the PORTAL_TARGET_VARS line), so the whole page scrolled sideways; the backups list's
-values cut off on the right.
+values and a revoked token's date cut off on the right.
 """
 
 from __future__ import annotations
@@ -137,6 +137,26 @@ def test_the_backups_list_shows_each_value_whole(phone, live_server, world, pass
         assert inside_screen(cell)
         assert cell.evaluate("td => td.scrollWidth <= td.clientWidth")
     assert inside_screen(row.get_by_text("Verified", exact=True).last)
+    assert page_width(phone) <= PHONE["width"]
+
+
+def test_the_tokens_table_shows_each_token_whole(phone, live_server, world, password, project):
+    """The tokens table ran past the card: a revoked token's "revoked 2026-…" was cut off."""
+    from release_portal.api.tokens import token_create, token_revoke
+
+    lead = Membership.objects.get(user__username="lead").user
+    token_create(project=project, name="github-actions-main", scopes=["read", "report"],
+                 user=lead)  # fmt: skip
+    old = token_create(project=project, name="old-ci", scopes=["read"], user=lead)
+    token_revoke(token=old.token, user=lead)
+    login(phone, live_server, "lead", password)
+    phone.goto(f"{live_server.url}/projects/ibimina/tokens/")
+    for row in phone.locator("main table tbody tr").all():
+        for cell in row.locator("td").all():
+            assert inside_screen(cell)
+            assert cell.evaluate("td => td.scrollWidth <= td.clientWidth")
+    assert inside_screen(phone.get_by_text("revoked", exact=False).first)
+    assert inside_screen(phone.get_by_role("button", name="Revoke"))
     assert page_width(phone) <= PHONE["width"]
 
 
