@@ -1,0 +1,59 @@
+"""Operators change memberships in the admin too: each change is in the change log."""
+
+import pytest
+from django.urls import reverse
+
+from release_portal.accounts.models import Membership
+from release_portal.accounts.roles import Role
+from release_portal.audit.models import AuditEvent
+from tests.factories import UserFactory
+
+
+@pytest.fixture
+def operator(db):
+    return UserFactory(username="ops", is_superuser=True, is_staff=True)
+
+
+def test_adding_changing_and_removing_a_role_in_the_admin_is_audited(
+    client, operator, project, platform_lead, sre
+):
+    """What the auditor missed: a role given, changed or taken away in /admin/ left no
+    event in the change log, only in the admin's own history."""
+    client.force_login(operator)
+    add = client.post(
+        reverse("admin:accounts_membership_add"),
+        {"user": sre.pk, "project": project.pk, "role": Role.PLATFORM_LEAD},
+    )
+    assert add.status_code == 302
+    made = Membership.objects.get(user=sre, role=Role.PLATFORM_LEAD)
+    event = AuditEvent.objects.get(action="member.add")
+    assert event.actor_name == "ops" and event.project_id == project.pk
+    assert event.data["role"] == "platform_lead" and event.data["user"] == "sre"
+
+    change = client.post(
+        reverse("admin:accounts_membership_change", args=[made.pk]), {"role": Role.AUDITOR}
+    )
+    assert change.status_code == 302
+    event = AuditEvent.objects.get(action="member.role_change")
+    assert event.data == {"user": "sre", "before": "platform_lead", "after": "auditor",
+                          "via": "admin"}  # fmt: skip
+
+    delete = client.post(
+        reverse("admin:accounts_membership_delete", args=[made.pk]), {"post": "yes"}
+    )
+    assert delete.status_code == 302
+    assert not Membership.objects.filter(pk=made.pk).exists()
+    event = AuditEvent.objects.get(action="member.remove")
+    assert event.data["role"] == "auditor" and event.actor_name == "ops"
+
+
+def test_the_bulk_delete_action_is_audited_too(client, operator, project, sre, qa_lead):
+    client.force_login(operator)
+    ids = list(Membership.objects.filter(user__in=[sre, qa_lead]).values_list("pk", flat=True))
+    response = client.post(
+        reverse("admin:accounts_membership_changelist"),
+        {"action": "delete_selected", "_selected_action": ids, "post": "yes"},
+    )
+    assert response.status_code == 302
+    assert not Membership.objects.filter(pk__in=ids).exists()
+    assert AuditEvent.objects.filter(action="member.remove").count() == 2
