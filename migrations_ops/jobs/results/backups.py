@@ -43,6 +43,7 @@ def present_backup(result: dict[str, Any]) -> dict[str, Any]:
         "finished_at": result.get("finished_at", ""),
         "applied_versions": list(result.get("applied_versions") or []),
         "pending_versions": result.get("pending_versions"),
+        "roles": list(result.get("roles") or []),
         "tables": tables,
         "total_rows": sum(int(t["rows"] or 0) for t in tables),
         "settings": [

@@ -16,7 +16,7 @@ from migrations_ops.models import Job
 from migrations_ops.runners import backup, drift, dry_run, order, pending, restore_check, rls
 from migrations_ops.runners.base import RunContext
 from tests.html import inline_code
-from tests.migrations_ops.backup_fixtures import make_ctx, production_database
+from tests.migrations_ops.backup_fixtures import ROLE, make_ctx, production_database
 from tests.migrations_ops.jobs.factories import JobFactory
 from tests.migrations_ops.runners.test_drift import INIT as DRIFT_INIT
 from tests.migrations_ops.runners.test_drift import NOTES
@@ -182,6 +182,8 @@ def test_a_backup_is_its_manifest_and_its_restore_check_its_verdict(
     assert '<td><code>app.orders</code></td><td class="num">4000</td>' in html
     assert "Tables (4, 5500 rows)" in html
     assert "with pg_dump " in html  # the binary's name, not where it is installed
+    roles = ", ".join(f"<code>{r}</code>" for r in made.data["roles"])
+    assert ROLE in made.data["roles"] and f"Roles it needs</th><td>{roles} " in html
     assert not SERVER_PATH.search(html), SERVER_PATH.search(html)
     raw = client.get(reverse("job_result_json", kwargs={"pk": job.pk}))
     assert raw["Content-Type"] == "application/json"
