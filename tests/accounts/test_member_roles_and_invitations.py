@@ -1,6 +1,8 @@
 """A platform lead changes members' roles (never their own) and manages pending
 invitations (resend, revoke); every change is in the change log."""
 
+from typing import Any
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
@@ -29,6 +31,18 @@ def invitee(project, platform_lead, django_capture_on_commit_callbacks):
         )  # fmt: skip
     mail.outbox.clear()
     return membership.user
+
+
+def reset_link(message: Any) -> str:
+    """The set-password link an invitation mails."""
+    return next(line for line in message.body.splitlines() if "/reset/" in line).strip()
+
+
+def opens_set_password_form(client: Any, link: str) -> bool:
+    """Whether ``link``, followed by someone signed out, shows the set-password form."""
+    client.logout()
+    response = client.get(link.replace("http://testserver", ""), follow=True)
+    return "new_password1" in response.content.decode()
 
 
 def test_a_lead_changes_a_members_role_and_it_is_audited(client, platform_lead, sre, project):
@@ -122,14 +136,12 @@ def test_resending_mails_a_working_link_and_is_audited(
         assert client.post(url).status_code == 302
     [message] = mail.outbox
     assert message.to == ["nia@example.com"]
-    link = next(line for line in message.body.splitlines() if "/reset/" in line).strip()
+    link = reset_link(message)
     assert "lead added you to" in message.body
     event = AuditEvent.objects.get(action="member.invite_resend")
     assert event.data == {"user": invitee.get_username(), "email": "nia@example.com"}
     # The link works: it leads to the set-password form.
-    client.logout()
-    response = client.get(link.replace("http://testserver", ""), follow=True)
-    assert "new_password1" in response.content.decode()
+    assert opens_set_password_form(client, link)
 
 
 def test_revoking_removes_the_roles_disables_the_account_and_kills_the_link(
@@ -139,7 +151,7 @@ def test_revoking_removes_the_roles_disables_the_account_and_kills_the_link(
     resend = reverse("invitation_resend", kwargs={"slug": project.slug, "user_id": invitee.pk})
     with django_capture_on_commit_callbacks(execute=True):
         client.post(resend)
-    link = next(ln for ln in mail.outbox[0].body.splitlines() if "/reset/" in ln).strip()
+    link = reset_link(mail.outbox[0])
     url = reverse("invitation_revoke", kwargs={"slug": project.slug, "user_id": invitee.pk})
     assert client.post(url).status_code == 302
     assert not Membership.objects.filter(user=invitee).exists()
@@ -147,9 +159,7 @@ def test_revoking_removes_the_roles_disables_the_account_and_kills_the_link(
     assert invitee.is_active is False
     event = AuditEvent.objects.get(action="member.invite_revoke")
     assert event.data["roles"] == ["qa_lead"] and event.data["account_disabled"] is True
-    client.logout()
-    response = client.get(link.replace("http://testserver", ""), follow=True)
-    assert "new_password1" not in response.content.decode()
+    assert not opens_set_password_form(client, link)
     # Nothing pending any more: a second revoke says so and changes nothing.
     client.force_login(platform_lead)
     response = client.post(url, follow=True)
@@ -214,10 +224,7 @@ def test_someone_invited_twice_before_setting_a_password_gets_a_link_to_set_it(
     assert response.status_code == 302
     [message] = mail.outbox
     assert "existing account" not in message.body
-    link = next(line for line in message.body.splitlines() if "/reset/" in line).strip()
-    client.logout()
-    response = client.get(link.replace("http://testserver", ""), follow=True)
-    assert "new_password1" in response.content.decode()
+    assert opens_set_password_form(client, reset_link(message))
 
 
 def test_someone_with_a_password_is_told_to_sign_in(

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.db import connections
@@ -60,15 +62,25 @@ class CspWatcher:
             self.violations.append(text)
 
 
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 860})
+@contextmanager
+def watched_page(browser, viewport: dict[str, int]) -> Iterator[Any]:
+    """A page of its own browser context at ``viewport``, its CSP violations collected
+    (``page.csp.violations``)."""
+    context = browser.new_context(viewport=viewport)
     page = context.new_page()
     page.csp = CspWatcher()
     page.on("console", page.csp)
     page.set_default_timeout(10_000)
-    yield page
-    context.close()
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def page(browser):
+    with watched_page(browser, {"width": 1280, "height": 860}) as opened:
+        yield opened
 
 
 def screenshot(page, name: str) -> Path:

@@ -18,7 +18,7 @@ from django.utils import timezone
 from checklists.services.releases import release_create
 from migrations_ops.models import BackupManifest, Job
 from release_portal.accounts.models import Membership
-from tests.e2e.conftest import CspWatcher, login
+from tests.e2e.conftest import login, watched_page
 from tests.factories import TargetFactory, UserFactory, published_runbook
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -29,13 +29,8 @@ LONG_FILE = "supabase/migrations/20250201090000_add_member_phone_numbers_and_the
 
 @pytest.fixture
 def phone(browser):
-    context = browser.new_context(viewport=PHONE)
-    page = context.new_page()
-    page.csp = CspWatcher()
-    page.on("console", page.csp)
-    page.set_default_timeout(10_000)
-    yield page
-    context.close()
+    with watched_page(browser, PHONE) as page:
+        yield page
 
 
 def page_width(page) -> int:
