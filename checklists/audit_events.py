@@ -1,18 +1,23 @@
 """How the change log says this app's events in words, and its release picker.
 
 Registered with the change log from ``ChecklistsConfig.ready()``: the audit package never
-imports this app (see release_portal/audit/registry.py). Phrases use only what each event
-copied when it was written: its object's text, its release's name, its data.
+imports this app (see release_portal/audit/registry.py). Phrases use what each event
+copied when it was written (its object's text, its release's name, its data), and for
+evidence the text of the step it names (the event copied only the step's key), read for
+a whole page at once by ``evidence_step_texts``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from checklists.templatetags.checklist_text import step_html
 from release_portal.audit.registry import (
     EventType,
     register_event_groups,
     register_release_choices,
+    register_sentence_facts,
 )
 
 RELEASES_IN_PICKER = 500  # newest first, across the person's projects
@@ -29,6 +34,54 @@ def _item(verb: str) -> Any:
         return f"{verb} “{_step_text(event)}”"
 
     return phrase
+
+
+@dataclass(frozen=True)
+class StepText:
+    text: str  # the runbook's Markdown
+    owner: str  # the release owner's username, for "@<name>"
+
+
+def evidence_phrase(kind: str, step_text: str) -> str:
+    """``added job evidence to “<the step's text>”``: Markdown, as the step is written
+    (the release page's timeline and the change log render it with ``step_html``)."""
+    from checklists.models import Evidence
+
+    label = Evidence.Kind(kind).label if kind in Evidence.Kind.values else kind
+    return f"added {label.lower()} evidence to “{step_text}”"
+
+
+def _evidence(event: Any) -> str:
+    data = event.data if isinstance(event.data, dict) else {}
+    step: StepText | None = getattr(event, "step_text", None)
+    if step is None:  # the step is not found (or the event named none): what it copied
+        return f"added {data.get('kind', '')} evidence for {data.get('step', '')}"
+    # As the release page's timeline says it: the step's Markdown rendered, owner named.
+    return step_html(evidence_phrase(str(data.get("kind") or ""), step.text), step.owner)
+
+
+def evidence_step_texts(events: list[Any]) -> None:
+    """Set ``step_text`` (the step's text and the release owner's name, for ``@<name>``)
+    on the evidence events among ``events``, from their release's checklist: one query.
+    Old events too: each copied its release and its step's key."""
+    from checklists.models import ChecklistItem
+
+    evidence = [
+        e for e in events
+        if e.action == "evidence.add" and e.release_id and isinstance(e.data, dict)
+        and e.data.get("step")
+    ]  # fmt: skip
+    if not evidence:
+        return
+    rows = ChecklistItem.objects.filter(
+        release_id__in={e.release_id for e in evidence},
+        step__key__in={str(e.data["step"]) for e in evidence},
+    ).values_list("release_id", "step__key", "step__text", "release__owner__username")
+    found = {(r, key): StepText(text, owner or "") for r, key, text, owner in rows}
+    for e in evidence:
+        text = found.get((e.release_id, str(e.data["step"])))
+        if text is not None:
+            e.step_text = text
 
 
 def _count(value: Any) -> int:
@@ -64,9 +117,7 @@ EVENTS = {
         "Item not applicable", _item("marked not applicable"), detail="{data[reason]}"
     ),
     "item.stale": EventType("Item went stale", _item("marked stale"), detail="{data[reason]}"),
-    "evidence.add": EventType(
-        "Evidence added", "added {data[kind]} evidence for {data[step]} {object}"
-    ),
+    "evidence.add": EventType("Evidence added", _evidence, detail="{data[summary]}"),
     "signoff.give": EventType("Sign-off given", "signed off as {data[kind]}"),
     "signoff.stale": EventType(
         "Sign-off went stale", "marked {data[user]}'s {data[kind]} sign-off stale", "{data[why]}"
@@ -139,3 +190,4 @@ GROUPS = {
 def register() -> None:
     register_event_groups(EVENTS, GROUPS)
     register_release_choices(release_choices)
+    register_sentence_facts(evidence_step_texts)

@@ -23,6 +23,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from checklists import proof, rules
+from checklists.audit_events import evidence_phrase
 from checklists.models import ChecklistItem, Evidence, MigrationFile, Release, SignOff, Waiver
 from checklists.services.signoffs import signoff_changes
 from checklists.sql import exists_sql
@@ -264,9 +265,7 @@ class TimelineRow:
         name cut at 80 characters, which may cut its Markdown in two)."""
         data = event.data if isinstance(event.data, dict) else {}
         if event.action == "evidence.add" and data.get("step") in steps:
-            kind = str(data.get("kind") or "")
-            label = Evidence.Kind(kind).label if kind in Evidence.Kind.values else kind
-            phrase = f"added {label.lower()} evidence to “{steps[data['step']]}”"
+            phrase = evidence_phrase(str(data.get("kind") or ""), steps[data["step"]])
             detail = str(data.get("summary") or "")
         else:
             if event.object_type == "ChecklistItem" and str(event.object_id) in items:

@@ -12,10 +12,16 @@ The audit package imports no domain module. Each domain app registers, from its
   or functions of the event. A value the event lacks reads as an empty string, and a
   phrase that fails falls back to the generic one: a sentence never breaks the page;
 - **release choices**: ``register_release_choices(fn)``, ``fn(project_ids)`` giving
-  ``(release_id, label, project_id)`` for the filter's release picker.
+  ``(release_id, label, project_id)`` for the filter's release picker;
+- **sentence facts**: ``register_sentence_facts(fn)``, ``fn(events)`` given a whole page
+  of events at once, sets on some of them what their phrase needs and the event did not
+  copy (an evidence event copied its step's key, not the step's text), in one query.
 
-Everything a sentence says comes from the event itself (names were copied when it was
-written), so the log reads the same after the release or the item is renamed or gone.
+Everything else a sentence says comes from the event itself (names were copied when it
+was written), so the log reads the same after the release or the item is renamed or
+gone; a phrase that uses a looked-up fact falls back to what the event copied. A phrase
+may return HTML it vouches for (a ``SafeString``, e.g. a step's sanitised Markdown): it
+is shown as such; any other phrase is text, escaped by the page.
 """
 
 from __future__ import annotations
@@ -26,10 +32,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from django.utils.safestring import SafeData, mark_safe
+
 logger = logging.getLogger(__name__)
 
 Phrase = str | Callable[[Any], str]
 ReleaseChoices = Callable[[list[int]], Iterable[tuple[int, str, int]]]
+SentenceFacts = Callable[[list[Any]], None]
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,7 @@ class EventType:
 EVENT_TYPES: dict[str, EventType] = {}
 GROUPS: dict[str, str] = {}  # "item" -> "Checklist items"
 _release_choices: list[ReleaseChoices] = []
+_sentence_facts: list[SentenceFacts] = []
 
 
 def register_events(
@@ -64,6 +74,17 @@ def register_event_groups(events: Mapping[str, EventType], groups: Mapping[str, 
 def register_release_choices(provider: ReleaseChoices) -> None:
     if provider not in _release_choices:
         _release_choices.append(provider)
+
+
+def register_sentence_facts(provider: SentenceFacts) -> None:
+    if provider not in _sentence_facts:
+        _sentence_facts.append(provider)
+
+
+def add_sentence_facts(events: list[Any]) -> None:
+    """Let each domain set on ``events`` (one page of them) what their phrases look up."""
+    for provider in _sentence_facts:
+        provider(events)
 
 
 def release_choices(project_ids: list[int]) -> list[tuple[int, str, int]]:
@@ -129,7 +150,8 @@ def _say(phrase: Phrase, event: Any) -> str:
     except Exception:  # a domain's phrase must never break the change log
         logger.exception("the phrase for %s failed", event.action)
         return ""
-    return " ".join(str(text).split())
+    joined = " ".join(str(text).split())
+    return mark_safe(joined) if isinstance(text, SafeData) else joined  # noqa: S308 - it was safe
 
 
 def phrase_for(event: Any) -> str:

@@ -213,7 +213,8 @@ def audit_page(
 
     Keyset pagination on ``seq`` (never OFFSET): a page costs the same at event 10 and at
     event 10 million, and events written while someone pages never shift what they see.
-    One query: names (release, item, person) were copied into each event when written.
+    One query: names (release, item, person) were copied into each event when written;
+    at most one more per domain for what a sentence looks up (``registry.add_sentence_facts``).
     """
     if after is not None:
         chunk = list(events.filter(seq__gt=after).order_by("seq")[: size + 1])
@@ -228,6 +229,7 @@ def audit_page(
         newer = page[0].seq if before is not None and page else None
     for e in page:  # sentences may name the project: its name, not its id
         setattr(e, "project_name", projects.get(e.project_id or 0, ""))  # noqa: B010
+    registry.add_sentence_facts(page)  # e.g. the step an evidence event names: its text
     rows = [
         EventRow(
             event=e,

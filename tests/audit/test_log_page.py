@@ -342,11 +342,63 @@ def test_it_pins_its_query_count_whatever_the_rows(
     releases = [ReleaseFactory(project=project, owner=lead) for _ in range(3)]
     for i in range(rows):
         record("item.tick", release=releases[i % 3], data={"i": i})
+        record("evidence.add", release=releases[i % 3], data={"step": f"step-{i}", "kind": "job"})
     client.force_login(lead)
     # session, user, memberships (roles, cached per request), projects for the filter, the
     # release picker, the people suggested, chain head, last checkpoint, signing keys, last
     # chain check, one page of events (names were copied into them: no lookups per row),
-    # and the menu's projects in the shell: 12, whatever the number of rows or releases.
-    with django_assert_max_num_queries(12):
+    # the texts of the steps its evidence events name (one query for the page), and the
+    # menu's projects in the shell: 13, whatever the number of rows or releases.
+    with django_assert_max_num_queries(13):
         response = client.get(URL)
-    assert len(seqs(response.content.decode())) == min(rows, 50)
+    assert len(seqs(response.content.decode())) == min(2 * rows, 50)
+
+
+def test_it_names_the_item_evidence_was_added_to_by_the_items_own_words(
+    client, personas, project
+):
+    """What the auditor read: "job #2 added job evidence for
+    confirm-supabase-migrations-order-chronological" (the step's key, the item's words
+    nowhere). Evidence now names its item as the release page's timeline does: the step's
+    text, its Markdown rendered and @<name> the release's owner; events written before
+    this change too (each copied its release and its step's key, and is stored unchanged)."""
+    from checklists.services.releases import release_create
+    from migrations_ops.jobs.dispatch import record_job_end
+    from migrations_ops.models import Job
+    from release_portal.audit.models import AuditEvent
+    from tests.factories import published_runbook
+
+    published_runbook(project)
+    lead = personas["platform_lead"]
+    release = release_create(project=project, title="Members", owner=lead, commit_sha="a" * 40,
+                             created_by=lead)  # fmt: skip
+    item = release.items.filter(step__evidence_kinds__contains=["job:order"]).get()
+    item.step.text = "Confirm `supabase/migrations` order, checked by @<name>"
+    item.step.save(update_fields=["text"])
+    job = Job.objects.create(project=project, release=release, kind="order",
+                             state="succeeded", ok=True, summary="3 files in order")  # fmt: skip
+    with transaction.atomic():
+        record_job_end(job, actor=None)
+    stored = AuditEvent.objects.filter(action="evidence.add")
+    assert stored.filter(data__step=item.step.key).exists()  # the data it always had
+    before, ours = stored.count(), stored.filter(actor_name=f"job #{job.pk}").count()
+    # As an event written before this change reads (and one whose step is not found).
+    record("evidence.add", project=project, release=release, actor="qa",
+           data={"step": item.step.key, "kind": "link", "summary": "https://ci/run/7"})  # fmt: skip
+    record("evidence.add", project=project, release=release, actor="qa",
+           data={"step": "no-such-step", "kind": "file", "summary": "notes.pdf"})  # fmt: skip
+
+    html = get(client, personas["auditor"], action="evidence.add").content.decode()
+    sentences = [" ".join(s.split()) for s in re.findall(
+        r'<span class="audit-sentence">(.*?)</span>\s*<span class="audit-tags">', html, re.S
+    )]  # fmt: skip
+    words = "Confirm <code>supabase/migrations</code> order, checked by @lead"
+    assert len(sentences) == before + 2
+    by_job = [s for s in sentences if s.startswith(f"<strong>job #{job.pk}</strong>")]
+    assert len(by_job) == ours
+    assert any(f"added job evidence to “{words}” on <a" in s for s in by_job)
+    assert all('<span class="audit-detail">3 files in order</span>' in s for s in by_job)
+    assert f"<strong>qa</strong> added link evidence to “{words}” on <a" in sentences[1]
+    assert "added file evidence for no-such-step on <a" in sentences[0]
+    assert not any(" evidence for " in s for s in sentences[1:])  # never a step's key
+    assert "`" not in html.split('class="audit-lines"', 1)[1].split("</ol>", 1)[0]
