@@ -84,7 +84,7 @@ def membership_remove(*, membership: Membership, removed_by: Any) -> None:
     """Remove one role. The last platform lead of a project cannot be removed."""
     locked = Membership.objects.select_for_update().get(pk=membership.pk)
     if locked.role == Role.PLATFORM_LEAD:
-        _refuse_last_lead(locked.project_id)
+        refuse_last_lead(locked.project_id)
     audit_record(
         actor=removed_by,
         action="member.remove",
@@ -96,17 +96,17 @@ def membership_remove(*, membership: Membership, removed_by: Any) -> None:
     forget_roles(removed_by)
 
 
-def _refuse_last_lead(
-    project_id: int,
-    *,
-    message: str = "This is the project's last platform lead: add another one first.",
-) -> None:
-    """A project always keeps a platform lead: call it before a lead's role goes. The
-    leads' rows stay locked until the change commits, so two removals cannot both pass."""
+LAST_LEAD = "This is the project's last platform lead: add another one first."
+
+
+def refuse_last_lead(project_id: int, *, removing: int = 1, message: str = LAST_LEAD) -> None:
+    """A project always keeps a platform lead: call it before ``removing`` of its leads'
+    roles go (the Members page, invitations, Django's admin). The leads' rows stay locked
+    until the change commits, so two removals cannot both pass."""
     leads = Membership.objects.select_for_update().filter(
         project_id=project_id, role=Role.PLATFORM_LEAD
     )
-    if leads.count() <= 1:
+    if leads.count() <= removing:
         raise ValidationError(message)
 
 
@@ -130,7 +130,7 @@ def membership_change_role(
     ).exists():
         raise ValidationError(f"{locked.user.get_username()} is already {role.label} here.")
     if locked.role == Role.PLATFORM_LEAD:
-        _refuse_last_lead(locked.project_id)
+        refuse_last_lead(locked.project_id)
     before = locked.role
     locked.role = role
     locked.save(update_fields=["role"])
@@ -220,7 +220,7 @@ def invitation_revoke(*, project: Any, user_id: int, by: Any) -> Any:
     memberships = list(Membership.objects.filter(project=project, user=user))
     roles = [m.role for m in memberships]
     if Role.PLATFORM_LEAD in roles:
-        _refuse_last_lead(
+        refuse_last_lead(
             project.pk,
             message="This is the project's only platform lead: invite another one before revoking.",
         )

@@ -57,3 +57,50 @@ def test_the_bulk_delete_action_is_audited_too(client, operator, project, sre, q
     assert response.status_code == 302
     assert not Membership.objects.filter(pk__in=ids).exists()
     assert AuditEvent.objects.filter(action="member.remove").count() == 2
+
+
+def test_the_admin_never_takes_a_projects_last_platform_lead_away(
+    client, operator, project, platform_lead, sre
+):
+    """What an operator could do: delete the only lead's role, or change it, in /admin/,
+    which the Members page refuses. The admin now refuses it with the same rule, saying
+    why, and changes nothing."""
+    client.force_login(operator)
+    lead = Membership.objects.get(user=platform_lead, role=Role.PLATFORM_LEAD)
+    refused = "Ibimina would be left without a platform lead (lead)"
+    delete = reverse("admin:accounts_membership_delete", args=[lead.pk])
+    for response in (client.get(delete), client.post(delete, {"post": "yes"})):
+        assert response.status_code == 200  # "Cannot delete membership", and why
+        assert refused in response.content.decode()
+
+    change = client.post(
+        reverse("admin:accounts_membership_change", args=[lead.pk]), {"role": Role.SRE}
+    )
+    assert change.status_code == 200  # the form again, with the reason
+    assert "give someone else the role Platform lead first" in change.content.decode()
+
+    everyone = list(Membership.objects.filter(project=project).values_list("pk", flat=True))
+    bulk = client.post(
+        reverse("admin:accounts_membership_changelist"),
+        {"action": "delete_selected", "_selected_action": everyone, "post": "yes"},
+    )
+    assert refused in bulk.content.decode()
+
+    lead.refresh_from_db()
+    assert lead.role == Role.PLATFORM_LEAD
+    assert Membership.objects.filter(project=project).count() == len(everyone)
+    assert not AuditEvent.objects.filter(action__startswith="member.").exists()
+
+
+def test_a_lead_goes_in_the_admin_once_another_lead_is_there(
+    client, operator, project, platform_lead, sre
+):
+    client.force_login(operator)
+    Membership.objects.create(user=sre, project=project, role=Role.PLATFORM_LEAD)
+    lead = Membership.objects.get(user=platform_lead, role=Role.PLATFORM_LEAD)
+    response = client.post(
+        reverse("admin:accounts_membership_delete", args=[lead.pk]), {"post": "yes"}
+    )
+    assert response.status_code == 302
+    assert not Membership.objects.filter(pk=lead.pk).exists()
+    assert AuditEvent.objects.get(action="member.remove").data["user"] == "lead"
