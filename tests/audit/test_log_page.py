@@ -354,9 +354,7 @@ def test_it_pins_its_query_count_whatever_the_rows(
     assert len(seqs(response.content.decode())) == min(2 * rows, 50)
 
 
-def test_it_names_the_item_evidence_was_added_to_by_the_items_own_words(
-    client, personas, project
-):
+def test_it_names_the_item_evidence_was_added_to_by_the_items_own_words(client, personas, project):
     """What the auditor read: "job #2 added job evidence for
     confirm-supabase-migrations-order-chronological" (the step's key, the item's words
     nowhere). Evidence now names its item as the release page's timeline does: the step's
