@@ -47,6 +47,9 @@ SETTINGS_FIELDS = (
     "break_glass_needs_second_lead",
     "maintenance_webhook_url",
 )
+# The project's name and description: no rule but the model's, changed by operators in
+# Django's admin (migrations_ops/admin.py), audited like the settings.
+DETAILS_FIELDS = ("name", "description")
 TARGET_FIELDS = ("name", "kind", "url_env_var")
 # Settings whose value the change log shows only as its host.
 URL_FIELDS = frozenset({"maintenance_webhook_url"})
@@ -76,10 +79,13 @@ def _changes(obj: Any, values: dict[str, Any], fields: tuple[str, ...]) -> dict[
 
 
 @transaction.atomic
-def project_settings_update(*, project: Project, values: dict[str, Any], user: Any) -> list[str]:
-    """Save the changed settings; returns the names of the fields that changed."""
+def project_settings_update(
+    *, project: Project, values: dict[str, Any], user: Any, via: str = ""
+) -> list[str]:
+    """Save the changed settings (and name or description); returns the names of the
+    fields that changed. ``via`` ("admin") is recorded with the event when given."""
     project = Project.objects.select_for_update().get(pk=project.pk)
-    changed = _changes(project, values, SETTINGS_FIELDS)
+    changed = _changes(project, values, SETTINGS_FIELDS + DETAILS_FIELDS)
     if not changed:
         return []
     if "command_env_names" in changed:
@@ -96,8 +102,9 @@ def project_settings_update(*, project: Project, values: dict[str, Any], user: A
         for name, change in changed.items()
     }
     audit_record(
-        actor=user, action="project.settings_update", obj=project, data={"changed": logged}
-    )
+        actor=user, action="project.settings_update", obj=project,
+        data={"changed": logged} | ({"via": via} if via else {}),
+    )  # fmt: skip
     return list(changed)
 
 
