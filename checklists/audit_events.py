@@ -4,7 +4,7 @@ Registered with the change log from ``ChecklistsConfig.ready()``: the audit pack
 imports this app (see release_portal/audit/registry.py). Phrases use what each event
 copied when it was written (its object's text, its release's name, its data), and for
 evidence the text of the step it names (the event copied only the step's key), read for
-a whole page at once by ``evidence_step_texts``.
+a whole page at once by ``step_texts``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,11 @@ def _step_text(event: Any) -> str:
 
 def _item(verb: str) -> Any:
     def phrase(event: Any) -> str:
-        return f"{verb} “{_step_text(event)}”"
+        step: StepText | None = getattr(event, "step_text", None)
+        if step is None:  # the item is not found: the text it copied (cut at 80)
+            return f"{verb} “{_step_text(event)}”"
+        # As the release page says it: the whole step, its Markdown rendered, owner named.
+        return step_html(f"{verb} “{step.text}”", step.owner)
 
     return phrase
 
@@ -60,28 +64,45 @@ def _evidence(event: Any) -> str:
     return step_html(evidence_phrase(str(data.get("kind") or ""), step.text), step.owner)
 
 
-def evidence_step_texts(events: list[Any]) -> None:
-    """Set ``step_text`` (the step's text and the release owner's name, for ``@<name>``)
-    on the evidence events among ``events``, from their release's checklist: one query.
-    Old events too: each copied its release and its step's key."""
+def step_texts(events: list[Any]) -> None:
+    """Set ``step_text`` (the step's whole text and the release owner's name, for
+    ``@<name>``) on the item and evidence events among ``events``: one query for a page.
+    Old events too: an item event names its item; an evidence event copied its release
+    and its step's key (its sentence then names the item by its words, not that key)."""
+    from django.db.models import Q
+
     from checklists.models import ChecklistItem
 
+    items = [
+        e for e in events
+        if e.action.startswith("item.") and e.object_type == "ChecklistItem"
+        and str(e.object_id).isdigit()
+    ]  # fmt: skip
     evidence = [
         e for e in events
         if e.action == "evidence.add" and e.release_id and isinstance(e.data, dict)
         and e.data.get("step")
     ]  # fmt: skip
-    if not evidence:
+    if not items and not evidence:
         return
-    rows = ChecklistItem.objects.filter(
-        release_id__in={e.release_id for e in evidence},
-        step__key__in={str(e.data["step"]) for e in evidence},
-    ).values_list("release_id", "step__key", "step__text", "release__owner__username")
-    found = {(r, key): StepText(text, owner or "") for r, key, text, owner in rows}
-    for e in evidence:
-        text = found.get((e.release_id, str(e.data["step"])))
-        if text is not None:
-            e.step_text = text
+    wanted = Q(pk__in={int(e.object_id) for e in items})
+    if evidence:
+        wanted |= Q(
+            release_id__in={e.release_id for e in evidence},
+            step__key__in={str(e.data["step"]) for e in evidence},
+        )
+    rows = ChecklistItem.objects.filter(wanted).values_list(
+        "pk", "release_id", "step__key", "step__text", "release__owner__username"
+    )
+    by_item: dict[int, StepText] = {}
+    by_step: dict[tuple[int, str], StepText] = {}
+    for pk, release_id, key, text, owner in rows:
+        by_item[pk] = by_step[(release_id, key)] = StepText(text, owner or "")
+    found = [(e, by_item.get(int(e.object_id))) for e in items]
+    found += [(e, by_step.get((e.release_id, str(e.data["step"])))) for e in evidence]
+    for event, step in found:
+        if step is not None:
+            event.step_text = step
 
 
 def _count(value: Any) -> int:
@@ -190,4 +211,4 @@ GROUPS = {
 def register() -> None:
     register_event_groups(EVENTS, GROUPS)
     register_release_choices(release_choices)
-    register_sentence_facts(evidence_step_texts)
+    register_sentence_facts(step_texts)

@@ -347,7 +347,7 @@ def test_it_pins_its_query_count_whatever_the_rows(
     # session, user, memberships (roles, cached per request), projects for the filter, the
     # release picker, the people suggested, chain head, last checkpoint, signing keys, last
     # chain check, one page of events (names were copied into them: no lookups per row),
-    # the texts of the steps its evidence events name (one query for the page), and the
+    # the texts of the steps its item and evidence events name (one query for the page), the
     # menu's projects in the shell: 13, whatever the number of rows or releases.
     with django_assert_max_num_queries(13):
         response = client.get(URL)
@@ -400,3 +400,44 @@ def test_it_names_the_item_evidence_was_added_to_by_the_items_own_words(client, 
     assert "added file evidence for no-such-step on <a" in sentences[0]
     assert not any(" evidence for " in s for s in sentences[1:])  # never a step's key
     assert "`" not in html.split('class="audit-lines"', 1)[1].split("</ol>", 1)[0]
+
+
+def test_it_says_an_items_change_with_the_items_whole_text(client, personas, project):
+    """What the auditor read: 'ticked “Confirm `supabase/migrations` order, a step whose
+    text runs past eighty characters, checked by @<…”': the text each event copied, cut
+    at 80 characters through its Markdown. Now the step's whole text, rendered as on the
+    release page; an item no longer found keeps the text its event copied."""
+    from checklists.services.releases import release_create
+    from release_portal.audit.models import AuditEvent
+    from tests.factories import published_runbook
+
+    published_runbook(project)
+    lead = personas["platform_lead"]
+    release = release_create(project=project, title="Members", owner=lead, commit_sha="a" * 40,
+                             created_by=lead)  # fmt: skip
+    item, gone = release.items.order_by("pk")[:2]
+    item.step.text = (
+        "Confirm `supabase/migrations` order, a step whose text runs past eighty characters, "
+        "checked by @<name>"
+    )
+    item.step.save(update_fields=["text"])
+    item.refresh_from_db()
+    record("item.tick", project=project, release=release, obj=item)
+    record("item.untick", project=project, release=release, obj=item, data={"reason": "oops"})
+    record("item.not_applicable", project=project, release=release, obj=gone,
+           data={"reason": "none here"})  # fmt: skip
+    copied = AuditEvent.objects.get(action="item.not_applicable").object_repr
+    gone.delete()
+
+    html = get(client, personas["auditor"], action="item.*").content.decode()
+    sentences = [" ".join(s.split()) for s in re.findall(
+        r'<span class="audit-sentence">(.*?)</span>\s*<span class="audit-tags">', html, re.S
+    )]  # fmt: skip
+    words = (
+        "Confirm <code>supabase/migrations</code> order, a step whose text runs past eighty "
+        "characters, checked by @lead"
+    )
+    assert len(sentences) == 3
+    assert f"ticked “{words}” on <a" in sentences[2]
+    assert f"reopened “{words}” on <a" in sentences[1]
+    assert f"marked not applicable “{copied.split(': ', 1)[1]}” on <a" in sentences[0]
