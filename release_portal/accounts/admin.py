@@ -11,6 +11,8 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
@@ -113,3 +115,17 @@ class MembershipAdmin(admin.ModelAdmin):
                 raise ValidationError(refusal)
             for membership in memberships:
                 self.delete_model(request, membership)
+
+
+class PersonAdmin(UserAdmin):
+    """People are deactivated (Active unticked), never deleted here: deleting someone would
+    take their roles away with no event in the change log (and could leave a project
+    without its platform lead), while the events that name them stay."""
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+User = get_user_model()
+admin.site.unregister(User)
+admin.site.register(User, PersonAdmin)

@@ -104,3 +104,18 @@ def test_a_lead_goes_in_the_admin_once_another_lead_is_there(
     assert response.status_code == 302
     assert not Membership.objects.filter(pk=lead.pk).exists()
     assert AuditEvent.objects.get(action="member.remove").data["user"] == "lead"
+
+
+def test_people_are_deactivated_in_the_admin_never_deleted(client, operator, project, sre):
+    """Deleting someone in /admin/ took their roles away with no event in the change log
+    (and could take a project's last platform lead): the admin offers no delete of people;
+    unticking Active is the way, and it keeps their roles and events."""
+    client.force_login(operator)
+    page = client.get(reverse("admin:auth_user_change", args=[sre.pk])).content.decode()
+    delete_url = reverse("admin:auth_user_delete", args=[sre.pk])
+    assert delete_url not in page
+    assert client.post(delete_url, {"post": "yes"}).status_code == 403
+    listed = client.get(reverse("admin:auth_user_changelist")).content.decode()
+    assert "delete_selected" not in listed
+    assert Membership.objects.filter(user=sre, project=project).exists()
+    assert not AuditEvent.objects.filter(action="member.remove").exists()
