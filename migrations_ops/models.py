@@ -566,6 +566,18 @@ class BackupManifest(models.Model):
         return self.applied_versions[-1] if self.applied_versions else None
 
     @property
+    def storage_place(self) -> str:
+        """Where the files are kept, in words for the people reading the backup's page.
+
+        Never ``location`` of a local folder: a server path tells a reader nothing they
+        can use (the dump is downloaded from the page) and tells everyone how the portal's
+        machine is laid out. An S3 location is a bucket's address, not a server path.
+        """
+        if self.storage == self.Storage.S3:
+            return f"the S3 bucket {self.location}"
+        return "the portal's local backup folder"
+
+    @property
     def differences(self) -> list[dict[str, Any]]:
         return list((self.verification or {}).get("differences") or [])
 
