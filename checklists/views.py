@@ -188,7 +188,7 @@ def _detail_context(request: HtmxHttpRequest, release: Release) -> dict[str, Any
     context = _page_context(request, release)
     data = context["page"]
     known = release.__dict__  # the has_* flags of selectors.release_for_page
-    context.update(jobs_panel_context(request, release))
+    context.update(jobs_panel_context(request, release, files_count=data.files_count))
     jobs = context["panel_jobs"]
     followups = open_followups(release) if known.get("has_open_override", True) else []
     gate = gate_status(
@@ -224,8 +224,6 @@ def _detail_context(request: HtmxHttpRequest, release: Release) -> dict[str, Any
     _share_targets(context["start_form"], "target", by_kind)
     context["apply_form"] = apply_form
     if not data.files_count:
-        reason = "Upload the release's migrations first: every check runs on them."
-        context["jobs_blocked_reason"] = reason
         context["backup_blocked_reason"] = (
             "Upload the release's migrations first: a backup belongs to the release it protects."
         )

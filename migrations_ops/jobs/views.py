@@ -7,12 +7,14 @@ cancelling and retrying need the role the job's kind asks for (403 otherwise).
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.functional import SimpleLazyObject
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
@@ -158,18 +160,42 @@ def job_retry_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return redirect("job_detail", pk=new.pk)
 
 
+NO_FILES_REASON = "Upload the release's migrations first: every check runs on them."
+
+
+def _shown_on(request: HtmxHttpRequest) -> str:
+    """The path of the page the panel is drawn on: this request's, or for an htmx form
+    post the page that sent it."""
+    if request.method == "GET":
+        return request.path
+    return urlsplit(request.htmx.current_url_abs_path or "").path if request.htmx else ""
+
+
 def jobs_panel_context(
     request: HtmxHttpRequest,
     release: Any,
     *,
     form: JobStartForm | None = None,
     limit: int = PANEL_JOBS,
+    files_count: int | None = None,
 ) -> dict[str, Any]:
-    """What ``migrations_ops/jobs_panel.html#jobs_panel`` needs; the release page merges it."""
+    """What ``migrations_ops/jobs_panel.html#jobs_panel`` needs; the release page merges it
+    (with the ``files_count`` it already read)."""
     jobs = selectors.release_jobs(release, limit=limit)
     form = form or JobStartForm(project=release.project, user=request.user)
+
+    def blocked_reason() -> str:
+        has_files = release.migration_files.exists() if files_count is None else files_count
+        return "" if has_files else NO_FILES_REASON
+
+    jobs_url = reverse("release_jobs", kwargs={"pk": release.pk})
     return {
         "release": release,
+        # Read once, and only by the parts of the panel showing the forms (never by the
+        # table's two-second refresh).
+        "jobs_blocked_reason": SimpleLazyObject(blocked_reason),
+        # The jobs page does not link to itself.
+        "all_jobs_url": "" if _shown_on(request) == jobs_url else jobs_url,
         "panel_jobs": jobs,
         "panel_has_active": any(job.is_active for job in jobs),
         "panel_limit": limit,
