@@ -191,3 +191,21 @@ def test_a_rollback_of_another_release_leaves_the_deployed_one_standing(
     production = card(client.get(url(project)).content.decode(), "production")
     deployed = production.split(">Deployed<", 1)[1].split("</tr>", 1)[0]
     assert ">R-1</a>" in deployed and "rolled back" not in deployed
+
+
+def test_a_monitoring_window_past_midnight_reads_with_both_days(
+    client, auditor, project, platform_lead, targets
+):
+    """The row said "R-9, 2026-12-05 23:50 to 00:20 UTC": an end that read as before the
+    start. Both ends are whole UTC times now."""
+    from datetime import UTC, datetime
+
+    published_runbook(project)
+    release = make_release(project, platform_lead, 9)
+    start = datetime(2026, 12, 5, 23, 50, tzinfo=UTC)
+    MonitoringWindow.objects.create(release=release, target=targets["production"],
+                                    state="running", started_at=start,
+                                    ends_at=start + timedelta(minutes=30))  # fmt: skip
+    client.force_login(auditor)
+    production = card(client.get(url(project)).content.decode(), "production")
+    assert "R-9, 2026-12-05 23:50 UTC to 2026-12-06 00:20 UTC" in production
