@@ -21,6 +21,21 @@
     }
   });
 
+  // One menu open at a time in the top bar: the folded navigation (the "Menu" checkbox)
+  // and the person's menu (<details class="menu">) opened over each other on a phone.
+  document.addEventListener("change", function (event) {
+    if (event.target.id !== "nav-open" || !event.target.checked) return;
+    document.querySelectorAll(".topbar details.menu[open]").forEach(function (menu) {
+      menu.open = false;
+    });
+  });
+  document.addEventListener("toggle", function (event) {  // "toggle" does not bubble
+    const menu = event.target;
+    if (!menu.matches || !menu.matches(".topbar details.menu") || !menu.open) return;
+    const nav = document.getElementById("nav-open");
+    if (nav) nav.checked = false;
+  }, true);
+
   // Copy-to-clipboard buttons: <button data-copy="#element-id">. Where the browser keeps
   // the clipboard from the page (a portal on plain http at a host name, a refused
   // permission) the text is selected instead, for the reader to copy themselves: the

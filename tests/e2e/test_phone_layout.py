@@ -5,7 +5,9 @@ edge; on the environments page a pending file's name running out of its card and
 releases matrix shouting the commit in capitals ("4F2C9E1B"), production listed before
 staging; a backup's page and the operators' page wider than the screen (a long file name,
 the PORTAL_TARGET_VARS line), so the whole page scrolled sideways; the backups list's
-values and a revoked token's date cut off on the right.
+values and a revoked token's date cut off on the right; the person's menu opened over the
+open navigation menu; and from 801 to about 1000 px the top bar's links wrapped to a second
+line.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from checklists.services.releases import release_create
 from migrations_ops.models import BackupManifest, Job
@@ -167,3 +170,66 @@ def test_the_operators_answer_fits_a_phone(phone, live_server, db, password):
     assert "_STAGING_DATABASE_URL" in phone.locator("#project-created").inner_text()
     assert page_width(phone) <= PHONE["width"]
     assert phone.csp.violations == []
+
+
+def overlap(a, b) -> bool:
+    one, two = a.bounding_box(), b.bounding_box()
+    return bool(one and two) and not (
+        one["x"] + one["width"] <= two["x"] or two["x"] + two["width"] <= one["x"]
+        or one["y"] + one["height"] <= two["y"] or two["y"] + two["height"] <= one["y"]
+    )  # fmt: skip
+
+
+def test_one_top_bar_menu_is_open_at_a_time(phone, live_server, world, password):
+    """Opening the person's menu with the navigation menu open drew one over the other."""
+    login(phone, live_server, "lead", password)
+    nav, burger = phone.locator("#main-nav"), phone.locator("label.nav-burger")
+    person, body = phone.locator("details.menu"), phone.locator(".menu-body")
+    burger.click()
+    expect(nav).to_be_visible()
+    person.locator("summary").click()
+    expect(body).to_be_visible()
+    expect(nav).to_be_hidden()
+    burger.click()
+    expect(nav).to_be_visible()
+    expect(body).to_be_hidden()
+    assert not overlap(nav, person.locator("summary"))
+    person.locator("summary").click()
+    expect(nav).to_be_hidden()
+    assert phone.csp.violations == []
+
+
+def test_the_top_bar_keeps_one_line_at_every_width(browser, live_server, db, password):
+    """From 801 to about 1000 px the links wrapped under the brand. Below the width where
+    they fit the navigation folds into the menu; above it brand, links and the person's
+    menu share one line, a long user name included (cut, with the whole name as its title)."""
+    UserFactory(username="alexandra.de-souza-martins")
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    try:
+        login(page, live_server, "alexandra.de-souza-martins", password)
+        page.locator(".brand").wait_for()
+        links = page.locator("#main-nav a")
+        for width in (801, 880, 960, 1000, 1040, 1041, 1100, 1280, 1920):
+            page.set_viewport_size({"width": width, "height": 800})
+            burger = page.locator("label.nav-burger")
+            shown = [page.locator(".brand"), page.locator(".who")]
+            if burger.is_visible():
+                expect(page.locator("#main-nav")).to_be_hidden()
+                shown.append(burger)
+            else:
+                tops = {round(links.nth(i).bounding_box()["y"]) for i in range(links.count())}
+                assert len(tops) == 1, f"{width}px: the links take {len(tops)} lines"
+                shown.append(page.locator("#main-nav"))
+            boxes = [item.bounding_box() for item in shown]
+            bar = page.locator(".topbar").bounding_box()
+            for box in boxes:  # each item on the bar's one line, none pushed below
+                assert box["y"] + box["height"] <= bar["y"] + bar["height"], width
+                assert box["y"] < boxes[0]["y"] + boxes[0]["height"], width
+            assert page.evaluate("document.documentElement.scrollWidth") <= width
+        assert width >= 1041 and not page.locator("label.nav-burger").is_visible()
+        page.set_viewport_size({"width": 1000, "height": 800})
+        assert page.locator("label.nav-burger").is_visible()
+        assert page.locator(".who-name").get_attribute("title") == "alexandra.de-souza-martins"
+    finally:
+        context.close()
