@@ -28,6 +28,9 @@ class JobKind:
     """What one kind of job needs, and what the portal does with it."""
 
     kind: str
+    # The name a crowded table shows (the release page's jobs), with ``label`` beside it
+    # as the title: "Risk" for "Release risk: locks, rewrites, data loss".
+    short: str = ""
     # Long, heavy jobs that hold production connections get their own workers.
     queue: str = "checks"
     # The permission a person needs to start, cancel or retry it.
@@ -98,38 +101,41 @@ KINDS: dict[str, JobKind] = {
     for spec in (
         # The runbook's §3 pre-flight, plus the RLS tests and the drift check, against
         # staging, in the order "Run pre-flight" queues them.
-        JobKind(K.ORDER, preflight=True),
-        JobKind(K.COMMANDS, preflight=True, sandbox=True, options=(opt.check_commands,)),
-        JobKind(K.DRY_RUN, preflight=True, sandbox=True, options=_SCRATCH),
-        JobKind(K.FIXTURES, preflight=True, sandbox=True, options=_SCRATCH),
-        JobKind(K.PENDING, preflight=True),
-        JobKind(K.SECRETS, preflight=True, pins_bundle=False, options=(opt.secret_names,)),
-        JobKind(K.RLS, preflight=True, sandbox=True, options=(*_SCRATCH, opt.project_schemas)),
-        JobKind(K.DRIFT, preflight=True, sandbox=True),
+        JobKind(K.ORDER, "Order", preflight=True),
+        JobKind(K.COMMANDS, "Checks", preflight=True, sandbox=True, options=(opt.check_commands,)),
+        JobKind(K.DRY_RUN, "Dry run", preflight=True, sandbox=True, options=_SCRATCH),
+        JobKind(K.FIXTURES, "Fixtures", preflight=True, sandbox=True, options=_SCRATCH),
+        JobKind(K.PENDING, "Pending", preflight=True),
+        JobKind(K.SECRETS, "Secrets", preflight=True, pins_bundle=False, options=(opt.secret_names,)),
+        JobKind(K.RLS, "RLS tests", preflight=True, sandbox=True, options=(*_SCRATCH, opt.project_schemas)),
+        JobKind(K.DRIFT, "Drift", preflight=True, sandbox=True),
         # What the release does to the database (issue 15): informational evidence on the
         # dry-run and RLS steps; they never fail a release by themselves.
-        JobKind(K.RISK, preflight=True, sandbox=True, options=_SCRATCH, informs=("job:dry_run",)),
+        JobKind(K.RISK, "Risk", preflight=True, sandbox=True, options=_SCRATCH, informs=("job:dry_run",)),
         JobKind(
             K.ACCESS,
+            "Access matrix",
             preflight=True,
             sandbox=True,
             options=(*_SCRATCH, opt.project_schemas, opt.target_kind),
             informs=("job:rls", "job:fixtures"),
         ),
         # The SRE side (runbook §5) and the deployment itself.
-        _on_target(K.BACKUP, MANAGE_BACKUPS, pins_bundle=False, ends=("backups.manifest",)),
+        _on_target(K.BACKUP, MANAGE_BACKUPS, short="Backup", pins_bundle=False, ends=("backups.manifest",)),
         _on_target(
             K.RESTORE_CHECK,
             MANAGE_BACKUPS,
+            short="Restore check",
             sandbox=True,
             pins_bundle=False,
             ends=("backups.verification",),
         ),
-        _gated(K.APPLY, Action.DEPLOY, options=GUARD, ends=("deployments.finish",)),
-        _gated(K.ROLLBACK, MANAGE_ROLLBACKS, options=(opt.rollbacks_dir, *GUARD)),
+        _gated(K.APPLY, Action.DEPLOY, short="Apply", options=GUARD, ends=("deployments.finish",)),
+        _gated(K.ROLLBACK, MANAGE_ROLLBACKS, short="Rollback", options=(opt.rollbacks_dir, *GUARD)),
         _on_target(
             K.REHEARSAL,
             MANAGE_ROLLBACKS,
+            short="Rehearsal",
             sandbox=True,
             needs_release=True,
             options=(*_SCRATCH, opt.rollbacks_dir),
@@ -138,10 +144,17 @@ KINDS: dict[str, JobKind] = {
     )
 }
 assert set(KINDS) == set(Job.Kind.values), "every Job.Kind has a registry entry"
+assert all(spec.short for spec in KINDS.values()), "every kind has a short name"
 
 
 # Runners that are not job kinds: ``manage.py runner`` runs them (in the sandbox).
 COMMAND_LINE_ONLY: tuple[str, ...] = ()
+
+
+def short_label(kind: str) -> str:
+    """The kind's short name ("Risk"), its label for a kind no longer registered."""
+    spec = KINDS.get(kind)
+    return spec.short if spec else str(kind)
 
 
 def kind_spec(kind: str) -> JobKind:

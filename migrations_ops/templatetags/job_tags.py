@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from django import template
 
+from migrations_ops.jobs.kinds import short_label
 from migrations_ops.jobs.scrub import scrub_paths as _scrub_paths
 
 register = template.Library()
@@ -30,3 +31,9 @@ def duration(value: timedelta | None) -> str:
 def scrub_paths(value: str | None) -> str:
     """No server path in what the page shows (``migrations_ops.jobs.scrub``)."""
     return _scrub_paths(str(value or ""))
+
+
+@register.filter
+def kind_short(kind: str) -> str:
+    """A job kind's short name for a crowded table ("Risk"; ``migrations_ops.jobs.kinds``)."""
+    return short_label(kind)

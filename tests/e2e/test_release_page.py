@@ -367,3 +367,40 @@ def test_a_sign_off_form_on_screen_keeps_the_digest_its_reader_saw(
     page.locator("#changed-since").wait_for()
     assert Release.objects.get(pk=release.pk).state != "approved"
     assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
+
+
+LONG_SUMMARY = (
+    "fixtures match: 3 table(s) with RLS, all mentioned by tests; 4 polic(ies), 4 not "
+    "mentioned by name; 2 seed file(s) read, 0 rows refused by the policies"
+)
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (1920, 1080)], ids=["1280", "1920"])
+def test_the_jobs_table_reads_a_job_per_line(page, live_server, release, size):
+    """At 1280 px the Job column wrapped over four or five lines ("Release risk: locks,
+    rewrites, data loss #11") and a summary over five. The kind's short name stays on one
+    line (its full name is the link's title), a summary takes at most two lines (whole in
+    its title), and every column stays on screen."""
+    for kind in ("risk", "fixtures", "access", "commands", "pending"):
+        Job.objects.create(project=release.project, release=release, kind=kind,
+                           state="succeeded", ok=True, summary=LONG_SUMMARY)  # fmt: skip
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    open_page(page, live_server, release, "releng")
+    table = page.locator("#jobs-table table")
+    heads = [h.inner_text().strip().lower() for h in table.locator("thead th").all()]
+    assert heads == ["job", "state", "target", "started", "duration", "summary"]
+    wrap = page.locator("#jobs-table")
+    assert wrap.evaluate("w => w.scrollWidth <= w.clientWidth")  # nothing cut at the right
+    rows = table.locator("tbody tr").all()
+    assert len(rows) == 5
+    first = rows[0].locator("td").first.locator("a")
+    line = float(first.evaluate("a => getComputedStyle(a).lineHeight").removesuffix("px"))
+    for row in rows:
+        job, summary = row.locator("td").first.locator("a"), row.locator("td").last
+        assert job.bounding_box()["height"] < 1.5 * line, job.inner_text()
+        assert summary.bounding_box()["height"] < 3.5 * line, job.inner_text()
+        assert summary.locator("[title]").get_attribute("title") == LONG_SUMMARY
+    risk = table.locator("a[title^='Release risk']")
+    assert risk.inner_text().startswith("Risk #")
+    assert risk.get_attribute("title") == "Release risk: locks, rewrites, data loss"
+    assert page.csp.violations == []
