@@ -106,12 +106,22 @@ KINDS: dict[str, JobKind] = {
         JobKind(K.DRY_RUN, "Dry run", preflight=True, sandbox=True, options=_SCRATCH),
         JobKind(K.FIXTURES, "Fixtures", preflight=True, sandbox=True, options=_SCRATCH),
         JobKind(K.PENDING, "Pending", preflight=True),
-        JobKind(K.SECRETS, "Secrets", preflight=True, pins_bundle=False, options=(opt.secret_names,)),
-        JobKind(K.RLS, "RLS tests", preflight=True, sandbox=True, options=(*_SCRATCH, opt.project_schemas)),
+        JobKind(
+            K.SECRETS, "Secrets", preflight=True, pins_bundle=False, options=(opt.secret_names,)
+        ),
+        JobKind(
+            K.RLS,
+            "RLS tests",
+            preflight=True,
+            sandbox=True,
+            options=(*_SCRATCH, opt.project_schemas),
+        ),
         JobKind(K.DRIFT, "Drift", preflight=True, sandbox=True),
         # What the release does to the database (issue 15): informational evidence on the
         # dry-run and RLS steps; they never fail a release by themselves.
-        JobKind(K.RISK, "Risk", preflight=True, sandbox=True, options=_SCRATCH, informs=("job:dry_run",)),
+        JobKind(
+            K.RISK, "Risk", preflight=True, sandbox=True, options=_SCRATCH, informs=("job:dry_run",)
+        ),
         JobKind(
             K.ACCESS,
             "Access matrix",
@@ -121,7 +131,9 @@ KINDS: dict[str, JobKind] = {
             informs=("job:rls", "job:fixtures"),
         ),
         # The SRE side (runbook §5) and the deployment itself.
-        _on_target(K.BACKUP, MANAGE_BACKUPS, short="Backup", pins_bundle=False, ends=("backups.manifest",)),
+        _on_target(
+            K.BACKUP, MANAGE_BACKUPS, short="Backup", pins_bundle=False, ends=("backups.manifest",)
+        ),
         _on_target(
             K.RESTORE_CHECK,
             MANAGE_BACKUPS,

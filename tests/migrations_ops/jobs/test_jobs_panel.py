@@ -72,9 +72,13 @@ def test_on_a_release_without_migrations_the_whole_run_form_is_off_saying_why_on
     assert '<fieldset class="plain-fieldset" disabled aria-describedby="jobs-blocked">' in form
     # The selects and the button sit inside the disabled fieldset.
     fieldset = form[form.index("<fieldset") : form.index("</fieldset>")]
-    assert 'id="id_kind"' in fieldset and 'id="id_target"' in fieldset and ">Run</button>" in fieldset
+    assert (
+        'id="id_kind"' in fieldset and 'id="id_target"' in fieldset and ">Run</button>" in fieldset
+    )
     assert html.count(REASON) == 1
-    assert re.search(r'<button type="submit" class="btn btn-primary" disabled[^>]*>Run pre-flight', html)
+    assert re.search(
+        r'<button type="submit" class="btn btn-primary" disabled[^>]*>Run pre-flight', html
+    )
 
 
 @pytest.mark.parametrize("page", [0, 1], ids=["release page", "jobs page"])
