@@ -205,15 +205,24 @@
         ["text", "password", "url", "file"].indexOf(active.type) >= 0)));
   }
 
-  // A sign-off form on screen carries the digest its reader is looking at (seen_digest):
-  // a refresh never swaps in another one under them, whether or not they started typing.
+  // A form that approves what its reader sees (a sign-off, a waiver's approval) carries
+  // the digest they are looking at (seen_digest): a refresh never swaps in another one
+  // under them, whether or not they started typing. Forms pair up by their
+  // data-keeps-seen name; the answer is the reader's form whose digest moved, if any.
   function seenMoved(old, next) {
-    const was = old.querySelector("form[data-keeps-seen] input[name=seen_digest]");
-    const now = next.querySelector("form[data-keeps-seen] input[name=seen_digest]");
-    return Boolean(was && now && was.value !== now.value);
+    const mine = Array.prototype.slice.call(old.querySelectorAll("form[data-keeps-seen]"));
+    const fresh = Array.prototype.slice.call(next.querySelectorAll("form[data-keeps-seen]"));
+    for (let i = 0; i < mine.length; i++) {
+      const name = mine[i].getAttribute("data-keeps-seen");
+      const twin = fresh.filter(function (f) { return f.getAttribute("data-keeps-seen") === name; })[0];
+      const was = mine[i].querySelector("input[name=seen_digest]");
+      const now = twin && twin.querySelector("input[name=seen_digest]");
+      if (was && now && was.value !== now.value) return mine[i];
+    }
+    return null;
   }
 
-  function markChanged(unit) {
+  function markChanged(unit, moved) {
     if (unit.querySelector(".changed-notice")) return;
     const note = document.createElement("p");
     note.className = "msg msg-warning changed-notice";
@@ -223,7 +232,7 @@
     link.href = live.dataset.changesUrl || "#files";
     link.textContent = "See what changed";
     note.appendChild(link);
-    const form = unit.querySelector("form[data-touched]") || unit.querySelector("form");
+    const form = moved || unit.querySelector("form[data-touched]") || unit.querySelector("form");
     (form || unit).insertBefore(note, (form || unit).firstChild);
   }
 
@@ -269,9 +278,10 @@
       const old = document.getElementById(next.id);
       if (!old || !live.contains(old)) return;
       if (same(old, next)) return;
-      if (holdsForm(old) || seenMoved(old, next)) {
+      const moved = seenMoved(old, next);
+      if (holdsForm(old) || moved) {
         held = true;
-        markChanged(old);
+        markChanged(old, moved);
         return;
       }
       if (old.tagName === "DETAILS" && old.dataset.settled === next.dataset.settled) {

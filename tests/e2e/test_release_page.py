@@ -404,3 +404,40 @@ def test_the_jobs_table_reads_a_job_per_line(page, live_server, release, size):
     assert risk.inner_text().startswith("Risk #")
     assert risk.get_attribute("title") == "Release risk: locks, rewrites, data loss"
     assert page.csp.violations == []
+
+
+def test_a_waiver_approval_on_screen_keeps_the_digest_its_reader_saw(
+    page, live_server, release, personas
+):
+    """The release page's refresh swapped in a new digest under "Approve waiver", so the
+    lead approved content they had not seen. The approval form keeps the digest its reader
+    saw, says "Changed since you opened this form" with a link to what changed, and an
+    approval of what they saw is refused with what changed, as the sign-off form does."""
+    from checklists.services.waivers import waiver_ask
+    from tests.checklists.proof import PENDING
+    from tests.checklists.proof import finished_job as check_job
+    from tests.factories import current_digest
+
+    check_job(release, "pending", "failed")
+    target = release.items.get(step__key=PENDING)
+    waiver = waiver_ask(item=target, user=personas["release_engineer"],
+                        reason="Dashboard shows a known stuck row",
+                        seen_digest=current_digest(release))  # fmt: skip
+    open_page(page, live_server, release, "lead")
+    approve = page.get_by_role("button", name="Approve waiver")
+    form = page.locator(f"#waiver-{waiver.pk} form", has=approve)
+    seen = form.locator("input[name=seen_digest]").input_value()
+    # The reader has not clicked yet; a worker's job ends and its evidence changes the digest.
+    finished_job(release, "order", "order checked again")
+    assert current_digest(release) != seen
+    notice = page.locator(f"#waiver-{waiver.pk} .changed-notice")
+    notice.wait_for(timeout=5_000)
+    assert "Changed since you opened this form" in notice.inner_text()
+    assert notice.get_by_role("link", name="See what changed").get_attribute("href")
+    assert form.locator("input[name=seen_digest]").input_value() == seen
+    # Approving what they saw is refused with what changed.
+    form.get_by_role("button", name="Approve waiver").click()
+    page.locator("#changed-since").wait_for()
+    waiver.refresh_from_db()
+    assert waiver.approved_by is None
+    assert page.csp.violations == []
