@@ -112,7 +112,7 @@ def test_the_release_engineer_creates_a_release_and_watches_preflight(
     page.get_by_role("button", name="Run pre-flight").click()
     page.get_by_text("Queued Migration order").wait_for()
     # Open the dry run and watch its output arrive, then the badge turn green.
-    page.locator("#jobs-table").get_by_role("link", name=re.compile("Dry run on staging")).click()
+    page.locator("#jobs-table").get_by_role("link", name=re.compile(r"^Dry run #")).click()
     page.locator("#job-log").get_by_text("Applying migration 20250201090000").wait_for(
         timeout=60_000
     )
