@@ -293,6 +293,16 @@ def _make_missing_roles(ctx: RunContext, url: str, manifest: ManifestFile) -> li
                 conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(role)))
             except (psycopg.errors.DuplicateObject, psycopg.errors.UniqueViolation):
                 continue  # made a moment ago by another job on the same server
+            except psycopg.errors.InsufficientPrivilege:
+                # A scratch server of the operator's (PORTAL_SANDBOX=off) without CREATEROLE:
+                # the restore then names the first role it lacks.
+                rest = [r for r in names[names.index(role) :] if r not in present]
+                ctx.error(
+                    f"cannot make role(s) {', '.join(rest)} "
+                    "in the scratch server (its role may not create roles): load a fixture "
+                    "that creates them (--fixture)"
+                )
+                break
             made.append(role)
     if made:
         ctx.info(

@@ -283,6 +283,40 @@ def test_it_makes_the_roles_the_dump_names_that_no_fixture_made(production, tmp_
     _assert_dropped(recorder)
 
 
+def test_a_scratch_server_that_may_not_make_roles_says_to_load_a_fixture():
+    """With PORTAL_SANDBOX=off the scratch server is the operator's, whose role has no
+    CREATEROLE: the check says which roles to bring in a fixture, instead of failing on a
+    permission error of its own."""
+    from types import SimpleNamespace
+
+    from psycopg import sql
+    from psycopg.conninfo import make_conninfo
+
+    from migrations_ops.pg import pgtools
+
+    name = f"rp_nocreaterole_{os.environ['RP_TEST_RUN_TAG']}"
+    missing = f"rp_missing_{os.environ['RP_TEST_RUN_TAG']}"
+    with psycopg.connect(pgtools.portal_server_url("postgres"), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN NOCREATEROLE").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
+            sql.Identifier(name), sql.Identifier(name)))  # fmt: skip
+    try:
+        url = make_conninfo(pgtools.portal_server_url("postgres"), user=name, dbname=name)
+        recorder = Recorder()
+        manifest = SimpleNamespace(roles=[missing, "pg_database_owner"], settings=[])
+
+        made = restore_check._make_missing_roles(make_ctx(recorder=recorder), url, manifest)
+
+        assert made == []
+        assert f"cannot make role(s) {missing} in the scratch server" in recorder.text()
+        assert "load a fixture that creates them" in recorder.text()
+    finally:
+        with psycopg.connect(pgtools.portal_server_url("postgres"), autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(name)))  # fmt: skip
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+
+
 def test_a_manifest_from_before_roles_were_recorded_still_reads(production, tmp_path):
     mpath = _backup(production, tmp_path)
     data = json.loads(mpath.read_text())
