@@ -13,6 +13,7 @@ from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import UserChangeForm
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
@@ -20,7 +21,7 @@ from django.http import HttpRequest
 
 from release_portal.accounts.models import Membership
 from release_portal.accounts.roles import Role
-from release_portal.accounts.services import refuse_last_lead
+from release_portal.accounts.services import refuse_deactivating_last_lead, refuse_last_lead
 from release_portal.audit.services import audit_record
 
 
@@ -117,10 +118,21 @@ class MembershipAdmin(admin.ModelAdmin):
                 self.delete_model(request, membership)
 
 
+class PersonForm(UserChangeForm):
+    def clean_is_active(self) -> bool:
+        active = bool(self.cleaned_data.get("is_active"))
+        if self.instance.pk and self.instance.is_active and not active:
+            refuse_deactivating_last_lead(self.instance)
+        return active
+
+
 class PersonAdmin(UserAdmin):
     """People are deactivated (Active unticked), never deleted here: deleting someone would
     take their roles away with no event in the change log (and could leave a project
-    without its platform lead), while the events that name them stay."""
+    without its platform lead), while the events that name them stay. A project's last
+    active platform lead is not deactivated either."""
+
+    form = PersonForm
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -110,6 +110,23 @@ def refuse_last_lead(project_id: int, *, removing: int = 1, message: str = LAST_
         raise ValidationError(message)
 
 
+def refuse_deactivating_last_lead(user: Any) -> None:
+    """A project always keeps a platform lead who can sign in: call it before ``user`` is
+    deactivated (Django's admin). Locks as refuse_last_lead."""
+    led = Membership.objects.filter(user=user, role=Role.PLATFORM_LEAD).select_related("project")
+    for membership in led:
+        others = (
+            Membership.objects.select_for_update(of=("self",))
+            .filter(project_id=membership.project_id, role=Role.PLATFORM_LEAD, user__is_active=True)
+            .exclude(user=user)
+        )
+        if not others.exists():
+            raise ValidationError(
+                f"{user.get_username()} is the last active platform lead of "
+                f"{membership.project}: give someone else the role Platform lead first."
+            )
+
+
 @transaction.atomic
 def membership_change_role(
     *, membership: Membership, role: Role | str, changed_by: Any

@@ -119,3 +119,40 @@ def test_people_are_deactivated_in_the_admin_never_deleted(client, operator, pro
     assert "delete_selected" not in listed
     assert Membership.objects.filter(user=sre, project=project).exists()
     assert not AuditEvent.objects.filter(action="member.remove").exists()
+
+
+def test_a_projects_last_active_lead_is_not_deactivated(operator, project, platform_lead, sre):
+    """Unticking Active on the only platform lead left the project with nobody who could
+    sign in to lead it; the admin's person form refuses it, and allows it once another
+    active lead holds the role."""
+    from django.contrib import admin
+    from django.contrib.auth import get_user_model
+    from django.forms.models import model_to_dict
+    from django.test import RequestFactory
+
+    request = RequestFactory().get("/admin/")
+    request.user = operator
+    person_admin = admin.site._registry[get_user_model()]
+
+    def deactivate(user):  # type: ignore[no-untyped-def]
+        """The admin's own form for ``user``, posted with Active unticked."""
+        data = {**model_to_dict(user), "is_active": False}
+        for name in ("date_joined", "last_login"):  # the admin's split date and time
+            moment = data.pop(name)
+            if moment is not None:
+                data[f"{name}_0"], data[f"{name}_1"] = moment.date(), moment.time()
+        data = {k: v for k, v in data.items() if v is not None}
+        form_class = person_admin.get_form(request, user, fields=None)
+        return form_class(instance=user, data=data)
+
+    refused = deactivate(platform_lead)
+    assert not refused.is_valid()
+    assert "last active platform lead of" in refused.errors["is_active"][0]
+
+    Membership.objects.create(user=sre, project=project, role=Role.PLATFORM_LEAD)
+    allowed = deactivate(platform_lead)
+    assert allowed.is_valid(), allowed.errors
+    sre.is_active = False
+    sre.save(update_fields=["is_active"])
+    platform_lead.refresh_from_db()  # the valid form set its copy inactive
+    assert not deactivate(platform_lead).is_valid()  # the other lead cannot sign in
