@@ -134,7 +134,7 @@ def test_a_projects_last_active_lead_is_not_deactivated(operator, project, platf
     request.user = operator
     person_admin = admin.site._registry[get_user_model()]
 
-    def deactivate(user):  # type: ignore[no-untyped-def]
+    def deactivate(user):
         """The admin's own form for ``user``, posted with Active unticked."""
         data = {**model_to_dict(user), "is_active": False}
         for name in ("date_joined", "last_login"):  # the admin's split date and time
