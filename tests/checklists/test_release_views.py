@@ -28,7 +28,7 @@ def test_every_member_reads_the_release_page(client, personas, release_with_file
     client.force_login(personas[role])
     response = client.get(detail(release_with_files))
     assert response.status_code == 200
-    html = response.content.decode()
+    html = response.content.decode().replace("<wbr>", "")  # where a file name may wrap
     assert "Members table" in html
     assert "20250102000000_members.sql" in html
     # Step text is the runbook's Markdown, rendered by the runbook page's sanitiser.

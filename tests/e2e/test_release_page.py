@@ -227,6 +227,26 @@ def test_a_form_error_fragment_swaps_in_place(page, live_server, release, person
     assert page.locator("#release-live").count() == 1
 
 
+# The character before each line break inside the elements ``selector`` finds (a soft
+# wrap: the next character's box starts on a lower line).
+WRAPPED_AFTER = """(selector) => Array.from(document.querySelectorAll(selector)).flatMap(el => {
+  const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+  const chars = [];
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    for (let i = 0; i < node.length; i++) {
+      const range = document.createRange();
+      range.setStart(node, i); range.setEnd(node, i + 1);
+      chars.push([node.data[i], range.getBoundingClientRect().top]);
+    }
+  }
+  const after = [];
+  for (let i = 1; i < chars.length; i++) {
+    if (chars[i][1] > chars[i - 1][1] + 2) after.push(chars[i - 1][0]);
+  }
+  return after;
+})"""
+
+
 def test_on_a_phone_the_navigation_folds_into_a_menu(page, live_server, release):
     page.set_viewport_size({"width": 375, "height": 812})
     open_page(page, live_server, release, "qa")
@@ -238,6 +258,9 @@ def test_on_a_phone_the_navigation_folds_into_a_menu(page, live_server, release)
     nav.get_by_role("link", name="Releases", exact=True).wait_for()
     assert nav.is_visible()
     page.screenshot(path=str(screenshot_path("release-page-phone-menu")))
+    # A file name wraps at its words (after "_" or "/"), never inside a timestamp or word.
+    breaks = page.evaluate(WRAPPED_AFTER, "#files .files-table tbody a")
+    assert breaks and set(breaks) <= {"_", "/"}, breaks
     # Nothing wider than the phone: the page does not scroll sideways.
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
     assert page.csp.violations == []

@@ -81,7 +81,7 @@ def test_the_release_page_reads_in_at_most_twelve_queries(
         == response.content.decode().split('id="release-live"')[1]
     )
     # The files table shows the first few dozen rows, and offers the rest.
-    html = response.content.decode()
+    html = response.content.decode().replace("<wbr>", "")  # where a file name may wrap
     assert html.count('href="/releases/') >= 40
     assert "Show all 200 files" in html
     assert "20250000000039_m.sql" in html and "20250000000040_m.sql" not in html
@@ -125,6 +125,7 @@ def test_every_file_on_demand_and_only_for_members(client, personas, release):
     url = reverse("release_files", kwargs={"pk": release.pk})
     client.force_login(personas["qa_lead"])
     html = client.get(url, headers={"HX-Request": "true"}).content.decode()
+    html = html.replace("<wbr>", "")  # where a file name may wrap
     assert html.count("<tr>") == 60 and "20250000000059_m.sql" in html
     # The SHA and the down script are there, not clipped away.
     assert f"{59:064x}"[:12] in html and "20250000000059_m.down.sql" in html
