@@ -9,6 +9,7 @@ a whole page at once by ``step_texts``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,15 +65,9 @@ def _evidence(event: Any) -> str:
     return step_html(evidence_phrase(str(data.get("kind") or ""), step.text), step.owner)
 
 
-def step_texts(events: list[Any]) -> None:
-    """Set ``step_text`` (the step's whole text and the release owner's name, for
-    ``@<name>``) on the item and evidence events among ``events``: one query for a page.
-    Old events too: an item event names its item; an evidence event copied its release
-    and its step's key (its sentence then names the item by its words, not that key)."""
-    from django.db.models import Q
-
-    from checklists.models import ChecklistItem
-
+def _naming(events: list[Any]) -> tuple[list[Any], list[Any]]:
+    """The item events (each names its item) and evidence events (each copied its release
+    and its step's key) among ``events``: those whose sentence names a step."""
     items = [
         e for e in events
         if e.action.startswith("item.") and e.object_type == "ChecklistItem"
@@ -83,6 +78,35 @@ def step_texts(events: list[Any]) -> None:
         if e.action == "evidence.add" and e.release_id and isinstance(e.data, dict)
         and e.data.get("step")
     ]  # fmt: skip
+    return items, evidence
+
+
+def _name_steps(
+    items: list[Any], evidence: list[Any], rows: Iterable[tuple[int, int, str, str, str]]
+) -> None:
+    """Set ``step_text`` on ``items`` and ``evidence`` from checklist ``rows``: (item id,
+    release id, step key, step text, release owner's username)."""
+    by_item: dict[int, StepText] = {}
+    by_step: dict[tuple[int, str], StepText] = {}
+    for pk, release_id, key, text, owner in rows:
+        by_item[pk] = by_step[(release_id, key)] = StepText(text, owner or "")
+    found = [(e, by_item.get(int(e.object_id))) for e in items]
+    found += [(e, by_step.get((e.release_id, str(e.data["step"])))) for e in evidence]
+    for event, step in found:
+        if step is not None:
+            event.step_text = step
+
+
+def step_texts(events: list[Any]) -> None:
+    """Set ``step_text`` (the step's whole text and the release owner's name, for
+    ``@<name>``) on the item and evidence events among ``events``: one query for a page.
+    Old events too: an item event names its item; an evidence event copied its release
+    and its step's key (its sentence then names the item by its words, not that key)."""
+    from django.db.models import Q
+
+    from checklists.models import ChecklistItem
+
+    items, evidence = _naming(events)
     if not items and not evidence:
         return
     wanted = Q(pk__in={int(e.object_id) for e in items})
@@ -94,15 +118,16 @@ def step_texts(events: list[Any]) -> None:
     rows = ChecklistItem.objects.filter(wanted).values_list(
         "pk", "release_id", "step__key", "step__text", "release__owner__username"
     )
-    by_item: dict[int, StepText] = {}
-    by_step: dict[tuple[int, str], StepText] = {}
-    for pk, release_id, key, text, owner in rows:
-        by_item[pk] = by_step[(release_id, key)] = StepText(text, owner or "")
-    found = [(e, by_item.get(int(e.object_id))) for e in items]
-    found += [(e, by_step.get((e.release_id, str(e.data["step"])))) for e in evidence]
-    for event, step in found:
-        if step is not None:
-            event.step_text = step
+    _name_steps(items, evidence, rows)
+
+
+def step_texts_from(events: list[Any], checklist: Iterable[Any], owner: str) -> None:
+    """``step_texts`` from one release's checklist already read (its items with their
+    steps; ``owner`` its owner's username), for the release page's timeline: no query."""
+    items, evidence = _naming(events)
+    _name_steps(
+        items, evidence, ((i.pk, i.release_id, i.step.key, i.step.text, owner) for i in checklist)
+    )
 
 
 def _count(value: Any) -> int:

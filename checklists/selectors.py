@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +22,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from checklists import proof, rules
-from checklists.audit_events import evidence_phrase
+from checklists.audit_events import step_texts_from
 from checklists.models import ChecklistItem, Evidence, MigrationFile, Release, SignOff, Waiver
 from checklists.services.signoffs import signoff_changes
 from checklists.sql import exists_sql
@@ -255,24 +254,11 @@ def _waivers_prefetch() -> Prefetch:
 @dataclass(frozen=True)
 class TimelineRow:
     event: AuditEvent
-    phrase: str  # "ticked “Run `supabase db lint`”": Markdown, rendered by the template
+    # "ticked “Run `supabase db lint`”": Markdown, rendered by the template; already HTML
+    # (a SafeString) where it names a step by its text (checklists.audit_events).
+    phrase: str
     detail: str  # a reason, a summary
     is_job: bool  # a job's start or end: hidden unless asked for
-
-    @classmethod
-    def of(cls, event: AuditEvent, steps: dict[str, str], items: dict[str, str]) -> TimelineRow:
-        """``steps``: each step key's text; ``items``: each item id's (the events copied a
-        name cut at 80 characters, which may cut its Markdown in two)."""
-        data = event.data if isinstance(event.data, dict) else {}
-        if event.action == "evidence.add" and data.get("step") in steps:
-            phrase = evidence_phrase(str(data.get("kind") or ""), steps[data["step"]])
-            detail = str(data.get("summary") or "")
-        else:
-            if event.object_type == "ChecklistItem" and str(event.object_id) in items:
-                event = copy.copy(event)
-                event.object_repr = f"{event.release_id}: {items[str(event.object_id)]}"
-            phrase, detail = registry.phrase_for(event), registry.detail_for(event)
-        return cls(event, phrase, detail, event.action.startswith(JOB_EVENT_PREFIX))
 
 
 @dataclass
@@ -298,11 +284,14 @@ class ReleasePage:
 
     @property
     def timeline_rows(self) -> list[TimelineRow]:
-        """The timeline in words, as the change log says them; evidence names its item by
-        the item's text (the event copied only the step's key)."""
-        steps = {i.step.key: i.step.text for i in self.items}
-        items = {str(i.pk): i.step.text for i in self.items}
-        return [TimelineRow.of(e, steps, items) for e in self.timeline]
+        """The timeline in words, as the change log says them: item and evidence events
+        name their item by its whole text (from this page's checklist, no query)."""
+        step_texts_from(self.timeline, self.items, self.release.owner.get_username())
+        return [
+            TimelineRow(e, registry.phrase_for(e), registry.detail_for(e),
+                        e.action.startswith(JOB_EVENT_PREFIX))
+            for e in self.timeline
+        ]  # fmt: skip
 
     # Evidence-required items whose check did not pass and that no waiver lets past,
     # the approved waivers for this content, and the waivers waiting for a second person.

@@ -7,7 +7,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from django import template
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeData, SafeString
 
 from checklists.runbooks.render import render_inline
 
@@ -25,5 +25,8 @@ def _rendered(text: str, owner: str) -> SafeString:
 
 @register.filter
 def step_html(text: str, owner: str = "") -> SafeString:
-    """``{{ item.step.text|step_html:release.owner.get_username }}``"""
+    """``{{ item.step.text|step_html:release.owner.get_username }}``; HTML already rendered
+    (a SafeString, e.g. a change-log sentence naming a step) is left as it is."""
+    if isinstance(text, SafeData):
+        return SafeString(text)
     return _rendered(str(text), str(owner or ""))
