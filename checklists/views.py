@@ -25,7 +25,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from checklists import rules, selectors
-from checklists.access import get_release_for_user, item_for_user
+from checklists.access import get_release_for_user
 from checklists.bundles import MAX_ARCHIVE_BYTES, BundleError
 from checklists.deployments.gate import gate_status, open_followups
 from checklists.deployments.views import ApplyForm
@@ -375,8 +375,11 @@ def _item_fragment(
 )
 @require_POST
 def item_action(request: HtmxHttpRequest, pk: int, item_pk: int, action: str) -> HttpResponse:
-    """Tick, untick or mark not applicable (``action``, from the route) one item."""
-    item = item_for_user(request.user, pk, item_pk)
+    """Tick, untick or mark not applicable (``action``, from the route) one item.
+
+    The service reads the item with its lock, only in the person's projects: another
+    project's item is a 404, as a release they may not see."""
+    item = ChecklistItem(pk=item_pk, release_id=pk)
     form: TickForm | ReasonForm = (
         TickForm(request.POST, request.FILES) if action == "tick" else ReasonForm(request.POST)
     )
@@ -406,6 +409,8 @@ def item_action(request: HtmxHttpRequest, pk: int, item_pk: int, action: str) ->
                     expected_revision=data["revision"],
                 )  # fmt: skip
                 done = "Marked not applicable"
+        except ChecklistItem.DoesNotExist:
+            raise Http404("No such release.") from None
         except ChecklistError as e:  # AlreadyDone among them: a second click is told so
             error = error_text(e)
         else:
@@ -442,6 +447,8 @@ def release_signoff(request: HtmxHttpRequest, pk: int) -> HttpResponse:
                 return changed_since_page(request, pk, e)
             changed = e
             error = error_text(e)
+        except ChecklistItem.DoesNotExist:
+            raise Http404("No such release.") from None
         except ChecklistError as e:  # AlreadyDone among them: a second click is told so
             error = error_text(e)
     done = "Signed off. The digest you approved is recorded."

@@ -21,39 +21,42 @@ from checklists.services.errors import AlreadyDone, ChecklistError, when
 from checklists.services.state import release_refresh
 from checklists.sql import exists_sql
 from migrations_ops.jobs.kinds import KINDS, kind_spec
+from release_portal.accounts.roles import roles_by_project
 from release_portal.audit.services import Actor, actor_of, audit_record
 
 MAX_EVIDENCE_BYTES = 20 * 1024 * 1024
 
 
-def _locked(item: ChecklistItem) -> ChecklistItem:
-    """``item`` read again with its release, both locked for the transaction.
+def _locked(item: ChecklistItem, *, seen_by: Any = None) -> ChecklistItem:
+    """``item`` read again with its release, both locked for the transaction, in one
+    statement. With ``seen_by``, only in a project where that person holds a role: for
+    anyone else it does not exist (``ChecklistItem.DoesNotExist``, a 404 to the view),
+    and nothing is locked.
 
-    The release is read with its lock (its owner with it, and whether any sign-off is
-    not stale yet, for release_refresh) and set on the item, so nothing reads it twice;
-    the item with whether it has evidence and waivers (for its htmx answer,
-    selectors.with_evidence). All three are added to only under the release's lock."""
-    # Lock the release first, then the item: every writer takes them in this order.
-    release = (
-        Release.objects.select_for_update(of=("self",))
-        .select_related("owner")
+    The release comes with its owner and whether any sign-off is not stale yet (for
+    release_refresh), so nothing reads it twice; the item with its step and whether it
+    has evidence and waivers (for its htmx answer, selectors.with_evidence). All three
+    are added to only under the release's lock."""
+    items = ChecklistItem._meta.db_table
+    # Every writer locks the release first, then the item. One statement does too:
+    # PostgreSQL locks each row's tables in the order FOR UPDATE OF names them.
+    queryset = ChecklistItem.objects.all()
+    if seen_by is not None:
+        queryset = queryset.filter(release__project_id__in=list(roles_by_project(seen_by)))
+    locked = (
+        queryset.select_for_update(of=("release", "self"))
+        .select_related("release__owner", "step")
         .annotate(
             has_live_signoffs=exists_sql(
-                SignOff, f"x.release_id = {Release._meta.db_table}.id AND x.stale_at IS NULL"
-            )
+                SignOff, f"x.release_id = {items}.release_id AND x.stale_at IS NULL"
+            ),
+            has_evidence=exists_sql(Evidence, f"x.item_id = {items}.id"),
+            has_waivers=exists_sql(Waiver, f"x.item_id = {items}.id"),
         )
-        .get(pk=item.release_id)
+        .order_by()
+        .get(pk=item.pk, release_id=item.release_id)
     )
-    locked = (
-        ChecklistItem.objects.select_for_update(of=("self",))
-        .select_related("step")
-        .annotate(
-            has_evidence=exists_sql(Evidence, f"x.item_id = {ChecklistItem._meta.db_table}.id"),
-            has_waivers=exists_sql(Waiver, f"x.item_id = {ChecklistItem._meta.db_table}.id"),
-        )
-        .get(pk=item.pk)
-    )
-    locked.release = release
+    locked.release.has_live_signoffs = locked.has_live_signoffs  # type: ignore[attr-defined]
     return locked
 
 
@@ -114,8 +117,10 @@ def item_tick(
     link: str = "",
     upload: UploadedFile | None = None,
 ) -> ChecklistItem:
-    """Mark ``item`` done, optionally attaching a link or a file as its evidence."""
-    item = _locked(item)
+    """Mark ``item`` done, optionally attaching a link or a file as its evidence.
+    ``item`` may be a reference (its id and its release's): it is read here, and is not
+    found unless ``user`` holds a role in its project."""
+    item = _locked(item, seen_by=user)
     _check_may_tick(user, item)
     _check_open(item)
     if item.step.is_signoff:
@@ -167,7 +172,7 @@ def _set_state(
     *, item: ChecklistItem, user: Any, to: str, reason: str, action: str,
     expected_revision: int | None,
 ) -> ChecklistItem:  # fmt: skip
-    item = _locked(item)
+    item = _locked(item, seen_by=user)
     _check_may_tick(user, item)
     _check_open(item)
     if item.step.is_signoff:

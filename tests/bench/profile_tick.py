@@ -76,11 +76,10 @@ def instrument(parts: Parts) -> None:
     from release_portal.audit import services as audit
 
     for owner, name, label in (
-        (views, "item_for_user", "view: permission read (item's project, roles)"),
         (views, "_item_fragment", "view: the item's answer (evidence, waivers, template)"),
         (selectors, "with_evidence", "  evidence and waivers"),
         (views, "render", "  template"),
-        (items, "_locked", "service: release and item locks"),
+        (items, "_locked", "service: release and item locks (one statement, roles)"),
         (items, "audit_record", "service: change log (head lock, event, head)"),
         (items, "release_refresh", "service: release_refresh"),
         (state.digest, "checklist_snapshot", "  checklist part of the digest (one read)"),

@@ -33,8 +33,12 @@ def test_the_owning_role_ticks_its_item(release_with_files, release_engineer):
 @pytest.mark.parametrize("role", ["qa_lead", "sre", "auditor", "outsider"])
 def test_other_roles_may_not_tick_a_release_engineers_item(release_with_files, personas, role):
     target = item(release_with_files, "run-pnpm-lint-typecheck-test")
-    with pytest.raises(PermissionDenied):
+    # Someone with no role in the project is not told the item exists (a 404 to the view).
+    refused = ChecklistItem.DoesNotExist if role == "outsider" else PermissionDenied
+    with pytest.raises(refused):
         item_tick(item=target, user=personas[role])
+    with pytest.raises(refused):
+        item_untick(item=target, user=personas[role], reason="x")
     assert item(release_with_files, "run-pnpm-lint-typecheck-test").state == "open"
 
 
@@ -164,3 +168,64 @@ def test_two_people_ticking_at_once_write_one_tick(project, release_engineer, pl
     assert outcomes.count("done") == 1
     assert any("Already done by" in o for o in outcomes)
     assert AuditEvent.objects.filter(action="item.tick").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_tick_locks_the_release_before_its_item(project, release_engineer, platform_lead):
+    """Every writer locks a release, then its item: a tick that waits for its item
+    already holds the release, so a writer that took the release first never meets one
+    holding the item and waiting for the release (a deadlock)."""
+    import psycopg
+    from django.conf import settings
+
+    from checklists.services.releases import release_create
+    from tests.factories import published_runbook
+
+    published_runbook(project)
+    release = release_create(
+        project=project, title="t", owner=platform_lead, commit_sha="c" * 40,
+        created_by=platform_lead,
+    )  # fmt: skip
+    target = item(release, "run-pnpm-lint-typecheck-test")
+    db = settings.DATABASES["default"]
+    dsn = {"dbname": db["NAME"], "user": db["USER"], "host": db["HOST"] or None}
+    dsn |= {"port": db["PORT"] or None, "password": db["PASSWORD"] or None}
+
+    def other() -> psycopg.Connection:
+        return psycopg.connect(**{k: v for k, v in dsn.items() if v is not None})
+
+    items_table = ChecklistItem._meta.db_table
+    releases_table = type(release)._meta.db_table
+    outcome: list[str] = []
+    with other() as holder:  # holds the item alone, as no writer of ours ever does
+        holder.execute(f"SELECT 1 FROM {items_table} WHERE id = %s FOR UPDATE", [target.pk])  # noqa: S608
+
+        def tick() -> None:
+            try:
+                item_tick(item=target, user=release_engineer)
+                outcome.append("done")
+            finally:
+                connection.close()
+
+        ticker = threading.Thread(target=tick)
+        ticker.start()
+        with other() as probe:
+            # Wait until the tick waits on the item's lock.
+            for _ in range(200):
+                waiting = probe.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database()"
+                ).fetchone()
+                if waiting and waiting[0]:
+                    break
+                threading.Event().wait(0.02)
+            else:
+                pytest.fail("the tick never waited for the item")
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                probe.execute(
+                    f"SELECT 1 FROM {releases_table} WHERE id = %s FOR UPDATE NOWAIT",  # noqa: S608
+                    [release.pk],
+                )
+        holder.rollback()
+        ticker.join(timeout=10)
+    assert outcome == ["done"]

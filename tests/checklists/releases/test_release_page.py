@@ -28,13 +28,13 @@ PAGE_QUERIES = 12
 # With the panels cached at this revision: session, user, the release, roles (and menu).
 CACHED_PAGE_QUERIES = 4
 # The htmx tick's: session, user, the item with its release, roles; the service's
-# transaction (here a savepoint), the release's lock (with whether a sign-off is live),
-# the item's lock (with whether it has evidence or waivers), the item's update, the
+# transaction (here a savepoint), the release's and the item's lock in one statement
+# (with whether a sign-off is live, whether it has evidence or waivers), its update, the
 # change log (the chain head's lock, then the event with the head's move in one
 # statement), the checklist part of the digest (one read: the files are not read again),
 # the release's update, its digest snapshot, the commit (here the savepoint's release).
 # An item with evidence and waivers reads them too (two more).
-TICK_QUERIES = 14
+TICK_QUERIES = 13
 
 
 def detail(release):
