@@ -53,22 +53,8 @@ def member_invite(
         user = User(username=_username_from_email(email), email=email)
         user.set_unusable_password()
         user.save()
-    membership, added = Membership.objects.get_or_create(user=user, project=project, role=role)
-    if not added:
-        raise ValidationError(f"{email} is already {membership.get_role_display()} here.")
-    audit_record(
-        actor=invited_by,
-        action="member.add",
-        obj=membership,
-        project=project,
-        data={
-            "user": user.get_username(),
-            "email": email,
-            "role": str(role),
-            "new_account": created,
-        },
-    )
-    forget_roles(invited_by)
+    membership = _role_given(user=user, project=project, role=role, by=invited_by, named=email,
+                             email=email, new_account=created)  # fmt: skip
     # Someone invited before who never set a password has no account to sign in with:
     # they get a link to set one, as a newcomer does.
     needs_password = created or is_pending(user)
@@ -80,7 +66,49 @@ def member_invite(
 
 
 @transaction.atomic
-def membership_remove(*, membership: Membership, removed_by: Any) -> None:
+def membership_add(
+    *, user: Any, project: Any, role: Role | str, added_by: Any, via: str = ""
+) -> Membership:
+    """Give an account that exists a role in ``project``: no email, no invitation (Django's
+    admin, where an operator adds someone)."""
+    return _role_given(user=user, project=project, role=role, by=added_by, via=via,
+                       named=user.get_username(), email=user.email, new_account=False)  # fmt: skip
+
+
+def _role_given(
+    *,
+    user: Any,
+    project: Any,
+    role: Role | str,
+    by: Any,
+    named: str,
+    email: str,
+    new_account: bool,
+    via: str = "",
+) -> Membership:
+    """The one place a role is given and recorded (member_invite, membership_add). Refused,
+    naming the person as ``named``, when they hold the role here already."""
+    membership, added = Membership.objects.get_or_create(user=user, project=project, role=role)
+    if not added:
+        raise ValidationError(f"{named} is already {membership.get_role_display()} here.")
+    data = {"user": user.get_username(), "email": email, "role": str(role),
+            "new_account": new_account}  # fmt: skip
+    audit_record(
+        actor=by, action="member.add", obj=membership, project=project, data=_with_via(data, via)
+    )
+    forget_roles(by)
+    return membership
+
+
+def _with_via(data: dict[str, Any], via: str) -> dict[str, Any]:
+    """An event's data, saying where the change was made when that was not the Members page
+    (``via="admin"``): an auditor tells an operator's fix from a lead's decision. The Members
+    page's events carry no ``via``, as they always have."""
+    return {**data, "via": via} if via else data
+
+
+@transaction.atomic
+def membership_remove(*, membership: Membership, removed_by: Any, via: str = "") -> None:
     """Remove one role. The last platform lead of a project cannot be removed."""
     locked = Membership.objects.select_for_update().get(pk=membership.pk)
     if locked.role == Role.PLATFORM_LEAD:
@@ -90,7 +118,7 @@ def membership_remove(*, membership: Membership, removed_by: Any) -> None:
         action="member.remove",
         obj=locked,
         project=locked.project_id,
-        data={"user": locked.user.get_username(), "role": locked.role},
+        data=_with_via({"user": locked.user.get_username(), "role": locked.role}, via),
     )
     locked.delete()
     forget_roles(removed_by)
@@ -127,27 +155,47 @@ def refuse_deactivating_last_lead(user: Any) -> None:
             )
 
 
+OWN_ROLE = "You cannot change your own role: another platform lead can."
+
+
+def refuse_role_change(
+    membership: Membership,
+    role: Role | str,
+    changed_by: Any,
+    *,
+    own_role: str = OWN_ROLE,
+    last_lead: str = LAST_LEAD,
+) -> None:
+    """Why ``changed_by`` may not give ``membership`` the role ``role`` instead, as a
+    ValidationError: never one's own role (someone else changes it), never a role the
+    person already holds here, never away from the project's last platform lead (whose
+    rows stay locked, as refuse_last_lead's). Called by membership_change_role under its
+    lock, and by the admin's form so that a refusal is a form error there; ``own_role``
+    and ``last_lead`` are the messages, for a page that words them its own way."""
+    role = Role(role)
+    if membership.user_id == getattr(changed_by, "pk", None):
+        raise ValidationError(own_role)
+    if membership.role == role:
+        return
+    if Membership.objects.filter(
+        user_id=membership.user_id, project_id=membership.project_id, role=role
+    ).exists():
+        raise ValidationError(f"{membership.user.get_username()} is already {role.label} here.")
+    if membership.role == Role.PLATFORM_LEAD:
+        refuse_last_lead(membership.project_id, message=last_lead)
+
+
 @transaction.atomic
 def membership_change_role(
-    *, membership: Membership, role: Role | str, changed_by: Any
+    *, membership: Membership, role: Role | str, changed_by: Any, via: str = ""
 ) -> Membership:
-    """Give a member another role instead of this one (a platform lead's action).
-
-    Never one's own role (another lead changes it), never to a role the person already
-    holds here, never away from the project's last platform lead.
-    """
+    """Give a member another role instead of this one (a platform lead's action, or an
+    operator's in Django's admin); refuse_role_change says when not."""
     locked = Membership.objects.select_for_update().select_related("user").get(pk=membership.pk)
     role = Role(role)
-    if locked.user_id == getattr(changed_by, "pk", None):
-        raise ValidationError("You cannot change your own role: another platform lead can.")
+    refuse_role_change(locked, role, changed_by)
     if locked.role == role:
         return locked
-    if Membership.objects.filter(
-        user=locked.user, project_id=locked.project_id, role=role
-    ).exists():
-        raise ValidationError(f"{locked.user.get_username()} is already {role.label} here.")
-    if locked.role == Role.PLATFORM_LEAD:
-        refuse_last_lead(locked.project_id)
     before = locked.role
     locked.role = role
     locked.save(update_fields=["role"])
@@ -156,7 +204,9 @@ def membership_change_role(
         action="member.role_change",
         obj=locked,
         project=locked.project_id,
-        data={"user": locked.user.get_username(), "before": before, "after": str(role)},
+        data=_with_via(
+            {"user": locked.user.get_username(), "before": before, "after": str(role)}, via
+        ),
     )
     forget_roles(changed_by)
     return locked
