@@ -1,8 +1,8 @@
 """Memberships in Django's admin, for operators (superusers): a project whose last platform
-lead left is put right here. Every change made here is in the change log like one made on
-the Members page (the admin's own history is not tamper-evident, and auditors never see it),
-and the same rule holds: a project's last platform lead is never removed or given another
-role (``accounts.services.refuse_last_lead``).
+lead left is put right here. Every change goes through ``accounts.services``, as on the
+Members page: the same rules (a project's last platform lead is never removed or given
+another role; nobody changes their own role) and the same change-log events, marked
+``"via": "admin"`` (the admin's own history is not tamper-evident, and auditors never see it).
 """
 
 from collections import Counter
@@ -21,8 +21,23 @@ from django.http import HttpRequest
 
 from release_portal.accounts.models import Membership
 from release_portal.accounts.roles import Role
-from release_portal.accounts.services import refuse_deactivating_last_lead, refuse_last_lead
-from release_portal.audit.services import audit_record
+from release_portal.accounts.services import (
+    membership_add,
+    membership_change_role,
+    membership_remove,
+    refuse_deactivating_last_lead,
+    refuse_last_lead,
+    refuse_role_change,
+)
+
+VIA = "admin"
+
+
+def _leaderless(project: Any, names: str) -> str:
+    return (
+        f"{project} would be left without a platform lead ({names}): give someone else "
+        "the role Platform lead first."
+    )
 
 
 def _last_lead_refusal(memberships: Iterable[Membership]) -> str | None:
@@ -35,29 +50,40 @@ def _last_lead_refusal(memberships: Iterable[Membership]) -> str | None:
         )
         project = next(m.project for m in leads if m.project_id == project_id)
         try:
-            refuse_last_lead(
-                project_id,
-                removing=removing,
-                message=f"{project} would be left without a platform lead ({names}): give "
-                "someone else the role Platform lead first.",
-            )
+            refuse_last_lead(project_id, removing=removing, message=_leaderless(project, names))
         except ValidationError as e:
             return e.messages[0]
     return None
 
 
 class MembershipForm(forms.ModelForm):
+    # The operator making the change: MembershipAdmin.get_form sets it.
+    changed_by: Any = None
+
     class Meta:
         model = Membership
         fields = ["user", "project", "role"]
 
     def clean_role(self) -> str:
+        """A role change the service would refuse is refused here, as a form error. The
+        row is locked as the service locks it: the admin saves in this same transaction,
+        so the service's own check sees what was checked here and never raises in
+        save_model."""
         role = self.cleaned_data["role"]
-        current = self.instance
-        if current.pk and current.role == Role.PLATFORM_LEAD and role != Role.PLATFORM_LEAD:
-            refusal = _last_lead_refusal([current])
-            if refusal:
-                raise ValidationError(refusal)
+        if self.instance.pk and "role" in self.changed_data:
+            current = (
+                Membership.objects.select_for_update(of=("self",))
+                .select_related("user", "project")
+                .get(pk=self.instance.pk)
+            )
+            refuse_role_change(
+                current,
+                role,
+                self.changed_by,
+                own_role="You cannot change your own role, in the admin either: another "
+                f"operator or a platform lead of {current.project} can.",
+                last_lead=_leaderless(current.project, current.user.get_username()),
+            )
         return role
 
 
@@ -72,25 +98,23 @@ class MembershipAdmin(admin.ModelAdmin):
         # A membership is one person's role in one project: to move it, add another.
         return ["user", "project"] if obj is not None else []
 
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> type[forms.ModelForm]:
+        """The form, knowing who changes the role (the service's refusals depend on it)."""
+        form = super().get_form(request, obj, change, **kwargs)
+        return type(form.__name__, (form,), {"changed_by": request.user})
+
     def save_model(self, request: HttpRequest, obj: Membership, form: Any, change: bool) -> None:
-        with transaction.atomic():
-            before = (
-                Membership.objects.filter(pk=obj.pk).values_list("role", flat=True).first()
-                if change
-                else None
-            )
-            super().save_model(request, obj, form, change)
-            who = obj.user.get_username()
-            if not change:
-                audit_record(actor=request.user, action="member.add", obj=obj,
-                             project=obj.project_id,
-                             data={"user": who, "email": obj.user.email, "role": obj.role,
-                                   "new_account": False, "via": "admin"})  # fmt: skip
-            elif before != obj.role:
-                audit_record(actor=request.user, action="member.role_change", obj=obj,
-                             project=obj.project_id,
-                             data={"user": who, "before": before, "after": obj.role,
-                                   "via": "admin"})  # fmt: skip
+        """The services write the row and its event; ``obj``, which the admin goes on with
+        (its history, its redirect), becomes the row they wrote."""
+        if not change:
+            made = membership_add(user=obj.user, project=obj.project, role=obj.role,
+                                  added_by=request.user, via=VIA)  # fmt: skip
+            obj.pk, obj.created_at = made.pk, made.created_at
+            obj._state.adding = False
+        elif "role" in form.changed_data:  # nothing else may change here
+            membership_change_role(membership=obj, role=obj.role, changed_by=request.user, via=VIA)
 
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
         """What the delete page (one membership, or the bulk action) lists; a removal that
@@ -101,21 +125,18 @@ class MembershipAdmin(admin.ModelAdmin):
         return deleted, counts, perms_needed, [*protected, refusal] if refusal else protected
 
     def delete_model(self, request: HttpRequest, obj: Membership) -> None:
-        with transaction.atomic():
-            audit_record(actor=request.user, action="member.remove", obj=obj,
-                         project=obj.project_id,
-                         data={"user": obj.user.get_username(), "role": obj.role,
-                               "via": "admin"})  # fmt: skip
-            super().delete_model(request, obj)
+        membership_remove(membership=obj, removed_by=request.user, via=VIA)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Membership]) -> None:
+        """Each goes through the service, after one check for all of them together: one by
+        one, the service would notice a project's last lead only part-way through."""
         with transaction.atomic():
             memberships = list(queryset.select_related("user", "project"))
             refusal = _last_lead_refusal(memberships)  # checked on the page; again, locked
             if refusal:
                 raise ValidationError(refusal)
             for membership in memberships:
-                self.delete_model(request, membership)
+                membership_remove(membership=membership, removed_by=request.user, via=VIA)
 
 
 class PersonForm(UserChangeForm):

@@ -3,6 +3,7 @@
 import pytest
 from django.urls import reverse
 
+from release_portal.accounts import services
 from release_portal.accounts.models import Membership
 from release_portal.accounts.roles import Role
 from release_portal.audit.models import AuditEvent
@@ -104,6 +105,132 @@ def test_a_lead_goes_in_the_admin_once_another_lead_is_there(
     assert response.status_code == 302
     assert not Membership.objects.filter(pk=lead.pk).exists()
     assert AuditEvent.objects.get(action="member.remove").data["user"] == "lead"
+
+
+@pytest.fixture
+def written_by_the_services(monkeypatch):
+    """The actions of the events ``accounts.services`` records, in order: the admin's
+    changes go through them, as the Members page's do (one home for a membership change)."""
+    actions: list[str] = []
+    record = services.audit_record
+
+    def recording(**kwargs):
+        actions.append(kwargs["action"])
+        return record(**kwargs)
+
+    monkeypatch.setattr(services, "audit_record", recording)
+    return actions
+
+
+def test_each_change_in_the_admin_is_one_event_from_the_services_marked_via_admin(
+    client, operator, project, platform_lead, sre, qa_lead, written_by_the_services
+):
+    """The admin wrote the change-log events itself, beside the services that write the same
+    events for the Members page: two homes for one concept. Now each add, role change and
+    removal (one, or the bulk action) goes through the services: one event each, from
+    them, with ``"via": "admin"``."""
+    client.force_login(operator)
+
+    def events():
+        return list(AuditEvent.objects.filter(action__startswith="member.").order_by("pk"))
+
+    added = client.post(
+        reverse("admin:accounts_membership_add"),
+        {"user": sre.pk, "project": project.pk, "role": Role.AUDITOR},
+    )
+    made = Membership.objects.get(user=sre, role=Role.AUDITOR)
+    change = reverse("admin:accounts_membership_change", args=[made.pk])
+    changed = client.post(change, {"role": Role.QA_LEAD, "user": qa_lead.pk})  # user: read-only
+    delete = reverse("admin:accounts_membership_delete", args=[made.pk])
+    removed = client.post(delete, {"post": "yes"})
+    bulk = list(Membership.objects.filter(user__in=[sre, qa_lead]).values_list("pk", flat=True))
+    removed_together = client.post(
+        reverse("admin:accounts_membership_changelist"),
+        {"action": "delete_selected", "_selected_action": bulk, "post": "yes"},
+    )
+    assert [r.status_code for r in (added, changed, removed, removed_together)] == [302] * 4
+
+    assert [(e.action, e.data) for e in events()[:3]] == [
+        ("member.add", {"user": "sre", "email": "sre@example.com", "role": "auditor",
+                        "new_account": False, "via": "admin"}),
+        ("member.role_change", {"user": "sre", "before": "auditor", "after": "qa_lead",
+                                "via": "admin"}),
+        ("member.remove", {"user": "sre", "role": "qa_lead", "via": "admin"}),
+    ]  # fmt: skip
+    assert sorted((e.data["user"], e.data["role"]) for e in events()[3:]) == [
+        ("qa", "qa_lead"),
+        ("sre", "sre"),
+    ]
+    assert all(e.data["via"] == "admin" and e.actor_name == "ops" for e in events())
+    assert written_by_the_services == [e.action for e in events()]
+    assert not Membership.objects.filter(user__in=[sre, qa_lead]).exists()
+    assert Membership.objects.filter(project=project).count() == 1  # the lead's, untouched
+
+
+def test_the_members_pages_events_say_nothing_of_via(client, project, platform_lead, sre):
+    """``via`` marks the admin's changes only: an invitation, a role change and a removal
+    made on the Members page are recorded as they always were."""
+    client.force_login(platform_lead)
+    client.post(
+        reverse("project_members", kwargs={"slug": project.slug}),
+        {"email": "sre@example.com", "role": Role.AUDITOR},
+    )
+    made = Membership.objects.get(user=sre, role=Role.AUDITOR)
+    client.post(
+        reverse("membership_role", kwargs={"slug": project.slug, "pk": made.pk}),
+        {"role": Role.QA_LEAD},
+    )
+    client.post(reverse("membership_delete", kwargs={"slug": project.slug, "pk": made.pk}))
+    events = AuditEvent.objects.filter(action__startswith="member.").order_by("pk")
+    assert [(e.action, e.data) for e in events] == [
+        ("member.add", {"user": "sre", "email": "sre@example.com", "role": "auditor",
+                        "new_account": False}),
+        ("member.role_change", {"user": "sre", "before": "auditor", "after": "qa_lead"}),
+        ("member.remove", {"user": "sre", "role": "qa_lead"}),
+    ]  # fmt: skip
+
+
+def test_a_role_change_the_services_refuse_is_a_form_error_in_the_admin(
+    client, operator, project, platform_lead, sre
+):
+    """The admin checked only the last platform lead: an operator changed their own role
+    there, which nobody may do on the Members page, and giving someone a role they hold
+    here already failed inside the save (an IntegrityError, a server error). The
+    services' refusals are now the change form's errors: the form again with the reason,
+    the row as it was, no event."""
+    client.force_login(operator)
+    own = Membership.objects.create(user=operator, project=project, role=Role.SRE)
+    second = Membership.objects.create(user=sre, project=project, role=Role.AUDITOR)
+    refusals = [
+        (own, Role.AUDITOR, "You cannot change your own role, in the admin either: another "
+                            "operator or a platform lead of Ibimina can."),
+        (second, Role.SRE, "sre is already SRE / on-call here."),
+    ]  # fmt: skip
+    for membership, role, reason in refusals:
+        url = reverse("admin:accounts_membership_change", args=[membership.pk])
+        response = client.post(url, {"role": role})
+        assert response.status_code == 200
+        assert reason in response.content.decode()
+        assert Membership.objects.get(pk=membership.pk).role == membership.role
+
+    # Saving one's own row unchanged changes nothing, so nothing is refused.
+    unchanged = client.post(
+        reverse("admin:accounts_membership_change", args=[own.pk]), {"role": Role.SRE}
+    )
+    assert unchanged.status_code == 302
+    assert not AuditEvent.objects.filter(action__startswith="member.").exists()
+
+
+def test_membership_add_refuses_a_role_held_already(project, operator, sre):
+    """The admin's form refuses it first (the unique constraint); the service holds the
+    rule for any other caller, as member_invite does."""
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError, match="sre is already SRE / on-call here"):
+        services.membership_add(
+            user=sre, project=project, role=Role.SRE, added_by=operator, via="admin"
+        )
+    assert not AuditEvent.objects.exists()
 
 
 def test_people_are_deactivated_in_the_admin_never_deleted(client, operator, project, sre):
