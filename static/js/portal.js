@@ -236,9 +236,12 @@
     (form || unit).insertBefore(note, (form || unit).firstChild);
   }
 
-  // Each render masks the CSRF token differently: not a change.
+  // Each render masks the CSRF token differently, and what the reader opened or started
+  // (open details, a touched form) is theirs: neither is a change.
   function normal(node) {
-    return node.outerHTML.replace(/name="csrfmiddlewaretoken" value="[^"]*"/g, "");
+    return node.outerHTML
+      .replace(/name="csrfmiddlewaretoken" value="[^"]*"/g, "")
+      .replace(/ (open|data-touched)="[^"]*"/g, "");
   }
   function same(a, b) { return normal(a) === normal(b); }
 
@@ -272,6 +275,37 @@
     });
   }
 
+  function replace(old, next) {
+    const node = document.importNode(next, true);
+    keepNotices(old, node);
+    keepReaderChoices(old, node);
+    old.replaceWith(node);
+    if (window.htmx) window.htmx.process(node);
+  }
+
+  // A panel made of parts ([data-live-part][id]: a checklist section's heading and its
+  // items) whose reader holds a form in one part, or sees a form whose digest moved, still
+  // follows in the others: they swap one by one around the held one, which alone says
+  // "changed since you opened this form", and only if it did change. Answers whether a
+  // changed part was held.
+  function swapParts(old, next) {
+    let kept = false;
+    old.querySelectorAll("[data-live-part][id]").forEach(function (was) {
+      const now = next.querySelector("#" + CSS.escape(was.id));
+      if (!now || same(was, now)) return;
+      const moved = seenMoved(was, now);
+      if (holdsForm(was) || moved) {
+        kept = true;
+        markChanged(was, moved);
+        return;
+      }
+      replace(was, now);
+    });
+    old.className = next.className;
+    if (next.dataset.settled !== undefined) old.dataset.settled = next.dataset.settled;
+    return kept;
+  }
+
   function swapUnits(fresh) {
     held = false;
     fresh.querySelectorAll("[data-live][id]").forEach(function (next) {
@@ -279,19 +313,17 @@
       if (!old || !live.contains(old)) return;
       if (same(old, next)) return;
       const moved = seenMoved(old, next);
-      if (holdsForm(old) || moved) {
+      if (!moved && !holdsForm(old)) {
+        if (old.tagName === "DETAILS" && old.dataset.settled === next.dataset.settled) {
+          next.open = old.open;  // the reader's own toggling stays
+        }
+        replace(old, next);
+      } else if (old.querySelector("[data-live-part][id]")) {
+        if (swapParts(old, next)) held = true;
+      } else {
         held = true;
         markChanged(old, moved);
-        return;
       }
-      if (old.tagName === "DETAILS" && old.dataset.settled === next.dataset.settled) {
-        next.open = old.open;  // the reader's own toggling stays
-      }
-      const node = document.importNode(next, true);
-      keepNotices(old, node);
-      keepReaderChoices(old, node);
-      old.replaceWith(node);
-      if (window.htmx) window.htmx.process(node);
     });
   }
 

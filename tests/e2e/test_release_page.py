@@ -467,3 +467,41 @@ def test_a_waiver_approval_on_screen_keeps_the_digest_its_reader_saw(
     waiver.refresh_from_db()
     assert waiver.approved_by is None
     assert page.csp.violations == []
+
+
+def test_a_form_held_in_one_item_leaves_the_rest_of_its_section_live(
+    page, live_server, release, personas
+):
+    """A reader typing a comment under one item held back its whole checklist section:
+    another person's change to the next item, and the section's count, waited until the
+    reader sent or closed their form, while the checklist's head already said otherwise.
+    The section now follows item by item around the held one; the held item says
+    "Changed since you opened this form" only when it is the one that changed."""
+    lead = personas["platform_lead"]
+    plain = release.items.filter(step__requires_evidence=False, step__is_signoff=False)
+    held = tickable(release)
+    other = plain.filter(step__section=held.step.section).exclude(pk=held.pk).first()
+    assert other is not None, "the runbook's sections changed: pick two items of one section"
+    open_page(page, live_server, release, "releng")
+    section_id = page.locator(f"#item-{held.pk}").evaluate("e => e.closest('details.section').id")
+    summary = page.locator(f"#{section_id}-summary")
+    count = summary.inner_text()
+    page.locator(f"#item-{held.pk}").get_by_text("Comment or evidence").click()
+    page.locator(f"#comment-{held.pk}").fill("half-typed")
+
+    item_mark_not_applicable(item=other, user=lead, reason="done elsewhere")
+    page.locator(f"#item-{other.pk}.item-not_applicable").wait_for(timeout=3_000)
+    assert summary.inner_text() != count
+    assert page.locator(f"#comment-{held.pk}").input_value() == "half-typed"
+    assert page.locator(f"#item-{held.pk} .changed-notice").count() == 0
+
+    # The held item itself changes: its form stays, and says so.
+    held.refresh_from_db()
+    item_mark_not_applicable(
+        item=held, user=lead, reason="not needed", expected_revision=held.revision
+    )
+    notice = page.locator(f"#item-{held.pk} .changed-notice")
+    notice.wait_for(timeout=3_000)
+    assert "Changed since you opened this form" in notice.inner_text()
+    assert page.locator(f"#comment-{held.pk}").input_value() == "half-typed"
+    assert page.csp.violations == []
