@@ -15,21 +15,27 @@ def _data(event: Any) -> dict[str, Any]:
     return event.data if isinstance(event.data, dict) else {}
 
 
+def _where(data: dict[str, Any]) -> str:
+    """Where a change was made when not on the Members page: an operator's fix in Django's
+    admin reads apart from a lead's decision."""
+    return " in Django's admin" if data.get("via") == "admin" else ""
+
+
 def _added(event: Any) -> str:
     data = _data(event)
-    return f"added {data.get('user', '')} as {_role(data.get('role'))}"
+    return f"added {data.get('user', '')} as {_role(data.get('role'))}{_where(data)}"
 
 
 def _removed(event: Any) -> str:
     data = _data(event)
-    return f"removed {data.get('user', '')} ({_role(data.get('role'))})"
+    return f"removed {data.get('user', '')} ({_role(data.get('role'))}){_where(data)}"
 
 
 def _role_changed(event: Any) -> str:
     data = _data(event)
     return (
         f"changed {data.get('user', '')}'s role from {_role(data.get('before'))} "
-        f"to {_role(data.get('after'))}"
+        f"to {_role(data.get('after'))}{_where(data)}"
     )
 
 

@@ -163,6 +163,11 @@ def test_each_change_in_the_admin_is_one_event_from_the_services_marked_via_admi
     ]
     assert all(e.data["via"] == "admin" and e.actor_name == "ops" for e in events())
     assert written_by_the_services == [e.action for e in events()]
+    # The change log tells an operator's fix from a lead's decision.
+    client.force_login(platform_lead)
+    log = client.get(reverse("audit_log")).content.decode()
+    assert "changed sre&#x27;s role from Auditor to QA lead in Django&#x27;s admin" in log
+    assert "added sre as Auditor in Django&#x27;s admin" in log
     assert not Membership.objects.filter(user__in=[sre, qa_lead]).exists()
     assert Membership.objects.filter(project=project).count() == 1  # the lead's, untouched
 
