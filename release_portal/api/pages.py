@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
+from django.db.models import F
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
@@ -43,7 +44,10 @@ def project_tokens(request: HttpRequest, slug: str) -> HttpResponse:
         {
             "project": project,
             "access": ProjectAccess(request.user, project),
-            "tokens": tokens.order_by("revoked_at", "-created_at"),
+            # Live tokens first, newest first; then the revoked ones, latest revoked first.
+            # PostgreSQL sorts NULLs last in ascending order: said here, or a long history
+            # of revoked tokens would push the live ones below it.
+            "tokens": tokens.order_by(F("revoked_at").desc(nulls_first=True), "-created_at"),
             "form": form,
             "new_value": new_value,
         },

@@ -132,3 +132,15 @@ def test_it_ignores_the_session_of_a_signed_in_browser(client, platform_lead, pr
     )
     assert response.status_code == 401
     assert release.project.releases.count() == 1
+
+
+def test_it_lists_live_tokens_before_revoked_ones(client, platform_lead, project, make_token):
+    # A lead comes to the page for the tokens CI uses now: revoked ones go below them.
+    old = make_token(name="old-ci").token
+    live = make_token(name="ci").token
+    client.force_login(platform_lead)
+    revoke = reverse("token_revoke", kwargs={"slug": project.slug, "pk": old.pk})
+    assert client.post(revoke).status_code == 302
+    newer = make_token(name="deploy-ci").token
+    listed = [t.pk for t in client.get(tokens_url(project)).context["tokens"]]
+    assert listed == [newer.pk, live.pk, old.pk]
