@@ -16,12 +16,16 @@ from checklists.models import Release
 from migrations_ops.models import Job, Project, Target
 from release_portal.api.errors import ApiError
 from release_portal.api.models import ApiToken
-from release_portal.api.tokens import token_authenticate
+from release_portal.api.tokens import token_authenticate, token_refusal
 
 
 class BearerToken(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> ApiToken | None:
-        return token_authenticate(token)
+        found = token_authenticate(token)
+        if found is None:
+            # The 401's message (errors.on_auth) says why when the portal knows it.
+            request.auth_refusal = token_refusal(token)  # type: ignore[attr-defined]
+        return found
 
 
 def token_of(request: HttpRequest) -> ApiToken:

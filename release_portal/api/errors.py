@@ -41,7 +41,8 @@ def install(api: NinjaAPI) -> None:
         response = respond(
             request,
             401,
-            "A valid API token is required: send `Authorization: Bearer rp_…` with a live "
+            getattr(request, "auth_refusal", None)
+            or "A valid API token is required: send `Authorization: Bearer rp_…` with a live "
             "token of the project (a platform lead creates one on the project's API tokens page).",
         )
         response["WWW-Authenticate"] = 'Bearer realm="release-portal"'

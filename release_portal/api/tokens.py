@@ -18,6 +18,7 @@ from django.utils import timezone
 from release_portal.accounts.roles import Action, can
 from release_portal.api.models import ApiToken, Scope
 from release_portal.audit.services import audit_record
+from release_portal.templatetags.portal import utc_time
 
 TOKEN_PATTERN = re.compile(r"^rp_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 # last_used_at is a hint for people tidying tokens, not a log: one write a minute at most.
@@ -115,3 +116,31 @@ def token_authenticate(value: str) -> ApiToken | None:
         ).update(last_used_at=now)
         token.last_used_at = now
     return token
+
+
+def token_refusal(value: str) -> str | None:
+    """Why ``value``, a token the portal made, is refused now (it was revoked), or None.
+
+    CI then logs "revoked on … by …" instead of the answer for a missing or mistyped
+    secret, which would send people hunting for a typo. Said only to whoever presents
+    the whole secret: a key id alone says nothing, so nothing can be probed with it.
+    """
+    match = TOKEN_PATTERN.match((value or "").strip())
+    if match is None:
+        return None
+    key_id, secret = match.groups()
+    token = (
+        ApiToken.objects.select_related("project", "revoked_by")
+        .filter(key_id=key_id, revoked_at__isnull=False)
+        .first()
+    )
+    expected = token.secret_sha256 if token else "0" * 64
+    if not hmac.compare_digest(expected, _digest(secret)) or token is None:
+        return None
+    by = f" by {token.revoked_by.get_username()}" if token.revoked_by else ""
+    return (
+        f"This API token ({token.name}, {token.display_prefix}) was revoked on "
+        f"{utc_time(token.revoked_at)}{by}: a platform lead of {token.project.name} creates "
+        "a new one on the project's API tokens page; store it in place of this one in the "
+        "CI secret."
+    )

@@ -79,9 +79,21 @@ def test_it_revokes_a_token_and_the_api_then_says_401(client, platform_lead, pro
     client.logout()
     response = api.get(url(f"/projects/{project.slug}/releases"))
     assert response.status_code == 401
-    assert response.json()["error"].startswith("A valid API token is required")
+    # CI's log says the token was revoked, when and by whom, and what to do: not the
+    # answer for a missing or mistyped secret, which sends people looking for a typo.
+    error = response.json()["error"]
+    assert error.startswith(f"This API token (ci, rp_{new.token.key_id}_…) was revoked on 20")
+    assert " UTC by lead: a platform lead of " in error
+    assert "creates a new one on the project's API tokens page" in error
+    assert new.value.split("_", 2)[2] not in error
     assert response["WWW-Authenticate"].startswith("Bearer")
     assert AuditEvent.objects.filter(action="api_token.revoke", actor_name="lead").count() == 1
+    # Only the whole secret hears it: the key id with another secret gets the plain 401.
+    secret = new.value.split("_", 2)[2]
+    wrong = new.value[: -len(secret)] + ("A" if secret[0] != "A" else "B") + secret[1:]
+    response = Api(client, wrong).get(url(f"/projects/{project.slug}/releases"))
+    assert response.status_code == 401
+    assert response.json()["error"].startswith("A valid API token is required")
 
 
 @pytest.mark.parametrize(
