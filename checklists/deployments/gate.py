@@ -117,6 +117,17 @@ class GateResult:
             out.append((f"freeze window until {until}: {self.freeze['reason']}", []))
         if self.risk and self.risk["code"]:
             out.append((self.risk["message"], []))
+        if self.override_unconfirmed:
+            # Said here too, not only in its own field: CI logs print the sentences, and
+            # whoever broke the glass reads them to see why the gate is still shut.
+            given = self.override_unconfirmed
+            out.append(
+                (
+                    f"the break-glass by {given['by']} at {utc_time(given['at'])} is not in "
+                    "force yet: a second platform lead confirms it on the release's gate page",
+                    [],
+                )
+            )
         return out
 
     def as_dict(self) -> dict[str, Any]:

@@ -189,3 +189,23 @@ def test_it_stays_closed_for_a_cancelled_release_even_with_nothing_missing(
 )
 def test_it_answers_read_and_deploy_tokens(api_for, approved_release, scopes, status):
     assert gate(api_for(*scopes), approved_release).status_code == status
+
+
+def test_it_says_a_break_glass_waits_for_its_second_lead(api, release_with_files, platform_lead):
+    # CI logs print the error's sentence: an unconfirmed break-glass is why the gate is
+    # still shut for whoever broke it, so the sentence says so and what happens next.
+    gate_break_glass(
+        release=release_with_files, seen_digest=current_digest(release_with_files),
+        user=platform_lead, reason="Hotfix for the login outage",
+        password=PASSWORD,
+    )  # fmt: skip
+    response = gate(api, release_with_files)
+    assert response.status_code == 409
+    body = response.json()
+    assert body["override"] is None and body["override_unconfirmed"]["by"] == "lead"
+    sentence = body["reasons"][-1]
+    assert sentence.startswith("the break-glass by lead at 20")
+    assert sentence.endswith(
+        " UTC is not in force yet: a second platform lead confirms it on the release's gate page"
+    )
+    assert body["error"].endswith(sentence)
