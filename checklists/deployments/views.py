@@ -20,6 +20,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from checklists import rules
 from checklists.access import get_release_for_user
 from checklists.deployments.apply import apply_start
 from checklists.deployments.forms import BreakGlassForm, ConfirmForm, FreezeWindowForm, ResolveForm
@@ -127,10 +128,14 @@ def freeze_window_delete_view(request: HttpRequest, slug: str, pk: int) -> HttpR
 
 def _gate_page(request: HttpRequest, pk: int, **extra: object) -> HttpResponse:
     release = get_release_for_user(request.user, pk)
+    gate = gate_status(release)
     context = {
         "release": release,
-        "gate": gate_status(release),
+        "gate": gate,
         "followups": open_followups(release),
+        # A break-glass waiting for a second lead in a project that has one lead waits
+        # forever: the page says so and what the lead can do instead.
+        "lone_lead": gate.override_unconfirmed is not None and rules.single_platform_lead(release),
         "access": ProjectAccess(request.user, release.project),
         "break_glass_form": BreakGlassForm(initial={"seen_digest": release.digest}),
         "resolve_form": ResolveForm(),

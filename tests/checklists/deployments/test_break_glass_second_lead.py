@@ -57,3 +57,28 @@ def test_without_the_setting_one_lead_opens_it(release_with_files, platform_lead
         seen_digest=current_digest(release_with_files),
     )  # fmt: skip
     assert gate_status(release_with_files).open
+
+
+def test_a_lone_lead_is_told_nobody_can_confirm_and_what_to_do(
+    client, release_with_files, platform_lead, project
+):
+    # The demo's project has one platform lead: the break-glass waited for a confirmation
+    # nobody could give, and the page still offered "Break glass", which then said "the
+    # glass is already broken".
+    gate_break_glass(
+        release=release_with_files, user=platform_lead, reason=REASON, password=PASSWORD,
+        seen_digest=current_digest(release_with_files),
+    )  # fmt: skip
+    client.force_login(platform_lead)
+    page_url = reverse("release_gate", kwargs={"pk": release_with_files.pk})
+    page = client.get(page_url).content.decode()
+    assert 'id="lone-lead"' in page
+    assert f"{project.name} has no other platform lead to confirm it." in page
+    assert reverse("project_members", kwargs={"slug": project.slug}) in page
+    assert reverse("project_settings", kwargs={"slug": project.slug}) in page
+    assert reverse("break_glass", kwargs={"pk": release_with_files.pk}) not in page
+    # With a second lead the page says what it did: that lead confirms it.
+    second_lead(project)
+    page = client.get(page_url).content.decode()
+    assert 'id="lone-lead"' not in page
+    assert "A second platform lead confirms it before it opens the gate." in page
