@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -143,12 +144,34 @@ class JobCancelled(Exception):
     pass
 
 
+# libpq names each address it tried: 'connection to server at "h", port 5432 failed: '.
+_LIBPQ_ATTEMPT = re.compile(r"^(?:connection failed: )?connection to server (?:at|on) .*? failed: ")
+
+
+def connection_failure_reason(error: BaseException) -> str:
+    """libpq's reason for a failed connection, in one line: "Connection refused. Is the
+    server running on that host and accepting TCP/IP connections?".
+
+    libpq writes the reason after the address it tried and its hint on a line of its own
+    (tab-indented); the last line alone would be the hint without the reason.
+    """
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    # With several addresses (localhost: ::1, then 127.0.0.1), the last attempt's lines.
+    last = max((i for i, line in enumerate(lines) if _LIBPQ_ATTEMPT.match(line)), default=0)
+    first, *hints = lines[last:]
+    reason = _LIBPQ_ATTEMPT.sub("", first).replace("FATAL:  ", "")
+    return " ".join([reason.rstrip(".") + ("." if hints else ""), *hints])
+
+
 def connect_target(
     url: str | None, name: str, *, timeout: int = 10, autocommit: bool = True
 ) -> psycopg.Connection:
     """Connect to a target within ``timeout`` seconds, or fail with a message naming it.
 
-    "could not connect to staging (db.example.com:5432): connection refused"
+    "could not connect to staging (db.example.com:5432): Connection refused. Is the server
+    running on that host and accepting TCP/IP connections?"
     """
     if not url:
         raise RunnerError(
@@ -158,9 +181,8 @@ def connect_target(
     try:
         return psycopg.connect(url, connect_timeout=timeout, autocommit=autocommit)
     except psycopg.OperationalError as e:
-        reason = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
         # libpq's message may echo the URL; strip anything that looks like a password.
-        reason = reason.replace(url, "<url>")
+        reason = connection_failure_reason(e).replace(url, "<url>")
         raise RunnerError(
             f"could not connect to {name} ({pgtools.describe_server(url)}): {reason}"
         ) from None

@@ -161,8 +161,15 @@ def test_it_sees_everything_pending_on_a_target_without_history(tmp_path):
 def test_it_fails_fast_with_the_target_name_when_the_database_is_down(tmp_path):
     folder = supabase_folder(tmp_path, {"20240101000000_a.sql": A_SQL})
     ctx, _ = _ctx(folder, "postgresql://postgres@127.0.0.1:1/postgres")
-    with pytest.raises(RunnerError, match=r"^could not connect to staging \(127\.0\.0\.1:1\): "):
+    with pytest.raises(
+        RunnerError, match=r"^could not connect to staging \(127\.0\.0\.1:1\): "
+    ) as e:
         run(ctx)
+    # libpq's reason and its hint, on one line: not the hint alone, tab-indented.
+    assert str(e.value) == (
+        "could not connect to staging (127.0.0.1:1): Connection refused. "
+        "Is the server running on that host and accepting TCP/IP connections?"
+    )
 
 
 def test_it_needs_a_database_url(tmp_path):
