@@ -347,7 +347,9 @@ class TargetChoiceField(forms.ModelChoiceField):
             self.initial = production.pk
 
     def label_from_instance(self, obj: Any) -> str:
-        label = super().label_from_instance(obj)
+        # The target's own name, as every page and the API name it ("production"): the
+        # field offers one project's targets, so str()'s "demo/production" says nothing more.
+        label = obj.name
         refusal = obj.refusal
         return f"{label} (disabled: {refusal.short})" if refusal else label
 

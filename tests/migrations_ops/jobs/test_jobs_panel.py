@@ -87,3 +87,22 @@ def test_with_migrations_the_run_form_is_on(client, platform_lead, with_files, p
     html = client.get(_urls(with_files)[page]).text
     assert "disabled" not in _run_form(html)
     assert REASON not in html
+
+
+@pytest.mark.parametrize("page", [0, 1], ids=["release page", "jobs page"])
+def test_the_target_menu_names_each_target_as_the_pages_do(client, platform_lead, with_files, page):
+    # The menu offered "demo/production": the project's slug before every name, where the
+    # jobs table beside it and the API say "production".
+    from tests.factories import TargetFactory
+
+    TargetFactory(project=with_files.project, name="eu-replica", kind="other")
+    client.force_login(platform_lead)
+    form = _run_form(client.get(_urls(with_files)[page]).text)
+    start = form.index('id="id_target"')
+    labels = re.findall(
+        r"<option [^>]*>([^<]*)</option>", form[start : form.index("</select>", start)]
+    )
+    names = sorted(with_files.project.targets.values_list("name", flat=True))
+    assert "eu-replica" in names
+    assert labels[0] == "Staging (default)"
+    assert sorted(labels[1:]) == names
