@@ -68,7 +68,15 @@ def test_it_needs_report_for_checks_and_deploy_for_changes(
 def test_it_refuses_to_apply_to_production_while_the_gate_is_closed(api, release_with_files):
     response = api.post(jobs_url(release_with_files), {"kind": "apply", "target": "production"})
     assert response.status_code == 409
-    assert response.json()["detail"]["open"] is False
+    body = response.json()
+    assert body["detail"]["open"] is False
+    # The error says why, in the gate's own sentences (it said only "The gate is closed:
+    # production is not applied to.", the reasons left to `detail`).
+    assert body["error"] == (
+        "The release gate is closed, so production is not applied to: "
+        + "; ".join(body["detail"]["reasons"])
+    )
+    assert "checklist item(s) are not done" in body["error"]
     assert not Job.objects.exists()
 
 

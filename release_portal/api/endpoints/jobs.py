@@ -74,11 +74,9 @@ def start_job(request: HttpRequest, payload: JobIn, release_id: ReleaseId) -> An
                 # approved digest travels with the job.
                 job = apply_start(release=release, target=target, user=token)
             except GateClosed as e:
-                raise ApiError(
-                    409,
-                    "The gate is closed: production is not applied to.",
-                    presenters.gate(release, e.gate),
-                ) from None
+                # The sentence names what the gate waits for, as the gate's and the
+                # deployments' 409s do: a CI log shows `error`, rarely `detail`.
+                raise ApiError(409, error_text(e), presenters.gate(release, e.gate)) from None
             except DeployLocked as e:
                 raise ApiError(409, error_text(e)) from None
             except ValidationError as e:
