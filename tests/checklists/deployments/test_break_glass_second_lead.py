@@ -77,6 +77,9 @@ def test_a_lone_lead_is_told_nobody_can_confirm_and_what_to_do(
     assert reverse("project_members", kwargs={"slug": project.slug}) in page
     assert reverse("project_settings", kwargs={"slug": project.slug}) in page
     assert reverse("break_glass", kwargs={"pk": release_with_files.pk}) not in page
+    # The follow-up does not say it "opens the gate until …" while the gate is shut.
+    assert "(opens the gate once confirmed, until 20" in page
+    assert "(opens the gate until" not in page
     # With a second lead the page says what it did: that lead confirms it.
     second_lead(project)
     page = client.get(page_url).content.decode()
