@@ -94,6 +94,7 @@ def test_the_log_endpoint_answers_only_new_lines(client, auditor, job):
     empty = client.get(log_url(job, after=3)).content.decode()
     assert spans(empty) == []
     assert "after=3" in empty
+    assert top_level_text(html) == top_level_text(empty) == ""
 
 
 def test_the_log_endpoint_says_286_once_the_job_has_ended(client, auditor, job):
@@ -108,6 +109,34 @@ def test_the_log_endpoint_says_286_once_the_job_has_ended(client, auditor, job):
     assert 'id="job-outcome"' in html and "1 file failed" in html
     # The facts beside the result (finished at, attempts) are swapped in too.
     assert 'id="job-facts" aria-label="About this job" hx-swap-oob="true"' in html
+    # What is left once htmx takes out the swapped-in parts goes at the end of the log
+    # (hx-swap="beforeend" into a <pre>): whitespace around them showed as blank lines
+    # in a live log, gone on reload.
+    assert top_level_text(html) == ""
+
+
+def top_level_text(html):
+    """The text of ``html`` outside any element: what an htmx swap adds as text nodes."""
+    from html.parser import HTMLParser
+
+    void = {"area", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}
+
+    class Outside(HTMLParser):
+        depth, text = 0, ""
+
+        def handle_starttag(self, tag, attrs):
+            self.depth += tag not in void
+
+        def handle_endtag(self, tag):
+            self.depth -= tag not in void
+
+        def handle_data(self, data):
+            if self.depth == 0:
+                self.text += data
+
+    parser = Outside()
+    parser.feed(html)
+    return parser.text
 
 
 def test_a_long_log_is_sent_in_pages_and_never_again(client, auditor, job):
