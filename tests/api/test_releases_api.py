@@ -84,6 +84,25 @@ def test_it_refuses_an_owner_who_is_not_a_member(api, project, runbook, outsider
     assert "not a member" in response.json()["error"]
 
 
+def test_it_names_an_unknown_owner_and_who_may_own_a_release(
+    api, project, runbook, platform_lead, release_engineer, auditor
+):
+    # An account that does not exist read "Nobody is not a member of …", never naming
+    # what CI sent; the refusal names it, and lists who may own the release.
+    response = api.post(create_url(project), {**NEW, "owner": "alice"})
+    assert response.status_code == 422
+    body = response.json()
+    assert body["error"] == (
+        f"No active account is named 'alice': name a platform lead or release engineer of "
+        f"{project} as the release's owner, by username."
+    )
+    owners = [platform_lead.username, release_engineer.username]
+    assert body["detail"] == {"owners": sorted(owners)}
+    auditor_owner = api.post(create_url(project), {**NEW, "owner": auditor.username}).json()
+    assert auditor_owner["detail"] == {"owners": sorted(owners)}
+    assert not project.releases.exists()
+
+
 def test_it_refuses_unknown_fields_and_bad_values(api, project, runbook, platform_lead):
     unknown = api.post(create_url(project), {**NEW, "colour": "blue"})
     assert unknown.status_code == 422

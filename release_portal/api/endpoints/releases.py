@@ -11,6 +11,8 @@ from ninja import Router, Status
 from checklists.models import Release
 from checklists.services.errors import ChecklistError
 from checklists.services.releases import OwnerNotMember, ReleaseExists, release_create
+from release_portal.accounts.models import Membership
+from release_portal.accounts.roles import RELEASE_OWNER_ROLES
 from release_portal.api import presenters
 from release_portal.api.auth import project_for, release_for, require_scope
 from release_portal.api.errors import ApiError
@@ -56,13 +58,35 @@ def create_release(request: HttpRequest, slug: str, payload: ReleaseCreateIn) ->
         except ReleaseExists as e:
             return 200, presenters.release_summary(e.release)
         except OwnerNotMember as e:
+            # Who may own it, for CI's log: usernames are what the field takes.
+            detail = {"owners": _owner_usernames(project)}
+            if owner is None:
+                # No such account: the domain's sentence would start "Nobody is not a
+                # member", never naming what CI sent.
+                raise ApiError(
+                    422,
+                    f"No active account is named {payload.owner[:60]!r}: name a platform lead "
+                    f"or release engineer of {project} as the release's owner, by username.",
+                    detail,
+                ) from None
             # The domain's own words (release_create): the web form says the same.
-            raise ApiError(422, error_text(e) + " Name them by username.") from None
+            raise ApiError(422, error_text(e) + " Name them by username.", detail) from None
         except ChecklistError as e:
             raise ApiError(409, error_text(e)) from None
         return 201, presenters.release_summary(release, created=True)
 
     return Status(*run_once(request, payload.model_dump(mode="json"), run))
+
+
+def _owner_usernames(project: Any) -> list[str]:
+    """The active platform leads and release engineers of ``project``: who may own a release."""
+    return sorted(
+        set(
+            Membership.objects.filter(
+                project=project, role__in=RELEASE_OWNER_ROLES, user__is_active=True
+            ).values_list("user__username", flat=True)
+        )
+    )
 
 
 @router.get(
