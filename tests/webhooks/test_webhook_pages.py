@@ -87,6 +87,26 @@ def test_it_shows_the_delivery_log(client, project, platform_lead, django_assert
     assert fragment.content.decode().lstrip().startswith('<section class="card" id="delivery-log"')
 
 
+def test_the_delivery_log_says_when_it_retries_and_when_it_gave_up(client, project, platform_lead):
+    # The last failed attempt read "no answer" like every other: nothing said the portal
+    # had stopped trying, and a retry's time had no zone beside the UTC times around it.
+    webhook = Webhook.objects.create(
+        project=project, name="ops", url="https://hooks.example.com/x", events=["job.failed"]
+    )
+    message = WebhookMessage.objects.create(
+        webhook=webhook, event="job.failed", body="{}", next_attempt_at=timezone.now()
+    )
+    retried = logged(message, 4, None, ok=False, error="connection refused")
+    retried.retry_at = timezone.now().replace(hour=17, minute=52, second=55)
+    retried.save(update_fields=["retry_at"])
+    logged(message, 5, None, ok=False, error="connection refused")
+    client.force_login(platform_lead)
+    html = client.get(page(project)).content.decode()
+    assert "retry at 17:52:55 UTC" in html
+    assert "given up after 5 attempts" in html
+    assert "given up after 4" not in html
+
+
 def test_it_rotates_the_secret_and_shows_the_new_one(client, project, platform_lead):
     webhook = Webhook.objects.create(
         project=project, name="ops", url="https://hooks.example.com/x", events=["job.failed"]
