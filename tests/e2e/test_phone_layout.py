@@ -5,9 +5,9 @@ edge; on the environments page a pending file's name running out of its card and
 releases matrix shouting the commit in capitals ("4F2C9E1B"), production listed before
 staging; a backup's page and the operators' page wider than the screen (a long file name,
 the PORTAL_TARGET_VARS line), so the whole page scrolled sideways; the backups list's
-values and a revoked token's date cut off on the right; the person's menu opened over the
-open navigation menu; and from 801 to about 1000 px the top bar's links wrapped to a second
-line.
+values and a revoked token's date cut off on the right; the webhooks' events squeezed to a
+letter a line; the person's menu opened over the open navigation menu; and from 801 to
+about 1000 px the top bar's links wrapped to a second line.
 """
 
 from __future__ import annotations
@@ -155,6 +155,30 @@ def test_the_tokens_table_shows_each_token_whole(phone, live_server, world, pass
             assert cell.evaluate("td => td.scrollWidth <= td.clientWidth")
     assert inside_screen(phone.get_by_text("revoked", exact=False).first)
     assert inside_screen(phone.get_by_role("button", name="Revoke"))
+    assert page_width(phone) <= PHONE["width"]
+
+
+def test_the_webhooks_table_shows_each_webhook_whole(phone, live_server, world, password, project):
+    """The webhooks table squeezed its Events column to a letter a line ("b d g i r …") and
+    ran its State column off the card: a phone now stacks each webhook, as the tokens do."""
+    from release_portal.webhooks.models import Webhook
+
+    Webhook.objects.create(
+        project=project, name="ops-alerts", url="https://hooks.example.com/release-portal?k=1",
+        events=["backup.verified", "deploy.failed", "gate.break_glass", "job.failed",
+                "monitoring.alert", "release.approved", "rollback.failed", "signoff.stale"],
+    )  # fmt: skip
+    login(phone, live_server, "lead", password)
+    phone.goto(f"{live_server.url}/projects/ibimina/webhooks/")
+    table = phone.locator("main table").first  # the webhooks; the delivery log follows
+    cells = table.locator("tbody tr").first.locator("td").all()
+    assert len(cells) == 5
+    for cell in cells:
+        assert inside_screen(cell)
+        assert cell.evaluate("td => td.scrollWidth <= td.clientWidth")
+    events = table.get_by_text("backup.verified", exact=False)
+    assert events.bounding_box()["width"] > 150  # words on a line, not a letter
+    assert inside_screen(table.get_by_text("enabled", exact=True))
     assert page_width(phone) <= PHONE["width"]
 
 
