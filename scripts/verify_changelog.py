@@ -187,28 +187,34 @@ def event_line(canonical: str, record: dict[str, Any]) -> str:
     )
 
 
-def jsonl_records(stream: Any) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Each line's object; an event's line is checked byte for byte once its canonical form
-    is known (``record["_line"]``), any other line here."""
+def jsonl_records(stream: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each line's object, with where it is ("line 5"); an event's line is checked byte for
+    byte once its canonical form is known (``record["_line"]``), any other line here."""
     for number, raw in enumerate(stream, start=1):
+        where = f"line {number}"
         if not raw.endswith(b"\n"):
-            raise Failed(f"line {number} is cut off (no end of line): the file was cut short")
+            raise Failed(f"{where} is cut off (no end of line): the file was cut short")
+        if not raw.strip():
+            raise Failed(f"{where} is empty: the file was changed")
         try:
             text = raw.decode("utf-8")
-            obj = json.loads(text)
-        except (UnicodeDecodeError, ValueError) as e:
+        except UnicodeDecodeError as e:
             raise Failed(
-                f"line {number} is not a JSON object ({e}): the file was changed"
+                f"{where} is not UTF-8 text (byte {e.start + 1}): the file was changed"
+            ) from None
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise Failed(
+                f"{where} is not valid JSON from character {e.pos + 1} on: the file was changed"
             ) from None
         if not isinstance(obj, dict):
-            raise Failed(f"line {number} is not a JSON object: the file was changed")
+            raise Failed(f"{where} is not a JSON object: the file was changed")
         if obj.get("type") == "event":
             obj["_line"] = text
         elif compact(obj) + "\n" != text:
-            raise Failed(
-                f"line {number} is not written as the portal writes it: a byte was changed"
-            )
-        yield number, obj
+            raise Failed(f"{where} is not written as the portal writes it: a byte was changed")
+        yield where, obj
 
 
 def _uncell(cell: str) -> str:
@@ -242,7 +248,7 @@ class _Recorder:
         return line
 
 
-def csv_records(stream: io.TextIOBase) -> Iterator[tuple[int, dict[str, Any]]]:
+def csv_records(stream: io.TextIOBase) -> Iterator[tuple[str, dict[str, Any]]]:
     recorder = _Recorder(stream)
     reader = csv.reader(recorder)
     out = io.StringIO()
@@ -268,7 +274,7 @@ def csv_records(stream: io.TextIOBase) -> Iterator[tuple[int, dict[str, Any]]]:
         cells = dict(zip(CSV_COLUMNS, row))
         kind = cells.pop("record")
         try:
-            yield number, _csv_record(kind, cells)
+            yield f"row {number}", _csv_record(kind, cells)
         except ValueError as e:
             raise Failed(f"row {number} cannot be read ({e}): the file was changed") from None
 
@@ -315,7 +321,7 @@ def _hex32(value: Any, what: str) -> bytes:
     return raw
 
 
-def verify_records(records: Iterator[tuple[int, dict[str, Any]]], trust: Trust,
+def verify_records(records: Iterator[tuple[str, dict[str, Any]]], trust: Trust,
                    old: dict[str, Any] | None) -> Result:  # fmt: skip
     result = Result()
     try:
@@ -342,21 +348,24 @@ def verify_records(records: Iterator[tuple[int, dict[str, Any]]], trust: Trust,
             )
         _match_old(old, seq, public.hex(), last_hash)
     checkpoint: dict[str, Any] | None = None
-    for number, record in records:
+    for where, record in records:
         kind = record.get("type")
         if checkpoint is not None:
-            raise Failed(f"line {number} comes after the checkpoint: something was appended")
+            raise Failed(f"{where} comes after the checkpoint: something was appended")
         if kind == "checkpoint":
             checkpoint = record
             continue
         if kind not in ("event", "omitted"):
-            raise Failed(f"line {number}: unexpected record {kind!r}")
+            what = "an event, a placeholder or the checkpoint"
+            raise Failed(f"{where} is not {what}: the file was changed")
         this = record.get("seq")
         if not isinstance(this, int) or this != seq + 1:
             if isinstance(this, int) and this > seq + 1:
-                where = f"event #{this} follows event #{seq}"
-                raise Failed(f"event #{seq + 1} is missing or out of place: {where}")
-            raise Failed(f"event #{this} is out of order or inserted: it follows event #{seq}")
+                follows = f"event #{this} ({where}) follows event #{seq}"
+                raise Failed(f"event #{seq + 1} is missing or out of place: {follows}")
+            raise Failed(
+                f"event #{this} ({where}) is out of order or inserted: it follows event #{seq}"
+            )
         if kind == "event":
             line = record.pop("_line", None)
             fields = {k: v for k, v in record.items() if k not in HASH_KEYS}
@@ -364,24 +373,26 @@ def verify_records(records: Iterator[tuple[int, dict[str, Any]]], trust: Trust,
                 fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False
             )
             if line is not None and event_line(canonical, record) != line:
-                raise Failed(
-                    f"line {number} is not written as the portal writes it: a byte was changed"
-                )
+                raise Failed(f"{where} is not written as the portal writes it: a byte was changed")
             digest = hashlib.sha256(canonical.encode("utf-8")).digest()
-            if digest != _hex32(record.get("digest"), f"event #{this}'s digest"):
-                raise Failed(f"event #{this} was changed: its content does not match its digest")
+            if digest != _hex32(record.get("digest"), f"event #{this}'s digest ({where})"):
+                raise Failed(
+                    f"event #{this} ({where}) was changed: its content does not match its digest"
+                )
             if fields.get("prev_hash") != last_hash:
                 raise Failed(
-                    f"event #{this} does not link to event #{seq}: inserted, removed or reordered"
+                    f"event #{this} ({where}) does not link to event #{seq}: inserted, removed "
+                    "or reordered"
                 )
             result.events += 1
         else:
-            digest = _hex32(record.get("digest"), f"event #{this}'s digest")
+            digest = _hex32(record.get("digest"), f"event #{this}'s digest ({where})")
             result.omitted += 1
         public = hashlib.sha256(public + digest).digest()
-        if public != _hex32(record.get("public_hash"), f"event #{this}'s public hash"):
+        if public != _hex32(record.get("public_hash"), f"event #{this}'s public hash ({where})"):
             raise Failed(
-                f"event #{this} does not follow the chain: changed, inserted, removed or reordered"
+                f"event #{this} ({where}) does not follow the chain: changed, inserted, removed "
+                "or reordered"
             )
         seq, last_hash = this, record.get("hash")
         if result.first_seq is None:
@@ -464,6 +475,41 @@ def verify_pack(path: str, trust: Trust, old: dict[str, Any] | None) -> tuple[Re
         return result, len(contents.get("files", []))
 
 
+def _unreadable(error: Exception) -> str:
+    """A file that cannot be read, in words: its name and why, not Python's repr of it."""
+    if isinstance(error, OSError) and error.filename is not None:
+        return f"cannot read {error.filename}: {(error.strerror or str(error)).lower()}"
+    return str(error)
+
+
+def _read_key(path: str) -> Ed25519PublicKey:
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        return load_public_key(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, TypeError):
+        raise ValueError(
+            f"{path} is not an Ed25519 public key in PEM form (it starts with "
+            '"-----BEGIN PUBLIC KEY-----"): take it from https://<portal>/audit/public-key.pem '
+            "or from whoever handed you the key"
+        ) from None
+
+
+def _read_checkpoint(path: str) -> dict[str, Any]:
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        old = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        old = None
+    if not isinstance(old, dict) or old.get("type") != "checkpoint":
+        raise ValueError(
+            f"{path} is not a signed checkpoint (the JSON the audit page offers as "
+            "Last checkpoint, or a webhook received)"
+        )
+    return old
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Check a Release Portal change-log export (or evidence pack) offline."
@@ -475,16 +521,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        with open(args.public_key, encoding="utf-8") as f:
-            trust = Trust(load_public_key(f.read()))
-        old = None
-        if args.checkpoint:
-            with open(args.checkpoint, encoding="utf-8") as f:
-                old = json.load(f)
-            if not isinstance(old, dict) or old.get("type") != "checkpoint":
-                raise ValueError(f"{args.checkpoint} is not a checkpoint")
+        trust = Trust(_read_key(args.public_key))
+        old = _read_checkpoint(args.checkpoint) if args.checkpoint else None
     except (OSError, ValueError) as e:
-        sys.stderr.write(f"verify_changelog.py: {e}\n")
+        sys.stderr.write(f"verify_changelog.py: {_unreadable(e)}\n")
         return 2
     try:
         if zipfile.is_zipfile(args.export):
@@ -496,7 +536,7 @@ def main(argv: list[str] | None = None) -> int:
         if old is not None:  # after the export: its keys may be needed for an old key
             trust.check(old, "the old checkpoint", int(old["seq"]))
     except OSError as e:
-        sys.stderr.write(f"verify_changelog.py: {e}\n")
+        sys.stderr.write(f"verify_changelog.py: {_unreadable(e)}\n")
         return 2
     except Failed as e:
         sys.stderr.write(f"FAILED: {e}\n")

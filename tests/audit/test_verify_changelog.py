@@ -140,7 +140,24 @@ def test_it_names_the_event_whose_byte_changed(tmp_path, capsys, script, log):
     seq = json.loads(content[number])["seq"]
     content[number] = content[number].replace('"qa"', '"qb"', 1)
     stderr = fails(script, write(path, content), key)
-    assert f"FAILED: event #{seq} was changed: its content does not match its digest" in stderr
+    where = f"line {number + 1}"  # the auditor opens the file there
+    assert f"FAILED: event #{seq} ({where}) was changed: its content does not match its digest" in (
+        stderr
+    )
+
+
+def test_it_says_which_line_is_not_json_without_pythons_words(tmp_path, capsys, script, log):
+    path = export(tmp_path)
+    key = public_key(tmp_path, capsys)
+    content = lines(path)
+    content[4] = content[4][:40] + "\n"  # a line cut in the middle of a string
+    stderr = fails(script, write(path, content), key)
+    assert stderr == "FAILED: line 5 is not valid JSON from character 41 on: the file was changed\n"
+    content = lines(export(tmp_path, name="again.jsonl"))
+    content.insert(3, "\n")
+    assert fails(script, write(path, content), key) == (
+        "FAILED: line 4 is empty: the file was changed\n"
+    )
 
 
 def test_it_notices_a_byte_that_changes_no_value(tmp_path, capsys, script, log):
@@ -166,7 +183,7 @@ def test_it_names_an_inserted_event(tmp_path, capsys, script, log):
     content = lines(path)
     content.insert(5, content[4])  # a copy of an event, once more
     seq = json.loads(content[4])["seq"]
-    assert f"event #{seq} is out of order or inserted: it follows event #{seq}" in fails(
+    assert f"event #{seq} (line 6) is out of order or inserted: it follows event #{seq}" in fails(
         script, write(path, content), public_key(tmp_path, capsys)
     )
 
@@ -183,7 +200,7 @@ def test_it_names_an_inserted_event_that_was_renumbered(tmp_path, capsys, script
     records.insert(5, forged)
     out = [json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records]
     stderr = fails(script, write(path, out), public_key(tmp_path, capsys))
-    assert f"event #{forged['seq']} was changed" in stderr
+    assert f"event #{forged['seq']} (line 6) was changed" in stderr
 
 
 def test_it_names_reordered_events(tmp_path, capsys, script, log):
@@ -191,7 +208,8 @@ def test_it_names_reordered_events(tmp_path, capsys, script, log):
     content = lines(path)
     content[5], content[6] = content[6], content[5]
     expected = json.loads(content[6])["seq"]  # the event now one line too late
-    assert f"event #{expected} is missing or out of place: event #{expected + 1} follows" in fails(
+    where = f"event #{expected + 1} (line 6) follows"
+    assert f"event #{expected} is missing or out of place: {where}" in fails(
         script, write(path, content), public_key(tmp_path, capsys)
     )
 
@@ -273,7 +291,7 @@ def test_it_refuses_a_changed_placeholder(tmp_path, capsys, script, log, project
     item = json.loads(content[number])
     item["digest"] = hashlib.sha256(b"something else").hexdigest()
     content[number] = json.dumps(item, separators=(",", ":")) + "\n"
-    assert f"event #{item['seq']} does not follow the chain" in fails(
+    assert f"event #{item['seq']} (line {number + 1}) does not follow the chain" in fails(
         script, write(path, content), public_key(tmp_path, capsys)
     )
 
@@ -286,7 +304,8 @@ def test_it_names_the_event_of_a_changed_csv_cell(tmp_path, capsys, script, log)
     row_end = text.index("\r\n", row_start)
     row = text[row_start:row_end].replace("worker w1", "worker w2", 1)
     path.write_bytes((text[:row_start] + row + text[row_end:]).encode())
-    assert f"event #{seq} was changed" in fails(script, path, public_key(tmp_path, capsys))
+    stderr = fails(script, path, public_key(tmp_path, capsys))
+    assert f"event #{seq} (row {seq + 2}) was changed" in stderr  # after the header and anchor
 
 
 # --- proving growth since an older checkpoint -----------------------------------------------
@@ -399,8 +418,28 @@ def test_the_script_needs_only_python_3_9_and_cryptography():
 def test_it_explains_usage_errors_with_exit_2(tmp_path, capsys, script, log):
     path = export(tmp_path)
     assert run(script, path).returncode == 2  # no key
-    missing = run(script, tmp_path / "nope.jsonl", "--public-key", public_key(tmp_path, capsys))
-    assert missing.returncode == 2 and "No such file" in missing.stderr
+    key = public_key(tmp_path, capsys)
+    missing = run(script, tmp_path / "nope.jsonl", "--public-key", key)
+    assert missing.returncode == 2
+    assert missing.stderr == (
+        f"verify_changelog.py: cannot read {tmp_path / 'nope.jsonl'}: no such file or directory\n"
+    )
+    no_key = run(script, path, "--public-key", tmp_path / "nope.pem")
+    assert no_key.returncode == 2
+    assert "cannot read" in no_key.stderr and "[Errno" not in no_key.stderr
+
+
+def test_it_says_a_key_or_checkpoint_is_the_wrong_file_in_words(tmp_path, capsys, script, log):
+    path = export(tmp_path)
+    key = public_key(tmp_path, capsys)
+    not_a_key = run(script, path, "--public-key", path)  # the export given as the key
+    assert not_a_key.returncode == 2
+    assert f"{path} is not an Ed25519 public key in PEM form" in not_a_key.stderr
+    assert "/audit/public-key.pem" in not_a_key.stderr
+    assert "cryptography.io" not in not_a_key.stderr and "Malformed" not in not_a_key.stderr
+    not_a_checkpoint = run(script, path, "--public-key", key, "--checkpoint", key)
+    assert not_a_checkpoint.returncode == 2
+    assert f"{key} is not a signed checkpoint" in not_a_checkpoint.stderr
 
 
 def _python39() -> str | None:
