@@ -167,6 +167,7 @@ MATRIX: dict[str, Row] = {
     # The public key is public: anyone checks exports with it, signed in or not.
     "audit_public_key": Row("GET", none, everyone(OK)),
     "audit_public_keys": Row("GET", none, everyone(OK)),
+    "audit_offline_script": Row("GET", none, everyone(OK)),  # the checker is public too
     "runbook_list": Row("GET", none, signed_in()),
     # --- members and settings ----------------------------------------------------------
     "project_members": Row("GET", p, members(LEAD)),

@@ -212,6 +212,20 @@ def audit_public_keys(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"keys": exports.key_records()})
 
 
+@routes.path("audit/verify_changelog.py", name="audit_offline_script")
+@login_not_required
+@require_GET
+def audit_offline_script(request: HttpRequest) -> HttpResponse:
+    """The offline checker, public like the key: an outsider has no checkout to take it from.
+
+    The audit page and the README tell an auditor to run it; without this, only an evidence
+    pack carried it, and whoever was handed just an export had nothing to check it with.
+    """
+    response = HttpResponse(exports.offline_script(), content_type="text/x-python; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="verify_changelog.py"'
+    return response
+
+
 @routes.path("audit/checkpoint.json", name="audit_checkpoint_latest")
 @require_GET
 def audit_checkpoint_latest(request: HttpRequest) -> HttpResponse:

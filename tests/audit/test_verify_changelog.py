@@ -129,6 +129,31 @@ def test_it_passes_the_web_exports(client, personas, tmp_path, capsys, script, l
         assert done.returncode == 0, (fmt, done.stderr)
 
 
+def test_an_outsider_takes_the_checker_and_the_key_from_the_portal_and_checks_an_export(
+    client, personas, tmp_path, log
+):
+    """Handed only an export and the portal's address, the outsider needs no checkout."""
+    client.force_login(personas["auditor"])
+    page = client.get(reverse("audit_log")).content.decode()
+    assert f'href="{reverse("audit_offline_script")}"' in page
+    export_path = tmp_path / "web.jsonl"
+    export_path.write_bytes(b"".join(client.get(reverse("audit_export_jsonl")).streaming_content))
+    client.logout()  # the outsider has no account
+    download = client.get(reverse("audit_offline_script"))
+    assert download.status_code == 200
+    assert download["Content-Disposition"] == 'attachment; filename="verify_changelog.py"'
+    assert download.content == SCRIPT.read_bytes()
+    alone = tmp_path / "outsider"
+    alone.mkdir()
+    checker = alone / "verify_changelog.py"
+    checker.write_bytes(download.content)
+    key = alone / "portal-key.pem"
+    key.write_bytes(client.get(reverse("audit_public_key")).content)
+    done = run(checker, export_path, "--public-key", key)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("OK: ")
+
+
 # --- tampering ------------------------------------------------------------------------------
 
 
