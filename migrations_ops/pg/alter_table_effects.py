@@ -107,7 +107,9 @@ def _subcommand(cmd: Any, table: Relation, effect: StatementEffect) -> LockMode:
         change = TypeChange(table, cmd.name, new, using=column_def.raw_default is not None)
         effect.type_changes.append(change)
         effect.does.append(f"changes the type of column {cmd.name} of {table} to {new}")
-        effect.losses.append(data_loss.Loss("type_change", table, column=cmd.name, new_type=new))
+        effect.losses.append(
+            data_loss.Loss("type_change", table, column=cmd.name, new_type=new, using=change.using)
+        )
         return M.ACCESS_EXCLUSIVE
     if kind == "AT_SetNotNull":
         effect.not_null_sets.append((table, cmd.name))

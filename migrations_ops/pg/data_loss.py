@@ -38,6 +38,7 @@ class Loss:
     column: str | None = None
     new_type: TypeSpec | None = None
     statement: str | None = None  # a DELETE's text, to count the rows it matches
+    using: bool = False  # a type change's USING: its expression decides what survives
     not_counted: str | None = None  # why the target is not asked
 
     @property
@@ -158,6 +159,21 @@ def delete_count(loss: Loss, qualified: Relation) -> tuple[str, Any]:
     return _count_of(delete, relation, distinct_ctid=distinct), sampled
 
 
+FITS = "every value fits"
+SAME_TYPE = "same type: nothing changes"
+
+
+def keeps_every_value(old: TypeSpec, new: TypeSpec) -> bool:
+    """Whether ``old`` -> ``new`` (without USING) keeps every value: a widening change.
+
+    Such a change destroys nothing, so it is no loss to count or to list in the ledger
+    (which said "not counted" under "destroys" beside "every value fits"). A change this
+    module does not know to check is still listed, as not counted.
+    """
+    predicate, what = narrowing_predicate(sql.Identifier("_"), old, new)
+    return predicate is None and (what == SAME_TYPE or what.startswith(f"{old} to {new}: {FITS}"))
+
+
 _INT_RANGE = {
     "int2": (-32768, 32767),
     "int4": (-2147483648, 2147483647),
@@ -177,13 +193,13 @@ def narrowing_predicate(
     if old.array or new.array:
         return None, f"{old} to {new}: array element changes are not checked"
     if old.name == new.name and old.modifiers == new.modifiers:
-        return None, "same type: nothing changes"
+        return None, SAME_TYPE
     if new.name == "text" or (new.name == "varchar" and not new.modifiers and old.name in _TEXT):
-        return None, f"{old} to {new}: every value fits"
+        return None, f"{old} to {new}: {FITS}"
     if new.name in ("varchar", "bpchar") and new.modifiers:
         limit = new.modifiers[0]
         if old.name in ("varchar", "bpchar") and old.modifiers and old.modifiers[0] <= limit:
-            return None, f"{old} to {new}: every value fits"
+            return None, f"{old} to {new}: {FITS}"
         value = column if old.name in _TEXT else sql.SQL("{}::text").format(column)
         return (
             sql.SQL("char_length({}) > {}").format(value, sql.Literal(limit)),
@@ -194,7 +210,7 @@ def narrowing_predicate(
         if old.name in _INT_RANGE:
             old_low, old_high = _INT_RANGE[old.name]
             if old_low >= low and old_high <= high:
-                return None, f"{old} to {new}: every value fits"
+                return None, f"{old} to {new}: {FITS}"
             return (
                 sql.SQL("{} NOT BETWEEN {} AND {}").format(
                     column, sql.Literal(low), sql.Literal(high)
@@ -211,13 +227,13 @@ def narrowing_predicate(
     if new.name == "numeric":
         if not new.modifiers:
             if old.name in (*_INT_RANGE, "numeric"):
-                return None, f"{old} to {new}: every value fits"
+                return None, f"{old} to {new}: {FITS}"
             return None, f"{old} to {new}: not checked"
         precision, scale = new.modifiers[0], new.modifiers[1] if len(new.modifiers) > 1 else 0
         if old.name == "numeric" and old.modifiers:
             old_p, old_s = old.modifiers[0], old.modifiers[1] if len(old.modifiers) > 1 else 0
             if precision - scale >= old_p - old_s and scale >= old_s:
-                return None, f"{old} to {new}: every value fits"
+                return None, f"{old} to {new}: {FITS}"
         if old.name in (*_INT_RANGE, "numeric", "float4", "float8"):
             value = column if old.name == "numeric" else sql.SQL("{}::numeric").format(column)
             return (
@@ -227,7 +243,7 @@ def narrowing_predicate(
                 f"values rounded to {scale} decimals or too large for {new}",
             )
     if new.name == "float8" and old.name in ("int2", "int4", "float4"):
-        return None, f"{old} to {new}: every value fits"
+        return None, f"{old} to {new}: {FITS}"
     if new.name in ("float4", "float8") and old.name in (*_INT_RANGE, "numeric", "float8"):
         target = sql.SQL(new.name)
         return (
@@ -243,7 +259,7 @@ def narrowing_predicate(
             "the time of day (dropped)",
         )
     if old.name == "date" and new.name in ("timestamp", "timestamptz"):
-        return None, f"{old} to {new}: every value fits"
+        return None, f"{old} to {new}: {FITS}"
     if old.name == "timestamp" and new.name == "timestamptz":
-        return None, f"{old} to {new}: every value fits (read in the session's time zone)"
+        return None, f"{old} to {new}: {FITS} (read in the session's time zone)"
     return None, f"{old} to {new}: whether every value survives is not checked"

@@ -280,6 +280,9 @@ class Resolver:
             if loss.kind == data_loss.TYPE_CHANGE:
                 known = self._column_facts(name, loss.column or "")
                 old = known.type if known else None
+                new = loss.new_type
+                if old and new and not loss.using and data_loss.keeps_every_value(old, new):
+                    continue  # a widening change (int to bigint) destroys nothing
             out.counts.append(CountRequest(loss, Relation(schema, table_name), old))
         return out
 
