@@ -37,14 +37,18 @@ class AuditFilterForm(forms.Form):
     )
     hide_system = forms.BooleanField(required=False, label="Hide worker and system events")
     # One object's history (an item, a job...): ``ChecklistItem:42``, set by the page's links.
-    object = forms.CharField(required=False, max_length=130, widget=forms.HiddenInput)
+    object = forms.CharField(
+        required=False, max_length=130, label="History of", widget=forms.HiddenInput
+    )
     # Keyset pagination: events older than `before`, or newer than `after` (a seq).
     before = forms.IntegerField(
-        required=False, min_value=1, max_value=MAX_SEQ, widget=forms.HiddenInput
-    )
+        required=False, min_value=1, max_value=MAX_SEQ, label="Page (events before #)",
+        widget=forms.HiddenInput,
+    )  # fmt: skip
     after = forms.IntegerField(
-        required=False, min_value=0, max_value=MAX_SEQ, widget=forms.HiddenInput
-    )
+        required=False, min_value=0, max_value=MAX_SEQ, label="Page (events after #)",
+        widget=forms.HiddenInput,
+    )  # fmt: skip
 
     # The fields that choose events (the rest choose a page of them).
     FILTER_FIELDS = (
@@ -100,6 +104,15 @@ class AuditFilterForm(forms.Form):
             raise forms.ValidationError("Ask for older or for newer events, not both at once.")
         cleaned["actor"] = (cleaned.get("actor") or "").strip()
         return cleaned
+
+    def error_lines(self) -> list[str]:
+        """Each error as a person reads it, after the field's label ("To (UTC): ..."), never
+        the name it has in the URL; the page and the exports say them alike."""
+        lines = []
+        for name, errors in self.errors.items():
+            label = self[name].label if name in self.fields else ""
+            lines += [f"{label}: {error}" if label else str(error) for error in errors]
+        return lines
 
     def filter_values(self) -> dict[str, Any]:
         """The filter as plain values (for exports, their audit event and the query string)."""

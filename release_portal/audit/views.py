@@ -252,7 +252,7 @@ def _export(request: HttpRequest, fmt: str) -> HttpResponseBase:
     form = _filter_form(request, projects)
     if not form.is_valid():
         return HttpResponseBadRequest(
-            "The filter is not valid: " + json.dumps(form.errors.get_json_data()),
+            "The filter is not valid: " + " ".join(form.error_lines()) + "\n",
             content_type="text/plain; charset=utf-8",
         )
     scope = _exportable_ids(request.user)

@@ -177,6 +177,24 @@ def test_it_refuses_tampered_paging_and_filters_without_showing_events(
     assert "Check the filter" in response.content.decode()
 
 
+def test_it_names_a_bad_filter_by_its_label_on_the_page_and_in_the_exports(
+    client, personas, events
+):
+    """Not by its name in the URL ("until"), and never as JSON."""
+    params = {"since": "2026-12-05", "until": "2026-12-01", "before": "abc"}
+    html = get(client, personas["auditor"], **params).content.decode()
+    assert "<li>To (UTC): The end date comes before the start date.</li>" in html
+    assert "<li>Page (events before #): Enter a whole number.</li>" in html
+    assert "until:" not in html and "before:" not in html
+    for name in ("audit_export_csv", "audit_export_jsonl"):
+        response = client.get(reverse(name), params)
+        assert response.status_code == 400
+        assert response.content.decode() == (
+            "The filter is not valid: Page (events before #): Enter a whole number. "
+            "To (UTC): The end date comes before the start date.\n"
+        )
+
+
 def test_it_never_pages_into_another_projects_events(client, personas, events):
     theirs = events["theirs"][-1].seq
     html = get(client, personas["qa_lead"], before=theirs + 1).content.decode()
