@@ -14,6 +14,7 @@ from typing import Any
 from django.db.models import Case, When
 
 from migrations_ops.analysis import recovery
+from migrations_ops.jobs.results.migrations import schema_changes
 from migrations_ops.models import BackupManifest, Job, RollbackPlan, Target
 from migrations_ops.pg import risk_report
 
@@ -103,6 +104,9 @@ def risk_section(release: Any, job: Job | None) -> dict[str, Any] | None:
         if backup is None
         else {"id": backup.pk, "file": backup.file_name, "target": backup.target.name},
         "rollback_plan": None if plan is None else {"id": plan.pk},
+        # In words, as the dry run's page says it; results from before catalog_changes
+        # was stored keep their summary lines.
+        "schema_changes": schema_changes(data.get("catalog_changes") or {}),
         "schema_change": data.get("catalog_summary", []),
         "notes": data.get("notes", []),
     }

@@ -148,6 +148,8 @@ def run(ctx: RunContext) -> RunResult:
         },
         # What the pending files change in the catalog, as the dry run saw it.
         "catalog_summary": rehearsal.data.get("catalog_summary", []) if rehearsal else [],
+        # The same by category, for pages to say in words (added, changed and how, removed).
+        "catalog_changes": rehearsal.data.get("catalog_changes", {}) if rehearsal else {},
         "squawk_findings": len(findings),
         "timings": {k: round(v, 4) for k, v in timings.items()},
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from migrations_ops.jobs.results.migrations import schema_changes
 from migrations_ops.pg import risk_report
 
 
@@ -17,6 +18,7 @@ def present_risk(result: dict[str, Any]) -> dict[str, Any]:
             "hazards": result.get("hazards", 0),
             "statements": risk_report.hazards_first(result),
             "data_loss": risk_report.loss_ledger(result),
+            "schema_changes": schema_changes(result.get("catalog_changes") or {}),
             "schema_change": result.get("catalog_summary", []),
             "notes": result.get("notes", []),
         }

@@ -81,10 +81,16 @@ def _describe_change(diff: Any) -> list[str]:
             phrases.append(f"{key}: {_short(inner.get('before'))} → {_short(inner.get('after'))}")
         elif isinstance(inner, dict):
             names = [*(inner.get("added") or {}), *(inner.get("removed") or {})]
-            parts = [f"+ {n}" for n in inner.get("added") or {}]
-            parts += [f"- {n}" for n in inner.get("removed") or {}]
-            parts += [f"~ {n}" for n in inner.get("changed") or {} if n not in names]
-            phrases.append(f"{key}: {', '.join(parts)}" if parts else f"{key} changed")
+            said = [
+                (how, ", ".join(found))
+                for how, found in (
+                    ("added", list(inner.get("added") or {})),
+                    ("removed", list(inner.get("removed") or {})),
+                    ("changed", [n for n in inner.get("changed") or {} if n not in names]),
+                )
+                if found
+            ]  # in words ("columns added: phone"), not "+ phone, ~ amount"
+            phrases += [f"{key} {how}: {found}" for how, found in said] or [f"{key} changed"]
         else:
             phrases.append(f"{key} changed")
     return phrases

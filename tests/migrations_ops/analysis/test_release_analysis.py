@@ -355,6 +355,12 @@ def test_the_job_pages_show_their_own_results(world, client, personas):
     page = client.get(reverse("job_detail", args=[risk.pk])).content.decode()
     assert 'class="job-result job-result-risk"' in page
     assert "CREATE INDEX without CONCURRENTLY" in page and "15,000" in page
+    # The schema change in words, as the dry run's page says it: not "tables: ~ public.members".
+    card = client.get(reverse("release_analysis", args=[risk.release_id])).content.decode()
+    for html in (page, card):
+        assert "changed <code>public.members</code>: rls: on → off; columns removed: note" in html
+        assert "added <code>public.members_phone</code>" in html
+        assert "~ public.members" not in html and "+ public.members_phone" not in html
     page = client.get(reverse("job_detail", args=[access.pk])).content.decode()
     assert 'class="job-result job-result-access"' in page
     assert "anon SELECT public.members" in page

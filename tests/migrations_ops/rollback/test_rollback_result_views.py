@@ -55,7 +55,7 @@ def test_a_rehearsal_shows_its_backup_each_step_and_the_schema_before_and_after(
     ]
     release_changes = html.split("What the release changed", 1)[1].split("<h3", 1)[0]
     assert "added <code>app.invoices</code>" in release_changes
-    assert "changed <code>app.accounts</code>: columns: + phone" in release_changes
+    assert "changed <code>app.accounts</code>: columns added: phone" in release_changes
     assert "Nothing: the schema is as the backup had it." in html
     assert "back to the backup's</span> newest 20250102000000" in html
     assert not SERVER_PATH.search(html), SERVER_PATH.search(html)
@@ -78,7 +78,7 @@ def test_a_rehearsal_that_leaves_the_schema_different_says_what_differs(
     assert [row[2] for row in cells(html, "job-steps")] == ["done", "done"]
     assert "differs from the backup's" in html
     left = html.split("Left different after the plan ran", 1)[1].split("<h3", 1)[0]
-    assert "changed <code>app.accounts</code>: columns: + phone" in left
+    assert "changed <code>app.accounts</code>: columns added: phone" in left
     assert "Nothing: the schema is as the backup had it." not in html
 
 

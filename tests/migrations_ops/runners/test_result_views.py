@@ -250,7 +250,7 @@ def test_drift_is_a_list_of_what_differs_from_the_migrations(
         conn.execute("alter table public.notes add column pinned boolean")
     html = page(client, auditor, stored(project, "drift", drift.run(repo.context(staging))))
     assert "only on the target: <code>public.hand_made</code>" in html
-    assert "differs: <code>public.notes</code>: columns: + pinned" in html
+    assert "differs: <code>public.notes</code>: columns added: pinned" in html
     assert [r[1] for r in cells(html, "job-files")] == ["applied", "applied"]
     assert not SERVER_PATH.search(html), SERVER_PATH.search(html)
 
