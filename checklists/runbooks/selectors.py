@@ -13,6 +13,19 @@ from migrations_ops.models import Project
 from release_portal.accounts.roles import visible_project_ids
 
 
+def previous_published_version(version: RunbookVersion) -> RunbookVersion | None:
+    """The published version before ``version`` (what it is compared with), or None."""
+    return (
+        RunbookVersion.objects.filter(
+            project_id=version.project_id,
+            status=RunbookVersion.Status.PUBLISHED,
+            number__lt=version.number,
+        )
+        .order_by("-number")
+        .first()
+    )
+
+
 def latest_published_version(project: Project | int) -> RunbookVersion | None:
     """The version a new release pins: the highest-numbered published one, or None."""
     project_id = project if isinstance(project, int) else project.pk

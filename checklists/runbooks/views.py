@@ -108,8 +108,17 @@ def runbook_list(request: HttpRequest) -> HttpResponse:
         if chosen is None:
             raise Http404("No such project.")
     versions = list(selectors.versions_for_user(request.user, chosen))
+    # Every version of a project is listed: its highest published one is what new releases
+    # pin, and the older published ones say which replaced them (both read "Published").
+    current: dict[int, int] = {}
     for version in versions:
         version.lint_counts = counts(version.lint_findings)  # type: ignore[attr-defined]
+        if version.status == RunbookVersion.Status.PUBLISHED:
+            current[version.project_id] = max(current.get(version.project_id, 0), version.number)
+    for version in versions:
+        newest = current.get(version.project_id, 0)
+        published = version.status == RunbookVersion.Status.PUBLISHED
+        version.superseded_by = newest if published and newest > version.number else None  # type: ignore[attr-defined]
     uploadable = [p for p in projects if can(request.user, Action.PUBLISH_RUNBOOK, p)]
     manageable = [p for p in projects if can(request.user, Action.MANAGE_PROJECT, p)]
     return render(
@@ -174,7 +183,9 @@ def _detail(
             "rendered": render_markdown(version.source),
             "findings": _findings(findings),
             "lint_counts": counts(findings),
+            # A published version older than this one is what new releases pin instead.
             "published": selectors.latest_published_version(project),
+            "previous": selectors.previous_published_version(version),
             "evidence_help": EVIDENCE_HELP,
         },
         status=status,
@@ -229,13 +240,7 @@ def _compare(
     request: HttpRequest, version: RunbookVersion, form: RunbookPublishForm, status: int = 200
 ) -> HttpResponse:
     project = version.project
-    against = (
-        RunbookVersion.objects.filter(
-            project=project, status=RunbookVersion.Status.PUBLISHED, number__lt=version.number
-        )
-        .order_by("-number")
-        .first()
-    )
+    against = selectors.previous_published_version(version)
     if against_number := request.GET.get("against", "").strip():
         if not against_number.isdigit():
             raise Http404("No such version.")

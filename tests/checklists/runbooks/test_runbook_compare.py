@@ -132,3 +132,29 @@ def test_the_first_version_compares_with_nothing(client, personas, draft):
     html = client.get(url("runbook_compare", draft)).content.decode()
     assert "nothing published yet" in html
     assert "13 added" in html
+
+
+def test_an_older_published_version_says_it_was_superseded_and_the_first_has_no_previous(
+    client, personas, published, draft_v2, platform_lead
+):
+    """Both read "Published" before, and v1 offered "Compare with the previous version",
+    which led to "v1 compared with nothing published yet" about a published version."""
+    from checklists.runbooks.services import runbook_publish
+
+    runbook_publish(version=draft_v2, user=platform_lead, notes="Backups are verified.")
+    client.force_login(personas["auditor"])
+    listing = client.get(reverse("runbook_list")).content.decode()
+    assert 'Superseded</span> <span class="small muted">by v2</span>' in listing
+    assert "Published, current" in listing
+    v1 = client.get(url("runbook_detail", published)).content.decode()
+    assert "Superseded by" in v1 and "New releases pin v2" in v1
+    assert "Compare with the previous version" not in v1
+    assert url("runbook_compare", published) not in v1  # nothing before v1 to compare with
+    v2 = client.get(url("runbook_detail", draft_v2)).content.decode()
+    assert (
+        "Superseded" not in v2
+        and f'href="{url("runbook_compare", draft_v2)}">Compare with v1' in v2
+    )
+    first = client.get(url("runbook_compare", published)).content.decode()
+    assert "nothing published yet" not in first
+    assert "compared with nothing: the first published version" in first
