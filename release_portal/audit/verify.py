@@ -399,10 +399,13 @@ def audit_verify(
                 )
                 found = cursor.fetchone() is not None
             if not found:
+                # The events all link up: either the hash was not copied whole from this
+                # portal, or what it covered is gone. Said both ways, the likelier first.
                 return walk.result(
                     False,
-                    f"head hash {expect_head[:16]}... from an earlier report is not in the chain: "
-                    "events it covered were removed or rewritten",
+                    f"the head hash given ({expect_head[:16]}...) is not in the chain: check it "
+                    "was copied whole from this portal's report, export or checkpoint; if it "
+                    "was, the events it covered were removed or rewritten",
                 )
         if not guarded:  # every row agrees, but nothing keeps them so any more
             return walk.result(False, beside.problem, None)

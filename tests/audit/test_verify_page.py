@@ -150,7 +150,22 @@ def test_it_checks_a_head_hash_copied_from_an_earlier_report(client, personas, p
         )
     start(client, personas["auditor"], expect_head=copied)
     html = status(client, run_queued()).content.decode()
-    assert "from an earlier report is not in the chain" in html
+    assert "(" + copied[:16] + "...) is not in the chain" in html
+
+
+def test_a_head_hash_not_in_an_intact_chain_is_not_called_a_broken_link(client, personas, project):
+    """Every event links up: the page said "Chain broken: ... 2 events verified before it",
+    blaming removed events first for what is most often a hash copied from elsewhere."""
+    record("item.tick", project=project)
+    record("item.tick", project=project)
+    start(client, personas["auditor"], expect_head="ab" * 32)
+    html = status(client, run_queued()).content.decode()
+    assert (
+        "Chain check failed:</strong> the head hash given (abababababababab...) is not in" in html
+    )
+    assert "copied whole from this portal" in html
+    assert "3 events checked, up to #3" in html  # with the check's own event
+    assert "Chain broken" not in html and "verified before it" not in html
 
 
 def test_it_explains_a_mistyped_head_hash(client, personas, events):
