@@ -21,6 +21,7 @@ NOT_PAGES = {
     "backup_download", "backup_changelog", "api:openapi-json", "healthz", "job_log",
     "backups_panel", "release_jobs", "audit_public_key", "audit_public_keys",
     "audit_checkpoint_latest", "audit_verification", "release_revision", "job_result_json",
+    "audit_offline_script",
 }  # fmt: skip
 
 
