@@ -42,6 +42,7 @@ import json
 import sys
 import zipfile
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from typing import Any
 
 try:
@@ -428,7 +429,8 @@ def _match_old(old: dict[str, Any], seq: int, public_hash: str, hmac_hash: Any) 
     if old.get("public_hash") != public_hash or old.get("hash") != hmac_hash:
         raise Failed(
             f"the log did not only grow: event #{seq} has other hashes than in the old "
-            f"checkpoint of {old.get('at')}: events up to #{seq} were changed, removed or reordered"
+            f"checkpoint of {when(old.get('at'))}: events up to #{seq} were changed, removed "
+            "or reordered"
         )
 
 
@@ -473,6 +475,24 @@ def verify_pack(path: str, trust: Trust, old: dict[str, Any] | None) -> tuple[Re
         if contents.get("checkpoint") != result.checkpoint:
             raise Failed("contents.json names another checkpoint than audit.jsonl ends with")
         return result, len(contents.get("files", []))
+
+
+# Why the portal signed a checkpoint, in words (release_portal.audit.models.Checkpoint.Reason).
+REASONS = {
+    "export": "for an export", "evidence_pack": "for an evidence pack",
+    "schedule": "on schedule", "rotation": "at a key rotation", "manual": "on request",
+}  # fmt: skip
+
+
+def when(at: Any) -> str:
+    """A checkpoint's time as people read it ("2026-12-06 01:38:33 UTC"), not ISO 8601."""
+    try:  # Python 3.9's fromisoformat takes no "Z"
+        moment = datetime.fromisoformat(str(at).replace("Z", "+00:00"))
+    except ValueError:
+        return str(at)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _unreadable(error: Exception) -> str:
@@ -545,9 +565,10 @@ def main(argv: list[str] | None = None) -> int:
     span = f"#{result.first_seq} to #{head['seq']}" if result.first_seq else f"up to #{head['seq']}"
     print(f"OK: {result.events} events verified and {result.omitted} placeholders linked, {span}")
     print(f"head: #{head['seq']} public_hash {head['public_hash']} hash {head['hash']}")
-    print(f"signed by key {checkpoint['key_id']} at {checkpoint['at']} ({checkpoint['reason']})")
+    reason = REASONS.get(str(checkpoint.get("reason")), checkpoint.get("reason"))
+    print(f"signed by key {checkpoint['key_id']} at {when(checkpoint['at'])} ({reason})")
     if old is not None:
-        print(f"the log only grew since the checkpoint of {old['at']} (event #{old['seq']})")
+        print(f"the log only grew since the checkpoint of {when(old['at'])} (event #{old['seq']})")
     return 0
 
 

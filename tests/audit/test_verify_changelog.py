@@ -13,9 +13,11 @@ import glob
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -54,6 +56,12 @@ def log(project, other_project):
     return events
 
 
+def _words(at: str) -> str:
+    """A checkpoint's ISO time as the script says it to people."""
+    moment = datetime.fromisoformat(at.replace("Z", "+00:00")).astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def lines(path: Path) -> list[str]:
     return path.read_text(encoding="utf-8").splitlines(keepends=True)
 
@@ -85,6 +93,12 @@ def test_it_passes_an_intact_export_and_prints_the_head(tmp_path, capsys, script
         f"OK: {head.seq} events verified and 0 placeholders linked, #1 to #{head.seq}"
         in done.stdout
     )
+    # The signing time and reason in words, not "2026-12-06T01:38:33.925621Z (export)".
+    signed = done.stdout.splitlines()[-1]
+    assert re.fullmatch(
+        r"signed by key [0-9a-f]{16} at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(for an export\)",
+        signed,
+    ), signed
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
@@ -347,7 +361,7 @@ def test_it_proves_the_log_only_grew_since_an_older_checkpoint(
     done = run(script, path, "--public-key", public_key(tmp_path, capsys), "--checkpoint", old)
     assert done.returncode == 0, done.stderr
     assert (
-        f"the log only grew since the checkpoint of {json.loads(old.read_text())['at']}"
+        f"the log only grew since the checkpoint of {_words(json.loads(old.read_text())['at'])}"
         in done.stdout
     )
 
