@@ -339,9 +339,18 @@ def _item_response(
 ) -> HttpResponse:
     """The htmx answer to a refused change: the item as it is now, with the message (a
     4xx fragment made for its target)."""
+    return _item_fragment(request, _shown_item(request, release_pk, item_pk), error=error,
+                          status=status)  # fmt: skip
+
+
+def _shown_item(request: HtmxHttpRequest, release_pk: int, item_pk: int) -> ChecklistItem:
+    """The item with what its answer shows, if the person may see its release (else 404,
+    as for an item of another release)."""
     release = get_release_for_user(request.user, release_pk)
-    item = selectors.item_with_evidence(release, item_pk)
-    return _item_fragment(request, item, error=error, status=status)
+    try:
+        return selectors.item_with_evidence(release, item_pk)
+    except ChecklistItem.DoesNotExist:
+        raise Http404("No such release.") from None
 
 
 def _item_fragment(
@@ -386,7 +395,13 @@ def item_action(request: HtmxHttpRequest, pk: int, item_pk: int, action: str) ->
     error = ""
     changed: ChecklistItem | None = None
     if not form.is_valid():
+        # Who may act comes before what they sent: someone who may not tick this item is
+        # told so (403, naming the role), not that a field is missing.
+        shown = _shown_item(request, pk, item_pk)
+        item_services.check_may_tick(request.user, shown)
         error = "; ".join(f"{e}" for errs in form.errors.values() for e in errs)
+        if request.htmx:
+            return _item_fragment(request, shown, error=error)
     else:
         data = form.cleaned_data
         try:

@@ -67,7 +67,8 @@ def _check_open(item: ChecklistItem) -> None:
         )
 
 
-def _check_may_tick(user: Any, item: ChecklistItem) -> None:
+def check_may_tick(user: Any, item: ChecklistItem) -> None:
+    """PermissionDenied, naming the role, unless ``user`` may tick ``item``."""
     if not rules.can_tick(user, item):
         owner = item.step.get_owner_display()
         raise PermissionDenied(f"Only the {owner} (or a platform lead) ticks this item.")
@@ -121,7 +122,7 @@ def item_tick(
     ``item`` may be a reference (its id and its release's): it is read here, and is not
     found unless ``user`` holds a role in its project."""
     item = _locked(item, seen_by=user)
-    _check_may_tick(user, item)
+    check_may_tick(user, item)
     _check_open(item)
     if item.step.is_signoff:
         raise ChecklistError("The sign-off step is ticked by signing off, below the checklist.")
@@ -173,7 +174,7 @@ def _set_state(
     expected_revision: int | None,
 ) -> ChecklistItem:  # fmt: skip
     item = _locked(item, seen_by=user)
-    _check_may_tick(user, item)
+    check_may_tick(user, item)
     _check_open(item)
     if item.step.is_signoff:
         raise ChecklistError("The sign-off step follows the sign-offs; it is not set by hand.")

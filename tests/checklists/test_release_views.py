@@ -406,3 +406,31 @@ def test_the_release_page_has_no_duplicate_ids(client, personas, release_with_fi
     ids = regex.findall(r'\sid="([^"]+)"', html)
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     assert duplicates == []
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_someone_who_may_not_tick_is_told_so_before_what_their_form_lacks(
+    client, personas, release_with_files, htmx
+):
+    """An auditor's tick with an empty form was answered "This field is required.", as if
+    sending the revision would have let them: who may act is checked first."""
+    target = item(release_with_files, "run-pnpm-lint-typecheck-test")
+    client.force_login(personas["auditor"])
+    url = reverse("item_tick", kwargs={"pk": release_with_files.pk, "item_pk": target.pk})
+    response = client.post(url, {}, headers={"HX-Request": "true"} if htmx else {})
+    assert response.status_code == 403
+    assert "Only the Release engineer (or a platform lead) ticks this item." in (
+        response.content.decode()
+    )
+    assert item(release_with_files, "run-pnpm-lint-typecheck-test").state == "open"
+
+
+def test_an_empty_form_for_an_item_of_another_release_is_404(
+    client, personas, release_with_files, project, platform_lead
+):
+    other = release_create(project=project, title="Other", owner=platform_lead,
+                           commit_sha="d" * 40, created_by=platform_lead)  # fmt: skip
+    foreign = item(other, "run-pnpm-lint-typecheck-test")
+    client.force_login(personas["release_engineer"])
+    url = reverse("item_tick", kwargs={"pk": release_with_files.pk, "item_pk": foreign.pk})
+    assert client.post(url, {}, headers={"HX-Request": "true"}).status_code == 404
