@@ -130,6 +130,34 @@ def step_texts_from(events: list[Any], checklist: Iterable[Any], owner: str) -> 
     )
 
 
+def _label(choices: Any, value: Any) -> str:
+    """A stored code as people name it ("Release owner" for "release_owner"), or the code
+    itself when it is not one of ``choices`` (an old event)."""
+    return str(dict(choices).get(value, value or ""))
+
+
+def _signoff(sentence: str) -> Any:
+    """A sign-off event's sentence, its kind in words: ``sentence`` has ``{kind}`` (and
+    may have ``{user}``)."""
+
+    def said(event: Any) -> str:
+        from checklists.models import SignOff
+
+        data = event.data if isinstance(event.data, dict) else {}
+        kind = _label(SignOff.Kind.choices, data.get("kind"))
+        return sentence.format(kind=kind, user=data.get("user", ""))
+
+    return said
+
+
+def _state_moved(event: Any) -> str:
+    from checklists.models import Release
+
+    data = event.data if isinstance(event.data, dict) else {}
+    moved = (_label(Release.State.choices, data.get(k)) for k in ("from", "to"))
+    return "moved the release from {} to {}".format(*moved)
+
+
 def _count(value: Any) -> int:
     return len(value) if isinstance(value, list | dict) else int(value or 0)
 
@@ -147,7 +175,7 @@ EVENTS = {
     "release.create": EventType("Release created", "created release {object}"),
     "release.state": EventType(
         "Release state changed",
-        "moved the release from {data[from]} to {data[to]}",
+        _state_moved,
         detail="{data[reason]}",
     ),
     "release.migrations": EventType("Migrations uploaded", _migrations),
@@ -164,12 +192,12 @@ EVENTS = {
     ),
     "item.stale": EventType("Item went stale", _item("marked stale"), detail="{data[reason]}"),
     "evidence.add": EventType("Evidence added", _evidence, detail="{data[summary]}"),
-    "signoff.give": EventType("Sign-off given", "signed off as {data[kind]}"),
+    "signoff.give": EventType("Sign-off given", _signoff("signed off as {kind}")),
     "signoff.stale": EventType(
-        "Sign-off went stale", "marked {data[user]}'s {data[kind]} sign-off stale", "{data[why]}"
+        "Sign-off went stale", _signoff("marked {user}'s sign-off as {kind} stale"), "{data[why]}"
     ),
     "signoff.password_refused": EventType(
-        "Sign-off refused", "gave a wrong password signing off as {data[kind]}"
+        "Sign-off refused", _signoff("gave a wrong password signing off as {kind}")
     ),
     "waiver.ask": EventType(
         "Waiver asked", "asked for a waiver of “{data[step]}”", detail="{data[reason]}"

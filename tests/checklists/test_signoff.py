@@ -182,3 +182,24 @@ def test_items_state_counts_for_the_digest_but_signoff_items_do_not(
     item_tick(item=item(release, "run-pnpm-lint-typecheck-test"), user=platform_lead)
     release.refresh_from_db()
     assert release.digest != before
+
+
+def test_the_change_log_names_sign_offs_and_states_as_people_do(release_with_files, platform_lead):
+    """The change log and the release page's timeline read "lead signed off as
+    release_owner", "marked lead's release_owner sign-off stale" and "moved the release
+    from ready to approved": codes, not the names the pages use."""
+    from release_portal.audit.registry import phrase_for
+
+    release = release_with_files
+    settle_everything(release, platform_lead)
+    sign_off(release, platform_lead)
+    item_untick(item=item(release, "verify-secrets-supabase-access-token"), user=platform_lead,
+                reason="secret rotated")  # fmt: skip
+    said = {e.action: phrase_for(e) for e in AuditEvent.objects.filter(release_id=release.pk)}
+    assert said["signoff.give"] == "signed off as Release owner"
+    assert said["signoff.stale"] == "marked lead's sign-off as Release owner stale"
+    moves = [
+        phrase_for(e)
+        for e in AuditEvent.objects.filter(release_id=release.pk, action="release.state")
+    ]
+    assert "moved the release from Ready for sign-off to Approved" in moves

@@ -182,7 +182,7 @@ def test_the_owner_signs_off_and_the_ci_gate_opens(page, live_server, demo_proje
     page.goto(f"{live_server.url}/releases/{release.pk}/")
     page.get_by_label(re.compile("Your password")).fill(PASSWORD)
     page.get_by_role("button", name="Sign off").click()
-    page.get_by_text("Signed off").wait_for()
+    page.get_by_text("Signed off. The digest you approved is recorded.").wait_for()
     page.locator("#release-state", has_text="Approved").wait_for()
     answer = requests.get(gate_url, headers=headers, timeout=10)
     assert answer.status_code == 200
@@ -238,7 +238,7 @@ def test_a_failed_check_is_waived_by_two_people_and_the_owner_sees_it(
     assert "approved by lead" in panel.inner_text() and "asked by releng" in panel.inner_text()
     page.get_by_label(re.compile("Your password")).fill(PASSWORD)
     page.get_by_role("button", name="Sign off").click()
-    page.get_by_text("Signed off").wait_for()
+    page.get_by_text("Signed off. The digest you approved is recorded.").wait_for()
     answer = requests.get(gate_url, headers=headers, timeout=10)
     assert answer.status_code == 200
     [waiver] = [w for w in answer.json()["waivers"] if w["step"] == PENDING]
