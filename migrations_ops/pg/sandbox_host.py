@@ -66,10 +66,16 @@ def folder_size(path: Path, limit: int) -> int:
     return total
 
 
+FRESH_SECONDS = 60
+
+
 def remove_stale_folders(root: Path) -> list[str]:
     """Remove job folders whose sandbox is gone (a killed worker); returns their names.
 
-    A live sandbox holds an exclusive lock on its folder's ``.lock`` file.
+    A live sandbox holds an exclusive lock on its folder's ``.lock`` file. A folder made in
+    the last minute is left alone whatever its lock says: its sandbox may be between
+    making its lock file and locking it (two jobs starting at once removed each other's
+    folder there, and the job failed with FileNotFoundError).
     """
     removed: list[str] = []
     jobs = root / "jobs"
@@ -78,6 +84,9 @@ def remove_stale_folders(root: Path) -> list[str]:
     for entry in os.scandir(jobs):
         if not entry.is_dir(follow_symlinks=False):
             continue
+        with contextlib.suppress(OSError):
+            if time.time() - entry.stat(follow_symlinks=False).st_mtime < FRESH_SECONDS:
+                continue  # being made right now
         lock_path = Path(entry.path) / ".lock"
         try:
             fd = os.open(lock_path, os.O_RDWR | os.O_NOFOLLOW)
@@ -89,8 +98,6 @@ def remove_stale_folders(root: Path) -> list[str]:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
                     continue
-            elif time.time() - entry.stat(follow_symlinks=False).st_mtime < 60:
-                continue  # being created right now
             shutil.rmtree(entry.path, ignore_errors=True)
             removed.append(entry.name)
         finally:
