@@ -13,13 +13,13 @@ from migrations_ops.models import Project
 from release_portal.accounts.roles import visible_project_ids
 
 
-def previous_published_version(version: RunbookVersion) -> RunbookVersion | None:
-    """The published version before ``version`` (what it is compared with), or None."""
+def published_beside(version: RunbookVersion, *, newer: bool = False) -> RunbookVersion | None:
+    """The published version just before ``version`` (what it is compared with), or with
+    ``newer`` the newest one after it (what a draft must not go back behind); or None."""
+    beside = {"number__gt": version.number} if newer else {"number__lt": version.number}
     return (
         RunbookVersion.objects.filter(
-            project_id=version.project_id,
-            status=RunbookVersion.Status.PUBLISHED,
-            number__lt=version.number,
+            project_id=version.project_id, status=RunbookVersion.Status.PUBLISHED, **beside
         )
         .order_by("-number")
         .first()

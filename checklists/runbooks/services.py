@@ -18,7 +18,7 @@ from checklists.runbooks.default import default_runbook_source
 from checklists.runbooks.defaults import EVIDENCE_KIND_PATTERN
 from checklists.runbooks.lint import counts, lint_runbook
 from checklists.runbooks.parse import RunbookImportError, parse_runbook_bytes
-from checklists.runbooks.selectors import latest_published_version
+from checklists.runbooks.selectors import latest_published_version, published_beside
 from migrations_ops.models import Project
 from release_portal.audit.services import audit_record
 
@@ -161,15 +161,7 @@ def runbook_publish(*, version: RunbookVersion, user: Any, notes: str) -> Runboo
         raise RunbookError("Say what changed in this version: the notes go into its change log.")
     if len(notes) > NOTES_MAX:
         raise RunbookError(f"Keep the notes under {NOTES_MAX} characters.")
-    newer = (
-        RunbookVersion.objects.filter(
-            project_id=version.project_id,
-            status=RunbookVersion.Status.PUBLISHED,
-            number__gt=version.number,
-        )
-        .order_by("-number")
-        .first()
-    )
+    newer = published_beside(version, newer=True)
     if newer is not None:
         raise RunbookError(
             f"v{newer.number} is already published and newer than v{version.number}: "

@@ -185,7 +185,7 @@ def _detail(
             "lint_counts": counts(findings),
             # A published version older than this one is what new releases pin instead.
             "published": selectors.latest_published_version(project),
-            "previous": selectors.previous_published_version(version),
+            "previous": selectors.published_beside(version),
             "evidence_help": EVIDENCE_HELP,
         },
         status=status,
@@ -240,7 +240,7 @@ def _compare(
     request: HttpRequest, version: RunbookVersion, form: RunbookPublishForm, status: int = 200
 ) -> HttpResponse:
     project = version.project
-    against = selectors.previous_published_version(version)
+    against = selectors.published_beside(version)
     if against_number := request.GET.get("against", "").strip():
         if not against_number.isdigit():
             raise Http404("No such version.")
