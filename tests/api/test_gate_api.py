@@ -18,6 +18,12 @@ from tests.factories import (
 )
 
 
+def break_glass(release, lead, reason="Hotfix for the login outage"):
+    """``lead`` breaks the glass on ``release`` at the digest it has now."""
+    return gate_break_glass(release=release, seen_digest=current_digest(release), user=lead,
+                            reason=reason, password=PASSWORD)  # fmt: skip
+
+
 def gate(api, release):
     return api.get(url(f"/releases/{release.pk}/gate"))
 
@@ -115,11 +121,7 @@ def test_it_ignores_freeze_windows_that_are_over_or_elsewhere(
 
 def test_it_opens_by_break_glass_and_closes_when_resolved(api, release_with_files, platform_lead):
     one_lead_breaks_glass(release_with_files)
-    override = gate_break_glass(
-        release=release_with_files, seen_digest=current_digest(release_with_files),
-        user=platform_lead, reason="Hotfix for the login outage",
-        password=PASSWORD,
-    )  # fmt: skip
+    override = break_glass(release_with_files, platform_lead)
     response = gate(api, release_with_files)
     assert response.status_code == 200
     body = response.json()
@@ -132,11 +134,7 @@ def test_it_opens_by_break_glass_and_closes_when_resolved(api, release_with_file
 
 def test_it_ignores_an_expired_break_glass(api, release_with_files, platform_lead):
     one_lead_breaks_glass(release_with_files)
-    gate_break_glass(
-        release=release_with_files, seen_digest=current_digest(release_with_files),
-        user=platform_lead, reason="Hotfix for the login outage",
-        password=PASSWORD,
-    )  # fmt: skip
+    break_glass(release_with_files, platform_lead)
     GateOverride.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
     assert gate(api, release_with_files).status_code == 409
 
@@ -145,11 +143,7 @@ def test_it_ignores_a_break_glass_given_for_another_digest(
     api, release_with_files, platform_lead, release_engineer
 ):
     one_lead_breaks_glass(release_with_files)
-    gate_break_glass(
-        release=release_with_files, seen_digest=current_digest(release_with_files),
-        user=platform_lead, reason="Hotfix for the login outage",
-        password=PASSWORD,
-    )  # fmt: skip
+    break_glass(release_with_files, platform_lead)
     files = {**DEMO_MIGRATIONS, "migrations/20250103000000_more.sql": "select 1;\n"}
     release_upload_archive(
         release=release_with_files, data=supabase_archive(files), filename="s.zip",
@@ -164,11 +158,7 @@ def test_it_opens_a_freeze_by_break_glass(api, approved_release, project, platfo
         project=project, starts_at=now, ends_at=now + timedelta(hours=1), reason="launch",
     )  # fmt: skip
     one_lead_breaks_glass(approved_release)
-    gate_break_glass(
-        release=approved_release, seen_digest=current_digest(approved_release),
-        user=platform_lead, reason="Security fix cannot wait",
-        password=PASSWORD,
-    )  # fmt: skip
+    break_glass(approved_release, platform_lead, reason="Security fix cannot wait")
     body = gate(api, approved_release).json()
     assert body["open"] is True and body["freeze"]["reason"] == "launch"
 
@@ -194,11 +184,7 @@ def test_it_answers_read_and_deploy_tokens(api_for, approved_release, scopes, st
 def test_it_says_a_break_glass_waits_for_its_second_lead(api, release_with_files, platform_lead):
     # CI logs print the error's sentence: an unconfirmed break-glass is why the gate is
     # still shut for whoever broke it, so the sentence says so and what happens next.
-    gate_break_glass(
-        release=release_with_files, seen_digest=current_digest(release_with_files),
-        user=platform_lead, reason="Hotfix for the login outage",
-        password=PASSWORD,
-    )  # fmt: skip
+    break_glass(release_with_files, platform_lead)
     response = gate(api, release_with_files)
     assert response.status_code == 409
     body = response.json()
