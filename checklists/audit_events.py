@@ -16,6 +16,7 @@ from typing import Any
 from checklists.templatetags.checklist_text import step_html
 from release_portal.audit.registry import (
     EventType,
+    event_data,
     register_event_groups,
     register_release_choices,
     register_sentence_facts,
@@ -57,7 +58,7 @@ def evidence_phrase(kind: str, step_text: str) -> str:
 
 
 def _evidence(event: Any) -> str:
-    data = event.data if isinstance(event.data, dict) else {}
+    data = event_data(event)
     step: StepText | None = getattr(event, "step_text", None)
     if step is None:  # the step is not found (or the event named none): what it copied
         return f"added {data.get('kind', '')} evidence for {data.get('step', '')}"
@@ -143,7 +144,7 @@ def _signoff(sentence: str) -> Any:
     def said(event: Any) -> str:
         from checklists.models import SignOff
 
-        data = event.data if isinstance(event.data, dict) else {}
+        data = event_data(event)
         kind = _label(SignOff.Kind.choices, data.get("kind"))
         return sentence.format(kind=kind, user=data.get("user", ""))
 
@@ -153,7 +154,7 @@ def _signoff(sentence: str) -> Any:
 def _state_moved(event: Any) -> str:
     from checklists.models import Release
 
-    data = event.data if isinstance(event.data, dict) else {}
+    data = event_data(event)
     moved = (_label(Release.State.choices, data.get(k)) for k in ("from", "to"))
     return "moved the release from {} to {}".format(*moved)
 

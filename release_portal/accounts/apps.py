@@ -3,16 +3,12 @@ from typing import Any
 from django.apps import AppConfig
 
 from release_portal.accounts.roles import Role
-from release_portal.audit.registry import EventType, register_events
+from release_portal.audit.registry import EventType, event_data, register_events
 
 
 def _role(value: Any) -> str:
     """A role as people name it ("QA lead"); the event stores its code ("qa_lead")."""
     return str(Role(value).label) if value in Role.values else str(value or "")
-
-
-def _data(event: Any) -> dict[str, Any]:
-    return event.data if isinstance(event.data, dict) else {}
 
 
 def _where(data: dict[str, Any]) -> str:
@@ -22,17 +18,17 @@ def _where(data: dict[str, Any]) -> str:
 
 
 def _added(event: Any) -> str:
-    data = _data(event)
+    data = event_data(event)
     return f"added {data.get('user', '')} as {_role(data.get('role'))}{_where(data)}"
 
 
 def _removed(event: Any) -> str:
-    data = _data(event)
+    data = event_data(event)
     return f"removed {data.get('user', '')} ({_role(data.get('role'))}){_where(data)}"
 
 
 def _role_changed(event: Any) -> str:
-    data = _data(event)
+    data = event_data(event)
     return (
         f"changed {data.get('user', '')}'s role from {_role(data.get('before'))} "
         f"to {_role(data.get('after'))}{_where(data)}"

@@ -127,6 +127,11 @@ def _show(value: Any) -> str:
     return str(value)
 
 
+def event_data(event: Any) -> dict[str, Any]:
+    """An event's data for a phrase: its dict, or an empty one (an odd old event)."""
+    return event.data if isinstance(event.data, dict) else {}
+
+
 def words(action: str) -> str:
     """``release.preflight_start`` -> ``release preflight start`` (the generic phrase)."""
     return action.replace(".", " ").replace("_", " ")
