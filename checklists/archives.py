@@ -35,6 +35,8 @@ import zlib
 from collections.abc import Iterator
 from typing import IO
 
+from migrations_ops.pg.sizes import size_text
+
 MAX_UNPACKED_BYTES = 200 * 1024 * 1024
 MAX_ENTRIES = 20_000
 MAX_HEADER_BYTES = 64 * 1024
@@ -61,14 +63,6 @@ class ArchiveUnreadable(BundleError):
     """The bytes are not a zip or tar archive, or a damaged one."""
 
 
-def _size(n: int) -> str:
-    if n >= 1024 * 1024:
-        return f"{n / (1024 * 1024):.1f} MB".replace(".0 MB", " MB")
-    if n >= 1024:
-        return f"{n // 1024} KB"
-    return f"{n} bytes"
-
-
 def not_utf8(raw: bytes) -> BundleError:
     shown = raw.decode("utf-8", errors="backslashreplace")
     return BundleError(
@@ -92,13 +86,13 @@ def _budget(compressed: int) -> int:
 def _over_budget(label: str, compressed: int, budget: int) -> BundleError:
     if budget < MAX_UNPACKED_BYTES:
         return BundleError(
-            f"{label} would unpack to more than {_size(budget)} from {_size(compressed)}: "
+            f"{label} would unpack to more than {size_text(budget)} from {size_text(compressed)}: "
             f"more than {MAX_COMPRESSION_RATIO} times its own size (the limit), which no "
             "supabase/ folder compresses to. Upload the folder itself, zipped or tarred "
             "without such padding; nothing was stored"
         )
     return BundleError(
-        f"{label} unpacks to more than {_size(MAX_UNPACKED_BYTES)} (the limit): upload "
+        f"{label} unpacks to more than {size_text(MAX_UNPACKED_BYTES)} (the limit): upload "
         "only the supabase/ folder; nothing was stored"
     )
 
@@ -326,8 +320,8 @@ def _tar_members(tar: _Budgeted, label: str) -> Iterator[tuple[str, bytes]]:
             if info.size > MAX_HEADER_BYTES:
                 what = "PAX" if info.type in _PAX_TYPES else "long-name"
                 raise BundleError(
-                    f"the archive holds a {what} metadata header of {_size(info.size)}; the "
-                    f"limit is {_size(MAX_HEADER_BYTES)} (names and attributes never need "
+                    f"the archive holds a {what} metadata header of {size_text(info.size)}; the "
+                    f"limit is {size_text(MAX_HEADER_BYTES)} (names and attributes never need "
                     "more): pack the supabase/ folder with plain tar; nothing was stored"
                 )
             content = tar.read(_padded(info.size))[: info.size]

@@ -23,6 +23,7 @@ from django.utils.text import get_valid_filename
 from checklists import proof
 from checklists.models import ChecklistItem, Evidence, Release, Waiver
 from migrations_ops.analysis.selectors import release_analysis
+from migrations_ops.pg.sizes import size_text
 from release_portal.accounts.roles import Action, can
 from release_portal.audit.links import (
     absolute,
@@ -74,15 +75,6 @@ def md_link(label: str, url: str) -> str:
 
 def md_time(moment: datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment else "unknown time"
-
-
-def _size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB"):
-        if size < 1024 or unit == "MB":
-            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"  # pragma: no cover - the loop always returns
 
 
 def _who(user: Any) -> str:
@@ -236,7 +228,7 @@ def _migration_files(release: Release) -> list[str]:
     files = release.migration_files.defer("sql", "down_sql").order_by("version", "filename")
     out = ["## Migration files", ""]
     rows = [
-        f"| {md_code(f.filename)} | {md_code(f.sha256[:12])} | {_size(f.size)} | "
+        f"| {md_code(f.filename)} | {md_code(f.sha256[:12])} | {size_text(f.size)} | "
         f"{md_code(f.down_filename) if f.down_filename else 'none'} |"
         for f in files
     ]

@@ -22,7 +22,7 @@ from migrations_ops.backups import selectors, services
 from migrations_ops.backups.changelog import changelog_text
 from migrations_ops.backups.forms import BackupFilterForm, CaptureForm, SnapshotForm
 from migrations_ops.models import BackupManifest, RollbackPlan
-from migrations_ops.pg.backup_changelog import size_text
+from migrations_ops.pg.sizes import size_text
 from migrations_ops.projects.forms import field_problem
 from release_portal.accounts.access import get_project_for_user
 from release_portal.accounts.roles import Action, ProjectAccess, can, visible_project_ids
@@ -60,7 +60,7 @@ def _detail_context(request: HtmxHttpRequest, backup: BackupManifest, **extra: A
     return {
         "backup": backup,
         "access": access,
-        "size": size_text(backup.size),
+        "size": size_text(backup.size, exact=True),
         "protected": selectors.protected_reason(backup),
         "snapshot_form": extra.pop("snapshot_form", None) or SnapshotForm(),
         "plans": RollbackPlan.objects.filter(backup=backup).select_related("release")[:20],

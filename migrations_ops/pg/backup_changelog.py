@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from migrations_ops.pg.backup_manifest import ManifestFile
+from migrations_ops.pg.sizes import size_text
 
 HEADER = (
     "# Backups\n"
@@ -55,7 +56,7 @@ def _row(entry: ChangelogEntry) -> str:
         pending,
         f"`{_text(m.file)}` ({m.format})",
         f"`{m.sha256}`",
-        size_text(m.size),
+        size_text(m.size, exact=True),
         _text(m.snapshot_ref) if m.snapshot_ref else "not logged",
         _verified(m),
     ]
@@ -71,18 +72,6 @@ def _verified(m: ManifestFile) -> str:
         return f"yes, {when} ({v.tables_checked} tables, {v.rows_checked:,} rows)"
     count = len(v.differences)
     return f"**FAILED** {when}: {_text(v.summary)} ({count} difference{'s' * (count != 1)})"
-
-
-def size_text(size: int) -> str:
-    """1536 -> '1.5 KiB (1,536 bytes)'."""
-    value = float(size)
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            if unit == "bytes":
-                return f"{size:,} bytes"
-            return f"{value:.1f} {unit} ({size:,} bytes)"
-        value /= 1024
-    raise AssertionError("unreachable")
 
 
 def _text(value: str) -> str:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from migrations_ops.pg.locks import LockMode
+from migrations_ops.pg.sizes import size_text
 
 LOW, MEDIUM, HIGH = "low", "medium", "high"
 ORDER = {LOW: 0, MEDIUM: 1, HIGH: 2}
@@ -83,7 +84,7 @@ def _describe(rows: int | None, size: int | None) -> str:
     if rows is not None:
         parts.append(f"~{rows:,} rows")
     if size is not None:
-        parts.append(f"{size / 1048576:,.1f} MB")
+        parts.append(size_text(size))
     return ", ".join(parts) or "size unknown"
 
 

@@ -4,14 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-
-def _size(value: Any) -> str:
-    size = float(value or 0)
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:,.0f} {unit}" if unit == "bytes" else f"{size:,.1f} {unit}"
-        size /= 1024
-    return ""
+from migrations_ops.pg.sizes import size_text
 
 
 def _tool(value: Any) -> str:
@@ -33,7 +26,7 @@ def present_backup(result: dict[str, Any]) -> dict[str, Any]:
     return {
         "file": result.get("file", ""),
         "format": result.get("format", ""),
-        "size": _size(result.get("size")),
+        "size": size_text(result.get("size") or 0),
         "sha256": result.get("sha256", ""),
         "target": result.get("target", ""),
         "schemas": list(result.get("schemas") or []),

@@ -90,7 +90,7 @@ def test_it_names_job_pages_by_path_without_a_base_url(release):
 def test_it_lists_migration_files_and_sign_offs(release):
     report = release_report_markdown(release)
     for f in release.migration_files.all():
-        assert f"| `{f.filename}` | `{f.sha256[:12]}` | {f.size} B |" in report
+        assert f"| `{f.filename}` | `{f.sha256[:12]}` | {f.size} bytes |" in report
     assert "| `20250120080000_rls_policies.down.sql` |" in report
     assert (
         f"| Release owner | releng | 2026-03-02 10:30 UTC | `{release.digest[:12]}` | current |"

@@ -83,7 +83,7 @@ def test_the_backup_page_says_what_the_file_is_and_where_it_is_kept(
     html = client.get(f"/backups/{backup.pk}/").text
     assert f"<dt>File</dt><dd><code>{backup.file_name}</code> (plain)</dd>" in html
     assert "<dt>Kept in</dt><dd>the portal&#x27;s local backup folder</dd>" in html
-    assert SHA in html and "2.3 MiB (2,400,000 bytes)" in html
+    assert SHA in html and "2.3 MB (2,400,000 bytes)" in html
     assert f"pg_restore could not read {backup.file_name}" in html  # the name, not the path
     restore = client.get(pages[3]).text
     assert f"-f {backup.file_name}" in restore

@@ -162,7 +162,7 @@ def test_it_renders_the_changelog_newest_first():
     assert "`20250301000000`, `20250302000000`" in rows[0]
     assert "`20250302T090000Z_pre_migration.dump` (custom)" in rows[0]
     assert f"`{'ab' * 32}`" in rows[0]
-    assert "1.5 MiB (1,572,864 bytes)" in rows[0]
+    assert "1.5 MB (1,572,864 bytes)" in rows[0]
     assert "manual \\| 2025-03-02" in rows[0]
     assert "**FAILED** 2025-03-01 10:20" in rows[0] and "(1 difference)" in rows[0]
     assert "| R-42 | production | none | not recorded |" in rows[1]
