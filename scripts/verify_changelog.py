@@ -484,6 +484,17 @@ REASONS = {
 }  # fmt: skip
 
 
+def _counted(n: int, thing: str) -> str:
+    return f"{n:,} {thing}" + ("" if n == 1 else "s")
+
+
+def _linked(omitted: int) -> str:
+    """What a filtered export's placeholders add to the OK line (nothing when none)."""
+    if not omitted:
+        return ""
+    return f" and {_counted(omitted, 'placeholder')} (events the export left out) linked"
+
+
 def when(at: Any) -> str:
     """A checkpoint's time as people read it ("2026-12-06 01:38:33 UTC"), not ISO 8601."""
     try:  # Python 3.9's fromisoformat takes no "Z"
@@ -563,7 +574,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     head, checkpoint = result.head, result.checkpoint
     span = f"#{result.first_seq} to #{head['seq']}" if result.first_seq else f"up to #{head['seq']}"
-    print(f"OK: {result.events} events verified and {result.omitted} placeholders linked, {span}")
+    print(f"OK: {_counted(result.events, 'event')} verified{_linked(result.omitted)}, {span}")
     print(f"head: #{head['seq']} public_hash {head['public_hash']} hash {head['hash']}")
     reason = REASONS.get(str(checkpoint.get("reason")), checkpoint.get("reason"))
     print(f"signed by key {checkpoint['key_id']} at {when(checkpoint['at'])} ({reason})")

@@ -219,6 +219,21 @@ def test_every_export_is_audited_with_its_filter(client, personas, events, proje
     }  # fmt: skip
 
 
+def test_the_export_reads_in_words_in_the_change_log(client, personas, events, project):
+    from release_portal.audit import registry
+
+    export(client, personas["auditor"], "jsonl", action="item.*", since="2026-01-01")
+    export(client, personas["auditor"], "csv")
+    filtered, whole = AuditEvent.objects.filter(action="audit.export").order_by("seq")
+    assert registry.phrase_for(filtered) == "exported the change log as JSON Lines"
+    assert registry.detail_for(filtered) == "only events item.*, from 2026-01-01 UTC"
+    assert registry.phrase_for(whole) == "exported the change log as CSV"
+    assert registry.detail_for(whole) == "every event"
+    page = client.get(reverse("audit_log")).content.decode()
+    assert "exported the change log as JSON Lines" in page
+    assert "only events item.*, from 2026-01-01 UTC" in page
+
+
 def test_an_export_over_two_projects_is_audited_in_both(
     client, personas, events, project, other_project
 ):
