@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from migrations_ops.models import project_key, release_key, target_key
+from migrations_ops.model_keys import project_key, release_key, target_key
 
 
 def default_window_minutes() -> int:
