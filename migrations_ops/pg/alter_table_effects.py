@@ -1,8 +1,21 @@
 """What ``ALTER TABLE`` does, subcommand by subcommand (part of ``statement_effects``).
 
 The lock modes are PostgreSQL's ``AlterTableGetLockLevel`` (``tablecmds.c``, 15 to 18):
-the statement takes the strongest mode among its subcommands. Foreign keys also take
-SHARE ROW EXCLUSIVE on the table they point at, since their triggers live there.
+the statement takes the strongest mode among its subcommands. Foreign keys also lock the
+table they point at, where their triggers live (``tablecmds.c``, PostgreSQL 15):
+
+- ``ADD FOREIGN KEY``: SHARE ROW EXCLUSIVE (``ATAddForeignKeyConstraint`` opens the
+  referenced table with ``ShareRowExclusiveLock``; validating it adds ROW SHARE);
+- ``VALIDATE CONSTRAINT`` of a foreign key: ROW SHARE (phase 3 of ``ATRewriteTables``:
+  ``refrel = table_open(con->refrelid, RowShareLock)`` before
+  ``validateForeignKeyConstraint``; sql-altertable.html: "If the constraint is a foreign
+  key then a ROW SHARE lock is also required on the table referenced by the constraint");
+- ``DROP CONSTRAINT`` of a foreign key: ACCESS EXCLUSIVE (``ATExecDropConstraint``: "Must
+  match lock taken by RemoveTriggerById", unless it references its own table).
+
+Which table a named constraint references is not in the text: the lock is a
+``LockRequest`` ``ON_CONSTRAINT_TARGET`` that ``release_risk`` settles from the target's
+foreign keys and the ones the release's earlier statements add.
 """
 
 from __future__ import annotations
@@ -13,6 +26,7 @@ from migrations_ops.pg import data_loss
 from migrations_ops.pg.effect_model import (
     ON_CONSTRAINT_TARGET,
     ColumnAdd,
+    ConstraintAdd,
     Found,
     LockRequest,
     StatementEffect,
@@ -120,12 +134,16 @@ def _subcommand(cmd: Any, table: Relation, effect: StatementEffect) -> LockMode:
     if kind == "AT_ValidateConstraint":
         effect.does.append(f"validates constraint {cmd.name} on {table}")
         effect.scans.append((table, f"VALIDATE CONSTRAINT {cmd.name} reads every row"))
+        effect.locks.append(
+            LockRequest(table, M.ROW_SHARE, ON_CONSTRAINT_TARGET, constraint=cmd.name)
+        )
         return M.SHARE_UPDATE_EXCLUSIVE
     if kind == "AT_DropConstraint":
         effect.does.append(f"drops constraint {cmd.name} of {table}")
         effect.locks.append(
             LockRequest(table, M.ACCESS_EXCLUSIVE, ON_CONSTRAINT_TARGET, constraint=cmd.name)
         )
+        effect.constraint_drops.append((table, cmd.name))
         return M.ACCESS_EXCLUSIVE
     if kind in ("AT_AttachPartition", "AT_DetachPartition"):
         partition = Relation.from_range_var(cmd.def_.name)
@@ -199,6 +217,7 @@ def _add_column(column: Any, table: Relation, effect: StatementEffect) -> LockMo
             effect.scans.append((table, f"CHECK on {column.colname} is tested on every row"))
         elif contype == "CONSTR_FOREIGN" and constraint.pktable is not None:
             effect.touch(Relation.from_range_var(constraint.pktable), M.SHARE_ROW_EXCLUSIVE)
+        constraint_added(effect, table, constraint, column.colname)
     functions = tuple(function_names(default)) if default is not None else ()
     effect.column_adds.append(
         ColumnAdd(
@@ -222,6 +241,7 @@ def _add_constraint(constraint: Any, table: Relation, effect: StatementEffect) -
     contype = str(constraint.contype)
     name = constraint.conname or "(unnamed)"
     not_valid = bool(constraint.skip_validation)
+    constraint_added(effect, table, constraint)
     if contype == "CONSTR_FOREIGN":
         target = Relation.from_range_var(constraint.pktable)
         effect.touch(target, M.SHARE_ROW_EXCLUSIVE)
@@ -261,3 +281,33 @@ def _add_constraint(constraint: Any, table: Relation, effect: StatementEffect) -
         return M.ACCESS_EXCLUSIVE
     effect.does.append(f"adds constraint {name} on {table}")
     return M.ACCESS_EXCLUSIVE
+
+
+# Constraint kinds that become a pg_constraint row under their name.
+_NAMED_KINDS = (
+    "CONSTR_CHECK", "CONSTR_PRIMARY", "CONSTR_UNIQUE", "CONSTR_EXCLUSION", "CONSTR_FOREIGN",
+    "CONSTR_NOTNULL",
+)  # fmt: skip
+
+
+def constraint_added(
+    effect: StatementEffect, table: Relation, constraint: Any, column: str | None = None
+) -> None:
+    """Record a table or column constraint by its name, for the statements after it.
+
+    An unnamed foreign key gets PostgreSQL's name, ``<table>_<columns>_fkey``
+    (``ChooseConstraintName`` with ``ChooseForeignKeyConstraintNameAddition``) when that
+    fits in 63 bytes; other unnamed constraints are not recorded (a later statement naming
+    one meets it as unknown and says so).
+    """
+    contype = str(constraint.contype)
+    foreign = contype == "CONSTR_FOREIGN" and constraint.pktable is not None
+    name = constraint.conname
+    if not name and foreign:
+        columns = [str(c.sval) for c in constraint.fk_attrs or ()] or ([column] if column else [])
+        candidate = "_".join([table.name, *columns, "fkey"])
+        name = candidate if columns and len(candidate.encode()) <= 63 else None
+    if not name or contype not in _NAMED_KINDS:
+        return
+    references = Relation.from_range_var(constraint.pktable) if foreign else None
+    effect.constraint_adds.append(ConstraintAdd(table, str(name), references))

@@ -28,6 +28,16 @@ class LockRequest:
 
 
 @dataclass(frozen=True)
+class ConstraintAdd:
+    """A constraint the statement adds, for later statements of the release that name it
+    (``VALIDATE`` or ``DROP CONSTRAINT`` of a foreign key also lock the table it references)."""
+
+    relation: Relation
+    name: str
+    references: Relation | None = None  # the table a foreign key points at; None otherwise
+
+
+@dataclass(frozen=True)
 class Found:
     """A hazard found in the text; ``release_risk`` keeps it if the table is on the target."""
 
@@ -71,6 +81,9 @@ class StatementEffect:
     drops: list[Relation] = field(default_factory=list)
     renames: list[tuple[Relation, Relation]] = field(default_factory=list)
     new_indexes: list[tuple[Relation, Relation]] = field(default_factory=list)  # (index, table)
+    constraint_adds: list[ConstraintAdd] = field(default_factory=list)
+    constraint_drops: list[tuple[Relation, str]] = field(default_factory=list)  # (table, name)
+    constraint_renames: list[tuple[Relation, str, str]] = field(default_factory=list)
     rewrites: list[tuple[Relation, str]] = field(default_factory=list)
     scans: list[tuple[Relation, str]] = field(default_factory=list)
     type_changes: list[TypeChange] = field(default_factory=list)

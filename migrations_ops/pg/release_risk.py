@@ -9,7 +9,10 @@ under their new names after renames. For each statement it settles:
   search_path``; the CLI's ``RESET ALL`` drops it at the next file);
 - the locks on relations that **existed before the file** (the ``lock`` of the report),
   including the ones the text does not name: an index's table, the tables a dropped
-  table's foreign keys point at, the tables a ``TRUNCATE ... CASCADE`` reaches;
+  table's foreign keys point at, the tables a ``TRUNCATE ... CASCADE`` reaches, the table
+  a foreign key named by ``VALIDATE`` or ``DROP CONSTRAINT`` references (known from the
+  target's catalog or from the release's earlier statements, across files; when neither
+  knows the constraint, ``lock_notes`` says what it would lock if it is a foreign key);
 - rewrites, scans and hazards on tables **on the target** (a table the release itself
   creates has no clients and no rows yet), with the column facts that decide them (the
   old type of a column, an existing ``CHECK (c IS NOT NULL)``, a default's volatility);
@@ -135,6 +138,8 @@ class Resolved:
     effect: StatementEffect
     tables: list[str] = field(default_factory=list)
     locks: dict[str, LockMode] = field(default_factory=dict)  # relations from before the file
+    lock_why: dict[str, str] = field(default_factory=dict)  # a locked table the text does not name
+    lock_notes: list[str] = field(default_factory=list)  # locks the facts cannot settle
     on_target: list[str] = field(default_factory=list)  # its tables that the target has
     rewrites: dict[str, str] = field(default_factory=dict)
     scans: dict[str, str] = field(default_factory=dict)
@@ -155,6 +160,12 @@ class Resolver:
         # Current name -> the target's name for it (None: created by the release).
         self.origin: dict[str, str | None] = {name: name for name in facts.relations}
         self.indexes: dict[str, str] = dict(facts.indexes)
+        # (table, constraint) -> the table a foreign key references, None for another kind:
+        # the target's, then as the release's statements add, rename and drop them.
+        self.constraints: dict[tuple[str, str], str | None] = {
+            **dict.fromkeys(facts.other_constraints),
+            **facts.constraint_targets,
+        }
 
     def resolve(self, files: Sequence[FileStatements]) -> list[Resolved]:
         out: list[Resolved] = []
@@ -184,15 +195,40 @@ class Resolver:
             table = self.indexes.get(index)
             return [table] if table else []
         table = self.qualify(request.relation, path)
-        origin = self.origin.get(table)
         if request.on == ON_REFERENCED:
-            return sorted(self.facts.references.get(origin or "", set()))
+            return sorted({t for (s, _), t in self.constraints.items() if s == table and t})
         if request.on == ON_REFERENCING:
-            return sorted(self.facts.referenced_by.get(origin or "", set()))
+            return sorted({s for (s, _), t in self.constraints.items() if t == table})
         if request.on == ON_CONSTRAINT_TARGET:
-            found = self.facts.constraint_targets.get((origin or "", request.constraint or ""))
+            found = self.constraints.get((table, request.constraint or ""))
             return [found] if found else []
         return [table]
+
+    def _lock_why(self, request: LockRequest, path: Sequence[str]) -> str:
+        """Why a lock lands on a table the statement does not name, in words."""
+        named = self.qualify(request.relation, path)
+        if request.on == ON_CONSTRAINT_TARGET:
+            return f"the table {request.constraint} references"
+        if request.on == ON_REFERENCED:
+            return f"a foreign key of {named} references it"
+        if request.on == ON_REFERENCING:
+            return f"its foreign key references {named}"
+        return ""
+
+    def _unknown_constraint(
+        self, effect: StatementEffect, request: LockRequest, path: Sequence[str]
+    ) -> str | None:
+        """What a constraint neither the target nor the release's earlier statements know
+        would lock, were it a foreign key."""
+        table = self.qualify(request.relation, path)
+        if request.on != ON_CONSTRAINT_TARGET or (table, request.constraint) in self.constraints:
+            return None
+        return (
+            f"if {request.constraint} is a foreign key, {effect.command} also takes "
+            f"{request.mode.label} on the table it references: neither {self.facts.source} "
+            f"nor the release's earlier statements have a constraint {request.constraint} "
+            f"on {table}"
+        )
 
     # --- one file ---------------------------------------------------------------------
 
@@ -216,8 +252,15 @@ class Resolver:
             old_name = self.qualify(old, path)
             new_name = self.qualify(new.qualified_in(old_name.split(".", 1)[0]), path)
             self.origin[new_name] = self.origin.pop(old_name, None)
+            self.constraints = {
+                (new_name if s == old_name else s, c): new_name if t == old_name else t
+                for (s, c), t in self.constraints.items()
+            }
         for relation in effect.drops:
-            self.origin.pop(self.qualify(relation, path), None)
+            name = self.qualify(relation, path)
+            self.origin.pop(name, None)
+            # Its constraints go with it, and (CASCADE) the foreign keys that point at it.
+            self.constraints = {k: t for k, t in self.constraints.items() if name not in (k[0], t)}
         for relation in effect.creates:
             name = self.qualify(relation, path)
             if name not in self.origin:
@@ -225,6 +268,22 @@ class Resolver:
         for index, table in effect.new_indexes:
             table_name = self.qualify(table, path)
             self.indexes[f"{table_name.split('.', 1)[0]}.{index.name}"] = table_name
+        self._apply_constraints(effect, path)
+
+    def _apply_constraints(self, effect: StatementEffect, path: Sequence[str]) -> None:
+        """The constraints the statement adds, renames and drops (renamed and dropped tables:
+        ``_apply``)."""
+        for added in effect.constraint_adds:
+            table = self.qualify(added.relation, path)
+            target = self.qualify(added.references, path) if added.references else None
+            self.constraints[(table, added.name)] = target
+        for relation, constraint in effect.constraint_drops:
+            self.constraints.pop((self.qualify(relation, path), constraint), None)
+        for relation, old_constraint, new_constraint in effect.constraint_renames:
+            table = self.qualify(relation, path)
+            if (table, old_constraint) in self.constraints:
+                target = self.constraints.pop((table, old_constraint))
+                self.constraints[(table, new_constraint)] = target
 
     def _statement(
         self, file: str, effect: StatementEffect, path: list[str], before: set[str]
@@ -234,7 +293,11 @@ class Resolver:
             name = self.qualify(relation, path)
             if name not in out.tables:
                 out.tables.append(name)
+        named = list(out.tables)
         for request in effect.locks:
+            unknown = self._unknown_constraint(effect, request, path)
+            if unknown and self.qualify(request.relation, path) in before:
+                out.lock_notes.append(unknown)
             for table in self._lock_targets(request, path):
                 if request.on == ON_INDEX_TABLE and table not in out.tables:
                     out.tables.append(table)
@@ -242,6 +305,9 @@ class Resolver:
                     table, LockMode.ACCESS_SHARE - 1
                 ):
                     out.locks[table] = request.mode
+                    why = self._lock_why(request, path)
+                    if why and table not in named:
+                        out.lock_why[table] = why
         out.on_target = [t for t in out.tables if self.origin.get(t)]
         target = set(out.on_target)
         for relation, why in effect.rewrites:

@@ -135,14 +135,17 @@ def _create_table(node: Any, effect: StatementEffect) -> None:
             effect.does.append(f"{what} {Relation.from_range_var(parent)}")
     for element in node.tableElts or ():
         constraints = []
+        column = None
         if element.tag == "ColumnDef":
             constraints = list(element.constraints or ())
+            column = element.colname
         elif element.tag == "Constraint":
             constraints = [element]
         elif element.tag == "TableLikeClause":
             skip += (element.relation,)
             effect.touch(Relation.from_range_var(element.relation), M.ACCESS_SHARE)
         for constraint in constraints:
+            alter_table_effects.constraint_added(effect, table, constraint, column)
             if constraint.contype == "CONSTR_FOREIGN" and constraint.pktable:
                 skip += (constraint.pktable,)
                 effect.touch(Relation.from_range_var(constraint.pktable), M.SHARE_ROW_EXCLUSIVE)
@@ -375,6 +378,7 @@ def _rename(node: Any, effect: StatementEffect) -> None:
         table = Relation.from_range_var(node.relation)
         effect.touch(table, M.ACCESS_EXCLUSIVE)
         effect.does.append(f"renames constraint {node.subname} of {table}")
+        effect.constraint_renames.append((table, node.subname, node.newname))
     elif kind == "OBJECT_INDEX" and node.relation is not None:
         index = Relation.from_range_var(node.relation)
         effect.does.append(f"renames index {index} to {node.newname}")

@@ -6,7 +6,8 @@ nothing outlives it on a pooled server connection, nothing can be written, and a
 that would queue behind a migration's lock gives up instead of joining the queue.
 
 - ``read_catalog``: the relations in the user schemas (kind, ``reltuples``), which
-  table each index belongs to, foreign keys, the session's ``search_path``;
+  table each index belongs to, constraints (and the table each foreign key references),
+  the session's ``search_path``;
 - ``read_details``: for the relations the release touches, ``pg_total_relation_size``
   and their columns; the volatility of the functions column defaults call;
 - ``count_losses``: how many rows or non-null values each ``data_loss.Loss`` destroys:
@@ -93,15 +94,32 @@ class TargetFacts:
     search_path: list[str] = field(default_factory=lambda: ["public"])
     relations: dict[str, RelationFacts] = field(default_factory=dict)
     indexes: dict[str, str] = field(default_factory=dict)  # index -> table
-    references: dict[str, set[str]] = field(default_factory=dict)  # table -> tables its FKs hit
-    referenced_by: dict[str, set[str]] = field(default_factory=dict)
+    # (table, foreign key) -> the table it references; (table, name) of every other
+    # constraint: VALIDATE or DROP of a foreign key also locks the table it references.
     constraint_targets: dict[tuple[str, str], str] = field(default_factory=dict)
+    other_constraints: set[tuple[str, str]] = field(default_factory=set)
     volatility: dict[str, str] = field(default_factory=dict)  # function name -> v / s / i
     oids: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     def relation(self, qualified: str) -> RelationFacts | None:
         return self.relations.get(qualified)
+
+    @property
+    def references(self) -> dict[str, set[str]]:
+        """Table -> the tables its foreign keys point at."""
+        out: dict[str, set[str]] = {}
+        for (source, _), target in self.constraint_targets.items():
+            out.setdefault(source, set()).add(target)
+        return out
+
+    @property
+    def referenced_by(self) -> dict[str, set[str]]:
+        """Table -> the tables whose foreign keys point at it."""
+        out: dict[str, set[str]] = {}
+        for (source, _), target in self.constraint_targets.items():
+            out.setdefault(target, set()).add(source)
+        return out
 
 
 _RELATIONS = """
@@ -118,12 +136,13 @@ JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_namespace n ON n.oid = i.relname
 JOIN pg_class t ON t.oid = x.indrelid JOIN pg_namespace tn ON tn.oid = t.relnamespace
 WHERE n.nspname <> ALL(%(system)s)
 """
-_FOREIGN_KEYS = """
+_CONSTRAINTS = """
 SELECT sn.nspname, s.relname, c.conname, tn.nspname, t.relname
 FROM pg_constraint c
 JOIN pg_class s ON s.oid = c.conrelid JOIN pg_namespace sn ON sn.oid = s.relnamespace
-JOIN pg_class t ON t.oid = c.confrelid JOIN pg_namespace tn ON tn.oid = t.relnamespace
-WHERE c.contype = 'f'
+LEFT JOIN pg_class t ON t.oid = c.confrelid AND c.contype = 'f'
+LEFT JOIN pg_namespace tn ON tn.oid = t.relnamespace
+WHERE sn.nspname <> ALL(%(system)s)
 """
 _COLUMNS = """
 SELECT a.attname, t.typname, a.atttypmod, format_type(a.atttypid, a.atttypmod), a.attnotnull,
@@ -157,11 +176,14 @@ def read_catalog(
             facts.oids[qualified] = oid
         for schema, index, table_schema, table in conn.execute(_INDEXES, params).fetchall():
             facts.indexes[f"{schema}.{index}"] = f"{table_schema}.{table}"
-        for schema, table, constraint, target_schema, target in conn.execute(_FOREIGN_KEYS):
-            source_name, target_name = f"{schema}.{table}", f"{target_schema}.{target}"
-            facts.references.setdefault(source_name, set()).add(target_name)
-            facts.referenced_by.setdefault(target_name, set()).add(source_name)
-            facts.constraint_targets[(source_name, constraint)] = target_name
+        for schema, table, constraint, target_schema, target in conn.execute(
+            _CONSTRAINTS, params
+        ).fetchall():
+            key = (f"{schema}.{table}", constraint)
+            if target is None:
+                facts.other_constraints.add(key)
+            else:
+                facts.constraint_targets[key] = f"{target_schema}.{target}"
     return facts
 
 

@@ -245,6 +245,52 @@ def test_it_names_the_table_that_gets_the_strongest_lock(target):
     assert new.locks == {} and new.lock is None
 
 
+# Statements that lock tables besides the one they name, each after the release's earlier
+# statements (another file, applied and committed first), compared table by table: the
+# prediction reads the catalog from before the release, so it learns the foreign keys the
+# earlier file adds from its text, as it does for a real release.
+ELSEWHERE = [
+    (ADD_FK := "alter table other add constraint other_parent_fk foreign key (id) "
+     "references parent (id) not valid", "alter table other validate constraint other_parent_fk"),
+    (ADD_FK, "alter table other drop constraint other_parent_fk"),
+    ("", "alter table child validate constraint child_n_positive"),  # a CHECK: nothing else
+    ("", "alter table child drop constraint child_parent_id_fkey"),
+    ("", "alter table other add constraint fk foreign key (id) references parent (id)"),
+    ("", "alter table other add constraint fk foreign key (id) references parent (id) not valid"),
+    ("", "create trigger t2 after insert on child for each row execute function touch()"),
+    ("", "drop table child"),
+    ("", "truncate parent cascade"),
+    ("create table grand (id int references child (id))", "drop table child cascade"),
+]  # fmt: skip
+
+
+def test_it_predicts_every_table_a_statement_locks_after_the_release_before_it(server_url):
+    from migrations_ops.pg import scratch
+
+    wrong = []
+    for earlier, text in ELSEWHERE:
+        with scratch.scratch_database(purpose="test_locks", server_url=server_url) as url:
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(SCHEMA)
+            files = [MigrationFile.from_text("20240101000000_earlier.sql", earlier + ";\n")]
+            files.append(MigrationFile.from_text("20240102000000_case.sql", text + ";\n"))
+            with psycopg.connect(url, autocommit=True) as conn:
+                facts = target_facts.read_catalog(conn, source="target")
+                conn.execute(earlier)
+            *_, resolved = release_risk.Resolver(facts).resolve(release_risk.analyse_files(files))
+            _, modes, _ = observe(url, text)
+        if resolved.locks != modes or resolved.lock_notes:
+            wrong.append(
+                f"{text!r}: predicted {_labels(resolved.locks)} {resolved.lock_notes}, "
+                f"PostgreSQL took {_labels(modes)}"
+            )
+    assert wrong == [], "\n".join(wrong)
+
+
+def _labels(locks: dict[str, LockMode]) -> dict[str, str]:
+    return {table: mode.label for table, mode in sorted(locks.items())}
+
+
 REWRITES = {
     "alter table child add column z int": False,
     "alter table child add column z int not null default 0": False,

@@ -34,8 +34,8 @@ def facts(rows: int = 50_000) -> TargetFacts:
         "public.totals": RelationFacts("public.totals", "materialized view", 10),
     }
     target.indexes = {"public.accounts_name": "public.accounts"}
-    target.references = {"public.ledger": {"public.accounts"}}
-    target.referenced_by = {"public.accounts": {"public.ledger"}}
+    target.constraint_targets = {("public.ledger", "ledger_account_fkey"): "public.accounts"}
+    target.other_constraints = {("public.accounts", "accounts_pkey")}
     return target
 
 
@@ -189,6 +189,73 @@ def test_drop_table_also_locks_the_tables_its_foreign_keys_point_at():
         "public.ledger": LockMode.ACCESS_EXCLUSIVE,
         "public.accounts": LockMode.ACCESS_EXCLUSIVE,
     }
+
+
+def test_validating_a_foreign_key_the_target_has_also_locks_the_table_it_references():
+    (statement,) = settle("alter table ledger validate constraint ledger_account_fkey;")
+    assert statement.locks == {
+        "public.ledger": LockMode.SHARE_UPDATE_EXCLUSIVE,
+        "public.accounts": LockMode.ROW_SHARE,
+    }
+    assert statement.lock_why == {"public.accounts": "the table ledger_account_fkey references"}
+    assert statement.lock_notes == []
+
+
+def test_a_foreign_key_added_by_an_earlier_file_is_known_to_later_ones():
+    files = release_risk.analyse_files(
+        [
+            MigrationFile.from_text(
+                "20240101000000_a.sql",
+                "alter table accounts add constraint accounts_ledger_fk foreign key (balance) "
+                "references ledger (id) not valid;\n"
+                "alter table ledger add foreign key (id) references accounts (id) not valid;\n"
+                "alter table ledger rename to entries;\n",
+            ),
+            MigrationFile.from_text(
+                "20240102000000_b.sql",
+                "alter table accounts validate constraint accounts_ledger_fk;\n"
+                "alter table entries validate constraint ledger_id_fkey;\n"
+                "alter table accounts rename constraint accounts_ledger_fk to accounts_fk;\n"
+                "alter table accounts drop constraint accounts_fk;\n",
+            ),
+        ]
+    )
+    *_, validate, unnamed, _, drop = release_risk.Resolver(facts()).resolve(files)
+    # The table it references was renamed since: the lock is on it under its new name.
+    assert validate.locks == {
+        "public.accounts": LockMode.SHARE_UPDATE_EXCLUSIVE,
+        "public.entries": LockMode.ROW_SHARE,
+    }
+    assert validate.lock_why == {"public.entries": "the table accounts_ledger_fk references"}
+    assert unnamed.locks["public.accounts"] == LockMode.ROW_SHARE  # PostgreSQL's own name
+    assert drop.locks["public.entries"] == LockMode.ACCESS_EXCLUSIVE  # the renamed constraint
+    assert drop.lock_notes == []
+
+
+def test_a_constraint_nobody_knows_is_said_to_lock_more_if_it_is_a_foreign_key():
+    settled = settle(
+        "alter table accounts validate constraint accounts_fk;\n"
+        "alter table accounts validate constraint accounts_pkey;\n"  # known: not a foreign key
+        "alter table accounts drop constraint accounts_fk;\n"
+    )
+    assert settled[0].locks == {"public.accounts": LockMode.SHARE_UPDATE_EXCLUSIVE}
+    assert settled[0].lock_notes == [
+        "if accounts_fk is a foreign key, ALTER TABLE also takes ROW SHARE on the table it "
+        "references: neither staging nor the release's earlier statements have a constraint "
+        "accounts_fk on public.accounts"
+    ]
+    assert settled[1].lock_notes == []
+    assert "ACCESS EXCLUSIVE on the table it references" in settled[2].lock_notes[0]
+
+
+def test_drop_table_locks_the_tables_a_foreign_key_added_by_the_release_points_at():
+    (_, drop) = settle(
+        "alter table accounts add constraint accounts_ledger_fk foreign key (balance) "
+        "references ledger (id) not valid;\n"
+        "drop table accounts;\n"
+    )
+    assert drop.locks["public.ledger"] == LockMode.ACCESS_EXCLUSIVE
+    assert drop.lock_why == {"public.ledger": "a foreign key of public.accounts references it"}
 
 
 def test_it_counts_only_what_it_can_count_without_running_bundle_code():

@@ -81,6 +81,14 @@ def test_it_reads_sizes_and_columns_of_the_tables_a_release_touches(target):
     assert accounts.columns["amount"].type.modifiers == (12, 4)
     assert facts.relations["public.ledger"].bytes is None  # not touched: not read
     assert facts.references["public.ledger"] == {"public.accounts"}
+    # Constraints by name: which table a foreign key references, and which are not one.
+    assert facts.constraint_targets == {
+        ("public.ledger", "ledger_account_id_fkey"): "public.accounts"
+    }
+    assert facts.other_constraints == {
+        ("public.accounts", "accounts_pkey"),
+        ("public.ledger", "ledger_pkey"),
+    }
 
 
 def test_it_counts_exactly_what_each_statement_destroys(target):
