@@ -9,7 +9,9 @@ applies ``risk_rules``. Every statement object has at least ``file``, ``line``,
 ``lock`` is the strongest of the predicted lock and the lock observed on the scratch
 copy (``lock_source`` says which): a prediction can miss a lock the text does not show
 (a trigger, a function's body), and an observation cannot see a lock the file already
-held from an earlier statement.
+held from an earlier statement. ``also_locks`` says the locks on the statement's other
+tables in words (and why, for a table it does not name: the table a foreign key
+references...); ``lock_notes`` the locks the facts could not settle.
 
 Functions at the bottom read a stored result (the ``data`` of the risk job) for the
 release page, the report and the API: ``hazards_first``, ``loss_ledger``.
@@ -149,6 +151,12 @@ def _statement(
         "lock_observed": seen.label if seen else None,
         "locks": {t: m.label for t, m in sorted(locks.items())},
         "blocks": lock.blocks if lock else [],
+        "also_locks": [
+            lock_line(t, m, item.lock_why.get(t))
+            for t, m in sorted(locks.items())
+            if t != lock_table
+        ],
+        "lock_notes": list(item.lock_notes),
         "rewrites": bool(item.rewrites),
         "rewrites_tables": sorted(item.rewrites),
         "rewrites_why": [f"{t}: {why}" for t, why in sorted(item.rewrites.items())],
@@ -183,6 +191,17 @@ def _statement(
             hazards.append(Hazard("lock_held_by_later_statements", lock_table, detail))
     statement["hazards"] = [h.as_dict() for h in hazards]
     return statement
+
+
+def lock_line(table: str, mode: LockMode, why: str | None = None) -> str:
+    """One lock in words: "ROW SHARE on public.parent (the table child_parent_fk
+    references): blocks only ACCESS EXCLUSIVE and EXCLUSIVE locks; reads and writes go on"."""
+    where = f"{mode.label} on {table}" + (f" ({why})" if why else "")
+    if mode.blocks_reads or mode.blocks_writes:
+        return f"{where}: blocks {', '.join(mode.blocks)}"
+    conflicts = [other.label for other in reversed(LockMode) if mode.conflicts_with(other)]
+    blocked = " and ".join(conflicts) + " locks" if len(conflicts) <= 2 else ", ".join(mode.blocks)
+    return f"{where}: blocks only {blocked}; reads and writes go on"
 
 
 def _second_opinion(
@@ -245,8 +264,11 @@ def markdown(data: dict[str, Any]) -> str:
         hazards = "; ".join(h["name"] for h in s.get("hazards", [])) or "-"
         blocks = ", ".join(b.split(" (")[0] for b in s.get("blocks", [])[:3]) or "-"
         does = s.get("does", "").replace("|", "\\|")
+        lock = s.get("lock") or "-"
+        others = [f"{m} on {t}" for t, m in s.get("locks", {}).items() if t != s.get("lock_table")]
+        lock += f"; also {', '.join(others)}" if others else ""
         lines.append(
-            f"| {s.get('risk')} | {s['file']}:{s['line']} | {does} | {s.get('lock') or '-'} "
+            f"| {s.get('risk')} | {s['file']}:{s['line']} | {does} | {lock} "
             f"| {blocks} | {rows or '-'} | {hazards} |"
         )
     ledger = data.get("data_loss", [])
