@@ -25,6 +25,8 @@ from typing import Any
 from migrations_ops.pg import data_loss
 from migrations_ops.pg.effect_model import (
     ON_CONSTRAINT_TARGET,
+    ON_DEFAULT_PARTITION,
+    ON_REFERENCED,
     ColumnAdd,
     ConstraintAdd,
     Found,
@@ -148,6 +150,8 @@ def _subcommand(cmd: Any, table: Relation, effect: StatementEffect) -> LockMode:
     if kind in ("AT_AttachPartition", "AT_DetachPartition"):
         partition = Relation.from_range_var(cmd.def_.name)
         concurrent = bool(getattr(cmd.def_, "concurrent", False))
+        if not concurrent:
+            partition_locks(effect, table)
         if kind == "AT_AttachPartition":
             effect.touch(partition, M.ACCESS_EXCLUSIVE)
             effect.scans.append((partition, "checked against the partition bound"))
@@ -281,6 +285,22 @@ def _add_constraint(constraint: Any, table: Relation, effect: StatementEffect) -
         return M.ACCESS_EXCLUSIVE
     effect.does.append(f"adds constraint {name} on {table}")
     return M.ACCESS_EXCLUSIVE
+
+
+def partition_locks(effect: StatementEffect, parent: Relation) -> None:
+    """The other tables a partition added to or taken from ``parent`` locks.
+
+    Its default partition, ACCESS EXCLUSIVE, since its partition constraint changes
+    (``ATExecAttachPartition``: "We must lock the default partition if one exists";
+    ``ATExecDetachPartition`` and ``DefineRelation`` alike; sql-altertable.html: "in
+    addition to the ACCESS EXCLUSIVE locks on the table being attached and on the default
+    partition"). And the tables the parent's foreign keys reference, SHARE ROW EXCLUSIVE:
+    the partition's copies of those foreign keys are added or made its own
+    (``CloneForeignKeyConstraints``, ``DetachPartitionFinalize``); measured on PostgreSQL
+    15 by ``test_lock_modes.py``.
+    """
+    effect.locks.append(LockRequest(parent, M.ACCESS_EXCLUSIVE, ON_DEFAULT_PARTITION))
+    effect.locks.append(LockRequest(parent, M.SHARE_ROW_EXCLUSIVE, ON_REFERENCED))
 
 
 # Constraint kinds that become a pg_constraint row under their name.

@@ -17,6 +17,7 @@ ON_INDEX_TABLE = "index_table"  # the table of the index named
 ON_REFERENCED = "referenced"  # every table the named table's foreign keys point at
 ON_REFERENCING = "referencing"  # every table whose foreign keys point at the named table
 ON_CONSTRAINT_TARGET = "constraint_target"  # the table the named FK constraint points at
+ON_DEFAULT_PARTITION = "default_partition"  # the default partition of the named table
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from migrations_ops.pg import data_loss, statement_effects
 from migrations_ops.pg.apply import MigrationFile
 from migrations_ops.pg.effect_model import (
     ON_CONSTRAINT_TARGET,
+    ON_DEFAULT_PARTITION,
     ON_INDEX_TABLE,
     ON_REFERENCED,
     ON_REFERENCING,
@@ -202,6 +203,9 @@ class Resolver:
         if request.on == ON_CONSTRAINT_TARGET:
             found = self.constraints.get((table, request.constraint or ""))
             return [found] if found else []
+        if request.on == ON_DEFAULT_PARTITION:
+            default = self.facts.default_partitions.get(self.origin.get(table) or "")
+            return [name for name, origin in self.origin.items() if origin and origin == default]
         return [table]
 
     def _lock_why(self, request: LockRequest, path: Sequence[str]) -> str:
@@ -213,6 +217,8 @@ class Resolver:
             return f"a foreign key of {named} references it"
         if request.on == ON_REFERENCING:
             return f"its foreign key references {named}"
+        if request.on == ON_DEFAULT_PARTITION:
+            return f"the default partition of {named}, whose partition constraint changes"
         return ""
 
     def _unknown_constraint(

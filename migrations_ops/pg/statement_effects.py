@@ -131,6 +131,8 @@ def _create_table(node: Any, effect: StatementEffect) -> None:
             skip += (parent,)
             mode = M.ACCESS_EXCLUSIVE if node.partbound is not None else M.SHARE_UPDATE_EXCLUSIVE
             effect.touch(Relation.from_range_var(parent), mode)
+            if node.partbound is not None:
+                alter_table_effects.partition_locks(effect, Relation.from_range_var(parent))
             what = "partition of" if node.partbound is not None else "inherits from"
             effect.does.append(f"{what} {Relation.from_range_var(parent)}")
     for element in node.tableElts or ():

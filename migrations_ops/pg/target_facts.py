@@ -7,7 +7,7 @@ that would queue behind a migration's lock gives up instead of joining the queue
 
 - ``read_catalog``: the relations in the user schemas (kind, ``reltuples``), which
   table each index belongs to, constraints (and the table each foreign key references),
-  the session's ``search_path``;
+  each partitioned table's default partition, the session's ``search_path``;
 - ``read_details``: for the relations the release touches, ``pg_total_relation_size``
   and their columns; the volatility of the functions column defaults call;
 - ``count_losses``: how many rows or non-null values each ``data_loss.Loss`` destroys:
@@ -98,6 +98,7 @@ class TargetFacts:
     # constraint: VALIDATE or DROP of a foreign key also locks the table it references.
     constraint_targets: dict[tuple[str, str], str] = field(default_factory=dict)
     other_constraints: set[tuple[str, str]] = field(default_factory=set)
+    default_partitions: dict[str, str] = field(default_factory=dict)  # partitioned -> default
     volatility: dict[str, str] = field(default_factory=dict)  # function name -> v / s / i
     oids: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -144,6 +145,13 @@ LEFT JOIN pg_class t ON t.oid = c.confrelid AND c.contype = 'f'
 LEFT JOIN pg_namespace tn ON tn.oid = t.relnamespace
 WHERE sn.nspname <> ALL(%(system)s)
 """
+_DEFAULT_PARTITIONS = """
+SELECT pn.nspname, p.relname, dn.nspname, d.relname
+FROM pg_partitioned_table t
+JOIN pg_class p ON p.oid = t.partrelid JOIN pg_namespace pn ON pn.oid = p.relnamespace
+JOIN pg_class d ON d.oid = t.partdefid JOIN pg_namespace dn ON dn.oid = d.relnamespace
+WHERE pn.nspname <> ALL(%(system)s)
+"""
 _COLUMNS = """
 SELECT a.attname, t.typname, a.atttypmod, format_type(a.atttypid, a.atttypmod), a.attnotnull,
        EXISTS (
@@ -184,6 +192,10 @@ def read_catalog(
                 facts.other_constraints.add(key)
             else:
                 facts.constraint_targets[key] = f"{target_schema}.{target}"
+        for schema, table, default_schema, default in conn.execute(
+            _DEFAULT_PARTITIONS, params
+        ).fetchall():
+            facts.default_partitions[f"{schema}.{table}"] = f"{default_schema}.{default}"
     return facts
 
 

@@ -34,6 +34,11 @@ alter table child add constraint child_n_positive check (n > 0) not valid;
 create function touch() returns trigger language plpgsql as $$ begin return new; end $$;
 create trigger child_touch before update on child for each row execute function touch();
 create policy child_read on child for select using (true);
+create table orders (id int, parent_id int references parent (id), at date)
+  partition by range (at);
+create table orders_2023 partition of orders for values from ('2023-01-01') to ('2024-01-01');
+create table orders_default partition of orders default;
+create table orders_2024 (id int, parent_id int, at date);
 create schema app;
 create table app.accounts (id uuid primary key, owner uuid, name text);
 """
@@ -261,6 +266,14 @@ ELSEWHERE = [
     ("", "drop table child"),
     ("", "truncate parent cascade"),
     ("create table grand (id int references child (id))", "drop table child cascade"),
+    # A partition added or taken: the default partition, and the parent's foreign keys.
+    ("", "alter table orders attach partition orders_2024 for values from ('2024-01-01') "
+     "to ('2025-01-01')"),
+    ("", "alter table orders detach partition orders_2023"),
+    ("", "create table orders_2025 partition of orders for values from ('2025-01-01') "
+     "to ('2026-01-01')"),
+    ("", "alter table events attach partition events_2024 for values from ('2024-01-01') "
+     "to ('2025-01-01')"),
 ]  # fmt: skip
 
 
