@@ -16,6 +16,7 @@ ON_TABLE = "table"  # the relation named
 ON_INDEX_TABLE = "index_table"  # the table of the index named
 ON_REFERENCED = "referenced"  # every table the named table's foreign keys point at
 ON_REFERENCING = "referencing"  # every table whose foreign keys point at the named table
+ON_REFERENCING_ALL = "referencing_all"  # the same, and those pointing at them, and so on
 ON_CONSTRAINT_TARGET = "constraint_target"  # the table the named FK constraint points at
 ON_DEFAULT_PARTITION = "default_partition"  # the default partition of the named table
 

@@ -32,6 +32,7 @@ from migrations_ops.pg.effect_model import (
     ON_INDEX_TABLE,
     ON_REFERENCED,
     ON_REFERENCING,
+    ON_REFERENCING_ALL,
     ColumnAdd,
     LockRequest,
     StatementEffect,
@@ -200,6 +201,15 @@ class Resolver:
             return sorted({t for (s, _), t in self.constraints.items() if s == table and t})
         if request.on == ON_REFERENCING:
             return sorted({s for (s, _), t in self.constraints.items() if t == table})
+        if request.on == ON_REFERENCING_ALL:
+            reached, todo = {table}, [table]
+            while todo:
+                pointed_at = todo.pop()
+                for (source, _), target in self.constraints.items():
+                    if target == pointed_at and source not in reached:
+                        reached.add(source)
+                        todo.append(source)
+            return sorted(reached - {table})
         if request.on == ON_CONSTRAINT_TARGET:
             found = self.constraints.get((table, request.constraint or ""))
             return [found] if found else []
@@ -215,8 +225,10 @@ class Resolver:
             return f"the table {request.constraint} references"
         if request.on == ON_REFERENCED:
             return f"a foreign key of {named} references it"
-        if request.on == ON_REFERENCING:
-            return f"its foreign key references {named}"
+        if request.on in (ON_REFERENCING, ON_REFERENCING_ALL):
+            return f"its foreign key references {named}" + (
+                ", directly or through other tables" if request.on == ON_REFERENCING_ALL else ""
+            )
         if request.on == ON_DEFAULT_PARTITION:
             return f"the default partition of {named}, whose partition constraint changes"
         return ""

@@ -33,6 +33,7 @@ from migrations_ops.pg.effect_model import (
     ON_INDEX_TABLE,
     ON_REFERENCED,
     ON_REFERENCING,
+    ON_REFERENCING_ALL,
     Found,
     LockRequest,
     StatementEffect,
@@ -263,7 +264,9 @@ def _truncate(node: Any, effect: StatementEffect) -> None:
         effect.hazards.append(Found("truncate", table))
         effect.losses.append(data_loss.Loss("table_rows", table))
         if cascade:
-            effect.locks.append(LockRequest(table, M.ACCESS_EXCLUSIVE, ON_REFERENCING))
+            # ExecuteTruncate follows foreign keys until no new table turns up
+            # (heap_truncate_find_FKs in a loop): the tables pointing at those too.
+            effect.locks.append(LockRequest(table, M.ACCESS_EXCLUSIVE, ON_REFERENCING_ALL))
             effect.does.append(f"and of every table whose foreign keys point at {table}")
 
 

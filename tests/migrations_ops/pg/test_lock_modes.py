@@ -266,6 +266,7 @@ ELSEWHERE = [
     ("", "drop table child"),
     ("", "truncate parent cascade"),
     ("create table grand (id int references child (id))", "drop table child cascade"),
+    ("create table grand (id int references child (id))", "truncate parent cascade"),
     # A partition added or taken: the default partition, and the parent's foreign keys.
     ("", "alter table orders attach partition orders_2024 for values from ('2024-01-01') "
      "to ('2025-01-01')"),
