@@ -1,4 +1,5 @@
 import threading
+import time
 
 import pytest
 from django.core.exceptions import PermissionDenied
@@ -210,17 +211,19 @@ def test_a_tick_locks_the_release_before_its_item(project, release_engineer, pla
         ticker = threading.Thread(target=tick)
         ticker.start()
         with other() as probe:
-            # Wait until the tick waits on the item's lock.
-            for _ in range(200):
+            # Wait until the tick waits on the item's lock (a loaded machine may take a
+            # while to get the thread that far: a deadline, not a count of tries).
+            deadline = time.monotonic() + 60
+            while True:
                 waiting = probe.execute(
                     "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
                     "AND datname = current_database()"
                 ).fetchone()
                 if waiting and waiting[0]:
                     break
+                if not ticker.is_alive() or time.monotonic() > deadline:
+                    pytest.fail(f"the tick never waited for the item: {outcome or 'it failed'}")
                 threading.Event().wait(0.02)
-            else:
-                pytest.fail("the tick never waited for the item")
             with pytest.raises(psycopg.errors.LockNotAvailable):
                 probe.execute(
                     f"SELECT 1 FROM {releases_table} WHERE id = %s FOR UPDATE NOWAIT",  # noqa: S608
