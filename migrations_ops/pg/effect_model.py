@@ -19,6 +19,8 @@ ON_REFERENCING = "referencing"  # every table whose foreign keys point at the na
 ON_REFERENCING_ALL = "referencing_all"  # the same, and those pointing at them, and so on
 ON_CONSTRAINT_TARGET = "constraint_target"  # the table the named FK constraint points at
 ON_DEFAULT_PARTITION = "default_partition"  # the default partition of the named table
+ON_PARTITIONS = "partitions"  # every partition of the named table, and theirs, and so on
+ON_PARENT = "parent"  # the partitioned table the named partition is in, and its default one
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,8 @@ class StatementEffect:
     constraint_adds: list[ConstraintAdd] = field(default_factory=list)
     constraint_drops: list[tuple[Relation, str]] = field(default_factory=list)  # (table, name)
     constraint_renames: list[tuple[Relation, str, str]] = field(default_factory=list)
+    partition_adds: list[tuple[Relation, Relation]] = field(default_factory=list)  # (part, of)
+    partition_drops: list[tuple[Relation, Relation]] = field(default_factory=list)  # detached
     rewrites: list[tuple[Relation, str]] = field(default_factory=list)
     scans: list[tuple[Relation, str]] = field(default_factory=list)
     type_changes: list[TypeChange] = field(default_factory=list)
@@ -108,6 +112,12 @@ class StatementEffect:
             self.relations.append(relation)
         if mode is not None:
             self.locks.append(LockRequest(relation, mode, on))
+
+    def touch_partitions(self, relation: Relation, mode: LockMode, range_var: Any) -> None:
+        """``mode`` on every partition of ``relation`` too (and on theirs), unless the
+        statement names it with ``ONLY``; a table without partitions has none to lock."""
+        if getattr(range_var, "inh", True):
+            self.locks.append(LockRequest(relation, mode, ON_PARTITIONS))
 
     def change(self, command: str, node: Any, range_var: Any, mode: LockMode) -> Relation:
         """The statement is ``command`` and changes the relation ``range_var`` names, under

@@ -40,10 +40,14 @@ def vacuum(node: Any, effect: StatementEffect) -> None:
         table = Relation.from_range_var(item.relation)
         if full:
             effect.touch(table, M.ACCESS_EXCLUSIVE)
+            effect.touch_partitions(table, M.ACCESS_EXCLUSIVE, item.relation)
             effect.rewrites.append((table, "VACUUM FULL writes a new copy of the table"))
             effect.hazards.append(Found("vacuum_full", table))
         else:
             effect.touch(table, M.SHARE_UPDATE_EXCLUSIVE)
+            # A partitioned table is analysed (or vacuumed) partition by partition too
+            # (expand_vacuum_rel: find_all_inheritors).
+            effect.touch_partitions(table, M.SHARE_UPDATE_EXCLUSIVE, item.relation)
             effect.scans.append((table, effect.command.lower() + " reads the table"))
         effect.does.append(f"{effect.command.lower()} {table}")
     if not node.rels:
@@ -103,6 +107,8 @@ def lock(node: Any, effect: StatementEffect) -> None:
     for rv in node.relations:
         table = Relation.from_range_var(rv)
         effect.touch(table, mode)
+        # LockTableRecurse: the partitions (and inheritance children) too, unless ONLY.
+        effect.touch_partitions(table, mode, rv)
         effect.does.append(f"locks {table} in {mode.label} mode")
         if mode.blocks_writes:
             effect.hazards.append(Found("lock_table", table, f"{mode.label} on {table}"))

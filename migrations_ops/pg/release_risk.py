@@ -12,7 +12,9 @@ under their new names after renames. For each statement it settles:
   table's foreign keys point at, the tables a ``TRUNCATE ... CASCADE`` reaches, the table
   a foreign key named by ``VALIDATE`` or ``DROP CONSTRAINT`` references (known from the
   target's catalog or from the release's earlier statements, across files; when neither
-  knows the constraint, ``lock_notes`` says what it would lock if it is a foreign key);
+  knows the constraint, ``lock_notes`` says what it would lock if it is a foreign key),
+  the partitions of a partitioned table (the target's, and those the release creates,
+  attaches and detaches);
 - rewrites, scans and hazards on tables **on the target** (a table the release itself
   creates has no clients and no rows yet), with the column facts that decide them (the
   old type of a column, an existing ``CHECK (c IS NOT NULL)``, a default's volatility);
@@ -30,6 +32,8 @@ from migrations_ops.pg.effect_model import (
     ON_CONSTRAINT_TARGET,
     ON_DEFAULT_PARTITION,
     ON_INDEX_TABLE,
+    ON_PARENT,
+    ON_PARTITIONS,
     ON_REFERENCED,
     ON_REFERENCING,
     ON_REFERENCING_ALL,
@@ -168,6 +172,8 @@ class Resolver:
             **dict.fromkeys(facts.other_constraints),
             **facts.constraint_targets,
         }
+        # Partition -> the partitioned table it belongs to, as the release changes them.
+        self.partition_of: dict[str, str] = dict(facts.partition_of)
 
     def resolve(self, files: Sequence[FileStatements]) -> list[Resolved]:
         out: list[Resolved] = []
@@ -216,11 +222,38 @@ class Resolver:
         if request.on == ON_DEFAULT_PARTITION:
             default = self.facts.default_partitions.get(self.origin.get(table) or "")
             return [name for name, origin in self.origin.items() if origin and origin == default]
+        if request.on == ON_PARTITIONS:
+            return sorted(self._partitions(table))
+        if request.on == ON_PARENT:
+            parent = self.partition_of.get(table)
+            default = self.facts.default_partitions.get(self.origin.get(parent or "") or "")
+            defaults = [n for n, o in self.origin.items() if o and o == default and n != table]
+            return [parent, *defaults] if parent else []
         return [table]
 
-    def _lock_why(self, request: LockRequest, path: Sequence[str]) -> str:
-        """Why a lock lands on a table the statement does not name, in words."""
+    def _partitions(self, table: str) -> set[str]:
+        """The partitions of ``table``, theirs, and so on."""
+        found: set[str] = set()
+        todo = [table]
+        while todo:
+            parent = todo.pop()
+            for partition, of in self.partition_of.items():
+                if of == parent and partition not in found:
+                    found.add(partition)
+                    todo.append(partition)
+        return found
+
+    def _lock_why(self, request: LockRequest, path: Sequence[str], table: str) -> str:
+        """Why a lock lands on ``table``, which the statement does not name, in words."""
         named = self.qualify(request.relation, path)
+        if request.on == ON_PARENT:
+            parent = self.partition_of.get(named)
+            if table != parent:
+                return f"the default partition of {parent}, whose partition constraint changes"
+            return f"the partitioned table {named} belongs to"
+        if request.on == ON_PARTITIONS:
+            parent = self.partition_of.get(table, named)
+            return f"a partition of {parent}" + (f", within {named}" if parent != named else "")
         if request.on == ON_CONSTRAINT_TARGET:
             return f"the table {request.constraint} references"
         if request.on == ON_REFERENCED:
@@ -270,19 +303,30 @@ class Resolver:
             old_name = self.qualify(old, path)
             new_name = self.qualify(new.qualified_in(old_name.split(".", 1)[0]), path)
             self.origin[new_name] = self.origin.pop(old_name, None)
+            self.partition_of = {
+                new_name if p == old_name else p: new_name if of == old_name else of
+                for p, of in self.partition_of.items()
+            }
             self.constraints = {
                 (new_name if s == old_name else s, c): new_name if t == old_name else t
                 for (s, c), t in self.constraints.items()
             }
         for relation in effect.drops:
             name = self.qualify(relation, path)
-            self.origin.pop(name, None)
+            # A partitioned table's partitions go with it.
+            for gone in (name, *self._partitions(name)):
+                self.origin.pop(gone, None)
+                self.partition_of.pop(gone, None)
             # Its constraints go with it, and (CASCADE) the foreign keys that point at it.
             self.constraints = {k: t for k, t in self.constraints.items() if name not in (k[0], t)}
         for relation in effect.creates:
             name = self.qualify(relation, path)
             if name not in self.origin:
                 self.origin[name] = None
+        for partition, parent in effect.partition_adds:
+            self.partition_of[self.qualify(partition, path)] = self.qualify(parent, path)
+        for partition, _ in effect.partition_drops:
+            self.partition_of.pop(self.qualify(partition, path), None)
         for index, table in effect.new_indexes:
             table_name = self.qualify(table, path)
             self.indexes[f"{table_name.split('.', 1)[0]}.{index.name}"] = table_name
@@ -323,7 +367,7 @@ class Resolver:
                     table, LockMode.ACCESS_SHARE - 1
                 ):
                     out.locks[table] = request.mode
-                    why = self._lock_why(request, path)
+                    why = self._lock_why(request, path, table)
                     if why and table not in named:
                         out.lock_why[table] = why
         out.on_target = [t for t in out.tables if self.origin.get(t)]

@@ -31,6 +31,8 @@ from pglast.parser import ParseError, get_postgresql_version
 from migrations_ops.pg import alter_table_effects, data_loss, maintenance_effects
 from migrations_ops.pg.effect_model import (
     ON_INDEX_TABLE,
+    ON_PARENT,
+    ON_PARTITIONS,
     ON_REFERENCED,
     ON_REFERENCING,
     ON_REFERENCING_ALL,
@@ -134,6 +136,7 @@ def _create_table(node: Any, effect: StatementEffect) -> None:
             effect.touch(Relation.from_range_var(parent), mode)
             if node.partbound is not None:
                 alter_table_effects.partition_locks(effect, Relation.from_range_var(parent))
+                effect.partition_adds.append((table, Relation.from_range_var(parent)))
             what = "partition of" if node.partbound is not None else "inherits from"
             effect.does.append(f"{what} {Relation.from_range_var(parent)}")
     for element in node.tableElts or ():
@@ -189,11 +192,16 @@ def _create_index(node: Any, effect: StatementEffect) -> None:
         index = Relation(table.schema, node.idxname)
         effect.new_indexes.append((index, table))
     effect.scans.append((table, "read in full to build the index"))
+    # On a partitioned table (without ONLY), DefineIndex builds one on each partition too,
+    # opening each under the same mode (sql-createindex.html: "the index is created on
+    # each of the partitions"); measured by test_lock_modes.py.
     if node.concurrent:
         effect.no_transaction = True
         effect.touch(table, M.SHARE_UPDATE_EXCLUSIVE)
+        effect.touch_partitions(table, M.SHARE_UPDATE_EXCLUSIVE, node.relation)
     else:
         effect.touch(table, M.SHARE)
+        effect.touch_partitions(table, M.SHARE, node.relation)
         effect.hazards.append(Found("create_index_not_concurrently", table, f"index {name}"))
 
 
@@ -217,6 +225,11 @@ def _drop(node: Any, effect: StatementEffect) -> None:
             if kind == "OBJECT_TABLE":
                 # Its foreign keys' triggers live on the tables they point at.
                 effect.locks.append(LockRequest(relation, M.ACCESS_EXCLUSIVE, ON_REFERENCED))
+                # Its partitions are dropped with it (DROP has no ONLY); dropping a partition
+                # changes its parent and the parent's default partition, both locked
+                # (heap_drop_with_catalog: "lock parent too", and its default partition).
+                effect.locks.append(LockRequest(relation, M.ACCESS_EXCLUSIVE, ON_PARTITIONS))
+                effect.locks.append(LockRequest(relation, M.ACCESS_EXCLUSIVE, ON_PARENT))
                 if cascade:
                     effect.locks.append(LockRequest(relation, M.ACCESS_EXCLUSIVE, ON_REFERENCING))
                 effect.losses.append(data_loss.Loss("table_rows", relation))
@@ -260,6 +273,9 @@ def _truncate(node: Any, effect: StatementEffect) -> None:
     for rv in node.relations:
         table = Relation.from_range_var(rv)
         effect.touch(table, M.ACCESS_EXCLUSIVE)
+        # ExecuteTruncate expands the list with find_all_inheritors unless ONLY (which a
+        # partitioned table refuses): every partition is truncated, and locked, too.
+        effect.touch_partitions(table, M.ACCESS_EXCLUSIVE, rv)
         effect.does.append(f"removes every row of {table}")
         effect.hazards.append(Found("truncate", table))
         effect.losses.append(data_loss.Loss("table_rows", table))
@@ -334,6 +350,9 @@ def _create_trigger(node: Any, effect: StatementEffect) -> None:
     table = Relation.from_range_var(node.relation)
     effect.command = "CREATE TRIGGER"
     effect.touch(table, M.SHARE_ROW_EXCLUSIVE)
+    if node.row:
+        # A row trigger on a partitioned table is cloned onto each partition (CreateTrigger).
+        effect.touch_partitions(table, M.SHARE_ROW_EXCLUSIVE, node.relation)
     effect.does.append(f"creates trigger {node.trigname} on {table}")
 
 
@@ -375,6 +394,8 @@ def _rename(node: Any, effect: StatementEffect) -> None:
     elif kind in ("OBJECT_COLUMN", "OBJECT_ATTRIBUTE") and node.relation is not None:
         table = Relation.from_range_var(node.relation)
         effect.touch(table, M.ACCESS_EXCLUSIVE)
+        # renameatt recurses to the partitions (find_all_inheritors) unless ONLY.
+        effect.touch_partitions(table, M.ACCESS_EXCLUSIVE, node.relation)
         effect.does.append(f"renames column {node.subname} of {table} to {node.newname}")
         effect.hazards.append(
             Found("rename_breaks_clients", table, f"column {node.subname} becomes {node.newname}")

@@ -7,7 +7,7 @@ that would queue behind a migration's lock gives up instead of joining the queue
 
 - ``read_catalog``: the relations in the user schemas (kind, ``reltuples``), which
   table each index belongs to, constraints (and the table each foreign key references),
-  each partitioned table's default partition, the session's ``search_path``;
+  each partitioned table's partitions and default partition, the session's ``search_path``;
 - ``read_details``: for the relations the release touches, ``pg_total_relation_size``
   and their columns; the volatility of the functions column defaults call;
 - ``count_losses``: how many rows or non-null values each ``data_loss.Loss`` destroys:
@@ -99,6 +99,9 @@ class TargetFacts:
     constraint_targets: dict[tuple[str, str], str] = field(default_factory=dict)
     other_constraints: set[tuple[str, str]] = field(default_factory=set)
     default_partitions: dict[str, str] = field(default_factory=dict)  # partitioned -> default
+    # partition -> the partitioned table it belongs to (a sub-partition's is a partition):
+    # statements that recurse (TRUNCATE, DROP TABLE, most of ALTER TABLE...) lock them all.
+    partition_of: dict[str, str] = field(default_factory=dict)
     volatility: dict[str, str] = field(default_factory=dict)  # function name -> v / s / i
     oids: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -152,6 +155,13 @@ JOIN pg_class p ON p.oid = t.partrelid JOIN pg_namespace pn ON pn.oid = p.relnam
 JOIN pg_class d ON d.oid = t.partdefid JOIN pg_namespace dn ON dn.oid = d.relnamespace
 WHERE pn.nspname <> ALL(%(system)s)
 """
+_PARTITIONS = """
+SELECT cn.nspname, c.relname, pn.nspname, p.relname
+FROM pg_inherits i
+JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace cn ON cn.oid = c.relnamespace
+JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace pn ON pn.oid = p.relnamespace
+WHERE p.relkind = 'p' AND pn.nspname <> ALL(%(system)s)
+"""
 _COLUMNS = """
 SELECT a.attname, t.typname, a.atttypmod, format_type(a.atttypid, a.atttypmod), a.attnotnull,
        EXISTS (
@@ -196,6 +206,10 @@ def read_catalog(
             _DEFAULT_PARTITIONS, params
         ).fetchall():
             facts.default_partitions[f"{schema}.{table}"] = f"{default_schema}.{default}"
+        for schema, partition, parent_schema, parent in conn.execute(
+            _PARTITIONS, params
+        ).fetchall():
+            facts.partition_of[f"{schema}.{partition}"] = f"{parent_schema}.{parent}"
     return facts
 
 

@@ -275,6 +275,28 @@ ELSEWHERE = [
      "to ('2026-01-01')"),
     ("", "alter table events attach partition events_2024 for values from ('2024-01-01') "
      "to ('2025-01-01')"),
+    # A partitioned table: statements that recurse lock every partition, ONLY does not;
+    # partitions the release created, attached (sub-partitions too) or detached count.
+    ("", "truncate orders"),
+    ("", "drop table orders"),
+    ("", "alter table orders add column z int"),
+    ("", "alter table orders add constraint orders_positive check (id > 0)"),
+    ("", "alter table orders add constraint orders_key unique (id, at)"),
+    ("", "alter table orders alter column id set not null, enable row level security"),
+    ("", "alter table only orders alter column id set default 1"),
+    ("", "alter table orders rename column id to ident"),
+    ("", "create index on orders (id)"),
+    ("", "create index on only orders (id)"),
+    ("", "create trigger t2 after insert on orders for each row execute function touch()"),
+    ("", "lock table orders in share mode"),
+    ("", "analyze orders"),
+    (PARTITIONS := "create table orders_2025 partition of orders for values from ('2025-01-01') "
+     "to ('2026-01-01') partition by list (id); "
+     "create table orders_2025_1 partition of orders_2025 for values in (1); "
+     "alter table orders attach partition orders_2024 for values from ('2024-01-01') "
+     "to ('2025-01-01'); alter table orders detach partition orders_2023",
+     "alter table orders add column z int"),
+    (PARTITIONS, "drop table orders_2025"),
 ]  # fmt: skip
 
 

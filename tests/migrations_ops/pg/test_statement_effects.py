@@ -287,3 +287,62 @@ def test_do_blocks_and_function_calls_are_said_to_be_opaque():
     settled = settle("do $$ begin perform 1; end $$;\nselect app.backfill();\n")
     assert all(s.effect.opaque for s in settled)
     assert settled[1].effect.does == ["runs a query that calls app.backfill"]
+
+
+def partitioned() -> TargetFacts:
+    """facts(), with public.events partitioned: events_2024 (itself partitioned by month:
+    events_2024_01) and events_default."""
+    target = facts()
+    for name in ("events", "events_2024", "events_2024_01", "events_default"):
+        target.relations[f"public.{name}"] = RelationFacts(f"public.{name}", "table", 10)
+    target.partition_of = {
+        "public.events_2024": "public.events",
+        "public.events_2024_01": "public.events_2024",
+        "public.events_default": "public.events",
+    }
+    target.default_partitions = {"public.events": "public.events_default"}
+    return target
+
+
+def test_statements_that_recurse_lock_every_partition_and_say_why():
+    truncate, add, only, index, attach = settle(
+        "truncate events;\n"
+        "alter table events add column z int;\n"
+        "alter table only events alter column z set default 1;\n"
+        "create index on events (z);\n"
+        "alter table events enable row level security;\n",
+        partitioned(),
+    )
+    everything = {"public.events", "public.events_2024", "public.events_2024_01"}
+    everything.add("public.events_default")
+    assert truncate.locks == dict.fromkeys(everything, LockMode.ACCESS_EXCLUSIVE)
+    assert truncate.lock_why == {
+        "public.events_2024": "a partition of public.events",
+        "public.events_2024_01": "a partition of public.events_2024, within public.events",
+        "public.events_default": "a partition of public.events",
+    }
+    assert add.locks == truncate.locks
+    assert only.locks == {"public.events": LockMode.ACCESS_EXCLUSIVE}
+    assert index.locks == dict.fromkeys(everything, LockMode.SHARE)
+    assert attach.locks == {"public.events": LockMode.ACCESS_EXCLUSIVE}  # never recurses
+
+
+def test_partitions_the_release_creates_attaches_and_detaches_count():
+    *_, truncate, drop = settle(
+        "create table events_2025 partition of events for values from ('2025-01-01') "
+        "to ('2026-01-01');\n"
+        "alter table events detach partition events_2024;\n"
+        "truncate events;\n"
+        "drop table events_2024_01;\n",
+        partitioned(),
+    )
+    # events_2025 is new in this file (no lock before it existed); events_2024 left.
+    assert set(truncate.locks) == {"public.events", "public.events_default"}
+    # Dropping a partition locks its partitioned table (and that one's default partition).
+    assert drop.locks == {
+        "public.events_2024_01": LockMode.ACCESS_EXCLUSIVE,
+        "public.events_2024": LockMode.ACCESS_EXCLUSIVE,
+    }
+    assert drop.lock_why == {
+        "public.events_2024": "the partitioned table public.events_2024_01 belongs to"
+    }

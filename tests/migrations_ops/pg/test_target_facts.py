@@ -36,6 +36,12 @@ select i,
 from generate_series(1, 40000) i;
 create table public.ledger (id bigint primary key, account_id bigint references public.accounts);
 insert into public.ledger select i, i from generate_series(1, 1000) i;
+create table public.events (id bigint, at date) partition by range (at);
+create table public.events_2024 partition of public.events
+  for values from ('2024-01-01') to ('2025-01-01') partition by range (at);
+create table public.events_2024_01 partition of public.events_2024
+  for values from ('2024-01-01') to ('2024-02-01');
+create table public.events_default partition of public.events default;
 analyze;
 """
 
@@ -89,6 +95,17 @@ def test_it_reads_sizes_and_columns_of_the_tables_a_release_touches(target):
         ("public.accounts", "accounts_pkey"),
         ("public.ledger", "ledger_pkey"),
     }
+
+
+def test_it_reads_the_partitions_of_each_partitioned_table(target):
+    with psycopg.connect(target, autocommit=True) as conn:
+        facts = target_facts.read_catalog(conn, source="staging")
+    assert facts.partition_of == {
+        "public.events_2024": "public.events",
+        "public.events_2024_01": "public.events_2024",  # a sub-partition
+        "public.events_default": "public.events",
+    }
+    assert facts.default_partitions == {"public.events": "public.events_default"}
 
 
 def test_it_counts_exactly_what_each_statement_destroys(target):
