@@ -31,6 +31,7 @@ from migrations_ops.pg import data_loss
 from migrations_ops.pg.effect_model import (
     ON_CONSTRAINT_TARGET,
     ON_DEFAULT_PARTITION,
+    ON_DEPENDENT_VIEWS,
     ON_REFERENCED,
     ColumnAdd,
     ConstraintAdd,
@@ -154,6 +155,13 @@ def _subcommand(cmd: Any, table: Relation, effect: StatementEffect) -> LockMode:
         effect.does.append(f"drops column {cmd.name} of {table}")
         effect.hazards.append(_found("drop_breaks_clients", table, f"column {table}.{cmd.name}"))
         effect.losses.append(data_loss.Loss("column_values", table, column=cmd.name))
+        if cmd.behavior == "DROP_CASCADE":
+            # The views using the column are dropped with it, under ACCESS EXCLUSIVE
+            # (sql-altertable.html: "CASCADE: Automatically drop objects that depend on
+            # the dropped column or constraint (for example, views referencing the column)").
+            effect.locks.append(
+                LockRequest(table, M.ACCESS_EXCLUSIVE, ON_DEPENDENT_VIEWS, column=cmd.name)
+            )
         return M.ACCESS_EXCLUSIVE
     if kind == "AT_AlterColumnType":
         column_def = cmd.def_

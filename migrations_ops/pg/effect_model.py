@@ -21,6 +21,11 @@ ON_CONSTRAINT_TARGET = "constraint_target"  # the table the named FK constraint 
 ON_DEFAULT_PARTITION = "default_partition"  # the default partition of the named table
 ON_PARTITIONS = "partitions"  # every partition of the named table, and theirs, and so on
 ON_PARENT = "parent"  # the partitioned table the named partition is in, and its default one
+# Every view and materialized view built on the named relation, and those built on them
+# (with ``column``: only those that use that column, and those built on them).
+ON_DEPENDENT_VIEWS = "dependent_views"
+# What the named materialized view's query reads, and what each plain view there reads.
+ON_VIEW_SOURCES = "view_sources"
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,7 @@ class LockRequest:
     mode: LockMode
     on: str = ON_TABLE
     constraint: str | None = None  # for ON_CONSTRAINT_TARGET
+    column: str | None = None  # for ON_DEPENDENT_VIEWS
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,8 @@ class StatementEffect:
     constraint_renames: list[tuple[Relation, str, str]] = field(default_factory=list)
     partition_adds: list[tuple[Relation, Relation]] = field(default_factory=list)  # (part, of)
     partition_drops: list[tuple[Relation, Relation]] = field(default_factory=list)  # detached
+    # (view, a relation its query reads, whether the view is a materialized one)
+    view_reads: list[tuple[Relation, Relation, bool]] = field(default_factory=list)
     rewrites: list[tuple[Relation, str]] = field(default_factory=list)
     scans: list[tuple[Relation, str]] = field(default_factory=list)
     type_changes: list[TypeChange] = field(default_factory=list)

@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from migrations_ops.pg.effect_model import ON_INDEX_TABLE, Found, LockRequest, StatementEffect
+from migrations_ops.pg.effect_model import (
+    ON_INDEX_TABLE,
+    ON_VIEW_SOURCES,
+    Found,
+    LockRequest,
+    StatementEffect,
+)
 from migrations_ops.pg.locks import LockMode
 from migrations_ops.pg.sql_names import Relation
 
@@ -21,6 +27,11 @@ def refresh(node: Any, effect: StatementEffect) -> None:
     view = Relation.from_range_var(node.relation)
     effect.command = "REFRESH MATERIALIZED VIEW"
     effect.rewrites.append((view, "the view's rows are computed again"))
+    # Its query runs: ACCESS SHARE on what it reads, through the plain views it reads
+    # (refresh_matview_datafill plans it; the rewriter locks each view and what it reads).
+    effect.locks.append(LockRequest(view, M.ACCESS_SHARE, ON_VIEW_SOURCES))
+    # matview.c, ExecRefreshMatView: "lockmode = stmt->concurrent ? ExclusiveLock :
+    # AccessExclusiveLock" (sql-refreshmaterializedview.html: CONCURRENTLY lets reads go on).
     if node.concurrent:
         effect.command += " CONCURRENTLY"
         effect.touch(view, M.EXCLUSIVE)

@@ -14,7 +14,8 @@ under their new names after renames. For each statement it settles:
   target's catalog or from the release's earlier statements, across files; when neither
   knows the constraint, ``lock_notes`` says what it would lock if it is a foreign key),
   the partitions of a partitioned table (the target's, and those the release creates,
-  attaches and detaches);
+  attaches and detaches), the views a ``DROP ... CASCADE`` drops and what a ``REFRESH
+  MATERIALIZED VIEW`` reads (the target's views, and those the release creates);
 - rewrites, scans and hazards on tables **on the target** (a table the release itself
   creates has no clients and no rows yet), with the column facts that decide them (the
   old type of a column, an existing ``CHECK (c IS NOT NULL)``, a default's volatility);
@@ -31,12 +32,14 @@ from migrations_ops.pg.apply import MigrationFile
 from migrations_ops.pg.effect_model import (
     ON_CONSTRAINT_TARGET,
     ON_DEFAULT_PARTITION,
+    ON_DEPENDENT_VIEWS,
     ON_INDEX_TABLE,
     ON_PARENT,
     ON_PARTITIONS,
     ON_REFERENCED,
     ON_REFERENCING,
     ON_REFERENCING_ALL,
+    ON_VIEW_SOURCES,
     ColumnAdd,
     LockRequest,
     StatementEffect,
@@ -174,6 +177,14 @@ class Resolver:
         }
         # Partition -> the partitioned table it belongs to, as the release changes them.
         self.partition_of: dict[str, str] = dict(facts.partition_of)
+        # View -> each relation it reads -> the columns it uses (None: a view the release
+        # creates, whose columns are not known before it runs).
+        self.view_reads: dict[str, dict[str, set[str] | None]] = {
+            view: dict(reads.items()) for view, reads in facts.view_reads.items()
+        }
+        self.materialized: set[str] = {
+            name for name, r in facts.relations.items() if r.kind == "materialized view"
+        }
 
     def resolve(self, files: Sequence[FileStatements]) -> list[Resolved]:
         out: list[Resolved] = []
@@ -224,6 +235,10 @@ class Resolver:
             return [name for name, origin in self.origin.items() if origin and origin == default]
         if request.on == ON_PARTITIONS:
             return sorted(self._partitions(table))
+        if request.on == ON_DEPENDENT_VIEWS:
+            return sorted(self._dependent_views(table, request.column))
+        if request.on == ON_VIEW_SOURCES:
+            return sorted(self._view_sources(table))
         if request.on == ON_PARENT:
             parent = self.partition_of.get(table)
             default = self.facts.default_partitions.get(self.origin.get(parent or "") or "")
@@ -243,9 +258,56 @@ class Resolver:
                     todo.append(partition)
         return found
 
+    def _dependent_views(self, table: str, column: str | None = None) -> dict[str, str]:
+        """Each view built on ``table`` (on its ``column``, when given: views whose columns
+        are not known are left to ``_unknown_view_columns``), and on those, with the
+        relation it is built on."""
+        found: dict[str, str] = {}
+        for view, reads in self.view_reads.items():
+            used = reads.get(table, set())
+            if table in reads and (column is None or (used is not None and column in used)):
+                found[view] = table
+        todo = list(found)
+        while todo:
+            built_on = todo.pop()
+            for view, reads in self.view_reads.items():
+                if built_on in reads and view not in found and view != table:
+                    found[view] = built_on
+                    todo.append(view)
+        return found
+
+    def _view_sources(self, view: str) -> dict[str, str]:
+        """What a materialized view's query reads, with the view that reads it: through
+        each plain view it reads (the rewriter expands it), not through a materialized one."""
+        found: dict[str, str] = {}
+        todo = [view]
+        while todo:
+            reader = todo.pop()
+            for read in self.view_reads.get(reader, {}):
+                if read not in found and read != view:
+                    found[read] = reader
+                    if read not in self.materialized:
+                        todo.append(read)
+        return found
+
+    def _view_words(self, view: str) -> str:
+        return "materialized view" if view in self.materialized else "view"
+
     def _lock_why(self, request: LockRequest, path: Sequence[str], table: str) -> str:
         """Why a lock lands on ``table``, which the statement does not name, in words."""
         named = self.qualify(request.relation, path)
+        if request.on == ON_DEPENDENT_VIEWS:
+            built_on = self._dependent_views(named, request.column).get(table, named)
+            kind = self._view_words(table)
+            if built_on != named:
+                return f"a {kind} built on {built_on}, which depends on {named}: dropped too"
+            uses = f" (column {request.column})" if request.column else ""
+            return f"a {kind} that depends on {named}{uses}: dropped too"
+        if request.on == ON_VIEW_SOURCES:
+            reader = self._view_sources(named).get(table, named)
+            if reader != named:
+                return f"read through the view {reader}, which {named} reads"
+            return f"{named} reads it"
         if request.on == ON_PARENT:
             parent = self.partition_of.get(named)
             if table != parent:
@@ -281,6 +343,22 @@ class Resolver:
             f"on {table}"
         )
 
+    def _unknown_view_columns(
+        self, effect: StatementEffect, request: LockRequest, path: Sequence[str]
+    ) -> list[str]:
+        """Views the release creates on a table whose column a ``DROP COLUMN ... CASCADE``
+        drops: whether they use it is not known before they exist."""
+        if request.on != ON_DEPENDENT_VIEWS or request.column is None:
+            return []
+        table = self.qualify(request.relation, path)
+        return [
+            f"{effect.command} may also drop {view} and take ACCESS EXCLUSIVE on it: a "
+            f"{self._view_words(view)} the release creates on {table}, which may use column "
+            f"{request.column}"
+            for view, reads in sorted(self.view_reads.items())
+            if table in reads and reads[table] is None
+        ]
+
     # --- one file ---------------------------------------------------------------------
 
     def _file(self, item: FileStatements) -> list[Resolved]:
@@ -307,16 +385,31 @@ class Resolver:
                 new_name if p == old_name else p: new_name if of == old_name else of
                 for p, of in self.partition_of.items()
             }
+            self.view_reads = {
+                new_name if v == old_name else v: {
+                    new_name if r == old_name else r: c for r, c in reads.items()
+                }
+                for v, reads in self.view_reads.items()
+            }
+            if old_name in self.materialized:
+                self.materialized = (self.materialized - {old_name}) | {new_name}
             self.constraints = {
                 (new_name if s == old_name else s, c): new_name if t == old_name else t
                 for (s, c), t in self.constraints.items()
             }
+        for request in effect.locks:
+            if request.on == ON_DEPENDENT_VIEWS:  # DROP ... CASCADE: the views go too
+                dropped = self.qualify(request.relation, path)
+                for gone_view in self._dependent_views(dropped, request.column):
+                    self.origin.pop(gone_view, None)
+                    self.view_reads.pop(gone_view, None)
         for relation in effect.drops:
             name = self.qualify(relation, path)
             # A partitioned table's partitions go with it.
             for gone in (name, *self._partitions(name)):
                 self.origin.pop(gone, None)
                 self.partition_of.pop(gone, None)
+                self.view_reads.pop(gone, None)
             # Its constraints go with it, and (CASCADE) the foreign keys that point at it.
             self.constraints = {k: t for k, t in self.constraints.items() if name not in (k[0], t)}
         for relation in effect.creates:
@@ -327,6 +420,13 @@ class Resolver:
             self.partition_of[self.qualify(partition, path)] = self.qualify(parent, path)
         for partition, _ in effect.partition_drops:
             self.partition_of.pop(self.qualify(partition, path), None)
+        for created in {self.qualify(v, path) for v, _, _ in effect.view_reads}:
+            self.view_reads[created] = {}  # CREATE OR REPLACE VIEW: what it reads now
+        for view, read, materialized in effect.view_reads:
+            name = self.qualify(view, path)
+            self.view_reads[name][self.qualify(read, path)] = None
+            if materialized:
+                self.materialized.add(name)
         for index, table in effect.new_indexes:
             table_name = self.qualify(table, path)
             self.indexes[f"{table_name.split('.', 1)[0]}.{index.name}"] = table_name
@@ -360,6 +460,7 @@ class Resolver:
             unknown = self._unknown_constraint(effect, request, path)
             if unknown and self.qualify(request.relation, path) in before:
                 out.lock_notes.append(unknown)
+            out.lock_notes += self._unknown_view_columns(effect, request, path)
             for table in self._lock_targets(request, path):
                 if request.on == ON_INDEX_TABLE and table not in out.tables:
                     out.tables.append(table)

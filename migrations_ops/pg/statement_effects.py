@@ -30,6 +30,7 @@ from pglast.parser import ParseError, get_postgresql_version
 
 from migrations_ops.pg import alter_table_effects, data_loss, maintenance_effects
 from migrations_ops.pg.effect_model import (
+    ON_DEPENDENT_VIEWS,
     ON_INDEX_TABLE,
     ON_PARENT,
     ON_PARTITIONS,
@@ -167,6 +168,8 @@ def _create_table_as(node: Any, effect: StatementEffect) -> None:
     effect.read(node.query)
     for relation in referenced_relations(node.query):
         effect.scans.append((relation, f"read to fill {target}"))
+        if node.objtype == "OBJECT_MATVIEW":
+            effect.view_reads.append((target, relation, True))
 
 
 def _create_view(node: Any, effect: StatementEffect) -> None:
@@ -180,6 +183,7 @@ def _create_view(node: Any, effect: StatementEffect) -> None:
         effect.does.append(f"creates view {view}")
     effect.creates.append(view)
     effect.read(node.query)
+    effect.view_reads += [(view, r, False) for r in referenced_relations(node.query)]
 
 
 def _create_index(node: Any, effect: StatementEffect) -> None:
@@ -222,6 +226,12 @@ def _drop(node: Any, effect: StatementEffect) -> None:
                 f"drops {what} {relation}" + (" and what depends on it" if cascade else "")
             )
             effect.hazards.append(Found("drop_breaks_clients", relation, f"{what} {relation}"))
+            if cascade:
+                # The views and materialized views built on it go too, each locked ACCESS
+                # EXCLUSIVE (findDependentObjects: AcquireDeletionLock on each object it
+                # will delete; sql-droptable.html: "CASCADE: Automatically drop objects
+                # that depend on the table (such as views)").
+                effect.locks.append(LockRequest(relation, M.ACCESS_EXCLUSIVE, ON_DEPENDENT_VIEWS))
             if kind == "OBJECT_TABLE":
                 # Its foreign keys' triggers live on the tables they point at.
                 effect.locks.append(LockRequest(relation, M.ACCESS_EXCLUSIVE, ON_REFERENCED))

@@ -7,7 +7,8 @@ that would queue behind a migration's lock gives up instead of joining the queue
 
 - ``read_catalog``: the relations in the user schemas (kind, ``reltuples``), which
   table each index belongs to, constraints (and the table each foreign key references),
-  each partitioned table's partitions and default partition, the session's ``search_path``;
+  each partitioned table's partitions and default partition, what each view and
+  materialized view reads (and which columns), the session's ``search_path``;
 - ``read_details``: for the relations the release touches, ``pg_total_relation_size``
   and their columns; the volatility of the functions column defaults call;
 - ``count_losses``: how many rows or non-null values each ``data_loss.Loss`` destroys:
@@ -102,6 +103,10 @@ class TargetFacts:
     # partition -> the partitioned table it belongs to (a sub-partition's is a partition):
     # statements that recurse (TRUNCATE, DROP TABLE, most of ALTER TABLE...) lock them all.
     partition_of: dict[str, str] = field(default_factory=dict)
+    # view or materialized view -> each relation its query reads -> the columns it uses
+    # (none for count(*)): DROP ... CASCADE drops (and locks) the views built on what it
+    # drops; REFRESH reads (and locks) what the view reads.
+    view_reads: dict[str, dict[str, set[str]]] = field(default_factory=dict)
     volatility: dict[str, str] = field(default_factory=dict)  # function name -> v / s / i
     oids: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -162,6 +167,20 @@ JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace cn ON cn.oid = c.relname
 JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace pn ON pn.oid = p.relnamespace
 WHERE p.relkind = 'p' AND pn.nspname <> ALL(%(system)s)
 """
+# A view's dependencies are its _RETURN rule's (pg_rewrite): one row for each relation
+# its query reads (refobjsubid 0) and one for each column it uses.
+_VIEW_READS = """
+SELECT vn.nspname, v.relname, tn.nspname, t.relname, a.attname
+FROM pg_depend d
+JOIN pg_rewrite r ON r.oid = d.objid
+JOIN pg_class v ON v.oid = r.ev_class JOIN pg_namespace vn ON vn.oid = v.relnamespace
+JOIN pg_class t ON t.oid = d.refobjid JOIN pg_namespace tn ON tn.oid = t.relnamespace
+LEFT JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid
+  AND d.refobjsubid > 0
+WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass
+  AND d.deptype = 'n' AND v.oid <> t.oid AND v.relkind IN ('v', 'm')
+  AND vn.nspname <> ALL(%(system)s)
+"""
 _COLUMNS = """
 SELECT a.attname, t.typname, a.atttypmod, format_type(a.atttypid, a.atttypmod), a.attnotnull,
        EXISTS (
@@ -210,6 +229,11 @@ def read_catalog(
             _PARTITIONS, params
         ).fetchall():
             facts.partition_of[f"{schema}.{partition}"] = f"{parent_schema}.{parent}"
+        for schema, view, read_schema, read, column in conn.execute(_VIEW_READS, params).fetchall():
+            reads = facts.view_reads.setdefault(f"{schema}.{view}", {})
+            columns = reads.setdefault(f"{read_schema}.{read}", set())
+            if column is not None:
+                columns.add(column)
     return facts
 
 

@@ -297,6 +297,18 @@ ELSEWHERE = [
      "to ('2025-01-01'); alter table orders detach partition orders_2023",
      "alter table orders add column z int"),
     (PARTITIONS, "drop table orders_2025"),
+    # Views: DROP ... CASCADE drops (and locks) the views built on what it drops, DROP
+    # COLUMN ... CASCADE those using the column; REFRESH reads what the view reads.
+    ("", "drop table parent cascade"),
+    ("", "alter table parent drop column v cascade"),
+    ("", "alter table parent drop column amount cascade"),
+    ("", "refresh materialized view totals"),
+    ("", "refresh materialized view concurrently totals"),
+    (VIEWS := "create view parents_v as select v from parents; "
+     "create materialized view parent_names as select v from parents_v",
+     "drop view parents cascade"),
+    (VIEWS, "refresh materialized view parent_names"),
+    (VIEWS, "drop materialized view totals cascade"),
 ]  # fmt: skip
 
 

@@ -346,3 +346,88 @@ def test_partitions_the_release_creates_attaches_and_detaches_count():
     assert drop.lock_why == {
         "public.events_2024": "the partitioned table public.events_2024_01 belongs to"
     }
+
+
+def with_views() -> TargetFacts:
+    """facts(), with public.account_names (a view of accounts' id and name), public.totals
+    (a materialized view built on it and on ledger) and public.ledger_count (count(*))."""
+    target = facts()
+    for name, kind in (("account_names", "view"), ("ledger_count", "view")):
+        target.relations[f"public.{name}"] = RelationFacts(f"public.{name}", kind, None)
+    target.view_reads = {
+        "public.account_names": {"public.accounts": {"id", "name"}},
+        "public.totals": {"public.account_names": {"id"}, "public.ledger": {"id"}},
+        "public.ledger_count": {"public.ledger": set()},
+    }
+    return target
+
+
+def test_drop_cascade_locks_the_views_built_on_what_it_drops_and_says_why():
+    (column,) = settle("alter table ledger drop column id cascade;", with_views())
+    (other_column,) = settle("alter table ledger drop column account_id cascade;", with_views())
+    drop, view = settle(
+        "drop table accounts cascade;\ndrop view account_names cascade;\n", with_views()
+    )
+    assert drop.locks["public.account_names"] == LockMode.ACCESS_EXCLUSIVE
+    assert drop.lock_why["public.account_names"] == (
+        "a view that depends on public.accounts: dropped too"
+    )
+    assert drop.lock_why["public.totals"] == (
+        "a materialized view built on public.account_names, which depends on "
+        "public.accounts: dropped too"
+    )
+    # Only the views that use the column (count(*) uses none).
+    assert set(column.locks) == {"public.ledger", "public.totals"}
+    assert column.lock_why == {
+        "public.totals": "a materialized view that depends on public.ledger (column id): "
+        "dropped too"
+    }
+    assert other_column.locks == {"public.ledger": LockMode.ACCESS_EXCLUSIVE}
+    # totals went with accounts in the first statement: nothing more to drop.
+    assert view.locks == {"public.account_names": LockMode.ACCESS_EXCLUSIVE}
+
+
+def test_refresh_reads_what_the_view_reads_through_plain_views():
+    (refresh,) = settle("refresh materialized view concurrently totals;", with_views())
+    assert refresh.locks == {
+        "public.totals": LockMode.EXCLUSIVE,
+        "public.account_names": LockMode.ACCESS_SHARE,
+        "public.accounts": LockMode.ACCESS_SHARE,
+        "public.ledger": LockMode.ACCESS_SHARE,
+    }
+    assert refresh.lock_why == {
+        "public.account_names": "public.totals reads it",
+        "public.accounts": "read through the view public.account_names, which public.totals reads",
+        "public.ledger": "public.totals reads it",
+    }
+
+
+def test_views_the_release_creates_count_and_unknown_columns_are_a_may():
+    files = release_risk.analyse_files(
+        [
+            MigrationFile.from_text(
+                "20240101000000_a.sql",
+                "create view notes as select note from accounts;\n"
+                "create materialized view note_totals as select count(*) from notes;\n",
+            ),
+            MigrationFile.from_text(
+                "20240102000000_b.sql",
+                "refresh materialized view note_totals;\n"
+                "alter table accounts drop column note cascade;\n"
+                "drop table accounts cascade;\n",
+            ),
+        ]
+    )
+    *_, refresh, column, drop = release_risk.Resolver(facts()).resolve(files)
+    assert refresh.locks == {
+        "public.note_totals": LockMode.ACCESS_EXCLUSIVE,
+        "public.notes": LockMode.ACCESS_SHARE,
+        "public.accounts": LockMode.ACCESS_SHARE,
+    }
+    assert column.locks == {"public.accounts": LockMode.ACCESS_EXCLUSIVE}
+    assert column.lock_notes == [
+        "ALTER TABLE may also drop public.notes and take ACCESS EXCLUSIVE on it: a view the "
+        "release creates on public.accounts, which may use column note"
+    ]
+    assert drop.locks["public.notes"] == LockMode.ACCESS_EXCLUSIVE
+    assert drop.locks["public.note_totals"] == LockMode.ACCESS_EXCLUSIVE

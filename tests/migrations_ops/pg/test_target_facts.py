@@ -42,6 +42,9 @@ create table public.events_2024 partition of public.events
 create table public.events_2024_01 partition of public.events_2024
   for values from ('2024-01-01') to ('2024-02-01');
 create table public.events_default partition of public.events default;
+create view public.account_names as select id, name from public.accounts;
+create materialized view public.ledger_total as
+  select count(*) from public.ledger join public.account_names n on n.id = account_id;
 analyze;
 """
 
@@ -106,6 +109,18 @@ def test_it_reads_the_partitions_of_each_partitioned_table(target):
         "public.events_default": "public.events",
     }
     assert facts.default_partitions == {"public.events": "public.events_default"}
+
+
+def test_it_reads_what_each_view_reads_and_which_columns(target):
+    with psycopg.connect(target, autocommit=True) as conn:
+        facts = target_facts.read_catalog(conn, source="staging")
+    assert facts.view_reads == {
+        "public.account_names": {"public.accounts": {"id", "name"}},
+        "public.ledger_total": {
+            "public.ledger": {"account_id"},
+            "public.account_names": {"id"},
+        },
+    }
 
 
 def test_it_counts_exactly_what_each_statement_destroys(target):
