@@ -32,6 +32,7 @@ from migrations_ops.pg.effect_model import (
     ON_CONSTRAINT_TARGET,
     ON_DEFAULT_PARTITION,
     ON_DEPENDENT_VIEWS,
+    ON_FOREIGN_KEY_OTHER_END,
     ON_REFERENCED,
     ColumnAdd,
     ConstraintAdd,
@@ -171,6 +172,14 @@ def _subcommand(cmd: Any, table: Relation, effect: StatementEffect) -> LockMode:
         effect.does.append(f"changes the type of column {cmd.name} of {table} to {new}")
         effect.losses.append(
             data_loss.Loss("type_change", table, column=cmd.name, new_type=new, using=change.using)
+        )
+        # A foreign key the column is in (on either side) is dropped and added again for
+        # the new type (ATPostAlterTypeCleanup: RememberConstraintForRebuilding, then
+        # performDeletion of the old one and ATPostAlterTypeParse of its definition):
+        # dropping it removes its triggers from the table at its other end, under ACCESS
+        # EXCLUSIVE as DROP CONSTRAINT does; measured on PostgreSQL 15 by test_lock_modes.py.
+        effect.locks.append(
+            LockRequest(table, M.ACCESS_EXCLUSIVE, ON_FOREIGN_KEY_OTHER_END, column=cmd.name)
         )
         return M.ACCESS_EXCLUSIVE
     if kind == "AT_SetNotNull":
@@ -378,4 +387,8 @@ def constraint_added(
     if not name or contype not in _NAMED_KINDS:
         return
     references = Relation.from_range_var(constraint.pktable) if foreign else None
-    effect.constraint_adds.append(ConstraintAdd(table, str(name), references))
+    columns = [str(c.sval) for c in constraint.fk_attrs or ()] or ([column] if column else [])
+    referenced = [str(c.sval) for c in constraint.pk_attrs or ()] if foreign else []
+    effect.constraint_adds.append(
+        ConstraintAdd(table, str(name), references, tuple(columns), tuple(referenced))
+    )

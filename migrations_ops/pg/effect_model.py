@@ -26,6 +26,8 @@ ON_PARENT = "parent"  # the partitioned table the named partition is in, and its
 ON_DEPENDENT_VIEWS = "dependent_views"
 # What the named materialized view's query reads, and what each plain view there reads.
 ON_VIEW_SOURCES = "view_sources"
+# The table at the other end of each foreign key the named table's ``column`` is in.
+ON_FOREIGN_KEY_OTHER_END = "foreign_key_other_end"
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,7 @@ class LockRequest:
     mode: LockMode
     on: str = ON_TABLE
     constraint: str | None = None  # for ON_CONSTRAINT_TARGET
-    column: str | None = None  # for ON_DEPENDENT_VIEWS
+    column: str | None = None  # for ON_DEPENDENT_VIEWS, ON_FOREIGN_KEY_OTHER_END
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,10 @@ class ConstraintAdd:
     relation: Relation
     name: str
     references: Relation | None = None  # the table a foreign key points at; None otherwise
+    # A foreign key's columns, and those it references (none when it names no columns: the
+    # referenced table's primary key).
+    columns: tuple[str, ...] = ()
+    referenced_columns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

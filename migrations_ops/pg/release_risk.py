@@ -15,7 +15,8 @@ under their new names after renames. For each statement it settles:
   knows the constraint, ``lock_notes`` says what it would lock if it is a foreign key),
   the partitions of a partitioned table (the target's, and those the release creates,
   attaches and detaches), the views a ``DROP ... CASCADE`` drops and what a ``REFRESH
-  MATERIALIZED VIEW`` reads (the target's views, and those the release creates);
+  MATERIALIZED VIEW`` reads (the target's views, and those the release creates), the
+  table at the other end of a foreign key whose column changes type;
 - rewrites, scans and hazards on tables **on the target** (a table the release itself
   creates has no clients and no rows yet), with the column facts that decide them (the
   old type of a column, an existing ``CHECK (c IS NOT NULL)``, a default's volatility);
@@ -33,6 +34,7 @@ from migrations_ops.pg.effect_model import (
     ON_CONSTRAINT_TARGET,
     ON_DEFAULT_PARTITION,
     ON_DEPENDENT_VIEWS,
+    ON_FOREIGN_KEY_OTHER_END,
     ON_INDEX_TABLE,
     ON_PARENT,
     ON_PARTITIONS,
@@ -175,6 +177,8 @@ class Resolver:
             **dict.fromkeys(facts.other_constraints),
             **facts.constraint_targets,
         }
+        # (table, foreign key) -> (its columns, the referenced ones), as for constraints.
+        self.foreign_key_columns = dict(facts.foreign_key_columns)
         # Partition -> the partitioned table it belongs to, as the release changes them.
         self.partition_of: dict[str, str] = dict(facts.partition_of)
         # View -> each relation it reads -> the columns it uses (None: a view the release
@@ -235,6 +239,8 @@ class Resolver:
             return [name for name, origin in self.origin.items() if origin and origin == default]
         if request.on == ON_PARTITIONS:
             return sorted(self._partitions(table))
+        if request.on == ON_FOREIGN_KEY_OTHER_END:
+            return sorted(self._foreign_key_other_ends(table, request.column or ""))
         if request.on == ON_DEPENDENT_VIEWS:
             return sorted(self._dependent_views(table, request.column))
         if request.on == ON_VIEW_SOURCES:
@@ -256,6 +262,18 @@ class Resolver:
                 if of == parent and partition not in found:
                     found.add(partition)
                     todo.append(partition)
+        return found
+
+    def _foreign_key_other_ends(self, table: str, column: str) -> dict[str, str]:
+        """The table at the other end of each foreign key ``column`` of ``table`` is in
+        (the target's, and those the release adds), with the key's name."""
+        found: dict[str, str] = {}
+        for (source, name), target in self.constraints.items():
+            columns, referenced = self.foreign_key_columns.get((source, name), ((), ()))
+            if source == table and column in columns and target and target != table:
+                found[target] = name
+            elif target == table and column in referenced and source != table:
+                found[source] = name
         return found
 
     def _dependent_views(self, table: str, column: str | None = None) -> dict[str, str]:
@@ -296,6 +314,10 @@ class Resolver:
     def _lock_why(self, request: LockRequest, path: Sequence[str], table: str) -> str:
         """Why a lock lands on ``table``, which the statement does not name, in words."""
         named = self.qualify(request.relation, path)
+        if request.on == ON_FOREIGN_KEY_OTHER_END:
+            name = self._foreign_key_other_ends(named, request.column or "").get(table)
+            column = f"{named}.{request.column}"
+            return f"at the other end of foreign key {name}, rebuilt for the new type of {column}"
         if request.on == ON_DEPENDENT_VIEWS:
             built_on = self._dependent_views(named, request.column).get(table, named)
             kind = self._view_words(table)
@@ -397,6 +419,10 @@ class Resolver:
                 (new_name if s == old_name else s, c): new_name if t == old_name else t
                 for (s, c), t in self.constraints.items()
             }
+            self.foreign_key_columns = {
+                (new_name if s == old_name else s, c): columns
+                for (s, c), columns in self.foreign_key_columns.items()
+            }
         for request in effect.locks:
             if request.on == ON_DEPENDENT_VIEWS:  # DROP ... CASCADE: the views go too
                 dropped = self.qualify(request.relation, path)
@@ -439,6 +465,10 @@ class Resolver:
             table = self.qualify(added.relation, path)
             target = self.qualify(added.references, path) if added.references else None
             self.constraints[(table, added.name)] = target
+            self.foreign_key_columns[(table, added.name)] = (
+                added.columns,
+                added.referenced_columns,
+            )
         for relation, constraint in effect.constraint_drops:
             self.constraints.pop((self.qualify(relation, path), constraint), None)
         for relation, old_constraint, new_constraint in effect.constraint_renames:
@@ -446,6 +476,8 @@ class Resolver:
             if (table, old_constraint) in self.constraints:
                 target = self.constraints.pop((table, old_constraint))
                 self.constraints[(table, new_constraint)] = target
+                moved = self.foreign_key_columns.pop((table, old_constraint), ((), ()))
+                self.foreign_key_columns[(table, new_constraint)] = moved
 
     def _statement(
         self, file: str, effect: StatementEffect, path: list[str], before: set[str]

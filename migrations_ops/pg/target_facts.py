@@ -99,6 +99,11 @@ class TargetFacts:
     # constraint: VALIDATE or DROP of a foreign key also locks the table it references.
     constraint_targets: dict[tuple[str, str], str] = field(default_factory=dict)
     other_constraints: set[tuple[str, str]] = field(default_factory=set)
+    # (table, foreign key) -> (its columns, the referenced table's columns): changing the
+    # type of one rebuilds the foreign key, which locks the table at its other end.
+    foreign_key_columns: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] = field(
+        default_factory=dict
+    )
     default_partitions: dict[str, str] = field(default_factory=dict)  # partitioned -> default
     # partition -> the partitioned table it belongs to (a sub-partition's is a partition):
     # statements that recurse (TRUNCATE, DROP TABLE, most of ALTER TABLE...) lock them all.
@@ -146,7 +151,11 @@ JOIN pg_class t ON t.oid = x.indrelid JOIN pg_namespace tn ON tn.oid = t.relname
 WHERE n.nspname <> ALL(%(system)s)
 """
 _CONSTRAINTS = """
-SELECT sn.nspname, s.relname, c.conname, tn.nspname, t.relname
+SELECT sn.nspname, s.relname, c.conname, tn.nspname, t.relname,
+       ARRAY(SELECT attname FROM pg_attribute WHERE attrelid = c.conrelid
+             AND attnum = ANY(c.conkey) ORDER BY attnum),
+       ARRAY(SELECT attname FROM pg_attribute WHERE attrelid = c.confrelid
+             AND attnum = ANY(c.confkey) ORDER BY attnum)
 FROM pg_constraint c
 JOIN pg_class s ON s.oid = c.conrelid JOIN pg_namespace sn ON sn.oid = s.relnamespace
 LEFT JOIN pg_class t ON t.oid = c.confrelid AND c.contype = 'f'
@@ -213,7 +222,7 @@ def read_catalog(
             facts.oids[qualified] = oid
         for schema, index, table_schema, table in conn.execute(_INDEXES, params).fetchall():
             facts.indexes[f"{schema}.{index}"] = f"{table_schema}.{table}"
-        for schema, table, constraint, target_schema, target in conn.execute(
+        for schema, table, constraint, target_schema, target, columns, referenced in conn.execute(
             _CONSTRAINTS, params
         ).fetchall():
             key = (f"{schema}.{table}", constraint)
@@ -221,6 +230,7 @@ def read_catalog(
                 facts.other_constraints.add(key)
             else:
                 facts.constraint_targets[key] = f"{target_schema}.{target}"
+                facts.foreign_key_columns[key] = (tuple(columns), tuple(referenced))
         for schema, table, default_schema, default in conn.execute(
             _DEFAULT_PARTITIONS, params
         ).fetchall():

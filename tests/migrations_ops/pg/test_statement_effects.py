@@ -431,3 +431,33 @@ def test_views_the_release_creates_count_and_unknown_columns_are_a_may():
     ]
     assert drop.locks["public.notes"] == LockMode.ACCESS_EXCLUSIVE
     assert drop.locks["public.note_totals"] == LockMode.ACCESS_EXCLUSIVE
+
+
+def test_a_type_change_of_a_foreign_key_column_locks_the_table_at_its_other_end():
+    target = facts()
+    target.foreign_key_columns = {("public.ledger", "ledger_account_fkey"): (("balance",), ("id",))}
+    referenced, referencing, other = settle(
+        "alter table accounts alter column id type text;\n"
+        "alter table ledger alter column balance type numeric;\n"
+        "alter table ledger alter column id type bigint;\n",
+        target,
+    )
+    assert referenced.locks["public.ledger"] == LockMode.ACCESS_EXCLUSIVE
+    assert referenced.lock_why == {
+        "public.ledger": "at the other end of foreign key ledger_account_fkey, rebuilt for the "
+        "new type of public.accounts.id"
+    }
+    assert referencing.locks["public.accounts"] == LockMode.ACCESS_EXCLUSIVE
+    assert other.locks == {"public.ledger": LockMode.ACCESS_EXCLUSIVE}  # in no foreign key
+
+
+def test_a_foreign_key_the_release_adds_is_rebuilt_by_a_later_type_change():
+    _, change = settle(
+        "alter table ledger add constraint ledger_note_fk foreign key (id) "
+        "references accounts (note) not valid;\n"
+        "alter table accounts rename to clients;\n"
+        "alter table clients alter column note type varchar(10);\n",
+        facts(),
+    )[1:]
+    # Through the rename (public.clients is a name from within the file: not counted).
+    assert change.locks == {"public.ledger": LockMode.ACCESS_EXCLUSIVE}

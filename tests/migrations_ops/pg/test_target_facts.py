@@ -98,6 +98,10 @@ def test_it_reads_sizes_and_columns_of_the_tables_a_release_touches(target):
         ("public.accounts", "accounts_pkey"),
         ("public.ledger", "ledger_pkey"),
     }
+    # And each foreign key's columns, on both sides.
+    assert facts.foreign_key_columns == {
+        ("public.ledger", "ledger_account_id_fkey"): (("account_id",), ("id",))
+    }
 
 
 def test_it_reads_the_partitions_of_each_partitioned_table(target):
