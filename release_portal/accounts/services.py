@@ -47,14 +47,16 @@ def member_invite(
     """Give ``email`` a role in ``project``; a newcomer gets an account and a password link."""
     User = get_user_model()
     email = email.strip()
-    user = User.objects.filter(email__iexact=email).first()
+    user = User.objects.select_for_update().filter(email__iexact=email).first()
     created = user is None
     if user is None:
         user = User(username=_username_from_email(email), email=email)
         user.set_unusable_password()
         user.save()
+    enabled = not created and _enable_revoked_invitee(user, email)
     membership = _role_given(user=user, project=project, role=role, by=invited_by, named=email,
-                             email=email, new_account=created)  # fmt: skip
+                             email=email, new_account=created,
+                             account_enabled=enabled)  # fmt: skip
     # Someone invited before who never set a password has no account to sign in with:
     # they get a link to set one, as a newcomer does.
     needs_password = created or is_pending(user)
@@ -63,6 +65,30 @@ def member_invite(
                      link=link, new_account=needs_password)  # fmt: skip
     membership.invite_link = link if needs_password else None
     return membership
+
+
+def _enable_revoked_invitee(user: Any, email: str) -> bool:
+    """A disabled account invited again. What a revoked invitation left (never signed in,
+    no password, no role anywhere) is enabled again, as a newcomer's would be made, and
+    True is returned; any other disabled account was disabled by an operator, and a lead
+    does not undo that (it may hold roles elsewhere): refused, saying who can. False for
+    an active account. Before, the invitation was "sent" and the person was told to sign
+    in with an account that could not."""
+    if user.is_active:
+        return False
+    revoked = (
+        user.last_login is None
+        and not user.has_usable_password()
+        and not Membership.objects.filter(user=user).exists()
+    )
+    if not revoked:
+        raise ValidationError(
+            f"{email} belongs to an account an operator disabled: ask an operator to make it "
+            "active again (Django's admin, People) before inviting them."
+        )
+    user.is_active = True
+    user.save(update_fields=["is_active"])
+    return True
 
 
 @transaction.atomic
@@ -85,6 +111,7 @@ def _role_given(
     email: str,
     new_account: bool,
     via: str = "",
+    account_enabled: bool = False,
 ) -> Membership:
     """The one place a role is given and recorded (member_invite, membership_add). Refused,
     naming the person as ``named``, when they hold the role here already."""
@@ -93,6 +120,8 @@ def _role_given(
         raise ValidationError(f"{named} is already {membership.get_role_display()} here.")
     data = {"user": user.get_username(), "email": email, "role": str(role),
             "new_account": new_account}  # fmt: skip
+    if account_enabled:  # a revoked invitation's account, enabled again by this one
+        data["account_enabled"] = True
     audit_record(
         actor=by, action="member.add", obj=membership, project=project, data=_with_via(data, via)
     )

@@ -235,3 +235,46 @@ def test_someone_with_a_password_is_told_to_sign_in(
         client.post(members_url(other_project), {"email": sre.email, "role": Role.AUDITOR})
     [message] = mail.outbox
     assert "Sign in with your existing account" in message.body and "/reset/" not in message.body
+
+
+def test_someone_whose_invitation_was_revoked_can_be_invited_again(
+    client, platform_lead, invitee, project, django_capture_on_commit_callbacks
+):
+    """What the lead saw: revoke nia's invitation by mistake, invite her again: "Invited
+    nia@example.com.", while her account stayed disabled, she was not listed as pending,
+    and her mail said "Sign in with your existing account": she could never get in."""
+    client.force_login(platform_lead)
+    client.post(reverse("invitation_revoke", kwargs={"slug": project.slug, "user_id": invitee.pk}))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            members_url(project), {"email": "nia@example.com", "role": Role.QA_LEAD}
+        )
+    assert response.status_code == 302
+    invitee.refresh_from_db()
+    assert invitee.is_active
+    [message] = mail.outbox
+    assert "existing account" not in message.body
+    table = client.get(members_url(project)).content.decode()
+    assert "nia@example.com" in table.split('id="pending-invitations"')[1]
+    event = AuditEvent.objects.filter(action="member.add").latest("seq")
+    assert event.data["account_enabled"] is True
+    assert opens_set_password_form(client, reset_link(message))
+
+
+def test_an_account_an_operator_disabled_is_not_enabled_by_an_invitation(
+    client, platform_lead, outsider, other_project, project, django_capture_on_commit_callbacks
+):
+    """An operator disabled ``outsider`` (the other project's lead); a lead here may not
+    bring the account back, with its roles elsewhere, by inviting its email."""
+    get_user_model().objects.filter(pk=outsider.pk).update(is_active=False)
+    client.force_login(platform_lead)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            members_url(project), {"email": outsider.email, "role": Role.AUDITOR}
+        )
+    assert response.status_code == 400
+    assert "ask an operator to make it active again" in response.content.decode()
+    outsider.refresh_from_db()
+    assert not outsider.is_active
+    assert not Membership.objects.filter(user=outsider, project=project).exists()
+    assert not mail.outbox
