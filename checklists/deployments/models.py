@@ -144,6 +144,23 @@ class Deployment(models.Model):
     def is_active(self) -> bool:
         return self.status == self.Status.STARTED
 
+    @property
+    def outcome(self) -> str:
+        """What happened, in words that say both kind and status ("rollback failed"): a
+        rollback's status alone ("failed") or its kind alone ("rolled back") misleads."""
+        return OUTCOMES[(self.kind, self.status)]
+
+
+# By (kind, status) as stored.
+OUTCOMES = {
+    ("deploy", "started"): "deploying",
+    ("deploy", "succeeded"): "deployed",
+    ("deploy", "failed"): "deploy failed",
+    ("rollback", "started"): "rolling back",
+    ("rollback", "succeeded"): "rolled back",
+    ("rollback", "failed"): "rollback failed",
+}
+
 
 class PeerReview(models.Model):
     """The pull request that carried the release's migrations (runbook §2 "Peer review")."""

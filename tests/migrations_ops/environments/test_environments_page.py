@@ -103,7 +103,7 @@ def test_every_member_sees_each_target_with_its_history(client, personas, projec
     matrix = html.split('id="release-matrix"', 1)[1].split("</table>", 1)[0]
     rows = matrix.split("<tr>")[2:]  # after the header
     assert [row.split("</a>")[0].rsplit(">", 1)[1] for row in rows] == ["R-3", "R-2", "R-1"]
-    assert "rolled back" in rows[0] and "succeeded" in rows[2]
+    assert "rolled back" in rows[0] and "deployed" in rows[2]
 
 
 def test_a_target_with_nothing_recorded_says_so(client, auditor, project, targets):
@@ -191,6 +191,49 @@ def test_a_rollback_of_another_release_leaves_the_deployed_one_standing(
     production = card(client.get(url(project)).content.decode(), "production")
     deployed = production.split(">Deployed<", 1)[1].split("</tr>", 1)[0]
     assert ">R-1</a>" in deployed and "rolled back" not in deployed
+
+
+def test_the_matrix_says_when_a_rollback_failed_or_is_under_way(
+    client, sre, project, history, targets
+):
+    """What the SRE read after a rollback of R-2 on staging failed: "rolled back" (in red),
+    while R-2 still ran there; one under way read "rolled back" too, a deployment under
+    way "started"."""
+    Deployment.objects.create(release=history["r2"], target=targets["staging"],
+                              kind="rollback", status="failed", digest="d",
+                              started_by_name="sre",
+                              finished_at=T0 + timedelta(hours=6))  # fmt: skip
+    Deployment.objects.create(release=history["r3"], target=targets["staging"],
+                              kind="rollback", status="started", digest="d",
+                              started_by_name="sre")  # fmt: skip
+    Deployment.objects.create(release=history["r2"], target=targets["production"],
+                              status="started", digest="d", started_by_name="ci")  # fmt: skip
+    client.force_login(sre)
+    matrix = client.get(url(project)).content.decode().split('id="release-matrix"', 1)[1]
+    r3, r2 = matrix.split("</table>", 1)[0].split("<tr>")[2:4]
+    staging, production = r2.split("<td>")[1:3]
+    assert "rollback failed</span>" in staging and "rolled back" not in staging
+    assert "deploying</span>" in production
+    assert "rolling back</span>" in r3.split("<td>")[1]
+
+
+def test_the_dashboard_shows_an_alerted_window_and_a_deployment_under_way(
+    client, sre, project, history, targets
+):
+    """What the SRE's dashboard said while R-2's window on staging had alerted: a blue
+    "monitoring", as for a quiet one; and "—" for a production deployment under way (the
+    environments page said "Alerted" and "deploying")."""
+    MonitoringWindow.objects.create(release=history["r2"], target=targets["staging"],
+                                    state="alerted", started_at=timezone.now(),
+                                    ends_at=timezone.now() + timedelta(hours=1))  # fmt: skip
+    Deployment.objects.create(release=history["r2"], target=targets["production"],
+                              status="started", digest="d", started_by_name="ci")  # fmt: skip
+    client.force_login(sre)
+    panel = client.get(reverse("dashboard")).content.decode().split('id="environments-panel"')[1]
+    staging = panel.split("<td>staging", 1)[1].split("</tr>", 1)[0]
+    assert 'badge-bad">monitoring alerted</span>' in staging
+    production = panel.split("<td>production", 1)[1].split("</tr>", 1)[0]
+    assert "R-1" in production and "deploying</span> R-2" in production
 
 
 def test_a_monitoring_window_past_midnight_reads_with_both_days(
