@@ -91,6 +91,30 @@ def test_the_members_page_keeps_every_column_on_the_screen(phone, live_server, w
     assert phone.csp.violations == []
 
 
+def test_a_pending_invitations_buttons_stay_on_the_screen(
+    phone, live_server, world, password, project, personas
+):
+    """What the lead saw on a phone: a pending invitation's *Revoke* cut off at the card's
+    edge (the buttons were kept on one line beside the address)."""
+    from release_portal.accounts.services import member_invite
+
+    member_invite(project=project, email="quinn.longname@example.com", role="qa_lead",
+                  invited_by=personas["platform_lead"], base_url=live_server.url)  # fmt: skip
+    login(phone, live_server, "lead", password)
+    phone.goto(f"{live_server.url}/projects/ibimina/members/")
+    row = phone.locator("#pending-invitations tbody tr", has_text="quinn.longname@")
+    for name in ("Resend", "Revoke"):
+        button = row.get_by_role("button", name=name)
+        assert inside_screen(button), name
+        within_card = (
+            "b => b.getBoundingClientRect().right <= b.closest('.card')"
+            ".getBoundingClientRect().right"
+        )
+        assert button.evaluate(within_card), name
+    assert page_width(phone) <= PHONE["width"]
+    assert phone.csp.violations == []
+
+
 def test_the_environments_page_fits_a_phone_and_reads_staging_first(
     phone, live_server, world, password
 ):
