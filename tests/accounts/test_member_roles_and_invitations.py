@@ -278,3 +278,15 @@ def test_an_account_an_operator_disabled_is_not_enabled_by_an_invitation(
     assert not outsider.is_active
     assert not Membership.objects.filter(user=outsider, project=project).exists()
     assert not mail.outbox
+
+
+def test_the_set_password_page_names_the_username_to_sign_in_with(client, invitee, platform_lead):
+    """What a lead handed the link by an operator saw: "Set your password", then "Sign in",
+    asking for a username the page had never named (it was only in the mail)."""
+    from release_portal.accounts.services import invitation_link
+
+    link = invitation_link(user=invitee, base_url="http://testserver/")
+    html = client.get(link.replace("http://testserver", ""), follow=True).content.decode()
+    assert "new_password1" in html
+    assert f'<strong id="account-username">{invitee.get_username()}</strong>' in html
+    assert 'autocomplete="username"' in html  # so a password manager saves the pair
