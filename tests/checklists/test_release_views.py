@@ -255,7 +255,11 @@ def test_a_bad_sha_on_the_form_stores_nothing(client, personas, project, runbook
         },
     )
     assert response.status_code == 400
-    assert "not a commit SHA" in response.content.decode()
+    # Said once, with what was typed kept (the page said it twice: a banner, then again
+    # above the fields).
+    html = response.content.decode()
+    assert html.count("not a commit SHA") == 1
+    assert 'value="x"' in html and 'value="main"' in html
     assert not Release.objects.exists()
 
 
