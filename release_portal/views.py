@@ -19,15 +19,21 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     """Releases in flight, and what waits for the person looking."""
     from checklists import selectors
     from migrations_ops.environments.selectors import environments_for_user
+    from release_portal.accounts.roles import Action, can
 
     recent = selectors.with_progress(list(selectors.releases_for_user(request.user)[:10]))
+    env_projects = environments_for_user(request.user)
     return render(
         request,
         "release_portal/dashboard.html",
         {
             "recent": recent,
             "awaiting": selectors.awaiting_user(request.user),
-            "env_projects": environments_for_user(request.user),
+            "env_projects": env_projects,
+            # Projects whose empty environments panel links to their targets' settings.
+            "manages": {
+                p.pk for p, _ in env_projects if can(request.user, Action.MANAGE_PROJECT, p)
+            },
         },
     )
 

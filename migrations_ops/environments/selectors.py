@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Case, Q, Value, When
+from django.db.models import Q
 
 from checklists.models import Deployment, Release
 from migrations_ops.models import BackupManifest, Job, Project, RollbackPlan, Target
@@ -117,15 +117,7 @@ def _newest_per_target(queryset: Any, order: str) -> dict[int, Any]:
 
 def environments(projects: Iterable[Project]) -> dict[int, list[Environment]]:
     """Each project's targets (by project id), staging first, with what is known of them."""
-    # In the order a release reaches them: staging, then any other, then production.
-    flow = Case(
-        When(kind=Target.Kind.STAGING, then=Value(0)),
-        When(kind=Target.Kind.PRODUCTION, then=Value(2)),
-        default=Value(1),
-    )
-    targets = list(
-        Target.objects.filter(project__in=list(projects)).order_by("project_id", flow, "name")
-    )
+    targets = list(Target.objects.filter(project__in=list(projects)).in_flow_order())
     ids = [t.pk for t in targets]
     envs = {t.pk: Environment(target=t) for t in targets}
     if not ids:

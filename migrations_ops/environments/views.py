@@ -8,6 +8,7 @@ from django.views.decorators.http import require_GET
 
 from migrations_ops.environments.selectors import environments, release_matrix
 from release_portal.accounts.access import get_project_for_user
+from release_portal.accounts.roles import ProjectAccess
 from release_portal.routes import Routes
 
 routes = Routes()
@@ -23,5 +24,6 @@ def project_environments(request: HttpRequest, slug: str) -> HttpResponse:
         request,
         "migrations_ops/environments/environments.html",
         {"project": project, "envs": envs, "targets": targets,
-         "matrix": release_matrix(project, targets)},
+         "matrix": release_matrix(project, targets),
+         "access": ProjectAccess(request.user, project)},
     )  # fmt: skip

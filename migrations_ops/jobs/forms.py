@@ -30,7 +30,7 @@ class JobStartForm(forms.Form):
             if can(user, action_for(value), project)
         ]
         target = cast(forms.ModelChoiceField, self.fields["target"])
-        target.queryset = project.targets.order_by("kind", "name")
+        target.queryset = project.targets.in_flow_order()
 
     @property
     def may_start_any(self) -> bool:

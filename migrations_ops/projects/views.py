@@ -67,7 +67,7 @@ def _page(
     status: int = 200,
 ) -> HttpResponse:
     bound, results = bound or {}, results or {}
-    targets = list(Target.objects.filter(project=project).with_rule().order_by("kind", "name"))
+    targets = list(Target.objects.filter(project=project).with_rule().in_flow_order())
     rows = []
     for t in targets:
         refusal = t.refusal

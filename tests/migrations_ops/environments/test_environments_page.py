@@ -97,7 +97,8 @@ def test_every_member_sees_each_target_with_its_history(client, personas, projec
     assert ">R-2</a>" in staging and "no deployment recorded" not in staging
     assert ">R-1</a>" in production
     assert production.count("Verified</span>") == 3  # the newest three of four backups
-    assert "last: R-3, succeeded" in production
+    # What the rollback did and when it ended, as the matrix says it.
+    assert f"last: R-3, rolled back {T0 + timedelta(hours=5):%Y-%m-%d %H:%M} UTC" in production
     assert "plan for R-3: rehearsal passed" in production
     assert "Ended clean</span> R-1" in production
     matrix = html.split('id="release-matrix"', 1)[1].split("</table>", 1)[0]
@@ -252,3 +253,38 @@ def test_a_monitoring_window_past_midnight_reads_with_both_days(
     client.force_login(auditor)
     production = card(client.get(url(project)).content.decode(), "production")
     assert "R-9, 2026-12-05 23:50 UTC to 2026-12-06 00:20 UTC" in production
+
+
+def test_no_targets_links_a_lead_to_the_settings_and_tells_the_others_who_adds_them(
+    client, platform_lead, auditor, project
+):
+    settings_link = reverse("project_settings", kwargs={"slug": project.slug})
+    client.force_login(platform_lead)
+    page = client.get(url(project)).content.decode()
+    dashboard = client.get(reverse("dashboard")).content.decode()
+    panel = dashboard.split('id="environments-panel"', 1)[1].split("</section>", 1)[0]
+    assert f'<a href="{settings_link}">Add staging and production</a>' in page
+    assert f'<a href="{settings_link}">Add staging and production</a>' in panel
+    client.force_login(auditor)
+    page = client.get(url(project)).content.decode()
+    dashboard = client.get(reverse("dashboard")).content.decode()
+    assert settings_link not in page and settings_link not in dashboard
+    assert "A platform lead adds staging and production" in page
+
+
+def test_every_list_of_targets_goes_staging_other_production(
+    client, platform_lead, project, targets
+):
+    TargetFactory(project=project, name="preview", kind="other", url_env_var="ENV_TEST_PREVIEW")
+    from migrations_ops.jobs.forms import JobStartForm
+
+    client.force_login(platform_lead)
+    for page, mark in (
+        (reverse("project_settings", kwargs={"slug": project.slug}), "<h3>{} "),
+        (url(project), 'data-target="{}"'),
+    ):
+        html = client.get(page).content.decode()
+        found = [html.find(mark.format(name)) for name in ("staging", "preview", "production")]
+        assert -1 not in found and found == sorted(found), (page, found)
+    menu = JobStartForm(project=project, user=platform_lead).fields["target"].queryset
+    assert [t.name for t in menu] == ["staging", "preview", "production"]
