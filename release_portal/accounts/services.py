@@ -83,8 +83,8 @@ def _enable_revoked_invitee(user: Any, email: str) -> bool:
     )
     if not revoked:
         raise ValidationError(
-            f"{email} belongs to an account an operator disabled: ask an operator to make it "
-            "active again (Django's admin, People) before inviting them."
+            f"{email} belongs to an account an operator disabled: an operator makes it "
+            "active again in Django's admin (People, Active) before it can be invited."
         )
     user.is_active = True
     user.save(update_fields=["is_active"])

@@ -273,7 +273,7 @@ def test_an_account_an_operator_disabled_is_not_enabled_by_an_invitation(
             members_url(project), {"email": outsider.email, "role": Role.AUDITOR}
         )
     assert response.status_code == 400
-    assert "ask an operator to make it active again" in response.content.decode()
+    assert "an operator makes it active again in Django&#x27;s admin" in response.content.decode()
     outsider.refresh_from_db()
     assert not outsider.is_active
     assert not Membership.objects.filter(user=outsider, project=project).exists()
