@@ -28,6 +28,9 @@ deploy, and record deployments.
 Authenticate with `Authorization: Bearer rp_…`, a token a platform lead creates on the
 project's *API tokens* page, with the scopes `read`, `report` and/or `deploy`. A token
 reaches its own project only: anything else is 404. Session cookies are ignored.
+Tokens expire (90 days after creation by default; 7 days to 1 year, or never, as its
+creator chose): an expired or revoked token gets 401, and the error says which, when,
+and where a platform lead creates its successor.
 
 Errors are `{"error": "...", "detail": ...}`. POST and PATCH accept an `Idempotency-Key`
 header: a retry with the same key within 24 hours gets the first answer.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
@@ -21,11 +23,23 @@ class Scope(models.TextChoices):
     )
 
 
+# A live token this close to its expiry is flagged on the tokens page.
+EXPIRES_SOON = timedelta(days=7)
+
+
+class TokenState(models.TextChoices):
+    LIVE = "live", "live"
+    EXPIRED = "expired", "expired"
+    REVOKED = "revoked", "revoked"
+
+
 class ApiToken(models.Model):
     """A project's credential for CI: ``rp_<key_id>_<secret>``; only the secret's hash is kept.
 
     The secret is 256 random bits, so a plain sha256 is enough (no slow hash needed: it
     cannot be guessed); it is compared in constant time. The key id finds the row.
+    A token works until it is revoked or its ``expires_at`` passes (none: it never
+    expires, as every token made before expiry existed).
     """
 
     project = models.ForeignKey(
@@ -40,6 +54,7 @@ class ApiToken(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -59,9 +74,21 @@ class ApiToken(models.Model):
     def __str__(self) -> str:
         return f"token:{self.name}"
 
-    @property
-    def is_active(self) -> bool:
-        return self.revoked_at is None
+    def state_at(self, now: datetime) -> TokenState:
+        """Revoked wins over expired: revoking is what someone did to the token."""
+        if self.revoked_at is not None:
+            return TokenState.REVOKED
+        if self.expires_at is not None and self.expires_at <= now:
+            return TokenState.EXPIRED
+        return TokenState.LIVE
+
+    def expires_soon_at(self, now: datetime) -> bool:
+        """Live, and expiring within EXPIRES_SOON of ``now``."""
+        return (
+            self.state_at(now) == TokenState.LIVE
+            and self.expires_at is not None
+            and self.expires_at - now <= EXPIRES_SOON
+        )
 
     @property
     def display_prefix(self) -> str:

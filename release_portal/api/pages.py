@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.core.exceptions import ValidationError
-from django.db.models import F
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
+from migrations_ops.models import Project
 from release_portal.accounts.access import get_project_for_user
 from release_portal.accounts.roles import Action, ProjectAccess
 from release_portal.api.forms import TokenForm
-from release_portal.api.models import ApiToken
+from release_portal.api.models import ApiToken, TokenState
 from release_portal.api.tokens import token_create, token_revoke
 from release_portal.http import act, error_text
 from release_portal.routes import Routes
@@ -25,31 +28,28 @@ def project_tokens(request: HttpRequest, slug: str) -> HttpResponse:
     """List, create (the value is shown once, on this response only) and revoke tokens."""
     project = get_project_for_user(request.user, slug, Action.MANAGE_PROJECT)
     form = TokenForm(request.POST or None)
-    new_value = ""
+    created = None
     if request.method == "POST" and form.is_valid():
         try:
             created = token_create(
                 project=project, name=form.cleaned_data["name"],
                 scopes=form.cleaned_data["scopes"], user=request.user,
+                lifetime=form.cleaned_data["lifetime"],
             )  # fmt: skip
         except ValidationError as e:
             form.add_error("name", error_text(e))
         else:
-            new_value = created.value
             form = TokenForm()
-    tokens = ApiToken.objects.filter(project=project).select_related("created_by", "revoked_by")
     response = render(
         request,
         "release_portal/api/tokens.html",
         {
             "project": project,
             "access": ProjectAccess(request.user, project),
-            # Live tokens first, newest first; then the revoked ones, latest revoked first.
-            # PostgreSQL sorts NULLs last in ascending order: said here, or a long history
-            # of revoked tokens would push the live ones below it.
-            "tokens": tokens.order_by(F("revoked_at").desc(nulls_first=True), "-created_at"),
+            "tokens": _listed(project, timezone.now()),
             "form": form,
-            "new_value": new_value,
+            "new_value": created.value if created else "",
+            "new_token": created.token if created else None,
         },
         status=400 if form.errors else 200,
     )
@@ -57,14 +57,46 @@ def project_tokens(request: HttpRequest, slug: str) -> HttpResponse:
     return response
 
 
+# The page's groups, in order, each with the time its rows are sorted by (latest first):
+# live tokens by creation, expired ones by expiry, revoked ones by revocation. A lead
+# comes for the tokens CI uses now; a long history must not push them down.
+_GROUPS = {
+    TokenState.LIVE: "created_at",
+    TokenState.EXPIRED: "expires_at",
+    TokenState.REVOKED: "revoked_at",
+}
+
+
+def _listed(project: Project, now: datetime) -> list[ApiToken]:
+    """The project's tokens in the page's order, each with its ``state`` and whether it
+    ``expires_soon`` at ``now`` (one ``now`` for the order and the labels)."""
+    groups = list(_GROUPS)
+
+    def place(t: ApiToken) -> tuple[int, float, int]:
+        state = t.state_at(now)
+        return groups.index(state), -getattr(t, _GROUPS[state]).timestamp(), -t.pk
+
+    tokens = ApiToken.objects.filter(project=project).select_related("created_by", "revoked_by")
+    listed = sorted(tokens, key=place)
+    for t in listed:
+        t.state = t.state_at(now)  # type: ignore[attr-defined]
+        t.expires_soon = t.expires_soon_at(now)  # type: ignore[attr-defined]
+    return listed
+
+
 @routes.path("projects/<slug:slug>/tokens/<int:pk>/revoke", name="token_revoke")
 @require_POST
 def token_revoke_view(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     project = get_project_for_user(request.user, slug, Action.MANAGE_PROJECT)
     token = get_object_or_404(ApiToken, pk=pk, project=project)
+    expired = token.state_at(timezone.now()) == TokenState.EXPIRED
     return act(
         request,
         lambda: token_revoke(token=token, user=request.user),
-        done=f"Revoked {token.name}: CI using it now gets 401.",
+        done=(
+            f"Revoked {token.name}, which had expired: its name is free for a new token."
+            if expired
+            else f"Revoked {token.name}: CI using it now gets 401."
+        ),
         back=redirect("project_tokens", slug=project.slug),
     )

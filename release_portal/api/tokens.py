@@ -7,22 +7,25 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 
 from release_portal.accounts.roles import Action, can
-from release_portal.api.models import ApiToken, Scope
+from release_portal.api.models import ApiToken, Scope, TokenState
 from release_portal.audit.services import audit_record
 from release_portal.templatetags.portal import utc_time
 
 TOKEN_PATTERN = re.compile(r"^rp_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 # last_used_at is a hint for people tidying tokens, not a log: one write a minute at most.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+# What a new token lives unless its creator chooses otherwise (the tokens page's default).
+DEFAULT_LIFETIME = timedelta(days=90)
 
 
 class TokenError(ValidationError):
@@ -40,8 +43,19 @@ def _digest(secret: str) -> str:
 
 
 @transaction.atomic
-def token_create(*, project: Any, name: str, scopes: list[str], user: Any) -> NewToken:
-    """A new token for ``project``: 256 random bits, only their sha256 stored."""
+def token_create(
+    *,
+    project: Any,
+    name: str,
+    scopes: list[str],
+    user: Any,
+    lifetime: timedelta | None = DEFAULT_LIFETIME,
+) -> NewToken:
+    """A new token for ``project``: 256 random bits, only their sha256 stored.
+
+    It expires ``lifetime`` from now; ``None`` makes a token that never expires (allowed,
+    but then nothing ends it except a revocation: it must be rotated by hand).
+    """
     if not can(user, Action.MANAGE_PROJECT, project):
         raise PermissionDenied("Only platform leads create API tokens.")
     name = name.strip()
@@ -53,24 +67,40 @@ def token_create(*, project: Any, name: str, scopes: list[str], user: Any) -> Ne
     chosen = sorted(set(scopes))
     if not chosen or any(s not in Scope.values for s in chosen):
         raise TokenError("Choose at least one scope: read, report or deploy.")
+    if lifetime is not None and lifetime <= timedelta(0):
+        raise TokenError("A token's lifetime must be positive (or choose no expiry).")
+    now = timezone.now()
+    expires_at = now + lifetime if lifetime is not None else None
     key_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     try:
         with transaction.atomic():
             token = ApiToken.objects.create(
                 project=project, name=name, key_id=key_id, secret_sha256=_digest(secret),
-                scopes=chosen, created_by=user,
+                scopes=chosen, created_by=user, expires_at=expires_at,
             )  # fmt: skip
     except IntegrityError:
-        raise TokenError(f"{project} already has a live token named {name!r}.") from None
+        raise TokenError(_name_taken(project, name, now)) from None
     audit_record(
         actor=user,
         action="api_token.create",
         obj=token,
         project=project,
-        data={"name": name, "scopes": chosen, "key_id": key_id},
+        data={"name": name, "scopes": chosen, "key_id": key_id, "expires_at": expires_at},
     )
     return NewToken(token=token, value=f"rp_{key_id}_{secret}")
+
+
+def _name_taken(project: Any, name: str, now: datetime) -> str:
+    """Why ``name`` is refused: an unrevoked token holds it, perhaps one that expired (it
+    keeps its name until it is revoked, so the change log's ``token:<name>`` stays one)."""
+    holder = ApiToken.objects.filter(project=project, name=name, revoked_at__isnull=True).first()
+    if holder is not None and holder.state_at(now) == TokenState.EXPIRED:
+        return (
+            f"{project}'s token {name!r} expired on {utc_time(holder.expires_at)} but still "
+            "holds its name: revoke it in the list first, or choose another name."
+        )
+    return f"{project} already has a live token named {name!r}."
 
 
 @transaction.atomic
@@ -94,22 +124,27 @@ def token_revoke(*, token: ApiToken, user: Any) -> ApiToken:
     return token
 
 
-def token_authenticate(value: str) -> ApiToken | None:
-    """The live token ``value`` names, or None. Records when it was last used."""
+def _presented(value: str) -> ApiToken | None:
+    """The token whose whole value ``value`` is (live, expired or revoked), or None."""
     match = TOKEN_PATTERN.match((value or "").strip())
     if match is None:
         return None
     key_id, secret = match.groups()
-    token = (
-        ApiToken.objects.select_related("project")
-        .filter(key_id=key_id, revoked_at__isnull=True)
-        .first()
-    )
+    token = ApiToken.objects.select_related("project").filter(key_id=key_id).first()
     # Compare even when no row was found, so timing says nothing about key ids.
     expected = token.secret_sha256 if token else "0" * 64
     if not hmac.compare_digest(expected, _digest(secret)) or token is None:
         return None
+    return token
+
+
+def token_authenticate(value: str) -> ApiToken | None:
+    """The live token ``value`` names, or None. Records when it was last used (a revoked
+    or expired token is not used: its last use stays as it was)."""
+    token = _presented(value)
     now = timezone.now()
+    if token is None or token.state_at(now) != TokenState.LIVE:
+        return None
     if token.last_used_at is None or token.last_used_at < now - LAST_USED_RESOLUTION:
         ApiToken.objects.filter(pk=token.pk).filter(
             Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_RESOLUTION)
@@ -119,28 +154,27 @@ def token_authenticate(value: str) -> ApiToken | None:
 
 
 def token_refusal(value: str) -> str | None:
-    """Why ``value``, a token the portal made, is refused now (it was revoked), or None.
+    """Why ``value``, a token the portal made, is refused now (revoked or expired), or None.
 
-    CI then logs "revoked on … by …" instead of the answer for a missing or mistyped
-    secret, which would send people hunting for a typo. Said only to whoever presents
-    the whole secret: a key id alone says nothing, so nothing can be probed with it.
+    CI then logs "revoked on … by …" or "expired on …" instead of the answer for a
+    missing or mistyped secret, which would send people hunting for a typo. Said only to
+    whoever presents the whole secret: a key id alone says nothing, so nothing can be
+    probed with it.
     """
-    match = TOKEN_PATTERN.match((value or "").strip())
-    if match is None:
+    token = _presented(value)
+    if token is None:
         return None
-    key_id, secret = match.groups()
-    token = (
-        ApiToken.objects.select_related("project", "revoked_by")
-        .filter(key_id=key_id, revoked_at__isnull=False)
-        .first()
-    )
-    expected = token.secret_sha256 if token else "0" * 64
-    if not hmac.compare_digest(expected, _digest(secret)) or token is None:
+    state = token.state_at(timezone.now())
+    if state == TokenState.REVOKED:
+        by = f" by {token.revoked_by.get_username()}" if token.revoked_by else ""
+        what = f"was revoked on {utc_time(token.revoked_at)}{by}"
+    elif state == TokenState.EXPIRED:
+        what = f"expired on {utc_time(token.expires_at)}"
+    else:
         return None
-    by = f" by {token.revoked_by.get_username()}" if token.revoked_by else ""
+    page = reverse("project_tokens", kwargs={"slug": token.project.slug})
     return (
-        f"This API token ({token.name}, {token.display_prefix}) was revoked on "
-        f"{utc_time(token.revoked_at)}{by}: a platform lead of {token.project.name} creates "
-        "a new one on the project's API tokens page; store it in place of this one in the "
-        "CI secret."
+        f"This API token ({token.name}, {token.display_prefix}) {what}: a platform lead of "
+        f"{token.project.name} creates a new one on the project's API tokens page ({page}); "
+        "store it in place of this one in the CI secret."
     )
