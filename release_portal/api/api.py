@@ -14,11 +14,14 @@ from typing import Any
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import URLPattern, URLResolver
+from django.utils import timezone
 from ninja import NinjaAPI
 
 from release_portal.api import errors
 from release_portal.api.auth import BearerToken
 from release_portal.api.endpoints import analysis, deployments, gate, jobs, releases, reports
+from release_portal.api.models import ApiToken
+from release_portal.api.tokens import expiry_headers
 
 DESCRIPTION = """
 The Release Portal's API for CI pipelines: create the release of a commit, upload its
@@ -31,6 +34,15 @@ reaches its own project only: anything else is 404. Session cookies are ignored.
 Tokens expire (90 days after creation by default; 7 days to 1 year, or never, as its
 creator chose): an expired or revoked token gets 401, and the error says which, when,
 and where a platform lead creates its successor.
+
+Every answer made with a token that expires says when, so CI sees it coming:
+
+- `X-Token-Expires-At`: its expiry, an RFC 3339 UTC time (`2027-03-06T14:03:00Z`);
+- `X-Token-Expiry-Notice`: within its last 7 days only, a line for CI's log, e.g.
+  `This API token (ci) expires on 2027-03-06 14:03 UTC: a platform lead of Shop creates a
+  new one at /projects/shop/tokens/`.
+
+A token that never expires gets neither, nor does a refused request (401).
 
 Errors are `{"error": "...", "detail": ...}`. POST and PATCH accept an `Idempotency-Key`
 header: a retry with the same key within 24 hours gets the first answer.
@@ -73,7 +85,8 @@ def _json_error(response: HttpResponse) -> HttpResponse:
 
 
 def _guarded(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Refuse oversized bodies before anything reads them; mark replays."""
+    """Refuse oversized bodies before anything reads them; mark replays; tell CI when its
+    token expires (every endpoint, here once)."""
 
     @wraps(view)
     def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -98,6 +111,12 @@ def _guarded(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
             response = _json_error(response)
         if getattr(request, "idempotent_replay", False):
             response["Idempotent-Replayed"] = "true"
+        # Set only once the token was accepted (django-ninja's request.auth): a 401 says
+        # nothing about a token's expiry.
+        token = getattr(request, "auth", None)
+        if isinstance(token, ApiToken):
+            for name, value in expiry_headers(token, timezone.now()).items():
+                response[name] = value
         return response
 
     # Bearer tokens only: no session, so no CSRF; and no login redirect for CI.

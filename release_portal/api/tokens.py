@@ -7,7 +7,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -26,6 +26,11 @@ TOKEN_PATTERN = re.compile(r"^rp_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 # What a new token lives unless its creator chooses otherwise (the tokens page's default).
 DEFAULT_LIFETIME = timedelta(days=90)
+# On every API answer made with a token that expires (GitHub's
+# github-authentication-token-expiration): CI sees the expiry coming, not only its 401.
+EXPIRES_AT_HEADER = "X-Token-Expires-At"
+# Within EXPIRES_SOON of the expiry, a line CI logs can show as it is.
+EXPIRY_NOTICE_HEADER = "X-Token-Expiry-Notice"
 
 
 class TokenError(ValidationError):
@@ -177,4 +182,30 @@ def token_refusal(value: str) -> str | None:
         f"This API token ({token.name}, {token.display_prefix}) {what}: a platform lead of "
         f"{token.project.name} creates a new one on the project's API tokens page ({page}); "
         "store it in place of this one in the CI secret."
+    )
+
+
+def expiry_headers(token: ApiToken, now: datetime) -> dict[str, str]:
+    """The headers an API answer made with ``token`` carries: its expiry as an RFC 3339 UTC
+    time (for machines), and within EXPIRES_SOON of it a notice (for people). None for a
+    token that never expires."""
+    if token.expires_at is None:
+        return {}
+    headers = {EXPIRES_AT_HEADER: token.expires_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    if token.expires_soon_at(now):
+        headers[EXPIRY_NOTICE_HEADER] = expiry_notice(token)
+    return headers
+
+
+def expiry_notice(token: ApiToken) -> str:
+    """``This API token (ci) expires on 2027-03-06 14:03 UTC: a platform lead of Shop creates
+    a new one at /projects/shop/tokens/``: one line, for a header as for a log."""
+    project = token.project
+    # A header is Latin-1 at best and CI logs show it raw: a name beyond ASCII would come
+    # out MIME-encoded or garbled, so such a project is named by its slug.
+    named = project.name if project.name.isascii() else project.slug
+    page = reverse("project_tokens", kwargs={"slug": project.slug})
+    return (
+        f"This API token ({token.name}) expires on {utc_time(token.expires_at)}: "
+        f"a platform lead of {named} creates a new one at {page}"
     )
