@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
@@ -360,6 +361,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 3600.0,
         "options": {"expires": 3600.0},
     },
+    # Daily at a fixed hour (a crontab, not an interval: an interval restarts with beat,
+    # and a beat redeployed more often than daily would never reach it).
+    "api-token-expiry-notices": {
+        "task": "release_portal.api.tasks.token_expiry_notices",
+        "schedule": crontab(minute=0, hour=7),
+        "options": {"expires": 3600.0},
+    },
     "jobs-sweep": {
         "task": "migrations_ops.tasks.jobs_sweep",
         "schedule": float(JOB_SWEEP_EVERY_SECONDS),
@@ -482,7 +490,8 @@ if EMAIL_HOST_NAME:
         }
     }
 else:
-    # Embedded mode: mails (invitations, password resets) land as files to read.
+    # Embedded mode: mails (invitations, password resets, token expiry notices) land as
+    # files to read.
     MAILERS = {
         "default": {
             "BACKEND": "django.core.mail.backends.filebased.EmailBackend",

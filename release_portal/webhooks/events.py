@@ -19,7 +19,9 @@ Who calls what:
   ``checkpoint_signed``), to every subscribed webhook of every project: a checkpoint
   proves something only when someone outside the portal keeps it;
 - ``audit.events``: the project's change-log events in batches, as beat finds them
-  (audit_stream.py), so a SIEM can follow the log.
+  (audit_stream.py), so a SIEM can follow the log;
+- ``api_token.expiring``: the API's daily beat task (release_portal.api.expiry), once per
+  token entering its last 7 days.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ EVENTS: dict[str, str] = {
     "rollback.failed": "Rollback failed",
     "audit.checkpoint": "Change log checkpoint (signed head)",
     "audit.events": "Change log events, as they are written (for a SIEM)",
+    "api_token.expiring": "API token expiring soon",
 }
 PING = "webhook.ping"
 
@@ -163,6 +166,11 @@ def _incident(event: str, incident: Any, what: str, actor: Any) -> None:
         data={"summary": f"incident {title} {what}", "incident": incident.pk},
         actor=actor,
     )
+
+
+def api_token_expiring(*, token: Any, data: dict[str, Any]) -> None:
+    """A project's API token enters its last days (no release: the project's webhooks)."""
+    announce("api_token.expiring", project=token.project, data=data)
 
 
 def monitoring_alert(*, release: Any, data: dict[str, Any], actor: Any = None) -> None:

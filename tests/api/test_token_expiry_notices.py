@@ -1,0 +1,227 @@
+"""The daily beat task tells a project's platform leads, once per token, that a live API
+token enters its last 7 days: a mail to each lead, the project's webhooks subscribed to
+``api_token.expiring``, and the change log."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import timedelta
+
+import psycopg
+import pytest
+from django.conf import settings
+from django.core import mail
+from django.db import connection
+from django.utils import timezone
+
+from release_portal.accounts.roles import Role
+from release_portal.api import tasks
+from release_portal.api.expiry import token_expiry_notices
+from release_portal.api.models import ApiToken
+from release_portal.audit.models import AuditEvent
+from release_portal.audit.registry import phrase_for
+from release_portal.templatetags.portal import utc_time
+from release_portal.webhooks.models import Webhook, WebhookMessage
+from tests.factories import MembershipFactory, UserFactory
+
+ACTION = "notify.api_token.expiring"
+
+
+def expiring_in(token: ApiToken, delta: timedelta | None) -> ApiToken:
+    at = None if delta is None else timezone.now() + delta
+    ApiToken.objects.filter(pk=token.pk).update(expires_at=at)
+    token.refresh_from_db()
+    return token
+
+
+@pytest.fixture
+def run(django_capture_on_commit_callbacks):
+    """Run the beat task as beat does, with what it sends after commit."""
+
+    def run() -> int:
+        with django_capture_on_commit_callbacks(execute=True):
+            return tasks.token_expiry_notices()
+
+    return run
+
+
+@pytest.fixture
+def webhook_sent(monkeypatch):
+    from release_portal.webhooks import sinks
+
+    sent: list[int] = []
+    monkeypatch.setattr(sinks, "send_message", lambda message_id, **kw: sent.append(message_id))
+    return sent
+
+
+@pytest.mark.django_db
+def test_it_tells_the_leads_once_however_often_it_runs(
+    project, platform_lead, make_token, run, webhook_sent, settings
+):
+    settings.PORTAL_BASE_URL = "https://releases.example.com"
+    hook = Webhook.objects.create(
+        project=project, name="ops", url="https://hooks.example.com/x",
+        events=["api_token.expiring"],
+    )  # fmt: skip
+    token = expiring_in(make_token(name="github-actions").token, timedelta(days=3))
+    mail.outbox.clear()
+
+    assert run() == 1
+    assert run() == 0  # the second day (or a second worker) finds it told
+
+    assert [m.to for m in mail.outbox] == [[platform_lead.email]]
+    sent = mail.outbox[0]
+    when = utc_time(token.expires_at)
+    assert sent.subject == f"Ibimina: the API token github-actions expires on {when}"
+    assert f"The API token github-actions of Ibimina (rp_{token.key_id}_…" in sent.body
+    assert f"expires on {when}" in sent.body
+    assert "https://releases.example.com/projects/ibimina/tokens/" in sent.body
+    token.refresh_from_db()
+    assert token.expiry_notified_at is not None
+
+    event = AuditEvent.objects.get(action=ACTION)
+    assert AuditEvent.objects.filter(action=ACTION).count() == 1
+    assert event.data["token"] == "github-actions"
+    assert event.data["leads"] == ["lead"]
+    assert event.data["path"] == "/projects/ibimina/tokens/"
+    assert event.project_id == project.pk
+    assert phrase_for(event).startswith("sent the “API token expiring soon” notification")
+
+    message = WebhookMessage.objects.get(webhook=hook)
+    body = json.loads(message.body)
+    assert (message.event, body["data"]["token"]) == ("api_token.expiring", "github-actions")
+    assert body["summary"] == (
+        f"the API token github-actions expires on {when}: a platform lead creates its "
+        "successor at /projects/ibimina/tokens/"
+    )
+    assert webhook_sent == [message.pk]
+
+
+@pytest.mark.django_db
+def test_it_mails_the_projects_active_leads_and_nobody_else(
+    project, other_project, platform_lead, personas, make_token, run
+):
+    second = UserFactory(username="second-lead")
+    MembershipFactory(user=second, project=project, role=Role.PLATFORM_LEAD)
+    gone = UserFactory(username="gone-lead", is_active=False)
+    MembershipFactory(user=gone, project=project, role=Role.PLATFORM_LEAD)
+    # The other project's lead (personas' outsider) has a token expiring too: told apart.
+    expiring_in(make_token(name="ci").token, timedelta(days=2))
+    expiring_in(
+        make_token(name="theirs", for_project=other_project, lead=personas["outsider"]).token,
+        timedelta(days=5),
+    )
+    mail.outbox.clear()
+
+    assert run() == 2
+    told = {}
+    for sent in mail.outbox:
+        assert len(sent.to) == 1  # nobody sees the others' addresses
+        told.setdefault(sent.subject.split(" expires on ")[0], []).append(sent.to[0])
+    # Not releng, qa, sre, the auditor, a deactivated lead, nor the other project's lead.
+    assert {k: sorted(v) for k, v in told.items()} == {
+        "Ibimina: the API token ci": sorted([platform_lead.email, second.email]),
+        "Other team: the API token theirs": [personas["outsider"].email],
+    }
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "case", ["revoked", "expired", "never expires", "30 days off", "8 days off", "told before"]
+)
+def test_it_tells_nothing_of_a_token_outside_its_last_days(
+    project, platform_lead, make_token, run, case
+):
+    token = make_token().token
+    delta = {"expired": -timedelta(minutes=1), "never expires": None,
+             "30 days off": timedelta(days=30), "8 days off": timedelta(days=8)}  # fmt: skip
+    expiring_in(token, delta.get(case, timedelta(days=3)))
+    if case == "revoked":
+        ApiToken.objects.filter(pk=token.pk).update(revoked_at=timezone.now())
+    if case == "told before":
+        ApiToken.objects.filter(pk=token.pk).update(expiry_notified_at=timezone.now())
+    mail.outbox.clear()
+
+    assert run() == 0
+    assert mail.outbox == []
+    assert not AuditEvent.objects.filter(action=ACTION).exists()
+    if case != "told before":
+        assert ApiToken.objects.get(pk=token.pk).expiry_notified_at is None
+
+
+@pytest.mark.django_db
+def test_a_rollback_leaves_the_token_for_the_next_run(
+    project, platform_lead, make_token, run, monkeypatch
+):
+    from release_portal.webhooks import events
+
+    token = expiring_in(make_token().token, timedelta(days=3))
+
+    def broken(**kwargs):
+        raise RuntimeError("the change log is down")
+
+    monkeypatch.setattr(events, "api_token_expiring", broken)
+    mail.outbox.clear()
+    assert run() == 0
+    assert ApiToken.objects.get(pk=token.pk).expiry_notified_at is None
+    assert mail.outbox == []
+    monkeypatch.undo()
+    assert run() == 1
+    assert len(mail.outbox) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_second_worker_waits_for_the_first_and_then_sends_nothing(
+    project, platform_lead, make_token
+):
+    token = expiring_in(make_token().token, timedelta(days=3))
+    mail.outbox.clear()
+    db = settings.DATABASES["default"]
+    dsn = {"dbname": db["NAME"], "user": db["USER"], "host": db["HOST"] or None}
+    dsn |= {"port": db["PORT"] or None, "password": db["PASSWORD"] or None}
+
+    def other() -> psycopg.Connection:
+        return psycopg.connect(**{k: v for k, v in dsn.items() if v is not None})
+
+    outcome: list[int] = []
+    with other() as first:  # the first worker: claimed the token, not committed yet
+        first.execute(
+            "UPDATE api_apitoken SET expiry_notified_at = now() "
+            "WHERE id = %s AND expiry_notified_at IS NULL",
+            [token.pk],
+        )
+
+        def second() -> None:
+            try:
+                outcome.append(token_expiry_notices())
+            finally:
+                connection.close()
+
+        worker = threading.Thread(target=second)
+        worker.start()
+        with other() as probe:
+            # Until the second worker waits on the row's lock (a deadline, not a count).
+            deadline = time.monotonic() + 60
+            while True:
+                waiting = probe.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database()"
+                ).fetchone()
+                if waiting and waiting[0]:
+                    break
+                if not worker.is_alive() or time.monotonic() > deadline:
+                    pytest.fail(f"the second worker never waited for the first: {outcome}")
+                threading.Event().wait(0.02)
+        first.commit()
+        worker.join(timeout=30)
+    assert outcome == [0]
+    assert mail.outbox == []
+    assert not AuditEvent.objects.filter(action=ACTION).exists()
+
+
+def test_beat_runs_it_daily():
+    entry = settings.CELERY_BEAT_SCHEDULE["api-token-expiry-notices"]
+    assert entry["task"] == tasks.token_expiry_notices.name
+    assert entry["schedule"].hour == {7} and entry["schedule"].minute == {0}
