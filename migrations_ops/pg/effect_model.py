@@ -20,6 +20,9 @@ ON_REFERENCING_ALL = "referencing_all"  # the same, and those pointing at them, 
 ON_CONSTRAINT_TARGET = "constraint_target"  # the table the named FK constraint points at
 ON_DEFAULT_PARTITION = "default_partition"  # the default partition of the named table
 ON_PARTITIONS = "partitions"  # every partition of the named table, and theirs, and so on
+# Every partition and plain INHERITS child of the named table, and theirs, and so on
+# (find_all_inheritors): what TRUNCATE, LOCK, most of ALTER TABLE and DML recurse to.
+ON_INHERITORS = "inheritors"
 ON_PARENT = "parent"  # the partitioned table the named partition is in, and its default one
 # Every view and materialized view built on the named relation, and those built on them
 # (with ``column``: only those that use that column, and those built on them).
@@ -102,6 +105,8 @@ class StatementEffect:
     constraint_renames: list[tuple[Relation, str, str]] = field(default_factory=list)
     partition_adds: list[tuple[Relation, Relation]] = field(default_factory=list)  # (part, of)
     partition_drops: list[tuple[Relation, Relation]] = field(default_factory=list)  # detached
+    inherit_adds: list[tuple[Relation, Relation]] = field(default_factory=list)  # (child, of)
+    inherit_drops: list[tuple[Relation, Relation]] = field(default_factory=list)  # NO INHERIT
     # (view, a relation its query reads, whether the view is a materialized one)
     view_reads: list[tuple[Relation, Relation, bool]] = field(default_factory=list)
     rewrites: list[tuple[Relation, str]] = field(default_factory=list)
@@ -127,11 +132,14 @@ class StatementEffect:
         if mode is not None:
             self.locks.append(LockRequest(relation, mode, on))
 
-    def touch_partitions(self, relation: Relation, mode: LockMode, range_var: Any) -> None:
-        """``mode`` on every partition of ``relation`` too (and on theirs), unless the
-        statement names it with ``ONLY``; a table without partitions has none to lock."""
+    def touch_partitions(
+        self, relation: Relation, mode: LockMode, range_var: Any, on: str = ON_PARTITIONS
+    ) -> None:
+        """``mode`` on every partition of ``relation`` too (and on theirs; with
+        ``ON_INHERITORS``, on its plain INHERITS children too), unless the statement names
+        it with ``ONLY``; a table without partitions has none to lock."""
         if getattr(range_var, "inh", True):
-            self.locks.append(LockRequest(relation, mode, ON_PARTITIONS))
+            self.locks.append(LockRequest(relation, mode, on))
 
     def change(self, command: str, node: Any, range_var: Any, mode: LockMode) -> Relation:
         """The statement is ``command`` and changes the relation ``range_var`` names, under

@@ -12,6 +12,7 @@ from typing import Any
 
 from migrations_ops.pg.effect_model import (
     ON_INDEX_TABLE,
+    ON_INHERITORS,
     ON_VIEW_SOURCES,
     Found,
     LockRequest,
@@ -59,6 +60,11 @@ def vacuum(node: Any, effect: StatementEffect) -> None:
             # A partitioned table is analysed (or vacuumed) partition by partition too
             # (expand_vacuum_rel: find_all_inheritors).
             effect.touch_partitions(table, M.SHARE_UPDATE_EXCLUSIVE, item.relation)
+            if "analyze" in options or not node.is_vacuumcmd:
+                # ANALYZE samples an ordinary table's INHERITS children for the statistics
+                # of the whole tree, reading each under ACCESS SHARE
+                # (acquire_inherited_sample_rows: find_all_inheritors); measured.
+                effect.touch_partitions(table, M.ACCESS_SHARE, item.relation, ON_INHERITORS)
             effect.scans.append((table, effect.command.lower() + " reads the table"))
         effect.does.append(f"{effect.command.lower()} {table}")
     if not node.rels:
@@ -118,8 +124,8 @@ def lock(node: Any, effect: StatementEffect) -> None:
     for rv in node.relations:
         table = Relation.from_range_var(rv)
         effect.touch(table, mode)
-        # LockTableRecurse: the partitions (and inheritance children) too, unless ONLY.
-        effect.touch_partitions(table, mode, rv)
+        # LockTableRecurse: the partitions and INHERITS children too, unless ONLY.
+        effect.touch_partitions(table, mode, rv, ON_INHERITORS)
         effect.does.append(f"locks {table} in {mode.label} mode")
         if mode.blocks_writes:
             effect.hazards.append(Found("lock_table", table, f"{mode.label} on {table}"))

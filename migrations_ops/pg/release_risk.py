@@ -14,9 +14,10 @@ under their new names after renames. For each statement it settles:
   target's catalog or from the release's earlier statements, across files; when neither
   knows the constraint, ``lock_notes`` says what it would lock if it is a foreign key),
   the partitions of a partitioned table (the target's, and those the release creates,
-  attaches and detaches), the views a ``DROP ... CASCADE`` drops and what a ``REFRESH
-  MATERIALIZED VIEW`` reads (the target's views, and those the release creates), the
-  table at the other end of a foreign key whose column changes type;
+  attaches and detaches) and a table's plain INHERITS children (likewise), the views a
+  ``DROP ... CASCADE`` drops and what a ``REFRESH MATERIALIZED VIEW`` reads (the target's
+  views, and those the release creates), the table at the other end of a foreign key
+  whose column changes type;
 - rewrites, scans and hazards on tables **on the target** (a table the release itself
   creates has no clients and no rows yet), with the column facts that decide them (the
   old type of a column, an existing ``CHECK (c IS NOT NULL)``, a default's volatility);
@@ -36,6 +37,7 @@ from migrations_ops.pg.effect_model import (
     ON_DEPENDENT_VIEWS,
     ON_FOREIGN_KEY_OTHER_END,
     ON_INDEX_TABLE,
+    ON_INHERITORS,
     ON_PARENT,
     ON_PARTITIONS,
     ON_REFERENCED,
@@ -181,6 +183,10 @@ class Resolver:
         self.foreign_key_columns = dict(facts.foreign_key_columns)
         # Partition -> the partitioned table it belongs to, as the release changes them.
         self.partition_of: dict[str, str] = dict(facts.partition_of)
+        # Plain INHERITS child -> the tables it inherits from, as the release changes them.
+        self.inherits_from: dict[str, set[str]] = {
+            child: set(parents) for child, parents in facts.inherits_from.items()
+        }
         # View -> each relation it reads -> the columns it uses (None: a view the release
         # creates, whose columns are not known before it runs).
         self.view_reads: dict[str, dict[str, set[str] | None]] = {
@@ -237,8 +243,8 @@ class Resolver:
         if request.on == ON_DEFAULT_PARTITION:
             default = self.facts.default_partitions.get(self.origin.get(table) or "")
             return [name for name, origin in self.origin.items() if origin and origin == default]
-        if request.on == ON_PARTITIONS:
-            return sorted(self._partitions(table))
+        if request.on in (ON_PARTITIONS, ON_INHERITORS):
+            return sorted(self._partitions(table, inheritance=request.on == ON_INHERITORS))
         if request.on == ON_FOREIGN_KEY_OTHER_END:
             return sorted(self._foreign_key_other_ends(table, request.column or ""))
         if request.on == ON_DEPENDENT_VIEWS:
@@ -252,16 +258,20 @@ class Resolver:
             return [parent, *defaults] if parent else []
         return [table]
 
-    def _partitions(self, table: str) -> set[str]:
-        """The partitions of ``table``, theirs, and so on."""
+    def _partitions(self, table: str, *, inheritance: bool = False) -> set[str]:
+        """The partitions of ``table``, theirs, and so on; with ``inheritance``, its plain
+        INHERITS children (and theirs) too."""
         found: set[str] = set()
         todo = [table]
         while todo:
             parent = todo.pop()
-            for partition, of in self.partition_of.items():
-                if of == parent and partition not in found:
-                    found.add(partition)
-                    todo.append(partition)
+            children = [p for p, of in self.partition_of.items() if of == parent]
+            if inheritance:
+                children += [c for c, parents in self.inherits_from.items() if parent in parents]
+            for child in children:
+                if child not in found:
+                    found.add(child)
+                    todo.append(child)
         return found
 
     def _foreign_key_other_ends(self, table: str, column: str) -> dict[str, str]:
@@ -335,9 +345,14 @@ class Resolver:
             if table != parent:
                 return f"the default partition of {parent}, whose partition constraint changes"
             return f"the partitioned table {named} belongs to"
-        if request.on == ON_PARTITIONS:
-            parent = self.partition_of.get(table, named)
-            return f"a partition of {parent}" + (f", within {named}" if parent != named else "")
+        if request.on in (ON_PARTITIONS, ON_INHERITORS):
+            parent = self.partition_of.get(table)
+            words = "a partition of"
+            if parent is None:  # a plain INHERITS child (of one table in the tree, at least)
+                tree = {named, *self._partitions(named, inheritance=True)}
+                parent = min(self.inherits_from.get(table, set()) & tree, default=named)
+                words = "inherits from"
+            return f"{words} {parent}" + (f", within {named}" if parent != named else "")
         if request.on == ON_CONSTRAINT_TARGET:
             return f"the table {request.constraint} references"
         if request.on == ON_REFERENCED:
@@ -407,6 +422,10 @@ class Resolver:
                 new_name if p == old_name else p: new_name if of == old_name else of
                 for p, of in self.partition_of.items()
             }
+            self.inherits_from = {
+                new_name if c == old_name else c: {new_name if p == old_name else p for p in of}
+                for c, of in self.inherits_from.items()
+            }
             self.view_reads = {
                 new_name if v == old_name else v: {
                     new_name if r == old_name else r: c for r, c in reads.items()
@@ -431,10 +450,12 @@ class Resolver:
                     self.view_reads.pop(gone_view, None)
         for relation in effect.drops:
             name = self.qualify(relation, path)
-            # A partitioned table's partitions go with it.
-            for gone in (name, *self._partitions(name)):
+            # A partitioned table's partitions go with it, and (CASCADE) a table's
+            # INHERITS children.
+            for gone in (name, *self._partitions(name, inheritance=True)):
                 self.origin.pop(gone, None)
                 self.partition_of.pop(gone, None)
+                self.inherits_from.pop(gone, None)
                 self.view_reads.pop(gone, None)
             # Its constraints go with it, and (CASCADE) the foreign keys that point at it.
             self.constraints = {k: t for k, t in self.constraints.items() if name not in (k[0], t)}
@@ -446,6 +467,13 @@ class Resolver:
             self.partition_of[self.qualify(partition, path)] = self.qualify(parent, path)
         for partition, _ in effect.partition_drops:
             self.partition_of.pop(self.qualify(partition, path), None)
+        for child, parent in effect.inherit_adds:
+            parents = self.inherits_from.setdefault(self.qualify(child, path), set())
+            parents.add(self.qualify(parent, path))
+        for child, parent in effect.inherit_drops:
+            self.inherits_from.get(self.qualify(child, path), set()).discard(
+                self.qualify(parent, path)
+            )
         for created in {self.qualify(v, path) for v, _, _ in effect.view_reads}:
             self.view_reads[created] = {}  # CREATE OR REPLACE VIEW: what it reads now
         for view, read, materialized in effect.view_reads:

@@ -32,8 +32,8 @@ from migrations_ops.pg import alter_table_effects, data_loss, maintenance_effect
 from migrations_ops.pg.effect_model import (
     ON_DEPENDENT_VIEWS,
     ON_INDEX_TABLE,
+    ON_INHERITORS,
     ON_PARENT,
-    ON_PARTITIONS,
     ON_REFERENCED,
     ON_REFERENCING,
     ON_REFERENCING_ALL,
@@ -138,6 +138,8 @@ def _create_table(node: Any, effect: StatementEffect) -> None:
             if node.partbound is not None:
                 alter_table_effects.partition_locks(effect, Relation.from_range_var(parent))
                 effect.partition_adds.append((table, Relation.from_range_var(parent)))
+            else:
+                effect.inherit_adds.append((table, Relation.from_range_var(parent)))
             what = "partition of" if node.partbound is not None else "inherits from"
             effect.does.append(f"{what} {Relation.from_range_var(parent)}")
     for element in node.tableElts or ():
@@ -235,10 +237,12 @@ def _drop(node: Any, effect: StatementEffect) -> None:
             if kind == "OBJECT_TABLE":
                 # Its foreign keys' triggers live on the tables they point at.
                 effect.locks.append(LockRequest(relation, M.ACCESS_EXCLUSIVE, ON_REFERENCED))
-                # Its partitions are dropped with it (DROP has no ONLY); dropping a partition
-                # changes its parent and the parent's default partition, both locked
-                # (heap_drop_with_catalog: "lock parent too", and its default partition).
-                effect.locks.append(LockRequest(relation, M.ACCESS_EXCLUSIVE, ON_PARTITIONS))
+                # Its partitions are dropped with it (DROP has no ONLY), and with CASCADE its
+                # INHERITS children (without, the DROP fails); dropping a partition changes
+                # its parent and the parent's default partition, both locked
+                # (heap_drop_with_catalog: "lock parent too", and its default partition);
+                # dropping an INHERITS child leaves its parent unlocked (measured).
+                effect.locks.append(LockRequest(relation, M.ACCESS_EXCLUSIVE, ON_INHERITORS))
                 effect.locks.append(LockRequest(relation, M.ACCESS_EXCLUSIVE, ON_PARENT))
                 if cascade:
                     effect.locks.append(LockRequest(relation, M.ACCESS_EXCLUSIVE, ON_REFERENCING))
@@ -284,8 +288,10 @@ def _truncate(node: Any, effect: StatementEffect) -> None:
         table = Relation.from_range_var(rv)
         effect.touch(table, M.ACCESS_EXCLUSIVE)
         # ExecuteTruncate expands the list with find_all_inheritors unless ONLY (which a
-        # partitioned table refuses): every partition is truncated, and locked, too.
-        effect.touch_partitions(table, M.ACCESS_EXCLUSIVE, rv)
+        # partitioned table refuses): every partition or INHERITS child is truncated, and
+        # locked, too (sql-truncate.html: "If ONLY is not specified, the table and all its
+        # descendant tables (if any) are truncated").
+        effect.touch_partitions(table, M.ACCESS_EXCLUSIVE, rv, ON_INHERITORS)
         effect.does.append(f"removes every row of {table}")
         effect.hazards.append(Found("truncate", table))
         effect.losses.append(data_loss.Loss("table_rows", table))
@@ -404,8 +410,9 @@ def _rename(node: Any, effect: StatementEffect) -> None:
     elif kind in ("OBJECT_COLUMN", "OBJECT_ATTRIBUTE") and node.relation is not None:
         table = Relation.from_range_var(node.relation)
         effect.touch(table, M.ACCESS_EXCLUSIVE)
-        # renameatt recurses to the partitions (find_all_inheritors) unless ONLY.
-        effect.touch_partitions(table, M.ACCESS_EXCLUSIVE, node.relation)
+        # renameatt recurses to the partitions and INHERITS children (find_all_inheritors)
+        # unless ONLY.
+        effect.touch_partitions(table, M.ACCESS_EXCLUSIVE, node.relation, ON_INHERITORS)
         effect.does.append(f"renames column {node.subname} of {table} to {node.newname}")
         effect.hazards.append(
             Found("rename_breaks_clients", table, f"column {node.subname} becomes {node.newname}")

@@ -7,7 +7,8 @@ that would queue behind a migration's lock gives up instead of joining the queue
 
 - ``read_catalog``: the relations in the user schemas (kind, ``reltuples``), which
   table each index belongs to, constraints (and the table each foreign key references),
-  each partitioned table's partitions and default partition, what each view and
+  each partitioned table's partitions and default partition, each table's plain INHERITS
+  children, what each view and
   materialized view reads (and which columns), the session's ``search_path``;
 - ``read_details``: for the relations the release touches, ``pg_total_relation_size``
   and their columns; the volatility of the functions column defaults call;
@@ -108,6 +109,9 @@ class TargetFacts:
     # partition -> the partitioned table it belongs to (a sub-partition's is a partition):
     # statements that recurse (TRUNCATE, DROP TABLE, most of ALTER TABLE...) lock them all.
     partition_of: dict[str, str] = field(default_factory=dict)
+    # child -> the tables it INHERITS from (plain inheritance: a table may have several):
+    # TRUNCATE, LOCK, most of ALTER TABLE and DML without ONLY lock the children too.
+    inherits_from: dict[str, set[str]] = field(default_factory=dict)
     # view or materialized view -> each relation its query reads -> the columns it uses
     # (none for count(*)): DROP ... CASCADE drops (and locks) the views built on what it
     # drops; REFRESH reads (and locks) what the view reads.
@@ -169,12 +173,14 @@ JOIN pg_class p ON p.oid = t.partrelid JOIN pg_namespace pn ON pn.oid = p.relnam
 JOIN pg_class d ON d.oid = t.partdefid JOIN pg_namespace dn ON dn.oid = d.relnamespace
 WHERE pn.nspname <> ALL(%(system)s)
 """
-_PARTITIONS = """
-SELECT cn.nspname, c.relname, pn.nspname, p.relname
+# Partitions (of a partitioned table, relkind 'p') and plain INHERITS children (of an
+# ordinary table, relkind 'r').
+_INHERITS = """
+SELECT cn.nspname, c.relname, pn.nspname, p.relname, p.relkind
 FROM pg_inherits i
 JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace cn ON cn.oid = c.relnamespace
 JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace pn ON pn.oid = p.relnamespace
-WHERE p.relkind = 'p' AND pn.nspname <> ALL(%(system)s)
+WHERE p.relkind IN ('p', 'r') AND pn.nspname <> ALL(%(system)s)
 """
 # A view's dependencies are its _RETURN rule's (pg_rewrite): one row for each relation
 # its query reads (refobjsubid 0) and one for each column it uses.
@@ -235,10 +241,14 @@ def read_catalog(
             _DEFAULT_PARTITIONS, params
         ).fetchall():
             facts.default_partitions[f"{schema}.{table}"] = f"{default_schema}.{default}"
-        for schema, partition, parent_schema, parent in conn.execute(
-            _PARTITIONS, params
+        for schema, child, parent_schema, parent, kind in conn.execute(
+            _INHERITS, params
         ).fetchall():
-            facts.partition_of[f"{schema}.{partition}"] = f"{parent_schema}.{parent}"
+            if kind == "p":
+                facts.partition_of[f"{schema}.{child}"] = f"{parent_schema}.{parent}"
+            else:
+                parents = facts.inherits_from.setdefault(f"{schema}.{child}", set())
+                parents.add(f"{parent_schema}.{parent}")
         for schema, view, read_schema, read, column in conn.execute(_VIEW_READS, params).fetchall():
             reads = facts.view_reads.setdefault(f"{schema}.{view}", {})
             columns = reads.setdefault(f"{read_schema}.{read}", set())

@@ -41,6 +41,10 @@ create table orders_default partition of orders default;
 create table orders_2024 (id int, parent_id int, at date);
 create schema app;
 create table app.accounts (id uuid primary key, owner uuid, name text);
+create table base (id int primary key, k int);
+create table base_kid (extra int) inherits (base);
+create table base_grandkid () inherits (base_kid);
+alter table base add constraint base_k_positive check (k > 0) not valid;
 """
 
 STATEMENTS = [
@@ -297,6 +301,29 @@ ELSEWHERE = [
      "to ('2025-01-01'); alter table orders detach partition orders_2023",
      "alter table orders add column z int"),
     (PARTITIONS, "drop table orders_2025"),
+    # Plain INHERITS children (and theirs) get the recursive locks too, for what recurses
+    # to them: not indexes, foreign keys, triggers or a NO INHERIT check.
+    ("", "truncate base"),
+    ("", "truncate only base"),
+    ("", "lock table base in share mode"),
+    ("", "analyze base"),
+    ("", "alter table base add column z int"),
+    ("", "alter table base alter column k type bigint"),
+    ("", "alter table base alter column k set statistics 100"),
+    ("", "alter table base add constraint c check (k < 100)"),
+    ("", "alter table base add constraint c check (k < 100) no inherit"),
+    ("", "alter table base add constraint base_k_key unique (k)"),
+    ("", "alter table base add constraint fk foreign key (k) references other (id)"),
+    ("", "alter table base validate constraint base_k_positive"),
+    ("", "alter table base drop constraint base_k_positive"),
+    ("", "alter table base rename column k to kk"),
+    ("", "create index on base (k)"),
+    ("", "create trigger t2 after insert on base for each row execute function touch()"),
+    ("", "drop table base cascade"),
+    ("", "drop table base_grandkid"),
+    ("", "alter table base_kid no inherit base"),
+    ("create table base_new (n int) inherits (base_kid)", "alter table base add column z int"),
+    ("alter table base_kid no inherit base", "truncate base"),
     # Views: DROP ... CASCADE drops (and locks) the views built on what it drops, DROP
     # COLUMN ... CASCADE those using the column; REFRESH reads what the view reads.
     ("", "drop table parent cascade"),

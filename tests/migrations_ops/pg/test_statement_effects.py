@@ -348,6 +348,61 @@ def test_partitions_the_release_creates_attaches_and_detaches_count():
     }
 
 
+def inherited() -> TargetFacts:
+    """facts(), with public.base, public.base_kid (INHERITS base) and public.base_grandkid
+    (INHERITS base_kid): plain inheritance, no partitions."""
+    target = facts()
+    for name in ("base", "base_kid", "base_grandkid"):
+        target.relations[f"public.{name}"] = RelationFacts(f"public.{name}", "table", 10)
+    target.inherits_from = {
+        "public.base_kid": {"public.base"},
+        "public.base_grandkid": {"public.base_kid"},
+    }
+    return target
+
+
+def test_statements_that_recurse_lock_every_inherits_child_and_say_why():
+    truncate, add, unique, index, only, drop_child = settle(
+        "truncate base;\n"
+        "alter table base add column z int;\n"
+        "alter table base add constraint base_z_key unique (z);\n"
+        "create index on base (z);\n"
+        "truncate only base;\n"
+        "drop table base_grandkid;\n",
+        inherited(),
+    )
+    tree = dict.fromkeys(
+        ("public.base", "public.base_kid", "public.base_grandkid"), LockMode.ACCESS_EXCLUSIVE
+    )
+    assert truncate.locks == tree
+    assert truncate.lock_why == {
+        "public.base_kid": "inherits from public.base",
+        "public.base_grandkid": "inherits from public.base_kid, within public.base",
+    }
+    assert add.locks == tree
+    # An index (or a foreign key, a trigger) belongs to the table alone unless partitioned.
+    assert unique.locks == {"public.base": LockMode.ACCESS_EXCLUSIVE}
+    assert index.locks == {"public.base": LockMode.SHARE}
+    assert only.locks == {"public.base": LockMode.ACCESS_EXCLUSIVE}
+    # Dropping a child leaves its parent alone (a partition's parent is locked).
+    assert drop_child.locks == {"public.base_grandkid": LockMode.ACCESS_EXCLUSIVE}
+
+
+def test_inherits_children_the_release_adds_and_removes_count():
+    *_, truncate = settle(
+        "create table base_new (n int) inherits (base_kid);\n"
+        "alter table base_kid no inherit base;\n"
+        "alter table ledger inherit base;\n"
+        "truncate base;\n",
+        inherited(),
+    )
+    # base_kid (and base_grandkid under it) left; base_new is new in this file; ledger joined.
+    assert truncate.locks == {
+        "public.base": LockMode.ACCESS_EXCLUSIVE,
+        "public.ledger": LockMode.ACCESS_EXCLUSIVE,
+    }
+
+
 def with_views() -> TargetFacts:
     """facts(), with public.account_names (a view of accounts' id and name), public.totals
     (a materialized view built on it and on ledger) and public.ledger_count (count(*))."""

@@ -42,6 +42,10 @@ create table public.events_2024 partition of public.events
 create table public.events_2024_01 partition of public.events_2024
   for values from ('2024-01-01') to ('2024-02-01');
 create table public.events_default partition of public.events default;
+create table public.base (id int);
+create table public.base_kid () inherits (public.base);
+create table public.other_base (n int);
+create table public.both_kid () inherits (public.base, public.other_base);
 create view public.account_names as select id, name from public.accounts;
 create materialized view public.ledger_total as
   select count(*) from public.ledger join public.account_names n on n.id = account_id;
@@ -113,6 +117,16 @@ def test_it_reads_the_partitions_of_each_partitioned_table(target):
         "public.events_default": "public.events",
     }
     assert facts.default_partitions == {"public.events": "public.events_default"}
+
+
+def test_it_reads_the_inherits_children_of_each_ordinary_table(target):
+    with psycopg.connect(target, autocommit=True) as conn:
+        facts = target_facts.read_catalog(conn, source="staging")
+    assert facts.inherits_from == {
+        "public.base_kid": {"public.base"},
+        "public.both_kid": {"public.base", "public.other_base"},  # from two tables
+    }
+    assert "public.base_kid" not in facts.partition_of
 
 
 def test_it_reads_what_each_view_reads_and_which_columns(target):
