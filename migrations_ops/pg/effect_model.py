@@ -29,7 +29,8 @@ ON_PARENT = "parent"  # the partitioned table the named partition is in, and its
 ON_DEPENDENT_VIEWS = "dependent_views"
 # What the named materialized view's query reads, and what each plain view there reads.
 ON_VIEW_SOURCES = "view_sources"
-# The table at the other end of each foreign key the named table's ``column`` is in.
+# The table at the other end of each foreign key the named table's ``column`` is in (the
+# key is rebuilt when the column changes type, dropped when the column is).
 ON_FOREIGN_KEY_OTHER_END = "foreign_key_other_end"
 
 

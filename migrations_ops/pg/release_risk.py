@@ -17,7 +17,7 @@ under their new names after renames. For each statement it settles:
   attaches and detaches) and a table's plain INHERITS children (likewise), the views a
   ``DROP ... CASCADE`` drops and what a ``REFRESH MATERIALIZED VIEW`` reads (the target's
   views, and those the release creates), the table at the other end of a foreign key
-  whose column changes type;
+  whose column changes type or is dropped;
 - rewrites, scans and hazards on tables **on the target** (a table the release itself
   creates has no clients and no rows yet), with the column facts that decide them (the
   old type of a column, an existing ``CHECK (c IS NOT NULL)``, a default's volatility);
@@ -321,13 +321,18 @@ class Resolver:
     def _view_words(self, view: str) -> str:
         return "materialized view" if view in self.materialized else "view"
 
-    def _lock_why(self, request: LockRequest, path: Sequence[str], table: str) -> str:
+    def _lock_why(
+        self, effect: StatementEffect, request: LockRequest, path: Sequence[str], table: str
+    ) -> str:
         """Why a lock lands on ``table``, which the statement does not name, in words."""
         named = self.qualify(request.relation, path)
         if request.on == ON_FOREIGN_KEY_OTHER_END:
             name = self._foreign_key_other_ends(named, request.column or "").get(table)
             column = f"{named}.{request.column}"
-            return f"at the other end of foreign key {name}, rebuilt for the new type of {column}"
+            end = f"at the other end of foreign key {name}"
+            if any(change.column == request.column for change in effect.type_changes):
+                return f"{end}, rebuilt for the new type of {column}"
+            return f"{end}, dropped with column {column}"
         if request.on == ON_DEPENDENT_VIEWS:
             built_on = self._dependent_views(named, request.column).get(table, named)
             kind = self._view_words(table)
@@ -448,6 +453,14 @@ class Resolver:
                 for gone_view in self._dependent_views(dropped, request.column):
                     self.origin.pop(gone_view, None)
                     self.view_reads.pop(gone_view, None)
+            if request.on == ON_FOREIGN_KEY_OTHER_END and not any(
+                c.column == request.column for c in effect.type_changes
+            ):  # DROP COLUMN: its foreign keys go with it
+                owner = self.qualify(request.relation, path)
+                ends = self._foreign_key_other_ends(owner, request.column or "")
+                for other_end, key in ends.items():
+                    self.constraints.pop((owner, key), None)
+                    self.constraints.pop((other_end, key), None)
         for relation in effect.drops:
             name = self.qualify(relation, path)
             # A partitioned table's partitions go with it, and (CASCADE) a table's
@@ -528,7 +541,7 @@ class Resolver:
                     table, LockMode.ACCESS_SHARE - 1
                 ):
                     out.locks[table] = request.mode
-                    why = self._lock_why(request, path, table)
+                    why = self._lock_why(effect, request, path, table)
                     if why and table not in named:
                         out.lock_why[table] = why
         out.on_target = [t for t in out.tables if self.origin.get(t)]

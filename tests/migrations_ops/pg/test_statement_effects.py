@@ -516,3 +516,38 @@ def test_a_foreign_key_the_release_adds_is_rebuilt_by_a_later_type_change():
     )[1:]
     # Through the rename (public.clients is a name from within the file: not counted).
     assert change.locks == {"public.ledger": LockMode.ACCESS_EXCLUSIVE}
+
+
+def test_dropping_a_foreign_key_column_locks_the_table_at_its_other_end_and_forgets_the_key():
+    target = facts()
+    target.foreign_key_columns = {("public.ledger", "ledger_account_fkey"): (("balance",), ("id",))}
+    referencing, drop_key, referenced, other = settle(
+        "alter table ledger drop column balance;\n"
+        "alter table ledger drop constraint ledger_account_fkey;\n"
+        "alter table accounts drop column id cascade;\n"
+        "alter table ledger drop column id;\n",
+        target,
+    )
+    assert referencing.locks == {
+        "public.ledger": LockMode.ACCESS_EXCLUSIVE,
+        "public.accounts": LockMode.ACCESS_EXCLUSIVE,
+    }
+    assert referencing.lock_why == {
+        "public.accounts": "at the other end of foreign key ledger_account_fkey, dropped with "
+        "column public.ledger.balance"
+    }
+    # The key went with the column: a later statement naming it meets an unknown constraint.
+    assert drop_key.locks == {"public.ledger": LockMode.ACCESS_EXCLUSIVE}
+    assert referenced.locks == {"public.accounts": LockMode.ACCESS_EXCLUSIVE}
+    assert other.locks == {"public.ledger": LockMode.ACCESS_EXCLUSIVE}  # in no foreign key
+
+
+def test_the_referenced_column_of_a_foreign_key_dropped_with_cascade_locks_the_other_table():
+    target = facts()
+    target.foreign_key_columns = {("public.ledger", "ledger_account_fkey"): (("balance",), ("id",))}
+    (drop,) = settle("alter table accounts drop column id cascade;\n", target)
+    assert drop.locks["public.ledger"] == LockMode.ACCESS_EXCLUSIVE
+    assert drop.lock_why["public.ledger"] == (
+        "at the other end of foreign key ledger_account_fkey, dropped with column "
+        "public.accounts.id"
+    )
