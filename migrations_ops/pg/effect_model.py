@@ -7,7 +7,7 @@ from typing import Any
 
 from migrations_ops.pg.data_loss import Loss
 from migrations_ops.pg.locks import LockMode
-from migrations_ops.pg.sql_names import Relation, TypeSpec, referenced_relations
+from migrations_ops.pg.sql_names import Relation, TypeSpec, has_quals, referenced_relations
 
 M = LockMode
 
@@ -23,6 +23,11 @@ ON_PARTITIONS = "partitions"  # every partition of the named table, and theirs, 
 # Every partition and plain INHERITS child of the named table, and theirs, and so on
 # (find_all_inheritors): what TRUNCATE, LOCK, most of ALTER TABLE and DML recurse to.
 ON_INHERITORS = "inheritors"
+# The same for a query's rows (DML, SELECT): the INHERITS children all, but only the
+# partitions its WHERE does not prune, which is not predicted: a lock note says "at most".
+ON_UNPRUNED_INHERITORS = "unpruned_inheritors"
+# The partition of the named table each row an INSERT writes goes to: a lock note.
+ON_ROW_PARTITION = "row_partition"
 ON_PARENT = "parent"  # the partitioned table the named partition is in, and its default one
 # Every view and materialized view built on the named relation, and those built on them
 # (with ``column``: only those that use that column, and those built on them).
@@ -155,3 +160,22 @@ class StatementEffect:
         """Relations a query inside the statement reads take ACCESS SHARE."""
         for relation in referenced_relations(node, skip=skip):
             self.touch(relation, M.ACCESS_SHARE)
+
+    def run(
+        self, node: Any, mode: LockMode = M.ACCESS_SHARE, *, skip: tuple[Any, ...] = ()
+    ) -> None:
+        """The query is planned and run, not only parsed: each relation it reads without
+        ``ONLY`` has its partitions and INHERITS children read too, under ``mode``
+        (``expand_inherited_rtentry`` locks the children with the parent's mode), or those
+        of them a ``WHERE`` does not prune."""
+        on = ON_UNPRUNED_INHERITORS if has_quals(node) else ON_INHERITORS
+        for relation in referenced_relations(node, skip=skip, inherited=True):
+            self.locks.append(LockRequest(relation, mode, on))
+
+    def change_rows(self, node: Any, range_var: Any, relation: Relation) -> None:
+        """UPDATE, DELETE or MERGE changes rows of ``relation`` and its children: each one
+        the planner keeps (all but the partitions a ``WHERE`` prunes) takes ROW EXCLUSIVE,
+        unless the statement names it with ``ONLY``; what else it names it reads."""
+        on = ON_UNPRUNED_INHERITORS if has_quals(node) else ON_INHERITORS
+        self.touch_partitions(relation, M.ROW_EXCLUSIVE, range_var, on)
+        self.run(node, skip=(range_var,))

@@ -14,7 +14,9 @@ under their new names after renames. For each statement it settles:
   target's catalog or from the release's earlier statements, across files; when neither
   knows the constraint, ``lock_notes`` says what it would lock if it is a foreign key),
   the partitions of a partitioned table (the target's, and those the release creates,
-  attaches and detaches) and a table's plain INHERITS children (likewise), the views a
+  attaches and detaches) and a table's plain INHERITS children (likewise; for an INSERT,
+  and for a query whose WHERE may prune partitions, ``lock_notes`` says which partitions
+  it may lock, since that depends on the rows and the values), the views a
   ``DROP ... CASCADE`` drops and what a ``REFRESH MATERIALIZED VIEW`` reads (the target's
   views, and those the release creates), the table at the other end of a foreign key
   whose column changes type or is dropped;
@@ -43,6 +45,8 @@ from migrations_ops.pg.effect_model import (
     ON_REFERENCED,
     ON_REFERENCING,
     ON_REFERENCING_ALL,
+    ON_ROW_PARTITION,
+    ON_UNPRUNED_INHERITORS,
     ON_VIEW_SOURCES,
     ColumnAdd,
     LockRequest,
@@ -245,6 +249,10 @@ class Resolver:
             return [name for name, origin in self.origin.items() if origin and origin == default]
         if request.on in (ON_PARTITIONS, ON_INHERITORS):
             return sorted(self._partitions(table, inheritance=request.on == ON_INHERITORS))
+        if request.on == ON_UNPRUNED_INHERITORS:  # the partitions: _unsettled_partitions
+            return sorted(self._partitions(table, inheritance=True) - self._partitions(table))
+        if request.on == ON_ROW_PARTITION:  # _unsettled_partitions
+            return []
         if request.on == ON_FOREIGN_KEY_OTHER_END:
             return sorted(self._foreign_key_other_ends(table, request.column or ""))
         if request.on == ON_DEPENDENT_VIEWS:
@@ -350,7 +358,7 @@ class Resolver:
             if table != parent:
                 return f"the default partition of {parent}, whose partition constraint changes"
             return f"the partitioned table {named} belongs to"
-        if request.on in (ON_PARTITIONS, ON_INHERITORS):
+        if request.on in (ON_PARTITIONS, ON_INHERITORS, ON_UNPRUNED_INHERITORS):
             parent = self.partition_of.get(table)
             words = "a partition of"
             if parent is None:  # a plain INHERITS child (of one table in the tree, at least)
@@ -383,6 +391,31 @@ class Resolver:
             f"{request.mode.label} on the table it references: neither {self.facts.source} "
             f"nor the release's earlier statements have a constraint {request.constraint} "
             f"on {table}"
+        )
+
+    def _unsettled_partitions(
+        self, effect: StatementEffect, request: LockRequest, path: Sequence[str], before: set[str]
+    ) -> str | None:
+        """The partitions an INSERT's rows or a query's WHERE choose, which the facts cannot
+        settle: at most every partition (of those from before the file)."""
+        if request.on not in (ON_ROW_PARTITION, ON_UNPRUNED_INHERITORS):
+            return None
+        table = self.qualify(request.relation, path)
+        partitions = sorted(p for p in self._partitions(table) if p in before)
+        if not partitions:
+            return None
+        shown = ", ".join(partitions[:5]) + (
+            f" and {len(partitions) - 5} more" if len(partitions) > 5 else ""
+        )
+        if request.on == ON_ROW_PARTITION:
+            return (
+                f"{effect.command} also takes {request.mode.label} on one partition of {table}, "
+                f"chosen by the row: each row locks the partition it goes to (of {shown})"
+            )
+        clause = "its ON condition" if effect.command == "MERGE" else "the WHERE"
+        return (
+            f"{effect.command} also takes {request.mode.label} on at most every partition of "
+            f"{table} ({shown}); fewer if {clause} prunes"
         )
 
     def _unknown_view_columns(
@@ -534,6 +567,9 @@ class Resolver:
             if unknown and self.qualify(request.relation, path) in before:
                 out.lock_notes.append(unknown)
             out.lock_notes += self._unknown_view_columns(effect, request, path)
+            unsettled = self._unsettled_partitions(effect, request, path, before)
+            if unsettled and unsettled not in out.lock_notes:
+                out.lock_notes.append(unsettled)
             for table in self._lock_targets(request, path):
                 if request.on == ON_INDEX_TABLE and table not in out.tables:
                     out.tables.append(table)

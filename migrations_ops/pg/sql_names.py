@@ -137,12 +137,15 @@ def _dicts(node: Any) -> Iterator[dict[str, Any]]:
             stack.extend(reversed(item))
 
 
-def referenced_relations(node: Any, *, skip: tuple[Any, ...] = ()) -> list[Relation]:
-    """Relations a query reads (``FROM``, joins, subqueries), without CTE names."""
+def referenced_relations(
+    node: Any, *, skip: tuple[Any, ...] = (), inherited: bool = False
+) -> list[Relation]:
+    """Relations a query reads (``FROM``, joins, subqueries), without CTE names; with
+    ``inherited``, only those named without ``ONLY``."""
     ranges = []
     ctes = set()
     for item in _dicts(node):
-        if "relname" in item:  # only a RangeVar has relname
+        if "relname" in item and (item.get("inh") or not inherited):  # only a RangeVar
             ranges.append(item)
         elif "ctename" in item:
             ctes.add(item["ctename"])
@@ -155,6 +158,15 @@ def referenced_relations(node: Any, *, skip: tuple[Any, ...] = ()) -> list[Relat
         if relation not in found:
             found.append(relation)
     return found
+
+
+def has_quals(node: Any) -> bool:
+    """Whether a query filters rows anywhere: a ``WHERE``, a join's ``ON``, MERGE's ``ON``
+    (the clauses the planner prunes partitions with)."""
+    return any(
+        item.get("whereClause") or item.get("quals") or item.get("joinCondition")
+        for item in _dicts(node)
+    )
 
 
 def function_names(node: Any) -> list[str]:

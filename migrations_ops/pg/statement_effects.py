@@ -37,6 +37,7 @@ from migrations_ops.pg.effect_model import (
     ON_REFERENCED,
     ON_REFERENCING,
     ON_REFERENCING_ALL,
+    ON_ROW_PARTITION,
     Found,
     LockRequest,
     StatementEffect,
@@ -168,6 +169,7 @@ def _create_table_as(node: Any, effect: StatementEffect) -> None:
     effect.creates.append(target)
     effect.does.append(f"creates {kind} {target} from a query")
     effect.read(node.query)
+    effect.run(node.query)
     for relation in referenced_relations(node.query):
         effect.scans.append((relation, f"read to fill {target}"))
         if node.objtype == "OBJECT_MATVIEW":
@@ -302,8 +304,19 @@ def _truncate(node: Any, effect: StatementEffect) -> None:
             effect.does.append(f"and of every table whose foreign keys point at {table}")
 
 
+# DML on a partitioned table or an INHERITS parent (PostgreSQL 15; ddl-partitioning.html,
+# "Partition Pruning"): UPDATE, DELETE, MERGE and SELECT lock, in the statement's mode,
+# every child the planner keeps: expand_inherited_rtentry takes every INHERITS child
+# (find_all_inheritors, before constraint exclusion), expand_partitioned_rtentry only the
+# partitions that plan-time pruning keeps (live_parts). An INSERT locks the parent, and
+# each partition a row is routed to when the row is (ExecInitPartitionInfo: table_open
+# (partOid, RowExclusiveLock)); an INHERITS parent's rows stay in it. Measured by
+# test_lock_modes.py.
+
+
 def _delete(node: Any, effect: StatementEffect) -> None:
     table = effect.change("DELETE", node, node.relation, M.ROW_EXCLUSIVE)
+    effect.change_rows(node, node.relation, table)
     effect.scans.append((table, "rows to delete are searched for"))
     if node.whereClause is None:
         effect.does.append(f"deletes every row of {table}")
@@ -315,6 +328,7 @@ def _delete(node: Any, effect: StatementEffect) -> None:
 
 def _update(node: Any, effect: StatementEffect) -> None:
     table = effect.change("UPDATE", node, node.relation, M.ROW_EXCLUSIVE)
+    effect.change_rows(node, node.relation, table)
     columns = ", ".join(str(t.name) for t in node.targetList or () if t.tag == "ResTarget")
     if node.whereClause is None:
         effect.does.append(f"updates {columns} in every row of {table}")
@@ -326,11 +340,14 @@ def _update(node: Any, effect: StatementEffect) -> None:
 
 def _insert(node: Any, effect: StatementEffect) -> None:
     table = effect.change("INSERT", node, node.relation, M.ROW_EXCLUSIVE)
+    effect.locks.append(LockRequest(table, M.ROW_EXCLUSIVE, ON_ROW_PARTITION))
+    effect.run(node, skip=(node.relation,))
     effect.does.append(f"inserts rows into {table}")
 
 
 def _merge(node: Any, effect: StatementEffect) -> None:
     table = effect.change("MERGE", node, node.relation, M.ROW_EXCLUSIVE)
+    effect.change_rows(node, node.relation, table)
     effect.does.append(f"merges rows into {table}")
 
 
@@ -338,6 +355,7 @@ def _select(node: Any, effect: StatementEffect) -> None:
     effect.command = "SELECT"
     locking = [c for n in walk(node) if n.tag == "SelectStmt" for c in n.lockingClause or ()]
     effect.read(node)
+    effect.run(node, M.ROW_SHARE if locking else M.ACCESS_SHARE)
     if locking:
         for relation in referenced_relations(node):
             effect.touch(relation, M.ROW_SHARE)

@@ -551,3 +551,50 @@ def test_the_referenced_column_of_a_foreign_key_dropped_with_cascade_locks_the_o
         "at the other end of foreign key ledger_account_fkey, dropped with column "
         "public.accounts.id"
     )
+
+
+def test_dml_locks_every_partition_it_may_touch_and_says_what_a_row_or_a_where_decides():
+    select, update, where, insert, only = settle(
+        "select count(*) from events;\n"
+        "update events set id = 1;\n"
+        "delete from events where at < '2024-01-01';\n"
+        "insert into events values (1, '2024-01-05');\n"
+        "select * from only events;\n",
+        partitioned(),
+    )
+    tree = {"public.events", "public.events_2024", "public.events_2024_01"}
+    tree.add("public.events_default")
+    assert select.locks == dict.fromkeys(tree, LockMode.ACCESS_SHARE)
+    assert select.lock_why["public.events_2024_01"] == (
+        "a partition of public.events_2024, within public.events"
+    )
+    assert update.locks == dict.fromkeys(tree, LockMode.ROW_EXCLUSIVE)
+    assert (select.lock_notes, update.lock_notes) == ([], [])
+    # Pruning is not predicted: the WHERE may leave fewer partitions, so it is said in words.
+    assert where.locks == {"public.events": LockMode.ROW_EXCLUSIVE}
+    assert where.lock_notes == [
+        "DELETE also takes ROW EXCLUSIVE on at most every partition of public.events "
+        "(public.events_2024, public.events_2024_01, public.events_default); fewer if the "
+        "WHERE prunes"
+    ]
+    assert insert.locks == {"public.events": LockMode.ROW_EXCLUSIVE}
+    assert insert.lock_notes == [
+        "INSERT also takes ROW EXCLUSIVE on one partition of public.events, chosen by the row: "
+        "each row locks the partition it goes to (of public.events_2024, "
+        "public.events_2024_01, public.events_default)"
+    ]
+    assert only.locks == {"public.events": LockMode.ACCESS_SHARE}
+
+
+def test_dml_on_an_inherits_parent_locks_every_child_whatever_the_where():
+    update, insert = settle(
+        "update base set id = 1 where id = 2;\ninsert into base values (1);\n", inherited()
+    )
+    # Constraint exclusion comes after the children are locked (find_all_inheritors).
+    assert update.locks == dict.fromkeys(
+        ("public.base", "public.base_kid", "public.base_grandkid"), LockMode.ROW_EXCLUSIVE
+    )
+    assert update.lock_notes == []
+    assert update.lock_why["public.base_kid"] == "inherits from public.base"
+    # An INHERITS parent keeps the rows inserted into it.
+    assert (insert.locks, insert.lock_notes) == ({"public.base": LockMode.ROW_EXCLUSIVE}, [])
