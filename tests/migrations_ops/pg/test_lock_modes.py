@@ -369,21 +369,28 @@ ELSEWHERE = [
 ]  # fmt: skip
 
 
-def test_it_predicts_every_table_a_statement_locks_after_the_release_before_it(server_url):
+def predicted_and_taken(server_url, earlier, text):  # type: ignore[no-untyped-def]
+    """What the release's analysis predicts for ``text`` after ``earlier`` (a file before
+    it, applied to a fresh copy of SCHEMA), and the locks PostgreSQL really takes."""
     from migrations_ops.pg import scratch
 
+    with scratch.scratch_database(purpose="test_locks", server_url=server_url) as url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(SCHEMA)
+        files = [MigrationFile.from_text("20240101000000_earlier.sql", earlier + ";\n")]
+        files.append(MigrationFile.from_text("20240102000000_case.sql", text + ";\n"))
+        with psycopg.connect(url, autocommit=True) as conn:
+            facts = target_facts.read_catalog(conn, source="target")
+            conn.execute(earlier)
+        *_, resolved = release_risk.Resolver(facts).resolve(release_risk.analyse_files(files))
+        _, modes, _ = observe(url, text)
+    return resolved, modes
+
+
+def test_it_predicts_every_table_a_statement_locks_after_the_release_before_it(server_url):
     wrong = []
     for earlier, text in ELSEWHERE:
-        with scratch.scratch_database(purpose="test_locks", server_url=server_url) as url:
-            with psycopg.connect(url, autocommit=True) as conn:
-                conn.execute(SCHEMA)
-            files = [MigrationFile.from_text("20240101000000_earlier.sql", earlier + ";\n")]
-            files.append(MigrationFile.from_text("20240102000000_case.sql", text + ";\n"))
-            with psycopg.connect(url, autocommit=True) as conn:
-                facts = target_facts.read_catalog(conn, source="target")
-                conn.execute(earlier)
-            *_, resolved = release_risk.Resolver(facts).resolve(release_risk.analyse_files(files))
-            _, modes, _ = observe(url, text)
+        resolved, modes = predicted_and_taken(server_url, earlier, text)
         if resolved.locks != modes or resolved.lock_notes:
             wrong.append(
                 f"{text!r}: predicted {_labels(resolved.locks)} {resolved.lock_notes}, "
@@ -409,20 +416,9 @@ NOTED = [
 
 
 def test_it_notes_the_partitions_a_row_or_a_where_chooses(server_url):
-    from migrations_ops.pg import scratch
-
     wrong = []
     for earlier, text in NOTED:
-        with scratch.scratch_database(purpose="test_locks", server_url=server_url) as url:
-            with psycopg.connect(url, autocommit=True) as conn:
-                conn.execute(SCHEMA)
-            files = [MigrationFile.from_text("20240101000000_earlier.sql", earlier + ";\n")]
-            files.append(MigrationFile.from_text("20240102000000_case.sql", text + ";\n"))
-            with psycopg.connect(url, autocommit=True) as conn:
-                facts = target_facts.read_catalog(conn, source="target")
-                conn.execute(earlier)
-            *_, resolved = release_risk.Resolver(facts).resolve(release_risk.analyse_files(files))
-            _, modes, _ = observe(url, text)
+        resolved, modes = predicted_and_taken(server_url, earlier, text)
         certain = {t: m for t, m in modes.items() if t in resolved.locks}
         noted = {
             t: m
