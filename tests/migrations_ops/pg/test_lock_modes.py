@@ -369,7 +369,7 @@ ELSEWHERE = [
 ]  # fmt: skip
 
 
-def predicted_and_taken(server_url, earlier, text):  # type: ignore[no-untyped-def]
+def predicted_and_taken(server_url, earlier, text):
     """What the release's analysis predicts for ``text`` after ``earlier`` (a file before
     it, applied to a fresh copy of SCHEMA), and the locks PostgreSQL really takes."""
     from migrations_ops.pg import scratch
