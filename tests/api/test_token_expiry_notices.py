@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from datetime import timedelta
 
-import psycopg
 import pytest
 from django.conf import settings
 from django.core import mail
@@ -25,6 +23,7 @@ from release_portal.audit.registry import phrase_for
 from release_portal.templatetags.portal import utc_time
 from release_portal.webhooks.models import Webhook, WebhookMessage
 from tests.factories import MembershipFactory, UserFactory
+from tests.locking import other_connection, wait_until_blocked
 
 ACTION = "notify.api_token.expiring"
 
@@ -178,15 +177,8 @@ def test_a_second_worker_waits_for_the_first_and_then_sends_nothing(
 ):
     token = expiring_in(make_token().token, timedelta(days=3))
     mail.outbox.clear()
-    db = settings.DATABASES["default"]
-    dsn = {"dbname": db["NAME"], "user": db["USER"], "host": db["HOST"] or None}
-    dsn |= {"port": db["PORT"] or None, "password": db["PASSWORD"] or None}
-
-    def other() -> psycopg.Connection:
-        return psycopg.connect(**{k: v for k, v in dsn.items() if v is not None})
-
     outcome: list[int] = []
-    with other() as first:  # the first worker: claimed the token, not committed yet
+    with other_connection() as first:  # the first worker: claimed the token, not committed yet
         first.execute(
             "UPDATE api_apitoken SET expiry_notified_at = now() "
             "WHERE id = %s AND expiry_notified_at IS NULL",
@@ -201,19 +193,7 @@ def test_a_second_worker_waits_for_the_first_and_then_sends_nothing(
 
         worker = threading.Thread(target=second)
         worker.start()
-        with other() as probe:
-            # Until the second worker waits on the row's lock (a deadline, not a count).
-            deadline = time.monotonic() + 60
-            while True:
-                waiting = probe.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND datname = current_database()"
-                ).fetchone()
-                if waiting and waiting[0]:
-                    break
-                if not worker.is_alive() or time.monotonic() > deadline:
-                    pytest.fail(f"the second worker never waited for the first: {outcome}")
-                threading.Event().wait(0.02)
+        wait_until_blocked(worker, "the second worker")
         first.commit()
         worker.join(timeout=30)
     assert outcome == [0]

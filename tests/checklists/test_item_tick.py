@@ -1,5 +1,4 @@
 import threading
-import time
 
 import pytest
 from django.core.exceptions import PermissionDenied
@@ -15,6 +14,7 @@ from checklists.services.items import (
 )
 from release_portal.audit.models import AuditEvent
 from tests.checklists.conftest import item
+from tests.locking import other_connection, wait_until_blocked
 
 
 def test_the_owning_role_ticks_its_item(release_with_files, release_engineer):
@@ -177,7 +177,6 @@ def test_a_tick_locks_the_release_before_its_item(project, release_engineer, pla
     already holds the release, so a writer that took the release first never meets one
     holding the item and waiting for the release (a deadlock)."""
     import psycopg
-    from django.conf import settings
 
     from checklists.services.releases import release_create
     from tests.factories import published_runbook
@@ -188,17 +187,10 @@ def test_a_tick_locks_the_release_before_its_item(project, release_engineer, pla
         created_by=platform_lead,
     )  # fmt: skip
     target = item(release, "run-pnpm-lint-typecheck-test")
-    db = settings.DATABASES["default"]
-    dsn = {"dbname": db["NAME"], "user": db["USER"], "host": db["HOST"] or None}
-    dsn |= {"port": db["PORT"] or None, "password": db["PASSWORD"] or None}
-
-    def other() -> psycopg.Connection:
-        return psycopg.connect(**{k: v for k, v in dsn.items() if v is not None})
-
     items_table = ChecklistItem._meta.db_table
     releases_table = type(release)._meta.db_table
     outcome: list[str] = []
-    with other() as holder:  # holds the item alone, as no writer of ours ever does
+    with other_connection() as holder:  # holds the item alone, as no writer of ours ever does
         holder.execute(f"SELECT 1 FROM {items_table} WHERE id = %s FOR UPDATE", [target.pk])  # noqa: S608
 
         def tick() -> None:
@@ -210,25 +202,12 @@ def test_a_tick_locks_the_release_before_its_item(project, release_engineer, pla
 
         ticker = threading.Thread(target=tick)
         ticker.start()
-        with other() as probe:
-            # Wait until the tick waits on the item's lock (a loaded machine may take a
-            # while to get the thread that far: a deadline, not a count of tries).
-            deadline = time.monotonic() + 60
-            while True:
-                waiting = probe.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND datname = current_database()"
-                ).fetchone()
-                if waiting and waiting[0]:
-                    break
-                if not ticker.is_alive() or time.monotonic() > deadline:
-                    pytest.fail(f"the tick never waited for the item: {outcome or 'it failed'}")
-                threading.Event().wait(0.02)
-            with pytest.raises(psycopg.errors.LockNotAvailable):
-                probe.execute(
-                    f"SELECT 1 FROM {releases_table} WHERE id = %s FOR UPDATE NOWAIT",  # noqa: S608
-                    [release.pk],
-                )
+        wait_until_blocked(ticker, "the tick")
+        with other_connection() as probe, pytest.raises(psycopg.errors.LockNotAvailable):
+            probe.execute(
+                f"SELECT 1 FROM {releases_table} WHERE id = %s FOR UPDATE NOWAIT",  # noqa: S608
+                [release.pk],
+            )
         holder.rollback()
         ticker.join(timeout=10)
     assert outcome == ["done"]
