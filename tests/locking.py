@@ -19,10 +19,13 @@ def other_connection() -> psycopg.Connection:
     return psycopg.connect(**{k: v for k, v in dsn.items() if v is not None})
 
 
-def wait_until_blocked(thread: threading.Thread, what: str, seconds: float = 60) -> None:
+def wait_until_blocked(
+    thread: threading.Thread, what: str, outcome: list[object], seconds: float = 60
+) -> None:
     """Return once some session of the test database waits on a lock; fail, naming
-    ``what``, if ``thread`` ends first or ``seconds`` pass (a loaded machine may take a
-    while to get the thread that far: a deadline, not a count of tries)."""
+    ``what`` and what ``thread`` put in ``outcome`` (its result or its error), if it ends
+    first or ``seconds`` pass (a loaded machine may take a while to get the thread that
+    far: a deadline, not a count of tries)."""
     deadline = time.monotonic() + seconds
     with other_connection() as probe:
         while True:
@@ -33,5 +36,5 @@ def wait_until_blocked(thread: threading.Thread, what: str, seconds: float = 60)
             if waiting and waiting[0]:
                 return
             if not thread.is_alive() or time.monotonic() > deadline:
-                pytest.fail(f"{what} never waited on the lock")
+                pytest.fail(f"{what} never waited on the lock: {outcome or 'still running'}")
             threading.Event().wait(0.02)

@@ -193,7 +193,7 @@ def test_a_second_worker_waits_for_the_first_and_then_sends_nothing(
 
         worker = threading.Thread(target=second)
         worker.start()
-        wait_until_blocked(worker, "the second worker")
+        wait_until_blocked(worker, "the second worker", outcome)
         first.commit()
         worker.join(timeout=30)
     assert outcome == [0]

@@ -197,12 +197,14 @@ def test_a_tick_locks_the_release_before_its_item(project, release_engineer, pla
             try:
                 item_tick(item=target, user=release_engineer)
                 outcome.append("done")
+            except Exception as e:  # said by the failure below, not lost in the thread
+                outcome.append(f"{type(e).__name__}: {e}")
             finally:
                 connection.close()
 
         ticker = threading.Thread(target=tick)
         ticker.start()
-        wait_until_blocked(ticker, "the tick")
+        wait_until_blocked(ticker, "the tick", outcome)
         with other_connection() as probe, pytest.raises(psycopg.errors.LockNotAvailable):
             probe.execute(
                 f"SELECT 1 FROM {releases_table} WHERE id = %s FOR UPDATE NOWAIT",  # noqa: S608
