@@ -7,7 +7,14 @@ from typing import Any
 
 from migrations_ops.pg.data_loss import Loss
 from migrations_ops.pg.locks import LockMode
-from migrations_ops.pg.sql_names import Relation, TypeSpec, has_quals, referenced_relations
+from migrations_ops.pg.partition_pruning import RowFilter, row_filter
+from migrations_ops.pg.sql_names import (
+    Relation,
+    TypeSpec,
+    has_quals,
+    lone_range_var,
+    referenced_relations,
+)
 
 M = LockMode
 
@@ -24,7 +31,8 @@ ON_PARTITIONS = "partitions"  # every partition of the named table, and theirs, 
 # (find_all_inheritors): what TRUNCATE, LOCK, most of ALTER TABLE and DML recurse to.
 ON_INHERITORS = "inheritors"
 # The same for a query's rows (DML, SELECT): the INHERITS children all, but only the
-# partitions its WHERE does not prune, which is not predicted: a lock note says "at most".
+# partitions its WHERE does not prune: predicted from the partition keys and bounds when
+# the WHERE (``rows``) tells (partition_pruning), else a lock note says "at most".
 ON_UNPRUNED_INHERITORS = "unpruned_inheritors"
 # The partition of the named table each row an INSERT writes goes to: a lock note.
 ON_ROW_PARTITION = "row_partition"
@@ -46,6 +54,7 @@ class LockRequest:
     on: str = ON_TABLE
     constraint: str | None = None  # for ON_CONSTRAINT_TARGET
     column: str | None = None  # for ON_DEPENDENT_VIEWS, ON_FOREIGN_KEY_OTHER_END
+    rows: RowFilter | None = None  # for ON_UNPRUNED_INHERITORS: what its WHERE says
 
 
 @dataclass(frozen=True)
@@ -109,6 +118,7 @@ class StatementEffect:
     constraint_adds: list[ConstraintAdd] = field(default_factory=list)
     constraint_drops: list[tuple[Relation, str]] = field(default_factory=list)  # (table, name)
     constraint_renames: list[tuple[Relation, str, str]] = field(default_factory=list)
+    column_renames: list[tuple[Relation, str, str]] = field(default_factory=list)
     partition_adds: list[tuple[Relation, Relation]] = field(default_factory=list)  # (part, of)
     partition_drops: list[tuple[Relation, Relation]] = field(default_factory=list)  # detached
     inherit_adds: list[tuple[Relation, Relation]] = field(default_factory=list)  # (child, of)
@@ -169,13 +179,36 @@ class StatementEffect:
         (``expand_inherited_rtentry`` locks the children with the parent's mode), or those
         of them a ``WHERE`` does not prune."""
         on = ON_UNPRUNED_INHERITORS if has_quals(node) else ON_INHERITORS
+        rows = None
+        lone = lone_range_var(node)
+        if on == ON_UNPRUNED_INHERITORS and lone is not None:  # SELECT ... FROM one table
+            rows = row_filter(node.whereClause, lone, also=node.havingClause)
         for relation in referenced_relations(node, skip=skip, inherited=True):
-            self.locks.append(LockRequest(relation, mode, on))
+            self.locks.append(LockRequest(relation, mode, on, rows=rows))
 
     def change_rows(self, node: Any, range_var: Any, relation: Relation) -> None:
         """UPDATE, DELETE or MERGE changes rows of ``relation`` and its children: each one
         the planner keeps (all but the partitions a ``WHERE`` prunes) takes ROW EXCLUSIVE,
         unless the statement names it with ``ONLY``; what else it names it reads."""
-        on = ON_UNPRUNED_INHERITORS if has_quals(node) else ON_INHERITORS
-        self.touch_partitions(relation, M.ROW_EXCLUSIVE, range_var, on)
+        if not has_quals(node):
+            self.touch_partitions(relation, M.ROW_EXCLUSIVE, range_var, ON_INHERITORS)
+        elif getattr(range_var, "inh", True):
+            rows = None
+            if node.tag != "MergeStmt":
+                sets = {str(t.name) for t in node.targetList or () if t.tag == "ResTarget"}
+                rows = row_filter(
+                    node.whereClause, range_var, sets=sets if node.tag == "UpdateStmt" else ()
+                )
+            elif not any(w.commandType == "CMD_INSERT" for w in node.mergeWhenClauses or ()):
+                # A MERGE that inserts routes the new rows to partitions the ON may prune.
+                sets = {
+                    str(t.name)
+                    for w in node.mergeWhenClauses or ()
+                    for t in w.targetList or ()
+                    if t.tag == "ResTarget"
+                }
+                rows = row_filter(node.joinCondition, range_var, sets=sets)
+            self.locks.append(
+                LockRequest(relation, M.ROW_EXCLUSIVE, ON_UNPRUNED_INHERITORS, rows=rows)
+            )
         self.run(node, skip=(range_var,))

@@ -14,9 +14,11 @@ under their new names after renames. For each statement it settles:
   target's catalog or from the release's earlier statements, across files; when neither
   knows the constraint, ``lock_notes`` says what it would lock if it is a foreign key),
   the partitions of a partitioned table (the target's, and those the release creates,
-  attaches and detaches) and a table's plain INHERITS children (likewise; for an INSERT,
-  and for a query whose WHERE may prune partitions, ``lock_notes`` says which partitions
-  it may lock, since that depends on the rows and the values), the views a
+  attaches and detaches) and a table's plain INHERITS children (likewise; the partitions
+  a query's WHERE leaves to plan-time pruning, from the target's partition keys and
+  bounds, when the WHERE tells; for an INSERT, and for a WHERE that does not tell,
+  ``lock_notes`` says which partitions it may lock, since that depends on the rows and
+  the values), the views a
   ``DROP ... CASCADE`` drops and what a ``REFRESH MATERIALIZED VIEW`` reads (the target's
   views, and those the release creates), the table at the other end of a foreign key
   whose column changes type or is dropped;
@@ -28,10 +30,11 @@ under their new names after renames. For each statement it settles:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from migrations_ops.pg import data_loss, statement_effects
+from migrations_ops.pg import data_loss, partition_pruning, statement_effects
 from migrations_ops.pg.apply import MigrationFile
 from migrations_ops.pg.effect_model import (
     ON_CONSTRAINT_TARGET,
@@ -55,6 +58,7 @@ from migrations_ops.pg.effect_model import (
 )
 from migrations_ops.pg.hazards import Hazard
 from migrations_ops.pg.locks import LockMode
+from migrations_ops.pg.partition_pruning import RowFilter
 from migrations_ops.pg.sql_names import Relation, TypeSpec
 from migrations_ops.pg.target_facts import ColumnFacts, CountRequest, TargetFacts
 
@@ -187,6 +191,10 @@ class Resolver:
         self.foreign_key_columns = dict(facts.foreign_key_columns)
         # Partition -> the partitioned table it belongs to, as the release changes them.
         self.partition_of: dict[str, str] = dict(facts.partition_of)
+        # Partitioned table -> its key, partition -> its bound: the target's, as the release
+        # renames them (and their key columns); a partition it creates or attaches has none.
+        self.partition_keys = dict(facts.partition_keys)
+        self.partition_bounds = dict(facts.partition_bounds)
         # Plain INHERITS child -> the tables it inherits from, as the release changes them.
         self.inherits_from: dict[str, set[str]] = {
             child: set(parents) for child, parents in facts.inherits_from.items()
@@ -249,8 +257,9 @@ class Resolver:
             return [name for name, origin in self.origin.items() if origin and origin == default]
         if request.on in (ON_PARTITIONS, ON_INHERITORS):
             return sorted(self._partitions(table, inheritance=request.on == ON_INHERITORS))
-        if request.on == ON_UNPRUNED_INHERITORS:  # the partitions: _unsettled_partitions
-            return sorted(self._partitions(table, inheritance=True) - self._partitions(table))
+        if request.on == ON_UNPRUNED_INHERITORS:  # unsettled partitions: _unsettled_partitions
+            children = self._partitions(table, inheritance=True) - self._partitions(table)
+            return sorted(children | (self._unpruned(table, request.rows) or set()))
         if request.on == ON_ROW_PARTITION:  # _unsettled_partitions
             return []
         if request.on == ON_FOREIGN_KEY_OTHER_END:
@@ -280,6 +289,34 @@ class Resolver:
                 if child not in found:
                     found.add(child)
                     todo.append(child)
+        return found
+
+    def _unpruned(self, table: str, rows: RowFilter | None) -> set[str] | None:
+        """The partitions of ``table`` (and theirs) that plan-time pruning keeps for a
+        query whose WHERE says ``rows``; None when the keys, bounds or WHERE do not tell
+        (partition_pruning.kept)."""
+        if rows is None:
+            return None
+        found: set[str] = set()
+        todo: list[tuple[str, partition_pruning.Within]] = [(table, ())]
+        while todo:
+            parent, within = todo.pop()
+            children = [p for p, of in self.partition_of.items() if of == parent]
+            if not children:
+                continue
+            key = self.partition_keys.get(parent)
+            bounds = {c: self.partition_bounds.get(c) for c in children}
+            known = {c: b for c, b in bounds.items() if b is not None}
+            if key is None or len(known) != len(bounds):
+                return None
+            kept = partition_pruning.kept(key, known, rows, within)
+            if kept is None:
+                return None
+            for child in kept:
+                found.add(child)
+                own = partition_pruning.bound_values(known[child], key)
+                column = key.columns[0] if len(key.columns) == 1 and own is not None else None
+                todo.append((child, (*within, (column, own))))
         return found
 
     def _foreign_key_other_ends(self, table: str, column: str) -> dict[str, str]:
@@ -401,6 +438,8 @@ class Resolver:
         if request.on not in (ON_ROW_PARTITION, ON_UNPRUNED_INHERITORS):
             return None
         table = self.qualify(request.relation, path)
+        if request.on == ON_UNPRUNED_INHERITORS and self._unpruned(table, request.rows) is not None:
+            return None
         partitions = sorted(p for p in self._partitions(table) if p in before)
         if not partitions:
             return None
@@ -464,6 +503,9 @@ class Resolver:
                 new_name if c == old_name else c: {new_name if p == old_name else p for p in of}
                 for c, of in self.inherits_from.items()
             }
+            for moved in (self.partition_keys, self.partition_bounds):
+                if old_name in moved:
+                    moved[new_name] = moved.pop(old_name)  # type: ignore[assignment]
             self.view_reads = {
                 new_name if v == old_name else v: {
                     new_name if r == old_name else r: c for r, c in reads.items()
@@ -500,6 +542,8 @@ class Resolver:
             # INHERITS children.
             for gone in (name, *self._partitions(name, inheritance=True)):
                 self.origin.pop(gone, None)
+                self.partition_keys.pop(gone, None)
+                self.partition_bounds.pop(gone, None)
                 self.partition_of.pop(gone, None)
                 self.inherits_from.pop(gone, None)
                 self.view_reads.pop(gone, None)
@@ -511,6 +555,15 @@ class Resolver:
                 self.origin[name] = None
         for partition, parent in effect.partition_adds:
             self.partition_of[self.qualify(partition, path)] = self.qualify(parent, path)
+            self.partition_bounds.pop(self.qualify(partition, path), None)  # not read
+        for relation, old_column, new_column in effect.column_renames:
+            # renameatt renames it in every partition too: their keys follow.
+            renamed = self.qualify(relation, path)
+            for partitioned in (renamed, *self._partitions(renamed)):
+                known = self.partition_keys.get(partitioned)
+                if known is not None:
+                    columns = tuple(new_column if c == old_column else c for c in known.columns)
+                    self.partition_keys[partitioned] = dataclasses.replace(known, columns=columns)
         for partition, _ in effect.partition_drops:
             self.partition_of.pop(self.qualify(partition, path), None)
         for child, parent in effect.inherit_adds:

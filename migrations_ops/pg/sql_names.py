@@ -160,11 +160,27 @@ def referenced_relations(
     return found
 
 
+def lone_range_var(node: Any) -> Any:
+    """The table a plain ``SELECT ... FROM table`` reads, when it reads no other (no join,
+    no subquery over a table, no CTE, no UNION); None otherwise."""
+    if not isinstance(node, Node) or node.tag != "SelectStmt" or node.withClause or node.larg:
+        return None
+    ranges = [item for item in _dicts(node) if "relname" in item]
+    from_clause: tuple[Any, ...] = node.fromClause or ()
+    if len(ranges) != 1 or len(from_clause) != 1 or from_clause[0].tag != "RangeVar":
+        return None
+    return from_clause[0]
+
+
 def has_quals(node: Any) -> bool:
-    """Whether a query filters rows anywhere: a ``WHERE``, a join's ``ON``, MERGE's ``ON``
-    (the clauses the planner prunes partitions with)."""
+    """Whether a query filters rows anywhere: a ``WHERE``, a join's ``ON``, MERGE's ``ON``,
+    a ``HAVING`` (which the planner moves into the WHERE when it names no aggregate): the
+    clauses the planner prunes partitions with."""
     return any(
-        item.get("whereClause") or item.get("quals") or item.get("joinCondition")
+        item.get("whereClause")
+        or item.get("quals")
+        or item.get("joinCondition")
+        or item.get("havingClause")
         for item in _dicts(node)
     )
 

@@ -431,6 +431,7 @@ def _rename(node: Any, effect: StatementEffect) -> None:
         # renameatt recurses to the partitions and INHERITS children (find_all_inheritors)
         # unless ONLY.
         effect.touch_partitions(table, M.ACCESS_EXCLUSIVE, node.relation, ON_INHERITORS)
+        effect.column_renames.append((table, node.subname, node.newname))
         effect.does.append(f"renames column {node.subname} of {table} to {node.newname}")
         effect.hazards.append(
             Found("rename_breaks_clients", table, f"column {node.subname} becomes {node.newname}")

@@ -7,8 +7,8 @@ that would queue behind a migration's lock gives up instead of joining the queue
 
 - ``read_catalog``: the relations in the user schemas (kind, ``reltuples``), which
   table each index belongs to, constraints (and the table each foreign key references),
-  each partitioned table's partitions and default partition, each table's plain INHERITS
-  children, what each view and
+  each partitioned table's partitions and default partition, its partition key and each
+  partition's bound, each table's plain INHERITS children, what each view and
   materialized view reads (and which columns), the session's ``search_path``;
 - ``read_details``: for the relations the release touches, ``pg_total_relation_size``
   and their columns; the volatility of the functions column defaults call;
@@ -28,11 +28,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+from pglast.parser import ParseError
 from psycopg import sql
 from psycopg.pq import TransactionStatus
 
 from migrations_ops.pg import data_loss
-from migrations_ops.pg.sql_names import Relation, TypeSpec
+from migrations_ops.pg.partition_pruning import MAXVALUE, MINVALUE, PartitionBound, PartitionKey
+from migrations_ops.pg.sql_names import Relation, TypeSpec, parse
 
 _KINDS = {
     "r": "table",
@@ -109,6 +111,10 @@ class TargetFacts:
     # partition -> the partitioned table it belongs to (a sub-partition's is a partition):
     # statements that recurse (TRUNCATE, DROP TABLE, most of ALTER TABLE...) lock them all.
     partition_of: dict[str, str] = field(default_factory=dict)
+    # partitioned table -> its key; partition -> its bound: the partitions a query's WHERE
+    # leaves to plan-time pruning, which locks only those (partition_pruning).
+    partition_keys: dict[str, PartitionKey] = field(default_factory=dict)
+    partition_bounds: dict[str, PartitionBound] = field(default_factory=dict)
     # child -> the tables it INHERITS from (plain inheritance: a table may have several):
     # TRUNCATE, LOCK, most of ALTER TABLE and DML without ONLY lock the children too.
     inherits_from: dict[str, set[str]] = field(default_factory=dict)
@@ -172,6 +178,25 @@ FROM pg_partitioned_table t
 JOIN pg_class p ON p.oid = t.partrelid JOIN pg_namespace pn ON pn.oid = p.relnamespace
 JOIN pg_class d ON d.oid = t.partdefid JOIN pg_namespace dn ON dn.oid = d.relnamespace
 WHERE pn.nspname <> ALL(%(system)s)
+"""
+# Each key column's name and type; partattrs 0 is an expression (NULL name).
+_PARTITION_KEYS = """
+SELECT n.nspname, c.relname, t.partstrat::text,
+       ARRAY(SELECT a.attname FROM unnest(t.partattrs::int2[]) WITH ORDINALITY k(attnum, i)
+             LEFT JOIN pg_attribute a ON a.attrelid = t.partrelid AND a.attnum = k.attnum
+             ORDER BY k.i),
+       ARRAY(SELECT coalesce(y.typname, '')
+             FROM unnest(t.partattrs::int2[]) WITH ORDINALITY k(attnum, i)
+             LEFT JOIN pg_attribute a ON a.attrelid = t.partrelid AND a.attnum = k.attnum
+             LEFT JOIN pg_type y ON y.oid = a.atttypid ORDER BY k.i)
+FROM pg_partitioned_table t
+JOIN pg_class c ON c.oid = t.partrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname <> ALL(%(system)s)
+"""
+_PARTITION_BOUNDS = """
+SELECT n.nspname, c.relname, pg_get_expr(c.relpartbound, c.oid)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relispartition AND n.nspname <> ALL(%(system)s)
 """
 # Partitions (of a partitioned table, relkind 'p') and plain INHERITS children (of an
 # ordinary table, relkind 'r').
@@ -241,6 +266,18 @@ def read_catalog(
             _DEFAULT_PARTITIONS, params
         ).fetchall():
             facts.default_partitions[f"{schema}.{table}"] = f"{default_schema}.{default}"
+        for schema, table, strategy, columns, types in conn.execute(
+            _PARTITION_KEYS, params
+        ).fetchall():
+            facts.partition_keys[f"{schema}.{table}"] = PartitionKey(
+                strategy, tuple(columns), tuple(types)
+            )
+        # The bounds' dates in ISO (YYYY-MM-DD), for this transaction only.
+        conn.execute("SELECT set_config('DateStyle', 'ISO', true)")
+        for schema, table, bound in conn.execute(_PARTITION_BOUNDS, params).fetchall():
+            parsed = partition_bound(bound or "")
+            if parsed is not None:
+                facts.partition_bounds[f"{schema}.{table}"] = parsed
         for schema, child, parent_schema, parent, kind in conn.execute(
             _INHERITS, params
         ).fetchall():
@@ -255,6 +292,41 @@ def read_catalog(
             if column is not None:
                 columns.add(column)
     return facts
+
+
+def partition_bound(text: str) -> PartitionBound | None:
+    """A partition's ``FOR VALUES ...`` (or ``DEFAULT``) as ``pg_get_expr`` writes it;
+    None when it is not a bound or holds values that are not plain constants."""
+    if text.strip().upper() == "DEFAULT":
+        return PartitionBound(default=True)
+    try:
+        (statement,) = parse(f"CREATE TABLE p PARTITION OF t {text}")
+    except (ParseError, ValueError):  # not SQL, or not one statement
+        return None
+    spec = statement.node.partbound
+    if spec is None or spec.strategy not in ("l", "r"):
+        return None
+
+    def constant(datum: Any) -> tuple[str, str] | None:
+        if datum.tag == "ColumnRef":
+            word = str(datum.fields[-1].sval).lower()
+            return MINVALUE if word == "minvalue" else MAXVALUE if word == "maxvalue" else None
+        if datum.tag != "A_Const" or datum.isnull:
+            return None
+        if datum.ival is not None or "ival" in datum.json:
+            return ("int", str(datum.ival.ival or 0))
+        return ("string", str(datum.sval.sval)) if datum.sval is not None else None
+
+    if spec.strategy == "l":
+        values = [None if d.tag == "A_Const" and d.isnull else constant(d) for d in spec.listdatums]
+        if any(v is None for d, v in zip(spec.listdatums, values, strict=True) if not d.isnull):
+            return None
+        return PartitionBound(values=tuple(values))
+    lower = tuple(constant(d) for d in spec.lowerdatums)
+    upper = tuple(constant(d) for d in spec.upperdatums)
+    if None in lower or None in upper:
+        return None
+    return PartitionBound(lower=lower, upper=upper)  # type: ignore[arg-type]
 
 
 def read_details(

@@ -46,6 +46,28 @@ create table base (id int primary key, k int);
 create table base_kid (extra int) inherits (base);
 create table base_grandkid () inherits (base_kid);
 alter table base add constraint base_k_positive check (k > 0) not valid;
+create table shipments (id int, at date, region int) partition by range (at);
+create table shipments_2023 partition of shipments
+  for values from ('2023-01-01') to ('2024-01-01') partition by list (region);
+create table shipments_2023_eu partition of shipments_2023 for values in (1, 2);
+create table shipments_2023_rest partition of shipments_2023 default;
+create table shipments_2024 partition of shipments
+  for values from ('2024-01-01') to ('2025-01-01') partition by range (at);
+create table shipments_2024_h1 partition of shipments_2024
+  for values from ('2024-01-01') to ('2024-07-01');
+create table shipments_2024_rest partition of shipments_2024 default;
+create table tickets (id int, kind int) partition by list (kind);
+create table tickets_1 partition of tickets for values in (1, 2);
+create table tickets_3 partition of tickets for values in (3);
+create table tickets_null partition of tickets for values in (null);
+create table tickets_other partition of tickets default;
+create table readings (id int, k int) partition by range (k);
+create table readings_low partition of readings for values from (minvalue) to (10);
+create table readings_mid partition of readings for values from (10) to (20);
+create table readings_high partition of readings for values from (30) to (maxvalue);
+create table sessions (id int) partition by hash (id);
+create table sessions_0 partition of sessions for values with (modulus 2, remainder 0);
+create table sessions_1 partition of sessions for values with (modulus 2, remainder 1);
 """
 
 STATEMENTS = [
@@ -339,6 +361,42 @@ ELSEWHERE = [
     ("", "delete from only base"),
     ("", "insert into base values (1, 1)"),
     (PARTITIONS, "delete from orders"),
+    # A WHERE on a partitioned table: plan-time pruning keeps the partitions whose bounds
+    # can match a key compared with constants (and the default partition when some values
+    # are in no other bound; for a LIST key compared with < or >, always); a WHERE that
+    # does not name the key keeps them all.
+    ("", "update orders set id = 2 where id = 1"),
+    ("", "update orders set id = 2 where at = '2023-05-01'"),
+    ("", "update orders set id = 2 where at = '2029-05-01'"),  # in no bound: the default
+    ("", "delete from orders where at < '2023-01-01'"),
+    ("", "delete from orders where at <= '2023-01-01'"),
+    ("", "delete from orders where at >= '2023-01-01' and at < '2024-01-01'"),
+    ("", "delete from orders where at >= '2023-01-01' and at <= '2024-01-01'"),
+    ("", "delete from orders o where o.at in ('2023-05-01', '2023-06-01')"),
+    ("", "delete from orders where at = date '2023-05-01' and id > 3"),
+    ("", "delete from orders where at = '2023-05-01' and at = '2023-06-01'"),  # none
+    ("", "delete from orders where id = 1 or parent_id = 2"),
+    ("", "update orders set at = '2024-06-01' where id = 1"),
+    ("", "update orders set id = 1 from parent where parent.id = orders.parent_id"),
+    ("", "select * from orders where at = '2023-05-01'"),
+    ("", "select * from orders where at = '2023-05-01' for update"),
+    ("", "merge into orders o using parent p on o.id = p.id when matched then delete"),
+    ("", "merge into orders o using parent p on o.id = p.id and o.at = '2023-05-01' "
+     "when matched then delete"),
+    ("", "select * from shipments where at = '2023-05-01'"),  # sub-partitions: theirs
+    ("", "select * from shipments where at = '2023-05-01' and region = 1"),
+    ("", "select * from shipments where region = 3"),
+    ("", "select * from shipments where at = '2024-09-01'"),
+    ("", "select * from shipments where at >= '2024-01-01'"),
+    ("", "select * from tickets where kind = 5"),
+    ("", "select * from tickets where kind in (1, 3)"),
+    ("", "select * from tickets where kind < 3"),
+    ("", "select * from tickets where kind >= 1 and kind <= 3"),
+    ("", "select * from readings where k = 25"),  # between bounds, no default: none
+    ("", "select * from readings where k < 15"),
+    ("", "select * from readings where k >= 10 and k <= 19"),
+    ("alter table orders rename column at to day", "delete from orders where day = '2023-05-01'"),
+    ("alter table orders rename to purchases", "delete from purchases where at = '2023-05-01'"),
     # Views: DROP ... CASCADE drops (and locks) the views built on what it drops, DROP
     # COLUMN ... CASCADE those using the column; REFRESH reads what the view reads.
     ("", "drop table parent cascade"),
@@ -406,12 +464,24 @@ def test_it_predicts_every_table_a_statement_locks_after_the_release_before_it(s
 NOTED = [
     ("", "insert into orders values (1, null, '2023-05-01')"),
     ("", "insert into orders values (1, null, '2023-05-01'), (2, null, '2029-01-01')"),
-    ("", "update orders set id = 2 where at = '2023-05-01'"),  # pruned to one partition
-    ("", "update orders set id = 2 where id = 1"),  # not on the key: none pruned
-    ("", "delete from orders where at < '2023-01-01'"),
-    ("", "select * from orders where at = '2023-05-01'"),
-    ("", "merge into orders o using parent p on o.id = p.id when matched then delete"),
     (PARTITIONS, "insert into orders values (1, null, '2025-03-01')"),  # a sub-partition
+    # A WHERE whose pruning is not computed: a cast to another type, IS NULL, an OR, a
+    # BETWEEN, a function, HAVING, a key the UPDATE sets, a MERGE that inserts, HASH
+    # partitioning, partitions the release attached.
+    ("", "delete from orders where at = '2023-05-01'::timestamp"),
+    ("", "delete from orders where at is null"),
+    ("", "delete from orders where at = '2023-05-01' or id = 1"),
+    ("", "delete from orders where at between '2023-01-01' and '2023-02-01'"),
+    ("", "delete from orders where at = current_date"),
+    ("", "select at, count(*) from orders group by at having at = '2023-05-01'"),
+    ("", "update orders set at = '2024-06-01' where at = '2023-05-01'"),
+    (
+        "",
+        "merge into orders o using parent p on o.id = p.id when matched then delete "
+        "when not matched then insert values (p.id, null, '2024-05-01')",
+    ),
+    ("", "select * from sessions where id = 1"),
+    (PARTITIONS, "delete from orders where at = '2025-03-01'"),
 ]
 
 

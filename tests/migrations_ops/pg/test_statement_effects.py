@@ -11,6 +11,7 @@ import pytest
 from migrations_ops.pg import hazards, release_risk
 from migrations_ops.pg.apply import MigrationFile
 from migrations_ops.pg.locks import LockMode
+from migrations_ops.pg.partition_pruning import PartitionBound, PartitionKey
 from migrations_ops.pg.sql_names import TypeSpec
 from migrations_ops.pg.sqlsplit import split_statements
 from migrations_ops.pg.statement_effects import analyse
@@ -584,6 +585,45 @@ def test_dml_locks_every_partition_it_may_touch_and_says_what_a_row_or_a_where_d
         "public.events_2024_01, public.events_default)"
     ]
     assert only.locks == {"public.events": LockMode.ACCESS_SHARE}
+
+
+def test_a_where_on_the_partition_key_locks_the_partitions_its_bounds_keep():
+    target = partitioned()
+    key = PartitionKey("r", ("at",), ("date",))
+    target.partition_keys = {"public.events": key, "public.events_2024": key}
+    target.partition_bounds = {
+        "public.events_2024": PartitionBound(
+            lower=(("string", "2024-01-01"),), upper=(("string", "2025-01-01"),)
+        ),
+        "public.events_2024_01": PartitionBound(
+            lower=(("string", "2024-01-01"),), upper=(("string", "2024-02-01"),)
+        ),
+        "public.events_default": PartitionBound(default=True),
+    }
+    one, every, before, function, _, renamed = settle(
+        "delete from events where at = '2024-01-05';\n"
+        "delete from events where id = 1;\n"
+        "delete from events e where e.at < '2024-01-01' and e.id > 2;\n"
+        "delete from events where at = now();\n"
+        "alter table events rename column at to day;\n"
+        "delete from events where day = '2024-01-05';\n",
+        target,
+    )
+    within = {"public.events", "public.events_2024", "public.events_2024_01"}
+    assert (one.locks, one.lock_notes) == (dict.fromkeys(within, LockMode.ROW_EXCLUSIVE), [])
+    assert one.lock_why["public.events_2024_01"] == (
+        "a partition of public.events_2024, within public.events"
+    )
+    assert every.locks == dict.fromkeys((*within, "public.events_default"), LockMode.ROW_EXCLUSIVE)
+    assert every.lock_notes == []
+    assert before.locks == dict.fromkeys(
+        ("public.events", "public.events_default"), LockMode.ROW_EXCLUSIVE
+    )
+    # A function of the key: pruning is not computed, so it is said in words.
+    assert function.locks == {"public.events": LockMode.ROW_EXCLUSIVE}
+    assert function.lock_notes[0].endswith("fewer if the WHERE prunes")
+    # A renamed key column is still the key.
+    assert (renamed.locks, renamed.lock_notes) == (one.locks, [])
 
 
 def test_dml_on_an_inherits_parent_locks_every_child_whatever_the_where():

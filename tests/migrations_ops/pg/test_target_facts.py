@@ -14,6 +14,7 @@ import pytest
 
 from migrations_ops.pg import pgtools, release_risk, scratch, target_facts
 from migrations_ops.pg.apply import MigrationFile
+from migrations_ops.pg.partition_pruning import PartitionBound, PartitionKey
 
 ROWS = 40_000
 TARGET = """
@@ -117,6 +118,18 @@ def test_it_reads_the_partitions_of_each_partitioned_table(target):
         "public.events_default": "public.events",
     }
     assert facts.default_partitions == {"public.events": "public.events_default"}
+    # Their keys and bounds, which decide what a WHERE prunes.
+    key = PartitionKey("r", ("at",), ("date",))
+    assert facts.partition_keys == {"public.events": key, "public.events_2024": key}
+    assert facts.partition_bounds == {
+        "public.events_2024": PartitionBound(
+            lower=(("string", "2024-01-01"),), upper=(("string", "2025-01-01"),)
+        ),
+        "public.events_2024_01": PartitionBound(
+            lower=(("string", "2024-01-01"),), upper=(("string", "2024-02-01"),)
+        ),
+        "public.events_default": PartitionBound(default=True),
+    }
 
 
 def test_it_reads_the_inherits_children_of_each_ordinary_table(target):

@@ -1,0 +1,363 @@
+"""Which partitions a query's WHERE leaves to PostgreSQL's plan-time pruning.
+
+PostgreSQL 15 locks, in the statement's mode, only the partitions that plan-time pruning
+keeps (``expand_partitioned_rtentry`` opens each of ``live_parts``, what
+``prune_append_rel_partitions`` returns; ddl-partitioning.html, "Partition Pruning":
+pruning during planning uses the values "known during query planning"). What the text
+can tell, ``row_filter`` reads from the WHERE: the conjuncts that compare a column of the
+table with a constant (``=``, ``IN``, ``<``, ``<=``, ``>``, ``>=``), and every column the
+other conjuncts name. ``kept`` then decides, for one partitioned table, which of its
+partitions can hold matching rows, from the key and the bounds ``target_facts`` read, or
+says it cannot (None): a key the WHERE names otherwise (a function, an OR, a join, a
+cast to another type, a parameter), an expression key, HASH partitioning, several key
+columns, a type whose constants are not compared here (only integers and ISO dates are).
+
+The values are compared as a dense order (a range ``(19, 20)`` of integers is not empty),
+as PostgreSQL's bound search does (``get_matching_range_bounds``). Measured on PostgreSQL
+15 by test_lock_modes.py: a RANGE table's default partition is kept when the WHERE's
+values are not all inside the other partitions' bounds; a LIST table's when an ``=`` or
+``IN`` value is in no list, and always for a comparison (``<``, ``>``...); a contradiction
+(``at = 1 AND at = 2``) keeps none.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from migrations_ops.pg.sql_names import _dicts, _raw
+
+# A constant as written: ("int", "12") for an integer literal, ("string", "2024-01-01")
+# for a quoted one (typed by the column it meets), (type name, text) for a cast one.
+Constant = tuple[str, str]
+MINVALUE = ("minvalue", "")
+MAXVALUE = ("maxvalue", "")
+_OPERATORS = {"=": "=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+_FLIPPED = {"=": "=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+_TYPE_NAMES = {
+    "int": "int4", "integer": "int4", "int4": "int4", "bigint": "int8", "int8": "int8",
+    "smallint": "int2", "int2": "int2", "date": "date",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class KeyTest:
+    """One conjunct of a WHERE: ``column op value`` (``=`` with several values: ``IN``)."""
+
+    column: str
+    op: str
+    values: tuple[Constant, ...]
+
+
+@dataclass(frozen=True)
+class RowFilter:
+    """What a query's WHERE says about the rows of the table it changes or reads."""
+
+    tests: tuple[KeyTest, ...] = ()
+    # Columns the WHERE's other conjuncts name ("*": a whole row), of whatever table.
+    named: frozenset[str] = frozenset()
+    # Columns an UPDATE sets: a new key value moves the row to another partition.
+    sets: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class PartitionKey:
+    strategy: str  # "r" range, "l" list, "h" hash (pg_partitioned_table.partstrat)
+    columns: tuple[str | None, ...]  # None: an expression
+    types: tuple[str, ...]  # pg_type.typname of each column ("" for an expression)
+
+
+@dataclass(frozen=True)
+class PartitionBound:
+    """A partition's ``FOR VALUES``, as ``pg_get_expr(relpartbound, oid)`` writes it."""
+
+    default: bool = False
+    values: tuple[Constant | None, ...] = ()  # LIST; None for NULL
+    lower: tuple[Constant, ...] = ()  # RANGE, MINVALUE / MAXVALUE included
+    upper: tuple[Constant, ...] = ()
+
+
+def row_filter(quals: Any, range_var: Any, *, also: Any = None, sets: Any = ()) -> RowFilter:
+    """The filter ``quals`` (a WHERE, MERGE's ON) puts on the rows of ``range_var``; the
+    columns ``also`` names (a HAVING the planner may move into the WHERE) count as named."""
+    table = range_var.json if hasattr(range_var, "json") else range_var
+    own = {table.get("relname")}
+    alias = table.get("alias") or {}
+    if alias.get("aliasname"):
+        own = {alias["aliasname"]}
+    tests: list[KeyTest] = []
+    named: set[str] = _columns(also) if also is not None else set()
+    for conjunct in _conjuncts(_raw(quals)):
+        test = _test(conjunct, own)
+        if test is None:
+            named |= _columns(conjunct)
+        else:
+            tests.append(test)
+    return RowFilter(tuple(tests), frozenset(named), frozenset(sets))
+
+
+def _conjuncts(node: Any) -> list[Any]:
+    if node is None:
+        return []
+    inner = node.get("BoolExpr") if isinstance(node, dict) else None
+    if inner and inner.get("boolop") == "AND_EXPR":
+        return [c for arg in inner.get("args", ()) for c in _conjuncts(arg)]
+    return [node]
+
+
+def _columns(node: Any) -> set[str]:
+    found = set()
+    for item in _dicts(node):
+        fields = item.get("fields") if "fields" in item and "location" in item else None
+        if fields:
+            last = fields[-1]
+            found.add("*" if "A_Star" in last else last.get("String", {}).get("sval", "*"))
+    return found
+
+
+def _column(node: Any, own: set[str]) -> str | None:
+    """The column of the table (``own``: its name or alias) a ColumnRef names."""
+    ref = node.get("ColumnRef") if isinstance(node, dict) else None
+    if not ref:
+        return None
+    parts = [f.get("String", {}).get("sval") for f in ref.get("fields", ())]
+    if None in parts or len(parts) > 2 or (len(parts) == 2 and parts[0] not in own):
+        return None
+    return str(parts[-1])
+
+
+def _constant(node: Any) -> Constant | None:
+    if not isinstance(node, dict):
+        return None
+    if "TypeCast" in node:
+        cast = node["TypeCast"]
+        names = [n.get("String", {}).get("sval") for n in cast["typeName"].get("names", ())]
+        value = _constant(cast.get("arg"))
+        if value is None or value[0] != "string" or cast["typeName"].get("arrayBounds"):
+            return None
+        return (_TYPE_NAMES.get(str(names[-1]), "?"), value[1])
+    const = node.get("A_Const")
+    if not const or const.get("isnull"):
+        return None
+    if "ival" in const:
+        return ("int", str(const["ival"].get("ival", 0)))
+    if "sval" in const:
+        return ("string", str(const["sval"].get("sval", "")))
+    return None  # a float, a bit string, a boolean: not compared here
+
+
+def _test(node: Any, own: set[str]) -> KeyTest | None:
+    expr = node.get("A_Expr") if isinstance(node, dict) else None
+    if not expr or len(expr.get("name", ())) != 1:
+        return None
+    op = expr["name"][0].get("String", {}).get("sval")
+    left, right = expr.get("lexpr"), expr.get("rexpr")
+    if expr.get("kind") == "AEXPR_IN" and op == "=":
+        column = _column(left, own)
+        items = right.get("List", {}).get("items", ()) if isinstance(right, dict) else ()
+        values = tuple(_constant(i) for i in items)
+        if column is None or not values or None in values:
+            return None
+        return KeyTest(column, "=", values)  # type: ignore[arg-type]
+    if expr.get("kind") != "AEXPR_OP" or op not in _OPERATORS:
+        return None
+    column, value = _column(left, own), _constant(right)
+    if column is None:
+        column, value, op = _column(right, own), _constant(left), _FLIPPED[op]
+    if column is None or value is None:
+        return None
+    return KeyTest(column, op, (value,))
+
+
+# --- the partitions a filter keeps -----------------------------------------------------
+
+
+def _value(type_name: str, constant: Constant) -> Any:
+    """The constant as a value of the key's type, or None when it is not compared here."""
+    kind, text = constant
+    if kind not in ("int", "string", type_name):
+        return None
+    if type_name in ("int2", "int4", "int8") and re.fullmatch(r"-?\d+", text):
+        return int(text)
+    if type_name == "date" and kind != "int" and re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        try:
+            return datetime.date.fromisoformat(text)
+        except ValueError:
+            return None
+    return None
+
+
+@dataclass(frozen=True)
+class _Interval:
+    """Values between ``low`` and ``high`` (None: unbounded), each end in or out."""
+
+    low: Any = None
+    low_in: bool = False
+    high: Any = None
+    high_in: bool = False
+
+    def has(self, value: Any) -> bool:
+        above = self.low is None or value > self.low or (value == self.low and self.low_in)
+        below = self.high is None or value < self.high or (value == self.high and self.high_in)
+        return above and below
+
+    def meet(self, other: _Interval) -> _Interval:
+        low, low_in = self.low, self.low_in
+        if other.low is not None and (
+            low is None or other.low > low or (other.low == low and not other.low_in)
+        ):
+            low, low_in = other.low, other.low_in
+        high, high_in = self.high, self.high_in
+        if other.high is not None and (
+            high is None or other.high < high or (other.high == high and not other.high_in)
+        ):
+            high, high_in = other.high, other.high_in
+        return _Interval(low, low_in, high, high_in)
+
+    @property
+    def empty(self) -> bool:
+        if self.low is None or self.high is None:
+            return False
+        return self.low > self.high or (
+            self.low == self.high and not (self.low_in and self.high_in)
+        )
+
+
+# What a filter (or a bound) allows of one column: a set of values, or an interval.
+_Values = frozenset[Any] | _Interval
+
+
+def _meet(a: _Values, b: _Values) -> _Values:
+    if isinstance(a, _Interval) and isinstance(b, _Interval):
+        return a.meet(b)
+    if isinstance(a, _Interval):
+        a, b = b, a
+    assert isinstance(a, frozenset)
+    return frozenset(v for v in a if (v in b if isinstance(b, frozenset) else b.has(v)))
+
+
+def _allowed(tests: list[KeyTest], type_name: str) -> _Values | None:
+    allowed: _Values = _Interval()
+    for test in tests:
+        values = [_value(type_name, v) for v in test.values]
+        if None in values:
+            return None
+        value = values[0]
+        if test.op == "=":
+            allowed = _meet(allowed, frozenset(values))
+        elif test.op in ("<", "<="):
+            allowed = _meet(allowed, _Interval(high=value, high_in=test.op == "<="))
+        else:
+            allowed = _meet(allowed, _Interval(low=value, low_in=test.op == ">="))
+    return allowed
+
+
+def bound_values(bound: PartitionBound, key: PartitionKey) -> _Values | None:
+    """The values of the key's column a partition holds (NULL left out: no test keeps
+    it), or None when its bound is not read here."""
+    type_name = key.types[0]
+    if key.strategy == "l":
+        values = [_value(type_name, v) for v in bound.values if v is not None]
+        return None if None in values else frozenset(values)
+    if len(bound.lower) != 1 or len(bound.upper) != 1:
+        return None
+    low = None if bound.lower[0] == MINVALUE else _value(type_name, bound.lower[0])
+    high = None if bound.upper[0] == MAXVALUE else _value(type_name, bound.upper[0])
+    if (low is None and bound.lower[0] != MINVALUE) or (
+        high is None and bound.upper[0] != MAXVALUE
+    ):
+        return None
+    return _Interval(low, True, high, False)
+
+
+def _covered(allowed: _Values, bounds: list[_Values]) -> bool:
+    """Whether every value ``allowed`` is in one of the RANGE partitions' ``bounds``
+    (each from its lower bound, included, to its upper one, left out)."""
+    if isinstance(allowed, frozenset):
+        return all(any(isinstance(b, _Interval) and b.has(v) for b in bounds) for v in allowed)
+    if allowed.empty:
+        return True
+    point = allowed.low  # None: from the lowest value; each step starts where one ends
+    while True:
+        step = next(
+            (
+                b
+                for b in bounds
+                if isinstance(b, _Interval)
+                and (b.low is None or (point is not None and b.low <= point))
+                and (b.high is None or point is None or b.high > point)
+            ),
+            None,
+        )
+        if step is None:
+            return False
+        if step.high is None or (
+            allowed.high is not None
+            and (step.high > allowed.high or (step.high == allowed.high and not allowed.high_in))
+        ):
+            return True
+        point = step.high
+
+
+# What a partitioned table's own bound (and its ancestors') allow of a column: (the
+# column, the values; None when they are not read here).
+Within = tuple[tuple[str | None, "_Values | None"], ...]
+
+
+def kept(
+    key: PartitionKey, bounds: dict[str, PartitionBound], rows: RowFilter, within: Within
+) -> set[str] | None:
+    """Which of ``bounds``'s partitions the planner keeps for ``rows``; None when that
+    cannot be told. ``within``: what the partitioned table's own bound and its ancestors'
+    allow, which PostgreSQL adds to the query's conditions on the table when it has a
+    default partition and the query has any (partprune.c, gen_partprune_steps: "it's
+    possible that the hierarchy allows the parent a narrower range of values than some
+    of its partitions (particularly the default one)"; prune_append_rel_partitions
+    keeps every partition when there are no conditions)."""
+    columns = set(key.columns)
+    if None in columns or "*" in rows.named:
+        return None
+    tests = [t for t in rows.tests if t.column in columns]
+    if columns & rows.named or (tests and columns & rows.sets):
+        return None
+    default = next((p for p, b in bounds.items() if b.default), None)
+    if not tests and (default is None or not within):
+        return set(bounds)
+    if key.strategy not in ("r", "l") or len(key.columns) != 1:
+        return None
+    allowed = _allowed(tests, key.types[0])
+    if allowed is None:
+        return None
+    if default is not None:
+        for their_column, values in within:
+            if their_column is None or (their_column == key.columns[0] and values is None):
+                return None
+            if their_column == key.columns[0] and values is not None:
+                allowed = _meet(allowed, values)
+    held: dict[str, _Values] = {}
+    for partition, bound in bounds.items():
+        if partition != default:
+            values = bound_values(bound, key)
+            if values is None:
+                return None
+            held[partition] = values
+    out = {p for p, values in held.items() if not _empty(_meet(allowed, values))}
+    if default is not None and not _empty(allowed):
+        if key.strategy == "l":
+            listed = frozenset(v for values in held.values() for v in values)  # type: ignore[union-attr]
+            needed = isinstance(allowed, _Interval) or not allowed <= listed
+        else:
+            needed = not _covered(allowed, list(held.values()))
+        if needed:
+            out.add(default)
+    if not tests and not rows.tests and out != set(bounds):
+        # Only the bounds prune here, and only if the query has conditions on the table
+        # (baserestrictinfo): whether the WHERE's other conjuncts are is not told here.
+        return None
+    return out
+
+
+def _empty(values: _Values) -> bool:
+    return not values if isinstance(values, frozenset) else values.empty
