@@ -120,7 +120,8 @@ def analyse(node: Any, effect: StatementEffect) -> None:
         recursion = _partitions_mode(cmd, mode)
         if recursion is not None:
             on_partitions, on = recursion
-            effect.touch_partitions(table, on_partitions, node.relation, on)
+            validated = cmd.name if str(cmd.subtype) == "AT_ValidateConstraint" else None
+            effect.touch_partitions(table, on_partitions, node.relation, on, validated)
 
 
 # Subcommands that recurse to a partitioned table's partitions, from ``ATPrepCmd``
@@ -131,7 +132,9 @@ def analyse(node: Any, effect: StatementEffect) -> None:
 # ``cmd->recurse``. The others say "This command never recurses" (row level security,
 # owner, replica identity, storage parameters, SET TABLESPACE, CLUSTER ON, column options,
 # identity, compression). Each measured on PostgreSQL 15 by ``test_lock_modes.py``.
-# (VALIDATE of a constraint already valid returns before recursing: predicted anyway.)
+# (VALIDATE of a constraint already valid returns before checking it or recursing:
+# ATExecValidateConstraint does all its work under "if (!con->convalidated)", so
+# release_risk drops those locks when it knows the constraint is valid.)
 _RECURSES = {
     "AT_AddColumn", "AT_DropColumn", "AT_ColumnDefault", "AT_SetNotNull", "AT_DropNotNull",
     "AT_SetStatistics", "AT_SetStorage", "AT_DropExpression", "AT_AlterColumnType",
@@ -215,6 +218,7 @@ def _subcommand(cmd: Any, table: Relation, effect: StatementEffect) -> LockMode:
         return _add_constraint(cmd.def_, table, effect)
     if kind == "AT_ValidateConstraint":
         effect.does.append(f"validates constraint {cmd.name} on {table}")
+        effect.constraint_validations.append((table, cmd.name))
         effect.scans.append((table, f"VALIDATE CONSTRAINT {cmd.name} reads every row"))
         effect.locks.append(
             LockRequest(table, M.ROW_SHARE, ON_CONSTRAINT_TARGET, constraint=cmd.name)
@@ -422,5 +426,12 @@ def constraint_added(
     columns = [str(c.sval) for c in constraint.fk_attrs or ()] or ([column] if column else [])
     referenced = [str(c.sval) for c in constraint.pk_attrs or ()] if foreign else []
     effect.constraint_adds.append(
-        ConstraintAdd(table, str(name), references, tuple(columns), tuple(referenced))
+        ConstraintAdd(
+            table,
+            str(name),
+            references,
+            not_valid=bool(constraint.skip_validation),
+            columns=tuple(columns),
+            referenced_columns=tuple(referenced),
+        )
     )

@@ -52,7 +52,9 @@ class LockRequest:
     relation: Relation
     mode: LockMode
     on: str = ON_TABLE
-    constraint: str | None = None  # for ON_CONSTRAINT_TARGET
+    # For ON_CONSTRAINT_TARGET; and for what VALIDATE CONSTRAINT recurses to, the
+    # constraint it validates (an already valid one is neither checked nor recursed).
+    constraint: str | None = None
     column: str | None = None  # for ON_DEPENDENT_VIEWS, ON_FOREIGN_KEY_OTHER_END
     rows: RowFilter | None = None  # for ON_UNPRUNED_INHERITORS: what its WHERE says
 
@@ -69,6 +71,7 @@ class ConstraintAdd:
     # referenced table's primary key).
     columns: tuple[str, ...] = ()
     referenced_columns: tuple[str, ...] = ()
+    not_valid: bool = False  # added NOT VALID: a later VALIDATE checks it
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,7 @@ class StatementEffect:
     constraint_adds: list[ConstraintAdd] = field(default_factory=list)
     constraint_drops: list[tuple[Relation, str]] = field(default_factory=list)  # (table, name)
     constraint_renames: list[tuple[Relation, str, str]] = field(default_factory=list)
+    constraint_validations: list[tuple[Relation, str]] = field(default_factory=list)
     column_renames: list[tuple[Relation, str, str]] = field(default_factory=list)
     partition_adds: list[tuple[Relation, Relation]] = field(default_factory=list)  # (part, of)
     partition_drops: list[tuple[Relation, Relation]] = field(default_factory=list)  # detached
@@ -149,13 +153,19 @@ class StatementEffect:
             self.locks.append(LockRequest(relation, mode, on))
 
     def touch_partitions(
-        self, relation: Relation, mode: LockMode, range_var: Any, on: str = ON_PARTITIONS
+        self,
+        relation: Relation,
+        mode: LockMode,
+        range_var: Any,
+        on: str = ON_PARTITIONS,
+        constraint: str | None = None,
     ) -> None:
         """``mode`` on every partition of ``relation`` too (and on theirs; with
         ``ON_INHERITORS``, on its plain INHERITS children too), unless the statement names
-        it with ``ONLY``; a table without partitions has none to lock."""
+        it with ``ONLY``; a table without partitions has none to lock. ``constraint``: the
+        one a VALIDATE CONSTRAINT recurses for."""
         if getattr(range_var, "inh", True):
-            self.locks.append(LockRequest(relation, mode, on))
+            self.locks.append(LockRequest(relation, mode, on, constraint=constraint))
 
     def change(self, command: str, node: Any, range_var: Any, mode: LockMode) -> Relation:
         """The statement is ``command`` and changes the relation ``range_var`` names, under

@@ -187,6 +187,9 @@ class Resolver:
             **dict.fromkeys(facts.other_constraints),
             **facts.constraint_targets,
         }
+        # The constraints not valid yet: the target's, and those the release adds NOT VALID,
+        # until it validates them.
+        self.not_valid: set[tuple[str, str]] = set(facts.not_valid_constraints)
         # (table, foreign key) -> (its columns, the referenced ones), as for constraints.
         self.foreign_key_columns = dict(facts.foreign_key_columns)
         # Partition -> the partitioned table it belongs to, as the release changes them.
@@ -415,6 +418,15 @@ class Resolver:
             return f"the default partition of {named}, whose partition constraint changes"
         return ""
 
+    def _already_valid(self, effect: StatementEffect, path: Sequence[str]) -> set[tuple[str, str]]:
+        """The constraints the statement validates that are valid already (the target's or
+        the release's, known and not added NOT VALID): ATExecValidateConstraint (tablecmds.c)
+        neither checks their rows, nor locks the table a foreign key references, nor
+        recurses to partitions and children ("if (!con->convalidated)"); measured on
+        PostgreSQL 15 by test_lock_modes.py."""
+        validated = {(self.qualify(r, path), c) for r, c in effect.constraint_validations}
+        return {k for k in validated if k in self.constraints and k not in self.not_valid}
+
     def _unknown_constraint(
         self, effect: StatementEffect, request: LockRequest, path: Sequence[str]
     ) -> str | None:
@@ -522,6 +534,7 @@ class Resolver:
                 (new_name if s == old_name else s, c): columns
                 for (s, c), columns in self.foreign_key_columns.items()
             }
+            self.not_valid = {(new_name if s == old_name else s, c) for s, c in self.not_valid}
         for request in effect.locks:
             if request.on == ON_DEPENDENT_VIEWS:  # DROP ... CASCADE: the views go too
                 dropped = self.qualify(request.relation, path)
@@ -592,12 +605,18 @@ class Resolver:
             table = self.qualify(added.relation, path)
             target = self.qualify(added.references, path) if added.references else None
             self.constraints[(table, added.name)] = target
+            if added.not_valid:
+                self.not_valid.add((table, added.name))
+            else:
+                self.not_valid.discard((table, added.name))
             self.foreign_key_columns[(table, added.name)] = (
                 added.columns,
                 added.referenced_columns,
             )
         for relation, constraint in effect.constraint_drops:
             self.constraints.pop((self.qualify(relation, path), constraint), None)
+        for relation, constraint in effect.constraint_validations:
+            self.not_valid.discard((self.qualify(relation, path), constraint))
         for relation, old_constraint, new_constraint in effect.constraint_renames:
             table = self.qualify(relation, path)
             if (table, old_constraint) in self.constraints:
@@ -605,6 +624,9 @@ class Resolver:
                 self.constraints[(table, new_constraint)] = target
                 moved = self.foreign_key_columns.pop((table, old_constraint), ((), ()))
                 self.foreign_key_columns[(table, new_constraint)] = moved
+                if (table, old_constraint) in self.not_valid:
+                    self.not_valid.remove((table, old_constraint))
+                    self.not_valid.add((table, new_constraint))
 
     def _statement(
         self, file: str, effect: StatementEffect, path: list[str], before: set[str]
@@ -615,7 +637,12 @@ class Resolver:
             if name not in out.tables:
                 out.tables.append(name)
         named = list(out.tables)
+        already_valid = self._already_valid(effect, path)
         for request in effect.locks:
+            if (self.qualify(request.relation, path), request.constraint) in already_valid and (
+                request.on != ON_CONSTRAINT_TARGET or request.mode == LockMode.ROW_SHARE
+            ):
+                continue  # VALIDATE of a valid constraint: no check, no recursion
             unknown = self._unknown_constraint(effect, request, path)
             if unknown and self.qualify(request.relation, path) in before:
                 out.lock_notes.append(unknown)
@@ -641,7 +668,10 @@ class Resolver:
                 out.rewrites[name] = why
         for relation, why in effect.scans:
             name = self.qualify(relation, path)
-            if name in target:
+            if name in target and not any(
+                (name, c) in already_valid and why == f"VALIDATE CONSTRAINT {c} reads every row"
+                for _, c in effect.constraint_validations
+            ):
                 out.scans[name] = why
         for change in effect.type_changes:
             self._type_change(out, change, path)

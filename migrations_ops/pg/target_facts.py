@@ -6,7 +6,8 @@ nothing outlives it on a pooled server connection, nothing can be written, and a
 that would queue behind a migration's lock gives up instead of joining the queue.
 
 - ``read_catalog``: the relations in the user schemas (kind, ``reltuples``), which
-  table each index belongs to, constraints (and the table each foreign key references),
+  table each index belongs to, constraints (the table each foreign key references, and
+  whether each is valid yet),
   each partitioned table's partitions and default partition, its partition key and each
   partition's bound, each table's plain INHERITS children, what each view and
   materialized view reads (and which columns), the session's ``search_path``;
@@ -102,6 +103,9 @@ class TargetFacts:
     # constraint: VALIDATE or DROP of a foreign key also locks the table it references.
     constraint_targets: dict[tuple[str, str], str] = field(default_factory=dict)
     other_constraints: set[tuple[str, str]] = field(default_factory=set)
+    # (table, name) of each constraint not yet valid (added NOT VALID): VALIDATE of a
+    # valid one checks nothing and locks nothing else.
+    not_valid_constraints: set[tuple[str, str]] = field(default_factory=set)
     # (table, foreign key) -> (its columns, the referenced table's columns): changing the
     # type of one rebuilds the foreign key, which locks the table at its other end.
     foreign_key_columns: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] = field(
@@ -165,7 +169,8 @@ SELECT sn.nspname, s.relname, c.conname, tn.nspname, t.relname,
        ARRAY(SELECT attname FROM pg_attribute WHERE attrelid = c.conrelid
              AND attnum = ANY(c.conkey) ORDER BY attnum),
        ARRAY(SELECT attname FROM pg_attribute WHERE attrelid = c.confrelid
-             AND attnum = ANY(c.confkey) ORDER BY attnum)
+             AND attnum = ANY(c.confkey) ORDER BY attnum),
+       c.convalidated
 FROM pg_constraint c
 JOIN pg_class s ON s.oid = c.conrelid JOIN pg_namespace sn ON sn.oid = s.relnamespace
 LEFT JOIN pg_class t ON t.oid = c.confrelid AND c.contype = 'f'
@@ -253,10 +258,19 @@ def read_catalog(
             facts.oids[qualified] = oid
         for schema, index, table_schema, table in conn.execute(_INDEXES, params).fetchall():
             facts.indexes[f"{schema}.{index}"] = f"{table_schema}.{table}"
-        for schema, table, constraint, target_schema, target, columns, referenced in conn.execute(
-            _CONSTRAINTS, params
-        ).fetchall():
+        for (
+            schema,
+            table,
+            constraint,
+            target_schema,
+            target,
+            columns,
+            referenced,
+            valid,
+        ) in conn.execute(_CONSTRAINTS, params).fetchall():
             key = (f"{schema}.{table}", constraint)
+            if not valid:
+                facts.not_valid_constraints.add(key)
             if target is None:
                 facts.other_constraints.add(key)
             else:

@@ -31,6 +31,7 @@ def test_a_lock_on_a_table_the_statement_does_not_name_says_which_why_and_what_i
     facts = TargetFacts(source="staging")
     facts.relations = {n: RelationFacts(n, "table", 10) for n in ("public.child", "public.parent")}
     facts.constraint_targets = {("public.child", "child_parent_fk"): "public.parent"}
+    facts.not_valid_constraints = {("public.child", "child_parent_fk")}  # else nothing to check
     text = (
         "alter table child validate constraint child_parent_fk;\n"
         "alter table child validate constraint child_other_fk;\n"

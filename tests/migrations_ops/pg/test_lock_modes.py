@@ -286,6 +286,21 @@ ELSEWHERE = [
      "references parent (id) not valid", "alter table other validate constraint other_parent_fk"),
     (ADD_FK, "alter table other drop constraint other_parent_fk"),
     ("", "alter table child validate constraint child_n_positive"),  # a CHECK: nothing else
+    # VALIDATE of a constraint already valid checks nothing: no ROW SHARE on the table a
+    # foreign key references, no recursion to partitions or INHERITS children.
+    ("", "alter table child validate constraint child_parent_id_fkey"),
+    ("", "alter table orders validate constraint orders_parent_id_fkey"),
+    (ADD_FK.removesuffix(" not valid"), "alter table other validate constraint other_parent_fk"),
+    ("alter table base validate constraint base_k_positive",
+     "alter table base validate constraint base_k_positive"),
+    ("alter table base add constraint base_k_small check (k < 1000)",
+     "alter table base validate constraint base_k_small"),
+    ("alter table base add constraint base_k_small check (k < 1000) not valid",
+     "alter table base validate constraint base_k_small"),
+    ("alter table child rename constraint child_parent_id_fkey to child_parent_fk",
+     "alter table child validate constraint child_parent_fk"),
+    (ADD_FK + "; alter table other rename constraint other_parent_fk to other_fk",
+     "alter table other validate constraint other_fk"),
     ("", "alter table child drop constraint child_parent_id_fkey"),
     ("", "alter table other add constraint fk foreign key (id) references parent (id)"),
     ("", "alter table other add constraint fk foreign key (id) references parent (id) not valid"),

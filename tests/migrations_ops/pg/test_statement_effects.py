@@ -36,6 +36,7 @@ def facts(rows: int = 50_000) -> TargetFacts:
     }
     target.indexes = {"public.accounts_name": "public.accounts"}
     target.constraint_targets = {("public.ledger", "ledger_account_fkey"): "public.accounts"}
+    target.not_valid_constraints = {("public.ledger", "ledger_account_fkey")}  # to validate
     target.other_constraints = {("public.accounts", "accounts_pkey")}
     return target
 
@@ -585,6 +586,35 @@ def test_dml_locks_every_partition_it_may_touch_and_says_what_a_row_or_a_where_d
         "public.events_2024_01, public.events_default)"
     ]
     assert only.locks == {"public.events": LockMode.ACCESS_SHARE}
+
+
+def test_validating_a_valid_constraint_locks_nothing_else_and_reads_no_row():
+    target = partitioned()
+    target.constraint_targets[("public.events", "events_account_fkey")] = "public.accounts"
+    valid, not_valid, added, later = settle(
+        "alter table events validate constraint events_account_fkey;\n"
+        "alter table ledger validate constraint ledger_account_fkey;\n"
+        "alter table events add constraint events_id check (id > 0) not valid;\n"
+        "alter table events validate constraint events_id;\n",
+        target,
+    )
+    assert valid.locks == {"public.events": LockMode.SHARE_UPDATE_EXCLUSIVE}
+    assert valid.scans == {}
+    assert not_valid.locks == {
+        "public.ledger": LockMode.SHARE_UPDATE_EXCLUSIVE,
+        "public.accounts": LockMode.ROW_SHARE,
+    }
+    assert not_valid.scans == {
+        "public.ledger": "VALIDATE CONSTRAINT ledger_account_fkey reads every row"
+    }
+    # Added NOT VALID by the release: checked, on every partition too.
+    assert set(later.locks) == {
+        "public.events",
+        "public.events_2024",
+        "public.events_2024_01",
+        "public.events_default",
+    }
+    assert added.locks["public.events"] == LockMode.ACCESS_EXCLUSIVE
 
 
 def test_a_where_on_the_partition_key_locks_the_partitions_its_bounds_keep():

@@ -37,6 +37,7 @@ select i,
 from generate_series(1, 40000) i;
 create table public.ledger (id bigint primary key, account_id bigint references public.accounts);
 insert into public.ledger select i, i from generate_series(1, 1000) i;
+alter table public.ledger add constraint ledger_id_positive check (id > 0) not valid;
 create table public.events (id bigint, at date) partition by range (at);
 create table public.events_2024 partition of public.events
   for values from ('2024-01-01') to ('2025-01-01') partition by range (at);
@@ -102,7 +103,10 @@ def test_it_reads_sizes_and_columns_of_the_tables_a_release_touches(target):
     assert facts.other_constraints == {
         ("public.accounts", "accounts_pkey"),
         ("public.ledger", "ledger_pkey"),
+        ("public.ledger", "ledger_id_positive"),
     }
+    # And which are not valid yet (added NOT VALID).
+    assert facts.not_valid_constraints == {("public.ledger", "ledger_id_positive")}
     # And each foreign key's columns, on both sides.
     assert facts.foreign_key_columns == {
         ("public.ledger", "ledger_account_id_fkey"): (("account_id",), ("id",))
