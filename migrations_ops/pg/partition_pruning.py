@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from migrations_ops.pg.sql_names import _dicts, _raw
+from migrations_ops.pg.sql_names import json_objects, raw_json
 
 # A constant as written: ("int", "12") for an integer literal, ("string", "2024-01-01")
 # for a quoted one (typed by the column it meets), (type name, text) for a cast one.
@@ -89,7 +89,7 @@ def row_filter(quals: Any, range_var: Any, *, also: Any = None, sets: Any = ()) 
         own = {alias["aliasname"]}
     tests: list[KeyTest] = []
     named: set[str] = _columns(also) if also is not None else set()
-    for conjunct in _conjuncts(_raw(quals)):
+    for conjunct in _conjuncts(raw_json(quals)):
         test = _test(conjunct, own)
         if test is None:
             named |= _columns(conjunct)
@@ -109,7 +109,7 @@ def _conjuncts(node: Any) -> list[Any]:
 
 def _columns(node: Any) -> set[str]:
     found = set()
-    for item in _dicts(node):
+    for item in json_objects(node):
         fields = item.get("fields") if "fields" in item and "location" in item else None
         if fields:
             last = fields[-1]

@@ -117,17 +117,18 @@ class Relation:
         return self if self.schema else Relation(schema, self.name)
 
 
-def _raw(node: Any) -> Any:
+def raw_json(node: Any) -> Any:
+    """``node`` (a pglast Node, or a list of them) as pglast's plain JSON, as stored."""
     if isinstance(node, Node):
         return {node.tag: node.json} if node.tag else node.json
     if isinstance(node, list | tuple):
-        return [_raw(item) for item in node]
+        return [raw_json(item) for item in node]
     return node
 
 
-def _dicts(node: Any) -> Iterator[dict[str, Any]]:
+def json_objects(node: Any) -> Iterator[dict[str, Any]]:
     """Every JSON object under ``node``, in source order; fast (no Node objects)."""
-    stack = [_raw(node)]
+    stack = [raw_json(node)]
     while stack:
         item = stack.pop()
         if type(item) is dict:
@@ -144,7 +145,7 @@ def referenced_relations(
     ``inherited``, only those named without ``ONLY``."""
     ranges = []
     ctes = set()
-    for item in _dicts(node):
+    for item in json_objects(node):
         if "relname" in item and (item.get("inh") or not inherited):  # only a RangeVar
             ranges.append(item)
         elif "ctename" in item:
@@ -165,7 +166,7 @@ def lone_range_var(node: Any) -> Any:
     no subquery over a table, no CTE, no UNION); None otherwise."""
     if not isinstance(node, Node) or node.tag != "SelectStmt" or node.withClause or node.larg:
         return None
-    ranges = [item for item in _dicts(node) if "relname" in item]
+    ranges = [item for item in json_objects(node) if "relname" in item]
     from_clause: tuple[Any, ...] = node.fromClause or ()
     if len(ranges) != 1 or len(from_clause) != 1 or from_clause[0].tag != "RangeVar":
         return None
@@ -181,14 +182,14 @@ def has_quals(node: Any) -> bool:
         or item.get("quals")
         or item.get("joinCondition")
         or item.get("havingClause")
-        for item in _dicts(node)
+        for item in json_objects(node)
     )
 
 
 def function_names(node: Any) -> list[str]:
     """Names of the functions an expression calls (``nextval``, ``extensions.uuid_generate_v4``)."""
     out = []
-    for item in _dicts(node):
+    for item in json_objects(node):
         call = item.get("FuncCall")
         if type(call) is dict:
             parts = [part["String"].get("sval", "") for part in call.get("funcname", [])]
