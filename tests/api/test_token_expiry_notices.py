@@ -205,3 +205,19 @@ def test_beat_runs_it_daily():
     entry = settings.CELERY_BEAT_SCHEDULE["api-token-expiry-notices"]
     assert entry["task"] == tasks.token_expiry_notices.name
     assert entry["schedule"].hour == {7} and entry["schedule"].minute == {0}
+
+
+@pytest.mark.django_db
+def test_the_tokens_page_says_when_the_leads_were_told(
+    client, project, platform_lead, make_token, run, webhook_sent
+):
+    from django.urls import reverse
+
+    token = expiring_in(make_token(name="ci").token, timedelta(days=3))
+    page = reverse("project_tokens", kwargs={"slug": project.slug})
+    client.force_login(platform_lead)
+    assert "leads told" not in client.get(page).content.decode()
+    run()
+    token.refresh_from_db()
+    told = f"leads told {utc_time(token.expiry_notified_at)}"
+    assert told in client.get(page).content.decode()
