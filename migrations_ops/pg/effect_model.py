@@ -195,30 +195,3 @@ class StatementEffect:
             rows = row_filter(node.whereClause, lone, also=node.havingClause)
         for relation in referenced_relations(node, skip=skip, inherited=True):
             self.locks.append(LockRequest(relation, mode, on, rows=rows))
-
-    def change_rows(self, node: Any, range_var: Any, relation: Relation) -> None:
-        """UPDATE, DELETE or MERGE changes rows of ``relation`` and its children: each one
-        the planner keeps (all but the partitions a ``WHERE`` prunes) takes ROW EXCLUSIVE,
-        unless the statement names it with ``ONLY``; what else it names it reads."""
-        if not has_quals(node):
-            self.touch_partitions(relation, M.ROW_EXCLUSIVE, range_var, ON_INHERITORS)
-        elif getattr(range_var, "inh", True):
-            rows = None
-            if node.tag != "MergeStmt":
-                sets = {str(t.name) for t in node.targetList or () if t.tag == "ResTarget"}
-                rows = row_filter(
-                    node.whereClause, range_var, sets=sets if node.tag == "UpdateStmt" else ()
-                )
-            elif not any(w.commandType == "CMD_INSERT" for w in node.mergeWhenClauses or ()):
-                # A MERGE that inserts routes the new rows to partitions the ON may prune.
-                sets = {
-                    str(t.name)
-                    for w in node.mergeWhenClauses or ()
-                    for t in w.targetList or ()
-                    if t.tag == "ResTarget"
-                }
-                rows = row_filter(node.joinCondition, range_var, sets=sets)
-            self.locks.append(
-                LockRequest(relation, M.ROW_EXCLUSIVE, ON_UNPRUNED_INHERITORS, rows=rows)
-            )
-        self.run(node, skip=(range_var,))

@@ -18,7 +18,8 @@ exception.
 
 Each statement type has a handler (``_HANDLERS``); ``ALTER TABLE``'s subcommands are read
 by ``alter_table_effects``, the maintenance statements (REFRESH, VACUUM, CLUSTER,
-REINDEX, LOCK) by ``maintenance_effects``.
+REINDEX, LOCK) by ``maintenance_effects``, the statements that read or change rows
+(SELECT, INSERT, UPDATE, DELETE, MERGE) by ``dml_effects``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any
 
 from pglast.parser import ParseError, get_postgresql_version
 
-from migrations_ops.pg import alter_table_effects, data_loss, maintenance_effects
+from migrations_ops.pg import alter_table_effects, data_loss, dml_effects, maintenance_effects
 from migrations_ops.pg.effect_model import (
     ON_DEPENDENT_VIEWS,
     ON_INDEX_TABLE,
@@ -37,7 +38,6 @@ from migrations_ops.pg.effect_model import (
     ON_REFERENCED,
     ON_REFERENCING,
     ON_REFERENCING_ALL,
-    ON_ROW_PARTITION,
     Found,
     LockRequest,
     StatementEffect,
@@ -46,11 +46,9 @@ from migrations_ops.pg.locks import LockMode
 from migrations_ops.pg.sql_names import (
     Node,
     Relation,
-    function_names,
     names,
     parse,
     referenced_relations,
-    walk,
 )
 from migrations_ops.pg.sqlsplit import Statement
 
@@ -304,70 +302,6 @@ def _truncate(node: Any, effect: StatementEffect) -> None:
             effect.does.append(f"and of every table whose foreign keys point at {table}")
 
 
-# DML on a partitioned table or an INHERITS parent (PostgreSQL 15; ddl-partitioning.html,
-# "Partition Pruning"): UPDATE, DELETE, MERGE and SELECT lock, in the statement's mode,
-# every child the planner keeps: expand_inherited_rtentry takes every INHERITS child
-# (find_all_inheritors, before constraint exclusion), expand_partitioned_rtentry only the
-# partitions that plan-time pruning keeps (live_parts). An INSERT locks the parent, and
-# each partition a row is routed to when the row is (ExecInitPartitionInfo: table_open
-# (partOid, RowExclusiveLock)); an INHERITS parent's rows stay in it. Measured by
-# test_lock_modes.py.
-
-
-def _delete(node: Any, effect: StatementEffect) -> None:
-    table = effect.change("DELETE", node, node.relation, M.ROW_EXCLUSIVE)
-    effect.change_rows(node, node.relation, table)
-    effect.scans.append((table, "rows to delete are searched for"))
-    if node.whereClause is None:
-        effect.does.append(f"deletes every row of {table}")
-        effect.hazards.append(Found("delete_without_where", table))
-    else:
-        effect.does.append(f"deletes the rows of {table} that match its WHERE")
-    effect.losses.append(data_loss.delete_loss(node, table, effect.text))
-
-
-def _update(node: Any, effect: StatementEffect) -> None:
-    table = effect.change("UPDATE", node, node.relation, M.ROW_EXCLUSIVE)
-    effect.change_rows(node, node.relation, table)
-    columns = ", ".join(str(t.name) for t in node.targetList or () if t.tag == "ResTarget")
-    if node.whereClause is None:
-        effect.does.append(f"updates {columns} in every row of {table}")
-        effect.hazards.append(Found("update_without_where", table))
-        effect.scans.append((table, "every row gets a new version"))
-    else:
-        effect.does.append(f"updates {columns} in the rows of {table} that match its WHERE")
-
-
-def _insert(node: Any, effect: StatementEffect) -> None:
-    table = effect.change("INSERT", node, node.relation, M.ROW_EXCLUSIVE)
-    effect.locks.append(LockRequest(table, M.ROW_EXCLUSIVE, ON_ROW_PARTITION))
-    effect.run(node, skip=(node.relation,))
-    effect.does.append(f"inserts rows into {table}")
-
-
-def _merge(node: Any, effect: StatementEffect) -> None:
-    table = effect.change("MERGE", node, node.relation, M.ROW_EXCLUSIVE)
-    effect.change_rows(node, node.relation, table)
-    effect.does.append(f"merges rows into {table}")
-
-
-def _select(node: Any, effect: StatementEffect) -> None:
-    effect.command = "SELECT"
-    locking = [c for n in walk(node) if n.tag == "SelectStmt" for c in n.lockingClause or ()]
-    effect.read(node)
-    effect.run(node, M.ROW_SHARE if locking else M.ACCESS_SHARE)
-    if locking:
-        for relation in referenced_relations(node):
-            effect.touch(relation, M.ROW_SHARE)
-    calls = sorted(set(function_names(node)))
-    if calls:
-        called = ", ".join(calls)
-        effect.opaque = f"calls {called}: what a function does is not in the statement's text"
-        effect.does.append(f"runs a query that calls {called}")
-    else:
-        effect.does.append("runs a query")
-
-
 def _create_policy(node: Any, effect: StatementEffect) -> None:
     table = effect.change("CREATE POLICY", node, node.table, M.ACCESS_EXCLUSIVE)
     effect.does.append(
@@ -572,11 +506,7 @@ _HANDLERS: dict[str, Any] = {
     "IndexStmt": _create_index,
     "DropStmt": _drop,
     "TruncateStmt": _truncate,
-    "DeleteStmt": _delete,
-    "UpdateStmt": _update,
-    "InsertStmt": _insert,
-    "MergeStmt": _merge,
-    "SelectStmt": _select,
+    **dml_effects.HANDLERS,
     "CreatePolicyStmt": _create_policy,
     "AlterPolicyStmt": _alter_policy,
     "CreateTrigStmt": _create_trigger,
