@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -71,17 +72,17 @@ def _listed(project: Project, now: datetime) -> list[ApiToken]:
     """The project's tokens in the page's order, each with its ``state`` and whether it
     ``expires_soon`` at ``now`` (one ``now`` for the order and the labels)."""
     groups = list(_GROUPS)
-
-    def place(t: ApiToken) -> tuple[int, float, int]:
-        state = t.state_at(now)
-        return groups.index(state), -getattr(t, _GROUPS[state]).timestamp(), -t.pk
-
-    tokens = ApiToken.objects.filter(project=project).select_related("created_by", "revoked_by")
-    listed = sorted(tokens, key=place)
-    for t in listed:
+    tokens = list(
+        ApiToken.objects.filter(project=project).select_related("created_by", "revoked_by")
+    )
+    for t in tokens:
         t.state = t.state_at(now)  # type: ignore[attr-defined]
         t.expires_soon = t.expires_soon_at(now)  # type: ignore[attr-defined]
-    return listed
+
+    def place(t: Any) -> tuple[int, float, int]:
+        return groups.index(t.state), -getattr(t, _GROUPS[t.state]).timestamp(), -t.pk
+
+    return sorted(tokens, key=place)
 
 
 @routes.path("projects/<slug:slug>/tokens/<int:pk>/revoke", name="token_revoke")
