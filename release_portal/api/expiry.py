@@ -19,12 +19,12 @@ from django.core.mail import send_mass_mail
 from django.db import transaction
 from django.db.models import QuerySet
 from django.template.loader import render_to_string
-from django.urls import reverse
 from django.utils import timezone
 
 from release_portal.accounts.models import Membership
 from release_portal.accounts.roles import Role
 from release_portal.api.models import EXPIRES_SOON, ApiToken
+from release_portal.api.tokens import tokens_page
 from release_portal.templatetags.portal import utc_time
 from release_portal.webhooks import events
 
@@ -70,7 +70,7 @@ def token_expiry_notify(*, token_id: int, now: datetime) -> bool:
         return False
     token = ApiToken.objects.select_related("project").get(pk=token_id)
     project = token.project
-    page = reverse("project_tokens", kwargs={"slug": project.slug})
+    page = tokens_page(project)
     leads = [
         m.user
         for m in Membership.objects.filter(

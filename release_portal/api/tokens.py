@@ -177,12 +177,18 @@ def token_refusal(value: str) -> str | None:
         what = f"expired on {utc_time(token.expires_at)}"
     else:
         return None
-    page = reverse("project_tokens", kwargs={"slug": token.project.slug})
+    page = tokens_page(token.project)
     return (
         f"This API token ({token.name}, {token.display_prefix}) {what}: a platform lead of "
         f"{token.project.name} creates a new one on the project's API tokens page ({page}); "
         "store it in place of this one in the CI secret."
     )
+
+
+def tokens_page(project: Any) -> str:
+    """Where a platform lead of ``project`` makes the successor of a token: its tokens page,
+    as the refusals, the expiry notices and their mail name it."""
+    return reverse("project_tokens", kwargs={"slug": project.slug})
 
 
 def expiry_headers(token: ApiToken, now: datetime) -> dict[str, str]:
@@ -204,7 +210,7 @@ def expiry_notice(token: ApiToken) -> str:
     # A header is Latin-1 at best and CI logs show it raw: a name beyond ASCII would come
     # out MIME-encoded or garbled, so such a project is named by its slug.
     named = project.name if project.name.isascii() else project.slug
-    page = reverse("project_tokens", kwargs={"slug": project.slug})
+    page = tokens_page(project)
     return (
         f"This API token ({token.name}) expires on {utc_time(token.expires_at)}: "
         f"a platform lead of {named} creates a new one at {page}"
