@@ -76,11 +76,7 @@ def _enable_revoked_invitee(user: Any, email: str) -> bool:
     in with an account that could not."""
     if user.is_active:
         return False
-    revoked = (
-        user.last_login is None
-        and not user.has_usable_password()
-        and not Membership.objects.filter(user=user).exists()
-    )
+    revoked = _never_used(user) and not Membership.objects.filter(user=user).exists()
     if not revoked:
         raise ValidationError(
             f"{email} belongs to an account an operator disabled: an operator makes it "
@@ -243,7 +239,13 @@ def membership_change_role(
 
 def is_pending(user: Any) -> bool:
     """Invited and never signed in: no password set yet, never logged in."""
-    return bool(user.is_active and user.last_login is None and not user.has_usable_password())
+    return bool(user.is_active and _never_used(user))
+
+
+def _never_used(user: Any) -> bool:
+    """No password set yet and never signed in: an invitation's account, pending or (when
+    disabled) revoked."""
+    return user.last_login is None and not user.has_usable_password()
 
 
 def pending_invitations(project: Any) -> list[dict[str, Any]]:
