@@ -45,6 +45,12 @@ ON_VIEW_SOURCES = "view_sources"
 # The table at the other end of each foreign key the named table's ``column`` is in (the
 # key is rebuilt when the column changes type, dropped when the column is).
 ON_FOREIGN_KEY_OTHER_END = "foreign_key_other_end"
+# The plain INHERITS children of the named table that hold a copy of ``constraint``: every
+# descendant for DROP and VALIDATE CONSTRAINT, the children only for ``DROP CONSTRAINT`` on
+# ``ONLY`` (it makes their copies their own). Only a CHECK without NO INHERIT is copied to
+# them; a constraint of another kind stays on the table (partitions: ``ON_PARTITIONS``).
+ON_CHECK_INHERITORS = "check_inheritors"
+ON_CHECK_CHILDREN = "check_children"
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,9 @@ class ConstraintAdd:
     columns: tuple[str, ...] = ()
     referenced_columns: tuple[str, ...] = ()
     not_valid: bool = False  # added NOT VALID: a later VALIDATE checks it
+    # A CHECK without NO INHERIT: plain INHERITS children hold a copy, which DROP and
+    # VALIDATE CONSTRAINT reach too.
+    inherited: bool = False
 
 
 @dataclass(frozen=True)

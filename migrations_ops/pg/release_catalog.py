@@ -42,6 +42,8 @@ class ReleaseCatalog:
         # The constraints not valid yet: the target's, and those the release adds NOT VALID,
         # until it validates them.
         self.not_valid: set[tuple[str, str]] = set(facts.not_valid_constraints)
+        # The CHECKs INHERITS children hold a copy of (not NO INHERIT), as for not_valid.
+        self.inherited_checks: set[tuple[str, str]] = set(facts.inherited_checks)
         # (table, foreign key) -> (its columns, the referenced ones), as for constraints.
         self.foreign_key_columns = dict(facts.foreign_key_columns)
         # Partition -> the partitioned table it belongs to, as the release changes them.
@@ -120,6 +122,17 @@ class ReleaseCatalog:
                 column = key.columns[0] if len(key.columns) == 1 and own is not None else None
                 todo.append((child, (*within, (column, own))))
         return found
+
+    def check_copies(self, table: str, constraint: str, *, children_only: bool) -> set[str]:
+        """The plain INHERITS children of ``table`` (with ``children_only``, not theirs)
+        holding a copy of its ``constraint``: none unless it is a CHECK they inherit, or a
+        constraint neither the target nor the release knows (it may be one)."""
+        key = (table, constraint)
+        if key in self.constraints and key not in self.inherited_checks:
+            return set()
+        if children_only:
+            return {c for c, parents in self.inherits_from.items() if table in parents}
+        return self.partitions(table, inheritance=True) - self.partitions(table)
 
     def foreign_key_other_ends(self, table: str, column: str) -> dict[str, str]:
         """The table at the other end of each foreign key ``column`` of ``table`` is in
@@ -202,6 +215,9 @@ class ReleaseCatalog:
                 for (s, c), columns in self.foreign_key_columns.items()
             }
             self.not_valid = {(new_name if s == old_name else s, c) for s, c in self.not_valid}
+            self.inherited_checks = {
+                (new_name if s == old_name else s, c) for s, c in self.inherited_checks
+            }
         for request in effect.locks:
             if request.on == ON_DEPENDENT_VIEWS:  # DROP ... CASCADE: the views go too
                 dropped = self.qualify(request.relation, path)
@@ -276,6 +292,10 @@ class ReleaseCatalog:
                 self.not_valid.add((table, added.name))
             else:
                 self.not_valid.discard((table, added.name))
+            if added.inherited:
+                self.inherited_checks.add((table, added.name))
+            else:
+                self.inherited_checks.discard((table, added.name))
             self.foreign_key_columns[(table, added.name)] = (
                 added.columns,
                 added.referenced_columns,
@@ -291,6 +311,7 @@ class ReleaseCatalog:
                 self.constraints[(table, new_constraint)] = target
                 moved = self.foreign_key_columns.pop((table, old_constraint), ((), ()))
                 self.foreign_key_columns[(table, new_constraint)] = moved
-                if (table, old_constraint) in self.not_valid:
-                    self.not_valid.remove((table, old_constraint))
-                    self.not_valid.add((table, new_constraint))
+                for kept in (self.not_valid, self.inherited_checks):
+                    if (table, old_constraint) in kept:
+                        kept.remove((table, old_constraint))
+                        kept.add((table, new_constraint))

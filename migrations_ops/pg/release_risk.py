@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 from migrations_ops.pg import data_loss, statement_effects
 from migrations_ops.pg.apply import MigrationFile
 from migrations_ops.pg.effect_model import (
+    ON_CHECK_CHILDREN,
+    ON_CHECK_INHERITORS,
     ON_CONSTRAINT_TARGET,
     ON_DEFAULT_PARTITION,
     ON_DEPENDENT_VIEWS,
@@ -205,6 +207,10 @@ class Resolver(ReleaseCatalog):
         if request.on == ON_CONSTRAINT_TARGET:
             found = self.constraints.get((table, request.constraint or ""))
             return [found] if found else []
+        if request.on in (ON_CHECK_INHERITORS, ON_CHECK_CHILDREN):
+            children_only = request.on == ON_CHECK_CHILDREN
+            copies = self.check_copies(table, request.constraint or "", children_only=children_only)
+            return sorted(copies)
         if request.on == ON_DEFAULT_PARTITION:
             default = self.facts.default_partitions.get(self.origin.get(table) or "")
             return [name for name, origin in self.origin.items() if origin and origin == default]
@@ -257,6 +263,12 @@ class Resolver(ReleaseCatalog):
             if table != parent:
                 return f"the default partition of {parent}, whose partition constraint changes"
             return f"the partitioned table {named} belongs to"
+        if request.on in (ON_CHECK_INHERITORS, ON_CHECK_CHILDREN):
+            known = (named, request.constraint or "") in self.constraints
+            copy = "its copy of the check" if known else "its copy, if it is a check it inherits,"
+            parents = self.inherits_from.get(table, set())
+            parent = named if named in parents else min(parents, default=named)
+            return f"inherits from {parent}: {copy} {request.constraint}"
         if request.on in (ON_PARTITIONS, ON_INHERITORS, ON_UNPRUNED_INHERITORS):
             parent = self.partition_of.get(table)
             words = "a partition of"

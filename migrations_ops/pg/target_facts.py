@@ -106,6 +106,9 @@ class TargetFacts:
     # (table, name) of each constraint not yet valid (added NOT VALID): VALIDATE of a
     # valid one checks nothing and locks nothing else.
     not_valid_constraints: set[tuple[str, str]] = field(default_factory=set)
+    # (table, name) of each CHECK without NO INHERIT: plain INHERITS children hold a copy,
+    # which DROP and VALIDATE CONSTRAINT lock too.
+    inherited_checks: set[tuple[str, str]] = field(default_factory=set)
     # (table, foreign key) -> (its columns, the referenced table's columns): changing the
     # type of one rebuilds the foreign key, which locks the table at its other end.
     foreign_key_columns: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] = field(
@@ -170,7 +173,7 @@ SELECT sn.nspname, s.relname, c.conname, tn.nspname, t.relname,
              AND attnum = ANY(c.conkey) ORDER BY attnum),
        ARRAY(SELECT attname FROM pg_attribute WHERE attrelid = c.confrelid
              AND attnum = ANY(c.confkey) ORDER BY attnum),
-       c.convalidated
+       c.convalidated, c.contype = 'c' AND NOT c.connoinherit
 FROM pg_constraint c
 JOIN pg_class s ON s.oid = c.conrelid JOIN pg_namespace sn ON sn.oid = s.relnamespace
 LEFT JOIN pg_class t ON t.oid = c.confrelid AND c.contype = 'f'
@@ -267,10 +270,13 @@ def read_catalog(
             columns,
             referenced,
             valid,
+            inherited_check,
         ) in conn.execute(_CONSTRAINTS, params).fetchall():
             key = (f"{schema}.{table}", constraint)
             if not valid:
                 facts.not_valid_constraints.add(key)
+            if inherited_check:
+                facts.inherited_checks.add(key)
             if target is None:
                 facts.other_constraints.add(key)
             else:
