@@ -260,6 +260,9 @@ def _subcommand(cmd: Any, table: Relation, effect: StatementEffect) -> LockMode:
         concurrent = bool(getattr(cmd.def_, "concurrent", False))
         if not concurrent:
             partition_locks(effect, table)
+            # A partitioned table attached or detached: its partitions, and theirs, too
+            # (find_all_inheritors in ATExecAttachPartition and DetachPartitionFinalize).
+            effect.locks.append(LockRequest(partition, M.ACCESS_EXCLUSIVE, ON_INHERITORS))
         if kind == "AT_AttachPartition":
             effect.partition_adds.append((partition, table))
             effect.touch(partition, M.ACCESS_EXCLUSIVE)
@@ -276,6 +279,9 @@ def _subcommand(cmd: Any, table: Relation, effect: StatementEffect) -> LockMode:
         return M.ACCESS_EXCLUSIVE
     if kind == "AT_AddInherit":
         effect.touch(Relation.from_range_var(cmd.def_), M.SHARE_UPDATE_EXCLUSIVE)
+        # ATExecAddInherit reads the new child's own descendants, under ACCESS SHARE, to
+        # refuse a loop.
+        effect.locks.append(LockRequest(table, M.ACCESS_SHARE, ON_INHERITORS))
         effect.inherit_adds.append((table, Relation.from_range_var(cmd.def_)))
         effect.does.append(f"makes {table} inherit from {Relation.from_range_var(cmd.def_)}")
         return M.ACCESS_EXCLUSIVE

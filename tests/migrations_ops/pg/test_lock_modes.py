@@ -317,6 +317,13 @@ ELSEWHERE = [
      "to ('2026-01-01')"),
     ("", "alter table events attach partition events_2024 for values from ('2024-01-01') "
      "to ('2025-01-01')"),
+    # A partitioned table attached or detached: its own partitions too (and INHERIT: the
+    # new child's children, read for a loop).
+    ("create table orders_2024p (id int, parent_id int, at date) partition by list (id); "
+     "create table orders_2024p_1 partition of orders_2024p for values in (1)",
+     "alter table orders attach partition orders_2024p for values from ('2024-01-01') "
+     "to ('2025-01-01')"),
+    ("", "alter table shipments detach partition shipments_2023"),
     # A partitioned table: statements that recurse lock every partition, ONLY does not;
     # partitions the release created, attached (sub-partitions too) or detached count.
     ("", "truncate orders"),
@@ -388,6 +395,7 @@ ELSEWHERE = [
     ("", "drop table base cascade"),
     ("", "drop table base_grandkid"),
     ("", "alter table base_kid no inherit base"),
+    ("alter table base_kid no inherit base", "alter table base_kid inherit base"),
     ("create table base_new (n int) inherits (base_kid)", "alter table base add column z int"),
     ("alter table base_kid no inherit base", "truncate base"),
     # DML without ONLY: every partition the planner keeps (all, without a WHERE), every
