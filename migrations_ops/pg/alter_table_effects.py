@@ -131,7 +131,7 @@ def _constraint_copies(
     cmd: Any, mode: LockMode, table: Relation, range_var: Any, effect: StatementEffect
 ) -> None:
     """What DROP and VALIDATE CONSTRAINT reach besides the table, measured on PostgreSQL 15
-    by test_lock_modes.py: every partition for DROP, even with ONLY (a partition's copy of a
+    by test_lock_elsewhere.py: every partition for DROP, even with ONLY (a partition's copy of a
     key, unique or foreign key goes with the parent's; ONLY is refused for a CHECK), and the
     plain INHERITS children holding a copy of an inherited CHECK (``ON_CHECK_INHERITORS``;
     with ONLY, DROP reaches the children only: ``ON_CHECK_CHILDREN``). VALIDATE reaches the
@@ -166,7 +166,7 @@ _RECURSES = {
 # find_inheritance_children in tablecmds.c for any table, not only a partitioned one): the
 # column subcommands, and CHECK constraints, which children inherit. Indexes, foreign keys
 # and triggers belong to the table alone unless it is partitioned. Measured on PostgreSQL
-# 15 by test_lock_modes.py. (DROP and VALIDATE CONSTRAINT reach the children for an
+# 15 by test_lock_elsewhere.py. (DROP and VALIDATE CONSTRAINT reach the children for an
 # inherited CHECK only, which the text does not tell: ``_constraint_copies``.)
 _INHERITED = _RECURSES - {
     "AT_AddConstraint", "AT_DropConstraint", "AT_ValidateConstraint", *_SHARE_ROW_EXCLUSIVE,
@@ -265,6 +265,8 @@ def _subcommand(cmd: Any, table: Relation, effect: StatementEffect) -> LockMode:
             effect.locks.append(LockRequest(partition, M.ACCESS_EXCLUSIVE, ON_INHERITORS))
         if kind == "AT_AttachPartition":
             effect.partition_adds.append((partition, table))
+            if cmd.def_.bound is not None and cmd.def_.bound.is_default:
+                effect.default_partition_adds.append(partition)
             effect.touch(partition, M.ACCESS_EXCLUSIVE)
             effect.scans.append((partition, "checked against the partition bound"))
             effect.does.append(f"attaches {partition} as a partition of {table}")
@@ -420,7 +422,7 @@ def partition_locks(effect: StatementEffect, parent: Relation) -> None:
     partition"). And the tables the parent's foreign keys reference, SHARE ROW EXCLUSIVE:
     the partition's copies of those foreign keys are added or made its own
     (``CloneForeignKeyConstraints``, ``DetachPartitionFinalize``); measured on PostgreSQL
-    15 by ``test_lock_modes.py``.
+    15 by ``test_lock_elsewhere.py``.
     """
     effect.locks.append(LockRequest(parent, M.ACCESS_EXCLUSIVE, ON_DEFAULT_PARTITION))
     effect.locks.append(LockRequest(parent, M.SHARE_ROW_EXCLUSIVE, ON_REFERENCED))

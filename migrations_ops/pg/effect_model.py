@@ -134,6 +134,7 @@ class StatementEffect:
     column_renames: list[tuple[Relation, str, str]] = field(default_factory=list)
     partition_adds: list[tuple[Relation, Relation]] = field(default_factory=list)  # (part, of)
     partition_drops: list[tuple[Relation, Relation]] = field(default_factory=list)  # detached
+    default_partition_adds: list[Relation] = field(default_factory=list)  # those added DEFAULT
     inherit_adds: list[tuple[Relation, Relation]] = field(default_factory=list)  # (child, of)
     inherit_drops: list[tuple[Relation, Relation]] = field(default_factory=list)  # NO INHERIT
     # (view, a relation its query reads, whether the view is a materialized one)

@@ -14,7 +14,7 @@ columns, a type whose constants are not compared here (only integers and ISO dat
 
 The values are compared as a dense order (a range ``(19, 20)`` of integers is not empty),
 as PostgreSQL's bound search does (``get_matching_range_bounds``). Measured on PostgreSQL
-15 by test_lock_modes.py: a RANGE table's default partition is kept when the WHERE's
+15 by test_lock_elsewhere.py: a RANGE table's default partition is kept when the WHERE's
 values are not all inside the other partitions' bounds; a LIST table's when an ``=`` or
 ``IN`` value is in no list, and always for a comparison (``<``, ``>``...); a contradiction
 (``at = 1 AND at = 2``) keeps none.

@@ -51,6 +51,8 @@ class ReleaseCatalog:
         # Partitioned table -> its key, partition -> its bound: the target's, as the release
         # renames them (and their key columns); a partition it creates or attaches has none.
         self.partition_keys = dict(facts.partition_keys)
+        # Partitioned table -> its default partition (a new partition's rows leave it).
+        self.default_partition: dict[str, str] = dict(facts.default_partitions)
         self.partition_bounds = dict(facts.partition_bounds)
         # Plain INHERITS child -> the tables it inherits from, as the release changes them.
         self.inherits_from: dict[str, set[str]] = {
@@ -198,6 +200,10 @@ class ReleaseCatalog:
             for moved in (self.partition_keys, self.partition_bounds):
                 if old_name in moved:
                     moved[new_name] = moved.pop(old_name)  # type: ignore[assignment]
+            self.default_partition = {
+                new_name if p == old_name else p: new_name if d == old_name else d
+                for p, d in self.default_partition.items()
+            }
             self.view_reads = {
                 new_name if v == old_name else v: {
                     new_name if r == old_name else r: c for r, c in reads.items()
@@ -242,6 +248,7 @@ class ReleaseCatalog:
                 self.partition_bounds.pop(gone, None)
                 self.partition_of.pop(gone, None)
                 self.inherits_from.pop(gone, None)
+                self._forget_default(gone)
                 self.view_reads.pop(gone, None)
             # Its constraints go with it, and (CASCADE) the foreign keys that point at it.
             self.constraints = {k: t for k, t in self.constraints.items() if name not in (k[0], t)}
@@ -252,6 +259,10 @@ class ReleaseCatalog:
         for partition, parent in effect.partition_adds:
             self.partition_of[self.qualify(partition, path)] = self.qualify(parent, path)
             self.partition_bounds.pop(self.qualify(partition, path), None)  # not read
+        for partition in effect.default_partition_adds:
+            name = self.qualify(partition, path)
+            if name in self.partition_of:
+                self.default_partition[self.partition_of[name]] = name
         for relation, old_column, new_column in effect.column_renames:
             # renameatt renames it in every partition too: their keys follow.
             renamed = self.qualify(relation, path)
@@ -262,6 +273,7 @@ class ReleaseCatalog:
                     self.partition_keys[partitioned] = dataclasses.replace(known, columns=columns)
         for partition, _ in effect.partition_drops:
             self.partition_of.pop(self.qualify(partition, path), None)
+            self._forget_default(self.qualify(partition, path))
         for child, parent in effect.inherit_adds:
             parents = self.inherits_from.setdefault(self.qualify(child, path), set())
             parents.add(self.qualify(parent, path))
@@ -280,6 +292,11 @@ class ReleaseCatalog:
             table_name = self.qualify(table, path)
             self.indexes[f"{table_name.split('.', 1)[0]}.{index.name}"] = table_name
         self._apply_constraints(effect, path)
+
+    def _forget_default(self, table: str) -> None:
+        """``table`` is dropped or detached: no longer a default partition, nor partitioned."""
+        self.default_partition.pop(table, None)
+        self.default_partition = {p: d for p, d in self.default_partition.items() if d != table}
 
     def _apply_constraints(self, effect: StatementEffect, path: Sequence[str]) -> None:
         """The constraints the statement adds, renames and drops (renamed and dropped tables:

@@ -212,8 +212,8 @@ class Resolver(ReleaseCatalog):
             copies = self.check_copies(table, request.constraint or "", children_only=children_only)
             return sorted(copies)
         if request.on == ON_DEFAULT_PARTITION:
-            default = self.facts.default_partitions.get(self.origin.get(table) or "")
-            return [name for name, origin in self.origin.items() if origin and origin == default]
+            default = self.default_partition.get(table)
+            return [default] if default else []
         if request.on in (ON_PARTITIONS, ON_INHERITORS):
             return sorted(self.partitions(table, inheritance=request.on == ON_INHERITORS))
         if request.on == ON_UNPRUNED_INHERITORS:  # unsettled partitions: _unsettled_partitions
@@ -229,9 +229,8 @@ class Resolver(ReleaseCatalog):
             return sorted(self.view_sources(table))
         if request.on == ON_PARENT:
             parent = self.partition_of.get(table)
-            default = self.facts.default_partitions.get(self.origin.get(parent or "") or "")
-            defaults = [n for n, o in self.origin.items() if o and o == default and n != table]
-            return [parent, *defaults] if parent else []
+            default = self.default_partition.get(parent or "")
+            return [parent, *([default] if default and default != table else [])] if parent else []
         return [table]
 
     def _lock_why(
@@ -294,7 +293,7 @@ class Resolver(ReleaseCatalog):
         the release's, known and not added NOT VALID): ATExecValidateConstraint (tablecmds.c)
         neither checks their rows, nor locks the table a foreign key references, nor
         recurses to partitions and children ("if (!con->convalidated)"); measured on
-        PostgreSQL 15 by test_lock_modes.py."""
+        PostgreSQL 15 by test_lock_elsewhere.py."""
         validated = {(self.qualify(r, path), c) for r, c in effect.constraint_validations}
         return {k for k in validated if k in self.constraints and k not in self.not_valid}
 

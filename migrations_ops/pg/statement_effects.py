@@ -137,6 +137,8 @@ def _create_table(node: Any, effect: StatementEffect) -> None:
             if node.partbound is not None:
                 alter_table_effects.partition_locks(effect, Relation.from_range_var(parent))
                 effect.partition_adds.append((table, Relation.from_range_var(parent)))
+                if node.partbound.is_default:
+                    effect.default_partition_adds.append(table)
             else:
                 effect.inherit_adds.append((table, Relation.from_range_var(parent)))
             what = "partition of" if node.partbound is not None else "inherits from"

@@ -1,7 +1,7 @@
 """What the risk report says of the INHERITS children that DROP and VALIDATE CONSTRAINT
 lock: their copy of an inherited CHECK, or (for a constraint nobody knows) that they hold
 one if it is a check. Which tables are locked is compared with PostgreSQL's own locks in
-test_lock_modes.py; here, the words."""
+test_lock_elsewhere.py; here, the words."""
 
 from __future__ import annotations
 

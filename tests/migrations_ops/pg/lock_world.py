@@ -1,0 +1,135 @@
+"""The database the lock tests run statements on, and how they watch PostgreSQL's locks.
+
+``observe`` runs a statement in a transaction on a database holding ``SCHEMA``; a second
+connection reads ``pg_locks`` for the backend running it. The transaction is rolled back,
+so every statement meets the same schema. ``predicted_and_taken`` compares a statement
+after the release's earlier file, as a real release's analysis sees it.
+"""
+
+from __future__ import annotations
+
+import psycopg
+
+from migrations_ops.pg import release_risk, target_facts
+from migrations_ops.pg.apply import MigrationFile
+from migrations_ops.pg.locks import LockMode
+
+SCHEMA = """
+create table parent (id int primary key, v text, amount numeric(10, 2));
+create table child (id int primary key, parent_id int references parent (id), n int,
+                    s varchar(20), body text);
+create index child_n on child (n);
+create unique index child_s on child (s);
+create materialized view totals as select id from parent;
+create unique index totals_id on totals (id);
+create view parents as select id, v from parent;
+create table other (id int primary key);
+create table events (id bigint, at timestamptz) partition by range (at);
+create table events_2024 (id bigint, at timestamptz);
+alter table child add constraint child_n_positive check (n > 0) not valid;
+create function touch() returns trigger language plpgsql as $$ begin return new; end $$;
+create trigger child_touch before update on child for each row execute function touch();
+create policy child_read on child for select using (true);
+create table orders (id int, parent_id int references parent (id), at date)
+  partition by range (at);
+create table orders_2023 partition of orders for values from ('2023-01-01') to ('2024-01-01');
+create table orders_default partition of orders default;
+create table orders_2024 (id int, parent_id int, at date);
+create schema app;
+create table app.accounts (id uuid primary key, owner uuid, name text);
+create table base (id int primary key, k int);
+create table base_kid (extra int) inherits (base);
+create table base_grandkid () inherits (base_kid);
+alter table base add constraint base_k_positive check (k > 0) not valid;
+create table shipments (id int, at date, region int) partition by range (at);
+create table shipments_2023 partition of shipments
+  for values from ('2023-01-01') to ('2024-01-01') partition by list (region);
+create table shipments_2023_eu partition of shipments_2023 for values in (1, 2);
+create table shipments_2023_rest partition of shipments_2023 default;
+create table shipments_2024 partition of shipments
+  for values from ('2024-01-01') to ('2025-01-01') partition by range (at);
+create table shipments_2024_h1 partition of shipments_2024
+  for values from ('2024-01-01') to ('2024-07-01');
+create table shipments_2024_rest partition of shipments_2024 default;
+create table tickets (id int, kind int) partition by list (kind);
+create table tickets_1 partition of tickets for values in (1, 2);
+create table tickets_3 partition of tickets for values in (3);
+create table tickets_null partition of tickets for values in (null);
+create table tickets_other partition of tickets default;
+create table readings (id int, k int) partition by range (k);
+create table readings_low partition of readings for values from (minvalue) to (10);
+create table readings_mid partition of readings for values from (10) to (20);
+create table readings_high partition of readings for values from (30) to (maxvalue);
+create table sessions (id int) partition by hash (id);
+create table sessions_0 partition of sessions for values with (modulus 2, remainder 0);
+create table sessions_1 partition of sessions for values with (modulus 2, remainder 1);
+"""
+
+
+def observe(url: str, text: str) -> tuple[LockMode | None, dict[str, LockMode], bool]:
+    """Strongest mode granted on pre-existing relations, all of them, and a rewrite seen."""
+    with (
+        psycopg.connect(url, autocommit=True) as conn,
+        psycopg.connect(url, autocommit=True) as watcher,
+    ):
+        relations: dict[int, str] = dict(
+            conn.execute(
+                "select c.oid, n.nspname || '.' || c.relname from pg_class c "
+                "join pg_namespace n on n.oid = c.relnamespace "
+                "where c.relkind in ('r', 'p', 'v', 'm', 'f') and n.nspname in ('public', 'app')"
+            ).fetchall()
+        )
+        files: dict[int, int] = dict(
+            conn.execute(
+                "select oid, relfilenode from pg_class where oid = any(%s)", [list(relations)]
+            ).fetchall()
+        )
+        conn.execute("begin")
+        try:
+            conn.execute(text)
+            granted = watcher.execute(
+                "select relation, mode from pg_locks where pid = %s and locktype = 'relation' "
+                "and granted",
+                [conn.info.backend_pid],
+            ).fetchall()
+            after: dict[int, int] = dict(
+                conn.execute(
+                    "select oid, relfilenode from pg_class where oid = any(%s)", [list(relations)]
+                ).fetchall()
+            )
+        finally:
+            conn.execute("rollback")
+    modes: dict[str, LockMode] = {}
+    for oid, mode in granted:
+        if oid in relations:
+            name = relations[oid]
+            found = LockMode.from_label(mode)
+            modes[name] = max(found, modes.get(name, found))
+    rewrote = any(
+        relations[oid].split(".")[1] in ("child", "parent", "other")
+        and after.get(oid) not in (files[oid], None)
+        for oid in relations
+    ) and not text.startswith("truncate")
+    return (max(modes.values()) if modes else None), modes, rewrote
+
+
+def predicted_and_taken(server_url, earlier, text):
+    """What the release's analysis predicts for ``text`` after ``earlier`` (a file before
+    it, applied to a fresh copy of SCHEMA), and the locks PostgreSQL really takes."""
+    from migrations_ops.pg import scratch
+
+    with scratch.scratch_database(purpose="test_locks", server_url=server_url) as url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(SCHEMA)
+        files = [MigrationFile.from_text("20240101000000_earlier.sql", earlier + ";\n")]
+        files.append(MigrationFile.from_text("20240102000000_case.sql", text + ";\n"))
+        with psycopg.connect(url, autocommit=True) as conn:
+            facts = target_facts.read_catalog(conn, source="target")
+            conn.execute(earlier)
+        *_, resolved = release_risk.Resolver(facts).resolve(release_risk.analyse_files(files))
+        _, modes, _ = observe(url, text)
+    return resolved, modes
+
+
+def labels(locks: dict[str, LockMode]) -> dict[str, str]:
+    return {table: mode.label for table, mode in sorted(locks.items())}
