@@ -28,7 +28,8 @@ What it checks, line by line:
 - ``public_hash`` = SHA-256(previous public hash ‖ digest), as 32-byte values, from the
   anchor to the end, and seq numbers follow each other without a gap;
 - the last line is a checkpoint, signed by a trusted key valid at its seq, naming exactly
-  the last event's seq and hashes.
+  the last event's seq and hashes, and the head the signed header names (so an older
+  checkpoint cannot end a newer export cut short).
 """
 
 from __future__ import annotations
@@ -405,6 +406,13 @@ def verify_records(records: Iterator[tuple[str, dict[str, Any]]], trust: Trust,
             f"the export ends without its signed checkpoint: it was cut short after event #{seq}"
         )
     trust.check(checkpoint, "the checkpoint", int(checkpoint.get("seq", -1)))
+    signed_head = header.get("head") or {}
+    if signed_head != {k: checkpoint.get(k) for k in ("seq", "hash", "public_hash")}:
+        cut = f"#{signed_head.get('seq')}, but its checkpoint signs #{checkpoint.get('seq')}"
+        raise Failed(
+            f"the export's signed header names the head {cut}: events after "
+            f"#{checkpoint.get('seq')} were cut and an older checkpoint put in place"
+        )
     if checkpoint.get("seq") != seq:
         raise Failed(
             f"the checkpoint signs the head at event #{checkpoint.get('seq')}, but the export "

@@ -274,6 +274,28 @@ def test_it_notices_events_cut_from_the_end(tmp_path, capsys, script, log):
     assert "is cut off" in fails(script, write(path, [*content[:-1], content[-1][:40]]), key)
 
 
+def test_it_notices_events_cut_from_the_end_behind_an_older_checkpoint(
+    tmp_path, capsys, script, log, project
+):
+    """An older export's checkpoint (signed by the portal) put after a newer export cut
+    at its seq: the chain links and the checkpoint verifies, but the newer export's signed
+    header names the head it was bounded by."""
+    older = lines(export(tmp_path, name="older.jsonl"))
+    record("item.tick", project=project, data={"after": "the older export"})
+    content = lines(export(tmp_path))
+    old_seq = json.loads(older[-1])["seq"]
+    cut = [line for line in content[1:-1] if json.loads(line)["seq"] <= old_seq]
+    stderr = fails(
+        script, write(tmp_path / "cut.jsonl", [content[0], *cut, older[-1]]),
+        public_key(tmp_path, capsys),
+    )  # fmt: skip
+    head = json.loads(content[0])["head"]["seq"]
+    assert (
+        f"the export's signed header names the head #{head}, but its checkpoint signs "
+        f"#{old_seq}: events after #{old_seq} were cut and an older checkpoint put in place"
+    ) in stderr
+
+
 def _resign(path: Path, key: Ed25519PrivateKey, change: dict) -> Path:
     """What someone with the file and their own key does: change an event, rebuild every
     digest and public hash after it, and sign the header and checkpoint again."""
