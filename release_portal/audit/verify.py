@@ -12,13 +12,15 @@
    sends the rows as fast as they are read (no FETCH round trips, no text escaping), each
    one the four stored hashes and the stored canonical form's UTF-8 bytes, which one
    ``struct`` call splits. Python hashes the canonical form (it must equal ``digest``),
-   chains the digest into the public hash (it must equal ``public_hash``) and checks
-   that ``prev_hash`` is the previous event's HMAC. Nothing is serialised again or
-   decoded: two SHA-256 per event, and a million events take a few seconds of one core
-   (tests/bench/bench_audit.py measures it);
-4. the HMAC of the newest event: it covers its public hash, which covers every event
-   before it, so a chain rebuilt without the key fails here. When it fails, a binary
-   search over the stored HMACs names the first event whose HMAC does not match.
+   chains the digest into the public hash (it must equal ``public_hash``), checks
+   that ``prev_hash`` is the previous event's HMAC and that ``hash`` is this event's
+   HMAC over its public hash. Every HMAC, not only the newest: once someone rebuilt the
+   public chain without the key, the portal's next event carries a good HMAC over the
+   rebuilt public hash, so the newest HMAC alone would vouch for the rewrite. Nothing is
+   serialised again or decoded: two SHA-256 and one HMAC per event, and a million events
+   take a few seconds of one core (tests/bench/bench_audit.py measures it);
+4. the HMAC of the newest event (form 1 included). When it fails, a binary search over
+   the stored HMACs names the first event whose HMAC does not match.
 """
 
 from __future__ import annotations
@@ -143,9 +145,15 @@ def _fields(row: memoryview | bytes) -> tuple[bytes, bytes, bytes, bytes, bytes]
 class ChainWalk:
     """The walk's position: the last good event's seq and hashes."""
 
-    def __init__(self, progress: Progress | None, total: int) -> None:
+    def __init__(
+        self, progress: Progress | None, total: int, key: bytes = b"", first_form2: int = 1
+    ) -> None:
         self.progress = progress
         self.total = total
+        self.key = key
+        # Form-1 events (before the public chain) have their HMAC over the canonical form,
+        # checked by _check_form1; the walk checks the HMAC of every event from this seq on.
+        self.first_form2 = first_form2
         self.checked = 0
         self.hash = GENESIS_HASH
         self.public = ZERO
@@ -161,6 +169,7 @@ class ChainWalk:
         )
         public, prev_mac = self.public, self.hash.encode()
         checked, progress, every = self.checked, self.progress, PROGRESS_EVERY
+        key, form1_count, hmac_digest = self.key, self.first_form2 - 1, hmac.digest
         try:
             for row in rows:
                 try:
@@ -176,6 +185,8 @@ class ChainWalk:
                     return False
                 public = sha256(public + computed).digest()
                 if hexlify(public) != public_hash:
+                    return False
+                if checked >= form1_count and hexlify(hmac_digest(key, public, "sha256")) != mac:
                     return False
                 prev_mac = mac
                 checked += 1
@@ -220,7 +231,7 @@ def _copy_rows(raw: Any, newest: int) -> Generator[memoryview]:
             raise DatabaseError("unexpected data after the COPY trailer")
 
 
-def _diagnose(position: int) -> _Broken:
+def _diagnose(position: int, key: bytes) -> _Broken:
     """Say what is wrong with the ``position``-th event in seq order (1-based)."""
     with connection.cursor() as cursor:
         cursor.execute(
@@ -250,8 +261,31 @@ def _diagnose(position: int) -> _Broken:
     if prev_hash != (before[2] if before else GENESIS_HASH):
         problem = f"event #{seq} does not link to event #{last_seq}"
         return _Broken(seq, f"{problem} (inserted, deleted or reordered)")
+    if _public_link_ok(before[4] if before else GENESIS_HASH, digest, rows[-1][4]) and not (
+        _mac_ok(key, seq)
+    ):
+        return _changed(seq, "its hash does not match: the chain was rebuilt without the key")
     problem = f"event #{seq} does not follow the public chain"
     return _Broken(seq, f"{problem} (inserted, deleted, reordered or rewritten)")
+
+
+def _public_link_ok(prev_public: str, digest: str, public_hash: str) -> bool:
+    try:
+        return hashlib.sha256(bytes.fromhex(prev_public) + bytes.fromhex(digest)).hexdigest() == (
+            public_hash
+        )
+    except ValueError:  # a hash that is not hexadecimal
+        return False
+
+
+def _first_form2(newest: int) -> int:
+    """The seq from which events carry an HMAC over their public hash (form 2)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT min(seq) FROM audit_auditevent WHERE form <> 1 AND seq <= %s", [newest]
+        )
+        first = cursor.fetchone()[0]
+    return newest + 1 if first is None else first
 
 
 def _check_form1(key: bytes, head_seq: int) -> None:
@@ -333,7 +367,7 @@ def _walk(walk: ChainWalk, newest: int) -> None:
     finally:
         rows.close()  # on an error: psycopg cancels the COPY, the connection is usable again
     if not intact:
-        raise _diagnose(walk.checked + 1)
+        raise _diagnose(walk.checked + 1, walk.key)
     if walk.checked != newest:
         missing = walk.checked + 1
         raise _Broken(
@@ -364,7 +398,7 @@ def audit_verify(
             head = cursor.fetchone()
             cursor.execute("SELECT coalesce(max(seq), 0) FROM audit_auditevent")
             newest = cursor.fetchone()[0]
-        walk = ChainWalk(progress, total=newest)
+        walk = ChainWalk(progress, newest, key, _first_form2(newest))
         guarded = _constraint_in_place()
         try:
             _check_form1(key, newest)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 
 import pytest
@@ -206,36 +207,52 @@ def test_the_database_refuses_columns_that_disagree_with_the_canonical_form():
     assert audit_verify().ok
 
 
-@pytest.mark.django_db
-def test_a_rebuilt_public_chain_without_the_key_is_caught():
-    events = write_events(4)
-    drop_trigger()
-    # Someone with database access changes event 2 and rebuilds everything they can
-    # without the key: its canonical form and columns, digests and public hashes.
+def rebuild_public_chain_without_the_key(seq: int, data: dict) -> None:
+    """What someone with database access but not the key does: change event ``seq``'s
+    data and rebuild everything they can: its canonical form and columns (in one UPDATE,
+    so the CHECK constraint holds), every digest and public hash, and the head's."""
     from release_portal.audit.chain import canonical_text
 
-    rows = list(AuditEvent.objects.order_by("seq"))
+    drop_trigger(drop_check=False)
     public = bytes(32)
     with connection.cursor() as cursor:
-        for row in rows:
+        for row in AuditEvent.objects.order_by("seq"):
             fields = {f.attname: getattr(row, f.attname) for f in AuditEvent._meta.fields}
-            if row.seq == 2:
-                fields["data"] = {"i": 99}
-                cursor.execute("UPDATE audit_auditevent SET data = %s WHERE seq = 2", ['{"i": 99}'])
+            if row.seq == seq:
+                fields["data"] = data
             canonical = canonical_text(fields)
             digest = hashlib.sha256(canonical.encode()).digest()
             public = hashlib.sha256(public + digest).digest()
             cursor.execute(
-                "UPDATE audit_auditevent SET canonical = %s, digest = %s, public_hash = %s "
-                "WHERE seq = %s",
-                [canonical, digest.hex(), public.hex(), row.seq],
+                "UPDATE audit_auditevent SET data = %s, canonical = %s, digest = %s, "
+                "public_hash = %s WHERE seq = %s",
+                [json.dumps(fields["data"]), canonical, digest.hex(), public.hex(), row.seq],
             )
         cursor.execute("UPDATE audit_auditchainhead SET public_hash = %s", [public.hex()])
+
+
+@pytest.mark.django_db
+def test_a_rebuilt_public_chain_without_the_key_is_caught():
+    events = write_events(4)
+    rebuild_public_chain_without_the_key(2, {"i": 99})
     result = audit_verify()
     assert not result.ok
     assert result.seq == 2
     assert "rebuilt without the key" in result.problem
     assert result.checked == 1 and result.head_hash == events[0].hash
+
+
+@pytest.mark.django_db
+def test_a_rebuilt_public_chain_is_caught_after_the_portal_wrote_on_top_of_it():
+    """The next event's hash is the portal's own HMAC over the rebuilt public hash, so the
+    newest hash matches: the events before it must be checked too."""
+    write_events(4)
+    rebuild_public_chain_without_the_key(2, {"i": 99})
+    audit_record_now(actor=Actor("user", 7, "nia"), action="test.event", data={"i": 4})
+    result = audit_verify()
+    assert not result.ok
+    assert result.seq == 2
+    assert "rebuilt without the key" in result.problem
 
 
 @pytest.mark.django_db(transaction=True)
