@@ -19,8 +19,16 @@ from django.utils import timezone
 
 from release_portal.audit import signing
 from release_portal.audit.chain import canonical_time
-from release_portal.audit.models import AuditCheckpoint, AuditSigningKey
+from release_portal.audit.models import AuditCheckpoint, AuditEvent, AuditSigningKey
 from release_portal.audit.services import audit_export_record, audit_record, lock_head
+from release_portal.audit.verify import first_rewritten
+
+
+class ChainNotVouched(signing.SigningKeyError):
+    """The chain holds an event rewritten without the HMAC key: the portal signs nothing
+    until it is resolved. A SigningKeyError, so every page and command that says why it
+    cannot sign says this too."""
+
 
 # Sent after the signing transaction commits: document (the signed checkpoint) and
 # rotation (the signed rotation statement when this checkpoint follows a key rotation).
@@ -108,6 +116,37 @@ def signing_key_current(*, actor: Any = None) -> tuple[Any, AuditSigningKey, boo
     return key, _rotate(previous, key, current, actor), True
 
 
+def _last_vouched_seq(key: Any) -> int:
+    """The seq of the newest checkpoint this key signed whose event still has the hashes
+    it signed (0 when none): the events up to it were checked when it was signed. Rows
+    are only trusted through their signature: the database may have been written."""
+    keys = [key.public_key()] + [k.public_key() for k in [signing.previous_key()] if k]
+    for document in AuditCheckpoint.objects.order_by("-seq", "-pk").values_list(
+        "document", flat=True
+    )[:20]:
+        if any(signing.verify(document, public) for public in keys) and (
+            AuditEvent.objects.filter(
+                seq=document.get("seq"),
+                public_hash=document.get("public_hash"),
+                hash=document.get("hash"),
+            ).exists()
+        ):
+            return int(document["seq"])
+    return 0
+
+
+def _refuse_rewritten_chain(key: Any, head_seq: int) -> None:
+    """An outsider checks the public chain, which anyone can rebuild; only the HMACs tell
+    a rewrite, so the portal checks them (since its last checkpoint) before it signs."""
+    rewritten = first_rewritten(_last_vouched_seq(key), head_seq)
+    if rewritten is not None:
+        raise ChainNotVouched(
+            f"event #{rewritten} was changed after it was written (its hash does not match: "
+            "the chain was rebuilt without the key), so the portal signs nothing: run "
+            "`manage.py audit_verify` and restore the change log from a backup"
+        )
+
+
 @transaction.atomic
 def checkpoint_sign(*, reason: str, actor: Any = None) -> AuditCheckpoint:
     """Sign the chain head as it stands now and keep a copy; send it out after commit.
@@ -117,6 +156,7 @@ def checkpoint_sign(*, reason: str, actor: Any = None) -> AuditCheckpoint:
     """
     key, key_row, rotated = signing_key_current(actor=actor)
     seq, head_hash, public_hash = lock_head()
+    _refuse_rewritten_chain(key, seq)
     now = timezone.now()
     document = signing.sign(
         {

@@ -33,7 +33,7 @@ from collections.abc import Callable, Generator, Iterable
 from typing import Any
 
 from django.db import DatabaseError, connection, transaction
-from django.db.models import QuerySet
+from django.db.models import Case, F, QuerySet, When
 from django.db.models.expressions import RawSQL
 
 from release_portal.audit.chain import (
@@ -309,16 +309,35 @@ def _mac_ok(key: bytes, seq: int) -> bool:
             "SELECT form, canonical, public_hash, hash FROM audit_auditevent WHERE seq = %s", [seq]
         )
         row = cursor.fetchone()
-    if row is None:
-        return False
-    form, canonical, public_hash, stored = row
+    return row is not None and _own_mac(key, *row)
+
+
+def _own_mac(key: bytes, form: int, canonical: str | None, public_hash: str, stored: str) -> bool:
     if form == 1:
-        mac = hmac.new(key, canonical.encode(), hashlib.sha256).hexdigest()
+        mac = hmac.new(key, (canonical or "").encode(), hashlib.sha256).hexdigest()
         return hmac.compare_digest(mac, stored)
     try:
         return hmac.compare_digest(form2_mac(key, public_hash), stored)
     except ValueError:  # a public hash that is not hexadecimal
         return False
+
+
+def first_rewritten(after_seq: int, head_seq: int) -> int | None:
+    """The first event after ``after_seq`` up to ``head_seq`` whose stored HMAC is not its
+    own (an event rewritten without the key, or one the portal wrote on top of such a
+    rewrite), or None. One HMAC per event, read in chunks through a server-side cursor."""
+    key = hmac_key()
+    rows = (
+        AuditEvent.objects.filter(seq__gt=after_seq, seq__lte=head_seq)
+        .order_by("seq")
+        # Only form 1's HMAC covers the canonical form: the others' is not read.
+        .annotate(form1_canonical=Case(When(form=1, then=F("canonical")), default=None))
+        .values_list("seq", "form", "form1_canonical", "public_hash", "hash")
+    )
+    for seq, *row in rows.iterator(chunk_size=2000):
+        if not _own_mac(key, *row):
+            return int(seq)
+    return None
 
 
 def _check_newest_mac(key: bytes, newest: int) -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 import pytest
 from django.db import connection, transaction
 
+from release_portal.audit.chain import canonical_text
 from release_portal.audit.models import AuditEvent
 from release_portal.audit.services import Actor, audit_record
 
@@ -41,6 +44,28 @@ def disable_append_only_trigger(*, drop_check: bool = True) -> None:
             cursor.execute(
                 "ALTER TABLE audit_auditevent DROP CONSTRAINT audit_canonical_matches_columns"
             )
+
+
+def rebuild_public_chain_without_the_key(seq: int, data: dict) -> None:
+    """What someone with database access but not the key does: change event ``seq``'s
+    data and rebuild everything they can: its canonical form and columns (in one UPDATE,
+    so the CHECK constraint holds), every digest and public hash, and the head's."""
+    disable_append_only_trigger(drop_check=False)
+    public = bytes(32)
+    with connection.cursor() as cursor:
+        for row in AuditEvent.objects.order_by("seq"):
+            fields = {f.attname: getattr(row, f.attname) for f in AuditEvent._meta.fields}
+            if row.seq == seq:
+                fields["data"] = data
+            canonical = canonical_text(fields)
+            digest = hashlib.sha256(canonical.encode()).digest()
+            public = hashlib.sha256(public + digest).digest()
+            cursor.execute(
+                "UPDATE audit_auditevent SET data = %s, canonical = %s, digest = %s, "
+                "public_hash = %s WHERE seq = %s",
+                [json.dumps(fields["data"]), canonical, digest.hex(), public.hex(), row.seq],
+            )
+        cursor.execute("UPDATE audit_auditchainhead SET public_hash = %s", [public.hex()])
 
 
 @pytest.fixture

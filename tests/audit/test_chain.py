@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 
 import pytest
@@ -15,7 +14,7 @@ from django.db.utils import DatabaseError
 from release_portal.audit.models import AuditChainHead, AuditEvent
 from release_portal.audit.services import Actor, audit_record, audit_record_now
 from release_portal.audit.verify import audit_verify
-from tests.audit.conftest import disable_append_only_trigger
+from tests.audit.conftest import disable_append_only_trigger, rebuild_public_chain_without_the_key
 
 
 def write_events(n: int) -> list[AuditEvent]:
@@ -205,30 +204,6 @@ def test_the_database_refuses_columns_that_disagree_with_the_canonical_form():
         ):
             cursor.execute(f"UPDATE audit_auditevent SET {change} WHERE seq = 1")  # noqa: S608
     assert audit_verify().ok
-
-
-def rebuild_public_chain_without_the_key(seq: int, data: dict) -> None:
-    """What someone with database access but not the key does: change event ``seq``'s
-    data and rebuild everything they can: its canonical form and columns (in one UPDATE,
-    so the CHECK constraint holds), every digest and public hash, and the head's."""
-    from release_portal.audit.chain import canonical_text
-
-    drop_trigger(drop_check=False)
-    public = bytes(32)
-    with connection.cursor() as cursor:
-        for row in AuditEvent.objects.order_by("seq"):
-            fields = {f.attname: getattr(row, f.attname) for f in AuditEvent._meta.fields}
-            if row.seq == seq:
-                fields["data"] = data
-            canonical = canonical_text(fields)
-            digest = hashlib.sha256(canonical.encode()).digest()
-            public = hashlib.sha256(public + digest).digest()
-            cursor.execute(
-                "UPDATE audit_auditevent SET data = %s, canonical = %s, digest = %s, "
-                "public_hash = %s WHERE seq = %s",
-                [json.dumps(fields["data"]), canonical, digest.hex(), public.hex(), row.seq],
-            )
-        cursor.execute("UPDATE audit_auditchainhead SET public_hash = %s", [public.hex()])
 
 
 @pytest.mark.django_db

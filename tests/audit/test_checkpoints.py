@@ -16,7 +16,7 @@ from django.urls import reverse
 from release_portal.audit import checkpoints, signing, tasks
 from release_portal.audit.models import AuditCheckpoint, AuditEvent, AuditSigningKey
 from release_portal.webhooks.models import Webhook, WebhookMessage
-from tests.audit.conftest import record
+from tests.audit.conftest import rebuild_public_chain_without_the_key, record
 from tests.audit.offline import export, fails, run
 
 pytestmark = pytest.mark.django_db
@@ -184,6 +184,31 @@ def test_the_public_key_is_public_and_matches_the_command(client, project, capsy
 def test_the_public_key_is_served_before_anything_was_signed(client):
     pem = client.get(reverse("audit_public_key")).content.decode()
     assert pem == signing.public_pem(public_of(django_settings.AUDIT_SIGNING_KEY))
+
+
+@pytest.mark.parametrize("signed_before", [True, False])
+def test_it_refuses_to_sign_a_chain_rebuilt_without_the_key(
+    client, personas, project, signed_before
+):
+    """Someone with database access rewrote event #2 and rebuilt the public chain; the
+    portal then wrote on top of it. An outsider's check passes any chain whose public
+    hashes link, so the portal must not sign one whose HMACs it cannot vouch for."""
+    for i in range(3):
+        record("item.tick", project=project, data={"i": i})
+    if signed_before:  # the last good checkpoint: only the events after it are checked
+        checkpoints.checkpoint_sign(reason="manual")
+    with transaction.atomic():
+        rebuild_public_chain_without_the_key(2, {"i": 99})
+    record("item.tick", project=project, data={"i": "on top"})
+    signed = AuditCheckpoint.objects.count()
+    with pytest.raises(signing.SigningKeyError, match="event #2 was changed after it was written"):
+        checkpoints.checkpoint_sign(reason="manual")
+    client.force_login(personas["auditor"])
+    response = client.get(reverse("audit_export_jsonl"))
+    assert response.status_code == 503
+    assert "event #2 was changed" in response.content.decode()
+    assert "manage.py audit_verify" in response.content.decode()
+    assert AuditCheckpoint.objects.count() == signed
 
 
 # --- rotation -------------------------------------------------------------------------------

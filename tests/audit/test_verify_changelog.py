@@ -23,9 +23,11 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from django.core.management.base import CommandError
 from django.db import connection
 from django.urls import reverse
 
+from release_portal.audit import checkpoints
 from release_portal.audit.chain import canonical_text
 from release_portal.audit.checkpoints import checkpoint_sign
 from release_portal.audit.models import AuditEvent
@@ -392,13 +394,18 @@ def test_it_proves_the_log_only_grew_since_an_older_checkpoint(
 
 
 def test_it_catches_history_rewritten_in_the_database_since_a_checkpoint(
-    tmp_path, capsys, script, log
+    tmp_path, capsys, script, log, monkeypatch
 ):
     old = tmp_path / "old-checkpoint.json"
     old.write_text(json.dumps(checkpoint_sign(reason="manual").document))
-    # Someone with database access rewrites event 2 and rebuilds the public chain; the
-    # portal, none the wiser, signs the next export with its own key.
+    # Someone with database access rewrites event 2 and rebuilds the public chain. The
+    # portal checks the HMACs before it signs and refuses...
     rebuild_from(2, actor_name="mallory")
+    with pytest.raises(CommandError, match="event #2 was changed after it was written"):
+        export(tmp_path)
+    # ...but a portal that signed it anyway (before it checked, or with the check removed)
+    # is still caught by a checkpoint kept outside.
+    monkeypatch.setattr(checkpoints, "_refuse_rewritten_chain", lambda key, head_seq: None)
     path = export(tmp_path)
     key = public_key(tmp_path, capsys)
     assert run(script, path, "--public-key", key).returncode == 0  # consistent on its own...
