@@ -64,6 +64,13 @@ def configured_key() -> Ed25519PrivateKey:
     return _cached_private_key(settings.AUDIT_SIGNING_KEY, "AUDIT_SIGNING_KEY")
 
 
+def served_public_pem() -> str:
+    """The public key outsiders are told to trust (the key page, ``audit_public_key``):
+    the public half of AUDIT_SIGNING_KEY, never the registry row, which anyone with
+    database access could replace with a key of their own."""
+    return public_pem(configured_key())
+
+
 def previous_key() -> Ed25519PrivateKey | None:
     """AUDIT_SIGNING_KEY_PREVIOUS, the retiring key during a rotation, if set."""
     pem = getattr(settings, "AUDIT_SIGNING_KEY_PREVIOUS", "")

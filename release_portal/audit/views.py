@@ -191,14 +191,10 @@ def audit_verification(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def audit_public_key(request: HttpRequest) -> HttpResponse:
     """The key that signs checkpoints now (PEM): public, so anyone can check an export."""
-    current = next((k for k in signing_keys() if k.valid_until_seq is None), None)
-    if current is not None:
-        pem = current.public_key
-    else:
-        try:  # nothing signed yet: the key that will sign
-            pem = signing.public_pem(signing.configured_key())
-        except signing.SigningKeyError:
-            raise Http404("No signing key is configured yet.") from None
+    try:
+        pem = signing.served_public_pem()
+    except signing.SigningKeyError:
+        raise Http404("No signing key is configured yet.") from None
     response = HttpResponse(pem, content_type="application/x-pem-file")
     response["Content-Disposition"] = 'inline; filename="release-portal-audit-key.pem"'
     return response

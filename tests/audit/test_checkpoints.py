@@ -186,6 +186,19 @@ def test_the_public_key_is_served_before_anything_was_signed(client):
     assert pem == signing.public_pem(public_of(django_settings.AUDIT_SIGNING_KEY))
 
 
+def test_the_public_key_comes_from_the_signing_key_not_from_the_database(client, project, capsys):
+    """Someone with database access swaps the registered key for their own: outsiders who
+    take the key from the portal would then trust exports that person signs."""
+    record("item.tick", project=project)
+    checkpoints.checkpoint_sign(reason="manual")
+    mallory = signing.public_pem(Ed25519PrivateKey.generate().public_key())
+    AuditSigningKey.objects.update(public_key=mallory)
+    expected = signing.public_pem(public_of(django_settings.AUDIT_SIGNING_KEY))
+    assert client.get(reverse("audit_public_key")).content.decode() == expected
+    call_command("audit_public_key")
+    assert capsys.readouterr().out == expected
+
+
 @pytest.mark.parametrize("signed_before", [True, False])
 def test_it_refuses_to_sign_a_chain_rebuilt_without_the_key(
     client, personas, project, signed_before

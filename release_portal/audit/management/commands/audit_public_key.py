@@ -29,11 +29,7 @@ class Command(BaseCommand):
                 for k in keys
             ], indent=2))  # fmt: skip
             return
-        current = next((k for k in keys if k.valid_until_seq is None), None)
-        if current is not None:
-            self.stdout.write(current.public_key, ending="")
-            return
-        try:  # nothing signed yet: the key that will sign
-            self.stdout.write(signing.public_pem(signing.configured_key()), ending="")
+        try:
+            self.stdout.write(signing.served_public_pem(), ending="")
         except signing.SigningKeyError as e:
             raise CommandError(str(e)) from None
