@@ -43,6 +43,7 @@ import json
 import sys
 import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
@@ -66,11 +67,21 @@ CSV_COLUMNS = [
 ]  # fmt: skip
 INT_COLUMNS = ("seq", "actor_id", "project_id", "release_id", "form")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
+RESAVED = "the file was saved again by an editor or a spreadsheet; check it as downloaded"
 ZERO_HASH = "0" * 64
 
 
 class Failed(Exception):
     """The export does not verify; the message says where and why."""
+
+
+@contextmanager
+def shape_of(what: str) -> Iterator[None]:
+    """A record read before its signature is checked may be anything: say so, no traceback."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise Failed(f"{what} does not have the shape the portal writes: it was changed") from None
 
 
 # --- keys and signatures ------------------------------------------------------------------
@@ -195,7 +206,12 @@ def jsonl_records(stream: Any) -> Iterator[tuple[str, dict[str, Any]]]:
     for number, raw in enumerate(stream, start=1):
         where = f"line {number}"
         if not raw.endswith(b"\n"):
-            raise Failed(f"{where} is cut off (no end of line): the file was cut short")
+            raise Failed(
+                f"{where} is cut off (no end of line): the file was cut short, or something "
+                "was appended"
+            )
+        if raw.endswith(b"\r\n"):
+            raise Failed(f"{where} ends in CR LF, not in the LF the portal writes: {RESAVED}")
         if not raw.strip():
             raise Failed(f"{where} is empty: the file was changed")
         try:
@@ -243,7 +259,12 @@ class _Recorder:
         return self
 
     def __next__(self) -> str:
-        line = self.stream.readline()
+        try:
+            line = self.stream.readline()
+        except UnicodeDecodeError:
+            raise Failed(
+                "the file is not UTF-8 text: it was changed, or is not an export"
+            ) from None
         if not line:
             raise StopIteration
         self.text.append(line)
@@ -262,6 +283,8 @@ def csv_records(stream: io.TextIOBase) -> Iterator[tuple[str, dict[str, Any]]]:
         out.truncate()
         writer.writerow(row)
         if out.getvalue() != raw:
+            if raw.endswith("\n") and not raw.endswith("\r\n"):
+                raise Failed(f"row {number} ends in a bare line feed, not in CR LF: {RESAVED}")
             if not raw.endswith("\r\n"):
                 raise Failed(f"row {number} is cut off: the file was cut short")
             raise Failed(f"row {number} is not written as the portal writes it: a byte was changed")
@@ -276,9 +299,30 @@ def csv_records(stream: io.TextIOBase) -> Iterator[tuple[str, dict[str, Any]]]:
         cells = dict(zip(CSV_COLUMNS, row))
         kind = cells.pop("record")
         try:
-            yield f"row {number}", _csv_record(kind, cells)
+            record = _csv_record(kind, cells)
         except ValueError as e:
             raise Failed(f"row {number} cannot be read ({e}): the file was changed") from None
+        if _csv_row(kind, record) != row:  # the same values, other bytes: "01", "'1", spaces
+            raise Failed(f"row {number} is not written as the portal writes it: a byte was changed")
+        yield f"row {number}", record
+
+
+def _csv_row(kind: str, record: dict[str, Any]) -> list[str]:
+    """The row the portal writes for ``record`` (release_portal/audit/exports.py)."""
+    cells = dict(record)
+    if kind == "anchor":
+        cells = {**(record.get("anchor") or {}), "data": record}
+    elif kind == "checkpoint":
+        cells = {k: record.get(k) for k in ("seq", "at", "public_hash", "hash")}
+        cells["data"] = record
+    row = [kind]
+    for name in CSV_COLUMNS[1:]:
+        value = cells.get(name)
+        if isinstance(value, (dict, list)):
+            value = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        text = "" if value is None else str(value)
+        row.append("'" + text if text.startswith(FORMULA_STARTS) else text)
+    return row
 
 
 def _csv_record(kind: str, cells: dict[str, str]) -> dict[str, Any]:
@@ -318,8 +362,8 @@ def _hex32(value: Any, what: str) -> bytes:
         raw = bytes.fromhex(value)
     except (TypeError, ValueError):
         raw = b""
-    if len(raw) != 32:
-        raise Failed(f"{what} is not 64 hexadecimal digits: the file was changed")
+    if len(raw) != 32 or raw.hex() != value:
+        raise Failed(f"{what} is not 64 lowercase hexadecimal digits: the file was changed")
     return raw
 
 
@@ -332,11 +376,14 @@ def verify_records(records: Iterator[tuple[str, dict[str, Any]]], trust: Trust,
         raise Failed("the file is empty") from None
     if header.get("type") != "export" or header.get("format") != FORMAT:
         raise Failed(f"this is not a {FORMAT} export (its first record is not the export header)")
-    keys = header.get("keys") or []
-    rotations = [k["rotation"] for k in keys if isinstance(k, dict) and k.get("rotation")]
-    trust.follow(rotations)
-    trust.add_old(rotations, {k["key_id"]: k["public_key"] for k in keys if isinstance(k, dict)})
-    trust.check(header, "the export's header")
+    with shape_of("the export's header"):
+        keys = header.get("keys") or []
+        rotations = [k["rotation"] for k in keys if isinstance(k, dict) and k.get("rotation")]
+        trust.follow(rotations)
+        trust.add_old(
+            rotations, {k["key_id"]: k["public_key"] for k in keys if isinstance(k, dict)}
+        )
+        trust.check(header, "the export's header")
     anchor = header.get("anchor") or {}
     seq = int(anchor.get("seq", -1))
     public = _hex32(anchor.get("public_hash"), "the anchor's public hash")
@@ -405,7 +452,8 @@ def verify_records(records: Iterator[tuple[str, dict[str, Any]]], trust: Trust,
         raise Failed(
             f"the export ends without its signed checkpoint: it was cut short after event #{seq}"
         )
-    trust.check(checkpoint, "the checkpoint", int(checkpoint.get("seq", -1)))
+    with shape_of("the checkpoint"):
+        trust.check(checkpoint, "the checkpoint", int(checkpoint.get("seq", -1)))
     signed_head = header.get("head") or {}
     if signed_head != {k: checkpoint.get(k) for k in ("seq", "hash", "public_hash")}:
         cut = f"#{signed_head.get('seq')}, but its checkpoint signs #{checkpoint.get('seq')}"
@@ -444,8 +492,12 @@ def _match_old(old: dict[str, Any], seq: int, public_hash: str, hmac_hash: Any) 
 
 def verify_export(data: Any, trust: Trust, old: dict[str, Any] | None) -> Result:
     """``data``: a binary stream with peek() (io.BufferedReader)."""
-    start = data.peek(1)[:1]
-    if start == b"{":
+    start = data.peek(3)[:3]
+    if start == b"\xef\xbb\xbf":
+        raise Failed(
+            f"the file starts with a byte order mark, which the portal never writes: {RESAVED}"
+        )
+    if start[:1] == b"{":
         return verify_records(jsonl_records(data), trust, old)
     text = io.TextIOWrapper(data, encoding="utf-8", newline="")
     return verify_records(csv_records(text), trust, old)

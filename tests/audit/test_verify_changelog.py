@@ -377,6 +377,70 @@ def test_it_names_the_event_of_a_changed_csv_cell(tmp_path, capsys, script, log)
 # --- proving growth since an older checkpoint -----------------------------------------------
 
 
+def _edits(header: str, event: str) -> list[tuple[str, str, str]]:
+    """What editors, spreadsheets and forgers do to a file: (format, change, words)."""
+    return [
+        ("jsonl", "bom", "starts with a byte order mark"),
+        ("csv", "bom", "starts with a byte order mark"),
+        ("jsonl", "crlf", "line 1 ends in CR LF"),
+        ("csv", "lf", "row 1 ends in a bare line feed"),
+        ("csv", "latin-1", "is not UTF-8 text"),
+        ("jsonl", "garbage", "or something was appended"),
+        ("jsonl", "upper-hex", f"{event} is not 64 lowercase hexadecimal digits"),
+        ("csv", "spaced-data", "row 3 is not written as the portal writes it"),
+        ("csv", "padded-seq", "row 3 is not written as the portal writes it"),
+        ("csv", "quote-mark", "row 3 is not written as the portal writes it"),
+        ("jsonl", "bad-keys", f"{header} does not have the shape the portal writes"),
+        ("jsonl", "bad-seq", "the checkpoint does not have the shape the portal writes"),
+    ]
+
+
+def _edit(data: bytes, change: str) -> bytes:
+    rest = data.split(b"\n", 1)[1]
+    if change == "bom":
+        return b"\xef\xbb\xbf" + data
+    if change == "crlf":
+        return data.replace(b"\n", b"\r\n")
+    if change == "lf":
+        return data.replace(b"\r\n", b"\n")
+    if change == "latin-1":
+        return data.replace("é".encode(), "é".encode("latin-1"), 1)
+    if change == "garbage":
+        return data + b"PS: nothing to see"
+    if change == "upper-hex":
+        event = json.loads(rest.split(b"\n", 1)[0])
+        return data.replace(event["digest"].encode(), event["digest"].upper().encode(), 1)
+    if change == "spaced-data":  # the same JSON in the data cell, other bytes
+        return data.replace(b'{""big"":', b'{ ""big"":', 1)
+    if change == "padded-seq":
+        return data.replace(b"\r\nevent,1,", b"\r\nevent,01,", 1)
+    if change == "quote-mark":  # a leading ' the portal adds only before a formula sign
+        return data.replace(b"\r\nevent,1,", b"\r\nevent,'1,", 1)
+    records = [json.loads(line) for line in data.splitlines()]
+    if change == "bad-keys":  # keys are read before the header's signature is checked
+        records[0]["keys"] = [{"rotation": {"new_public_key": 7}}, {"key_id": "x"}]
+    else:
+        records[-1]["seq"] = "twelve"
+    return "".join(
+        json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    "fmt, change, words", _edits("the export's header", "event #1's digest (line 2)")
+)
+def test_it_says_what_was_done_to_the_file_in_words(
+    tmp_path, capsys, script, log, fmt, change, words
+):
+    """Re-saved by an editor, opened in a spreadsheet, or changed in a way no value
+    shows: exit 1 with the reason, never a Python traceback or a wrong one ("cut short")."""
+    path = export(tmp_path, fmt)
+    path.write_bytes(_edit(path.read_bytes(), change))
+    stderr = fails(script, path, public_key(tmp_path, capsys))
+    assert stderr.startswith("FAILED: ") and "Traceback" not in stderr, stderr
+    assert words in stderr
+
+
 def test_it_proves_the_log_only_grew_since_an_older_checkpoint(
     tmp_path, capsys, script, log, project
 ):
