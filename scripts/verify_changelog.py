@@ -506,35 +506,36 @@ def verify_export(data: Any, trust: Trust, old: dict[str, Any] | None) -> Result
 def verify_pack(path: str, trust: Trust, old: dict[str, Any] | None) -> tuple[Result, int]:
     """An evidence pack: its signed manifest, every file's sha256, then its audit.jsonl."""
     with zipfile.ZipFile(path) as pack:
-        try:
+        names = pack.namelist()
+        if len(set(names)) != len(names):  # a zip tool may show one copy, the checker another
+            twice = sorted({name for name in names if names.count(name) > 1})
+            raise Failed(f"the pack holds {', '.join(twice)} twice: the pack was changed")
+        if "contents.json" not in names:
+            raise Failed("the pack has no contents.json")
+        with shape_of("the pack's contents.json"):
             contents = json.loads(pack.read("contents.json"))
-        except KeyError:
-            raise Failed("the pack has no contents.json") from None
-        for entry in contents.get("files", []):
+            files = {entry["name"]: (entry["size"], entry["sha256"]) for entry in contents["files"]}
+        for name, expected in files.items():
+            if name not in names:
+                raise Failed(f"{name} is listed in contents.json but not in the pack")
             digest, size = hashlib.sha256(), 0
-            try:
-                with pack.open(entry["name"]) as handle:
-                    for chunk in iter(lambda: handle.read(1 << 20), b""):
-                        digest.update(chunk)
-                        size += len(chunk)
-            except KeyError:
-                raise Failed(
-                    f"{entry['name']} is listed in contents.json but not in the pack"
-                ) from None
-            if (size, digest.hexdigest()) != (entry["size"], entry["sha256"]):
-                raise Failed(
-                    f"{entry['name']} was changed: its sha256 is not the one in contents.json"
-                )
-        listed = {entry["name"] for entry in contents.get("files", [])} | {"contents.json"}
-        extra = sorted(set(pack.namelist()) - listed)
+            with pack.open(name) as handle:
+                for chunk in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(chunk)
+                    size += len(chunk)
+            if (size, digest.hexdigest()) != expected:
+                raise Failed(f"{name} was changed: its sha256 is not the one in contents.json")
+        extra = sorted(set(names) - set(files) - {"contents.json"})
         if extra:
             raise Failed(f"the pack holds files its manifest does not list: {', '.join(extra)}")
+        if "audit.jsonl" not in names:
+            raise Failed("the pack has no audit.jsonl: it was removed")
         with pack.open("audit.jsonl") as handle:
             result = verify_export(io.BufferedReader(handle), trust, old)
         trust.check(contents, "the pack's contents.json")
         if contents.get("checkpoint") != result.checkpoint:
             raise Failed("contents.json names another checkpoint than audit.jsonl ends with")
-        return result, len(contents.get("files", []))
+        return result, len(files)
 
 
 # Why the portal signed a checkpoint, in words (release_portal.audit.models.Checkpoint.Reason).

@@ -7,8 +7,9 @@ Layout (``release-portal-evidence-pack/1``):
   audit page exports it filtered on the release (``release-portal-audit/2``: the
   release's events, placeholders for the others, the signed checkpoint last);
 - ``checkpoint.json``, ``public-key.pem`` and ``verify_changelog.py``: the signed head,
-  the key that signed it, and the script that checks ``audit.jsonl`` (and this pack)
-  offline: ``python3 verify_changelog.py audit.jsonl --public-key public-key.pem``;
+  the key that signed it, and the script that checks this pack offline:
+  ``python3 verify_changelog.py pack.zip --public-key portal-key.pem``, with the key the
+  auditor keeps (the pack's own ``public-key.pem`` proves nothing: a forger replaces it);
 - ``audit-verify.json``: the whole chain verified now (``chain``), the head, and for each
   of the release's events whether its hash matches its content, whether it links to the
   event before it, and whether it lies inside the verified part of the chain;

