@@ -151,18 +151,23 @@ class Trust:
                     self._limit(old_id, seq)
 
     def add_old(self, rotations: list[dict[str, Any]], public_keys: dict[str, str]) -> None:
-        """Keys before a trusted key: the trusted (new) key countersigned their rotation."""
-        for statement in rotations:
-            old_id, new_id = statement.get("old_key_id"), statement.get("new_key_id")
-            if new_id in self.keys and old_id not in self.keys and old_id in public_keys:
-                old_key = load_public_key(public_keys[old_id])
-                if (
-                    key_id(old_key) == old_id
-                    and signature_ok(statement, old_key)
-                    and signature_ok(statement, self.keys[new_id], "new_key_signature")
-                ):
-                    self.keys[old_id] = old_key
-                    self.ranges[old_id] = (0, int(statement["seq"]))
+        """Keys before a trusted key: the trusted (new) key countersigned their rotation;
+        back through every rotation (C vouches for B, then B for A)."""
+        changed = True
+        while changed:
+            changed = False
+            for statement in rotations:
+                old_id, new_id = statement.get("old_key_id"), statement.get("new_key_id")
+                if new_id in self.keys and old_id not in self.keys and old_id in public_keys:
+                    old_key = load_public_key(public_keys[old_id])
+                    if (
+                        key_id(old_key) == old_id
+                        and signature_ok(statement, old_key)
+                        and signature_ok(statement, self.keys[new_id], "new_key_signature")
+                    ):
+                        self.keys[old_id] = old_key
+                        self.ranges[old_id] = (0, int(statement["seq"]))
+                        changed = True
 
     def _limit(self, old_id: str, seq: int) -> None:
         start, _ = self.ranges[old_id]

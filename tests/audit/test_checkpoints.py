@@ -285,6 +285,26 @@ def test_after_rotation_exports_verify_with_the_old_or_the_new_key(
     assert done.returncode == 0, done.stderr
 
 
+def test_a_checkpoint_two_rotations_old_still_proves_growth_given_the_newest_key(
+    rotated, tmp_path, script, project, settings
+):
+    """Keys A -> B -> C: an auditor who holds only C (today's key) checks an export against
+    a checkpoint A signed years ago; C vouches for B, and B for A."""
+    record("item.tick", project=project)
+    newest = new_key_pem()
+    settings.AUDIT_SIGNING_KEY, settings.AUDIT_SIGNING_KEY_PREVIOUS = newest, rotated["new"]
+    checkpoints.checkpoint_sign(reason="rotation")
+    record("item.tick", project=project)
+    path = export(tmp_path)
+    key = tmp_path / "newest.pem"
+    key.write_text(signing.public_pem(public_of(newest)))
+    first = tmp_path / "first.json"
+    first.write_text(json.dumps(rotated["first"].document))
+    done = run(script, path, "--public-key", key, "--checkpoint", first)
+    assert done.returncode == 0, done.stderr
+    assert "the log only grew since the checkpoint" in done.stdout
+
+
 def test_a_retired_key_cannot_sign_after_its_rotation(rotated, tmp_path, script, settings, project):
     # Someone holding the retired key signs a checkpoint of a later head.
     record("item.tick", project=project)
