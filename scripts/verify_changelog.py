@@ -388,7 +388,7 @@ def verify_records(records: Iterator[tuple[str, dict[str, Any]]], trust: Trust,
         trust.add_old(
             rotations, {k["key_id"]: k["public_key"] for k in keys if isinstance(k, dict)}
         )
-        trust.check(header, "the export's header")
+        trust.check(header, "the export's header", int(header["head"]["seq"]))
     anchor = header.get("anchor") or {}
     seq = int(anchor.get("seq", -1))
     public = _hex32(anchor.get("public_hash"), "the anchor's public hash")

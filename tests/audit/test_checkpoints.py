@@ -321,6 +321,26 @@ def test_a_retired_key_cannot_sign_after_its_rotation(rotated, tmp_path, script,
     assert "which was not valid at event #" in fails(script, path, key)
 
 
+def test_a_retired_key_cannot_sign_an_export_header_after_its_rotation(
+    rotated, tmp_path, script, project
+):
+    """The header says what was exported (filter, by whom, from which anchor): someone
+    holding the retired key rewrites it and keeps the portal's own checkpoint."""
+    record("item.tick", project=project)
+    path = export(tmp_path)
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    old = signing.load_private_key(rotated["old"])
+    header = {**records[0], "exported_by": "someone else", "key_id": signing.key_id(old)}
+    records[0] = signing.sign({k: v for k, v in header.items() if k != "signature"}, old)
+    path.write_text(
+        "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records)
+    )
+    key = tmp_path / "new.pem"
+    key.write_text(signing.public_pem(public_of(rotated["new"])))
+    assert "the export's header is signed by key" in fails(script, path, key)
+    assert "which was not valid at event #" in fails(script, path, key)
+
+
 def test_a_key_that_is_not_the_portals_is_refused_with_what_to_do(
     client, personas, events, settings
 ):
