@@ -537,7 +537,7 @@ def verify_pack(path: str, trust: Trust, old: dict[str, Any] | None) -> tuple[Re
             raise Failed("the pack has no audit.jsonl: it was removed")
         with pack.open("audit.jsonl") as handle:
             result = verify_export(io.BufferedReader(handle), trust, old)
-        trust.check(contents, "the pack's contents.json")
+        trust.check(contents, "the pack's contents.json", int(result.head["seq"]))
         if contents.get("checkpoint") != result.checkpoint:
             raise Failed("contents.json names another checkpoint than audit.jsonl ends with")
         return result, len(files)

@@ -279,6 +279,52 @@ def test_it_refuses_a_pack_with_files_added_doubled_or_a_manifest_of_another_sha
     assert words in stderr
 
 
+def test_a_retired_key_cannot_sign_its_manifest(client, personas, release, tmp_path, settings):
+    """Someone holding a retired key swaps a file and signs contents.json again."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from release_portal.audit import checkpoints, signing
+
+    old_pem = settings.AUDIT_SIGNING_KEY
+    checkpoints.checkpoint_sign(reason="manual")
+    settings.AUDIT_SIGNING_KEY_PREVIOUS = old_pem
+    settings.AUDIT_SIGNING_KEY = (
+        Ed25519PrivateKey.generate()
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
+    checkpoints.signing_key_rotate()
+    script = outsider_copy(tmp_path)
+    pack = tmp_path / "pack.zip"
+    pack.write_bytes(b"".join(download(client, personas["auditor"], release).streaming_content))
+    changed = tmp_path / "changed.zip"
+    old = signing.load_private_key(old_pem)
+    report = b"# All green\n"
+    with zipfile.ZipFile(pack) as src, zipfile.ZipFile(changed, "w") as dst:
+        key = tmp_path / "key.pem"
+        key.write_bytes(src.read("public-key.pem"))
+        contents = json.loads(src.read("contents.json"))
+        for entry in contents["files"]:
+            if entry["name"] == "report.md":
+                entry.update(size=len(report), sha256=hashlib.sha256(report).hexdigest())
+        body = {k: v for k, v in contents.items() if k != "signature"}
+        forged = signing.sign({**body, "key_id": signing.key_id(old)}, old)
+        for info in src.infolist():
+            data = src.read(info.filename)
+            data = {"report.md": report, "contents.json": json.dumps(forged).encode()}.get(
+                info.filename, data
+            )
+            dst.writestr(info, data)
+    stderr = fails(script, changed, key)
+    assert "the pack's contents.json is signed by key" in stderr
+    assert "which was not valid at event #" in stderr
+
+
 def test_its_job_records_and_logs_carry_no_server_path(client, personas, release):
     from django.utils import timezone
 
