@@ -118,20 +118,22 @@ class Trust:
     It starts with the key given on the command line, and follows key rotations: a
     rotation statement signed by a trusted old key and countersigned by the new key makes
     the new key trusted from the rotation on (and the reverse: a trusted new key vouches
-    for the old key up to the rotation).
+    for the old key up to the rotation). A key rotated to two keys is refused: only its
+    thief would sign a second rotation.
     """
 
     def __init__(self, key: Ed25519PublicKey) -> None:
         self.keys: dict[str, Ed25519PublicKey] = {key_id(key): key}
         self.ranges: dict[str, tuple[int, int | None]] = {key_id(key): (0, None)}
         self.given = key_id(key)
+        self.successor: dict[str, str] = {}  # old key -> the key it rotated to
 
     def follow(self, rotations: list[dict[str, Any]]) -> None:
         changed = True
         while changed:
             changed = False
             for statement in rotations:
-                old_id, new_id = statement.get("old_key_id"), statement.get("new_key_id")
+                old_id, new_id = str(statement.get("old_key_id")), str(statement.get("new_key_id"))
                 try:
                     new_key = load_public_key(statement.get("new_public_key", ""))
                 except ValueError:
@@ -141,12 +143,18 @@ class Trust:
                 ):
                     continue
                 seq = int(statement["seq"])
-                if old_id in self.keys and new_id not in self.keys:
-                    if signature_ok(statement, self.keys[old_id]):
-                        self.keys[new_id] = new_key
-                        self.ranges[new_id] = (seq, None)
-                        self._limit(old_id, seq)
-                        changed = True
+                vouched = old_id in self.keys and signature_ok(statement, self.keys[old_id])
+                if vouched and self.successor.setdefault(old_id, new_id) != new_id:
+                    raise Failed(
+                        f"key {old_id} was rotated twice, to {self.successor[old_id]} and to "
+                        f"{new_id}: one rotation is forged (the key may have leaked); ask the "
+                        "portal's operators for its current key"
+                    )
+                if vouched and new_id not in self.keys:
+                    self.keys[new_id] = new_key
+                    self.ranges[new_id] = (seq, None)
+                    self._limit(old_id, seq)
+                    changed = True
                 elif new_id in self.keys and old_id in self.keys:
                     self._limit(old_id, seq)
 

@@ -341,6 +341,36 @@ def test_a_retired_key_cannot_sign_an_export_header_after_its_rotation(
     assert "which was not valid at event #" in fails(script, path, key)
 
 
+def test_a_leaked_retired_key_cannot_rotate_to_a_key_of_its_own(rotated, tmp_path, script, project):
+    """The old key leaked (why it was rotated): its holder writes a second rotation, from
+    the old key to their own, and signs an export with it. An auditor who still holds only
+    the old key must not follow both."""
+    record("item.tick", project=project)
+    path = export(tmp_path)
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    old = signing.load_private_key(rotated["old"])
+    mallory = Ed25519PrivateKey.generate()
+    real = records[0]["keys"][-1]["rotation"]
+    forged = {**real, "new_key_id": signing.key_id(mallory), "seq": 1,
+              "new_public_key": signing.public_pem(mallory)}  # fmt: skip
+    forged = {k: v for k, v in forged.items() if k not in signing.SIGNATURE_FIELDS}
+    forged = signing.sign(signing.sign(forged, old), mallory, field="new_key_signature")
+    records[0]["keys"].append(
+        {"key_id": forged["new_key_id"], "public_key": forged["new_public_key"],
+         "valid_from_seq": 1, "valid_until_seq": None, "rotation": forged}
+    )  # fmt: skip
+    for number in (0, -1):
+        doc = {k: v for k, v in records[number].items() if k != "signature"}
+        records[number] = signing.sign({**doc, "key_id": forged["new_key_id"]}, mallory)
+    path.write_text(
+        "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records)
+    )
+    key = tmp_path / "old.pem"
+    key.write_text(signing.public_pem(public_of(rotated["old"])))
+    stderr = fails(script, path, key)
+    assert f"key {signing.key_id(old)} was rotated twice" in stderr
+
+
 def test_a_key_that_is_not_the_portals_is_refused_with_what_to_do(
     client, personas, events, settings
 ):
