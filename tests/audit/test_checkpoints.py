@@ -14,9 +14,18 @@ from django.db import transaction
 from django.urls import reverse
 
 from release_portal.audit import checkpoints, signing, tasks
-from release_portal.audit.models import AuditCheckpoint, AuditEvent, AuditSigningKey
+from release_portal.audit.models import (
+    AuditChainHead,
+    AuditCheckpoint,
+    AuditEvent,
+    AuditSigningKey,
+)
 from release_portal.webhooks.models import Webhook, WebhookMessage
-from tests.audit.conftest import rebuild_public_chain_without_the_key, record
+from tests.audit.conftest import (
+    disable_append_only_trigger,
+    rebuild_public_chain_without_the_key,
+    record,
+)
 from tests.audit.offline import export, fails, run
 
 pytestmark = pytest.mark.django_db
@@ -222,6 +231,24 @@ def test_it_refuses_to_sign_a_chain_rebuilt_without_the_key(
     assert "event #2 was changed" in response.content.decode()
     assert "manage.py audit_verify" in response.content.decode()
     assert AuditCheckpoint.objects.count() == signed
+
+
+def test_it_refuses_to_sign_a_chain_cut_shorter_than_its_last_checkpoint(project):
+    """The newest events deleted and the head moved back: every HMAC left is good, but
+    the portal's own signed checkpoint names an event that is gone."""
+    for i in range(4):
+        record("item.tick", project=project, data={"i": i})
+    signed = checkpoints.checkpoint_sign(reason="manual")
+    kept = AuditEvent.objects.get(seq=signed.seq - 2)
+    with transaction.atomic():
+        disable_append_only_trigger(drop_check=False)
+        AuditEvent.objects.filter(seq__gt=kept.seq).delete()
+        AuditChainHead.objects.update(seq=kept.seq, hash=kept.hash, public_hash=kept.public_hash)
+    with pytest.raises(
+        signing.SigningKeyError,
+        match=f"the change log no longer holds event #{signed.seq} as the portal signed it",
+    ):
+        checkpoints.checkpoint_sign(reason="manual")
 
 
 # --- rotation -------------------------------------------------------------------------------
