@@ -19,9 +19,9 @@ from django.utils import timezone
 
 from release_portal.audit import signing
 from release_portal.audit.chain import canonical_time
-from release_portal.audit.models import AuditCheckpoint, AuditEvent, AuditSigningKey
+from release_portal.audit.models import AuditCheckpoint, AuditSigningKey
 from release_portal.audit.services import audit_export_record, audit_record, lock_head
-from release_portal.audit.verify import first_rewritten
+from release_portal.audit.verify import first_rewritten, last_signed_checkpoint
 
 
 class ChainNotVouched(signing.SigningKeyError):
@@ -116,34 +116,11 @@ def signing_key_current(*, actor: Any = None) -> tuple[Any, AuditSigningKey, boo
     return key, _rotate(previous, key, current, actor), True
 
 
-def _last_vouched(key: Any) -> tuple[int, str]:
-    """The seq of the newest checkpoint this key signed (0 when none): the events up to it
-    were checked when it was signed. Rows are trusted only through their signature (the
-    database may have been written). When that checkpoint's event is gone or changed:
-    0, and what is wrong."""
-    keys = [key.public_key()] + [k.public_key() for k in [signing.previous_key()] if k]
-    for document in AuditCheckpoint.objects.order_by("-seq", "-pk").values_list(
-        "document", flat=True
-    )[:20]:
-        if not any(signing.verify(document, public) for public in keys):
-            continue
-        seq = int(document["seq"])
-        if AuditEvent.objects.filter(
-            seq=seq, public_hash=document["public_hash"], hash=document["hash"]
-        ).exists():
-            return seq, ""
-        return 0, (
-            f"the change log no longer holds event #{seq} as the portal signed it at "
-            f"{document['at']}: events were removed or rewritten since"
-        )
-    return 0, ""
-
-
 def _refuse_rewritten_chain(key: Any, head_seq: int) -> None:
     """An outsider checks the public chain, which anyone can rebuild; only the HMACs and
     the portal's own checkpoints tell a rewrite or a cut, so the portal checks them (since
     its last checkpoint) before it signs."""
-    since, gone = _last_vouched(key)
+    since, gone = last_signed_checkpoint(key)
     rewritten = first_rewritten(since, head_seq)
     if rewritten is not None:
         gone = (

@@ -20,7 +20,9 @@
    serialised again or decoded: two SHA-256 and one HMAC per event, and a million events
    take a few seconds of one core (tests/bench/bench_audit.py measures it);
 4. the HMAC of the newest event (form 1 included). When it fails, a binary search over
-   the stored HMACs names the first event whose HMAC does not match.
+   the stored HMACs names the first event whose HMAC does not match;
+5. the newest checkpoint the portal's key signed still names an event with its hashes: a
+   chain whose newest events were deleted and its head moved back is otherwise intact.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Case, F, QuerySet, When
 from django.db.models.expressions import RawSQL
 
+from release_portal.audit import signing
 from release_portal.audit.chain import (
     CANONICAL_CHECK,
     CANONICAL_CHECK_SQL,
@@ -43,7 +46,7 @@ from release_portal.audit.chain import (
     VerifyResult,
     form2_mac,
 )
-from release_portal.audit.models import GENESIS_HASH, AuditEvent
+from release_portal.audit.models import GENESIS_HASH, AuditCheckpoint, AuditEvent
 from release_portal.audit.services import hmac_key
 
 PROGRESS_EVERY = 50_000  # events between two progress reports
@@ -340,6 +343,39 @@ def first_rewritten(after_seq: int, head_seq: int) -> int | None:
     return None
 
 
+def last_signed_checkpoint(key: Any) -> tuple[int, str]:
+    """The seq of the newest checkpoint this key signed (0 when none): the events up to it
+    were checked when it was signed. Rows are trusted only through their signature (the
+    database may have been written). When that checkpoint's event is gone or changed:
+    0, and what is wrong."""
+    keys = [key.public_key()] + [k.public_key() for k in [signing.previous_key()] if k]
+    for document in AuditCheckpoint.objects.order_by("-seq", "-pk").values_list(
+        "document", flat=True
+    )[:20]:
+        if not any(signing.verify(document, public) for public in keys):
+            continue
+        seq = int(document["seq"])
+        if AuditEvent.objects.filter(
+            seq=seq, public_hash=document["public_hash"], hash=document["hash"]
+        ).exists():
+            return seq, ""
+        return 0, (
+            f"the change log no longer holds event #{seq} as the portal signed it at "
+            f"{document['at']}: events were removed or rewritten since"
+        )
+    return 0, ""
+
+
+def _cut_below_a_checkpoint() -> str:
+    """What is wrong when the newest checkpoint the portal signed names an event that is
+    gone or changed (the events after a head moved back are not missing to the walk)."""
+    try:
+        key = signing.configured_key()
+    except signing.SigningKeyError:  # nothing can have been signed with no key
+        return ""
+    return last_signed_checkpoint(key)[1]
+
+
 def _check_newest_mac(key: bytes, newest: int) -> None:
     if newest == 0 or _mac_ok(key, newest):
         return
@@ -444,6 +480,9 @@ def audit_verify(
                 "events at the end were removed, or the head was changed",
                 newest + 1,
             )
+        cut = _cut_below_a_checkpoint()
+        if cut:
+            return walk.result(False, cut)
         if expect_head and expect_head not in (walk.hash, walk.public.hex()):
             with connection.cursor() as cursor:
                 cursor.execute(

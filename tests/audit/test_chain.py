@@ -152,6 +152,25 @@ def test_removing_the_newest_events_and_the_head_is_caught_by_a_copied_head():
 
 
 @pytest.mark.django_db
+def test_removing_the_newest_events_and_the_head_is_caught_by_a_signed_checkpoint():
+    """The portal keeps the checkpoints it signed: a chain cut below one is not intact,
+    with no head hash copied by hand."""
+    from release_portal.audit.checkpoints import checkpoint_sign
+
+    write_events(4)
+    signed = checkpoint_sign(reason="manual")
+    kept = AuditEvent.objects.get(seq=signed.seq - 2)
+    drop_trigger(drop_check=False)
+    AuditEvent.objects.filter(seq__gt=kept.seq).delete()
+    AuditChainHead.objects.update(seq=kept.seq, hash=kept.hash, public_hash=kept.public_hash)
+    result = audit_verify()
+    assert not result.ok
+    assert f"the change log no longer holds event #{signed.seq} as the portal signed it" in (
+        result.problem
+    )
+
+
+@pytest.mark.django_db
 def test_a_rewritten_hash_is_caught_at_its_event():
     write_events(2)
     drop_trigger()
