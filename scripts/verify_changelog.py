@@ -295,6 +295,12 @@ def csv_records(stream: io.TextIOBase) -> Iterator[tuple[str, dict[str, Any]]]:
         out.seek(0)
         out.truncate()
         writer.writerow(row)
+        if number == 1 and row != CSV_COLUMNS:
+            page = " (a web page: sign in, then download the export)" if "<" in raw else ""
+            raise Failed(
+                "this is not a change-log export (JSON Lines, CSV or an evidence pack): it "
+                f"starts with {raw.strip()[:40]!r}{page}"
+            )
         if out.getvalue() != raw:
             if raw.endswith("\n") and not raw.endswith("\r\n"):
                 raise Failed(f"row {number} ends in a bare line feed, not in CR LF: {RESAVED}")
@@ -302,10 +308,6 @@ def csv_records(stream: io.TextIOBase) -> Iterator[tuple[str, dict[str, Any]]]:
                 raise Failed(f"row {number} is cut off: the file was cut short")
             raise Failed(f"row {number} is not written as the portal writes it: a byte was changed")
         if number == 1:
-            if row != CSV_COLUMNS:
-                raise Failed(
-                    "the first row is not the header of a release-portal-audit/2 CSV export"
-                )
             continue
         if len(row) != len(CSV_COLUMNS):
             raise Failed(f"row {number} has {len(row)} cells instead of {len(CSV_COLUMNS)}")

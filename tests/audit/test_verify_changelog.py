@@ -441,6 +441,18 @@ def test_it_says_what_was_done_to_the_file_in_words(
     assert words in stderr
 
 
+def test_it_says_a_web_page_saved_instead_of_the_export_is_not_an_export(
+    tmp_path, capsys, script, log
+):
+    """What a download without signing in saves: the sign-in page."""
+    page = tmp_path / "audit.jsonl"
+    page.write_text("<!DOCTYPE html>\n<html><title>Sign in</title></html>\n")
+    stderr = fails(script, page, public_key(tmp_path, capsys))
+    assert "this is not a change-log export (JSON Lines, CSV or an evidence pack)" in stderr
+    assert "it starts with '<!DOCTYPE html>'" in stderr
+    assert "a web page" in stderr
+
+
 def test_it_proves_the_log_only_grew_since_an_older_checkpoint(
     tmp_path, capsys, script, log, project
 ):
