@@ -242,6 +242,7 @@ def _manifest_without_audit_log(src, dst):
     return {"audit.jsonl", "contents.json"}
 
 
+@pytest.mark.filterwarnings("ignore:Duplicate name:UserWarning")  # the forged second copy
 @pytest.mark.parametrize(
     "change, words",
     [
