@@ -46,11 +46,11 @@ def disable_append_only_trigger(*, drop_check: bool = True) -> None:
             )
 
 
-def rebuild_public_chain_without_the_key(seq: int, data: dict) -> None:
+def rebuild_public_chain_without_the_key(seq: int, data: dict, *, drop_check: bool = False) -> None:
     """What someone with database access but not the key does: change event ``seq``'s
     data and rebuild everything they can: its canonical form and columns (in one UPDATE,
     so the CHECK constraint holds), every digest and public hash, and the head's."""
-    disable_append_only_trigger(drop_check=False)
+    disable_append_only_trigger(drop_check=drop_check)
     public = bytes(32)
     with connection.cursor() as cursor:
         for row in AuditEvent.objects.order_by("seq"):

@@ -228,7 +228,7 @@ def test_the_database_refuses_columns_that_disagree_with_the_canonical_form():
 @pytest.mark.django_db
 def test_a_rebuilt_public_chain_without_the_key_is_caught():
     events = write_events(4)
-    rebuild_public_chain_without_the_key(2, {"i": 99})
+    rebuild_public_chain_without_the_key(2, {"i": 99}, drop_check=True)
     result = audit_verify()
     assert not result.ok
     assert result.seq == 2
