@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from migrations_ops.pg import data_loss
+from migrations_ops.pg import data_loss, partition_pruning
 from migrations_ops.pg.effect_model import (
     ON_CHECK_CHILDREN,
     ON_CHECK_INHERITORS,
@@ -267,6 +267,9 @@ def _subcommand(cmd: Any, table: Relation, effect: StatementEffect) -> LockMode:
             effect.partition_adds.append((partition, table))
             if cmd.def_.bound is not None and cmd.def_.bound.is_default:
                 effect.default_partition_adds.append(partition)
+            bound = partition_pruning.bound_from_spec(cmd.def_.bound)
+            if bound is not None:
+                effect.partition_bounds_added.append((partition, bound))
             effect.touch(partition, M.ACCESS_EXCLUSIVE)
             effect.scans.append((partition, "checked against the partition bound"))
             effect.does.append(f"attaches {partition} as a partition of {table}")

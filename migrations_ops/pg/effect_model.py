@@ -7,7 +7,7 @@ from typing import Any
 
 from migrations_ops.pg.data_loss import Loss
 from migrations_ops.pg.locks import LockMode
-from migrations_ops.pg.partition_pruning import RowFilter, row_filter
+from migrations_ops.pg.partition_pruning import PartitionBound, PartitionKey, RowFilter, row_filter
 from migrations_ops.pg.sql_names import (
     Relation,
     TypeSpec,
@@ -135,6 +135,10 @@ class StatementEffect:
     partition_adds: list[tuple[Relation, Relation]] = field(default_factory=list)  # (part, of)
     partition_drops: list[tuple[Relation, Relation]] = field(default_factory=list)  # detached
     default_partition_adds: list[Relation] = field(default_factory=list)  # those added DEFAULT
+    # The key of each partitioned table the statement creates, the bound of each partition
+    # it creates or attaches: plan-time pruning on them in the release's later statements.
+    partition_keys_added: list[tuple[Relation, PartitionKey]] = field(default_factory=list)
+    partition_bounds_added: list[tuple[Relation, PartitionBound]] = field(default_factory=list)
     inherit_adds: list[tuple[Relation, Relation]] = field(default_factory=list)  # (child, of)
     inherit_drops: list[tuple[Relation, Relation]] = field(default_factory=list)  # NO INHERIT
     # (view, a relation its query reads, whether the view is a materialized one)

@@ -79,6 +79,63 @@ class PartitionBound:
     upper: tuple[Constant, ...] = ()
 
 
+def bound_from_spec(spec: Any) -> PartitionBound | None:
+    """A ``PartitionBoundSpec`` (pglast) as a bound: a partition's ``FOR VALUES`` or
+    ``DEFAULT``, as the target's catalog writes it or a release's statement does; None for
+    HASH, or values that are not plain constants (an expression, a function call)."""
+    if spec is None:
+        return None
+    if spec.is_default:
+        return PartitionBound(default=True)
+    if spec.strategy not in ("l", "r"):
+        return None
+
+    def constant(datum: Any) -> Constant | None:
+        if datum.tag == "ColumnRef":
+            word = str(datum.fields[-1].sval).lower()
+            return MINVALUE if word == "minvalue" else MAXVALUE if word == "maxvalue" else None
+        if datum.tag != "A_Const" or datum.isnull:
+            return None
+        if datum.ival is not None or "ival" in datum.json:
+            return ("int", str(datum.ival.ival or 0))
+        return ("string", str(datum.sval.sval)) if datum.sval is not None else None
+
+    if spec.strategy == "l":
+        datums = spec.listdatums or ()
+        values = [None if d.tag == "A_Const" and d.isnull else constant(d) for d in datums]
+        if any(v is None for d, v in zip(datums, values, strict=True) if not d.isnull):
+            return None
+        return PartitionBound(values=tuple(values))
+    lower = tuple(constant(d) for d in spec.lowerdatums or ())
+    upper = tuple(constant(d) for d in spec.upperdatums or ())
+    if None in lower or None in upper:
+        return None
+    return PartitionBound(lower=lower, upper=upper)  # type: ignore[arg-type]
+
+
+def key_from_spec(spec: Any, column_types: dict[str, str]) -> PartitionKey:
+    """A ``PARTITION BY`` (pglast ``PartitionSpec``) of a table the release creates, with
+    its columns' types as written there (``column_types``: canonical names). An expression,
+    an operator class or a column whose type the statement does not give ("", as for LIKE
+    or an inherited column) is left for ``kept`` to refuse."""
+    columns: list[str | None] = []
+    types: list[str] = []
+    for element in spec.partParams or ():
+        name = str(element.name) if element.name else None
+        columns.append(name)
+        plain = name is not None and not element.opclass and not element.collation
+        types.append(column_types.get(name or "", "") if plain else "")
+    # pglast gives the enum ("r") or, through its Node wrapper, its name.
+    strategy = str(getattr(spec.strategy, "value", spec.strategy))
+    strategy = _STRATEGIES.get(strategy, strategy)
+    return PartitionKey(strategy, tuple(columns), tuple(types))
+
+
+_STRATEGIES = {
+    "PARTITION_STRATEGY_RANGE": "r", "PARTITION_STRATEGY_LIST": "l", "PARTITION_STRATEGY_HASH": "h",
+}  # fmt: skip
+
+
 def row_filter(quals: Any, range_var: Any, *, also: Any = None, sets: Any = ()) -> RowFilter:
     """The filter ``quals`` (a WHERE, MERGE's ON) puts on the rows of ``range_var``; the
     columns ``also`` names (a HAVING the planner may move into the WHERE) count as named."""

@@ -49,11 +49,11 @@ class ReleaseCatalog:
         # Partition -> the partitioned table it belongs to, as the release changes them.
         self.partition_of: dict[str, str] = dict(facts.partition_of)
         # Partitioned table -> its key, partition -> its bound: the target's, as the release
-        # renames them (and their key columns); a partition it creates or attaches has none.
+        # renames them (and their key columns), and those its statements create or attach.
         self.partition_keys = dict(facts.partition_keys)
+        self.partition_bounds = dict(facts.partition_bounds)
         # Partitioned table -> its default partition (a new partition's rows leave it).
         self.default_partition: dict[str, str] = dict(facts.default_partitions)
-        self.partition_bounds = dict(facts.partition_bounds)
         # Plain INHERITS child -> the tables it inherits from, as the release changes them.
         self.inherits_from: dict[str, set[str]] = {
             child: set(parents) for child, parents in facts.inherits_from.items()
@@ -258,7 +258,11 @@ class ReleaseCatalog:
                 self.origin[name] = None
         for partition, parent in effect.partition_adds:
             self.partition_of[self.qualify(partition, path)] = self.qualify(parent, path)
-            self.partition_bounds.pop(self.qualify(partition, path), None)  # not read
+            self.partition_bounds.pop(self.qualify(partition, path), None)
+        for bounded, bound in effect.partition_bounds_added:
+            self.partition_bounds[self.qualify(bounded, path)] = bound
+        for keyed, new_key in effect.partition_keys_added:
+            self.partition_keys[self.qualify(keyed, path)] = new_key
         for partition in effect.default_partition_adds:
             name = self.qualify(partition, path)
             if name in self.partition_of:

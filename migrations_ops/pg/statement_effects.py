@@ -29,7 +29,13 @@ from typing import Any
 
 from pglast.parser import ParseError, get_postgresql_version
 
-from migrations_ops.pg import alter_table_effects, data_loss, dml_effects, maintenance_effects
+from migrations_ops.pg import (
+    alter_table_effects,
+    data_loss,
+    dml_effects,
+    maintenance_effects,
+    partition_pruning,
+)
 from migrations_ops.pg.effect_model import (
     ON_DEPENDENT_VIEWS,
     ON_INDEX_TABLE,
@@ -46,6 +52,7 @@ from migrations_ops.pg.locks import LockMode
 from migrations_ops.pg.sql_names import (
     Node,
     Relation,
+    TypeSpec,
     names,
     parse,
     referenced_relations,
@@ -139,6 +146,9 @@ def _create_table(node: Any, effect: StatementEffect) -> None:
                 effect.partition_adds.append((table, Relation.from_range_var(parent)))
                 if node.partbound.is_default:
                     effect.default_partition_adds.append(table)
+                bound = partition_pruning.bound_from_spec(node.partbound)
+                if bound is not None:
+                    effect.partition_bounds_added.append((table, bound))
             else:
                 effect.inherit_adds.append((table, Relation.from_range_var(parent)))
             what = "partition of" if node.partbound is not None else "inherits from"
@@ -159,6 +169,16 @@ def _create_table(node: Any, effect: StatementEffect) -> None:
             if constraint.contype == "CONSTR_FOREIGN" and constraint.pktable:
                 skip += (constraint.pktable,)
                 effect.touch(Relation.from_range_var(constraint.pktable), M.SHARE_ROW_EXCLUSIVE)
+    if node.partspec is not None:
+        types = {
+            str(e.colname): ""
+            if e.typeName.arrayBounds
+            else TypeSpec.from_type_name(e.typeName).name
+            for e in node.tableElts or ()
+            if e.tag == "ColumnDef" and e.typeName is not None
+        }
+        key = partition_pruning.key_from_spec(node.partspec, types)
+        effect.partition_keys_added.append((table, key))
     effect.read(node, skip=skip)
 
 

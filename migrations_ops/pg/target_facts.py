@@ -34,7 +34,7 @@ from psycopg import sql
 from psycopg.pq import TransactionStatus
 
 from migrations_ops.pg import data_loss
-from migrations_ops.pg.partition_pruning import MAXVALUE, MINVALUE, PartitionBound, PartitionKey
+from migrations_ops.pg.partition_pruning import PartitionBound, PartitionKey, bound_from_spec
 from migrations_ops.pg.sql_names import Relation, TypeSpec, parse
 
 _KINDS = {
@@ -323,30 +323,7 @@ def partition_bound(text: str) -> PartitionBound | None:
         (statement,) = parse(f"CREATE TABLE p PARTITION OF t {text}")
     except (ParseError, ValueError):  # not SQL, or not one statement
         return None
-    spec = statement.node.partbound
-    if spec is None or spec.strategy not in ("l", "r"):
-        return None
-
-    def constant(datum: Any) -> tuple[str, str] | None:
-        if datum.tag == "ColumnRef":
-            word = str(datum.fields[-1].sval).lower()
-            return MINVALUE if word == "minvalue" else MAXVALUE if word == "maxvalue" else None
-        if datum.tag != "A_Const" or datum.isnull:
-            return None
-        if datum.ival is not None or "ival" in datum.json:
-            return ("int", str(datum.ival.ival or 0))
-        return ("string", str(datum.sval.sval)) if datum.sval is not None else None
-
-    if spec.strategy == "l":
-        values = [None if d.tag == "A_Const" and d.isnull else constant(d) for d in spec.listdatums]
-        if any(v is None for d, v in zip(spec.listdatums, values, strict=True) if not d.isnull):
-            return None
-        return PartitionBound(values=tuple(values))
-    lower = tuple(constant(d) for d in spec.lowerdatums)
-    upper = tuple(constant(d) for d in spec.upperdatums)
-    if None in lower or None in upper:
-        return None
-    return PartitionBound(lower=lower, upper=upper)  # type: ignore[arg-type]
+    return bound_from_spec(statement.node.partbound)
 
 
 def read_details(
