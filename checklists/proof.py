@@ -6,8 +6,9 @@ digest** of each source the step names must have passed. A tick, a link, a file 
 comment never override a failure. "Passed", per evidence kind:
 
 - a job: it succeeded, and it ran for this content digest;
-- a backup: its restore check verified it (evidence produced for this content);
-- a rollback plan: its rehearsal passed for this content;
+- a backup: its restore check verified it (evidence produced for this content), and it
+  is a backup of production (one of staging is information, never proof);
+- a rollback plan: its rehearsal passed for this content, and it is production's plan;
 - a CI report: it passed, for the release's commit and this content digest;
 - a secrets report, a pull request, a runbook lint: their latest report passed.
 

@@ -209,13 +209,21 @@ def _verify_next_pending(done: BackupManifest, actor: Any) -> None:
 
 
 def _backup_evidence(backup: BackupManifest, actor: Any, *, ok: bool, summary: str) -> None:
+    """The restore check's verdict on the release's backup step. Only a backup of
+    production proves it (runbook §5.1: the backup taken before the production apply);
+    one of staging is shown there as information, passing nothing and failing nothing."""
     release = Release.objects.select_for_update().get(pk=backup.release_id or 0)
     digest = backup.job.content_digest if backup.job else None
+    status = Evidence.Status.PASSED if ok else Evidence.Status.FAILED
+    where = backup.target.name
+    if backup.target.kind != Target.Kind.PRODUCTION:
+        status = Evidence.Status.INFO
+        kind = backup.target.get_kind_display().lower()
+        where += f" (a {kind} target: only a backup of production proves this step)"
     for item in items_for_evidence(release, Evidence.Kind.BACKUP):
         evidence_add(
-            item=item, actor=actor, kind=Evidence.Kind.BACKUP,
-            status=Evidence.Status.PASSED if ok else Evidence.Status.FAILED,
-            summary=(f"{backup.file_name} on {backup.target.name}: " + summary)[:500],
+            item=item, actor=actor, kind=Evidence.Kind.BACKUP, status=status,
+            summary=(f"{backup.file_name} on {where}: " + summary)[:500],
             job=backup.verify_job, content_digest=digest or None,
             data={"backup_id": backup.pk, "file": backup.file_name, "sha256": backup.sha256,
                   "size": backup.size, "verified": ok},

@@ -1,0 +1,116 @@
+"""A backup or a rollback plan proves its runbook step (§5, §6) only for production:
+a backup of staging, or a plan rehearsed for staging, says nothing about the way back
+from a production deployment.
+
+The backups and rehearsals are job rows ended through the real end hooks
+(backup_record_verification, rehearsal_record); the pg_dump and restore themselves are
+tested in tests/migrations_ops."""
+
+from __future__ import annotations
+
+import pytest
+from django.utils import timezone
+
+from checklists.models import Evidence
+from checklists.proof import check_item
+from checklists.services.errors import ChecklistError
+from checklists.services.items import item_tick
+from migrations_ops.backups.services import backup_record_verification
+from migrations_ops.models import BackupManifest, Job, RollbackPlan, Target
+from migrations_ops.rollback.services import rehearsal_record
+from tests.checklists.conftest import item
+from tests.checklists.reports.factories import JobFactory
+from tests.factories import TargetFactory
+
+BACKUP = "manual-supabase-backup-captured-logged"
+ROLLBACK = "rollback-commands-prepared-timestamp-verified"
+
+
+@pytest.fixture
+def production(project):
+    return TargetFactory(project=project, name="production", kind=Target.Kind.PRODUCTION)
+
+
+@pytest.fixture
+def staging(project):
+    return TargetFactory(project=project, name="staging", kind=Target.Kind.STAGING)
+
+
+def ended_job(**fields) -> Job:
+    """A job that succeeded for the release's content (its end hooks are called by hand)."""
+    job: Job = JobFactory(**fields)  # type: ignore[assignment]
+    return job
+
+
+def verified_backup(release, target, folder) -> BackupManifest:
+    """A backup of ``target`` whose restore check passed, recorded by the real hook."""
+    now = timezone.now()
+    job = ended_job(
+        release=release, kind="backup", target=target, summary="backup taken",
+        content_digest=release.content_digest,
+    )  # fmt: skip
+    name = f"{now:%Y%m%dT%H%M%S%fZ}_pre_migration.sql"
+    backup = BackupManifest.objects.create(
+        project=release.project, release=release, target=target, job=job,
+        location=str(folder), file_name=name, file_key=f"ibimina/{target.name}/{name}",
+        manifest_key=f"ibimina/{target.name}/{name}.manifest.json", sha256="0" * 64, size=10,
+        started_at=now, finished_at=now,
+    )  # fmt: skip
+    verification = {"ok": True, "summary": "4 tables match", "verified_at": now.isoformat()}
+    check = ended_job(
+        release=release, kind="restore_check", target=target, summary="restored",
+        params={"backup_id": backup.pk}, content_digest=release.content_digest,
+        result={"verification": verification},
+    )  # fmt: skip
+    backup_record_verification(job=check)
+    backup.refresh_from_db()
+    assert backup.verify_state == BackupManifest.Verify.PASSED
+    return backup
+
+
+def rehearsed_plan(release, target, user) -> RollbackPlan:
+    plan = RollbackPlan.objects.create(
+        project=release.project, release=release, target=target,
+        steps=[{"kind": "down", "reverts": ["20250102000000"]}], created_by=user,
+    )  # fmt: skip
+    job = ended_job(
+        release=release, kind="rehearsal", target=target, summary="rehearsal passed",
+        params={"plan_id": plan.pk}, content_digest=release.content_digest,
+    )  # fmt: skip
+    rehearsal_record(job=job)
+    return plan
+
+
+def test_a_verified_backup_of_production_proves_the_step(
+    release_with_files, production, sre, tmp_path
+):
+    release = release_with_files
+    verified_backup(release, production, tmp_path)
+    assert check_item(item(release, BACKUP)).passed
+    assert item_tick(item=item(release, BACKUP), user=sre).state == "done"
+
+
+def test_a_backup_of_staging_is_no_proof_of_the_production_backup(
+    release_with_files, staging, sre, tmp_path
+):
+    release = release_with_files
+    verified_backup(release, staging, tmp_path)
+    backup_step = item(release, BACKUP)
+    # Shown on the item, as what it is, but it proves nothing about production.
+    shown = backup_step.evidence.get(kind=Evidence.Kind.BACKUP)
+    assert "staging" in shown.summary
+    assert not check_item(backup_step).passed
+    with pytest.raises(ChecklistError, match="needs proof"):
+        item_tick(item=backup_step, user=sre)
+
+
+def test_a_rollback_plan_rehearsed_for_staging_is_no_proof_for_production(
+    release_with_files, staging, production, sre
+):
+    release = release_with_files
+    rehearsed_plan(release, staging, sre)
+    assert not check_item(item(release, ROLLBACK)).passed
+    with pytest.raises(ChecklistError, match="needs proof"):
+        item_tick(item=item(release, ROLLBACK), user=sre)
+    rehearsed_plan(release, production, sre)
+    assert check_item(item(release, ROLLBACK)).passed
