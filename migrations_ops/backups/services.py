@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from checklists import proof, rules
 from checklists.models import Evidence, Release
 from checklists.services.errors import AlreadyDone
 from checklists.services.items import evidence_add, items_for_evidence
@@ -231,6 +232,33 @@ def _backup_evidence(backup: BackupManifest, actor: Any, *, ok: bool, summary: s
     release_refresh(release=release, actor=actor, reason=f"backup {backup.file_name} verified")
 
 
+def _withdraw_proof(backup: BackupManifest, actor: Any) -> None:
+    """A deleted backup no longer proves the release's backup step: where it was the
+    latest result the step's check read (checklists.proof), a failed result takes its
+    place, so the release's sign-offs go stale and the gate closes until another backup
+    is verified. A newer backup's proof, or a release whose checklist is closed, stays."""
+    if backup.release_id is None:
+        return
+    release = Release.objects.select_for_update().get(pk=backup.release_id)
+    if release.state not in rules.OPEN_FOR_CHANGES:
+        return
+    withdrawn = []
+    for item in items_for_evidence(release, Evidence.Kind.BACKUP):
+        check = proof.check_item(item, release)
+        read = [r["evidence"] for r in (check.results if check else []) if r["kind"] == "backup"]
+        if not Evidence.objects.filter(pk__in=read, data__backup_id=backup.pk).exists():
+            continue
+        evidence_add(
+            item=item, actor=actor, kind=Evidence.Kind.BACKUP, status=Evidence.Status.FAILED,
+            summary=f"{backup.file_name} on {backup.target.name} was deleted: capture and "
+            "verify a new backup (or verify again one that is kept)",
+            data={"backup_id": backup.pk, "file": backup.file_name, "deleted": True},
+        )  # fmt: skip
+        withdrawn.append(item)
+    if withdrawn:
+        release_refresh(release=release, actor=actor, reason=f"backup {backup.file_name} deleted")
+
+
 def _snapshot_evidence(backup: BackupManifest, actor: Any) -> None:
     if backup.release_id is None:
         return
@@ -320,6 +348,7 @@ def backup_delete(*, backup: BackupManifest, user: Any) -> BackupManifest:
     audit_record(actor=user, action="backup.delete", obj=backup, release=backup.release_id,
                  data={"file": backup.file_name, "sha256": backup.sha256,
                        "verified": backup.verify_state})  # fmt: skip
+    _withdraw_proof(backup, user)
     changelog_after_commit(backup.project_id)
     return backup
 

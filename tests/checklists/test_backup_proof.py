@@ -1,6 +1,7 @@
 """A backup or a rollback plan proves its runbook step (§5, §6) only for production:
 a backup of staging, or a plan rehearsed for staging, says nothing about the way back
-from a production deployment.
+from a production deployment; and a verified backup deleted before the deployment no
+longer proves the step, so the gate closes again.
 
 The backups and rehearsals are job rows ended through the real end hooks
 (backup_record_verification, rehearsal_record); the pg_dump and restore themselves are
@@ -11,16 +12,17 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
+from checklists.deployments.gate import gate_status
 from checklists.models import Evidence
 from checklists.proof import check_item
 from checklists.services.errors import ChecklistError
 from checklists.services.items import item_tick
-from migrations_ops.backups.services import backup_record_verification
+from migrations_ops.backups.services import backup_delete, backup_record_verification
 from migrations_ops.models import BackupManifest, Job, RollbackPlan, Target
 from migrations_ops.rollback.services import rehearsal_record
 from tests.checklists.conftest import item
 from tests.checklists.reports.factories import JobFactory
-from tests.factories import TargetFactory
+from tests.factories import TargetFactory, settle_checklist, sign_off
 
 BACKUP = "manual-supabase-backup-captured-logged"
 ROLLBACK = "rollback-commands-prepared-timestamp-verified"
@@ -114,3 +116,36 @@ def test_a_rollback_plan_rehearsed_for_staging_is_no_proof_for_production(
         item_tick(item=item(release, ROLLBACK), user=sre)
     rehearsed_plan(release, production, sre)
     assert check_item(item(release, ROLLBACK)).passed
+
+
+def test_deleting_the_verified_backup_closes_the_gate_again(
+    release_with_files, production, platform_lead, sre, tmp_path
+):
+    release = release_with_files
+    settle_checklist(release, platform_lead, skip=(BACKUP,))
+    backup = verified_backup(release, production, tmp_path)
+    item_tick(item=item(release, BACKUP), user=sre)
+    release.refresh_from_db()
+    sign_off(release, platform_lead)
+    release.refresh_from_db()
+    assert gate_status(release).open
+
+    backup_delete(backup=backup, user=sre)
+
+    release.refresh_from_db()
+    gate = gate_status(release)
+    assert not gate.open
+    assert [c["step"] for c in gate.failed_checks] == [BACKUP]
+    assert any(backup.file_name in f["summary"] for f in gate.failed_checks[0]["failures"])
+    assert [s["kind"] for s in gate.stale_signoffs] == ["release_owner"]
+    assert release.state != "approved"
+
+
+def test_deleting_an_older_backup_keeps_the_newer_ones_proof(
+    release_with_files, production, sre, tmp_path
+):
+    release = release_with_files
+    older = verified_backup(release, production, tmp_path)
+    verified_backup(release, production, tmp_path)
+    backup_delete(backup=older, user=sre)
+    assert check_item(item(release, BACKUP)).passed
