@@ -82,13 +82,22 @@ def _items(release: Release, step: str, accepts: str) -> list[ChecklistItem]:
     return found
 
 
+def _files_changed_under(release: Release, sha: str) -> bool:
+    """Other files than the current ones were uploaded for commit ``sha``: a CI result for
+    that commit may have tested either (it ran while they were replaced), so only the
+    content digest it names can tell."""
+    return release.uploads.filter(commit_sha=sha).exclude(bundle_id=release.bundle_id).exists()
+
+
 @transaction.atomic
 def ci_run_report(
     *, release: Release, step: str, status: str, run_url: str, commit_sha: str, summary: str,
     actor: Any, content_digest: str = "",
 ) -> Report:  # fmt: skip
     """A CI job's result (staging apply, RLS Docker suite...) for the release's commit and,
-    when CI names it, the content digest it tested (refused when the files moved on)."""
+    when CI names it, the content digest it tested (refused when the files moved on).
+    Without a content digest it is refused once other files were uploaded under the same
+    commit: it could be proof of files the run never tested."""
     release = _locked_open(release)
     sha = normalise_sha(commit_sha)
     if content_digest and content_digest != release.content_digest:
@@ -101,6 +110,13 @@ def ci_run_report(
             f"This result is for commit {sha[:12]}, but the release is at "
             f"{release.commit_sha[:12]}: report results of the release's commit, or move the "
             "release first (upload its migrations with the new commit_sha)."
+        )
+    if not content_digest and _files_changed_under(release, sha):
+        raise CommitMismatch(
+            f"The release's files were uploaded again under commit {sha[:12]} with other "
+            "content, so this result does not say which files it tested: report it again "
+            "with the content_digest the run tested (GET the release: it is now "
+            f"{release.content_digest[:12]})."
         )
     items = _items(release, step, "ci:")
     passed = status == Evidence.Status.PASSED

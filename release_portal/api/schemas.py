@@ -200,7 +200,8 @@ class CiRunIn(In):
         description="The release's `content_digest` (GET /releases/{id}) the run tested. "
         "When given it must be the current one (else **409**): the result then proves "
         "exactly these files. Without it, the result is recorded for the content current "
-        "when it arrives.",
+        "when it arrives, unless other files were uploaded under the same commit (**409**: "
+        "name the digest the run tested).",
     )
 
 

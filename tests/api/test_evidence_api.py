@@ -5,8 +5,10 @@ import json
 import pytest
 
 from checklists.models import Evidence, PeerReview
+from checklists.services.migrations import release_upload_archive
 from release_portal.audit.models import AuditEvent
 from tests.api.conftest import SHA, url
+from tests.factories import DEMO_MIGRATIONS, supabase_archive
 
 
 def evidence_reported():
@@ -68,6 +70,34 @@ def test_it_binds_a_ci_result_to_the_content_digest_it_names(api, release_with_f
     current = {**RUN, "content_digest": release_with_files.content_digest}
     assert api.post(evidence_url(release_with_files), current).status_code == 201
     assert evidence_reported().get().digest == release_with_files.content_digest
+
+
+def test_it_asks_which_files_a_result_tested_once_they_changed_under_its_commit(
+    api, release_with_files, release_engineer
+):
+    """Files uploaded again under the same commit: a result that names no content digest
+    may have tested the files before (CI ran while they were replaced), so it is refused
+    rather than taken as proof of files it never ran."""
+    tested = release_with_files.content_digest
+    replaced = {**DEMO_MIGRATIONS, "migrations/20250103000000_drop.sql": "drop table app.x;\n"}
+    release_upload_archive(
+        release=release_with_files, data=supabase_archive(replaced), filename="s.zip",
+        actor=release_engineer,
+    )  # fmt: skip
+    release_with_files.refresh_from_db()
+    assert release_with_files.commit_sha == SHA and release_with_files.content_digest != tested
+
+    response = api.post(evidence_url(release_with_files), RUN)
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert "content_digest" in error and release_with_files.content_digest[:12] in error
+    assert not evidence_reported().exists()
+    assert (
+        api.post(evidence_url(release_with_files), {**RUN, "content_digest": tested}).status_code
+        == 409
+    )
+    current = {**RUN, "content_digest": release_with_files.content_digest}
+    assert api.post(evidence_url(release_with_files), current).status_code == 201
 
 
 def test_it_lists_the_valid_steps_for_an_unknown_step(api, release_with_files):
