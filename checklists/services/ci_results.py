@@ -86,7 +86,7 @@ def _files_changed_under(release: Release, sha: str) -> bool:
     """Other files than the current ones were uploaded for commit ``sha``: a CI result for
     that commit may have tested either (it ran while they were replaced), so only the
     content digest it names can tell."""
-    return release.uploads.filter(commit_sha=sha).exclude(bundle_id=release.bundle_id).exists()
+    return release.uploads.filter(commit_sha=sha).exclude(bundle=release.bundle).exists()
 
 
 @transaction.atomic
