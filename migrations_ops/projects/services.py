@@ -70,6 +70,21 @@ def _check_target_variable(project: Project, variable: str) -> None:
         raise TargetError(refusal.message)
 
 
+def _check_one_kind(project: Project, variable: str, kind: str, target: Target | None) -> None:
+    """A database has one kind: production under a second name of another kind would be
+    applied to without the release gate (and backed up as if it were not production)."""
+    twins = project.targets.filter(url_env_var=variable).exclude(kind=kind)
+    other = (twins if target is None else twins.exclude(pk=target.pk)).first()
+    if other is not None:
+        raise TargetError(
+            f"{variable} is already the URL of the target {other.name} "
+            f"({other.get_kind_display().lower()}): a database has one kind, and a "
+            f"{Target.Kind(kind).label.lower()} target on it would skip what that kind asks "
+            f"(the release gate, for production). Use {other.name}, or give this target a "
+            "variable of its own."
+        )
+
+
 def _changes(obj: Any, values: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
     changed = {}
     for name in fields:
@@ -115,6 +130,7 @@ def target_create(*, project: Project, name: str, kind: str, url_env_var: str, u
     Refuses (TargetError) a variable the target rule does not allow the project.
     """
     _check_target_variable(project, url_env_var)
+    _check_one_kind(project, url_env_var, kind, None)
     target = Target.objects.create(project=project, name=name, kind=kind, url_env_var=url_env_var)
     audit_record(
         actor=user,
@@ -137,6 +153,8 @@ def target_update(*, target: Target, name: str, kind: str, url_env_var: str, use
     if "url_env_var" in changed:
         # A disabled target may still be renamed; a new variable must pass the rule.
         _check_target_variable(target.project, url_env_var)
+    if "url_env_var" in changed or "kind" in changed:
+        _check_one_kind(target.project, url_env_var, kind, target)
     for field, change in changed.items():
         setattr(target, field, change["after"])
     target.save(update_fields=list(changed))

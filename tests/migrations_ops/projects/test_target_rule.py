@@ -12,7 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.urls import reverse
 
 from migrations_ops.models import Target, TargetDisabled
-from migrations_ops.projects.services import TargetError, target_create
+from migrations_ops.projects.services import TargetError, target_create, target_update
 from release_portal.audit.models import AuditEvent
 from release_portal.settings import env_target_vars
 from tests.factories import TargetFactory
@@ -28,10 +28,10 @@ def production(project):
     )
 
 
-def add_target(client, project, variable, name="staging"):
+def add_target(client, project, variable, name="staging", kind="staging"):
     return client.post(
         reverse("target_new", args=[project.slug]),
-        {"name": name, "kind": "staging", "url_env_var": variable},
+        {"name": name, "kind": kind, "url_env_var": variable},
     )
 
 
@@ -64,7 +64,12 @@ def test_a_lead_may_not_take_another_projects_variable(client, outsider, other_p
 def test_a_lead_may_name_a_variable_no_one_else_uses(client, platform_lead, project, production):
     client.force_login(platform_lead)
     assert add_target(client, project, "IBIMINA_STAGING_DATABASE_URL").status_code == 302
-    assert add_target(client, project, IBIMINA_PRODUCTION, name="prod2").status_code == 302
+    # The project's own production variable, for a second production target (a staging
+    # one on it would skip the gate: test_production_gets_no_second_name_of_another_kind).
+    assert (
+        add_target(client, project, IBIMINA_PRODUCTION, name="prod2", kind="production").status_code
+        == 302
+    )
 
 
 def test_with_portal_target_vars_only_the_listed_variables_are_allowed(
@@ -217,3 +222,31 @@ def test_the_rule_looks_at_every_project_whichever_targets_it_is_asked_through(
 ):
     refusal = other_project.targets.refusal_for(project=other_project, variable=IBIMINA_PRODUCTION)
     assert refusal is not None and refusal.short == "another project's target uses it"
+
+
+def test_production_gets_no_second_name_of_another_kind(project, production, platform_lead):
+    """A staging or "other" target naming production's variable is production under a
+    name that needs no gate: an apply there would skip the release gate, and a backup of
+    it would not count as production's. A variable names one target of the project."""
+    with pytest.raises(TargetError, match="already the URL of the target production"):
+        target_create(
+            project=project, name="prod-copy", kind="other", url_env_var=IBIMINA_PRODUCTION,
+            user=platform_lead,
+        )  # fmt: skip
+    staging = target_create(
+        project=project, name="staging", kind="staging", url_env_var="IBIMINA_STAGING_URL",
+        user=platform_lead,
+    )  # fmt: skip
+    with pytest.raises(TargetError, match="already the URL of the target production"):
+        target_update(
+            target=staging, name="staging", kind="staging", url_env_var=IBIMINA_PRODUCTION,
+            user=platform_lead,
+        )  # fmt: skip
+    assert list(project.targets.values_list("url_env_var", flat=True).order_by("name")) == [
+        IBIMINA_PRODUCTION, "IBIMINA_STAGING_URL",
+    ]  # fmt: skip
+    # Its own variable stays its own: saving the target unchanged, or renaming it, is fine.
+    target_update(
+        target=production, name="prod", kind="production", url_env_var=IBIMINA_PRODUCTION,
+        user=platform_lead,
+    )  # fmt: skip
