@@ -42,6 +42,9 @@ class RollbackPlan(models.Model):
     # The target's newest applied version when the plan was saved ("timestamp verified").
     verified_target_version = models.CharField(max_length=64, blank=True)
     applied_versions = ArrayField(models.CharField(max_length=64), default=list, blank=True)
+    # The release's content digest when the plan was saved: the files it reverts. A
+    # rehearsal proves the plan only for them ("" for plans saved before it was kept).
+    content_digest = models.CharField(max_length=64, blank=True, default="")
     rehearsal_state = models.CharField(
         max_length=8, choices=Rehearsal.choices, default=Rehearsal.NONE
     )

@@ -162,7 +162,8 @@ def _save(*, release: Release, target: Target, user: Any, plan: Plan) -> Rollbac
         backup_id=plan.backup_id, steps=plan.steps, warnings=plan.warnings,
         last_good_version=plan.last_good_version or "",
         verified_target_version=plan.target_version or "",
-        applied_versions=plan.applied_versions, created_by=user if actor_of(user).kind == "user"
+        applied_versions=plan.applied_versions, content_digest=release.content_digest,
+        created_by=user if actor_of(user).kind == "user"
         else None, created_by_name=actor_of(user).name[:200],
     )  # fmt: skip
     audit_record(
@@ -253,6 +254,14 @@ def rehearsal_record(*, job: Job) -> RollbackPlan | None:
         status = Evidence.Status.INFO
         kind = plan.target.get_kind_display().lower()
         where += f" (a {kind} target: only a plan for production proves this step)"
+    elif plan.content_digest and plan.content_digest != job.content_digest:
+        # The plan reverts the files it was made for; files added or changed since are
+        # not in it, so its rehearsal says nothing about the release as it is now.
+        status = Evidence.Status.INFO
+        where += (
+            " (made for files that changed since: save the plan again and rehearse it; "
+            "this rehearsal proves nothing)"
+        )
     _plan_evidence(
         plan, actor, status=status, summary=f"rollback plan #{plan.pk} for {where}: {job.summary}"
     )

@@ -17,12 +17,19 @@ from checklists.models import Evidence
 from checklists.proof import check_item
 from checklists.services.errors import ChecklistError
 from checklists.services.items import item_tick
+from checklists.services.migrations import release_upload_archive
 from migrations_ops.backups.services import backup_delete, backup_record_verification
 from migrations_ops.models import BackupManifest, Job, RollbackPlan, Target
-from migrations_ops.rollback.services import rehearsal_record
+from migrations_ops.rollback.services import rehearsal_record, rollback_plan_save
 from tests.checklists.conftest import item
 from tests.checklists.reports.factories import JobFactory
-from tests.factories import TargetFactory, settle_checklist, sign_off
+from tests.factories import (
+    DEMO_MIGRATIONS,
+    TargetFactory,
+    settle_checklist,
+    sign_off,
+    supabase_archive,
+)
 
 BACKUP = "manual-supabase-backup-captured-logged"
 ROLLBACK = "rollback-commands-prepared-timestamp-verified"
@@ -149,3 +156,29 @@ def test_deleting_an_older_backup_keeps_the_newer_ones_proof(
     verified_backup(release, production, tmp_path)
     backup_delete(backup=older, user=sre)
     assert check_item(item(release, BACKUP)).passed
+
+
+def test_a_plan_made_for_other_files_is_no_proof_of_the_new_ones(
+    release_with_files, production, sre, release_engineer, tmp_path
+):
+    """The plan reverts the files it was made for: a migration added since is not in it,
+    so a rehearsal of it proves nothing about the release as it is now."""
+    release = release_with_files
+    backup = verified_backup(release, production, tmp_path)
+    plan = rollback_plan_save(
+        release=release, target=production, user=sre, backup_id=backup.pk,
+        applied=["20250101000000", "20250102000000"],
+    )  # fmt: skip
+    grown = {**DEMO_MIGRATIONS, "migrations/20250103000000_drop_members.sql": "drop table x;\n"}
+    release_upload_archive(
+        release=release, data=supabase_archive(grown), filename="s.zip", actor=release_engineer
+    )
+    release.refresh_from_db()
+    job = ended_job(
+        release=release, kind="rehearsal", target=production, summary="rehearsal passed",
+        params={"plan_id": plan.pk}, content_digest=release.content_digest,
+    )  # fmt: skip
+    rehearsal_record(job=job)
+    step = item(release, ROLLBACK)
+    assert not check_item(step).passed
+    assert "save the plan again" in step.evidence.latest("created_at").summary
