@@ -294,6 +294,15 @@ def items_for_evidence(release: Release, evidence_kind: str) -> list[ChecklistIt
     )
 
 
+def _passed_without_proof(job: Any) -> str:
+    """Why a job that succeeded still proves nothing about its step, or "". The dry run is
+    "against staging" (runbook §3): one that read no target (none was named, or it could
+    not be reached) applied the files on top of the migrations alone."""
+    if job.kind == "dry_run" and (job.result or {}).get("basis") == "local_migrations":
+        return "staging was not read, so this dry run is no proof of the step"
+    return ""
+
+
 @transaction.atomic
 def evidence_from_job(*, job: Any) -> list[Evidence]:
     """A finished job becomes evidence for every item whose step names its kind."""
@@ -311,6 +320,9 @@ def evidence_from_job(*, job: Any) -> list[Evidence]:
         if job.state == "succeeded"
         else Evidence.Status.FAILED
     )
+    summary = job.summary or job.get_kind_display()
+    if status == Evidence.Status.PASSED and (why := _passed_without_proof(job)):
+        status, summary = Evidence.Status.INFO, f"{why}: {summary}"
     items = {}
     for evidence_kind in (f"job:{job.kind}", *informs):
         items.update({item.pk: item for item in items_for_evidence(release, evidence_kind)})
@@ -321,7 +333,7 @@ def evidence_from_job(*, job: Any) -> list[Evidence]:
                 actor=Actor.system(f"job #{job.pk}"),
                 kind=Evidence.Kind.JOB,
                 status=status,
-                summary=job.summary or job.get_kind_display(),
+                summary=summary,
                 job=job,
                 content_digest=job.content_digest,
             )

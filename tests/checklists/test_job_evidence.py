@@ -3,6 +3,7 @@
 import pytest
 
 from checklists.models import Evidence
+from checklists.proof import check_item
 from checklists.services.migrations import release_upload_archive
 from checklists.services.releases import release_create
 from migrations_ops.jobs.engine import job_execute
@@ -75,3 +76,24 @@ def test_a_failing_job_attaches_failed_evidence(running_release, project, releas
     evidence = evidence_reported().get(item__release=running_release)
     assert evidence.status == "failed"
     assert "is used by 2 files" in evidence.summary
+
+
+DRY_RUN_STEP = "validate-staged-migration-running-supabase"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_dry_run_that_never_read_staging_is_no_proof(running_release, project, release_engineer):
+    """Runbook §3: the dry run is "against staging". One started with no target (as a CI
+    token may), or whose staging could not be read, applied the files on top of the
+    migrations alone: shown on the step, it proves nothing about staging."""
+    job = job_enqueue(
+        kind="dry_run", project=project, release=running_release, created_by=release_engineer
+    )
+    finished = job_execute(job_id=job.pk, worker="test-worker")
+    assert finished is not None and finished.state == "succeeded", finished and finished.summary
+    assert finished.result["basis"] == "local_migrations"
+    step = item(running_release, DRY_RUN_STEP)
+    evidence = step.evidence.get(job=job)
+    assert evidence.status == "info"
+    assert "staging was not read" in evidence.summary
+    assert not check_item(step).passed
