@@ -15,6 +15,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from checklists import proof, rules
@@ -26,7 +27,7 @@ from migrations_ops.backups.changelog import changelog_after_commit
 from migrations_ops.backups.selectors import protected_reason
 from migrations_ops.backups.storage import StorageError, current_storage, key_for, storage_for
 from migrations_ops.jobs.services import job_enqueue
-from migrations_ops.models import BackupManifest, Job, Target
+from migrations_ops.models import BackupManifest, Job, RollbackPlan, Target
 from migrations_ops.pg.backup_manifest import MANIFEST_SUFFIX, ManifestFile
 from release_portal.accounts.access import require_actor
 from release_portal.accounts.roles import Action
@@ -233,28 +234,45 @@ def _backup_evidence(backup: BackupManifest, actor: Any, *, ok: bool, summary: s
 
 
 def _withdraw_proof(backup: BackupManifest, actor: Any) -> None:
-    """A deleted backup no longer proves the release's backup step: where it was the
-    latest result the step's check read (checklists.proof), a failed result takes its
-    place, so the release's sign-offs go stale and the gate closes until another backup
-    is verified. A newer backup's proof, or a release whose checklist is closed, stays."""
+    """A deleted backup no longer proves the release's backup step, nor a rollback plan
+    that restores from it the rollback step: where one was the latest result the step's
+    check read (checklists.proof), a failed result takes its place, so the release's
+    sign-offs go stale and the gate closes until the step is proven again. A newer
+    backup's or plan's proof, or a release whose checklist is closed, stays."""
     if backup.release_id is None:
         return
     release = Release.objects.select_for_update().get(pk=backup.release_id)
     if release.state not in rules.OPEN_FOR_CHANGES:
         return
-    withdrawn = []
-    for item in items_for_evidence(release, Evidence.Kind.BACKUP):
-        check = proof.check_item(item, release)
-        read = [r["evidence"] for r in (check.results if check else []) if r["kind"] == "backup"]
-        if not Evidence.objects.filter(pk__in=read, data__backup_id=backup.pk).exists():
-            continue
-        evidence_add(
-            item=item, actor=actor, kind=Evidence.Kind.BACKUP, status=Evidence.Status.FAILED,
-            summary=f"{backup.file_name} on {backup.target.name} was deleted: capture and "
-            "verify a new backup (or verify again one that is kept)",
-            data={"backup_id": backup.pk, "file": backup.file_name, "deleted": True},
-        )  # fmt: skip
-        withdrawn.append(item)
+    restoring = [
+        plan.pk
+        for plan in RollbackPlan.objects.filter(release=release).only("pk", "steps")
+        if any(s.get("kind") == "restore" and s.get("backup_id") == backup.pk for s in plan.steps)
+    ]
+    lost = {
+        Evidence.Kind.BACKUP: (
+            Q(data__backup_id=backup.pk),
+            f"{backup.file_name} on {backup.target.name} was deleted: capture and verify a "
+            "new backup (or verify again one that is kept)",
+        ),
+        Evidence.Kind.ROLLBACK_PLAN: (
+            Q(data__plan_id__in=restoring),
+            f"the rollback plan restores from {backup.file_name}, which was deleted: save "
+            "the plan again with a kept backup and rehearse it",
+        ),
+    }
+    withdrawn = False
+    for kind, (proved_by, summary) in lost.items():
+        for item in items_for_evidence(release, kind):
+            check = proof.check_item(item, release)
+            read = [r["evidence"] for r in (check.results if check else []) if r["kind"] == kind]
+            if not Evidence.objects.filter(proved_by, pk__in=read).exists():
+                continue
+            evidence_add(
+                item=item, actor=actor, kind=kind, status=Evidence.Status.FAILED,
+                summary=summary, data={"backup_id": backup.pk, "deleted": True},
+            )  # fmt: skip
+            withdrawn = True
     if withdrawn:
         release_refresh(release=release, actor=actor, reason=f"backup {backup.file_name} deleted")
 

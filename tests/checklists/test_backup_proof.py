@@ -182,3 +182,30 @@ def test_a_plan_made_for_other_files_is_no_proof_of_the_new_ones(
     step = item(release, ROLLBACK)
     assert not check_item(step).passed
     assert "save the plan again" in step.evidence.latest("created_at").summary
+
+
+def test_deleting_the_backup_a_plan_restores_from_withdraws_the_plans_proof(
+    release_with_files, production, sre, tmp_path
+):
+    release = release_with_files
+    older = verified_backup(release, production, tmp_path)
+    plan = rollback_plan_save(
+        release=release, target=production, user=sre, backup_id=older.pk,
+        applied=["20250101000000", "20250102000000"],
+    )  # fmt: skip
+    assert any(s["kind"] == "restore" and s["backup_id"] == older.pk for s in plan.steps)
+    rehearsal_record(
+        job=ended_job(
+            release=release, kind="rehearsal", target=production, summary="rehearsal passed",
+            params={"plan_id": plan.pk}, content_digest=release.content_digest,
+        )
+    )  # fmt: skip
+    verified_backup(release, production, tmp_path)  # the backup step stays proven
+    assert check_item(item(release, ROLLBACK)).passed
+
+    backup_delete(backup=older, user=sre)
+
+    assert check_item(item(release, BACKUP)).passed
+    rollback = check_item(item(release, ROLLBACK))
+    assert not rollback.passed
+    assert older.file_name in rollback.failures[0]["summary"]
