@@ -404,8 +404,9 @@ class Waiver(models.Model):
     asked by one person and approved by a second, for one content digest.
 
     New content makes it stale (it names the content it was given for); revoking it
-    reopens the item it settled. Marking an evidence-required item not applicable is a
-    waiver too (``kind`` says which).
+    reopens the item it settled, and so does a failure of a check it did not waive
+    (``services.waivers.waivers_end_on_failure``). Marking an evidence-required item not
+    applicable is a waiver too (``kind`` says which).
     """
 
     class Kind(models.TextChoices):

@@ -77,7 +77,7 @@ def _failure_text(failure: dict[str, Any]) -> str:
     return f"{failure['kind']}{where}: {failure['summary']}"[:300]
 
 
-def _source(evidence: Evidence) -> str:
+def source_of(evidence: Evidence) -> str:
     """Which check a result answers for: results of one source replace each other."""
     if evidence.kind == K.JOB:
         kind = evidence.job.kind if evidence.job_id and evidence.job else "job"
@@ -115,7 +115,7 @@ def check_item(
     latest: dict[str, Evidence] = {}
     for e in sorted(evidence, key=lambda e: (e.created_at, e.pk)):
         if e.kind in AUTOMATED and _counts(e, release):
-            latest[_source(e)] = e
+            latest[source_of(e)] = e
     if not latest:
         return Check(item, MISSING)
     results = [

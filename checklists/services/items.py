@@ -247,7 +247,9 @@ def evidence_add(
     content_digest: str | None = None,
     data: dict[str, Any] | None = None,
 ) -> Evidence:
-    """Attach evidence to ``item`` (in the caller's transaction), audited; never ticks."""
+    """Attach evidence to ``item`` (in the caller's transaction), audited; never ticks. A
+    failure ends a check waiver that did not waive it (``waivers_end_on_failure``), which
+    reopens the item; the caller refreshes the release as after any evidence."""
     who = actor_of(actor)
     evidence = Evidence(
         item=item,
@@ -282,6 +284,11 @@ def evidence_add(
             "file_sha256": file_sha256,
         },
     )
+    if evidence.status == Evidence.Status.FAILED:
+        # A failure a waiver never saw ends it (waivers imports this module: imported here).
+        from checklists.services.waivers import waivers_end_on_failure
+
+        waivers_end_on_failure(item=item, evidence=evidence, actor=actor)
     return evidence
 
 

@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from checklists import proof, rules
-from checklists.models import ChecklistItem, Release, Waiver
+from checklists.models import ChecklistItem, Evidence, Release, Waiver
 from checklists.services.errors import AlreadyDone, ChecklistError, when
 from checklists.services.items import _change, _check_open, _locked
 from checklists.services.state import require_seen_digest
@@ -205,3 +205,55 @@ def waiver_revoke(*, waiver: Waiver, user: Any, reason: str) -> Waiver:
                 action="item.untick", note_key="reason", said="reopened",
             )  # fmt: skip
     return waiver
+
+
+def waivers_end_on_failure(*, item: ChecklistItem, evidence: Evidence, actor: Any) -> None:
+    """A check waiver waives the failures it was asked over (its ``check_result``): a
+    failure of a source it did not see failing (any failure, when it was asked over a
+    missing result) ends it, and the item it settled reopens. Runbook §4: a failed staging
+    apply or RLS suite blocks production; a waiver of a result that had not come yet is no
+    waiver of the failure that came.
+
+    Called by ``evidence_add`` in the caller's transaction, the release locked; the
+    caller refreshes the release (its digest, sign-offs and state) as for any evidence."""
+    release = item.release
+    if evidence.status != Evidence.Status.FAILED or evidence.digest != release.content_digest:
+        return
+    source = proof.source_of(evidence)
+    ended = (
+        Waiver.objects.active()
+        .filter(item=item, kind=Waiver.Kind.CHECK)
+        .select_for_update(of=("self",))
+        .select_related("item__step", "asked_by", "approved_by")
+    )
+    for waiver in ended:
+        seen = {f.get("kind") for f in (waiver.check_result or {}).get("failures", [])}
+        if source in seen:
+            continue  # the same check failing again: the failure it waived
+        waived = ", ".join(sorted(seen)) + " failing" if seen else "a missing result"
+        waiver.revoked_at = timezone.now()
+        waiver.revoke_reason = (
+            f"{source} failed after the waiver was approved ({evidence.summary[:200]}); it "
+            f"waived {waived}, not this failure: fix it, or ask again if it still applies"
+        )
+        waiver.save(update_fields=["revoked_at", "revoke_reason"])
+        waiver.release = release
+        data = _waiver_data(waiver) | {"why": waiver.revoke_reason, "was_approved": True}
+        audit_record(actor=actor, action="waiver.revoke", obj=waiver, release=release, data=data)
+        _reopen(item, actor, f"waiver #{waiver.pk} ended: {waiver.revoke_reason}")
+
+
+def _reopen(item: ChecklistItem, actor: Any, reason: str) -> None:
+    """The item a waiver settled is open again (the caller refreshes the release)."""
+    if not item.is_settled:
+        return
+    before = item.state
+    item.state = ChecklistItem.State.OPEN
+    item.done_by, item.done_at = None, None
+    item.comment = reason[:5000]
+    item.revision += 1
+    item.save(update_fields=["state", "done_by", "done_at", "comment", "revision", "updated_at"])
+    audit_record(
+        actor=actor, action="item.untick", obj=item, release=item.release,
+        data={"step": item.step.key, "from": before, "to": item.state, "reason": item.comment},
+    )  # fmt: skip

@@ -145,3 +145,63 @@ def test_a_passing_check_needs_no_waiver(release_with_files, release_engineer):
             item=item(release, PENDING), user=release_engineer,
             reason="Just in case it fails later", seen_digest=current_digest(release),
         )  # fmt: skip
+
+
+RLS_DOCKER = "rls-docker-test-suite-passed"
+
+
+def test_a_failure_the_waiver_never_saw_ends_it_and_closes_the_gate(
+    release_with_files, platform_lead, release_engineer, qa_lead
+):
+    """Runbook §4: a failed RLS Docker suite blocks production. A waiver asked while the
+    suite had not reported waives a missing result, not the failure that came after."""
+    from checklists.services.ci_results import ci_run_report
+
+    w = waivers()
+    release = release_with_files
+    waiver = w.ask(
+        item=item(release, RLS_DOCKER), user=qa_lead, reason="CI runner down, checked by hand",
+        seen_digest=current_digest(release),
+    )  # fmt: skip
+    assert waiver.check_result["status"] == "missing"
+    w.approve(waiver=waiver, user=platform_lead, seen_digest=current_digest(release))
+    settle_checklist(release, platform_lead)
+    sign_off(release, platform_lead)
+    release.refresh_from_db()
+    assert gate_status(release).open
+
+    ci_run_report(
+        release=release, step="ci:rls_docker", status="failed", commit_sha=release.commit_sha,
+        run_url="https://ci.example.com/runs/9", summary="3 policies leak rows",
+        actor=release_engineer,
+    )  # fmt: skip
+
+    # The owner cannot sign again over it: the waiver ended and the item reopened.
+    release.refresh_from_db()
+    with pytest.raises(ChecklistError, match="not done"):
+        sign_off(release, platform_lead)
+    waiver.refresh_from_db()
+    assert waiver.revoked_at is not None and "failed after" in waiver.revoke_reason
+    gate = gate_status(release)
+    assert not gate.open
+    assert RLS_DOCKER in {c["step"] for c in gate.failed_checks}
+    assert RLS_DOCKER not in {x["step"] for x in gate.waivers}
+    assert item(release, RLS_DOCKER).state == "open"
+
+
+def test_the_same_check_failing_again_keeps_the_waiver(
+    release_with_files, platform_lead, release_engineer
+):
+    w = waivers()
+    release = release_with_files
+    finished_job(release, "pending", "failed")
+    waiver = w.ask(
+        item=item(release, PENDING), user=release_engineer,
+        reason="Dashboard shows a known stuck row", seen_digest=current_digest(release),
+    )  # fmt: skip
+    w.approve(waiver=waiver, user=platform_lead, seen_digest=current_digest(release))
+    finished_job(release, "pending", "failed")  # run again: the same known failure
+    waiver.refresh_from_db()
+    assert waiver.revoked_at is None
+    release.refresh_from_db()
+    assert PENDING not in {c["step"] for c in gate_status(release).failed_checks}
