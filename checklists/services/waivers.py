@@ -219,6 +219,8 @@ def waivers_end_on_failure(*, item: ChecklistItem, evidence: Evidence, actor: An
     release = item.release
     if evidence.status != Evidence.Status.FAILED or evidence.digest != release.content_digest:
         return
+    if release.state not in rules.OPEN_FOR_CHANGES:
+        return  # a deployment under way keeps the checklist it started with
     source = proof.source_of(evidence)
     ended = (
         Waiver.objects.active()
