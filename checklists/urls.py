@@ -12,4 +12,5 @@ urlpatterns = [
     path("", include("checklists.runbooks.urls")),
     path("", include("checklists.deployments.urls")),
     path("", include("checklists.waivers.urls")),
+    path("", include("checklists.owners.urls")),
 ]

@@ -217,6 +217,8 @@ MATRIX: dict[str, Row] = {
     "migration_file": Row("GET", lambda w: {**r(w), "file_pk": w["file"].pk}, members()),
     "release_migrations": Row("POST", r, members(LEAD, RE)),
     "release_cancel": Row("POST", r, members(LEAD, RE), data=lambda w: {"reason": "x"}),
+    # A platform lead names another owner (the page; its POST is the same view).
+    "release_owner": Row("GET", r, members(LEAD)),
     # The QA lead's item: its role and platform leads tick it.
     "item_tick": Row(
         "POST",

@@ -1,4 +1,4 @@
-"""Creating and cancelling a release.
+"""Creating and cancelling a release, and naming its owner.
 
 Each service is keyword-only and one transaction, and writes its AuditEvent inside it.
 Views, the API, tasks and management commands all call these.
@@ -13,11 +13,17 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
-from checklists.models import ChecklistItem, Evidence, Release, RunbookVersion
+from checklists import rules
+from checklists.models import ChecklistItem, Evidence, Release, RunbookVersion, SignOff
 from checklists.runbooks.selectors import latest_published_version, runbook_lint_evidence_summary
 from checklists.services.errors import ChecklistError
 from checklists.services.items import evidence_add, items_for_evidence
-from checklists.services.state import keep_digest_snapshot, refresh_digests, release_transition
+from checklists.services.state import (
+    keep_digest_snapshot,
+    refresh_digests,
+    release_transition,
+    withdraw_signoffs,
+)
 from migrations_ops.models import Project
 from release_portal.accounts.roles import RELEASE_OWNER_ROLES, Action, can, roles_in
 from release_portal.audit.services import Actor, audit_record
@@ -163,3 +169,71 @@ def release_cancel(*, release: Release, user: Any, reason: str) -> None:
         raise ChecklistError("Say why the release is cancelled.")
     release = Release.objects.select_for_update().get(pk=release.pk)
     release_transition(release=release, to=Release.State.CANCELLED, actor=user, reason=reason)
+
+
+def owner_candidates(release: Release) -> list[Any]:
+    """Who may be named the release's owner: the project's active platform leads and
+    release engineers, the current owner left out, by username."""
+    from release_portal.accounts.models import Membership
+
+    members = (
+        Membership.objects.filter(
+            project_id=release.project_id, role__in=RELEASE_OWNER_ROLES, user__is_active=True
+        )
+        .exclude(user_id=release.owner_id)
+        .select_related("user")
+        .order_by("user__username")
+    )
+    return list({m.user_id: m.user for m in members}.values())
+
+
+@transaction.atomic
+def release_change_owner(*, release: Release, user: Any, new_owner: Any, reason: str) -> int:
+    """Name ``new_owner`` the release's owner (who gives its final sign-off): a platform
+    lead does, with a reason, while the release is open, for an owner away, one who lost
+    their role, or the uploader a project does not let sign. The previous owner's final
+    sign-off goes stale (it was theirs to give); returns how many sign-offs went stale."""
+    if not can(user, Action.MANAGE_PROJECT, release.project_id):
+        raise PermissionDenied("Only a platform lead names another owner for a release.")
+    if not reason.strip():
+        raise ChecklistError("Say why the owner changes: it goes into the change log.")
+    release = (
+        Release.objects.select_for_update().select_related("owner", "project").get(pk=release.pk)
+    )
+    if release.state not in rules.OPEN_FOR_CHANGES:
+        raise ChecklistError(
+            f"The release is {release.get_state_display().lower()}: its owner no longer changes."
+        )
+    if new_owner is None or not roles_in(new_owner, release.project_id) & RELEASE_OWNER_ROLES:
+        raise ChecklistError(
+            f"{new_owner or 'Nobody'} is not a platform lead or release engineer of "
+            f"{release.project}: only they own releases."
+        )
+    if new_owner.pk == release.owner_id:
+        raise ChecklistError(f"{new_owner} already owns this release.")
+    other = release.signoffs.filter(user=new_owner).exclude(kind=SignOff.Kind.RELEASE_OWNER)
+    if (signed := other.first()) is not None:
+        raise ChecklistError(
+            f"{new_owner} signed this release as {signed.get_kind_display()}: one person gives "
+            "at most one sign-off per release, so they cannot give the owner's. Name someone "
+            "else."
+        )
+    if release.project.uploader_may_not_sign and release.migrations_uploaded_by_id == new_owner.pk:
+        raise ChecklistError(
+            f"{new_owner} uploaded these migrations, and {release.project} asks someone else "
+            "to give the final sign-off: name someone else."
+        )
+    before = release.owner
+    release.owner = new_owner
+    release.save(update_fields=["owner", "updated_at"])
+    audit_record(
+        actor=user,
+        action="release.owner_change",
+        obj=release,
+        data={"from": before.get_username(), "to": new_owner.get_username(), "reason": reason},
+    )
+    owners = release.signoffs.filter(kind=SignOff.Kind.RELEASE_OWNER, stale_at__isnull=True)
+    return withdraw_signoffs(
+        owners.select_related("user"), release=release, actor=user,
+        reason=f"the release's owner changed from {before} to {new_owner}",
+    )  # fmt: skip

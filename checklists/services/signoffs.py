@@ -100,7 +100,8 @@ def _signoff_give(*, release: Release, user: Any, kind: str, seen_digest: str) -
         if release.project.uploader_may_not_sign and release.migrations_uploaded_by_id == user.pk:
             raise ChecklistError(
                 "You uploaded these migrations, and this project asks someone else to give "
-                "the final sign-off: a platform lead can name another owner."
+                "the final sign-off: a platform lead names another owner (“Name another "
+                "owner”, under the sign-offs)."
             )
     existing = release.signoffs.filter(user=user).first()
     if existing and existing.is_current:

@@ -145,7 +145,6 @@ def release_refresh(
             snapshot = refresh_digests(release)
     stale_signoffs = 0
     if release.digest != old_digest:
-        now = timezone.now()
         # A release locked by checklists.services.items._locked knows whether any sign-off
         # is not stale yet (read with the lock): when none is, there is nothing to read.
         live = (
@@ -153,19 +152,7 @@ def release_refresh(
             if getattr(release, "has_live_signoffs", True)
             else ()
         )
-        for signoff in live:
-            signoff.stale_at = now
-            signoff.stale_reason = reason[:300]
-            signoff.save(update_fields=["stale_at", "stale_reason"])
-            audit_record(
-                actor=actor,
-                action="signoff.stale",
-                obj=signoff,
-                release=release,
-                data={"user": signoff.user.get_username(), "kind": signoff.kind, "why": reason},
-            )
-            events.signoff_stale(signoff=signoff, reason=reason, actor=actor)
-            stale_signoffs += 1
+        stale_signoffs = mark_signoffs_stale(live, release=release, actor=actor, reason=reason)
         if checklist is None or (ChecklistItem.State.DONE, True) in checklist.states:
             _reopen_signoff_items(release)
             checklist = None  # the sign-off step's state changed
@@ -179,6 +166,38 @@ def release_refresh(
         stale_signoffs,
         stale_items,
     )
+
+
+def mark_signoffs_stale(signoffs: Any, *, release: Release, actor: Any, reason: str) -> int:
+    """Mark ``signoffs`` (of ``release``, with their users) stale for ``reason``, each
+    audited and announced to the webhooks; returns how many."""
+    now = timezone.now()
+    count = 0
+    for signoff in signoffs:
+        signoff.stale_at = now
+        signoff.stale_reason = reason[:300]
+        signoff.save(update_fields=["stale_at", "stale_reason"])
+        audit_record(
+            actor=actor,
+            action="signoff.stale",
+            obj=signoff,
+            release=release,
+            data={"user": signoff.user.get_username(), "kind": signoff.kind, "why": reason},
+        )
+        events.signoff_stale(signoff=signoff, reason=reason, actor=actor)
+        count += 1
+    return count
+
+
+def withdraw_signoffs(signoffs: Any, *, release: Release, actor: Any, reason: str) -> int:
+    """Make ``signoffs`` stale for a change the digest does not cover (the release's owner
+    changed): the sign-off step opens again and the release's state follows; returns how
+    many went stale."""
+    count = mark_signoffs_stale(signoffs, release=release, actor=actor, reason=reason)
+    if count:
+        _reopen_signoff_items(release)
+        _move_state(release, actor)
+    return count
 
 
 def _stale_waived_items(release: Release, actor: Any) -> int:

@@ -1,0 +1,1 @@
+"""Naming another owner for a release (the person who gives its final sign-off)."""
