@@ -17,8 +17,9 @@ from django.utils import timezone
 from checklists import digest, proof, rules
 from checklists.models import ChecklistItem, Release, SignOff, Waiver
 from checklists.services.errors import AlreadyDone, ChecklistError, when
-from checklists.services.state import release_refresh, require_seen_digest
+from checklists.services.state import release_refresh, require_seen_digest, withdraw_signoffs
 from release_portal.accounts.recheck import PasswordRecheckFailed, password_recheck
+from release_portal.accounts.roles import RELEASE_OWNER_ROLES, Role, roles_in
 from release_portal.audit.services import audit_record
 
 
@@ -147,3 +148,28 @@ def _signoff_give(*, release: Release, user: Any, kind: str, seen_digest: str) -
 def signoff_changes(signoff: SignOff) -> dict[str, list[str]]:
     """What changed since ``signoff`` was given (for the stale banner)."""
     return digest.snapshot_changes(signoff.snapshot, digest.release_snapshot(signoff.release))
+
+
+def signoffs_of_a_lost_role(*, user: Any, project_id: int, role: Role, actor: Any) -> int:
+    """``user`` no longer holds ``role`` in the project (``accounts.signals.role_lost``):
+    their sign-offs given as that role, and their owner's sign-off once no role left lets
+    them own a release, stop counting on the project's releases not yet deploying. Each
+    goes stale saying why; the release's state follows. Returns how many went stale."""
+    kinds = {role.value} if role.value in SignOff.Kind.values else set()
+    if not roles_in(user, project_id) & RELEASE_OWNER_ROLES:
+        kinds.add(SignOff.Kind.RELEASE_OWNER)
+    if not kinds:
+        return 0
+    stale = 0
+    given = SignOff.objects.filter(user=user, kind__in=kinds, stale_at__isnull=True)
+    releases = Release.objects.select_for_update().filter(
+        project_id=project_id, state__in=rules.OPEN_FOR_CHANGES,
+        pk__in=given.values("release_id"),
+    )  # fmt: skip
+    for release in releases.order_by("pk"):
+        signoffs = release.signoffs.filter(user=user, kind__in=kinds, stale_at__isnull=True)
+        stale += withdraw_signoffs(
+            signoffs.select_related("user"), release=release, actor=actor,
+            reason=f"{user.get_username()} is no longer {role.label} of this project",
+        )  # fmt: skip
+    return stale

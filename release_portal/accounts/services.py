@@ -18,6 +18,7 @@ from django.utils.http import urlsafe_base64_encode
 
 from release_portal.accounts.models import Membership
 from release_portal.accounts.roles import Role, forget_roles
+from release_portal.accounts.signals import role_lost
 from release_portal.audit.services import audit_record
 
 logger = logging.getLogger(__name__)
@@ -147,6 +148,10 @@ def membership_remove(*, membership: Membership, removed_by: Any, via: str = "")
     )
     locked.delete()
     forget_roles(removed_by)
+    role_lost.send(
+        sender=Membership, user=locked.user, project_id=locked.project_id,
+        role=Role(locked.role), actor=removed_by,
+    )  # fmt: skip
 
 
 LAST_LEAD = "This is the project's last platform lead: add another one first."
@@ -234,6 +239,10 @@ def membership_change_role(
         ),
     )
     forget_roles(changed_by)
+    role_lost.send(
+        sender=Membership, user=locked.user, project_id=locked.project_id, role=Role(before),
+        actor=changed_by,
+    )  # fmt: skip
     return locked
 
 
