@@ -120,11 +120,20 @@ def check_item(
         return Check(item, MISSING)
     results = [
         {"kind": source, "status": e.status, "job": e.job_id, "evidence": e.pk,
-         "summary": e.summary[:200]}
+         "summary": e.summary[:200], **_backup_time(e)}
         for source, e in sorted(latest.items())
     ]  # fmt: skip
     failures = [r for r in results if r["status"] != Evidence.Status.PASSED]
     return Check(item, FAILED if failures else PASSED, results, failures)
+
+
+def _backup_time(evidence: Evidence) -> dict[str, Any]:
+    """When a backup result's backup was taken (for the gate's age rule): its restore
+    check says so; a result from before it did, when it was verified (a little later)."""
+    if evidence.kind != K.BACKUP:
+        return {}
+    taken = (evidence.data or {}).get("taken_at") or evidence.created_at.isoformat()
+    return {"taken_at": taken, "file": (evidence.data or {}).get("file", "")}
 
 
 def release_checks(release: Release) -> list[Check]:

@@ -104,6 +104,13 @@ class Project(models.Model):
         default=True,
         help_text="The person who uploaded the migrations may not give the final sign-off.",
     )
+    # Runbook §5.1: the backup is taken before the production apply. One older than this
+    # (hours; 0: no limit) no longer opens the gate: the SRE takes and verifies another.
+    backup_max_age_hours = models.PositiveIntegerField(
+        default=24,
+        help_text="The gate needs the release's verified production backup to be at most "
+        "this many hours old (0: no limit).",
+    )
     break_glass_needs_second_lead = models.BooleanField(
         default=True,
         help_text="A break-glass override opens the gate only once a second platform lead "

@@ -11,6 +11,8 @@ open when
 - every sign-off the project requires is current (given for the release's digest), so
   the release is approved,
 - no freeze window of the project covers the moment,
+- the verified production backup that proves the backup step is at most the project's
+  ``backup_max_age_hours`` old (runbook §5.1: taken before the production apply),
 - and, with the project's "high-risk release requires the SRE's sign-off" setting on, a
   risk result exists for the release's current content (``gate_rule``; a high-risk one
   adds the SRE's sign-off to the required ones);
@@ -25,7 +27,7 @@ break-glass deployment shows what it skipped.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -73,6 +75,9 @@ class GateResult:
     has_migrations: bool = True
     # A break-glass override given but not yet confirmed by a second platform lead.
     override_unconfirmed: dict[str, Any] | None = None
+    # The backup proving the backup step, when older than the project allows: its file,
+    # when it was taken, and the largest age in hours.
+    old_backup: dict[str, Any] | None = None
 
     @property
     def reasons(self) -> list[str]:
@@ -115,6 +120,17 @@ class GateResult:
             # In words for people and CI logs alike; the body's freeze.ends_at stays ISO.
             until = utc_time(self.freeze["ends_at"]) or "further notice"
             out.append((f"freeze window until {until}: {self.freeze['reason']}", []))
+        if self.old_backup:
+            old = self.old_backup
+            out.append(
+                (
+                    f"the verified backup {old['file']} was taken at {utc_time(old['taken_at'])}"
+                    f", more than {old['max_age_hours']} h ago: this project asks for one at "
+                    "most that old before a production deployment (runbook §5.1). Take and "
+                    "verify another",
+                    [],
+                )
+            )
         if self.risk and self.risk["code"]:
             out.append((self.risk["message"], []))
         if self.override_unconfirmed:
@@ -220,6 +236,27 @@ def waiver_entry(waiver: Waiver) -> dict[str, Any]:
         "approved_at": _when(waiver.approved_at),
         "content_digest": waiver.content_digest,
     }
+
+
+def _old_backup(release: Release, checks: list[proof.Check], at: datetime) -> dict[str, Any] | None:
+    """The passing backup result the backup step's check read, when the backup is older
+    than the project's ``backup_max_age_hours`` (0: no limit)."""
+    limit = release.project.backup_max_age_hours
+    if not limit:
+        return None
+    for check in checks:
+        for result in check.results if check.passed else ():
+            taken = _parsed(result.get("taken_at"))
+            if taken is not None and at - taken > timedelta(hours=limit):
+                return {"file": result["file"], "taken_at": _when(taken), "max_age_hours": limit}
+    return None
+
+
+def _parsed(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
 
 
 def _state_problem(release: Release, overridden: bool) -> str:
@@ -329,7 +366,13 @@ def gate_status(
         missing_items or missing_signoffs or stale_signoffs or failed_checks or not has_migrations
     )
     checklist_ok = checklist_ok and not (risk and risk.code)
-    on_merit = checklist_ok and release.state == Release.State.APPROVED and freeze is None
+    old_backup = _old_backup(release, checks, at)
+    on_merit = (
+        checklist_ok
+        and release.state == Release.State.APPROVED
+        and freeze is None
+        and old_backup is None
+    )
     review = (
         PeerReview.objects.filter(release=release).order_by("-reported_at").first()
         if may_have_review
@@ -362,6 +405,7 @@ def gate_status(
         failed_checks=failed_checks,
         waivers=[waiver_entry(w) for w in active_waivers],
         has_migrations=has_migrations,
+        old_backup=old_backup,
         override_unconfirmed=None
         if given is None or override is not None
         else _override_entry(given),

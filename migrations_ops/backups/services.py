@@ -228,7 +228,8 @@ def _backup_evidence(backup: BackupManifest, actor: Any, *, ok: bool, summary: s
             summary=(f"{backup.file_name} on {where}: " + summary)[:500],
             job=backup.verify_job, content_digest=digest or None,
             data={"backup_id": backup.pk, "file": backup.file_name, "sha256": backup.sha256,
-                  "size": backup.size, "verified": ok},
+                  "size": backup.size, "verified": ok,
+                  "taken_at": backup.finished_at.isoformat() if backup.finished_at else None},
         )  # fmt: skip
     release_refresh(release=release, actor=actor, reason=f"backup {backup.file_name} verified")
 

@@ -152,6 +152,13 @@ class ProjectSettingsForm(forms.Form):
         required=False,
         label="The person who uploaded the migrations may not give the final sign-off",
     )
+    backup_max_age_hours = forms.IntegerField(
+        min_value=0,
+        max_value=24 * 365,
+        label="Largest age of the production backup at deployment (hours)",
+        help_text="Runbook §5.1: the backup is taken before the production apply. The gate "
+        "stays shut while the release's verified backup is older than this (0: no limit).",
+    )
     break_glass_needs_second_lead = forms.BooleanField(
         required=False,
         label="Break-glass needs a second platform lead",
@@ -199,6 +206,7 @@ class ProjectSettingsForm(forms.Form):
             "require_sre_signoff": project.require_sre_signoff,
             "high_risk_requires_sre": project.high_risk_requires_sre,
             "uploader_may_not_sign": project.uploader_may_not_sign,
+            "backup_max_age_hours": project.backup_max_age_hours,
             "break_glass_needs_second_lead": project.break_glass_needs_second_lead,
             "maintenance_webhook_url": project.maintenance_webhook_url,
         }

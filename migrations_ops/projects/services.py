@@ -44,6 +44,7 @@ SETTINGS_FIELDS = (
     "require_sre_signoff",
     "high_risk_requires_sre",
     "uploader_may_not_sign",
+    "backup_max_age_hours",
     "break_glass_needs_second_lead",
     "maintenance_webhook_url",
 )

@@ -98,7 +98,7 @@ def test_check_commands_are_never_given_a_targets_variable(client, platform_lead
     data = {
         "migrations_source": "upload", "supabase_dir": "supabase", "schemas": "public",
         "rollbacks_dir": "supabase/rollbacks", "command_timeout_seconds": 600,
-        "dry_run_data_max_mb": 50, "check_commands": "pnpm run lint",
+        "dry_run_data_max_mb": 50, "check_commands": "pnpm run lint", "backup_max_age_hours": 24,
         "command_env_names": "NODE_ENV JOBS_TEST_STAGING_URL SECRET_KEY",
     }  # fmt: skip
     response = client.post(reverse("project_settings", args=[project.slug]), data)

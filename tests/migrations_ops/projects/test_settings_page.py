@@ -33,6 +33,7 @@ def valid(**overrides):
         "dry_run_data_max_mb": "25",
         "require_qa_signoff": "on",
         "uploader_may_not_sign": "on",
+        "backup_max_age_hours": "24",
         "break_glass_needs_second_lead": "on",
     }
     data.update(overrides)

@@ -1,0 +1,64 @@
+"""Runbook §5.1: the backup is taken before the production apply. The gate stays shut
+while the verified production backup proving the backup step is older than the project
+allows (``backup_max_age_hours``, 24 by default; 0: no limit), saying so; a newer backup
+opens it again. Times are the gate's ``at``: no test sleeps."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from checklists.deployments.gate import gate_status
+from checklists.services.items import item_tick
+from tests.checklists.conftest import item
+from tests.checklists.test_backup_proof import BACKUP, production, verified_backup
+from tests.factories import settle_checklist, sign_off
+
+__all__ = ["production"]  # the fixture, for the tests below
+
+
+def approved_with_backup(release, target, lead, sre, folder):
+    settle_checklist(release, lead, skip=(BACKUP,))
+    backup = verified_backup(release, target, folder)
+    item_tick(item=item(release, BACKUP), user=sre)
+    release.refresh_from_db()
+    sign_off(release, lead)
+    release.refresh_from_db()
+    assert gate_status(release).open
+    return backup
+
+
+def test_an_old_backup_keeps_the_gate_shut_until_a_newer_one_is_verified(
+    release_with_files, production, platform_lead, sre, tmp_path
+):
+    release = release_with_files
+    backup = approved_with_backup(release, production, platform_lead, sre, tmp_path)
+    assert gate_status(release, at=timezone.now() + timedelta(hours=23)).open
+    later = timezone.now() + timedelta(hours=25)
+    gate = gate_status(release, at=later)
+    assert not gate.open
+    assert gate.old_backup is not None
+    assert (gate.old_backup["file"], gate.old_backup["max_age_hours"]) == (backup.file_name, 24)
+    assert any(
+        r.startswith(f"the verified backup {backup.file_name} was taken at ")
+        and "more than 24 h ago" in r
+        for r in gate.reasons
+    )
+    assert gate.as_dict()["old_backup"]["file"] == backup.file_name  # the API's answer too
+
+
+def test_a_project_may_set_another_age_or_none(
+    release_with_files, project, production, platform_lead, sre, tmp_path
+):
+    release = release_with_files
+    approved_with_backup(release, production, platform_lead, sre, tmp_path)
+    much_later = timezone.now() + timedelta(days=30)
+    project.backup_max_age_hours = 0
+    project.save()
+    release.refresh_from_db()
+    assert gate_status(release, at=much_later).open
+    project.backup_max_age_hours = 2
+    project.save()
+    release.refresh_from_db()
+    assert not gate_status(release, at=timezone.now() + timedelta(hours=3)).open
