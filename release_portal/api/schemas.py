@@ -272,6 +272,12 @@ class GateFreezeOut(Schema):
     reason: str
 
 
+class GateOldBackupOut(Schema):
+    file: str
+    taken_at: str
+    max_age_hours: int
+
+
 class GateUnconfirmedOverrideOut(Schema):
     id: int
     by: str
@@ -383,6 +389,11 @@ class GateOut(Schema):
     override_unconfirmed: GateUnconfirmedOverrideOut | None = Field(
         description="A break-glass that waits for a second platform lead's confirmation "
         "(it does not open the gate yet)."
+    )
+    old_backup: GateOldBackupOut | None = Field(
+        description="The verified production backup proving the backup step, when it is "
+        "older than the project allows (runbook §5.1: taken before the production apply); "
+        "null otherwise. Take and verify another."
     )
 
 

@@ -195,3 +195,25 @@ def test_it_says_a_break_glass_waits_for_its_second_lead(api, release_with_files
         " UTC is not in force yet: a second platform lead confirms it on the release's gate page"
     )
     assert body["error"].endswith(sentence)
+
+
+def test_it_says_the_backup_is_too_old(
+    api, release_with_files, targets, platform_lead, sre, tmp_path
+):
+    """The answer names the backup, when it was taken and the project's limit."""
+    from checklists.models import Evidence
+    from tests.checklists.test_backup_age import approved_with_backup
+
+    backup = approved_with_backup(
+        release_with_files, targets["production"], platform_lead, sre, tmp_path
+    )
+    taken = timezone.now() - timedelta(hours=30)
+    for evidence in Evidence.objects.filter(kind=Evidence.Kind.BACKUP):
+        evidence.data = {**evidence.data, "taken_at": taken.isoformat()}
+        evidence.save(update_fields=["data"])
+    response = gate(api, release_with_files)
+    assert response.status_code == 409
+    body = response.json()
+    assert body["old_backup"]["file"] == backup.file_name
+    assert body["old_backup"]["max_age_hours"] == 24
+    assert "more than 24 h ago" in body["error"]
