@@ -72,6 +72,9 @@ class MigrationsUploadForm(forms.Form):
 
 class TickForm(forms.Form):
     revision = forms.IntegerField(widget=forms.HiddenInput)
+    # The content digest the page showed: a tick of other migrations than those is refused.
+    # Optional, for API-like clients that post without having read a page.
+    seen_content = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
     comment = forms.CharField(
         required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 2})
     )
@@ -82,6 +85,7 @@ class TickForm(forms.Form):
 class ReasonForm(forms.Form):
     revision = forms.IntegerField(widget=forms.HiddenInput)
     reason = forms.CharField(max_length=5000)
+    seen_content = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
 
 
 class SeenDigestField(forms.CharField):

@@ -335,12 +335,14 @@ def release_files(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 
 def _item_response(
-    request: HtmxHttpRequest, release_pk: int, item_pk: int, *, error: str = "", status: int = 200
-) -> HttpResponse:
+    request: HtmxHttpRequest, release_pk: int, item_pk: int, *, error: str = "",
+    files_changed: bool = False,
+) -> HttpResponse:  # fmt: skip
     """The htmx answer to a refused change: the item as it is now, with the message (a
-    4xx fragment made for its target)."""
-    return _item_fragment(request, _shown_item(request, release_pk, item_pk), error=error,
-                          status=status)  # fmt: skip
+    4xx fragment made for its target) and, when the migrations changed under the form,
+    a link to their line diff."""
+    item = _shown_item(request, release_pk, item_pk)
+    return _item_fragment(request, item, error=error, files_changed=files_changed)
 
 
 def _shown_item(request: HtmxHttpRequest, release_pk: int, item_pk: int) -> ChecklistItem:
@@ -354,7 +356,7 @@ def _shown_item(request: HtmxHttpRequest, release_pk: int, item_pk: int) -> Chec
 
 
 def _item_fragment(
-    request: HtmxHttpRequest, item: ChecklistItem, *, error: str = "", status: int = 200
+    request: HtmxHttpRequest, item: ChecklistItem, *, error: str = "", files_changed: bool = False
 ) -> HttpResponse:
     """The htmx answer: the item again; the other panels refresh on "release-changed".
     ``item`` comes with its step, its release (project, owner) and its evidence."""
@@ -366,7 +368,9 @@ def _item_fragment(
         "item_error": error,
         "open_for_changes": release.state in rules.OPEN_FOR_CHANGES,
     }
-    status = 422 if error else status
+    if files_changed:
+        context["item_changes_url"] = reverse("release_changes", kwargs={"pk": release.pk})
+    status = 422 if error else 200
     response = render(request, "checklists/releases/panels/item.html", context, status=status)
     return _fragment(response, changed=not error)
 
@@ -393,6 +397,7 @@ def item_action(request: HtmxHttpRequest, pk: int, item_pk: int, action: str) ->
         TickForm(request.POST, request.FILES) if action == "tick" else ReasonForm(request.POST)
     )
     error = ""
+    files_changed = False
     changed: ChecklistItem | None = None
     if not form.is_valid():
         # Who may act comes before what they sent: someone who may not tick this item is
@@ -409,7 +414,7 @@ def item_action(request: HtmxHttpRequest, pk: int, item_pk: int, action: str) ->
                 changed = item_services.item_tick(
                     item=item, user=request.user, comment=data["comment"],
                     expected_revision=data["revision"], link=data["link"],
-                    upload=data["file"],
+                    upload=data["file"], seen_content=data["seen_content"] or None,
                 )  # fmt: skip
                 done = "Ticked"
             elif action == "untick":
@@ -422,12 +427,14 @@ def item_action(request: HtmxHttpRequest, pk: int, item_pk: int, action: str) ->
                 changed = item_services.item_mark_not_applicable(
                     item=item, user=request.user, reason=data["reason"],
                     expected_revision=data["revision"],
+                    seen_content=data["seen_content"] or None,
                 )  # fmt: skip
                 done = "Marked not applicable"
         except ChecklistItem.DoesNotExist:
             raise Http404("No such release.") from None
         except ChecklistError as e:  # AlreadyDone among them: a second click is told so
             error = error_text(e)
+            files_changed = isinstance(e, ChangedSinceOpened) and e.files_changed
         else:
             if not request.htmx:
                 messages.success(request, f"{done}: {changed.step.text[:80]}")
@@ -436,7 +443,7 @@ def item_action(request: HtmxHttpRequest, pk: int, item_pk: int, action: str) ->
             # The service's item is as it committed it, with its release: answered from
             # it rather than read again.
             return _item_fragment(request, selectors.with_evidence(changed))
-        return _item_response(request, pk, item_pk, error=error)
+        return _item_response(request, pk, item_pk, error=error, files_changed=files_changed)
     if error:
         messages.error(request, error)
     return redirect(reverse("release_detail", kwargs={"pk": pk}) + f"#item-{item_pk}")

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from checklists import bundles, rules
 from checklists.models import ChecklistItem, Evidence, Release, SignOff, Waiver
-from checklists.services.errors import AlreadyDone, ChecklistError, when
+from checklists.services.errors import AlreadyDone, ChangedSinceOpened, ChecklistError, when
 from checklists.services.state import release_refresh
 from checklists.sql import exists_sql
 from migrations_ops.jobs.kinds import KINDS, kind_spec
@@ -84,6 +84,26 @@ def _check_revision(item: ChecklistItem, expected_revision: int | None) -> None:
         )
 
 
+def _check_content(item: ChecklistItem, seen_content: str | None, *, done: str, again: str) -> None:
+    """Refuse when the migrations changed since the person's page showed ``seen_content``
+    (the release's content digest): a tick or "not applicable" says something about the
+    migrations they looked at, not about ones uploaded after."""
+    release = item.release
+    if seen_content is None or seen_content == release.content_digest:
+        return
+    by = release.migrations_uploaded_by
+    upload = (
+        f" (uploaded by {by.get_username()} at {when(release.migrations_uploaded_at)})"
+        if by is not None
+        else ""
+    )
+    raise ChangedSinceOpened(
+        f"Nothing was {done}: the migrations changed since you opened this page{upload}. "
+        f"Look at what changed, then {again} again if it still holds.",
+        {"files": ["the migrations changed"]},
+    )
+
+
 def _check_proven(item: ChecklistItem) -> None:
     """An evidence-required item is ticked only on proof: its check passed for these
     migrations (checklists.proof), or a waiver for them was approved. A link, a file or a
@@ -117,10 +137,12 @@ def item_tick(
     expected_revision: int | None = None,
     link: str = "",
     upload: UploadedFile | None = None,
+    seen_content: str | None = None,
 ) -> ChecklistItem:
     """Mark ``item`` done, optionally attaching a link or a file as its evidence.
     ``item`` may be a reference (its id and its release's): it is read here, and is not
-    found unless ``user`` holds a role in its project."""
+    found unless ``user`` holds a role in its project. With ``seen_content`` (the content
+    digest the person's page showed), refused when the migrations changed since."""
     item = _locked(item, seen_by=user)
     check_may_tick(user, item)
     _check_open(item)
@@ -130,6 +152,7 @@ def item_tick(
         who = item.done_by.get_username() if item.done_by else "someone"
         raise AlreadyDone(f"Already done by {who} at {when(item.done_at)}.")
     _check_revision(item, expected_revision)
+    _check_content(item, seen_content, done="ticked", again="tick it")
     if link or upload:
         _attach_manual(item=item, user=user, link=link, upload=upload)
         item.has_evidence = True  # type: ignore[attr-defined]
@@ -171,7 +194,7 @@ def _change(
 @transaction.atomic
 def _set_state(
     *, item: ChecklistItem, user: Any, to: str, reason: str, action: str,
-    expected_revision: int | None,
+    expected_revision: int | None, seen_content: str | None = None,
 ) -> ChecklistItem:  # fmt: skip
     item = _locked(item, seen_by=user)
     check_may_tick(user, item)
@@ -191,6 +214,7 @@ def _set_state(
             f"Already {item.get_state_display().lower()} (by {who} at {when(item.done_at)})."
         )
     _check_revision(item, expected_revision)
+    _check_content(item, seen_content, done="marked not applicable", again="mark it not applicable")
     return _change(
         item, user=user, to=to, note=reason, action=action, note_key="reason", said=action
     )
@@ -206,11 +230,14 @@ def item_untick(
 
 
 def item_mark_not_applicable(
-    *, item: ChecklistItem, user: Any, reason: str, expected_revision: int | None = None
-) -> ChecklistItem:
+    *, item: ChecklistItem, user: Any, reason: str, expected_revision: int | None = None,
+    seen_content: str | None = None,
+) -> ChecklistItem:  # fmt: skip
+    """Refused, as a tick is, when the migrations changed since ``seen_content``."""
     return _set_state(
         item=item, user=user, to=ChecklistItem.State.NOT_APPLICABLE, reason=reason,
         action="item.not_applicable", expected_revision=expected_revision,
+        seen_content=seen_content,
     )  # fmt: skip
 
 

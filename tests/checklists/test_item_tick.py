@@ -215,3 +215,37 @@ def test_a_tick_locks_the_release_before_its_item(project, release_engineer, pla
         holder.rollback()
         ticker.join(timeout=10)
     assert outcome == ["done"]
+
+
+def test_a_form_opened_before_new_migrations_ticks_nothing(
+    release_with_files, release_engineer, tmp_path, settings
+):
+    """The engineer uploaded new migrations while the tick form was open: the tick (and its
+    evidence file) would vouch for migrations the person never looked at."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from checklists.services.errors import ChangedSinceOpened
+    from checklists.services.migrations import release_upload_archive
+    from tests.factories import DEMO_MIGRATIONS, supabase_archive
+
+    settings.MEDIA_ROOT = tmp_path
+    target = item(release_with_files, "run-pnpm-lint-typecheck-test")
+    seen = release_with_files.content_digest
+    newer = {**DEMO_MIGRATIONS, "migrations/20250103000000_more.sql": "select 1;\n"}
+    release_upload_archive(release=release_with_files, data=supabase_archive(newer),
+                           filename="s.zip", actor=release_engineer)  # fmt: skip
+    upload = SimpleUploadedFile("lint.txt", b"all green")
+    with pytest.raises(ChangedSinceOpened, match="the migrations changed since you opened"):
+        item_tick(item=target, user=release_engineer, expected_revision=target.revision,
+                  seen_content=seen, upload=upload)  # fmt: skip
+    target.refresh_from_db()
+    assert target.state == "open"
+    assert not Evidence.objects.filter(item=target).exists()
+    assert not any(tmp_path.rglob("lint*")), "an evidence file was stored for nothing"
+    with pytest.raises(ChangedSinceOpened, match="Nothing was marked not applicable"):
+        item_mark_not_applicable(item=target, user=release_engineer, reason="covered",
+                                 expected_revision=target.revision, seen_content=seen)  # fmt: skip
+    release_with_files.refresh_from_db()
+    item_tick(item=target, user=release_engineer,
+              seen_content=release_with_files.content_digest)  # fmt: skip
+    assert ChecklistItem.objects.get(pk=target.pk).state == "done"

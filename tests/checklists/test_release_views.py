@@ -122,6 +122,35 @@ def test_a_double_click_with_htmx_shows_already_done(client, personas, release_w
     assert AuditEvent.objects.filter(action="item.tick").count() == 1
 
 
+def test_a_tick_form_from_before_new_migrations_is_refused_in_place(
+    client, personas, release_with_files
+):
+    """The form carries the content digest its page showed: new migrations uploaded while
+    it was open make the tick a 422 with what happened and the line diff, writing nothing."""
+    from checklists.services.migrations import release_upload_archive
+
+    client.force_login(personas["release_engineer"])
+    target = item(release_with_files, "run-pnpm-lint-typecheck-test")
+    page = client.get(detail(release_with_files)).content.decode()
+    seen = release_with_files.content_digest
+    assert f'name="seen_content" value="{seen}"' in page
+    newer = {**DEMO_MIGRATIONS, "migrations/20250103000000_more.sql": "select 1;\n"}
+    release_upload_archive(release=release_with_files, data=supabase_archive(newer),
+                           filename="s.zip", actor=personas["release_engineer"])  # fmt: skip
+    url = reverse("item_tick", kwargs={"pk": release_with_files.pk, "item_pk": target.pk})
+    response = client.post(
+        url,
+        {"revision": target.revision, "seen_content": seen, "comment": "lint passed"},
+        headers={"HX-Request": "true"},
+    )
+    assert response.status_code == 422 and response["X-Portal-Fragment"] == "1"
+    html = response.content.decode()
+    assert "Nothing was ticked: the migrations changed since you opened this page" in html
+    assert reverse("release_changes", kwargs={"pk": release_with_files.pk}) in html
+    assert item(release_with_files, "run-pnpm-lint-typecheck-test").state == "open"
+    assert not AuditEvent.objects.filter(action="item.tick").exists()
+
+
 def test_ticking_without_javascript_redirects_back(client, personas, release_with_files):
     client.force_login(personas["release_engineer"])
     target = item(release_with_files, "run-pnpm-lint-typecheck-test")
