@@ -104,15 +104,31 @@
     return "";
   }
 
-  function showError(origin, text) {
-    const panel = origin && origin.closest ? origin.closest("[data-live], .card") : null;
-    let area = panel ? panel.querySelector(":scope > .panel-error, :scope .card > .panel-error") : null;
+  // "Sign in again" (a 401 from release_portal.accounts.middleware, whose header is the
+  // sign-in page's address): a link that comes back to this page, not to the refused action.
+  function signInLink(loginUrl) {
+    if (!loginUrl) return null;
+    const link = document.createElement("a");
+    link.href = loginUrl + "?next=" +
+      encodeURIComponent(window.location.pathname + window.location.search);
+    link.textContent = "Sign in again";
+    return link;
+  }
+
+  function showError(origin, text, link) {
+    // The checklist item that asked (a part of its section), else its panel.
+    const panel = origin && origin.closest
+      ? origin.closest("li[data-live-part], [data-live], .card") : null;
+    let area = panel ? panel.querySelector(
+      ":scope > .panel-error, :scope .card > .panel-error, :scope .item-text > .panel-error") : null;
     if (!area && panel) {
       area = document.createElement("p");
       area.className = "msg msg-error panel-error";
       area.setAttribute("role", "alert");
       const head = panel.querySelector(".card-head, h2");
-      if (head && head.parentNode) head.parentNode.insertBefore(area, head.nextSibling);
+      const itemText = panel.querySelector(":scope .item-text");
+      if (itemText) itemText.appendChild(area);  // where the item's own errors show
+      else if (head && head.parentNode) head.parentNode.insertBefore(area, head.nextSibling);
       else panel.insertBefore(area, panel.firstChild);
     }
     if (!area) {
@@ -132,6 +148,7 @@
       area = p;
     }
     area.textContent = text;
+    if (link) { area.appendChild(document.createTextNode(" ")); area.appendChild(link); }
     area.scrollIntoView({ block: "nearest" });
   }
 
@@ -156,7 +173,8 @@
     }
     event.detail.shouldSwap = false;
     const text = errorText(xhr) || ("The portal answered " + xhr.status + ".");
-    showError(event.detail.requestConfig && event.detail.requestConfig.elt, text);
+    showError(event.detail.requestConfig && event.detail.requestConfig.elt, text,
+      xhr.status === 401 ? signInLink(xhr.getResponseHeader("X-Portal-Signed-Out")) : null);
   });
   document.addEventListener("htmx:sendError", function (event) {
     showError(event.detail.elt, "The portal could not be reached. Nothing was changed; try again.");
@@ -327,6 +345,40 @@
     });
   }
 
+  // Live updates that fail are said at the top of the page, and the note goes when they
+  // work again: one failed poll is a blip, two in a row (3 s) leave the page out of date.
+  // A session that ended is said at once, with the way back. The poll keeps its pace.
+  let failures = 0;
+  function liveProblem(text, link) {
+    let note = document.getElementById("live-problem");
+    if (!text) { if (note) note.remove(); return; }
+    if (note && note.dataset.text === text) return;
+    if (!note) {
+      note = document.createElement("p");
+      note.id = "live-problem";
+      note.className = "msg msg-warning";
+      note.setAttribute("role", "status");
+      live.insertBefore(note, live.firstChild);
+    }
+    note.dataset.text = text;
+    note.textContent = text;
+    if (link) { note.appendChild(document.createTextNode(" ")); note.appendChild(link); }
+  }
+  function liveFailed(response) {
+    if (response && response.status === 401) {
+      liveProblem("Your session has ended (you signed out in another tab, or it expired): " +
+        "this page no longer follows the release's changes.",
+        signInLink(response.headers.get("X-Portal-Signed-Out")));
+      return;
+    }
+    failures += 1;
+    if (failures < 2) return;
+    const why = response ? "the portal answered " + response.status : "the portal could not be reached";
+    liveProblem("Live updates paused (" + why + "): this page may be out of date. " +
+      "It tries again every few seconds.");
+  }
+  function liveWorks() { failures = 0; liveProblem(""); }
+
   function refresh() {
     if (busy) { again = true; return; }
     busy = true;
@@ -334,12 +386,14 @@
       credentials: "same-origin",
       headers: { "X-Portal-Refresh": "1" },
     }).then(function (response) {
-      if (!response.ok) throw new Error(String(response.status));
+      if (!response.ok) { liveFailed(response); return null; }
       return response.text();
     }).then(function (html) {
+      if (html === null) return;
       const doc = new DOMParser().parseFromString(html, "text/html");
       const fresh = doc.getElementById("release-live");
-      if (!fresh) return;
+      if (!fresh) { liveFailed(null); return; }
+      liveWorks();
       swapUnits(fresh);
       const moved = Boolean(fresh.dataset.revision) && fresh.dataset.revision !== revision;
       revision = fresh.dataset.revision || revision;
@@ -347,7 +401,7 @@
       // Panels loaded by their own request (the analysis card) follow every new
       // revision, whoever made it: the reader's answer, another person, a worker.
       if (moved) document.body.dispatchEvent(new CustomEvent("release-refreshed"));
-    }).catch(function () { /* the next poll tries again */ }).finally(function () {
+    }).catch(function () { liveFailed(null); }).finally(function () {
       busy = false;
       if (again) { again = false; refresh(); }
     });
@@ -359,11 +413,14 @@
       credentials: "same-origin",
       headers: { Accept: "application/json" },
     }).then(function (response) {
-      if (response.status !== 200) return null;
-      return response.json();
+      // 204: the page is up to date. A new revision is fine only once its refresh is.
+      if (response.status === 204) liveWorks();
+      if (response.status === 200) return response.json();
+      if (response.status !== 204) liveFailed(response);
+      return null;
     }).then(function (data) {
       if (data && String(data.revision) !== revision) refresh();
-    }).catch(function () { /* offline for a moment: the next poll tries again */ });
+    }).catch(function () { liveFailed(null); });  // offline: the next poll tries again
   }
 
   document.addEventListener("release-changed", refresh);

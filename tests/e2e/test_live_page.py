@@ -1,0 +1,77 @@
+"""The release page left open while things go wrong around it: the session ends in another
+tab, the portal stops answering its poll, the migrations change under an open form. Each
+is said in place, and the page follows again once it can."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import unquote
+
+import pytest
+
+from checklists.services.items import item_mark_not_applicable
+from tests.e2e import test_release_page as release_page
+from tests.e2e.test_release_page import (
+    PANELS,
+    open_page,
+    panels_after_reload,
+    tickable,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+release = release_page.release  # the release page's fixture: a release with two migrations
+
+
+def test_a_session_ended_in_another_tab_says_sign_in_again_in_place(page, live_server, release):
+    """The tick was answered with the sign-in page, which htmx swapped into the item (and
+    the analysis card's refresh into that card); the poll fell silent."""
+    target = tickable(release)
+    open_page(page, live_server, release, "releng")
+    other = page.context.new_page()
+    other.goto(f"{live_server.url}/releases/{release.pk}/")
+    # Signing out from the person's menu there.
+    other.locator("form[action='/accounts/logout/']").evaluate("f => f.requestSubmit()")
+    other.wait_for_url("**/accounts/login/**")
+    # The poll notices within three seconds and says how to get back.
+    note = page.locator("#live-problem")
+    note.wait_for(timeout=3_000)
+    assert "Your session has ended" in note.inner_text()
+    page.locator(f"#item-{target.pk}").get_by_role("button", name="Tick").click()
+    message = page.locator(f"#item-{target.pk} .panel-error")
+    message.wait_for()
+    assert "Sign in again" in message.inner_text()
+    link = message.get_by_role("link", name="Sign in again")
+    href = link.get_attribute("href") or ""
+    assert unquote(href) == f"/accounts/login/?next=/releases/{release.pk}/"
+    assert page.locator("#release-live input[name=username]").count() == 0
+    assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
+    page.screenshot(path="/tmp/live-page-signed-out.png", full_page=True)
+    assert page.csp.violations == []
+
+
+def test_a_poll_that_fails_says_so_and_the_page_follows_again(page, live_server, release, personas):
+    """A portal answering 500 (or not at all) left the page silently out of date."""
+    open_page(page, live_server, release, "qa")
+    polls = []
+    page.on("request", lambda r: polls.append(r.url) if "/revision" in r.url else None)
+    started = time.monotonic()
+    page.route("**/revision?*", lambda route: route.fulfill(status=500, body="down"))
+    note = page.locator("#live-problem")
+    note.wait_for(timeout=4_000)
+    assert "Live updates paused (the portal answered 500)" in note.inner_text()
+    page.unroute("**/revision?*")
+    page.route("**/revision?*", lambda route: route.abort())
+    note.filter(has_text="could not be reached").wait_for(timeout=4_000)
+    page.unroute("**/revision?*")
+    # No runaway loop: the poll kept its pace of one request every 1.5 s.
+    assert len(polls) <= (time.monotonic() - started) / 1.5 + 2, polls
+    # Back: another person's change shows within three seconds, and the note goes.
+    item = release.items.filter(step__is_signoff=False, step__requires_evidence=False).first()
+    item_mark_not_applicable(item=item, user=personas["platform_lead"], reason="elsewhere")
+    page.locator(f"#item-{item.pk}.item-not_applicable").wait_for(timeout=3_000)
+    note.wait_for(state="detached", timeout=2_000)
+    reloaded = panels_after_reload(page, live_server, release)
+    wait_until(lambda: page.evaluate(PANELS) == reloaded, seconds=3,
+               what="the panels to match a reload")  # fmt: skip
