@@ -9,7 +9,9 @@ from urllib.parse import unquote
 
 import pytest
 
+from checklists.models import ChecklistItem
 from checklists.services.items import item_mark_not_applicable
+from checklists.services.migrations import release_upload_archive
 from tests.e2e import test_release_page as release_page
 from tests.e2e.test_release_page import (
     PANELS,
@@ -18,6 +20,7 @@ from tests.e2e.test_release_page import (
     tickable,
     wait_until,
 )
+from tests.factories import DEMO_MIGRATIONS, supabase_archive
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -75,3 +78,36 @@ def test_a_poll_that_fails_says_so_and_the_page_follows_again(page, live_server,
     reloaded = panels_after_reload(page, live_server, release)
     wait_until(lambda: page.evaluate(PANELS) == reloaded, seconds=3,
                what="the panels to match a reload")  # fmt: skip
+
+
+def test_a_tick_form_open_while_new_migrations_arrive_ticks_nothing(
+    page, live_server, release, personas
+):
+    """The engineer uploaded new migrations while the release engineer's tick form was
+    open: the form gave no sign, and the tick went through for migrations never looked at."""
+    target = tickable(release)
+    open_page(page, live_server, release, "releng")
+    page.locator(f"#item-{target.pk}").get_by_text("Comment or evidence").click()
+    page.locator(f"#comment-{target.pk}").fill("lint and tests green")
+    newer = {**DEMO_MIGRATIONS, "migrations/20250103000000_more.sql": "select 1;\n"}
+    release_upload_archive(release=release, data=supabase_archive(newer), filename="s.zip",
+                           actor=personas["release_engineer"])  # fmt: skip
+    page.locator("#files").get_by_text("20250103000000_more").wait_for(timeout=3_000)
+    notice = page.locator(f"#item-{target.pk} .changed-notice")
+    notice.wait_for(timeout=3_000)
+    assert page.locator(f"#comment-{target.pk}").input_value() == "lint and tests green"
+    page.locator(f"#item-{target.pk}").get_by_role("button", name="Tick").click()
+    error = page.locator(f"#item-{target.pk} .msg-error")
+    error.wait_for()
+    assert "Nothing was ticked: the migrations changed since you opened this page" in (
+        error.inner_text()
+    )
+    assert error.get_by_role("link", name="See the line diff of the files").is_visible()
+    assert ChecklistItem.objects.get(pk=target.pk).state == "open"
+    # The item answered with its fresh form: a tick now is for the migrations on screen.
+    page.locator(f"#item-{target.pk}").get_by_role("button", name="Tick").click()
+    page.locator(f"#item-{target.pk}.item-done").wait_for()
+    reloaded = panels_after_reload(page, live_server, release)
+    wait_until(lambda: page.evaluate(PANELS) == reloaded, seconds=3,
+               what="the panels to match a reload")  # fmt: skip
+    assert page.csp.violations == []
