@@ -263,16 +263,28 @@
   }
   function same(a, b) { return normal(a) === normal(b); }
 
-  // What an htmx answer just said in a panel ("Queued Migration order #3.") stays a
-  // while through the refresh that follows it.
+  // What an htmx answer just said in a panel ("Queued Migration order #3.", an item's
+  // "Already done by lead at 10:02", "The portal answered 500") stays a while through the
+  // refreshes that follow it: the person who lost a race is told who won, not shown the
+  // winner's tick alone a second later.
   const NOTICE_SECONDS = 20;
+  const NOTICES = '.msg[role="status"]:not(.changed-notice), .panel-error, ' +
+    'li[data-live-part] .msg-error[role="alert"]';
   function keepNotices(old, node) {
     const now = Date.now();
-    old.querySelectorAll('.msg[role="status"]:not(.changed-notice)').forEach(function (msg) {
+    old.querySelectorAll(NOTICES).forEach(function (msg) {
       const since = Number(msg.dataset.shownAt || now);
       if (now - since > NOTICE_SECONDS * 1000) return;
       const copy = msg.cloneNode(true);
       copy.dataset.shownAt = String(since);
+      // An item's message goes back into that item, where its own errors show.
+      const item = msg.closest("li[data-live-part][id]");
+      if (item) {
+        const twin = item === old ? node : node.querySelector("#" + CSS.escape(item.id));
+        const text = twin && twin.querySelector(".item-text");
+        if (text) text.appendChild(copy);
+        return;
+      }
       const head = node.querySelector(".card-head");
       if (head && head.parentNode) head.parentNode.insertBefore(copy, head.nextSibling);
       else node.insertBefore(copy, node.firstChild);

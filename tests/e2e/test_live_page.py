@@ -111,3 +111,29 @@ def test_a_tick_form_open_while_new_migrations_arrive_ticks_nothing(
     wait_until(lambda: page.evaluate(PANELS) == reloaded, seconds=3,
                what="the panels to match a reload")  # fmt: skip
     assert page.csp.violations == []
+
+
+def test_who_won_a_race_for_a_tick_stays_said_through_the_refresh(
+    page, live_server, release, personas
+):
+    """Two people ticked at once: the loser's item said "Already done by lead at ...", and
+    the refresh that followed (the winner's tick moved the revision) wiped it within a
+    second and a half, leaving a tick the loser could take for their own."""
+    from checklists.services.items import item_tick
+
+    target = tickable(release)
+    open_page(page, live_server, release, "releng")
+    # The poll sees nothing new until the loser has clicked: then the race is as it is.
+    page.route("**/revision?*", lambda route: route.fulfill(status=204))
+    item_tick(item=target, user=personas["platform_lead"])
+    page.locator(f"#item-{target.pk}").get_by_role("button", name="Tick").click()
+    said = page.locator(f"#item-{target.pk} .msg-error")
+    said.wait_for()
+    assert "Already done by lead at" in said.inner_text()
+    with page.expect_response(lambda r: bool(r.request.headers.get("x-portal-refresh"))):
+        page.unroute("**/revision?*")
+    page.wait_for_timeout(200)  # the refresh's swap
+    assert "Already done by lead at" in said.inner_text()
+    assert page.locator(f"#item-{target.pk}.item-done").count() == 1
+    assert page.locator(f"#item-{target.pk} .msg-error").count() == 1
+    assert page.csp.violations == []
