@@ -7,7 +7,7 @@ from django.test import Client
 from django.urls import reverse
 
 from checklists.services.releases import release_create
-from tests.factories import published_runbook
+from tests.factories import PASSWORD, published_runbook
 
 
 @pytest.fixture
@@ -60,3 +60,32 @@ def test_it_still_sends_a_page_visit_to_the_sign_in_page(client, release, person
     response = client.get(url, headers={"Sec-Fetch-Mode": "navigate"})
     assert response.status_code == 302
     assert response["Location"] == f"{reverse('login')}?next={url}"
+
+
+def sign_in(client: Client, username: str) -> None:
+    """Through the sign-in form, as a browser does (which rotates the CSRF token)."""
+    token = str(client.get(reverse("login")).context["csrf_token"])
+    response = client.post(
+        reverse("login"),
+        {"username": username, "password": PASSWORD, "csrfmiddlewaretoken": token},
+    )
+    assert response.status_code == 302
+
+
+def test_a_page_older_than_the_last_sign_in_says_reload_it(release, personas):
+    """Signing in again (in another tab) rotates the CSRF token: the old page's next action
+    was answered "Forbidden (403)" (Django's own page), which the page showed as it was."""
+    client = Client(enforce_csrf_checks=True)
+    sign_in(client, "releng")
+    page = client.get(reverse("release_detail", kwargs={"pk": release.pk}))
+    old_token = str(page.context["csrf_token"])
+    sign_in(client, "releng")  # again, as in another tab: a new token
+    item = release.items.first()
+    url = reverse("item_tick", kwargs={"pk": release.pk, "item_pk": item.pk})
+    response = client.post(
+        url, {"revision": item.revision}, headers={"HX-Request": "true", "X-CSRFToken": old_token}
+    )
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert "data-error-message>Nothing was changed: this page is older" in html
+    assert "Reload the page" in html
