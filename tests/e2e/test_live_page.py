@@ -50,8 +50,8 @@ def test_a_session_ended_in_another_tab_says_sign_in_again_in_place(page, live_s
     assert unquote(href) == f"/accounts/login/?next=/releases/{release.pk}/"
     assert page.locator("#release-live input[name=username]").count() == 0
     assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
-    page.screenshot(path="/tmp/live-page-signed-out.png", full_page=True)
     assert page.csp.violations == []
+    page.screenshot(path="/tmp/live-page-signed-out.png", full_page=True)
 
 
 def test_a_poll_that_fails_says_so_and_the_page_follows_again(page, live_server, release, personas):
