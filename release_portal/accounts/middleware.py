@@ -27,12 +27,14 @@ SIGNED_OUT_HEADER = "X-Portal-Signed-Out"
 
 def made_by_the_page(request: HttpRequest) -> bool:
     """An htmx request, or a script's fetch (the release page's poll and refresh):
-    browsers mark both ``Sec-Fetch-Mode: cors``; a navigation is ``navigate``."""
+    browsers mark both ``Sec-Fetch-Mode: cors``; a navigation is ``navigate``. The poll
+    also asks for JSON, for browsers that send no Sec-Fetch headers."""
     headers = request.headers
     return (
         headers.get("HX-Request") == "true"
         or "X-Portal-Refresh" in headers
         or headers.get("Sec-Fetch-Mode") in ("cors", "same-origin")
+        or headers.get("Accept", "").startswith("application/json")
     )
 
 

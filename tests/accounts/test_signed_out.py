@@ -40,8 +40,8 @@ def test_it_answers_an_htmx_tick_with_sign_in_again(client, release, personas):
 
 @pytest.mark.parametrize(
     "headers",
-    [{"Sec-Fetch-Mode": "cors", "Accept": "application/json"}, {"X-Portal-Refresh": "1"}],
-    ids=["poll", "refresh"],
+    [{"Sec-Fetch-Mode": "cors"}, {"Accept": "application/json"}, {"X-Portal-Refresh": "1"}],
+    ids=["fetch", "poll-without-sec-fetch", "refresh"],
 )
 def test_it_answers_the_pages_poll_and_refresh_with_401(client, release, personas, headers):
     client = signed_out(client, personas["qa_lead"])
