@@ -35,6 +35,7 @@ so a "statement" holding two commands fails here as it does there.
 
 from __future__ import annotations
 
+import select
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ from typing import Literal, Protocol
 import psycopg
 from psycopg import sql
 from psycopg.pq import ConnStatus, ExecStatus, TransactionStatus
+from psycopg.pq.abc import PGconn, PGresult
 
 from migrations_ops.pg.apply_report import (
     ApplyFailure,
@@ -76,6 +78,7 @@ INSERT_HISTORY = (
     "VALUES (%s, %s, %s)"
 )
 _MAX_NOTICES = 20
+_MAX_NOTICE_CHARS = 2000
 _OPEN = (TransactionStatus.INTRANS, TransactionStatus.INERROR)
 
 
@@ -219,7 +222,9 @@ def apply_file(
 
     def on_notice(diag: psycopg.errors.Diagnostic) -> None:
         if len(result.notices) < _MAX_NOTICES:
-            result.notices.append(f"{diag.severity}: {diag.message_primary}")
+            # Cut short: a notice says what bundle content likes, as long as it likes.
+            message = (diag.message_primary or "")[:_MAX_NOTICE_CHARS]
+            result.notices.append(f"{diag.severity}: {message}")
 
     conn.add_notice_handler(on_notice)
     started = time.monotonic()
@@ -283,26 +288,60 @@ def _execute(conn: psycopg.Connection, query: bytes) -> int | None:
     psycopg's own execute() would use the simple protocol (which accepts two commands
     in one string, where the CLI fails) or binary results (which fail for types without
     a binary output function), so this goes through libpq directly.
+
+    Rows come one at a time and are dropped at once (libpq's single-row mode): a
+    migration is bundle content, and its ``SELECT`` may return more than the worker could
+    hold, where ``exec_params`` would gather all of it first.
     """
     pgconn = conn.pgconn
-    result = pgconn.exec_params(query, None)
-    if result.status == ExecStatus.COPY_IN:
-        # COPY ... FROM stdin has no data to read in a migration; the CLI fails too.
-        pgconn.put_copy_end(b"COPY FROM stdin cannot run in a migration file")
-        result = pgconn.get_result() or result
-        while pgconn.get_result() is not None:
-            pass
-    elif result.status == ExecStatus.COPY_OUT:
-        while pgconn.get_copy_data(0)[0] >= 0:
-            pass
-        result = pgconn.get_result() or result
-        while pgconn.get_result() is not None:
-            pass
-    if result.status in (ExecStatus.FATAL_ERROR, ExecStatus.BAD_RESPONSE):
+    pgconn.send_query_params(query, None)
+    pgconn.set_single_row_mode()
+    _flush(pgconn)
+    final: PGresult | None = None
+    while (result := _next_result(pgconn)) is not None:
+        if result.status == ExecStatus.SINGLE_TUPLE:
+            continue
+        if result.status == ExecStatus.COPY_IN:
+            # COPY ... FROM stdin has no data to read in a migration; the CLI fails too.
+            pgconn.put_copy_end(b"COPY FROM stdin cannot run in a migration file")
+        elif result.status == ExecStatus.COPY_OUT:
+            while pgconn.get_copy_data(0)[0] >= 0:
+                pass
+        if final is None or final.status not in _FAILED:
+            final = result
+    if final is None or final.status in _FAILED:
         if pgconn.status != ConnStatus.OK:
             raise psycopg.OperationalError(pgconn.get_error_message(conn.info.encoding))
-        raise psycopg.errors.error_from_result(result, encoding=conn.info.encoding)
-    return result.command_tuples
+        if final is None:
+            raise psycopg.OperationalError("the server sent no result")
+        raise psycopg.errors.error_from_result(final, encoding=conn.info.encoding)
+    return final.command_tuples
+
+
+_FAILED = (ExecStatus.FATAL_ERROR, ExecStatus.BAD_RESPONSE)
+
+
+def _flush(pgconn: PGconn) -> None:
+    """Send what libpq still holds of the query: psycopg's connections do not block, so a
+    long statement goes out in parts (libpq's PQflush protocol)."""
+    while pgconn.flush():
+        readable, _, _ = select.select([pgconn.socket], [pgconn.socket], [], _WAIT_S)
+        if readable:
+            pgconn.consume_input()
+
+
+def _next_result(pgconn: PGconn) -> PGresult | None:
+    """The next result of the query sent, waiting for it in ``select`` (which lets the
+    worker's other threads, the heartbeat, run while a statement takes its time)."""
+    while pgconn.is_busy():
+        if pgconn.status != ConnStatus.OK:
+            raise psycopg.OperationalError("the connection to the server was lost")
+        select.select([pgconn.socket], [], [], _WAIT_S)
+        pgconn.consume_input()
+    return pgconn.get_result()
+
+
+_WAIT_S = 1.0
 
 
 def _insert_history(conn: psycopg.Connection, migration: MigrationFile) -> None:

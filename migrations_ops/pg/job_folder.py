@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
+from migrations_ops.pg.bounded_output import capture
+
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
@@ -197,13 +199,11 @@ class JobFolder:
         input: bytes | None = None,
         timeout: float | None = None,
     ) -> subprocess.CompletedProcess[bytes]:
-        """Run ``argv`` to the end; on timeout its process tree is killed."""
+        """Run ``argv`` to the end; on timeout its process tree is killed.
+
+        Its output is bundle content's to choose: at most ``OUTPUT_LIMIT_BYTES`` of each
+        stream is kept, and a process printing more is stopped (``bounded_output``)."""
         stdin = subprocess.PIPE if input is not None else subprocess.DEVNULL
         proc = self.popen(argv, env=env, cwd=cwd, stdin=stdin)
-        try:
-            out, err = proc.communicate(input=input, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate()
-            raise subprocess.TimeoutExpired(proc.args, timeout or 0, out, err) from None
+        out, err = capture(proc, input=input, timeout=timeout)
         return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)

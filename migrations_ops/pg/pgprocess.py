@@ -17,10 +17,13 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import IO, Any
 
+from migrations_ops.pg.bounded_output import lines
 from migrations_ops.pg.job_sandbox import JobSandbox
 from migrations_ops.runners.base import RunContext
 
 POLL_S = 0.2
+# Lines read but not yet handed to ctx.log; more are counted, not kept.
+MAX_QUEUED = 10_000
 
 
 class ToolProcesses:
@@ -29,6 +32,8 @@ class ToolProcesses:
         self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
         self._threads: list[threading.Thread] = []
         self._lines: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
+        self._dropped: dict[str, int] = {}
+        self._dropped_lock = threading.Lock()
         self.tail: deque[tuple[str, str]] = deque(maxlen=12)
 
     def __enter__(self) -> ToolProcesses:
@@ -72,9 +77,19 @@ class ToolProcesses:
         self._threads.append(t)
 
     def _pump(self, label: str, stream: IO[bytes]) -> None:
+        """Read one stderr: lines cut short, and past MAX_QUEUED lines waiting for the
+        job's thread, counted instead of kept (a tool running bundle content, psql, may
+        print without end); the tail is kept here, so the last words are never lost."""
         with stream:
-            for raw in iter(stream.readline, b""):
-                self._lines.put((label, raw.decode("utf-8", "replace").rstrip("\r\n")))
+            for raw in lines(stream):
+                line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                if line.strip():
+                    self.tail.append((label, line.strip()))
+                if self._lines.qsize() < MAX_QUEUED:
+                    self._lines.put((label, line))
+                else:
+                    with self._dropped_lock:
+                        self._dropped[label] = self._dropped.get(label, 0) + 1
 
     def drain(self) -> None:
         """Hand the stderr lines read so far to ctx.log (call from the job's thread)."""
@@ -82,10 +97,12 @@ class ToolProcesses:
             try:
                 label, line = self._lines.get_nowait()
             except queue.Empty:
-                return
-            if line.strip():
-                self.tail.append((label, line.strip()))
+                break
             self.ctx.log("stderr", line)
+        with self._dropped_lock:
+            dropped, self._dropped = self._dropped, {}
+        for label, count in dropped.items():
+            self.ctx.log("stderr", f"[{count} more lines of {label} output not shown]")
 
     def wait(self) -> list[int]:
         """Wait for every process, logging and checking cancel; return their exit codes."""

@@ -19,6 +19,7 @@ from urllib.parse import quote
 import psycopg
 from psycopg import sql
 
+from migrations_ops.pg.bounded_output import lines
 from migrations_ops.pg.installations import Installation
 from migrations_ops.pg.job_folder import SandboxError
 
@@ -62,8 +63,10 @@ class Cluster:
 
 
 def pump_tail(stream: IO[bytes], tail: deque[str]) -> None:
+    """Keep the last lines of the cluster's log, each cut short: ``RAISE WARNING`` writes
+    whatever bundle content likes into that log."""
     with stream:
-        for raw in iter(stream.readline, b""):
+        for raw in lines(stream):
             tail.append(raw.decode("utf-8", "replace").rstrip())
 
 

@@ -136,3 +136,28 @@ def portal_state() -> dict:
 def files_outside(tok: str) -> list[str]:
     places = [Path("/tmp"), Path(settings.DATA_DIR), BASE_DIR]
     return sorted(str(p) for folder in places if folder.is_dir() for p in folder.glob(f"{tok}*"))
+
+
+MB = 1024 * 1024
+
+
+class WorkerPeak:
+    """How far the worker's peak resident memory rose inside a ``with`` block (Linux:
+    the high-water mark is reset on entry, then read on exit). Bundle output must never
+    be held by the worker whole, so a flood of it leaves this small."""
+
+    def __enter__(self) -> WorkerPeak:
+        Path("/proc/self/clear_refs").write_text("5")
+        self._start = self._hwm()
+        self.grown = 0
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.grown = self._hwm() - self._start
+
+    @staticmethod
+    def _hwm() -> int:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+        raise AssertionError("no VmHWM in /proc/self/status")
