@@ -311,6 +311,8 @@ JOB_REAP_EVERY_SECONDS = env_int("JOB_REAP_EVERY_SECONDS", 15)
 # Stored output per job; beyond it a marker says how many lines were not stored.
 JOB_LOG_MAX_LINES = env_int("JOB_LOG_MAX_LINES", 10_000)
 JOB_LOG_MAX_BYTES = env_int("JOB_LOG_MAX_BYTES", 2 * 1024 * 1024)
+# A job's stored result (JSON): past this, its long texts and lists are cut (jobs.worklog).
+JOB_RESULT_MAX_BYTES = env_int("JOB_RESULT_MAX_BYTES", 2 * 1024 * 1024)
 # Soft time limit per kind, in seconds: the job ends as timed_out. The hard limit (soft +
 # grace) kills the worker process; the reaper then finishes the job.
 JOB_DEFAULT_TIME_LIMIT = env_int("JOB_DEFAULT_TIME_LIMIT", 30 * 60)

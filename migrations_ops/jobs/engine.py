@@ -23,6 +23,7 @@ from typing import Any
 
 import psycopg
 from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 from django.db import (
     DatabaseError,
     InterfaceError,
@@ -38,7 +39,7 @@ from migrations_ops.jobs.dispatch import audit_job, record_job_end
 from migrations_ops.jobs.kinds import job_runner, time_limits
 from migrations_ops.jobs.lease import Claim, Heartbeat, job_claim
 from migrations_ops.jobs.scrub import scrub_paths
-from migrations_ops.jobs.worklog import JobLog, redact, redact_data
+from migrations_ops.jobs.worklog import JobLog, bounded_result, cut_error, redact, redact_data
 from migrations_ops.models import Job, attempt_ended
 from migrations_ops.runners.base import JobCancelled, RunContext, RunnerError, RunResult
 from release_portal.audit.services import Actor
@@ -125,7 +126,7 @@ def _internal_error(e: BaseException, secrets: list[str]) -> Outcome:
         state=Job.State.FAILED,
         ok=False,
         summary=f"internal error: {type(e).__name__}",
-        error=scrub_paths(redact(detail, secrets)),
+        error=cut_error(scrub_paths(redact(detail, secrets))),
     )
 
 
@@ -173,11 +174,15 @@ def _run(job: Job, claim: Claim, log: JobLog) -> Outcome:
             state=Job.State.SUCCEEDED if result.ok else Job.State.FAILED,
             ok=result.ok,
             summary=scrub_paths(redact(result.summary, secrets)),
-            # A runner's data quotes output too (a check command's last lines).
-            result=_jsonable(redact_data(_jsonable(result.data), secrets)),
+            # A runner's data quotes output too (a check command's last lines), as much
+            # as bundle content makes it: bounded before it reaches the portal's database.
+            result=bounded_result(
+                _jsonable(redact_data(_jsonable(result.data), secrets)),
+                settings.JOB_RESULT_MAX_BYTES,
+            ),
         )
     except RunnerError as e:
-        message = scrub_paths(redact(str(e), secrets))
+        message = cut_error(scrub_paths(redact(str(e), secrets)))
         log.write("error", message)
         return Outcome(state=Job.State.FAILED, ok=False, summary=message, error=message)
     except JobCancelled:

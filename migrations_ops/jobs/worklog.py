@@ -15,6 +15,7 @@ shorter than 4 characters are left alone: masking them would mask ordinary words
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
@@ -98,6 +99,62 @@ def redact_data(data: Any, secrets: list[str]) -> Any:
         return {redact_data(k, secrets): redact_data(v, secrets) for k, v in data.items()}
     if isinstance(data, list | tuple):
         return [redact_data(v, secrets) for v in data]
+    return data
+
+
+# What a job stores besides its log: its error (a message, or an internal error's frames).
+MAX_ERROR_CHARS = 64 * 1024
+
+
+def cut_error(text: str) -> str:
+    """A job's stored error, cut at MAX_ERROR_CHARS (a bundle's error message is as long
+    as the bundle likes)."""
+    if len(text) <= MAX_ERROR_CHARS:
+        return text
+    return text[:MAX_ERROR_CHARS] + f" [cut at {MAX_ERROR_CHARS} characters]"
+
+
+def bounded_result(data: dict[str, Any], max_bytes: int) -> dict[str, Any]:
+    """``data`` as stored: as it is when its JSON fits in ``max_bytes``. Otherwise (bundle
+    content made it huge: long messages, rows of output, endless test output) every text
+    is cut like a log line, then every list to its first items, and the result says so in
+    ``truncated``; what still does not fit is replaced by that note alone."""
+    if _json_size(data) <= max_bytes:
+        return data
+    note = (
+        f"the result was over {max_bytes // 1024} KB, so it was cut before it was stored: "
+        "long texts and lists are shortened"
+    )
+    cut = _cut_texts(data)
+    if _json_size(cut) > max_bytes:
+        cut = _cut_lists(cut, _KEPT_ITEMS)
+    if not isinstance(cut, dict) or _json_size(cut) > max_bytes:
+        return {"truncated": note}
+    return {**cut, "truncated": note}
+
+
+_KEPT_ITEMS = 100
+
+
+def _json_size(data: Any) -> int:
+    return len(json.dumps(data, default=str))
+
+
+def _cut_texts(data: Any) -> Any:
+    if isinstance(data, str):
+        return _cut(data)
+    if isinstance(data, dict):
+        return {_cut(str(k)): _cut_texts(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_cut_texts(v) for v in data]
+    return data
+
+
+def _cut_lists(data: Any, items: int) -> Any:
+    if isinstance(data, dict):
+        return {k: _cut_lists(v, items) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_cut_lists(v, items) for v in data[:items]]
     return data
 
 

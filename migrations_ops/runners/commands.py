@@ -61,6 +61,8 @@ TAIL_LINES = 40
 KILL_GRACE_SECONDS = 5
 CANCEL_CHECK_SECONDS = 1.0  # ctx.cancelled() may query the portal's database
 _MAX_LINE = 64 * 1024
+# Lines read and not yet logged; a command printing faster waits for room.
+MAX_QUEUED = 1000
 
 FIXED_NAMES = {"PATH", "HOME", "LANG"}
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -134,11 +136,25 @@ def _resolve(program: str, *, cwd: Path, path: str) -> str | None:
     return shutil.which(program, path=path)
 
 
-def _pump(pipe: IO[bytes], stream: str, lines: queue.Queue[tuple[str, str]]) -> None:
+def _pump(
+    pipe: IO[bytes], stream: str, lines: queue.Queue[tuple[str, str]], stop: threading.Event
+) -> None:
+    """Read one pipe into ``lines``. The queue is bounded: a command printing faster than
+    the job stores its lines waits for room (its writes block) instead of piling its
+    output up in the worker's memory; ``stop`` ends the wait once nobody reads."""
+
+    def put(item: tuple[str, str]) -> bool:
+        while not stop.is_set():
+            with contextlib.suppress(queue.Full):
+                lines.put(item, timeout=0.5)
+                return True
+        return False
+
     with pipe:
         for raw in iter(lambda: pipe.readline(_MAX_LINE), b""):
-            lines.put((stream, raw.decode("utf-8", errors="replace").rstrip("\r\n")))
-    lines.put(_EOF)
+            if not put((stream, raw.decode("utf-8", errors="replace").rstrip("\r\n"))):
+                return
+    put(_EOF)
 
 
 def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
@@ -216,10 +232,11 @@ def run_command(
         message = f"could not start {shown}: {e.strerror or e}"
         ctx.error(message)
         return _outcome(argv, "error", message)
-    lines: queue.Queue[tuple[str, str]] = queue.Queue()
+    lines: queue.Queue[tuple[str, str]] = queue.Queue(maxsize=MAX_QUEUED)
+    stop = threading.Event()
     assert proc.stdout is not None and proc.stderr is not None
     for pipe, stream in ((proc.stdout, "stdout"), (proc.stderr, "stderr")):
-        threading.Thread(target=_pump, args=(pipe, stream, lines), daemon=True).start()
+        threading.Thread(target=_pump, args=(pipe, stream, lines, stop), daemon=True).start()
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     open_streams, stopped, ended_at, next_cancel_check = 2, "", 0.0, 0.0
     while open_streams:
@@ -253,6 +270,7 @@ def run_command(
         else:
             continue
         ended_at = time.monotonic()
+    stop.set()
     exit_code = proc.wait()
     duration = round(time.monotonic() - started, 3)
     if stopped == "cancelled":

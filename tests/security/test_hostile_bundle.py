@@ -14,6 +14,7 @@ secret or foreign variable shows up in any output; every job ends.
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -34,7 +35,9 @@ from migrations_ops.pg import pgtools, scratch
 from release_portal.audit.verify import audit_verify
 from tests.factories import TargetFactory, published_runbook, supabase_archive
 from tests.security.hostile import (
+    MB,
     Listener,
+    WorkerPeak,
     check_script,
     files_outside,
     job_outputs,
@@ -220,3 +223,49 @@ def test_the_cluster_refuses_a_worker_without_the_jobs_password(sandbox):
     with pytest.raises(psycopg.OperationalError, match="scram-sha-256"):
         for _ in range(50):  # the reload is asynchronous
             psycopg.connect(url, connect_timeout=5).close()
+
+
+FLOODS = {
+    # Notices, a huge error and gigabytes of rows, through libpq, in every scratch database.
+    "migrations/20250101000000_flood.sql": (
+        "DO $$ BEGIN FOR i IN 1..30 LOOP RAISE NOTICE '%', repeat('n', 10000000); END LOOP;"
+        " END $$;\n"
+        "SELECT repeat('x', 10000000) FROM generate_series(1, 80);\n"
+        "DO $$ BEGIN RAISE EXCEPTION 'flood: %', repeat('e', 30000000); END $$;\n"
+    ),
+    "tests/fixtures/roles.sql": "\\! head -c 700M /dev/zero >&2\nselect 1;\n",
+    "tests/fixtures/seed.sql": "\\! head -c 700M /dev/zero\nselect 1;\n",
+    "tests/rls/flood.test.sql": (
+        "\\! head -c 700M /dev/zero\n"
+        "SELECT repeat('t', 10000000) FROM generate_series(1, 70);\n"
+        "DO $$ BEGIN RAISE EXCEPTION 'flood: %', repeat('e', 30000000); END $$;\n"
+    ),
+    "scripts/check.sh": "#!/bin/sh\nyes \"$(head -c 30000 /dev/zero | tr '\\000' x)\"\n",
+}
+
+
+def test_hostile_floods_neither_exhaust_the_worker_nor_fill_the_portals_database(
+    hostile, project, release_engineer
+):
+    """Every job that runs the bundle, fed output without end: the worker holds none of
+    it whole, and what the job stores (log, summary, error, result) stays small."""
+    project.command_timeout_seconds = 15
+    project.save()
+    release = hostile["release"]
+    release_upload_archive(
+        release=release, data=supabase_archive(FLOODS), filename="flood.zip",
+        actor=release_engineer,
+    )  # fmt: skip
+    target = project.targets.get()
+    kinds = [Job.Kind.DRY_RUN, Job.Kind.RLS, Job.Kind.FIXTURES, Job.Kind.COMMANDS]
+    for kind in kinds:
+        job = job_enqueue(kind=kind, project=project, release=release, target=target)
+        with WorkerPeak() as peak:
+            job_execute(job_id=job.pk, worker="hostile-test")
+        job.refresh_from_db()
+        assert job.state in Job.FINAL_STATES, (kind, job.state)
+        grown = peak.grown // MB
+        assert peak.grown < 300 * MB, f"{kind}: the worker's peak memory rose by {grown} MB"
+        assert len(json.dumps(job.result)) <= settings.JOB_RESULT_MAX_BYTES, kind
+        assert len(job.error) <= 65 * 1024 and len(job.summary) <= 500, kind
+        assert job.log_bytes <= settings.JOB_LOG_MAX_BYTES + 64 * 1024
