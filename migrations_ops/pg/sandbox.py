@@ -86,6 +86,7 @@ INNER_JOB = "/job"
 INNER_IN = "/job/in"
 INNER_WORK = "/work"
 INNER_TMP = "/tmp"  # noqa: S108 - the sandbox's own tmpfs, seen by nothing else
+INNER_SHM = "/dev/shm"  # noqa: S108 - likewise
 _SOCKET_MAX = 100  # sun_path holds 108 bytes; libpq adds "/.s.PGSQL.5432"
 _TEMPLATE_LOCK_WAIT_S = 120
 
@@ -259,6 +260,8 @@ class Sandbox(JobFolder):
             "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
             "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/sbin", "/sbin",
             "--proc", "/proc", "--dev", "/dev",
+            # PostgreSQL's dynamic shared memory lives here: a tmpfs of its own size.
+            "--size", str(c.tmpfs_mb * mb), "--tmpfs", INNER_SHM,
             "--size", str(c.tmpfs_mb * mb), "--tmpfs", INNER_TMP,
             "--dir", "/etc",
         ]  # fmt: skip
@@ -275,6 +278,16 @@ class Sandbox(JobFolder):
         for path in self._tool_binds():
             argv += ["--ro-bind", str(path), str(path)]
         return argv
+
+    @staticmethod
+    def _sealed(argv: list[str]) -> list[str]:
+        """``argv`` (bwrap's options, all mounts made) with the root and /dev read-only.
+
+        bwrap builds both on tmpfs without a size, writable by the sandbox's uid: a
+        process could fill them past every limit the sandbox sets (the cgroup's memory at
+        best, the host's without one). Only the size-limited tmpfs mounts (/tmp, /work,
+        /dev/shm, the cluster's data) and the socket folder stay writable."""
+        return [*argv, "--remount-ro", "/dev", "--remount-ro", "/"]
 
     def _uid_process_limit(self) -> int:
         """RLIMIT_NPROC counts every process of the uid, all jobs together: with a job
@@ -327,7 +340,7 @@ class Sandbox(JobFolder):
             outer += ["--chdir", "/"]
         else:
             outer += ["--chdir", cwd or INNER_TMP]
-        return self._enter_cgroup([*outer, "--", *inner])
+        return self._enter_cgroup([*self._sealed(outer), "--", *inner])
 
     def _host_cwd(self, cwd: str | None) -> str | None:
         return None  # ``command`` enters ``cwd`` inside the sandbox
@@ -409,12 +422,14 @@ class Sandbox(JobFolder):
             'printf "local all all trust\\n" > /pg/data/pg_hba.conf && exec "$@"'
         )
         argv = [
-            *self._base_argv(),
-            "--ro-bind", str(template), "/pg/template",
-            "--size", str(self.config.tmpfs_mb * mb), "--tmpfs", "/pg/data",
-            "--bind", str(folder / "sock"), INNER_SOCK,
-            *binds,
-            "--chdir", "/pg/data",
+            *self._sealed([
+                *self._base_argv(),
+                "--ro-bind", str(template), "/pg/template",
+                "--size", str(self.config.tmpfs_mb * mb), "--tmpfs", "/pg/data",
+                "--bind", str(folder / "sock"), INNER_SOCK,
+                *binds,
+                "--chdir", "/pg/data",
+            ]),
             "--", "/bin/sh", "-c", script, "sh", inst.tool("postgres"), "-D", "/pg/data", *flags,
         ]  # fmt: skip
         proc = subprocess.Popen(
@@ -520,9 +535,11 @@ def _initdb(config: SandboxConfig, inst: Installation, templates: Path, final: P
     try:
         with Sandbox(config, purpose="initdb") as box:
             argv = [
-                *box._base_argv(),
-                "--bind", str(work), "/pg/template",
-                "--chdir", "/pg/template",
+                *box._sealed([
+                    *box._base_argv(),
+                    "--bind", str(work), "/pg/template",
+                    "--chdir", "/pg/template",
+                ]),
                 "--", inst.tool("initdb"), "-D", "/pg/template/data", "-U", "postgres",
                 "--auth=trust", "--no-sync", "--no-instructions", "-E", "UTF8",
                 "--locale=C.UTF-8", "--wal-segsize=1",

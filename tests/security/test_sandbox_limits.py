@@ -67,6 +67,21 @@ def test_a_disk_filler_runs_out_of_its_tmpfs_not_the_hosts_disk(small):
     assert written <= 64 * 1024 * 1024
 
 
+@pytest.mark.parametrize("folder", ["/", "/job", "/dev", "/dev/shm"])
+def test_a_disk_filler_finds_no_folder_outside_its_limits(small, folder):
+    """Only size-limited places may be written: the root bwrap builds, /job (around the
+    job's mounts) and /dev are memory without a size of their own (bounded by the job's
+    cgroup at best, the host's memory without one)."""
+    done = small.run(
+        ["/bin/sh", "-c", f"dd if=/dev/zero of={folder}/fill bs=1M count=200 2>&1; echo rc=$?"],
+        timeout=60,
+    )
+    out = done.stdout.decode()
+    found = re.search(r"(\d+) bytes", out)
+    written = int(found.group(1)) if found else 0
+    assert written <= 64 * 1024 * 1024, out
+
+
 def test_the_cluster_cannot_fill_the_disk_through_its_data_folder(small):
     with psycopg.connect(small.server_url(), autocommit=True) as conn:
         conn.execute("CREATE TABLE fill (t text)")
