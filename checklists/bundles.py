@@ -33,6 +33,8 @@ from checklists.archives import BundleError as BundleError
 
 MAX_ARCHIVE_BYTES = 50 * 1024 * 1024
 MAX_FILES = 5000
+MAX_NAME_BYTES = 255  # NAME_MAX
+MAX_PATH_BYTES = 1024  # well under PATH_MAX, with the workspace's and sandbox's folders
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,14 @@ def _clean_path(raw: str) -> str:
         )
     if any("\x00" in p for p in parts):
         raise BundleError("an archive entry name holds a NUL byte; nothing was stored")
-    return "/".join(parts)
+    clean = "/".join(parts)
+    # Every job unpacks the bundle onto a file system (and copies it into its sandbox).
+    if any(len(p.encode()) > MAX_NAME_BYTES for p in parts) or len(clean.encode()) > MAX_PATH_BYTES:
+        raise BundleError(
+            f"the archive entry {clean[:80]!r}... has a name too long for a file system (at "
+            f"most {MAX_NAME_BYTES} bytes a part, {MAX_PATH_BYTES} in all); nothing was stored"
+        )
+    return clean
 
 
 def _supabase_relative(paths: list[str]) -> str:

@@ -143,3 +143,21 @@ def test_a_zip_written_with_utf8_names_but_no_flag_keeps_them():
     name = "supabase/migrations/20250103000000_données.sql".encode()
     data = hostile.zip_with_name(name, utf8_flag=False)
     assert [f.path for f in read_archive(data, filename="s.zip")] == [name.decode()]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param("supabase/migrations/20250103000000_" + "a" * 300 + ".sql", id="long-name"),
+        pytest.param("supabase/tests/" + ("d" * 250 + "/") * 20 + "x.sql", id="long-path"),
+    ],
+)
+def test_a_name_no_file_system_holds_is_refused_at_upload(name):
+    """A name every job would fail to unpack (a part over 255 bytes, a path over the
+    file system's limit) is refused when the archive is read, not by an internal error
+    (OSError: File name too long) in every job of the release."""
+    files = {"supabase/migrations/20250101000000_ok.sql": "select 1;\n", name: "select 1;\n"}
+    data = supabase_archive({k.removeprefix("supabase/"): v for k, v in files.items()})
+    message, _ = refused(data, filename="s.zip")
+    assert "too long" in message, message
+    assert "nothing was stored" in message
