@@ -262,11 +262,19 @@ def copy_session_defaults(conn: psycopg.Connection, settings: Sequence[str]) -> 
     ``uuid_generate_v4()`` unqualified rely on it. Values are set as the server parses
     them (``set_config``) and stored with ``ALTER DATABASE ... SET ... FROM CURRENT``.
     New sessions see them; open ones do not.
+
+    A custom setting (``app.settings.jwt_secret``: a dotted name, no setting of
+    PostgreSQL's own) is where Supabase and apps keep secrets: bundle content runs in the
+    scratch database and may print whatever it reads, so such a setting is made there
+    with an empty value, and said among what could not be copied.
     """
     failed = []
     database = sql.Identifier(conn.info.dbname)
     for item in settings:
         name, _, value = item.partition("=")
+        if "." in name:
+            failed.append(f"{name}: its value stays outside the sandbox (set empty)")
+            value = ""
         target = sql.SQL(".").join(sql.Identifier(part) for part in name.split("."))
         try:
             with conn.transaction():

@@ -25,6 +25,7 @@ import psycopg
 import pytest
 from django.conf import settings
 from django.db import connection
+from psycopg import sql
 
 from checklists.services.migrations import release_upload_archive
 from checklists.services.releases import release_create
@@ -290,3 +291,47 @@ def test_hostile_floods_neither_exhaust_the_worker_nor_fill_the_portals_database
         assert len(json.dumps(job.result)) <= settings.JOB_RESULT_MAX_BYTES, kind
         assert len(job.error) <= 65 * 1024 and len(job.summary) <= 500, kind
         assert job.log_bytes <= settings.JOB_LOG_MAX_BYTES + 64 * 1024
+
+
+JWT_SECRET = "jwt-secret-leak-marker-7d2e"
+
+
+def test_the_targets_secret_settings_never_reach_the_sandbox(hostile, project, release_engineer):
+    """Supabase keeps secrets in database settings (``app.settings.jwt_secret``). The jobs
+    that copy the target's session defaults into a scratch database (so that its
+    search_path holds ``extensions``) must not copy such values: a migration can print
+    them in any disguise, past every redaction, and the job's readers are not the
+    target's owners. The setting's name still exists there, empty."""
+    database = psycopg.conninfo.conninfo_to_dict(hostile["staging"])["dbname"]
+    with psycopg.connect(hostile["staging"], autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} SET app.settings.jwt_secret = {}").format(
+                sql.Identifier(str(database)), sql.Literal(JWT_SECRET)
+            )
+        )
+    leak = (
+        "DO $$ BEGIN RAISE NOTICE 'seen: % %', upper(current_setting('app.settings.jwt_secret')),"
+        " reverse(current_setting('app.settings.jwt_secret')); END $$;\n"
+        "CREATE TABLE leaked AS SELECT current_setting('app.settings.jwt_secret') AS v;\n"
+        "DO $$ BEGIN RAISE EXCEPTION 'seen: %', upper(current_setting('app.settings.jwt_secret'));"
+        " END $$;\n"
+    )
+    bundle = {
+        "migrations/20250101000000_leak.sql": leak,
+        "tests/fixtures/roles.sql": "select 1;\n",
+        "tests/fixtures/seed.sql": "select 1;\n",
+    }
+    release = hostile["release"]
+    release_upload_archive(
+        release=release, data=supabase_archive(bundle), filename="leak.zip",
+        actor=release_engineer,
+    )  # fmt: skip
+    target = project.targets.get()
+    for kind in (Job.Kind.DRY_RUN, Job.Kind.ACCESS, Job.Kind.RISK):
+        job = job_enqueue(kind=kind, project=project, release=release, target=target)
+        job_execute(job_id=job.pk, worker="hostile-test")
+        job.refresh_from_db()
+        text = job_outputs(job)
+        assert "seen:" in text, (kind, job.summary)  # the migration ran and spoke
+        for disguise in (JWT_SECRET, JWT_SECRET.upper(), JWT_SECRET[::-1]):
+            assert disguise not in text, f"the target's secret setting reached the {kind} job"
