@@ -335,3 +335,32 @@ def test_the_targets_secret_settings_never_reach_the_sandbox(hostile, project, r
         assert "seen:" in text, (kind, job.summary)  # the migration ran and spoke
         for disguise in (JWT_SECRET, JWT_SECRET.upper(), JWT_SECRET[::-1]):
             assert disguise not in text, f"the target's secret setting reached the {kind} job"
+
+
+def test_a_huge_test_folder_is_read_without_piling_up_words(hostile, project, release_engineer):
+    """The fixtures job reads every test file (up to 2 MB each) for the names it mentions.
+    Fifty files of short words, within the upload's limits, once made a list of every word
+    in the worker: about twenty times the folder's size."""
+    random = __import__("random").Random(7)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    words = " ".join(random.choice(letters) + random.choice(letters) for _ in range(600_000))
+    bundle = {
+        "migrations/20250101000000_ok.sql": "create table app_ok (id int);\n",
+        "tests/fixtures/roles.sql": "select 1;\n",
+        "tests/fixtures/seed.sql": "select 1;\n",
+    }
+    bundle |= {f"tests/words/{n:02d}.sql": f"-- {n}\n{words}\n" for n in range(50)}
+    release = hostile["release"]
+    release_upload_archive(
+        release=release, data=supabase_archive(bundle, fmt="tar.gz"), filename="words.tar.gz",
+        actor=release_engineer,
+    )  # fmt: skip
+    job = job_enqueue(
+        kind=Job.Kind.FIXTURES, project=project, release=release, target=project.targets.get()
+    )
+    with WorkerPeak() as peak:
+        job_execute(job_id=job.pk, worker="hostile-test")
+    job.refresh_from_db()
+    assert job.state in Job.FINAL_STATES, job.state
+    assert "app_ok" in job.summary or "app_ok" in json.dumps(job.result), job.summary
+    assert peak.grown < 400 * MB, f"the worker's peak memory rose by {peak.grown // MB} MB"
