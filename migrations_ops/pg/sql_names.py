@@ -58,8 +58,20 @@ class Parsed:
     location: int  # character offset of the statement in the text given
 
 
+# The parse tree, as JSON and then Python objects, takes some 400 times the text's size:
+# a longer statement (bundle content: a data migration's INSERT of megabytes) is not read.
+MAX_PARSED_CHARS = 256 * 1024
+
+
 def parse(text: str) -> list[Parsed]:
-    """Every statement in ``text``; raises pglast's ParseError (message, character position)."""
+    """Every statement in ``text``; raises pglast's ParseError (message, character position),
+    also for a text longer than MAX_PARSED_CHARS."""
+    if len(text) > MAX_PARSED_CHARS:
+        raise parser.ParseError(
+            f"{len(text) // 1024} KB of SQL in one statement: statements over "
+            f"{MAX_PARSED_CHARS // 1024} KB are not analysed",
+            0,
+        )
     tree = json.loads(parser.parse_sql_json(text))
     encoded = None
     out = []

@@ -364,3 +364,31 @@ def test_a_huge_test_folder_is_read_without_piling_up_words(hostile, project, re
     assert job.state in Job.FINAL_STATES, job.state
     assert "app_ok" in job.summary or "app_ok" in json.dumps(job.result), job.summary
     assert peak.grown < 400 * MB, f"the worker's peak memory rose by {peak.grown // MB} MB"
+
+
+def test_a_huge_statement_is_not_parsed_into_the_workers_memory(hostile, project, release_engineer):
+    """The risk job parses each statement in the worker (libpg_query's tree, as JSON, then
+    Python objects: some 400 times the statement's size). A 4 MB INSERT took 1.5 GB;
+    statements past a bound are named unreadable instead."""
+    values = ",".join(["(1)"] * 1_200_000)
+    bundle = {
+        "migrations/20250101000000_big.sql": (
+            f"create table app_big (id int);\ninsert into app_big values {values};\n"
+        ),
+        "tests/fixtures/roles.sql": "select 1;\n",
+        "tests/fixtures/seed.sql": "select 1;\n",
+    }
+    release = hostile["release"]
+    release_upload_archive(
+        release=release, data=supabase_archive(bundle, fmt="tar.gz"), filename="big.tar.gz",
+        actor=release_engineer,
+    )  # fmt: skip
+    job = job_enqueue(
+        kind=Job.Kind.RISK, project=project, release=release, target=project.targets.get()
+    )
+    with WorkerPeak() as peak:
+        job_execute(job_id=job.pk, worker="hostile-test")
+    job.refresh_from_db()
+    assert job.state in Job.FINAL_STATES, job.state
+    assert "app_big" in json.dumps(job.result), job.summary
+    assert peak.grown < 400 * MB, f"the worker's peak memory rose by {peak.grown // MB} MB"
