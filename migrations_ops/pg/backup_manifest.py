@@ -17,7 +17,7 @@ import contextlib
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -161,6 +161,17 @@ class Setting:
     @property
     def scoped_to_database(self) -> bool:
         return self.scope != "role"
+
+    @property
+    def custom(self) -> bool:
+        """A dotted name (``app.settings.jwt_secret``), no setting of PostgreSQL's own: where
+        Supabase and apps keep secrets."""
+        return "." in self.name
+
+    def for_sandbox(self) -> Setting:
+        """This setting as a sandbox may hold it: a custom one with an empty value (bundle
+        content runs there and may print what it reads), any other as it is."""
+        return replace(self, value="") if self.custom else self
 
     def alter_sql(self, *, database: str) -> sql.Composed:
         """The statement that re-applies this setting to ``database`` (pg_dump's quoting)."""

@@ -9,7 +9,9 @@ Promises:
   the scratch server still lacks are made NOLOGIN and said (no dump carries roles: the
   server a backup is restored into needs them), and the database- and role-in-database
   settings recorded in the manifest are re-applied to the scratch database (role-wide
-  ``ALTER ROLE ... SET`` applies to the whole server, so it is listed but not applied).
+  ``ALTER ROLE ... SET`` applies to the whole server, so it is listed but not applied;
+  a custom one, ``app.settings.jwt_secret``, with an empty value: the release's fixtures
+  run in that database, and its value stays outside the sandbox).
 - The restore uses psql (plain) or pg_restore (custom) from the same installation as the
   pg_dump that made the dump, or a newer one, and stops at the first error.
 - Tables, row counts, RLS flags and policy counts of the restored schemas are compared
@@ -101,7 +103,8 @@ def run(ctx: RunContext) -> RunResult:
         restored, settings = _read_restored(url, manifest.schemas)
 
     differences = backup_inventory.compare_tables(manifest.tables, restored)
-    differences += backup_inventory.compare_settings(manifest.settings, settings)
+    sandboxed = [s.for_sandbox() for s in manifest.settings]
+    differences += backup_inventory.compare_settings(sandboxed, settings)
     if differences:
         summary = f"{manifest.file} restored but {len(differences)} difference(s) found: " + (
             "; ".join(d["message"] for d in differences[:5])
@@ -325,12 +328,19 @@ def _prepare(ctx: RunContext, url: str, database: str, manifest: ManifestFile) -
                     "the fixtures created objects in schema public, which the backup "
                     "re-creates: move them to another schema"
                 ) from None
+        emptied = sorted({s.name for s in manifest.settings if s.custom and s.scoped_to_database})
+        if emptied:
+            ctx.info(
+                f"re-applied empty: {', '.join(emptied)} (custom settings, where secrets are "
+                "kept: the release's fixtures run in this database, so their values stay "
+                "outside the sandbox; the restore onto a real server needs them)"
+            )
         for setting in manifest.settings:
             if not setting.scoped_to_database:
                 ctx.info(f"not applied (server-wide): ALTER ROLE {setting.role} SET {setting.name}")
                 continue
             try:
-                conn.execute(setting.alter_sql(database=database))
+                conn.execute(setting.for_sandbox().alter_sql(database=database))
             except psycopg.Error as e:
                 hint = ""
                 if isinstance(e, psycopg.errors.UndefinedObject) and setting.role:

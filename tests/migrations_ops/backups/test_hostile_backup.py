@@ -103,3 +103,35 @@ def test_restore_check_and_rehearsal_keep_hostile_content_in_the_sandbox(
         text = job_outputs(job)
         for secret in (os.environ["SECRET_KEY"], os.environ["AUDIT_HMAC_KEY"]):
             assert secret not in text, f"a secret leaked into the {job.kind} job's output"
+
+
+def test_a_fixture_never_reads_productions_secret_settings_in_the_restore_check(
+    production, sre_project, platform_lead, target, sre
+):
+    """The release's fixtures run in the database the production backup is restored
+    into; an event trigger they leave fires on the restore's statements, in a session
+    that would see the backup's database settings. A custom one (where Supabase keeps
+    the JWT secret) is re-applied there empty, so no spelling of it reaches the job."""
+    tok = f"rp-jwt-{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(production.url, autocommit=True) as conn:
+        database = conn.info.dbname
+        conn.execute(f"ALTER DATABASE \"{database}\" SET app.settings.jwt_secret = '{tok}'")
+    files = dict(FILES)
+    files["tests/fixtures/roles.sql"] += """
+CREATE SCHEMA IF NOT EXISTS evil;
+CREATE FUNCTION evil.leak() RETURNS event_trigger LANGUAGE plpgsql AS $f$
+BEGIN
+  RAISE WARNING 'leak % %', reverse(coalesce(current_setting('app.settings.jwt_secret', true),
+    '-')), upper(coalesce(current_setting('app.settings.jwt_secret', true), '-'));
+END $f$;
+CREATE EVENT TRIGGER leak ON ddl_command_end EXECUTE FUNCTION evil.leak();
+"""
+    release = make_release(sre_project, platform_lead, files=files)
+    run_job(backup_capture(release=release, target=target, user=sre))
+    check = run_job(queued(Job.Kind.RESTORE_CHECK))
+
+    assert check.state == Job.State.SUCCEEDED, check.summary
+    text = job_outputs(check)
+    assert "leak " in text  # the trigger did fire on the restore's statements
+    for spelling in (tok, tok[::-1], tok.upper()):
+        assert spelling not in text, "production's secret setting reached the restore check"
