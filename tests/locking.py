@@ -9,7 +9,6 @@ import time
 import psycopg
 import pytest
 from django.conf import settings
-from django.db import connection
 
 
 def other_connection() -> psycopg.Connection:
@@ -20,34 +19,28 @@ def other_connection() -> psycopg.Connection:
     return psycopg.connect(**{k: v for k, v in dsn.items() if v is not None})
 
 
-def backend_pid() -> int:
-    """The PostgreSQL backend of this thread's Django connection (opened if need be): a
-    thread appends it where ``wait_until_blocked`` looks."""
-    connection.ensure_connection()
-    return connection.connection.info.backend_pid
-
-
 def wait_until_blocked(
     thread: threading.Thread,
     what: str,
     outcome: list[object],
-    backends: list[int],
+    holder: psycopg.Connection,
     seconds: float = 60,
 ) -> None:
-    """Return once ``thread``'s session (its backend, which it appends to ``backends``
-    first: ``backend_pid``) waits on a lock; fail, naming ``what`` and what ``thread`` put
-    in ``outcome`` (its result or its error), if it ends first or ``seconds`` pass (a
-    loaded machine may take a while to get the thread that far: a deadline, not a count of
-    tries). Only that session counts: another waiting on a lock (autovacuum, a session a
-    test before left) would let the test go on before the thread queued."""
+    """Return once a session queues behind a lock ``holder`` holds (``pg_blocking_pids``):
+    the thread's statement, the only one the test runs against it; fail, naming ``what``
+    and what ``thread`` put in ``outcome`` (its result or its error), if it ends first or
+    ``seconds`` pass (a loaded machine may take a while to get the thread that far: a
+    deadline, not a count of tries). A session waiting on anything else (autovacuum, one
+    a test before left) does not count."""
     deadline = time.monotonic() + seconds
+    blocker = holder.info.backend_pid
     with other_connection() as probe:
         while True:
             waiting = probe.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                "AND pid = ANY(%s)",
-                [backends[:1]],
+                "SELECT count(*) FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))",
+                [blocker],
             ).fetchone()
+            probe.rollback()
             if waiting and waiting[0]:
                 return
             if not thread.is_alive() or time.monotonic() > deadline:

@@ -23,7 +23,7 @@ from release_portal.audit.registry import phrase_for
 from release_portal.templatetags.portal import utc_time
 from release_portal.webhooks.models import Webhook, WebhookMessage
 from tests.factories import MembershipFactory, UserFactory
-from tests.locking import backend_pid, other_connection, wait_until_blocked
+from tests.locking import other_connection, wait_until_blocked
 
 ACTION = "notify.api_token.expiring"
 
@@ -178,7 +178,6 @@ def test_a_second_worker_waits_for_the_first_and_then_sends_nothing(
     token = expiring_in(make_token().token, timedelta(days=3))
     mail.outbox.clear()
     outcome: list[int] = []
-    backends: list[int] = []
     with other_connection() as first:  # the first worker: claimed the token, not committed yet
         first.execute(
             "UPDATE api_apitoken SET expiry_notified_at = now() "
@@ -188,14 +187,13 @@ def test_a_second_worker_waits_for_the_first_and_then_sends_nothing(
 
         def second() -> None:
             try:
-                backends.append(backend_pid())
                 outcome.append(token_expiry_notices())
             finally:
                 connection.close()
 
         worker = threading.Thread(target=second)
         worker.start()
-        wait_until_blocked(worker, "the second worker", outcome, backends)
+        wait_until_blocked(worker, "the second worker", outcome, first)
         first.commit()
         worker.join(timeout=30)
     assert outcome == [0]

@@ -14,7 +14,7 @@ from checklists.services.items import (
 )
 from release_portal.audit.models import AuditEvent
 from tests.checklists.conftest import item
-from tests.locking import backend_pid, other_connection, wait_until_blocked
+from tests.locking import other_connection, wait_until_blocked
 
 
 def test_the_owning_role_ticks_its_item(release_with_files, release_engineer):
@@ -190,13 +190,11 @@ def test_a_tick_locks_the_release_before_its_item(project, release_engineer, pla
     items_table = ChecklistItem._meta.db_table
     releases_table = type(release)._meta.db_table
     outcome: list[str] = []
-    backends: list[int] = []
     with other_connection() as holder:  # holds the item alone, as no writer of ours ever does
         holder.execute(f"SELECT 1 FROM {items_table} WHERE id = %s FOR UPDATE", [target.pk])  # noqa: S608
 
         def tick() -> None:
             try:
-                backends.append(backend_pid())
                 item_tick(item=target, user=release_engineer)
                 outcome.append("done")
             except Exception as e:  # said by the failure below, not lost in the thread
@@ -206,7 +204,7 @@ def test_a_tick_locks_the_release_before_its_item(project, release_engineer, pla
 
         ticker = threading.Thread(target=tick)
         ticker.start()
-        wait_until_blocked(ticker, "the tick", outcome, backends)
+        wait_until_blocked(ticker, "the tick", outcome, holder)
         with other_connection() as probe, pytest.raises(psycopg.errors.LockNotAvailable):
             probe.execute(
                 f"SELECT 1 FROM {releases_table} WHERE id = %s FOR UPDATE NOWAIT",  # noqa: S608
