@@ -202,7 +202,7 @@ def test_it_says_the_backup_is_too_old(
 ):
     """The answer names the backup, when it was taken and the project's limit."""
     from checklists.models import Evidence
-    from tests.checklists.test_backup_age import approved_with_backup
+    from tests.checklists.test_backup_proof import approved_with_backup
 
     backup = approved_with_backup(
         release_with_files, targets["production"], platform_lead, sre, tmp_path

@@ -10,23 +10,9 @@ from datetime import timedelta
 from django.utils import timezone
 
 from checklists.deployments.gate import gate_status
-from checklists.services.items import item_tick
-from tests.checklists.conftest import item
-from tests.checklists.test_backup_proof import BACKUP, production, verified_backup
-from tests.factories import settle_checklist, sign_off
+from tests.checklists.test_backup_proof import approved_with_backup, production
 
 __all__ = ["production"]  # the fixture, for the tests below
-
-
-def approved_with_backup(release, target, lead, sre, folder):
-    settle_checklist(release, lead, skip=(BACKUP,))
-    backup = verified_backup(release, target, folder)
-    item_tick(item=item(release, BACKUP), user=sre)
-    release.refresh_from_db()
-    sign_off(release, lead)
-    release.refresh_from_db()
-    assert gate_status(release).open
-    return backup
 
 
 def test_an_old_backup_keeps_the_gate_shut_until_a_newer_one_is_verified(

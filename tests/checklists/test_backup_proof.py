@@ -77,6 +77,19 @@ def verified_backup(release, target, folder) -> BackupManifest:
     return backup
 
 
+def approved_with_backup(release, target, lead, sre, folder) -> BackupManifest:
+    """``release`` approved with a verified backup of ``target`` proving its backup step
+    (every other item settled by ``lead``); the gate is open. Returns the backup."""
+    settle_checklist(release, lead, skip=(BACKUP,))
+    backup = verified_backup(release, target, folder)
+    item_tick(item=item(release, BACKUP), user=sre)
+    release.refresh_from_db()
+    sign_off(release, lead)
+    release.refresh_from_db()
+    assert gate_status(release).open
+    return backup
+
+
 def rehearsed_plan(release, target, user) -> RollbackPlan:
     plan = RollbackPlan.objects.create(
         project=release.project, release=release, target=target,
@@ -129,13 +142,7 @@ def test_deleting_the_verified_backup_closes_the_gate_again(
     release_with_files, production, platform_lead, sre, tmp_path
 ):
     release = release_with_files
-    settle_checklist(release, platform_lead, skip=(BACKUP,))
-    backup = verified_backup(release, production, tmp_path)
-    item_tick(item=item(release, BACKUP), user=sre)
-    release.refresh_from_db()
-    sign_off(release, platform_lead)
-    release.refresh_from_db()
-    assert gate_status(release).open
+    backup = approved_with_backup(release, production, platform_lead, sre, tmp_path)
 
     backup_delete(backup=backup, user=sre)
 
