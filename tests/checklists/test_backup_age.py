@@ -1,7 +1,7 @@
 """Runbook §5.1: the backup is taken before the production apply. The gate stays shut
 while the verified production backup proving the backup step is older than the project
-allows (``backup_max_age_hours``, 24 by default; 0: no limit), saying so; a newer backup
-opens it again. Times are the gate's ``at``: no test sleeps."""
+allows (``backup_max_age_hours``, 24 by default; 0: no limit), saying to take and verify
+another. Times are the gate's ``at``: no test sleeps."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from tests.checklists.test_backup_proof import approved_with_backup, production
 __all__ = ["production"]  # the fixture, for the tests below
 
 
-def test_an_old_backup_keeps_the_gate_shut_until_a_newer_one_is_verified(
+def test_an_old_backup_keeps_the_gate_shut_saying_so(
     release_with_files, production, platform_lead, sre, tmp_path
 ):
     release = release_with_files
