@@ -44,6 +44,7 @@ django.setup()
 import psycopg  # noqa: E402
 
 from migrations_ops.pg import pgtools, scratch  # noqa: E402
+from migrations_ops.pg.job_sandbox import open_sandbox  # noqa: E402
 from migrations_ops.runners import backup, restore_check  # noqa: E402
 from migrations_ops.runners.base import RunContext  # noqa: E402
 from tests.bench.common import report  # noqa: E402
@@ -194,7 +195,12 @@ def _bench_format(fmt, rounds, work, source, src_env, server, pg_dump, psql, pg_
                 scratch.drop_database(server, name)
 
         def restore_ours(manifest=manifest):
-            result = restore_check.run(_ctx(options={"manifest": manifest[0]}))
+            # In a job's sandbox, opened and closed as the worker does for each job: the
+            # restore goes into the sandbox's own cluster (its start is part of the cost).
+            with open_sandbox(purpose="bench") as box:
+                ctx = _ctx(options={"manifest": manifest[0]})
+                ctx.sandbox = box
+                result = restore_check.run(ctx)
             assert result.ok, result.summary
 
         def dump_raw_then_sync():
