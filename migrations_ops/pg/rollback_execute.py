@@ -207,6 +207,9 @@ def restore_backup(
     is a target (a rollback: psql on the worker), or with ``sandbox`` a scratch database
     of the sandbox's cluster (a rehearsal: psql in the sandbox, fed by the worker).
     """
+    refusal = unrestricted_refusal(manifest, dump) if sandbox is None else None
+    if refusal:
+        return refusal
     psql = rc._restore_tool(manifest, "psql")
     tool = psql if manifest.format == "plain" else rc._restore_tool(manifest, "pg_restore")
     with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
@@ -229,3 +232,24 @@ def restore_backup(
         if failed is not None:
             return tools.failure(f"restoring {dump.name}", failed)
     return None
+
+
+def unrestricted_refusal(manifest: ManifestFile, dump: Path) -> str | None:
+    """Why a plain dump must not run with psql on the worker (a rollback's restore, outside
+    the sandbox), or None. pg_dump 13.22+, 14.19+, 15.14+, 16.10+ and 17.6+ open a plain
+    script with ``\\restrict <key>``: psql then runs no meta-command until the matching
+    ``\\unrestrict``, whatever the dumped names hold. Without it the script can carry psql
+    commands in the database's own object names (CVE-2025-8714). Reads its first 8 KB."""
+    if manifest.format != "plain":
+        return None
+    with dump.open("rb") as f:
+        head = f.read(8192)
+    if any(line.startswith(b"\\restrict ") for line in head.splitlines()):
+        return None
+    return (
+        f"{dump.name} has no \\restrict line: it was made by a pg_dump older than 13.22, "
+        "14.19, 15.14, 16.10 or 17.6, whose plain scripts can carry psql commands in the "
+        "database's own object names (CVE-2025-8714), and a rollback runs it with psql on "
+        "the worker. Read it before restoring it by hand, or take a new backup with a "
+        "current pg_dump (or in the custom format)"
+    )

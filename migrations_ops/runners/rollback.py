@@ -27,7 +27,12 @@ from typing import Any
 
 from migrations_ops.pg import supabase_files
 from migrations_ops.pg.backup_manifest import ManifestError, ManifestFile
-from migrations_ops.pg.rollback_execute import backup_summary, not_attempted, run_steps
+from migrations_ops.pg.rollback_execute import (
+    backup_summary,
+    not_attempted,
+    run_steps,
+    unrestricted_refusal,
+)
 from migrations_ops.pg.rollback_lock import target_database_lock
 from migrations_ops.runners.base import RunContext, RunnerError, RunResult, connect_target
 
@@ -60,6 +65,19 @@ def _backup(manifest_path: Path | None) -> dict[str, Any] | None:
         return backup_summary(ManifestFile.load(manifest_path))
     except (ManifestError, OSError):
         return None
+
+
+def _refuse_unrestricted(manifest_path: Path) -> None:
+    """Before any step: a plan that restores a dump psql must not run on the worker
+    (``unrestricted_refusal``) runs nothing (a manifest that cannot be read fails its
+    restore step instead, as it always has)."""
+    try:
+        manifest = ManifestFile.load(manifest_path)
+        refusal = unrestricted_refusal(manifest, manifest_path.parent / manifest.file)
+    except (ManifestError, OSError):
+        return
+    if refusal:
+        raise RunnerError(f"nothing was run: {refusal}")
 
 
 def run(ctx: RunContext) -> RunResult:
@@ -105,6 +123,8 @@ def run(ctx: RunContext) -> RunResult:
                 data={"plan_id": plan.get("plan_id"), "history_before": before, "steps": [],
                       "target": ctx.target_name, "skipped": skipped, "backup": backup},
             )  # fmt: skip
+        if manifest_path is not None and any(s.get("kind") == "restore" for s in steps):
+            _refuse_unrestricted(manifest_path)
         ctx.info(
             f"rolling back {ctx.target_name} from {newest} to {plan.get('last_good_version')}: "
             f"{len(steps)} step(s)"

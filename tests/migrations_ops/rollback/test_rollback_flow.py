@@ -189,3 +189,45 @@ def test_a_plan_prepared_before_deployment_rolls_back_a_deploy_that_failed_midwa
     assert history(production.url) == ["20250101000000", "20250102000000"]
     log = "\n".join(job.log_lines.values_list("text", flat=True))
     assert "skipping" in log and "20250104000000" in log
+
+
+def test_a_plain_dump_an_older_pg_dump_wrote_is_not_run_with_psql_on_the_worker(
+    production, sre_project, target, sre, platform_lead
+):
+    """pg_dump before 13.22/14.19/15.14/16.10/17.6 writes no ``\\restrict``: its script can
+    carry psql commands in the database's own object names (CVE-2025-8714). A rollback's
+    restore runs psql on the worker, outside the sandbox: such a dump is refused there,
+    before anything touches the target."""
+    import hashlib
+    import json
+
+    from migrations_ops.backups.storage import storage_for
+
+    files = {k: v for k, v in FILES.items() if k != "rollbacks/20250103000000_invoices.sql"}
+    release = make_release(sre_project, platform_lead, files)
+    backup = verified_backup(release, target, sre)
+    deploy(production.url, files)
+    plan = rollback_plan_save(release=release, target=target, user=sre)
+    storage = storage_for(backup.storage, backup.location)
+    dump, manifest = storage.local_path(backup.file_key), storage.local_path(backup.manifest_key)
+    assert dump is not None and manifest is not None
+    # As an older pg_dump writes it (and a manifest that vouches for it).
+    old = b"".join(
+        line for line in dump.read_bytes().splitlines(keepends=True)
+        if not line.startswith((b"\\restrict ", b"\\unrestrict "))
+    )  # fmt: skip
+    dump.write_bytes(old)
+    record = json.loads(manifest.read_text())
+    record["size"], record["sha256"] = len(old), hashlib.sha256(old).hexdigest()
+    manifest.write_text(json.dumps(record))
+
+    from migrations_ops.jobs import job_enqueue
+
+    job = run_job(
+        job_enqueue(kind="rollback", project=target.project, release=release, target=target,
+                    params={"plan_id": plan.pk}, created_by=sre)
+    )  # fmt: skip
+    assert job.state == Job.State.FAILED
+    assert "nothing was run" in job.summary and "no \\restrict line" in job.summary
+    assert "CVE-2025-8714" in job.summary
+    assert history(production.url)[-1] == "20250104000000"  # not even the down script ran
