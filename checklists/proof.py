@@ -136,6 +136,19 @@ def _backup_time(evidence: Evidence) -> dict[str, Any]:
     return {"taken_at": taken, "file": (evidence.data or {}).get("file", "")}
 
 
+def for_production(target: Any, status: str, what: str) -> tuple[str, str]:
+    """A result about ``target`` proves its runbook step (§5.1 the backup, §6 the rollback
+    plan) only for production: for another target it is information, passing nothing and
+    failing nothing, and its words say so. Returns the status and the target in words
+    (``what``: "a backup of production", ...)."""
+    from migrations_ops.models import Target
+
+    if target.kind == Target.Kind.PRODUCTION:
+        return status, target.name
+    kind = target.get_kind_display().lower()
+    return Evidence.Status.INFO, f"{target.name} (a {kind} target: only {what} proves this step)"
+
+
 def release_checks(release: Release) -> list[Check]:
     """Every evidence-required item's check, in step order, in two queries."""
     items = (

@@ -216,12 +216,11 @@ def _backup_evidence(backup: BackupManifest, actor: Any, *, ok: bool, summary: s
     one of staging is shown there as information, passing nothing and failing nothing."""
     release = Release.objects.select_for_update().get(pk=backup.release_id or 0)
     digest = backup.job.content_digest if backup.job else None
-    status = Evidence.Status.PASSED if ok else Evidence.Status.FAILED
-    where = backup.target.name
-    if backup.target.kind != Target.Kind.PRODUCTION:
-        status = Evidence.Status.INFO
-        kind = backup.target.get_kind_display().lower()
-        where += f" (a {kind} target: only a backup of production proves this step)"
+    status, where = proof.for_production(
+        backup.target,
+        Evidence.Status.PASSED if ok else Evidence.Status.FAILED,
+        "a backup of production",
+    )
     for item in items_for_evidence(release, Evidence.Kind.BACKUP):
         evidence_add(
             item=item, actor=actor, kind=Evidence.Kind.BACKUP, status=status,

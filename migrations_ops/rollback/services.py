@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from checklists.models import Evidence, MigrationFile, Release
+from checklists.proof import for_production
 from checklists.services.items import evidence_add, items_for_evidence
 from checklists.services.state import release_refresh
 from migrations_ops.backups.storage import LocalStorage, storage_for
@@ -246,15 +247,15 @@ def rehearsal_record(*, job: Job) -> RollbackPlan | None:
     actor = Actor.system(f"job #{job.pk}")
     audit_record(actor=actor, action="rollback_plan.rehearsal", obj=plan, release=plan.release_id,
                  data={"job": job.pk, "ok": ok, "summary": job.summary})  # fmt: skip
-    status = Evidence.Status.PASSED if ok else Evidence.Status.FAILED
-    where = plan.target.name
-    if plan.target.kind != Target.Kind.PRODUCTION:
-        # The way back the runbook asks for is production's (§5.2): a plan rehearsed for
-        # another target is shown on the step, passing nothing and failing nothing.
-        status = Evidence.Status.INFO
-        kind = plan.target.get_kind_display().lower()
-        where += f" (a {kind} target: only a plan for production proves this step)"
-    elif plan.content_digest and plan.content_digest != job.content_digest:
+    # The way back the runbook asks for is production's (§5.2): a plan rehearsed for
+    # another target is shown on the step, passing nothing and failing nothing.
+    status, where = for_production(
+        plan.target,
+        Evidence.Status.PASSED if ok else Evidence.Status.FAILED,
+        "a plan for production",
+    )
+    production = plan.target.kind == Target.Kind.PRODUCTION
+    if production and plan.content_digest and plan.content_digest != job.content_digest:
         # The plan reverts the files it was made for; files added or changed since are
         # not in it, so its rehearsal says nothing about the release as it is now.
         status = Evidence.Status.INFO
