@@ -18,9 +18,9 @@ from tests.e2e.test_release_page import (
     open_page,
     panels_after_reload,
     tickable,
-    wait_until,
 )
 from tests.factories import DEMO_MIGRATIONS, supabase_archive
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

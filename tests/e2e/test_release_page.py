@@ -26,6 +26,7 @@ from tests.factories import (
     settle_checklist,
     supabase_archive,
 )
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -72,17 +73,6 @@ def panels_after_reload(page, live_server, release):
     found = other.evaluate(PANELS)
     other.close()
     return found
-
-
-def wait_until(check, *, seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {seconds} s: {what}")
-        time.sleep(0.1)
 
 
 def test_a_tick_in_place_leaves_the_page_as_a_reload_shows_it(page, live_server, release):
