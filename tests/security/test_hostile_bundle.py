@@ -266,6 +266,17 @@ FLOODS = {
 }
 
 
+def run_watched(kind: str, project, release) -> tuple[Job, WorkerPeak]:
+    """A ``kind`` job of ``release`` on the project's target, run to its end as a worker
+    runs it, with the worker's peak memory measured around it."""
+    job = job_enqueue(kind=kind, project=project, release=release, target=project.targets.get())
+    with WorkerPeak() as peak:
+        job_execute(job_id=job.pk, worker="hostile-test")
+    job.refresh_from_db()
+    assert job.state in Job.FINAL_STATES, (kind, job.state)
+    return job, peak
+
+
 def test_hostile_floods_neither_exhaust_the_worker_nor_fill_the_portals_database(
     hostile, project, release_engineer
 ):
@@ -278,14 +289,8 @@ def test_hostile_floods_neither_exhaust_the_worker_nor_fill_the_portals_database
         release=release, data=supabase_archive(FLOODS), filename="flood.zip",
         actor=release_engineer,
     )  # fmt: skip
-    target = project.targets.get()
-    kinds = [Job.Kind.DRY_RUN, Job.Kind.RLS, Job.Kind.FIXTURES, Job.Kind.COMMANDS]
-    for kind in kinds:
-        job = job_enqueue(kind=kind, project=project, release=release, target=target)
-        with WorkerPeak() as peak:
-            job_execute(job_id=job.pk, worker="hostile-test")
-        job.refresh_from_db()
-        assert job.state in Job.FINAL_STATES, (kind, job.state)
+    for kind in [Job.Kind.DRY_RUN, Job.Kind.RLS, Job.Kind.FIXTURES, Job.Kind.COMMANDS]:
+        job, peak = run_watched(kind, project, release)
         grown = peak.grown // MB
         assert peak.grown < 300 * MB, f"{kind}: the worker's peak memory rose by {grown} MB"
         assert len(json.dumps(job.result)) <= settings.JOB_RESULT_MAX_BYTES, kind
@@ -326,11 +331,8 @@ def test_the_targets_secret_settings_never_reach_the_sandbox(hostile, project, r
         release=release, data=supabase_archive(bundle), filename="leak.zip",
         actor=release_engineer,
     )  # fmt: skip
-    target = project.targets.get()
     for kind in (Job.Kind.DRY_RUN, Job.Kind.ACCESS, Job.Kind.RISK):
-        job = job_enqueue(kind=kind, project=project, release=release, target=target)
-        job_execute(job_id=job.pk, worker="hostile-test")
-        job.refresh_from_db()
+        job, _ = run_watched(kind, project, release)
         text = job_outputs(job)
         assert "seen:" in text, (kind, job.summary)  # the migration ran and spoke
         for disguise in (JWT_SECRET, JWT_SECRET.upper(), JWT_SECRET[::-1]):
@@ -355,13 +357,7 @@ def test_a_huge_test_folder_is_read_without_piling_up_words(hostile, project, re
         release=release, data=supabase_archive(bundle, fmt="tar.gz"), filename="words.tar.gz",
         actor=release_engineer,
     )  # fmt: skip
-    job = job_enqueue(
-        kind=Job.Kind.FIXTURES, project=project, release=release, target=project.targets.get()
-    )
-    with WorkerPeak() as peak:
-        job_execute(job_id=job.pk, worker="hostile-test")
-    job.refresh_from_db()
-    assert job.state in Job.FINAL_STATES, job.state
+    job, peak = run_watched(Job.Kind.FIXTURES, project, release)
     assert "app_ok" in job.summary or "app_ok" in json.dumps(job.result), job.summary
     assert peak.grown < 400 * MB, f"the worker's peak memory rose by {peak.grown // MB} MB"
 
@@ -383,12 +379,6 @@ def test_a_huge_statement_is_not_parsed_into_the_workers_memory(hostile, project
         release=release, data=supabase_archive(bundle, fmt="tar.gz"), filename="big.tar.gz",
         actor=release_engineer,
     )  # fmt: skip
-    job = job_enqueue(
-        kind=Job.Kind.RISK, project=project, release=release, target=project.targets.get()
-    )
-    with WorkerPeak() as peak:
-        job_execute(job_id=job.pk, worker="hostile-test")
-    job.refresh_from_db()
-    assert job.state in Job.FINAL_STATES, job.state
+    job, peak = run_watched(Job.Kind.RISK, project, release)
     assert "app_big" in json.dumps(job.result), job.summary
     assert peak.grown < 400 * MB, f"the worker's peak memory rose by {peak.grown // MB} MB"
