@@ -5,8 +5,9 @@ A checkpoint proves something only once it is held outside the portal: each one 
 into an ``audit.checkpoint`` message for every subscribed receiver. The portal keeps its
 own copy (AuditCheckpoint) for the audit page and for exports.
 
-Every service here takes the chain head's lock first, so a checkpoint signs a head no
-writer is extending, and key changes are serialised with everything else.
+Every service here takes the chain head's lock before it writes, so a checkpoint signs a
+head no writer is extending, and key changes are serialised with everything else; the
+long read (every HMAC since the last checkpoint) comes before the lock.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from django.utils import timezone
 
 from release_portal.audit import signing
 from release_portal.audit.chain import canonical_time
-from release_portal.audit.models import AuditCheckpoint, AuditSigningKey
+from release_portal.audit.models import AuditChainHead, AuditCheckpoint, AuditSigningKey
 from release_portal.audit.services import audit_export_record, audit_record, lock_head
-from release_portal.audit.verify import first_rewritten, last_signed_checkpoint
+from release_portal.audit.verify import first_rewritten, last_signed_checkpoint, mac_holds
 
 
 class ChainNotVouched(signing.SigningKeyError):
@@ -116,34 +117,74 @@ def signing_key_current(*, actor: Any = None) -> tuple[Any, AuditSigningKey, boo
     return key, _rotate(previous, key, current, actor), True
 
 
-def _refuse_rewritten_chain(key: Any, head_seq: int) -> None:
+def _refuse_rewritten_chain(key: Any, head_seq: int, checked_seq: int = 0) -> None:
     """An outsider checks the public chain, which anyone can rebuild; only the HMACs and
     the portal's own checkpoints tell a rewrite or a cut, so the portal checks them (since
-    its last checkpoint) before it signs."""
+    its last checkpoint) before it signs.
+
+    ``checked_seq``: the HMACs up to it were checked before the head was locked
+    (``checked_before_locking``). Its own HMAC is checked again: a chain rebuilt since
+    changed its public hash, which covers every event before it (a change below it that
+    leaves it alone breaks the public chain, which every checker walks)."""
     since, gone = last_signed_checkpoint(key)
+    if checked_seq > since and mac_holds(checked_seq):
+        since = checked_seq
     rewritten = first_rewritten(since, head_seq)
     if rewritten is not None:
-        gone = (
-            f"event #{rewritten} was changed after it was written (its hash does not match: "
-            "the chain was rebuilt without the key)"
-        )
+        gone = _rewritten(rewritten)
     if gone:
-        raise ChainNotVouched(
-            f"{gone}, so the portal signs nothing: run `manage.py audit_verify` and restore "
-            "the change log from a backup"
-        )
+        raise _not_vouched(gone)
+
+
+def _rewritten(seq: int) -> str:
+    return (
+        f"event #{seq} was changed after it was written (its hash does not match: "
+        "the chain was rebuilt without the key)"
+    )
+
+
+def _not_vouched(gone: str) -> ChainNotVouched:
+    return ChainNotVouched(
+        f"{gone}, so the portal signs nothing: run `manage.py audit_verify` and restore "
+        "the change log from a backup"
+    )
+
+
+def checked_before_locking() -> int:
+    """Check the HMACs since the last signed checkpoint up to the head as it stands,
+    before anything takes the head's lock: every audited change waits on that lock, and
+    the first checkpoint of a long change log reads every event (a million events held
+    every tick and job for seconds). Returns the seq checked up to, for
+    ``checkpoint_sign`` (0 when nothing could be checked: it then checks all under the
+    lock); raises ChainNotVouched for a rewritten event."""
+    try:
+        key = signing.configured_key()
+    except signing.SigningKeyError:
+        return 0  # signing_key_current says what is wrong, under the lock
+    since, _gone = last_signed_checkpoint(key)  # a cut is told under the lock
+    head = AuditChainHead.objects.filter(pk=1).values_list("seq", flat=True).first() or 0
+    rewritten = first_rewritten(since, head)
+    if rewritten is not None:
+        raise _not_vouched(_rewritten(rewritten))
+    return head
 
 
 @transaction.atomic
-def checkpoint_sign(*, reason: str, actor: Any = None) -> AuditCheckpoint:
+def checkpoint_sign(
+    *, reason: str, actor: Any = None, checked_seq: int | None = None
+) -> AuditCheckpoint:
     """Sign the chain head as it stands now and keep a copy; send it out after commit.
 
     The head is locked while signing: the checkpoint covers exactly the events committed
-    before it (and any key event this call recorded).
+    before it (and any key event this call recorded). The events before the head as it
+    was are checked first, without the lock (``checked_before_locking``; a caller that
+    takes the lock before calling this passes ``checked_seq`` from its own call).
     """
+    if checked_seq is None:
+        checked_seq = checked_before_locking()
     key, key_row, rotated = signing_key_current(actor=actor)
     seq, head_hash, public_hash = lock_head()
-    _refuse_rewritten_chain(key, seq)
+    _refuse_rewritten_chain(key, seq, checked_seq)
     now = timezone.now()
     document = signing.sign(
         {
@@ -180,17 +221,19 @@ def checkpoint_sign(*, reason: str, actor: Any = None) -> AuditCheckpoint:
 def checkpoint_scheduled() -> AuditCheckpoint | None:
     """Beat's checkpoint: sign the head unless the newest checkpoint already covers it."""
     with transaction.atomic():
+        checked = checked_before_locking()
         seq, _, public_hash = lock_head()
         latest = AuditCheckpoint.objects.order_by("-pk").first()
         if latest is not None and (latest.seq, latest.public_hash) == (seq, public_hash):
             return None
-        return checkpoint_sign(reason=AuditCheckpoint.Reason.SCHEDULE)
+        return checkpoint_sign(reason=AuditCheckpoint.Reason.SCHEDULE, checked_seq=checked)
 
 
 @transaction.atomic
 def signing_key_rotate(*, actor: Any = None) -> AuditCheckpoint:
     """Rotate to AUDIT_SIGNING_KEY now (AUDIT_SIGNING_KEY_PREVIOUS being the current key),
     and sign the head with the new key. Refuses when there is nothing to rotate."""
+    checked = checked_before_locking()
     lock_head()
     current = AuditSigningKey.objects.filter(valid_until_seq__isnull=True).first()
     if current is not None and current.key_id == signing.key_id(signing.configured_key()):
@@ -198,7 +241,7 @@ def signing_key_rotate(*, actor: Any = None) -> AuditCheckpoint:
             f"AUDIT_SIGNING_KEY is already the current key {current.key_id}: set it to the new "
             "key and AUDIT_SIGNING_KEY_PREVIOUS to this one, then rotate"
         )
-    return checkpoint_sign(reason=AuditCheckpoint.Reason.ROTATION, actor=actor)
+    return checkpoint_sign(reason=AuditCheckpoint.Reason.ROTATION, actor=actor, checked_seq=checked)
 
 
 @transaction.atomic
@@ -207,8 +250,9 @@ def audit_export_start(
 ) -> AuditCheckpoint:
     """Record an export (``audit.export`` in each project it covers) and sign the head that
     bounds it, in one transaction: the export's checkpoint covers its own events."""
+    checked = checked_before_locking()
     audit_export_record(actor=actor, fmt=fmt, filters=filters, project_ids=project_ids)
-    return checkpoint_sign(reason=AuditCheckpoint.Reason.EXPORT, actor=actor)
+    return checkpoint_sign(reason=AuditCheckpoint.Reason.EXPORT, actor=actor, checked_seq=checked)
 
 
 def sign_manifest(document: dict[str, Any], checkpoint: AuditCheckpoint) -> dict[str, Any]:

@@ -315,6 +315,11 @@ def _mac_ok(key: bytes, seq: int) -> bool:
     return row is not None and _own_mac(key, *row)
 
 
+def mac_holds(seq: int) -> bool:
+    """Whether event ``seq``'s stored HMAC is still its own."""
+    return _mac_ok(hmac_key(), seq)
+
+
 def _own_mac(key: bytes, form: int, canonical: str | None, public_hash: str, stored: str) -> bool:
     if form == 1:
         mac = hmac.new(key, (canonical or "").encode(), hashlib.sha256).hexdigest()

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import transaction
+from django.db import connection, transaction
 from django.urls import reverse
 
 from release_portal.audit import checkpoints, signing, tasks
@@ -27,6 +27,7 @@ from tests.audit.conftest import (
     record,
 )
 from tests.audit.offline import export, fails, run
+from tests.locking import other_connection
 
 pytestmark = pytest.mark.django_db
 
@@ -249,6 +250,44 @@ def test_it_refuses_to_sign_a_chain_cut_shorter_than_its_last_checkpoint(project
         match=f"the change log no longer holds event #{signed.seq} as the portal signed it",
     ):
         checkpoints.checkpoint_sign(reason="manual")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_long_check_before_signing_does_not_hold_the_head(project):
+    """Every audited change waits on the chain head's lock: the first checkpoint of a long
+    change log read every event's HMAC holding it (every tick and job end waited). The
+    events are checked before the lock is taken, so a rewrite is told at once even while
+    another session holds the head."""
+    for i in range(3):
+        record("item.tick", project=project, data={"i": i})
+    with transaction.atomic():
+        rebuild_public_chain_without_the_key(2, {"i": 99})
+    with other_connection() as holder:
+        holder.execute("SELECT seq FROM audit_auditchainhead WHERE id = 1 FOR UPDATE")
+        with (
+            pytest.raises(signing.SigningKeyError, match="event #2 was changed after it was"),
+            transaction.atomic(),
+        ):
+            with connection.cursor() as cursor:  # no wait without the fix: a 3 s timeout
+                cursor.execute("SET LOCAL lock_timeout = '3s'")
+            checkpoints.checkpoint_sign(reason="manual")
+        holder.rollback()
+    assert not AuditCheckpoint.objects.exists()
+
+
+def test_a_chain_rebuilt_between_the_check_and_the_lock_is_still_refused(project):
+    """The events were checked before the lock; someone rebuilt the chain before it was
+    taken. The last event checked is checked again under the lock: its public hash
+    covers every event before it."""
+    for i in range(3):
+        record("item.tick", project=project, data={"i": i})
+    checked = checkpoints.checked_before_locking()
+    assert checked == AuditChainHead.objects.get().seq
+    with transaction.atomic():
+        rebuild_public_chain_without_the_key(2, {"i": 99})
+    with pytest.raises(signing.SigningKeyError, match="event #2 was changed after it was written"):
+        checkpoints.checkpoint_sign(reason="manual", checked_seq=checked)
+    assert not AuditCheckpoint.objects.exists()
 
 
 # --- rotation -------------------------------------------------------------------------------

@@ -481,7 +481,8 @@ def test_it_catches_history_rewritten_in_the_database_since_a_checkpoint(
         export(tmp_path)
     # ...but a portal that signed it anyway (before it checked, or with the check removed)
     # is still caught by a checkpoint kept outside.
-    monkeypatch.setattr(checkpoints, "_refuse_rewritten_chain", lambda key, head_seq: None)
+    monkeypatch.setattr(checkpoints, "checked_before_locking", lambda: 0)
+    monkeypatch.setattr(checkpoints, "_refuse_rewritten_chain", lambda *args: None)
     path = export(tmp_path)
     key = public_key(tmp_path, capsys)
     assert run(script, path, "--public-key", key).returncode == 0  # consistent on its own...
