@@ -92,3 +92,26 @@ def script(tmp_path):
     from tests.audit.offline import outsider_copy
 
     return outsider_copy(tmp_path)
+
+
+@pytest.fixture
+def log(project, other_project):
+    """Twelve events over two projects, with the data a real log holds."""
+    events = []
+    for i in range(12):
+        events.append(
+            record(
+                "item.tick" if i % 3 else "job.finish",
+                project=project if i % 4 else other_project,
+                actor="qa" if i % 2 else "worker w1",
+                kind="user" if i % 2 else "system",
+                data={
+                    "i": i,
+                    "note": 'é "quoted" \\ tab\t',
+                    "ratio": 0.1 * i,
+                    "big": 10**20,
+                    "nested": {"b": [1, None, True], "a": "=SUM(A1)"},
+                },
+            )
+        )
+    return events

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from django.core.management import call_command
@@ -49,3 +51,25 @@ def fails(script, path, key, *extra) -> str:
     assert done.returncode == 1, done.stdout + done.stderr
     assert done.stdout == ""
     return done.stderr
+
+
+def said_as_time(at: str) -> str:
+    """A checkpoint's ISO time as the script says it to people."""
+    moment = datetime.fromisoformat(at.replace("Z", "+00:00")).astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines(keepends=True)
+
+
+def write(path: Path, new_lines: list[str]) -> Path:
+    path.write_text("".join(new_lines), encoding="utf-8")
+    return path
+
+
+def first_event_line(path: Path, after: int = 0) -> int:
+    for number, line in enumerate(lines(path)):
+        if number > after and json.loads(line)["type"] == "event":
+            return number
+    raise AssertionError("no event line")
