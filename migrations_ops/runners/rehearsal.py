@@ -1,8 +1,9 @@
 """rehearsal: try a rollback plan on a scratch copy before anyone needs it for real.
 
 1. Restore the plan's verified backup into a scratch database (restore_check's building
-   blocks: fixtures, recorded settings, psql/pg_restore) and record the migration history
-   the backup was taken at.
+   blocks: the roles and Supabase's baseline the portal makes, never the release's
+   fixtures (``restore_base``), recorded settings, psql/pg_restore) and record the
+   migration history the backup was taken at.
 2. Read its schema (``catalog.snapshot``): the pre-migration state.
 3. Apply the release's migrations the plan undoes, as the CLI does (``apply_files``).
 4. Run the plan: down scripts (each followed by reverting its history row, as
@@ -34,6 +35,7 @@ from migrations_ops.pg.rollback_execute import (
     restore_backup,
     run_steps,
 )
+from migrations_ops.runners import restore_base
 from migrations_ops.runners import restore_check as rc
 from migrations_ops.runners.base import RunContext, RunnerError, RunResult
 
@@ -63,12 +65,14 @@ def _snapshot(url: str, schemas: list[str]) -> catalog.Snapshot:
         return catalog.snapshot(conn, schemas=schemas)
 
 
-def _restore_base(ctx: RunContext, url: str, mpath: Path, manifest: ManifestFile) -> None:
+def _restore_base(
+    ctx: RunContext, url: str, mpath: Path, manifest: ManifestFile
+) -> restore_base.Setup:
     dump = mpath.parent / manifest.file
     problem = rc._check_file(ctx, dump, manifest)
     if problem:
         raise RunnerError(problem)
-    rc._load_fixtures(ctx, rc._restore_tool(manifest, "psql"), url)
+    setup = restore_base.prepare(ctx, url, manifest)
     rc._prepare(ctx, url, str(conninfo_to_dict(url)["dbname"]), manifest)
     error = restore_backup(
         ctx, manifest=manifest, dump=dump, url=url, drop=False, sandbox=ctx.require_sandbox()
@@ -82,6 +86,7 @@ def _restore_base(ctx: RunContext, url: str, mpath: Path, manifest: ManifestFile
                 "INSERT INTO supabase_migrations.schema_migrations(version) VALUES (%s)",
                 [(v,) for v in manifest.applied_versions],
             )
+    return setup
 
 
 def _apply_release(ctx: RunContext, url: str, versions: set[str]) -> dict[str, Any]:
@@ -98,7 +103,9 @@ def _apply_release(ctx: RunContext, url: str, versions: set[str]) -> dict[str, A
         failure = report.first_failure
         raise RunnerError(
             "the release's migrations did not apply on the restored backup, so the plan "
-            f"could not be tried: {failure.describe() if failure else 'a file failed'}"
+            f"could not be tried: {failure.describe() if failure else 'a file failed'} (the "
+            "release's fixtures are not run beside production rows: only the roles and "
+            "Supabase's auth schema the portal makes are there besides the backup)"
         )
     return report.as_dict()
 
@@ -113,14 +120,16 @@ def run(ctx: RunContext) -> RunResult:
     schemas = list(manifest.schemas)
     with ctx.scratch_database("rehearsal", major=manifest.server_major) as url:
         ctx.info(f"restoring {manifest.file} into a scratch database")
-        _restore_base(ctx, url, mpath, manifest)
+        setup = _restore_base(ctx, url, mpath, manifest)
         before = _snapshot(url, schemas)
         rows_before = _counts(url, schemas)
         applied = _apply_release(ctx, url, undo - set(manifest.applied_versions))
         changed = catalog.diff(before, _snapshot(url, schemas))
         ctx.info("the migrations changed: " + ("; ".join(changed.lines()) or "nothing"))
         ctx.check_cancelled()
+        setup.ran.append(f"the release's {len(applied.get('files', []))} migration(s)")
         outcomes = run_steps(ctx, url, steps, manifest_path=mpath, sandbox=ctx.require_sandbox())
+        setup.ran.append(f"{len(outcomes)} of the plan's {len(steps)} step(s)")
         after = _snapshot(url, schemas)
         rows_after = _counts(url, schemas)
         with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
@@ -149,6 +158,7 @@ def run(ctx: RunContext) -> RunResult:
         # The release's migrations as they applied on the restored backup, per file.
         "applied_files": applied.get("files", []),
         "not_attempted": not_attempted(steps, outcomes),
+        "setup": setup.as_dict(),
     }
     if not steps_ok:
         summary = f"rehearsal failed: step {outcomes[-1].index + 1}: {outcomes[-1].message}"

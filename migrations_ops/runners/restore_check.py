@@ -4,14 +4,17 @@ Promises:
 - The dump's size and sha256 are checked against the manifest before anything is
   restored; a truncated or altered file fails here, naming what differs.
 - The restore happens in a scratch database on the scratch server (never the target),
-  which is dropped whatever happens. Before the restore: the project's fixtures (roles,
-  auth schema...) are loaded, the roles the dump names (recorded in the manifest) that
-  the scratch server still lacks are made NOLOGIN and said (no dump carries roles: the
-  server a backup is restored into needs them), and the database- and role-in-database
-  settings recorded in the manifest are re-applied to the scratch database (role-wide
-  ``ALTER ROLE ... SET`` applies to the whole server, so it is listed but not applied;
-  a custom one, ``app.settings.jwt_secret``, with an empty value: the release's fixtures
-  run in that database, and its value stays outside the sandbox).
+  which is dropped whatever happens. Nothing of the release's bundle runs there: the
+  project's fixtures are bundle content, and beside a production backup's rows they
+  could read them into the job's log (``restore_base``). Before the restore the portal
+  makes what the dump names but does not carry: its roles (recorded in the manifest) and
+  Supabase's API roles, NOLOGIN, and Supabase's ``auth`` schema
+  (``pg.supabase_baseline``) when the backup leaves it out; the database- and
+  role-in-database settings recorded in the manifest are re-applied to the scratch
+  database (role-wide ``ALTER ROLE ... SET`` applies to the whole server, so it is listed
+  but not applied; a custom one, ``app.settings.jwt_secret``, with an empty value: the
+  rehearsal runs the release's migrations in such a database, and its value stays
+  outside the sandbox). The result says what ran and what did not (``setup``).
 - The restore uses psql (plain) or pg_restore (custom) from the same installation as the
   pg_dump that made the dump, or a newer one, and stops at the first error.
 - Tables, row counts, RLS flags and policy counts of the restored schemas are compared
@@ -30,7 +33,6 @@ from pathlib import Path
 from typing import IO, Any
 
 import psycopg
-from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from migrations_ops.pg import backup_inventory, pgtools, scratch
@@ -46,6 +48,7 @@ from migrations_ops.pg.backup_manifest import (
 )
 from migrations_ops.pg.job_sandbox import JobSandbox
 from migrations_ops.pg.pgprocess import ToolProcesses
+from migrations_ops.runners import restore_base
 from migrations_ops.runners.base import RunContext, RunnerError, RunResult
 
 CHUNK = 1 << 20
@@ -89,8 +92,8 @@ def run(ctx: RunContext) -> RunResult:
         on_create=ctx.scratch_created,
         on_drop=ctx.scratch_dropped,
     ) as url:
-        _load_fixtures(ctx, psql, url)
-        made = _make_missing_roles(ctx, url, manifest)
+        setup = restore_base.prepare(ctx, url, manifest)
+        made = [r for r in setup.roles_made if r in restore_base.named_roles(manifest)]
         database = conninfo_to_dict(url)["dbname"]
         _prepare(ctx, url, str(database), manifest)
         ctx.check_cancelled()
@@ -98,7 +101,7 @@ def run(ctx: RunContext) -> RunResult:
         if error:
             return _record(
                 mpath, manifest, began, ok=False, summary=error, tool=tool,
-                differences=[{"problem": "restore", "message": error}],
+                differences=[{"problem": "restore", "message": error}], setup=setup,
             )  # fmt: skip
         restored, settings = _read_restored(url, manifest.schemas)
 
@@ -121,7 +124,7 @@ def run(ctx: RunContext) -> RunResult:
         )
     return _record(
         mpath, manifest, began, ok=not differences, summary=summary, tool=tool,
-        differences=differences, tables=restored,
+        differences=differences, tables=restored, setup=setup,
     )  # fmt: skip
 
 
@@ -253,68 +256,6 @@ def _psql_args(psql: pgtools.Tool) -> list[str]:
     return [psql.path, "-X", "-q", "--no-password", "-v", "ON_ERROR_STOP=1", "--single-transaction"]
 
 
-def _load_fixtures(ctx: RunContext, psql: pgtools.Tool, url: str) -> None:
-    sandbox = ctx.require_sandbox()
-    env = client_env(sandbox, url)
-    for fixture in ctx.fixtures:
-        path = fixture if fixture.is_absolute() or not ctx.repo_dir else ctx.repo_dir / fixture
-        if not path.is_file():
-            raise RunnerError(f"fixture {fixture} not found (looked at {path})")
-        with ToolProcesses(ctx) as tools:
-            tools.start([*_psql_args(psql), "-f", sandbox.inside(path)], env=env,
-                        label=path.name, sandbox=sandbox)  # fmt: skip
-            (code,) = tools.wait()
-            if code != 0:
-                raise RunnerError(
-                    tools.failure(f"loading fixture {fixture}", code)
-                    + "; fix the fixture (fixtures must be idempotent: roles are server-wide)"
-                )
-
-
-def _make_missing_roles(ctx: RunContext, url: str, manifest: ManifestFile) -> list[str]:
-    """Make, NOLOGIN, the roles the dump names that the scratch server lacks after the
-    fixtures (roles are server-wide: no dump carries them, and a restore stops at the
-    first OWNER TO or GRANT naming one). Returns the roles made."""
-    wanted = set(manifest.roles) | {
-        s.role for s in manifest.settings if s.role and s.scoped_to_database
-    }
-    # pg_* names are the server's own (pg_database_owner...): never made by anyone.
-    names = sorted(r for r in wanted if not r.startswith("pg_"))
-    if not names:
-        return []
-    made = []
-    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
-        present = {
-            r for (r,) in conn.execute(
-                "SELECT rolname FROM pg_catalog.pg_roles WHERE rolname = ANY(%s)", [names]
-            )
-        }  # fmt: skip
-        for role in names:
-            if role in present:
-                continue
-            try:
-                conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(role)))
-            except (psycopg.errors.DuplicateObject, psycopg.errors.UniqueViolation):
-                continue  # made a moment ago by another job on the same server
-            except psycopg.errors.InsufficientPrivilege:
-                # A scratch server of the operator's (PORTAL_SANDBOX=off) without CREATEROLE:
-                # the restore then names the first role it lacks.
-                rest = [r for r in names[names.index(role) :] if r not in present]
-                ctx.error(
-                    f"cannot make role(s) {', '.join(rest)} "
-                    "in the scratch server (its role may not create roles): load a fixture "
-                    "that creates them (--fixture)"
-                )
-                break
-            made.append(role)
-    if made:
-        ctx.info(
-            f"made role(s) {', '.join(made)} (NOLOGIN) in the scratch server: the dump names "
-            "them (owners, grants, policies), and roles belong to a server, not to a dump"
-        )
-    return made
-
-
 def _prepare(ctx: RunContext, url: str, database: str, manifest: ManifestFile) -> None:
     """Make room for the dumped schemas, then re-apply the recorded settings."""
     with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
@@ -325,14 +266,15 @@ def _prepare(ctx: RunContext, url: str, database: str, manifest: ManifestFile) -
                 conn.execute("DROP SCHEMA IF EXISTS public RESTRICT")
             except psycopg.errors.DependentObjectsStillExist:
                 raise RunnerError(
-                    "the fixtures created objects in schema public, which the backup "
-                    "re-creates: move them to another schema"
+                    "the scratch database's schema public holds objects, and the backup "
+                    "re-creates it: the scratch server's template database must be empty"
                 ) from None
         emptied = sorted({s.name for s in manifest.settings if s.custom and s.scoped_to_database})
         if emptied:
             ctx.info(
                 f"re-applied empty: {', '.join(emptied)} (custom settings, where secrets are "
-                "kept: the release's fixtures run in this database, so their values stay "
+                "kept: a rehearsal runs the release's migrations in such a database, so their "
+                "values stay "
                 "outside the sandbox; the restore onto a real server needs them)"
             )
         for setting in manifest.settings:
@@ -344,7 +286,7 @@ def _prepare(ctx: RunContext, url: str, database: str, manifest: ManifestFile) -
             except psycopg.Error as e:
                 hint = ""
                 if isinstance(e, psycopg.errors.UndefinedObject) and setting.role:
-                    hint = f"; add a fixture that creates role {setting.role} (--fixture)"
+                    hint = f"; {restore_base.ROLE_HINT}"
                 raise RunnerError(
                     f"could not re-apply {setting.scope} setting {setting.name}: "
                     f"{str(e).strip().splitlines()[0]}{hint}"
@@ -376,7 +318,7 @@ def _restore(
         if failed is not None:
             message = tools.failure(what, failed)
             if "role" in message and "does not exist" in message:
-                message += "; load a fixture that creates the role (--fixture)"
+                message += f"; {restore_base.ROLE_HINT}"
             return message
     return None
 
@@ -421,6 +363,7 @@ def _record(
     tool: pgtools.Tool | None,
     differences: list[dict[str, Any]],
     tables: list[TableCount] | None = None,
+    setup: restore_base.Setup | None = None,
 ) -> RunResult:
     """Write the verification into the manifest (re-read, so a concurrent edit survives)."""
     verification = Verification(
@@ -447,5 +390,9 @@ def _record(
     return RunResult(
         ok=ok,
         summary=summary,
-        data={"manifest_path": str(mpath), "verification": verification.to_dict()},
+        data={
+            "manifest_path": str(mpath),
+            "verification": verification.to_dict(),
+            **({"setup": setup.as_dict()} if setup else {}),
+        },
     )

@@ -105,19 +105,20 @@ def test_restore_check_and_rehearsal_keep_hostile_content_in_the_sandbox(
             assert secret not in text, f"a secret leaked into the {job.kind} job's output"
 
 
-def test_a_fixture_never_reads_productions_secret_settings_in_the_restore_check(
+def test_bundle_code_never_reads_productions_secret_settings_in_the_rehearsal(
     production, sre_project, platform_lead, target, sre
 ):
-    """The release's fixtures run in the database the production backup is restored
-    into; an event trigger they leave fires on the restore's statements, in a session
-    that would see the backup's database settings. A custom one (where Supabase keeps
-    the JWT secret) is re-applied there empty, so no spelling of it reaches the job."""
+    """The rehearsal runs the release's migrations in the database the production backup
+    is restored into; an event trigger one leaves fires on the plan's statements, in a
+    session that would see the backup's database settings. A custom one (where Supabase
+    keeps the JWT secret) is re-applied there empty, so no spelling of it reaches the job."""
     tok = f"rp-jwt-{uuid.uuid4().hex[:12]}"
     with psycopg.connect(production.url, autocommit=True) as conn:
         database = conn.info.dbname
         conn.execute(f"ALTER DATABASE \"{database}\" SET app.settings.jwt_secret = '{tok}'")
     files = dict(FILES)
-    files["tests/fixtures/roles.sql"] += """
+    name = "migrations/20250103000000_invoices.sql"
+    files[name] = """
 CREATE SCHEMA IF NOT EXISTS evil;
 CREATE FUNCTION evil.leak() RETURNS event_trigger LANGUAGE plpgsql AS $f$
 BEGIN
@@ -125,13 +126,70 @@ BEGIN
     '-')), upper(coalesce(current_setting('app.settings.jwt_secret', true), '-'));
 END $f$;
 CREATE EVENT TRIGGER leak ON ddl_command_end EXECUTE FUNCTION evil.leak();
-"""
+""" + files[name]
     release = make_release(sre_project, platform_lead, files=files)
     run_job(backup_capture(release=release, target=target, user=sre))
     check = run_job(queued(Job.Kind.RESTORE_CHECK))
+    deploy(production.url, files)
+    plan = rollback_plan_save(release=release, target=target, user=sre)
+    rehearsal = run_job(rehearsal_start(plan=plan, user=sre))
 
     assert check.state == Job.State.SUCCEEDED, check.summary
-    text = job_outputs(check)
-    assert "leak " in text  # the trigger did fire on the restore's statements
+    assert rehearsal.state in Job.FINAL_STATES, rehearsal.summary
+    text = job_outputs(rehearsal)
+    assert "leak " in text  # the trigger did fire on the plan's statements
     for spelling in (tok, tok[::-1], tok.upper()):
-        assert spelling not in text, "production's secret setting reached the restore check"
+        assert spelling not in text, "production's secret setting reached the rehearsal"
+
+
+def _row_thief(tok: str) -> str:
+    """A fixture that leaves an event trigger behind: on every statement of the restore
+    (and of the rehearsal's migrations) it looks for production's rows and prints the
+    one it finds into the log (a warning) and into the result (an error)."""
+    return f"""
+CREATE SCHEMA IF NOT EXISTS evil;
+CREATE FUNCTION evil.steal() RETURNS event_trigger LANGUAGE plpgsql AS $f$
+DECLARE found text;
+BEGIN
+  IF to_regclass('public.profiles') IS NOT NULL THEN
+    EXECUTE 'SELECT string_agg(bio, '','') FROM public.profiles WHERE bio LIKE ''{tok}%'''
+      INTO found;
+    IF found IS NOT NULL THEN
+      RAISE WARNING 'stolen: %', found;
+      RAISE EXCEPTION 'stolen: %', found;
+    END IF;
+  END IF;
+END $f$;
+CREATE EVENT TRIGGER steal ON ddl_command_end EXECUTE FUNCTION evil.steal();
+"""  # noqa: S608
+
+
+def test_a_fixture_never_reads_a_production_row_in_the_restore_check_or_the_rehearsal(
+    production, sre_project, platform_lead, target, sre
+):
+    """A restore check and a rehearsal put a backup *of production* in a sandbox; the
+    release's fixtures (bundle content) never run beside its rows, so none of them
+    reaches a log or a result every member of the project reads. The backup still
+    restores, and the release's migrations still apply and roll back on it."""
+    tok = f"rp-row-{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(production.url, autocommit=True) as conn:
+        conn.execute("UPDATE public.profiles SET bio = %s WHERE id = 7", [f"{tok}-ana@example.com"])
+    files = dict(FILES)
+    files["tests/fixtures/roles.sql"] += _row_thief(tok)
+    release = make_release(sre_project, platform_lead, files=files)
+
+    run_job(backup_capture(release=release, target=target, user=sre))
+    check = run_job(queued(Job.Kind.RESTORE_CHECK))
+    assert tok not in job_outputs(check), "a production row reached the restore check"
+    assert check.state == Job.State.SUCCEEDED, check.summary
+    deploy(production.url)
+    plan = rollback_plan_save(release=release, target=target, user=sre)
+    rehearsal = run_job(rehearsal_start(plan=plan, user=sre))
+
+    assert tok not in job_outputs(rehearsal), "a production row reached the rehearsal"
+    assert rehearsal.state == Job.State.SUCCEEDED, rehearsal.summary
+    for job in (check, rehearsal):
+        setup = job.result["setup"]
+        assert any("tests/fixtures/roles.sql" in line for line in setup["not_run"]), setup
+        assert not any("/tmp" in line for line in setup["not_run"] + setup["ran"]), setup
+    assert any("migration(s)" in line for line in rehearsal.result["setup"]["ran"])

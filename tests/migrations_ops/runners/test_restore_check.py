@@ -17,7 +17,7 @@ import pytest
 
 from migrations_ops.pg import scratch
 from migrations_ops.pg.backup_manifest import ManifestFile, TableCount, manifest_path
-from migrations_ops.runners import backup, restore_check
+from migrations_ops.runners import backup, restore_base, restore_check
 from migrations_ops.runners.base import RunnerError
 from release_portal import embedded
 from tests.migrations_ops.backup_fixtures import (
@@ -235,24 +235,58 @@ def test_it_stops_at_the_first_restore_error_and_records_it(production, tmp_path
     _assert_dropped(recorder)
 
 
-def test_it_names_a_fixture_that_fails_and_drops_the_scratch_database(production, tmp_path):
+def test_it_never_runs_the_fixtures_it_is_given_and_says_so(production, tmp_path):
+    """The fixtures are bundle content: beside a production backup's rows they could read
+    them into the log. A fixture that would fail (or do anything) is not run; the result
+    says so, and the portal's own Supabase baseline stands in for it."""
     mpath = _backup(production, tmp_path)
     bad = tmp_path / "bad_roles.sql"
     bad.write_text("SELECT 1;\nCREATE ROLE;\n")
     recorder = Recorder()
 
-    said = r"loading fixture .*bad_roles.sql failed \(exit 3\): psql:.*bad_roles.sql:2: ERROR"
-    with pytest.raises(RunnerError, match=said):
-        restore_check.run(
-            make_ctx(
-                fixtures=[bad],
-                recorder=recorder,
-                options={"manifest": str(mpath)},
-                sandbox=_SANDBOX,
-            )
+    result = restore_check.run(
+        make_ctx(
+            fixtures=[bad], recorder=recorder, options={"manifest": str(mpath)},
+            sandbox=_SANDBOX, repo_dir=tmp_path,
         )
+    )  # fmt: skip
+
+    assert result.ok, result.summary
+    setup = result.data["setup"]
+    assert setup["not_run"] == [
+        "the release's fixtures (bad_roles.sql): bundle content never runs in a database "
+        "that holds a production backup's rows; the portal made the roles and Supabase's "
+        "baseline instead"
+    ]
+    assert any(line.startswith("the portal's Supabase baseline: ") for line in setup["ran"]), setup
+    assert {"anon", "authenticated", "service_role"} <= set(setup["roles_made"])
+    assert "it needs role(s) anon" not in result.summary  # the dump does not name them
     _assert_dropped(recorder)
-    assert ManifestFile.load(mpath).verification is None  # the backup is not at fault
+
+
+def test_the_baseline_lets_a_backup_that_names_supabase_auth_restore(tmp_path):
+    """A backup of public whose table references auth.users, defaults to auth.uid() and
+    grants to authenticated restores with nothing of the bundle: the portal's baseline
+    gives it Supabase's auth schema."""
+    with production_database(tmp_path / "prod") as prod:
+        prod.execute(
+            "CREATE SCHEMA auth; CREATE TABLE auth.users (id uuid PRIMARY KEY);"
+            "CREATE FUNCTION auth.uid() RETURNS uuid LANGUAGE sql STABLE AS "
+            "$$ SELECT NULL::uuid $$;"
+            "CREATE TABLE public.notes (id bigint PRIMARY KEY,"
+            " author uuid REFERENCES auth.users (id) DEFAULT auth.uid(), body text);"
+            "INSERT INTO public.notes VALUES (1, NULL, 'hello');"
+            "DO $$ BEGIN CREATE ROLE authenticated NOLOGIN;"
+            " EXCEPTION WHEN duplicate_object THEN NULL; END $$;"
+            "GRANT SELECT ON public.notes TO authenticated;"
+            "CREATE POLICY mine ON public.notes FOR SELECT TO authenticated"
+            " USING (author = auth.uid());"
+        )
+        mpath = _backup(prod, tmp_path)
+        result = restore_check.run(make_ctx(options={"manifest": str(mpath)}, sandbox=_SANDBOX))
+
+    assert result.ok, result.summary
+    assert "5 tables and 5,501 rows match the manifest" in result.summary
 
 
 def test_it_makes_the_roles_the_dump_names_that_no_fixture_made(production, tmp_path):
@@ -275,7 +309,7 @@ def test_it_makes_the_roles_the_dump_names_that_no_fixture_made(production, tmp_
 
     assert result.ok, result.summary
     assert f"it needs role(s) {ROLE}, made for it here" in result.summary
-    assert f"made role(s) {ROLE} (NOLOGIN)" in recorder.text()
+    assert f"{ROLE}, service_role (NOLOGIN)" in recorder.text()
     with psycopg.connect(_SANDBOX.server_url(), autocommit=True) as conn:
         made = conn.execute(
             "SELECT rolcanlogin FROM pg_roles WHERE rolname = %s", [ROLE]
@@ -284,10 +318,10 @@ def test_it_makes_the_roles_the_dump_names_that_no_fixture_made(production, tmp_
     _assert_dropped(recorder)
 
 
-def test_a_scratch_server_that_may_not_make_roles_says_to_load_a_fixture():
+def test_a_scratch_server_that_may_not_make_roles_says_which_to_create():
     """With PORTAL_SANDBOX=off the scratch server is the operator's, whose role has no
-    CREATEROLE: the check says which roles to bring in a fixture, instead of failing on a
-    permission error of its own."""
+    CREATEROLE: the check says which roles to create there in advance, instead of failing
+    on a permission error of its own."""
     from types import SimpleNamespace
 
     from psycopg import sql
@@ -306,11 +340,12 @@ def test_a_scratch_server_that_may_not_make_roles_says_to_load_a_fixture():
         recorder = Recorder()
         manifest = SimpleNamespace(roles=[missing, "pg_database_owner"], settings=[])
 
-        made = restore_check._make_missing_roles(make_ctx(recorder=recorder), url, manifest)
+        made = restore_base.make_missing_roles(make_ctx(recorder=recorder), url, manifest)
 
         assert made == []
-        assert f"cannot make role(s) {missing} in the scratch server" in recorder.text()
-        assert "load a fixture that creates them" in recorder.text()
+        said = recorder.text()  # anon, authenticated may exist on this shared server
+        assert "cannot make role(s) " in said and f"{missing}, service_role in the " in said
+        assert "create them there in advance, NOLOGIN" in recorder.text()
     finally:
         with psycopg.connect(pgtools.portal_server_url("postgres"), autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
@@ -325,9 +360,9 @@ def test_a_manifest_from_before_roles_were_recorded_still_reads(production, tmp_
     mpath.write_text(json.dumps(data))
 
     assert ManifestFile.load(mpath).roles == []
-    result = _check(production, mpath)  # the role fixture makes the role, as before
+    # The role is still made: its role-in-database setting names it.
+    result = _check(production, mpath)
     assert result.ok, result.summary
-    assert "made for it" not in result.summary
 
 
 def test_it_matches_a_backup_taken_during_concurrent_inserts(tmp_path):
