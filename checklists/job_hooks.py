@@ -3,6 +3,8 @@
 - the workspace: a job of a release runs on the bundle it pinned when queued, unpacked;
 - "checklists.evidence": a finished job becomes evidence for every item whose step names
   its kind, in the job's finishing transaction (they commit together);
+- options: a production apply job a freeze window caught between its queueing and its
+  start is refused before it connects (``deployments.apply.freeze_check``);
 - "deployments.finish": a production apply job that ended finishes its deployment record
   and, when it succeeded, opens the post-deploy monitoring window.
 """
@@ -17,7 +19,7 @@ from pathlib import Path
 from django.db import transaction
 
 from checklists.bundles import BundleError, bundle_workspace, release_workspace
-from checklists.deployments.apply import apply_finished
+from checklists.deployments.apply import apply_finished, freeze_check
 from checklists.services.items import evidence_from_job
 from migrations_ops.jobs import hooks
 from migrations_ops.jobs.kinds import kind_spec
@@ -67,5 +69,6 @@ def finish_deployment(job: Job) -> None:
 
 def register() -> None:
     hooks.set_workspace(job_workspace)
+    hooks.add_options(freeze_check)
     hooks.on_job_end("checklists.evidence", attach_evidence)
     hooks.on_job_end("deployments.finish", finish_deployment)

@@ -8,6 +8,13 @@ equals the release's digest when it runs
 the target's deploy lock with a Deployment record (``checklists.deployments.services.
 deployment_start``: the release moves to deploying), as rollbacks do.
 
+``freeze_check`` (a job-engine options hook) asks again when a worker starts the job: a
+freeze window that began after the deployment was queued holds it back. Nothing is
+applied; the job fails saying so (its deployment with it, freeing the target), and the
+way through is to wait for the window's end or a break-glass given during the window. A
+job already applying when a window begins runs to its end: stopping a migration midway
+leaves production worse off than finishing it. Rollbacks are never held.
+
 ``apply_finished`` (the job engine's "deployments.finish" end hook) finishes that
 record when the job ends: succeeded, the release moves to monitoring and the runbook's
 post-deploy window opens (``monitoring_start``); failed, cancelled or timed out, the
@@ -18,7 +25,9 @@ Staging needs no gate and no deployment record.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -26,13 +35,14 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import capfirst
 
-from checklists.deployments.gate import GateClosed
+from checklists.deployments.gate import GateClosed, active_freeze, active_override
 from checklists.deployments.services import deployment_finish_for_job, deployment_start
 from checklists.models import Deployment, Release
 from migrations_ops.jobs.services import job_enqueue
 from migrations_ops.models import Job, Target
 from release_portal.accounts.roles import Action, can
 from release_portal.audit.services import actor_of, audit_record, audit_record_now
+from release_portal.templatetags.portal import utc_time
 
 logger = logging.getLogger(__name__)
 
@@ -123,3 +133,42 @@ def apply_finished(*, job: Job) -> Deployment | None:
     if job.kind != Job.Kind.APPLY:
         return None
     return deployment_finish_for_job(job=job)
+
+
+def freeze_refusal(job: Job) -> str:
+    """Why a production apply job may not start now, or "": a freeze window of its
+    project is on, and no break-glass given during that window opens the gate for the
+    digest the job was queued for."""
+    params = job.params or {}
+    if job.kind != Job.Kind.APPLY or not params.get("deployment_id"):
+        return ""
+    if job.target is None or job.target.kind != Target.Kind.PRODUCTION:
+        return ""
+    now = timezone.now()
+    freeze = active_freeze(job.project_id, now)
+    if freeze is None:
+        return ""
+    override = active_override(job.release, now) if job.release is not None else None
+    if (
+        override is not None
+        and override.digest == params.get("approved_digest")
+        and override.created_at >= freeze.starts_at
+    ):
+        return ""
+    reason = f" ({freeze.reason})" if freeze.reason else ""
+    return (
+        f"refusing to apply to {job.target.name} (production): a freeze window{reason} began "
+        f"at {utc_time(freeze.starts_at)}, after this deployment was queued "
+        f"({utc_time(job.created_at)}) and before a worker started it; nothing was applied. "
+        f"Start the deployment again after the window ends ({utc_time(freeze.ends_at)}), or, "
+        "if it cannot wait, a platform lead breaks glass on the release's gate page and "
+        "the deployment is started again"
+    )
+
+
+@contextlib.contextmanager
+def freeze_check(job: Job) -> Iterator[dict[str, Any]]:
+    """The options hook: the apply runner refuses a job with ``freeze_refusal`` before it
+    connects to production (``check_production_guard``)."""
+    refusal = freeze_refusal(job)
+    yield {"freeze_refusal": refusal} if refusal else {}

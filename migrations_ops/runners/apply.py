@@ -68,6 +68,8 @@ def check_production_guard(ctx: RunContext) -> None:
             "through the release's deploy action, which checks the release gate and records "
             "the digest it approved. Start the deployment from the release page or the API"
         )
+    if refusal := str(ctx.options.get("freeze_refusal") or ""):
+        raise ProductionGuard(refusal)
     if approved != current:
         now = current[:12] or "none"
         raise ProductionGuard(

@@ -4,20 +4,24 @@ when it runs."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import psycopg
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from checklists.deployments.apply import apply_start
 from checklists.deployments.gate import GateClosed
 from checklists.deployments.services import DeployLocked
-from checklists.models import Deployment, Release
+from checklists.models import Deployment, FreezeWindow, Release
 from checklists.services.items import item_untick
 from migrations_ops.jobs import job_enqueue, job_execute
 from migrations_ops.models import Job
 from migrations_ops.monitoring.models import MonitoringWindow
 from release_portal.audit.models import AuditEvent
+from release_portal.templatetags.portal import utc_time
 from tests.factories import current_digest, one_lead_breaks_glass
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("sent")]
@@ -179,3 +183,73 @@ def test_a_break_glass_override_opens_production_and_is_recorded(
     assert job.params["approved_digest"] == release_with_files.digest
     event = AuditEvent.objects.get(action="apply.start")
     assert event.data["break_glass"] == override.pk
+
+
+def _freeze_begins_now(release, reason="Black Friday") -> FreezeWindow:
+    """A freeze window that begins after the deployment was queued (it is on when the
+    worker starts the job)."""
+    now = timezone.now()
+    return FreezeWindow.objects.create(
+        project=release.project, starts_at=now, ends_at=now + timedelta(hours=2),
+        reason=reason,
+    )  # fmt: skip
+
+
+def test_a_deployment_queued_before_a_freeze_does_not_start_in_it(
+    approved_release, production_target, production_db, platform_lead
+):
+    """The gate was open when the deployment was queued; a freeze window began while it
+    waited for a worker. The worker refuses it before it connects: nothing is applied,
+    the job says why and the way through, and the target is free again."""
+    job = apply_start(release=approved_release, target=production_target, user=platform_lead)
+    window = _freeze_begins_now(approved_release)
+
+    job = run(job)
+
+    assert job.state == "failed"
+    assert "a freeze window (Black Friday) began at" in job.summary
+    assert "nothing was applied" in job.summary and "breaks glass" in job.summary
+    assert f"after the window ends ({utc_time(window.ends_at)})" in job.summary
+    assert versions(production_db) == []
+    assert Deployment.objects.get().status == "failed"
+    assert not MonitoringWindow.objects.exists()
+
+
+def test_a_break_glass_given_before_the_freeze_does_not_carry_through_it(
+    release_with_files, production_target, production_db, platform_lead, password
+):
+    from checklists.deployments.services import gate_break_glass
+
+    one_lead_breaks_glass(release_with_files)
+    gate_break_glass(
+        release=release_with_files, seen_digest=current_digest(release_with_files),
+        user=platform_lead, reason="the hotfix for the login outage", password=password,
+    )  # fmt: skip
+    job = apply_start(release=release_with_files, target=production_target, user=platform_lead)
+    _freeze_begins_now(release_with_files)
+
+    job = run(job)
+
+    assert job.state == "failed" and "a freeze window (Black Friday) began" in job.summary
+    assert versions(production_db) == []
+
+
+def test_a_break_glass_given_during_the_freeze_lets_the_deployment_through(
+    approved_release, production_target, production_db, platform_lead, password
+):
+    from checklists.deployments.services import gate_break_glass
+
+    queued = apply_start(release=approved_release, target=production_target, user=platform_lead)
+    _freeze_begins_now(approved_release)
+    assert run(queued).state == "failed"
+    approved_release.refresh_from_db()
+
+    one_lead_breaks_glass(approved_release)
+    gate_break_glass(
+        release=approved_release, seen_digest=current_digest(approved_release),
+        user=platform_lead, reason="the outage fix cannot wait", password=password,
+    )  # fmt: skip
+    job = run(apply_start(release=approved_release, target=production_target, user=platform_lead))
+
+    assert job.state == "succeeded", job.summary
+    assert versions(production_db) == ["20250101000000", "20250102000000"]
