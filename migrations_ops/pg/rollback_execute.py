@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -234,14 +235,39 @@ def restore_backup(
     return None
 
 
+# The first releases whose pg_dump and pg_restore write ``\\restrict`` (CVE-2025-8714).
+_RESTRICT_SINCE = {13: 22, 14: 19, 15: 14, 16: 10, 17: 6}
+
+
+def writes_restrict(version: str) -> bool:
+    """Whether a pg_dump/pg_restore of ``version`` ("15.13", "15.20-0+deb12u1)") opens its
+    scripts with ``\\restrict``: 18 and newer, and the minor releases above."""
+    found = re.match(r"\s*(\d+)(?:\.(\d+))?", version)
+    if not found:
+        return False
+    major, minor = int(found.group(1)), int(found.group(2) or 0)
+    return major >= 18 or (major in _RESTRICT_SINCE and minor >= _RESTRICT_SINCE[major])
+
+
 def unrestricted_refusal(manifest: ManifestFile, dump: Path) -> str | None:
-    """Why a plain dump must not run with psql on the worker (a rollback's restore, outside
-    the sandbox), or None. pg_dump 13.22+, 14.19+, 15.14+, 16.10+ and 17.6+ open a plain
-    script with ``\\restrict <key>``: psql then runs no meta-command until the matching
-    ``\\unrestrict``, whatever the dumped names hold. Without it the script can carry psql
-    commands in the database's own object names (CVE-2025-8714). Reads its first 8 KB."""
+    """Why a dump must not run with psql on the worker (a rollback's restore, outside the
+    sandbox), or None. pg_dump and pg_restore 13.22+, 14.19+, 15.14+, 16.10+ and 17.6+
+    open a script with ``\\restrict <key>``: psql then runs no meta-command until the
+    matching ``\\unrestrict``, whatever the dumped names hold. Without it the script can
+    carry psql commands in the database's own object names (CVE-2025-8714). A plain dump:
+    its first 8 KB must hold the line. A custom one becomes a script through the
+    pg_restore the restore would use, which must be one that writes it."""
     if manifest.format != "plain":
-        return None
+        tool = rc._restore_tool(manifest, "pg_restore")
+        if writes_restrict(tool.version):
+            return None
+        return (
+            f"{dump.name} would be turned into a script by pg_restore {tool.version}, older "
+            "than 13.22, 14.19, 15.14, 16.10 or 17.6, whose scripts can carry psql commands "
+            "in the database's own object names (CVE-2025-8714), and a rollback runs that "
+            "script with psql on the worker. Install a current pg_restore of that major "
+            "version (or name its folder in PG_BIN_DIR), or restore it by hand"
+        )
     with dump.open("rb") as f:
         head = f.read(8192)
     if any(line.startswith(b"\\restrict ") for line in head.splitlines()):

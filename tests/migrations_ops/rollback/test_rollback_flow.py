@@ -7,7 +7,8 @@ import pytest
 
 from checklists.models import Evidence
 from checklists.services.items import items_for_evidence
-from migrations_ops.models import Job, RollbackPlan
+from migrations_ops.backups.services import backup_capture
+from migrations_ops.models import BackupManifest, Job, RollbackPlan
 from migrations_ops.pg.rollback_lock import target_lock
 from migrations_ops.rollback.services import rehearsal_start, rollback_plan_save
 from tests.sre_fixtures import (
@@ -16,6 +17,7 @@ from tests.sre_fixtures import (
     deploy,
     history,
     make_release,
+    queued,
     run_job,
     verified_backup,
 )
@@ -230,4 +232,47 @@ def test_a_plain_dump_an_older_pg_dump_wrote_is_not_run_with_psql_on_the_worker(
     assert job.state == Job.State.FAILED
     assert "nothing was run" in job.summary and "no \\restrict line" in job.summary
     assert "CVE-2025-8714" in job.summary
+    assert history(production.url)[-1] == "20250104000000"  # not even the down script ran
+
+
+def test_a_custom_dump_an_older_pg_restore_would_script_is_not_run_on_the_worker(
+    production, sre_project, target, sre, platform_lead, tmp_path
+):
+    """A custom dump becomes a script through pg_restore before psql runs it on the
+    worker: a pg_restore before 13.22/14.19/15.14/16.10/17.6 writes no ``\\restrict``, so
+    object names (which the release's migrations chose) could carry psql commands
+    (CVE-2025-8714). The rollback refuses before its first step; a current one passes."""
+    import json
+
+    from migrations_ops.backups.storage import storage_for
+    from migrations_ops.jobs import job_enqueue
+    from migrations_ops.pg.rollback_execute import writes_restrict
+
+    assert [writes_restrict(v) for v in ("15.13", "15.20-0+deb12u1)", "17.5", "17.6", "18.0")] \
+        == [False, True, False, True, True]  # fmt: skip
+    files = {k: v for k, v in FILES.items() if k != "rollbacks/20250103000000_invoices.sql"}
+    release = make_release(sre_project, platform_lead, files)
+    made = run_job(backup_capture(release=release, target=target, user=sre, fmt="custom"))
+    assert run_job(queued(Job.Kind.RESTORE_CHECK)).state == Job.State.SUCCEEDED
+    backup = BackupManifest.objects.get(job=made)
+    deploy(production.url, files)
+    plan = rollback_plan_save(release=release, target=target, user=sre)
+    manifest = storage_for(backup.storage, backup.location).local_path(backup.manifest_key)
+    assert manifest is not None
+    # The installation that made it still has its pg_restore 15.13 (a stand-in that only
+    # says its version: the rollback must refuse before it runs it on the dump).
+    old = tmp_path / "pg15.13" / "bin"
+    old.mkdir(parents=True)
+    (old / "pg_restore").write_text("#!/bin/sh\necho 'pg_restore (PostgreSQL) 15.13'\n")
+    (old / "pg_restore").chmod(0o755)
+    record = json.loads(manifest.read_text())
+    record["pg_dump"] = {"path": str(old / "pg_dump"), "version": "15.13"}
+    manifest.write_text(json.dumps(record))
+
+    job = run_job(
+        job_enqueue(kind="rollback", project=target.project, release=release, target=target,
+                    params={"plan_id": plan.pk}, created_by=sre)
+    )  # fmt: skip
+    assert job.state == Job.State.FAILED
+    assert "nothing was run" in job.summary and "pg_restore 15.13" in job.summary
     assert history(production.url)[-1] == "20250104000000"  # not even the down script ran
