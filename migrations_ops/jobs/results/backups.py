@@ -79,4 +79,12 @@ def present_restore_check(result: dict[str, Any]) -> dict[str, Any]:
         "differences": differences,
         "manifest": result.get("manifest_path", ""),
         "verified_at": verification.get("verified_at", ""),
+        **setup_lines(result),
     }
+
+
+def setup_lines(result: dict[str, Any]) -> dict[str, list[str]]:
+    """What ran in the database the production backup was restored into, and what did not
+    (the release's fixtures never do: ``runners.restore_base``)."""
+    setup = result.get("setup") or {}
+    return {"ran": list(setup.get("ran") or []), "not_run": list(setup.get("not_run") or [])}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from migrations_ops.jobs.results.backups import setup_lines
 from migrations_ops.jobs.results.migrations import (
     duration_text,
     failure_view,
@@ -123,4 +124,5 @@ def present_rehearsal(result: dict[str, Any]) -> dict[str, Any]:
             {"table": name, "before": counts.get("before"), "after": counts.get("after")}
             for name, counts in sorted(rows.items())
         ],
+        **setup_lines(result),
     }

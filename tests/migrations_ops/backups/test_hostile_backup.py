@@ -165,7 +165,7 @@ CREATE EVENT TRIGGER steal ON ddl_command_end EXECUTE FUNCTION evil.steal();
 
 
 def test_a_fixture_never_reads_a_production_row_in_the_restore_check_or_the_rehearsal(
-    production, sre_project, platform_lead, target, sre
+    production, sre_project, platform_lead, target, sre, client
 ):
     """A restore check and a rehearsal put a backup *of production* in a sandbox; the
     release's fixtures (bundle content) never run beside its rows, so none of them
@@ -193,3 +193,8 @@ def test_a_fixture_never_reads_a_production_row_in_the_restore_check_or_the_rehe
         assert any("tests/fixtures/roles.sql" in line for line in setup["not_run"]), setup
         assert not any("/tmp" in line for line in setup["not_run"] + setup["ran"]), setup
     assert any("migration(s)" in line for line in rehearsal.result["setup"]["ran"])
+    client.force_login(sre)
+    for job in (check, rehearsal):  # the job's page says it too
+        page = client.get(f"/jobs/{job.pk}/").content.decode()
+        assert "Not run" in page and "fixtures (supabase/tests/fixtures/roles.sql)" in page
+        assert tok not in page
