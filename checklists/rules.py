@@ -19,7 +19,9 @@ TRANSITIONS: dict[str, set[str]] = {
     S.PREFLIGHT: {S.DRAFT, S.READY, S.CANCELLED},
     S.READY: {S.PREFLIGHT, S.APPROVED, S.CANCELLED},
     S.APPROVED: {S.READY, S.PREFLIGHT, S.DEPLOYING, S.CANCELLED},
-    S.DEPLOYING: {S.MONITORING, S.DEPLOYED, S.FAILED},
+    # APPROVED: a deployment held before it touched production (a freeze window began
+    # while it was queued): nothing changed, so the approval stands.
+    S.DEPLOYING: {S.MONITORING, S.DEPLOYED, S.FAILED, S.APPROVED},
     S.MONITORING: {S.DEPLOYED, S.FAILED},
     S.FAILED: {S.ROLLED_BACK, S.DEPLOYING},
     S.DEPLOYED: set(),

@@ -10,8 +10,9 @@ deployment_start``: the release moves to deploying), as rollbacks do.
 
 ``freeze_check`` (a job-engine options hook) asks again when a worker starts the job: a
 freeze window that began after the deployment was queued holds it back. Nothing is
-applied; the job fails saying so (its deployment with it, freeing the target), and the
-way through is to wait for the window's end or a break-glass given during the window. A
+applied; the job fails saying so, its deployment ends (freeing the target) and the release
+is approved again (``deployment_finish(held=...)``), so the way through is to start it
+again after the window, or a break-glass given during the window. A
 job already applying when a window begins runs to its end: stopping a migration midway
 leaves production worse off than finishing it. Rollbacks are never held.
 
@@ -170,5 +171,4 @@ def freeze_refusal(job: Job) -> str:
 def freeze_check(job: Job) -> Iterator[dict[str, Any]]:
     """The options hook: the apply runner refuses a job with ``freeze_refusal`` before it
     connects to production (``check_production_guard``)."""
-    refusal = freeze_refusal(job)
-    yield {"freeze_refusal": refusal} if refusal else {}
+    yield {"freeze_refusal": freeze_refusal(job)}  # never from the job's parameters

@@ -18,7 +18,7 @@ from checklists.deployments import gate as gates
 from checklists.deployments.gate import GateClosed
 from checklists.models import Deployment, FreezeWindow, GateOverride, Release
 from checklists.services.errors import AlreadyDone, ChecklistError, when
-from checklists.services.state import release_transition, require_seen_digest
+from checklists.services.state import release_settle, release_transition, require_seen_digest
 from migrations_ops.models import Incident, Target
 from release_portal.accounts.access import require_actor
 from release_portal.accounts.recheck import PasswordRecheckFailed, password_recheck
@@ -359,13 +359,16 @@ INCIDENT_HINT = (
 
 @transaction.atomic
 def deployment_finish(
-    *, deployment: Deployment, actor: Any, status: str, log_url: str = ""
+    *, deployment: Deployment, actor: Any, status: str, log_url: str = "", held: str = ""
 ) -> Deployment:
     """Record the outcome; frees the target's lock; moves a production release on.
 
     A production deployment that succeeded moves the release to monitoring (runbook §2:
     30 minutes of post-deploy monitoring); one that failed moves it to failed and
-    notifies. Reporting the same outcome twice is refused with AlreadyDone.
+    notifies. ``held`` (failed, with why): it was refused before it touched production
+    (a freeze window began while it was queued), so the release is approved again and the
+    notice says nothing was applied. Reporting the same outcome twice is refused with
+    AlreadyDone.
     """
     release = _locked_release(deployment.release)
     _require(actor, Action.DEPLOY, release.project_id, "Your roles do not allow deployments.")
@@ -393,15 +396,22 @@ def deployment_finish(
         "status": status,
         "log_url": deployment.log_url,
     }
+    if held:
+        data["held"] = held
     audit_record(
         actor=actor, action="deployment.finish", obj=deployment, release=release, data=data
     )
     production = deployment.target.kind == Target.Kind.PRODUCTION
     if production and deployment.kind == Deployment.Kind.DEPLOY and release.state == S.DEPLOYING:
         to = S.MONITORING if status == Deployment.Status.SUCCEEDED else S.FAILED
+        if held and status == Deployment.Status.FAILED:
+            to = S.APPROVED
         release_transition(
             release=release, to=to, actor=actor, reason=f"deployment #{deployment.pk} {status}"
         )
+        if to == S.APPROVED:
+            # Started through a break-glass before approval: back where the facts put it.
+            release_settle(release=release, actor=actor)
         if to == S.MONITORING:
             # The runbook's 30 minutes of post-deploy monitoring start now (a repeat call,
             # e.g. from the apply job's own end, returns the running window).
@@ -416,7 +426,8 @@ def deployment_finish(
     ):
         release_rolled_back(release=release, actor=actor, reason=f"rollback #{deployment.pk}")
     if status == Deployment.Status.FAILED:
-        notify(f"{deployment.kind}.failed", release, {**data, "hint": INCIDENT_HINT}, actor=actor)
+        hint = f"nothing was applied: {held}" if held else INCIDENT_HINT
+        notify(f"{deployment.kind}.failed", release, {**data, "hint": hint}, actor=actor)
     return deployment
 
 
@@ -438,6 +449,7 @@ def deployment_finish_for_job(*, job: Any) -> Deployment | None:
         deployment=deployment,
         actor=Actor.system(f"job #{job.pk}"),
         status=Deployment.Status.SUCCEEDED if ok else Deployment.Status.FAILED,
+        held="" if ok else str((job.result or {}).get("held") or ""),
     )
 
 

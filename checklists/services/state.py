@@ -266,6 +266,12 @@ def _derived_state(release: Release, states: list[tuple[str, bool]] | None = Non
     return Release.State.PREFLIGHT if active else Release.State.DRAFT
 
 
+def release_settle(*, release: Release, actor: Any) -> None:
+    """Move a release before deployment to the state its checklist and sign-offs call for
+    (a deployment held before it started hands it back here)."""
+    _move_state(release, actor)
+
+
 def _move_state(release: Release, actor: Any, states: list[tuple[str, bool]] | None = None) -> None:
     if release.state not in rules.PRE_DEPLOY:
         return

@@ -68,8 +68,6 @@ def check_production_guard(ctx: RunContext) -> None:
             "through the release's deploy action, which checks the release gate and records "
             "the digest it approved. Start the deployment from the release page or the API"
         )
-    if refusal := str(ctx.options.get("freeze_refusal") or ""):
-        raise ProductionGuard(refusal)
     if approved != current:
         now = current[:12] or "none"
         raise ProductionGuard(
@@ -123,6 +121,11 @@ def _failed_summary(ctx: RunContext, report: ApplyReport) -> str:
 def run(ctx: RunContext) -> RunResult:
     """Apply the pending migrations to ``ctx.database_url``; see the module docstring."""
     check_production_guard(ctx)
+    if held := str(ctx.options.get("freeze_refusal") or ""):
+        # A freeze window began after the deployment was queued: nothing is applied, and
+        # ``held`` tells the deployment's end that the release is still approved.
+        ctx.error(held)
+        return RunResult(ok=False, summary=held, data={"target": ctx.target_name, "held": held})
     include_all = bool(ctx.options.get("include_all", False))
     _, local, skipped = load_local_migrations(ctx)
     for entry in skipped:

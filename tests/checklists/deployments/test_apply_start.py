@@ -211,8 +211,20 @@ def test_a_deployment_queued_before_a_freeze_does_not_start_in_it(
     assert "nothing was applied" in job.summary and "breaks glass" in job.summary
     assert f"after the window ends ({utc_time(window.ends_at)})" in job.summary
     assert versions(production_db) == []
-    assert Deployment.objects.get().status == "failed"
+    assert job.result["held"] == job.summary
+    # The target is free and the release still approved: after the window it starts
+    # again through the gate, with no break-glass.
+    deployment = Deployment.objects.get()
+    assert deployment.status == "failed"
+    approved_release.refresh_from_db()
+    assert approved_release.state == "approved"
     assert not MonitoringWindow.objects.exists()
+    event = AuditEvent.objects.get(action="deployment.finish")
+    assert event.data["held"] == job.summary
+    window.delete()  # the window is over
+    again = run(apply_start(release=approved_release, target=production_target, user=platform_lead))
+    assert again.state == "succeeded", again.summary
+    assert versions(production_db) == ["20250101000000", "20250102000000"]
 
 
 def test_a_break_glass_given_before_the_freeze_does_not_carry_through_it(
@@ -232,6 +244,8 @@ def test_a_break_glass_given_before_the_freeze_does_not_carry_through_it(
 
     assert job.state == "failed" and "a freeze window (Black Friday) began" in job.summary
     assert versions(production_db) == []
+    release_with_files.refresh_from_db()  # never approved: back where its checklist is
+    assert release_with_files.state not in ("approved", "deploying", "failed")
 
 
 def test_a_break_glass_given_during_the_freeze_lets_the_deployment_through(
