@@ -171,4 +171,5 @@ def freeze_refusal(job: Job) -> str:
 def freeze_check(job: Job) -> Iterator[dict[str, Any]]:
     """The options hook: the apply runner refuses a job with ``freeze_refusal`` before it
     connects to production (``check_production_guard``)."""
-    yield {"freeze_refusal": freeze_refusal(job)}  # never from the job's parameters
+    # Always set for an apply job, so the job's parameters never supply it.
+    yield {"freeze_refusal": freeze_refusal(job)} if job.kind == Job.Kind.APPLY else {}

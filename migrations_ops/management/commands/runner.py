@@ -53,7 +53,8 @@ class Command(BaseCommand):
         parser.add_argument("--target-name", default="target", help="Name used in messages.")
         parser.add_argument(
             "--fixture", action="append", type=Path, default=[],
-            help="SQL file loaded first into every scratch database (repeatable).",
+            help="SQL file loaded first into every scratch database (repeatable); never "
+            "into one a backup is restored into (restore_check, rehearsal).",
         )  # fmt: skip
         parser.add_argument(
             "--schema", action="append", default=[], help="Schema to inspect (repeatable)."
