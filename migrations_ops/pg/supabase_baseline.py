@@ -27,7 +27,19 @@ import psycopg
 ROLES = ("anon", "authenticated", "service_role")
 
 _SCHEMAS: dict[str, str] = {
-    "extensions": "CREATE SCHEMA IF NOT EXISTS extensions;",
+    # With the contrib extensions Supabase enables there by default, when installed.
+    "extensions": """
+CREATE SCHEMA IF NOT EXISTS extensions;
+DO $$
+DECLARE e text;
+BEGIN
+  FOREACH e IN ARRAY ARRAY['uuid-ossp', 'pgcrypto'] LOOP
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_available_extensions WHERE name = e) THEN
+      EXECUTE format('CREATE EXTENSION IF NOT EXISTS %I WITH SCHEMA extensions', e);
+    END IF;
+  END LOOP;
+END $$;
+""",
     "auth": """
 CREATE SCHEMA IF NOT EXISTS auth;
 CREATE TABLE IF NOT EXISTS auth.users (
@@ -99,7 +111,7 @@ END $$;
 """
 
 DESCRIPTIONS = {
-    "extensions": "schema extensions (empty)",
+    "extensions": "schema extensions (uuid-ossp and pgcrypto where installed)",
     "auth": "schema auth (auth.users without rows, auth.uid(), auth.role(), auth.email(), "
     "auth.jwt())",
 }

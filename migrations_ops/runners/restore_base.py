@@ -36,6 +36,12 @@ ROLE_HINT = (
     "recorded): take a new backup, whose manifest records every role the dump needs"
 )
 
+MISSING_HINT = (
+    "the backup names something it does not carry, and the release's fixtures are never "
+    "run beside its rows (only the roles and Supabase's auth and extensions schemas are "
+    "made for it): add that schema to the project's backed-up schemas and take a new backup"
+)
+
 
 @dataclass
 class Setup:

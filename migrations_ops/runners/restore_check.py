@@ -319,6 +319,8 @@ def _restore(
             message = tools.failure(what, failed)
             if "role" in message and "does not exist" in message:
                 message += f"; {restore_base.ROLE_HINT}"
+            elif "does not exist" in message:
+                message += f"; {restore_base.MISSING_HINT}"
             return message
     return None
 
