@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import posixpath
+import re
 import shutil
 import subprocess
 import tarfile
@@ -66,13 +67,22 @@ def _clean_path(raw: str) -> str:
 
 
 def _supabase_relative(paths: list[str]) -> str:
-    """The prefix under which `supabase/` sits: "" or e.g. "repo-main/"."""
-    prefixes = set()
+    """The prefix under which `supabase/` sits: "" or e.g. "repo-main/".
+
+    The folder holding ``supabase/migrations/`` is the one kept, so a repository's zip
+    with ``node_modules/supabase/`` (the CLI's npm package) beside it still works; two
+    such folders are refused rather than one picked, since either could be the release's.
+    """
+    prefixes: set[str] = set()
+    with_migrations: set[str] = set()
     for path in paths:
         parts = path.split("/")
         if "supabase" in parts[:-1]:
             idx = parts.index("supabase")
-            prefixes.add("/".join(parts[:idx]))
+            prefix = "/".join(parts[:idx])
+            prefixes.add(prefix)
+            if parts[idx + 1] == "migrations" and len(parts) > idx + 2:
+                with_migrations.add(prefix)
     if not prefixes:
         if any(p.startswith("migrations/") for p in paths):
             return "<root-is-supabase>"
@@ -80,12 +90,44 @@ def _supabase_relative(paths: list[str]) -> str:
             "the archive holds no supabase/ folder: upload the project's supabase/ folder "
             "(with supabase/migrations/*.sql) as a zip or tar.gz"
         )
-    shortest = min(prefixes, key=len)
-    return shortest + "/" if shortest else ""
+    if len(with_migrations) > 1:
+        shown = ", ".join(f"{p}/supabase/" if p else "supabase/" for p in sorted(with_migrations))
+        raise BundleError(
+            f"the archive holds {len(with_migrations)} supabase/ folders with migrations "
+            f"({shown}): upload the one of this project alone; nothing was stored"
+        )
+    # Shortest first, then by name: never by a set's order, which differs between processes.
+    chosen = min(with_migrations or prefixes, key=lambda p: (len(p), p))
+    return chosen + "/" if chosen else ""
+
+
+def _twice(path: str) -> BundleError:
+    # An unpacker keeps whichever entry came last, without a word.
+    return BundleError(
+        f"the archive holds {path} more than once (two entries, or names such as "
+        "./supabase/… and supabase/… that are the same file): pack the folder again so "
+        "each file is in it once; nothing was stored"
+    )
+
+
+def _refuse_file_and_folder(kept: list[BundleFile]) -> None:
+    """A name that is both a file and a folder would fail every job unpacking the bundle."""
+    paths = {f.path for f in kept}
+    for f in kept:
+        parts = f.path.split("/")
+        for depth in range(2, len(parts)):
+            folder = "/".join(parts[:depth])
+            if folder in paths:
+                raise BundleError(
+                    f"the archive holds {folder} both as a file and as a folder (holding "
+                    f"{f.path}): rename one of them and pack the folder again; nothing was "
+                    "stored"
+                )
 
 
 def _collect(entries: Iterator[tuple[str, bytes]]) -> list[BundleFile]:
     files: dict[str, bytes] = {}
+    repeated: set[str] = set()
     total = 0
     for raw_name, data in entries:
         name = _clean_path(raw_name)
@@ -99,15 +141,30 @@ def _collect(entries: Iterator[tuple[str, bytes]]) -> list[BundleFile]:
             )
         if len(files) >= MAX_FILES:
             raise BundleError(f"the archive holds more than {MAX_FILES} files")
+        if name in files:
+            repeated.add(name)
         files[name] = data
     prefix = _supabase_relative(list(files))
     kept: list[BundleFile] = []
     for name, data in sorted(files.items()):
         if prefix == "<root-is-supabase>":
-            kept.append(BundleFile("supabase/" + name, data))
+            path = "supabase/" + name
         elif name.startswith(prefix + "supabase/"):
-            kept.append(BundleFile(name[len(prefix) :], data))
+            path = name[len(prefix) :]
+        else:
+            continue
+        if name in repeated:
+            raise _twice(path)
+        kept.append(BundleFile(path, data))
+    _refuse_file_and_folder(kept)
     return kept
+
+
+def nothing_stored(refusal: str) -> str:
+    """A refused upload's message for a person: "Nothing was stored: <why and what to do>",
+    saying "nothing was stored" once (the archive's refusals end with it for the API)."""
+    why = re.sub(r"[;,.]?\s*nothing was stored\.?\Z", "", refusal.strip())
+    return f"Nothing was stored: {why}" + ("" if why.endswith(".") else ".")
 
 
 def read_archive(data: bytes, *, filename: str = "archive") -> list[BundleFile]:

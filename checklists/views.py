@@ -26,7 +26,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from checklists import rules, selectors
 from checklists.access import get_release_for_user
-from checklists.bundles import MAX_ARCHIVE_BYTES, BundleError
+from checklists.bundles import MAX_ARCHIVE_BYTES, BundleError, nothing_stored
 from checklists.deployments.gate import gate_status, open_followups
 from checklists.deployments.views import ApplyForm
 from checklists.forms import (
@@ -551,7 +551,7 @@ def _release_migrations(request: HtmxHttpRequest, release: Release) -> HttpRespo
                 actor=request.user, commit_sha=data["commit_sha"] or None,
             )  # fmt: skip
     except (BundleError, ChecklistError) as e:
-        messages.error(request, f"Nothing was stored: {error_text(e)}")
+        messages.error(request, nothing_stored(error_text(e)))
         return redirect("release_detail", pk=pk)
     parts = [f"{len(result.added)} added", f"{len(result.removed)} removed",
              f"{len(result.changed)} changed"]  # fmt: skip

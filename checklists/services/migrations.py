@@ -47,6 +47,12 @@ def _migration_rows(
     skipped: list[str] = []
     for f in files:
         folder, _, name = f.path.rpartition("/")
+        if folder.startswith("supabase/migrations/"):
+            # The CLI reads supabase/migrations itself, never a folder inside it.
+            inner = folder.removeprefix("supabase/migrations/").split("/", 1)[0] + "/"
+            if inner not in skipped:
+                skipped.append(inner)
+            continue
         if folder != "supabase/migrations":
             continue
         parsed = parse_filename(name)
@@ -76,8 +82,10 @@ def _migration_rows(
         )
     if not rows:
         raise ChecklistError(
-            "no migration files found: expected supabase/migrations/<version>_<name>.sql "
-            + (f"(skipped: {', '.join(sorted(skipped)[:5])})" if skipped else "")
+            "no migration files found: the Supabase CLI applies the files named "
+            "<version>_<name>.sql (e.g. 20250101000000_create_app.sql) directly in "
+            "supabase/migrations"
+            + (f"; it would skip {', '.join(sorted(skipped)[:5])}" if skipped else "")
         )
     return sorted(rows, key=lambda r: (r.version, r.filename)), sorted(skipped)
 
