@@ -99,6 +99,21 @@ def _end_attempt(job: Job, outcome: str) -> None:
         job.attempt_history = history
 
 
+def _what_to_do(job: Job) -> str:
+    """What a person does about a job whose worker died on its last attempt."""
+    if job.max_attempts == 1:  # it may have changed its target partway: a person looks
+        where = job.target.name if job.target is not None else "the target"
+        return (
+            f"it may have changed {where} partway, so it is not run again by itself: run "
+            f"“{Job.Kind.PENDING.label}” on {where} to see what it applied, then start it again"
+        )
+    return (
+        f"that was its last attempt ({job.attempts} of {job.max_attempts}): Retry runs it "
+        "again; if its worker stops again, the worker's log says why (killed, out of memory, "
+        "restarted)"
+    )
+
+
 def _reap_one(pk: int) -> str | None:
     with transaction.atomic():
         job = (
@@ -144,6 +159,7 @@ def _reap_one(pk: int) -> str | None:
             job.state, job.ok = Job.State.CANCELLED, None
         else:
             job.state, job.ok = Job.State.FAILED, False
+            reason = f"{reason}: {_what_to_do(job)}"
         job.summary = reason
         job.error = reason
         job.finished_at = timezone.now()

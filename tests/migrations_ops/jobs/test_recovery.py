@@ -72,16 +72,43 @@ def test_the_reaper_requeues_a_job_whose_worker_died(
 
 
 def test_the_reaper_fails_a_job_out_of_attempts_and_says_why(project, sent, finished_signals):
-    job = running_job(project, max_attempts=1)
+    job = running_job(project, max_attempts=2)
+    Job.objects.filter(pk=job.pk).update(attempts=2)
     expired_at = job.lease_expires_at
     assert jobs_reap() == {"failed": 1}
     job.refresh_from_db()
     assert job.state == Job.State.FAILED
     assert job.ok is False
     stamp = expired_at.strftime("%Y-%m-%d %H:%M:%S UTC")
-    assert job.summary == f"the worker stopped responding (lease expired at {stamp})"
+    # What happened, and what to do: before, the page said only the first half.
+    said = (
+        f"the worker stopped responding (lease expired at {stamp}): that was its last attempt "
+        "(2 of 2): Retry runs it again; if its worker stops again, the worker's log says why "
+        "(killed, out of memory, restarted)"
+    )
+    assert (job.summary, job.error) == (said, said)
+    assert JobLogLine.objects.filter(job=job).last().text == said
+    # The attempt itself keeps the plain reason.
+    assert (
+        job.attempt_history[-1]["outcome"]
+        == f"the worker stopped responding (lease expired at {stamp})"
+    )
     assert finished_signals == [(job.pk, "failed")]
     assert AuditEvent.objects.get(action="job.finish").data["state"] == "failed"
+    assert sent == []
+
+
+def test_a_dead_job_of_one_attempt_says_to_look_at_its_target_first(project, sent):
+    target = project.targets.create(name="production", kind="production", url_env_var="X_URL")
+    job = running_job(project, kind="apply", target=target, max_attempts=1)
+    jobs_reap()
+    job.refresh_from_db()
+    assert job.state == Job.State.FAILED
+    assert job.summary.endswith(
+        ": it may have changed production partway, so it is not run again by itself: run "
+        "“Pending or failed migrations” on production to see what it applied, then start it "
+        "again"
+    )
     assert sent == []
 
 
