@@ -379,6 +379,16 @@ class Job(models.Model):
         return self.state in self.ACTIVE_STATES
 
     @property
+    def worker_silent(self) -> bool:
+        """Running, but its worker stopped renewing the lease: killed or gone, until the
+        reaper (a Celery task, so it waits for a free worker) takes the job back."""
+        return (
+            self.state == self.State.RUNNING
+            and self.lease_expires_at is not None
+            and self.lease_expires_at < timezone.now()
+        )
+
+    @property
     def attempt_rows(self) -> list[dict[str, Any]]:
         """Each attempt with its worker, start and end (datetimes), oldest first."""
         rows = []

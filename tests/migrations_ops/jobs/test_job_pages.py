@@ -1,6 +1,7 @@
 """The job page and its live log: what each person sees, and how the log is polled."""
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
@@ -225,3 +226,28 @@ def test_a_kind_without_a_view_of_its_own_shows_its_result_as_tables_and_text(
     assert "<td>app.notes</td>" in html and "<td>no</td>" in html
     assert '<th scope="row">Policies</th><td>2</td>' in html
     assert "&lt;b&gt;bold&lt;/b&gt;" in html
+
+
+def test_a_running_job_whose_worker_went_silent_says_so_and_what_happens_next(client, auditor, job):
+    # A killed worker leaves its job "running" until the reaper, a Celery task waiting for
+    # a free worker, takes it back; before, the page read as if it were still running.
+    heard = timezone.now() - timedelta(minutes=3)
+    Job.objects.filter(pk=job.pk).update(
+        heartbeat_at=heard, lease_expires_at=heard + timedelta(seconds=60), max_attempts=2
+    )
+    client.force_login(auditor)
+    html = client.get(reverse("job_detail", kwargs={"pk": job.pk})).content.decode()
+    assert (
+        f"Its worker has not been heard from since {heard:%Y-%m-%d %H:%M:%S} UTC: it has "
+        "probably stopped" in html
+    )
+    assert "it runs it again while attempts remain (1 of 2 used), else fails it" in html
+
+
+def test_a_running_job_with_a_live_lease_says_nothing_of_its_worker(client, auditor, job):
+    Job.objects.filter(pk=job.pk).update(
+        heartbeat_at=timezone.now(), lease_expires_at=timezone.now() + timedelta(seconds=60)
+    )
+    client.force_login(auditor)
+    html = client.get(reverse("job_detail", kwargs={"pk": job.pk})).content.decode()
+    assert "job-worker-silent" not in html
