@@ -4,6 +4,7 @@ errors the person can act on, never a 500, and an oversized body is refused unre
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -11,6 +12,7 @@ from django.test import Client
 from django.urls import reverse
 
 from checklists.bundles import MAX_ARCHIVE_BYTES
+from checklists.services.migrations import release_upload_archive
 from release_portal.audit.models import AuditEvent
 from tests import hostile_archives as hostile
 from tests.factories import DEMO_MIGRATIONS, supabase_archive
@@ -90,3 +92,53 @@ def test_a_refused_archive_is_a_message_on_the_page(client, personas, release, d
     assert "Traceback" not in html
     assert release.migration_files.count() == 0
     assert AuditEvent.objects.count() == events
+
+
+def seen_bundle_on_page(client, release):
+    html = client.get(reverse("release_detail", kwargs={"pk": release.pk})).content.decode()
+    return int(re.search(r'name="seen_bundle" value="(\d+)"', html).group(1))
+
+
+def test_an_upload_from_a_page_opened_before_another_upload_is_refused(
+    client, personas, release_with_files, release_engineer
+):
+    # Two tabs: the second uploads newer files; the first, still showing the older ones,
+    # uploads its archive. Before, it silently put its files back over the newer ones.
+    release = release_with_files
+    client.force_login(personas["release_engineer"])
+    seen = seen_bundle_on_page(client, release)
+    assert seen == release.bundle_id
+    newer = dict(DEMO_MIGRATIONS, **{"migrations/20250103000000_fix.sql": "select 1;"})
+    release_upload_archive(
+        release=release, data=supabase_archive(newer), filename="s.zip", actor=personas["qa_lead"]
+    )
+    release.refresh_from_db()
+    bundle, events = release.bundle_id, AuditEvent.objects.count()
+    older = SimpleUploadedFile("supabase.zip", supabase_archive(DEMO_MIGRATIONS))
+    response = client.post(
+        upload_url(release), {"archive": older, "seen_bundle": seen}, follow=True
+    )
+    html = response.content.decode()
+    qa = personas["qa_lead"].username
+    assert f"Nothing was stored: since you opened this page, {qa} uploaded other files (" in html
+    assert "which stay: look at them" in html
+    release.refresh_from_db()
+    assert release.bundle_id == bundle
+    assert "20250103000000_fix.sql" in release.migration_files.values_list("filename", flat=True)
+    assert AuditEvent.objects.count() == events
+
+
+def test_an_upload_from_a_current_page_is_stored(client, personas, release):
+    client.force_login(personas["release_engineer"])
+    seen = seen_bundle_on_page(client, release)
+    assert seen == 0  # no files yet
+    archive = SimpleUploadedFile("supabase.zip", supabase_archive(DEMO_MIGRATIONS))
+    client.post(upload_url(release), {"archive": archive, "seen_bundle": seen})
+    release.refresh_from_db()
+    assert release.migration_files.count() == 2
+    seen = seen_bundle_on_page(client, release)
+    assert seen == release.bundle_id
+    again = dict(DEMO_MIGRATIONS, **{"migrations/20250103000000_fix.sql": "select 1;"})
+    archive = SimpleUploadedFile("supabase.zip", supabase_archive(again))
+    client.post(upload_url(release), {"archive": archive, "seen_bundle": seen})
+    assert release.migration_files.count() == 3
