@@ -255,7 +255,10 @@ def _started_message(jobs: list[Job]) -> tuple[str, int]:
     running = [f"#{job.pk}" for job in jobs if job.already_active]
     parts = []
     if new:
-        parts.append(f"Queued {', '.join(str(job) for job in new)}.")
+        # The target said, as the pre-flight picks one itself (the first staging target).
+        on = {job.target.name for job in new if job.target is not None}
+        where = f" on {on.pop()}" if len(on) == 1 else ""
+        parts.append(f"Queued {', '.join(str(job) for job in new)}{where}.")
     if running:
         parts.append(f"already running: job {', '.join(running)}")
     return " ".join(parts), messages.SUCCESS if new else messages.INFO

@@ -206,3 +206,16 @@ def test_the_release_jobs_page_lists_them_in_few_queries(
     assert html.count('<span class="badge badge-') >= 4
     assert "Run pre-flight" not in html  # the auditor reads, and starts nothing
     assert inline_code(html) == []
+
+
+def test_the_preflight_says_which_target_it_runs_on(
+    client, release_engineer, release, staging, sent
+):
+    # The pre-flight picks the project's first staging target by name: with a second one
+    # ("eu-staging", a server that is down), it ran there and the page never said so.
+    release.project.targets.create(name="eu-staging", kind="staging", url_env_var="EU_URL")
+    client.force_login(release_engineer)
+    html = client.post(preflight_url(release), follow=True).content.decode()
+    jobs = Job.objects.order_by("pk")
+    assert {job.target.name for job in jobs} == {"eu-staging"}
+    assert f"{jobs.last()} on eu-staging." in html
