@@ -563,6 +563,8 @@ def _release_migrations(request: HtmxHttpRequest, release: Release) -> HttpRespo
     if result.refresh.stale_signoffs:
         text += f" {result.refresh.stale_signoffs} sign-off(s) are now stale."
     messages.success(request, text)
+    for problem in result.problems:
+        messages.warning(request, f"The Supabase CLI would fail on these files: {problem}.")
     return redirect("release_detail", pk=pk)
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from django.core.files.base import ContentFile
@@ -15,7 +16,7 @@ from checklists.models import Bundle, BundleUpload, MigrationFile, Release
 from checklists.services.errors import ChecklistError, when
 from checklists.services.releases import normalise_sha
 from checklists.services.state import Refresh, release_refresh
-from migrations_ops.pg.supabase_files import parse_filename
+from migrations_ops.pg.supabase_files import LocalMigration, check_versions, parse_filename
 from release_portal.audit.services import Actor, actor_of, audit_record
 
 
@@ -26,6 +27,9 @@ class IngestResult:
     changed: list[str]
     skipped: list[str]
     refresh: Refresh
+    # What the Supabase CLI would fail on though the files were stored (two files of one
+    # version), in words; the Migration order check says it again.
+    problems: list[str] = field(default_factory=list)
 
     @property
     def changed_anything(self) -> bool:
@@ -235,7 +239,9 @@ def release_set_migrations(
     refresh = release_refresh(
         release=release, actor=actor, reason="; ".join(what) or "migrations uploaded again"
     )
-    return IngestResult(added, removed, changed, skipped, refresh)
+    local = [LocalMigration(r.filename, r.version, r.name, Path(r.filename)) for r in rows]
+    problems = [f.message for f in check_versions(local) if f.code == "duplicate_version"]
+    return IngestResult(added, removed, changed, skipped, refresh, problems)
 
 
 def _uploaded_since(release: Release) -> ChecklistError:

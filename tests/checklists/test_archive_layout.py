@@ -150,3 +150,27 @@ def test_the_page_says_nothing_was_stored_once(client, personas, release_with_fi
     html = response.content.decode()
     assert "Nothing was stored: bomb.zip would unpack to more than" in html
     assert html.lower().count("nothing was stored") == 1
+
+
+def test_two_files_of_one_version_are_stored_with_a_warning_on_the_page(client, personas, release):
+    # The CLI fails on the second file's history row; before, the upload said only
+    # "Migrations stored" and the pre-flight was the first to tell.
+    client.force_login(personas["release_engineer"])
+    entries = [
+        *demo_entries(),
+        ("supabase/migrations/20250301000000_a.sql", "create table a();"),
+        ("supabase/migrations/20250301000000_b.sql", "create table b();"),
+    ]
+    url = reverse("release_migrations", kwargs={"pk": release.pk})
+    response = client.post(
+        url, {"archive": SimpleUploadedFile("s.zip", zip_of(entries))}, follow=True
+    )
+    html = response.content.decode()
+    assert "Migrations stored (4 added, 0 removed, 0 changed)." in html
+    assert (
+        "The Supabase CLI would fail on these files: version 20250301000000 is used by 2 "
+        "files (20250301000000_a.sql, 20250301000000_b.sql): the history table keeps one row "
+        "per version, so the CLI fails on the second; give each file its own timestamp "
+        "(supabase migration new)." in html
+    )
+    assert release.migration_files.count() == 4
