@@ -559,7 +559,10 @@ def _release_migrations(request: HtmxHttpRequest, release: Release) -> HttpRespo
              f"{len(result.changed)} changed"]  # fmt: skip
     text = "Migrations stored (" + ", ".join(parts) + ")."
     if result.skipped:
-        text += f" The Supabase CLI would skip: {', '.join(result.skipped[:5])}."
+        text += (
+            f" The Supabase CLI would skip {', '.join(result.skipped[:5])}: it applies only "
+            "files named <version>_<name>.sql, directly in supabase/migrations."
+        )
     if result.refresh.stale_signoffs:
         text += f" {result.refresh.stale_signoffs} sign-off(s) are now stale."
     messages.success(request, text)

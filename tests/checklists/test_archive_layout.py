@@ -174,3 +174,19 @@ def test_two_files_of_one_version_are_stored_with_a_warning_on_the_page(client, 
         "(supabase migration new)." in html
     )
     assert release.migration_files.count() == 4
+
+
+def test_the_page_names_the_files_the_cli_would_skip_and_why(client, personas, release):
+    client.force_login(personas["release_engineer"])
+    entries = [
+        *demo_entries(),
+        ("supabase/migrations/add_things.sql", "select 1;"),
+        ("supabase/migrations/20250301000000_x.SQL", "select 1;"),
+    ]
+    url = reverse("release_migrations", kwargs={"pk": release.pk})
+    archive = SimpleUploadedFile("s.zip", zip_of(entries))
+    html = client.post(url, {"archive": archive}, follow=True).content.decode()
+    assert (
+        "The Supabase CLI would skip 20250301000000_x.SQL, add_things.sql: it applies only "
+        "files named &lt;version&gt;_&lt;name&gt;.sql, directly in supabase/migrations." in html
+    )
