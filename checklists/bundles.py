@@ -81,7 +81,9 @@ def _supabase_relative(paths: list[str]) -> str:
             idx = parts.index("supabase")
             prefix = "/".join(parts[:idx])
             prefixes.add(prefix)
-            if parts[idx + 1] == "migrations" and len(parts) > idx + 2:
+            # A package's own supabase/ folder (node_modules/...) is never the project's.
+            migrations = parts[idx + 1] == "migrations" and len(parts) > idx + 2
+            if migrations and "node_modules" not in parts[:idx]:
                 with_migrations.add(prefix)
     if not prefixes:
         if any(p.startswith("migrations/") for p in paths):

@@ -108,7 +108,11 @@ def test_two_supabase_folders_with_migrations_are_refused_naming_both(
 
 
 def test_the_supabase_folder_with_migrations_is_kept_beside_the_clis_npm_package():
-    entries = [*demo_entries("repo/"), ("repo/node_modules/supabase/package.json", "{}")]
+    entries = [
+        *demo_entries("repo/"),
+        ("repo/node_modules/supabase/package.json", "{}"),
+        ("repo/node_modules/some-kit/supabase/migrations/20240101000000_kit.sql", "select 1;"),
+    ]
     files = read_archive(zip_of(entries), filename="repo.zip")
     assert sorted(f.path for f in files) == sorted(f"supabase/{n}" for n in DEMO_MIGRATIONS)
 
