@@ -53,8 +53,9 @@ lint: install-dev
 bench: install-dev
 	$(PY) tests/bench/run.py
 
+# The embedded server of PORTAL_DATA_DIR (as `make run` used it; .local by default).
 stop-db:
-	@if [ -x $(PY) ]; then $(PY) -c "import sys; from pathlib import Path; from release_portal import embedded; embedded.stop(Path('.local/pg')) and print('Stopped the embedded PostgreSQL.')"; fi
+	@if [ -x $(PY) ]; then $(PY) -c "import sys; from pathlib import Path; from release_portal import embedded; pg = Path(sys.argv[1]) / 'pg'; embedded.stop(pg) and print(f'Stopped the embedded PostgreSQL in {pg}.')" "$${PORTAL_DATA_DIR:-.local}"; fi
 
 clean: stop-db
 	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache *.egg-info

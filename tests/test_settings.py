@@ -186,6 +186,25 @@ def test_it_starts_an_embedded_server_and_reuses_it(throwaway_pgdata):
     assert not (pgdata / "postmaster.pid").exists()
 
 
+def test_make_stop_db_stops_the_server_of_the_data_dir_it_is_given(throwaway_pgdata):
+    """`PORTAL_DATA_DIR=/x make run` started its server in /x/pg; `make stop-db` stopped
+    only .local/pg's, and said nothing of the one left running."""
+    embedded.server_url(throwaway_pgdata)
+    assert (throwaway_pgdata / "postmaster.pid").exists()
+    done = subprocess.run(
+        ["make", "--no-print-directory", "stop-db"],
+        cwd=Path(__file__).resolve().parents[1],
+        env={**os.environ, "PORTAL_DATA_DIR": str(throwaway_pgdata.parent)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"Stopped the embedded PostgreSQL in {throwaway_pgdata}."
+    assert not (throwaway_pgdata / "postmaster.pid").exists()
+
+
 def test_the_embedded_wheel_ships_the_client_tools():
     for tool in ("psql", "pg_dump", "pg_restore", "pg_ctl"):
         assert (embedded.bin_dir() / tool).exists(), tool

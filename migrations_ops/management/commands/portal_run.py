@@ -102,10 +102,19 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")
         for username, (role_label, _) in DEMO_USERS.items():
             self.stdout.write(f"  {username:<9} {role_label}")
-        self.stdout.write("Database: " + ("embedded PostgreSQL in .local/pg" if settings.EMBEDDED
-                          else "DATABASE_URL"))  # fmt: skip
+        database = f"embedded PostgreSQL in {shown(settings.EMBEDDED_PGDATA)}"
+        self.stdout.write(f"Database: {database if settings.EMBEDDED else 'DATABASE_URL'}")
         broker = settings.CELERY_BROKER_URL.split(":", 1)[0]
-        self.stdout.write(f"Broker:   {broker}" + (" (.local/broker)" if broker == "filesystem"
-                          else ""))  # fmt: skip
+        folder = f" ({shown(settings.BROKER_DIR)})" if broker == "filesystem" else ""
+        self.stdout.write(f"Broker:   {broker}{folder}")
         self.stdout.write("Press Ctrl-C to stop.")
         self.stdout.write(line)
+
+
+def shown(path: Path) -> str:
+    """A folder of PORTAL_DATA_DIR as the person set it: relative to the project folder
+    when it is inside it (.local/pg), else in full."""
+    try:
+        return str(path.relative_to(settings.BASE_DIR))
+    except ValueError:
+        return str(path)
