@@ -24,12 +24,14 @@ STAGING_ENV = "E2E_STAGING_DATABASE_URL"
 
 
 def demo_zip(*, extra: dict[str, str] | None = None) -> bytes:
+    """The demo's bundle as a zip; ``extra`` adds files or replaces the demo's own (each
+    path written once: a zip holding a name twice is refused on upload)."""
+    files: dict[str, str | bytes] = {f.path: f.data for f in demo.demo_bundle_files()}
+    files.update(extra or {})
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        for f in demo.demo_bundle_files():
-            archive.writestr(f.path, f.data)
-        for path, text in (extra or {}).items():
-            archive.writestr(path, text)
+        for path, data in files.items():
+            archive.writestr(path, data)
     return buffer.getvalue()
 
 
