@@ -98,13 +98,31 @@ def test_every_member_sees_each_target_with_its_history(client, personas, projec
     assert ">R-1</a>" in production
     assert production.count("Verified</span>") == 3  # the newest three of four backups
     # What the rollback did and when it ended, as the matrix says it.
-    assert f"last: R-3, rolled back {T0 + timedelta(hours=5):%Y-%m-%d %H:%M} UTC" in production
-    assert "plan for R-3: rehearsal passed" in production
-    assert "Ended clean</span> R-1" in production
+    assert f">R-3</a>, rolled back {T0 + timedelta(hours=5):%Y-%m-%d %H:%M} UTC" in production
+    assert "</a> for R-3: rehearsal passed" in production
+    assert "Ended clean</span> <a " in production and ">R-1</a>, " in production
     matrix = html.split('id="release-matrix"', 1)[1].split("</table>", 1)[0]
     rows = matrix.split("<tr>")[2:]  # after the header
     assert [row.split("</a>")[0].rsplit(">", 1)[1] for row in rows] == ["R-3", "R-2", "R-1"]
     assert "rolled back" in rows[0] and "deployed" in rows[2]
+
+
+def test_each_backup_plan_rollback_and_window_links_to_its_page(client, sre, project, history):
+    """The card names what it read and leads to it: each backup to its page, the rollback
+    plan to its page, the rolled-back release and the monitoring window to theirs."""
+    client.force_login(sre)
+    html = client.get(url(project)).content.decode()
+    production = card(html, "production")
+    shown = BackupManifest.objects.filter(target__name="production").order_by("-finished_at")[:3]
+    for b in shown:
+        assert f'href="{reverse("backup_detail", args=[b.pk])}"' in production
+    plan = RollbackPlan.objects.get()
+    assert f'href="{reverse("rollback_detail", args=[plan.pk])}"' in production
+    assert f'href="{reverse("release_detail", args=[history["r3"].pk])}"' in production
+    assert f'href="{reverse("release_monitoring", args=[history["r1"].pk])}"' in production
+    # The dashboard's compact panel links the newest backup the same way.
+    dashboard = client.get(reverse("dashboard")).content.decode()
+    assert f'href="{reverse("backup_detail", args=[shown[0].pk])}"' in dashboard
 
 
 def test_a_target_with_nothing_recorded_says_so(client, auditor, project, targets):
@@ -252,7 +270,7 @@ def test_a_monitoring_window_past_midnight_reads_with_both_days(
                                     ends_at=start + timedelta(minutes=30))  # fmt: skip
     client.force_login(auditor)
     production = card(client.get(url(project)).content.decode(), "production")
-    assert "R-9, 2026-12-05 23:50 UTC to 2026-12-06 00:20 UTC" in production
+    assert "R-9</a>, 2026-12-05 23:50 UTC to 2026-12-06 00:20 UTC" in production
 
 
 def test_no_targets_links_a_lead_to_the_settings_and_tells_the_others_who_adds_them(
