@@ -186,3 +186,48 @@ def _mark(kind: str, row: dict[str, Any] | None) -> KindMark:
         return KindMark(kind, label, "not_run")
     state = row["state"] if row["current"] else "stale"
     return KindMark(kind, label, state, row["id"], row["target"] or "", row["target_kind"] or "")
+
+
+@dataclass(frozen=True)
+class RelatedLink:
+    """Something a job made or worked on, as the job page links it: ("Backup", its file)."""
+
+    label: str
+    text: str
+    url: str
+
+
+def related_links(job: Job) -> list[RelatedLink]:
+    """The backup a backup job made or a restore check checked, and the rollback plan a
+    rehearsal or rollback ran (with its backup): the pages a reader of the job goes on to.
+    At most two small reads, and only for those kinds; always within the job's project."""
+    from django.urls import reverse
+
+    from migrations_ops.models import BackupManifest, RollbackPlan
+
+    params = job.params or {}
+    links: list[RelatedLink] = []
+    backup: BackupManifest | None = None
+    backups = BackupManifest.objects.filter(project_id=job.project_id).only("id", "file_name")
+    if job.kind == Job.Kind.BACKUP:
+        backup = backups.filter(job=job).first()
+    elif job.kind == Job.Kind.RESTORE_CHECK and str(params.get("backup_id", "")).isdigit():
+        backup = backups.filter(pk=int(params["backup_id"])).first()
+    elif (
+        job.kind in (Job.Kind.REHEARSAL, Job.Kind.ROLLBACK)
+        and str(params.get("plan_id", "")).isdigit()
+    ):
+        plan = (
+            RollbackPlan.objects.filter(project_id=job.project_id, pk=int(params["plan_id"]))
+            .select_related("backup")
+            .only("id", "backup__id", "backup__file_name")
+            .first()
+        )
+        if plan is not None:
+            url = reverse("rollback_detail", args=[plan.pk])
+            links.append(RelatedLink("Rollback plan", f"#{plan.pk}", url))
+            backup = plan.backup
+    if backup is not None:
+        url = reverse("backup_detail", args=[backup.pk])
+        links.append(RelatedLink("Backup", backup.file_name, url))
+    return links

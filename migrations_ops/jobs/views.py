@@ -63,6 +63,7 @@ def _job_context(request: HtmxHttpRequest, job: Job) -> dict[str, Any]:
         "may_retry": may_act and not job.is_active and job.kind not in GATED_KINDS,
         "result_template": result_template if job.result else None,
         "result_view": result_view,
+        "related": selectors.related_links(job),
     }
 
 

@@ -243,3 +243,33 @@ def test_an_incidents_assessment_says_when_it_was_read_in_words(client, personas
     html = client.get(f"/incidents/{incident.pk}/").content.decode()
     assert "<dt>Read at</dt><dd>2026-12-05 14:03:07 UTC</dd>" in html
     assert "2026-12-05T14:03" not in html
+
+
+def test_a_backup_restore_check_or_rehearsal_job_links_to_its_backup_and_plan(
+    client, personas, release, target, backup, plan, other_project
+):
+    """A backup job's page named the file it wrote, a restore check's and a rehearsal's
+    the file they restored, with no way to the backup's page or the rollback plan."""
+
+    def job(kind, **params):
+        return Job.objects.create(project=release.project, release=release, target=target,
+                                  kind=kind, state="succeeded", params=params)  # fmt: skip
+
+    made = job("backup")
+    BackupManifest.objects.filter(pk=backup.pk).update(job=made)
+    backup_link = f'<a href="/backups/{backup.pk}/">{backup.file_name}</a>'
+    plan_link = f'<a href="/rollbacks/{plan.pk}/">#{plan.pk}</a>'
+    client.force_login(personas["auditor"])
+    for j, links in [
+        (made, [backup_link]),
+        (job("restore_check", backup_id=backup.pk), [backup_link]),
+        (job("rehearsal", plan_id=plan.pk), [plan_link, backup_link]),
+    ]:
+        facts = client.get(f"/jobs/{j.pk}/").content.decode().split('id="job-facts"', 1)[1]
+        for link in links:
+            assert link in facts, (j.kind, link)
+    # A backup of another project named in a job's parameters is not linked.
+    BackupManifest.objects.filter(pk=backup.pk).update(project=other_project)
+    stray = job("restore_check", backup_id=backup.pk)
+    facts = client.get(f"/jobs/{stray.pk}/").content.decode().split('id="job-facts"', 1)[1]
+    assert f"/backups/{backup.pk}/" not in facts
