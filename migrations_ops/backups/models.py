@@ -97,7 +97,7 @@ class BackupManifest(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.file_name} ({self.target_id})"
+        return f"{self.file_name} ({self.target.name})"  # the change log keeps it: words
 
     @property
     def is_deleted(self) -> bool:

@@ -69,7 +69,9 @@ class RollbackPlan(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Rollback plan #{self.pk} for release {self.release_id} on {self.target_id}"
+        # The change log keeps this as the plan's name: words, not ids (its release is
+        # named beside it there).
+        return f"Rollback plan #{self.pk} for {self.target.name}"
 
     @property
     def uses_restore(self) -> bool:

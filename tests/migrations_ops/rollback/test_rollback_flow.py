@@ -11,6 +11,7 @@ from migrations_ops.backups.services import backup_capture
 from migrations_ops.models import BackupManifest, Job, RollbackPlan
 from migrations_ops.pg.rollback_lock import target_lock
 from migrations_ops.rollback.services import rehearsal_start, rollback_plan_save
+from release_portal.audit.models import AuditEvent
 from tests.sre_fixtures import (
     FILES,
     columns,
@@ -51,6 +52,20 @@ def test_it_rehearses_a_plan_of_down_scripts_and_passes_the_evidence(
     newest = item.evidence.order_by("-created_at").first()
     assert newest.status == Evidence.Status.PASSED
     assert "phone" in columns(production.url, "app.accounts")  # the target was not touched
+
+
+def test_the_change_log_names_plans_and_backups_by_their_target_not_by_ids(
+    production, release, target, sre
+):
+    """The audit page read "rehearsed “Rollback plan #1 for release 1 on 2”" and a backup
+    as "x.sql (2)": row ids where an auditor needs the target's name."""
+    backup = verified_backup(release, target, sre)
+    plan = rollback_plan_save(release=release, target=target, user=sre)
+    rehearsal_start(plan=RollbackPlan.objects.get(pk=plan.pk), user=sre)  # as a view loads it
+    names = dict(AuditEvent.objects.values_list("action", "object_repr"))
+    assert names["rollback_plan.save"] == f"Rollback plan #{plan.pk} for {target.name}"
+    assert names["rollback_plan.rehearse"] == f"Rollback plan #{plan.pk} for {target.name}"
+    assert names["backup.record"] == f"{backup.file_name} ({target.name})"
 
 
 def test_it_fails_a_rehearsal_whose_down_script_leaves_the_schema_different(
