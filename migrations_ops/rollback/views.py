@@ -1,7 +1,8 @@
 """Rollback pages: plans and rehearsals per target, preparing a plan, rehearsing it.
 
-Everyone in the project reads; SREs and platform leads act (403); other projects 404.
-Preparing a plan reads the target's migration history live (10 s timeout).
+Everyone in the project reads saved plans; SREs and platform leads prepare and rehearse
+them (403); other projects 404. Preparing a plan reads the target's migration history
+live (10 s timeout), so only those who may save one can ask for it.
 """
 
 from __future__ import annotations
@@ -78,10 +79,14 @@ def rollback_rehearse(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @routes.path("releases/<int:pk>/rollback/", name="rollback_plan_new")
 @require_http_methods(["GET", "POST"])
 def rollback_plan_new(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    """GET: the plan worked out from the target's history now. POST: save it."""
+    """GET: the plan worked out from the target's history now. POST: save it.
+
+    Both are for those who prepare plans (SREs, platform leads): working one out connects
+    the web process to the target (production) with its credentials, which a reader's
+    request must not do; readers read saved plans (``rollback_detail``)."""
     release = get_release_for_user(request.user, pk)
+    require(request.user, Action.MANAGE_ROLLBACKS, release.project)
     if request.method == "POST":
-        require(request.user, Action.MANAGE_ROLLBACKS, release.project)
         form = PlanForm(request.POST, project=release.project)
         if form.is_valid():
             try:

@@ -188,10 +188,13 @@ def test_it_lets_only_sres_and_leads_plan_and_rehearse(
     assert client.get(f"/rollbacks/{plan.pk}/").status_code == 200
     rehearse = client.post(f"/rollbacks/{plan.pk}/rehearse")
     save = client.post(f"/releases/{release.pk}/rollback/", {"target": target.pk})
+    # Working a plan out connects to the target: a reader's request never does.
+    work_out = client.get(f"/releases/{release.pk}/rollback/", {"target": target.pk})
     if who in READERS:
-        assert (rehearse.status_code, save.status_code) == (403, 403)
+        assert (rehearse.status_code, save.status_code, work_out.status_code) == (403,) * 3
         assert not Job.objects.exists()
         return
+    assert work_out.status_code == 200 and "no database URL for production" in work_out.text
     assert rehearse.status_code == 302
     assert Job.objects.get().kind == "rehearsal"
     # Allowed through: the target's URL is not set here, which the page says.
