@@ -12,15 +12,18 @@ about 1000 px the top bar's links wrapped to a second line.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from checklists.services.migrations import release_upload_archive
 from checklists.services.releases import release_create
 from migrations_ops.models import BackupManifest, Job
 from release_portal.accounts.models import Membership
+from tests.e2e import world as e2e_world
 from tests.e2e.conftest import login, watched_page
 from tests.factories import TargetFactory, UserFactory, published_runbook
 
@@ -281,3 +284,39 @@ def test_the_top_bar_keeps_one_line_at_every_width(browser, live_server, db, pas
         assert page.locator(".who-name").get_attribute("title") == "alexandra.de-souza-martins"
     finally:
         context.close()
+
+
+@pytest.fixture
+def staging_url(monkeypatch):
+    with e2e_world.staging_database() as url:
+        monkeypatch.setenv(e2e_world.STAGING_ENV, url)
+        yield url
+
+
+def test_preparing_a_rollback_plan_keeps_its_save_button_on_the_screen(
+    phone, live_server, project, personas, password, staging_url
+):
+    """The plan's "Save plan (evidence for “Rollback commands prepared”)" kept to one line
+    and ran 150 px past a phone's edge, so the page scrolled sideways to reach it."""
+    target = e2e_world.configure_project(project)
+    published_runbook(project)
+    lead = personas["platform_lead"]
+    release = release_create(project=project, title="Add member phone numbers", owner=lead,
+                             commit_sha="4f2c9e1b" + "0" * 32, created_by=lead)  # fmt: skip
+    release_upload_archive(release=release, data=e2e_world.demo_zip(), filename="s.zip",
+                           actor=lead)  # fmt: skip
+    now = timezone.now()
+    BackupManifest.objects.create(  # what was there before the release: the demo's two
+        project=project, release=release, target=target, schemas=["app", "public"],
+        location="/nonexistent", file_name="20261206T140824Z_pre_migration.sql",
+        file_key="x.sql", manifest_key="x.sql.manifest.json", sha256="a" * 64, size=8,
+        applied_versions=["20250101000000", "20250115000000"], started_at=now,
+        finished_at=now, verify_state="passed", verified_at=now,
+    )  # fmt: skip
+    login(phone, live_server, "sre", password)
+    phone.goto(f"{live_server.url}/releases/{release.pk}/rollback/?target={target.pk}")
+    save = phone.get_by_role("button", name=re.compile("Save plan"))
+    expect(save).to_be_visible()
+    assert inside_screen(save)
+    assert page_width(phone) <= PHONE["width"]
+    assert phone.csp.violations == []
