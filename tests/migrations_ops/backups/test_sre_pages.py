@@ -276,3 +276,11 @@ def test_a_backup_restore_check_or_rehearsal_job_links_to_its_backup_and_plan(
     stray = job("restore_check", backup_id=backup.pk)
     facts = client.get(f"/jobs/{stray.pk}/").content.decode().split('id="job-facts"', 1)[1]
     assert f"/backups/{backup.pk}/" not in facts
+
+
+def test_the_delete_card_says_where_the_files_go_from_in_words(client, personas, backup):
+    """It read "Removes the dump and its manifest from local folder" (a choice's label)
+    where "Kept in" above says "the portal's local backup folder"."""
+    _login(client, personas, "sre")
+    html = client.get(f"/backups/{backup.pk}/").content.decode()
+    assert "Removes the dump and its manifest from the portal&#x27;s local backup folder;" in html
