@@ -9,6 +9,7 @@ import time
 
 import pytest
 from django.db import transaction
+from playwright.sync_api import expect
 
 from checklists.models import Release
 from checklists.services import items as item_services
@@ -281,21 +282,26 @@ def test_wide_screens_use_the_width(page, live_server, release, personas):
 
 
 @pytest.mark.parametrize("debug", [True, False], ids=["debug", "no-debug"])
-def test_run_rollback_before_a_plan_is_attached_says_so_in_place(
+def test_an_incident_step_refused_says_so_in_place(
     page, live_server, release, personas, settings, debug
 ):
-    from migrations_ops.incidents.services import incident_open
+    from migrations_ops.incidents.services import incident_maintenance, incident_open
 
     settings.DEBUG = debug
     target = Target.objects.create(project=release.project, name="production",
                                    kind="production", url_env_var="E2E_NOT_SET")  # fmt: skip
     incident = incident_open(release=release, target=target, user=personas["sre"],
                              title="Checkout fails", trigger="monitoring_alert")  # fmt: skip
+    incident_maintenance(incident=incident, user=personas["sre"], on=True)
     login(page, live_server, "sre", PASSWORD)
     page.goto(f"{live_server.url}/incidents/{incident.pk}/")
-    page.on("dialog", lambda dialog: dialog.accept())
-    page.get_by_role("button", name="Run rollback").click()
-    page.locator("#incident-body").get_by_text("Attach a rollback plan first").wait_for()
+    # No plan attached yet: "Run rollback" cannot start, and the step says why.
+    expect(page.get_by_role("button", name="Run rollback")).to_be_disabled()
+    expect(page.locator("#rollback-why")).to_have_text("Attach a rollback plan first (step 3).")
+    # Closing while writes are frozen is refused: the answer goes into the incident's panel.
+    page.get_by_label("Postmortem link").fill("https://wiki.example.com/postmortem")
+    page.get_by_role("button", name="Close incident").click()
+    page.locator("#incident-body").get_by_text("Turn maintenance mode off first").wait_for()
     # The page is still the styled page: the answer went into its panel, not the document.
     assert page.locator("header.topbar").count() == 1
     assert page.evaluate("performance.getEntriesByType('navigation').length") == 1

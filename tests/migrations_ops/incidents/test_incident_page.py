@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from django.urls import reverse
 
-from migrations_ops.models import Incident, IncidentEntry
+from migrations_ops.models import Incident, IncidentEntry, RollbackPlan
 
 pytestmark = pytest.mark.django_db
 
@@ -32,3 +32,31 @@ def test_the_timeline_says_the_day_and_utc(client, release, target, sre):
     html = client.get(reverse("incident_detail", args=[incident.pk])).content.decode()
     assert ">2026-12-05 23:58:10 UTC</time>" in html
     assert ">2026-12-06 00:04:31 UTC</time>" in html
+
+
+def test_run_rollback_is_offered_only_once_it_can_start_and_says_what_is_missing(
+    client, release, target, sre
+):
+    """The red "Run rollback" was live before any plan was attached or writes were
+    frozen; clicking it (and confirming) only then said "Attach a rollback plan first"."""
+    incident = Incident.objects.create(
+        project=release.project, release=release, target=target, title="Checkout down",
+        trigger="monitoring_alert", opened_by_name="sre",
+    )  # fmt: skip
+    client.force_login(sre)
+
+    def rollback_step() -> str:
+        html = client.get(reverse("incident_detail", args=[incident.pk])).content.decode()
+        return html.split("<strong>Roll back.</strong>", 1)[1].split("</li>", 1)[0]
+
+    step = rollback_step()
+    assert 'disabled aria-describedby="rollback-why">Run rollback' in step
+    assert "Attach a rollback plan first (step 3)." in step
+    plan = RollbackPlan.objects.create(project=release.project, release=release, target=target,
+                                       steps=[])  # fmt: skip
+    Incident.objects.filter(pk=incident.pk).update(plan=plan)
+    step = rollback_step()
+    assert "disabled" in step and "Turn maintenance mode on first (step 1)" in step
+    Incident.objects.filter(pk=incident.pk).update(maintenance_mode=True)
+    step = rollback_step()
+    assert "disabled" not in step and "rollback-why" not in step
