@@ -234,8 +234,7 @@ def _detail_context(request: HtmxHttpRequest, release: Release) -> dict[str, Any
         "upload": bool(data.files_count),
         "preflight": all(m.done for m in context["preflight_marks"]),
         "checklist": not data.open_count,
-        "backup": bool(context.get("panel_latest"))
-        and context["panel_latest"].verify_state == "passed",
+        "backup": bool(context.get("panel_production_verified")),
         "signoff": bool(context["signoff_rows"])
         and all(
             r["signoff"] is not None and r["signoff"].is_current for r in context["signoff_rows"]

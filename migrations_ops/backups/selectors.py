@@ -112,10 +112,16 @@ def protected_ids(backups: list[BackupManifest]) -> set[int]:
     return protected
 
 
-def release_backups(release: Release, *, limit: int = 5) -> list[BackupManifest]:
-    return list(
+def release_backups(release: Release) -> list[BackupManifest]:
+    """The release's newest kept backup of each target, in the order a release reaches
+    them (staging, any other, production), in one query: the release page shows each, so
+    a newer backup of staging never hides whether production's passed its restore check."""
+    newest = (
         BackupManifest.objects.filter(release=release, deleted_at__isnull=True)
         .select_related("target")
         .defer("manifest")
-        .order_by("-finished_at", "-pk")[:limit]
+        .order_by("target_id", "-finished_at", "-pk")
+        .distinct("target_id")
     )
+    flow: dict[str, int] = {Target.Kind.STAGING: 0, Target.Kind.PRODUCTION: 2}
+    return sorted(newest, key=lambda b: (flow.get(b.target.kind, 1), b.target.name))

@@ -229,7 +229,6 @@ def backups_panel_context(
     """What ``migrations_ops/backups/release_panel.html#backups_panel`` needs. The release
     page passes the release's newest jobs it already read (a running backup is among them)."""
     backups = selectors.release_backups(release) if has_backups else []
-    latest = backups[0] if backups else None
     plan = (
         RollbackPlan.objects.filter(release=release).select_related("target", "backup").first()
         if has_plan
@@ -237,8 +236,11 @@ def backups_panel_context(
     )
     return {
         "release": release,
-        "panel_backups": backups,
-        "panel_latest": latest,
+        "panel_backups": backups,  # the newest of each target
+        # What proves the runbook's backup step: a verified backup of production.
+        "panel_production_verified": any(
+            b.verify_state == "passed" and b.target.kind == "production" for b in backups
+        ),
         "panel_active": any(b.verify_job_id and b.verify_state == "pending" for b in backups)
         or (
             any(j.kind == "backup" and j.is_active for j in jobs)

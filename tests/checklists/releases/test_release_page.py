@@ -480,3 +480,47 @@ def test_jobs_never_push_peoples_events_off_the_timeline(client, personas, relea
     # The job rows are there, behind their toggle, up to what the timeline reads.
     assert timeline.count('class="ev-job"') == 60
     assert "Show job starts and ends (60)" in timeline
+
+
+def test_the_backup_step_is_done_by_a_verified_backup_of_production_and_shows_each_target(
+    client, personas, release_with_files
+):
+    """The panel showed only the newest backup of any target ("Latest: … of staging
+    Verified") and step 4 took its check mark from it, while only a backup of production
+    proves the runbook's step: production's failed restore check was hidden."""
+    from django.utils import timezone
+
+    from migrations_ops.models import BackupManifest
+
+    release = release_with_files
+    now = timezone.now()
+    targets = {
+        kind: Target.objects.create(
+            project=release.project, name=kind, kind=kind, url_env_var=kind.upper()
+        )
+        for kind in ("production", "staging")
+    }
+
+    def backup(kind, minutes_ago, state):
+        at = now - datetime.timedelta(minutes=minutes_ago)
+        return BackupManifest.objects.create(
+            project=release.project, release=release, target=targets[kind], schemas=["app"],
+            location="/x", file_name=f"{kind}-{minutes_ago}.sql", file_key=f"{kind}{minutes_ago}",
+            manifest_key="m", sha256="a" * 64, size=8, started_at=at, finished_at=at,
+            verify_state=state,
+        )  # fmt: skip
+
+    backup("production", 30, "passed")  # older, superseded by the failed one below
+    backup("production", 20, "failed")
+    backup("staging", 10, "passed")
+    client.force_login(personas["sre"])
+    html = client.get(detail(release)).content.decode()
+    panel = html.split('id="backups-panel"', 1)[1].split("</section>", 1)[0]
+    shown = re.findall(r'data-target="(\w+)"', panel)
+    assert shown == ["staging", "production"]
+    assert "production-20.sql" in panel and "production-30.sql" not in panel
+    assert 'class="flow-label is-done" id="step-backup"' not in html
+    backup("production", 5, "passed")
+    cache.clear()
+    html = client.get(detail(release)).content.decode()
+    assert 'class="flow-label is-done" id="step-backup"' in html
