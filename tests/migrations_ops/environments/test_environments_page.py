@@ -125,6 +125,23 @@ def test_each_backup_plan_rollback_and_window_links_to_its_page(client, sre, pro
     assert f'href="{reverse("backup_detail", args=[shown[0].pk])}"' in dashboard
 
 
+def test_the_dashboard_says_when_the_newest_backup_failed_its_restore_check(
+    client, sre, platform_lead, project, targets
+):
+    """The dashboard's Backup column gave the newest backup's time only: a backup whose
+    restore check failed read like a good one (the environments page says "Verification
+    failed" for the same backup)."""
+    published_runbook(project)
+    release = make_release(project, platform_lead, 1)
+    backup(project, release, targets["production"], T0, state="passed")
+    newest = backup(project, release, targets["production"], T0 + timedelta(hours=1), "failed")
+    client.force_login(sre)
+    panel = client.get(reverse("dashboard")).content.decode().split('id="environments-panel"')[1]
+    row = panel.split("<td>production", 1)[1].split("</tr>", 1)[0]
+    assert f'href="{reverse("backup_detail", args=[newest.pk])}"' in row
+    assert "Verification failed</span>" in row
+
+
 def test_a_target_with_nothing_recorded_says_so(client, auditor, project, targets):
     client.force_login(auditor)
     html = client.get(url(project)).content.decode()
