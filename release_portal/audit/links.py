@@ -33,6 +33,10 @@ def rollback_plan_page(pk: int) -> str:
     return _page("rollback_detail", pk, f"/rollbacks/{pk}/")
 
 
+def incident_page(pk: int) -> str:
+    return _page("incident_detail", pk, f"/incidents/{pk}/")
+
+
 def absolute(path: str, base_url: str | None) -> str:
     """``path`` under ``base_url`` (e.g. ``https://releases.example.com/``), or as is."""
     if not base_url:

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
-from release_portal.audit import registry
+from release_portal.audit import links, registry
 from release_portal.audit.links import release_page
 from release_portal.audit.models import (
     GENESIS_HASH,
@@ -116,6 +116,16 @@ class DataLine:
     change: str  # "value", "changed", "added", "removed", "same"
 
 
+# Objects whose change-log events link to their page (``EventRow.object_url``).
+OBJECT_PAGES = {
+    "Job": links.job_page,
+    "BackupManifest": links.backup_page,
+    "RollbackPlan": links.rollback_plan_page,
+    "Release": links.release_page,
+    "Incident": links.incident_page,
+}
+
+
 @dataclass
 class EventRow:
     event: AuditEvent
@@ -147,6 +157,16 @@ class EventRow:
     def on_release(self) -> bool:
         """Whether the sentence ends with "on release R-12" (not when it is the object)."""
         return bool(self.event.release_id) and self.event.object_type != "Release"
+
+    @property
+    def object_url(self) -> str:
+        """The page of the event's object where the portal has one (a job, a backup, a
+        rollback plan, a release, an incident), for the reader to go on to; else ""."""
+        e = self.event
+        if not e.object_id or not str(e.object_id).isdigit():
+            return ""
+        page = OBJECT_PAGES.get(e.object_type)
+        return page(int(e.object_id)) if page else ""
 
     @property
     def object_key(self) -> str:

@@ -290,6 +290,30 @@ def test_it_links_each_item_and_release_to_its_history(client, personas, project
     assert "history of ChecklistItem:45" in history
 
 
+def named(type_name: str, pk: int, release) -> object:
+    """Stands for an object of another app: its class name is what the log records."""
+    obj = type(type_name, (), {"__str__": lambda self: f"{type_name} {pk}"})()
+    obj.pk, obj.release, obj.release_id = pk, release, release.pk
+    return obj
+
+
+def test_an_events_object_links_to_its_page_where_it_has_one(client, personas, project):
+    """An event's details read "Object: BackupManifest #2: …" with no way to the backup
+    (nor to the job, the rollback plan or the incident) the auditor was reading about."""
+    release = ReleaseFactory(project=project, owner=personas["platform_lead"])
+    for type_name, pk in [("BackupManifest", 2), ("Job", 7), ("RollbackPlan", 3),
+                          ("Incident", 4)]:  # fmt: skip
+        record("thing.done", release=release, obj=named(type_name, pk, release))
+    record("item.tick", release=release, obj=ChecklistItem(release))
+    html = get(client, personas["auditor"]).content.decode()
+    assert '<dt>Object</dt><dd><a href="/backups/2/">Backup manifest #2</a>' in html
+    assert '<dt>Object</dt><dd><a href="/jobs/7/">Job #7</a>' in html
+    assert '<dt>Object</dt><dd><a href="/rollbacks/3/">Rollback plan #3</a>' in html
+    assert '<dt>Object</dt><dd><a href="/incidents/4/">Incident #4</a>' in html
+    # An object without a page of its own reads in words, unlinked.
+    assert "<dt>Object</dt><dd>Checklist item #45: " in html
+
+
 def test_it_picks_releases_by_name_not_by_id(client, personas, project, other_project):
     ours = ReleaseFactory(project=project, owner=personas["platform_lead"], title="Ledger v2")
     theirs = ReleaseFactory(project=other_project, owner=personas["outsider"], title="Secret")
