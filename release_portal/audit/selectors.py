@@ -169,6 +169,18 @@ class EventRow:
         return page(int(e.object_id)) if page else ""
 
     @property
+    def object_tail(self) -> str:
+        """What follows the object's label and id in its details: ": <its name>", without
+        saying "Incident #1" twice when its name starts with that ("Incident #1: Checkout
+        down" reads ": Checkout down", "Rollback plan #3 for production" " for production")."""
+        e = self.event
+        name = e.object_repr
+        head = f"{self.object_label} #{e.object_id}"
+        if e.object_id and name.lower().startswith(head.lower()):
+            return name[len(head) :]
+        return f": {name}" if name else ""
+
+    @property
     def object_key(self) -> str:
         """``ChecklistItem:42``: the filter value of this object's history."""
         e = self.event

@@ -292,7 +292,7 @@ def test_it_links_each_item_and_release_to_its_history(client, personas, project
 
 def named(type_name: str, pk: int, release) -> object:
     """Stands for an object of another app: its class name is what the log records."""
-    obj = type(type_name, (), {"__str__": lambda self: f"{type_name} {pk}"})()
+    obj = type(type_name, (), {"__str__": lambda self: f"{type_name} #{pk}"})()
     obj.pk, obj.release, obj.release_id = pk, release, release.pk
     return obj
 
@@ -312,6 +312,10 @@ def test_an_events_object_links_to_its_page_where_it_has_one(client, personas, p
     assert '<dt>Object</dt><dd><a href="/incidents/4/">Incident #4</a>' in html
     # An object without a page of its own reads in words, unlinked.
     assert "<dt>Object</dt><dd>Checklist item #45: " in html
+    # A name that starts with the label and id is not said twice.
+    record("incident.opened", release=release, obj=named("Incident", 5, release))
+    html = get(client, personas["auditor"]).content.decode()
+    assert '<a href="/incidents/5/">Incident #5</a></dd>' in html
 
 
 def test_it_picks_releases_by_name_not_by_id(client, personas, project, other_project):
