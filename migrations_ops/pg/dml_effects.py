@@ -26,7 +26,7 @@ from migrations_ops.pg.effect_model import (
     StatementEffect,
 )
 from migrations_ops.pg.locks import LockMode
-from migrations_ops.pg.partition_pruning import row_filter
+from migrations_ops.pg.query_filters import filters
 from migrations_ops.pg.sql_names import (
     Relation,
     function_names,
@@ -99,24 +99,16 @@ def _change_rows(effect: StatementEffect, node: Any, range_var: Any, relation: R
     if not has_quals(node):
         effect.touch_partitions(relation, M.ROW_EXCLUSIVE, range_var, ON_INHERITORS)
     elif getattr(range_var, "inh", True):
-        rows = None
-        if node.tag != "MergeStmt":
-            sets = {str(t.name) for t in node.targetList or () if t.tag == "ResTarget"}
-            rows = row_filter(
-                node.whereClause, range_var, sets=sets if node.tag == "UpdateStmt" else ()
-            )
-        elif not any(w.commandType == "CMD_INSERT" for w in node.mergeWhenClauses or ()):
-            # A MERGE that inserts routes the new rows to partitions the ON may prune.
-            sets = {
-                str(t.name)
-                for w in node.mergeWhenClauses or ()
-                for t in w.targetList or ()
-                if t.tag == "ResTarget"
-            }
-            rows = row_filter(node.joinCondition, range_var, sets=sets)
+        # The target's own conditions (query_filters); a MERGE that inserts routes its new
+        # rows to the partitions they belong in, which the rows choose (a lock note).
+        rows = filters(node).get(id(range_var.json))
         effect.locks.append(
             LockRequest(relation, M.ROW_EXCLUSIVE, ON_UNPRUNED_INHERITORS, rows=rows)
         )
+    if node.tag == "MergeStmt" and any(
+        w.commandType == "CMD_INSERT" for w in node.mergeWhenClauses or ()
+    ):
+        effect.locks.append(LockRequest(relation, M.ROW_EXCLUSIVE, ON_ROW_PARTITION))
     effect.run(node, skip=(range_var,))
 
 

@@ -7,12 +7,13 @@ from typing import Any
 
 from migrations_ops.pg.data_loss import Loss
 from migrations_ops.pg.locks import LockMode
-from migrations_ops.pg.partition_pruning import PartitionBound, PartitionKey, RowFilter, row_filter
+from migrations_ops.pg.partition_pruning import PartitionBound, PartitionKey, RowFilter
+from migrations_ops.pg.query_filters import filters
 from migrations_ops.pg.sql_names import (
     Relation,
     TypeSpec,
     has_quals,
-    lone_range_var,
+    json_objects,
     referenced_relations,
 )
 
@@ -201,11 +202,20 @@ class StatementEffect:
         """The query is planned and run, not only parsed: each relation it reads without
         ``ONLY`` has its partitions and INHERITS children read too, under ``mode``
         (``expand_inherited_rtentry`` locks the children with the parent's mode), or those
-        of them a ``WHERE`` does not prune."""
-        on = ON_UNPRUNED_INHERITORS if has_quals(node) else ON_INHERITORS
-        rows = None
-        lone = lone_range_var(node)
-        if on == ON_UNPRUNED_INHERITORS and lone is not None:  # SELECT ... FROM one table
-            rows = row_filter(node.whereClause, lone, also=node.havingClause)
-        for relation in referenced_relations(node, skip=skip, inherited=True):
-            self.locks.append(LockRequest(relation, mode, on, rows=rows))
+        of them its conditions do not prune (``query_filters``: each table's own)."""
+        if not has_quals(node):
+            for relation in referenced_relations(node, skip=skip, inherited=True):
+                self.locks.append(LockRequest(relation, mode, ON_INHERITORS))
+            return
+        found = filters(node)
+        skipped = {id(s.json) for s in skip}
+        ctes = {item["ctename"] for item in json_objects(node) if "ctename" in item}
+        for item in json_objects(node):
+            if "relname" not in item or not item.get("inh") or id(item) in skipped:
+                continue
+            if not item.get("schemaname") and item["relname"] in ctes:
+                continue
+            relation = Relation(item.get("schemaname") or None, item["relname"])
+            request = LockRequest(relation, mode, ON_UNPRUNED_INHERITORS, rows=found.get(id(item)))
+            if request not in self.locks:
+                self.locks.append(request)

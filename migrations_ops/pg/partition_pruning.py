@@ -4,7 +4,7 @@ PostgreSQL 15 locks, in the statement's mode, only the partitions that plan-time
 keeps (``expand_partitioned_rtentry`` opens each of ``live_parts``, what
 ``prune_append_rel_partitions`` returns; ddl-partitioning.html, "Partition Pruning":
 pruning during planning uses the values "known during query planning"). What the text
-can tell, ``row_filter`` reads from the WHERE: the conjuncts that compare a column of the
+can tell, ``query_filters`` reads from the WHERE: the conjuncts that compare a column of the
 table with a constant (``=``, ``IN``, ``<``, ``<=``, ``>``, ``>=``), and every column the
 other conjuncts name. ``kept`` then decides, for one partitioned table, which of its
 partitions can hold matching rows, from the key and the bounds ``target_facts`` read, or
@@ -26,8 +26,6 @@ import datetime
 import re
 from dataclasses import dataclass
 from typing import Any
-
-from migrations_ops.pg.sql_names import json_objects, raw_json
 
 # A constant as written: ("int", "12") for an integer literal, ("string", "2024-01-01")
 # for a quoted one (typed by the column it meets), (type name, text) for a cast one.
@@ -60,6 +58,9 @@ class RowFilter:
     named: frozenset[str] = frozenset()
     # Columns an UPDATE sets: a new key value moves the row to another partition.
     sets: frozenset[str] = frozenset()
+    # Columns of tests that may be another table's (unqualified, in a join): they prune
+    # when they are the key (a key column is the table's own), and tell nothing else.
+    unsure: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -136,42 +137,14 @@ _STRATEGIES = {
 }  # fmt: skip
 
 
-def row_filter(quals: Any, range_var: Any, *, also: Any = None, sets: Any = ()) -> RowFilter:
-    """The filter ``quals`` (a WHERE, MERGE's ON) puts on the rows of ``range_var``; the
-    columns ``also`` names (a HAVING the planner may move into the WHERE) count as named."""
-    table = range_var.json if hasattr(range_var, "json") else range_var
-    own = {table.get("relname")}
-    alias = table.get("alias") or {}
-    if alias.get("aliasname"):
-        own = {alias["aliasname"]}
-    tests: list[KeyTest] = []
-    named: set[str] = _columns(also) if also is not None else set()
-    for conjunct in _conjuncts(raw_json(quals)):
-        test = _test(conjunct, own)
-        if test is None:
-            named |= _columns(conjunct)
-        else:
-            tests.append(test)
-    return RowFilter(tuple(tests), frozenset(named), frozenset(sets))
-
-
-def _conjuncts(node: Any) -> list[Any]:
+def conjuncts(node: Any) -> list[Any]:
+    """The conjuncts of an expression (pglast's JSON): its ANDs' arguments."""
     if node is None:
         return []
     inner = node.get("BoolExpr") if isinstance(node, dict) else None
     if inner and inner.get("boolop") == "AND_EXPR":
-        return [c for arg in inner.get("args", ()) for c in _conjuncts(arg)]
+        return [c for arg in inner.get("args", ()) for c in conjuncts(arg)]
     return [node]
-
-
-def _columns(node: Any) -> set[str]:
-    found = set()
-    for item in json_objects(node):
-        fields = item.get("fields") if "fields" in item and "location" in item else None
-        if fields:
-            last = fields[-1]
-            found.add("*" if "A_Star" in last else last.get("String", {}).get("sval", "*"))
-    return found
 
 
 def _column(node: Any, own: set[str]) -> str | None:
@@ -205,7 +178,9 @@ def _constant(node: Any) -> Constant | None:
     return None  # a float, a bit string, a boolean: not compared here
 
 
-def _test(node: Any, own: set[str]) -> KeyTest | None:
+def key_test(node: Any, own: set[str]) -> KeyTest | None:
+    """``column op constant`` (or ``column IN (constants)``) on a column of the table
+    ``own`` names (its name or alias; an unqualified column counts), or None."""
     expr = node.get("A_Expr") if isinstance(node, dict) else None
     if not expr or len(expr.get("name", ())) != 1:
         return None
@@ -409,7 +384,7 @@ def kept(
             needed = not _covered(allowed, list(held.values()))
         if needed:
             out.add(default)
-    if not tests and not rows.tests and out != set(bounds):
+    if not tests and {t.column for t in rows.tests} <= rows.unsure and out != set(bounds):
         # Only the bounds prune here, and only if the query has conditions on the table
         # (baserestrictinfo): whether the WHERE's other conjuncts are is not told here.
         return None

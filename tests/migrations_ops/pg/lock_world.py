@@ -113,14 +113,14 @@ def observe(url: str, text: str) -> tuple[LockMode | None, dict[str, LockMode], 
     return (max(modes.values()) if modes else None), modes, rewrote
 
 
-def predicted_and_taken(server_url, earlier, text):
+def predicted_and_taken(server_url, earlier, text, schema=SCHEMA):
     """What the release's analysis predicts for ``text`` after ``earlier`` (a file before
-    it, applied to a fresh copy of SCHEMA), and the locks PostgreSQL really takes."""
+    it, applied to a fresh copy of ``schema``), and the locks PostgreSQL really takes."""
     from migrations_ops.pg import scratch
 
     with scratch.scratch_database(purpose="test_locks", server_url=server_url) as url:
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(SCHEMA)
+            conn.execute(schema)
         files = [MigrationFile.from_text("20240101000000_earlier.sql", earlier + ";\n")]
         files.append(MigrationFile.from_text("20240102000000_case.sql", text + ";\n"))
         with psycopg.connect(url, autocommit=True) as conn:

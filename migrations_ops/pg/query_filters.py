@@ -1,0 +1,331 @@
+"""What a query's conditions say about each table it plans, joins and MERGE included.
+
+``partition_pruning.kept`` decides a partitioned table's partitions from a ``RowFilter``;
+this module builds one for every table a statement's queries read or change (each
+``RangeVar``, by the identity of its parse-tree node), level by level (a subquery, a CTE,
+a MERGE's source query are levels of their own), as PostgreSQL 15's planner sees them:
+
+- the conditions of a level are its WHERE's conjuncts and the ``ON`` of its inner joins
+  (and a MERGE's ``ON``): those on one table's columns are that table's restrictions
+  (``baserestrictinfo``), the ones plan-time pruning uses;
+- ``a.x = b.y`` puts both columns in one equivalence class, and a constant one member is
+  equal to (``b.y = 5``) is derived for every member (``a.x = 5``; optimizer/README,
+  "EquivalenceClasses"): such a key is known through the join and prunes;
+- a comparison with a scalar subquery is a ``Param`` at plan time (an InitPlan or
+  SubPlan): it prunes nothing (ddl-partitioning.html: pruning at plan time uses the values
+  "known during query planning"), and the subquery's own tables are its own level's;
+- a MERGE with ``WHEN NOT MATCHED`` joins the source to the target with a LEFT JOIN (the
+  target is the nullable side: ``transformMergeStmt``): the ``ON`` conditions on the
+  target alone still restrict it, nothing restricts the source, and no constant is derived
+  through the join; without it, the join is an inner join;
+- a level with an outer join, a qualified column whose table is unknown, or a column
+  without a table in a level of several tables (which table has it is not in the text)
+  leaves the tables it may belong to unsettled: their filter names the column, and
+  ``kept`` says it cannot tell when that column is the key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from migrations_ops.pg.partition_pruning import KeyTest, RowFilter, conjuncts, key_test
+from migrations_ops.pg.sql_names import json_objects, raw_json
+
+_LEVELS = ("SelectStmt", "UpdateStmt", "DeleteStmt", "MergeStmt")
+
+
+@dataclass
+class _Member:
+    table: dict[str, Any]  # the RangeVar's JSON
+    names: set[str]  # its alias, or its name (and schema.name)
+    tests: list[KeyTest] = field(default_factory=list)
+    named: set[str] = field(default_factory=set)
+    unsure: set[str] = field(default_factory=set)
+
+
+def filters(node: Any) -> dict[int, RowFilter | None]:
+    """``id(RangeVar JSON)`` -> its filter, for every table the statement's queries plan
+    (None: its level is not read here, its partitions are left to a lock note)."""
+    out: dict[int, RowFilter | None] = {}
+    semi: set[int] = set()  # the queries of IN and EXISTS: pulled up as semi-joins
+    for item in json_objects(node):
+        sub = item.get("SubLink")
+        if type(sub) is dict and sub.get("subLinkType") != "EXPR_SUBLINK":
+            semi |= {id(level) for level in json_objects(sub.get("subselect"))}
+        for tag in _LEVELS:
+            level = item.get(tag)
+            if type(level) is dict:
+                found = _level(tag, level)
+                if id(level) in semi:
+                    # What the outer query's conditions derive for them is not read.
+                    found = dict.fromkeys(found)
+                out.update(found)
+    return out
+
+
+def _level(tag: str, level: dict[str, Any]) -> dict[int, RowFilter | None]:
+    members: list[_Member] = []
+    quals: list[Any] = []
+    outer = False
+    sets: set[str] = set()
+
+    def add(item: Any) -> None:
+        nonlocal outer
+        if not isinstance(item, dict):
+            return
+        if "RangeVar" in item or "relname" in item:
+            table = item.get("RangeVar", item)
+            alias = (table.get("alias") or {}).get("aliasname")
+            names = {alias} if alias else {table["relname"]}
+            members.append(_Member(table, names))
+        elif "JoinExpr" in item:
+            join = item["JoinExpr"]
+            if join.get("jointype", "JOIN_INNER") != "JOIN_INNER" or join.get("usingClause"):
+                outer = True  # USING / NATURAL merge columns: not read here either
+            if join.get("isNatural"):
+                outer = True
+            add(join.get("larg"))
+            add(join.get("rarg"))
+            if join.get("quals"):
+                quals.append(join["quals"])
+
+    if tag == "SelectStmt":
+        for item in level.get("fromClause") or ():
+            add(item)
+        quals.append(level.get("whereClause"))
+    elif tag in ("UpdateStmt", "DeleteStmt"):
+        add(level["relation"])
+        for item in level.get("fromClause" if tag == "UpdateStmt" else "usingClause") or ():
+            add(item)
+        quals.append(level.get("whereClause"))
+        if tag == "UpdateStmt":
+            sets = {
+                t["ResTarget"]["name"] for t in level.get("targetList") or () if "ResTarget" in t
+            }
+    else:
+        add(level["relation"])
+        target = members[0]
+        inserts = any(
+            w.get("MergeWhenClause", {}).get("commandType") == "CMD_INSERT"
+            for w in level.get("mergeWhenClauses") or ()
+        )
+        sets = {
+            t["ResTarget"]["name"]
+            for w in level.get("mergeWhenClauses") or ()
+            for t in w.get("MergeWhenClause", {}).get("targetList") or ()
+            if "ResTarget" in t and w["MergeWhenClause"].get("commandType") == "CMD_UPDATE"
+        }
+        add(level.get("sourceRelation"))
+        if inserts:
+            # source LEFT JOIN target: the ON restricts only the target, with its own
+            # columns; the source is unrestricted.
+            restricted = _Level(members, tag)
+            restricted.read(level.get("joinCondition"), equivalences=False)
+            out: dict[int, RowFilter | None] = {
+                id(m.table): RowFilter() for m in members if m is not target
+            }
+            out[id(target.table)] = restricted.filter(target, sets)
+            return out
+        quals.append(level.get("joinCondition"))
+    having = level.get("havingClause")
+    if outer:
+        return {id(m.table): None for m in members}
+    reading = _Level(members, tag)
+    for qual in quals:
+        reading.read(qual)
+    if having is not None:  # the planner may move a HAVING into the WHERE
+        for member in members:
+            member.named |= reading.columns(having, member)
+    result: dict[int, RowFilter | None] = {}
+    for member in members:
+        result[id(member.table)] = reading.filter(member, sets if member is members[0] else set())
+    return result
+
+
+class _Level:
+    """The conjuncts of one query level, attributed to its tables."""
+
+    def __init__(self, members: list[_Member], tag: str) -> None:
+        self.members = members
+        self.tag = tag
+        self.classes: list[set[tuple[int, str]]] = []  # equivalence classes: (member, column)
+        self.constants: list[KeyTest] = []  # (column "member:column") = constant, for classes
+
+    def owner(self, ref: dict[str, Any]) -> tuple[int | None, str] | None:
+        """(index of the member, column) a ColumnRef names; (None, column) when it may be
+        any member's; None when it is not one of this level's (an outer query's)."""
+        parts = [f.get("String", {}).get("sval") for f in ref.get("fields", ())]
+        if not parts or None in parts:
+            return (None, "*")
+        if len(parts) == 1:
+            return (0 if len(self.members) == 1 else None, parts[0])
+        if len(parts) > 3:
+            return (None, parts[-1])
+        qualifier = ".".join(parts[:-1])
+        for index, member in enumerate(self.members):
+            table = member.table
+            full = f"{table.get('schemaname')}.{table['relname']}"
+            if qualifier in member.names or (len(parts) == 3 and qualifier == full):
+                return (index, parts[-1])
+        return None
+
+    def columns(self, node: Any, member: _Member) -> set[str]:
+        """The columns of ``member`` an expression names (outside scalar subqueries)."""
+        index = self.members.index(member)
+        found: set[str] = set()
+        for ref in _refs(node):
+            owner = self.owner(ref)
+            if owner is not None and owner[0] in (None, index):
+                found.add(owner[1])
+        return found
+
+    def read(self, qual: Any, *, equivalences: bool = True) -> None:
+        for conjunct in conjuncts(raw_json(qual)):
+            pair = _column_pair(conjunct)
+            if equivalences and pair is not None:
+                left, right = self.owner(pair[0]), self.owner(pair[1])
+                if left and right and left[0] is not None and right[0] is not None:
+                    self._join({(left[0], left[1]), (right[0], right[1])})
+                    continue
+            if not self._test(conjunct):
+                self._name(conjunct)
+
+    def _test(self, conjunct: Any) -> bool:
+        """A comparison of one column with constants. An unqualified column in a join is
+        the column of whichever table has it (PostgreSQL refuses an ambiguous one): a
+        table's key column is its own, so the test is each table's, as a guess for the
+        others (``RowFilter.unsure``)."""
+        expr = conjunct.get("A_Expr", {}) if isinstance(conjunct, dict) else {}
+        refs = list(_refs(expr.get("lexpr"))) + list(_refs(expr.get("rexpr")))
+        if len(refs) != 1:
+            return False
+        owner = self.owner(refs[0])
+        if owner is None:
+            return False
+        index = owner[0]
+        for at, member in enumerate(self.members):
+            if index not in (None, at):
+                continue
+            test = key_test(conjunct, member.names)
+            if test is None:
+                return False
+            member.tests.append(test)
+            if index is None:
+                member.unsure.add(test.column)
+            elif test.op == "=" and len(test.values) == 1:
+                self.constants.append(KeyTest(f"{index}:{test.column}", "=", test.values))
+        return True
+
+    def _name(self, conjunct: Any) -> None:
+        if _compared_with_subquery(conjunct):
+            return  # a Param at plan time: it prunes nothing
+        for ref in _refs(conjunct):
+            owner = self.owner(ref)
+            if owner is None:
+                continue
+            index, column = owner
+            targets = self.members if index is None else [self.members[index]]
+            for member in targets:
+                member.named.add(column)
+        if _has_sublink(conjunct, ("ANY_SUBLINK", "EXISTS_SUBLINK", "ALL_SUBLINK")):
+            # Pulled up as a semi-join: what its subquery's conditions derive is not read.
+            for member in self.members:
+                member.named |= self._correlated(conjunct, member)
+
+    def _correlated(self, conjunct: Any, member: _Member) -> set[str]:
+        """Columns of ``member`` a sublink's subquery names by its table's name."""
+        found = set()
+        for item in json_objects(conjunct):
+            if "SubLink" in item:
+                sub = item["SubLink"]
+                for ref in json_objects(sub.get("subselect")):
+                    fields = ref.get("fields") if "location" in ref else None
+                    if fields and len(fields) == 2:
+                        qualifier = fields[0].get("String", {}).get("sval")
+                        if qualifier in member.names:
+                            found.add(fields[1].get("String", {}).get("sval", "*"))
+                if sub.get("subLinkType") != "EXISTS_SUBLINK" and sub.get("testexpr"):
+                    found |= self.columns(sub["testexpr"], member)
+                if sub.get("subselect", {}).get("SelectStmt", {}).get("whereClause"):
+                    found.add("*")  # its conditions may derive the key's value
+        return found
+
+    def _join(self, pair: set[tuple[int, str]]) -> None:
+        touching = [c for c in self.classes if c & pair]
+        merged = set(pair).union(*touching)
+        self.classes = [c for c in self.classes if not c & pair] + [merged]
+
+    def filter(self, member: _Member, sets: set[str]) -> RowFilter:
+        index = self.members.index(member)
+        tests = list(member.tests)
+        for klass in self.classes:
+            mine = {column for i, column in klass if i == index}
+            if not mine:
+                continue
+            keys = {f"{i}:{column}" for i, column in klass}
+            for constant in self.constants:
+                if constant.column in keys:
+                    for column in mine:
+                        derived = KeyTest(column, "=", constant.values)
+                        if derived not in tests:
+                            tests.append(derived)
+        return RowFilter(
+            tuple(tests), frozenset(member.named), frozenset(sets), frozenset(member.unsure)
+        )
+
+
+def _column_pair(conjunct: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """``a.x = b.y``: the two ColumnRefs."""
+    expr = conjunct.get("A_Expr") if isinstance(conjunct, dict) else None
+    if not expr or expr.get("kind") != "AEXPR_OP" or len(expr.get("name", ())) != 1:
+        return None
+    if expr["name"][0].get("String", {}).get("sval") != "=":
+        return None
+    left, right = expr.get("lexpr"), expr.get("rexpr")
+    if isinstance(left, dict) and isinstance(right, dict) and "ColumnRef" in left:
+        return (left["ColumnRef"], right["ColumnRef"]) if "ColumnRef" in right else None
+    return None
+
+
+def _refs(node: Any) -> list[dict[str, Any]]:
+    """The ColumnRefs of an expression, outside its subqueries (their own level's)."""
+    found = []
+    stack = [raw_json(node)]
+    while stack:
+        item = stack.pop()
+        if type(item) is dict:
+            if "SubLink" in item:
+                sub = item["SubLink"]
+                if sub.get("testexpr"):
+                    stack.append(sub["testexpr"])
+                continue
+            if "ColumnRef" in item:
+                found.append(item["ColumnRef"])
+                continue
+            stack.extend(v for v in item.values() if type(v) in (dict, list))
+        elif type(item) is list:
+            stack.extend(item)
+    return found
+
+
+def _has_sublink(node: Any, kinds: tuple[str, ...]) -> bool:
+    return any(
+        "SubLink" in item and item["SubLink"].get("subLinkType") in kinds
+        for item in json_objects(node)
+    )
+
+
+def _compared_with_subquery(conjunct: Any) -> bool:
+    """``column op (SELECT ...)``: a scalar subquery's value is a Param at plan time."""
+    expr = conjunct.get("A_Expr") if isinstance(conjunct, dict) else None
+    if not expr or expr.get("kind") != "AEXPR_OP":
+        return False
+    sides = [expr.get("lexpr"), expr.get("rexpr")]
+    columns = [s for s in sides if isinstance(s, dict) and "ColumnRef" in s]
+    subqueries = [
+        s
+        for s in sides
+        if isinstance(s, dict) and s.get("SubLink", {}).get("subLinkType") == "EXPR_SUBLINK"
+    ]
+    return len(columns) == 1 and len(subqueries) == 1
