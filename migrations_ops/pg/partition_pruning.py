@@ -8,9 +8,10 @@ can tell, ``query_filters`` reads from the WHERE: the conjuncts that compare a c
 table with a constant (``=``, ``IN``, ``<``, ``<=``, ``>``, ``>=``), and every column the
 other conjuncts name. ``kept`` then decides, for one partitioned table, which of its
 partitions can hold matching rows, from the key and the bounds ``target_facts`` read, or
-says it cannot (None): a key the WHERE names otherwise (a function, an OR, a join, a
-cast to another type, a parameter), an expression key, HASH partitioning, several key
-columns, a type whose constants are not compared here (only integers and ISO dates are).
+says it cannot (None): a key the WHERE names otherwise (a function, an OR, a cast to
+another type), an expression key, HASH partitioning, several key columns, a value that
+is not compared exactly here (``key_values``: integers, dates, timestamps, uuids, enums
+and text under its collation are, each as far as its type allows).
 
 The values are compared as a dense order (a range ``(19, 20)`` of integers is not empty),
 as PostgreSQL's bound search does (``get_matching_range_bounds``). Measured on PostgreSQL
@@ -22,22 +23,16 @@ values are not all inside the other partitions' bounds; a LIST table's when an `
 
 from __future__ import annotations
 
-import datetime
-import re
 from dataclasses import dataclass
 from typing import Any
 
-# A constant as written: ("int", "12") for an integer literal, ("string", "2024-01-01")
-# for a quoted one (typed by the column it meets), (type name, text) for a cast one.
-Constant = tuple[str, str]
+from migrations_ops.pg import key_values
+from migrations_ops.pg.key_values import SKIP, TYPE_NAMES, Constant, KeyCollation
+
 MINVALUE = ("minvalue", "")
 MAXVALUE = ("maxvalue", "")
 _OPERATORS = {"=": "=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 _FLIPPED = {"=": "=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
-_TYPE_NAMES = {
-    "int": "int4", "integer": "int4", "int4": "int4", "bigint": "int8", "int8": "int8",
-    "smallint": "int2", "int2": "int2", "date": "date",
-}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -68,6 +63,11 @@ class PartitionKey:
     strategy: str  # "r" range, "l" list, "h" hash (pg_partitioned_table.partstrat)
     columns: tuple[str | None, ...]  # None: an expression
     types: tuple[str, ...]  # pg_type.typname of each column ("" for an expression)
+    # The collation of each column ("enum" types: "enum"); None where it has none.
+    collations: tuple[KeyCollation | None, ...] = ()
+
+    def collation(self) -> KeyCollation | None:
+        return self.collations[0] if self.collations else None
 
 
 @dataclass(frozen=True)
@@ -114,22 +114,31 @@ def bound_from_spec(spec: Any) -> PartitionBound | None:
     return PartitionBound(lower=lower, upper=upper)  # type: ignore[arg-type]
 
 
-def key_from_spec(spec: Any, column_types: dict[str, str]) -> PartitionKey:
+def key_from_spec(
+    spec: Any, column_types: dict[str, str], collations: dict[str, str] | None = None
+) -> PartitionKey:
     """A ``PARTITION BY`` (pglast ``PartitionSpec``) of a table the release creates, with
-    its columns' types as written there (``column_types``: canonical names). An expression,
-    an operator class or a column whose type the statement does not give ("", as for LIKE
-    or an inherited column) is left for ``kept`` to refuse."""
+    its columns' types as written there (``column_types``: canonical names) and their
+    ``COLLATE`` (``collations``). An expression, an operator class or a column whose type
+    the statement does not give ("", as for LIKE or an inherited column) is left for
+    ``kept`` to refuse; a text column's collation is "default" (the database's, which
+    ``ReleaseCatalog`` knows) unless it names ``C`` or ``POSIX``."""
     columns: list[str | None] = []
     types: list[str] = []
+    keyed: list[KeyCollation | None] = []
     for element in spec.partParams or ():
         name = str(element.name) if element.name else None
         columns.append(name)
-        plain = name is not None and not element.opclass and not element.collation
+        plain = name is not None and not element.opclass
         types.append(column_types.get(name or "", "") if plain else "")
+        own = (collations or {}).get(name or "", "default")
+        chosen = ".".join(str(n.sval) for n in element.collation or ()) or own
+        order = "bytes" if chosen in ("C", "POSIX") else "" if chosen != "default" else "?"
+        keyed.append(KeyCollation(chosen, order, chosen == own))
     # pglast gives the enum ("r") or, through its Node wrapper, its name.
     strategy = str(getattr(spec.strategy, "value", spec.strategy))
     strategy = _STRATEGIES.get(strategy, strategy)
-    return PartitionKey(strategy, tuple(columns), tuple(types))
+    return PartitionKey(strategy, tuple(columns), tuple(types), tuple(keyed))
 
 
 _STRATEGIES = {
@@ -167,7 +176,14 @@ def _constant(node: Any) -> Constant | None:
         value = _constant(cast.get("arg"))
         if value is None or value[0] != "string" or cast["typeName"].get("arrayBounds"):
             return None
-        return (_TYPE_NAMES.get(str(names[-1]), "?"), value[1])
+        return (TYPE_NAMES.get(str(names[-1]), "?"), value[1])
+    if "CollateClause" in node:
+        collate = node["CollateClause"]
+        value = _constant(collate.get("arg"))
+        names = [n.get("String", {}).get("sval") for n in collate.get("collname", ())]
+        if value is None or value[0] != "string" or len(names) != 1:
+            return None
+        return (f"string@{names[0]}", value[1])
     const = node.get("A_Const")
     if not const or const.get("isnull"):
         return None
@@ -204,21 +220,6 @@ def key_test(node: Any, own: set[str]) -> KeyTest | None:
 
 
 # --- the partitions a filter keeps -----------------------------------------------------
-
-
-def _value(type_name: str, constant: Constant) -> Any:
-    """The constant as a value of the key's type, or None when it is not compared here."""
-    kind, text = constant
-    if kind not in ("int", "string", type_name):
-        return None
-    if type_name in ("int2", "int4", "int8") and re.fullmatch(r"-?\d+", text):
-        return int(text)
-    if type_name == "date" and kind != "int" and re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        try:
-            return datetime.date.fromisoformat(text)
-        except ValueError:
-            return None
-    return None
 
 
 @dataclass(frozen=True)
@@ -270,12 +271,23 @@ def _meet(a: _Values, b: _Values) -> _Values:
     return frozenset(v for v in a if (v in b if isinstance(b, frozenset) else b.has(v)))
 
 
-def _allowed(tests: list[KeyTest], type_name: str) -> _Values | None:
-    allowed: _Values = _Interval()
+def _usable(tests: list[KeyTest], key: PartitionKey) -> list[tuple[KeyTest, list[Any]]] | None:
+    """The tests that prune (not those of another collation), each with its values as the
+    key's; None when one is not compared here."""
+    out = []
+    type_name, collation = key.types[0], key.collation()
     for test in tests:
-        values = [_value(type_name, v) for v in test.values]
-        if None in values:
+        values = [key_values.value(type_name, v, collation) for v in test.values]
+        if None in values or (test.op != "=" and not key_values.ordered(type_name, collation)):
             return None
+        if SKIP not in values:
+            out.append((test, values))
+    return out
+
+
+def _allowed(tests: list[tuple[KeyTest, list[Any]]]) -> _Values:
+    allowed: _Values = _Interval()
+    for test, values in tests:
         value = values[0]
         if test.op == "=":
             allowed = _meet(allowed, frozenset(values))
@@ -289,14 +301,20 @@ def _allowed(tests: list[KeyTest], type_name: str) -> _Values | None:
 def bound_values(bound: PartitionBound, key: PartitionKey) -> _Values | None:
     """The values of the key's column a partition holds (NULL left out: no test keeps
     it), or None when its bound is not read here."""
-    type_name = key.types[0]
+    type_name, collation = key.types[0], key.collation()
+
+    def read(constant: Constant) -> Any:
+        return key_values.value(type_name, constant, collation, bound=True)
+
     if key.strategy == "l":
-        values = [_value(type_name, v) for v in bound.values if v is not None]
+        values = [read(v) for v in bound.values if v is not None]
         return None if None in values else frozenset(values)
     if len(bound.lower) != 1 or len(bound.upper) != 1:
         return None
-    low = None if bound.lower[0] == MINVALUE else _value(type_name, bound.lower[0])
-    high = None if bound.upper[0] == MAXVALUE else _value(type_name, bound.upper[0])
+    if not key_values.ordered(type_name, collation):
+        return None
+    low = None if bound.lower[0] == MINVALUE else read(bound.lower[0])
+    high = None if bound.upper[0] == MAXVALUE else read(bound.upper[0])
     if (low is None and bound.lower[0] != MINVALUE) or (
         high is None and bound.upper[0] != MAXVALUE
     ):
@@ -355,13 +373,18 @@ def kept(
     if columns & rows.named or (tests and columns & rows.sets):
         return None
     default = next((p for p, b in bounds.items() if b.default), None)
+    usable: list[tuple[KeyTest, list[Any]]] = []
+    if tests and len(key.columns) == 1 and key.strategy in ("r", "l"):
+        found = _usable(tests, key)
+        if found is None:
+            return None
+        usable = found
+        tests = [test for test, _ in usable]
     if not tests and (default is None or not within):
         return set(bounds)
     if key.strategy not in ("r", "l") or len(key.columns) != 1:
         return None
-    allowed = _allowed(tests, key.types[0])
-    if allowed is None:
-        return None
+    allowed = _allowed(usable)
     if default is not None:
         for their_column, values in within:
             if their_column is None or (their_column == key.columns[0] and values is None):

@@ -262,7 +262,14 @@ class ReleaseCatalog:
         for bounded, bound in effect.partition_bounds_added:
             self.partition_bounds[self.qualify(bounded, path)] = bound
         for keyed, new_key in effect.partition_keys_added:
-            self.partition_keys[self.qualify(keyed, path)] = new_key
+            # A text key in the database's default collation: the target's says its order.
+            default = partition_pruning.KeyCollation("default", self.facts.default_collation)
+            collations = tuple(
+                default if c is not None and c.order == "?" else c for c in new_key.collations
+            )
+            self.partition_keys[self.qualify(keyed, path)] = dataclasses.replace(
+                new_key, collations=collations
+            )
         for partition in effect.default_partition_adds:
             name = self.qualify(partition, path)
             if name in self.partition_of:

@@ -177,7 +177,12 @@ def _create_table(node: Any, effect: StatementEffect) -> None:
             for e in node.tableElts or ()
             if e.tag == "ColumnDef" and e.typeName is not None
         }
-        key = partition_pruning.key_from_spec(node.partspec, types)
+        collations = {
+            str(e.colname): ".".join(names(e.collClause.collname))
+            for e in node.tableElts or ()
+            if e.tag == "ColumnDef" and e.collClause is not None
+        }
+        key = partition_pruning.key_from_spec(node.partspec, types, collations)
         effect.partition_keys_added.append((table, key))
     effect.read(node, skip=skip)
 

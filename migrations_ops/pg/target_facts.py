@@ -23,6 +23,7 @@ that would queue behind a migration's lock gives up instead of joining the queue
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from psycopg import sql
 from psycopg.pq import TransactionStatus
 
 from migrations_ops.pg import data_loss
+from migrations_ops.pg.key_values import KeyCollation, collation_order
 from migrations_ops.pg.partition_pruning import PartitionBound, PartitionKey, bound_from_spec
 from migrations_ops.pg.sql_names import Relation, TypeSpec, parse
 
@@ -122,6 +124,9 @@ class TargetFacts:
     # leaves to plan-time pruning, which locks only those (partition_pruning).
     partition_keys: dict[str, PartitionKey] = field(default_factory=dict)
     partition_bounds: dict[str, PartitionBound] = field(default_factory=dict)
+    # The order of the database's default collation (key_values.KeyCollation.order), for
+    # the text keys of the tables the release creates.
+    default_collation: str = ""
     # child -> the tables it INHERITS from (plain inheritance: a table may have several):
     # TRUNCATE, LOCK, most of ALTER TABLE and DML without ONLY lock the children too.
     inherits_from: dict[str, set[str]] = field(default_factory=dict)
@@ -187,19 +192,41 @@ JOIN pg_class p ON p.oid = t.partrelid JOIN pg_namespace pn ON pn.oid = p.relnam
 JOIN pg_class d ON d.oid = t.partdefid JOIN pg_namespace dn ON dn.oid = d.relnamespace
 WHERE pn.nspname <> ALL(%(system)s)
 """
-# Each key column's name and type; partattrs 0 is an expression (NULL name).
+# Each key column's name and type (an enum: "enum"), and its collation: name, provider,
+# locale, deterministic, whether the column's own collation is the key's, whether the
+# key's operator class is its type's default; partattrs 0 is an expression (NULL name).
+# The database's default collation is read from pg_database (datlocprovider: PostgreSQL
+# 15; before it, libc).
 _PARTITION_KEYS = """
 SELECT n.nspname, c.relname, t.partstrat::text,
        ARRAY(SELECT a.attname FROM unnest(t.partattrs::int2[]) WITH ORDINALITY k(attnum, i)
              LEFT JOIN pg_attribute a ON a.attrelid = t.partrelid AND a.attnum = k.attnum
              ORDER BY k.i),
-       ARRAY(SELECT coalesce(y.typname, '')
+       ARRAY(SELECT CASE WHEN y.typtype = 'e' THEN 'enum' ELSE coalesce(y.typname, '') END
              FROM unnest(t.partattrs::int2[]) WITH ORDINALITY k(attnum, i)
              LEFT JOIN pg_attribute a ON a.attrelid = t.partrelid AND a.attnum = k.attnum
-             LEFT JOIN pg_type y ON y.oid = a.atttypid ORDER BY k.i)
+             LEFT JOIN pg_type y ON y.oid = a.atttypid ORDER BY k.i),
+       ARRAY(SELECT json_build_array(
+                      co.collname,
+                      CASE WHEN co.oid = 100 THEN coalesce(db.provider, 'c')
+                           ELSE co.collprovider::text END,
+                      CASE WHEN co.oid = 100 THEN db.locale ELSE co.collcollate END,
+                      co.collisdeterministic, a.attcollation = k.coll, oc.opcdefault)::text
+             FROM unnest(t.partattrs::int2[], t.partcollation::oid[], t.partclass::oid[])
+                  WITH ORDINALITY k(attnum, coll, cls, i)
+             LEFT JOIN pg_attribute a ON a.attrelid = t.partrelid AND a.attnum = k.attnum
+             LEFT JOIN pg_collation co ON co.oid = k.coll
+             LEFT JOIN pg_opclass oc ON oc.oid = k.cls
+             ORDER BY k.i)
 FROM pg_partitioned_table t
 JOIN pg_class c ON c.oid = t.partrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+CROSS JOIN (SELECT to_jsonb(d) ->> 'datlocprovider' AS provider, d.datcollate AS locale
+            FROM pg_database d WHERE d.datname = current_database()) db
 WHERE n.nspname <> ALL(%(system)s)
+"""
+_DEFAULT_COLLATION = """
+SELECT to_jsonb(d) ->> 'datlocprovider', d.datcollate FROM pg_database d
+WHERE d.datname = current_database()
 """
 _PARTITION_BOUNDS = """
 SELECT n.nspname, c.relname, pg_get_expr(c.relpartbound, c.oid)
@@ -286,12 +313,15 @@ def read_catalog(
             _DEFAULT_PARTITIONS, params
         ).fetchall():
             facts.default_partitions[f"{schema}.{table}"] = f"{default_schema}.{default}"
-        for schema, table, strategy, columns, types in conn.execute(
+        for schema, table, strategy, columns, types, collations in conn.execute(
             _PARTITION_KEYS, params
         ).fetchall():
             facts.partition_keys[f"{schema}.{table}"] = PartitionKey(
-                strategy, tuple(columns), tuple(types)
+                strategy, tuple(columns), tuple(types), tuple(map(_key_collation, collations))
             )
+        database = conn.execute(_DEFAULT_COLLATION).fetchone()
+        if database is not None:
+            facts.default_collation = collation_order(database[0] or "c", database[1] or "")
         # The bounds' dates in ISO (YYYY-MM-DD), for this transaction only.
         conn.execute("SELECT set_config('DateStyle', 'ISO', true)")
         for schema, table, bound in conn.execute(_PARTITION_BOUNDS, params).fetchall():
@@ -312,6 +342,17 @@ def read_catalog(
             if column is not None:
                 columns.add(column)
     return facts
+
+
+def _key_collation(described: str) -> KeyCollation | None:
+    """A key column's collation from ``_PARTITION_KEYS``'s description; None for none."""
+    name, provider, locale, deterministic, column_matches, default_class = json.loads(described)
+    if name is None:
+        return None
+    order = collation_order(provider or "", locale or "", bool(deterministic))
+    if not default_class:  # text_pattern_ops...: its order is not the collation's
+        order = "equality" if order else ""
+    return KeyCollation(name, order, bool(column_matches))
 
 
 def partition_bound(text: str) -> PartitionBound | None:

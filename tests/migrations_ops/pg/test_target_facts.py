@@ -123,7 +123,7 @@ def test_it_reads_the_partitions_of_each_partitioned_table(target):
     }
     assert facts.default_partitions == {"public.events": "public.events_default"}
     # Their keys and bounds, which decide what a WHERE prunes.
-    key = PartitionKey("r", ("at",), ("date",))
+    key = PartitionKey("r", ("at",), ("date",), (None,))
     assert facts.partition_keys == {"public.events": key, "public.events_2024": key}
     assert facts.partition_bounds == {
         "public.events_2024": PartitionBound(
