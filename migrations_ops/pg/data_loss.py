@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pglast import ast, parse_sql
+from pglast.enums import CmdType, JoinType, MergeMatchKind
 from pglast.stream import RawStream
 from psycopg import sql
 
@@ -112,6 +113,54 @@ def delete_loss(node: Node, table: Relation, text: str) -> Loss:
     return loss
 
 
+def merge_loss(node: Node, table: Relation, text: str) -> Loss | None:
+    """The rows a MERGE's ``WHEN MATCHED ... THEN DELETE`` removes: a target row joined
+    to a source row by the ``ON``, whose first ``WHEN MATCHED`` clause with a true
+    condition deletes (sql-merge.html: "If the WHEN clause is ... MATCHED ... the first
+    clause whose condition is true is executed"). None when no clause deletes, or one
+    without a condition comes before every DELETE."""
+    reachable = False
+    for clause in node.mergeWhenClauses or ():
+        if clause.matchKind not in (None, "MERGE_WHEN_MATCHED"):
+            continue
+        if clause.commandType == "CMD_DELETE":
+            reachable = True
+            break
+        if clause.condition is None:
+            break
+    if not reachable:
+        return None
+    loss = Loss(DELETE_ROWS, table, statement=text)
+    if node.withClause is not None:
+        loss.not_counted = "the MERGE has a WITH clause, which the portal does not run on a target"
+        return loss
+    parts = [node.joinCondition, node.sourceRelation]
+    parts += [c.condition for c in node.mergeWhenClauses or () if c.condition is not None]
+    for part in parts:
+        why = where_is_safe(part)
+        if why:
+            loss.not_counted = (
+                f"the rows it deletes are not counted on the target because {why}: bundle "
+                "code never runs there"
+            )
+            break
+    return loss
+
+
+def _merge_deletes(merge: Any) -> Any:
+    """A condition true for the joined rows the MERGE deletes: ``CASE WHEN <first
+    clause's condition> THEN <it deletes> ... ELSE false END`` over its WHEN MATCHED
+    clauses, in their order (the first true one is the one that runs)."""
+    whens = []
+    for clause in merge.mergeWhenClauses or ():
+        if clause.matchKind != MergeMatchKind.MERGE_WHEN_MATCHED:
+            continue
+        deletes = ast.A_Const(val=ast.Boolean(clause.commandType == CmdType.CMD_DELETE))
+        condition = clause.condition or ast.A_Const(val=ast.Boolean(True))
+        whens.append(ast.CaseWhen(expr=condition, result=deletes))
+    return ast.CaseExpr(args=tuple(whens), defresult=ast.A_Const(val=ast.Boolean(False)))
+
+
 def _count_of(delete: Any, relation: Any, *, distinct_ctid: bool) -> str:
     """``SELECT count(*) FROM <relation> [, using...] [WHERE ...]`` from the DELETE's tree."""
     if distinct_ctid:
@@ -125,16 +174,30 @@ def _count_of(delete: Any, relation: Any, *, distinct_ctid: bool) -> str:
         )
     else:
         target = ast.FuncCall(funcname=(ast.String("count"),), agg_star=True)
-    select = ast.SelectStmt(
-        targetList=(ast.ResTarget(val=target),),
-        fromClause=(relation, *(delete.usingClause or ())),
-        whereClause=delete.whereClause,
-    )
+    if isinstance(delete, ast.MergeStmt):
+        joined = ast.JoinExpr(
+            jointype=JoinType.JOIN_INNER,
+            larg=relation,
+            rarg=delete.sourceRelation,
+            quals=delete.joinCondition,
+        )
+        select = ast.SelectStmt(
+            targetList=(ast.ResTarget(val=target),),
+            fromClause=(joined,),
+            whereClause=_merge_deletes(delete),
+        )
+    else:
+        select = ast.SelectStmt(
+            targetList=(ast.ResTarget(val=target),),
+            fromClause=(relation, *(delete.usingClause or ())),
+            whereClause=delete.whereClause,
+        )
     return str(RawStream()(select))
 
 
 def delete_count(loss: Loss, qualified: Relation) -> tuple[str, Any]:
-    """The DELETE's count, exact and sampled (``percent -> text``), on ``qualified``."""
+    """The DELETE's (or MERGE's, ``merge_loss``) count, exact and sampled (``percent ->
+    text``), on ``qualified``."""
     assert loss.statement is not None and qualified.schema is not None
     delete: Any = parse_sql(loss.statement)[0].stmt  # pglast's AST, to write SQL back
     base = delete.relation
@@ -145,7 +208,8 @@ def delete_count(loss: Loss, qualified: Relation) -> tuple[str, Any]:
         relpersistence="p",
         alias=base.alias,
     )
-    distinct = bool(delete.usingClause)
+    # A row joined to several others is counted once (a MERGE refuses that, but counts).
+    distinct = isinstance(delete, ast.MergeStmt) or bool(delete.usingClause)
 
     def sampled(percent: float) -> str:
         sample = ast.RangeTableSample(

@@ -73,6 +73,10 @@ def merge(node: Any, effect: StatementEffect) -> None:
     table = effect.change("MERGE", node, node.relation, M.ROW_EXCLUSIVE)
     _change_rows(effect, node, node.relation, table)
     effect.does.append(f"merges rows into {table}")
+    loss = data_loss.merge_loss(node, table, effect.text)
+    if loss is not None:
+        effect.losses.append(loss)
+        effect.does.append(f"deletes the rows of {table} its WHEN MATCHED ... DELETE reaches")
 
 
 def select(node: Any, effect: StatementEffect) -> None:

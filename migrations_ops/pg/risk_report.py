@@ -119,6 +119,7 @@ def _statement(
         }
         if (
             loss.kind == "delete_rows"
+            and effect.command == "DELETE"  # a MERGE's rows are its updates and inserts too
             and entry["count"] is None
             and observed is not None
             and observed.rows is not None

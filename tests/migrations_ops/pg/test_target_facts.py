@@ -190,6 +190,39 @@ def test_it_counts_exactly_what_each_statement_destroys(target):
     ]
 
 
+MERGES = [
+    # The first WHEN MATCHED whose condition is true runs: ids 1..5 are updated, 6..20
+    # deleted.
+    "merge into accounts a using ledger l on l.account_id = a.id "
+    "when matched and l.id <= 5 then update set note = null "
+    "when matched and l.id <= 20 then delete when not matched then do nothing",
+    "merge into accounts a using ledger l on l.account_id = a.id and a.note is null "
+    "when matched then delete",
+    "merge into public.accounts using public.ledger on ledger.account_id = accounts.id "
+    "when matched and accounts.balance % 3 = 0 then delete",
+]
+
+
+def test_it_counts_the_rows_a_merge_deletes_as_the_merge_deletes_them(target):
+    for text in MERGES:
+        requests, counts = assess(target, text + ";")
+        with psycopg.connect(target) as conn:  # run, then rolled back
+            conn.execute("set local session_replication_role = replica")  # the ledger's key
+            conn.execute(text)
+            (left,) = conn.execute("select count(*) from accounts").fetchone()
+            conn.rollback()
+        assert [
+            (r.loss.kind, c.count, c.method) for r, c in zip(requests, counts, strict=True)
+        ] == [("delete_rows", ROWS - left, "exact")], text
+    # A DELETE no row reaches (an unconditional WHEN MATCHED comes first) loses nothing.
+    requests, _ = assess(
+        target,
+        "merge into accounts a using ledger l on l.account_id = a.id "
+        "when matched then update set note = null when matched then delete;",
+    )
+    assert requests == []
+
+
 def test_a_widening_type_change_destroys_nothing_so_it_is_no_loss(target):
     """int to bigint, text to varchar: nothing to count, and nothing for the ledger to list
     under "destroys" (it said "not counted" there beside "every value fits")."""
