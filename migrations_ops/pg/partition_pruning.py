@@ -285,17 +285,13 @@ def _usable(tests: list[KeyTest], key: PartitionKey) -> list[tuple[KeyTest, list
     return out
 
 
-def _allowed(tests: list[tuple[KeyTest, list[Any]]]) -> _Values:
-    allowed: _Values = _Interval()
-    for test, values in tests:
-        value = values[0]
-        if test.op == "=":
-            allowed = _meet(allowed, frozenset(values))
-        elif test.op in ("<", "<="):
-            allowed = _meet(allowed, _Interval(high=value, high_in=test.op == "<="))
-        else:
-            allowed = _meet(allowed, _Interval(low=value, low_in=test.op == ">="))
-    return allowed
+def _allowed(test: KeyTest, values: list[Any]) -> _Values:
+    """The values one test lets through."""
+    if test.op == "=":
+        return frozenset(values)
+    if test.op in ("<", "<="):
+        return _Interval(high=values[0], high_in=test.op == "<=")
+    return _Interval(low=values[0], low_in=test.op == ">=")
 
 
 def bound_values(bound: PartitionBound, key: PartitionKey) -> _Values | None:
@@ -322,35 +318,6 @@ def bound_values(bound: PartitionBound, key: PartitionKey) -> _Values | None:
     return _Interval(low, True, high, False)
 
 
-def _covered(allowed: _Values, bounds: list[_Values]) -> bool:
-    """Whether every value ``allowed`` is in one of the RANGE partitions' ``bounds``
-    (each from its lower bound, included, to its upper one, left out)."""
-    if isinstance(allowed, frozenset):
-        return all(any(isinstance(b, _Interval) and b.has(v) for b in bounds) for v in allowed)
-    if allowed.empty:
-        return True
-    point = allowed.low  # None: from the lowest value; each step starts where one ends
-    while True:
-        step = next(
-            (
-                b
-                for b in bounds
-                if isinstance(b, _Interval)
-                and (b.low is None or (point is not None and b.low <= point))
-                and (b.high is None or point is None or b.high > point)
-            ),
-            None,
-        )
-        if step is None:
-            return False
-        if step.high is None or (
-            allowed.high is not None
-            and (step.high > allowed.high or (step.high == allowed.high and not allowed.high_in))
-        ):
-            return True
-        point = step.high
-
-
 # What a partitioned table's own bound (and its ancestors') allow of a column: (the
 # column, the values; None when they are not read here).
 Within = tuple[tuple[str | None, "_Values | None"], ...]
@@ -365,7 +332,17 @@ def kept(
     default partition and the query has any (partprune.c, gen_partprune_steps: "it's
     possible that the hierarchy allows the parent a narrower range of values than some
     of its partitions (particularly the default one)"; prune_append_rel_partitions
-    keeps every partition when there are no conditions)."""
+    keeps every partition when there are no conditions).
+
+    Each condition is a pruning step of its own, and their results are intersected
+    (gen_partprune_steps_internal: "since the 'clauses' are mutually ANDed, add an
+    INTERSECT step"), not their values: ``k < 12 AND k > 15`` keeps the partition
+    holding 10 to 20. A RANGE table's default partition is kept when a stretch of values
+    no other partition holds survives the intersection (get_matching_partitions: a bound
+    offset without a partition "is still part of the queried range of values"); a LIST
+    table's when every step needs it (a value in no list, or a comparison). Two
+    different constants a column equals is a contradiction the planner finds first
+    (equivalence classes): nothing is kept."""
     columns = set(key.columns)
     if None in columns or "*" in rows.named:
         return None
@@ -384,13 +361,16 @@ def kept(
         return set(bounds)
     if key.strategy not in ("r", "l") or len(key.columns) != 1:
         return None
-    allowed = _allowed(usable)
+    equal = {v for t, values in usable if t.op == "=" and len(values) == 1 for v in values}
+    if len(equal) > 1:
+        return set()
+    steps = [_allowed(test, values) for test, values in usable]
     if default is not None:
         for their_column, values in within:
             if their_column is None or (their_column == key.columns[0] and values is None):
                 return None
             if their_column == key.columns[0] and values is not None:
-                allowed = _meet(allowed, values)
+                steps.append(values)
     held: dict[str, _Values] = {}
     for partition, bound in bounds.items():
         if partition != default:
@@ -398,20 +378,47 @@ def kept(
             if values is None:
                 return None
             held[partition] = values
-    out = {p for p, values in held.items() if not _empty(_meet(allowed, values))}
-    if default is not None and not _empty(allowed):
-        if key.strategy == "l":
-            listed = frozenset(v for values in held.values() for v in values)  # type: ignore[union-attr]
-            needed = isinstance(allowed, _Interval) or not allowed <= listed
-        else:
-            needed = not _covered(allowed, list(held.values()))
-        if needed:
+    if key.strategy == "r":
+        regions = {**held, **_gaps(held)}
+        survivors = set(regions)
+        for step in steps:
+            survivors &= {r for r, values in regions.items() if not _empty(_meet(step, values))}
+        out = {r for r in survivors if r in held}
+        if default is not None and survivors - out:
+            out.add(default)
+    else:
+        out = set(held)
+        needs_default = True
+        listed = frozenset(v for values in held.values() for v in values)  # type: ignore[union-attr]
+        for step in steps:
+            out &= {p for p, values in held.items() if not _empty(_meet(step, values))}
+            needs_default &= isinstance(step, _Interval) or not step <= listed
+        if default is not None and needs_default:
             out.add(default)
     if not tests and {t.column for t in rows.tests} <= rows.unsure and out != set(bounds):
         # Only the bounds prune here, and only if the query has conditions on the table
         # (baserestrictinfo): whether the WHERE's other conjuncts are is not told here.
         return None
     return out
+
+
+def _gaps(held: dict[str, _Values]) -> dict[str, _Interval]:
+    """The stretches of values between (and around) RANGE partitions' bounds that no
+    partition holds (a default partition's, if there is one), by made-up names."""
+    spans = sorted(
+        (v for v in held.values() if isinstance(v, _Interval)),
+        key=lambda v: (v.low is not None, v.low),
+    )
+    gaps: dict[str, _Interval] = {}
+    end: Any = None  # where the values held so far end; None: below everything
+    for position, span in enumerate(spans):
+        if span.low is not None and (position == 0 or end != span.low):
+            gaps[f" gap {position}"] = _Interval(end, position > 0, span.low, False)
+        end = span.high
+        if end is None:
+            return gaps
+    gaps[" gap end"] = _Interval(end, True, None, False)
+    return gaps
 
 
 def _empty(values: _Values) -> bool:

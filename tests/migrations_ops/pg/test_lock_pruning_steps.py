@@ -1,0 +1,34 @@
+"""Conditions on one partition key prune step by step: each condition keeps the
+partitions its values reach, and the planner intersects those sets (not the values):
+compared with PostgreSQL's locks table by table (lock_world)."""
+
+from __future__ import annotations
+
+from tests.migrations_ops.pg.lock_world import labels, predicted_and_taken
+
+# Each was predicted to lock no partition at all (the values' intersection is empty),
+# or too few, while PostgreSQL locks the partitions each condition alone reaches.
+STEPS = [
+    "select * from readings where k < 12 and k > 15",
+    "select * from readings where k >= 12 and k <= 11",
+    "select * from readings where k < 5 and k > 8",
+    "select * from readings where k = 5 and k > 8",
+    "select * from readings where k in (5, 15) and k > 8",
+    "delete from orders where at < '2023-02-01' and at > '2023-06-01'",  # no default
+    "update tickets set id = 1 where kind < 2 and kind > 2",  # the default only
+    # ... and still: two constants one column equals is a contradiction (none).
+    "select * from readings where k = 5 and k = 15",
+    "select * from readings where k <= 5 and k >= 5",
+]
+
+
+def test_each_condition_prunes_on_its_own_and_the_results_intersect(server_url):
+    wrong = []
+    for text in STEPS:
+        resolved, modes = predicted_and_taken(server_url, "", text)
+        if resolved.locks != modes or resolved.lock_notes:
+            wrong.append(
+                f"{text!r}: predicted {labels(resolved.locks)} {resolved.lock_notes}, "
+                f"PostgreSQL took {labels(modes)}"
+            )
+    assert wrong == [], "\n".join(wrong)
