@@ -35,6 +35,9 @@ ON_INHERITORS = "inheritors"
 # partitions its WHERE does not prune: predicted from the partition keys and bounds when
 # the WHERE (``rows``) tells (partition_pruning), else a lock note says "at most".
 ON_UNPRUNED_INHERITORS = "unpruned_inheritors"
+# Every plain INHERITS child of the named table, and theirs, but no partition (what a
+# publication's table list recurses to).
+ON_INHERITANCE_CHILDREN = "inheritance_children"
 # The partition of the named table each row an INSERT writes goes to: a lock note.
 ON_ROW_PARTITION = "row_partition"
 ON_PARENT = "parent"  # the partitioned table the named partition is in, and its default one
@@ -151,6 +154,8 @@ class StatementEffect:
     not_null_sets: list[tuple[Relation, str]] = field(default_factory=list)
     hazards: list[Found] = field(default_factory=list)
     losses: list[Loss] = field(default_factory=list)
+    # Locks the text cannot settle, in words (release_risk adds those the catalog cannot).
+    lock_notes: list[str] = field(default_factory=list)
     # Effects the text cannot tell (a DO block, a function call): the scratch copy can.
     opaque: str | None = None
     transaction: str | None = None  # "begin", "commit", "rollback" for transaction control

@@ -30,7 +30,9 @@ def refresh(node: Any, effect: StatementEffect) -> None:
     effect.rewrites.append((view, "the view's rows are computed again"))
     # Its query runs: ACCESS SHARE on what it reads, through the plain views it reads
     # (refresh_matview_datafill plans it; the rewriter locks each view and what it reads).
-    effect.locks.append(LockRequest(view, M.ACCESS_SHARE, ON_VIEW_SOURCES))
+    # WITH NO DATA runs no query: it reads nothing (measured).
+    if not node.skipData:
+        effect.locks.append(LockRequest(view, M.ACCESS_SHARE, ON_VIEW_SOURCES))
     # matview.c, ExecRefreshMatView: "lockmode = stmt->concurrent ? ExclusiveLock :
     # AccessExclusiveLock" (sql-refreshmaterializedview.html: CONCURRENTLY lets reads go on).
     if node.concurrent:

@@ -45,6 +45,7 @@ from migrations_ops.pg.effect_model import (
     ON_DEPENDENT_VIEWS,
     ON_FOREIGN_KEY_OTHER_END,
     ON_INDEX_TABLE,
+    ON_INHERITANCE_CHILDREN,
     ON_INHERITORS,
     ON_PARENT,
     ON_PARTITIONS,
@@ -216,6 +217,8 @@ class Resolver(ReleaseCatalog):
             return [default] if default else []
         if request.on in (ON_PARTITIONS, ON_INHERITORS):
             return sorted(self.partitions(table, inheritance=request.on == ON_INHERITORS))
+        if request.on == ON_INHERITANCE_CHILDREN:
+            return sorted(self.partitions(table, inheritance=True) - self.partitions(table))
         if request.on == ON_UNPRUNED_INHERITORS:  # unsettled partitions: _unsettled_partitions
             children = self.partitions(table, inheritance=True) - self.partitions(table)
             return sorted(children | (self.unpruned(table, request.rows) or set()))
@@ -268,7 +271,12 @@ class Resolver(ReleaseCatalog):
             parents = self.inherits_from.get(table, set())
             parent = named if named in parents else min(parents, default=named)
             return f"inherits from {parent}: {copy} {request.constraint}"
-        if request.on in (ON_PARTITIONS, ON_INHERITORS, ON_UNPRUNED_INHERITORS):
+        if request.on in (
+            ON_PARTITIONS,
+            ON_INHERITORS,
+            ON_UNPRUNED_INHERITORS,
+            ON_INHERITANCE_CHILDREN,
+        ):
             parent = self.partition_of.get(table)
             words = "a partition of"
             if parent is None:  # a plain INHERITS child (of one table in the tree, at least)
@@ -380,6 +388,7 @@ class Resolver(ReleaseCatalog):
             if name not in out.tables:
                 out.tables.append(name)
         named = list(out.tables)
+        out.lock_notes += effect.lock_notes
         already_valid = self._already_valid(effect, path)
         for request in effect.locks:
             if (self.qualify(request.relation, path), request.constraint) in already_valid and (

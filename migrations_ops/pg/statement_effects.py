@@ -31,6 +31,7 @@ from pglast.parser import ParseError, get_postgresql_version
 
 from migrations_ops.pg import (
     alter_table_effects,
+    catalog_effects,
     data_loss,
     dml_effects,
     maintenance_effects,
@@ -67,6 +68,8 @@ _GRAMMAR = ".".join(str(part) for part in get_postgresql_version())
 _RELATION_KINDS = ("OBJECT_TABLE", "OBJECT_VIEW", "OBJECT_MATVIEW", "OBJECT_FOREIGN_TABLE")
 # Object kinds that live on a table, named (schema.)table.name: the table gets the lock.
 _ON_TABLE_KINDS = ("OBJECT_POLICY", "OBJECT_TRIGGER", "OBJECT_RULE")
+# ... and a COMMENT on one reads the table (get_object_address: ACCESS SHARE).
+_COMMENTED_ON_TABLE = (*_ON_TABLE_KINDS, "OBJECT_TABCONSTRAINT")
 
 
 def _kind_words(kind: str) -> str:
@@ -372,6 +375,11 @@ def _comment(node: Any, effect: StatementEffect) -> None:
     elif kind == "OBJECT_INDEX":
         index = Relation.from_names(node.object)
         effect.does.append(f"sets the comment on index {index}")
+    elif kind in _COMMENTED_ON_TABLE:
+        relation = Relation.from_names(node.object[:-1])
+        effect.touch(relation, M.ACCESS_SHARE)
+        what = _kind_words(kind).replace("tabconstraint", "constraint")
+        effect.does.append(f"sets the comment on {what} {names(node.object)[-1]} of {relation}")
     else:
         effect.does.append(f"sets the comment on a {_kind_words(kind)}")
 
@@ -541,6 +549,7 @@ _HANDLERS: dict[str, Any] = {
     "CommentStmt": _comment,
     "RenameStmt": _rename,
     **maintenance_effects.HANDLERS,
+    **catalog_effects.HANDLERS,
     "TransactionStmt": _transaction,
     "VariableSetStmt": _set,
     "DoStmt": _do,
