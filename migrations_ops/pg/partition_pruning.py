@@ -194,6 +194,22 @@ def _constant(node: Any) -> Constant | None:
     return None  # a float, a bit string, a boolean: not compared here
 
 
+def key_tests(node: Any, own: set[str]) -> list[KeyTest] | None:
+    """``key_test``, and ``column BETWEEN a AND b`` as its two comparisons (the parser
+    turns it into ``column >= a AND column <= b``)."""
+    expr = node.get("A_Expr") if isinstance(node, dict) else None
+    if expr and expr.get("kind") == "AEXPR_BETWEEN":
+        column = _column(expr.get("lexpr"), own)
+        items = expr.get("rexpr", {}).get("List", {}).get("items", ())
+        values = [_constant(i) for i in items]
+        if column is None or len(values) != 2 or None in values:
+            return None
+        low, high = values
+        return [KeyTest(column, ">=", (low,)), KeyTest(column, "<=", (high,))]  # type: ignore[arg-type]
+    test = key_test(node, own)
+    return [test] if test is not None else None
+
+
 def key_test(node: Any, own: set[str]) -> KeyTest | None:
     """``column op constant`` (or ``column IN (constants)``) on a column of the table
     ``own`` names (its name or alias; an unqualified column counts), or None."""

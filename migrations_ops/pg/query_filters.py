@@ -29,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from migrations_ops.pg.partition_pruning import KeyTest, RowFilter, conjuncts, key_test
+from migrations_ops.pg.partition_pruning import KeyTest, RowFilter, conjuncts, key_tests
 from migrations_ops.pg.sql_names import json_objects, raw_json
 
 _LEVELS = ("SelectStmt", "UpdateStmt", "DeleteStmt", "MergeStmt")
@@ -197,7 +197,7 @@ class _Level:
         table's key column is its own, so the test is each table's, as a guess for the
         others (``RowFilter.unsure``)."""
         expr = conjunct.get("A_Expr", {}) if isinstance(conjunct, dict) else {}
-        refs = list(_refs(expr.get("lexpr"))) + list(_refs(expr.get("rexpr")))
+        refs = _refs(expr.get("lexpr")) + _refs(expr.get("rexpr"))
         if len(refs) != 1:
             return False
         owner = self.owner(refs[0])
@@ -207,19 +207,20 @@ class _Level:
         for at, member in enumerate(self.members):
             if index not in (None, at):
                 continue
-            test = key_test(conjunct, member.names)
-            if test is None:
+            tests = key_tests(conjunct, member.names)
+            if tests is None:
                 return False
-            member.tests.append(test)
-            if index is None:
-                member.unsure.add(test.column)
-            elif test.op == "=" and len(test.values) == 1:
-                self.constants.append(KeyTest(f"{index}:{test.column}", "=", test.values))
+            for test in tests:
+                member.tests.append(test)
+                if index is None:
+                    member.unsure.add(test.column)
+                elif test.op == "=" and len(test.values) == 1:
+                    self.constants.append(KeyTest(f"{index}:{test.column}", "=", test.values))
         return True
 
     def _name(self, conjunct: Any) -> None:
-        if _compared_with_subquery(conjunct):
-            return  # a Param at plan time: it prunes nothing
+        if _compared_with_subquery(conjunct) or _compared_with_mutable(conjunct):
+            return  # not a constant at plan time: it prunes nothing
         for ref in _refs(conjunct):
             owner = self.owner(ref)
             if owner is None:
@@ -329,3 +330,49 @@ def _compared_with_subquery(conjunct: Any) -> bool:
         if isinstance(s, dict) and s.get("SubLink", {}).get("subLinkType") == "EXPR_SUBLINK"
     ]
     return len(columns) == 1 and len(subqueries) == 1
+
+
+# Functions that are not immutable (stable or volatile): an expression calling one is not
+# folded to a constant when the query is planned (eval_const_expressions), so a comparison
+# with it prunes nothing then (partprune.c, match_clause_to_partition_key: "When pruning
+# in the planner, we only support pruning using comparisons to constants").
+_MUTABLE = frozenset(
+    {
+        "now", "statement_timestamp", "transaction_timestamp", "clock_timestamp",
+        "timeofday", "random", "current_setting", "nextval", "currval", "gen_random_uuid",
+        "uuid_generate_v4",
+    }
+)  # fmt: skip
+# The nodes such an expression may hold for that to be certain (no CASE or COALESCE,
+# which could drop the call when folded).
+_PLAIN = frozenset(
+    {"FuncCall", "SQLValueFunction", "A_Const", "TypeCast", "A_Expr", "TypeName", "String",
+     "Integer", "Float", "List"}
+)  # fmt: skip
+
+
+def _compared_with_mutable(conjunct: Any) -> bool:
+    """``column op expression`` whose expression calls ``now()``, ``current_date``..."""
+    expr = conjunct.get("A_Expr") if isinstance(conjunct, dict) else None
+    if not expr or expr.get("kind") not in ("AEXPR_OP", "AEXPR_BETWEEN"):
+        return False
+    if expr["name"][0].get("String", {}).get("sval") not in ("=", "<", "<=", ">", ">=", "BETWEEN"):
+        return False
+    sides = [expr.get("lexpr"), expr.get("rexpr")]
+    columns = [s for s in sides if isinstance(s, dict) and "ColumnRef" in s]
+    others = [s for s in sides if not (isinstance(s, dict) and "ColumnRef" in s)]
+    if len(columns) != 1 or len(others) != 1:
+        return False
+    mutable = False
+    for item in json_objects(others[0]):
+        for tag, inner in item.items():
+            if not tag[:1].isupper() or not isinstance(inner, dict):
+                continue
+            if tag not in _PLAIN:
+                return False
+            if tag == "SQLValueFunction":
+                mutable = True
+            elif tag == "FuncCall":
+                name = inner.get("funcname", [{}])[-1].get("String", {}).get("sval", "")
+                mutable |= name.lower() in _MUTABLE
+    return mutable

@@ -32,3 +32,29 @@ def test_each_condition_prunes_on_its_own_and_the_results_intersect(server_url):
                 f"PostgreSQL took {labels(modes)}"
             )
     assert wrong == [], "\n".join(wrong)
+
+
+# BETWEEN is its two comparisons; a comparison with what is not a constant when the query
+# is planned (now(), current_date, an expression calling them) prunes nothing, and the
+# other conditions still do.
+PLANNED = [
+    "delete from orders where at between '2023-01-01' and '2023-02-01'",
+    "delete from orders where at between '2022-01-01' and '2023-02-01'",
+    "select * from readings where k between 12 and 35",
+    "delete from orders where at = current_date",
+    "delete from orders where at < now() - interval '90 days'",
+    "delete from orders where at < current_date and at >= '2023-06-01'",
+    "update orders set id = 0 where at = current_date and id = 1",
+]
+
+
+def test_between_prunes_and_a_value_known_only_when_run_does_not(server_url):
+    wrong = []
+    for text in PLANNED:
+        resolved, modes = predicted_and_taken(server_url, "", text)
+        if resolved.locks != modes or resolved.lock_notes:
+            wrong.append(
+                f"{text!r}: predicted {labels(resolved.locks)} {resolved.lock_notes}, "
+                f"PostgreSQL took {labels(modes)}"
+            )
+    assert wrong == [], "\n".join(wrong)
