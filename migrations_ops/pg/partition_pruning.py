@@ -439,3 +439,61 @@ def _gaps(held: dict[str, _Values]) -> dict[str, _Interval]:
 
 def _empty(values: _Values) -> bool:
     return not values if isinstance(values, frozenset) else values.empty
+
+
+def why_not(key: PartitionKey | None, rows: RowFilter | None) -> str:
+    """Why ``kept`` cannot tell which partitions the planner keeps, in the release
+    engineer's words: what PostgreSQL decides when it plans the statement that the text
+    and the catalog do not say."""
+    if rows is None:
+        return (
+            "the query's conditions are not read here (an outer join, a USING join, or "
+            "a subquery under IN or EXISTS, whose conditions the planner may carry over)"
+        )
+    if key is None:
+        return "the partition key or a partition's bounds are not known here"
+    if None in key.columns:
+        return "the partition key is an expression"
+    if key.strategy == "h":
+        return "HASH partitions are chosen by hashing the values, which is not done here"
+    if len(key.columns) > 1:
+        return "the partition key has several columns"
+    column = key.columns[0]
+    if "*" in rows.named:
+        return "a condition names a whole row"
+    if column in rows.sets:
+        return f"the statement sets the key column {column}: a moved row locks its new partition"
+    if column in rows.named:
+        return (
+            f"a condition uses the key column {column} in a form not evaluated here (a cast, "
+            "OR, IS NULL, a function, a column of another table)"
+        )
+    type_name, collation = key.types[0], key.collation()
+    for test in rows.tests:
+        if test.column != column:
+            continue
+        for constant in test.values:
+            if key_values.value(type_name, constant, collation) is None:
+                if type_name == "timestamptz":
+                    return (
+                        f"{column} is a timestamptz compared with {constant[1]!r}, which has no "
+                        "time zone: PostgreSQL reads it in the TimeZone of the session that "
+                        "runs the migration"
+                    )
+                return f"{constant[1]!r} is not compared with {type_name} values here"
+        if test.op != "=" and not key_values.ordered(type_name, collation):
+            if type_name == "enum":
+                return (
+                    f"the enum {column} compares in the order its values were declared "
+                    "(pg_enum), which is not read here"
+                )
+            return (
+                f"the order of {column} is its collation's ({collation.name if collation else '?'}"
+                "), which the server's C library or ICU version decides"
+            )
+    if key.strategy == "r" and not key_values.ordered(type_name, collation):
+        return (
+            f"RANGE bounds of {column} are ordered by its collation "
+            f"({collation.name if collation else '?'}), which the server's library decides"
+        )
+    return "a partition's bounds are not read here"

@@ -125,6 +125,24 @@ class ReleaseCatalog:
                 todo.append((child, (*within, (column, own))))
         return found
 
+    def why_unpruned(self, table: str, rows: RowFilter | None) -> str:
+        """Why ``unpruned`` cannot tell, for the first table in the tree it cannot."""
+        todo = [table]
+        while todo and rows is not None:
+            parent = todo.pop()
+            children = [p for p, of in self.partition_of.items() if of == parent]
+            if not children:
+                continue
+            key = self.partition_keys.get(parent)
+            bounds = {c: self.partition_bounds.get(c) for c in children}
+            if key is None or None in bounds.values():
+                return partition_pruning.why_not(key, rows)
+            known = {c: b for c, b in bounds.items() if b is not None}
+            if partition_pruning.kept(key, known, rows, ()) is None:
+                return partition_pruning.why_not(key, rows)
+            todo += children
+        return partition_pruning.why_not(None, rows)
+
     def check_copies(self, table: str, constraint: str, *, children_only: bool) -> set[str]:
         """The plain INHERITS children of ``table`` (with ``children_only``, not theirs)
         holding a copy of its ``constraint``: none unless it is a CHECK they inherit, or a

@@ -344,7 +344,8 @@ class Resolver(ReleaseCatalog):
         clause = "its ON condition" if effect.command == "MERGE" else "the WHERE"
         return (
             f"{effect.command} also takes {request.mode.label} on at most every partition of "
-            f"{table} ({shown}); fewer if {clause} prunes"
+            f"{table} ({shown}); fewer if {clause} prunes, which is not told here: "
+            + self.why_unpruned(table, request.rows)
         )
 
     def _unknown_view_columns(
