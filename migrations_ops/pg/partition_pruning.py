@@ -447,8 +447,9 @@ def why_not(key: PartitionKey | None, rows: RowFilter | None) -> str:
     and the catalog do not say."""
     if rows is None:
         return (
-            "the query's conditions are not read here (an outer join, a USING join, or "
-            "a subquery under IN or EXISTS, whose conditions the planner may carry over)"
+            "the query's conditions are not read here (an outer join, a USING join, a "
+            "subquery under IN or EXISTS, or a subquery or CTE the enclosing query's "
+            "conditions reach: the planner may carry conditions across them)"
         )
     if key is None:
         return "the partition key or a partition's bounds are not known here"
@@ -466,7 +467,7 @@ def why_not(key: PartitionKey | None, rows: RowFilter | None) -> str:
     if column in rows.named:
         return (
             f"a condition uses the key column {column} in a form not evaluated here (a cast, "
-            "OR, IS NULL, a function, a column of another table)"
+            "OR, IS NULL, a function, a column of a subquery or of another table)"
         )
     type_name, collation = key.types[0], key.collation()
     for test in rows.tests:

@@ -42,29 +42,48 @@ class _Member:
     tests: list[KeyTest] = field(default_factory=list)
     named: set[str] = field(default_factory=set)
     unsure: set[str] = field(default_factory=set)
+    query: bool = False  # a subquery, a CTE or a function: its values come from inside
 
 
 def filters(node: Any) -> dict[int, RowFilter | None]:
     """``id(RangeVar JSON)`` -> its filter, for every table the statement's queries plan
     (None: its level is not read here, its partitions are left to a lock note)."""
     out: dict[int, RowFilter | None] = {}
-    semi: set[int] = set()  # the queries of IN and EXISTS: pulled up as semi-joins
+    # The queries of IN and EXISTS (pulled up as semi-joins), and those of a subquery in
+    # FROM or a CTE the enclosing query has conditions on (pushed down into it, or pulled
+    # up with it): what the outer query's conditions derive for their tables is not read.
+    unread: set[int] = set()
+    ctes = {
+        item["ctename"]: item.get("ctequery")
+        for item in json_objects(node)
+        if "ctename" in item and "ctequery" in item
+    }
     for item in json_objects(node):
         sub = item.get("SubLink")
         if type(sub) is dict and sub.get("subLinkType") != "EXPR_SUBLINK":
-            semi |= {id(level) for level in json_objects(sub.get("subselect"))}
+            unread |= {id(level) for level in json_objects(sub.get("subselect"))}
         for tag in _LEVELS:
             level = item.get(tag)
-            if type(level) is dict:
-                found = _level(tag, level)
-                if id(level) in semi:
-                    # What the outer query's conditions derive for them is not read.
-                    found = dict.fromkeys(found)
-                out.update(found)
+            if type(level) is not dict:
+                continue
+            found = _level(tag, level, set(ctes))
+            if id(level) in unread:
+                found = [(table, None) for table, _ in found]
+            for table, rows in found:
+                out[id(table)] = rows
+                inner = table.get("subquery")
+                if inner is None and not table.get("schemaname"):
+                    inner = ctes.get(table.get("relname", ""))
+                if inner is not None and (rows is None or rows.tests or rows.named):
+                    unread |= {id(level) for level in json_objects(inner)}
     return out
 
 
-def _level(tag: str, level: dict[str, Any]) -> dict[int, RowFilter | None]:
+def _level(
+    tag: str, level: dict[str, Any], ctes: set[str]
+) -> list[tuple[dict[str, Any], RowFilter | None]]:
+    """Each from-item of one query level (tables, CTE references, subqueries, functions)
+    with the filter its conditions put on it."""
     members: list[_Member] = []
     quals: list[Any] = []
     outer = False
@@ -78,7 +97,12 @@ def _level(tag: str, level: dict[str, Any]) -> dict[int, RowFilter | None]:
             table = item.get("RangeVar", item)
             alias = (table.get("alias") or {}).get("aliasname")
             names = {alias} if alias else {table["relname"]}
-            members.append(_Member(table, names))
+            cte = not table.get("schemaname") and table["relname"] in ctes
+            members.append(_Member(table, names, query=cte))
+        elif "RangeSubselect" in item or "RangeFunction" in item:
+            query = item.get("RangeSubselect") or item["RangeFunction"]
+            alias = (query.get("alias") or {}).get("aliasname")
+            members.append(_Member(query, {alias} if alias else set(), query=True))
         elif "JoinExpr" in item:
             join = item["JoinExpr"]
             if join.get("jointype", "JOIN_INNER") != "JOIN_INNER" or join.get("usingClause"):
@@ -122,25 +146,24 @@ def _level(tag: str, level: dict[str, Any]) -> dict[int, RowFilter | None]:
             # columns; the source is unrestricted.
             restricted = _Level(members, tag)
             restricted.read(level.get("joinCondition"), equivalences=False)
-            out: dict[int, RowFilter | None] = {
-                id(m.table): RowFilter() for m in members if m is not target
-            }
-            out[id(target.table)] = restricted.filter(target, sets)
-            return out
+            return [
+                (m.table, restricted.filter(target, sets) if m is target else RowFilter())
+                for m in members
+            ]
         quals.append(level.get("joinCondition"))
     having = level.get("havingClause")
     if outer:
-        return {id(m.table): None for m in members}
+        return [(m.table, None) for m in members]
     reading = _Level(members, tag)
     for qual in quals:
         reading.read(qual)
     if having is not None:  # the planner may move a HAVING into the WHERE
         for member in members:
             member.named |= reading.columns(having, member)
-    result: dict[int, RowFilter | None] = {}
-    for member in members:
-        result[id(member.table)] = reading.filter(member, sets if member is members[0] else set())
-    return result
+    return [
+        (member.table, reading.filter(member, sets if member is members[0] else set()))
+        for member in members
+    ]
 
 
 class _Level:
@@ -151,6 +174,8 @@ class _Level:
         self.tag = tag
         self.classes: list[set[tuple[int, str]]] = []  # equivalence classes: (member, column)
         self.constants: list[KeyTest] = []  # (column "member:column") = constant, for classes
+        # (a subquery's index, (another from-item's index, its column)) joined by "=".
+        self.links: list[tuple[int, tuple[int, str]]] = []
 
     def owner(self, ref: dict[str, Any]) -> tuple[int | None, str] | None:
         """(index of the member, column) a ColumnRef names; (None, column) when it may be
@@ -165,7 +190,7 @@ class _Level:
         qualifier = ".".join(parts[:-1])
         for index, member in enumerate(self.members):
             table = member.table
-            full = f"{table.get('schemaname')}.{table['relname']}"
+            full = f"{table.get('schemaname')}.{table.get('relname')}"
             if qualifier in member.names or (len(parts) == 3 and qualifier == full):
                 return (index, parts[-1])
         return None
@@ -186,7 +211,11 @@ class _Level:
             if equivalences and pair is not None:
                 left, right = self.owner(pair[0]), self.owner(pair[1])
                 if left and right and left[0] is not None and right[0] is not None:
-                    self._join({(left[0], left[1]), (right[0], right[1])})
+                    ends = ((left[0], left[1]), (right[0], right[1]))
+                    if any(self.members[i].query for i, _ in ends):
+                        self._link(ends)
+                    else:
+                        self._join(set(ends))
                     continue
             if not self._test(conjunct):
                 self._name(conjunct)
@@ -252,6 +281,17 @@ class _Level:
                     found.add("*")  # its conditions may derive the key's value
         return found
 
+    def _link(self, ends: tuple[tuple[int, str], tuple[int, str]]) -> None:
+        """A join of a subquery's (or CTE's) column with another from-item's: the
+        subquery's own conditions may reach a table's column through it once the planner
+        pulls the subquery up (the column is named: not read here), and the other side's
+        conditions may reach into the subquery (``filter`` says so)."""
+        for (index, column), other in (ends, ends[::-1]):
+            member = self.members[index]
+            if not member.query:
+                member.named.add(column)
+            self.links.append((index, other))
+
     def _join(self, pair: set[tuple[int, str]]) -> None:
         touching = [c for c in self.classes if c & pair]
         merged = set(pair).union(*touching)
@@ -271,9 +311,11 @@ class _Level:
                         derived = KeyTest(column, "=", constant.values)
                         if derived not in tests:
                             tests.append(derived)
-        return RowFilter(
-            tuple(tests), frozenset(member.named), frozenset(sets), frozenset(member.unsure)
-        )
+        named = set(member.named)
+        for linked, (other, column) in self.links:
+            if linked == index and any(t.column == column for t in self.members[other].tests):
+                named.add("*")  # a condition reaches into the subquery through the join
+        return RowFilter(tuple(tests), frozenset(named), frozenset(sets), frozenset(member.unsure))
 
 
 def _column_pair(conjunct: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:

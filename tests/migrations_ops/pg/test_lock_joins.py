@@ -5,6 +5,8 @@ constants its join columns are equal to, compared with PostgreSQL's locks table 
 
 from __future__ import annotations
 
+import re
+
 from tests.migrations_ops.pg.lock_world import SCHEMA, labels, predicted_and_taken
 
 # A plain table to join on a partition key.
@@ -97,6 +99,37 @@ def test_a_merge_that_inserts_prunes_its_target_and_notes_the_rows_partitions(se
             or "chosen by the row" not in note
             or any(t not in note or m.label not in note for t, m in noted.items())
         ):
+            wrong.append(
+                f"{text!r}: predicted {labels(resolved.locks)} {resolved.lock_notes}, "
+                f"PostgreSQL took {labels(modes)}"
+            )
+    assert wrong == [], "\n".join(wrong)
+
+
+# A subquery in FROM or a CTE the enclosing query's conditions reach (pushed down into it,
+# or its own conditions pulled up into the join): what the planner carries across is not
+# read, so the partitions are a lock note, and never a wrong certain lock.
+CARRIED = [
+    "select * from (select * from tickets) t where t.kind = 3",
+    "with x as (select * from tickets) select * from x where kind = 3",
+    "select * from (select * from tickets) t join orders o on o.id = t.kind where o.id = 3",
+    "update orders set id = 1 from (select * from tickets) t where t.kind = 3 and t.id = orders.id",
+    "merge into orders o using (select * from tickets) t on o.id = t.id and t.kind = 3 "
+    "when matched then delete",
+    "select * from orders o join (select at from staged where at = '2023-05-01') s on s.at = o.at",
+    "with x as (select * from staged where at = '2023-05-01') delete from orders o using x "
+    "where x.at = o.at",
+]
+
+
+def test_what_a_subquery_or_a_cte_carries_across_is_a_note_never_a_wrong_lock(server_url):
+    wrong = []
+    for text in CARRIED:
+        resolved, modes = predicted_and_taken(server_url, "", text, JOINS)
+        certain = {t: m for t, m in modes.items() if t in resolved.locks}
+        words = set(re.findall(r"[\w.]+", " ".join(resolved.lock_notes)))
+        noted = {t for t in modes if t not in certain}
+        if certain != resolved.locks or not resolved.lock_notes or not noted <= words:
             wrong.append(
                 f"{text!r}: predicted {labels(resolved.locks)} {resolved.lock_notes}, "
                 f"PostgreSQL took {labels(modes)}"
