@@ -42,6 +42,10 @@ class KeyTest:
     column: str
     op: str
     values: tuple[Constant, ...]
+    # A value known through a join (an equivalence class): the other columns equal to it,
+    # as (schema, table, column). It holds only if they compare without a cast (the same
+    # type as the key): ``ReleaseCatalog.unpruned`` checks.
+    via: tuple[tuple[str | None, str, str], ...] = ()
 
 
 @dataclass(frozen=True)

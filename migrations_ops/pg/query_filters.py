@@ -308,7 +308,18 @@ class _Level:
             for constant in self.constants:
                 if constant.column in keys:
                     for column in mine:
-                        derived = KeyTest(column, "=", constant.values)
+                        via = tuple(
+                            sorted(
+                                (
+                                    self.members[i].table.get("schemaname"),
+                                    self.members[i].table.get("relname", ""),
+                                    other,
+                                )
+                                for i, other in klass
+                                if (i, other) != (index, column)
+                            )
+                        )
+                        derived = KeyTest(column, "=", constant.values, via)
                         if derived not in tests:
                             tests.append(derived)
         named = set(member.named)

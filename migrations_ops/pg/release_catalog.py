@@ -97,7 +97,9 @@ class ReleaseCatalog:
                     todo.append(child)
         return found
 
-    def unpruned(self, table: str, rows: RowFilter | None) -> set[str] | None:
+    def unpruned(
+        self, table: str, rows: RowFilter | None, path: Sequence[str] = ()
+    ) -> set[str] | None:
         """The partitions of ``table`` (and theirs) that plan-time pruning keeps for a
         query whose WHERE says ``rows``; None when the keys, bounds or WHERE do not tell
         (partition_pruning.kept)."""
@@ -115,7 +117,7 @@ class ReleaseCatalog:
             known = {c: b for c, b in bounds.items() if b is not None}
             if key is None or len(known) != len(bounds):
                 return None
-            kept = partition_pruning.kept(key, known, rows, within)
+            kept = partition_pruning.kept(key, known, self._through_joins(key, rows, path), within)
             if kept is None:
                 return None
             for child in kept:
@@ -124,6 +126,27 @@ class ReleaseCatalog:
                 column = key.columns[0] if len(key.columns) == 1 and own is not None else None
                 todo.append((child, (*within, (column, own))))
         return found
+
+    def _through_joins(
+        self, key: partition_pruning.PartitionKey, rows: RowFilter, path: Sequence[str]
+    ) -> RowFilter:
+        """``rows``, with a key column known through a join to a column of another type
+        (or of a table whose columns are not known) left unread: the join compares them
+        through a cast (int = numeric), which the planner's equivalence class keeps, and
+        the key then does not prune."""
+        unread = set()
+        for test in rows.tests:
+            for schema, name, column in test.via:
+                qualified = self.qualify(Relation(schema, name), path or ["public"])
+                origin = self.origin.get(qualified)
+                facts = self.facts.relation(origin) if origin else None
+                known = facts.columns.get(column) if facts else None
+                key_type = key.types[0] if test.column == key.columns[0] else ""
+                if known is None or known.type.array or known.type.name != key_type:
+                    unread.add(test.column)
+        if not unread:
+            return rows
+        return dataclasses.replace(rows, named=rows.named | unread)
 
     def why_unpruned(self, table: str, rows: RowFilter | None) -> str:
         """Why ``unpruned`` cannot tell, for the first table in the tree it cannot."""

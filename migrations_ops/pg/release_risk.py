@@ -221,7 +221,7 @@ class Resolver(ReleaseCatalog):
             return sorted(self.partitions(table, inheritance=True) - self.partitions(table))
         if request.on == ON_UNPRUNED_INHERITORS:  # unsettled partitions: _unsettled_partitions
             children = self.partitions(table, inheritance=True) - self.partitions(table)
-            return sorted(children | (self.unpruned(table, request.rows) or set()))
+            return sorted(children | (self.unpruned(table, request.rows, path) or set()))
         if request.on == ON_ROW_PARTITION:  # _unsettled_partitions
             return []
         if request.on == ON_FOREIGN_KEY_OTHER_END:
@@ -328,7 +328,10 @@ class Resolver(ReleaseCatalog):
         if request.on not in (ON_ROW_PARTITION, ON_UNPRUNED_INHERITORS):
             return None
         table = self.qualify(request.relation, path)
-        if request.on == ON_UNPRUNED_INHERITORS and self.unpruned(table, request.rows) is not None:
+        if (
+            request.on == ON_UNPRUNED_INHERITORS
+            and self.unpruned(table, request.rows, path) is not None
+        ):
             return None
         partitions = sorted(p for p in self.partitions(table) if p in before)
         if not partitions:

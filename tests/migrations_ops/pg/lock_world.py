@@ -123,10 +123,14 @@ def predicted_and_taken(server_url, earlier, text, schema=SCHEMA):
             conn.execute(schema)
         files = [MigrationFile.from_text("20240101000000_earlier.sql", earlier + ";\n")]
         files.append(MigrationFile.from_text("20240102000000_case.sql", text + ";\n"))
+        analysed = release_risk.analyse_files(files)
         with psycopg.connect(url, autocommit=True) as conn:
+            # As the risk job reads the target: its catalog, and the touched tables' columns.
             facts = target_facts.read_catalog(conn, source="target")
+            touched = release_risk.touched_names(analysed, facts.search_path)
+            target_facts.read_details(conn, facts, touched=touched)
             conn.execute(earlier)
-        *_, resolved = release_risk.Resolver(facts).resolve(release_risk.analyse_files(files))
+        *_, resolved = release_risk.Resolver(facts).resolve(analysed)
         _, modes, _ = observe(url, text)
     return resolved, modes
 
