@@ -15,7 +15,7 @@ from typing import Any
 from django.conf import settings
 
 from migrations_ops.jobs import options as opt
-from migrations_ops.models import Job
+from migrations_ops.models import Job, Target
 from migrations_ops.runners import get_runner
 from migrations_ops.runners.base import RunContext, RunResult
 from release_portal.accounts.roles import Action
@@ -35,8 +35,9 @@ class JobKind:
     queue: str = "checks"
     # The permission a person needs to start, cancel or retry it.
     action: Action = Action.RUN_CHECKS
-    # The scope an API token needs to start it: deploy for the jobs that hold production
-    # connections (a dump of production, a restore of one, a change to it).
+    # The scope an API token needs to start it on staging (or with no target): deploy for
+    # the jobs that hold production connections (a dump of production, a restore of one, a
+    # change to it). On a production target every kind needs deploy (``api_scope_for``).
     api_scope: str = "report"
     # Two attempts; one for a job that could half-apply a change if a dead worker's job
     # ran again: a person looks at the database first, so the reaper fails it instead.
@@ -193,7 +194,21 @@ def max_attempts_for(kind: str) -> int:
     return KINDS[kind].attempts
 
 
-def api_scope_for(kind: str) -> str:
+# The scope a token needs for any job on a production target, whatever its kind.
+PRODUCTION_API_SCOPE = "deploy"
+
+
+def api_scope_for(kind: str, target: Target | None = None) -> str:
+    """The scope an API token needs to start a job of ``kind`` on ``target``.
+
+    The kind's own scope (``JobKind.api_scope``), except on a production target, where
+    every kind needs ``deploy``: the pre-flight checks read the target they run on (its
+    migration history, its schema for the dry run), so a token that only reports CI
+    results never makes the portal connect to production. A job with no target connects
+    to no database.
+    """
+    if target is not None and target.kind == Target.Kind.PRODUCTION:
+        return PRODUCTION_API_SCOPE
     return KINDS[kind].api_scope
 
 

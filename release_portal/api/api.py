@@ -30,7 +30,8 @@ deploy, and record deployments.
 
 Authenticate with `Authorization: Bearer rp_…`, a token a platform lead creates on the
 project's *API tokens* page, with the scopes `read`, `report` and/or `deploy`. A token
-reaches its own project only: anything else is 404. Session cookies are ignored.
+reaches its own project only: anything else is 404. Session cookies are ignored. Any job
+on a production target needs `deploy` (a `report` token runs checks on staging only).
 Tokens expire (90 days after creation by default; 7 days to 1 year, or never, as its
 creator chose): an expired or revoked token gets 401, and the error says which, when,
 and where a platform lead creates its successor.

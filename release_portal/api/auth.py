@@ -34,15 +34,19 @@ def token_of(request: HttpRequest) -> ApiToken:
     return token
 
 
-def require_scope(request: HttpRequest, *scopes: str) -> ApiToken:
-    """The request's token, if it holds one of ``scopes`` (else 403)."""
+def require_scope(
+    request: HttpRequest, *scopes: str, because: str = "", detail: dict[str, Any] | None = None
+) -> ApiToken:
+    """The request's token, if it holds one of ``scopes`` (else 403, saying ``because``
+    when the need depends on more than the endpoint, e.g. the target)."""
     token = token_of(request)
     if not token.has_scope(*scopes):
+        why = f", which {because}" if because else ""
         raise ApiError(
             403,
-            f"This token lacks the {' or '.join(scopes)} scope: a platform lead creates a "
-            "token with it on the project's API tokens page.",
-            {"required": list(scopes), "token_scopes": list(token.scopes)},
+            f"This token lacks the {' or '.join(scopes)} scope{why}: a platform lead creates "
+            "a token with it on the project's API tokens page.",
+            {"required": list(scopes), "token_scopes": list(token.scopes), **(detail or {})},
         )
     return token
 

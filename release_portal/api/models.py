@@ -13,12 +13,15 @@ from release_portal.audit.services import Actor
 
 class Scope(models.TextChoices):
     READ = "read", "Read releases, jobs and the gate"
-    REPORT = "report", "Report CI results, upload migrations, create releases, start checks"
+    REPORT = (
+        "report",
+        "Report CI results, upload migrations, create releases, start checks (not on production)",
+    )
     DEPLOY = (
         "deploy",
         (
             "Record deployments, ask the gate, start the jobs that hold production connections "
-            "(apply, rollback, backup, restore check, rehearsal)"
+            "(apply, rollback, backup, restore check, rehearsal) and any job on production"
         ),
     )
 

@@ -65,6 +65,67 @@ def test_it_needs_report_for_checks_and_deploy_for_changes(
     assert response.status_code == status, response.content
 
 
+@pytest.mark.parametrize("kind", ["order", "dry_run", "pending", "drift", "access", "secrets"])
+def test_a_report_token_starts_no_check_on_production(
+    api_for, release_with_files, kind, django_capture_on_commit_callbacks
+):
+    """The pre-flight kinds read the target they run on: with `report` alone they were
+    queued on production, and a token that reports test results made the portal connect
+    to it."""
+    with django_capture_on_commit_callbacks() as sent:
+        response = api_for("read", "report").post(
+            jobs_url(release_with_files), {"kind": kind, "target": "production"}
+        )
+    assert response.status_code == 403, response.content
+    body = response.json()
+    assert body["error"] == (
+        "This token lacks the deploy scope, which every job on production, a production "
+        "target, needs (with report alone, run checks on staging): a platform lead creates "
+        "a token with it on the project's API tokens page."
+    )
+    assert body["detail"] == {
+        "required": ["deploy"], "token_scopes": ["read", "report"],
+        "target": "production", "target_kind": "production",
+    }  # fmt: skip
+    assert not Job.objects.exists() and sent == []
+
+
+@pytest.mark.parametrize("scopes", [("deploy",), ("report", "deploy")])
+def test_a_deploy_token_starts_checks_on_production(api_for, release_with_files, scopes):
+    response = api_for(*scopes).post(
+        jobs_url(release_with_files), {"kind": "order", "target": "production"}
+    )
+    assert response.status_code == 201, response.content
+    assert Job.objects.get().target.name == "production"
+
+
+def test_a_report_token_still_starts_checks_on_staging_other_targets_and_none(
+    api_for, project, release_with_files
+):
+    from migrations_ops.models import Target
+    from tests.factories import TargetFactory
+
+    TargetFactory(project=project, name="preview", kind=Target.Kind.OTHER)
+    api = api_for("report")
+    for target in ("staging", "preview", None):
+        body = {"kind": "order"} | ({"target": target} if target else {})
+        response = api.post(jobs_url(release_with_files), body)
+        assert response.status_code == 201, (target, response.content)
+    assert sorted(str(j.target) for j in Job.objects.all()) == sorted(
+        str(t) for t in (Target.objects.get(name="staging"), Target.objects.get(name="preview"),
+                         None)
+    )  # fmt: skip
+
+
+def test_the_kinds_table_and_the_api_agree_on_production(targets):
+    from migrations_ops.jobs.kinds import KINDS, api_scope_for
+
+    for kind, spec in KINDS.items():
+        assert api_scope_for(kind, targets["production"]) == "deploy", kind
+        assert api_scope_for(kind, targets["staging"]) == spec.api_scope, kind
+        assert api_scope_for(kind) == spec.api_scope, kind
+
+
 def test_it_refuses_to_apply_to_production_while_the_gate_is_closed(api, release_with_files):
     response = api.post(jobs_url(release_with_files), {"kind": "apply", "target": "production"})
     assert response.status_code == 409

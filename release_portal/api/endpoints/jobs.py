@@ -17,7 +17,7 @@ from migrations_ops.jobs.scrub import scrub_paths
 from migrations_ops.jobs.services import job_enqueue
 from migrations_ops.models import Job, JobLogLine
 from release_portal.api import presenters
-from release_portal.api.auth import job_for, release_for, require_scope, target_for
+from release_portal.api.auth import job_for, release_for, require_scope, target_for, token_of
 from release_portal.api.errors import ApiError
 from release_portal.api.idempotency import run_once
 from release_portal.api.schemas import (
@@ -46,16 +46,30 @@ def start_job(request: HttpRequest, payload: JobIn, release_id: ReleaseId) -> An
     """**201** with the queued job; **200** with the job already queued or running of the
     same kind and target (nothing is started twice).
 
-    Scope: `report` for checks (order, dry_run, rls, ...); `deploy` for the jobs that
-    hold production connections: `apply`, `rollback`, `backup`, `restore_check` and
-    `rehearsal`. Applying to a production target needs the gate open (**409** with the
-    gate's answer otherwise) and takes the target's deploy lock. `rollback` runs the plan
-    of the incident open for the release on that target, with maintenance mode on, under
-    the deploy lock: the same rules as from the incident's page (**409** saying what is
-    missing otherwise)."""
-    token = require_scope(request, api_scope_for(payload.kind))
+    Scope: `report` for checks (order, dry_run, rls, ...) on a staging or other target, or
+    with none; `deploy` for the jobs that hold production connections: `apply`,
+    `rollback`, `backup`, `restore_check` and `rehearsal`; and `deploy` for **any** job on
+    a target of kind production, checks included (they read the target they run on): a
+    token with `report` alone gets **403** naming the scope and the target, and the
+    portal never connects to production for it. Applying to a production target needs the
+    gate open (**409** with the gate's answer otherwise) and takes the target's deploy
+    lock. `rollback` runs the plan of the incident open for the release on that target,
+    with maintenance mode on, under the deploy lock: the same rules as from the incident's
+    page (**409** saying what is missing otherwise)."""
+    token = token_of(request)
     release = release_for(token, release_id)
     target = target_for(token, payload.target) if payload.target else None
+    needed = api_scope_for(payload.kind, target)
+    if target is not None and needed != api_scope_for(payload.kind):  # the target raised it
+        require_scope(
+            request,
+            needed,
+            because=f"every job on {target.name}, a {target.get_kind_display().lower()} "
+            "target, needs (with report alone, run checks on staging)",
+            detail={"target": target.name, "target_kind": target.kind},
+        )
+    else:
+        require_scope(request, needed)
 
     def run() -> tuple[int, Any]:
         if payload.kind == Job.Kind.ROLLBACK:
