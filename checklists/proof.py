@@ -10,7 +10,9 @@ comment never override a failure. "Passed", per evidence kind:
   is a backup of production (one of staging is information, never proof);
 - a rollback plan: its rehearsal passed for this content, and it is production's plan;
 - a CI report: it passed, for the release's commit and this content digest;
-- a secrets report, a pull request, a runbook lint: their latest report passed.
+- a pull request: its latest report, made for the release's commit and this content
+  digest, passed (approved, template checklist complete);
+- a secrets report, a runbook lint: their latest report passed.
 
 A step that names only manual evidence (links, files) is proven by one attached for
 this content. The only way past a failed or missing check is an approved waiver for this
@@ -87,11 +89,16 @@ def source_of(evidence: Evidence) -> str:
     return str(evidence.kind)
 
 
+# CI reports that name the commit they were made for: they count for that commit only
+# (a pull request reported before reports named their commit counts for none).
+COMMIT_BOUND = frozenset({K.CI_RUN, K.PULL_REQUEST})
+
+
 def _counts(evidence: Evidence, release: Release) -> bool:
-    """A result for the release's content as it is now (CI: and for its commit)."""
+    """A result for the release's content as it is now (a CI report: and for its commit)."""
     if evidence.digest != release.content_digest:
         return False
-    if evidence.kind == K.CI_RUN and evidence.commit_sha != release.commit_sha:
+    if evidence.kind in COMMIT_BOUND and evidence.commit_sha != release.commit_sha:
         return False
     return evidence.status in (Evidence.Status.PASSED, Evidence.Status.FAILED)
 

@@ -378,6 +378,8 @@ def gate_status(
         if may_have_review
         else None
     )
+    if review is not None:
+        review.release = release  # is_current reads the release's content digest
     return GateResult(
         open=on_merit or (override is not None and not state_problem),
         digest=release.digest,
@@ -416,6 +418,8 @@ def gate_status(
             "approvals": review.approvals,
             "template_checklist_complete": review.template_checklist_complete,
             "complete": review.is_complete,
+            "commit_sha": review.commit_sha,
+            "current": review.is_current,
         },
     )
 

@@ -171,6 +171,11 @@ class PeerReview(models.Model):
     url = models.URLField(max_length=500)
     approvals = models.PositiveIntegerField()
     template_checklist_complete = models.BooleanField()
+    # The commit CI found the PR by (the release's, or the report was refused) and the
+    # release's content digest then: a review is of that content only (blank: reported
+    # before reports named their commit).
+    commit_sha = models.CharField(max_length=40, blank=True)
+    content_digest = models.CharField(max_length=64, blank=True)
     reported_by_name = models.CharField(max_length=200)
     reported_at = models.DateTimeField(auto_now_add=True)
 
@@ -183,3 +188,8 @@ class PeerReview(models.Model):
     @property
     def is_complete(self) -> bool:
         return self.approvals > 0 and self.template_checklist_complete
+
+    @property
+    def is_current(self) -> bool:
+        """Reported for the release's commit and files as they are now."""
+        return bool(self.content_digest) and self.content_digest == self.release.content_digest

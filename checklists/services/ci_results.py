@@ -89,6 +89,38 @@ def _files_changed_under(release: Release, sha: str) -> bool:
     return release.uploads.filter(commit_sha=sha).exclude(bundle=release.bundle).exists()
 
 
+def _tested_content(
+    release: Release, commit_sha: str, content_digest: str, what: str, redo: str
+) -> str:
+    """The release's commit, when ``commit_sha`` (what CI reported ``what`` for) is it and,
+    where CI names it, ``content_digest`` is the release's content now; else CommitMismatch
+    saying what to send. Without a content digest, refused once other files were uploaded
+    under the same commit: the report could not say which of them it saw.
+
+    Every CI report that can become proof goes through here, so none is recorded as proof
+    of another commit's (or other files') content than the one it was made for."""
+    sha = normalise_sha(commit_sha)
+    if content_digest and content_digest != release.content_digest:
+        raise CommitMismatch(
+            f"This {what} is for content {content_digest[:12]}, but the release's files are "
+            f"now {release.content_digest[:12]}: {redo} for the current files."
+        )
+    if sha != release.commit_sha:
+        raise CommitMismatch(
+            f"This {what} is for commit {sha[:12]}, but the release is at "
+            f"{release.commit_sha[:12]}: report it for the release's commit, or move the "
+            "release first (upload its migrations with the new commit_sha)."
+        )
+    if not content_digest and _files_changed_under(release, sha):
+        raise CommitMismatch(
+            f"The release's files were uploaded again under commit {sha[:12]} with other "
+            f"content, so this {what} does not say which files it saw: report it again "
+            "with the content_digest it was made for (GET the release: it is now "
+            f"{release.content_digest[:12]})."
+        )
+    return sha
+
+
 @transaction.atomic
 def ci_run_report(
     *, release: Release, step: str, status: str, run_url: str, commit_sha: str, summary: str,
@@ -99,25 +131,7 @@ def ci_run_report(
     Without a content digest it is refused once other files were uploaded under the same
     commit: it could be proof of files the run never tested."""
     release = _locked_open(release)
-    sha = normalise_sha(commit_sha)
-    if content_digest and content_digest != release.content_digest:
-        raise CommitMismatch(
-            f"This result is for content {content_digest[:12]}, but the release's files are "
-            f"now {release.content_digest[:12]}: run the check again for the current files."
-        )
-    if sha != release.commit_sha:
-        raise CommitMismatch(
-            f"This result is for commit {sha[:12]}, but the release is at "
-            f"{release.commit_sha[:12]}: report results of the release's commit, or move the "
-            "release first (upload its migrations with the new commit_sha)."
-        )
-    if not content_digest and _files_changed_under(release, sha):
-        raise CommitMismatch(
-            f"The release's files were uploaded again under commit {sha[:12]} with other "
-            "content, so this result does not say which files it tested: report it again "
-            "with the content_digest the run tested (GET the release: it is now "
-            f"{release.content_digest[:12]})."
-        )
+    sha = _tested_content(release, commit_sha, content_digest, "result", "run the check again")
     items = _items(release, step, "ci:")
     passed = status == Evidence.Status.PASSED
     evidence = [
@@ -184,23 +198,32 @@ class PullRequestReport:
 
 @transaction.atomic
 def pull_request_report(
-    *, release: Release, url: str, approvals: int, template_checklist_complete: bool, actor: Any
-) -> PullRequestReport:
-    """The release's pull request (runbook §2 "Peer review"): approvals, template checklist.
+    *, release: Release, url: str, approvals: int, template_checklist_complete: bool,
+    commit_sha: str, actor: Any, content_digest: str = "",
+) -> PullRequestReport:  # fmt: skip
+    """The release's pull request (runbook §2 "Peer review"): approvals, template checklist,
+    for ``commit_sha`` (the commit CI found the PR by), which must be the release's, and,
+    when CI names it, the content digest (the same rules as a CI result: a review of one
+    commit is never proof for another's files).
 
     Recorded on the release; and evidence (passed when approved with its template
     checklist complete) on every item whose step takes ``ci:pull_request``.
     """
     release = _locked_open(release)
+    sha = _tested_content(
+        release, commit_sha, content_digest, "pull request report", "report it again"
+    )
     review = PeerReview.objects.create(
         release=release, url=url, approvals=approvals,
         template_checklist_complete=template_checklist_complete,
-        reported_by_name=actor_of(actor).name,
+        reported_by_name=actor_of(actor).name, commit_sha=sha,
+        content_digest=release.content_digest,
     )  # fmt: skip
     data = {
         "url": url,
         "approvals": approvals,
         "template_checklist_complete": template_checklist_complete,
+        "commit_sha": sha,
     }
     audit_record(actor=actor, action="release.pull_request", obj=review, release=release, data=data)
     attached = []
@@ -213,7 +236,7 @@ def pull_request_report(
             status=Evidence.Status.PASSED if review.is_complete else Evidence.Status.FAILED,
             summary=f"PR with {approvals} approval(s), template checklist "
             f"{'complete' if template_checklist_complete else 'incomplete'}",
-            url=url, data=data,
+            url=url, commit_sha=sha, data=data,
         )  # fmt: skip
         attached.append(item.step.key)
     if attached:

@@ -28,6 +28,24 @@ def not_found(what: str = "Not found.") -> ApiError:
     return ApiError(404, what)
 
 
+def schema_error(errors: list[dict[str, Any]]) -> str:
+    """The 422's sentence: which required fields to send, when some are missing (a CI log
+    shows `error`, rarely `detail`). Only missing fields are named: they are the schema's
+    own names, never a key the client sent (which could hold anything)."""
+    missing = list(
+        dict.fromkeys(
+            str(e["loc"][-1]) for e in errors if e.get("type") == "missing" and e.get("loc")
+        )
+    )
+    if not missing:
+        return "The request does not match the schema."
+    return (
+        "The request does not match the schema: send "
+        + ", ".join(f"`{name}`" for name in missing[:5])
+        + " (see /api/docs)."
+    )
+
+
 def install(api: NinjaAPI) -> None:
     """Replace django-ninja's default error answers with ours."""
 
@@ -51,7 +69,7 @@ def install(api: NinjaAPI) -> None:
     def on_validation(request: HttpRequest, exc: Any) -> HttpResponse:
         # django-ninja already drops the offending input from each error, so a secret
         # pasted into the wrong field is never echoed back.
-        return respond(request, 422, "The request does not match the schema.", exc.errors)
+        return respond(request, 422, schema_error(exc.errors), exc.errors)
 
     def on_http_error(request: HttpRequest, exc: Any) -> HttpResponse:
         if exc.status_code == 400:

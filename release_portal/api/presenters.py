@@ -74,6 +74,8 @@ def peer_review(review: PeerReview) -> dict[str, Any]:
         "approvals": review.approvals,
         "template_checklist_complete": review.template_checklist_complete,
         "complete": review.is_complete,
+        "commit_sha": review.commit_sha,
+        "current": review.is_current,
         "reported_by": review.reported_by_name,
         "reported_at": review.reported_at,
     }
@@ -133,6 +135,8 @@ def release_detail(release: Release) -> dict[str, Any]:
         .order_by("-started_at")
     )
     review = release.peer_reviews.order_by("-reported_at").first()
+    if review is not None:
+        review.release = release
     followups = list(
         release.gate_overrides.select_related("created_by", "resolved_by").order_by("created_at")
     )

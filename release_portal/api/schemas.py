@@ -28,6 +28,8 @@ DeploymentId = Annotated[int, Path(ge=1, le=MAX_ID)]
 JobId = Annotated[int, Path(ge=1, le=MAX_ID)]
 LogAfter = Annotated[int, Query(ge=0, le=2**31 - 1, description="Lines with seq above this.")]
 Limit = Annotated[int, Query(ge=1, le=200)]
+# A release's content digest as the API shows it (empty: not named).
+ContentDigest = Annotated[str, StringConstraints(pattern=r"^([0-9a-f]{64})?$")]
 MoveToSha = Annotated[Sha | None, Query(description="Move the release to this commit too.")]
 
 
@@ -141,6 +143,8 @@ class PeerReviewOut(Schema):
     approvals: int
     template_checklist_complete: bool
     complete: bool
+    commit_sha: str = Field(description="The commit it was reported for (the release's then).")
+    current: bool = Field(description="Reported for the release's current commit and files.")
     reported_by: str
     reported_at: datetime
 
@@ -195,7 +199,7 @@ class CiRunIn(In):
     run_url: Url
     commit_sha: Sha
     summary: Summary = ""
-    content_digest: Annotated[str, StringConstraints(pattern=r"^([0-9a-f]{64})?$")] = Field(
+    content_digest: ContentDigest = Field(
         "",
         description="The release's `content_digest` (GET /releases/{id}) the run tested. "
         "When given it must be the current one (else **409**): the result then proves "
@@ -235,6 +239,16 @@ class PullRequestIn(In):
     url: Url
     approvals: Annotated[int, Field(ge=0, le=1000)]
     template_checklist_complete: bool
+    commit_sha: Sha = Field(
+        description="The commit CI found the pull request by (the release's commit): a report "
+        "for another commit is **409**, and without it **422**."
+    )
+    content_digest: ContentDigest = Field(
+        "",
+        description="The release's `content_digest` the review was reported for: the same "
+        "rules as a CI result's (**409** when it is not the current one, or when it is "
+        "missing once other files were uploaded under the same commit).",
+    )
 
 
 class PullRequestOut(Schema):
@@ -342,6 +356,8 @@ class GatePeerReviewOut(Schema):
     approvals: int
     template_checklist_complete: bool
     complete: bool
+    commit_sha: str = Field(description="The commit it was reported for.")
+    current: bool = Field(description="Reported for the release's current commit and files.")
 
 
 class GateRiskOut(Schema):

@@ -174,7 +174,7 @@ def test_it_needs_the_report_scope_for_evidence(api_for, release_with_files):
 def test_it_records_the_pull_request_as_peer_review(api, release_with_files):
     response = api.post(url(f"/releases/{release_with_files.pk}/pull-request"), {
         "url": "https://github.com/acme/app/pull/7", "approvals": 2,
-        "template_checklist_complete": True,
+        "template_checklist_complete": True, "commit_sha": SHA,
     })  # fmt: skip
     assert response.status_code == 201, response.content
     body = response.json()
@@ -195,7 +195,7 @@ def test_it_attaches_the_pull_request_to_a_step_that_asks_for_it(api, release_wi
     )
     response = api.post(url(f"/releases/{release_with_files.pk}/pull-request"), {
         "url": "https://github.com/acme/app/pull/7", "approvals": 0,
-        "template_checklist_complete": True,
+        "template_checklist_complete": True, "commit_sha": SHA,
     })  # fmt: skip
     assert response.json()["attached_to"] == ["runbook-review-completed-no-steps"]
     evidence = evidence_reported().get(kind="pull_request")
@@ -210,3 +210,117 @@ def test_it_finds_the_step_by_the_evidence_kind_it_takes(api, release_with_files
     assert evidence_reported().get().item.step.key == "rls-docker-test-suite-passed"
     unknown = api.post(evidence_url(release_with_files), {**RUN, "step": "ci:nothing"})
     assert unknown.status_code == 422
+
+
+PR = {
+    "url": "https://github.com/acme/app/pull/7", "approvals": 2,
+    "template_checklist_complete": True, "commit_sha": SHA,
+}  # fmt: skip
+
+
+@pytest.fixture
+def pr_step(release_with_files):
+    """A step that takes the pull request as evidence and requires it (the gate's proof)."""
+    from checklists.models import RunbookStep
+
+    RunbookStep.objects.filter(key="runbook-review-completed-no-steps").update(
+        evidence_kinds=["ci:pull_request"], requires_evidence=True
+    )
+    return release_with_files.items.get(step__key="runbook-review-completed-no-steps")
+
+
+def pr_url(release):
+    return url(f"/releases/{release.pk}/pull-request")
+
+
+def test_it_asks_which_commit_a_pull_request_was_reported_for(api, release_with_files):
+    """A PR report named no commit: one found for any commit (an older pipeline's, a
+    branch's) became peer-review proof for whatever the release held when it arrived."""
+    without = {k: v for k, v in PR.items() if k != "commit_sha"}
+    response = api.post(pr_url(release_with_files), without)
+    assert response.status_code == 422
+    assert response.json()["error"] == (
+        "The request does not match the schema: send `commit_sha` (see /api/docs)."
+    )
+    assert not PeerReview.objects.exists() and not evidence_reported().exists()
+
+
+def test_it_refuses_a_pull_request_of_another_commit(api, release_with_files, pr_step):
+    response = api.post(pr_url(release_with_files), {**PR, "commit_sha": "f" * 40})
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error.startswith("This pull request report is for commit ffffffffffff, but the "
+                            "release is at aaaaaaaaaaaa")  # fmt: skip
+    assert "move the release" in error
+    assert not PeerReview.objects.exists() and not evidence_reported().exists()
+
+
+def test_it_binds_a_pull_request_to_its_commit_and_content(api, release_with_files, pr_step):
+    from checklists.proof import check_item
+
+    stale = api.post(pr_url(release_with_files), {**PR, "content_digest": "e" * 64})
+    assert stale.status_code == 409
+    assert "report it again for the current files" in stale.json()["error"]
+    response = api.post(
+        pr_url(release_with_files), {**PR, "content_digest": release_with_files.content_digest}
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["attached_to"] == ["runbook-review-completed-no-steps"]
+    review = response.json()["peer_review"]
+    assert (review["commit_sha"], review["current"]) == (SHA, True)
+    evidence = evidence_reported().get(kind="pull_request")
+    assert (evidence.commit_sha, evidence.digest) == (SHA, release_with_files.content_digest)
+    assert check_item(pr_step).status == "passed"
+
+
+def test_a_pull_request_proves_nothing_once_the_release_moves_to_another_commit(
+    api, release_with_files, pr_step, release_engineer
+):
+    from checklists.proof import check_item
+
+    assert api.post(pr_url(release_with_files), PR).status_code == 201
+    release_upload_archive(
+        release=release_with_files, data=supabase_archive(DEMO_MIGRATIONS), filename="s.zip",
+        actor=release_engineer, commit_sha="b" * 40,
+    )  # fmt: skip
+    pr_step.release.refresh_from_db()
+    assert check_item(pr_step).status == "missing"
+    read = api.get(url(f"/releases/{release_with_files.pk}")).json()
+    assert read["peer_review"]["commit_sha"] == SHA and read["peer_review"]["current"] is False
+    gate = api.get(url(f"/releases/{release_with_files.pk}/gate")).json()
+    assert gate["peer_review"]["current"] is False
+    # The old commit's review is refused for the new commit; the new one's is taken.
+    assert api.post(pr_url(release_with_files), PR).status_code == 409
+    assert api.post(pr_url(release_with_files), {**PR, "commit_sha": "b" * 40}).status_code == 201
+    pr_step.release.refresh_from_db()
+    assert check_item(pr_step).status == "passed"
+
+
+def test_it_asks_which_files_a_pull_request_saw_once_they_changed_under_its_commit(
+    api, release_with_files, pr_step, release_engineer
+):
+    replaced = {**DEMO_MIGRATIONS, "migrations/20250103000000_drop.sql": "drop table app.x;\n"}
+    release_upload_archive(
+        release=release_with_files, data=supabase_archive(replaced), filename="s.zip",
+        actor=release_engineer,
+    )  # fmt: skip
+    release_with_files.refresh_from_db()
+    response = api.post(pr_url(release_with_files), PR)
+    assert response.status_code == 409
+    assert "content_digest" in response.json()["error"]
+    current = {**PR, "content_digest": release_with_files.content_digest}
+    assert api.post(pr_url(release_with_files), current).status_code == 201
+
+
+def test_a_pull_request_reported_without_a_commit_proves_nothing(
+    api, release_with_files, pr_step, platform_lead
+):
+    """Reports stored before they named their commit (blank commit_sha) count for none."""
+    from checklists.models import Evidence
+    from checklists.proof import check_item
+    from checklists.services.items import evidence_add
+
+    pr_step.release = release_with_files
+    evidence_add(item=pr_step, actor=platform_lead, kind=Evidence.Kind.PULL_REQUEST,
+                 status=Evidence.Status.PASSED, summary="PR", url=PR["url"])  # fmt: skip
+    assert check_item(pr_step).status == "missing"

@@ -44,7 +44,7 @@ def test_it_refuses_the_same_key_for_a_different_request(api, release_with_files
     assert "different request" in other.json()["error"]
     elsewhere = api.post(url(f"/releases/{release_with_files.pk}/pull-request"), {
         "url": "https://github.com/acme/app/pull/1", "approvals": 1,
-        "template_checklist_complete": True,
+        "template_checklist_complete": True, "commit_sha": SHA,
     }, headers=KEY)  # fmt: skip
     assert elsewhere.status_code == 422
     assert evidence_reported().count() == 1

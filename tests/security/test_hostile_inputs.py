@@ -232,7 +232,12 @@ def test_api_bodies(client, personas, release, text):
         ),
         (
             f"/api/releases/{release.pk}/pull-request",
-            {"url": text, "approvals": 1, "template_checklist_complete": True},
+            {
+                "url": text,
+                "approvals": 1,
+                "template_checklist_complete": True,
+                "commit_sha": release.commit_sha,
+            },
         ),
     ]
     for path, body in bodies:

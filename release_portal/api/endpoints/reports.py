@@ -200,7 +200,10 @@ def report_evidence(request: HttpRequest, payload: EvidenceIn, release_id: Relea
 )
 def report_pull_request(request: HttpRequest, payload: PullRequestIn, release_id: ReleaseId) -> Any:
     """Runbook §2 "Peer review": the PR's URL, its approvals and whether the PR template's
-    checklist is complete. Scope: `report`."""
+    checklist is complete, for `commit_sha`, the commit CI found the PR by, which must be
+    the release's commit (**409** otherwise, **422** without it), and optionally the
+    `content_digest` it was reported for (the same rules as a CI result). A review is
+    evidence for that commit and those files only. Scope: `report`."""
     token = require_scope(request, "report")
     release = release_for(token, release_id)
 
@@ -208,7 +211,9 @@ def report_pull_request(request: HttpRequest, payload: PullRequestIn, release_id
         try:
             report = pull_request_report(
                 release=release, url=payload.url, approvals=payload.approvals,
-                template_checklist_complete=payload.template_checklist_complete, actor=token,
+                template_checklist_complete=payload.template_checklist_complete,
+                commit_sha=payload.commit_sha, content_digest=payload.content_digest,
+                actor=token,
             )  # fmt: skip
         except ChecklistError as e:
             raise _report_errors(e) from None
