@@ -371,6 +371,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=0, hour=7),
         "options": {"expires": 3600.0},
     },
+    # The notices' mails that the mail server refused, tried again when due.
+    "api-token-expiry-mails": {
+        "task": "release_portal.api.tasks.token_expiry_mails",
+        "schedule": 300.0,
+        "options": {"expires": 300.0},
+    },
     "jobs-sweep": {
         "task": "migrations_ops.tasks.jobs_sweep",
         "schedule": float(JOB_SWEEP_EVERY_SECONDS),

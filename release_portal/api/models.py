@@ -106,6 +106,52 @@ class ApiToken(models.Model):
         return any(s in self.scopes for s in scopes)
 
 
+class ExpiryMail(models.Model):
+    """One platform lead's mail saying a token enters its last days (``api.expiry``).
+
+    Written in the transaction that announces the token, so a mail that could not be sent
+    stays here, pending, and is tried again (``expiry_mails_send``) instead of being lost;
+    the tokens page shows it until it is sent. Claimed by one conditional UPDATE before
+    each try, so two workers never both send it; one whose sender stopped mid-try is never
+    tried again (it may have gone out) and is marked failed, saying so.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "pending"
+        SENDING = "sending", "sending"
+        SENT = "sent", "sent"
+        FAILED = "failed", "failed"
+
+    token = models.ForeignKey(ApiToken, on_delete=models.CASCADE, related_name="expiry_mails")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    email = models.EmailField()
+    subject = models.CharField(max_length=300)
+    body = models.TextField()
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["token", "email"]
+        constraints = [
+            # A lead hears of a token once.
+            models.UniqueConstraint(fields=["token", "email"], name="expiry_mail_once"),
+        ]
+        indexes = [
+            # The retry task's query: pending mails that are due.
+            models.Index(fields=["state", "next_attempt_at"], name="expiry_mail_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"expiry mail of {self.token_id} to {self.email} ({self.state})"
+
+
 class IdempotencyRecord(models.Model):
     """The first successful answer to a POST sent with an ``Idempotency-Key`` (kept 24 h)."""
 

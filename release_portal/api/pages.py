@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -15,7 +16,7 @@ from migrations_ops.models import Project
 from release_portal.accounts.access import get_project_for_user
 from release_portal.accounts.roles import Action, ProjectAccess
 from release_portal.api.forms import TokenForm
-from release_portal.api.models import ApiToken, TokenState
+from release_portal.api.models import ApiToken, ExpiryMail, TokenState
 from release_portal.api.tokens import token_create, token_revoke
 from release_portal.http import act, error_text
 from release_portal.routes import Routes
@@ -72,8 +73,13 @@ def _listed(project: Project, now: datetime) -> list[ApiToken]:
     """The project's tokens in the page's order, each with its ``state`` and whether it
     ``expires_soon`` at ``now`` (one ``now`` for the order and the labels)."""
     groups = list(_GROUPS)
+    # The leads' expiry mails not sent (yet: pending ones are tried again), as
+    # ``mails_unsent``, in one query for all the tokens.
+    unsent = ExpiryMail.objects.exclude(state=ExpiryMail.State.SENT).order_by("email")
     tokens = list(
-        ApiToken.objects.filter(project=project).select_related("created_by", "revoked_by")
+        ApiToken.objects.filter(project=project)
+        .select_related("created_by", "revoked_by")
+        .prefetch_related(Prefetch("expiry_mails", queryset=unsent, to_attr="mails_unsent"))
     )
     for t in tokens:
         t.state = t.state_at(now)  # type: ignore[attr-defined]

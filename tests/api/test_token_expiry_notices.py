@@ -221,3 +221,180 @@ def test_the_tokens_page_says_when_the_leads_were_told(
     token.refresh_from_db()
     told = f"leads told {utc_time(token.expiry_notified_at)}"
     assert told in client.get(page).content.decode()
+
+
+class MailServerDown:
+    """The mail server refuses every mail while ``down``; counts each one it is handed."""
+
+    def __init__(self, monkeypatch) -> None:
+        from django.core.mail import EmailMessage
+
+        self.down = True
+        self.handed: list[list[str]] = []
+        send = EmailMessage.send
+
+        def refusing(message, fail_silently=False):
+            self.handed.append(list(message.to))
+            if self.down:
+                raise ConnectionRefusedError(111, "Connection refused")
+            return send(message, fail_silently=fail_silently)
+
+        monkeypatch.setattr(EmailMessage, "send", refusing)
+
+
+@pytest.mark.django_db
+def test_a_mail_the_server_refused_is_tried_again_until_it_is_sent(
+    project, platform_lead, make_token, run, monkeypatch
+):
+    """The mail went out after commit with nothing kept: a refused send was logged and
+    lost, while the token stood announced, so no later run tried again."""
+    from release_portal.api.expiry import RETRY_DELAYS
+    from release_portal.api.models import ExpiryMail
+
+    token = expiring_in(make_token(name="ci").token, timedelta(days=3))
+    server = MailServerDown(monkeypatch)
+    mail.outbox.clear()
+
+    assert run() == 1
+    pending = ExpiryMail.objects.get()
+    assert (pending.state, pending.attempts, pending.email) == ("pending", 1, platform_lead.email)
+    assert pending.last_error == "ConnectionRefusedError: [Errno 111] Connection refused"
+    assert pending.next_attempt_at > timezone.now() + RETRY_DELAYS[0] - timedelta(minutes=1)
+    assert mail.outbox == []
+
+    # Not due yet: the retry task leaves it; the daily notices never announce it twice.
+    assert tasks.token_expiry_mails() == 0
+    assert run() == 0 and len(server.handed) == 1
+
+    server.down = False
+    ExpiryMail.objects.update(next_attempt_at=timezone.now())
+    assert tasks.token_expiry_mails() == 1
+    assert tasks.token_expiry_mails() == 0  # sent: never again
+    assert [m.to for m in mail.outbox] == [[platform_lead.email]]
+    assert mail.outbox[0].subject.startswith("Ibimina: the API token ci expires on")
+    sent = ExpiryMail.objects.get()
+    assert (sent.state, sent.attempts, sent.last_error) == ("sent", 2, "")
+    assert sent.sent_at is not None
+    assert token.pk == sent.token_id
+
+
+@pytest.mark.django_db
+def test_a_retry_mails_only_the_leads_who_did_not_get_it(
+    project, platform_lead, make_token, run, monkeypatch
+):
+    """send_mass_mail sent the leads' mails in one go: a retry of the lot would have
+    mailed those who got it a second time."""
+    from django.core.mail import EmailMessage
+
+    from release_portal.api.models import ExpiryMail
+
+    second = UserFactory(username="second-lead")
+    MembershipFactory(user=second, project=project, role=Role.PLATFORM_LEAD)
+    expiring_in(make_token().token, timedelta(days=3))
+    working = EmailMessage.send
+    refused = {second.email}
+
+    def refuse_some(message, fail_silently=False):
+        if set(message.to) & refused:
+            raise OSError("mailbox unavailable")
+        return working(message, fail_silently=fail_silently)
+
+    monkeypatch.setattr(EmailMessage, "send", refuse_some)
+    mail.outbox.clear()
+    run()
+    assert [m.to for m in mail.outbox] == [[platform_lead.email]]
+    ExpiryMail.objects.update(next_attempt_at=timezone.now())
+    refused.clear()
+    assert tasks.token_expiry_mails() == 1
+    assert [m.to for m in mail.outbox] == [[platform_lead.email], [second.email]]
+
+
+@pytest.mark.django_db
+def test_it_gives_up_after_its_tries_and_the_tokens_page_says_so(
+    client, project, platform_lead, make_token, run, monkeypatch
+):
+    from django.urls import reverse
+
+    from release_portal.api.expiry import RETRY_DELAYS
+    from release_portal.api.models import ExpiryMail
+
+    expiring_in(make_token(name="ci").token, timedelta(days=3))
+    MailServerDown(monkeypatch)
+    page = reverse("project_tokens", kwargs={"slug": project.slug})
+    client.force_login(platform_lead)
+    run()
+    html = client.get(page).content.decode()
+    assert f"mail pending</span> to {platform_lead.email} (try 1 failed:" in html
+    for _ in RETRY_DELAYS:
+        ExpiryMail.objects.update(next_attempt_at=timezone.now())
+        tasks.token_expiry_mails()
+    gave_up = ExpiryMail.objects.get()
+    assert (gave_up.state, gave_up.attempts) == ("failed", len(RETRY_DELAYS) + 1)
+    assert tasks.token_expiry_mails() == 0
+    html = client.get(page).content.decode()
+    assert f"mail not sent</span> to {platform_lead.email}: ConnectionRefusedError" in html
+
+
+@pytest.mark.django_db
+def test_a_mail_whose_sender_stopped_mid_send_is_not_sent_twice(
+    project, platform_lead, make_token, run, monkeypatch
+):
+    """It may have gone out before the worker died: it is marked failed, saying so."""
+    from release_portal.api.expiry import STUCK_AFTER
+    from release_portal.api.models import ExpiryMail
+
+    expiring_in(make_token().token, timedelta(days=3))
+    MailServerDown(monkeypatch)
+    run()
+    ExpiryMail.objects.update(
+        state="sending", claimed_at=timezone.now() - STUCK_AFTER - timedelta(seconds=1),
+        next_attempt_at=timezone.now(),
+    )  # fmt: skip
+    mail.outbox.clear()
+    assert tasks.token_expiry_mails() == 0
+    stuck = ExpiryMail.objects.get()
+    assert stuck.state == "failed" and "it may have gone out" in stuck.last_error
+    assert mail.outbox == []
+
+
+@pytest.mark.django_db
+def test_a_pending_mail_of_a_revoked_token_is_not_sent(
+    project, platform_lead, make_token, run, monkeypatch
+):
+    from release_portal.api.models import ExpiryMail
+
+    token = expiring_in(make_token().token, timedelta(days=3))
+    server = MailServerDown(monkeypatch)
+    run()
+    ApiToken.objects.filter(pk=token.pk).update(revoked_at=timezone.now())
+    server.down = False
+    ExpiryMail.objects.update(next_attempt_at=timezone.now())
+    mail.outbox.clear()
+    assert tasks.token_expiry_mails() == 0
+    assert mail.outbox == [] and len(server.handed) == 1
+    assert ExpiryMail.objects.get().last_error == "not sent: the token is revoked now"
+
+
+@pytest.mark.django_db
+def test_a_mail_is_claimed_before_its_try_so_a_second_try_sends_nothing(
+    project, platform_lead, make_token
+):
+    from release_portal.api.expiry import _expiry_mail_try
+    from release_portal.api.models import ExpiryMail
+
+    token = expiring_in(make_token().token, timedelta(days=3))
+    now = timezone.now()
+    row = ExpiryMail.objects.create(
+        token=token, user=platform_lead, email=platform_lead.email, subject="s", body="b",
+        next_attempt_at=now,
+    )  # fmt: skip
+    mail.outbox.clear()
+    assert _expiry_mail_try(mail_id=row.pk, now=now) is True
+    assert _expiry_mail_try(mail_id=row.pk, now=now) is False  # the claim is gone
+    assert len(mail.outbox) == 1
+
+
+def test_beat_tries_refused_mails_again_every_few_minutes():
+    entry = settings.CELERY_BEAT_SCHEDULE["api-token-expiry-mails"]
+    assert entry["task"] == tasks.token_expiry_mails.name
+    assert entry["schedule"] <= 600
