@@ -157,7 +157,7 @@ def _expiry_mail_try(*, mail_id: int, now: datetime) -> bool:
     """One try of one mail, if this call claims it (pending and due → sending)."""
     claimed = ExpiryMail.objects.filter(
         pk=mail_id, state=ExpiryMail.State.PENDING, next_attempt_at__lte=now
-    ).update(state=ExpiryMail.State.SENDING, attempts=F("attempts") + 1, claimed_at=now)
+    ).update(state=ExpiryMail.State.SENDING, attempts=F("attempts") + 1, claimed_at=timezone.now())
     if not claimed:
         return False
     mail = ExpiryMail.objects.select_related("token").get(pk=mail_id)

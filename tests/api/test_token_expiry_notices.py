@@ -398,3 +398,34 @@ def test_beat_tries_refused_mails_again_every_few_minutes():
     entry = settings.CELERY_BEAT_SCHEDULE["api-token-expiry-mails"]
     assert entry["task"] == tasks.token_expiry_mails.name
     assert entry["schedule"] <= 600
+
+
+@pytest.mark.django_db
+def test_a_mail_tried_late_in_a_long_run_is_not_taken_for_a_stuck_one(
+    project, platform_lead, make_token, monkeypatch
+):
+    """Its claim was stamped with the run's start: a mail reached after minutes of slow
+    sends looked stuck at once, and a second run marked it failed while it was sent."""
+    from django.core.mail import EmailMessage
+
+    from release_portal.api.expiry import STUCK_AFTER, _expiry_mail_try, expiry_mails_send
+    from release_portal.api.models import ExpiryMail
+
+    token = expiring_in(make_token().token, timedelta(days=3))
+    started = timezone.now() - STUCK_AFTER - timedelta(minutes=1)
+    row = ExpiryMail.objects.create(
+        token=token, user=platform_lead, email=platform_lead.email, subject="s", body="b",
+        next_attempt_at=started,
+    )  # fmt: skip
+    working = EmailMessage.send
+
+    def while_another_run_sweeps(message, fail_silently=False):
+        expiry_mails_send()  # a second run, now
+        return working(message, fail_silently=fail_silently)
+
+    monkeypatch.setattr(EmailMessage, "send", while_another_run_sweeps)
+    mail.outbox.clear()
+    assert _expiry_mail_try(mail_id=row.pk, now=started) is True
+    row.refresh_from_db()
+    assert (row.state, row.last_error) == ("sent", "")
+    assert len(mail.outbox) == 1
