@@ -137,3 +137,23 @@ def predicted_and_taken(server_url, earlier, text, schema=SCHEMA):
 
 def labels(locks: dict[str, LockMode]) -> dict[str, str]:
     return {table: mode.label for table, mode in sorted(locks.items())}
+
+
+def mismatch(text: str, resolved: release_risk.Resolved, modes: dict[str, LockMode]) -> str:
+    """A prediction that is wrong, in words: the statement, what the analysis predicted
+    (locks and notes), what PostgreSQL took."""
+    return (
+        f"{text!r}: predicted {labels(resolved.locks)} {resolved.lock_notes}, "
+        f"PostgreSQL took {labels(modes)}"
+    )
+
+
+def not_exact(server_url: str, cases: list[tuple[str, str]], schema: str = SCHEMA) -> list[str]:
+    """Each of ``cases`` ((earlier, text): a file before it, the statement) whose predicted
+    locks are not exactly those PostgreSQL takes, or that carries a lock note."""
+    wrong = []
+    for earlier, text in cases:
+        resolved, modes = predicted_and_taken(server_url, earlier, text, schema)
+        if resolved.locks != modes or resolved.lock_notes:
+            wrong.append(mismatch(text, resolved, modes))
+    return wrong

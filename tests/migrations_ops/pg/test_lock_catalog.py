@@ -7,7 +7,12 @@ from __future__ import annotations
 
 import re
 
-from tests.migrations_ops.pg.lock_world import SCHEMA, labels, predicted_and_taken
+from tests.migrations_ops.pg.lock_world import (
+    SCHEMA,
+    labels,
+    not_exact,
+    predicted_and_taken,
+)
 
 REALTIME = SCHEMA + "create publication supabase_realtime;"
 ADDED = "alter publication supabase_realtime add table parent"
@@ -34,14 +39,7 @@ EXACT = [
 
 
 def test_it_predicts_the_locks_of_catalog_statements(server_url):
-    wrong = []
-    for earlier, text in EXACT:
-        resolved, modes = predicted_and_taken(server_url, earlier, text, REALTIME)
-        if resolved.locks != modes or resolved.lock_notes:
-            wrong.append(
-                f"{text!r}: predicted {labels(resolved.locks)} {resolved.lock_notes}, "
-                f"PostgreSQL took {labels(modes)}"
-            )
+    wrong = not_exact(server_url, EXACT, REALTIME)
     assert wrong == [], "\n".join(wrong)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from tests.migrations_ops.pg.lock_world import labels, predicted_and_taken
+from tests.migrations_ops.pg.lock_world import mismatch, not_exact, predicted_and_taken
 
 # Statements that lock tables besides the one they name, each after the release's earlier
 # statements (another file, applied and committed first), compared table by table: the
@@ -239,14 +239,7 @@ ELSEWHERE = [
 
 
 def test_it_predicts_every_table_a_statement_locks_after_the_release_before_it(server_url):
-    wrong = []
-    for earlier, text in ELSEWHERE:
-        resolved, modes = predicted_and_taken(server_url, earlier, text)
-        if resolved.locks != modes or resolved.lock_notes:
-            wrong.append(
-                f"{text!r}: predicted {labels(resolved.locks)} {resolved.lock_notes}, "
-                f"PostgreSQL took {labels(modes)}"
-            )
+    wrong = not_exact(server_url, ELSEWHERE)
     assert wrong == [], "\n".join(wrong)
 
 
@@ -295,8 +288,5 @@ def test_it_notes_the_partitions_a_row_or_a_where_chooses(server_url):
             }
             != modes
         ):
-            wrong.append(
-                f"{text!r}: predicted {labels(resolved.locks)} {resolved.lock_notes}, "
-                f"PostgreSQL took {labels(modes)}"
-            )
+            wrong.append(mismatch(text, resolved, modes))
     assert wrong == [], "\n".join(wrong)

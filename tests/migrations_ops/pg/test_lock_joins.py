@@ -7,7 +7,12 @@ from __future__ import annotations
 
 import re
 
-from tests.migrations_ops.pg.lock_world import SCHEMA, labels, predicted_and_taken
+from tests.migrations_ops.pg.lock_world import (
+    SCHEMA,
+    mismatch,
+    not_exact,
+    predicted_and_taken,
+)
 
 # A plain table to join on a partition key.
 JOINS = SCHEMA + "create table staged (id int, at date, kind int, amount numeric);"
@@ -52,14 +57,7 @@ EXACT = [
 
 
 def test_each_table_of_a_join_gets_the_partitions_its_conditions_keep(server_url):
-    wrong = []
-    for text in EXACT:
-        resolved, modes = predicted_and_taken(server_url, "", text, JOINS)
-        if resolved.locks != modes or resolved.lock_notes:
-            wrong.append(
-                f"{text!r}: predicted {labels(resolved.locks)} {resolved.lock_notes}, "
-                f"PostgreSQL took {labels(modes)}"
-            )
+    wrong = not_exact(server_url, [("", text) for text in EXACT], JOINS)
     assert wrong == [], "\n".join(wrong)
 
 
@@ -99,10 +97,7 @@ def test_a_merge_that_inserts_prunes_its_target_and_notes_the_rows_partitions(se
             or "chosen by the row" not in note
             or any(t not in note or m.label not in note for t, m in noted.items())
         ):
-            wrong.append(
-                f"{text!r}: predicted {labels(resolved.locks)} {resolved.lock_notes}, "
-                f"PostgreSQL took {labels(modes)}"
-            )
+            wrong.append(mismatch(text, resolved, modes))
     assert wrong == [], "\n".join(wrong)
 
 
@@ -133,8 +128,5 @@ def test_what_a_subquery_or_a_cte_carries_across_is_a_note_never_a_wrong_lock(se
         words = set(re.findall(r"[\w.]+", " ".join(resolved.lock_notes)))
         noted = {t for t in modes if t not in certain}
         if certain != resolved.locks or not resolved.lock_notes or not noted <= words:
-            wrong.append(
-                f"{text!r}: predicted {labels(resolved.locks)} {resolved.lock_notes}, "
-                f"PostgreSQL took {labels(modes)}"
-            )
+            wrong.append(mismatch(text, resolved, modes))
     assert wrong == [], "\n".join(wrong)

@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import re
 
-from tests.migrations_ops.pg.lock_world import SCHEMA, labels, predicted_and_taken
+from tests.migrations_ops.pg.lock_world import (
+    SCHEMA,
+    mismatch,
+    not_exact,
+    predicted_and_taken,
+)
 
 KEYS = (
     SCHEMA
@@ -92,14 +97,7 @@ EXACT = [
 
 
 def test_it_prunes_keys_of_other_types_as_postgresql_does(server_url):
-    wrong = []
-    for earlier, text in EXACT:
-        resolved, modes = predicted_and_taken(server_url, earlier, text, KEYS)
-        if resolved.locks != modes or resolved.lock_notes:
-            wrong.append(
-                f"{text!r}: predicted {labels(resolved.locks)} {resolved.lock_notes}, "
-                f"PostgreSQL took {labels(modes)}"
-            )
+    wrong = not_exact(server_url, EXACT, KEYS)
     assert wrong == [], "\n".join(wrong)
 
 
@@ -127,8 +125,5 @@ def test_it_notes_what_a_collation_an_enum_or_a_time_zone_leaves_open(server_url
             or not noted <= words
             or why not in resolved.lock_notes[0]
         ):
-            wrong.append(
-                f"{text!r}: predicted {labels(resolved.locks)} {resolved.lock_notes}, "
-                f"PostgreSQL took {labels(modes)}"
-            )
+            wrong.append(mismatch(text, resolved, modes))
     assert wrong == [], "\n".join(wrong)
