@@ -112,6 +112,7 @@ def job_run_context(
             repo_dir=root,
             database_url=target.database_url() if target else None,
             target_name=target.name if target else "target",
+            url_variable=target.url_env_var if target else "",
             fixtures=[opt.resolve_under(root, f, "fixture file") for f in project.fixture_files],
             schemas=list(project.schemas),
             options=options,

@@ -74,9 +74,10 @@ class TargetState:
         return [version for version, _, _ in self.history]
 
 
-def open_target(url: str | None, name: str) -> psycopg.Connection:
-    """A connection to the target whose every transaction is READ ONLY."""
-    conn = connect_target(url, name, autocommit=False)
+def open_target(url: str | None, name: str, *, variable: str = "") -> psycopg.Connection:
+    """A connection to the target whose every transaction is READ ONLY (``variable``: the
+    environment variable its URL comes from, named when it is unset)."""
+    conn = connect_target(url, name, autocommit=False, variable=variable)
     conn.read_only = True
     return conn
 

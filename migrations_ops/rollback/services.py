@@ -45,7 +45,9 @@ _require = require_actor  # people need the action; tokens and jobs were checked
 def read_target_history(target: Target) -> list[str]:
     """The target's applied versions, read live (``supabase migration list --linked``)."""
     try:
-        with connect_target(target.database_url(), target.name) as conn:
+        with connect_target(
+            target.database_url(), target.name, variable=target.url_env_var
+        ) as conn:
             return [r.version for r in supabase_files.read_remote_history(conn)]
     except RunnerError as e:
         raise RollbackError(str(e)) from None

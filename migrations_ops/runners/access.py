@@ -45,7 +45,7 @@ from migrations_ops.pg import (
 )
 from migrations_ops.pg.apply import MigrationFile, apply_files
 from migrations_ops.runners import target_copy
-from migrations_ops.runners.base import RunContext, RunResult, connect_target
+from migrations_ops.runners.base import RunContext, RunResult
 
 
 def run(ctx: RunContext) -> RunResult:
@@ -138,7 +138,7 @@ def _copy_target(
     ctx.info(
         f"Sampling {ctx.target_name}'s rows: {target.data_bytes / 1048576:.0f} MB is over the limit"
     )
-    with connect_target(ctx.database_url, ctx.target_name) as source:
+    with ctx.connect() as source:
         sampled = row_sample.copy_sample(
             source, conn, schemas=target.schemas_present, max_bytes=max_bytes
         )

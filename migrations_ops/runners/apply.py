@@ -43,7 +43,6 @@ from migrations_ops.runners.base import (
     RunContext,
     RunnerError,
     RunResult,
-    connect_target,
 )
 from migrations_ops.runners.order import load_local_migrations
 
@@ -138,7 +137,7 @@ def run(ctx: RunContext) -> RunResult:
         "include_all": include_all,
         "approved_digest": ctx.options.get("approved_digest", ""),
     }
-    with connect_target(ctx.database_url, ctx.target_name) as conn:
+    with ctx.connect() as conn:
         _take_apply_lock(ctx, conn)
         try:
             history = sf.read_remote_history(conn)

@@ -44,7 +44,7 @@ from migrations_ops.pg.backup_manifest import (
     utc_now,
 )
 from migrations_ops.pg.pgprocess import ToolProcesses
-from migrations_ops.runners.base import RunContext, RunnerError, RunResult, connect_target
+from migrations_ops.runners.base import RunContext, RunnerError, RunResult
 
 CHUNK = 1 << 20
 CANCEL_CHECK_EVERY_S = 0.2
@@ -67,7 +67,7 @@ def run(ctx: RunContext) -> RunResult:
     if final.exists() or manifest_path(final).exists():
         raise RunnerError(f"{final} already exists; wait a second and run the backup again")
 
-    conn = connect_target(ctx.database_url, ctx.target_name, autocommit=False)
+    conn = ctx.connect(autocommit=False)
     try:
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         conn.read_only = True

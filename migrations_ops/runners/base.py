@@ -42,6 +42,8 @@ class RunContext:
     # The target database (staging, production), when the runner needs one.
     database_url: str | None = None
     target_name: str = "target"
+    # The environment variable the target's URL is read from, for "set it" messages.
+    url_variable: str = ""
     # Where bundle content runs (migrations_ops.pg.sandbox): scratch databases, psql on
     # bundle files, check commands. None: nothing from the bundle may run.
     sandbox: JobSandbox | None = None
@@ -63,6 +65,12 @@ class RunContext:
     def seconds(self) -> float:
         """Seconds since the run began, to the millisecond, as the results report them."""
         return round(time.monotonic() - self.started, 3)
+
+    def connect(self, *, autocommit: bool = True) -> psycopg.Connection:
+        """A connection to the job's target (``connect_target``)."""
+        return connect_target(
+            self.database_url, self.target_name, autocommit=autocommit, variable=self.url_variable
+        )
 
     def info(self, text: str) -> None:
         self.log("info", text)
@@ -165,8 +173,14 @@ def connection_failure_reason(error: BaseException) -> str:
     return " ".join([reason.rstrip(".") + ("." if hints else ""), *hints])
 
 
+def no_url(name: str, variable: str = "") -> str:
+    """What to do when a target's URL is not set where the job runs."""
+    what = variable or "the environment variable the project's settings name for it"
+    return f"no database URL for {name}: set {what} where the portal and its workers run"
+
+
 def connect_target(
-    url: str | None, name: str, *, timeout: int = 10, autocommit: bool = True
+    url: str | None, name: str, *, timeout: int = 10, autocommit: bool = True, variable: str = ""
 ) -> psycopg.Connection:
     """Connect to a target within ``timeout`` seconds, or fail with a message naming it.
 
@@ -174,10 +188,7 @@ def connect_target(
     running on that host and accepting TCP/IP connections?"
     """
     if not url:
-        raise RunnerError(
-            f"no database URL for {name}: set the environment variable named in the "
-            "project's settings on the worker"
-        )
+        raise RunnerError(no_url(name, variable))
     try:
         return psycopg.connect(url, connect_timeout=timeout, autocommit=autocommit)
     except psycopg.OperationalError as e:

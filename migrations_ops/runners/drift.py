@@ -31,7 +31,9 @@ from migrations_ops.runners.base import RunContext, RunResult
 
 def run(ctx: RunContext) -> RunResult:
     local = scratch_setup.local_migrations(ctx.supabase_dir)
-    with staging_copy.open_target(ctx.database_url, ctx.target_name) as staging:
+    with staging_copy.open_target(
+        ctx.database_url, ctx.target_name, variable=ctx.url_variable
+    ) as staging:
         target = staging_copy.read_target(staging, schemas=ctx.schemas)
         actual = catalog.snapshot(staging, schemas=ctx.schemas)
     applied = set(target.applied_versions)

@@ -196,7 +196,9 @@ def _copy_gap(ctx: RunContext, failure: Any, copied: list[str]) -> None:
         return
     name = object_name(failure.message)
     try:
-        with staging_copy.open_target(ctx.database_url, ctx.target_name) as conn:
+        with staging_copy.open_target(
+            ctx.database_url, ctx.target_name, variable=ctx.url_variable
+        ) as conn:
             there = staging_copy.target_has(conn, failure.sqlstate, name)
     except (RunnerError, psycopg.Error):
         return

@@ -33,7 +33,7 @@ from typing import Any
 import psycopg
 
 from migrations_ops.pg import supabase_files as sf
-from migrations_ops.runners.base import RunContext, RunnerError, RunResult, connect_target
+from migrations_ops.runners.base import RunContext, RunnerError, RunResult
 
 # Version findings that block a release when the file is not applied anywhere yet.
 _RENAMEABLE = {"all_zero", "not_14_digits", "impossible_date"}
@@ -63,7 +63,7 @@ def load_local_migrations(
 
 def load_target_history(ctx: RunContext) -> list[sf.RemoteMigration]:
     """The target's history; fails within 10 s naming the target when it cannot be reached."""
-    with connect_target(ctx.database_url, ctx.target_name) as conn:
+    with ctx.connect() as conn:
         try:
             return sf.read_remote_history(conn)
         except psycopg.Error as e:

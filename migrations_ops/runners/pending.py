@@ -30,7 +30,7 @@ from typing import Any
 
 from migrations_ops.pg import supabase_files as sf
 from migrations_ops.pg.sqlsplit import split_statements
-from migrations_ops.runners.base import RunContext, RunnerError, RunResult
+from migrations_ops.runners.base import RunContext, RunnerError, RunResult, no_url
 from migrations_ops.runners.order import load_local_migrations, load_target_history
 
 _DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$")
@@ -157,8 +157,8 @@ def run(ctx: RunContext) -> RunResult:
     """List pending, drifted and changed migrations on the target; never writes to it."""
     if not ctx.database_url:
         raise RunnerError(
-            f"no database URL for {ctx.target_name}: the pending check reads the target's "
-            "migration history; set the environment variable named in the project's settings"
+            f"{no_url(ctx.target_name, ctx.url_variable)} (the pending check reads the "
+            "target's migration history)"
         )
     _, files, skipped = load_local_migrations(ctx)
     ctx.check_cancelled()

@@ -49,7 +49,7 @@ from migrations_ops.pg import (
 from migrations_ops.pg.lock_recorder import LockRecorder
 from migrations_ops.pg.release_risk import FileStatements
 from migrations_ops.runners import dry_run, target_copy
-from migrations_ops.runners.base import RunContext, RunnerError, RunResult, connect_target
+from migrations_ops.runners.base import RunContext, RunnerError, RunResult
 
 
 def run(ctx: RunContext) -> RunResult:
@@ -176,7 +176,7 @@ def _target_facts(
     if not ctx.database_url:
         return None, False
     try:
-        with connect_target(ctx.database_url, ctx.target_name) as conn:
+        with ctx.connect() as conn:
             return _facts(conn, pending, source=ctx.target_name), True
     except (RunnerError, psycopg.Error) as e:
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -191,7 +191,7 @@ def _count(
     notes: list[str],
 ) -> dict[int, target_facts.LossCount]:
     try:
-        with connect_target(ctx.database_url, ctx.target_name) as conn:
+        with ctx.connect() as conn:
             results = target_facts.count_losses(
                 conn,
                 requests,

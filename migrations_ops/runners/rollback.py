@@ -34,7 +34,7 @@ from migrations_ops.pg.rollback_execute import (
     unrestricted_refusal,
 )
 from migrations_ops.pg.rollback_lock import target_database_lock
-from migrations_ops.runners.base import RunContext, RunnerError, RunResult, connect_target
+from migrations_ops.runners.base import RunContext, RunnerError, RunResult
 
 
 def _history(conn: Any) -> list[str]:
@@ -88,7 +88,7 @@ def run(ctx: RunContext) -> RunResult:
     manifest = ctx.options.get("backup_manifest")
     manifest_path = Path(manifest) if manifest else None
     backup = _backup(manifest_path)
-    with connect_target(ctx.database_url, ctx.target_name) as lock_conn:
+    with ctx.connect() as lock_conn:
         target_database_lock(lock_conn, ctx.target_name)
         before = _history(lock_conn)
         newest = before[-1] if before else None

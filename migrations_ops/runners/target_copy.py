@@ -21,7 +21,9 @@ DEFAULT_DATA_MAX_MB = 50
 def read_target(ctx: RunContext) -> tuple[staging_copy.TargetState | None, str | None]:
     """The target's state, or None and why it could not be read."""
     try:
-        with staging_copy.open_target(ctx.database_url, ctx.target_name) as conn:
+        with staging_copy.open_target(
+            ctx.database_url, ctx.target_name, variable=ctx.url_variable
+        ) as conn:
             return staging_copy.read_target(conn, schemas=ctx.schemas), None
     except RunnerError as e:
         return None, str(e)

@@ -195,6 +195,7 @@ def test_it_lets_only_sres_and_leads_plan_and_rehearse(
         assert not Job.objects.exists()
         return
     assert work_out.status_code == 200 and "no database URL for production" in work_out.text
+    assert f"set {target.url_env_var} where the portal" in work_out.text
     assert rehearse.status_code == 302
     assert Job.objects.get().kind == "rehearsal"
     # Allowed through: the target's URL is not set here, which the page says.

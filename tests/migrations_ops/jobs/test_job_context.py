@@ -52,6 +52,22 @@ def test_it_unpacks_the_release_bundle_into_a_workspace_removed_afterwards(
     assert not root.exists()
 
 
+def test_a_target_whose_variable_is_not_set_says_which_variable_to_set(
+    project, release, staging, monkeypatch
+):
+    """ "no database URL for staging: set the environment variable named in the project's
+    settings": the engineer went looking for the settings page to learn its name."""
+    monkeypatch.delenv("JOBS_TEST_STAGING_URL", raising=False)
+    attach_bundle(release)
+    job = JobFactory(project=project, release=release, target=staging, kind="order")
+    with context_for(job) as ctx, pytest.raises(RunnerError) as refused:
+        ctx.connect()
+    assert str(refused.value) == (
+        "no database URL for staging: set JOBS_TEST_STAGING_URL where the portal and its "
+        "workers run"
+    )
+
+
 def test_a_release_without_migrations_is_a_runner_error_saying_what_to_do(project, release):
     job = JobFactory(project=project, release=release)
     with pytest.raises(RunnerError, match="upload its supabase/ folder"), context_for(job):
