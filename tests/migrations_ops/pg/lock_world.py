@@ -8,6 +8,9 @@ after the release's earlier file, as a real release's analysis sees it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import psycopg
 
 from migrations_ops.pg import release_risk, target_facts
@@ -113,25 +116,42 @@ def observe(url: str, text: str) -> tuple[LockMode | None, dict[str, LockMode], 
     return (max(modes.values()) if modes else None), modes, rewrote
 
 
-def predicted_and_taken(server_url, earlier, text, schema=SCHEMA):
+def predicted_and_taken(server_url, earlier, text, schema=SCHEMA, *, world=None):
     """What the release's analysis predicts for ``text`` after ``earlier`` (a file before
-    it, applied to a fresh copy of ``schema``), and the locks PostgreSQL really takes."""
+    it, applied to a fresh copy of ``schema``), and the locks PostgreSQL really takes.
+
+    ``world``: a database already holding ``schema`` (``schema_world``), for a case with no
+    ``earlier``: ``text`` runs in a transaction rolled back, so it changes nothing there."""
+    if world is not None and not earlier:
+        return _predicted_and_taken(world, earlier, text)
+    with schema_world(server_url, schema) as url:
+        return _predicted_and_taken(url, earlier, text)
+
+
+@contextmanager
+def schema_world(server_url: str, schema: str = SCHEMA) -> Iterator[str]:
+    """A scratch database holding ``schema``, dropped afterwards."""
     from migrations_ops.pg import scratch
 
     with scratch.scratch_database(purpose="test_locks", server_url=server_url) as url:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(schema)
-        files = [MigrationFile.from_text("20240101000000_earlier.sql", earlier + ";\n")]
-        files.append(MigrationFile.from_text("20240102000000_case.sql", text + ";\n"))
-        analysed = release_risk.analyse_files(files)
-        with psycopg.connect(url, autocommit=True) as conn:
-            # As the risk job reads the target: its catalog, and the touched tables' columns.
-            facts = target_facts.read_catalog(conn, source="target")
-            touched = release_risk.touched_names(analysed, facts.search_path)
-            target_facts.read_details(conn, facts, touched=touched)
+        yield url
+
+
+def _predicted_and_taken(url, earlier, text):
+    files = [MigrationFile.from_text("20240101000000_earlier.sql", earlier + ";\n")]
+    files.append(MigrationFile.from_text("20240102000000_case.sql", text + ";\n"))
+    analysed = release_risk.analyse_files(files)
+    with psycopg.connect(url, autocommit=True) as conn:
+        # As the risk job reads the target: its catalog, and the touched tables' columns.
+        facts = target_facts.read_catalog(conn, source="target")
+        touched = release_risk.touched_names(analysed, facts.search_path)
+        target_facts.read_details(conn, facts, touched=touched)
+        if earlier:
             conn.execute(earlier)
-        *_, resolved = release_risk.Resolver(facts).resolve(analysed)
-        _, modes, _ = observe(url, text)
+    *_, resolved = release_risk.Resolver(facts).resolve(analysed)
+    _, modes, _ = observe(url, text)
     return resolved, modes
 
 
@@ -152,8 +172,9 @@ def not_exact(server_url: str, cases: list[tuple[str, str]], schema: str = SCHEM
     """Each of ``cases`` ((earlier, text): a file before it, the statement) whose predicted
     locks are not exactly those PostgreSQL takes, or that carries a lock note."""
     wrong = []
-    for earlier, text in cases:
-        resolved, modes = predicted_and_taken(server_url, earlier, text, schema)
-        if resolved.locks != modes or resolved.lock_notes:
-            wrong.append(mismatch(text, resolved, modes))
+    with schema_world(server_url, schema) as world:  # for the cases with no earlier file
+        for earlier, text in cases:
+            resolved, modes = predicted_and_taken(server_url, earlier, text, schema, world=world)
+            if resolved.locks != modes or resolved.lock_notes:
+                wrong.append(mismatch(text, resolved, modes))
     return wrong
