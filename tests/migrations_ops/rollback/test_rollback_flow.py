@@ -26,6 +26,16 @@ from tests.sre_fixtures import (
 pytestmark = pytest.mark.usefixtures("transactional_db", "sent")
 
 
+def run_rollback(plan: RollbackPlan, sre) -> Job:
+    """The plan's rollback of its target, queued by ``sre`` and run as a worker runs it."""
+    from migrations_ops.jobs import job_enqueue
+
+    return run_job(
+        job_enqueue(kind="rollback", project=plan.project, release=plan.release,
+                    target=plan.target, params={"plan_id": plan.pk}, created_by=sre)
+    )  # fmt: skip
+
+
 def test_it_rehearses_a_plan_of_down_scripts_and_passes_the_evidence(
     production, release, target, sre
 ):
@@ -111,25 +121,14 @@ def test_it_rolls_back_the_target_holding_its_deploy_lock(production, release, t
     deploy(production.url)
     production.execute("insert into app.invoices values (1000, 1, 5)")
     plan = rollback_plan_save(release=release, target=target, user=sre)
-    params = {"plan_id": plan.pk}
 
     with target_lock(target.pk, target_name=target.name):
-        from migrations_ops.jobs import job_enqueue
-
-        locked = run_job(
-            job_enqueue(kind="rollback", project=target.project, release=release, target=target,
-                        params=params, created_by=sre)
-        )  # fmt: skip
+        locked = run_rollback(plan, sre)
     assert locked.state == Job.State.FAILED
     assert "production is locked" in locked.summary
     assert history(production.url)[-1] == "20250104000000"  # nothing ran
 
-    from migrations_ops.jobs import job_enqueue
-
-    job = run_job(
-        job_enqueue(kind="rollback", project=target.project, release=release, target=target,
-                    params=params, created_by=sre)
-    )  # fmt: skip
+    job = run_rollback(plan, sre)
     assert job.state == Job.State.SUCCEEDED, job.summary
     assert history(production.url) == ["20250101000000", "20250102000000"]
     assert "phone" not in columns(production.url, "app.accounts")
@@ -152,12 +151,8 @@ def test_it_stops_at_a_failing_down_script_with_its_line(
     verified_backup(release, target, sre)
     deploy(production.url, files)
     plan = rollback_plan_save(release=release, target=target, user=sre)
-    from migrations_ops.jobs import job_enqueue
 
-    job = run_job(
-        job_enqueue(kind="rollback", project=target.project, release=release, target=target,
-                    params={"plan_id": plan.pk}, created_by=sre)
-    )  # fmt: skip
+    job = run_rollback(plan, sre)
     assert job.state == Job.State.FAILED
     assert "20250104000000_account_phone.sql line 3 (statement 2)" in job.summary
     assert "telephone" in job.summary and "42703" in job.summary
@@ -176,12 +171,8 @@ def test_it_refuses_a_plan_made_for_another_state_of_the_target(production, rele
     production.execute(
         "insert into supabase_migrations.schema_migrations (version) values ('20250105000000')"
     )
-    from migrations_ops.jobs import job_enqueue
 
-    job = run_job(
-        job_enqueue(kind="rollback", project=target.project, release=release, target=target,
-                    params={"plan_id": plan.pk}, created_by=sre)
-    )  # fmt: skip
+    job = run_rollback(plan, sre)
     assert job.state == Job.State.FAILED
     assert "history outside this release changed" in job.summary
     assert "phone" in columns(production.url, "app.accounts")
@@ -196,12 +187,8 @@ def test_a_plan_prepared_before_deployment_rolls_back_a_deploy_that_failed_midwa
     plan = rollback_plan_save(release=release, target=target, user=sre)
     assert plan.verified_target_version == "20250102000000"
     deploy(production.url, versions=["20250103000000"])
-    from migrations_ops.jobs import job_enqueue
 
-    job = run_job(
-        job_enqueue(kind="rollback", project=target.project, release=release, target=target,
-                    params={"plan_id": plan.pk}, created_by=sre)
-    )  # fmt: skip
+    job = run_rollback(plan, sre)
     assert job.state == Job.State.SUCCEEDED, job.summary
     assert history(production.url) == ["20250101000000", "20250102000000"]
     log = "\n".join(job.log_lines.values_list("text", flat=True))
@@ -238,12 +225,7 @@ def test_a_plain_dump_an_older_pg_dump_wrote_is_not_run_with_psql_on_the_worker(
     record["size"], record["sha256"] = len(old), hashlib.sha256(old).hexdigest()
     manifest.write_text(json.dumps(record))
 
-    from migrations_ops.jobs import job_enqueue
-
-    job = run_job(
-        job_enqueue(kind="rollback", project=target.project, release=release, target=target,
-                    params={"plan_id": plan.pk}, created_by=sre)
-    )  # fmt: skip
+    job = run_rollback(plan, sre)
     assert job.state == Job.State.FAILED
     assert "nothing was run" in job.summary and "no \\restrict line" in job.summary
     assert "CVE-2025-8714" in job.summary
@@ -260,7 +242,6 @@ def test_a_custom_dump_an_older_pg_restore_would_script_is_not_run_on_the_worker
     import json
 
     from migrations_ops.backups.storage import storage_for
-    from migrations_ops.jobs import job_enqueue
     from migrations_ops.pg.rollback_execute import writes_restrict
 
     assert [writes_restrict(v) for v in ("15.13", "15.20-0+deb12u1)", "17.5", "17.6", "18.0")] \
@@ -284,10 +265,7 @@ def test_a_custom_dump_an_older_pg_restore_would_script_is_not_run_on_the_worker
     record["pg_dump"] = {"path": str(old / "pg_dump"), "version": "15.13"}
     manifest.write_text(json.dumps(record))
 
-    job = run_job(
-        job_enqueue(kind="rollback", project=target.project, release=release, target=target,
-                    params={"plan_id": plan.pk}, created_by=sre)
-    )  # fmt: skip
+    job = run_rollback(plan, sre)
     assert job.state == Job.State.FAILED
     assert "nothing was run" in job.summary and "pg_restore 15.13" in job.summary
     assert history(production.url)[-1] == "20250104000000"  # not even the down script ran
