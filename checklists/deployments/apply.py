@@ -170,6 +170,6 @@ def freeze_refusal(job: Job) -> str:
 @contextlib.contextmanager
 def freeze_check(job: Job) -> Iterator[dict[str, Any]]:
     """The options hook: the apply runner refuses a job with ``freeze_refusal`` before it
-    connects to production (``check_production_guard``)."""
+    connects to production (``production_hold``)."""
     # Always set for an apply job, so the job's parameters never supply it.
     yield {"freeze_refusal": freeze_refusal(job)} if job.kind == Job.Kind.APPLY else {}

@@ -16,9 +16,10 @@ applied applies nothing.
 Production guard (``options["target_kind"] == "production"``, set by the job context from
 the Target, never from job parameters): the run is refused unless the job was queued by
 ``checklists.deployments.apply.apply_start``, which checked the release gate and recorded
-the digest it approved (``options["gate_checked"]``, ``options["approved_digest"]``), and
-that digest still equals the release's digest now (``options["release_digest"]``, read
-by the job context when the job starts). Staging needs no gate.
+the digest it approved (``options["gate_checked"]``, ``options["approved_digest"]``); it
+is held, before it connects, when that digest no longer equals the release's digest now
+(``options["release_digest"]``, read by the job context when the job starts) or a freeze
+window began while it was queued (``production_hold``). Staging needs no gate.
 
 Only one apply runs against a database at a time: a session advisory lock on the target
 refuses a second one instead of interleaving two releases' files.
@@ -56,24 +57,35 @@ class ProductionGuard(RunnerError):
 
 
 def check_production_guard(ctx: RunContext) -> None:
-    """Refuse a production run the gate did not approve for the release as it is now."""
+    """Refuse a production run the gate never checked (not started through the deploy
+    action): there is no approval to hold it to."""
     if ctx.options.get("target_kind") != PRODUCTION:
         return
-    approved = str(ctx.options.get("approved_digest") or "")
-    current = str(ctx.options.get("release_digest") or "")
-    if not ctx.options.get("gate_checked") or not approved:
+    if not ctx.options.get("gate_checked") or not ctx.options.get("approved_digest"):
         raise ProductionGuard(
             f"refusing to apply to {ctx.target_name} (production): this job was not started "
             "through the release's deploy action, which checks the release gate and records "
             "the digest it approved. Start the deployment from the release page or the API"
         )
+
+
+def production_hold(ctx: RunContext) -> str:
+    """Why a production run the gate approved is held before it connects, or "": the
+    release changed after the approval, or a freeze window began while it was queued
+    (``options["freeze_refusal"]``). Nothing is applied; the deployment's end hands the
+    release back to the state its checklist and sign-offs call for, not to failed."""
+    if ctx.options.get("target_kind") != PRODUCTION:
+        return ""
+    approved = str(ctx.options.get("approved_digest") or "")
+    current = str(ctx.options.get("release_digest") or "")
     if approved != current:
         now = current[:12] or "none"
-        raise ProductionGuard(
+        return (
             f"refusing to apply to {ctx.target_name} (production): the release changed after "
-            f"the gate approved it (approved digest {approved[:12]}, now {now}). Its "
-            "sign-offs are stale: get them again, then start the deployment anew"
+            f"the gate approved it (approved digest {approved[:12]}, now {now}); nothing was "
+            "applied. Its sign-offs are stale: get them again, then start the deployment anew"
         )
+    return str(ctx.options.get("freeze_refusal") or "")
 
 
 def _migration_files(files: list[sf.LocalMigration]) -> list[MigrationFile]:
@@ -120,9 +132,8 @@ def _failed_summary(ctx: RunContext, report: ApplyReport) -> str:
 def run(ctx: RunContext) -> RunResult:
     """Apply the pending migrations to ``ctx.database_url``; see the module docstring."""
     check_production_guard(ctx)
-    if held := str(ctx.options.get("freeze_refusal") or ""):
-        # A freeze window began after the deployment was queued: nothing is applied, and
-        # ``held`` tells the deployment's end that the release is still approved.
+    if held := production_hold(ctx):
+        # ``held`` tells the deployment's end that nothing touched production.
         ctx.error(held)
         return RunResult(ok=False, summary=held, data={"target": ctx.target_name, "held": held})
     include_all = bool(ctx.options.get("include_all", False))

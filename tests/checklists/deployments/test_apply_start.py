@@ -101,12 +101,16 @@ def test_it_refuses_production_when_the_release_changed_after_approval(
     job = run(job)
     assert job.state == "failed"
     assert "the release changed after the gate approved it" in job.summary
+    assert job.result["held"] == job.summary
     assert versions(production_db) == []
-    # The deployment failed: the lock is free, the release failed, nothing is monitored.
+    # The deployment ends held: the lock is free and, since nothing touched production,
+    # the release is not failed: it goes back to what its checklist and sign-offs say.
     assert Deployment.objects.get().status == "failed"
     approved_release.refresh_from_db()
-    assert approved_release.state == "failed"
+    assert approved_release.state not in ("failed", "deploying", "monitoring")
     assert not MonitoringWindow.objects.exists()
+    event = AuditEvent.objects.get(action="deployment.finish")
+    assert "nothing was applied" in event.data["held"]
 
 
 def test_the_checklist_is_frozen_while_production_is_applied_to(

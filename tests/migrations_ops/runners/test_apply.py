@@ -168,10 +168,6 @@ def test_it_refuses_a_second_apply_to_the_same_database_at_once(tmp_path):
     [
         ({}, "not started through the release's deploy action"),
         ({"approved_digest": "a" * 64, "release_digest": "a" * 64}, "not started through"),
-        (
-            {"gate_checked": True, "approved_digest": "a" * 64, "release_digest": "b" * 64},
-            "the release changed after the gate approved it",
-        ),
     ],
 )
 def test_it_refuses_production_without_a_current_approval(tmp_path, options, message):
@@ -180,6 +176,23 @@ def test_it_refuses_production_without_a_current_approval(tmp_path, options, mes
         ctx, _ = context(folder, url, target_kind="production", **options)
         with pytest.raises(apply.ProductionGuard, match=message):
             apply.run(ctx)
+        assert not exists(url, "supabase_migrations.schema_migrations")
+
+
+def test_it_holds_production_when_the_release_changed_after_approval(tmp_path):
+    """Nothing is applied, and the result says it was held (not failed on production):
+    the deployment's end hands the release back instead of marking it failed."""
+    folder = supabase_folder(tmp_path, FILES)
+    with target_database() as url:
+        ctx, _ = context(
+            folder, url, target_kind="production", gate_checked=True,
+            approved_digest="a" * 64, release_digest="b" * 64,
+        )  # fmt: skip
+        result = apply.run(ctx)
+        assert not result.ok
+        assert "the release changed after the gate approved it" in result.summary
+        assert "nothing was applied" in result.summary
+        assert result.data["held"] == result.summary
         assert not exists(url, "supabase_migrations.schema_migrations")
 
 
