@@ -62,9 +62,9 @@ class MigrationsUploadForm(forms.Form):
         max_length=64,
         help_text="Optional: a new commit (e.g. the merge commit on main). Leave empty to keep it.",
     )
-    # The bundle the page showed (0: none): an upload over files someone else uploaded
+    # The content digest the page showed: an upload over files someone else uploaded
     # since is refused, so a second tab never silently puts older files back.
-    seen_bundle = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
+    seen_content = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -171,7 +171,7 @@ def _page_context(request: HtmxHttpRequest, release: Release) -> dict[str, Any]:
         "page": data,
         "access": access,
         "open_for_changes": release.state in rules.OPEN_FOR_CHANGES,
-        "upload_form": MigrationsUploadForm(initial={"seen_bundle": release.bundle_id or 0}),
+        "upload_form": MigrationsUploadForm(initial={"seen_content": release.content_digest}),
         "signoff_rows": _signoff_rows(request, release, data),
         "revision": getattr(release, "revision", 0),
         "may_approve_waivers": {
@@ -542,14 +542,14 @@ def _release_migrations(request: HtmxHttpRequest, release: Release) -> HttpRespo
         if data["from_git"]:
             result = release_read_git(
                 release=release, actor=request.user, commit_sha=data["commit_sha"] or None,
-                seen_bundle=data["seen_bundle"],
+                seen_content=data["seen_content"] or None,
             )  # fmt: skip
         else:
             upload = data["archive"]
             result = release_upload_archive(
                 release=release, data=upload.read(), filename=upload.name or "archive",
                 actor=request.user, commit_sha=data["commit_sha"] or None,
-                seen_bundle=data["seen_bundle"],
+                seen_content=data["seen_content"] or None,
             )  # fmt: skip
     except (BundleError, ChecklistError) as e:
         messages.error(request, nothing_stored(error_text(e)))

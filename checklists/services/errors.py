@@ -30,3 +30,19 @@ class ChangedSinceOpened(ChecklistError):
 
 def when(at: Any) -> str:
     return at.strftime("%Y-%m-%d %H:%M UTC") if at else "an earlier time"
+
+
+def content_changed_since(release: Any, seen_content: str | None) -> str:
+    """Why the release's content (its files, the bundle's other files, its commit) is not
+    what the person's page showed as ``seen_content`` (its content digest), or "" when it
+    is, or when no page said (None). The one way a form opened earlier is told that the
+    migrations changed under it: a tick, "not applicable" and an upload all ask here."""
+    if seen_content is None or seen_content == release.content_digest:
+        return ""
+    by = release.migrations_uploaded_by
+    upload = (
+        f" (uploaded by {by.get_username()} at {when(release.migrations_uploaded_at)})"
+        if by is not None
+        else ""
+    )
+    return f"the migrations changed since you opened this page{upload}"

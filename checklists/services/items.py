@@ -17,7 +17,13 @@ from django.utils import timezone
 
 from checklists import bundles, rules
 from checklists.models import ChecklistItem, Evidence, Release, SignOff, Waiver
-from checklists.services.errors import AlreadyDone, ChangedSinceOpened, ChecklistError, when
+from checklists.services.errors import (
+    AlreadyDone,
+    ChangedSinceOpened,
+    ChecklistError,
+    content_changed_since,
+    when,
+)
 from checklists.services.state import release_refresh
 from checklists.sql import exists_sql
 from migrations_ops.jobs.kinds import KINDS, kind_spec
@@ -88,18 +94,10 @@ def _check_content(item: ChecklistItem, seen_content: str | None, *, done: str, 
     """Refuse when the migrations changed since the person's page showed ``seen_content``
     (the release's content digest): a tick or "not applicable" says something about the
     migrations they looked at, not about ones uploaded after."""
-    release = item.release
-    if seen_content is None or seen_content == release.content_digest:
+    if not (why := content_changed_since(item.release, seen_content)):
         return
-    by = release.migrations_uploaded_by
-    upload = (
-        f" (uploaded by {by.get_username()} at {when(release.migrations_uploaded_at)})"
-        if by is not None
-        else ""
-    )
     raise ChangedSinceOpened(
-        f"Nothing was {done}: the migrations changed since you opened this page{upload}. "
-        f"Look at what changed, then {again} again if it still holds.",
+        f"Nothing was {done}: {why}. Look at what changed, then {again} again if it still holds.",
         {"files": ["the migrations changed"]},
     )
 

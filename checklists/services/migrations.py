@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from checklists import bundles, rules
 from checklists.models import Bundle, BundleUpload, MigrationFile, Release
-from checklists.services.errors import ChecklistError, when
+from checklists.services.errors import ChecklistError, content_changed_since
 from checklists.services.releases import normalise_sha
 from checklists.services.state import Refresh, release_refresh
 from migrations_ops.pg.supabase_files import LocalMigration, check_versions, parse_filename
@@ -154,21 +154,25 @@ def release_set_migrations(
     source: str,
     actor: Any,
     commit_sha: str | None = None,
-    seen_bundle: int | None = None,
+    seen_content: str | None = None,
 ) -> IngestResult:
     """Replace the release's migration files (and bundle); what changed goes stale.
 
     ``commit_sha`` moves the release to a new commit at the same time (e.g. the merge
-    commit on main). Nothing is stored unless every file is acceptable. ``seen_bundle``
-    is the bundle the uploader's page showed (0: none); another one current now refuses.
+    commit on main). Nothing is stored unless every file is acceptable. ``seen_content``
+    is the content digest the uploader's page showed: other content now refuses, so a
+    second tab never silently puts older files back over newer ones.
     """
     release = Release.objects.select_for_update().select_related("project").get(pk=release.pk)
     if release.state not in rules.OPEN_FOR_CHANGES:
         raise ChecklistError(
             f"The release is {release.get_state_display().lower()}: its migrations are frozen."
         )
-    if seen_bundle is not None and (release.bundle_id or 0) != seen_bundle:
-        raise _uploaded_since(release)
+    if why := content_changed_since(release, seen_content):
+        raise ChecklistError(
+            f"{why}, and those files stay: look at them (the files listed, and What changed "
+            "between uploads), then upload yours again if they should replace them."
+        )
     project = release.project
     rows, skipped = _migration_rows(
         files, supabase_dir=project.supabase_dir, rollbacks_dir=project.rollbacks_dir
@@ -244,17 +248,6 @@ def release_set_migrations(
     return IngestResult(added, removed, changed, skipped, refresh, problems)
 
 
-def _uploaded_since(release: Release) -> ChecklistError:
-    last = release.uploads.order_by("-number").first()
-    who = last.uploaded_by_name if last else "someone"
-    at = when(release.migrations_uploaded_at)
-    return ChecklistError(
-        f"since you opened this page, {who} uploaded other files ({at}), which stay: look "
-        "at them (the files listed, and What changed between uploads), then upload yours "
-        "again if they should replace them."
-    )
-
-
 def release_upload_archive(
     *,
     release: Release,
@@ -263,17 +256,17 @@ def release_upload_archive(
     actor: Any,
     source: str = "upload",
     commit_sha: str | None = None,
-    seen_bundle: int | None = None,
+    seen_content: str | None = None,
 ) -> IngestResult:
     files = bundles.read_archive(data, filename=filename)  # BundleError before any write
     return release_set_migrations(
         release=release, files=files, source=source, actor=actor, commit_sha=commit_sha,
-        seen_bundle=seen_bundle,
+        seen_content=seen_content,
     )  # fmt: skip
 
 
 def release_read_git(
-    *, release: Release, actor: Any, commit_sha: str | None = None, seen_bundle: int | None = None
+    *, release: Release, actor: Any, commit_sha: str | None = None, seen_content: str | None = None
 ) -> IngestResult:
     project = release.project
     if not project.repo_path:
@@ -289,5 +282,5 @@ def release_read_git(
         source=Release.MigrationsSource.GIT,
         actor=actor,
         commit_sha=sha,
-        seen_bundle=seen_bundle,
+        seen_content=seen_content,
     )

@@ -94,9 +94,9 @@ def test_a_refused_archive_is_a_message_on_the_page(client, personas, release, d
     assert AuditEvent.objects.count() == events
 
 
-def seen_bundle_on_page(client, release):
+def seen_content_on_page(client, release):
     html = client.get(reverse("release_detail", kwargs={"pk": release.pk})).content.decode()
-    return int(re.search(r'name="seen_bundle" value="(\d+)"', html).group(1))
+    return re.search(r'name="seen_content" value="([0-9a-f]{64})"', html).group(1)
 
 
 def test_an_upload_from_a_page_opened_before_another_upload_is_refused(
@@ -106,8 +106,8 @@ def test_an_upload_from_a_page_opened_before_another_upload_is_refused(
     # uploads its archive. Before, it silently put its files back over the newer ones.
     release = release_with_files
     client.force_login(personas["release_engineer"])
-    seen = seen_bundle_on_page(client, release)
-    assert seen == release.bundle_id
+    seen = seen_content_on_page(client, release)
+    assert seen == release.content_digest
     newer = dict(DEMO_MIGRATIONS, **{"migrations/20250103000000_fix.sql": "select 1;"})
     release_upload_archive(
         release=release, data=supabase_archive(newer), filename="s.zip", actor=personas["qa_lead"]
@@ -116,12 +116,15 @@ def test_an_upload_from_a_page_opened_before_another_upload_is_refused(
     bundle, events = release.bundle_id, AuditEvent.objects.count()
     older = SimpleUploadedFile("supabase.zip", supabase_archive(DEMO_MIGRATIONS))
     response = client.post(
-        upload_url(release), {"archive": older, "seen_bundle": seen}, follow=True
+        upload_url(release), {"archive": older, "seen_content": seen}, follow=True
     )
     html = response.content.decode()
     qa = personas["qa_lead"].username
-    assert f"Nothing was stored: since you opened this page, {qa} uploaded other files (" in html
-    assert "which stay: look at them" in html
+    assert (
+        f"Nothing was stored: the migrations changed since you opened this page (uploaded by "
+        f"{qa} at " in html
+    )
+    assert "and those files stay: look at them" in html
     release.refresh_from_db()
     assert release.bundle_id == bundle
     assert "20250103000000_fix.sql" in release.migration_files.values_list("filename", flat=True)
@@ -130,15 +133,15 @@ def test_an_upload_from_a_page_opened_before_another_upload_is_refused(
 
 def test_an_upload_from_a_current_page_is_stored(client, personas, release):
     client.force_login(personas["release_engineer"])
-    seen = seen_bundle_on_page(client, release)
-    assert seen == 0  # no files yet
+    seen = seen_content_on_page(client, release)
+    assert seen == release.content_digest  # no files yet
     archive = SimpleUploadedFile("supabase.zip", supabase_archive(DEMO_MIGRATIONS))
-    client.post(upload_url(release), {"archive": archive, "seen_bundle": seen})
+    client.post(upload_url(release), {"archive": archive, "seen_content": seen})
     release.refresh_from_db()
     assert release.migration_files.count() == 2
-    seen = seen_bundle_on_page(client, release)
-    assert seen == release.bundle_id
+    seen = seen_content_on_page(client, release)
+    assert seen == release.content_digest
     again = dict(DEMO_MIGRATIONS, **{"migrations/20250103000000_fix.sql": "select 1;"})
     archive = SimpleUploadedFile("supabase.zip", supabase_archive(again))
-    client.post(upload_url(release), {"archive": archive, "seen_bundle": seen})
+    client.post(upload_url(release), {"archive": archive, "seen_content": seen})
     assert release.migration_files.count() == 3
