@@ -21,6 +21,7 @@ from psycopg import sql
 from psycopg.pq import ExecStatus
 
 from migrations_ops.pg.sqlsplit import split_statements
+from migrations_ops.runners.base import no_url
 
 CONNECT_TIMEOUT = 5
 _READ_STATEMENT = re.compile(r"^\s*(select|with|values|table|show)\b", re.IGNORECASE)
@@ -119,13 +120,17 @@ def read_one(conn: psycopg.Connection, query_sql: str, *, timeout_ms: int) -> fl
 
 
 def read_all(
-    url: str | None, queries: list[tuple[int, str]], *, target: str, timeout_ms: int
+    url: str | None,
+    queries: list[tuple[int, str]],
+    *,
+    target: str,
+    timeout_ms: int,
+    variable: str = "",
 ) -> list[Reading]:
-    """A reading per ``(query id, sql)``; errors are readings too, with the URL redacted."""
+    """A reading per ``(query id, sql)``; errors are readings too, with the URL redacted.
+    ``variable`` names the environment variable the URL comes from, for when it is unset."""
     if not url:
-        return [
-            Reading(qid, error=f"no database URL for {target} on this worker") for qid, _ in queries
-        ]
+        return [Reading(qid, error=no_url(target, variable)) for qid, _ in queries]
     try:
         conn = psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
     except psycopg.Error as e:

@@ -301,6 +301,7 @@ def window_sample(*, window_id: int, now: datetime | None = None) -> list[tuple[
             [(q.pk, q.sql) for q in queries],
             target=window.target.name,
             timeout_ms=settings.MONITORING_STATEMENT_TIMEOUT_MS,
+            variable=window.target.url_env_var,
         )
     return record_samples(window_id=window_id, queries=queries, readings=readings, at=now)
 

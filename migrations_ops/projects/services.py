@@ -19,7 +19,7 @@ from django.db import transaction
 
 from migrations_ops.models import Job, Project, Target
 from migrations_ops.pg import pgtools
-from migrations_ops.runners.base import RunnerError, connect_target
+from migrations_ops.runners.base import RunnerError, connect_target, no_url
 from release_portal.audit.services import audit_record, audit_record_now
 from release_portal.webhooks import outgoing
 
@@ -210,11 +210,7 @@ def target_connection_test(*, target: Target, user: Any) -> ConnectionTest:
     if refusal is not None:
         result = ConnectionTest(False, f"Not tested: {target.disabled_reason}")
     elif url is None:
-        result = ConnectionTest(
-            False,
-            f"could not connect to {target.name}: {target.url_env_var} is not set in the "
-            "portal's environment (set it where the portal and its workers run).",
-        )
+        result = ConnectionTest(False, no_url(target.name, target.url_env_var) + ".")
     else:
         try:
             conn = connect_target(url, target.name, timeout=CONNECT_TIMEOUT)

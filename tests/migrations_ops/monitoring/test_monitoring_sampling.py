@@ -66,7 +66,10 @@ def test_connection_errors_never_show_the_url_or_password():
 
 def test_an_unset_url_says_so():
     (reading,) = read(None, "select 1")
-    assert reading.error == "no database URL for production on this worker"
+    assert reading.error == (
+        "no database URL for production: set the environment variable the project's settings "
+        "name for it where the portal and its workers run"
+    )
 
 
 @pytest.mark.parametrize(

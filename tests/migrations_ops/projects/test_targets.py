@@ -188,7 +188,7 @@ def test_test_connection_says_when_the_variable_is_not_set(
     monkeypatch.delenv(ENV, raising=False)
     client.force_login(personas["platform_lead"])
     html = client.post(url("target_test", project, staging)).content.decode()
-    assert f"{ENV} is not set in the portal&#x27;s environment" in html
+    assert f"no database URL for staging: set {ENV} where the portal and its workers run" in html
     assert f"{ENV} is not set here" in html
 
 
