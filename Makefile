@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 .PHONY: help run test lint bench clean venv install install-dev stop-db
 
 help:
-	@echo "make run    start web, Celery worker and beat with demo data (Ctrl-C stops all)"
+	@echo "make run    start web, Celery workers and beat with demo data (Ctrl-C stops all)"
 	@echo "make test   run the whole test suite"
 	@echo "make lint   ruff check, ruff format --check, mypy, lint-imports (the layers)"
 	@echo "make bench  run the benchmarks in tests/bench (ratios measured side by side)"

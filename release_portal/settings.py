@@ -272,20 +272,19 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # A broker blip must not cancel a running job: the Job row and its lease decide.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
-# Two queues: `checks` (pre-flight, dry runs, RLS) and `backups` (backups, restore checks,
-# apply, rollback, rehearsals), so a three-hour backup never delays a pre-flight. Each
-# job message names its queue (migrations_ops.jobs.kinds.queue_for); beat's tasks go to
-# `checks`. A worker takes both unless started with `-Q backups` (or `-Q checks`).
-CELERY_TASK_DEFAULT_QUEUE = "checks"
+# Three queues. Jobs: `checks` (pre-flight, dry runs, RLS) and `backups` (backups, restore
+# checks, apply, rollback, rehearsals), so a three-hour backup never delays a pre-flight;
+# each job message names its queue (migrations_ops.jobs.kinds.queue_for). Everything
+# else (beat's tasks: the reaper and the sweep, post-deploy monitoring samples, mails,
+# webhooks, audit checkpoints) goes to `portal`, which a worker of its own takes
+# (`make run` starts one), so jobs filling every worker slot never hold up the reaper
+# that takes back a killed worker's job, nor production's monitoring after a deployment.
+CELERY_TASK_DEFAULT_QUEUE = "portal"
+JOB_QUEUES = ("checks", "backups")
 CELERY_TASK_QUEUES = {
-    "checks": {"exchange": "checks", "routing_key": "checks"},
-    "backups": {"exchange": "backups", "routing_key": "backups"},
+    name: {"exchange": name, "routing_key": name} for name in (*JOB_QUEUES, "portal")
 }
-CELERY_TASK_ROUTES = {
-    "migrations_ops.tasks.run_job": {"queue": "checks"},
-    "migrations_ops.tasks.jobs_sweep": {"queue": "checks"},
-    "migrations_ops.tasks.jobs_reap": {"queue": "checks"},
-}
+CELERY_TASK_ROUTES = {"migrations_ops.tasks.run_job": {"queue": "checks"}}
 # A web request must not hang on a broker that is down: two quick retries, then the
 # message is given up (the job row stays queued and the sweep sends it later).
 CELERY_TASK_PUBLISH_RETRY_POLICY = {

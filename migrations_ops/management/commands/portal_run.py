@@ -1,8 +1,8 @@
-"""Start web, Celery worker and Celery beat together in the foreground; Ctrl-C stops all three.
+"""Start web, the Celery workers and Celery beat together in the foreground; Ctrl-C stops all.
 
 Used by `make run`. The demo's staging and production databases live on the portal's own
 server; their URLs (as the demo role, see migrations_ops.demo) are put into the
-environment of the three processes under the names the demo project's targets use, and
+environment of the processes under the names the demo project's targets use, and
 PORTAL_TARGET_VARS allows the demo project those two names.
 """
 
@@ -29,11 +29,13 @@ from migrations_ops.demo import (
 
 
 class Command(BaseCommand):
-    help = "Run the portal: gunicorn, a Celery worker and Celery beat (Ctrl-C stops all)."
+    help = "Run the portal: gunicorn, the Celery workers and Celery beat (Ctrl-C stops all)."
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=settings.PORT)
-        parser.add_argument("--workers", type=int, default=2, help="Celery worker processes.")
+        parser.add_argument(
+            "--workers", type=int, default=2, help="Celery worker processes for jobs."
+        )
 
     def handle(self, *args, **options):
         port = options["port"]
@@ -53,8 +55,14 @@ class Command(BaseCommand):
             ],
             "worker": [
                 str(bin_dir / "celery"), "-A", "release_portal", "worker",
-                "--queues", "checks,backups", "--concurrency", str(options["workers"]),
+                "--queues", ",".join(settings.JOB_QUEUES), "--concurrency", str(options["workers"]),
                 "--loglevel", "INFO", "--hostname", f"portal-{os.getpid()}@%h",
+            ],
+            # The portal's own periodic work, never behind a job (settings: the queues).
+            "housekeeping": [
+                str(bin_dir / "celery"), "-A", "release_portal", "worker",
+                "--queues", settings.CELERY_TASK_DEFAULT_QUEUE, "--concurrency", "2",
+                "--loglevel", "INFO", "--hostname", f"portal-housekeeping-{os.getpid()}@%h",
             ],
             "beat": [
                 str(bin_dir / "celery"), "-A", "release_portal", "beat", "--loglevel", "INFO",
@@ -82,7 +90,7 @@ class Command(BaseCommand):
                     exit_code = proc.returncode or 1
                     stopping = True
             time.sleep(0.5)
-        self.stdout.write("Stopping web, worker and beat...")
+        self.stdout.write("Stopping web, workers and beat...")
         for proc in processes.values():
             if proc.poll() is None:
                 # The leader only: gunicorn and Celery stop their own workers gracefully.

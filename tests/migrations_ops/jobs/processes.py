@@ -123,8 +123,10 @@ class Worker:
         log_path: Path,
         concurrency: int = 1,
         env: dict[str, str] | None = None,
+        queues: str = "checks,backups,portal",
     ) -> None:
         self.log_path = log_path
+        self.queues = queues
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "tests.migrations_ops.jobs.worker_settings",
@@ -142,7 +144,7 @@ class Worker:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "release_portal", "worker",
-                 "-Q", "checks,backups", "-c", self.concurrency, "-P", "prefork", "-n", name,
+                 "-Q", self.queues, "-c", self.concurrency, "-P", "prefork", "-n", name,
                  "--without-mingle", "--without-gossip", "--without-heartbeat", "-l", "INFO"],
                 cwd=BASE_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: SIGKILL reaches the pool too

@@ -42,13 +42,14 @@ def broker(redis_server):
 def start_worker(transactional_db, broker, tmp_path):
     workers = []
 
-    def start(concurrency=1):
+    def start(concurrency=1, queues="checks,backups,portal"):
         worker = Worker(
             broker_url=broker.url,
             database_name=connection.settings_dict["NAME"],
             log_path=tmp_path / f"worker-{len(workers)}.log",
             concurrency=concurrency,
             env={"JOB_LEASE_SECONDS": "3"},
+            queues=queues,
         )
         workers.append(worker)
         return worker.start()
@@ -127,6 +128,32 @@ def test_a_killed_workers_job_is_taken_back_then_finished_elsewhere(
         f"{first_attempt['worker']} (attempt 1 of 2)",
         f"{second_attempt['worker']} (attempt 2 of 2)",
     ]
+
+
+def test_the_reaper_runs_while_every_job_slot_is_busy(project, start_worker, tmp_path):
+    """The job worker's only slot holds a long job. The reaper, as beat sends it, still
+    runs at once on the portal's own queue and worker (as `make run` starts them): a
+    killed worker's job is taken back without waiting for a job to end."""
+    from migrations_ops import tasks
+
+    flag = tmp_path / "go"
+    start_worker(queues="checks,backups")
+    housekeeping = start_worker(queues="portal")
+    job = job_enqueue(kind="order", project=project, params={"hold_until": str(flag)})
+    wait_for(lambda: state_of(job) == "running", what="the job to take the only job slot")
+
+    tasks.jobs_reap.apply_async()  # what beat sends every JOB_REAP_EVERY_SECONDS
+
+    wait_for(
+        lambda: (
+            "Task migrations_ops.tasks.jobs_reap[" in housekeeping.log()
+            and housekeeping.tasks_done() == 1
+        ),
+        what="the reaper to run beside the busy job slot",
+    )
+    assert state_of(job) == "running"
+    flag.touch()
+    wait_for(lambda: state_of(job) == "succeeded", what="the job to end")
 
 
 def test_a_start_while_redis_is_down_commits_and_the_sweep_sends_it_later(

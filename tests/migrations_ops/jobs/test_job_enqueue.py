@@ -3,7 +3,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from migrations_ops.jobs import job_enqueue, preflight_start
-from migrations_ops.jobs.kinds import PREFLIGHT_KINDS
+from migrations_ops.jobs.kinds import KINDS, PREFLIGHT_KINDS
 from migrations_ops.models import Job
 from release_portal.audit.models import AuditEvent
 from tests.migrations_ops.jobs.factories import ReleaseFactory, StagingFactory
@@ -139,3 +139,19 @@ def test_preflight_says_what_to_do_without_a_staging_target(project, release_eng
     with pytest.raises(ValidationError, match="no staging target"):
         preflight_start(release=release, user=release_engineer)
     assert not Job.objects.exists()
+
+
+def test_the_portals_own_tasks_never_wait_behind_jobs(settings):
+    """Beat's tasks (the reaper, the sweep, monitoring samples, mails, webhooks, audit
+    checkpoints) go to the portal's own queue, which no job uses; jobs go to theirs."""
+    from release_portal.celery import app
+
+    def queue_of(task):
+        return app.amqp.router.route({}, task)["queue"].name
+
+    beat = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert "migrations_ops.tasks.jobs_reap" in beat
+    assert {task: queue_of(task) for task in beat} == dict.fromkeys(beat, "portal")
+    job_queues = {spec.queue for spec in KINDS.values()}
+    assert job_queues == set(settings.JOB_QUEUES) and "portal" not in job_queues
+    assert queue_of("migrations_ops.tasks.run_job") in job_queues
