@@ -19,7 +19,7 @@ from typing import Any
 
 from django.db.models import Q
 
-from checklists.models import Deployment, Release
+from checklists.models import Deployment, FreezeWindow, Release
 from migrations_ops.models import BackupManifest, Job, Project, RollbackPlan, Target
 from migrations_ops.monitoring.models import MonitoringWindow
 
@@ -132,7 +132,7 @@ def environments(projects: Iterable[Project]) -> dict[int, list[Environment]]:
     )
     for target_id, job in _newest_per_target(history_jobs, "-finished_at").items():
         envs[target_id].applied = applied_state(job)
-    deployments = Deployment.objects.filter(target_id__in=ids).select_related("release")
+    deployments = Deployment.objects.filter(target_id__in=ids).select_related("release", "override")
     done = deployments.filter(kind=Deployment.Kind.DEPLOY, status=Deployment.Status.SUCCEEDED)
     for target_id, d in _newest_per_target(done, "-finished_at").items():
         envs[target_id].deployed = d
@@ -149,6 +149,11 @@ def environments(projects: Iterable[Project]) -> dict[int, list[Environment]]:
         envs[target_id].window = window
     for backup in _recent_backups(ids):
         envs[backup.target_id].backups.append(backup)
+    note_freezes(
+        (env.target.project_id, d)
+        for env in envs.values()
+        for d in (env.deployed, env.deploying, env.last_rollback)
+    )
     by_project: dict[int, list[Environment]] = defaultdict(list)
     for t in targets:
         by_project[t.project_id].append(envs[t.pk])
@@ -187,14 +192,45 @@ def release_matrix(project: Project, targets: list[Target]) -> list[MatrixRow]:
     newest: dict[tuple[int, int], Deployment] = {}
     rows = (
         Deployment.objects.filter(release__in=releases)
+        .select_related("override")
         .order_by("release_id", "target_id", "-started_at")
         .distinct("release_id", "target_id")
     )
     for d in rows:
         newest[(d.release_id, d.target_id)] = d
+    note_freezes((project.pk, d) for d in newest.values())
     return [
         MatrixRow(release=r, cells=[newest.get((r.pk, t.pk)) for t in targets]) for r in releases
     ]
+
+
+def note_freezes(deployments: Iterable[tuple[int, Deployment | None]]) -> None:
+    """Give each deployment (with its project's id) ``during_freeze``: the project's freeze
+    window that was on when it started, or None. A deployment goes through a freeze only
+    by a break-glass (``Deployment.override``): the pages say so beside it, as an SRE or
+    an auditor reading the history expects. One query for them all."""
+    shown = [(project_id, d) for project_id, d in deployments if d is not None]
+    for _, d in shown:
+        d.during_freeze = None  # type: ignore[attr-defined]
+    if not shown:
+        return
+    starts = [d.started_at for _, d in shown]
+    windows = list(
+        FreezeWindow.objects.filter(
+            project_id__in={project_id for project_id, _ in shown},
+            starts_at__lte=max(starts),
+            ends_at__gt=min(starts),
+        ).order_by("starts_at")
+    )
+    for project_id, d in shown:
+        d.during_freeze = next(  # type: ignore[attr-defined]
+            (
+                w
+                for w in windows
+                if w.project_id == project_id and w.starts_at <= d.started_at < w.ends_at
+            ),
+            None,
+        )
 
 
 def environments_for_user(user: Any) -> list[tuple[Project, list[Environment]]]:

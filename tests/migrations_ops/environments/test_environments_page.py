@@ -323,3 +323,48 @@ def test_every_list_of_targets_goes_staging_other_production(
         assert -1 not in found and found == sorted(found), (page, found)
     menu = JobStartForm(project=project, user=platform_lead).fields["target"].queryset
     assert [t.name for t in menu] == ["staging", "preview", "production"]
+
+
+def test_a_deployment_through_a_freeze_is_marked_with_its_break_glass(
+    client, auditor, platform_lead, project, targets
+):
+    """A deployment goes through a freeze window only by a break-glass: the card, the
+    matrix and the dashboard say so beside it (they showed it as any other deployment);
+    one outside any window carries no mark."""
+    from checklists.models import FreezeWindow, GateOverride
+
+    published_runbook(project)
+    hotfix, later = make_release(project, platform_lead, 1), make_release(project, platform_lead, 2)
+    FreezeWindow.objects.create(
+        project=project, starts_at=T0, ends_at=T0 + timedelta(hours=4), reason="Black Friday",
+        created_by=platform_lead,
+    )  # fmt: skip
+    glass = GateOverride.objects.create(
+        release=hotfix, digest="d", reason="the login outage", created_by=platform_lead,
+        expires_at=T0 + timedelta(hours=1),
+    )  # fmt: skip
+    through = Deployment.objects.create(
+        release=hotfix, target=targets["production"], status="succeeded", digest="d",
+        override=glass, started_by_name="lead", finished_at=T0 + timedelta(hours=1),
+    )  # fmt: skip
+    Deployment.objects.filter(pk=through.pk).update(started_at=T0 + timedelta(minutes=30))
+    after = Deployment.objects.create(
+        release=later, target=targets["staging"], status="succeeded", digest="d",
+        started_by_name="ci", finished_at=T0 + timedelta(hours=6),
+    )  # fmt: skip
+    Deployment.objects.filter(pk=after.pk).update(started_at=T0 + timedelta(hours=5))
+
+    client.force_login(auditor)
+    html = client.get(url(project)).content.decode()
+    marks = 'break-glass</span> <span class="muted small">“the login outage”</span>'
+    freeze = "during freeze “Black Friday”</span>"
+    production, staging = card(html, "production"), card(html, "staging")
+    assert marks in production and freeze in production
+    assert "break-glass" not in staging and "during freeze" not in staging
+    matrix = html.split('id="release-matrix"', 1)[1].split("</table>", 1)[0]
+    row_1 = matrix.split(">R-1</a>", 1)[1].split("</tr>", 1)[0]
+    row_2 = matrix.split(">R-2</a>", 1)[1].split("</tr>", 1)[0]
+    assert marks in row_1 and freeze in row_1
+    assert "break-glass" not in row_2 and "during freeze" not in row_2
+    panel = client.get(reverse("dashboard")).content.decode().split('id="environments-panel"')[1]
+    assert freeze in panel.split("<td>production", 1)[1].split("</tr>", 1)[0]
