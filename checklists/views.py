@@ -221,7 +221,7 @@ def _detail_context(request: HtmxHttpRequest, release: Release) -> dict[str, Any
     _share_targets(apply_form, "target", targets, first="Choose a target…")
     _share_targets(context["capture_form"], "target", targets)
     by_kind = sorted(targets, key=lambda t: (t.kind, t.name))
-    _share_targets(context["start_form"], "target", by_kind)
+    context["start_form"].use_targets(by_kind)
     context["apply_form"] = apply_form
     if not data.files_count:
         context["backup_blocked_reason"] = (

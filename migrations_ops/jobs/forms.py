@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any, cast
 
 from django import forms
+from django.utils.functional import lazy
 
 from migrations_ops.jobs.kinds import action_for, page_runnable_kinds
-from migrations_ops.models import Project
+from migrations_ops.models import Project, Target
 from migrations_ops.projects.forms import TargetChoiceField
 from release_portal.accounts.roles import can
 
@@ -31,6 +33,30 @@ class JobStartForm(forms.Form):
         ]
         target = cast(forms.ModelChoiceField, self.fields["target"])
         target.queryset = project.targets.in_flow_order()
+        # The default says which database it is, not only "staging"; read when the menu is.
+        target.empty_label = lazy(self._default_label, str)()
+
+    def _default_label(self) -> str:
+        staging = self.staging_targets
+        return f"Staging: {staging[0].name} (default)" if staging else "Staging (default)"
+
+    def use_targets(self, targets: list[Target]) -> None:
+        """Offer ``targets``, the project's, read once by a page for all its forms."""
+        self.__dict__["staging_targets"] = self._staging(targets)
+        field = cast(forms.ModelChoiceField, self.fields["target"])
+        field.choices = [("", field.empty_label)] + [
+            (t.pk, field.label_from_instance(t)) for t in targets
+        ]
+
+    @staticmethod
+    def _staging(targets: Any) -> list[Target]:
+        return sorted((t for t in targets if t.kind == Target.Kind.STAGING), key=lambda t: t.name)
+
+    @cached_property
+    def staging_targets(self) -> list[Target]:
+        """The project's staging targets, the pre-flight's default first (by name); read
+        with the Run form's targets, so the page asks once."""
+        return self._staging(cast(forms.ModelChoiceField, self.fields["target"]).queryset or [])
 
     @property
     def may_start_any(self) -> bool:

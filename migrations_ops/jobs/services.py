@@ -150,12 +150,19 @@ def staging_target(project: Project) -> Target:
 
 
 @transaction.atomic
-def preflight_start(*, release: Any, user: Any) -> list[Job]:
-    """Queue the runbook's §3 checks (plus RLS and drift) for ``release`` against staging.
+def preflight_start(*, release: Any, user: Any, target: Target | None = None) -> list[Job]:
+    """Queue the runbook's §3 checks (plus RLS and drift) for ``release`` against staging:
+    ``target``, one of the project's staging targets, or the first by name.
 
     Returns one job per kind; a kind already queued or running is not started twice.
     """
-    target = staging_target(release.project)
+    if target is None:
+        target = staging_target(release.project)
+    elif target.project_id != release.project_id or target.kind != Target.Kind.STAGING:
+        raise ValidationError(
+            f"{target.name} is not one of {release.project.name}'s staging targets: the "
+            "pre-flight runs against staging. Choose one of them."
+        )
     jobs = [
         job_enqueue(
             kind=kind, project=release.project, release=release, target=target, created_by=user

@@ -202,6 +202,8 @@ def jobs_panel_context(
         "panel_limit": limit,
         "start_form": form,
         "may_preflight": can(request.user, Action.RUN_CHECKS, release.project),
+        # Which staging database "Run pre-flight" runs on (a choice when there are several).
+        "preflight_targets": lambda: form.staging_targets,
         # Read when the panel shows them (the template calls it), never by the table's
         # two-second refresh.
         "preflight_marks": lambda: selectors.kind_marks(
@@ -298,8 +300,18 @@ def release_job_start(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def release_preflight(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     release = get_release_for_user(request.user, pk, Action.RUN_CHECKS)
+    chosen = request.POST.get("target", "")
+    target = None
+    if chosen:
+        # Any of the project's targets is looked up; preflight_start says which may run it.
+        target = release.project.targets.filter(pk=int(chosen) if chosen.isdigit() else 0).first()
+        if target is None:
+            return _after_start(
+                request, release, "That target is not one of this project's: reload the page.",
+                messages.ERROR,
+            )  # fmt: skip
     try:
-        jobs = preflight_start(release=release, user=request.user)
+        jobs = preflight_start(release=release, user=request.user, target=target)
     except ValidationError as e:
         return _after_start(request, release, error_text(e), messages.ERROR)
     return _after_start(request, release, *_started_message(jobs))

@@ -327,9 +327,22 @@ def field_problem(form: forms.Form, name: str, default: str) -> str:
     return " ".join(str(e) for e in form.errors.get(name) or []) or default
 
 
+class _KeptRows(forms.models.ModelChoiceIterator):
+    """The field's options from its queryset's own rows, kept after the first read (a
+    project has a few targets): a page that reads them too asks the database once."""
+
+    def __iter__(self) -> Any:
+        if self.field.empty_label is not None:
+            yield ("", self.field.empty_label)
+        for obj in self.queryset:
+            yield self.choice(obj)
+
+
 class TargetChoiceField(forms.ModelChoiceField):
     """One of a project's targets. A disabled one is offered with its reason beside its
     name, and refused with the whole reason (``Target.refusal``)."""
+
+    iterator = _KeptRows
 
     def __init__(self, *args: Any, refuse_disabled: bool = True, **kwargs: Any) -> None:
         kwargs.setdefault("queryset", Target.objects.none())

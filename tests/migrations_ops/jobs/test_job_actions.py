@@ -1,6 +1,7 @@
 """Starting, cancelling and retrying jobs from the pages: who may, and what they see."""
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -219,3 +220,53 @@ def test_the_preflight_says_which_target_it_runs_on(
     jobs = Job.objects.order_by("pk")
     assert {job.target.name for job in jobs} == {"eu-staging"}
     assert f"{jobs.last()} on eu-staging." in html
+
+
+def test_the_preflight_button_names_its_staging_target_and_offers_each_of_several(
+    client, release_engineer, release, staging, sent
+):
+    """With one staging target the button says which database it runs on; with two, the
+    person chooses (the first by name is the default) and the jobs run on that one."""
+    from checklists.models import MigrationFile
+
+    MigrationFile.objects.create(
+        release=release, filename="20250101000000_a.sql", version="20250101000000", name="a",
+        sha256="0" * 64, size=8, sql="select 1;",
+    )  # fmt: skip
+    client.force_login(release_engineer)
+    page = reverse("release_detail", kwargs={"pk": release.pk})
+    html = client.get(page).content.decode()
+    assert f"Run pre-flight on {staging.name}</button>" in html
+    assert 'id="preflight-target"' not in html
+
+    eu = release.project.targets.create(name="eu-staging", kind="staging", url_env_var="EU_URL")
+    release.project.targets.create(name="replica", kind="other", url_env_var="REPLICA_URL")
+    cache.clear()  # added here without the settings page's change-log event
+    html = client.get(page).content.decode()
+    menu = html.split('id="preflight-target"', 1)[1].split("</select>", 1)[0]
+    options = [o.split(">", 1)[1] for o in menu.split("<option ")[1:]]
+    assert [o.split("<", 1)[0] for o in options] == sorted(["eu-staging", staging.name])
+    assert ">Run pre-flight</button>" in html
+
+    client.post(preflight_url(release), {"target": staging.pk})
+    assert {job.target for job in Job.objects.all()} == {staging}
+    Job.objects.update(state="succeeded")
+    client.post(preflight_url(release), {"target": eu.pk})
+    assert {job.target for job in Job.objects.filter(state="queued")} == {eu}
+    assert Job.objects.filter(state="queued").count() == len(PREFLIGHT_KINDS)
+
+
+def test_the_preflight_refuses_a_target_that_is_not_one_of_the_projects_staging_ones(
+    client, release_engineer, release, staging, other_project, sent
+):
+    production = release.project.targets.create(
+        name="production", kind="production", url_env_var="PROD_URL"
+    )
+    theirs = other_project.targets.create(name="their-staging", kind="staging", url_env_var="T_URL")
+    client.force_login(release_engineer)
+    html = client.post(preflight_url(release), {"target": production.pk}, follow=True).text
+    assert "production is not one of" in html and "staging targets" in html
+    html = client.post(preflight_url(release), {"target": theirs.pk}, follow=True).text
+    assert "That target is not one of this project&#x27;s" in html
+    assert "their-staging" not in html
+    assert not Job.objects.exists()

@@ -104,5 +104,6 @@ def test_the_target_menu_names_each_target_as_the_pages_do(client, platform_lead
     )
     names = sorted(with_files.project.targets.values_list("name", flat=True))
     assert "eu-replica" in names
-    assert labels[0] == "Staging (default)"
+    # The default names the staging database it is.
+    assert labels[0] == f"Staging: {with_files.project.targets.get(kind='staging').name} (default)"
     assert sorted(labels[1:]) == names
