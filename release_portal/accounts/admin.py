@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from release_portal.accounts.lifecycle import account_changes_by
 from release_portal.accounts.models import Membership
 from release_portal.accounts.roles import Role
 from release_portal.accounts.services import (
@@ -151,9 +152,16 @@ class PersonAdmin(UserAdmin):
     """People are deactivated (Active unticked), never deleted here: deleting someone would
     take their roles away with no event in the change log (and could leave a project
     without its platform lead), while the events that name them stay. A project's last
-    active platform lead is not deactivated either."""
+    active platform lead is not deactivated either. A deactivated person's API tokens stop
+    working (``accounts.signals.sign_in_ended``)."""
 
     form = PersonForm
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        """Saved as the operator's change: unticking Active ends the person's sign-in
+        (``accounts.lifecycle``), and what follows from it is recorded as theirs."""
+        with account_changes_by(request.user):
+            super().save_model(request, obj, form, change)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

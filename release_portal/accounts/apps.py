@@ -53,5 +53,7 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from release_portal import routes  # noqa: F401  (every page's route is outermost)
+        from release_portal.accounts import lifecycle
 
+        lifecycle.connect()
         register_events(EVENTS, group=("member", "Members and roles"))

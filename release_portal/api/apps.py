@@ -21,9 +21,17 @@ def _created(event: Any) -> str:
     return f"{said} expiring {utc_time(data['expires_at'])}"
 
 
+def _revoked(event: Any) -> str:
+    """``revoked the API token ci``, and why when the portal did it with someone's change:
+    ``…: its creator ana is no longer a platform lead here (removed from the project)``."""
+    data = event_data(event)
+    said = f"revoked the API token {data.get('name', '')}"
+    return f"{said}: {data['reason']}" if data.get("reason") else said
+
+
 EVENTS = {
     "api_token.create": EventType("API token created", _created),
-    "api_token.revoke": EventType("API token revoked", "revoked the API token {data[name]}"),
+    "api_token.revoke": EventType("API token revoked", _revoked),
 }
 
 
@@ -33,4 +41,22 @@ class ApiConfig(AppConfig):
     verbose_name = "API for CI"
 
     def ready(self) -> None:
+        from release_portal.accounts.signals import role_lost, sign_in_ended
+
         register_events(EVENTS, group=("api_token", "API tokens"))
+        role_lost.connect(_role_lost, dispatch_uid="api.tokens_of_a_lost_lead_role")
+        sign_in_ended.connect(_sign_in_ended, dispatch_uid="api.tokens_of_an_ended_sign_in")
+
+
+def _role_lost(sender: Any, *, user: Any, project_id: int, role: Any, actor: Any, **_: Any) -> None:
+    """A token ends with its creator's platform-lead role (``api.creators``)."""
+    from release_portal.api.creators import lead_role_lost
+
+    lead_role_lost(user=user, project_id=project_id, role=role, actor=actor)
+
+
+def _sign_in_ended(sender: Any, *, user: Any, actor: Any, how: Any, **_: Any) -> None:
+    """…and with its creator's account (deactivated, deleted)."""
+    from release_portal.api.creators import sign_in_ended
+
+    sign_in_ended(user=user, actor=actor, how=str(how))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMessage
@@ -48,11 +49,8 @@ STUCK_AFTER = timedelta(minutes=10)
 def expiring_unannounced(now: datetime) -> QuerySet[ApiToken]:
     """Live tokens that expire within EXPIRES_SOON of ``now`` and were not announced yet
     (never a revoked or expired one, nor one that never expires)."""
-    return ApiToken.objects.filter(
-        revoked_at__isnull=True,
-        expires_at__gt=now,
-        expires_at__lte=now + EXPIRES_SOON,
-        expiry_notified_at__isnull=True,
+    return ApiToken.objects.live(now).filter(
+        expires_at__lte=now + EXPIRES_SOON, expiry_notified_at__isnull=True
     )
 
 
@@ -85,14 +83,7 @@ def token_expiry_notify(*, token_id: int, now: datetime) -> bool:
     token = ApiToken.objects.select_related("project").get(pk=token_id)
     project = token.project
     page = tokens_page(project)
-    leads = [
-        m.user
-        for m in Membership.objects.filter(
-            project=project, role=Role.PLATFORM_LEAD, user__is_active=True
-        )
-        .select_related("user")
-        .order_by("user__username")
-    ]
+    leads = active_leads(project.pk)
     when = utc_time(token.expires_at)
     events.api_token_expiring(
         token=token,
@@ -110,12 +101,38 @@ def token_expiry_notify(*, token_id: int, now: datetime) -> bool:
     context = {"token": token, "project": project, "expires": when, "link": f"{base}{page}"}
     subject = f"{project.name}: the API token {token.name} expires on {when}"
     body = render_to_string("release_portal/api/token_expiry_email.txt", context)
-    # One mail per lead (nobody sees the others' addresses), kept until it is sent.
+    mails_queue(token=token, leads=leads, subject=subject, body=body, now=now)
+    return True
+
+
+def active_leads(project_id: int, *, but: Any = None) -> list[Any]:
+    """The project's platform leads who can sign in, by username (``but`` left out): the
+    people told of its tokens."""
+    memberships = Membership.objects.filter(
+        project_id=project_id, role=Role.PLATFORM_LEAD, user__is_active=True
+    )
+    if but is not None:
+        memberships = memberships.exclude(user_id=but.pk)
+    return [m.user for m in memberships.select_related("user").order_by("user__username")]
+
+
+def mails_queue(
+    *,
+    token: ApiToken,
+    leads: list[Any],
+    subject: str,
+    body: str,
+    now: datetime,
+    kind: str = ExpiryMail.Kind.EXPIRING,
+) -> None:
+    """Write one mail per lead about ``token`` (nobody sees the others' addresses), kept
+    until it is sent; the first try follows the commit (a rollback sends nothing)."""
     addresses = list(dict.fromkeys(lead.email for lead in leads if lead.email))
     by_email = {lead.email: lead for lead in leads}
     ExpiryMail.objects.bulk_create(
         ExpiryMail(
             token=token,
+            kind=kind,
             user=by_email[email],
             email=email,
             subject=subject[:300],
@@ -125,10 +142,10 @@ def token_expiry_notify(*, token_id: int, now: datetime) -> bool:
         for email in addresses
     )
     if addresses:
+        token_id = token.pk
         transaction.on_commit(
             lambda: expiry_mails_send(token_id=token_id, now=timezone.now()), robust=True
         )
-    return True
 
 
 def expiry_mails_send(*, now: datetime | None = None, token_id: int | None = None) -> int:
@@ -136,7 +153,8 @@ def expiry_mails_send(*, now: datetime | None = None, token_id: int | None = Non
     before it is tried so that no mail goes out twice; returns how many were sent.
 
     A refused mail is tried again after the next of ``RETRY_DELAYS``, then marked failed
-    with the server's answer; one of a token revoked or expired meanwhile is not sent.
+    with the server's answer; an expiry mail of a token revoked or expired meanwhile is not
+    sent. (``api.creators`` queues its revocation mails here too.)
     """
     now = now or timezone.now()
     ExpiryMail.objects.filter(
@@ -163,7 +181,8 @@ def _expiry_mail_try(*, mail_id: int, now: datetime) -> bool:
     mail = ExpiryMail.objects.select_related("token").get(pk=mail_id)
     done = ExpiryMail.objects.filter(pk=mail_id, state=ExpiryMail.State.SENDING)
     token_state = mail.token.state_at(timezone.now())
-    if token_state != TokenState.LIVE:
+    # "expires soon" is moot once the token ended; "it was revoked" is about its end.
+    if mail.kind == ExpiryMail.Kind.EXPIRING and token_state != TokenState.LIVE:
         done.update(
             state=ExpiryMail.State.FAILED,
             last_error=f"not sent: the token is {token_state.label} now",

@@ -36,6 +36,14 @@ class TokenState(models.TextChoices):
     REVOKED = "revoked", "revoked"
 
 
+class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
+    def live(self, now: datetime) -> ApiTokenQuerySet:
+        """Tokens that work at ``now``: not revoked, not expired (``state_at`` in SQL)."""
+        return self.filter(revoked_at__isnull=True).filter(
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
+        )
+
+
 class ApiToken(models.Model):
     """A project's credential for CI: ``rp_<key_id>_<secret>``; only the secret's hash is kept.
 
@@ -64,6 +72,12 @@ class ApiToken(models.Model):
     revoked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Why the portal revoked it, when no lead did by hand (``api.creators``): "its creator
+    # ana is no longer a platform lead here (removed from the project)". The tokens page,
+    # the 401 and the change log say it; it names people, never ids.
+    revoked_reason = models.CharField(max_length=300, blank=True)
+
+    objects = ApiTokenQuerySet.as_manager()
 
     class Meta:
         ordering = ["project", "-created_at"]
@@ -80,7 +94,8 @@ class ApiToken(models.Model):
         return f"token:{self.name}"
 
     def state_at(self, now: datetime) -> TokenState:
-        """Revoked wins over expired: revoking is what someone did to the token."""
+        """Revoked wins over expired: revoking is what someone did to the token.
+        (``ApiToken.objects.live(now)`` is its LIVE in SQL.)"""
         if self.revoked_at is not None:
             return TokenState.REVOKED
         if self.expires_at is not None and self.expires_at <= now:
@@ -107,7 +122,9 @@ class ApiToken(models.Model):
 
 
 class ExpiryMail(models.Model):
-    """One platform lead's mail saying a token enters its last days (``api.expiry``).
+    """One platform lead's mail about one token: it enters its last days (``api.expiry``),
+    or the portal revoked it because its creator is no longer a platform lead
+    (``api.creators``).
 
     Written in the transaction that announces the token, so a mail that could not be sent
     stays here, pending, and is tried again (``expiry_mails_send``) instead of being lost;
@@ -122,7 +139,12 @@ class ExpiryMail(models.Model):
         SENT = "sent", "sent"
         FAILED = "failed", "failed"
 
+    class Kind(models.TextChoices):
+        EXPIRING = "expiring", "expires soon"
+        REVOKED = "revoked", "revoked with its creator's role"
+
     token = models.ForeignKey(ApiToken, on_delete=models.CASCADE, related_name="expiry_mails")
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.EXPIRING)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -140,8 +162,8 @@ class ExpiryMail(models.Model):
     class Meta:
         ordering = ["token", "email"]
         constraints = [
-            # A lead hears of a token once.
-            models.UniqueConstraint(fields=["token", "email"], name="expiry_mail_once"),
+            # A lead hears once that a token expires soon, and once that it was revoked.
+            models.UniqueConstraint(fields=["token", "email", "kind"], name="expiry_mail_once"),
         ]
         indexes = [
             # The retry task's query: pending mails that are due.

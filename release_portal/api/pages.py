@@ -73,17 +73,22 @@ def _listed(project: Project, now: datetime) -> list[ApiToken]:
     """The project's tokens in the page's order, each with its ``state`` and whether it
     ``expires_soon`` at ``now`` (one ``now`` for the order and the labels)."""
     groups = list(_GROUPS)
-    # The leads' expiry mails not sent (yet: pending ones are tried again), as
-    # ``mails_unsent``, in one query for all the tokens.
+    # The leads' mails not sent (yet: pending ones are tried again), as ``mails_unsent``,
+    # in one query for all the tokens.
     unsent = ExpiryMail.objects.exclude(state=ExpiryMail.State.SENT).order_by("email")
     tokens = list(
         ApiToken.objects.filter(project=project)
         .select_related("created_by", "revoked_by")
         .prefetch_related(Prefetch("expiry_mails", queryset=unsent, to_attr="mails_unsent"))
     )
+    # A live token's unsent mails say it expires soon; a revoked one's, why it was revoked.
+    shown = {TokenState.LIVE: ExpiryMail.Kind.EXPIRING, TokenState.REVOKED: ExpiryMail.Kind.REVOKED}
     for t in tokens:
-        t.state = t.state_at(now)  # type: ignore[attr-defined]
+        state = t.state_at(now)
+        t.state = state  # type: ignore[attr-defined]
         t.expires_soon = t.expires_soon_at(now)  # type: ignore[attr-defined]
+        mails = t.mails_unsent
+        t.mails_unsent = [m for m in mails if m.kind == shown.get(state)]
 
     def place(t: Any) -> tuple[int, float, int]:
         return groups.index(t.state), -getattr(t, _GROUPS[t.state]).timestamp(), -t.pk

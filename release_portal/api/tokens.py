@@ -109,22 +109,28 @@ def _name_taken(project: Any, name: str, now: datetime) -> str:
 
 
 @transaction.atomic
-def token_revoke(*, token: ApiToken, user: Any) -> ApiToken:
-    """Revoke ``token``: every later request with it gets 401."""
-    if not can(user, Action.MANAGE_PROJECT, token.project_id):
+def token_revoke(*, token: ApiToken, user: Any, reason: str = "") -> ApiToken:
+    """Revoke ``token``: every later request with it gets 401. The one way a token is
+    revoked: a lead on the tokens page (``user`` must be a platform lead), or the portal
+    (with a ``reason``, ``api.creators``: its creator stopped being a platform lead, and
+    ``user`` is whoever made that change, a person or None, and needs no permission here:
+    nobody asked for the revocation, it follows from their change)."""
+    if not reason and not can(user, Action.MANAGE_PROJECT, token.project_id):
         raise PermissionDenied("Only platform leads revoke API tokens.")
     token = ApiToken.objects.select_for_update().get(pk=token.pk)
     if token.revoked_at is not None:
         raise TokenError(f"The token {token.name!r} is already revoked.")
     token.revoked_at = timezone.now()
-    token.revoked_by = user
-    token.save(update_fields=["revoked_at", "revoked_by"])
+    token.revoked_by = user if getattr(user, "is_authenticated", False) else None
+    token.revoked_reason = reason[:300]
+    token.save(update_fields=["revoked_at", "revoked_by", "revoked_reason"])
+    data = {"name": token.name, "key_id": token.key_id}
     audit_record(
         actor=user,
         action="api_token.revoke",
         obj=token,
         project=token.project_id,
-        data={"name": token.name, "key_id": token.key_id},
+        data={**data, "reason": token.revoked_reason} if reason else data,
     )
     return token
 
@@ -161,7 +167,7 @@ def token_authenticate(value: str) -> ApiToken | None:
 def token_refusal(value: str) -> str | None:
     """Why ``value``, a token the portal made, is refused now (revoked or expired), or None.
 
-    CI then logs "revoked on … by …" or "expired on …" instead of the answer for a
+    CI then logs "revoked on … by … (because …)" or "expired on …" instead of the answer for a
     missing or mistyped secret, which would send people hunting for a typo. Said only to
     whoever presents the whole secret: a key id alone says nothing, so nothing can be
     probed with it.
@@ -172,7 +178,8 @@ def token_refusal(value: str) -> str | None:
     state = token.state_at(timezone.now())
     if state == TokenState.REVOKED:
         by = f" by {token.revoked_by.get_username()}" if token.revoked_by else ""
-        what = f"was revoked on {utc_time(token.revoked_at)}{by}"
+        because = f" because {token.revoked_reason}" if token.revoked_reason else ""
+        what = f"was revoked on {utc_time(token.revoked_at)}{by}{because}"
     elif state == TokenState.EXPIRED:
         what = f"expired on {utc_time(token.expires_at)}"
     else:
