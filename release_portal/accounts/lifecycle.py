@@ -36,9 +36,12 @@ def account_changes_by(actor: Any) -> Iterator[None]:
         _changed_by.reset(token)
 
 
-def _deactivating(sender: Any, instance: Any, update_fields: Any = None, **_: Any) -> None:
-    """``instance`` is about to be saved inactive while its stored row is active."""
-    if instance.pk is None or instance.is_active:
+def _deactivating(
+    sender: Any, instance: Any, raw: bool = False, update_fields: Any = None, **_: Any
+) -> None:
+    """``instance`` is about to be saved inactive while its stored row is active (not a
+    fixture being loaded: ``raw``)."""
+    if raw or instance.pk is None or instance.is_active:
         return
     if update_fields is not None and "is_active" not in update_fields:
         return

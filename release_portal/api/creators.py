@@ -67,9 +67,12 @@ def tokens_of_a_former_lead_revoke(
     if project_id is not None:
         live = live.filter(project_id=project_id)
     reason = f"its creator {creator.get_username()} is no longer a platform lead here ({how})"
+    # Locked first, so a lead revoking one of them by hand meanwhile waits for this change
+    # instead of making token_revoke refuse it (which would refuse the whole change).
+    locked = live.select_for_update(of=("self",)).select_related("project")
     revoked = [
         token_revoke(token=token, user=actor, reason=reason)
-        for token in live.select_related("project").order_by("project_id", "created_at", "pk")
+        for token in locked.order_by("project_id", "created_at", "pk")
     ]
     for token in revoked:
         _tell_the_other_leads(token, creator=creator, actor=actor, now=now)

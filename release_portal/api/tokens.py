@@ -10,13 +10,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from release_portal.accounts.roles import Action, can
+from release_portal.accounts.models import Membership
+from release_portal.accounts.roles import Action, Role, can
 from release_portal.api.models import ApiToken, Scope, TokenState
 from release_portal.audit.services import audit_record
 from release_portal.templatetags.portal import utc_time
@@ -61,7 +63,7 @@ def token_create(
     It expires ``lifetime`` from now; ``None`` makes a token that never expires (allowed,
     but then nothing ends it except a revocation: it must be rotated by hand).
     """
-    if not can(user, Action.MANAGE_PROJECT, project):
+    if not can(user, Action.MANAGE_PROJECT, project) or not _lead_locked(user, project):
         raise PermissionDenied("Only platform leads create API tokens.")
     name = name.strip()
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,79}", name):
@@ -94,6 +96,21 @@ def token_create(
         data={"name": name, "scopes": chosen, "key_id": key_id, "expires_at": expires_at},
     )
     return NewToken(token=token, value=f"rp_{key_id}_{secret}")
+
+
+def _lead_locked(user: Any, project: Any) -> bool:
+    """Whether ``user`` is an active platform lead of ``project``, their account and that
+    role locked until the caller's transaction ends (user first, as member_invite locks).
+    A removal, role change or deactivation made meanwhile waits for the new token to
+    commit, then revokes it (``api.creators``); one that committed first is seen here: a
+    token never outlives its creator's lead role."""
+    active = get_user_model().objects.select_for_update().filter(pk=user.pk, is_active=True)
+    if active.values_list("pk", flat=True).first() is None:
+        return False
+    lead = Membership.objects.select_for_update().filter(
+        user_id=user.pk, project_id=getattr(project, "pk", project), role=Role.PLATFORM_LEAD
+    )
+    return lead.values_list("pk", flat=True).first() is not None
 
 
 def _name_taken(project: Any, name: str, now: datetime) -> str:
