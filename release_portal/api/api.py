@@ -33,8 +33,9 @@ project's *API tokens* page, with the scopes `read`, `report` and/or `deploy`. A
 reaches its own project only: anything else is 404. Session cookies are ignored. Any job
 on a production target needs `deploy` (a `report` token runs checks on staging only).
 Tokens expire (90 days after creation by default; 7 days to 1 year, or never, as its
-creator chose): an expired or revoked token gets 401, and the error says which, when,
-and where a platform lead creates its successor.
+creator chose), and end when their creator stops being a platform lead of the project:
+an expired or revoked token gets 401, and the error says which, when (why, when the
+portal revoked it) and where a platform lead creates its successor.
 
 Every answer made with a token that expires says when, so CI sees it coming:
 

@@ -127,7 +127,7 @@ def test_it_revokes_the_tokens_of_a_lead_removed_on_the_members_page(
         "platform lead"
     )
     assert f"The API token ci-deploy of Ibimina (rp_{token.key_id}_…, scopes" in sent.body
-    assert f"with ana's change: {reason}. CI using it now gets 401." in sent.body
+    assert f"following ana's change: {reason}. CI using it now gets 401." in sent.body
     assert "/projects/ibimina/tokens/" in sent.body
     assert tokens["lead"].value.split("_", 2)[2] not in sent.body + sent.subject
     assert ExpiryMail.objects.get().kind == ExpiryMail.Kind.REVOKED
@@ -216,7 +216,7 @@ def test_it_revokes_the_tokens_of_a_lead_deactivated_in_the_admin(
     assert answers(client, tokens["lead"]) == 401
     assert live(tokens["ana"]) and live(tokens["other"])
     assert [m.to for m in mail.outbox] == [[ana.email]]
-    assert "with ops's change: " in mail.outbox[0].body
+    assert "following ops's change: " in mail.outbox[0].body
 
 
 def test_a_deactivation_saved_anywhere_else_revokes_them_too(
