@@ -15,6 +15,9 @@ Layout (``release-portal-evidence-pack/1``):
   event before it, and whether it lies inside the verified part of the chain;
 - ``jobs/<id>-<kind>.log`` (log lines, ``<UTC time> [stream] text``) and
   ``jobs/<id>-<kind>.json`` (state, timing, summary and result) for each of its jobs;
+  for a job over production's rows (restore check, rehearsal) only a pack made for an SRE
+  or a platform lead holds them: anyone else's holds its state, timing and verdict, and
+  ``output_withheld`` (``migrations_ops.jobs.output``); its backups' findings likewise;
 - ``backups/<dump>.manifest.json``: see the BackupManifest hook below;
 - ``analysis.json``: what the release does to the database (the newest risk and access
   results, each loss with its backup and rollback step), as the API's
@@ -49,6 +52,7 @@ from checklists.changes.diffs import signed_bundle
 from checklists.models import Evidence, Release
 from checklists.reports.release_report import evidence_file_path, release_report_markdown
 from migrations_ops.analysis.selectors import release_analysis
+from migrations_ops.jobs.output import WITHHELD, holds_production_rows, verdict
 from migrations_ops.jobs.scrub import scrub_data, scrub_paths
 from migrations_ops.models import Job, JobLogLine
 from release_portal.audit.chain import canonical_time
@@ -132,7 +136,11 @@ def _job_log(job: Job) -> Iterator[bytes]:
     yield "".join(batch).encode()
 
 
-def _job_record(job: Job) -> dict[str, Any]:
+def _withheld_log() -> Iterator[bytes]:
+    yield f"{WITHHELD}\n".encode()
+
+
+def _job_record(job: Job, *, output: bool = True) -> dict[str, Any]:
     fields = ["id", "kind", "state", "ok", "summary", "error", "attempts", "worker",
               "created_by_name", "content_digest", "params", "result", "log_count",
               "log_truncated", "created_at", "started_at", "finished_at"]  # fmt: skip
@@ -140,6 +148,8 @@ def _job_record(job: Job) -> dict[str, Any]:
     # What people read carries no server path (migrations_ops.jobs.scrub).
     for name in ("summary", "error", "result"):
         record[name] = scrub_data(record[name])
+    if not output:  # what it wrote may quote production's rows (jobs.output)
+        record.update(summary=verdict(job), error="", result={}, output_withheld=WITHHELD)
     record["attempt_history"] = job.attempt_history
     # The pack's format (/1) names the job's content digest "release_digest".
     record["release_digest"] = record.pop("content_digest")
@@ -150,14 +160,24 @@ def _job_record(job: Job) -> dict[str, Any]:
 # --- backup manifests ---------------------------------------------------------------------
 
 
-def backup_manifest_files(release: Release) -> Iterator[tuple[str, bytes]]:
+def backup_manifest_files(
+    release: Release, *, findings: bool = True
+) -> Iterator[tuple[str, bytes]]:
     """Each backup of the release: its manifest (as written beside the dump) with the
-    portal's verification and the Supabase snapshot reference the SRE logged."""
+    portal's verification and the Supabase snapshot reference the SRE logged. Without
+    ``findings``, the restore check's words and differences (they may quote production's
+    rows, ``migrations_ops.jobs.output``) are left out, saying so."""
     from migrations_ops.models import BackupManifest
 
     for backup in BackupManifest.objects.filter(release=release).order_by("pk"):
+        manifest = dict(backup.manifest or {})
+        verification = dict(backup.verification or {})
+        if not findings:
+            for found in (manifest.get("verification"), verification):
+                if isinstance(found, dict) and found:
+                    found.update(summary=WITHHELD, differences=[])
         record = {
-            **(backup.manifest or {}),
+            **manifest,
             "portal": {
                 "backup_id": backup.pk,
                 "target": backup.target.name if backup.target_id else None,
@@ -166,7 +186,7 @@ def backup_manifest_files(release: Release) -> Iterator[tuple[str, bytes]]:
                 "size": backup.size,
                 "verify_state": backup.verify_state,
                 "verified_at": backup.verified_at,
-                "verification": backup.verification,
+                "verification": verification,
                 "snapshot_ref": backup.snapshot_ref,
                 "deleted": backup.deleted_at is not None,
             },
@@ -247,8 +267,12 @@ def _waivers(release: Release) -> list[dict[str, Any]]:
     return out
 
 
-def evidence_pack_write(release: Release, out: IO[bytes], *, base_url: str | None = None) -> None:
-    """Write the release's evidence pack as a zip into ``out`` (see the module docstring)."""
+def evidence_pack_write(
+    release: Release, out: IO[bytes], *, base_url: str | None = None, output: bool = True
+) -> None:
+    """Write the release's evidence pack as a zip into ``out`` (see the module docstring):
+    without ``output``, for a reader who may not read what the jobs over production's rows
+    wrote (``migrations_ops.jobs.output.may_read_production_rows``), without it."""
     checkpoint = checkpoint_sign(reason=AuditCheckpoint.Reason.EVIDENCE_PACK)
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         pack = _PackWriter(archive)
@@ -264,9 +288,10 @@ def evidence_pack_write(release: Release, out: IO[bytes], *, base_url: str | Non
             .order_by("pk")
         )
         for job in jobs:
-            pack.add(f"jobs/{job.pk}-{job.kind}.log", _job_log(job))
-            pack.add_json(f"jobs/{job.pk}-{job.kind}.json", _job_record(job))
-        for name, data in backup_manifest_files(release):
+            shown = output or not holds_production_rows(job.kind)
+            pack.add(f"jobs/{job.pk}-{job.kind}.log", _job_log(job) if shown else _withheld_log())
+            pack.add_json(f"jobs/{job.pk}-{job.kind}.json", _job_record(job, output=shown))
+        for name, data in backup_manifest_files(release, findings=output):
             pack.add(name, [data])
         # What the release does to the database (also in report.md), as data.
         pack.add_json("analysis.json", release_analysis(release))
@@ -284,9 +309,11 @@ def evidence_pack_write(release: Release, out: IO[bytes], *, base_url: str | Non
         archive.writestr("contents.json", _json(sign_manifest(contents, checkpoint)))
 
 
-def evidence_pack_spooled(release: Release, *, base_url: str | None = None) -> IO[bytes]:
+def evidence_pack_spooled(
+    release: Release, *, base_url: str | None = None, output: bool = True
+) -> IO[bytes]:
     """The pack in a spooled temporary file, rewound, for a response to stream."""
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - the response closes it
-    evidence_pack_write(release, spool, base_url=base_url)
+    evidence_pack_write(release, spool, base_url=base_url, output=output)
     spool.seek(0)
     return spool

@@ -14,6 +14,7 @@ from checklists.reports.release_report import (
     release_download_record,
     release_report_markdown,
 )
+from migrations_ops.jobs.output import may_read_production_rows
 from release_portal.routes import Routes
 
 routes = Routes()
@@ -45,7 +46,12 @@ def release_evidence_pack(request: HttpRequest, pk: int) -> HttpResponseBase:
         release=release, actor=request.user, action="release.evidence_pack",
         format=evidence_pack.FORMAT,
     )  # fmt: skip
-    spool = evidence_pack.evidence_pack_spooled(release, base_url=request.build_absolute_uri("/"))
+    spool = evidence_pack.evidence_pack_spooled(
+        release,
+        base_url=request.build_absolute_uri("/"),
+        # What the jobs over production's rows wrote, for SREs and platform leads only.
+        output=may_read_production_rows(request.user, release.project_id),
+    )
     response = FileResponse(
         spool,
         as_attachment=True,

@@ -27,6 +27,7 @@ from checklists.services.errors import (
 from checklists.services.state import release_refresh
 from checklists.sql import exists_sql
 from migrations_ops.jobs.kinds import KINDS, kind_spec
+from migrations_ops.jobs.output import summary_for_all
 from release_portal.accounts.roles import roles_by_project
 from release_portal.audit.services import Actor, actor_of, audit_record
 
@@ -352,7 +353,8 @@ def evidence_from_job(*, job: Any) -> list[Evidence]:
         if job.state == "succeeded"
         else Evidence.Status.FAILED
     )
-    summary = job.summary or job.get_kind_display()
+    # Every member reads the checklist: the verdict alone for a job over production's rows.
+    summary = summary_for_all(job) or job.get_kind_display()
     if status == Evidence.Status.PASSED and (why := _passed_without_proof(job)):
         status, summary = Evidence.Status.INFO, f"{why}: {summary}"
     items = {}

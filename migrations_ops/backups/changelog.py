@@ -9,6 +9,7 @@ fresh from the backups page.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from django.db import transaction
@@ -27,8 +28,14 @@ def changelog_key(project: Project) -> str:
     return f"{project.slug}/{FILE_NAME}"
 
 
-def changelog_text(project: Project) -> str:
-    """The change log of ``project``'s backups that still exist, newest first."""
+# In place of a failed restore check's findings, for readers who may not read them.
+FINDINGS_WITHHELD = "what it found is shown to SREs and platform leads only"
+
+
+def changelog_text(project: Project, *, findings: bool = True) -> str:
+    """The change log of ``project``'s backups that still exist, newest first. Without
+    ``findings``, a failed restore check's words (it ran over production's rows: they can
+    quote them, ``jobs.output``) are replaced by ``FINDINGS_WITHHELD``."""
     rows = (
         BackupManifest.objects.filter(project=project, deleted_at__isnull=True)
         .select_related("release")
@@ -41,6 +48,10 @@ def changelog_text(project: Project) -> str:
         except ManifestError:
             logger.warning("backup %s: its stored manifest is unreadable; left out", row.pk)
             continue
+        if not findings and manifest.verification is not None:
+            manifest.verification = dataclasses.replace(
+                manifest.verification, summary=FINDINGS_WITHHELD
+            )
         release = f"#{row.release_id} {row.release.title}" if row.release else None
         entries.append(ChangelogEntry(manifest=manifest, release=release))
     return render_changelog(entries)

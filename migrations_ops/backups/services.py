@@ -26,6 +26,7 @@ from checklists.services.state import release_refresh
 from migrations_ops.backups.changelog import changelog_after_commit
 from migrations_ops.backups.selectors import protected_reason
 from migrations_ops.backups.storage import StorageError, current_storage, key_for, storage_for
+from migrations_ops.jobs.output import summary_for_all
 from migrations_ops.jobs.services import job_enqueue
 from migrations_ops.models import BackupManifest, Job, RollbackPlan, Target
 from migrations_ops.pg.backup_manifest import MANIFEST_SUFFIX, ManifestFile
@@ -158,17 +159,19 @@ def backup_record_verification(*, job: Job) -> BackupManifest | None:
     backup.save(update_fields=["verify_state", "verified_at", "verification", "verify_job",
                                "manifest"])  # fmt: skip
     actor = Actor.system(f"job #{job.pk}")
+    # The change log, the checklist and the webhooks are every member's (or no member's):
+    # the check's verdict alone, as it ran over production's rows. What it found stays on
+    # the backup and the job, for SREs and platform leads (jobs.output).
+    verdict = summary_for_all(job)
     audit_record(
         actor=actor, action="backup.verify", obj=backup, project=backup.project_id,
         release=backup.release_id,
-        data={"file": backup.file_name, "ok": ok, "summary": verification.get("summary", "")},
+        data={"file": backup.file_name, "ok": ok, "summary": verdict},
     )  # fmt: skip
     if backup.release_id:
-        _backup_evidence(backup, actor, ok=ok, summary=str(verification.get("summary", "")))
+        _backup_evidence(backup, actor, ok=ok, summary=verdict)
     if ok:
-        events.backup_verified(
-            manifest=backup, result=str(verification.get("summary", "")), actor=actor
-        )
+        events.backup_verified(manifest=backup, actor=actor)
     _verify_next_pending(backup, actor)
     changelog_after_commit(backup.project_id)
     return backup

@@ -21,6 +21,7 @@ from checklists.access import get_release_for_user
 from migrations_ops.backups import selectors, services
 from migrations_ops.backups.changelog import changelog_text
 from migrations_ops.backups.forms import BackupFilterForm, CaptureForm, SnapshotForm
+from migrations_ops.jobs.output import may_read_production_rows
 from migrations_ops.models import BackupManifest, RollbackPlan
 from migrations_ops.pg.sizes import size_text
 from migrations_ops.projects.forms import field_problem
@@ -212,7 +213,10 @@ def backup_capture_view(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def backup_changelog(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     project = get_project_for_user(request.user, slug)
-    response = HttpResponse(changelog_text(project), content_type="text/markdown; charset=utf-8")
+    findings = may_read_production_rows(request.user, project)
+    response = HttpResponse(
+        changelog_text(project, findings=findings), content_type="text/markdown; charset=utf-8"
+    )
     response["Content-Disposition"] = f'attachment; filename="{project.slug}-backups-CHANGELOG.md"'
     return response
 

@@ -26,6 +26,7 @@ from checklists.deployments.services import (
 )
 from checklists.models import Deployment, Release
 from checklists.services.errors import AlreadyDone
+from migrations_ops.jobs.output import summary_for_all
 from migrations_ops.jobs.services import job_enqueue
 from migrations_ops.models import Incident, IncidentEntry, Job, RollbackPlan, Target
 from migrations_ops.rollback.services import (
@@ -350,7 +351,7 @@ def incident_job_finished(*, job: Job) -> None:
     entries = IncidentEntry.objects.filter(job=job, kind=E.JOB).select_related("incident")
     for entry in entries:
         _entry(entry.incident, Actor.system(f"job #{job.pk}"), E.JOB_END,
-               f"{job} {job.get_state_display().lower()}: {job.summary}", job=job,
+               f"{job} {job.get_state_display().lower()}: {summary_for_all(job)}", job=job,
                data={"state": job.state})  # fmt: skip
     if job.kind == Job.Kind.ROLLBACK:
         deployment_finish_for_job(job=job)

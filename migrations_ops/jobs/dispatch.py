@@ -14,6 +14,7 @@ from django.db import transaction
 
 from migrations_ops.jobs import hooks
 from migrations_ops.jobs.kinds import kind_spec, time_limits
+from migrations_ops.jobs.output import summary_for_all
 from migrations_ops.models import Job
 from release_portal.audit.services import audit_record
 
@@ -61,7 +62,9 @@ def record_job_end(job: Job, *, actor: Any, data: dict[str, Any] | None = None) 
             "kind": job.kind,
             "state": job.state,
             "ok": job.ok,
-            "summary": job.summary,
+            # Every member reads the change log: the verdict alone for a job over
+            # production's rows (jobs.output).
+            "summary": summary_for_all(job),
             "attempts": job.attempts,
             **(data or {}),
         },

@@ -38,6 +38,7 @@ from migrations_ops.jobs.context import job_run_context, secret_values
 from migrations_ops.jobs.dispatch import audit_job, record_job_end
 from migrations_ops.jobs.kinds import job_runner, time_limits
 from migrations_ops.jobs.lease import Claim, Heartbeat, job_claim
+from migrations_ops.jobs.output import summary_for_all
 from migrations_ops.jobs.scrub import scrub_paths
 from migrations_ops.jobs.worklog import JobLog, bounded_result, cut_error, redact, redact_data
 from migrations_ops.models import Job, attempt_ended
@@ -269,7 +270,12 @@ def _finish_without_hooks(job: Job, claim: Claim, outcome: Outcome, worker: str)
             job,
             actor=Actor.system(f"worker {worker}"[:200]),
             action="job.finish",
-            data={"kind": job.kind, "state": job.state, "ok": False, "summary": job.summary},
+            data={
+                "kind": job.kind,
+                "state": job.state,
+                "ok": False,
+                "summary": summary_for_all(job),
+            },
         )
     return job
 

@@ -64,6 +64,10 @@ class JobKind:
     # Informational kinds: their result is attached, as information that never passes or
     # fails an item, to the items whose steps name these evidence kinds (besides their own).
     informs: tuple[str, ...] = ()
+    # It restores a backup *of production* into its sandbox's cluster: what it writes (its
+    # log, error, summary and result) can quote production's rows, so only the people who
+    # may download production's backups read it (``jobs.output``).
+    holds_production_rows: bool = False
 
     @property
     def evidence(self) -> str:
@@ -141,6 +145,7 @@ KINDS: dict[str, JobKind] = {
             short="Restore check",
             sandbox=True,
             pins_bundle=False,
+            holds_production_rows=True,
             ends=("backups.verification",),
         ),
         _gated(K.APPLY, Action.DEPLOY, short="Apply", options=GUARD, ends=("deployments.finish",)),
@@ -151,6 +156,7 @@ KINDS: dict[str, JobKind] = {
             short="Rehearsal",
             sandbox=True,
             needs_release=True,
+            holds_production_rows=True,
             options=(*_SCRATCH, opt.rollbacks_dir),
             ends=("rollback.rehearsal",),
         ),
@@ -178,6 +184,7 @@ def kind_spec(kind: str) -> JobKind:
 PREFLIGHT_KINDS: tuple[str, ...] = tuple(k for k, spec in KINDS.items() if spec.preflight)
 SANDBOX_KINDS = frozenset(k for k, spec in KINDS.items() if spec.sandbox)
 GATED_KINDS = frozenset(k for k, spec in KINDS.items() if spec.gated)
+PRODUCTION_ROWS_KINDS = frozenset(k for k, spec in KINDS.items() if spec.holds_production_rows)
 
 
 def queue_for(kind: str) -> str:

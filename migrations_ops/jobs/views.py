@@ -1,7 +1,9 @@
 """Job pages: a job with its live log, a release's jobs, and starting, cancelling, retrying.
 
-Any member of the job's project may read a job and its log (others get 404); starting,
-cancelling and retrying need the role the job's kind asks for (403 otherwise).
+Any member of the job's project may read a job and its log (others get 404), except the
+output of a job that held production's rows, which only SREs and platform leads read
+(``jobs.output``); starting, cancelling and retrying need the role the job's kind asks
+for (403 otherwise).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from checklists.access import get_release_for_user
 from migrations_ops.jobs import selectors
 from migrations_ops.jobs.forms import JobStartForm
 from migrations_ops.jobs.kinds import GATED_KINDS, PREFLIGHT_KINDS, action_for
+from migrations_ops.jobs.output import WITHHELD, may_read_output, verdict
 from migrations_ops.jobs.present import job_queued_message
 from migrations_ops.jobs.results import present_job_result
 from migrations_ops.jobs.scrub import scrub_data
@@ -55,16 +58,28 @@ GATED_MESSAGE = (
 def _job_context(request: HtmxHttpRequest, job: Job) -> dict[str, Any]:
     access = ProjectAccess(request.user, job.project)
     may_act = can(request.user, action_for(job.kind), job.project)
-    result_template, result_view = present_job_result(job)
+    shown = may_read_output(request.user, job)
+    result_template, result_view = present_job_result(job) if shown else (None, {})
     return {
         "job": job,
         "access": access,
         "may_cancel": may_act and job.is_active and job.cancel_requested_at is None,
         "may_retry": may_act and not job.is_active and job.kind not in GATED_KINDS,
-        "result_template": result_template if job.result else None,
+        # What the job wrote, or (a job over production's rows, for someone who may not
+        # read them) the portal's verdict and why the rest is not shown.
+        "withheld": "" if shown else WITHHELD,
+        "summary": job.summary if shown else verdict(job),
+        "error": job.error if shown and job.error != job.summary else "",
+        "raw_result": shown and bool(job.result),
+        "result_template": result_template if shown and job.result else None,
         "result_view": result_view,
         "related": selectors.related_links(job),
     }
+
+
+def _shown_lines(request: HtmxHttpRequest, job: Job, lines: list[Any]) -> list[Any]:
+    """``lines`` if the reader may read ``job``'s output, else none (``jobs.output``)."""
+    return lines if may_read_output(request.user, job) else []
 
 
 @routes.path("jobs/<int:pk>/", name="job_detail")
@@ -74,7 +89,10 @@ def job_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     lines, _ = selectors.log_lines_after(job, 0, limit=job.log_count + 10)
     context = _job_context(request, job)
     context.update(
-        lines=lines, last_seq=lines[-1]["seq"] if lines else 0, polling=job.is_active, oob=False
+        lines=_shown_lines(request, job, lines),
+        last_seq=lines[-1]["seq"] if lines else 0,
+        polling=job.is_active,
+        oob=False,
     )
     return render(request, "migrations_ops/jobs/detail.html", context)
 
@@ -83,8 +101,11 @@ def job_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def job_result_json(request: HtmxHttpRequest, pk: int) -> JsonResponse:
     """The job's result as stored, for people who want the JSON (the page shows it
-    readably): any member of the job's project, 404 otherwise; no server paths."""
+    readably): any member of the job's project, 404 otherwise; no server paths. A job
+    over production's rows answers 403 to those who may not read its output."""
     job = selectors.get_job_for_user(request.user, pk)
+    if not may_read_output(request.user, job):
+        raise PermissionDenied(WITHHELD)
     body = {
         "job": job.pk,
         "kind": job.kind,
@@ -112,7 +133,7 @@ def job_log(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         job = selectors.get_job_for_user(request.user, pk)
     context: dict[str, Any] = _job_context(request, job) if ended else {"job": job}
     context.update(
-        lines=lines,
+        lines=_shown_lines(request, job, lines),
         last_seq=lines[-1]["seq"] if lines else after,
         polling=not ended,
         ended=ended,

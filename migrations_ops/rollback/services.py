@@ -19,6 +19,7 @@ from checklists.proof import for_production
 from checklists.services.items import evidence_add, items_for_evidence
 from checklists.services.state import release_refresh
 from migrations_ops.backups.storage import LocalStorage, storage_for
+from migrations_ops.jobs.output import summary_for_all
 from migrations_ops.jobs.services import job_enqueue
 from migrations_ops.models import BackupManifest, Job, RollbackPlan, Target
 from migrations_ops.pg import supabase_files
@@ -247,8 +248,11 @@ def rehearsal_record(*, job: Job) -> RollbackPlan | None:
     plan.rehearsal = {"ok": ok, "summary": job.summary, **(job.result or {})}
     plan.save(update_fields=["rehearsal_state", "rehearsal_job", "rehearsed_at", "rehearsal"])
     actor = Actor.system(f"job #{job.pk}")
+    # The change log and the checklist are every member's: the rehearsal's verdict alone
+    # (it ran over production's rows; its words stay on the plan and the job, jobs.output).
+    verdict = summary_for_all(job)
     audit_record(actor=actor, action="rollback_plan.rehearsal", obj=plan, release=plan.release_id,
-                 data={"job": job.pk, "ok": ok, "summary": job.summary})  # fmt: skip
+                 data={"job": job.pk, "ok": ok, "summary": verdict})  # fmt: skip
     # The way back the runbook asks for is production's (§5.2): a plan rehearsed for
     # another target is shown on the step, passing nothing and failing nothing.
     status, where = for_production(
@@ -266,6 +270,6 @@ def rehearsal_record(*, job: Job) -> RollbackPlan | None:
             "this rehearsal proves nothing)"
         )
     _plan_evidence(
-        plan, actor, status=status, summary=f"rollback plan #{plan.pk} for {where}: {job.summary}"
+        plan, actor, status=status, summary=f"rollback plan #{plan.pk} for {where}: {verdict}"
     )
     return plan

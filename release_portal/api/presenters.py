@@ -9,6 +9,7 @@ from django.db.models import Prefetch
 from checklists import rules
 from checklists.deployments.gate import GateResult
 from checklists.models import Deployment, Evidence, GateOverride, PeerReview, Release
+from migrations_ops.jobs.output import WITHHELD, may_read_output, verdict
 from migrations_ops.jobs.scrub import scrub_paths
 from migrations_ops.models import Job
 
@@ -82,6 +83,9 @@ def peer_review(review: PeerReview) -> dict[str, Any]:
 
 
 def job(j: Job) -> dict[str, Any]:
+    """The job as a token reads it: a job over production's rows without what it wrote
+    (its summary is the portal's verdict, ``output_withheld`` says why; ``jobs.output``)."""
+    shown = token_reads_output(j)
     return {
         "id": j.pk,
         "kind": j.kind,
@@ -92,12 +96,19 @@ def job(j: Job) -> dict[str, Any]:
         "started_at": j.started_at,
         "finished_at": j.finished_at,
         "ok": j.ok,
-        "summary": scrub_paths(j.summary),
-        "error": scrub_paths(j.error),
+        "summary": scrub_paths(j.summary) if shown else verdict(j),
+        "error": scrub_paths(j.error) if shown else "",
+        "output_withheld": None if shown else WITHHELD,
         "log_count": j.log_count,
         "already_active": bool(getattr(j, "already_active", False)),
         "attempts": j.attempt_rows,
     }
+
+
+def token_reads_output(j: Job) -> bool:
+    """Whether an API token reads ``j``'s output: no token downloads a backup, so none
+    reads a job over production's rows (``jobs.output.may_read_output``)."""
+    return may_read_output(None, j)
 
 
 def _followup(o: GateOverride) -> dict[str, Any]:

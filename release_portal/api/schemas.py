@@ -116,7 +116,16 @@ class JobSummaryOut(Schema):
     created_at: datetime
     finished_at: datetime | None
     ok: bool | None
-    summary: str
+    summary: str = Field(
+        description="What the job found; for a restore_check or rehearsal, which ran over a "
+        "copy of production's rows, only the portal's verdict (\"Restore check passed\")."
+    )
+    output_withheld: str | None = Field(
+        None,
+        description="Why the job's log, error and details are not in this answer (a "
+        "restore_check or rehearsal: SREs and platform leads read them in the portal); null "
+        "when nothing is withheld.",
+    )
 
 
 class DeploymentOut(Schema):

@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from migrations_ops.jobs.output import holds_production_rows
 from release_portal.audit.services import audit_record
 from release_portal.notify import Notification, notify, write_outboxes
 
@@ -93,13 +94,20 @@ def announce(
 
 
 def job_failed(job: Any) -> None:
+    # Every member reads the notice, and a webhook's receiver is no member: a job over
+    # production's rows is announced without what it wrote (jobs.output).
+    what = (
+        "its log and details are shown to SREs and platform leads only"
+        if holds_production_rows(job.kind)
+        else job.summary
+    )
     announce(
         "job.failed",
         release=job.release,
         project=job.project,
         data={
             "summary": f"{job.get_kind_display()} #{job.pk} {job.get_state_display().lower()}: "
-            f"{job.summary}",
+            f"{what}",
             "job": job.pk,
             "kind": job.kind,
             "state": job.state,

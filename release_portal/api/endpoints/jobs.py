@@ -119,10 +119,17 @@ def read_job(
     job_id: JobId,
     after: LogAfter = 0,
 ) -> Any:
-    """Poll with `?after=<next_after>` until `done`. Scope: `read`."""
+    """Poll with `?after=<next_after>` until `done`. Scope: `read`.
+
+    A `restore_check` or `rehearsal` ran over a copy of production's rows: no token reads
+    what it wrote (`lines` stays empty, `job.summary` is the portal's verdict, `job.error`
+    empty and `job.output_withheld` says why); SREs and platform leads read it in the
+    portal. Its state, `ok` and times are as for any job."""
     token = require_scope(request, "read")
     job = job_for(token, job_id)
     lines = list(JobLogLine.objects.filter(job=job, seq__gt=after).order_by("seq")[:LOG_PAGE])
+    if not presenters.token_reads_output(job):
+        lines = []
     return Status(
         200,
         {
