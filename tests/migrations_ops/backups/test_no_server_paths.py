@@ -79,7 +79,8 @@ def test_it_shows_no_server_path_on_any_sre_page(client, personas, who, pages, b
 def test_the_backup_page_says_what_the_file_is_and_where_it_is_kept(
     client, personas, backup, pages
 ):
-    client.force_login(personas["auditor"])
+    # An SRE: what the restore check found is for those who read production's rows.
+    client.force_login(personas["sre"])
     html = client.get(f"/backups/{backup.pk}/").text
     assert f"<dt>File</dt><dd><code>{backup.file_name}</code> (plain)</dd>" in html
     assert "<dt>Kept in</dt><dd>the portal&#x27;s local backup folder</dd>" in html
