@@ -122,9 +122,9 @@ class JobSummaryOut(Schema):
     )
     output_withheld: str | None = Field(
         None,
-        description="Why the job's log, error and details are not in this answer (a "
-        "restore_check or rehearsal: SREs and platform leads read them in the portal); null "
-        "when nothing is withheld.",
+        description="Set for a restore_check or rehearsal, which run over a copy of "
+        "production's rows: why its log, error and details are never in an API answer (SREs "
+        "and platform leads read them in the portal); null for every other kind.",
     )
 
 
