@@ -1,24 +1,21 @@
-"""Which partitions a query's WHERE leaves to PostgreSQL's plan-time pruning.
+"""What a query's WHERE says to PostgreSQL's plan-time pruning, and why it is not told.
 
 PostgreSQL 15 locks, in the statement's mode, only the partitions that plan-time pruning
 keeps (``expand_partitioned_rtentry`` opens each of ``live_parts``, what
 ``prune_append_rel_partitions`` returns; ddl-partitioning.html, "Partition Pruning":
 pruning during planning uses the values "known during query planning"). What the text
-can tell, ``query_filters`` reads from the WHERE: the conjuncts that compare a column of the
-table with a constant (``=``, ``IN``, ``<``, ``<=``, ``>``, ``>=``), and every column the
-other conjuncts name. ``kept`` then decides, for one partitioned table, which of its
-partitions can hold matching rows, from the key and the bounds ``target_facts`` read, or
-says it cannot (None): a key the WHERE names otherwise (a function, an OR, a cast to
-another type), an expression key, HASH partitioning, several key columns, a value that
-is not compared exactly here (``key_values``: integers, dates, timestamps, uuids, enums
-and text under its collation are, each as far as its type allows).
-
-The values are compared as a dense order (a range ``(19, 20)`` of integers is not empty),
-as PostgreSQL's bound search does (``get_matching_range_bounds``). Measured on PostgreSQL
-15 by test_lock_elsewhere.py: a RANGE table's default partition is kept when the WHERE's
-values are not all inside the other partitions' bounds; a LIST table's when an ``=`` or
-``IN`` value is in no list, and always for a comparison (``<``, ``>``...); a contradiction
-(``at = 1 AND at = 2``) keeps none.
+can tell, ``query_filters`` reads from the WHERE into a ``RowFilter``: the conjuncts that
+compare a column of the table with a constant (``=``, ``IN``, ``<``, ``<=``, ``>``,
+``>=``, ``BETWEEN``), the ORs of the table's columns (``AnyOf``: each arm's tests), and
+every column the other conjuncts name. ``prune_steps.kept`` then decides, for one
+partitioned table, which of its partitions the planner keeps, from the key and the bounds
+(``PartitionKey``, ``PartitionBound``) ``target_facts`` read or the release's statements
+write, or says it cannot (None), and ``why_not`` says why, in the release engineer's
+words: a key the WHERE names otherwise (a function, a cast to another type, an OR of
+several tables' columns, IS NULL), an expression key, HASH partitioning, several key
+columns, a value that is not compared exactly here (``key_values``: integers, dates,
+timestamps, uuids, enums and text under its collation are, each as far as its type
+allows).
 """
 
 from __future__ import annotations
@@ -27,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from migrations_ops.pg import key_values
-from migrations_ops.pg.key_values import SKIP, TYPE_NAMES, Constant, KeyCollation
+from migrations_ops.pg.key_values import TYPE_NAMES, Constant, KeyCollation
 
 MINVALUE = ("minvalue", "")
 MAXVALUE = ("maxvalue", "")
@@ -49,6 +46,21 @@ class KeyTest:
 
 
 @dataclass(frozen=True)
+class AnyOf:
+    """An OR of one table's columns: each arm, its conjuncts (tests, or ORs within it).
+    A conjunct that is not a test is not here: its columns are the filter's ``named``."""
+
+    arms: tuple[tuple[KeyTest | AnyOf, ...], ...]
+
+    def tests(self) -> list[KeyTest]:
+        found: list[KeyTest] = []
+        for arm in self.arms:
+            for item in arm:
+                found += [item] if isinstance(item, KeyTest) else item.tests()
+        return found
+
+
+@dataclass(frozen=True)
 class RowFilter:
     """What a query's WHERE says about the rows of the table it changes or reads."""
 
@@ -60,6 +72,12 @@ class RowFilter:
     # Columns of tests that may be another table's (unqualified, in a join): they prune
     # when they are the key (a key column is the table's own), and tell nothing else.
     unsure: frozenset[str] = frozenset()
+    # The WHERE's conjuncts that are ORs of this table's columns alone.
+    either: tuple[AnyOf, ...] = ()
+
+    def all_tests(self) -> list[KeyTest]:
+        """Its tests, those under its ORs included."""
+        return [*self.tests, *(t for e in self.either for t in e.tests())]
 
 
 @dataclass(frozen=True)
@@ -239,212 +257,6 @@ def key_test(node: Any, own: set[str]) -> KeyTest | None:
     return KeyTest(column, op, (value,))
 
 
-# --- the partitions a filter keeps -----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Interval:
-    """Values between ``low`` and ``high`` (None: unbounded), each end in or out."""
-
-    low: Any = None
-    low_in: bool = False
-    high: Any = None
-    high_in: bool = False
-
-    def has(self, value: Any) -> bool:
-        above = self.low is None or value > self.low or (value == self.low and self.low_in)
-        below = self.high is None or value < self.high or (value == self.high and self.high_in)
-        return above and below
-
-    def meet(self, other: _Interval) -> _Interval:
-        low, low_in = self.low, self.low_in
-        if other.low is not None and (
-            low is None or other.low > low or (other.low == low and not other.low_in)
-        ):
-            low, low_in = other.low, other.low_in
-        high, high_in = self.high, self.high_in
-        if other.high is not None and (
-            high is None or other.high < high or (other.high == high and not other.high_in)
-        ):
-            high, high_in = other.high, other.high_in
-        return _Interval(low, low_in, high, high_in)
-
-    @property
-    def empty(self) -> bool:
-        if self.low is None or self.high is None:
-            return False
-        return self.low > self.high or (
-            self.low == self.high and not (self.low_in and self.high_in)
-        )
-
-
-# What a filter (or a bound) allows of one column: a set of values, or an interval.
-_Values = frozenset[Any] | _Interval
-
-
-def _meet(a: _Values, b: _Values) -> _Values:
-    if isinstance(a, _Interval) and isinstance(b, _Interval):
-        return a.meet(b)
-    if isinstance(a, _Interval):
-        a, b = b, a
-    assert isinstance(a, frozenset)
-    return frozenset(v for v in a if (v in b if isinstance(b, frozenset) else b.has(v)))
-
-
-def _usable(tests: list[KeyTest], key: PartitionKey) -> list[tuple[KeyTest, list[Any]]] | None:
-    """The tests that prune (not those of another collation), each with its values as the
-    key's; None when one is not compared here."""
-    out = []
-    type_name, collation = key.types[0], key.collation()
-    for test in tests:
-        values = [key_values.value(type_name, v, collation) for v in test.values]
-        if None in values or (test.op != "=" and not key_values.ordered(type_name, collation)):
-            return None
-        if SKIP not in values:
-            out.append((test, values))
-    return out
-
-
-def _allowed(test: KeyTest, values: list[Any]) -> _Values:
-    """The values one test lets through."""
-    if test.op == "=":
-        return frozenset(values)
-    if test.op in ("<", "<="):
-        return _Interval(high=values[0], high_in=test.op == "<=")
-    return _Interval(low=values[0], low_in=test.op == ">=")
-
-
-def bound_values(bound: PartitionBound, key: PartitionKey) -> _Values | None:
-    """The values of the key's column a partition holds (NULL left out: no test keeps
-    it), or None when its bound is not read here."""
-    type_name, collation = key.types[0], key.collation()
-
-    def read(constant: Constant) -> Any:
-        return key_values.value(type_name, constant, collation, bound=True)
-
-    if key.strategy == "l":
-        values = [read(v) for v in bound.values if v is not None]
-        return None if None in values else frozenset(values)
-    if len(bound.lower) != 1 or len(bound.upper) != 1:
-        return None
-    if not key_values.ordered(type_name, collation):
-        return None
-    low = None if bound.lower[0] == MINVALUE else read(bound.lower[0])
-    high = None if bound.upper[0] == MAXVALUE else read(bound.upper[0])
-    if (low is None and bound.lower[0] != MINVALUE) or (
-        high is None and bound.upper[0] != MAXVALUE
-    ):
-        return None
-    return _Interval(low, True, high, False)
-
-
-# What a partitioned table's own bound (and its ancestors') allow of a column: (the
-# column, the values; None when they are not read here).
-Within = tuple[tuple[str | None, "_Values | None"], ...]
-
-
-def kept(
-    key: PartitionKey, bounds: dict[str, PartitionBound], rows: RowFilter, within: Within
-) -> set[str] | None:
-    """Which of ``bounds``'s partitions the planner keeps for ``rows``; None when that
-    cannot be told. ``within``: what the partitioned table's own bound and its ancestors'
-    allow, which PostgreSQL adds to the query's conditions on the table when it has a
-    default partition and the query has any (partprune.c, gen_partprune_steps: "it's
-    possible that the hierarchy allows the parent a narrower range of values than some
-    of its partitions (particularly the default one)"; prune_append_rel_partitions
-    keeps every partition when there are no conditions).
-
-    Each condition is a pruning step of its own, and their results are intersected
-    (gen_partprune_steps_internal: "since the 'clauses' are mutually ANDed, add an
-    INTERSECT step"), not their values: ``k < 12 AND k > 15`` keeps the partition
-    holding 10 to 20. A RANGE table's default partition is kept when a stretch of values
-    no other partition holds survives the intersection (get_matching_partitions: a bound
-    offset without a partition "is still part of the queried range of values"); a LIST
-    table's when every step needs it (a value in no list, or a comparison). Two
-    different constants a column equals is a contradiction the planner finds first
-    (equivalence classes): nothing is kept."""
-    columns = set(key.columns)
-    if None in columns or "*" in rows.named:
-        return None
-    tests = [t for t in rows.tests if t.column in columns]
-    if columns & rows.named or (tests and columns & rows.sets):
-        return None
-    default = next((p for p, b in bounds.items() if b.default), None)
-    usable: list[tuple[KeyTest, list[Any]]] = []
-    if tests and len(key.columns) == 1 and key.strategy in ("r", "l"):
-        found = _usable(tests, key)
-        if found is None:
-            return None
-        usable = found
-        tests = [test for test, _ in usable]
-    if not tests and (default is None or not within):
-        return set(bounds)
-    if key.strategy not in ("r", "l") or len(key.columns) != 1:
-        return None
-    equal = {v for t, values in usable if t.op == "=" and len(values) == 1 for v in values}
-    if len(equal) > 1:
-        return set()
-    steps = [_allowed(test, values) for test, values in usable]
-    if default is not None:
-        for their_column, values in within:
-            if their_column is None or (their_column == key.columns[0] and values is None):
-                return None
-            if their_column == key.columns[0] and values is not None:
-                steps.append(values)
-    held: dict[str, _Values] = {}
-    for partition, bound in bounds.items():
-        if partition != default:
-            values = bound_values(bound, key)
-            if values is None:
-                return None
-            held[partition] = values
-    if key.strategy == "r":
-        regions = {**held, **_gaps(held)}
-        survivors = set(regions)
-        for step in steps:
-            survivors &= {r for r, values in regions.items() if not _empty(_meet(step, values))}
-        out = {r for r in survivors if r in held}
-        if default is not None and survivors - out:
-            out.add(default)
-    else:
-        out = set(held)
-        needs_default = True
-        listed = frozenset(v for values in held.values() for v in values)  # type: ignore[union-attr]
-        for step in steps:
-            out &= {p for p, values in held.items() if not _empty(_meet(step, values))}
-            needs_default &= isinstance(step, _Interval) or not step <= listed
-        if default is not None and needs_default:
-            out.add(default)
-    if not tests and {t.column for t in rows.tests} <= rows.unsure and out != set(bounds):
-        # Only the bounds prune here, and only if the query has conditions on the table
-        # (baserestrictinfo): whether the WHERE's other conjuncts are is not told here.
-        return None
-    return out
-
-
-def _gaps(held: dict[str, _Values]) -> dict[str, _Interval]:
-    """The stretches of values between (and around) RANGE partitions' bounds that no
-    partition holds (a default partition's, if there is one), by made-up names."""
-    spans = sorted(
-        (v for v in held.values() if isinstance(v, _Interval)),
-        key=lambda v: (v.low is not None, v.low),
-    )
-    gaps: dict[str, _Interval] = {}
-    end: Any = None  # where the values held so far end; None: below everything
-    for position, span in enumerate(spans):
-        if span.low is not None and (position == 0 or end != span.low):
-            gaps[f" gap {position}"] = _Interval(end, position > 0, span.low, False)
-        end = span.high
-        if end is None:
-            return gaps
-    gaps[" gap end"] = _Interval(end, True, None, False)
-    return gaps
-
-
-def _empty(values: _Values) -> bool:
-    return not values if isinstance(values, frozenset) else values.empty
-
-
 def why_not(key: PartitionKey | None, rows: RowFilter | None) -> str:
     """Why ``kept`` cannot tell which partitions the planner keeps, in the release
     engineer's words: what PostgreSQL decides when it plans the statement that the text
@@ -471,10 +283,11 @@ def why_not(key: PartitionKey | None, rows: RowFilter | None) -> str:
     if column in rows.named:
         return (
             f"a condition uses the key column {column} in a form not evaluated here (a cast, "
-            "OR, IS NULL, a function, a column of a subquery or of another table)"
+            "IS NULL, a function, an OR of several tables' columns, a column of a subquery "
+            "or of another table)"
         )
     type_name, collation = key.types[0], key.collation()
-    for test in rows.tests:
+    for test in rows.all_tests():
         if test.column != column:
             continue
         for constant in test.values:

@@ -29,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from migrations_ops.pg.partition_pruning import KeyTest, RowFilter, conjuncts, key_tests
+from migrations_ops.pg.partition_pruning import AnyOf, KeyTest, RowFilter, conjuncts, key_tests
 from migrations_ops.pg.sql_names import json_objects, raw_json
 
 _LEVELS = ("SelectStmt", "UpdateStmt", "DeleteStmt", "MergeStmt")
@@ -42,6 +42,7 @@ class _Member:
     tests: list[KeyTest] = field(default_factory=list)
     named: set[str] = field(default_factory=set)
     unsure: set[str] = field(default_factory=set)
+    either: list[AnyOf] = field(default_factory=list)
     query: bool = False  # a subquery, a CTE or a function: its values come from inside
 
 
@@ -74,7 +75,7 @@ def filters(node: Any) -> dict[int, RowFilter | None]:
                 inner = table.get("subquery")
                 if inner is None and not table.get("schemaname"):
                     inner = ctes.get(table.get("relname", ""))
-                if inner is not None and (rows is None or rows.tests or rows.named):
+                if inner is not None and (rows is None or rows.tests or rows.named or rows.either):
                     unread |= {id(level) for level in json_objects(inner)}
     return out
 
@@ -217,16 +218,70 @@ class _Level:
                     else:
                         self._join(set(ends))
                     continue
-            if not self._test(conjunct):
+            if not self._either(conjunct) and not self._test(conjunct):
                 self._name(conjunct)
+
+    def _either(self, conjunct: Any) -> bool:
+        """An OR whose columns are all one table's (a restriction of that table): its
+        arms' tests, for that table. An OR of several tables' columns is a join clause,
+        left to ``_name`` (the planner may extract a restriction from it)."""
+        inner = conjunct.get("BoolExpr") if isinstance(conjunct, dict) else None
+        if not inner or inner.get("boolop") != "OR_EXPR":
+            return False
+        if any("SubLink" in item for item in json_objects(conjunct)):
+            return False
+        owners = {self.owner(ref) for ref in _refs(conjunct)}
+        indexes = {owner[0] if owner else None for owner in owners}
+        index = indexes.pop() if len(indexes) == 1 else None
+        if index is None:
+            return False
+        member = self.members[index]
+        either = self._arms(inner, member)
+        if either is None:
+            return False
+        member.either.append(either)
+        return True
+
+    def _arms(self, inner: dict[str, Any], member: _Member) -> AnyOf | None:
+        """An OR's arms, each its conjuncts: a test, a nested OR, or (not read) the
+        columns it names, which the planner may evaluate otherwise. ``TRUE`` says
+        nothing and an arm with ``FALSE`` is dropped (``eval_const_expressions``); None
+        for another condition without a column, which the planner may fold too, or when
+        one arm is left."""
+        arms = []
+        for arg in inner.get("args", ()):
+            arm: list[KeyTest | AnyOf] = []
+            false = False
+            for item in conjuncts(arg):
+                const = item.get("A_Const", {}) if isinstance(item, dict) else {}
+                nested = item.get("BoolExpr") if isinstance(item, dict) else None
+                tests = key_tests(item, member.names)
+                if "boolval" in const:
+                    false |= not const["boolval"].get("boolval", False)
+                elif nested and nested.get("boolop") == "OR_EXPR":
+                    either = self._arms(nested, member)
+                    if either is None:
+                        return None
+                    arm.append(either)
+                elif tests is not None:
+                    arm.extend(tests)
+                elif not _compared_with_mutable(item):  # (which prunes nothing)
+                    named = self.columns(item, member)
+                    if not named:
+                        return None
+                    member.named |= named
+            if not false:
+                arms.append(tuple(arm))
+        if len(arms) < 2:
+            return None  # what is left is ANDed with the conditions around the OR
+        return AnyOf(tuple(arms))
 
     def _test(self, conjunct: Any) -> bool:
         """A comparison of one column with constants. An unqualified column in a join is
         the column of whichever table has it (PostgreSQL refuses an ambiguous one): a
         table's key column is its own, so the test is each table's, as a guess for the
         others (``RowFilter.unsure``)."""
-        expr = conjunct.get("A_Expr", {}) if isinstance(conjunct, dict) else {}
-        refs = _refs(expr.get("lexpr")) + _refs(expr.get("rexpr"))
+        refs = _refs(conjunct)
         if len(refs) != 1:
             return False
         owner = self.owner(refs[0])
@@ -326,7 +381,13 @@ class _Level:
         for linked, (other, column) in self.links:
             if linked == index and any(t.column == column for t in self.members[other].tests):
                 named.add("*")  # a condition reaches into the subquery through the join
-        return RowFilter(tuple(tests), frozenset(named), frozenset(sets), frozenset(member.unsure))
+        return RowFilter(
+            tuple(tests),
+            frozenset(named),
+            frozenset(sets),
+            frozenset(member.unsure),
+            tuple(member.either),
+        )
 
 
 def _column_pair(conjunct: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:

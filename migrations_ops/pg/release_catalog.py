@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from migrations_ops.pg import partition_pruning
+from migrations_ops.pg import partition_pruning, prune_steps
 from migrations_ops.pg.effect_model import (
     ON_DEPENDENT_VIEWS,
     ON_FOREIGN_KEY_OTHER_END,
@@ -106,7 +106,7 @@ class ReleaseCatalog:
         if rows is None:
             return None
         found: set[str] = set()
-        todo: list[tuple[str, partition_pruning.Within]] = [(table, ())]
+        todo: list[tuple[str, prune_steps.Within]] = [(table, ())]
         while todo:
             parent, within = todo.pop()
             children = [p for p, of in self.partition_of.items() if of == parent]
@@ -117,12 +117,12 @@ class ReleaseCatalog:
             known = {c: b for c, b in bounds.items() if b is not None}
             if key is None or len(known) != len(bounds):
                 return None
-            kept = partition_pruning.kept(key, known, self._through_joins(key, rows, path), within)
+            kept = prune_steps.kept(key, known, self._through_joins(key, rows, path), within)
             if kept is None:
                 return None
             for child in kept:
                 found.add(child)
-                own = partition_pruning.bound_values(known[child], key)
+                own = prune_steps.bound_values(known[child], key)
                 column = key.columns[0] if len(key.columns) == 1 and own is not None else None
                 todo.append((child, (*within, (column, own))))
         return found
@@ -161,7 +161,7 @@ class ReleaseCatalog:
             if key is None or None in bounds.values():
                 return partition_pruning.why_not(key, rows)
             known = {c: b for c, b in bounds.items() if b is not None}
-            if partition_pruning.kept(key, known, rows, ()) is None:
+            if prune_steps.kept(key, known, rows, ()) is None:
                 return partition_pruning.why_not(key, rows)
             todo += children
         return partition_pruning.why_not(None, rows)

@@ -168,13 +168,18 @@ def mismatch(text: str, resolved: release_risk.Resolved, modes: dict[str, LockMo
     )
 
 
-def not_exact(server_url: str, cases: list[tuple[str, str]], schema: str = SCHEMA) -> list[str]:
+def not_exact(
+    server_url: str, cases: list[tuple[str, str]], schema: str = SCHEMA, *, world: str = ""
+) -> list[str]:
     """Each of ``cases`` ((earlier, text): a file before it, the statement) whose predicted
-    locks are not exactly those PostgreSQL takes, or that carries a lock note."""
+    locks are not exactly those PostgreSQL takes, or that carries a lock note. ``world``:
+    a database already holding ``schema`` (a test module's), else one made for these."""
+    if not world:
+        with schema_world(server_url, schema) as made:  # for the cases with no earlier file
+            return not_exact(server_url, cases, schema, world=made)
     wrong = []
-    with schema_world(server_url, schema) as world:  # for the cases with no earlier file
-        for earlier, text in cases:
-            resolved, modes = predicted_and_taken(server_url, earlier, text, schema, world=world)
-            if resolved.locks != modes or resolved.lock_notes:
-                wrong.append(mismatch(text, resolved, modes))
+    for earlier, text in cases:
+        resolved, modes = predicted_and_taken(server_url, earlier, text, schema, world=world)
+        if resolved.locks != modes or resolved.lock_notes:
+            wrong.append(mismatch(text, resolved, modes))
     return wrong

@@ -1,0 +1,331 @@
+"""Which partitions of a partitioned table PostgreSQL 15's plan-time pruning keeps for a
+query's conditions on it (a ``RowFilter``), step by step as partprune.c computes them.
+
+Each condition on the key is a pruning step, whose result (``Step``, partprune.c's
+``PruneStepResult``) is a set of bound offsets (here: partitions, and for RANGE the
+stretches between them that no partition holds) with two flags, scan the default
+partition and scan the null-accepting one:
+
+- a conjunction's steps are intersected (``PARTPRUNE_COMBINE_INTERSECT``: the offsets,
+  and the flags ANDed), an OR's arms united (``PARTPRUNE_COMBINE_UNION``:
+  ``gen_partprune_steps_internal``); an arm that says nothing about the key keeps
+  everything (its step is an empty combine step: every offset, the default and the null
+  partition), an arm that contradicts itself is left out, and an OR whose arms all do
+  contradicts the conjunction it is in;
+- at the top level, two different constants the key equals is a contradiction the
+  planner finds first (equivalence classes; not inside an OR, where each condition is
+  its own step): nothing is kept.
+
+The values are compared as a dense order (a range ``(19, 20)`` of integers is not empty),
+as PostgreSQL's bound search does (``get_matching_range_bounds``). A RANGE table's
+default partition is kept when a stretch no partition holds survives (get_matching_
+partitions: a bound offset without a partition "is still part of the queried range of
+values"); a LIST table's when every step needs it (a value in no list, or a comparison).
+Measured on PostgreSQL 15 by the lock tests (test_lock_elsewhere.py,
+test_lock_pruning_steps.py, test_lock_or_null_hash.py). HASH partitions are not chosen
+here (``kept`` says it cannot tell).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from migrations_ops.pg import key_values
+from migrations_ops.pg.key_values import SKIP
+from migrations_ops.pg.partition_pruning import (
+    MAXVALUE,
+    MINVALUE,
+    AnyOf,
+    KeyTest,
+    PartitionBound,
+    PartitionKey,
+    RowFilter,
+)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """Values between ``low`` and ``high`` (None: unbounded), each end in or out."""
+
+    low: Any = None
+    low_in: bool = False
+    high: Any = None
+    high_in: bool = False
+
+    def has(self, value: Any) -> bool:
+        above = self.low is None or value > self.low or (value == self.low and self.low_in)
+        below = self.high is None or value < self.high or (value == self.high and self.high_in)
+        return above and below
+
+    def meet(self, other: Interval) -> Interval:
+        low, low_in = self.low, self.low_in
+        if other.low is not None and (
+            low is None or other.low > low or (other.low == low and not other.low_in)
+        ):
+            low, low_in = other.low, other.low_in
+        high, high_in = self.high, self.high_in
+        if other.high is not None and (
+            high is None or other.high < high or (other.high == high and not other.high_in)
+        ):
+            high, high_in = other.high, other.high_in
+        return Interval(low, low_in, high, high_in)
+
+    @property
+    def empty(self) -> bool:
+        if self.low is None or self.high is None:
+            return False
+        return self.low > self.high or (
+            self.low == self.high and not (self.low_in and self.high_in)
+        )
+
+
+# What a condition (or a bound) allows of one column: a set of values, or an interval.
+Values = frozenset[Any] | Interval
+
+# What a partitioned table's own bound (and its ancestors') allow of a column: (the
+# column, the values; None when they are not read here).
+Within = tuple[tuple[str | None, "Values | None"], ...]
+
+
+def meet(a: Values, b: Values) -> Values:
+    if isinstance(a, Interval) and isinstance(b, Interval):
+        return a.meet(b)
+    if isinstance(a, Interval):
+        a, b = b, a
+    assert isinstance(a, frozenset)
+    return frozenset(v for v in a if (v in b if isinstance(b, frozenset) else b.has(v)))
+
+
+def is_empty(values: Values) -> bool:
+    return not values if isinstance(values, frozenset) else values.empty
+
+
+def bound_values(bound: PartitionBound, key: PartitionKey) -> Values | None:
+    """The values of the key's column a partition holds (NULL left out), or None when
+    its bound is not read here (a HASH bound holds no stretch of values)."""
+    type_name, collation = key.types[0], key.collation()
+
+    def read(constant: key_values.Constant) -> Any:
+        return key_values.value(type_name, constant, collation, bound=True)
+
+    if key.strategy == "l":
+        values = [read(v) for v in bound.values if v is not None]
+        return None if None in values else frozenset(values)
+    if key.strategy != "r" or len(bound.lower) != 1 or len(bound.upper) != 1:
+        return None
+    if not key_values.ordered(type_name, collation):
+        return None
+    low = None if bound.lower[0] == MINVALUE else read(bound.lower[0])
+    high = None if bound.upper[0] == MAXVALUE else read(bound.upper[0])
+    if (low is None and bound.lower[0] != MINVALUE) or (
+        high is None and bound.upper[0] != MAXVALUE
+    ):
+        return None
+    return Interval(low, True, high, False)
+
+
+@dataclass(frozen=True)
+class Step:
+    """What pruning steps keep: offsets (partitions, RANGE gaps), scan default, scan null."""
+
+    regions: frozenset[str]
+    default: bool = False
+    null: bool = False
+
+    def meet(self, other: Step) -> Step:
+        return Step(
+            self.regions & other.regions, self.default and other.default, self.null and other.null
+        )
+
+    def join(self, other: Step) -> Step:
+        return Step(
+            self.regions | other.regions, self.default or other.default, self.null or other.null
+        )
+
+
+# A conjunction that contradicts itself, or says nothing about the key (no step).
+CONTRADICTION: Any = type("Contradiction", (), {"__repr__": lambda self: "CONTRADICTION"})()
+NO_STEP: Any = type("NoStep", (), {"__repr__": lambda self: "NO_STEP"})()
+
+
+class _Space:
+    """One partitioned table's partitions as its pruning steps see them."""
+
+    def __init__(self, key: PartitionKey, bounds: dict[str, PartitionBound]) -> None:
+        self.key = key
+        self.column = key.columns[0]
+        self.default = next((p for p, b in bounds.items() if b.default), None)
+        self.null = next((p for p, b in bounds.items() if None in b.values), None)
+        self.held: dict[str, Values] = {}
+        self.readable = key.strategy in ("r", "l")
+        for partition, bound in bounds.items():
+            if partition != self.default:
+                values = bound_values(bound, key)
+                if values is None:
+                    self.readable = False
+                else:
+                    self.held[partition] = values
+        self.regions: dict[str, Values] = dict(self.held)
+        if key.strategy == "r" and self.readable:
+            self.regions.update(_gaps(self.held))
+        self.listed = frozenset(
+            v for values in self.held.values() if isinstance(values, frozenset) for v in values
+        )
+
+    def everything(self) -> Step:
+        return Step(frozenset(self.regions), self.default is not None, self.null is not None)
+
+    def read(self, test: KeyTest) -> list[Any] | None:
+        """The test's values as the key's; None when one is not compared here; [SKIP]
+        when the test prunes nothing (another collation)."""
+        type_name, collation = self.key.types[0], self.key.collation()
+        values = [key_values.value(type_name, v, collation) for v in test.values]
+        if None in values:
+            return None
+        if test.op != "=" and not key_values.ordered(type_name, collation):
+            return None
+        return [SKIP] if SKIP in values else values
+
+    def leaf(self, test: KeyTest, values: list[Any]) -> Step:
+        """One test's step."""
+        if test.op == "=":
+            return self.values_step(frozenset(values))
+        if test.op in ("<", "<="):
+            return self.values_step(Interval(high=values[0], high_in=test.op == "<="))
+        return self.values_step(Interval(low=values[0], low_in=test.op == ">="))
+
+    def values_step(self, values: Values) -> Step:
+        regions = frozenset(r for r, own in self.regions.items() if not is_empty(meet(values, own)))
+        if self.key.strategy == "r":
+            return Step(regions)
+        needs_default = isinstance(values, Interval) or not values <= self.listed
+        return Step(regions, needs_default and self.default is not None)
+
+    def partitions(self, step: Step) -> set[str]:
+        out = {r for r in step.regions if r in self.held}
+        if step.null and self.null is not None:
+            out.add(self.null)
+        gap = self.key.strategy == "r" and bool(step.regions - set(self.held))
+        if self.default is not None and (step.default or gap):
+            out.add(self.default)
+        return out
+
+
+def _conjunction(space: _Space, items: list[KeyTest | AnyOf], *, top: bool) -> Any:
+    """The step of conditions ANDed (a Step, NO_STEP, CONTRADICTION, or None: not
+    computed here)."""
+    steps: list[Any] = []
+    equal: set[Any] = set()
+    for item in items:
+        if isinstance(item, AnyOf):
+            steps.append(_disjunction(space, item))
+            continue
+        if item.column != space.column:
+            continue
+        values = space.read(item)
+        if values is None:
+            return None
+        if values != [SKIP]:
+            if item.op == "=" and len(values) == 1:
+                equal |= set(values)
+            steps.append(space.leaf(item, values))
+    if None in steps:
+        return None
+    if CONTRADICTION in steps or (top and len(equal) > 1):
+        return CONTRADICTION
+    found = [s for s in steps if s is not NO_STEP]
+    if not found:
+        return NO_STEP
+    result = found[0]
+    for step in found[1:]:
+        result = result.meet(step)
+    return result
+
+
+def _disjunction(space: _Space, either: AnyOf) -> Any:
+    result: Step | None = None
+    for arm in either.arms:
+        step = _conjunction(space, list(arm), top=False)
+        if step is None:
+            return None
+        if step is CONTRADICTION:
+            continue  # PostgreSQL ignores a self-contradictory arm
+        if step is NO_STEP:
+            step = space.everything()
+        result = step if result is None else result.join(step)
+    return CONTRADICTION if result is None else result
+
+
+def kept(
+    key: PartitionKey, bounds: dict[str, PartitionBound], rows: RowFilter, within: Within
+) -> set[str] | None:
+    """Which of ``bounds``'s partitions the planner keeps for ``rows``; None when that
+    cannot be told. ``within``: what the partitioned table's own bound and its ancestors'
+    allow, which PostgreSQL adds to the query's conditions on the table when it has a
+    default partition and the query has any (partprune.c, gen_partprune_steps: "it's
+    possible that the hierarchy allows the parent a narrower range of values than some
+    of its partitions (particularly the default one)"; prune_append_rel_partitions
+    keeps every partition when there are no conditions)."""
+    columns = set(key.columns)
+    if None in columns or "*" in rows.named:
+        return None
+    tests = [t for t in rows.tests if t.column in columns]
+    ors = [e for e in rows.either if columns & {t.column for t in e.tests()}]
+    if columns & rows.named or ((tests or ors) and columns & rows.sets):
+        return None
+    default = next((p for p, b in bounds.items() if b.default), None)
+    if not tests and not ors and (default is None or not within):
+        return set(bounds)
+    if len(key.columns) != 1:
+        return None
+    space = _Space(key, bounds)
+    if not space.readable:
+        return None
+    top = _conjunction(space, [*tests, *ors], top=True)
+    if top is None:
+        return None
+    if top is CONTRADICTION:
+        return set()
+    if top is NO_STEP and (default is None or not within):
+        return set(bounds)
+    steps = [] if top is NO_STEP else [top]
+    if default is not None:
+        for their_column, values in within:
+            if their_column is None or (their_column == space.column and values is None):
+                return None
+            if their_column == space.column and values is not None:
+                steps.append(space.values_step(values))
+    result = space.everything()  # no step: every partition (get_matching_partitions)
+    for step in steps:
+        result = result.meet(step)
+    out = space.partitions(result)
+    if (
+        top is NO_STEP
+        and {t.column for t in rows.tests} <= rows.unsure
+        and not rows.either
+        and out != set(bounds)
+    ):
+        # Only the bounds prune here, and only if the query has conditions on the table
+        # (baserestrictinfo): whether the WHERE's other conjuncts are is not told here.
+        return None
+    return out
+
+
+def _gaps(held: dict[str, Values]) -> dict[str, Interval]:
+    """The stretches of values between (and around) RANGE partitions' bounds that no
+    partition holds (a default partition's, if there is one), by made-up names."""
+    spans = sorted(
+        (v for v in held.values() if isinstance(v, Interval)),
+        key=lambda v: (v.low is not None, v.low),
+    )
+    gaps: dict[str, Interval] = {}
+    end: Any = None  # where the values held so far end; None: below everything
+    for position, span in enumerate(spans):
+        if span.low is not None and (position == 0 or end != span.low):
+            gaps[f" gap {position}"] = Interval(end, position > 0, span.low, False)
+        end = span.high
+        if end is None:
+            return gaps
+    gaps[" gap end"] = Interval(end, True, None, False)
+    return gaps
