@@ -6,13 +6,14 @@ keeps (``expand_partitioned_rtentry`` opens each of ``live_parts``, what
 pruning during planning uses the values "known during query planning"). What the text
 can tell, ``query_filters`` reads from the WHERE into a ``RowFilter``: the conjuncts that
 compare a column of the table with a constant (``=``, ``IN``, ``<``, ``<=``, ``>``,
-``>=``, ``BETWEEN``), the ORs of the table's columns (``AnyOf``: each arm's tests), and
+``>=``, ``BETWEEN``, ``IS [NOT] NULL``), the ORs of the table's columns (``AnyOf``: each
+arm's tests), and
 every column the other conjuncts name. ``prune_steps.kept`` then decides, for one
 partitioned table, which of its partitions the planner keeps, from the key and the bounds
 (``PartitionKey``, ``PartitionBound``) ``target_facts`` read or the release's statements
 write, or says it cannot (None), and ``why_not`` says why, in the release engineer's
 words: a key the WHERE names otherwise (a function, a cast to another type, an OR of
-several tables' columns, IS NULL), an expression key, HASH partitioning, several key
+several tables' columns), an expression key, HASH partitioning, several key
 columns, a value that is not compared exactly here (``key_values``: integers, dates,
 timestamps, uuids, enums and text under its collation are, each as far as its type
 allows).
@@ -34,7 +35,8 @@ _FLIPPED = {"=": "=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 
 @dataclass(frozen=True)
 class KeyTest:
-    """One conjunct of a WHERE: ``column op value`` (``=`` with several values: ``IN``)."""
+    """One conjunct of a WHERE: ``column op value`` (``=`` with several values: ``IN``;
+    ``is null`` and ``is not null``, without values)."""
 
     column: str
     op: str
@@ -233,8 +235,16 @@ def key_tests(node: Any, own: set[str]) -> list[KeyTest] | None:
 
 
 def key_test(node: Any, own: set[str]) -> KeyTest | None:
-    """``column op constant`` (or ``column IN (constants)``) on a column of the table
-    ``own`` names (its name or alias; an unqualified column counts), or None."""
+    """``column op constant`` (or ``column IN (constants)``, ``column IS [NOT] NULL``) on
+    a column of the table ``own`` names (its name or alias; an unqualified column counts),
+    or None."""
+    null = node.get("NullTest") if isinstance(node, dict) else None
+    if null and not null.get("argisrow"):
+        column = _column(null.get("arg"), own)
+        if column is None:
+            return None
+        negated = null.get("nulltesttype") == "IS_NOT_NULL"
+        return KeyTest(column, "is not null" if negated else "is null", ())
     expr = node.get("A_Expr") if isinstance(node, dict) else None
     if not expr or len(expr.get("name", ())) != 1:
         return None
@@ -283,12 +293,12 @@ def why_not(key: PartitionKey | None, rows: RowFilter | None) -> str:
     if column in rows.named:
         return (
             f"a condition uses the key column {column} in a form not evaluated here (a cast, "
-            "IS NULL, a function, an OR of several tables' columns, a column of a subquery "
-            "or of another table)"
+            "a function, an OR of several tables' columns, a column of a subquery or of "
+            "another table)"
         )
     type_name, collation = key.types[0], key.collation()
     for test in rows.all_tests():
-        if test.column != column:
+        if test.column != column or test.op in ("is null", "is not null"):
             continue
         for constant in test.values:
             if key_values.value(type_name, constant, collation) is None:

@@ -12,6 +12,11 @@ partition and scan the null-accepting one:
   everything (its step is an empty combine step: every offset, the default and the null
   partition), an arm that contradicts itself is left out, and an OR whose arms all do
   contradicts the conjunction it is in;
+- ``key IS NULL`` keeps, in LIST, the partition whose list holds NULL, else the default
+  partition; in RANGE, the default partition. With any other condition on the key in the
+  same conjunction it is a contradiction (the operators are strict). ``key IS NOT NULL``
+  alone keeps every partition holding a value, with the default (not a LIST partition
+  holding only NULL);
 - at the top level, two different constants the key equals is a contradiction the
   planner finds first (equivalence classes; not inside an OR, where each condition is
   its own step): nothing is kept.
@@ -42,6 +47,8 @@ from migrations_ops.pg.partition_pruning import (
     PartitionKey,
     RowFilter,
 )
+
+_NULLNESS = ("is null", "is not null")
 
 
 @dataclass(frozen=True)
@@ -180,6 +187,8 @@ class _Space:
         """The test's values as the key's; None when one is not compared here; [SKIP]
         when the test prunes nothing (another collation)."""
         type_name, collation = self.key.types[0], self.key.collation()
+        if test.op in _NULLNESS:
+            return []
         values = [key_values.value(type_name, v, collation) for v in test.values]
         if None in values:
             return None
@@ -189,6 +198,15 @@ class _Space:
 
     def leaf(self, test: KeyTest, values: list[Any]) -> Step:
         """One test's step."""
+        if test.op == "is null":
+            if self.key.strategy == "l" and self.null is not None:
+                return Step(frozenset(), null=True)
+            return Step(frozenset(), default=self.default is not None)
+        if test.op == "is not null":
+            if self.key.strategy == "l":
+                holding = frozenset(p for p, v in self.held.items() if v)
+                return Step(holding, self.default is not None)
+            return Step(frozenset(self.regions), self.default is not None)
         if test.op == "=":
             return self.values_step(frozenset(values))
         if test.op in ("<", "<="):
@@ -216,6 +234,7 @@ def _conjunction(space: _Space, items: list[KeyTest | AnyOf], *, top: bool) -> A
     """The step of conditions ANDed (a Step, NO_STEP, CONTRADICTION, or None: not
     computed here)."""
     steps: list[Any] = []
+    nullness: list[str] = []
     equal: set[Any] = set()
     for item in items:
         if isinstance(item, AnyOf):
@@ -227,11 +246,14 @@ def _conjunction(space: _Space, items: list[KeyTest | AnyOf], *, top: bool) -> A
         if values is None:
             return None
         if values != [SKIP]:
+            nullness.append(item.op)
             if item.op == "=" and len(values) == 1:
                 equal |= set(values)
             steps.append(space.leaf(item, values))
     if None in steps:
         return None
+    if "is null" in nullness and len(nullness) > 1:
+        return CONTRADICTION  # strict operators: partprune.c, "contradicting IS NULL"
     if CONTRADICTION in steps or (top and len(equal) > 1):
         return CONTRADICTION
     found = [s for s in steps if s is not NO_STEP]
@@ -291,10 +313,13 @@ def kept(
         return set(bounds)
     steps = [] if top is NO_STEP else [top]
     if default is not None:
+        null = any(t.op == "is null" for t in tests)
         for their_column, values in within:
             if their_column is None or (their_column == space.column and values is None):
                 return None
             if their_column == space.column and values is not None:
+                if null:
+                    return None  # the parent's bound says IS NOT NULL, or IS NULL OR ...
                 steps.append(space.values_step(values))
     result = space.everything()  # no step: every partition (get_matching_partitions)
     for step in steps:

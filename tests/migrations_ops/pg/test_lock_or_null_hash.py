@@ -1,5 +1,5 @@
-"""Plan-time pruning of an OR on the key, compared with the locks PostgreSQL 15 takes,
-table by table (lock_world)."""
+"""Plan-time pruning of an OR on the key and of ``IS NULL`` / ``IS NOT NULL``, compared
+with the locks PostgreSQL 15 takes, table by table (lock_world)."""
 
 from __future__ import annotations
 
@@ -78,6 +78,45 @@ OR = [
 
 def test_an_or_keeps_the_union_of_what_each_arm_keeps(server_url, world):
     wrong = not_exact(server_url, [("", text) for text in OR], WORLD, world=world)
+    assert wrong == [], "\n".join(wrong)
+
+
+# IS NULL: in LIST, the partition whose list holds NULL, else the default; in RANGE, the
+# default only. With another condition on the key, a contradiction (strict operators).
+# IS NOT NULL alone: every partition holding a value, and the default.
+NULLS = [
+    "select * from tickets where kind is null",
+    "select * from tickets where kind is not null",
+    "update tickets set id = 2 where kind is null",
+    "select * from tickets where kind is null or kind = 3",
+    "select * from tickets where kind is null and kind = 3",
+    "select * from tickets where kind is null and id = 1",
+    "select * from tickets where (kind is null and kind = 1) or kind = 3",
+    "select * from tickets where kind is not null and kind = 3",
+    "select * from tickets where kind is not null and kind < 3",
+    "delete from orders where at is null",
+    "delete from orders where at is not null",
+    "delete from orders where at is null or at = '2023-05-01'",
+    "delete from orders where at is not null and (at = '2023-05-01' or at = '2022-05-01')",
+    "delete from orders where at is not null and (at = '2023-05-01' or at = '2029-05-01')",
+    "select * from readings where k is null",
+    "select * from readings where k is not null",
+    "select * from readings where k is null or k = 15",
+    "select * from kinds where kind is null",
+    "select * from kinds where kind is not null",
+    "select * from kinds where kind is null and kind = 7",  # both want the default: none
+    "select * from kinds where kind is null and kind > 0",
+    "select * from sorts where kind is null",
+    "select * from sorts where kind is not null",
+    "select * from sorts where kind = 5 or kind = 1",
+    "select * from shipments where region is null",
+    "select * from shipments where at is not null and at >= '2024-03-01'",
+    "select * from shipments where at >= '2024-03-01' and (at is null or at = '2024-09-01')",
+]
+
+
+def test_is_null_and_is_not_null_on_the_key_prune_as_postgresql_does(server_url, world):
+    wrong = not_exact(server_url, [("", text) for text in NULLS], WORLD, world=world)
     assert wrong == [], "\n".join(wrong)
 
 
