@@ -81,7 +81,9 @@ def value(
     if kind not in ("int", "string", type_name) and not (type_name in _TEXT and kind in _TEXT):
         return None
     if type_name in _INTEGERS:
-        return int(text) if re.fullmatch(r"-?\d+", text) else None
+        if not re.fullmatch(r"-?\d+", text) or not -(2**63) <= int(text) < 2**63:
+            return None  # beyond int8: a numeric, compared through a cast
+        return int(text)
     if kind == "int":
         return None
     if type_name in _TEXT:

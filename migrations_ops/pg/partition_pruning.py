@@ -13,10 +13,10 @@ partitioned table, which of its partitions the planner keeps, from the key and t
 (``PartitionKey``, ``PartitionBound``) ``target_facts`` read or the release's statements
 write, or says it cannot (None), and ``why_not`` says why, in the release engineer's
 words: a key the WHERE names otherwise (a function, a cast to another type, an OR of
-several tables' columns), an expression key, HASH partitioning, several key
-columns, a value that is not compared exactly here (``key_values``: integers, dates,
-timestamps, uuids, enums and text under its collation are, each as far as its type
-allows).
+several tables' columns), an expression key, a HASH key of a type not hashed here
+(``hash_partitions``), several key columns, a value that is not compared exactly here
+(``key_values``: integers, dates, timestamps, uuids, enums and text under its collation
+are, each as far as its type allows).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from migrations_ops.pg import key_values
+from migrations_ops.pg import hash_partitions, key_values
 from migrations_ops.pg.key_values import TYPE_NAMES, Constant, KeyCollation
 
 MINVALUE = ("minvalue", "")
@@ -102,16 +102,23 @@ class PartitionBound:
     values: tuple[Constant | None, ...] = ()  # LIST; None for NULL
     lower: tuple[Constant, ...] = ()  # RANGE, MINVALUE / MAXVALUE included
     upper: tuple[Constant, ...] = ()
+    modulus: int = 0  # HASH: FOR VALUES WITH (MODULUS modulus, REMAINDER remainder)
+    remainder: int = 0
 
 
 def bound_from_spec(spec: Any) -> PartitionBound | None:
     """A ``PartitionBoundSpec`` (pglast) as a bound: a partition's ``FOR VALUES`` or
     ``DEFAULT``, as the target's catalog writes it or a release's statement does; None for
-    HASH, or values that are not plain constants (an expression, a function call)."""
+    values that are not plain constants (an expression, a function call)."""
     if spec is None:
         return None
     if spec.is_default:
         return PartitionBound(default=True)
+    if spec.strategy == "h":
+        modulus, remainder = int(spec.modulus or 0), int(spec.remainder or 0)
+        if modulus <= 0 or not 0 <= remainder < modulus:
+            return None
+        return PartitionBound(modulus=modulus, remainder=remainder)
     if spec.strategy not in ("l", "r"):
         return None
 
@@ -215,6 +222,9 @@ def _constant(node: Any) -> Constant | None:
         return ("int", str(const["ival"].get("ival", 0)))
     if "sval" in const:
         return ("string", str(const["sval"].get("sval", "")))
+    number = str(const.get("fval", {}).get("fval", ""))
+    if number.lstrip("-").isdigit():
+        return ("int", number)  # beyond int4: a bigint (or numeric beyond int8)
     return None  # a float, a bit string, a boolean: not compared here
 
 
@@ -281,8 +291,6 @@ def why_not(key: PartitionKey | None, rows: RowFilter | None) -> str:
         return "the partition key or a partition's bounds are not known here"
     if None in key.columns:
         return "the partition key is an expression"
-    if key.strategy == "h":
-        return "HASH partitions are chosen by hashing the values, which is not done here"
     if len(key.columns) > 1:
         return "the partition key has several columns"
     column = key.columns[0]
@@ -297,6 +305,16 @@ def why_not(key: PartitionKey | None, rows: RowFilter | None) -> str:
             "another table)"
         )
     type_name, collation = key.types[0], key.collation()
+    if key.strategy == "h" and not type_name:
+        return (
+            f"the HASH key {column} has an operator class that is not its type's default: "
+            "its hash function is not known here"
+        )
+    if key.strategy == "h" and not hash_partitions.hashed(type_name):
+        return (
+            f"HASH partitions are chosen by hashing the values, which is not done here for "
+            f"a {type_name} key (only integers, text, varchar and uuid)"
+        )
     for test in rows.all_tests():
         if test.column != column or test.op in ("is null", "is not null"):
             continue
@@ -309,7 +327,8 @@ def why_not(key: PartitionKey | None, rows: RowFilter | None) -> str:
                         "runs the migration"
                     )
                 return f"{constant[1]!r} is not compared with {type_name} values here"
-        if test.op != "=" and not key_values.ordered(type_name, collation):
+        ordered = key.strategy == "h" or key_values.ordered(type_name, collation)
+        if test.op != "=" and not ordered:
             if type_name == "enum":
                 return (
                     f"the enum {column} compares in the order its values were declared "

@@ -16,7 +16,10 @@ partition and scan the null-accepting one:
   partition; in RANGE, the default partition. With any other condition on the key in the
   same conjunction it is a contradiction (the operators are strict). ``key IS NOT NULL``
   alone keeps every partition holding a value, with the default (not a LIST partition
-  holding only NULL);
+  holding only NULL); in HASH, IS NULL keeps the partition of hash 0;
+- ``=`` and ``IN`` on a HASH key keep the partitions of the values' hashes
+  (``hash_partitions``); any other comparison says nothing about a HASH key (its
+  operator is not in the hash operator family);
 - at the top level, two different constants the key equals is a contradiction the
   planner finds first (equivalence classes; not inside an OR, where each condition is
   its own step): nothing is kept.
@@ -27,8 +30,7 @@ default partition is kept when a stretch no partition holds survives (get_matchi
 partitions: a bound offset without a partition "is still part of the queried range of
 values"); a LIST table's when every step needs it (a value in no list, or a comparison).
 Measured on PostgreSQL 15 by the lock tests (test_lock_elsewhere.py,
-test_lock_pruning_steps.py, test_lock_or_null_hash.py). HASH partitions are not chosen
-here (``kept`` says it cannot tell).
+test_lock_pruning_steps.py, test_lock_or_null_hash.py).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from migrations_ops.pg import key_values
+from migrations_ops.pg import hash_partitions, key_values
 from migrations_ops.pg.key_values import SKIP
 from migrations_ops.pg.partition_pruning import (
     MAXVALUE,
@@ -165,9 +167,10 @@ class _Space:
         self.default = next((p for p, b in bounds.items() if b.default), None)
         self.null = next((p for p, b in bounds.items() if None in b.values), None)
         self.held: dict[str, Values] = {}
-        self.readable = key.strategy in ("r", "l")
+        self.hashes = {p: (b.modulus, b.remainder) for p, b in bounds.items() if b.modulus}
+        self.readable = key.strategy in ("r", "l") or len(self.hashes) == len(bounds)
         for partition, bound in bounds.items():
-            if partition != self.default:
+            if partition != self.default and key.strategy != "h":
                 values = bound_values(bound, key)
                 if values is None:
                     self.readable = False
@@ -181,23 +184,32 @@ class _Space:
         )
 
     def everything(self) -> Step:
-        return Step(frozenset(self.regions), self.default is not None, self.null is not None)
+        names = self.hashes if self.key.strategy == "h" else self.regions
+        return Step(frozenset(names), self.default is not None, self.null is not None)
 
     def read(self, test: KeyTest) -> list[Any] | None:
         """The test's values as the key's; None when one is not compared here; [SKIP]
-        when the test prunes nothing (another collation)."""
+        when the test prunes nothing (another collation, a HASH key's ``<``)."""
         type_name, collation = self.key.types[0], self.key.collation()
         if test.op in _NULLNESS:
             return []
+        if self.key.strategy == "h" and test.op != "=":
+            return [SKIP]
         values = [key_values.value(type_name, v, collation) for v in test.values]
         if None in values:
             return None
-        if test.op != "=" and not key_values.ordered(type_name, collation):
+        ordered = self.key.strategy == "h" or key_values.ordered(type_name, collation)
+        if test.op != "=" and not ordered:
             return None
         return [SKIP] if SKIP in values else values
 
-    def leaf(self, test: KeyTest, values: list[Any]) -> Step:
-        """One test's step."""
+    def leaf(self, test: KeyTest, values: list[Any]) -> Step | None:
+        """One test's step; None when it is not computed here (a value not hashed)."""
+        if self.key.strategy == "h":
+            if test.op == "is not null":
+                return self.everything()
+            hashes = [hash_partitions.row_hash(self.key.types[0], v) for v in values or [None]]
+            return None if None in hashes else self._hashed(hashes)  # type: ignore[arg-type]
         if test.op == "is null":
             if self.key.strategy == "l" and self.null is not None:
                 return Step(frozenset(), null=True)
@@ -213,6 +225,15 @@ class _Space:
             return self.values_step(Interval(high=values[0], high_in=test.op == "<="))
         return self.values_step(Interval(low=values[0], low_in=test.op == ">="))
 
+    def _hashed(self, hashes: list[int]) -> Step:
+        return Step(
+            frozenset(
+                p
+                for p, (modulus, remainder) in self.hashes.items()
+                if any(hash_partitions.holds(modulus, remainder, h) for h in hashes)
+            )
+        )
+
     def values_step(self, values: Values) -> Step:
         regions = frozenset(r for r, own in self.regions.items() if not is_empty(meet(values, own)))
         if self.key.strategy == "r":
@@ -221,7 +242,7 @@ class _Space:
         return Step(regions, needs_default and self.default is not None)
 
     def partitions(self, step: Step) -> set[str]:
-        out = {r for r in step.regions if r in self.held}
+        out = {r for r in step.regions if r in self.held or r in self.hashes}
         if step.null and self.null is not None:
             out.add(self.null)
         gap = self.key.strategy == "r" and bool(step.regions - set(self.held))

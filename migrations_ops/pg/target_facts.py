@@ -317,7 +317,10 @@ def read_catalog(
             _PARTITION_KEYS, params
         ).fetchall():
             facts.partition_keys[f"{schema}.{table}"] = PartitionKey(
-                strategy, tuple(columns), tuple(types), tuple(map(_key_collation, collations))
+                strategy,
+                tuple(columns),
+                tuple(_key_type(strategy, t, c) for t, c in zip(types, collations, strict=True)),
+                tuple(map(_key_collation, collations)),
             )
         database = conn.execute(_DEFAULT_COLLATION).fetchone()
         if database is not None:
@@ -342,6 +345,14 @@ def read_catalog(
             if column is not None:
                 columns.add(column)
     return facts
+
+
+def _key_type(strategy: str, type_name: str, described: str) -> str:
+    """A key column's type, or "" for a HASH key whose operator class is not its type's
+    default: its hash function is not the type's (a RANGE or LIST text key's class is
+    its ``KeyCollation``'s business)."""
+    *_, default_class = json.loads(described)
+    return "" if strategy == "h" and default_class is False else type_name
 
 
 def _key_collation(described: str) -> KeyCollation | None:

@@ -252,7 +252,8 @@ NOTED = [
     ("", "insert into orders values (1, null, '2023-05-01'), (2, null, '2029-01-01')"),
     (PARTITIONS, "insert into orders values (1, null, '2025-03-01')"),  # a sub-partition
     # A WHERE whose pruning is not computed: a cast to another type, an OR of two tables'
-    # columns, HAVING, a key the UPDATE sets, a MERGE that inserts, HASH partitioning.
+    # columns, HAVING, a key the UPDATE sets, a MERGE that inserts, a HASH key of a type
+    # not hashed here.
     ("", "delete from orders where at = '2023-05-01'::timestamp"),
     ("", "select * from orders o join parent p on p.id = o.parent_id "
      "where o.at = '2023-05-01' or p.v = 'x'"),
@@ -263,7 +264,10 @@ NOTED = [
         "merge into orders o using parent p on o.id = p.id when matched then delete "
         "when not matched then insert values (p.id, null, '2024-05-01')",
     ),
-    ("", "select * from sessions where id = 1"),
+    ("create table visits (id int, day date) partition by hash (day); "
+     "create table visits_0 partition of visits for values with (modulus 2, remainder 0); "
+     "create table visits_1 partition of visits for values with (modulus 2, remainder 1)",
+     "select * from visits where day = '2024-05-01'"),
 ]  # fmt: skip
 
 
