@@ -16,7 +16,9 @@ partition and scan the null-accepting one:
   partition; in RANGE, the default partition. With any other condition on the key in the
   same conjunction it is a contradiction (the operators are strict). ``key IS NOT NULL``
   alone keeps every partition holding a value, with the default (not a LIST partition
-  holding only NULL); in HASH, IS NULL keeps the partition of hash 0;
+  holding only NULL); in HASH, IS NULL keeps the partition of hash 0. An ``IN`` list is
+  not such a condition (a ScalarArrayOpExpr is an OR of its own: PARTCLAUSE_MATCH_STEPS):
+  with IS NULL it is intersected;
 - ``=`` and ``IN`` on a HASH key keep the partitions of the values' hashes
   (``hash_partitions``); any other comparison says nothing about a HASH key (its
   operator is not in the hash operator family);
@@ -267,7 +269,8 @@ def _conjunction(space: _Space, items: list[KeyTest | AnyOf], *, top: bool) -> A
         if values is None:
             return None
         if values != [SKIP]:
-            nullness.append(item.op)
+            if item.op != "=" or len(values) == 1:  # an IN list is a step of its own
+                nullness.append(item.op)
             if item.op == "=" and len(values) == 1:
                 equal |= set(values)
             steps.append(space.leaf(item, values))

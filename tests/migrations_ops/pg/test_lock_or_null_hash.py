@@ -137,6 +137,9 @@ NULLS = [
     "select * from kinds where kind is not null",
     "select * from kinds where kind is null and kind = 7",  # both want the default: none
     "select * from kinds where kind is null and kind > 0",
+    "select * from kinds where kind is null and kind in (7, 8)",  # IN: no contradiction
+    "select * from tickets where kind is null and kind in (1, 3)",
+    "select * from sessions where id is null and id in (1, 2, 3)",
     "select * from sorts where kind is null",
     "select * from sorts where kind is not null",
     "select * from sorts where kind = 5 or kind = 1",
