@@ -21,6 +21,7 @@ test_hash_partitions.py compares these with ``satisfies_hash_partition()`` on th
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 HASH_PARTITION_SEED = 0x7A5B22367996DCFD
@@ -35,14 +36,19 @@ def hashed(type_name: str) -> bool:
     return type_name in _INTEGERS or type_name in _BYTES
 
 
-def row_hash(type_name: str, value: Any) -> int | None:
-    """The combined hash of a one-column key (``compute_partition_hash_value``): 0 for
-    NULL (``value`` None); None when the value is not hashed here (its type, or out of
-    range)."""
-    if value is None:
-        return 0
-    single = _extended(type_name, value)
-    return None if single is None else _combine(0, single)
+def row_hash(types: Sequence[str], values: Sequence[Any]) -> int | None:
+    """The combined hash of a key's values (``compute_partition_hash_value``), each of
+    its column's type; a NULL (None) adds nothing, so an all-NULL key hashes to 0. None
+    when a value is not hashed here (its type, or out of range)."""
+    combined = 0
+    for type_name, value in zip(types, values, strict=True):
+        if value is None:
+            continue
+        single = _extended(type_name, value)
+        if single is None:
+            return None
+        combined = _combine(combined, single)
+    return combined
 
 
 def holds(modulus: int, remainder: int, hash_value: int) -> bool:

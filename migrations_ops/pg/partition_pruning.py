@@ -14,9 +14,9 @@ partitioned table, which of its partitions the planner keeps, from the key and t
 write, or says it cannot (None), and ``why_not`` says why, in the release engineer's
 words: a key the WHERE names otherwise (a function, a cast to another type, an OR of
 several tables' columns), an expression key, a HASH key of a type not hashed here
-(``hash_partitions``), several key columns, a value that is not compared exactly here
-(``key_values``: integers, dates, timestamps, uuids, enums and text under its collation
-are, each as far as its type allows).
+(``hash_partitions``), a RANGE key of several columns, a value that is not compared
+exactly here (``key_values``: integers, dates, timestamps, uuids, enums and text under
+its collation are, each as far as its type allows).
 """
 
 from __future__ import annotations
@@ -92,6 +92,11 @@ class PartitionKey:
 
     def collation(self) -> KeyCollation | None:
         return self.collations[0] if self.collations else None
+
+    def column_type(self, column: str) -> tuple[str, KeyCollation | None]:
+        """A key column's type and collation."""
+        index = self.columns.index(column)
+        return self.types[index], self.collations[index] if self.collations else None
 
 
 @dataclass(frozen=True)
@@ -291,33 +296,37 @@ def why_not(key: PartitionKey | None, rows: RowFilter | None) -> str:
         return "the partition key or a partition's bounds are not known here"
     if None in key.columns:
         return "the partition key is an expression"
-    if len(key.columns) > 1:
-        return "the partition key has several columns"
-    column = key.columns[0]
+    if len(key.columns) > 1 and key.strategy != "h":
+        return "the RANGE partition key has several columns"
     if "*" in rows.named:
         return "a condition names a whole row"
-    if column in rows.sets:
-        return f"the statement sets the key column {column}: a moved row locks its new partition"
-    if column in rows.named:
-        return (
-            f"a condition uses the key column {column} in a form not evaluated here (a cast, "
-            "a function, an OR of several tables' columns, a column of a subquery or of "
-            "another table)"
-        )
-    type_name, collation = key.types[0], key.collation()
-    if key.strategy == "h" and not type_name:
-        return (
-            f"the HASH key {column} has an operator class that is not its type's default: "
-            "its hash function is not known here"
-        )
-    if key.strategy == "h" and not hash_partitions.hashed(type_name):
-        return (
-            f"HASH partitions are chosen by hashing the values, which is not done here for "
-            f"a {type_name} key (only integers, text, varchar and uuid)"
-        )
+    for column in key.columns:
+        if column in rows.sets:
+            return (
+                f"the statement sets the key column {column}: a moved row locks its new partition"
+            )
+        if column in rows.named:
+            return (
+                f"a condition uses the key column {column} in a form not evaluated here (a "
+                "cast, a function, an OR of several tables' columns, a column of a subquery "
+                "or of another table)"
+            )
+    for column, type_name in zip(key.columns, key.types, strict=True):
+        if key.strategy == "h" and not type_name:
+            return (
+                f"the HASH key {column} has an operator class that is not its type's "
+                "default: its hash function is not known here"
+            )
+        if key.strategy == "h" and not hash_partitions.hashed(type_name):
+            return (
+                f"HASH partitions are chosen by hashing the values, which is not done here "
+                f"for a {type_name} key (only integers, text, varchar and uuid)"
+            )
     for test in rows.all_tests():
-        if test.column != column or test.op in ("is null", "is not null"):
+        if test.column not in key.columns or test.op in ("is null", "is not null"):
             continue
+        column = test.column
+        type_name, collation = key.column_type(column)
         for constant in test.values:
             if key_values.value(type_name, constant, collation) is None:
                 if type_name == "timestamptz":
@@ -338,6 +347,8 @@ def why_not(key: PartitionKey | None, rows: RowFilter | None) -> str:
                 f"the order of {column} is its collation's ({collation.name if collation else '?'}"
                 "), which the server's C library or ICU version decides"
             )
+    column = key.columns[0]
+    type_name, collation = key.types[0], key.collation()
     if key.strategy == "r" and not key_values.ordered(type_name, collation):
         return (
             f"RANGE bounds of {column} are ordered by its collation "

@@ -21,7 +21,11 @@ partition and scan the null-accepting one:
   with IS NULL it is intersected;
 - ``=`` and ``IN`` on a HASH key keep the partitions of the values' hashes
   (``hash_partitions``); any other comparison says nothing about a HASH key (its
-  operator is not in the hash operator family);
+  operator is not in the hash operator family). A HASH key of several columns prunes
+  only in a conjunction with an ``=`` (or IS NULL) on each of them: one step for each
+  combination of their values (``get_steps_using_prefix``), intersected; an ``IN`` list
+  is an OR whose arms name one column, which prune nothing there. A RANGE key of several
+  columns is not computed here;
 - at the top level, two different constants the key equals is a contradiction the
   planner finds first (equivalence classes; not inside an OR, where each condition is
   its own step): nothing is kept.
@@ -37,6 +41,7 @@ test_lock_pruning_steps.py, test_lock_or_null_hash.py).
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -192,7 +197,7 @@ class _Space:
     def read(self, test: KeyTest) -> list[Any] | None:
         """The test's values as the key's; None when one is not compared here; [SKIP]
         when the test prunes nothing (another collation, a HASH key's ``<``)."""
-        type_name, collation = self.key.types[0], self.key.collation()
+        type_name, collation = self.key.column_type(test.column)
         if test.op in _NULLNESS:
             return []
         if self.key.strategy == "h" and test.op != "=":
@@ -205,13 +210,8 @@ class _Space:
             return None
         return [SKIP] if SKIP in values else values
 
-    def leaf(self, test: KeyTest, values: list[Any]) -> Step | None:
-        """One test's step; None when it is not computed here (a value not hashed)."""
-        if self.key.strategy == "h":
-            if test.op == "is not null":
-                return self.everything()
-            hashes = [hash_partitions.row_hash(self.key.types[0], v) for v in values or [None]]
-            return None if None in hashes else self._hashed(hashes)  # type: ignore[arg-type]
+    def leaf(self, test: KeyTest, values: list[Any]) -> Step:
+        """One test's step (RANGE, LIST)."""
         if test.op == "is null":
             if self.key.strategy == "l" and self.null is not None:
                 return Step(frozenset(), null=True)
@@ -227,14 +227,24 @@ class _Space:
             return self.values_step(Interval(high=values[0], high_in=test.op == "<="))
         return self.values_step(Interval(low=values[0], low_in=test.op == ">="))
 
-    def _hashed(self, hashes: list[int]) -> Step:
-        return Step(
-            frozenset(
-                p
-                for p, (modulus, remainder) in self.hashes.items()
-                if any(hash_partitions.holds(modulus, remainder, h) for h in hashes)
+    def hashed(self, rows: list[tuple[Any, ...]]) -> Any:
+        """HASH: the steps of rows of key values (None: NULL), intersected; None when one
+        is not hashed here."""
+        found = self.everything()
+        for row in rows:
+            hashed = hash_partitions.row_hash(self.key.types, row)
+            if hashed is None:
+                return None
+            found = found.meet(
+                Step(
+                    frozenset(
+                        p
+                        for p, (modulus, remainder) in self.hashes.items()
+                        if hash_partitions.holds(modulus, remainder, hashed)
+                    )
+                )
             )
-        )
+        return found
 
     def values_step(self, values: Values) -> Step:
         regions = frozenset(r for r, own in self.regions.items() if not is_empty(meet(values, own)))
@@ -257,29 +267,45 @@ def _conjunction(space: _Space, items: list[KeyTest | AnyOf], *, top: bool) -> A
     """The step of conditions ANDed (a Step, NO_STEP, CONTRADICTION, or None: not
     computed here)."""
     steps: list[Any] = []
-    nullness: list[str] = []
-    equal: set[Any] = set()
+    clauses: dict[str, list[str]] = {}  # each key column's conditions (not IN lists)
+    equal: dict[str, set[Any]] = {}  # each key column's = constants
+    hashing: dict[str, list[Any]] = {}  # HASH: each key column's = constants, None: IS NULL
     for item in items:
         if isinstance(item, AnyOf):
             steps.append(_disjunction(space, item))
             continue
-        if item.column != space.column:
+        if item.column not in space.key.columns:
             continue
         values = space.read(item)
         if values is None:
             return None
-        if values != [SKIP]:
-            if item.op != "=" or len(values) == 1:  # an IN list is a step of its own
-                nullness.append(item.op)
-            if item.op == "=" and len(values) == 1:
-                equal |= set(values)
+        if values == [SKIP]:
+            continue
+        if item.op == "=" and len(values) > 1:  # an IN list is a step of its own: an OR
+            arms = tuple((KeyTest(item.column, "=", (v,)),) for v in item.values)
+            steps.append(_disjunction(space, AnyOf(arms)))
+            continue
+        clauses.setdefault(item.column, []).append(item.op)
+        if item.op == "=":
+            equal.setdefault(item.column, set()).update(values)
+        if space.key.strategy == "h":
+            if item.op in ("=", "is null"):
+                hashing.setdefault(item.column, []).extend(values or [None])
+        else:
             steps.append(space.leaf(item, values))
     if None in steps:
         return None
-    if "is null" in nullness and len(nullness) > 1:
+    if any("is null" in ops and len(ops) > 1 for ops in clauses.values()):
         return CONTRADICTION  # strict operators: partprune.c, "contradicting IS NULL"
-    if CONTRADICTION in steps or (top and len(equal) > 1):
+    if CONTRADICTION in steps or (top and any(len(v) > 1 for v in equal.values())):
         return CONTRADICTION
+    if hashing and len(hashing) == len(space.key.columns):
+        # Every key column is known: one step for each combination of their values
+        # (get_steps_using_prefix); with a column unknown, none (no pruning).
+        per_column = [hashing[c] for c in space.key.columns if c is not None]
+        steps.append(space.hashed(list(itertools.product(*per_column))))
+        if None in steps:
+            return None
     found = [s for s in steps if s is not NO_STEP]
     if not found:
         return NO_STEP
@@ -323,7 +349,7 @@ def kept(
     default = next((p for p, b in bounds.items() if b.default), None)
     if not tests and not ors and (default is None or not within):
         return set(bounds)
-    if len(key.columns) != 1:
+    if len(key.columns) != 1 and key.strategy != "h":
         return None
     space = _Space(key, bounds)
     if not space.readable:

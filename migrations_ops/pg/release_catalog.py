@@ -141,7 +141,7 @@ class ReleaseCatalog:
                 origin = self.origin.get(qualified)
                 facts = self.facts.relation(origin) if origin else None
                 known = facts.columns.get(column) if facts else None
-                key_type = key.types[0] if test.column == key.columns[0] else ""
+                key_type = key.column_type(test.column)[0] if test.column in key.columns else ""
                 if known is None or known.type.array or known.type.name != key_type:
                     unread.add(test.column)
         if not unread:
