@@ -99,9 +99,10 @@ class Interval:
 # What a condition (or a bound) allows of one column: a set of values, or an interval.
 Values = frozenset[Any] | Interval
 
-# What a partitioned table's own bound (and its ancestors') allow of a column: (the
-# column, the values; None when they are not read here).
-Within = tuple[tuple[str | None, "Values | None"], ...]
+# What a partitioned table's own bound and its ancestors' allow (its partition constraint,
+# partition_qual): each bound's column and the values it allows (None: not read here),
+# with that ancestor's key (its column's type). A HASH ancestor's adds nothing.
+Within = tuple[tuple[str | None, "Values | None", PartitionKey], ...]
 
 
 def meet(a: Values, b: Values) -> Values:
@@ -168,8 +169,12 @@ NO_STEP: Any = type("NoStep", (), {"__repr__": lambda self: "NO_STEP"})()
 class _Space:
     """One partitioned table's partitions as its pruning steps see them."""
 
-    def __init__(self, key: PartitionKey, bounds: dict[str, PartitionBound]) -> None:
+    def __init__(
+        self, key: PartitionKey, bounds: dict[str, PartitionBound], rows: RowFilter, within: Within
+    ) -> None:
         self.key = key
+        self.within = within
+        self.within_named = bool({c for c, _, _ in within} & rows.named)
         self.column = key.columns[0]
         self.default = next((p for p, b in bounds.items() if b.default), None)
         self.null = next((p for p, b in bounds.items() if None in b.values), None)
@@ -221,11 +226,38 @@ class _Space:
                 holding = frozenset(p for p, v in self.held.items() if v)
                 return Step(holding, self.default is not None)
             return Step(frozenset(self.regions), self.default is not None)
-        if test.op == "=":
-            return self.values_step(frozenset(values))
-        if test.op in ("<", "<="):
-            return self.values_step(Interval(high=values[0], high_in=test.op == "<="))
-        return self.values_step(Interval(low=values[0], low_in=test.op == ">="))
+        return self.values_step(_allowed(test.op, values))
+
+    def refutes(self, arm: tuple[KeyTest | AnyOf, ...]) -> bool | None:
+        """Whether an OR arm without a condition on the key refutes the table's partition
+        constraint, which makes PostgreSQL leave the arm out (gen_partprune_steps_internal:
+        predicate_refuted_by): one of its tests allows no value of one ancestor's bound
+        (each test against each bound, as predtest.c proves); None when not told here."""
+        if not self.within:
+            return False  # not a partition: no partition constraint
+        if self.within_named or any(c is None or v is None for c, v, _ in self.within):
+            return None
+        for item in arm:
+            if isinstance(item, AnyOf):
+                arms = [self.refutes(a) for a in item.arms]
+                if None in arms:
+                    return None
+                if all(arms):
+                    return True
+                continue
+            for column, held, key in self.within:
+                if item.column != column or held is None:
+                    continue
+                if item.op in _NULLNESS:
+                    return None  # a LIST bound may hold NULL: not read here
+                type_name, collation = key.column_type(column)
+                values = [key_values.value(type_name, v, collation) for v in item.values]
+                ordered = item.op == "=" or key_values.ordered(type_name, collation)
+                if None in values or SKIP in values or not ordered:
+                    return None
+                if is_empty(meet(_allowed(item.op, values), held)):
+                    return True
+        return False
 
     def hashed(self, rows: list[tuple[Any, ...]]) -> Any:
         """HASH: the steps of rows of key values (None: NULL), intersected; None when one
@@ -317,16 +349,25 @@ def _conjunction(space: _Space, items: list[KeyTest | AnyOf], *, top: bool) -> A
 
 def _disjunction(space: _Space, either: AnyOf) -> Any:
     result: Step | None = None
+    contradicts = True
     for arm in either.arms:
         step = _conjunction(space, list(arm), top=False)
         if step is None:
             return None
         if step is CONTRADICTION:
             continue  # PostgreSQL ignores a self-contradictory arm
+        contradicts = False
         if step is NO_STEP:
+            refuted = space.refutes(arm)
+            if refuted is None:
+                return None
+            if refuted:
+                continue  # its rows are in no partition of this table
             step = space.everything()
         result = step if result is None else result.join(step)
-    return CONTRADICTION if result is None else result
+    if contradicts:
+        return CONTRADICTION
+    return NO_STEP if result is None else result
 
 
 def kept(
@@ -351,7 +392,7 @@ def kept(
         return set(bounds)
     if len(key.columns) != 1 and key.strategy != "h":
         return None
-    space = _Space(key, bounds)
+    space = _Space(key, bounds, rows, within)
     if not space.readable:
         return None
     top = _conjunction(space, [*tests, *ors], top=True)
@@ -364,7 +405,7 @@ def kept(
     steps = [] if top is NO_STEP else [top]
     if default is not None:
         null = any(t.op == "is null" for t in tests)
-        for their_column, values in within:
+        for their_column, values, _ in within:
             if their_column is None or (their_column == space.column and values is None):
                 return None
             if their_column == space.column and values is not None:
@@ -385,6 +426,15 @@ def kept(
         # (baserestrictinfo): whether the WHERE's other conjuncts are is not told here.
         return None
     return out
+
+
+def _allowed(op: str, values: list[Any]) -> Values:
+    """The values a comparison lets through."""
+    if op == "=":
+        return frozenset(values)
+    if op in ("<", "<="):
+        return Interval(high=values[0], high_in=op == "<=")
+    return Interval(low=values[0], low_in=op == ">=")
 
 
 def _gaps(held: dict[str, Values]) -> dict[str, Interval]:

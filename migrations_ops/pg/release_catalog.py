@@ -122,10 +122,23 @@ class ReleaseCatalog:
                 return None
             for child in kept:
                 found.add(child)
-                own = prune_steps.bound_values(known[child], key)
-                column = key.columns[0] if len(key.columns) == 1 and own is not None else None
-                todo.append((child, (*within, (column, own))))
+                todo.append((child, self._within(key, known[child], within)))
         return found
+
+    @staticmethod
+    def _within(
+        key: partition_pruning.PartitionKey,
+        bound: partition_pruning.PartitionBound,
+        within: prune_steps.Within,
+    ) -> prune_steps.Within:
+        """A partition's partition constraint: its parent's, and its own bound (a HASH
+        bound, satisfies_hash_partition(), prunes and rules out nothing; a default
+        partition's, NOT of the others', is not read here)."""
+        if key.strategy == "h":
+            return within
+        own = None if bound.default else prune_steps.bound_values(bound, key)
+        column = key.columns[0] if len(key.columns) == 1 and own is not None else None
+        return (*within, (column, own, key))
 
     def _through_joins(
         self, key: partition_pruning.PartitionKey, rows: RowFilter, path: Sequence[str]
@@ -148,11 +161,11 @@ class ReleaseCatalog:
             return rows
         return dataclasses.replace(rows, named=rows.named | unread)
 
-    def why_unpruned(self, table: str, rows: RowFilter | None) -> str:
+    def why_unpruned(self, table: str, rows: RowFilter | None, path: Sequence[str] = ()) -> str:
         """Why ``unpruned`` cannot tell, for the first table in the tree it cannot."""
-        todo = [table]
+        todo: list[tuple[str, prune_steps.Within]] = [(table, ())]
         while todo and rows is not None:
-            parent = todo.pop()
+            parent, within = todo.pop()
             children = [p for p, of in self.partition_of.items() if of == parent]
             if not children:
                 continue
@@ -161,9 +174,16 @@ class ReleaseCatalog:
             if key is None or None in bounds.values():
                 return partition_pruning.why_not(key, rows)
             known = {c: b for c, b in bounds.items() if b is not None}
-            if prune_steps.kept(key, known, rows, ()) is None:
-                return partition_pruning.why_not(key, rows)
-            todo += children
+            read = self._through_joins(key, rows, path)
+            if prune_steps.kept(key, known, read, ()) is None:
+                return partition_pruning.why_not(key, read)
+            if prune_steps.kept(key, known, read, within) is None:
+                return (
+                    f"{parent} is itself a partition: PostgreSQL adds its bounds to the "
+                    "conditions on it, which may prune or rule out some of them (a default "
+                    "partition's bounds, or ones not read here)"
+                )
+            todo += [(child, self._within(key, known[child], within)) for child in children]
         return partition_pruning.why_not(None, rows)
 
     def check_copies(self, table: str, constraint: str, *, children_only: bool) -> set[str]:

@@ -348,7 +348,7 @@ class Resolver(ReleaseCatalog):
         return (
             f"{effect.command} also takes {request.mode.label} on at most every partition of "
             f"{table} ({shown}); fewer if {clause} prunes, which is not told here: "
-            + self.why_unpruned(table, request.rows)
+            + self.why_unpruned(table, request.rows, path)
         )
 
     def _unknown_view_columns(
