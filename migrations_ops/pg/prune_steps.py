@@ -102,7 +102,7 @@ Values = frozenset[Any] | Interval
 # What a partitioned table's own bound and its ancestors' allow (its partition constraint,
 # partition_qual): each bound's column and the values it allows (None: not read here),
 # with that ancestor's key (its column's type). A HASH ancestor's adds nothing.
-Within = tuple[tuple[str | None, "Values | None", PartitionKey], ...]
+Within = tuple[tuple[str | None, "Values | None", PartitionKey | None], ...]
 
 
 def meet(a: Values, b: Values) -> Values:
@@ -246,7 +246,7 @@ class _Space:
                     return True
                 continue
             for column, held, key in self.within:
-                if item.column != column or held is None:
+                if item.column != column or held is None or key is None:
                     continue
                 if item.op in _NULLNESS:
                     return None  # a LIST bound may hold NULL: not read here

@@ -12,6 +12,7 @@ Resolver turns them into locks and words.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Sequence
 
 from migrations_ops.pg import partition_pruning, prune_steps
@@ -106,7 +107,7 @@ class ReleaseCatalog:
         if rows is None:
             return None
         found: set[str] = set()
-        todo: list[tuple[str, prune_steps.Within]] = [(table, ())]
+        todo = [(table, self._own_within(table))]
         while todo:
             parent, within = todo.pop()
             children = [p for p, of in self.partition_of.items() if of == parent]
@@ -127,18 +128,32 @@ class ReleaseCatalog:
 
     @staticmethod
     def _within(
-        key: partition_pruning.PartitionKey,
-        bound: partition_pruning.PartitionBound,
+        key: partition_pruning.PartitionKey | None,
+        bound: partition_pruning.PartitionBound | None,
         within: prune_steps.Within,
     ) -> prune_steps.Within:
         """A partition's partition constraint: its parent's, and its own bound (a HASH
         bound, satisfies_hash_partition(), prunes and rules out nothing; a default
         partition's, NOT of the others', is not read here)."""
-        if key.strategy == "h":
+        if key is not None and key.strategy == "h":
             return within
-        own = None if bound.default else prune_steps.bound_values(bound, key)
+        if key is None or bound is None or bound.default:
+            return (*within, (None, None, key))
+        own = prune_steps.bound_values(bound, key)
         column = key.columns[0] if len(key.columns) == 1 and own is not None else None
         return (*within, (column, own, key))
+
+    def _own_within(self, table: str) -> prune_steps.Within:
+        """The partition constraint of a table the query names (a partition itself, when
+        it is one): its ancestors' bounds and its own, as PostgreSQL adds them."""
+        chain = [table]
+        while chain[-1] in self.partition_of and len(chain) <= len(self.partition_of):
+            chain.append(self.partition_of[chain[-1]])
+        within: prune_steps.Within = ()
+        for child, parent in reversed(list(itertools.pairwise(chain))):
+            bound = self.partition_bounds.get(child)
+            within = self._within(self.partition_keys.get(parent), bound, within)
+        return within
 
     def _through_joins(
         self, key: partition_pruning.PartitionKey, rows: RowFilter, path: Sequence[str]
@@ -163,7 +178,7 @@ class ReleaseCatalog:
 
     def why_unpruned(self, table: str, rows: RowFilter | None, path: Sequence[str] = ()) -> str:
         """Why ``unpruned`` cannot tell, for the first table in the tree it cannot."""
-        todo: list[tuple[str, prune_steps.Within]] = [(table, ())]
+        todo = [(table, self._own_within(table))]
         while todo and rows is not None:
             parent, within = todo.pop()
             children = [p for p, of in self.partition_of.items() if of == parent]

@@ -277,6 +277,28 @@ def test_hash_partitions_are_chosen_by_the_values_hash(server_url, world):
     assert wrong == [], "\n".join(wrong)
 
 
+# A partition queried by its own name: PostgreSQL adds its bounds and its ancestors' to the
+# conditions on it (rel->partition_qual), as for one reached through its parent. It also
+# takes ACCESS SHARE on those ancestors while it reads that constraint the first time in a
+# session (generate_partition_qual), which the prediction does not say: compared here are
+# the partitions.
+OWN = {
+    "select * from shipments_2024 where at < '2024-03-01'": {"public.shipments"},
+    "select * from shipments_2023 where region = 1 or at = '2024-02-01'": {"public.shipments"},
+    "select * from hsub_0 where at = '2024-02-01' or k = 3": {"public.hsub"},
+}
+
+
+def test_a_partition_named_by_the_query_prunes_within_its_own_bounds(server_url, world):
+    wrong = []
+    for text, ancestors in OWN.items():
+        resolved, modes = predicted_and_taken(server_url, "", text, WORLD, world=world)
+        taken = {t: m for t, m in modes.items() if t not in ancestors}
+        if resolved.locks != taken or resolved.lock_notes or not ancestors <= set(modes):
+            wrong.append(mismatch(text, resolved, modes))
+    assert wrong == [], "\n".join(wrong)
+
+
 # What is still not computed: an OR of two tables' columns (a join clause, from which the
 # planner may extract a restriction), an OR with one arm left, a HASH key of a type not
 # hashed here, or with an operator class that is not its type's default, a numeric
