@@ -311,7 +311,7 @@ def why_not(key: PartitionKey | None, rows: RowFilter | None) -> str:
                 "cast, a function, an OR of several tables' columns, a column of a subquery "
                 "or of another table)"
             )
-    for column, type_name in zip(key.columns, key.types, strict=True):
+    for index, (column, type_name) in enumerate(zip(key.columns, key.types, strict=True)):
         if key.strategy == "h" and not type_name:
             return (
                 f"the HASH key {column} has an operator class that is not its type's "
@@ -321,6 +321,17 @@ def why_not(key: PartitionKey | None, rows: RowFilter | None) -> str:
             return (
                 f"HASH partitions are chosen by hashing the values, which is not done here "
                 f"for a {type_name} key (only integers, text, varchar and uuid)"
+            )
+        collation = key.collations[index] if key.collations else None
+        if (
+            key.strategy == "h"
+            and type_name in ("text", "varchar")
+            and not (collation and collation.order)
+        ):
+            return (
+                f"the HASH key {column} has a nondeterministic collation "
+                f"({collation.name if collation else '?'}): its values are hashed by their "
+                "sort key, which is not computed here"
             )
     for test in rows.all_tests():
         if test.column not in key.columns or test.op in ("is null", "is not null"):

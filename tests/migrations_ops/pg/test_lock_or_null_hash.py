@@ -60,6 +60,11 @@ create table zones_1 partition of zones for values in (1);
 create table zones_rest partition of zones default partition by list (z);
 create table zones_rest_5 partition of zones_rest for values in (5);
 create table zones_rest_d partition of zones_rest default;
+create collation if not exists loose (provider = icu, locale = 'und-u-ks-level2',
+  deterministic = false);
+create table handles (h text collate loose) partition by hash (h);
+create table handles_0 partition of handles for values with (modulus 2, remainder 0);
+create table handles_1 partition of handles for values with (modulus 2, remainder 1);
 create table kinds (id int, kind int) partition by list (kind);
 create table kinds_1 partition of kinds for values in (1, 2);
 create table kinds_rest partition of kinds default;
@@ -311,6 +316,7 @@ NOTED = {
     "select * from readings where (k = 1 and k = 2) or false": "in a form not evaluated here",
     "select * from visits where day = '2024-05-01'": "not done here for a date key",
     "select * from words where w = 'x'": "not its type's default",
+    "select * from handles where h = 'ab'": "a nondeterministic collation (loose)",
     "select * from spans where a = 1": "the RANGE partition key has several columns",
     # Below a LIST default partition: its bound is NOT of the others', not read here.
     "select * from zones where z = 5": "is itself a partition",
