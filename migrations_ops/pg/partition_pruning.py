@@ -14,7 +14,8 @@ partitioned table, which of its partitions the planner keeps, from the key and t
 write, or says it cannot (None), and ``why_not`` says why, in the release engineer's
 words: a key the WHERE names otherwise (a function, a cast to another type, an OR of
 several tables' columns), an expression key, a HASH key of a type not hashed here
-(``hash_partitions``), a RANGE key of several columns, a value that is not compared
+(``hash_partitions``), a RANGE key of several columns compared otherwise than with ``=``
+on each, a value that is not compared
 exactly here (``key_values``: integers, dates, timestamps, uuids, enums and text under
 its collation are, each as far as its type allows).
 """
@@ -296,8 +297,6 @@ def why_not(key: PartitionKey | None, rows: RowFilter | None) -> str:
         return "the partition key or a partition's bounds are not known here"
     if None in key.columns:
         return "the partition key is an expression"
-    if len(key.columns) > 1 and key.strategy != "h":
-        return "the RANGE partition key has several columns"
     if "*" in rows.named:
         return "a condition names a whole row"
     for column in key.columns:
@@ -311,6 +310,11 @@ def why_not(key: PartitionKey | None, rows: RowFilter | None) -> str:
                 "cast, a function, an OR of several tables' columns, a column of a subquery "
                 "or of another table)"
             )
+    if len(key.columns) > 1 and key.strategy == "r":
+        return (
+            "the RANGE partition key has several columns, compared here only with = (or "
+            "IS NULL) on every one of them"
+        )
     for index, (column, type_name) in enumerate(zip(key.columns, key.types, strict=True)):
         if key.strategy == "h" and not type_name:
             return (

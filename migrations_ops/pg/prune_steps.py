@@ -25,7 +25,9 @@ partition and scan the null-accepting one:
   only in a conjunction with an ``=`` (or IS NULL) on each of them: one step for each
   combination of their values (``get_steps_using_prefix``), intersected; an ``IN`` list
   is an OR whose arms name one column, which prune nothing there. A RANGE key of several
-  columns is not computed here;
+  columns: an ``=`` on each keeps the partition holding that row of values (bounds in
+  their lexicographic order, MINVALUE and MAXVALUE included), IS NULL on one the default;
+  a prefix or a comparison is not computed here;
 - at the top level, two different constants the key equals is a contradiction the
   planner finds first (equivalence classes; not inside an OR, where each condition is
   its own step): nothing is kept.
@@ -41,6 +43,7 @@ test_lock_pruning_steps.py, test_lock_or_null_hash.py).
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from dataclasses import dataclass
 from typing import Any
@@ -181,19 +184,59 @@ class _Space:
         self.held: dict[str, Values] = {}
         self.hashes = {p: (b.modulus, b.remainder) for p, b in bounds.items() if b.modulus}
         self.readable = key.strategy in ("r", "l") or len(self.hashes) == len(bounds)
+        # HASH, or RANGE of several columns: steps from a value of every key column.
+        self.by_rows = key.strategy == "h" or len(key.columns) > 1
+        self.offsets: dict[int, str] = {}  # RANGE of several columns: bound offset -> partition
+        self.datums: list[tuple[Any, ...]] = []
+        self.regions: dict[str, Values] = {}
+        if key.strategy == "r" and len(key.columns) > 1:
+            self._read_rows(bounds)
         for partition, bound in bounds.items():
-            if partition != self.default and key.strategy != "h":
+            if partition != self.default and not self.by_rows:
                 values = bound_values(bound, key)
                 if values is None:
                     self.readable = False
                 else:
                     self.held[partition] = values
-        self.regions: dict[str, Values] = dict(self.held)
-        if key.strategy == "r" and self.readable:
+        if not self.by_rows:
+            self.regions = dict(self.held)
+        if key.strategy == "r" and self.readable and not self.by_rows:
             self.regions.update(_gaps(self.held))
         self.listed = frozenset(
             v for values in self.held.values() if isinstance(values, frozenset) for v in values
         )
+
+    def _read_rows(self, bounds: dict[str, PartitionBound]) -> None:
+        """A RANGE key of several columns: its bounds in order (MINVALUE below every value,
+        MAXVALUE above), each partition at the offset of its upper bound, as
+        partition_range_datum_bsearch finds them."""
+        spans = {}
+        for partition, bound in bounds.items():
+            if partition != self.default:
+                lower, upper = self._datum(bound.lower), self._datum(bound.upper)
+                if lower is None or upper is None:
+                    self.readable = False
+                    return
+                spans[partition] = (lower, upper)
+        self.datums = sorted({d for span in spans.values() for d in span})
+        self.offsets = {self.datums.index(upper): p for p, (_, upper) in spans.items()}
+        names = [self.offsets.get(o, f" offset {o}") for o in range(len(self.datums) + 1)]
+        self.regions = dict.fromkeys(names, frozenset())
+
+    def _datum(self, constants: tuple[key_values.Constant, ...]) -> tuple[Any, ...] | None:
+        if len(constants) != len(self.key.columns):
+            return None
+        found: list[Any] = []
+        for column, constant in zip(self.key.columns, constants, strict=True):
+            type_name, collation = self.key.column_type(column or "")
+            if constant in (MINVALUE, MAXVALUE):
+                found.append((0,) if constant == MINVALUE else (2,))
+                continue
+            value = key_values.value(type_name, constant, collation, bound=True)
+            if value is None or not key_values.ordered(type_name, collation):
+                return None
+            found.append((1, value))
+        return tuple(found)
 
     def everything(self) -> Step:
         names = self.hashes if self.key.strategy == "h" else self.regions
@@ -259,10 +302,17 @@ class _Space:
                     return True
         return False
 
-    def hashed(self, rows: list[tuple[Any, ...]]) -> Any:
-        """HASH: the steps of rows of key values (None: NULL), intersected; None when one
-        is not hashed here."""
+    def by_values(self, rows: list[tuple[Any, ...]]) -> Any:
+        """HASH, RANGE of several columns: the steps of rows of key values (None: NULL),
+        intersected; None when one is not hashed here."""
         found = self.everything()
+        if self.key.strategy == "r":
+            if any(None in row for row in rows):  # IS NULL: the default partition only
+                return Step(frozenset(), default=self.default is not None)
+            for row in rows:
+                offset = bisect.bisect_right(self.datums, tuple((1, v) for v in row))
+                found = found.meet(Step(frozenset({self.offsets.get(offset, f" offset {offset}")})))
+            return found
         for row in rows:
             hashed = hash_partitions.row_hash(self.key.types, row)
             if hashed is None:
@@ -286,10 +336,11 @@ class _Space:
         return Step(regions, needs_default and self.default is not None)
 
     def partitions(self, step: Step) -> set[str]:
-        out = {r for r in step.regions if r in self.held or r in self.hashes}
+        held = set(self.held) | set(self.hashes) | set(self.offsets.values())
+        out = {r for r in step.regions if r in held}
         if step.null and self.null is not None:
             out.add(self.null)
-        gap = self.key.strategy == "r" and bool(step.regions - set(self.held))
+        gap = self.key.strategy == "r" and bool(step.regions - held)
         if self.default is not None and (step.default or gap):
             out.add(self.default)
         return out
@@ -301,7 +352,7 @@ def _conjunction(space: _Space, items: list[KeyTest | AnyOf], *, top: bool) -> A
     steps: list[Any] = []
     clauses: dict[str, list[str]] = {}  # each key column's conditions (not IN lists)
     equal: dict[str, set[Any]] = {}  # each key column's = constants
-    hashing: dict[str, list[Any]] = {}  # HASH: each key column's = constants, None: IS NULL
+    whole: dict[str, list[Any]] = {}  # by_rows: each key column's = constants, None: IS NULL
     for item in items:
         if isinstance(item, AnyOf):
             steps.append(_disjunction(space, item))
@@ -320,10 +371,11 @@ def _conjunction(space: _Space, items: list[KeyTest | AnyOf], *, top: bool) -> A
         clauses.setdefault(item.column, []).append(item.op)
         if item.op == "=":
             equal.setdefault(item.column, set()).update(values)
-        if space.key.strategy == "h":
-            if item.op in ("=", "is null"):
-                hashing.setdefault(item.column, []).extend(values or [None])
-        else:
+        if space.by_rows and item.op in ("=", "is null"):
+            whole.setdefault(item.column, []).extend(values or [None])
+        elif space.by_rows and space.key.strategy == "r":
+            return None  # a comparison on a RANGE key of several columns: not computed here
+        elif not space.by_rows:
             steps.append(space.leaf(item, values))
     if None in steps:
         return None
@@ -331,13 +383,17 @@ def _conjunction(space: _Space, items: list[KeyTest | AnyOf], *, top: bool) -> A
         return CONTRADICTION  # strict operators: partprune.c, "contradicting IS NULL"
     if CONTRADICTION in steps or (top and any(len(v) > 1 for v in equal.values())):
         return CONTRADICTION
-    if hashing and len(hashing) == len(space.key.columns):
+    nulls = any(None in values for values in whole.values())
+    if whole and (len(whole) == len(space.key.columns) or (nulls and space.key.strategy == "r")):
         # Every key column is known: one step for each combination of their values
-        # (get_steps_using_prefix); with a column unknown, none (no pruning).
-        per_column = [hashing[c] for c in space.key.columns if c is not None]
-        steps.append(space.hashed(list(itertools.product(*per_column))))
+        # (get_steps_using_prefix); with a column unknown, none (HASH: no pruning; RANGE:
+        # a prefix, not computed here), unless a RANGE column IS NULL (the default only).
+        per_column = [whole.get(c or "", [None]) for c in space.key.columns]
+        steps.append(space.by_values(list(itertools.product(*per_column))))
         if None in steps:
             return None
+    elif whole and space.key.strategy == "r":
+        return None
     found = [s for s in steps if s is not NO_STEP]
     if not found:
         return NO_STEP
@@ -390,8 +446,6 @@ def kept(
     default = next((p for p, b in bounds.items() if b.default), None)
     if not tests and not ors and (default is None or not within):
         return set(bounds)
-    if len(key.columns) != 1 and key.strategy != "h":
-        return None
     space = _Space(key, bounds, rows, within)
     if not space.readable:
         return None
@@ -403,6 +457,8 @@ def kept(
     if top is NO_STEP and (default is None or not within):
         return set(bounds)
     steps = [] if top is NO_STEP else [top]
+    if default is not None and space.by_rows and within:
+        return None  # a RANGE key of several columns below another: its bounds not read
     if default is not None:
         null = any(t.op == "is null" for t in tests)
         for their_column, values, _ in within:

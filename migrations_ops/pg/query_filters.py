@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from migrations_ops.pg import or_clauses
 from migrations_ops.pg.partition_pruning import AnyOf, KeyTest, RowFilter, conjuncts, key_tests
 from migrations_ops.pg.sql_names import json_objects, raw_json
 
@@ -208,73 +209,81 @@ class _Level:
 
     def read(self, qual: Any, *, equivalences: bool = True) -> None:
         for conjunct in conjuncts(raw_json(qual)):
-            pair = _column_pair(conjunct)
-            if equivalences and pair is not None:
-                left, right = self.owner(pair[0]), self.owner(pair[1])
-                if left and right and left[0] is not None and right[0] is not None:
-                    ends = ((left[0], left[1]), (right[0], right[1]))
-                    if any(self.members[i].query for i, _ in ends):
-                        self._link(ends)
-                    else:
-                        self._join(set(ends))
-                    continue
-            if not self._either(conjunct) and not self._test(conjunct):
-                self._name(conjunct)
+            self._conjunct(conjunct, equivalences=equivalences)
 
-    def _either(self, conjunct: Any) -> bool:
-        """An OR whose columns are all one table's (a restriction of that table): its
-        arms' tests, for that table. An OR of several tables' columns is a join clause,
-        left to ``_name`` (the planner may extract a restriction from it)."""
-        inner = conjunct.get("BoolExpr") if isinstance(conjunct, dict) else None
-        if not inner or inner.get("boolop") != "OR_EXPR":
+    def _conjunct(self, conjunct: Any, *, equivalences: bool = True) -> None:
+        pair = _column_pair(conjunct)
+        if equivalences and pair is not None:
+            left, right = self.owner(pair[0]), self.owner(pair[1])
+            if left and right and left[0] is not None and right[0] is not None:
+                ends = ((left[0], left[1]), (right[0], right[1]))
+                if any(self.members[i].query for i, _ in ends):
+                    self._link(ends)
+                else:
+                    self._join(set(ends))
+                return
+        if not self._either(conjunct, equivalences) and not self._test(conjunct):
+            self._name(conjunct)
+
+    def _either(self, conjunct: Any, equivalences: bool) -> bool:
+        """An OR whose columns are all one table's (a restriction of that table): the
+        conjuncts common to its arms, read as the level's (or_clauses), and its arms'
+        tests, for that table. An OR of several tables' columns is a join clause, left to
+        ``_name`` (the planner may extract a restriction from it)."""
+        if not or_clauses.is_or(conjunct):
             return False
         if any("SubLink" in item for item in json_objects(conjunct)):
             return False
         owners = {self.owner(ref) for ref in _refs(conjunct)}
         indexes = {owner[0] if owner else None for owner in owners}
         index = indexes.pop() if len(indexes) == 1 else None
-        if index is None:
+        found = or_clauses.factored(conjunct) if index is not None else None
+        if index is None or found is None:
             return False
         member = self.members[index]
-        either = self._arms(inner, member)
-        if either is None:
+        winners, arms = found
+        either = self._arms(arms, member) if arms is not None else None
+        if arms is not None and either is None:
             return False
-        member.either.append(either)
+        for winner in winners:
+            self._conjunct(winner, equivalences=equivalences)
+        if either is not None:
+            member.either.append(either)
         return True
 
-    def _arms(self, inner: dict[str, Any], member: _Member) -> AnyOf | None:
-        """An OR's arms, each its conjuncts: a test, a nested OR, or (not read) the
-        columns it names, which the planner may evaluate otherwise. ``TRUE`` says
-        nothing and an arm with ``FALSE`` is dropped (``eval_const_expressions``); None
-        for another condition without a column, which the planner may fold too, or when
-        one arm is left."""
-        arms = []
-        for arg in inner.get("args", ()):
-            arm: list[KeyTest | AnyOf] = []
-            false = False
-            for item in conjuncts(arg):
-                const = item.get("A_Const", {}) if isinstance(item, dict) else {}
-                nested = item.get("BoolExpr") if isinstance(item, dict) else None
-                tests = key_tests(item, member.names)
-                if "boolval" in const:
-                    false |= not const["boolval"].get("boolval", False)
-                elif nested and nested.get("boolop") == "OR_EXPR":
-                    either = self._arms(nested, member)
-                    if either is None:
-                        return None
-                    arm.append(either)
-                elif tests is not None:
-                    arm.extend(tests)
-                elif not _compared_with_mutable(item):  # (which prunes nothing)
-                    named = self.columns(item, member)
-                    if not named:
-                        return None
-                    member.named |= named
-            if not false:
-                arms.append(tuple(arm))
-        if len(arms) < 2:
-            return None  # what is left is ANDed with the conditions around the OR
-        return AnyOf(tuple(arms))
+    def _arms(self, arms: list[list[Any]], member: _Member) -> AnyOf | None:
+        """An OR's arms (or_clauses), each its conjuncts: a test, a nested OR, or (not
+        read) the columns it names, which the planner may evaluate otherwise; None for a
+        condition without a column, which the planner may fold."""
+        found = []
+        for arm in arms:
+            items: list[KeyTest | AnyOf] = []
+            for item in arm:
+                if not self._arm_item(item, member, items):
+                    return None
+            found.append(tuple(items))
+        return AnyOf(tuple(found))
+
+    def _arm_item(self, item: Any, member: _Member, into: list[KeyTest | AnyOf]) -> bool:
+        if or_clauses.is_or(item):
+            nested = or_clauses.factored(item)
+            if nested is None:
+                return False
+            winners, arms = nested
+            either = self._arms(arms, member) if arms is not None else None
+            if arms is not None and either is None:
+                return False
+            into += [either] if either is not None else []
+            return all(self._arm_item(winner, member, into) for winner in winners)
+        tests = key_tests(item, member.names)
+        if tests is not None:
+            into += tests
+        elif not _compared_with_mutable(item):  # (which prunes nothing)
+            named = self.columns(item, member)
+            if not named:
+                return False
+            member.named |= named
+        return True
 
     def _test(self, conjunct: Any) -> bool:
         """A comparison of one column with constants. An unqualified column in a join is
