@@ -30,7 +30,11 @@ partition and scan the null-accepting one:
   a prefix or a comparison is not computed here;
 - at the top level, two different constants the key equals is a contradiction the
   planner finds first (equivalence classes; not inside an OR, where each condition is
-  its own step): nothing is kept.
+  its own step): nothing is kept;
+- a partition that is partitioned itself has a partition constraint, its bounds and its
+  ancestors' (``Within``): with a default partition, the bounds on its key are steps too
+  (gen_partprune_steps), and an OR arm without a condition on its key that the
+  constraint refutes is left out (predicate_refuted_by).
 
 The values are compared as a dense order (a range ``(19, 20)`` of integers is not empty),
 as PostgreSQL's bound search does (``get_matching_range_bounds``). A RANGE table's
