@@ -11,6 +11,10 @@ a MERGE's source query are levels of their own), as PostgreSQL 15's planner sees
 - ``a.x = b.y`` puts both columns in one equivalence class, and a constant one member is
   equal to (``b.y = 5``) is derived for every member (``a.x = 5``; optimizer/README,
   "EquivalenceClasses"): such a key is known through the join and prunes;
+- an OR of one table's columns is a restriction of that table: what every arm says is
+  read as the level's own conjuncts (``or_clauses``, as canonicalize_qual pulls it out),
+  and the arms' tests are the table's ``AnyOf``; an OR of several tables' columns is a
+  join clause (the planner may extract restrictions from it): its columns are named;
 - a comparison with a scalar subquery is a ``Param`` at plan time (an InitPlan or
   SubPlan): it prunes nothing (ddl-partitioning.html: pruning at plan time uses the values
   "known during query planning"), and the subquery's own tables are its own level's;
