@@ -17,6 +17,7 @@ import os
 import shutil
 import socket
 import uuid
+from collections import Counter
 from urllib.parse import urlsplit
 
 import pytest
@@ -75,9 +76,30 @@ os.environ.setdefault("STATIC_MANIFEST", "0")
 # other checkouts on the same machine never drop or clean up what this one uses. Worker
 # processes the tests start inherit both.
 os.environ.setdefault("RP_TEST_RUN_TAG", uuid.uuid4().hex[:8])
-SANDBOX_DIR = os.environ.setdefault(
-    "PORTAL_SANDBOX_DIR", f"/tmp/rp-sb-test-{os.environ['RP_TEST_RUN_TAG']}"
-)
+os.environ.setdefault("PORTAL_SANDBOX_DIR", f"/tmp/rp-sb-test-{os.environ['RP_TEST_RUN_TAG']}")
+
+
+def _xdist_worker_of_its_own() -> None:
+    """Under pytest-xdist (``-n 2``) each worker (gw0, gw1...) is a run of its own.
+
+    A worker inherits the controller's environment: the run tag (roles on the server),
+    the sandbox's folder (job folders are named by job id, and both workers' databases
+    count from 1) and the data folder (backups, the filesystem broker). Each worker
+    suffixes them with its id once; processes it starts inherit the suffixed values.
+    pytest-django suffixes the test database itself (``<TEST_DATABASE_NAME>_gw0``).
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker or os.environ.get("RP_TEST_XDIST_WORKER") == worker:
+        return
+    os.environ["RP_TEST_XDIST_WORKER"] = worker
+    os.environ["RP_TEST_RUN_TAG"] += worker
+    os.environ["PORTAL_SANDBOX_DIR"] += f"-{worker}"
+    os.environ["PORTAL_DATA_DIR"] += f"-{worker}"
+    os.environ["RP_TEST_SANDBOX_OWNER"] = str(os.getpid())
+
+
+_xdist_worker_of_its_own()
+SANDBOX_DIR = os.environ["PORTAL_SANDBOX_DIR"]
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -85,6 +107,21 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"database: {DATABASE_CHOICE}",
         f"redis: {os.environ['REDIS_URL']} (REQUIRE_SERVICES={int(REQUIRE_SERVICES)})",
     ]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test gets a node id of its own. On pytest 9.2 Schemathesis's tests of the API's
+    operations all get the function's id (their names alone hold the operation, in
+    brackets, and pytest takes an id's brackets from parametrize only): pytest-xdist's
+    file and group schedulers key tests by node id, and ran one of them in place of 14."""
+    counts = Counter(item.nodeid for item in items)
+    for item in items:
+        name, bracket, params = item.name.partition("[")
+        if counts[item.nodeid] > 1 and bracket and item.nodeid.endswith(f"::{name}"):
+            item._id = item._id.with_params(params.removesuffix("]"))
+    twice = [nodeid for nodeid, n in Counter(item.nodeid for item in items).items() if n > 1]
+    if twice:
+        raise pytest.UsageError(f"Tests share a node id (pytest-xdist would run one): {twice}")
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
