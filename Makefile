@@ -6,6 +6,9 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check --quiet
 PYTEST_ARGS ?=
+# pytest-xdist: one worker per core (at most 4), whole test files per worker (a module's
+# shared setup runs once). `make test PYTEST_ARGS=-n0` runs in one process.
+PYTEST_XDIST ?= -n auto --maxprocesses 4 --dist loadfile
 
 .PHONY: help run test lint bench clean venv install install-dev stop-db
 
@@ -42,7 +45,7 @@ run: install
 
 test: install-dev
 	@scripts/ensure-sandbox
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 lint: install-dev
 	$(VENV)/bin/ruff check .
