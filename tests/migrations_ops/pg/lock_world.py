@@ -8,6 +8,7 @@ after the release's earlier file, as a real release's analysis sees it.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -140,6 +141,16 @@ def schema_world(server_url: str, schema: str = SCHEMA) -> Iterator[str]:
 
 
 def _predicted_and_taken(url, earlier, text):
+    resolved = _predicted(url, earlier, text)
+    if earlier:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(earlier)
+    _, modes, _ = observe(url, text)
+    return resolved, modes
+
+
+def _predicted(url, earlier, text) -> release_risk.Resolved:
+    """The analysis of ``earlier`` then ``text``, from the catalog of ``url`` before it."""
     files = [MigrationFile.from_text("20240101000000_earlier.sql", earlier + ";\n")]
     files.append(MigrationFile.from_text("20240102000000_case.sql", text + ";\n"))
     analysed = release_risk.analyse_files(files)
@@ -148,11 +159,8 @@ def _predicted_and_taken(url, earlier, text):
         facts = target_facts.read_catalog(conn, source="target")
         touched = release_risk.touched_names(analysed, facts.search_path)
         target_facts.read_details(conn, facts, touched=touched)
-        if earlier:
-            conn.execute(earlier)
     *_, resolved = release_risk.Resolver(facts).resolve(analysed)
-    _, modes, _ = observe(url, text)
-    return resolved, modes
+    return resolved
 
 
 def labels(locks: dict[str, LockMode]) -> dict[str, str]:
@@ -173,13 +181,29 @@ def not_exact(
 ) -> list[str]:
     """Each of ``cases`` ((earlier, text): a file before it, the statement) whose predicted
     locks are not exactly those PostgreSQL takes, or that carries a lock note. ``world``:
-    a database already holding ``schema`` (a test module's), else one made for these."""
-    if not world:
-        with schema_world(server_url, schema) as made:  # for the cases with no earlier file
-            return not_exact(server_url, cases, schema, world=made)
-    wrong = []
-    for earlier, text in cases:
-        resolved, modes = predicted_and_taken(server_url, earlier, text, schema, world=world)
-        if resolved.locks != modes or resolved.lock_notes:
-            wrong.append(mismatch(text, resolved, modes))
-    return wrong
+    a database already holding ``schema`` (a test module's), else one made for these.
+
+    The cases after the same earlier file share one database: each is predicted from its
+    catalog before the file, then, the file applied, observed in a transaction rolled back
+    (as ``predicted_and_taken`` does for one case, on a database of its own)."""
+    by_earlier: dict[str, list[int]] = {}
+    for index, (earlier, _) in enumerate(cases):
+        by_earlier.setdefault(earlier, []).append(index)
+    wrong: dict[int, str] = {}
+    for earlier, indexes in by_earlier.items():
+        with contextlib.ExitStack() as stack:
+            url = (
+                world
+                if world and not earlier
+                else stack.enter_context(schema_world(server_url, schema))
+            )
+            predicted = {i: _predicted(url, earlier, cases[i][1]) for i in indexes}
+            if earlier:
+                with psycopg.connect(url, autocommit=True) as conn:
+                    conn.execute(earlier)
+            for i in indexes:
+                resolved, text = predicted[i], cases[i][1]
+                _, modes, _ = observe(url, text)
+                if resolved.locks != modes or resolved.lock_notes:
+                    wrong[i] = mismatch(text, resolved, modes)
+    return [wrong[i] for i in sorted(wrong)]
