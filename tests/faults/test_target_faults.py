@@ -24,12 +24,11 @@ from tests.migrations_ops.jobs.processes import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+SLOW = "migrations/20250102000000_slow.sql"
 FILES = {
     "migrations/20250101000000_create.sql": "create table public.notes (id bigint primary key);\n",
     # Slow enough to restart the server underneath it.
-    "migrations/20250102000000_slow.sql": (
-        "select pg_sleep(4);\nalter table public.notes add column body text;\n"
-    ),
+    SLOW: "select pg_sleep(4);\nalter table public.notes add column body text;\n",
 }
 
 
@@ -107,9 +106,13 @@ def test_it_fails_an_apply_cleanly_when_the_target_restarts_and_applies_once_aft
 
 
 def test_it_stops_waiting_for_a_lock_another_session_holds(release, platform_lead, target_url):
+    # The same files without the sleep that lets the other test restart the server.
+    files = {**FILES, SLOW: FILES[SLOW].removeprefix("select pg_sleep(4);\n")}
+    release_upload_archive(
+        release=release, data=supabase_archive(files), filename="s.zip", actor=platform_lead
+    )
     first = job_execute(job_id=start_apply(release, platform_lead).pk, worker="t")
     assert first.state == "succeeded"
-    files = dict(FILES)
     files["migrations/20250103000000_add.sql"] = "alter table public.notes add column tag text;\n"
     release_upload_archive(
         release=release, data=supabase_archive(files), filename="s.zip", actor=platform_lead
