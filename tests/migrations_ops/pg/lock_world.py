@@ -9,6 +9,7 @@ after the release's earlier file, as a real release's analysis sees it.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -207,3 +208,24 @@ def not_exact(
                 if resolved.locks != modes or resolved.lock_notes:
                     wrong[i] = mismatch(text, resolved, modes)
     return [wrong[i] for i in sorted(wrong)]
+
+
+def not_noted(
+    server_url: str, noted: dict[str, str], schema: str = SCHEMA, *, world: str | None = None
+) -> list[str]:
+    """Each statement of ``noted`` (statement -> why it is a note) whose certain locks are
+    not exactly those PostgreSQL takes, or whose one lock note does not name every other
+    table it locks and ``why``. ``world``: a database already holding ``schema``."""
+    wrong = []
+    for text, why in noted.items():
+        resolved, modes = predicted_and_taken(server_url, "", text, schema, world=world)
+        certain = {t: m for t, m in modes.items() if t in resolved.locks}
+        named = set(re.findall(r"[\w.]+", " ".join(resolved.lock_notes)))
+        if (
+            certain != resolved.locks
+            or len(resolved.lock_notes) != 1
+            or not {t for t in modes if t not in certain} <= named
+            or why not in resolved.lock_notes[0]
+        ):
+            wrong.append(mismatch(text, resolved, modes))
+    return wrong

@@ -5,7 +5,6 @@ the partition hash with ``satisfies_hash_partition()`` on the server."""
 from __future__ import annotations
 
 import random
-import re
 import uuid
 
 import psycopg
@@ -16,6 +15,7 @@ from tests.migrations_ops.pg.lock_world import (
     SCHEMA,
     mismatch,
     not_exact,
+    not_noted,
     predicted_and_taken,
     schema_world,
 )
@@ -371,19 +371,7 @@ NOTED = {
 
 
 def test_it_notes_what_an_or_or_a_hash_key_still_leaves_open(server_url, world):
-    wrong = []
-    for text, why in NOTED.items():
-        resolved, modes = predicted_and_taken(server_url, "", text, WORLD, world=world)
-        certain = {t: m for t, m in modes.items() if t in resolved.locks}
-        noted = {t for t in modes if t not in certain}
-        words = set(re.findall(r"[\w.]+", " ".join(resolved.lock_notes)))
-        if (
-            certain != resolved.locks
-            or len(resolved.lock_notes) != 1
-            or not noted <= words
-            or why not in resolved.lock_notes[0]
-        ):
-            wrong.append(mismatch(text, resolved, modes))
+    wrong = not_noted(server_url, NOTED, WORLD, world=world)
     assert wrong == [], "\n".join(wrong)
 
 
