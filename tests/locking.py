@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import psycopg
 import pytest
@@ -46,3 +47,27 @@ def wait_until_blocked(
             if not thread.is_alive() or time.monotonic() > deadline:
                 pytest.fail(f"{what} never waited on the lock: {outcome or 'still running'}")
             threading.Event().wait(0.02)
+
+
+def run_behind(holder: psycopg.Connection, what: str, call: Callable[[], object]) -> list[object]:
+    """Run ``call`` in a thread of its own (with its own Django connection), wait until it
+    queues behind a lock ``holder`` holds, commit ``holder``, and return what ``call``
+    returned or raised (one item; none if it never ended)."""
+    from django.db import connection
+
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(call())
+        except Exception as e:  # said by the test's assertion, not lost in the thread
+            outcome.append(e)
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    wait_until_blocked(worker, what, outcome, holder)
+    holder.commit()
+    worker.join(timeout=30)
+    return outcome

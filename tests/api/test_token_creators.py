@@ -4,13 +4,11 @@ project are revoked with the change, saying why; the other leads get a mail."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
 from django.core.exceptions import PermissionDenied
-from django.db import connection, transaction
+from django.db import transaction
 from django.forms.models import model_to_dict
 from django.urls import reverse
 
@@ -26,7 +24,7 @@ from release_portal.templatetags.portal import utc_time
 from tests.api.conftest import Api, url
 from tests.api.test_token_expiry_notices import MailServerDown
 from tests.factories import MembershipFactory, UserFactory
-from tests.locking import other_connection, wait_until_blocked
+from tests.locking import other_connection, run_behind
 
 pytestmark = pytest.mark.django_db
 
@@ -305,24 +303,14 @@ def test_a_token_made_while_its_creator_stops_being_a_lead_is_refused(
     """token_create read the roles unlocked: a token made while the removal was being
     committed outlived the role (the removal's revocation had not seen it)."""
     membership = Membership.objects.get(user=platform_lead, project=project)
-    outcome: list[object] = []
     with other_connection() as change_made:  # the change, not committed yet
         change_made.execute(change, {"membership": membership.pk, "user": platform_lead.pk})
 
-        def create() -> None:
-            try:
-                lead = get_user_model().objects.get(pk=platform_lead.pk)
-                outcome.append(token_create(project=project, name="ci", scopes=["read"], user=lead))
-            except PermissionDenied as e:
-                outcome.append(e)
-            finally:
-                connection.close()
+        def create() -> object:
+            lead = get_user_model().objects.get(pk=platform_lead.pk)
+            return token_create(project=project, name="ci", scopes=["read"], user=lead)
 
-        worker = threading.Thread(target=create)
-        worker.start()
-        wait_until_blocked(worker, "token_create", outcome, change_made)
-        change_made.commit()
-        worker.join(timeout=30)
+        outcome = run_behind(change_made, "token_create", create)
     assert [type(o) for o in outcome] == [PermissionDenied]
     assert not ApiToken.objects.exists()
 
@@ -334,26 +322,16 @@ def test_a_removal_while_a_lead_revokes_the_token_by_hand_still_goes_through(
     """The removal read the live tokens unlocked: one revoked by hand meanwhile made
     token_revoke refuse ("already revoked"), and the removal with it."""
     membership = Membership.objects.get(user=platform_lead, project=project)
-    outcome: list[object] = []
     with other_connection() as by_hand:  # ana's revocation, not committed yet
         by_hand.execute(
             "UPDATE api_apitoken SET revoked_at = now(), revoked_by_id = %s WHERE id = %s",
             [ana.pk, tokens["lead"].token.pk],
         )
-
-        def remove() -> None:
-            try:
-                outcome.append(membership_remove(membership=membership, removed_by=ana))
-            except Exception as e:
-                outcome.append(e)
-            finally:
-                connection.close()
-
-        worker = threading.Thread(target=remove)
-        worker.start()
-        wait_until_blocked(worker, "membership_remove", outcome, by_hand)
-        by_hand.commit()
-        worker.join(timeout=30)
+        outcome = run_behind(
+            by_hand,
+            "membership_remove",
+            lambda: membership_remove(membership=membership, removed_by=ana),
+        )
     assert outcome == [None]
     assert not Membership.objects.filter(pk=membership.pk).exists()
     assert revoked(tokens["lead"]).revoked_reason == ""  # ana's revocation stands

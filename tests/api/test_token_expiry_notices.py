@@ -5,13 +5,11 @@ token enters its last 7 days: a mail to each lead, the project's webhooks subscr
 from __future__ import annotations
 
 import json
-import threading
 from datetime import timedelta
 
 import pytest
 from django.conf import settings
 from django.core import mail
-from django.db import connection
 from django.utils import timezone
 
 from release_portal.accounts.roles import Role
@@ -23,7 +21,7 @@ from release_portal.audit.registry import phrase_for
 from release_portal.templatetags.portal import utc_time
 from release_portal.webhooks.models import Webhook, WebhookMessage
 from tests.factories import MembershipFactory, UserFactory
-from tests.locking import other_connection, wait_until_blocked
+from tests.locking import other_connection, run_behind
 
 ACTION = "notify.api_token.expiring"
 
@@ -177,25 +175,13 @@ def test_a_second_worker_waits_for_the_first_and_then_sends_nothing(
 ):
     token = expiring_in(make_token().token, timedelta(days=3))
     mail.outbox.clear()
-    outcome: list[int] = []
     with other_connection() as first:  # the first worker: claimed the token, not committed yet
         first.execute(
             "UPDATE api_apitoken SET expiry_notified_at = now() "
             "WHERE id = %s AND expiry_notified_at IS NULL",
             [token.pk],
         )
-
-        def second() -> None:
-            try:
-                outcome.append(token_expiry_notices())
-            finally:
-                connection.close()
-
-        worker = threading.Thread(target=second)
-        worker.start()
-        wait_until_blocked(worker, "the second worker", outcome, first)
-        first.commit()
-        worker.join(timeout=30)
+        outcome = run_behind(first, "the second worker", token_expiry_notices)
     assert outcome == [0]
     assert mail.outbox == []
     assert not AuditEvent.objects.filter(action=ACTION).exists()
