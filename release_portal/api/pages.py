@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import Prefetch
+from django.db.models import Exists, OuterRef, Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -14,7 +14,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from migrations_ops.models import Project
 from release_portal.accounts.access import get_project_for_user
-from release_portal.accounts.roles import Action, ProjectAccess
+from release_portal.accounts.models import Membership
+from release_portal.accounts.roles import Action, ProjectAccess, Role
 from release_portal.api.forms import TokenForm
 from release_portal.api.models import ApiToken, ExpiryMail, TokenState
 from release_portal.api.tokens import token_create, token_revoke
@@ -76,8 +77,17 @@ def _listed(project: Project, now: datetime) -> list[ApiToken]:
     # The leads' mails not sent (yet: pending ones are tried again), as ``mails_unsent``,
     # in one query for all the tokens.
     unsent = ExpiryMail.objects.exclude(state=ExpiryMail.State.SENT).order_by("email")
+    # A token outlives its creator's lead role only if it was made before the portal
+    # revoked such tokens (api.creators): the page says so, for a lead to revoke it.
+    creator_leads = Membership.objects.filter(
+        user_id=OuterRef("created_by_id"),
+        project_id=project.pk,
+        role=Role.PLATFORM_LEAD,
+        user__is_active=True,
+    )
     tokens = list(
         ApiToken.objects.filter(project=project)
+        .annotate(creator_leads=Exists(creator_leads))
         .select_related("created_by", "revoked_by")
         .prefetch_related(Prefetch("expiry_mails", queryset=unsent, to_attr="mails_unsent"))
     )
@@ -86,6 +96,7 @@ def _listed(project: Project, now: datetime) -> list[ApiToken]:
     for t in tokens:
         state = t.state_at(now)
         t.state = state  # type: ignore[attr-defined]
+        t.creator_gone = state == TokenState.LIVE and not t.creator_leads  # type: ignore[attr-defined]
         t.expires_soon = t.expires_soon_at(now)  # type: ignore[attr-defined]
         mails = t.mails_unsent
         t.mails_unsent = [m for m in mails if m.kind == shown.get(state)]

@@ -287,6 +287,25 @@ def test_the_tokens_page_says_why_and_a_refused_mail_is_tried_again(
     assert "mail pending" not in client.get(page).content.decode()
 
 
+def test_the_tokens_page_points_out_a_live_token_whose_creator_is_no_longer_a_lead(
+    client, project, platform_lead, ana, tokens
+):
+    """A token made before tokens ended with their creator's role (here: the role taken
+    away without the portal's services, as then) still works: the page says so beside
+    it, for a lead to revoke it; a current lead's token carries no such mark."""
+    Membership.objects.filter(user=platform_lead, project=project).update(role=Role.SRE)
+    assert live(tokens["lead"])
+    client.force_login(ana)
+    html = client.get(reverse("project_tokens", kwargs={"slug": project.slug})).content.decode()
+    rows = {
+        name: html.split(f"<span>{name}<br>", 1)[1].split("</tr>", 1)[0]
+        for name in ("ci-deploy", "ana-ci")
+    }
+    assert "lead is no longer a platform lead here</span>" in rows["ci-deploy"]
+    assert "revoke it and give CI a new one" in rows["ci-deploy"]
+    assert "creator-gone" not in rows["ana-ci"]
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(
     "change",
