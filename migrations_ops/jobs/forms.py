@@ -38,7 +38,10 @@ class JobStartForm(forms.Form):
 
     def _default_label(self) -> str:
         staging = self.staging_targets
-        return f"Staging: {staging[0].name} (default)" if staging else "Staging (default)"
+        if not staging:
+            return "Staging (default)"
+        name = staging[0].name
+        return f"{name} (default)" if name.lower() == "staging" else f"Staging: {name} (default)"
 
     def use_targets(self, targets: list[Target]) -> None:
         """Offer ``targets``, the project's, read once by a page for all its forms."""

@@ -247,6 +247,8 @@ def test_the_preflight_button_names_its_staging_target_and_offers_each_of_severa
     options = [o.split(">", 1)[1] for o in menu.split("<option ")[1:]]
     assert [o.split("<", 1)[0] for o in options] == sorted(["eu-staging", staging.name])
     assert ">Run pre-flight</button>" in html
+    # The Run form's default is the first staging target by name, and says which.
+    assert ">Staging: eu-staging (default)</option>" in html
 
     client.post(preflight_url(release), {"target": staging.pk})
     assert {job.target for job in Job.objects.all()} == {staging}
