@@ -65,6 +65,8 @@ def update(node: Any, effect: StatementEffect) -> None:
 def insert(node: Any, effect: StatementEffect) -> None:
     table = effect.change("INSERT", node, node.relation, M.ROW_EXCLUSIVE)
     effect.locks.append(LockRequest(table, M.ROW_EXCLUSIVE, ON_ROW_PARTITION))
+    source = node.selectStmt
+    effect.inserts_maybe_none = source is not None and not getattr(source, "valuesLists", None)
     effect.run(node, skip=(node.relation,))
     effect.does.append(f"inserts rows into {table}")
 

@@ -124,6 +124,9 @@ class StatementEffect:
     text: str
     command: str = ""  # "ALTER TABLE", "CREATE INDEX"...
     does: list[str] = field(default_factory=list)
+    # An INSERT ... SELECT inserts rows only if its query returns some (VALUES and DEFAULT
+    # VALUES always do): what only a row does (its partition check) is then a lock note.
+    inserts_maybe_none: bool = False
     parse_error: str | None = None
     relations: list[Relation] = field(default_factory=list)  # tables and views touched
     locks: list[LockRequest] = field(default_factory=list)

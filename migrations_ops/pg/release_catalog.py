@@ -19,11 +19,19 @@ from migrations_ops.pg import partition_pruning, prune_steps
 from migrations_ops.pg.effect_model import (
     ON_DEPENDENT_VIEWS,
     ON_FOREIGN_KEY_OTHER_END,
+    ON_INHERITORS,
+    ON_ROW_PARTITION,
+    ON_TABLE,
+    ON_UNPRUNED_INHERITORS,
     StatementEffect,
 )
+from migrations_ops.pg.locks import LockMode
 from migrations_ops.pg.partition_pruning import RowFilter
 from migrations_ops.pg.sql_names import Relation
 from migrations_ops.pg.target_facts import TargetFacts
+
+# Statements the planner plans and the executor runs over rows (not DDL).
+_PLANNED_COMMANDS = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE", "MERGE"})
 
 
 class ReleaseCatalog:
@@ -200,6 +208,39 @@ class ReleaseCatalog:
                 )
             todo += [(child, self._within(key, known[child], within)) for child in children]
         return partition_pruning.why_not(None, rows)
+
+    def partition_checks(self, effect: StatementEffect, path: Sequence[str]) -> dict[str, str]:
+        """The ancestors a query or a row change opens, ACCESS SHARE, to read a partition's
+        partition constraint (``generate_partition_qual``; measured on PostgreSQL 15: the
+        relation cache keeps it, so the first use of the partition in a session): every
+        ancestor of a partition a row is inserted into directly (its rows are checked
+        against its bounds), and of a partition that is itself partitioned that a query or
+        an UPDATE, DELETE or MERGE plans (its own partitions are pruned within them)."""
+        if effect.command not in _PLANNED_COMMANDS:
+            return {}
+        checked: dict[str, str] = {}
+        for request in effect.locks:
+            table = self.qualify(request.relation, path)
+            if table not in self.partition_of:
+                continue
+            inserts = request.on == ON_ROW_PARTITION or (
+                effect.command == "INSERT"
+                and request.on == ON_TABLE
+                and request.mode == LockMode.ROW_EXCLUSIVE
+            )
+            planned = request.on in (ON_INHERITORS, ON_UNPRUNED_INHERITORS)
+            if not (inserts or (planned and table in self.partition_keys)):
+                continue
+            why = (
+                f"a row inserted into its partition {table} is checked against its bounds"
+                if inserts
+                else f"its partition {table} is pruned within its bounds"
+            )
+            parent = self.partition_of.get(table)
+            while parent is not None and parent not in checked:
+                checked[parent] = f"{why} (read on the partition's first use in a session)"
+                parent = self.partition_of.get(parent)
+        return checked
 
     def check_copies(self, table: str, constraint: str, *, children_only: bool) -> set[str]:
         """The plain INHERITS children of ``table`` (with ``children_only``, not theirs)

@@ -416,6 +416,17 @@ class Resolver(ReleaseCatalog):
                     why = self._lock_why(effect, request, path, table)
                     if why and table not in named:
                         out.lock_why[table] = why
+        checks = self.partition_checks(effect, path)
+        if effect.inserts_maybe_none and (maybe := [a for a in checks if a in before]):
+            out.lock_notes.append(
+                f"INSERT also takes ACCESS SHARE on {', '.join(maybe)} if it inserts a row: "
+                "each row is checked against its partition's bounds (the query decides)"
+            )
+            checks = {}
+        for ancestor, why in checks.items():
+            if ancestor in before and ancestor not in out.locks:
+                out.locks[ancestor] = LockMode.ACCESS_SHARE
+                out.lock_why[ancestor] = why
         out.on_target = [t for t in out.tables if self.origin.get(t)]
         target = set(out.on_target)
         for relation, why in effect.rewrites:

@@ -325,8 +325,7 @@ def test_hash_partitions_are_chosen_by_the_values_hash(server_url, world):
 # A partition queried by its own name: PostgreSQL adds its bounds and its ancestors' to the
 # conditions on it (rel->partition_qual), as for one reached through its parent. It also
 # takes ACCESS SHARE on those ancestors while it reads that constraint the first time in a
-# session (generate_partition_qual), which the prediction does not say: compared here are
-# the partitions.
+# session (generate_partition_qual): predicted too (test_lock_partition_checks.py).
 OWN = {
     "select * from shipments_2024 where at < '2024-03-01'": {"public.shipments"},
     "select * from shipments_2023 where region = 1 or at = '2024-02-01'": {"public.shipments"},
@@ -338,8 +337,7 @@ def test_a_partition_named_by_the_query_prunes_within_its_own_bounds(server_url,
     wrong = []
     for text, ancestors in OWN.items():
         resolved, modes = predicted_and_taken(server_url, "", text, WORLD, world=world)
-        taken = {t: m for t, m in modes.items() if t not in ancestors}
-        if resolved.locks != taken or resolved.lock_notes or not ancestors <= set(modes):
+        if resolved.locks != modes or resolved.lock_notes or not ancestors <= set(modes):
             wrong.append(mismatch(text, resolved, modes))
     assert wrong == [], "\n".join(wrong)
 
