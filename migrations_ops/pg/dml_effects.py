@@ -115,6 +115,7 @@ def _change_rows(effect: StatementEffect, node: Any, range_var: Any, relation: R
         w.commandType == "CMD_INSERT" for w in node.mergeWhenClauses or ()
     ):
         effect.locks.append(LockRequest(relation, M.ROW_EXCLUSIVE, ON_ROW_PARTITION))
+        effect.inserts_maybe_none = True  # only the rows its source has no match for
     effect.run(node, skip=(range_var,))
 
 

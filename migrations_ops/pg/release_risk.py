@@ -419,8 +419,8 @@ class Resolver(ReleaseCatalog):
         checks = self.partition_checks(effect, path)
         if effect.inserts_maybe_none and (maybe := [a for a in checks if a in before]):
             out.lock_notes.append(
-                f"INSERT also takes ACCESS SHARE on {', '.join(maybe)} if it inserts a row: "
-                "each row is checked against its partition's bounds (the query decides)"
+                f"{effect.command} also takes ACCESS SHARE on {', '.join(maybe)} if it inserts "
+                "a row: each row is checked against its partition's bounds (its source decides)"
             )
             checks = {}
         for ancestor, why in checks.items():

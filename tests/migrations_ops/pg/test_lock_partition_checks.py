@@ -4,7 +4,9 @@ checked against its bounds), a query, UPDATE or DELETE of one that is itself par
 (its own partitions are pruned within them). Predicted as PostgreSQL 15 takes them
 (``pg_locks``); a leaf partition's query or UPDATE opens no ancestor."""
 
-from tests.migrations_ops.pg.lock_world import not_exact
+import pytest
+
+from tests.migrations_ops.pg.lock_world import not_exact, predicted_and_taken
 
 TREE = """
 create table p (k int, d int) partition by range (k);
@@ -39,14 +41,20 @@ def test_a_partition_named_directly_opens_its_ancestors_as_postgresql_does(serve
     assert wrong == [], "\n".join(wrong)
 
 
-def test_an_insert_fed_by_a_query_notes_what_a_row_would_open(server_url):
-    """INSERT ... SELECT checks a row against the partition's bounds only if its query
-    returns one: PostgreSQL took no ancestor lock for an empty query, so it is a note."""
-    from tests.migrations_ops.pg.lock_world import predicted_and_taken
-
-    resolved, modes = predicted_and_taken(
-        server_url, "", "insert into p2 select k + 10, d from other", TREE
-    )
+@pytest.mark.parametrize(
+    "text",
+    [
+        "insert into p2 select k + 10, d from other",
+        "merge into p2 t using other s on t.k = s.k when not matched then insert values (15, 1)",
+    ],
+)
+def test_an_insert_fed_by_a_query_notes_what_a_row_would_open(server_url, text):
+    """INSERT ... SELECT (or MERGE's insert) checks a row against the partition's bounds
+    only if its source gives one: PostgreSQL took no ancestor lock for an empty one, so
+    it is a note, not a certain lock."""
+    resolved, modes = predicted_and_taken(server_url, "", text, TREE)
     assert "public.p" not in modes and "public.p" not in resolved.locks
-    (note,) = resolved.lock_notes
-    assert note.startswith("INSERT also takes ACCESS SHARE on public.p if it inserts a row")
+    assert any(
+        n.startswith(f"{text.split()[0].upper()} also takes ACCESS SHARE on public.p if it inserts")
+        for n in resolved.lock_notes
+    ), resolved.lock_notes
