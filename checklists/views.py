@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import messages
 from django.core.cache import cache
@@ -50,6 +50,7 @@ from migrations_ops.jobs.selectors import kind_marks, latest_jobs, target_marks
 from migrations_ops.jobs.views import jobs_panel_context
 from migrations_ops.models import Job
 from migrations_ops.monitoring.views import monitoring_panel_context
+from migrations_ops.projects.forms import TargetChoiceField
 from release_portal.accounts.roles import Action, ProjectAccess, roles_in, visible_project_ids
 from release_portal.http import HtmxHttpRequest, error_text
 from release_portal.routes import Routes
@@ -134,16 +135,6 @@ def _fragment(response: HttpResponse, *, changed: bool = False) -> HttpResponse:
     return response
 
 
-def _share_targets(form: Any, name: str, targets: list[Any], *, first: str | None = None) -> None:
-    """Offer ``targets`` (read once for the page) in ``form``'s target field instead of one
-    query per form; ``first`` is an empty choice shown first (nothing preselected)."""
-    field = form.fields[name]
-    empty = first if first is not None else field.empty_label
-    field.choices = ([("", empty)] if empty is not None else []) + [
-        (t.pk, field.label_from_instance(t)) for t in targets
-    ]
-
-
 def _signoff_rows(request: HtmxHttpRequest, release: Release, data: Any) -> list[dict[str, Any]]:
     by_kind = {s.kind: s for s in data.signoffs}
     rows = []
@@ -218,8 +209,8 @@ def _detail_context(request: HtmxHttpRequest, release: Release) -> dict[str, Any
     # The project's targets, read once (by the backup form) for every target field.
     targets = list(context["capture_form"].fields["target"].queryset)
     apply_form = ApplyForm(project=release.project)
-    _share_targets(apply_form, "target", targets, first="Choose a target…")
-    _share_targets(context["capture_form"], "target", targets)
+    cast(TargetChoiceField, apply_form.fields["target"]).share(targets, first="Choose a target…")
+    cast(TargetChoiceField, context["capture_form"].fields["target"]).share(targets)
     by_kind = sorted(targets, key=lambda t: (t.kind, t.name))
     context["start_form"].use_targets(by_kind)
     context["apply_form"] = apply_form

@@ -46,10 +46,7 @@ class JobStartForm(forms.Form):
     def use_targets(self, targets: list[Target]) -> None:
         """Offer ``targets``, the project's, read once by a page for all its forms."""
         self.__dict__["staging_targets"] = self._staging(targets)
-        field = cast(forms.ModelChoiceField, self.fields["target"])
-        field.choices = [("", field.empty_label)] + [
-            (t.pk, field.label_from_instance(t)) for t in targets
-        ]
+        cast(TargetChoiceField, self.fields["target"]).share(targets)
 
     @staticmethod
     def _staging(targets: Any) -> list[Target]:

@@ -355,6 +355,15 @@ class TargetChoiceField(forms.ModelChoiceField):
 
     queryset = property(forms.ModelChoiceField._get_queryset, _set_queryset)  # type: ignore[attr-defined]
 
+    def share(self, targets: list[Target], *, first: str | None = None) -> None:
+        """Offer ``targets``, read once by a page for all its forms, instead of one query
+        per form; ``first`` is an empty choice shown first (nothing preselected), else
+        the field's own empty label, if any."""
+        empty = first if first is not None else self.empty_label
+        self.choices = ([("", empty)] if empty is not None else []) + [
+            (t.pk, self.label_from_instance(t)) for t in targets
+        ]
+
     def offer(self, project: Project) -> None:
         """Offer ``project``'s targets by name, production chosen first (the runbook's
         backups, rollbacks and incidents are about production)."""
