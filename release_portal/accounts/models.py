@@ -4,6 +4,13 @@ from django.db import models
 from release_portal.accounts.roles import Role
 
 
+class MembershipQuerySet(models.QuerySet["Membership"]):
+    def active_leads(self) -> "MembershipQuerySet":
+        """Platform-lead roles of people who can sign in: those told of a project's tokens,
+        and those whose tokens work."""
+        return self.filter(role=Role.PLATFORM_LEAD, user__is_active=True)
+
+
 class Membership(models.Model):
     """A person's role in one project. Several roles per person and project are allowed."""
 
@@ -19,6 +26,8 @@ class Membership(models.Model):
     )
     role = models.CharField(max_length=32, choices=Role.choices)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = MembershipQuerySet.as_manager()
 
     class Meta:
         constraints = [

@@ -175,7 +175,8 @@ def refuse_deactivating_last_lead(user: Any) -> None:
     for membership in led:
         others = (
             Membership.objects.select_for_update(of=("self",))
-            .filter(project_id=membership.project_id, role=Role.PLATFORM_LEAD, user__is_active=True)
+            .active_leads()
+            .filter(project_id=membership.project_id)
             .exclude(user=user)
         )
         if not others.exists():

@@ -25,7 +25,6 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from release_portal.accounts.models import Membership
-from release_portal.accounts.roles import Role
 from release_portal.api.models import EXPIRES_SOON, ApiToken, ExpiryMail, TokenState
 from release_portal.api.tokens import tokens_page
 from release_portal.templatetags.portal import utc_time
@@ -108,9 +107,7 @@ def token_expiry_notify(*, token_id: int, now: datetime) -> bool:
 def active_leads(project_id: int, *, but: Any = None) -> list[Any]:
     """The project's platform leads who can sign in, by username (``but`` left out): the
     people told of its tokens."""
-    memberships = Membership.objects.filter(
-        project_id=project_id, role=Role.PLATFORM_LEAD, user__is_active=True
-    )
+    memberships = Membership.objects.active_leads().filter(project_id=project_id)
     if but is not None:
         memberships = memberships.exclude(user_id=but.pk)
     return [m.user for m in memberships.select_related("user").order_by("user__username")]

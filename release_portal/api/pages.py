@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from migrations_ops.models import Project
 from release_portal.accounts.access import get_project_for_user
 from release_portal.accounts.models import Membership
-from release_portal.accounts.roles import Action, ProjectAccess, Role
+from release_portal.accounts.roles import Action, ProjectAccess
 from release_portal.api.forms import TokenForm
 from release_portal.api.models import ApiToken, ExpiryMail, TokenState
 from release_portal.api.tokens import token_create, token_revoke
@@ -79,11 +79,8 @@ def _listed(project: Project, now: datetime) -> list[ApiToken]:
     unsent = ExpiryMail.objects.exclude(state=ExpiryMail.State.SENT).order_by("email")
     # A token outlives its creator's lead role only if it was made before the portal
     # revoked such tokens (api.creators): the page says so, for a lead to revoke it.
-    creator_leads = Membership.objects.filter(
-        user_id=OuterRef("created_by_id"),
-        project_id=project.pk,
-        role=Role.PLATFORM_LEAD,
-        user__is_active=True,
+    creator_leads = Membership.objects.active_leads().filter(
+        user_id=OuterRef("created_by_id"), project_id=project.pk
     )
     tokens = list(
         ApiToken.objects.filter(project=project)
