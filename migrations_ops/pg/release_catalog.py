@@ -90,6 +90,10 @@ class ReleaseCatalog:
     def target_name(self, table: str) -> str | None:
         return self.origin.get(table)
 
+    def partitions_of(self, parent: str) -> list[str]:
+        """The partitions directly of ``parent`` (not theirs)."""
+        return [p for p, of in self.partition_of.items() if of == parent]
+
     def partitions(self, table: str, *, inheritance: bool = False) -> set[str]:
         """The partitions of ``table``, theirs, and so on; with ``inheritance``, its plain
         INHERITS children (and theirs) too."""
@@ -97,7 +101,7 @@ class ReleaseCatalog:
         todo = [table]
         while todo:
             parent = todo.pop()
-            children = [p for p, of in self.partition_of.items() if of == parent]
+            children = self.partitions_of(parent)
             if inheritance:
                 children += [c for c, parents in self.inherits_from.items() if parent in parents]
             for child in children:
@@ -118,7 +122,7 @@ class ReleaseCatalog:
         todo = [(table, self._own_within(table))]
         while todo:
             parent, within = todo.pop()
-            children = [p for p, of in self.partition_of.items() if of == parent]
+            children = self.partitions_of(parent)
             if not children:
                 continue
             key = self.partition_keys.get(parent)
@@ -189,7 +193,7 @@ class ReleaseCatalog:
         todo = [(table, self._own_within(table))]
         while todo and rows is not None:
             parent, within = todo.pop()
-            children = [p for p, of in self.partition_of.items() if of == parent]
+            children = self.partitions_of(parent)
             if not children:
                 continue
             key = self.partition_keys.get(parent)
